@@ -1,0 +1,144 @@
+//! A supervised data set in the workspace layout (samples as columns).
+
+use autodiff::Real;
+use nalgebra::DMatrix;
+
+/// Errors raised when a data set is assembled from inconsistent parts.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DatasetError {
+    /// The inputs and the targets do not hold the same number of samples.
+    #[error("data set has {inputs} input columns but {targets} targets")]
+    SampleCountMismatch {
+        /// Number of input columns (samples).
+        inputs: usize,
+        /// Number of targets.
+        targets: usize,
+    },
+    /// A class label is not below the number of classes.
+    #[error("label {label} at sample {index} is out of range for {classes} classes")]
+    LabelOutOfRange {
+        /// Offending label.
+        label: usize,
+        /// Sample index.
+        index: usize,
+        /// Number of classes.
+        classes: usize,
+    },
+    /// An input or target entry is NaN or infinite.
+    #[error("non-finite value in {what} at row {row}, column {col}")]
+    NonFinite {
+        /// `"inputs"` or `"targets"`.
+        what: &'static str,
+        /// Row of the entry.
+        row: usize,
+        /// Column (sample) of the entry.
+        col: usize,
+    },
+    /// The data set has no samples.
+    #[error("data set is empty")]
+    Empty,
+}
+
+/// Training targets, one per sample (column).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Targets<T: Real> {
+    /// Class labels in `0..classes`.
+    Labels {
+        /// One label per sample.
+        labels: Vec<usize>,
+        /// Number of classes K.
+        classes: usize,
+    },
+    /// Real-valued targets, `d_L x N` (regression, autoencoders, soft labels).
+    Dense(DMatrix<T>),
+}
+
+impl<T: Real> Targets<T> {
+    /// Number of samples the targets describe.
+    pub fn len(&self) -> usize {
+        match self {
+            Targets::Labels { labels, .. } => labels.len(),
+            Targets::Dense(m) => m.ncols(),
+        }
+    }
+
+    /// Whether there are no targets.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A supervised data set: inputs `X` (`d_0 x N`, samples as columns) and their targets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset<T: Real> {
+    inputs: DMatrix<T>,
+    targets: Targets<T>,
+}
+
+impl<T: Real> Dataset<T> {
+    /// Builds a data set, checking that counts agree, labels are in range and every
+    /// value is finite.
+    pub fn new(inputs: DMatrix<T>, targets: Targets<T>) -> Result<Self, DatasetError> {
+        if inputs.ncols() == 0 {
+            return Err(DatasetError::Empty);
+        }
+        if inputs.ncols() != targets.len() {
+            return Err(DatasetError::SampleCountMismatch {
+                inputs: inputs.ncols(),
+                targets: targets.len(),
+            });
+        }
+        check_finite(&inputs, "inputs")?;
+        match &targets {
+            Targets::Labels { labels, classes } => {
+                if let Some((index, &label)) =
+                    labels.iter().enumerate().find(|(_, l)| **l >= *classes)
+                {
+                    return Err(DatasetError::LabelOutOfRange {
+                        label,
+                        index,
+                        classes: *classes,
+                    });
+                }
+            }
+            Targets::Dense(m) => check_finite(m, "targets")?,
+        }
+        Ok(Self { inputs, targets })
+    }
+
+    /// The inputs, `d_0 x N`.
+    pub fn inputs(&self) -> &DMatrix<T> {
+        &self.inputs
+    }
+
+    /// The targets.
+    pub fn targets(&self) -> &Targets<T> {
+        &self.targets
+    }
+
+    /// Number of samples N.
+    pub fn len(&self) -> usize {
+        self.inputs.ncols()
+    }
+
+    /// Always false: a `Dataset` is never empty (checked at construction).
+    pub fn is_empty(&self) -> bool {
+        self.inputs.ncols() == 0
+    }
+
+    /// Input dimension d_0.
+    pub fn input_dim(&self) -> usize {
+        self.inputs.nrows()
+    }
+}
+
+fn check_finite<T: Real>(m: &DMatrix<T>, what: &'static str) -> Result<(), DatasetError> {
+    for col in 0..m.ncols() {
+        for row in 0..m.nrows() {
+            if !m[(row, col)].finite() {
+                return Err(DatasetError::NonFinite { what, row, col });
+            }
+        }
+    }
+    Ok(())
+}

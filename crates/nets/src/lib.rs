@@ -1,0 +1,15 @@
+//! # nets
+//!
+//! Compositional layers, losses and initialisers built on the `autodiff` tape, and the
+//! structure each piece states for structured solvers (Lipschitz constants, curvature
+//! bounds, proximal maps).
+//!
+//! Data layout (one convention for the whole workspace): **samples are columns**.
+//! Inputs are `d_0 x N`, targets `d_L x N`, pre-activations `Z_l` and activations `A_l`
+//! are `d_l x N`, weights `W_l` are `d_l x d_{l-1}`, biases `b_l` are `d_l`-vectors.
+//!
+//! This crate must never depend on `majorize`, `solvers` or `bench-suite`.
+
+mod dataset;
+
+pub use dataset::{Dataset, DatasetError, Targets};
