@@ -12,4 +12,16 @@
 
 mod dataset;
 
+pub mod activation;
+pub mod error;
+pub mod fenchel;
+pub mod init;
+pub mod prox;
+
+pub use activation::{Activation, ActivationStructure, Monotonicity};
 pub use dataset::{Dataset, DatasetError, Targets};
+pub use error::{ModelFileError, NetsError, Result};
+pub use init::Init;
+
+#[cfg(test)]
+mod tests;
