@@ -16,12 +16,17 @@ pub mod activation;
 pub mod error;
 pub mod fenchel;
 pub mod init;
+pub mod loss;
+pub mod loss_prox;
 pub mod prox;
 
 pub use activation::{Activation, ActivationStructure, Monotonicity};
 pub use dataset::{Dataset, DatasetError, Targets};
 pub use error::{ModelFileError, NetsError, Result};
 pub use init::Init;
+pub use loss::{CurvatureBound, Loss, LossKind, accuracy};
+mod reduction_tmp;
+pub use reduction_tmp::Reduction;
 
 #[cfg(test)]
 mod tests;

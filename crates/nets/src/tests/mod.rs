@@ -3,6 +3,8 @@
 mod activation_tests;
 mod fenchel_tests;
 mod init_tests;
+mod loss_prox_tests;
+mod loss_tests;
 mod prox_tests;
 
 use rand::SeedableRng;
