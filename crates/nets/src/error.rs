@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use autodiff::AutodiffError;
+
 use crate::dataset::DatasetError;
 
 /// Result alias of the crate.
@@ -11,6 +13,9 @@ pub type Result<T, E = NetsError> = std::result::Result<T, E>;
 /// file and the offending shapes or values.
 #[derive(Debug, thiserror::Error)]
 pub enum NetsError {
+    /// An error raised by the autodiff tape.
+    #[error(transparent)]
+    Autodiff(#[from] AutodiffError),
     /// An error raised while assembling a data set.
     #[error(transparent)]
     Dataset(#[from] DatasetError),
