@@ -12,6 +12,7 @@ pub mod checkpoint;
 mod context;
 mod driver;
 mod error;
+pub mod first_order;
 pub mod observer;
 mod problem;
 mod solver;
