@@ -26,10 +26,13 @@ pub struct SgdState<T> {
 impl<T: Real> Update<T> for SgdRule {
     type State = SgdState<T>;
     fn name(&self, lr: f64) -> String {
-        match (self.momentum, self.nesterov) {
-            (m, _) if m == 0.0 => format!("SGD(lr={lr})"),
-            (m, false) => format!("SGD(lr={lr}, momentum={m})"),
-            (m, true) => format!("SGD(lr={lr}, nesterov={m})"),
+        let m = self.momentum;
+        if m == 0.0 {
+            format!("SGD(lr={lr})")
+        } else if self.nesterov {
+            format!("SGD(lr={lr}, nesterov={m})")
+        } else {
+            format!("SGD(lr={lr}, momentum={m})")
         }
     }
     fn init(&self, params: &[T]) -> Self::State {
