@@ -43,11 +43,11 @@ pub fn logistic_optimum(p: &Logistic<f64>) -> DVector<f64> {
     for _ in 0..100 {
         let mut g = &w * lam;
         let mut h = DMatrix::identity(d, d) * lam;
-        for i in 0..n {
+        for (i, yi) in y.iter().enumerate() {
             let xi = x.column(i);
-            let m = y[i] * xi.dot(&w);
+            let m = yi * xi.dot(&w);
             let s = 1.0 / (1.0 + m.exp()); // sigma(-m)
-            g -= xi * (y[i] * s / n as f64);
+            g -= xi * (yi * s / n as f64);
             h += xi * xi.transpose() * (s * (1.0 - s) / n as f64);
         }
         let step = h.cholesky().expect("SPD").solve(&g);
