@@ -581,3 +581,60 @@ fn f32_networks_forward_like_f64() {
     }
     let _ = <f32 as Real>::dtype_name();
 }
+
+#[test]
+fn trace_reuse_named_params_and_thread_safety() {
+    fn assert_send_sync<X: Send + Sync>() {}
+    assert_send_sync::<Sequential<f32>>();
+    assert_send_sync::<Sequential<f64>>();
+    let mut r = rng(67);
+    let net = Sequential::<f64>::mlp(&[3, 4, 4, 2], Activation::Softplus, Init::HeUniform, &mut r)
+        .unwrap();
+    let x1 = DMatrix::from_fn(3, 5, |_, _| unif(&mut r, -1.0, 1.0));
+    let x2 = DMatrix::from_fn(3, 2, |_, _| unif(&mut r, -1.0, 1.0));
+    let mut tr = net.forward_trace(&x1).unwrap();
+    net.forward_trace_into(&x2, &mut tr).unwrap();
+    assert_eq!(tr, net.forward_trace(&x2).unwrap());
+    assert_eq!(tr.output(), &net.predict(&x2).unwrap());
+    for l in 1..3 {
+        let mut a = DMatrix::zeros(0, 0);
+        Activation::Softplus.apply_matrix(&tr.z[l], &mut a);
+        assert_eq!(a, tr.a[l]);
+    }
+    assert_eq!(
+        net.param(2, "weight").unwrap().values,
+        net.dense(1).unwrap().weight.as_slice()
+    );
+    assert!(net.param(1, "weight").is_none());
+    assert!(net.param(9, "bias").is_none());
+    let mut net2 = net.clone();
+    net2.param_mut(4, "bias").unwrap().values[1] = 3.0;
+    assert_eq!(net2.dense(2).unwrap().bias[1], 3.0);
+    // Two threads share one network (the second may use a fresh scratch).
+    let t = Targets::Labels {
+        labels: vec![0, 1, 0, 1, 1],
+        classes: 2,
+    };
+    let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Sum);
+    let mut g0 = vec![0.0; net.num_params()];
+    let v0 = loss_and_grad(&net, &loss, &x1, &t, &mut Tape::new(), &mut g0).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                let mut g = vec![0.0; net.num_params()];
+                let mut tape = Tape::new();
+                for _ in 0..20 {
+                    assert_eq!(
+                        loss_and_grad(&net, &loss, &x1, &t, &mut tape, &mut g).unwrap(),
+                        v0
+                    );
+                    assert_eq!(g, g0);
+                }
+            });
+        }
+    });
+    // JSON value embedding round-trips.
+    let v = crate::persist::to_json_value(&net).unwrap();
+    let back: Sequential<f64> = crate::persist::from_json_value(&v).unwrap();
+    assert_eq!(back.flat_params(), net.flat_params());
+}
