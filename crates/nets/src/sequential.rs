@@ -281,10 +281,19 @@ impl<T: Real> Sequential<T> {
     pub fn params_from_flat(&mut self, flat: &[T]) -> Result<()> {
         self.check_flat_len("Sequential::params_from_flat", flat.len())?;
         let mut o = 0;
-        for l in &mut self.layers {
+        for (li, l) in self.layers.iter_mut().enumerate() {
             for i in 0..l.num_param_tensors() {
+                let declared = l.param(i).map(|p| p.values.len());
                 if let Some(p) = l.param_mut(i) {
                     let n = p.values.len();
+                    if Some(n) != declared || o + n > flat.len() {
+                        return Err(NetsError::Architecture {
+                            op: "Sequential::params_from_flat",
+                            detail: format!(
+                                "layer {li} parameter {i}: param_mut gives {n} values but param gives {declared:?}"
+                            ),
+                        });
+                    }
                     p.values.copy_from_slice(&flat[o..o + n]);
                     o += n;
                 }
