@@ -638,3 +638,79 @@ fn trace_reuse_named_params_and_thread_safety() {
     let back: Sequential<f64> = crate::persist::from_json_value(&v).unwrap();
     assert_eq!(back.flat_params(), net.flat_params());
 }
+
+/// Timing probe (not a test of correctness): `cargo test -p nets -- --ignored --nocapture timing`.
+#[test]
+#[ignore]
+fn timing_loss_and_grad_and_prox() {
+    let mut r = rng(68);
+    let net =
+        Sequential::<f32>::mlp(&[784, 256, 10], Activation::Relu, Init::HeNormal, &mut r).unwrap();
+    let x = DMatrix::from_fn(784, 128, |_, _| unif(&mut r, 0.0, 1.0) as f32);
+    let t = Targets::Labels {
+        labels: (0..128).map(|i| i % 10).collect(),
+        classes: 10,
+    };
+    let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
+    let mut tape = Tape::new();
+    let mut g = vec![0.0f32; net.num_params()];
+    for _ in 0..5 {
+        loss_and_grad(&net, &loss, &x, &t, &mut tape, &mut g).unwrap();
+    }
+    let reps = 50;
+    let t0 = std::time::Instant::now();
+    for _ in 0..reps {
+        loss_and_grad(&net, &loss, &x, &t, &mut tape, &mut g).unwrap();
+    }
+    let dt = t0.elapsed().as_secs_f64() / reps as f64;
+    let flops = 3.0 * 2.0 * 128.0 * (784.0 * 256.0 + 256.0 * 10.0);
+    eprintln!(
+        "loss_and_grad 784-256-10, N=128, f32: {:.3} ms/call ({:.1} GFLOP/s in the products)",
+        dt * 1e3,
+        flops / dt / 1e9
+    );
+    let a = DMatrix::from_fn(100, 100, |_, _| unif(&mut r, 0.0, 1.0));
+    let m = DMatrix::from_fn(100, 100, |_, _| unif(&mut r, -2.0, 2.0));
+    let mut out = DMatrix::zeros(0, 0);
+    for h in [Activation::Relu, Activation::Sigmoid, Activation::Tanh] {
+        let t0 = std::time::Instant::now();
+        crate::prox::prox_weighted_matrix(&h, &a, &m, 10.0, 1.0, &mut out).unwrap();
+        eprintln!(
+            "prox_weighted_matrix {h:?} 10^4 entries: {:.2} ms",
+            t0.elapsed().as_secs_f64() * 1e3
+        );
+    }
+}
+
+#[test]
+#[ignore]
+fn timing_gemm_probe() {
+    let mut r = rng(69);
+    let w = DMatrix::from_fn(256, 784, |_, _| unif(&mut r, -1.0, 1.0) as f32);
+    let x = DMatrix::from_fn(784, 128, |_, _| unif(&mut r, 0.0, 1.0) as f32);
+    let mut c = DMatrix::zeros(256, 128);
+    let t0 = std::time::Instant::now();
+    for _ in 0..50 {
+        gemm_into(&mut c, 1.0, &w, Transpose::No, &x, Transpose::No, 0.0, 1).unwrap();
+    }
+    let dt = t0.elapsed().as_secs_f64() / 50.0;
+    eprintln!(
+        "gemm 256x784x128 f32: {:.3} ms ({:.1} GFLOP/s)",
+        dt * 1e3,
+        2.0 * 256.0 * 784.0 * 128.0 / dt / 1e9
+    );
+    let mut tape = Tape::<f32>::new();
+    let t0 = std::time::Instant::now();
+    for _ in 0..50 {
+        tape.reset();
+        let xv = tape.constant(&x);
+        let wv = tape.param(&w);
+        let z = tape.matmul(wv, Transpose::No, xv, Transpose::No).unwrap();
+        let s = tape.sum_all(z).unwrap();
+        tape.backward(s).unwrap();
+    }
+    eprintln!(
+        "tape matmul fwd+bwd: {:.3} ms",
+        t0.elapsed().as_secs_f64() / 50.0 * 1e3
+    );
+}
