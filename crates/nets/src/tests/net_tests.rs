@@ -342,6 +342,22 @@ fn whole_network_gradients_match_finite_differences() {
             assert!(err < 1e-6, "{h:?} {loss:?}: relative error {err}");
         }
     }
+    // Soft targets (softmax CE) and dense regression targets (MSE).
+    let mut soft = DMatrix::from_fn(3, n, |_, _| unif(&mut r, 0.0, 1.0));
+    for mut c in soft.column_iter_mut() {
+        let s = c.sum();
+        c /= s;
+    }
+    let net =
+        Sequential::<f64>::mlp(&[d0, 4, 3], Activation::Tanh, Init::GlorotNormal, &mut r).unwrap();
+    for (kind, t) in [
+        (LossKind::SoftmaxCrossEntropy, Targets::Dense(soft)),
+        (LossKind::Mse, dense_t.clone()),
+    ] {
+        let loss = Loss::new(kind, Reduction::Mean).with_l2(0.3);
+        let err = gradcheck_net(&net, &loss, &x, &t);
+        assert!(err < 1e-6, "{loss:?} dense targets: relative error {err}");
+    }
 }
 
 #[test]
