@@ -730,3 +730,46 @@ fn timing_gemm_probe() {
         t0.elapsed().as_secs_f64() / 50.0 * 1e3
     );
 }
+
+mod random_shapes {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // Fixed seed: the same 24 cases on every run (reproducible CI), no persistence file.
+        #![proptest_config(ProptestConfig {
+            cases: 24,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(20261129),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+        /// Random widths, batch sizes, activations and losses (including the binary
+        /// logistic case with one output row and 0/1 labels): the tape gradient matches
+        /// finite differences of the tape-free objective.
+        #[test]
+        fn gradients_match_finite_differences(
+            seed in 0u64..1000,
+            d0 in 1usize..5,
+            d1 in 1usize..6,
+            k in 1usize..4,
+            n in 1usize..7,
+            act in 0usize..5,
+            kind in 0usize..4,
+            mean in any::<bool>(),
+        ) {
+            let mut r = rng(seed);
+            let hidden = [Activation::Tanh, Activation::Sigmoid, Activation::Softplus, Activation::Elu { alpha: 1.0 }, Activation::Identity][act];
+            let kind = [LossKind::Mse, LossKind::SoftmaxCrossEntropy, LossKind::Logistic, LossKind::MulticlassHinge][kind];
+            let binary = kind == LossKind::Logistic && k == 1;
+            let classes = if binary { 2 } else { k };
+            let net = Sequential::<f64>::mlp(&[d0, d1, k], hidden, Init::GlorotNormal, &mut r).unwrap();
+            let x = DMatrix::from_fn(d0, n, |_, _| unif(&mut r, -1.0, 1.0));
+            let labels: Vec<usize> = (0..n).map(|i| (i + seed as usize) % classes).collect();
+            let t = Targets::Labels { labels, classes };
+            let red = if mean { Reduction::Mean } else { Reduction::Sum };
+            let loss = Loss::new(kind, red).with_l2(0.01);
+            let err = gradcheck_net(&net, &loss, &x, &t);
+            prop_assert!(err < 1e-6, "relative error {}", err);
+        }
+    }
+}
