@@ -13,10 +13,13 @@ mod context;
 mod driver;
 mod error;
 pub mod first_order;
+pub mod inna;
+pub mod lbfgs;
 pub mod observer;
 mod problem;
 mod solver;
 mod status;
+pub mod step_tuned;
 pub mod testing;
 mod trace;
 
