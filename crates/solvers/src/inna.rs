@@ -135,3 +135,25 @@ impl InnaConfig {
         FirstOrder::new(rule, self.lr, schedule, self.batching)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_velocity_is_minus_beta_gradient() {
+        // psi_0 = (1 - alpha beta) theta_0 gives P_0 = alpha theta_0 - alpha theta_0 = 0,
+        // so the first move is -gamma beta g (the derived initial velocity).
+        let r = InnaRule {
+            alpha: 0.5,
+            beta: 0.1,
+        };
+        let mut p = vec![3.0f64, -1.0];
+        let mut s = Update::<f64>::init(&r, &p);
+        r.apply(&mut s, 0.1, &mut p, &[2.0, 4.0]);
+        assert!((p[0] - (3.0 - 0.1 * 0.1 * 2.0)).abs() < 1e-14);
+        assert!((p[1] - (-1.0 - 0.1 * 0.1 * 4.0)).abs() < 1e-14);
+        // psi moved by -gamma P_0 = 0.
+        assert!((s.psi[0] - 0.95 * 3.0).abs() < 1e-14);
+    }
+}

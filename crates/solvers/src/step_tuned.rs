@@ -300,3 +300,104 @@ impl<T: Real, P: Differentiable<Scalar = T>> Solver<P> for StepTuned<T> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::LeastSquares;
+    use crate::{Budget, Driver, Evaluation, Problem};
+    use rand::SeedableRng;
+
+    /// The loss multiplied by c > 0 (same minimiser).
+    struct Scaled(LeastSquares<f64>, f64);
+    impl Problem for Scaled {
+        fn evaluate(&mut self) -> Evaluation {
+            Evaluation::objective(self.1 * self.0.evaluate().objective)
+        }
+        fn num_samples(&self) -> usize {
+            self.0.num_samples()
+        }
+        fn save_params(&self) -> serde_json::Value {
+            self.0.save_params()
+        }
+        fn load_params(&mut self, v: &serde_json::Value) -> Result<(), SolverError> {
+            self.0.load_params(v)
+        }
+    }
+    impl Differentiable for Scaled {
+        type Scalar = f64;
+        fn dim(&self) -> usize {
+            self.0.dim()
+        }
+        fn params(&self, out: &mut [f64]) {
+            self.0.params(out)
+        }
+        fn set_params(&mut self, p: &[f64]) -> Result<(), SolverError> {
+            self.0.set_params(p)
+        }
+        fn value_grad(&mut self, b: Option<&[usize]>, g: &mut [f64]) -> Result<f64, SolverError> {
+            let f = self.0.value_grad(b, g)?;
+            g.iter_mut().for_each(|v| *v *= self.1);
+            Ok(self.1 * f)
+        }
+    }
+
+    fn first_iteration(c: f64) -> (f64, Vec<f64>) {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+        let mut p = Scaled(LeastSquares::random(4, 30, 0.1, &mut rng).unwrap(), c);
+        let cfg = StepTunedConfig {
+            alpha: 0.05,
+            batching: Batching::Full,
+            ..Default::default()
+        };
+        let mut s = cfg.build::<f64>().unwrap();
+        let out = Driver::new(Budget::iterations(1))
+            .run(&mut p, &mut s)
+            .unwrap();
+        let raw = out.trace.records[1]
+            .extras
+            .iter()
+            .find(|(k, _)| k == "gamma_raw")
+            .map(|(_, v)| *v)
+            .unwrap();
+        let mut x = vec![0.0; 4];
+        p.params(&mut x);
+        (raw, x)
+    }
+
+    #[test]
+    fn raw_curvature_estimate_scales_as_inverse_loss_scale_but_steps_do_not() {
+        // Correction 11: ||D_theta||^2 / <Ghat, D_theta> is a step length, so it scales
+        // as 1/c with the loss; gamma_0 = 1 and the clip bounds are absolute, so the
+        // iterates are NOT invariant (the first move scales with c, as in SGD).
+        let (raw1, x1) = first_iteration(1.0);
+        let (raw8, x8) = first_iteration(8.0);
+        assert!(raw1.is_finite() && raw1 > 0.0);
+        assert!((raw8 * 8.0 / raw1 - 1.0).abs() < 1e-12, "{raw1} vs {raw8}");
+        let n1: f64 = x1.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let n8: f64 = x8.iter().map(|v| v * v).sum::<f64>().sqrt();
+        assert!(
+            n8 > 4.0 * n1,
+            "first move {n1} vs {n8}: not scale-dependent?"
+        );
+    }
+
+    #[test]
+    fn counts_two_gradients_per_iteration_and_handles_odd_batch_counts() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+        let mut p = LeastSquares::<f64>::random(3, 50, 0.1, &mut rng).unwrap();
+        // 50 samples, batches of 10: 5 batches = 2 iterations + 1 half-step per epoch.
+        let cfg = StepTunedConfig {
+            batching: Batching::mini(10),
+            ..Default::default()
+        };
+        let mut s = cfg.build::<f64>().unwrap();
+        let out = Driver::new(Budget::iterations(2))
+            .run(&mut p, &mut s)
+            .unwrap();
+        let last = out.trace.last().unwrap();
+        assert_eq!((last.forward, last.samples_seen), (10, 100));
+        assert_eq!(s.st.k, 4);
+        assert!(last.objective < out.trace.records[0].objective);
+    }
+}
