@@ -15,10 +15,42 @@
 use crate::{AutodiffError, Real, Result, Transpose};
 use nalgebra::DMatrix;
 use std::any::TypeId;
+use std::cell::Cell;
 
 /// Products with `m * n * k` below this many multiply-adds run on one thread even
 /// when more are allowed: threading overhead dominates below it (STYLE.md B1).
 pub const PARALLEL_THRESHOLD: usize = 1 << 21;
+
+thread_local! {
+    static IN_GEMM: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the calling thread is currently inside the `gemm` crate's kernel.
+///
+/// For allocation-counting tests only: `gemm` 0.19 allocates small packing workspaces
+/// (and a flag vector) on every blocked call, which the tape cannot pool because the
+/// crate takes no caller-provided workspace. A counting allocator can use this to tell
+/// those apart from allocations of the tape itself.
+#[doc(hidden)]
+pub fn inside_gemm() -> bool {
+    IN_GEMM.with(|c| c.get())
+}
+
+/// Sets the [`inside_gemm`] flag for its lifetime (also cleared on unwinding).
+struct GemmFlag;
+
+impl GemmFlag {
+    fn set() -> Self {
+        IN_GEMM.with(|c| c.set(true));
+        GemmFlag
+    }
+}
+
+impl Drop for GemmFlag {
+    fn drop(&mut self) {
+        IN_GEMM.with(|c| c.set(false));
+    }
+}
 
 /// A read-only strided view of `op(M)`: `rows x cols`, element `(i, j)` at
 /// `data[i * rs + j * cs]`.
@@ -201,6 +233,7 @@ fn gemm_raw<T: Real>(
 ) {
     debug_assert_eq!(c.len(), m * n);
     debug_assert!(a.rows == m && a.cols == k && b.rows == k && b.cols == n);
+    let _flag = GemmFlag::set();
     // SAFETY: see the function documentation; every pointer/stride pair describes memory
     // inside a live slice of the right mutability for the duration of the call.
     unsafe {

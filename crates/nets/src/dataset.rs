@@ -37,6 +37,31 @@ pub enum DatasetError {
     /// The data set has no samples.
     #[error("data set is empty")]
     Empty,
+    /// A sample index given to a batch selection is out of range.
+    #[error("sample index {index} is out of range for {len} samples")]
+    IndexOutOfRange {
+        /// Offending index.
+        index: usize,
+        /// Number of samples.
+        len: usize,
+    },
+}
+
+fn check_indices(idx: &[usize], len: usize) -> Result<(), DatasetError> {
+    match idx.iter().find(|&&i| i >= len) {
+        Some(&index) => Err(DatasetError::IndexOutOfRange { index, len }),
+        None => Ok(()),
+    }
+}
+
+/// `out` = the columns `idx` of `m` (resized when its shape differs).
+fn select_columns_into<T: Real>(m: &DMatrix<T>, idx: &[usize], out: &mut DMatrix<T>) {
+    if out.shape() != (m.nrows(), idx.len()) {
+        *out = DMatrix::zeros(m.nrows(), idx.len());
+    }
+    for (j, &i) in idx.iter().enumerate() {
+        out.column_mut(j).copy_from(&m.column(i));
+    }
 }
 
 /// Training targets, one per sample (column).
@@ -65,6 +90,53 @@ impl<T: Real> Targets<T> {
     /// Whether there are no targets.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The targets of samples `idx` (in that order, repeats allowed) into `out`,
+    /// reusing its buffers: no allocation when `out` already has the same kind and size.
+    pub fn select_into(&self, idx: &[usize], out: &mut Targets<T>) -> Result<(), DatasetError> {
+        check_indices(idx, self.len())?;
+        match self {
+            Targets::Labels { labels, classes } => {
+                if !matches!(out, Targets::Labels { .. }) {
+                    *out = Targets::Labels {
+                        labels: Vec::with_capacity(idx.len()),
+                        classes: *classes,
+                    };
+                }
+                if let Targets::Labels {
+                    labels: o,
+                    classes: c,
+                } = out
+                {
+                    o.clear();
+                    o.extend(idx.iter().map(|&i| labels[i]));
+                    *c = *classes;
+                }
+            }
+            Targets::Dense(m) => {
+                if !matches!(out, Targets::Dense(_)) {
+                    *out = Targets::Dense(DMatrix::zeros(0, 0));
+                }
+                if let Targets::Dense(o) = out {
+                    select_columns_into(m, idx, o);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The targets of samples `idx` (allocating form of [`Targets::select_into`]).
+    pub fn select(&self, idx: &[usize]) -> Result<Targets<T>, DatasetError> {
+        let mut out = match self {
+            Targets::Labels { classes, .. } => Targets::Labels {
+                labels: Vec::new(),
+                classes: *classes,
+            },
+            Targets::Dense(_) => Targets::Dense(DMatrix::zeros(0, 0)),
+        };
+        self.select_into(idx, &mut out)?;
+        Ok(out)
     }
 }
 
@@ -129,6 +201,27 @@ impl<T: Real> Dataset<T> {
     /// Input dimension d_0.
     pub fn input_dim(&self) -> usize {
         self.inputs.nrows()
+    }
+
+    /// The mini-batch of samples `idx` (in that order): inputs into `x` (`d_0 x |idx|`)
+    /// and targets into `t`, reusing their buffers (no allocation at steady state).
+    pub fn batch_into(
+        &self,
+        idx: &[usize],
+        x: &mut DMatrix<T>,
+        t: &mut Targets<T>,
+    ) -> Result<(), DatasetError> {
+        check_indices(idx, self.len())?;
+        select_columns_into(&self.inputs, idx, x);
+        self.targets.select_into(idx, t)
+    }
+
+    /// The mini-batch of samples `idx` as a new data set.
+    pub fn subset(&self, idx: &[usize]) -> Result<Dataset<T>, DatasetError> {
+        let mut x = DMatrix::zeros(0, 0);
+        let mut t = self.targets.select(&[])?;
+        self.batch_into(idx, &mut x, &mut t)?;
+        Dataset::new(x, t)
     }
 }
 

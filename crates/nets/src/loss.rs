@@ -226,6 +226,9 @@ impl Loss {
     ) -> Result<TargetView<'a, T>> {
         let op = self.name();
         let err = |detail: String| NetsError::Targets { op, detail };
+        if rows == 0 {
+            return Err(err("the output has no rows".into()));
+        }
         if targets.len() != cols {
             return Err(err(format!(
                 "output has {cols} samples (columns) but there are {} targets",

@@ -197,6 +197,16 @@ pub fn hinge_output_step(y: bool, m: f64, lambda: f64, beta: f64) -> Result<f64>
             reason: "must be finite and > 0",
         });
     }
+    for (name, v) in [("m", m), ("lambda", lambda)] {
+        if !v.is_finite() {
+            return Err(NetsError::InvalidArgument {
+                op: "hinge_output_step",
+                name,
+                value: v,
+                reason: "must be finite",
+            });
+        }
+    }
     let b2 = 2.0 * beta;
     Ok(if y {
         let z_flat = m - lambda / b2; // piece z >= 1 (loss 0)

@@ -306,6 +306,17 @@ pub fn from_json_str<T: Real>(text: &str) -> Result<Sequential<T>> {
     decode(text, None)
 }
 
+/// The model as a JSON value (for embedding in checkpoints); same format as the file.
+pub fn to_json_value<T: Real>(net: &Sequential<T>) -> Result<Value> {
+    let text = encode(net, None)?;
+    serde_json::from_str(&text).map_err(|e| model_err(None, ModelFileError::Format(e.to_string())))
+}
+
+/// A model from a JSON value written by [`to_json_value`], with the same checks as files.
+pub fn from_json_value<T: Real>(value: &Value) -> Result<Sequential<T>> {
+    decode(&value.to_string(), None)
+}
+
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn io_err(op: &'static str, path: &Path, e: std::io::Error) -> NetsError {

@@ -17,20 +17,23 @@
 //!   better of the two pieces is kept (for ReLU this is the case analysis of 2.2 / 4.2).
 //! * Other h (ELU, sigmoid, tanh, softplus): a 1-D numeric solve. Every minimiser lies in
 //!   `[m - r, m + r]`, `r = sqrt(phi(m) / beta)` (since `phi(z) >= beta (z - m)^2`).
+//!   For a nondecreasing h they also lie between `m` and `h^{-1}(a)` (moving z from
+//!   outside towards that segment lowers both terms), which narrows the interval.
 //!   The interval is cut into [`PROX_GRID_CELLS`] cells (plus a cut at the kink z = 0,
 //!   using one-sided derivatives there); in every cell where `phi'`
 //!   goes from `<= 0` to `>= 0` a safeguarded Newton-bisection iteration on `phi'`
 //!   locates the local minimiser to `|z - z*| <= PROX_TOL (1 + |z*|)`, and the local
 //!   minimiser with the smallest objective is returned. The result is a local minimiser
 //!   to that tolerance, and the global one unless a better basin is narrower than one
-//!   cell (`2 r / PROX_GRID_CELLS`): `phi` is a bounded wiggle plus a quadratic, and the
+//!   cell (at most `2 r / PROX_GRID_CELLS`): `phi` is a bounded wiggle plus a quadratic, and the
 //!   tests compare with a 20 000-point brute-force search.
 
 use autodiff::Real;
 use nalgebra::DMatrix;
 
-use crate::activation::Activation;
+use crate::activation::{Activation, Monotonicity};
 use crate::error::{NetsError, Result};
+use crate::fenchel::inverse;
 
 /// Relative tolerance on the minimiser of the numeric fallback.
 pub const PROX_TOL: f64 = 1e-12;
@@ -162,32 +165,69 @@ fn derivs(h: &Activation, z: f64, a: f64, m: f64, gamma: f64, beta: f64) -> (f64
     (g, c)
 }
 
+/// phi'(z) / 2 only (cheaper than [`derivs`]).
+fn dphi(h: &Activation, z: f64, a: f64, m: f64, gamma: f64, beta: f64) -> f64 {
+    gamma * (h.apply(z) - a) * h.derivative(z) + beta * (z - m)
+}
+
+/// An interval that contains every minimiser: `[m - r, m + r]`, intersected for a
+/// nondecreasing h with the segment between `m` and `h^{-1}(a)` (outside it, moving z
+/// towards the segment lowers both terms); `h^{-1}(a) = -+infinity` when `a` lies
+/// beyond the range of h.
+fn bracket(h: &Activation, a: f64, m: f64, r: f64) -> (f64, f64) {
+    let (mut lo, mut hi) = (m - r, m + r);
+    let s = h.structure();
+    if s.monotonicity != Monotonicity::NotMonotone {
+        let za = if a >= s.range.1 {
+            f64::INFINITY
+        } else if a <= s.range.0 {
+            f64::NEG_INFINITY
+        } else {
+            inverse(h, a).unwrap_or(m)
+        };
+        lo = lo.max(m.min(za));
+        hi = hi.min(m.max(za));
+    }
+    (lo, hi)
+}
+
 fn numeric(h: &Activation, a: f64, m: f64, gamma: f64, beta: f64) -> Result<f64> {
     let phi = |z: f64| prox_objective(h, z, a, m, gamma, beta);
     let r = (phi(m) / beta).sqrt();
     if r == 0.0 {
         return Ok(m);
     }
-    let lo = m - r;
-    let width = 2.0 * r / PROX_GRID_CELLS as f64;
+    let (lo, hi) = bracket(h, a, m, r);
+    // lo == hi only when a = h(m) (then m is the minimiser); NaN cannot occur here.
+    if hi <= lo {
+        return Ok(m);
+    }
+    let width = (hi - lo) / PROX_GRID_CELLS as f64;
     let mut best_z = m;
     let mut best_v = phi(m);
+    for z in [lo, hi] {
+        let v = phi(z);
+        if v < best_v {
+            best_v = v;
+            best_z = z;
+        }
+    }
     // Cells end at the uniform grid points and at the possible kink z = 0 (ELU), where
     // the one-sided derivatives are used so that no kink hides a sign change.
     let mut prev_z = lo;
-    let mut prev_g = derivs(h, lo, a, m, gamma, beta).0;
+    let mut prev_g = dphi(h, lo, a, m, gamma, beta);
     let mut i = 1;
-    let mut kink_done = !(lo < 0.0 && m + r > 0.0);
+    let mut kink_done = !(lo < 0.0 && hi > 0.0 && matches!(h, Activation::Elu { .. }));
     while i <= PROX_GRID_CELLS {
         let grid = if i == PROX_GRID_CELLS {
-            m + r
+            hi
         } else {
             lo + width * i as f64
         };
         let (z, g_end, g_next) = if !kink_done && grid > 0.0 {
             kink_done = true;
-            let left = derivs(h, 0.0, a, m, gamma, beta).0;
-            let right = derivs(h, f64::MIN_POSITIVE, a, m, gamma, beta).0;
+            let left = dphi(h, 0.0, a, m, gamma, beta);
+            let right = dphi(h, f64::MIN_POSITIVE, a, m, gamma, beta);
             // The kink itself is a candidate (a minimum when left < 0 < right).
             let v0 = phi(0.0);
             if v0 < best_v {
@@ -197,7 +237,7 @@ fn numeric(h: &Activation, a: f64, m: f64, gamma: f64, beta: f64) -> Result<f64>
             (0.0, left, right)
         } else {
             i += 1;
-            let g = derivs(h, grid, a, m, gamma, beta).0;
+            let g = dphi(h, grid, a, m, gamma, beta);
             (grid, g, g)
         };
         if prev_g <= 0.0 && g_end >= 0.0 {

@@ -16,7 +16,7 @@ use crate::activation::Activation;
 use crate::dense::Dense;
 use crate::error::{NetsError, Result};
 use crate::init::Init;
-use crate::layer::Layer;
+use crate::layer::{Layer, ParamMut, ParamRef};
 
 /// Where one parameter tensor sits in the flat vector.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -281,10 +281,19 @@ impl<T: Real> Sequential<T> {
     pub fn params_from_flat(&mut self, flat: &[T]) -> Result<()> {
         self.check_flat_len("Sequential::params_from_flat", flat.len())?;
         let mut o = 0;
-        for l in &mut self.layers {
+        for (li, l) in self.layers.iter_mut().enumerate() {
             for i in 0..l.num_param_tensors() {
+                let declared = l.param(i).map(|p| p.values.len());
                 if let Some(p) = l.param_mut(i) {
                     let n = p.values.len();
+                    if Some(n) != declared || o + n > flat.len() {
+                        return Err(NetsError::Architecture {
+                            op: "Sequential::params_from_flat",
+                            detail: format!(
+                                "layer {li} parameter {i}: param_mut gives {n} values but param gives {declared:?}"
+                            ),
+                        });
+                    }
                     p.values.copy_from_slice(&flat[o..o + n]);
                     o += n;
                 }
@@ -399,13 +408,29 @@ impl<T: Real> Sequential<T> {
     /// Forward pass keeping every `Z_l` and `A_l` (`A_0 = X`), for lifted / ADMM / BCD
     /// initialisation; requires the MLP structure of [`Sequential::mlp_view`].
     pub fn forward_trace(&self, x: &DMatrix<T>) -> Result<ForwardTrace<T>> {
+        let mut trace = ForwardTrace {
+            a: Vec::new(),
+            z: Vec::new(),
+        };
+        self.forward_trace_into(x, &mut trace)?;
+        Ok(trace)
+    }
+
+    /// [`Sequential::forward_trace`] into an existing trace, reusing its matrices (no
+    /// allocation when the shapes are unchanged, apart from the GEMM kernel's own).
+    pub fn forward_trace_into(&self, x: &DMatrix<T>, trace: &mut ForwardTrace<T>) -> Result<()> {
         let view = self.mlp_view()?;
         self.check_input("Sequential::forward_trace", x)?;
         let l_count = view.num_layers();
-        let mut a = Vec::with_capacity(l_count + 1);
-        let mut z = Vec::with_capacity(l_count + 1);
-        a.push(x.clone());
-        z.push(DMatrix::zeros(0, 0));
+        trace.a.resize_with(l_count + 1, || DMatrix::zeros(0, 0));
+        trace.z.resize_with(l_count + 1, || DMatrix::zeros(0, 0));
+        if trace.a[0].shape() != x.shape() {
+            trace.a[0] = DMatrix::zeros(x.nrows(), x.ncols());
+        }
+        trace.a[0].copy_from(x);
+        if trace.z[0].shape() != (0, 0) {
+            trace.z[0] = DMatrix::zeros(0, 0);
+        }
         for l in 0..l_count {
             let d = self.layers[view.dense_positions[l]]
                 .as_dense()
@@ -413,18 +438,35 @@ impl<T: Real> Sequential<T> {
                     op: "Sequential::forward_trace",
                     detail: "dense layer vanished".into(),
                 })?;
-            let mut zl = DMatrix::zeros(0, 0);
-            d.forward_into(&a[l], &mut zl)?;
-            let mut al = DMatrix::zeros(0, 0);
+            let (a_prev, a_rest) = trace.a.split_at_mut(l + 1);
+            let zl = &mut trace.z[l + 1];
+            d.forward_into(&a_prev[l], zl)?;
+            let al = &mut a_rest[0];
             if l + 1 < l_count {
-                view.activations[l].apply_matrix(&zl, &mut al);
+                view.activations[l].apply_matrix(zl, al);
             } else {
-                al = zl.clone();
+                if al.shape() != zl.shape() {
+                    *al = DMatrix::zeros(zl.nrows(), zl.ncols());
+                }
+                al.copy_from(zl);
             }
-            z.push(zl);
-            a.push(al);
         }
-        Ok(ForwardTrace { a, z })
+        Ok(())
+    }
+
+    /// The parameter tensor `name` of layer `layer` (e.g. `(0, "weight")`).
+    pub fn param(&self, layer: usize, name: &str) -> Option<ParamRef<'_, T>> {
+        let l = self.layers.get(layer)?;
+        (0..l.num_param_tensors())
+            .filter_map(|i| l.param(i))
+            .find(|p| p.name == name)
+    }
+
+    /// The parameter tensor `name` of layer `layer`, mutably.
+    pub fn param_mut(&mut self, layer: usize, name: &str) -> Option<ParamMut<'_, T>> {
+        let l = self.layers.get_mut(layer)?;
+        let i = (0..l.num_param_tensors()).find(|&i| l.param(i).is_some_and(|p| p.name == name))?;
+        l.param_mut(i)
     }
 
     /// The `l`-th dense layer (0-based, counting dense layers only).

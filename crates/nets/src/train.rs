@@ -154,10 +154,12 @@ pub fn loss_and_grad<T: Real>(
     let mut k = 0;
     for layer in net.layers() {
         for i in 0..layer.num_param_tensors() {
+            let var = vars[k];
+            k += 1;
             let Some(p) = layer.param(i) else { continue };
             let n = p.values.len();
             let dst = &mut grad_out[o..o + n];
-            match tape.grad(vars[k]) {
+            match tape.grad(var) {
                 Some(g) if g.len() == n => dst.copy_from_slice(g.as_slice()),
                 Some(g) => {
                     return Err(NetsError::Shape {
@@ -178,7 +180,6 @@ pub fn loss_and_grad<T: Real>(
                 }
             }
             o += n;
-            k += 1;
         }
     }
     Ok(T::of(value.to_f64() + 0.5 * loss.l2 * penalty))

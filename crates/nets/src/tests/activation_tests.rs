@@ -244,3 +244,40 @@ fn validate_rejects_nan_parameters() {
     );
     assert!(Activation::Tanh.validate().is_ok());
 }
+
+#[test]
+fn tape_activations_match_the_scalar_maps() {
+    use autodiff::Tape;
+    use nalgebra::DMatrix;
+    let mut r = rng(6);
+    let z = DMatrix::from_fn(4, 25, |i, j| {
+        if i == 0 && j == 0 {
+            0.0
+        } else {
+            unif(&mut r, -6.0, 6.0)
+        }
+    });
+    for h in all_activations() {
+        let mut tape = Tape::<f64>::new();
+        let zv = tape.param(&z);
+        let a = h.on_tape(&mut tape, zv).unwrap();
+        let mut want = DMatrix::zeros(0, 0);
+        h.apply_matrix(&z, &mut want);
+        let got = tape.value(a).clone();
+        for (g, w) in got.iter().zip(want.iter()) {
+            assert!(
+                (g - w).abs() <= 1e-15 * (1.0 + w.abs()),
+                "{h:?}: tape {g} vs {w}"
+            );
+        }
+        let s = tape.sum_all(a).unwrap();
+        tape.backward(s).unwrap();
+        let grad = tape.grad(zv).unwrap().clone();
+        let mut d = DMatrix::zeros(0, 0);
+        h.derivative_matrix(&z, &mut d);
+        // Including z = 0: both crates use the left derivative at kinks.
+        for (g, w) in grad.iter().zip(d.iter()) {
+            assert!((g - w).abs() <= 1e-14, "{h:?}: tape h' {g} vs {w}");
+        }
+    }
+}

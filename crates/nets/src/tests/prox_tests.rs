@@ -146,3 +146,18 @@ fn prox_matrix_and_errors() {
     // gamma = 0: the minimiser is m.
     assert_eq!(prox_weighted(&h, 3.0, 0.25, 0.0, 1.0).unwrap(), 0.25);
 }
+
+#[test]
+fn relu_prox_matches_the_dladmm_z_step() {
+    // dlADMM (ALGORITHMS.md 3.2), gamma = beta = 1: z1 = min(m, 0), z2 = max((m + a)/2, 0),
+    // keep the one with the smaller (z - m)^2 + (a - relu(z))^2.
+    let mut r = rng(13);
+    for _ in 0..2000 {
+        let (a, m) = (unif(&mut r, -3.0, 3.0), unif(&mut r, -3.0, 3.0));
+        let f = |z: f64| (z - m) * (z - m) + (a - z.max(0.0)) * (a - z.max(0.0));
+        let (z1, z2) = (m.min(0.0), ((m + a) / 2.0).max(0.0));
+        let want = if f(z1) <= f(z2) { z1 } else { z2 };
+        let z = prox_weighted(&Activation::Relu, a, m, 1.0, 1.0).unwrap();
+        assert!((f(z) - f(want)).abs() < 1e-14, "a={a} m={m}: {z} vs {want}");
+    }
+}
