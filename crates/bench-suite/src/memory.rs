@@ -122,6 +122,19 @@ impl PeakScope {
     }
 }
 
+/// The measuring method in use, for [`crate::results::RunMetadata::memory_method`]:
+/// `"counting_allocator"` if installed, else `"vmhwm"` if `/proc/self/status` is
+/// readable, else `"none"`.
+pub fn memory_method() -> &'static str {
+    if counting_installed() {
+        "counting_allocator"
+    } else if vm_hwm_bytes().is_some() {
+        "vmhwm"
+    } else {
+        "none"
+    }
+}
+
 /// Parses a `Vm...:   1234 kB` line value of `/proc/self/status` into bytes.
 fn proc_status_field(status: &str, key: &str) -> Option<u64> {
     status.lines().find_map(|line| {

@@ -84,6 +84,44 @@ pub struct RunMetadata {
     pub memory_method: String,
 }
 
+impl RunMetadata {
+    /// Metadata of a comparison starting now: the crate version, [`git_commit`], the
+    /// process's command line, the current time and [`crate::memory::memory_method`].
+    pub fn collect(
+        dtype: crate::problems::Dtype,
+        threads: usize,
+        seeds: Vec<u64>,
+        budget: BudgetSpec,
+    ) -> Self {
+        Self {
+            strata_version: env!("CARGO_PKG_VERSION").to_string(),
+            git_commit: git_commit(),
+            dtype: dtype.name().to_string(),
+            threads,
+            seeds,
+            budget,
+            command_line: std::env::args().collect(),
+            started_unix_s: crate::outdir::now_unix_s(),
+            memory_method: crate::memory::memory_method().to_string(),
+        }
+    }
+}
+
+/// `git rev-parse HEAD` run in the current directory, if git is installed and this is a
+/// work tree (`None` otherwise; never an error).
+pub fn git_commit() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let s = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (s.len() >= 7 && s.chars().all(|c| c.is_ascii_hexdigit())).then_some(s)
+}
+
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

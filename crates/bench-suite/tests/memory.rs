@@ -1,6 +1,8 @@
 //! The counting allocator, installed as this test binary's global allocator.
 
-use bench_suite::memory::{CountingAllocator, PeakScope, counting_installed, current_bytes};
+use bench_suite::memory::{
+    CountingAllocator, PeakScope, counting_installed, current_bytes, memory_method,
+};
 
 #[global_allocator]
 static ALLOC: CountingAllocator = CountingAllocator;
@@ -9,6 +11,7 @@ static ALLOC: CountingAllocator = CountingAllocator;
 fn peak_scope_measures_a_temporary_allocation() {
     let keep: Vec<u8> = vec![1; 1000];
     assert!(counting_installed());
+    assert_eq!(memory_method(), "counting_allocator");
     let scope = PeakScope::start();
     let before = current_bytes();
     {

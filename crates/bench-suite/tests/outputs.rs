@@ -273,6 +273,30 @@ fn report_plots_and_results_are_written() {
 }
 
 #[test]
+fn collected_metadata_validates() {
+    let meta = RunMetadata::collect(
+        bench_suite::problems::Dtype::F64,
+        2,
+        vec![0, 1, 2],
+        BudgetSpec::default(),
+    );
+    assert_eq!(meta.dtype, "f64");
+    assert_eq!(meta.strata_version, env!("CARGO_PKG_VERSION"));
+    assert!(!meta.command_line.is_empty());
+    assert!(meta.started_unix_s > 1.6e9);
+    // The tests run inside the git work tree, but git may be absent: only check shape.
+    if let Some(c) = &meta.git_commit {
+        assert!(c.len() >= 7 && c.chars().all(|ch| ch.is_ascii_hexdigit()));
+    }
+    let file = ResultsFile {
+        schema_version: SCHEMA_VERSION,
+        metadata: meta,
+        runs: vec![],
+    };
+    validate_results(&serde_json::to_value(&file).unwrap()).unwrap();
+}
+
+#[test]
 fn every_run_gets_a_new_directory() {
     let root = temp_dir("unique");
     let a = create_run_dir_at(&root, "compare", 1_700_000_000).unwrap();
