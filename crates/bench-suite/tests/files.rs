@@ -269,6 +269,28 @@ fn malformed_csv_names_line_and_column() {
 }
 
 #[test]
+fn numeric_csv_matrix() {
+    let t = bench_suite::data::parse_numeric_csv("a;b\n1;2\n3; 4.5\n", "m.csv", None, ';').unwrap();
+    assert_eq!((t.rows, t.cols), (2, 2));
+    let m = t.to_matrix::<f64>();
+    assert_eq!(m[(1, 1)], 4.5);
+    assert_eq!(m[(0, 1)], 2.0);
+    let err =
+        bench_suite::data::parse_numeric_csv("1,2\n3,-\n", "m.csv", Some(false), ',').unwrap_err();
+    assert!(
+        matches!(
+            err,
+            BenchError::Csv {
+                line: 2,
+                column: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn missing_csv_is_data_missing() {
     let dir = temp_dir("csv-missing");
     let err = read_labeled_csv(&dir.join("absent.csv"), &CsvOptions::default()).unwrap_err();

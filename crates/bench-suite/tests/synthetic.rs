@@ -175,7 +175,7 @@ fn piano_spectrogram_has_documented_shape_and_notes() {
 #[test]
 fn registry_problems_build_with_their_declared_sizes() {
     let reg = registry();
-    let mut names: Vec<&str> = reg.iter().map(|p| p.name).collect();
+    let mut names: Vec<&str> = reg.iter().map(|p| p.name.as_str()).collect();
     names.sort_unstable();
     names.dedup();
     assert_eq!(names.len(), reg.len(), "problem names must be unique");
@@ -229,6 +229,49 @@ fn registry_problems_build_with_their_declared_sizes() {
     ] {
         assert!(quick.iter().any(|p| p.supports(fam)), "{fam:?}");
     }
+}
+
+#[test]
+fn user_csv_problem_builds_a_standardised_split() {
+    let dir = std::env::temp_dir().join(format!("strata-bench-usercsv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("toy.csv");
+    let mut text = String::from("x1,x2,class\n");
+    for i in 0..50 {
+        text.push_str(&format!("{},{},{}\n", i, (i * 7) % 11, i % 3));
+    }
+    std::fs::write(&path, text).unwrap();
+    let p = bench_suite::problems::ProblemSpec::user_csv(
+        "toy",
+        &path,
+        bench_suite::data::CsvOptions::default(),
+        &[8],
+        bench_suite::problems::HiddenActivation::Relu,
+        0.8,
+    )
+    .unwrap();
+    assert_eq!(
+        p.kind,
+        ProblemKind::Network {
+            widths: vec![2, 8, 3],
+            hidden: bench_suite::problems::HiddenActivation::Relu,
+            loss: bench_suite::problems::LossSpec::SoftmaxCrossEntropy
+        }
+    );
+    let ProblemData::Supervised { train, test } =
+        p.build::<f64>(1, &BuildOptions::default()).unwrap()
+    else {
+        panic!()
+    };
+    // Classes of 17, 17, 16 -> 14 + 14 + 13 training rows.
+    assert_eq!((train.len(), test.unwrap().len()), (41, 9));
+    let mean0 = train.inputs().row(0).sum() / 41.0;
+    assert!(mean0.abs() < 1e-12);
+    std::fs::remove_file(&path).unwrap();
+    assert!(matches!(
+        p.build::<f64>(1, &BuildOptions::default()),
+        Err(BenchError::DataMissing { .. })
+    ));
 }
 
 #[test]
