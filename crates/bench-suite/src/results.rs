@@ -221,6 +221,23 @@ pub struct RunResult {
 }
 
 impl RunResult {
+    /// A run that did not happen: empty trace, no memory, no hyperparameters.
+    pub fn skipped(problem: &str, solver: &str, seed: u64, reason: impl Into<String>) -> Self {
+        Self {
+            problem: problem.to_string(),
+            solver: solver.to_string(),
+            seed,
+            status: RunStatus::Skipped {
+                reason: reason.into(),
+            },
+            trace: Vec::new(),
+            peak_memory_bytes: None,
+            total_wall_time_s: 0.0,
+            hyperparameters: BTreeMap::new(),
+            tuned: false,
+        }
+    }
+
     /// The last trace record, if any.
     pub fn last(&self) -> Option<&TraceRecord> {
         self.trace.last()
@@ -228,6 +245,15 @@ impl RunResult {
 }
 
 impl ResultsFile {
+    /// An empty document of the current [`SCHEMA_VERSION`].
+    pub fn new(metadata: RunMetadata) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            metadata,
+            runs: Vec::new(),
+        }
+    }
+
     /// Serialises to pretty JSON text.
     pub fn to_json_string(&self) -> Result<String, BenchError> {
         serde_json::to_string_pretty(self).map_err(|source| BenchError::Json {

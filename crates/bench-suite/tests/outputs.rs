@@ -288,11 +288,13 @@ fn collected_metadata_validates() {
     if let Some(c) = &meta.git_commit {
         assert!(c.len() >= 7 && c.chars().all(|ch| ch.is_ascii_hexdigit()));
     }
-    let file = ResultsFile {
-        schema_version: SCHEMA_VERSION,
-        metadata: meta,
-        runs: vec![],
-    };
+    let mut file = ResultsFile::new(meta);
+    file.runs.push(RunResult::skipped(
+        "mnist-mlp",
+        "adam",
+        0,
+        "data file missing: $STRATA_MNIST_DIR",
+    ));
     validate_results(&serde_json::to_value(&file).unwrap()).unwrap();
 }
 
