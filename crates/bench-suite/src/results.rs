@@ -126,11 +126,17 @@ pub fn git_commit() -> Option<String> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RunStatus {
-    /// The solver's own stopping rule fired (converged / stopped).
-    Completed,
+    /// The solver's own stopping rule fired, or an observer stopped the run
+    /// (early stopping).
+    Completed {
+        /// The solver's or observer's reason, if given.
+        #[serde(default)]
+        reason: Option<String>,
+    },
     /// A budget limit stopped the run.
     BudgetExhausted {
-        /// Which limit (`"epochs"`, `"wall_time"`, `"iterations"`), if known.
+        /// Which limit (`"epochs"`, `"wall_time"`, `"iterations"`, `"target_objective"`),
+        /// if known.
         #[serde(default)]
         which: Option<String>,
     },
@@ -155,7 +161,7 @@ impl RunStatus {
     /// A short label for tables: `completed`, `budget`, `diverged`, `failed`, `skipped`.
     pub fn label(&self) -> &'static str {
         match self {
-            RunStatus::Completed => "completed",
+            RunStatus::Completed { .. } => "completed",
             RunStatus::BudgetExhausted { .. } => "budget",
             RunStatus::Diverged { .. } => "diverged",
             RunStatus::Failed { .. } => "failed",
@@ -172,6 +178,9 @@ pub struct TraceRecord {
     pub iteration: u64,
     /// Data passes done: samples seen / N.
     pub epochs: f64,
+    /// Samples touched so far (optional; `epochs = samples_seen / N`).
+    #[serde(default)]
+    pub samples_seen: Option<u64>,
     /// Cumulative solver wall time in seconds (evaluation excluded).
     pub wall_time_s: f64,
     /// True training objective of the current parameters (null if non-finite).
@@ -392,7 +401,7 @@ fn validate_metadata(m: &Value) -> Result<(), BenchError> {
 fn validate_status(s: &Value, path: &str) -> Result<(), BenchError> {
     let kind = req(s, path, "kind", Kind::Str)?;
     match kind.as_str().unwrap_or_default() {
-        "completed" => Ok(()),
+        "completed" => field(s, path, "reason", Kind::Str, true).map(|_| ()),
         "budget_exhausted" => field(s, path, "which", Kind::Str, true).map(|_| ()),
         "diverged" => req(s, path, "reason", Kind::Str).map(|_| ()),
         "failed" => req(s, path, "error", Kind::Str).map(|_| ()),
@@ -412,6 +421,7 @@ fn validate_record(r: &Value, path: &str) -> Result<(), BenchError> {
     }
     req(r, path, "iteration", Kind::UInt)?;
     req(r, path, "epochs", Kind::Num)?;
+    field(r, path, "samples_seen", Kind::UInt, true)?;
     req(r, path, "wall_time_s", Kind::Num)?;
     if r.get("objective").is_none() {
         return Err(schema_err(

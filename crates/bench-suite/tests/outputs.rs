@@ -18,6 +18,7 @@ fn record(it: u64, epochs: f64, t: f64, obj: f64, acc: Option<f64>) -> TraceReco
     TraceRecord {
         iteration: it,
         epochs,
+        samples_seen: Some((epochs * 1438.0) as u64),
         wall_time_s: t,
         objective: obj,
         surrogate: Some(obj * 1.1),
@@ -61,7 +62,15 @@ fn example() -> ResultsFile {
     let budget = || RunStatus::BudgetExhausted {
         which: Some("epochs".into()),
     };
-    let mut nmf = run("mu", 0, &[10.0, 5.0, 2.0], 0.01, RunStatus::Completed);
+    let mut nmf = run(
+        "mu",
+        0,
+        &[10.0, 5.0, 2.0],
+        0.01,
+        RunStatus::Completed {
+            reason: Some("tolerance".into()),
+        },
+    );
     nmf.problem = "nmf-spectrogram-is".into();
     for r in &mut nmf.trace {
         r.test_accuracy = None;
