@@ -6,6 +6,12 @@ use nets::{Dataset, Loss, Sequential, Targets};
 
 use crate::{Differentiable, Evaluation, Problem, SolverError};
 
+impl From<autodiff::AutodiffError> for SolverError {
+    fn from(e: autodiff::AutodiffError) -> Self {
+        SolverError::Problem(e.to_string())
+    }
+}
+
 impl From<nets::NetsError> for SolverError {
     fn from(e: nets::NetsError) -> Self {
         SolverError::Problem(e.to_string())
