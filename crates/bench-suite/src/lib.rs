@@ -27,6 +27,7 @@
 mod error;
 
 pub mod analysis;
+pub mod convert;
 pub mod data;
 pub mod memory;
 pub mod outdir;

@@ -38,6 +38,27 @@ pub mod finite_or_null {
     }
 }
 
+/// Serde helpers for a name -> `f64` map whose non-finite values are written as `null`
+/// and read back as NaN.
+pub mod finite_or_null_map {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes the map, non-finite values as `null`.
+    pub fn serialize<S: Serializer>(m: &BTreeMap<String, f64>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(m.iter().map(|(k, v)| (k, v.is_finite().then_some(*v))))
+    }
+
+    /// Reads the map, `null` values as NaN.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, f64>, D::Error> {
+        let m = BTreeMap::<String, Option<f64>>::deserialize(d)?;
+        Ok(m.into_iter()
+            .map(|(k, v)| (k, v.unwrap_or(f64::NAN)))
+            .collect())
+    }
+}
+
 /// The whole results document.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ResultsFile {
@@ -200,8 +221,8 @@ pub struct TraceRecord {
     pub backward: u64,
     /// Cumulative inner solves (linear systems, prox maps, line-search trials).
     pub inner_solves: u64,
-    /// Solver-specific scalars (residuals, rho, step size, ...).
-    #[serde(default)]
+    /// Solver-specific scalars (residuals, rho, step size, ...); non-finite as `null`.
+    #[serde(default, with = "finite_or_null_map")]
     pub extras: BTreeMap<String, f64>,
 }
 
