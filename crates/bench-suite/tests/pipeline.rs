@@ -127,3 +127,50 @@ fn digits_mlp_adam_and_sgd_through_driver_to_report() {
     eprintln!("{table}");
     assert_eq!(table.lines().count(), 2 + 2);
 }
+
+#[test]
+fn teacher_student_zero_loss_is_reachable_by_the_registered_student() {
+    // Rebuild the registry's teacher from the same seed (teacher drawn first), copy its
+    // weights into the registered student network (nets MLP, same widths, tanh), and
+    // check the student's training loss is zero up to rounding.
+    let spec = find_problem("teacher-student").unwrap();
+    let ProblemKind::Network {
+        widths,
+        hidden,
+        loss,
+    } = spec.kind.clone()
+    else {
+        panic!()
+    };
+    let seed = 4;
+    let ProblemData::Supervised { train, .. } =
+        spec.build::<f64>(seed, &BuildOptions::default()).unwrap()
+    else {
+        panic!()
+    };
+    let teacher =
+        bench_suite::data::TeacherMlp::random(&widths, &mut ChaCha8Rng::seed_from_u64(seed))
+            .unwrap();
+    let mut net = Sequential::<f64>::mlp(
+        &widths,
+        hidden.to_nets(),
+        Init::HeUniform,
+        &mut ChaCha8Rng::seed_from_u64(99),
+    )
+    .unwrap();
+    let before = loss
+        .to_nets()
+        .value(&net.predict(train.inputs()).unwrap(), train.targets())
+        .unwrap();
+    for (l, (w, b)) in teacher.weights.iter().zip(&teacher.biases).enumerate() {
+        let d = net.dense_mut(l).unwrap();
+        d.weight.copy_from(w);
+        d.bias.copy_from(b);
+    }
+    let after = loss
+        .to_nets()
+        .value(&net.predict(train.inputs()).unwrap(), train.targets())
+        .unwrap();
+    assert!(before > 0.05, "random student loss {before}");
+    assert!(after < 1e-20, "teacher weights give loss {after}");
+}
