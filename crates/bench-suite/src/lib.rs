@@ -17,6 +17,8 @@
 //!   `docs/RESULTS_SCHEMA.md`) and [`results::validate_results`].
 //! - [`analysis`], [`report`], [`plots`]: target-loss rule and aggregates over seeds,
 //!   `report.md`, a terminal summary table, SVG plots (plotters, SVG backend only).
+//! - [`convert`]: from `solvers`' `Record`/`Status`/`RunOutcome` to the results types,
+//!   and from the registry's activation/loss descriptions to `nets` types.
 //! - [`outdir`]: a new, never-reused directory per run and atomic file writes.
 //! - [`memory`]: peak-memory measurement (a counting global allocator the binary
 //!   installs; `VmHWM` from `/proc` as a process-wide fallback).
