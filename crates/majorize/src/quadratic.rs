@@ -100,6 +100,20 @@ impl<T: Real> Surrogate<T> for IsotropicQuadratic<T> {
     }
 }
 
+/// A descent-lemma builder is also its objective (so it can be a part of
+/// [`crate::rules`] compositions).
+impl<T: Real, O: Objective<T>> Objective<T> for DescentLemma<O, T> {
+    fn dim(&self) -> usize {
+        self.objective.dim()
+    }
+    fn value(&self, x: &DVector<T>) -> Result<T> {
+        self.objective.value(x)
+    }
+    fn gradient(&self, x: &DVector<T>, grad: &mut DVector<T>) -> Result<()> {
+        self.objective.gradient(x, grad)
+    }
+}
+
 impl<T: Real, O: Objective<T>> SurrogateBuilder<T> for DescentLemma<O, T> {
     type Surrogate = IsotropicQuadratic<T>;
     fn build(&self, anchor: &DVector<T>) -> Result<IsotropicQuadratic<T>> {
