@@ -142,13 +142,8 @@ fn block_separable_combines_closed_form_and_inner_solves() {
         .unwrap();
     let s = 0.5 * 1.0 + 1.0 * 2.0;
     let expect = [1.0 / s, 2.0 / s, 0.5, -1.0, 2.0];
-    for i in 0..5 {
-        assert!(
-            (m.point[i] - expect[i]).abs() < 1e-8,
-            "{i}: {} vs {}",
-            m.point[i],
-            expect[i]
-        );
+    for (i, e) in expect.iter().enumerate() {
+        assert!((m.point[i] - e).abs() < 1e-8, "{i}: {} vs {e}", m.point[i]);
     }
     assert!(matches!(
         m.kind,
