@@ -1,0 +1,137 @@
+//! End-to-end checks of the tape: a small MLP against finite differences, vjp,
+//! reuse after reset, and every misuse error with its message.
+
+use autodiff::gradcheck::{GradCheckConfig, check_tape_gradient};
+use autodiff::{AutodiffError, Reduction, Tape, Transpose};
+use nalgebra::{DMatrix, dmatrix};
+
+fn mat(r: usize, c: usize, seed: u64) -> DMatrix<f64> {
+    // Deterministic pseudo-random entries in (-1, 1) without an RNG dependency.
+    DMatrix::from_fn(r, c, |i, j| {
+        let h = (seed ^ ((i * 131 + j * 7919) as u64)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        ((h >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    })
+}
+
+#[test]
+fn mlp_with_cross_entropy_matches_finite_differences() {
+    let x = mat(4, 6, 1);
+    let labels = [0, 2, 1, 1, 0, 2];
+    let params = [mat(5, 4, 2), mat(5, 1, 3), mat(3, 5, 4), mat(3, 1, 5)];
+    for (hidden, loss) in [(0, 0), (1, 1), (2, 0), (0, 2)] {
+        let r = check_tape_gradient(
+            |t, p| {
+                let xv = t.constant(&x);
+                let z1 = t.matmul(p[0], Transpose::No, xv, Transpose::No)?;
+                let z1 = t.add_bias(z1, p[1])?;
+                let a1 = match hidden {
+                    0 => t.tanh(z1)?,
+                    1 => t.sigmoid(z1)?,
+                    _ => t.softplus(z1)?,
+                };
+                let z2 = t.matmul(p[2], Transpose::No, a1, Transpose::No)?;
+                let z2 = t.add_bias(z2, p[3])?;
+                match loss {
+                    0 => t.softmax_cross_entropy_labels(z2, &labels, Reduction::Mean),
+                    1 => {
+                        let y = t.constant(&mat(3, 6, 9));
+                        t.mse(z2, y, Reduction::Sum)
+                    }
+                    _ => {
+                        let s = t.sum_all(z2)?;
+                        t.mean_all(s)
+                    }
+                }
+            },
+            &params,
+            &GradCheckConfig::default(),
+        )
+        .unwrap();
+        assert!(r.passes(1e-7), "hidden {hidden} loss {loss}: {r}");
+    }
+}
+
+#[test]
+fn vjp_with_a_seed_and_grad_of_intermediate_nodes() {
+    // y = W x; vjp with seed s gives dW = s x^T, dx = W^T s.
+    let mut t = Tape::<f64>::new();
+    let w = t.param(&dmatrix![1.0, 2.0; 3.0, 4.0; 5.0, 6.0]);
+    let x = t.param(&dmatrix![1.0; -1.0]);
+    let y = t.matmul(w, Transpose::No, x, Transpose::No).unwrap();
+    let s = dmatrix![1.0; 0.0; 2.0];
+    t.vjp(y, &s).unwrap();
+    assert_eq!(t.grad(w).unwrap(), &(&s * dmatrix![1.0, -1.0]));
+    assert_eq!(t.grad(x).unwrap(), &dmatrix![11.0; 14.0]);
+    assert_eq!(t.grad(y).unwrap(), &s);
+    // A second backward replaces (not adds to) the gradients.
+    t.vjp(y, &s).unwrap();
+    assert_eq!(t.grad(x).unwrap(), &dmatrix![11.0; 14.0]);
+}
+
+#[test]
+fn reset_reuses_and_gives_identical_results() {
+    let mut t = Tape::<f32>::new();
+    let mut first = None;
+    for _ in 0..3 {
+        t.reset();
+        let w = t.param(&dmatrix![0.5f32, -0.25; 1.0, 2.0]);
+        let x = t.constant(&dmatrix![1.0f32, 2.0, 3.0; -1.0, 0.0, 1.0]);
+        let z = t.matmul(w, Transpose::No, x, Transpose::No).unwrap();
+        let a = t.relu(z).unwrap();
+        let l = t
+            .softmax_cross_entropy_labels(a, &[0, 1, 1], Reduction::Mean)
+            .unwrap();
+        t.backward(l).unwrap();
+        let got = (t.scalar(l).unwrap(), t.grad(w).unwrap().clone());
+        if let Some(f) = &first {
+            assert_eq!(f, &got);
+        } else {
+            first = Some(got);
+        }
+    }
+}
+
+#[test]
+fn misuse_errors_name_the_problem() {
+    let mut t = Tape::<f64>::new();
+    let a = t.param(&DMatrix::zeros(2, 3));
+    let b = t.param(&DMatrix::zeros(3, 2));
+    // Shape mismatch in an elementwise op.
+    let e = t.add(a, b).unwrap_err();
+    assert!(matches!(e, AutodiffError::ShapeMismatch { op: "add", .. }));
+    assert_eq!(
+        e.to_string(),
+        "add: shape mismatch: a is 2x3 but b is 3x2 (both must have the same shape)"
+    );
+    // Backward from a non-scalar.
+    let e = t.backward(a).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "backward: output is 2x3, not a 1x1 scalar (use vjp with a seed of that shape)"
+    );
+    // Seed of the wrong shape.
+    let e = t.vjp(a, &DMatrix::zeros(3, 2)).unwrap_err();
+    assert_eq!(e.to_string(), "vjp: seed is 3x2 but the output node is 2x3");
+    // Var from another tape.
+    let mut other = Tape::<f64>::new();
+    let o = other.param(&DMatrix::zeros(2, 3));
+    let e = t.add(a, o).unwrap_err();
+    assert_eq!(e.to_string(), "add: variable #0 belongs to another tape");
+    // Stale var after reset.
+    t.reset();
+    let e = t.relu(a).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "relu: variable #0 is stale (recorded before the last reset of this tape)"
+    );
+    assert_eq!(t.value(a).shape(), (0, 0));
+    assert!(t.grad(a).is_none());
+    assert!(t.try_value(a).is_err());
+    // Mean over nothing.
+    let empty = t.param(&DMatrix::zeros(0, 4));
+    let e = t.mean_all(empty).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "mean_all: cannot take a mean over an empty 0x4 input"
+    );
+}
