@@ -275,7 +275,7 @@ pub fn relu_net_forward<T: Real>(weights: &[DMatrix<T>], x: &DMatrix<T>) -> Resu
                 ),
             ));
         }
-        a = crate::prod::mul_nn(w, &a);
+        a = crate::prod::mul_nn(w, &a)?;
         if l + 1 < weights.len() {
             a.apply(|v| *v = v.max(T::zero()));
         }
@@ -345,7 +345,7 @@ impl<T: Real> AgdSquareLoss<T> {
         let mut acts = vec![self.x.clone()];
         let mut pre = Vec::new();
         for (l, w) in ws.iter().enumerate() {
-            let z = crate::prod::mul_nn(w, &acts[l]);
+            let z = crate::prod::mul_nn(w, &acts[l])?;
             let a = if l + 1 < ws.len() {
                 z.map(|v| v.max(T::zero()))
             } else {
@@ -361,9 +361,9 @@ impl<T: Real> AgdSquareLoss<T> {
         let mut delta = r * T::of(2.0 * c);
         let mut grads = vec![DMatrix::zeros(0, 0); ws.len()];
         for l in (0..ws.len()).rev() {
-            grads[l] = crate::prod::mul_nt(&delta, &acts[l]);
+            grads[l] = crate::prod::mul_nt(&delta, &acts[l])?;
             if l > 0 {
-                let back = crate::prod::mul_nn(&ws[l].transpose(), &delta);
+                let back = crate::prod::mul_tn(&ws[l], &delta)?;
                 delta = back.zip_map(
                     &pre[l - 1],
                     |d, z| if z > T::zero() { d } else { T::zero() },

@@ -91,6 +91,10 @@ pub enum MajorizeError {
         /// Requested tolerance.
         tol: f64,
     },
+    /// A matrix product failed in the GEMM wrapper (an internal shape bug: callers
+    /// check shapes first).
+    #[error("matrix product: {0}")]
+    Kernel(#[from] autodiff::AutodiffError),
     /// A point lies outside the domain of an objective (e.g. a nonpositive entry where
     /// the objective needs positive arguments).
     #[error("{op}: point outside the domain: {detail}")]

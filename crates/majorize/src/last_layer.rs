@@ -24,7 +24,7 @@ use autodiff::Real;
 use nalgebra::{Cholesky, DMatrix, DVector, Dyn};
 
 use crate::error::{MajorizeError, Result, shape_err};
-use crate::prod::mul_nn;
+use crate::prod::{mul_nn, mul_nt};
 use crate::quadratic::LinearLoss;
 
 /// The Cholesky factor of `M = Ab Ab^T + ridge I` for fixed inputs `A`.
@@ -52,8 +52,7 @@ impl<T: Real> GramFactor<T> {
         let (d, n) = a.shape();
         let db = d + usize::from(bias);
         let mut m = DMatrix::zeros(db, db);
-        let at = a.transpose();
-        let gram = mul_nn(a, &at);
+        let gram = mul_nt(a, a)?;
         m.view_mut((0, 0), (d, d)).copy_from(&gram);
         if bias {
             for i in 0..d {
@@ -124,7 +123,7 @@ impl<T: Real> GramFactor<T> {
         }
         crate::validate::finite(OP, "W", w)?;
         crate::validate::targets(OP, loss, targets)?;
-        let mut z = mul_nn(w, a);
+        let mut z = mul_nn(w, a)?;
         if let Some(bv) = &b {
             for j in 0..self.n {
                 for i in 0..k {
@@ -135,9 +134,8 @@ impl<T: Real> GramFactor<T> {
         let mut r = DMatrix::zeros(k, self.n);
         let value = loss.value_residual(&z, targets, &mut r);
         // G^T = Ab R^T ((d + bias) x K).
-        let rt = r.transpose();
         let mut gt = DMatrix::zeros(self.d + usize::from(self.bias), k);
-        let top = mul_nn(a, &rt);
+        let top = mul_nt(a, &r)?;
         gt.view_mut((0, 0), (self.d, k)).copy_from(&top);
         if self.bias {
             for i in 0..k {

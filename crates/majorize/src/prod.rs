@@ -1,35 +1,52 @@
-//! Matrix products used by this crate, in one place so they can be retargeted to the
-//! workspace GEMM wrapper (`autodiff::kernels`) without touching the algorithms.
-//!
-//! Until that wrapper exists these go through nalgebra's `gemm` (backed by
-//! `matrixmultiply` for f32/f64), never through `tr_mul`: transposed operands are
-//! copied into caller-provided buffers first (an O(size) copy, no allocation).
+//! Matrix products used by this crate, all through the workspace GEMM wrapper
+//! [`autodiff::kernels::gemm_into`] (strided `gemm` kernel; transposes are stride swaps,
+//! no copies), on one thread. Shapes are checked by the callers before these are
+//! reached, so a kernel error here is an internal bug; it is still returned, never a panic.
 
-use autodiff::Real;
+use autodiff::kernels::gemm_into;
+use autodiff::{Real, Transpose};
 use nalgebra::DMatrix;
 
-/// `c <- alpha * a * b + beta * c` (shapes checked by the caller).
-pub(crate) fn gemm_nn<T: Real>(
+use crate::error::Result;
+
+/// `c <- op(a) op(b)` (no allocation).
+pub(crate) fn gemm<T: Real>(
     c: &mut DMatrix<T>,
-    alpha: T,
     a: &DMatrix<T>,
+    ta: Transpose,
     b: &DMatrix<T>,
-    beta: T,
-) {
-    c.gemm(alpha, a, b, beta);
+    tb: Transpose,
+) -> Result<()> {
+    gemm_into(c, T::one(), a, ta, b, tb, T::zero(), 1)?;
+    Ok(())
 }
 
 /// `a * b^T`, allocating (not for hot loops).
-pub(crate) fn mul_nt<T: Real>(a: &DMatrix<T>, b: &DMatrix<T>) -> DMatrix<T> {
-    let bt = b.transpose();
-    let mut c = DMatrix::zeros(a.nrows(), bt.ncols());
-    gemm_nn(&mut c, T::one(), a, &bt, T::zero());
-    c
+pub(crate) fn mul_nt<T: Real>(a: &DMatrix<T>, b: &DMatrix<T>) -> Result<DMatrix<T>> {
+    Ok(autodiff::kernels::matmul(
+        a,
+        Transpose::No,
+        b,
+        Transpose::Yes,
+    )?)
+}
+
+/// `a^T * b`, allocating (not for hot loops).
+pub(crate) fn mul_tn<T: Real>(a: &DMatrix<T>, b: &DMatrix<T>) -> Result<DMatrix<T>> {
+    Ok(autodiff::kernels::matmul(
+        a,
+        Transpose::Yes,
+        b,
+        Transpose::No,
+    )?)
 }
 
 /// `a * b`, allocating (not for hot loops).
-pub(crate) fn mul_nn<T: Real>(a: &DMatrix<T>, b: &DMatrix<T>) -> DMatrix<T> {
-    let mut c = DMatrix::zeros(a.nrows(), b.ncols());
-    gemm_nn(&mut c, T::one(), a, b, T::zero());
-    c
+pub(crate) fn mul_nn<T: Real>(a: &DMatrix<T>, b: &DMatrix<T>) -> Result<DMatrix<T>> {
+    Ok(autodiff::kernels::matmul(
+        a,
+        Transpose::No,
+        b,
+        Transpose::No,
+    )?)
 }

@@ -286,11 +286,11 @@ impl<T: Real> LinearModelLoss<T> {
             x.as_slice(),
         ))
     }
-    fn value_grad(&self, w: &DMatrix<T>) -> (T, DMatrix<T>) {
-        let z = mul_nn(w, &self.a);
+    fn value_grad(&self, w: &DMatrix<T>) -> Result<(T, DMatrix<T>)> {
+        let z = mul_nn(w, &self.a)?;
         let mut r = DMatrix::zeros(z.nrows(), z.ncols());
         let v = self.kind.value_residual(&z, &self.y, &mut r);
-        (v, mul_nt(&r, &self.a))
+        Ok((v, mul_nt(&r, &self.a)?))
     }
 }
 
@@ -300,14 +300,14 @@ impl<T: Real> Objective<T> for LinearModelLoss<T> {
     }
     fn value(&self, x: &DVector<T>) -> Result<T> {
         let w = self.unflatten(x)?;
-        let z = mul_nn(&w, &self.a);
+        let z = mul_nn(&w, &self.a)?;
         let mut r = DMatrix::zeros(z.nrows(), z.ncols());
         Ok(self.kind.value_residual(&z, &self.y, &mut r))
     }
     fn gradient(&self, x: &DVector<T>, grad: &mut DVector<T>) -> Result<()> {
         let w = self.unflatten(x)?;
         check_len("LinearModelLoss::gradient", grad, self.dim())?;
-        let (_, g) = self.value_grad(&w);
+        let (_, g) = self.value_grad(&w)?;
         grad.as_mut_slice().copy_from_slice(g.as_slice());
         Ok(())
     }
@@ -345,13 +345,13 @@ impl<T: Real> Surrogate<T> for KroneckerQuadratic<T> {
     }
     fn value(&self, x: &DVector<T>) -> Result<T> {
         let d = self.delta(x)?;
-        let bdm = self.kind.apply_curvature(&mul_nn(&d, &self.m));
+        let bdm = self.kind.apply_curvature(&mul_nn(&d, &self.m)?);
         Ok(self.f0 + self.g0.dot(&d) + d.dot(&bdm) / T::of(2.0))
     }
     fn gradient(&self, x: &DVector<T>, grad: &mut DVector<T>) -> Result<()> {
         let d = self.delta(x)?;
         check_len("KroneckerQuadratic::gradient", grad, self.k * self.d)?;
-        let bdm = self.kind.apply_curvature(&mul_nn(&d, &self.m));
+        let bdm = self.kind.apply_curvature(&mul_nn(&d, &self.m)?);
         for i in 0..grad.len() {
             grad[i] = self.g0[i] + bdm[i];
         }
@@ -378,8 +378,8 @@ impl<T: Real> SurrogateBuilder<T> for LinearModelLoss<T> {
     type Surrogate = KroneckerQuadratic<T>;
     fn build(&self, anchor: &DVector<T>) -> Result<KroneckerQuadratic<T>> {
         let w = self.unflatten(anchor)?;
-        let (f0, g0) = self.value_grad(&w);
-        let mut m = mul_nt(&self.a, &self.a);
+        let (f0, g0) = self.value_grad(&w)?;
+        let mut m = mul_nt(&self.a, &self.a)?;
         for i in 0..m.nrows() {
             m[(i, i)] += self.ridge;
         }

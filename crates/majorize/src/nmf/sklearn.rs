@@ -10,7 +10,8 @@ use nalgebra::DMatrix;
 use super::{NmfConfig, NmfWorkspace, check_shapes};
 use crate::beta::gamma;
 use crate::error::Result;
-use crate::prod::gemm_nn;
+use crate::prod::gemm;
+use autodiff::Transpose;
 
 /// scikit-learn's `EPSILON = np.finfo(np.float32).eps = 2^-23`.
 pub const SKLEARN_EPS: f64 = f32::EPSILON as f64;
@@ -89,24 +90,23 @@ pub(crate) fn update_w<T: Real>(
     h: &DMatrix<T>,
     config: &NmfConfig,
     ws: &mut NmfWorkspace<T>,
-) {
+) -> Result<()> {
     let beta = config.beta;
     let p = &config.penalties;
-    h.transpose_to(&mut ws.ht);
     if beta == 2.0 {
-        gemm_nn(&mut ws.num_w, T::one(), v, &ws.ht, T::zero());
-        gemm_nn(&mut ws.gram, T::one(), h, &ws.ht, T::zero());
-        gemm_nn(&mut ws.den_w, T::one(), w, &ws.gram, T::zero());
+        gemm(&mut ws.num_w, v, Transpose::No, h, Transpose::Yes)?;
+        gemm(&mut ws.gram, h, Transpose::No, h, Transpose::Yes)?;
+        gemm(&mut ws.den_w, w, Transpose::No, &ws.gram, Transpose::No)?;
     } else {
-        gemm_nn(&mut ws.wh, T::one(), w, h, T::zero());
+        gemm(&mut ws.wh, w, Transpose::No, h, Transpose::No)?;
         fill_ab(v, ws, beta);
-        gemm_nn(&mut ws.num_w, T::one(), &ws.a, &ws.ht, T::zero());
+        gemm(&mut ws.num_w, &ws.a, Transpose::No, h, Transpose::Yes)?;
         if beta == 1.0 {
             for c in 0..h.nrows() {
                 ws.sums[c] = h.row(c).sum();
             }
         } else {
-            gemm_nn(&mut ws.den_w, T::one(), &ws.b, &ws.ht, T::zero());
+            gemm(&mut ws.den_w, &ws.b, Transpose::No, h, Transpose::Yes)?;
         }
     }
     let (den_w, sums) = (&ws.den_w, &ws.sums);
@@ -115,6 +115,7 @@ pub(crate) fn update_w<T: Real>(
     if beta < 1.0 {
         zero_tiny(w);
     }
+    Ok(())
 }
 
 /// scikit-learn's H update, then its zeroing of `H < f64::EPSILON` when `beta <= 1`.
@@ -124,25 +125,24 @@ pub(crate) fn update_h<T: Real>(
     h: &mut DMatrix<T>,
     config: &NmfConfig,
     ws: &mut NmfWorkspace<T>,
-) {
+) -> Result<()> {
     let beta = config.beta;
     let p = &config.penalties;
-    w.transpose_to(&mut ws.wt);
     if beta == 2.0 {
-        gemm_nn(&mut ws.num_h, T::one(), &ws.wt, v, T::zero());
-        gemm_nn(&mut ws.gram, T::one(), &ws.wt, w, T::zero());
-        gemm_nn(&mut ws.den_h, T::one(), &ws.gram, h, T::zero());
+        gemm(&mut ws.num_h, w, Transpose::Yes, v, Transpose::No)?;
+        gemm(&mut ws.gram, w, Transpose::Yes, w, Transpose::No)?;
+        gemm(&mut ws.den_h, &ws.gram, Transpose::No, h, Transpose::No)?;
     } else {
-        gemm_nn(&mut ws.wh, T::one(), w, h, T::zero());
+        gemm(&mut ws.wh, w, Transpose::No, h, Transpose::No)?;
         fill_ab(v, ws, beta);
-        gemm_nn(&mut ws.num_h, T::one(), &ws.wt, &ws.a, T::zero());
+        gemm(&mut ws.num_h, w, Transpose::Yes, &ws.a, Transpose::No)?;
         if beta == 1.0 {
             for c in 0..w.ncols() {
                 let s = w.column(c).sum();
                 ws.sums[c] = if s == T::zero() { T::one() } else { s };
             }
         } else {
-            gemm_nn(&mut ws.den_h, T::one(), &ws.wt, &ws.b, T::zero());
+            gemm(&mut ws.den_h, w, Transpose::Yes, &ws.b, Transpose::No)?;
         }
     }
     let (den_h, sums) = (&ws.den_h, &ws.sums);
@@ -151,6 +151,7 @@ pub(crate) fn update_h<T: Real>(
     if beta <= 1.0 {
         zero_tiny(h);
     }
+    Ok(())
 }
 
 /// scikit-learn's `_beta_divergence(X, W, H, beta)` (dense X): `beta = 2`:
@@ -167,7 +168,7 @@ pub fn sklearn_divergence<T: Real>(
 ) -> Result<f64> {
     check_shapes("nmf::sklearn_divergence", v, w, h)?;
     ws.ensure(v.nrows(), v.ncols(), w.ncols());
-    gemm_nn(&mut ws.wh, T::one(), w, h, T::zero());
+    gemm(&mut ws.wh, w, Transpose::No, h, Transpose::No)?;
     let n_all = v.len();
     if beta == 2.0 {
         return Ok((0..n_all)

@@ -7,7 +7,8 @@ use nalgebra::DMatrix;
 use super::{NmfConfig, NmfWorkspace, Rule, check_shapes, sklearn};
 use crate::beta::EntrySurrogate;
 use crate::error::Result;
-use crate::prod::gemm_nn;
+use crate::prod::gemm;
+use autodiff::Transpose;
 
 /// `ws.a = V o (WH)^(beta-2)` and `ws.b = (WH)^(beta-1)` (`beta = 1`: only
 /// `ws.a = V ./ WH`), from `ws.wh`, with `WH` raised to at least `EPS^2`.
@@ -52,26 +53,24 @@ pub fn update_h<T: Real>(
     check_shapes("nmf::update_h", v, w, h)?;
     ws.ensure(v.nrows(), v.ncols(), w.ncols());
     if config.sklearn_compatible {
-        sklearn::update_h(v, w, h, config, ws);
-        return Ok(());
+        return sklearn::update_h(v, w, h, config, ws);
     }
     let beta = config.beta;
     let (k, n) = h.shape();
-    w.transpose_to(&mut ws.wt);
     if beta == 2.0 {
-        gemm_nn(&mut ws.num_h, T::one(), &ws.wt, v, T::zero());
-        gemm_nn(&mut ws.gram, T::one(), &ws.wt, w, T::zero());
-        gemm_nn(&mut ws.den_h, T::one(), &ws.gram, h, T::zero());
+        gemm(&mut ws.num_h, w, Transpose::Yes, v, Transpose::No)?;
+        gemm(&mut ws.gram, w, Transpose::Yes, w, Transpose::No)?;
+        gemm(&mut ws.den_h, &ws.gram, Transpose::No, h, Transpose::No)?;
     } else {
-        gemm_nn(&mut ws.wh, T::one(), w, h, T::zero());
+        gemm(&mut ws.wh, w, Transpose::No, h, Transpose::No)?;
         fill_ab(v, ws, beta);
-        gemm_nn(&mut ws.num_h, T::one(), &ws.wt, &ws.a, T::zero());
+        gemm(&mut ws.num_h, w, Transpose::Yes, &ws.a, Transpose::No)?;
         if beta == 1.0 {
             for c in 0..k {
                 ws.sums[c] = w.column(c).sum();
             }
         } else {
-            gemm_nn(&mut ws.den_h, T::one(), &ws.wt, &ws.b, T::zero());
+            gemm(&mut ws.den_h, w, Transpose::Yes, &ws.b, Transpose::No)?;
         }
     }
     let p = &config.penalties;
@@ -110,26 +109,24 @@ pub fn update_w<T: Real>(
     check_shapes("nmf::update_w", v, w, h)?;
     ws.ensure(v.nrows(), v.ncols(), w.ncols());
     if config.sklearn_compatible {
-        sklearn::update_w(v, w, h, config, ws);
-        return Ok(());
+        return sklearn::update_w(v, w, h, config, ws);
     }
     let beta = config.beta;
     let (f, k) = w.shape();
-    h.transpose_to(&mut ws.ht);
     if beta == 2.0 {
-        gemm_nn(&mut ws.num_w, T::one(), v, &ws.ht, T::zero());
-        gemm_nn(&mut ws.gram, T::one(), h, &ws.ht, T::zero());
-        gemm_nn(&mut ws.den_w, T::one(), w, &ws.gram, T::zero());
+        gemm(&mut ws.num_w, v, Transpose::No, h, Transpose::Yes)?;
+        gemm(&mut ws.gram, h, Transpose::No, h, Transpose::Yes)?;
+        gemm(&mut ws.den_w, w, Transpose::No, &ws.gram, Transpose::No)?;
     } else {
-        gemm_nn(&mut ws.wh, T::one(), w, h, T::zero());
+        gemm(&mut ws.wh, w, Transpose::No, h, Transpose::No)?;
         fill_ab(v, ws, beta);
-        gemm_nn(&mut ws.num_w, T::one(), &ws.a, &ws.ht, T::zero());
+        gemm(&mut ws.num_w, &ws.a, Transpose::No, h, Transpose::Yes)?;
         if beta == 1.0 {
             for c in 0..k {
                 ws.sums[c] = h.row(c).sum();
             }
         } else {
-            gemm_nn(&mut ws.den_w, T::one(), &ws.b, &ws.ht, T::zero());
+            gemm(&mut ws.den_w, &ws.b, Transpose::No, h, Transpose::Yes)?;
         }
     }
     let p = &config.penalties;
@@ -180,7 +177,7 @@ pub fn divergence<T: Real>(
 ) -> Result<f64> {
     check_shapes("nmf::divergence", v, w, h)?;
     ws.ensure(v.nrows(), v.ncols(), w.ncols());
-    gemm_nn(&mut ws.wh, T::one(), w, h, T::zero());
+    gemm(&mut ws.wh, w, Transpose::No, h, Transpose::No)?;
     Ok((0..v.len())
         .map(|i| crate::beta::divergence(v[i].to_f64(), ws.wh[i].to_f64(), beta))
         .sum())
