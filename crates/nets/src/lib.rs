@@ -12,4 +12,29 @@
 
 mod dataset;
 
+pub mod activation;
+pub mod dense;
+pub mod error;
+pub mod fenchel;
+pub mod init;
+pub mod layer;
+pub mod loss;
+pub mod loss_prox;
+pub mod persist;
+pub mod prox;
+pub mod sequential;
+mod train;
+
+pub use activation::{Activation, ActivationStructure, Monotonicity};
+pub use autodiff::Reduction;
 pub use dataset::{Dataset, DatasetError, Targets};
+pub use dense::Dense;
+pub use error::{ModelFileError, NetsError, Result};
+pub use init::Init;
+pub use layer::{Layer, LayerClone, ParamMut, ParamRef, TapeContext};
+pub use loss::{CurvatureBound, Loss, LossKind, accuracy};
+pub use sequential::{ForwardTrace, MlpView, ParamInfo, Sequential};
+pub use train::loss_and_grad;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,481 @@
+//! [`Sequential`]: a chain of layers, the network type every solver trains.
+//!
+//! **Flat parameter order** (used by [`Sequential::params_to_flat`],
+//! [`Sequential::params_from_flat`] and [`crate::loss_and_grad`]): layer by layer in
+//! network order; within a layer, its parameter tensors in [`Layer::param`] order (for
+//! [`Dense`]: `weight` then `bias`); each tensor column-major. For an MLP this is
+//! `vec(W_1), b_1, vec(W_2), b_2, ...` with `vec` stacking columns.
+
+use std::sync::Mutex;
+
+use autodiff::{Real, Var};
+use nalgebra::DMatrix;
+use rand::Rng;
+
+use crate::activation::Activation;
+use crate::dense::Dense;
+use crate::error::{NetsError, Result};
+use crate::init::Init;
+use crate::layer::Layer;
+
+/// Where one parameter tensor sits in the flat vector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParamInfo {
+    /// Index of the layer in the network.
+    pub layer: usize,
+    /// Parameter name within the layer.
+    pub name: String,
+    /// Rows of the tensor.
+    pub rows: usize,
+    /// Columns of the tensor.
+    pub cols: usize,
+    /// Offset of its first entry in the flat vector.
+    pub offset: usize,
+    /// Whether the L2 weight penalty applies.
+    pub penalised: bool,
+}
+
+/// The (dense, activation) structure of an MLP, for structured solvers:
+/// `Z_l = W_l A_{l-1} + b_l 1^T`, `A_l = h_l(Z_l)` for `l = 1..L-1`, output `Z_L`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MlpView {
+    /// `d_0, d_1, ..., d_L` (length L + 1).
+    pub widths: Vec<usize>,
+    /// `h_1, ..., h_{L-1}` (length L - 1; `Identity` where two dense layers are adjacent).
+    pub activations: Vec<Activation>,
+    /// Position in the network of the l-th dense layer (length L, 0-based).
+    pub dense_positions: Vec<usize>,
+}
+
+impl MlpView {
+    /// Number of dense layers L.
+    pub fn num_layers(&self) -> usize {
+        self.widths.len().saturating_sub(1)
+    }
+}
+
+/// Every pre-activation and activation of an MLP on a batch (paper indexing):
+/// `a[l] = A_l` for `l = 0..=L` (`A_0 = X`, `A_L = Z_L` the network output, linear),
+/// `z[l] = Z_l` for `l = 1..=L` (`z[0]` is an empty `0 x 0` placeholder).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ForwardTrace<T: Real> {
+    /// `A_0 = X, A_1, ..., A_L` (each `d_l x N`).
+    pub a: Vec<DMatrix<T>>,
+    /// `(empty), Z_1, ..., Z_L` (each `d_l x N`).
+    pub z: Vec<DMatrix<T>>,
+}
+
+impl<T: Real> ForwardTrace<T> {
+    /// The network output `Z_L`.
+    pub fn output(&self) -> &DMatrix<T> {
+        &self.a[self.a.len() - 1]
+    }
+}
+
+/// Pooled buffers of the tape path (parameter leaves, vector-parameter matrices,
+/// one-hot targets), reused across calls of [`crate::loss_and_grad`].
+#[derive(Debug, Default)]
+pub(crate) struct TapeScratch<T: Real> {
+    pub(crate) vars: Vec<Var>,
+    pub(crate) mats: Vec<DMatrix<T>>,
+    pub(crate) targets: DMatrix<T>,
+}
+
+/// A sequential composition of layers (any [`Layer`], including user-defined ones).
+pub struct Sequential<T: Real> {
+    layers: Vec<Box<dyn Layer<T>>>,
+    pub(crate) scratch: Mutex<TapeScratch<T>>,
+}
+
+impl<T: Real> Clone for Sequential<T> {
+    fn clone(&self) -> Self {
+        Sequential {
+            layers: self.layers.clone(),
+            scratch: Mutex::new(TapeScratch::default()),
+        }
+    }
+}
+
+impl<T: Real> std::fmt::Debug for Sequential<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sequential")
+            .field("layers", &self.layers)
+            .finish()
+    }
+}
+
+impl<T: Real> Default for Sequential<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Real> Sequential<T> {
+    /// An empty network (the identity map).
+    pub fn new() -> Self {
+        Sequential {
+            layers: Vec::new(),
+            scratch: Mutex::new(TapeScratch::default()),
+        }
+    }
+
+    /// A network from its layers; checks that consecutive widths agree.
+    pub fn from_layers(layers: Vec<Box<dyn Layer<T>>>) -> Result<Self> {
+        let mut net = Self::new();
+        for l in layers {
+            net.push(l)?;
+        }
+        Ok(net)
+    }
+
+    /// Appends a layer; errors if its input width differs from the current output width.
+    pub fn push(&mut self, layer: Box<dyn Layer<T>>) -> Result<()> {
+        if let (Some(cur), Some(d_in)) = (self.output_dim(), layer.input_dim())
+            && cur != d_in
+        {
+            return Err(NetsError::Architecture {
+                op: "Sequential::push",
+                detail: format!(
+                    "layer {} ({}) takes {d_in} inputs but the network so far outputs {cur}",
+                    self.layers.len(),
+                    layer.kind()
+                ),
+            });
+        }
+        if let Some(cur) = self.output_dim() {
+            layer.output_dim(cur)?;
+        }
+        self.layers.push(layer);
+        Ok(())
+    }
+
+    /// The usual MLP: dense layers `widths[0] -> widths[1] -> ... -> widths[L]`, the
+    /// activation `hidden` after every dense layer but the last (linear output), weights
+    /// from `init` with `rng` (drawn layer by layer, in order), zero biases.
+    pub fn mlp<R: Rng>(
+        widths: &[usize],
+        hidden: Activation,
+        init: Init,
+        rng: &mut R,
+    ) -> Result<Self> {
+        if widths.len() < 2 {
+            return Err(NetsError::Architecture {
+                op: "Sequential::mlp",
+                detail: format!(
+                    "need at least 2 widths (input and output), got {}",
+                    widths.len()
+                ),
+            });
+        }
+        if let Some(i) = widths.iter().position(|&w| w == 0) {
+            return Err(NetsError::Architecture {
+                op: "Sequential::mlp",
+                detail: format!("width {i} is zero"),
+            });
+        }
+        hidden.validate()?;
+        let mut net = Self::new();
+        let last = widths.len() - 2;
+        for (l, w) in widths.windows(2).enumerate() {
+            net.push(Box::new(Dense::init(w[0], w[1], init, rng)))?;
+            if l < last {
+                net.push(Box::new(hidden))?;
+            }
+        }
+        Ok(net)
+    }
+
+    /// The layers, in order.
+    pub fn layers(&self) -> &[Box<dyn Layer<T>>] {
+        &self.layers
+    }
+
+    /// Number of layers (dense and activation layers count separately).
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Whether the network has no layer.
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+
+    /// Input width d_0 (`None` if no layer fixes it).
+    pub fn input_dim(&self) -> Option<usize> {
+        self.layers.iter().find_map(|l| l.input_dim())
+    }
+
+    /// Output width (`None` if no layer fixes it).
+    pub fn output_dim(&self) -> Option<usize> {
+        let mut cur: Option<usize> = None;
+        for l in &self.layers {
+            if let Some(d) = l.input_dim() {
+                cur = Some(d);
+            }
+            if let Some(c) = cur {
+                cur = l.output_dim(c).ok();
+            }
+        }
+        cur
+    }
+
+    /// Total number of scalar parameters.
+    pub fn num_params(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| {
+                (0..l.num_param_tensors())
+                    .filter_map(|i| l.param(i))
+                    .map(|p| p.values.len())
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+
+    /// Where each parameter tensor sits in the flat vector (module doc for the order).
+    pub fn param_layout(&self) -> Vec<ParamInfo> {
+        let mut out = Vec::new();
+        let mut offset = 0;
+        for (li, l) in self.layers.iter().enumerate() {
+            for p in (0..l.num_param_tensors()).filter_map(|i| l.param(i)) {
+                out.push(ParamInfo {
+                    layer: li,
+                    name: p.name.to_string(),
+                    rows: p.rows,
+                    cols: p.cols,
+                    offset,
+                    penalised: p.penalised,
+                });
+                offset += p.values.len();
+            }
+        }
+        out
+    }
+
+    fn check_flat_len(&self, op: &'static str, len: usize) -> Result<()> {
+        let n = self.num_params();
+        if len != n {
+            return Err(NetsError::Shape {
+                op,
+                detail: format!("flat vector has length {len} but the network has {n} parameters"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Copies all parameters into `out` (length [`Sequential::num_params`]), in the flat
+    /// order of the module doc.
+    pub fn params_to_flat(&self, out: &mut [T]) -> Result<()> {
+        self.check_flat_len("Sequential::params_to_flat", out.len())?;
+        let mut o = 0;
+        for l in &self.layers {
+            for p in (0..l.num_param_tensors()).filter_map(|i| l.param(i)) {
+                out[o..o + p.values.len()].copy_from_slice(p.values);
+                o += p.values.len();
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets all parameters from `flat` (length [`Sequential::num_params`], flat order).
+    pub fn params_from_flat(&mut self, flat: &[T]) -> Result<()> {
+        self.check_flat_len("Sequential::params_from_flat", flat.len())?;
+        let mut o = 0;
+        for l in &mut self.layers {
+            for i in 0..l.num_param_tensors() {
+                if let Some(p) = l.param_mut(i) {
+                    let n = p.values.len();
+                    p.values.copy_from_slice(&flat[o..o + n]);
+                    o += n;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The parameters as one flat vector (allocating form of `params_to_flat`).
+    pub fn flat_params(&self) -> Vec<T> {
+        let mut v = vec![T::zero(); self.num_params()];
+        // Length is right by construction.
+        let _ = self.params_to_flat(&mut v);
+        v
+    }
+
+    fn check_input(&self, op: &'static str, x: &DMatrix<T>) -> Result<()> {
+        if let Some(d) = self.input_dim()
+            && x.nrows() != d
+        {
+            return Err(NetsError::Shape {
+                op,
+                detail: format!("network takes {d} input rows but x has {}", x.nrows()),
+            });
+        }
+        Ok(())
+    }
+
+    /// The network output on `x` (`d_0 x N`), without a tape.
+    pub fn predict(&self, x: &DMatrix<T>) -> Result<DMatrix<T>> {
+        self.check_input("Sequential::predict", x)?;
+        let mut cur = x.clone();
+        let mut next = DMatrix::zeros(0, 0);
+        for l in &self.layers {
+            l.forward(&cur, &mut next)?;
+            std::mem::swap(&mut cur, &mut next);
+        }
+        Ok(cur)
+    }
+
+    /// The output of every layer on `x`: `outs[i]` is the output of layer `i` (works for
+    /// any architecture; see [`Sequential::forward_trace`] for the MLP view).
+    pub fn layer_outputs(&self, x: &DMatrix<T>) -> Result<Vec<DMatrix<T>>> {
+        self.check_input("Sequential::layer_outputs", x)?;
+        let mut outs: Vec<DMatrix<T>> = Vec::with_capacity(self.layers.len());
+        for l in &self.layers {
+            let mut o = DMatrix::zeros(0, 0);
+            l.forward(outs.last().unwrap_or(x), &mut o)?;
+            outs.push(o);
+        }
+        Ok(outs)
+    }
+
+    /// The (dense, activation) chain `W_1, b_1, h_1, ..., W_L, b_L` (linear output).
+    /// Errors unless the network is dense layers separated by at most one activation
+    /// each, starting and ending with a dense layer.
+    pub fn mlp_view(&self) -> Result<MlpView> {
+        let err = |detail: String| NetsError::Architecture {
+            op: "Sequential::mlp_view",
+            detail,
+        };
+        let mut widths = Vec::new();
+        let mut activations = Vec::new();
+        let mut dense_positions = Vec::new();
+        let mut pending: Option<Activation> = None;
+        for (i, l) in self.layers.iter().enumerate() {
+            if let Some(d) = l.as_dense() {
+                if widths.is_empty() {
+                    widths.push(d.input_dim());
+                } else {
+                    activations.push(pending.take().unwrap_or(Activation::Identity));
+                }
+                widths.push(d.output_dim());
+                dense_positions.push(i);
+            } else if let Some(h) = l.as_activation() {
+                if widths.is_empty() {
+                    return Err(err(format!(
+                        "layer {i} ({}) comes before the first dense layer",
+                        l.kind()
+                    )));
+                }
+                if pending.is_some() {
+                    return Err(err(format!(
+                        "layer {i} ({}) is a second activation in a row",
+                        l.kind()
+                    )));
+                }
+                pending = Some(h);
+            } else {
+                return Err(err(format!(
+                    "layer {i} ({}) is neither dense nor an activation",
+                    l.kind()
+                )));
+            }
+        }
+        if widths.is_empty() {
+            return Err(err("the network has no dense layer".into()));
+        }
+        if let Some(h) = pending {
+            return Err(err(format!(
+                "the last layer is an activation ({}); structured solvers need a linear output",
+                h.name()
+            )));
+        }
+        Ok(MlpView {
+            widths,
+            activations,
+            dense_positions,
+        })
+    }
+
+    /// Forward pass keeping every `Z_l` and `A_l` (`A_0 = X`), for lifted / ADMM / BCD
+    /// initialisation; requires the MLP structure of [`Sequential::mlp_view`].
+    pub fn forward_trace(&self, x: &DMatrix<T>) -> Result<ForwardTrace<T>> {
+        let view = self.mlp_view()?;
+        self.check_input("Sequential::forward_trace", x)?;
+        let l_count = view.num_layers();
+        let mut a = Vec::with_capacity(l_count + 1);
+        let mut z = Vec::with_capacity(l_count + 1);
+        a.push(x.clone());
+        z.push(DMatrix::zeros(0, 0));
+        for l in 0..l_count {
+            let d = self.layers[view.dense_positions[l]]
+                .as_dense()
+                .ok_or_else(|| NetsError::Architecture {
+                    op: "Sequential::forward_trace",
+                    detail: "dense layer vanished".into(),
+                })?;
+            let mut zl = DMatrix::zeros(0, 0);
+            d.forward_into(&a[l], &mut zl)?;
+            let mut al = DMatrix::zeros(0, 0);
+            if l + 1 < l_count {
+                view.activations[l].apply_matrix(&zl, &mut al);
+            } else {
+                al = zl.clone();
+            }
+            z.push(zl);
+            a.push(al);
+        }
+        Ok(ForwardTrace { a, z })
+    }
+
+    /// The `l`-th dense layer (0-based, counting dense layers only).
+    pub fn dense(&self, l: usize) -> Option<&Dense<T>> {
+        self.layers.iter().filter_map(|x| x.as_dense()).nth(l)
+    }
+
+    /// The `l`-th dense layer, mutably.
+    pub fn dense_mut(&mut self, l: usize) -> Option<&mut Dense<T>> {
+        self.layers
+            .iter_mut()
+            .filter_map(|x| x.as_dense_mut())
+            .nth(l)
+    }
+
+    /// Number of dense layers.
+    pub fn num_dense(&self) -> usize {
+        self.layers
+            .iter()
+            .filter(|x| x.as_dense().is_some())
+            .count()
+    }
+
+    /// The L2 penalty `(l2/2) sum ||P||^2` over penalised parameter tensors (weights).
+    pub fn weight_penalty(&self, l2: f64) -> f64 {
+        let mut s = 0.0;
+        for l in &self.layers {
+            for p in (0..l.num_param_tensors()).filter_map(|i| l.param(i)) {
+                if p.penalised {
+                    s += p
+                        .values
+                        .iter()
+                        .map(|v| v.to_f64() * v.to_f64())
+                        .sum::<f64>();
+                }
+            }
+        }
+        0.5 * l2 * s
+    }
+
+    /// The training objective without a tape: data term of `loss` on `predict(x)` plus
+    /// the L2 weight penalty.
+    pub fn objective(
+        &self,
+        loss: &crate::Loss,
+        x: &DMatrix<T>,
+        targets: &crate::Targets<T>,
+    ) -> Result<T> {
+        loss.validate()?;
+        let out = self.predict(x)?;
+        let data = loss.value(&out, targets)?;
+        Ok(T::of(data.to_f64() + self.weight_penalty(loss.l2)))
+    }
+}

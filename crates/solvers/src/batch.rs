@@ -1,0 +1,94 @@
+//! Mini-batching: seeded shuffling with a reused index buffer, or the full batch.
+
+use rand::Rng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::SolverError;
+
+/// How a stochastic method draws its samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Batching {
+    /// Every gradient is a full-batch gradient (deterministic).
+    Full,
+    /// Mini-batches of `size` columns; a step is one epoch: a permutation (shuffled from
+    /// the run's RNG when `shuffle`) cut into consecutive batches, the last one smaller
+    /// if `size` does not divide N (kept, so passes are counted exactly).
+    MiniBatch {
+        /// Batch size (>= 1).
+        size: usize,
+        /// Reshuffle at the start of every epoch.
+        shuffle: bool,
+    },
+}
+
+impl Batching {
+    /// Shuffled mini-batches of the given size.
+    pub fn mini(size: usize) -> Self {
+        Batching::MiniBatch {
+            size,
+            shuffle: true,
+        }
+    }
+
+    /// Checks the batch size.
+    pub fn validate(&self, solver: &'static str) -> Result<(), SolverError> {
+        match *self {
+            Batching::MiniBatch { size: 0, .. } => {
+                Err(SolverError::config(solver, "batch size", 0, "must be >= 1"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Cuts `0..N` into (optionally shuffled) mini-batches, reusing one index buffer.
+#[derive(Debug, Clone, Default)]
+pub struct BatchSampler {
+    indices: Vec<usize>,
+    size: usize,
+}
+
+impl BatchSampler {
+    /// A sampler over `n` samples with batches of `size` (clamped to `1..=n`).
+    pub fn new(n: usize, size: usize) -> Self {
+        BatchSampler {
+            indices: (0..n).collect(),
+            size: size.clamp(1, n.max(1)),
+        }
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.indices.len()
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.indices.is_empty()
+    }
+
+    /// Batches per epoch: ceil(N / size).
+    pub fn batches_per_epoch(&self) -> usize {
+        self.indices.len().div_ceil(self.size)
+    }
+
+    /// Starts an epoch: resets the order to `0..N` and shuffles it if asked (Fisher-Yates
+    /// from `rng`; the reset makes the order depend only on the RNG state).
+    pub fn start_epoch<R: Rng + ?Sized>(&mut self, shuffle: bool, rng: &mut R) {
+        for (i, x) in self.indices.iter_mut().enumerate() {
+            *x = i;
+        }
+        if shuffle {
+            self.indices.shuffle(rng);
+        }
+    }
+
+    /// The `b`-th batch of the current epoch (empty past the end).
+    pub fn batch(&self, b: usize) -> &[usize] {
+        let n = self.indices.len();
+        let lo = (b * self.size).min(n);
+        let hi = (lo + self.size).min(n);
+        &self.indices[lo..hi]
+    }
+}

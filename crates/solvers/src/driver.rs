@@ -1,0 +1,508 @@
+//! The [`Driver`]: owns the loop, the budget, evaluation, observers, divergence
+//! detection and checkpoints (argmin's `Executor`).
+
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{CHECKPOINT_VERSION, CheckpointStore, CheckpointV1};
+use crate::observer::{Control, Frequency, Observer};
+use crate::{
+    BudgetKind, Context, Counters, Evaluation, Problem, Record, Solver, SolverError, Status,
+    StepReport, Trace,
+};
+
+/// When a run stops for lack of resources. Every limit that is set applies; the first
+/// one reached ends the run. At least one of iterations, epochs or time must be set.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Budget {
+    /// Maximum number of steps.
+    pub max_iterations: Option<u64>,
+    /// Maximum number of data passes (samples_seen / N), checked before each step.
+    pub max_epochs: Option<f64>,
+    /// Maximum cumulative solver wall time (evaluation excluded), checked before each
+    /// step.
+    pub max_time: Option<Duration>,
+    /// Stop as soon as the true training objective is `<= target`.
+    pub target_objective: Option<f64>,
+}
+
+impl Budget {
+    /// At most `n` iterations.
+    pub fn iterations(n: u64) -> Self {
+        Budget {
+            max_iterations: Some(n),
+            ..Default::default()
+        }
+    }
+    /// At most `e` data passes.
+    pub fn epochs(e: f64) -> Self {
+        Budget {
+            max_epochs: Some(e),
+            ..Default::default()
+        }
+    }
+    /// At most `t` of solver wall time.
+    pub fn time(t: Duration) -> Self {
+        Budget {
+            max_time: Some(t),
+            ..Default::default()
+        }
+    }
+    /// Adds a target objective.
+    pub fn with_target(mut self, target: f64) -> Self {
+        self.target_objective = Some(target);
+        self
+    }
+    /// Adds an iteration limit.
+    pub fn with_iterations(mut self, n: u64) -> Self {
+        self.max_iterations = Some(n);
+        self
+    }
+    /// Adds an epoch limit.
+    pub fn with_epochs(mut self, e: f64) -> Self {
+        self.max_epochs = Some(e);
+        self
+    }
+    /// Adds a wall-time limit.
+    pub fn with_time(mut self, t: Duration) -> Self {
+        self.max_time = Some(t);
+        self
+    }
+
+    /// Checks the budget: something must bound the run; limits must be positive.
+    pub fn validate(&self) -> Result<(), SolverError> {
+        let bad = |m: String| Err(SolverError::InvalidBudget(m));
+        if self.max_iterations.is_none() && self.max_epochs.is_none() && self.max_time.is_none() {
+            return bad("set at least one of max_iterations, max_epochs, max_time".into());
+        }
+        if self.max_iterations == Some(0) {
+            return bad("max_iterations = 0 must be >= 1".into());
+        }
+        if let Some(e) = self.max_epochs
+            && !(e > 0.0 && e.is_finite())
+        {
+            return bad(format!("max_epochs = {e} must be finite and > 0"));
+        }
+        if self.max_time == Some(Duration::ZERO) {
+            return bad("max_time = 0 must be > 0".into());
+        }
+        if let Some(t) = self.target_objective
+            && t.is_nan()
+        {
+            return bad("target_objective is NaN".into());
+        }
+        Ok(())
+    }
+}
+
+/// When a run counts as diverged (documented setting of the driver).
+///
+/// After every step (and at iteration 0) the run stops with [`Status::Diverged`] if the
+/// true objective is NaN or infinite, or if `objective > blowup_factor * max(|f_0|, 1)`
+/// with `f_0` the objective at iteration 0, or (when `check_params`) if
+/// [`Problem::params_finite`] is false. Default: `blowup_factor = 1e3`,
+/// `check_params = true`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DivergenceRule {
+    /// Blow-up factor relative to `max(|f_0|, 1)`; `f64::INFINITY` disables the test.
+    pub blowup_factor: f64,
+    /// Also check the parameters for NaN/Inf.
+    pub check_params: bool,
+}
+
+impl Default for DivergenceRule {
+    fn default() -> Self {
+        DivergenceRule {
+            blowup_factor: 1e3,
+            check_params: true,
+        }
+    }
+}
+
+impl DivergenceRule {
+    /// `Some(reason)` if the rule fires.
+    pub fn check(&self, objective: f64, initial: f64, params_finite: bool) -> Option<String> {
+        if !objective.is_finite() {
+            return Some(format!("objective is {objective}"));
+        }
+        if self.check_params && !params_finite {
+            return Some("parameters contain NaN or Inf".into());
+        }
+        let limit = self.blowup_factor * initial.abs().max(1.0);
+        if objective > limit {
+            return Some(format!(
+                "objective {objective:.6e} > {:.1e} * max(|f_0|, 1) = {limit:.6e}",
+                self.blowup_factor
+            ));
+        }
+        None
+    }
+}
+
+/// The result of a run: how it ended, and its full trace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunOutcome {
+    /// How the run ended.
+    pub status: Status,
+    /// One record per iteration, starting at iteration 0.
+    pub trace: Trace,
+    /// Counters at the end.
+    pub counters: Counters,
+}
+
+type ObserverSlot<'a> = (Box<dyn Observer + 'a>, Frequency);
+
+/// Runs a [`Solver`] on a [`Problem`]: evaluates the initial point and every iterate
+/// (evaluation not charged), enforces the [`Budget`], applies the [`DivergenceRule`],
+/// notifies observers, and saves / restores checkpoints.
+///
+/// Configured with a consuming builder:
+/// `Driver::new(Budget::epochs(30.0)).seed(7).observe(obs, Frequency::Every(5))`.
+pub struct Driver<'a> {
+    budget: Budget,
+    seed: u64,
+    threads: usize,
+    divergence: DivergenceRule,
+    observers: Vec<ObserverSlot<'a>>,
+    checkpoint: Option<(Box<dyn CheckpointStore + 'a>, u64)>,
+    resume: bool,
+}
+
+impl<'a> Driver<'a> {
+    /// A driver with this budget, seed 0, one thread, the default divergence rule.
+    pub fn new(budget: Budget) -> Self {
+        Driver {
+            budget,
+            seed: 0,
+            threads: 1,
+            divergence: DivergenceRule::default(),
+            observers: Vec::new(),
+            checkpoint: None,
+            resume: false,
+        }
+    }
+
+    /// Seed of the run's RNG (`ChaCha8Rng::seed_from_u64`).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Threads the solver may use (default 1).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Replaces the divergence rule.
+    pub fn divergence(mut self, rule: DivergenceRule) -> Self {
+        self.divergence = rule;
+        self
+    }
+
+    /// Attaches an observer notified at the given frequency.
+    pub fn observe(mut self, observer: impl Observer + 'a, frequency: Frequency) -> Self {
+        self.observers.push((Box::new(observer), frequency));
+        self
+    }
+
+    /// Saves a checkpoint to `store` every `every` iterations (and at the end of a run
+    /// that ran out of budget or converged). `every = 0` saves only at the end.
+    pub fn checkpointing(mut self, store: impl CheckpointStore + 'a, every: u64) -> Self {
+        self.checkpoint = Some((Box::new(store), every));
+        self
+    }
+
+    /// If the checkpoint store holds a checkpoint, continue from it instead of starting
+    /// afresh (`Solver::init` is then not called).
+    pub fn resume(mut self, resume: bool) -> Self {
+        self.resume = resume;
+        self
+    }
+
+    /// Runs `solver` on `problem` until a budget, the solver's stopping test, an
+    /// observer, divergence or an error ends the run.
+    ///
+    /// Errors (`Err`) only for a bad setup: invalid budget, unreadable or mismatched
+    /// checkpoint. Failures during the run give `Ok` with [`Status::Failed`] and the
+    /// trace so far.
+    pub fn run<P: Problem, S: Solver<P>>(
+        &mut self,
+        problem: &mut P,
+        solver: &mut S,
+    ) -> Result<RunOutcome, SolverError> {
+        self.budget.validate()?;
+        let n = problem.num_samples();
+        if n == 0 {
+            return Err(SolverError::EmptyData(
+                "problem has no training samples".into(),
+            ));
+        }
+        let name = solver.name();
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        let mut counters = Counters::default();
+        let mut trace = Trace {
+            solver: name.clone(),
+            records: Vec::new(),
+        };
+        let mut iteration = 0u64;
+        let mut solver_time = 0.0f64;
+        let mut initial = f64::NAN;
+
+        let restored = match (&self.checkpoint, self.resume) {
+            (Some((store, _)), true) => store.load()?,
+            _ => None,
+        };
+        let status = if let Some(cp) = restored {
+            if cp.version != CHECKPOINT_VERSION {
+                return Err(SolverError::Checkpoint(format!(
+                    "unsupported checkpoint version {}",
+                    cp.version
+                )));
+            }
+            if cp.solver != name {
+                return Err(SolverError::Checkpoint(format!(
+                    "checkpoint is for solver {:?}, not {:?}",
+                    cp.solver, name
+                )));
+            }
+            problem.load_params(&cp.problem_params)?;
+            solver.load_state(&cp.solver_state)?;
+            rng = cp.rng;
+            counters = cp.counters;
+            trace = cp.trace;
+            iteration = cp.iteration;
+            solver_time = cp.wall_time_s;
+            initial = cp.initial_objective;
+            None
+        } else {
+            let t = Instant::now();
+            let mut ctx = Context {
+                rng: &mut rng,
+                counters: &mut counters,
+                iteration: 0,
+                threads: self.threads,
+            };
+            let init = solver.init(problem, &mut ctx);
+            solver_time += t.elapsed().as_secs_f64();
+            match init {
+                Err(e) => Some(Status::Failed {
+                    error: e.to_string(),
+                }),
+                Ok(()) => {
+                    let eval = problem.evaluate();
+                    initial = eval.objective;
+                    let rec = make_record(0, n, solver_time, &counters, &eval, StepReport::new());
+                    trace.records.push(rec);
+                    self.after_record(problem, &trace, initial, None)
+                }
+            }
+        };
+
+        let status = match status {
+            Some(s) => s,
+            None => loop {
+                if let Some(kind) = self.exhausted(iteration, &counters, n, solver_time) {
+                    let s = Status::BudgetExhausted(kind);
+                    if let Err(e) = self.save(
+                        problem,
+                        solver,
+                        &rng,
+                        &counters,
+                        &trace,
+                        iteration,
+                        initial,
+                        solver_time,
+                    ) {
+                        break Status::Failed {
+                            error: e.to_string(),
+                        };
+                    }
+                    break s;
+                }
+                iteration += 1;
+                let t = Instant::now();
+                let mut ctx = Context {
+                    rng: &mut rng,
+                    counters: &mut counters,
+                    iteration,
+                    threads: self.threads,
+                };
+                let step = solver.step(problem, &mut ctx);
+                solver_time += t.elapsed().as_secs_f64();
+                let report = match step {
+                    Ok(r) => r,
+                    Err(e) => {
+                        break Status::Failed {
+                            error: e.to_string(),
+                        };
+                    }
+                };
+                let converged = report.converged.clone();
+                let eval = problem.evaluate();
+                let rec = make_record(iteration, n, solver_time, &counters, &eval, report);
+                trace.records.push(rec);
+                if let Some(s) = self.after_record(problem, &trace, initial, converged.as_deref()) {
+                    if matches!(s, Status::Converged { .. } | Status::BudgetExhausted(_))
+                        && let Err(e) = self.save(
+                            problem,
+                            solver,
+                            &rng,
+                            &counters,
+                            &trace,
+                            iteration,
+                            initial,
+                            solver_time,
+                        )
+                    {
+                        break Status::Failed {
+                            error: e.to_string(),
+                        };
+                    }
+                    break s;
+                }
+                if let Some((_, every)) = &self.checkpoint
+                    && *every > 0
+                    && iteration.is_multiple_of(*every)
+                    && let Err(e) = self.save(
+                        problem,
+                        solver,
+                        &rng,
+                        &counters,
+                        &trace,
+                        iteration,
+                        initial,
+                        solver_time,
+                    )
+                {
+                    break Status::Failed {
+                        error: e.to_string(),
+                    };
+                }
+            },
+        };
+
+        let outcome = RunOutcome {
+            status,
+            trace,
+            counters,
+        };
+        for (obs, _) in &mut self.observers {
+            obs.on_finish(&outcome);
+        }
+        Ok(outcome)
+    }
+
+    /// Observers, divergence, solver convergence and target, in that order, for the
+    /// record just pushed.
+    fn after_record<P: Problem>(
+        &mut self,
+        problem: &P,
+        trace: &Trace,
+        initial: f64,
+        converged: Option<&str>,
+    ) -> Option<Status> {
+        let rec = trace.records.last()?;
+        let mut stop = None;
+        for (obs, freq) in &mut self.observers {
+            if freq.fires(rec.iteration)
+                && let Control::Stop(reason) = obs.on_record(&trace.solver, rec)
+                && stop.is_none()
+            {
+                stop = Some(Status::Stopped { reason });
+            }
+        }
+        let finite = !self.divergence.check_params || problem.params_finite();
+        if let Some(reason) = self.divergence.check(rec.objective, initial, finite) {
+            return Some(Status::Diverged { reason });
+        }
+        if stop.is_some() {
+            return stop;
+        }
+        if let Some(reason) = converged {
+            return Some(Status::Converged {
+                reason: reason.to_string(),
+            });
+        }
+        match self.budget.target_objective {
+            Some(t) if rec.objective <= t => {
+                Some(Status::BudgetExhausted(BudgetKind::TargetObjective))
+            }
+            _ => None,
+        }
+    }
+
+    fn exhausted(&self, iteration: u64, c: &Counters, n: usize, time: f64) -> Option<BudgetKind> {
+        let b = &self.budget;
+        if b.max_iterations.is_some_and(|m| iteration >= m) {
+            return Some(BudgetKind::Iterations);
+        }
+        if b.max_epochs
+            .is_some_and(|e| c.samples_seen as f64 >= e * n as f64)
+        {
+            return Some(BudgetKind::Epochs);
+        }
+        if b.max_time.is_some_and(|t| time >= t.as_secs_f64()) {
+            return Some(BudgetKind::WallTime);
+        }
+        None
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn save<P: Problem, S: Solver<P>>(
+        &mut self,
+        problem: &P,
+        solver: &S,
+        rng: &ChaCha8Rng,
+        counters: &Counters,
+        trace: &Trace,
+        iteration: u64,
+        initial: f64,
+        wall: f64,
+    ) -> Result<(), SolverError> {
+        let Some((store, _)) = &mut self.checkpoint else {
+            return Ok(());
+        };
+        let cp = CheckpointV1 {
+            version: CHECKPOINT_VERSION,
+            solver: trace.solver.clone(),
+            iteration,
+            counters: *counters,
+            trace: trace.clone(),
+            rng: rng.clone(),
+            solver_state: solver.save_state(),
+            problem_params: problem.save_params(),
+            initial_objective: initial,
+            wall_time_s: wall,
+        };
+        store.save(&cp)
+    }
+}
+
+fn make_record(
+    iteration: u64,
+    n: usize,
+    wall: f64,
+    c: &Counters,
+    e: &Evaluation,
+    report: StepReport,
+) -> Record {
+    Record {
+        iteration,
+        epochs: c.samples_seen as f64 / n as f64,
+        samples_seen: c.samples_seen,
+        wall_time_s: wall,
+        objective: e.objective,
+        surrogate: report.surrogate,
+        train_accuracy: e.train_accuracy,
+        test_objective: e.test_objective,
+        test_accuracy: e.test_accuracy,
+        forward: c.forward,
+        backward: c.backward,
+        inner_solves: c.inner_solves,
+        extras: report.extras,
+    }
+}

@@ -1,0 +1,188 @@
+//! First-order methods: one [`FirstOrder`] solver driving an optax-style [`Update`]
+//! rule over full batches or shuffled mini-batches, with a learning-rate [`Schedule`].
+
+mod config;
+mod rules;
+mod schedule;
+mod update;
+
+pub use config::{AdagradConfig, AdamConfig, AdamWConfig, RmsPropConfig, SgdConfig};
+pub use rules::{
+    AdagradRule, AdagradState, AdamRule, AdamState, RmsPropRule, RmsPropState, SgdRule, SgdState,
+};
+pub use schedule::Schedule;
+pub use update::{CoupledL2, CoupledState, Decoupled, Update};
+
+use autodiff::Real;
+use serde::{Deserialize, Serialize};
+
+use crate::{BatchSampler, Batching, Context, Differentiable, Solver, SolverError, StepReport};
+
+/// A gradient method: an update rule `U`, a base learning rate with a schedule, and a
+/// batching mode. One step is one epoch (one pass over shuffled mini-batches, the last
+/// one possibly smaller) or, in full-batch mode, one full-gradient update.
+///
+/// Every gradient costs one forward and one backward pass over its batch (counted).
+/// Build it from a validated config (e.g. [`AdamConfig::build`]) or with
+/// [`FirstOrder::new`] after validating the rule's hyperparameters yourself.
+#[derive(Debug, Clone)]
+pub struct FirstOrder<T: Real, U: Update<T>> {
+    rule: U,
+    lr: f64,
+    schedule: Schedule,
+    batching: Batching,
+    name: String,
+    state: Option<U::State>,
+    updates: u64,
+    sampler: BatchSampler,
+    params: Vec<T>,
+    grad: Vec<T>,
+}
+
+/// What [`FirstOrder`] checkpoints.
+#[derive(Serialize, Deserialize)]
+struct Saved<S> {
+    updates: u64,
+    state: Option<S>,
+}
+
+impl<T: Real, U: Update<T>> FirstOrder<T, U> {
+    /// A solver from parts. `lr` must be finite and > 0, the schedule and batching
+    /// valid: checked here.
+    pub fn new(
+        rule: U,
+        lr: f64,
+        schedule: Schedule,
+        batching: Batching,
+    ) -> Result<Self, SolverError> {
+        let name = rule.name(lr);
+        if !(lr > 0.0 && lr.is_finite()) {
+            return Err(SolverError::config(
+                "FirstOrder",
+                "lr",
+                lr,
+                "must be finite and > 0",
+            ));
+        }
+        schedule.validate("FirstOrder")?;
+        batching.validate("FirstOrder")?;
+        let name = match batching {
+            Batching::Full => format!("{name}[full]"),
+            Batching::MiniBatch { size, .. } => format!("{name}[batch={size}]"),
+        };
+        Ok(FirstOrder {
+            rule,
+            lr,
+            schedule,
+            batching,
+            name,
+            state: None,
+            updates: 0,
+            sampler: BatchSampler::default(),
+            params: Vec::new(),
+            grad: Vec::new(),
+        })
+    }
+
+    /// The update rule.
+    pub fn rule(&self) -> &U {
+        &self.rule
+    }
+
+    /// Parameter updates made so far.
+    pub fn updates(&self) -> u64 {
+        self.updates
+    }
+
+    /// One update from the current gradient buffer.
+    fn update(&mut self) -> Result<f64, SolverError> {
+        let lr = self.lr * self.schedule.factor(self.updates);
+        let state = self
+            .state
+            .as_mut()
+            .ok_or_else(|| SolverError::Checkpoint("solver state missing (init not run)".into()))?;
+        self.rule
+            .apply(state, T::of(lr), &mut self.params, &self.grad);
+        self.updates += 1;
+        Ok(lr)
+    }
+}
+
+impl<T, U, P> Solver<P> for FirstOrder<T, U>
+where
+    T: Real,
+    U: Update<T>,
+    P: Differentiable<Scalar = T>,
+{
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn init(&mut self, problem: &mut P, _ctx: &mut Context) -> Result<(), SolverError> {
+        let dim = problem.dim();
+        if dim == 0 {
+            return Err(SolverError::EmptyData("problem has no parameters".into()));
+        }
+        self.params = vec![T::zero(); dim];
+        problem.params(&mut self.params);
+        self.state = Some(self.rule.init(&self.params));
+        self.updates = 0;
+        Ok(())
+    }
+
+    fn step(&mut self, problem: &mut P, ctx: &mut Context) -> Result<StepReport, SolverError> {
+        let dim = problem.dim();
+        let n = problem.num_samples();
+        if self.params.len() != dim {
+            self.params = vec![T::zero(); dim];
+        }
+        if self.grad.len() != dim {
+            self.grad = vec![T::zero(); dim];
+        }
+        problem.params(&mut self.params);
+        let (mut loss_sum, mut batches, mut lr) = (0.0, 0usize, 0.0);
+        match self.batching {
+            Batching::Full => {
+                let f = problem.value_grad(None, &mut self.grad)?;
+                ctx.counters.add_value_grad(n);
+                loss_sum += f.to_f64();
+                batches = 1;
+                lr = self.update()?;
+                problem.set_params(&self.params)?;
+            }
+            Batching::MiniBatch { size, shuffle } => {
+                if self.sampler.len() != n {
+                    self.sampler = BatchSampler::new(n, size);
+                }
+                self.sampler.start_epoch(shuffle, ctx.rng);
+                for b in 0..self.sampler.batches_per_epoch() {
+                    let batch = self.sampler.batch(b);
+                    let f = problem.value_grad(Some(batch), &mut self.grad)?;
+                    ctx.counters.add_value_grad(batch.len());
+                    loss_sum += f.to_f64();
+                    batches += 1;
+                    lr = self.update()?;
+                    problem.set_params(&self.params)?;
+                }
+            }
+        }
+        Ok(StepReport::new()
+            .with("lr", lr)
+            .with("mean_batch_loss", loss_sum / batches.max(1) as f64))
+    }
+
+    fn save_state(&self) -> serde_json::Value {
+        let saved = Saved {
+            updates: self.updates,
+            state: self.state.clone(),
+        };
+        serde_json::to_value(saved).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn load_state(&mut self, v: &serde_json::Value) -> Result<(), SolverError> {
+        let saved: Saved<U::State> = serde_json::from_value(v.clone())?;
+        self.updates = saved.updates;
+        self.state = saved.state;
+        Ok(())
+    }
+}
