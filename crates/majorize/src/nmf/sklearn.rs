@@ -231,6 +231,18 @@ impl SklearnStop {
             previous: e,
         }
     }
+    /// `(tol, sqrt(2 D) at init, sqrt(2 D) at the last check)`, for checkpoints.
+    pub fn parts(&self) -> (f64, f64, f64) {
+        (self.tol, self.error_at_init, self.previous)
+    }
+    /// Rebuilds the rule from [`SklearnStop::parts`].
+    pub fn from_parts(tol: f64, error_at_init: f64, previous: f64) -> Self {
+        Self {
+            tol,
+            error_at_init,
+            previous,
+        }
+    }
     /// Call after iteration `iteration` (1-based) with the current divergence; returns
     /// whether to stop. Only evaluates the rule when `iteration.is_multiple_of(10)`.
     pub fn should_stop(&mut self, iteration: usize, divergence: f64) -> bool {
