@@ -68,6 +68,17 @@ pub enum BenchError {
     /// A problem name that is not in the registry.
     #[error("unknown problem `{0}` (see `bench_suite::problems::registry()` for the list)")]
     UnknownProblem(String),
+    /// A solver or problem name the comparison does not know; `valid` lists the names
+    /// it knows.
+    #[error("unknown {what} `{name}`; valid names: {valid}")]
+    UnknownName {
+        /// `"solver"` or `"problem"`.
+        what: &'static str,
+        /// The name given.
+        name: String,
+        /// The valid names, comma-separated.
+        valid: String,
+    },
     /// A results document does not follow the schema. `path` is a JSON pointer-like path.
     #[error("results schema violation at {path}: {message}")]
     Schema {

@@ -20,6 +20,9 @@
 //! - [`convert`]: from `solvers`' `Record`/`Status`/`RunOutcome` to the results types,
 //!   and from the registry's activation/loss descriptions to `nets` types.
 //! - [`outdir`]: a new, never-reused directory per run and atomic file writes.
+//! - [`runner`]: the comparison behind `cargo xtask compare`: the solver registry (one
+//!   line per solver), budgets, equal-start runs through the `solvers` driver, and
+//!   `runner::run(&CompareArgs)`, the entry point of the `strata-compare` binary.
 //! - [`memory`]: peak-memory measurement (a counting global allocator the binary
 //!   installs; `VmHWM` from `/proc` as a process-wide fallback).
 //!
@@ -37,5 +40,6 @@ pub mod plots;
 pub mod problems;
 pub mod report;
 pub mod results;
+pub mod runner;
 
 pub use error::BenchError;

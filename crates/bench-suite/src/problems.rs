@@ -642,7 +642,7 @@ pub fn registry() -> Vec<ProblemSpec> {
             2.0,
             "nmf-spectrogram-euc",
             "power spectrogram (129 x 124) of a synthetic 4-note piano, rank 4, squared Euclidean (beta 2)",
-            false,
+            true,
         ),
         ProblemSpec {
             name: "nmf-synthetic-poisson".into(),

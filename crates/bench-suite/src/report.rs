@@ -51,7 +51,12 @@ pub fn render_report(results: &ResultsFile, plots: &[PlotFile]) -> String {
     let b = &m.budget;
     let _ = writeln!(
         s,
-        "| budget | max epochs {}; max wall time (s) {}; max iterations {} |",
+        "| budget{} | max epochs {}; max wall time (s) {}; max iterations {} |",
+        if m.problem_budgets.is_empty() {
+            ""
+        } else {
+            " overrides (per-problem budgets below)"
+        },
         fmt_sig(b.max_epochs, 4),
         fmt_sig(b.max_wall_time_s, 4),
         b.max_iterations.map_or("-".to_string(), |v| v.to_string())
@@ -68,15 +73,29 @@ pub fn render_report(results: &ResultsFile, plots: &[PlotFile]) -> String {
          reached it, count in parentheses) and memory is the maximum.\n"
     );
     for p in summarize(results, TARGET_TAU) {
-        render_problem(&mut s, &p, plots);
+        render_problem(&mut s, &p, plots, &m.problem_budgets);
     }
     s
 }
 
-fn render_problem(s: &mut String, p: &ProblemSummary, plots: &[PlotFile]) {
+fn render_problem(
+    s: &mut String,
+    p: &ProblemSummary,
+    plots: &[PlotFile],
+    budgets: &std::collections::BTreeMap<String, crate::results::BudgetSpec>,
+) {
     let _ = writeln!(s, "## {}\n", p.problem);
     if let Ok(spec) = find_problem(&p.problem) {
         let _ = writeln!(s, "{}\n", spec.description);
+    }
+    if let Some(b) = budgets.get(&p.problem) {
+        let _ = writeln!(
+            s,
+            "Budget per run: max epochs {}; max wall time (s) {}; max iterations {}\n",
+            fmt_sig(b.max_epochs, 4),
+            fmt_sig(b.max_wall_time_s, 4),
+            b.max_iterations.map_or("-".to_string(), |v| v.to_string())
+        );
     }
     let _ = writeln!(s, "Target objective: {}\n", fmt_sig(p.target, 4));
     let _ = writeln!(

@@ -103,6 +103,11 @@ pub struct RunMetadata {
     /// How `peak_memory_bytes` was measured: `"counting_allocator"`, `"vmhwm"` or
     /// `"none"`.
     pub memory_method: String,
+    /// The budget of every run of each problem (optional; absent in older files). When
+    /// present, it is what each run of that problem got; `budget` then holds only the
+    /// command-line overrides.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub problem_budgets: BTreeMap<String, BudgetSpec>,
 }
 
 impl RunMetadata {
@@ -124,6 +129,7 @@ impl RunMetadata {
             command_line: std::env::args().collect(),
             started_unix_s: crate::outdir::now_unix_s(),
             memory_method: crate::memory::memory_method().to_string(),
+            problem_budgets: BTreeMap::new(),
         }
     }
 }
@@ -416,6 +422,17 @@ fn validate_metadata(m: &Value) -> Result<(), BenchError> {
     }
     req(m, p, "started_unix_s", Kind::Num)?;
     req(m, p, "memory_method", Kind::Str)?;
+    if let Some(pb) = field(m, p, "problem_budgets", Kind::Obj, true)? {
+        for (name, b) in pb.as_object().into_iter().flatten() {
+            let bp = format!("/metadata/problem_budgets/{name}");
+            if !b.is_object() {
+                return Err(schema_err(&bp, "must be an object"));
+            }
+            field(b, &bp, "max_epochs", Kind::Num, true)?;
+            field(b, &bp, "max_wall_time_s", Kind::Num, true)?;
+            field(b, &bp, "max_iterations", Kind::UInt, true)?;
+        }
+    }
     Ok(())
 }
 

@@ -83,3 +83,58 @@ pub trait Solver<P: Problem> {
     /// restored separately by the driver).
     fn load_state(&mut self, v: &serde_json::Value) -> Result<(), SolverError>;
 }
+
+/// A boxed solver is a solver: lets a runner hold `Box<dyn Solver<P>>` built by a
+/// registry (one factory per method) and hand it to [`crate::Driver::run`] unchanged.
+/// Every method forwards to the boxed solver.
+impl<P: Problem, S: Solver<P> + ?Sized> Solver<P> for Box<S> {
+    fn name(&self) -> String {
+        (**self).name()
+    }
+    fn init(&mut self, problem: &mut P, ctx: &mut Context) -> Result<(), SolverError> {
+        (**self).init(problem, ctx)
+    }
+    fn step(&mut self, problem: &mut P, ctx: &mut Context) -> Result<StepReport, SolverError> {
+        (**self).step(problem, ctx)
+    }
+    fn save_state(&self) -> serde_json::Value {
+        (**self).save_state()
+    }
+    fn load_state(&mut self, v: &serde_json::Value) -> Result<(), SolverError> {
+        (**self).load_state(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::first_order::SgdConfig;
+    use crate::testing::LeastSquares;
+    use crate::{Budget, Driver, Solver};
+    use rand::SeedableRng;
+
+    #[test]
+    fn a_boxed_dyn_solver_runs_like_the_solver_itself() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let p0 = LeastSquares::<f64>::random(4, 30, 0.1, &mut rng).unwrap();
+        let (mut p1, mut p2) = (p0.clone(), p0);
+        let mut plain = SgdConfig::gd(0.1).build::<f64>().unwrap();
+        let mut boxed: Box<dyn Solver<LeastSquares<f64>>> =
+            Box::new(SgdConfig::gd(0.1).build::<f64>().unwrap());
+        let a = Driver::new(Budget::iterations(5))
+            .run(&mut p1, &mut plain)
+            .unwrap();
+        let b = Driver::new(Budget::iterations(5))
+            .run(&mut p2, &mut boxed)
+            .unwrap();
+        assert_eq!(a.trace.solver, b.trace.solver);
+        let obj = |o: &crate::RunOutcome| {
+            o.trace
+                .records
+                .iter()
+                .map(|r| r.objective)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(obj(&a), obj(&b));
+        assert!(obj(&b)[5] < obj(&b)[0]);
+    }
+}

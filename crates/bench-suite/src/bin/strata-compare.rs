@@ -1,10 +1,51 @@
-//! The `cargo xtask compare` entry point (placeholder until the runner lands).
+//! `cargo xtask compare`: run solvers x problems x seeds under equal budgets and write
+//! `results.json`, `report.md` and SVG plots into a new directory (see
+//! `bench_suite::runner` and `cargo xtask compare --help`).
+//!
+//! Exit codes: 0 success (even if some runs diverged or failed: they are reported),
+//! 2 bad arguments (unknown solver/problem names, invalid values), 1 other errors
+//! (e.g. the output directory cannot be written).
 
-fn main() {
-    println!(
-        "strata compare: the runner is not built yet. It will run every registered solver \
-         (gradient baselines, MM, ADMM, lifted) on every embedded problem (digits MLPs, \
-         autoencoder, synthetic regression/classification, beta-NMF) under equal budgets and \
-         write results.json, report.md and SVG plots to a new directory under results/."
-    );
+use std::process::ExitCode;
+
+use bench_suite::BenchError;
+use bench_suite::memory::CountingAllocator;
+use bench_suite::problems::registry;
+use bench_suite::report::format_summary_table;
+use bench_suite::runner::{CompareArgs, list_text, run, solver_registry};
+use clap::Parser;
+
+/// Counts heap bytes so each run's peak memory can be reported (runs are sequential).
+#[global_allocator]
+static ALLOC: CountingAllocator = CountingAllocator;
+
+fn main() -> ExitCode {
+    let args = CompareArgs::parse();
+    if args.list {
+        print!("{}", list_text(&registry(), &solver_registry()));
+        return ExitCode::SUCCESS;
+    }
+    let start = std::time::Instant::now();
+    match run(&args) {
+        Ok(out) => {
+            print!("{}", format_summary_table(&out.results));
+            println!(
+                "\nreport: {}\nresults: {}\n({} runs in {:.1} s)",
+                out.outputs.report_md.display(),
+                out.outputs.results_json.display(),
+                out.results.runs.len(),
+                start.elapsed().as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("strata-compare: {e}");
+            match e {
+                BenchError::UnknownName { .. } | BenchError::InvalidArgument { .. } => {
+                    ExitCode::from(2)
+                }
+                _ => ExitCode::from(1),
+            }
+        }
+    }
 }

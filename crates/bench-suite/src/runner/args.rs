@@ -1,0 +1,183 @@
+//! The options of `cargo xtask compare` (clap derive), shared by the binary and tests.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::BenchError;
+use crate::problems::Dtype;
+
+/// Default grid of `--lr-grid` given without values.
+pub const DEFAULT_LR_GRID: &str = "1e-4,1e-3,1e-2,1e-1,1";
+
+/// Run solvers x problems x seeds under equal budgets and write results.json, report.md
+/// and SVG plots into a new directory.
+///
+/// Without arguments: the quick suite (quick problems x quick solvers, seed 0, the
+/// problems' quick budgets). Every solver runs with its documented defaults.
+#[derive(Parser, Debug, Clone, PartialEq)]
+#[command(
+    name = "strata-compare",
+    about = "Compare strata's solvers on its problems under equal budgets",
+    long_about = None
+)]
+pub struct CompareArgs {
+    /// Solvers to run (comma-separated display names; see --list). Default: the quick
+    /// solvers, or all with --full.
+    #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
+    pub solvers: Option<Vec<String>>,
+    /// Problems to run (comma-separated registry names; see --list). Default: the quick
+    /// problems, or all with --full.
+    #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
+    pub problems: Option<Vec<String>>,
+    /// Seeds: a count N (seeds 0..N-1), a list `0,4,7` or a range `3..6`. Default 1
+    /// seed (0), or 3 with --full.
+    #[arg(long, value_name = "N | A,B,C | A..B")]
+    pub seeds: Option<String>,
+    /// Data passes per run (overrides every problem's default).
+    #[arg(long, value_name = "E")]
+    pub epochs: Option<f64>,
+    /// Solver wall time per run in seconds (overrides every problem's default cap;
+    /// 0 removes the wall-time cap, for reproducible traces).
+    #[arg(long, value_name = "SECONDS")]
+    pub time_budget: Option<f64>,
+    /// Threads given to each run (driver and matrix products). 1 keeps timings
+    /// reproducible.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub threads: usize,
+    /// Floating-point type of every run.
+    #[arg(long, default_value = "f64", value_parser = parse_dtype, value_name = "f32|f64")]
+    pub dtype: Dtype,
+    /// Root directory of the results; each run writes a new `compare-<UTC time>-<n>`
+    /// directory under it.
+    #[arg(long, default_value = crate::outdir::DEFAULT_OUT_ROOT, value_name = "DIR")]
+    pub out: PathBuf,
+    /// All problems (user data if present), all solvers, 3 seeds, larger budgets.
+    #[arg(long)]
+    pub full: bool,
+    /// Print the problems and solvers with their families and descriptions, then exit.
+    #[arg(long)]
+    pub list: bool,
+    /// Tune the learning rate of the gradient baselines on a grid (each value is run
+    /// with the same budget; the one with the lowest final training objective is
+    /// reported, marked `tuned`). Without values: 1e-4,1e-3,1e-2,1e-1,1.
+    #[arg(long, num_args = 0..=1, default_missing_value = DEFAULT_LR_GRID, value_name = "LR,...")]
+    pub lr_grid: Option<String>,
+    /// Directory of the MNIST IDX files (else $STRATA_MNIST_DIR).
+    #[arg(long, value_name = "DIR")]
+    pub mnist_dir: Option<PathBuf>,
+    /// Directory of the Fashion-MNIST IDX files (else $STRATA_FASHION_MNIST_DIR).
+    #[arg(long, value_name = "DIR")]
+    pub fashion_mnist_dir: Option<PathBuf>,
+    /// Hide the progress bar (it is hidden anyway when stderr is not a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+impl Default for CompareArgs {
+    /// The quick suite: what `cargo xtask compare` runs without arguments.
+    fn default() -> Self {
+        CompareArgs::parse_from(["strata-compare"])
+    }
+}
+
+fn parse_dtype(s: &str) -> Result<Dtype, String> {
+    match s {
+        "f32" => Ok(Dtype::F32),
+        "f64" => Ok(Dtype::F64),
+        _ => Err(format!("`{s}` is not a dtype (f32 or f64)")),
+    }
+}
+
+/// The seeds of a `--seeds` value: `N` gives `0..N`, `a,b,c` a list (a trailing comma
+/// makes one seed a list: `7,`), `a..b` the half-open range.
+pub fn parse_seeds(s: &str) -> Result<Vec<u64>, BenchError> {
+    let bad = |m: String| BenchError::arg("seeds", m);
+    let num = |t: &str| {
+        t.trim()
+            .parse::<u64>()
+            .map_err(|_| bad(format!("`{t}` is not a nonnegative integer (in `{s}`)")))
+    };
+    let seeds = if let Some((a, b)) = s.split_once("..") {
+        let (a, b) = (num(a)?, num(b)?);
+        (a..b).collect()
+    } else if s.contains(',') {
+        s.split(',')
+            .filter(|t| !t.trim().is_empty())
+            .map(num)
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        (0..num(s)?).collect()
+    };
+    if seeds.is_empty() {
+        return Err(bad(format!("`{s}` gives no seed")));
+    }
+    let mut sorted = seeds.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if sorted.len() != seeds.len() {
+        return Err(bad(format!("`{s}` repeats a seed")));
+    }
+    Ok(seeds)
+}
+
+/// The learning rates of a `--lr-grid` value (comma-separated, each finite and > 0).
+pub fn parse_lr_grid(s: &str) -> Result<Vec<f64>, BenchError> {
+    let lrs = s
+        .split(',')
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| match t.trim().parse::<f64>() {
+            Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+            _ => Err(BenchError::arg(
+                "lr-grid",
+                format!("`{t}` is not a finite learning rate > 0"),
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if lrs.is_empty() {
+        return Err(BenchError::arg("lr-grid", "no learning rate given"));
+    }
+    Ok(lrs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_count_list_and_range() {
+        assert_eq!(parse_seeds("3").unwrap(), vec![0, 1, 2]);
+        assert_eq!(parse_seeds("0,4,7").unwrap(), vec![0, 4, 7]);
+        assert_eq!(parse_seeds("7,").unwrap(), vec![7]);
+        assert_eq!(parse_seeds("3..6").unwrap(), vec![3, 4, 5]);
+        for bad in ["0", "x", "1,1", "5..5", "-1"] {
+            assert!(parse_seeds(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn options_parse() {
+        let a = CompareArgs::parse_from([
+            "x",
+            "--solvers",
+            "adam,lbfgs",
+            "--seeds",
+            "2",
+            "--dtype",
+            "f32",
+            "--lr-grid",
+            "--epochs",
+            "2",
+        ]);
+        assert_eq!(a.solvers.unwrap(), vec!["adam", "lbfgs"]);
+        assert_eq!(a.dtype, Dtype::F32);
+        assert_eq!(a.lr_grid.as_deref(), Some(DEFAULT_LR_GRID));
+        assert_eq!(a.epochs, Some(2.0));
+        let d = CompareArgs::default();
+        assert_eq!((d.threads, d.dtype, d.full), (1, Dtype::F64, false));
+        assert_eq!(d.out, PathBuf::from("results"));
+        assert_eq!(parse_lr_grid("0.1, 1").unwrap(), vec![0.1, 1.0]);
+        assert!(parse_lr_grid("0,1").is_err());
+        assert!(CompareArgs::try_parse_from(["x", "--dtype", "f16"]).is_err());
+    }
+}

@@ -1,0 +1,369 @@
+//! The solver registry: every method `cargo xtask compare` can run, with a short display
+//! name, its family, whether it is in the quick suite, a description, and a factory that
+//! builds it (for `f32` and `f64`) from its documented default configuration.
+//!
+//! Registering a solver is ONE entry in [`solver_registry`], made by one of two macros:
+//!
+//! ```text
+//! net_solver!("adam", Gradient, quick, "Adam, PyTorch defaults", |_ctx| AdamConfig::default()),
+//! nmf_solver!("nmf-me", quick, "ME updates", |ctx| BetaNmfConfig { beta: ctx.beta, rule: Rule::Me, ..Default::default() }, |c| BetaNmf::new(c)),
+//! ```
+//!
+//! - [`net_solver!`]`(name, Family, quick | full, "description", |ctx| CONFIG)` for a
+//!   method on network problems whose config (serde-serialisable, with
+//!   `build::<T>() -> Result<S, SolverError>`, `S: Solver<NetProblem<T>>`) is `CONFIG`;
+//!   append `, |c, T| EXPR` when the solver is built another way (e.g.
+//!   `|c, T| Mac::<T>::new(c)`).
+//! - [`nmf_solver!`]`(name, quick | full, "description", |ctx| CONFIG, |c| EXPR)` for a
+//!   beta-NMF method (`ctx.beta` is the problem's beta).
+//!
+//! The configuration is serialised into the run's `hyperparameters` (so every result
+//! states what was run); with `--lr-grid`, a `Gradient` entry whose config has a numeric
+//! `lr` field is run once per grid value (the field is replaced through serde).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use solvers::nmf::NmfProblem;
+use solvers::{NetProblem, Solver, SolverError};
+
+use crate::problems::SolverFamily;
+
+/// What a factory may depend on besides the registry entry.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct SolverCtx {
+    /// beta of the NMF problem (0 for network problems).
+    pub beta: f64,
+    /// Learning rate imposed by the `--lr-grid` search (None: the config's default).
+    pub lr: Option<f64>,
+}
+
+/// A solver built by a factory, with the hyperparameters it was built from.
+pub struct Built<P> {
+    /// The solver, boxed (runs through `solvers`' blanket `Solver for Box<S>`).
+    pub solver: Box<dyn Solver<P>>,
+    /// The configuration as JSON (name -> value).
+    pub hyperparameters: BTreeMap<String, Value>,
+}
+
+/// Factory of a network solver for scalar `T`.
+pub type NetFactory<T> = fn(&SolverCtx) -> Result<Built<NetProblem<T>>, SolverError>;
+/// Factory of a beta-NMF solver for scalar `T`.
+pub type NmfFactory<T> = fn(&SolverCtx) -> Result<Built<NmfProblem<T>>, SolverError>;
+
+/// How an entry builds its solver: for network problems or for NMF, in both precisions.
+#[derive(Clone, Copy)]
+pub enum Factory {
+    /// A `Solver<NetProblem<T>>`.
+    Network {
+        /// Single precision.
+        f32: NetFactory<f32>,
+        /// Double precision.
+        f64: NetFactory<f64>,
+    },
+    /// A `Solver<NmfProblem<T>>`.
+    Nmf {
+        /// Single precision.
+        f32: NmfFactory<f32>,
+        /// Double precision.
+        f64: NmfFactory<f64>,
+    },
+}
+
+/// One registered solver.
+#[derive(Clone)]
+pub struct SolverEntry {
+    /// Short display name used on the command line and in reports, e.g. `adam`.
+    pub name: &'static str,
+    /// Its family; it runs on the problems that list this family.
+    pub family: SolverFamily,
+    /// Part of the default quick suite.
+    pub quick: bool,
+    /// One line: method, source, the defaults used.
+    pub description: &'static str,
+    /// Whether the config has a numeric `lr` field (the `--lr-grid` applies to
+    /// `Gradient` entries that have one).
+    pub has_lr: bool,
+    /// The factory.
+    pub factory: Factory,
+}
+
+impl std::fmt::Debug for SolverEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SolverEntry")
+            .field("name", &self.name)
+            .field("family", &self.family)
+            .field("quick", &self.quick)
+            .finish()
+    }
+}
+
+/// The config with its `lr` field replaced (through its serde form) when `ctx.lr` is set.
+/// Errors if the config has no numeric `lr` field.
+#[doc(hidden)]
+pub fn apply_lr<C: Serialize + DeserializeOwned>(
+    config: C,
+    ctx: &SolverCtx,
+) -> Result<C, SolverError> {
+    let Some(lr) = ctx.lr else {
+        return Ok(config);
+    };
+    let mut v = serde_json::to_value(&config)?;
+    match v.get_mut("lr") {
+        Some(slot) if slot.is_number() => *slot = serde_json::json!(lr),
+        _ => {
+            return Err(SolverError::Problem(
+                "--lr-grid: this solver's config has no numeric `lr` field".into(),
+            ));
+        }
+    }
+    Ok(serde_json::from_value(v)?)
+}
+
+/// Whether a config serialises with a numeric `lr` field.
+#[doc(hidden)]
+pub fn config_has_lr<C: Serialize>(config: &C) -> bool {
+    serde_json::to_value(config).is_ok_and(|v| v.get("lr").is_some_and(Value::is_number))
+}
+
+/// The config's serde form as a name -> value map (a non-object config is stored under
+/// `config`).
+#[doc(hidden)]
+pub fn hyperparameters<C: Serialize>(config: &C) -> BTreeMap<String, Value> {
+    match serde_json::to_value(config) {
+        Ok(Value::Object(m)) => m.into_iter().collect(),
+        Ok(v) => BTreeMap::from([("config".to_string(), v)]),
+        Err(e) => BTreeMap::from([("config_error".to_string(), Value::String(e.to_string()))]),
+    }
+}
+
+/// Boxes a built solver with its hyperparameters.
+#[doc(hidden)]
+pub fn boxed<P: solvers::Problem, S: Solver<P> + 'static>(
+    solver: Result<S, SolverError>,
+    hyperparameters: BTreeMap<String, Value>,
+) -> Result<Built<P>, SolverError> {
+    Ok(Built {
+        solver: Box::new(solver?),
+        hyperparameters,
+    })
+}
+
+/// `quick` -> `true`, `full` -> `false` (used by the registration macros).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __strata_quick {
+    (quick) => {
+        true
+    };
+    (full) => {
+        false
+    };
+}
+
+/// Registers a network solver (see the [module doc](crate::runner::registry)):
+/// `net_solver!(name, Family, quick | full, "description", |ctx| CONFIG)`, optionally
+/// followed by `, |c, T| BUILD` (default `c.build::<T>()`). `Family` is a
+/// [`SolverFamily`] variant; `CONFIG` is a serde-serialisable configuration and may
+/// read the [`SolverCtx`].
+#[macro_export]
+macro_rules! net_solver {
+    ($name:literal, $family:ident, $quick:ident, $desc:literal, |$ctx:pat_param| $cfg:expr) => {
+        $crate::net_solver!($name, $family, $quick, $desc, |$ctx| $cfg, |c, T| c
+            .build::<T>())
+    };
+    ($name:literal, $family:ident, $quick:ident, $desc:literal, |$ctx:pat_param| $cfg:expr,
+     |$c:ident, $t:ident| $build:expr) => {
+        $crate::runner::SolverEntry {
+            name: $name,
+            family: $crate::problems::SolverFamily::$family,
+            quick: $crate::__strata_quick!($quick),
+            description: $desc,
+            has_lr: {
+                let $ctx = &$crate::runner::SolverCtx::default();
+                $crate::runner::config_has_lr(&$cfg)
+            },
+            factory: $crate::runner::Factory::Network {
+                f32: {
+                    fn make(
+                        ctx: &$crate::runner::SolverCtx,
+                    ) -> ::std::result::Result<
+                        $crate::runner::Built<$crate::runner::NetProblem<f32>>,
+                        $crate::runner::SolverError,
+                    > {
+                        #[allow(dead_code)]
+                        type $t = f32;
+                        let $c = {
+                            let $ctx = ctx;
+                            $crate::runner::apply_lr($cfg, ctx)?
+                        };
+                        let hp = $crate::runner::hyperparameters(&$c);
+                        $crate::runner::boxed($build, hp)
+                    }
+                    make
+                },
+                f64: {
+                    fn make(
+                        ctx: &$crate::runner::SolverCtx,
+                    ) -> ::std::result::Result<
+                        $crate::runner::Built<$crate::runner::NetProblem<f64>>,
+                        $crate::runner::SolverError,
+                    > {
+                        #[allow(dead_code)]
+                        type $t = f64;
+                        let $c = {
+                            let $ctx = ctx;
+                            $crate::runner::apply_lr($cfg, ctx)?
+                        };
+                        let hp = $crate::runner::hyperparameters(&$c);
+                        $crate::runner::boxed($build, hp)
+                    }
+                    make
+                },
+            },
+        }
+    };
+}
+
+/// Registers a beta-NMF solver (see the [module doc](crate::runner::registry)):
+/// `nmf_solver!(name, quick | full, "description", |ctx| CONFIG, |c| BUILD)`; `ctx.beta`
+/// is the problem's beta and `BUILD` gives `Result<S, SolverError>` with
+/// `S: Solver<NmfProblem<T>>` for both precisions (e.g. `BetaNmf::new(c)`).
+#[macro_export]
+macro_rules! nmf_solver {
+    ($name:literal, $quick:ident, $desc:literal, |$ctx:pat_param| $cfg:expr, |$c:ident| $build:expr) => {
+        $crate::runner::SolverEntry {
+            name: $name,
+            family: $crate::problems::SolverFamily::Nmf,
+            quick: $crate::__strata_quick!($quick),
+            description: $desc,
+            has_lr: false,
+            factory: $crate::runner::Factory::Nmf {
+                f32: {
+                    fn make(
+                        ctx: &$crate::runner::SolverCtx,
+                    ) -> ::std::result::Result<
+                        $crate::runner::Built<$crate::runner::NmfProblem<f32>>,
+                        $crate::runner::SolverError,
+                    > {
+                        let $c = {
+                            let $ctx = ctx;
+                            $cfg
+                        };
+                        let hp = $crate::runner::hyperparameters(&$c);
+                        $crate::runner::boxed($build, hp)
+                    }
+                    make
+                },
+                f64: {
+                    fn make(
+                        ctx: &$crate::runner::SolverCtx,
+                    ) -> ::std::result::Result<
+                        $crate::runner::Built<$crate::runner::NmfProblem<f64>>,
+                        $crate::runner::SolverError,
+                    > {
+                        let $c = {
+                            let $ctx = ctx;
+                            $cfg
+                        };
+                        let hp = $crate::runner::hyperparameters(&$c);
+                        $crate::runner::boxed($build, hp)
+                    }
+                    make
+                },
+            },
+        }
+    };
+}
+
+/// The beta-NMF configuration of an NMF entry: the problem's `beta`, the given rule,
+/// no penalties, no scikit-learn mode, no tolerance (the budget ends the run).
+pub fn nmf_config(beta: f64, rule: majorize::nmf::Rule) -> solvers::nmf::BetaNmfConfig {
+    solvers::nmf::BetaNmfConfig {
+        beta,
+        rule,
+        ..Default::default()
+    }
+}
+
+/// Every registered solver, in report order. ONE line per solver (see the module doc);
+/// the defaults are each method's documented defaults (no per-problem tuning).
+#[rustfmt::skip]
+pub fn solver_registry() -> Vec<SolverEntry> {
+    use majorize::nmf::Rule;
+    use solvers::first_order::{AdagradConfig, AdamConfig, AdamWConfig, RmsPropConfig, SgdConfig};
+    use solvers::inna::InnaConfig;
+    use solvers::lbfgs::LbfgsConfig;
+    use solvers::nmf::BetaNmf;
+    use solvers::step_tuned::StepTunedConfig;
+    vec![
+        net_solver!("adam", Gradient, quick, "Adam (Kingma & Ba 2015), PyTorch defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8; mini-batches of 64", |_| AdamConfig::default()),
+        net_solver!("sgd-momentum", Gradient, quick, "SGD with heavy-ball momentum 0.9 (PyTorch form), lr 0.01; mini-batches of 64", |_| SgdConfig { lr: 0.01, momentum: 0.9, ..Default::default() }),
+        net_solver!("lbfgs", Gradient, quick, "full-batch L-BFGS, history 10, strong-Wolfe line search (Nocedal & Wright Alg. 7.5, 3.5)", |_| LbfgsConfig::default()),
+        net_solver!("inna", Gradient, quick, "INNA inertial Newton (Castera et al., JMLR 2021), authors' defaults lr 0.1, alpha 0.5, beta 0.1; mini-batches of 64", |_| InnaConfig::default()),
+        net_solver!("step-tuned", Gradient, full, "Step-Tuned SGD (Castera et al. 2022), alpha 0.1, nu 2, beta 0.9, m 0.5, M 2; mini-batches of 64", |_| StepTunedConfig::default()),
+        net_solver!("gd", Gradient, full, "full-batch gradient descent, lr 0.1", |_| SgdConfig::gd(0.1)),
+        net_solver!("adamw", Gradient, full, "AdamW (Loshchilov & Hutter 2019), PyTorch defaults: lr 1e-3, weight decay 1e-2; mini-batches of 64", |_| AdamWConfig::default()),
+        net_solver!("rmsprop", Gradient, full, "RMSProp, PyTorch defaults: lr 1e-2, alpha 0.99; mini-batches of 64", |_| RmsPropConfig::default()),
+        net_solver!("adagrad", Gradient, full, "Adagrad, PyTorch defaults: lr 1e-2; mini-batches of 64", |_| AdagradConfig::default()),
+        nmf_solver!("nmf-mm", quick, "beta-NMF multiplicative MM updates, exponent gamma(beta) (Fevotte & Idier 2011); monotone", |ctx| nmf_config(ctx.beta, Rule::Mm), |c| BetaNmf::new(c)),
+        nmf_solver!("nmf-heuristic", quick, "beta-NMF heuristic multiplicative updates (exponent 1)", |ctx| nmf_config(ctx.beta, Rule::Heuristic), |c| BetaNmf::new(c)),
+        nmf_solver!("nmf-me", quick, "beta-NMF majorization-equalization updates (Fevotte & Idier 2011); monotone", |ctx| nmf_config(ctx.beta, Rule::Me), |c| BetaNmf::new(c)),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_lr_detection_follows_the_config() {
+        let r = solver_registry();
+        let mut names: Vec<&str> = r.iter().map(|e| e.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), r.len());
+        let get = |n: &str| r.iter().find(|e| e.name == n).unwrap();
+        assert!(get("adam").has_lr && get("inna").has_lr && get("gd").has_lr);
+        assert!(!get("lbfgs").has_lr && !get("step-tuned").has_lr && !get("nmf-mm").has_lr);
+    }
+
+    #[test]
+    fn factories_build_with_the_lr_override_and_record_hyperparameters() {
+        let r = solver_registry();
+        let adam = r.iter().find(|e| e.name == "adam").unwrap();
+        let Factory::Network { f32, f64 } = adam.factory else {
+            panic!()
+        };
+        let ctx = SolverCtx {
+            beta: 0.0,
+            lr: Some(0.5),
+        };
+        let b = f64(&ctx).unwrap();
+        assert_eq!(b.hyperparameters["lr"], 0.5);
+        assert!(b.solver.name().contains("lr=0.5"), "{}", b.solver.name());
+        assert_eq!(
+            f32(&SolverCtx::default()).unwrap().hyperparameters["lr"],
+            1e-3
+        );
+        let lbfgs = r.iter().find(|e| e.name == "lbfgs").unwrap();
+        let Factory::Network { f64, .. } = lbfgs.factory else {
+            panic!()
+        };
+        let err = f64(&ctx).err().unwrap().to_string();
+        assert!(err.contains("no numeric `lr`"), "{err}");
+        let me = r.iter().find(|e| e.name == "nmf-me").unwrap();
+        let Factory::Nmf { f64, .. } = me.factory else {
+            panic!()
+        };
+        let b = f64(&SolverCtx {
+            beta: 0.0,
+            lr: None,
+        })
+        .unwrap();
+        assert_eq!(b.hyperparameters["beta"], 0.0);
+        assert_eq!(b.hyperparameters["rule"], "Me");
+    }
+}
