@@ -342,6 +342,24 @@ impl<T: Real> AgdSquareLoss<T> {
     }
     /// Loss and per-layer gradients (manual backpropagation; relu'(0) = 0).
     pub fn value_grads(&self, ws: &[DMatrix<T>]) -> Result<(f64, Vec<DMatrix<T>>)> {
+        if ws.len() + 1 != self.widths.len() {
+            return Err(shape_err(
+                "AgdSquareLoss::value_grads",
+                format!("{} layers given, widths {:?}", ws.len(), self.widths),
+            ));
+        }
+        for (l, w) in ws.iter().enumerate() {
+            if w.shape() != (self.widths[l + 1], self.widths[l]) {
+                return Err(shape_err(
+                    "AgdSquareLoss::value_grads",
+                    format!(
+                        "layer {l}: W is {:?}, expected {:?}",
+                        w.shape(),
+                        (self.widths[l + 1], self.widths[l])
+                    ),
+                ));
+            }
+        }
         let mut acts = vec![self.x.clone()];
         let mut pre = Vec::new();
         for (l, w) in ws.iter().enumerate() {
