@@ -75,6 +75,12 @@ fn layer_norms<T: Real>(
     }
     let mut out = Vec::with_capacity(grads_w.len());
     for (l, g) in grads_w.iter().enumerate() {
+        if g.is_empty() {
+            return Err(shape_err(
+                "agd",
+                format!("layer {l}: empty gradient {:?}", g.shape()),
+            ));
+        }
         crate::validate::finite("agd", "gradient", g)?;
         let mut s = g.norm_squared().to_f64();
         if let Some(gb) = grads_b {
