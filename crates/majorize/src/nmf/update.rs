@@ -14,14 +14,14 @@ use autodiff::Transpose;
 /// half-integer ones through a square root avoid the general `pow` (the dominant cost
 /// of an update for beta not in {1, 2}).
 #[derive(Clone, Copy)]
-enum Power {
+pub(super) enum Power {
     Int(i32),
     HalfInt(i32),
     General(f64),
 }
 
 impl Power {
-    fn of(e: f64) -> Self {
+    pub(super) fn of(e: f64) -> Self {
         if e.fract() == 0.0 && e.abs() <= 8.0 {
             Power::Int(e as i32)
         } else if (2.0 * e).fract() == 0.0 && e.abs() <= 8.0 {
@@ -31,7 +31,7 @@ impl Power {
         }
     }
     #[inline]
-    fn apply<T: Real>(self, y: T) -> T {
+    pub(super) fn apply<T: Real>(self, y: T) -> T {
         match self {
             Power::Int(k) => y.powi(k),
             Power::HalfInt(k) => y.powi(k) * y.sqrt(),
