@@ -79,3 +79,8 @@ pub enum Reduction {
     /// Sum over samples.
     Sum,
 }
+
+/// The README's examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -125,3 +125,8 @@ pub use problem::{Differentiable, Evaluation, Problem};
 pub use solver::Solver;
 pub use status::{BudgetKind, Status};
 pub use trace::{Record, Trace};
+
+/// The README's examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
