@@ -161,7 +161,9 @@ impl<T: Real> Tape<T> {
     fn leaf(&mut self, value: &DMatrix<T>, needs_grad: bool) -> Var {
         let (r, c) = value.shape();
         let v = self.push(Op::Leaf, r, c, needs_grad);
-        self.values[v.index].copy_from(value);
+        self.values[v.index]
+            .as_mut_slice()
+            .copy_from_slice(value.as_slice());
         v
     }
 
