@@ -156,3 +156,25 @@ fn misuse_errors_name_the_problem() {
         "mean_all: cannot take a mean over an empty 0x4 input"
     );
 }
+
+#[test]
+fn threaded_tape_matches_single_thread() {
+    // This test is about threads: 160^3 multiply-adds exceed the 2^21 threshold, so
+    // the 2-thread tape runs gemm on rayon; results agree to rounding.
+    let run = |threads: usize| {
+        let mut t = Tape::<f64>::with_threads(threads);
+        assert_eq!(t.threads(), threads.max(1));
+        let a = t.param(&mat(160, 160, 11));
+        let b = t.param(&mat(160, 160, 12));
+        let c = t.matmul(a, Transpose::Yes, b, Transpose::No).unwrap();
+        let s = t.tanh(c).unwrap();
+        let l = t.sum_all(s).unwrap();
+        t.backward(l).unwrap();
+        (t.scalar(l).unwrap(), t.grad(a).unwrap().clone())
+    };
+    let (l1, g1) = run(1);
+    let (l2, g2) = run(2);
+    assert!((l1 - l2).abs() < 1e-10 * l1.abs().max(1.0));
+    assert!((g1 - g2).abs().max() < 1e-10);
+    assert_eq!(Tape::<f32>::with_threads(0).threads(), 1);
+}
