@@ -13,6 +13,7 @@ mod context;
 mod driver;
 mod error;
 pub mod first_order;
+pub mod lifted;
 pub mod observer;
 mod problem;
 mod solver;
