@@ -16,6 +16,7 @@ pub mod first_order;
 pub mod lifted;
 pub mod observer;
 mod problem;
+pub mod proxprop;
 mod solver;
 mod status;
 pub mod testing;
