@@ -140,7 +140,7 @@ impl<T: Real> Apg<T> {
                     break (f_new, l * dd.sqrt());
                 }
                 l *= 2.0;
-                if !(l < 1e300) {
+                if l.is_nan() || l >= 1e300 {
                     return Err(SolverError::LineSearch(
                         "lifted block: backtracking found no step (Lipschitz estimate overflow)"
                             .into(),

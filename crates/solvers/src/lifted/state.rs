@@ -62,6 +62,8 @@ pub struct LiftedState<T: Real> {
 #[serde(bound = "")]
 pub(crate) struct SavedState<T: Real> {
     pub(crate) x: Vec<DMatrix<T>>,
+    pub(crate) lambdas: Vec<f64>,
+    pub(crate) ridge: f64,
     pub(crate) lip_w: Vec<f64>,
     pub(crate) lip_x: Vec<f64>,
 }
@@ -353,30 +355,39 @@ impl<T: Real> LiftedState<T> {
     pub(crate) fn saved(&self) -> SavedState<T> {
         SavedState {
             x: self.x.clone(),
+            lambdas: self.lambdas.clone(),
+            ridge: self.ridge,
             lip_w: self.lip_w.clone(),
             lip_x: self.lip_x.clone(),
         }
     }
 
-    pub(crate) fn restore(&mut self, s: SavedState<T>) -> Result<(), SolverError> {
-        if s.x.len() != self.x.len() || s.lip_w.len() != self.lip_w.len() {
+    /// A state from a checkpoint; the weights are read from the network at the next step.
+    pub(crate) fn from_saved(s: SavedState<T>) -> Result<Self, SolverError> {
+        let l_count = s.lip_w.len();
+        if l_count == 0
+            || s.x.len() + 1 != l_count
+            || s.lip_x.len() + 1 != l_count
+            || s.lambdas.len() + 1 != l_count
+        {
             return Err(SolverError::Checkpoint(
-                "Lifted state: layer count differs".into(),
+                "Lifted state: inconsistent layer counts".into(),
             ));
         }
-        for (a, b) in self.x.iter().zip(&s.x) {
-            if a.shape() != b.shape() {
-                return Err(SolverError::Checkpoint(format!(
-                    "Lifted state: X shape {:?} vs saved {:?}",
-                    a.shape(),
-                    b.shape()
-                )));
-            }
-        }
-        self.x = s.x;
-        self.lip_w = s.lip_w;
-        self.lip_x = s.lip_x;
-        Ok(())
+        Ok(LiftedState {
+            layers: (0..l_count)
+                .map(|_| [DMatrix::zeros(0, 0), DMatrix::zeros(0, 0)])
+                .collect(),
+            x: s.x,
+            lambdas: s.lambdas,
+            ridge: s.ridge,
+            lip_w: s.lip_w,
+            lip_x: s.lip_x,
+            apg: Apg::default(),
+            u: DMatrix::zeros(0, 0),
+            v: DMatrix::zeros(0, 0),
+            gv: DMatrix::zeros(0, 0),
+        })
     }
 }
 

@@ -270,6 +270,7 @@ impl<T: Real> LinearProx<T> {
             }
             k += 1;
             self.apply_m(a, inv_tau, threads)?;
+            #[allow(clippy::needless_range_loop)] // j indexes eight parallel buffers
             for j in 0..dout {
                 let pap: f64 = self
                     .p
