@@ -38,7 +38,7 @@
 //! blocks from the output to the input: `(W_L, b_L)`, `X_{L-1}`, `(W_{L-1}, b_{L-1})`,
 //! ..., `X_1`, `(W_1, b_1)`. Each block is minimised from its current value by
 //! accelerated projected gradient with backtracking and monotone restart
-//! ([`inner`](self)); the inner solve stops when the gradient-mapping norm drops below
+//! (FISTA with restart, see [`InnerStats`]); the inner solve stops when the gradient-mapping norm drops below
 //! `inner_tol` times its starting value or after `inner_max_iters` iterations. Accepted
 //! iterates never increase the block objective, so J never increases across a block
 //! (up to floating-point rounding), whether or not the tolerance was reached.

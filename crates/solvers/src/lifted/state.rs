@@ -250,7 +250,7 @@ impl<T: Real> LiftedState<T> {
 
     /// One block-coordinate sweep, output to input: `(W_L, b_L)`, `X_{L-1}`,
     /// `(W_{L-1}, b_{L-1})`, ..., `X_1`, `(W_1, b_1)`. Each block problem is convex and is
-    /// solved by [`super::inner`] from the current value, never increasing the lifted
+    /// solved by the monotone accelerated projected gradient from the current value, never increasing the lifted
     /// objective. `hook` is called after every block (for monotonicity tests / tracing).
     #[allow(clippy::too_many_arguments)]
     pub fn sweep(

@@ -1,6 +1,6 @@
 //! The ProxProp update direction of a whole MLP on one batch: forward pass, explicit
 //! backward pass of `G_l = d loss / d Z_l` (with the OLD weights, as in the reference
-//! code), and at every ProxProp layer the proximal step of [`super::linear`] in place
+//! code), and at every ProxProp layer the proximal step of [`super::LinearProx`] in place
 //! of the gradient. The direction is written in the network's flat parameter order
 //! (`Sequential::params_to_flat`), ready for an outer update rule.
 

@@ -15,7 +15,7 @@
 //! ```
 //!
 //! i.e. the plain gradient `G Ab^T = [G A^T, G 1]` preconditioned by `M^{-1}`
-//! ([derived] from the prox problem; `D -> tau * G Ab^T` as `tau -> 0`). `D` is what the
+//! ((derived) from the prox problem; `D -> tau * G Ab^T` as `tau -> 0`). `D` is what the
 //! reference code writes into the `.grad` fields.
 //!
 //! Solvers: exact (Cholesky of M, built from `A A^T`, `A 1` and B), or block conjugate

@@ -8,7 +8,7 @@
 //! output `Z` and incoming gradient `G = d loss / d Z`, the target `Z - G` (explicit
 //! unit step on Z) is fitted by the proximal problem
 //! `argmin_theta (1/2)||W A + b 1^T - (Z - G)||^2 + (1/(2 tau_prox))||theta - theta_old||^2`,
-//! solved exactly (Cholesky) or by N warm-started CG steps ([`linear`]). The difference
+//! solved exactly (Cholesky) or by N warm-started CG steps ([`LinearProx`]). The difference
 //! `theta_old - theta_new` is handed to an outer optimiser as if it were a gradient
 //! (SGD with lr 1 and no momentum takes exactly the proximal step; Nesterov SGD and
 //! Adam are offered through the update rules of [`crate::first_order`]). The gradient
@@ -23,7 +23,7 @@
 //! the defaults (tau_prox 1, `prox_cg1`, batch 500, Adam lr 1e-3 or Nesterov momentum
 //! 0.95). The paper's claim that the update is a descent direction (abstract, read) is
 //! checked numerically in the tests: `D = G Ab^T M^{-1}` with `M` SPD, so
-//! `<grad, D> = tr(G Ab^T M^{-1} Ab G^T) >= 0` layer by layer [derived].
+//! `<grad, D> = tr(G Ab^T M^{-1} Ab G^T) >= 0` layer by layer (derived).
 //!
 //! # Scaling note (ALGORITHMS.md 7.6)
 //!
