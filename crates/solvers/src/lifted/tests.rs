@@ -256,6 +256,10 @@ fn check_monotone(kind: LossKind, seed: u64) {
                 "{id:?}: J went from {prev} to {j}"
             );
             assert!(inner.end <= inner.start, "{id:?}: {inner:?}");
+            assert!(
+                s.x.iter().all(|m| m.iter().all(|v| *v >= 0.0)),
+                "{id:?}: X < 0"
+            );
             prev = j;
             blocks += 1;
             seen.push(id);

@@ -216,6 +216,26 @@ fn proxprop_direction_is_a_descent_direction() {
 }
 
 #[test]
+fn network_direction_tends_to_tau_times_gradient() {
+    let mut n = small_net(10);
+    n.loss.l2 = 0.0;
+    let (grad, _) = direction(&n, &[LayerRule::Gradient; 3]);
+    for how in [
+        ProxSolve::Exact,
+        ProxSolve::Cg {
+            iters: 1,
+            tol: 1e-2,
+        },
+    ] {
+        let tau = 1e-6;
+        let (d, _) = direction(&n, &[LayerRule::Prox(how, tau); 3]);
+        let scaled: Vec<f64> = d.iter().map(|v| v / tau).collect();
+        let e = rel(&scaled, &grad);
+        assert!(e < 1e-4, "{how:?}: {e}");
+    }
+}
+
+#[test]
 fn network_exact_and_converged_cg_agree() {
     let n = small_net(6);
     let ex = [LayerRule::Prox(ProxSolve::Exact, 0.5); 3];
