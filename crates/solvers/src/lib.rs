@@ -16,6 +16,7 @@ pub mod first_order;
 pub mod inna;
 pub mod lbfgs;
 mod net_problem;
+pub mod nmf;
 pub mod observer;
 mod problem;
 mod solver;

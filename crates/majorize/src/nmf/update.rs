@@ -1,0 +1,202 @@
+//! The strata-mode multiplicative updates and the objective (conventions in the parent
+//! module's doc).
+
+use autodiff::Real;
+use nalgebra::DMatrix;
+
+use super::{NmfConfig, NmfWorkspace, Rule, check_shapes, sklearn};
+use crate::beta::EntrySurrogate;
+use crate::error::Result;
+use crate::prod::gemm;
+use autodiff::Transpose;
+
+/// `ws.a = V o (WH)^(beta-2)` and `ws.b = (WH)^(beta-1)` (`beta = 1`: only
+/// `ws.a = V ./ WH`), from `ws.wh`, with `WH` raised to at least `EPS^2`.
+fn fill_ab<T: Real>(v: &DMatrix<T>, ws: &mut NmfWorkspace<T>, beta: f64) {
+    let floor = T::EPS * T::EPS;
+    let e2 = T::of(beta - 2.0);
+    for i in 0..v.len() {
+        let y = ws.wh[i].max(floor);
+        if beta == 1.0 {
+            ws.a[i] = v[i] / y;
+        } else {
+            let t = if beta == 0.0 {
+                T::one() / (y * y)
+            } else {
+                y.powf(e2)
+            };
+            ws.a[i] = v[i] * t;
+            ws.b[i] = t * y;
+        }
+    }
+}
+
+fn factor(rule: Rule, e: &EntrySurrogate) -> f64 {
+    match rule {
+        Rule::Mm => e.mm().0,
+        Rule::Heuristic => e.heuristic(),
+        Rule::Me => e.me().0,
+    }
+}
+
+/// One update of `H` (all entries at once) with `W` fixed: `H <- H o factor(N, D)`
+/// (module doc of [`crate::nmf`]). Checks shapes and the configuration; the data checks
+/// of [`super::validate_inputs`] are the caller's (once, before iterating).
+pub fn update_h<T: Real>(
+    v: &DMatrix<T>,
+    w: &DMatrix<T>,
+    h: &mut DMatrix<T>,
+    config: &NmfConfig,
+    ws: &mut NmfWorkspace<T>,
+) -> Result<()> {
+    config.validate()?;
+    check_shapes("nmf::update_h", v, w, h)?;
+    ws.ensure(v.nrows(), v.ncols(), w.ncols());
+    if config.sklearn_compatible {
+        return sklearn::update_h(v, w, h, config, ws);
+    }
+    let beta = config.beta;
+    let (k, n) = h.shape();
+    if beta == 2.0 {
+        gemm(&mut ws.num_h, w, Transpose::Yes, v, Transpose::No)?;
+        gemm(&mut ws.gram, w, Transpose::Yes, w, Transpose::No)?;
+        gemm(&mut ws.den_h, &ws.gram, Transpose::No, h, Transpose::No)?;
+    } else {
+        gemm(&mut ws.wh, w, Transpose::No, h, Transpose::No)?;
+        fill_ab(v, ws, beta);
+        gemm(&mut ws.num_h, w, Transpose::Yes, &ws.a, Transpose::No)?;
+        if beta == 1.0 {
+            for c in 0..k {
+                ws.sums[c] = w.column(c).sum();
+            }
+        } else {
+            gemm(&mut ws.den_h, w, Transpose::Yes, &ws.b, Transpose::No)?;
+        }
+    }
+    let p = &config.penalties;
+    for j in 0..n {
+        for c in 0..k {
+            let d = if beta == 1.0 {
+                ws.sums[c]
+            } else {
+                ws.den_h[(c, j)]
+            };
+            let hv = h[(c, j)];
+            let e = EntrySurrogate::new(
+                beta,
+                ws.num_h[(c, j)].to_f64(),
+                d.to_f64(),
+                hv.to_f64(),
+                p.l1_h,
+                p.l2_h,
+            );
+            h[(c, j)] = hv * T::of(factor(config.rule, &e));
+        }
+    }
+    Ok(())
+}
+
+/// One update of `W` with `H` fixed (the mirror image of [`update_h`] on
+/// `V^T ~ H^T W^T`).
+pub fn update_w<T: Real>(
+    v: &DMatrix<T>,
+    w: &mut DMatrix<T>,
+    h: &DMatrix<T>,
+    config: &NmfConfig,
+    ws: &mut NmfWorkspace<T>,
+) -> Result<()> {
+    config.validate()?;
+    check_shapes("nmf::update_w", v, w, h)?;
+    ws.ensure(v.nrows(), v.ncols(), w.ncols());
+    if config.sklearn_compatible {
+        return sklearn::update_w(v, w, h, config, ws);
+    }
+    let beta = config.beta;
+    let (f, k) = w.shape();
+    if beta == 2.0 {
+        gemm(&mut ws.num_w, v, Transpose::No, h, Transpose::Yes)?;
+        gemm(&mut ws.gram, h, Transpose::No, h, Transpose::Yes)?;
+        gemm(&mut ws.den_w, w, Transpose::No, &ws.gram, Transpose::No)?;
+    } else {
+        gemm(&mut ws.wh, w, Transpose::No, h, Transpose::No)?;
+        fill_ab(v, ws, beta);
+        gemm(&mut ws.num_w, &ws.a, Transpose::No, h, Transpose::Yes)?;
+        if beta == 1.0 {
+            for c in 0..k {
+                ws.sums[c] = h.row(c).sum();
+            }
+        } else {
+            gemm(&mut ws.den_w, &ws.b, Transpose::No, h, Transpose::Yes)?;
+        }
+    }
+    let p = &config.penalties;
+    for c in 0..k {
+        for i in 0..f {
+            let d = if beta == 1.0 {
+                ws.sums[c]
+            } else {
+                ws.den_w[(i, c)]
+            };
+            let wv = w[(i, c)];
+            let e = EntrySurrogate::new(
+                beta,
+                ws.num_w[(i, c)].to_f64(),
+                d.to_f64(),
+                wv.to_f64(),
+                p.l1_w,
+                p.l2_w,
+            );
+            w[(i, c)] = wv * T::of(factor(config.rule, &e));
+        }
+    }
+    Ok(())
+}
+
+/// One iteration: [`update_w`] then [`update_h`] (in scikit-learn mode with its
+/// zeroing of entries below f64 epsilon after each).
+pub fn iterate<T: Real>(
+    v: &DMatrix<T>,
+    w: &mut DMatrix<T>,
+    h: &mut DMatrix<T>,
+    config: &NmfConfig,
+    ws: &mut NmfWorkspace<T>,
+) -> Result<()> {
+    update_w(v, w, h, config, ws)?;
+    update_h(v, w, h, config, ws)
+}
+
+/// The exact beta-divergence `D_beta(V | W H) = sum d_beta(v | [WH])` in f64
+/// ([`crate::beta::divergence`] per entry; `+inf` or NaN if `WH` has zeros where the
+/// divergence needs positive values).
+pub fn divergence<T: Real>(
+    v: &DMatrix<T>,
+    w: &DMatrix<T>,
+    h: &DMatrix<T>,
+    beta: f64,
+    ws: &mut NmfWorkspace<T>,
+) -> Result<f64> {
+    check_shapes("nmf::divergence", v, w, h)?;
+    ws.ensure(v.nrows(), v.ncols(), w.ncols());
+    gemm(&mut ws.wh, w, Transpose::No, h, Transpose::No)?;
+    Ok((0..v.len())
+        .map(|i| crate::beta::divergence(v[i].to_f64(), ws.wh[i].to_f64(), beta))
+        .sum())
+}
+
+/// The objective the updates decrease: the divergence (scikit-learn's masked form
+/// [`sklearn::sklearn_divergence`] in scikit-learn mode) plus the penalties.
+pub fn objective<T: Real>(
+    v: &DMatrix<T>,
+    w: &DMatrix<T>,
+    h: &DMatrix<T>,
+    config: &NmfConfig,
+    ws: &mut NmfWorkspace<T>,
+) -> Result<f64> {
+    config.validate()?;
+    let d = if config.sklearn_compatible {
+        sklearn::sklearn_divergence(v, w, h, config.beta, ws)?
+    } else {
+        divergence(v, w, h, config.beta, ws)?
+    };
+    Ok(d + config.penalties.value(w, h))
+}

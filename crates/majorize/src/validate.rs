@@ -1,0 +1,108 @@
+//! Input checks shared by the crate (typed errors naming the offending entry).
+
+use autodiff::Real;
+use nalgebra::DMatrix;
+
+use crate::error::{MajorizeError, Result};
+use crate::quadratic::LinearLoss;
+
+/// Errors on the first NaN or infinite entry of `m`.
+pub(crate) fn finite<T: Real>(op: &'static str, what: &'static str, m: &DMatrix<T>) -> Result<()> {
+    for j in 0..m.ncols() {
+        for i in 0..m.nrows() {
+            if !m[(i, j)].finite() {
+                return Err(MajorizeError::NonFinite {
+                    op,
+                    what,
+                    row: i,
+                    col: j,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Errors on the first non-finite or negative entry of `m`.
+pub(crate) fn nonnegative<T: Real>(
+    op: &'static str,
+    what: &'static str,
+    m: &DMatrix<T>,
+) -> Result<()> {
+    finite(op, what, m)?;
+    for j in 0..m.ncols() {
+        for i in 0..m.nrows() {
+            if m[(i, j)] < T::zero() {
+                return Err(MajorizeError::Negative {
+                    op,
+                    what,
+                    row: i,
+                    col: j,
+                    value: m[(i, j)].to_f64(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Errors on the first non-finite, negative or zero entry of `m`.
+pub(crate) fn positive<T: Real>(
+    op: &'static str,
+    what: &'static str,
+    m: &DMatrix<T>,
+    reason: &'static str,
+) -> Result<()> {
+    nonnegative(op, what, m)?;
+    for j in 0..m.ncols() {
+        for i in 0..m.nrows() {
+            if m[(i, j)] == T::zero() {
+                return Err(MajorizeError::Zero {
+                    op,
+                    what,
+                    row: i,
+                    col: j,
+                    reason,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Target checks of a linear-model loss: logistic targets in [0, 1], softmax target
+/// columns nonnegative and summing to 1 (within 1e-6).
+pub(crate) fn targets<T: Real>(op: &'static str, kind: LinearLoss, y: &DMatrix<T>) -> Result<()> {
+    match kind {
+        LinearLoss::LeastSquares => Ok(()),
+        LinearLoss::Logistic => {
+            for j in 0..y.ncols() {
+                for i in 0..y.nrows() {
+                    let v = y[(i, j)].to_f64();
+                    if !(0.0..=1.0).contains(&v) {
+                        return Err(MajorizeError::Domain {
+                            op,
+                            detail: format!(
+                                "logistic target Y[({i}, {j})] = {v} is outside [0, 1]"
+                            ),
+                        });
+                    }
+                }
+            }
+            Ok(())
+        }
+        LinearLoss::SoftmaxCrossEntropy => {
+            nonnegative(op, "Y", y)?;
+            for j in 0..y.ncols() {
+                let s: f64 = y.column(j).iter().map(|v| v.to_f64()).sum();
+                if (s - 1.0).abs() > 1e-6 {
+                    return Err(MajorizeError::Domain {
+                        op,
+                        detail: format!("softmax target column {j} sums to {s}, expected 1"),
+                    });
+                }
+            }
+            Ok(())
+        }
+    }
+}
