@@ -7,6 +7,7 @@
 //! This crate does no file I/O except through checkpoint and observer implementations
 //! that a caller attaches, and must never depend on `bench-suite`.
 
+pub mod agd;
 mod batch;
 pub mod checkpoint;
 mod context;
@@ -15,6 +16,7 @@ mod error;
 pub mod first_order;
 pub mod inna;
 pub mod lbfgs;
+pub mod mm;
 mod net_problem;
 pub mod nmf;
 pub mod observer;
