@@ -435,3 +435,52 @@ fn generic_mm_rejects_the_steps_of_an_invalid_surrogate() {
         "invalid GenericMM config: inner_max_iter = 0 must be >= 1"
     );
 }
+
+#[test]
+fn hidden_blocks_backtrack_and_rejected_blocks_keep_their_value() {
+    let data = blobs::<f64>(6, 60, 7);
+    let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
+    let mk = || {
+        NetProblem::new(
+            net(&[6, 10, 3], Activation::Tanh, 8),
+            loss,
+            data.clone(),
+            None,
+        )
+        .unwrap()
+    };
+    // Starting the hidden block far below its structural curvature forces rejections:
+    // the curvature doubles until the model lies above the objective.
+    let cfg = BlockMmConfig {
+        initial_scale: 1e-6,
+        ..Default::default()
+    };
+    let mut p = mk();
+    let out = Driver::new(Budget::iterations(5))
+        .run(&mut p, &mut cfg.build::<f64>().unwrap())
+        .unwrap();
+    let r1 = &out.trace.records[1];
+    let trials = extra(r1, "trials_0");
+    assert!(trials > 1.0, "{trials}");
+    let c = extra(r1, "curvature_0");
+    let want = 1e-6 * extra(r1, "structural_0") * 2f64.powi(trials as i32 - 1);
+    assert!((c - want).abs() <= 1e-12 * want, "{c} vs {want}");
+    assert_monotone(&objectives(&out.trace.records));
+    // With one trial only, a too-small curvature is rejected and the hidden layer keeps
+    // its weights exactly; the output-layer step (certified) still lowers the objective.
+    let cfg = BlockMmConfig {
+        initial_scale: 1e-9,
+        max_trials: 1,
+        ..Default::default()
+    };
+    let mut p = mk();
+    let w0 = p.net.dense(0).unwrap().clone();
+    let out = Driver::new(Budget::iterations(1))
+        .run(&mut p, &mut cfg.build::<f64>().unwrap())
+        .unwrap();
+    let r = &out.trace.records[1];
+    assert_eq!(extra(r, "rejected_blocks"), 1.0);
+    assert_eq!(p.net.dense(0).unwrap(), &w0);
+    assert!(r.objective < out.trace.records[0].objective);
+    assert_eq!(extra(r, "decreased"), 1.0);
+}
