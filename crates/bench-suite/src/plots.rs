@@ -16,6 +16,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::BenchError;
+use crate::analysis::fmt_sig;
 use crate::outdir::write_atomic;
 use crate::results::{ResultsFile, RunResult, TraceRecord};
 
@@ -216,6 +217,7 @@ fn draw_chart(
                 .configure_series_labels()
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
+                .label_font(("sans-serif", 14))
                 .position(SeriesLabelPosition::UpperRight)
                 .draw()
                 .map_err(e)?;
@@ -236,6 +238,8 @@ fn draw_chart(
             .configure_mesh()
             .x_desc(kind.x_label())
             .y_desc(kind.y_label())
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 15))
             .draw()
             .map_err(e)?;
         lines!(chart, |y: f64| y);
@@ -250,17 +254,20 @@ fn draw_chart(
         } else {
             (1e-12, 1.0)
         };
-        let mut chart = builder
-            .build_cartesian_2d(xr, (lo..hi).log_scale())
-            .map_err(e)?;
+        // Log scale drawn as a linear axis in log10(y) with labels 10^v: unlike a
+        // plotters log axis, this labels ranges narrower than a decade too.
+        let (llo, lhi) = (lo.log10(), hi.log10());
+        let mut chart = builder.build_cartesian_2d(xr, llo..lhi).map_err(e)?;
         chart
             .configure_mesh()
             .x_desc(kind.x_label())
             .y_desc(kind.y_label())
-            .y_label_formatter(&|v| format!("{v:.2e}"))
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 15))
+            .y_label_formatter(&|v| fmt_sig(Some(10f64.powf(*v)), 3))
             .draw()
             .map_err(e)?;
-        lines!(chart, |y: f64| y.max(lo));
+        lines!(chart, |y: f64| y.max(lo).log10());
     }
     root.present().map_err(e)?;
     Ok(())

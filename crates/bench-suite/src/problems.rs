@@ -178,6 +178,20 @@ pub enum DataSource {
         /// Floor applied last.
         floor: f64,
     },
+    /// A user's labelled numeric CSV ([`data::read_labeled_csv`]), split and
+    /// standardised by [`data::train_test_from_table`].
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// How to read it.
+        options: data::CsvOptions,
+        /// Fraction of each class used for training.
+        train_fraction: f64,
+        /// Records in the file (checked again at build time).
+        rows: usize,
+        /// Features per record.
+        features: usize,
+    },
     /// The digits pixels / 16 as a 64 x 1797 nonnegative matrix, floored
     /// ([`data::digits_nonnegative`]).
     DigitsPixels {
@@ -257,9 +271,9 @@ pub enum AnyProblemData {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProblemSpec {
     /// Unique name, e.g. `digits-mlp`.
-    pub name: &'static str,
+    pub name: String,
     /// One-line description for reports.
-    pub description: &'static str,
+    pub description: String,
     /// Model and objective.
     pub kind: ProblemKind,
     /// Data source and its parameters.
@@ -297,6 +311,15 @@ impl ProblemSpec {
             }
             DataSource::SyntheticNmf { rows, cols, .. } => (*rows, *cols, 0),
             DataSource::DigitsPixels { .. } => (64, 1797, 0),
+            DataSource::Csv {
+                rows,
+                features,
+                train_fraction,
+                ..
+            } => {
+                let train = (train_fraction * *rows as f64).round() as usize;
+                (*features, train, rows.saturating_sub(train))
+            }
         };
         let params = match &self.kind {
             ProblemKind::Network { widths, .. } => mlp_params(widths),
@@ -412,6 +435,28 @@ impl ProblemSpec {
             DataSource::DigitsPixels { floor } => Ok(ProblemData::Nmf {
                 v: data::digits_nonnegative(*floor)?,
             }),
+            DataSource::Csv {
+                path,
+                options,
+                train_fraction,
+                rows,
+                features,
+            } => {
+                let table = data::read_labeled_csv(path, options)?;
+                if table.len() != *rows || table.num_features != *features {
+                    return Err(BenchError::Inconsistent {
+                        first: path.display().to_string(),
+                        second: format!("problem `{}`", self.name),
+                        message: format!(
+                            "file now has {} rows of {} features, registered {rows} of {features}",
+                            table.len(),
+                            table.num_features
+                        ),
+                    });
+                }
+                let (train, test) = data::train_test_from_table(&table, *train_fraction, seed)?;
+                supervised(train, test)
+            }
         }
     }
 
@@ -425,6 +470,54 @@ impl ProblemSpec {
         Ok(match dtype {
             Dtype::F32 => AnyProblemData::F32(self.build(seed, opts)?),
             Dtype::F64 => AnyProblemData::F64(self.build(seed, opts)?),
+        })
+    }
+}
+
+impl ProblemSpec {
+    /// A classification problem on a user's labelled CSV: reads the file once (to learn
+    /// its sizes and class count), and registers an MLP `d - hidden... - K` with
+    /// `activation` and softmax cross-entropy, all network families, a stratified split
+    /// with `train_fraction` for training. Sizes in [`ProblemSpec::sizes`] are
+    /// approximate (per-class rounding).
+    pub fn user_csv(
+        name: &str,
+        path: &std::path::Path,
+        options: data::CsvOptions,
+        hidden: &[usize],
+        activation: HiddenActivation,
+        train_fraction: f64,
+    ) -> Result<Self, BenchError> {
+        let table = data::read_labeled_csv(path, &options)?;
+        if table.classes < 2 {
+            return Err(BenchError::arg(
+                "path",
+                format!("{} has fewer than two classes", path.display()),
+            ));
+        }
+        let mut widths = vec![table.num_features];
+        widths.extend_from_slice(hidden);
+        widths.push(table.classes);
+        Ok(Self {
+            name: name.to_string(),
+            description: format!(
+                "user CSV {} ({} rows, {} features, {} classes), MLP {:?}, softmax cross-entropy",
+                path.display(),
+                table.len(),
+                table.num_features,
+                table.classes,
+                widths
+            ),
+            kind: net(&widths, activation, LossSpec::SoftmaxCrossEntropy),
+            source: DataSource::Csv {
+                path: path.to_path_buf(),
+                options,
+                train_fraction,
+                rows: table.len(),
+                features: table.num_features,
+            },
+            families: SolverFamily::NETWORK.to_vec(),
+            quick: false,
         })
     }
 }
@@ -443,9 +536,9 @@ pub fn registry() -> Vec<ProblemSpec> {
     use LossSpec::{Mse, SoftmaxCrossEntropy as Ce};
     let netf = SolverFamily::NETWORK.to_vec();
     let nmf = vec![SolverFamily::Nmf];
-    let spectro = |beta: f64, name, description, quick| ProblemSpec {
-        name,
-        description,
+    let spectro = |beta: f64, name: &str, description: &str, quick| ProblemSpec {
+        name: name.into(),
+        description: description.into(),
         kind: ProblemKind::Nmf { rank: 4, beta },
         source: DataSource::PianoSpectrogram(PianoSpec::default()),
         families: nmf.clone(),
@@ -453,32 +546,32 @@ pub fn registry() -> Vec<ProblemSpec> {
     };
     vec![
         ProblemSpec {
-            name: "digits-mlp",
-            description: "8x8 digits, 64-128-10 ReLU MLP, softmax cross-entropy (1438 train / 359 test)",
+            name: "digits-mlp".into(),
+            description: "8x8 digits, 64-128-10 ReLU MLP, softmax cross-entropy (1438 train / 359 test)".into(),
             kind: net(&[64, 128, 10], Relu, Ce),
             source: DataSource::Digits { autoencoder: false },
             families: netf.clone(),
             quick: true,
         },
         ProblemSpec {
-            name: "digits-mlp-deep",
-            description: "8x8 digits, 64-128-128-128-10 ReLU MLP, softmax cross-entropy",
+            name: "digits-mlp-deep".into(),
+            description: "8x8 digits, 64-128-128-128-10 ReLU MLP, softmax cross-entropy".into(),
             kind: net(&[64, 128, 128, 128, 10], Relu, Ce),
             source: DataSource::Digits { autoencoder: false },
             families: netf.clone(),
             quick: false,
         },
         ProblemSpec {
-            name: "digits-autoencoder",
-            description: "8x8 digits autoencoder 64-32-16-8-16-32-64, ReLU, squared error",
+            name: "digits-autoencoder".into(),
+            description: "8x8 digits autoencoder 64-32-16-8-16-32-64, ReLU, squared error".into(),
             kind: net(&[64, 32, 16, 8, 16, 32, 64], Relu, Mse),
             source: DataSource::Digits { autoencoder: true },
             families: netf.clone(),
             quick: false,
         },
         ProblemSpec {
-            name: "teacher-student",
-            description: "regression on the outputs of a random 10-32-32-2 tanh teacher (zero loss reachable)",
+            name: "teacher-student".into(),
+            description: "regression on the outputs of a random 10-32-32-2 tanh teacher (zero loss reachable)".into(),
             kind: net(&[10, 32, 32, 2], Tanh, Mse),
             source: DataSource::TeacherStudent {
                 train: 1000,
@@ -489,8 +582,8 @@ pub fn registry() -> Vec<ProblemSpec> {
             quick: true,
         },
         ProblemSpec {
-            name: "spirals",
-            description: "three 2-D spiral arms (one turn, 0.1 rad noise), 2-64-64-3 ReLU MLP, cross-entropy",
+            name: "spirals".into(),
+            description: "three 2-D spiral arms (one turn, 0.1 rad noise), 2-64-64-3 ReLU MLP, cross-entropy".into(),
             kind: net(&[2, 64, 64, 3], Relu, Ce),
             source: DataSource::Spirals {
                 train: 600,
@@ -503,8 +596,8 @@ pub fn registry() -> Vec<ProblemSpec> {
             quick: true,
         },
         ProblemSpec {
-            name: "blobs",
-            description: "5 Gaussian blobs in 10-D (centres in [-3,3]^10, std 1.5), 10-32-5 ReLU MLP, cross-entropy",
+            name: "blobs".into(),
+            description: "5 Gaussian blobs in 10-D (centres in [-3,3]^10, std 1.5), 10-32-5 ReLU MLP, cross-entropy".into(),
             kind: net(&[10, 32, 5], Relu, Ce),
             source: DataSource::Blobs {
                 train: 1000,
@@ -518,16 +611,16 @@ pub fn registry() -> Vec<ProblemSpec> {
             quick: false,
         },
         ProblemSpec {
-            name: "mnist-mlp",
-            description: "MNIST (user-supplied IDX files, first 10000 training images), 784-128-10 ReLU MLP, cross-entropy",
+            name: "mnist-mlp".into(),
+            description: "MNIST (user-supplied IDX files, first 10000 training images), 784-128-10 ReLU MLP, cross-entropy".into(),
             kind: net(&[784, 128, 10], Relu, Ce),
             source: DataSource::Mnist { fashion: false },
             families: netf.clone(),
             quick: false,
         },
         ProblemSpec {
-            name: "fashion-mnist-mlp",
-            description: "Fashion-MNIST (user-supplied IDX files, first 10000 training images), 784-128-10 ReLU MLP, cross-entropy",
+            name: "fashion-mnist-mlp".into(),
+            description: "Fashion-MNIST (user-supplied IDX files, first 10000 training images), 784-128-10 ReLU MLP, cross-entropy".into(),
             kind: net(&[784, 128, 10], Relu, Ce),
             source: DataSource::Mnist { fashion: true },
             families: netf,
@@ -552,8 +645,8 @@ pub fn registry() -> Vec<ProblemSpec> {
             false,
         ),
         ProblemSpec {
-            name: "nmf-synthetic-poisson",
-            description: "rank-5 100 x 200 nonnegative matrix (mean 20) with Poisson noise, rank 5, KL (beta 1)",
+            name: "nmf-synthetic-poisson".into(),
+            description: "rank-5 100 x 200 nonnegative matrix (mean 20) with Poisson noise, rank 5, KL (beta 1)".into(),
             kind: ProblemKind::Nmf { rank: 5, beta: 1.0 },
             source: DataSource::SyntheticNmf {
                 rows: 100,
@@ -566,8 +659,8 @@ pub fn registry() -> Vec<ProblemSpec> {
             quick: false,
         },
         ProblemSpec {
-            name: "nmf-synthetic-gamma",
-            description: "rank-5 100 x 200 nonnegative matrix with multiplicative Gamma(2, 1/2) noise, rank 5, IS (beta 0)",
+            name: "nmf-synthetic-gamma".into(),
+            description: "rank-5 100 x 200 nonnegative matrix with multiplicative Gamma(2, 1/2) noise, rank 5, IS (beta 0)".into(),
             kind: ProblemKind::Nmf { rank: 5, beta: 0.0 },
             source: DataSource::SyntheticNmf {
                 rows: 100,
@@ -580,8 +673,8 @@ pub fn registry() -> Vec<ProblemSpec> {
             quick: true,
         },
         ProblemSpec {
-            name: "nmf-digits",
-            description: "digits pixels / 16 as a 64 x 1797 matrix, rank 10, KL (beta 1)",
+            name: "nmf-digits".into(),
+            description: "digits pixels / 16 as a 64 x 1797 matrix, rank 10, KL (beta 1)".into(),
             kind: ProblemKind::Nmf {
                 rank: 10,
                 beta: 1.0,

@@ -16,7 +16,9 @@ use crate::problems::find_problem;
 use crate::results::ResultsFile;
 
 fn reached(row: &crate::analysis::SolverSummary, value: Option<f64>) -> String {
-    if row.reached_target == 0 {
+    if row.final_objective.is_none() {
+        "-".to_string()
+    } else if row.reached_target == 0 {
         "not reached".to_string()
     } else if row.reached_target < row.runs {
         format!(
@@ -49,7 +51,7 @@ pub fn render_report(results: &ResultsFile, plots: &[PlotFile]) -> String {
     let b = &m.budget;
     let _ = writeln!(
         s,
-        "| budget | epochs {}, wall time {} s, iterations {} |",
+        "| budget | max epochs {}; max wall time (s) {}; max iterations {} |",
         fmt_sig(b.max_epochs, 4),
         fmt_sig(b.max_wall_time_s, 4),
         b.max_iterations.map_or("-".to_string(), |v| v.to_string())

@@ -38,6 +38,27 @@ pub mod finite_or_null {
     }
 }
 
+/// Serde helpers for a name -> `f64` map whose non-finite values are written as `null`
+/// and read back as NaN.
+pub mod finite_or_null_map {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes the map, non-finite values as `null`.
+    pub fn serialize<S: Serializer>(m: &BTreeMap<String, f64>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(m.iter().map(|(k, v)| (k, v.is_finite().then_some(*v))))
+    }
+
+    /// Reads the map, `null` values as NaN.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, f64>, D::Error> {
+        let m = BTreeMap::<String, Option<f64>>::deserialize(d)?;
+        Ok(m.into_iter()
+            .map(|(k, v)| (k, v.unwrap_or(f64::NAN)))
+            .collect())
+    }
+}
+
 /// The whole results document.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ResultsFile {
@@ -84,15 +105,59 @@ pub struct RunMetadata {
     pub memory_method: String,
 }
 
+impl RunMetadata {
+    /// Metadata of a comparison starting now: the crate version, [`git_commit`], the
+    /// process's command line, the current time and [`crate::memory::memory_method`].
+    pub fn collect(
+        dtype: crate::problems::Dtype,
+        threads: usize,
+        seeds: Vec<u64>,
+        budget: BudgetSpec,
+    ) -> Self {
+        Self {
+            strata_version: env!("CARGO_PKG_VERSION").to_string(),
+            git_commit: git_commit(),
+            dtype: dtype.name().to_string(),
+            threads,
+            seeds,
+            budget,
+            command_line: std::env::args().collect(),
+            started_unix_s: crate::outdir::now_unix_s(),
+            memory_method: crate::memory::memory_method().to_string(),
+        }
+    }
+}
+
+/// `git rev-parse HEAD` run in the current directory, if git is installed and this is a
+/// work tree (`None` otherwise; never an error).
+pub fn git_commit() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let s = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (s.len() >= 7 && s.chars().all(|c| c.is_ascii_hexdigit())).then_some(s)
+}
+
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RunStatus {
-    /// The solver's own stopping rule fired (converged / stopped).
-    Completed,
+    /// The solver's own stopping rule fired, or an observer stopped the run
+    /// (early stopping).
+    Completed {
+        /// The solver's or observer's reason, if given.
+        #[serde(default)]
+        reason: Option<String>,
+    },
     /// A budget limit stopped the run.
     BudgetExhausted {
-        /// Which limit (`"epochs"`, `"wall_time"`, `"iterations"`), if known.
+        /// Which limit (`"epochs"`, `"wall_time"`, `"iterations"`, `"target_objective"`),
+        /// if known.
         #[serde(default)]
         which: Option<String>,
     },
@@ -117,7 +182,7 @@ impl RunStatus {
     /// A short label for tables: `completed`, `budget`, `diverged`, `failed`, `skipped`.
     pub fn label(&self) -> &'static str {
         match self {
-            RunStatus::Completed => "completed",
+            RunStatus::Completed { .. } => "completed",
             RunStatus::BudgetExhausted { .. } => "budget",
             RunStatus::Diverged { .. } => "diverged",
             RunStatus::Failed { .. } => "failed",
@@ -134,6 +199,9 @@ pub struct TraceRecord {
     pub iteration: u64,
     /// Data passes done: samples seen / N.
     pub epochs: f64,
+    /// Samples touched so far (optional; `epochs = samples_seen / N`).
+    #[serde(default)]
+    pub samples_seen: Option<u64>,
     /// Cumulative solver wall time in seconds (evaluation excluded).
     pub wall_time_s: f64,
     /// True training objective of the current parameters (null if non-finite).
@@ -153,8 +221,8 @@ pub struct TraceRecord {
     pub backward: u64,
     /// Cumulative inner solves (linear systems, prox maps, line-search trials).
     pub inner_solves: u64,
-    /// Solver-specific scalars (residuals, rho, step size, ...).
-    #[serde(default)]
+    /// Solver-specific scalars (residuals, rho, step size, ...); non-finite as `null`.
+    #[serde(default, with = "finite_or_null_map")]
     pub extras: BTreeMap<String, f64>,
 }
 
@@ -183,6 +251,23 @@ pub struct RunResult {
 }
 
 impl RunResult {
+    /// A run that did not happen: empty trace, no memory, no hyperparameters.
+    pub fn skipped(problem: &str, solver: &str, seed: u64, reason: impl Into<String>) -> Self {
+        Self {
+            problem: problem.to_string(),
+            solver: solver.to_string(),
+            seed,
+            status: RunStatus::Skipped {
+                reason: reason.into(),
+            },
+            trace: Vec::new(),
+            peak_memory_bytes: None,
+            total_wall_time_s: 0.0,
+            hyperparameters: BTreeMap::new(),
+            tuned: false,
+        }
+    }
+
     /// The last trace record, if any.
     pub fn last(&self) -> Option<&TraceRecord> {
         self.trace.last()
@@ -190,6 +275,15 @@ impl RunResult {
 }
 
 impl ResultsFile {
+    /// An empty document of the current [`SCHEMA_VERSION`].
+    pub fn new(metadata: RunMetadata) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            metadata,
+            runs: Vec::new(),
+        }
+    }
+
     /// Serialises to pretty JSON text.
     pub fn to_json_string(&self) -> Result<String, BenchError> {
         serde_json::to_string_pretty(self).map_err(|source| BenchError::Json {
@@ -328,7 +422,7 @@ fn validate_metadata(m: &Value) -> Result<(), BenchError> {
 fn validate_status(s: &Value, path: &str) -> Result<(), BenchError> {
     let kind = req(s, path, "kind", Kind::Str)?;
     match kind.as_str().unwrap_or_default() {
-        "completed" => Ok(()),
+        "completed" => field(s, path, "reason", Kind::Str, true).map(|_| ()),
         "budget_exhausted" => field(s, path, "which", Kind::Str, true).map(|_| ()),
         "diverged" => req(s, path, "reason", Kind::Str).map(|_| ()),
         "failed" => req(s, path, "error", Kind::Str).map(|_| ()),
@@ -348,6 +442,7 @@ fn validate_record(r: &Value, path: &str) -> Result<(), BenchError> {
     }
     req(r, path, "iteration", Kind::UInt)?;
     req(r, path, "epochs", Kind::Num)?;
+    field(r, path, "samples_seen", Kind::UInt, true)?;
     req(r, path, "wall_time_s", Kind::Num)?;
     if r.get("objective").is_none() {
         return Err(schema_err(

@@ -6,6 +6,12 @@ use nets::{Dataset, Loss, Sequential, Targets};
 
 use crate::{Differentiable, Evaluation, Problem, SolverError};
 
+impl From<autodiff::AutodiffError> for SolverError {
+    fn from(e: autodiff::AutodiffError) -> Self {
+        SolverError::Problem(e.to_string())
+    }
+}
+
 impl From<nets::NetsError> for SolverError {
     fn from(e: nets::NetsError) -> Self {
         SolverError::Problem(e.to_string())
@@ -430,5 +436,40 @@ mod tests {
             .unwrap();
         assert_eq!(resumed.trace.without_time(), full.trace.without_time());
         assert_eq!(p2.net.flat_params(), p.net.flat_params());
+    }
+
+    #[test]
+    fn huge_learning_rates_diverge_without_panicking_on_a_network() {
+        for lr in [1e4, 1e12] {
+            let mut p = problem(4);
+            let mut adam = AdamConfig {
+                lr,
+                batching: Batching::mini(8),
+                ..Default::default()
+            }
+            .build::<f64>()
+            .unwrap();
+            let out = Driver::new(Budget::epochs(50.0))
+                .run(&mut p, &mut adam)
+                .unwrap();
+            assert!(
+                matches!(out.status, Status::Diverged { .. }),
+                "lr {lr}: {:?}",
+                out.status
+            );
+            assert!(out.trace.records.len() >= 2);
+        }
+        let mut p = problem(4);
+        let mut gd = crate::first_order::SgdConfig::gd(1e6)
+            .build::<f64>()
+            .unwrap();
+        let out = Driver::new(Budget::iterations(50))
+            .run(&mut p, &mut gd)
+            .unwrap();
+        assert!(
+            matches!(out.status, Status::Diverged { .. }),
+            "{:?}",
+            out.status
+        );
     }
 }

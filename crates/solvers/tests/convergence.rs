@@ -165,3 +165,62 @@ fn rmsprop_with_constant_rate_stalls_above_tolerance() {
     eprintln!("RMSProp constant lr: rel err {e:.3e}");
     assert!(e > 1e-4, "relative error {e:.3e}");
 }
+
+#[test]
+fn f32_runs_reach_single_precision_accuracy() {
+    // Same data rounded to f32; the optimum is the f64 closed form. Single precision
+    // (eps 1.2e-7, condition number ~10 here) allows about 1e-5 relative error.
+    use rand::SeedableRng;
+    use solvers::lbfgs::LbfgsConfig;
+    use solvers::testing::LeastSquares;
+    let p64 = least_squares();
+    let opt = least_squares_optimum(&p64);
+    let make = || {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        LeastSquares::<f32>::random(6, 40, 0.1, &mut rng).unwrap()
+    };
+    let err = |p: &LeastSquares<f32>| {
+        let mut x = vec![0f32; 6];
+        p.params(&mut x);
+        let d: f64 = x
+            .iter()
+            .zip(opt.iter())
+            .map(|(a, b)| (*a as f64 - b).powi(2))
+            .sum();
+        d.sqrt() / opt.norm()
+    };
+    let mut p = make();
+    run(
+        &mut p,
+        &mut SgdConfig::gd(0.5).build::<f32>().unwrap(),
+        2000,
+    );
+    assert!(err(&p) < 1e-5, "GD f32: {:.3e}", err(&p));
+    let mut p = make();
+    let cfg = AdamConfig {
+        lr: 1e-2,
+        batching: Batching::Full,
+        ..Default::default()
+    };
+    run(&mut p, &mut cfg.build::<f32>().unwrap(), 5000);
+    assert!(err(&p) < 1e-5, "Adam f32: {:.3e}", err(&p));
+    // L-BFGS cannot reach grad_tol = 1e-10 in f32: it must stop cleanly (Converged,
+    // "line search cannot decrease f further") at single-precision accuracy.
+    let mut p = make();
+    let out = run(
+        &mut p,
+        &mut LbfgsConfig::default().build::<f32>().unwrap(),
+        200,
+    );
+    assert!(
+        matches!(out.status, Status::Converged { .. }),
+        "{:?}",
+        out.status
+    );
+    assert!(err(&p) < 1e-5, "L-BFGS f32: {:.3e}", err(&p));
+    eprintln!(
+        "L-BFGS f32: {:?} after {} its",
+        out.status,
+        out.trace.records.len() - 1
+    );
+}
