@@ -96,6 +96,7 @@
 //! `solvers::first_order::AdamConfig::default().build::<f32>()?` (PyTorch defaults) or
 //! `solvers::lbfgs::LbfgsConfig::default().build::<f64>()?`.
 
+pub mod agd;
 mod batch;
 pub mod checkpoint;
 mod context;
@@ -105,6 +106,7 @@ pub mod first_order;
 pub mod inna;
 pub mod lbfgs;
 pub mod lifted;
+pub mod mm;
 mod net_problem;
 pub mod nmf;
 pub mod observer;
