@@ -7,6 +7,7 @@
 //! This crate does no file I/O except through checkpoint and observer implementations
 //! that a caller attaches, and must never depend on `bench-suite`.
 
+pub mod admm;
 mod batch;
 pub mod checkpoint;
 mod context;
