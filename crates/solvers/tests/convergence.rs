@@ -56,3 +56,112 @@ fn adam_reaches_optimum() {
     };
     check(|| cfg.clone().build::<f64>().unwrap(), 5000, "Adam");
 }
+
+#[test]
+fn heavy_ball_and_nesterov_reach_optimum() {
+    let hb = SgdConfig {
+        lr: 0.2,
+        momentum: 0.9,
+        batching: Batching::Full,
+        ..Default::default()
+    };
+    check(|| hb.clone().build::<f64>().unwrap(), 3000, "heavy ball");
+    let nag = SgdConfig {
+        nesterov: true,
+        ..hb.clone()
+    };
+    check(|| nag.clone().build::<f64>().unwrap(), 3000, "Nesterov");
+}
+
+#[test]
+fn adamw_without_decay_reaches_optimum() {
+    // With weight_decay > 0, AdamW minimises a different objective by design (the decay
+    // is not the gradient of a penalty on the Adam-preconditioned scale): tested with 0
+    // here; the decay itself is checked in the unit test of `Decoupled`.
+    let cfg = AdamWConfig {
+        lr: 1e-2,
+        weight_decay: 0.0,
+        batching: Batching::Full,
+        ..Default::default()
+    };
+    check(|| cfg.clone().build::<f64>().unwrap(), 5000, "AdamW(wd=0)");
+}
+
+#[test]
+fn rmsprop_reaches_optimum_with_decaying_rate() {
+    // With a constant rate RMSProp's step tends to lr * g/|g| (v decays with g) and
+    // oscillates at the scale of lr: it cannot reach 1e-6 with its defaults. A cosine
+    // decay of the rate to 0 over the run is the documented setting that can.
+    let cfg = RmsPropConfig {
+        lr: 1e-2,
+        schedule: Schedule::Cosine {
+            total: 6000,
+            min_factor: 0.0,
+        },
+        batching: Batching::Full,
+        ..Default::default()
+    };
+    check(
+        || cfg.clone().build::<f64>().unwrap(),
+        6000,
+        "RMSProp(cosine)",
+    );
+}
+
+#[test]
+fn adagrad_reaches_optimum() {
+    let cfg = AdagradConfig {
+        lr: 0.5,
+        batching: Batching::Full,
+        ..Default::default()
+    };
+    check(|| cfg.clone().build::<f64>().unwrap(), 5000, "Adagrad");
+}
+
+#[test]
+fn lbfgs_reaches_optimum() {
+    check(
+        || {
+            solvers::lbfgs::LbfgsConfig::default()
+                .build::<f64>()
+                .unwrap()
+        },
+        200,
+        "L-BFGS",
+    );
+}
+
+#[test]
+fn inna_reaches_optimum() {
+    let cfg = solvers::inna::InnaConfig {
+        batching: Batching::Full,
+        ..Default::default()
+    };
+    check(|| cfg.clone().build::<f64>().unwrap(), 5000, "INNA");
+}
+
+#[test]
+fn step_tuned_reaches_optimum() {
+    let cfg = solvers::step_tuned::StepTunedConfig {
+        alpha: 0.5,
+        batching: Batching::Full,
+        ..Default::default()
+    };
+    check(|| cfg.clone().build::<f64>().unwrap(), 5000, "Step-Tuned");
+}
+
+#[test]
+fn rmsprop_with_constant_rate_stalls_above_tolerance() {
+    // The claim behind the decaying schedule above, measured: constant lr = 1e-2
+    // (PyTorch's default) stalls well above 1e-6 relative error.
+    let cfg = RmsPropConfig {
+        batching: Batching::Full,
+        ..Default::default()
+    };
+    let mut p = least_squares();
+    let opt = least_squares_optimum(&p);
+    run(&mut p, &mut cfg.build::<f64>().unwrap(), 6000);
+    let e = rel_err(&p, &opt);
+    eprintln!("RMSProp constant lr: rel err {e:.3e}");
+    assert!(e > 1e-4, "relative error {e:.3e}");
+}
