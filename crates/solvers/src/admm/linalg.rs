@@ -334,3 +334,15 @@ pub(crate) fn affine<T: Real>(
     }
     Ok(())
 }
+
+/// `Err(NonFinite)` naming `what` if any entry of `m` is NaN or infinite.
+pub(crate) fn require_finite<T: Real>(
+    m: &DMatrix<T>,
+    what: impl FnOnce() -> String,
+) -> Result<(), SolverError> {
+    if all_finite(m) {
+        Ok(())
+    } else {
+        Err(SolverError::NonFinite(what()))
+    }
+}

@@ -24,14 +24,20 @@
 //! one thread (the default) rayon is not used.
 
 mod config;
+mod dladmm;
+mod dladmm_solver;
 mod lifted;
 mod linalg;
 mod output;
 mod taylor;
+mod taylor_solver;
 
 pub use config::{DlAdmmConfig, DlPenalty, OutputLoss, SAMPLE_CHUNK, TaylorConfig, ZlSolver};
+pub use dladmm::{DlAdmm, DlBlock, DlStepInfo};
 pub use lifted::{Lifted, Residuals};
 pub use taylor::{TaylorAdmm, TaylorBlock, TaylorStepInfo};
 
+#[cfg(test)]
+mod tests_dladmm;
 #[cfg(test)]
 mod tests_taylor;

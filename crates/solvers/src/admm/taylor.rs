@@ -45,8 +45,8 @@ use serde::{Deserialize, Serialize};
 use super::config::TaylorConfig;
 use super::lifted::{Lifted, Residuals};
 use super::linalg::{
-    SampleSums, SumsWork, affine, dot, ensure_shape, gemm, least_squares_w, sample_sums,
-    spd_inverse, sq_norm,
+    SampleSums, SumsWork, affine, dot, ensure_shape, gemm, least_squares_w, require_finite,
+    sample_sums, spd_inverse, sq_norm,
 };
 use super::output::OutputTerm;
 use crate::SolverError;
@@ -309,6 +309,13 @@ impl<T: Real> TaylorAdmm<T> {
                 check(l)?;
                 let input = if l == 0 { x } else { &vars.a[l - 1] };
                 affine(&vars.w[l], &vars.b[l], input, threads, &mut self.scratch)?;
+                require_finite(&self.scratch, || {
+                    format!(
+                        "TaylorAdmm: W_{0} A_{1} + b_{0} before the Z-step",
+                        l + 1,
+                        l
+                    )
+                })?;
                 if l + 1 < l_count {
                     nets::prox::prox_weighted_matrix(
                         &vars.h[l],
