@@ -193,6 +193,20 @@ impl Default for DlAdmmConfig {
 }
 
 impl DlAdmmConfig {
+    /// The paper's form (as far as it could be checked, ALGORITHMS.md 3.1/3.7): separate
+    /// fixed `nu` and `rho` (no adaptive rule), the output block solved exactly (Newton
+    /// prox), lifted variables from the network's forward pass. The reference code's
+    /// choices (one adaptive rho, prox-gradient output, +/-1 output init) are
+    /// [`DlAdmmConfig::default`].
+    pub fn paper(nu: f64, rho: f64) -> Self {
+        DlAdmmConfig {
+            penalty: DlPenalty::Fixed { nu, rho },
+            zl_solver: ZlSolver::Newton,
+            init_output_from_targets: false,
+            ..DlAdmmConfig::default()
+        }
+    }
+
     /// Checks every range; the message names the parameter and its value.
     pub fn validate(&self) -> Result<(), SolverError> {
         const S: &str = "DlAdmm";

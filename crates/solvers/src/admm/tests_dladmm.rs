@@ -11,12 +11,7 @@ use super::*;
 use crate::{Budget, Driver, NetProblem, Solver, SolverError, Status};
 
 fn fixed(nu: f64, rho: f64) -> DlAdmmConfig {
-    DlAdmmConfig {
-        penalty: DlPenalty::Fixed { nu, rho },
-        zl_solver: ZlSolver::Newton,
-        init_output_from_targets: false,
-        ..DlAdmmConfig::default()
-    }
+    DlAdmmConfig::paper(nu, rho)
 }
 
 fn l_rho_never_increases(cfg: DlAdmmConfig, loss: Loss, data: &Dataset<f64>) {
