@@ -119,6 +119,8 @@ pub struct DlAdmm<T: Real> {
     scratch: DMatrix<T>,
     scratch2: DMatrix<T>,
     grad: DMatrix<T>,
+    gw: DMatrix<T>,
+    ggw: DMatrix<T>,
     sums: SampleSums<T>,
     sums_work: SumsWork<T>,
 }
@@ -149,6 +151,8 @@ impl<T: Real> DlAdmm<T> {
             scratch: DMatrix::zeros(0, 0),
             scratch2: DMatrix::zeros(0, 0),
             grad: DMatrix::zeros(0, 0),
+            gw: DMatrix::zeros(0, 0),
+            ggw: DMatrix::zeros(0, 0),
             sums: SampleSums::default(),
             sums_work: SumsWork::default(),
         })
@@ -352,28 +356,30 @@ impl<T: Real> DlAdmm<T> {
                     &mut self.sums_work,
                     &mut self.sums,
                 )?;
-                // G = -c R A^T + l2w W.
+                // G = -c R A^T + l2w W (buffers reused across calls).
                 let w = &mut vars.w[l];
-                let mut g = self.sums.cross.map(|v| T::of(-c * v.to_f64()));
-                if l2w > 0.0 {
-                    g += w.map(|v| T::of(l2w * v.to_f64()));
+                ensure_shape(&mut self.gw, w.nrows(), w.ncols());
+                ensure_shape(&mut self.ggw, w.nrows(), w.ncols());
+                for ((gi, &ci), &wi) in self.gw.iter_mut().zip(self.sums.cross.iter()).zip(w.iter())
+                {
+                    *gi = T::of(-c * ci.to_f64() + l2w * wi.to_f64());
                 }
-                let g2 = sq_norm(&g);
+                let g = &self.gw;
+                let g2 = sq_norm(g);
                 if g2 == 0.0 {
                     return Ok(0);
                 }
-                let mut gg = DMatrix::zeros(g.nrows(), g.ncols());
                 gemm(
-                    &mut gg,
+                    &mut self.ggw,
                     1.0,
-                    &g,
+                    g,
                     Transpose::No,
                     &self.sums.gram,
                     Transpose::No,
                     0.0,
                     1,
                 )?;
-                let curv = c * dot(&gg, &g) + l2w * g2;
+                let curv = c * dot(&self.ggw, g) + l2w * g2;
                 let mut theta = self.theta;
                 let mut trials = 1;
                 while curv > theta * g2 {
