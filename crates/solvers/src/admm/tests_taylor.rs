@@ -300,3 +300,51 @@ fn two_thread_runs_are_bit_identical_and_match_one_thread() {
         assert!((x - y).amax() < 1e-8);
     }
 }
+
+/// One layer (a linear model), least-squares output. Telescoping the multiplier steps
+/// (`m_k = P Z_{k-1}`, P the projection on the row space of `[X; 1^T]`) gives the fixed
+/// point `Z* = (P Y + beta P Z_w) / (1 + beta)`, `Z_w` the output when the multiplier
+/// starts (derived here, see docs/ADMM.md): without a warm start Taylor's scheme
+/// converges to the average of the initial and the least-squares predictions
+/// (beta = 1), not to the least-squares fit; a 60-iteration warm start (contraction
+/// 2/3 per iteration) gives the least-squares fit.
+#[test]
+fn single_layer_fixed_point_depends_on_the_warm_start() {
+    let mut rng = ChaCha8Rng::seed_from_u64(31);
+    let x = gauss(&mut rng, 3, 40);
+    let y = gauss(&mut rng, 2, 40);
+    let data = Dataset::new(x.clone(), Targets::Dense(y.clone())).unwrap();
+    let loss = Loss::new(LossKind::Mse, Reduction::Sum);
+    let n0 = net(&[3, 2], 2);
+    let z0 = n0.predict(&x).unwrap();
+    let mut xt = DMatrix::from_element(4, 40, 1.0);
+    xt.rows_mut(0, 3).copy_from(&x);
+    let g = &xt * xt.transpose();
+    let wb = (g.cholesky().unwrap().solve(&(&xt * y.transpose()))).transpose();
+    let py = &wb * &xt;
+    let run = |warm: u64| {
+        let mut s = TaylorAdmm::new(TaylorConfig {
+            output_loss: OutputLoss::LeastSquares,
+            warm_start: warm,
+            ..TaylorConfig::default()
+        })
+        .unwrap();
+        s.initialize(&n0, &loss, &data).unwrap();
+        for _ in 0..400 {
+            s.iterate(&data, 1).unwrap();
+        }
+        let mut out = n0.clone();
+        s.write_weights(&mut out).unwrap();
+        out.predict(&x).unwrap()
+    };
+    let expected = (&py + &z0) * 0.5;
+    let got = run(0);
+    assert!(
+        (&got - &expected).amax() < 1e-6,
+        "{}",
+        (&got - &expected).amax()
+    );
+    assert!((&got - &py).amax() > 1e-2);
+    let got = run(60);
+    assert!((&got - &py).amax() < 1e-6, "{}", (&got - &py).amax());
+}
