@@ -44,7 +44,7 @@ pub enum OutputLoss {
 /// ADMM Approach" (arXiv 1605.02026); ALGORITHMS.md section 2.
 ///
 /// Defaults: `gamma = 10`, `beta = 1` for every layer (ALGORITHMS.md 2.3, tagged
-/// [memory] there and matching the third-party NumPy port by L. Rutigliano, whose
+/// \[memory\] there and matching the third-party NumPy port by L. Rutigliano, whose
 /// constructor defaults are `beta=1., gamma=10.`; the paper text itself could not be
 /// read here, so these stay unverified against the paper). `warm_start = 10`
 /// iterations without multiplier updates: the paper runs some iterations without the

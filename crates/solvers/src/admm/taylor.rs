@@ -35,7 +35,15 @@
 //! Guarantee (correction 1): with Lambda fixed, every block step does not increase J
 //! INCLUDING `<Z_L, Lambda>` (the W-step decreases `J + beta eps ||dW~||^2`); the
 //! multiplier step can increase it. No convergence theorem is claimed by the paper for
-//! the nonconvex problem.
+//! the nonconvex problem. Fixed points: the W-steps never see Lambda, so the iteration
+//! stops at feasible points that remember the warm start; for one layer the limit is
+//! `(P Y + beta P Z_w) / (1 + beta)` (P: projection on the row space of `[X; 1^T]`,
+//! `Z_w`: the output when the multiplier starts), tested and discussed in docs/ADMM.md.
+//!
+//! Verification: the update equations follow ALGORITHMS.md 2.2 (checked numerically
+//! there against brute-force minimisation); the defaults gamma = 10, beta = 1 match a
+//! third-party port only, the paper text was not readable here (see
+//! [`super::TaylorConfig`]).
 
 use autodiff::{Real, Transpose};
 use nalgebra::{DMatrix, DVector};
