@@ -69,3 +69,31 @@ fn dladmm_reaches_85_percent_on_digits() {
     assert!(last.test_accuracy.unwrap() >= 0.85);
     assert!(last.objective < out.trace.records[1].objective);
 }
+
+/// The same two runs in f32 (not in CI's default set, to keep the suite fast):
+/// `cargo test -p bench-suite --test admm_digits -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn both_in_f32() {
+    let mk = || {
+        let (train, test) = digits_split::<f32>(0).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let net =
+            Sequential::mlp(&[64, 128, 10], Activation::Relu, Init::HeNormal, &mut rng).unwrap();
+        let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
+        NetProblem::new(net, loss, train, Some(test)).unwrap()
+    };
+    let acc = |out: &RunOutcome| out.trace.records.last().unwrap().test_accuracy.unwrap();
+    let mut t = TaylorAdmm::<f32>::new(TaylorConfig::default()).unwrap();
+    let out = Driver::new(Budget::iterations(30))
+        .run(&mut mk(), &mut t)
+        .unwrap();
+    eprintln!("taylor f32: {:?}, test acc {:.4}", out.status, acc(&out));
+    assert!(acc(&out) >= 0.85);
+    let mut d = DlAdmm::<f32>::new(DlAdmmConfig::default()).unwrap();
+    let out = Driver::new(Budget::iterations(60))
+        .run(&mut mk(), &mut d)
+        .unwrap();
+    eprintln!("dladmm f32: {:?}, test acc {:.4}", out.status, acc(&out));
+    assert!(acc(&out) >= 0.85);
+}
