@@ -70,6 +70,12 @@ pub struct TaylorConfig {
     /// Fit biases (the paper has none). With `false` the biases of the network are
     /// held at their initial values.
     pub biases: bool,
+    /// NOT in the paper (default `false`): let the multiplier also enter the `W_L` and
+    /// `A_{L-1}` steps through the Lagrangian term `-<Lambda, W_L A_{L-1} + b_L>` (they
+    /// then fit `Z_L + Lambda / (2 beta)`), with the matching dual step `2 beta`: a
+    /// standard method of multipliers on the output equation. The paper's Bregman form
+    /// stops at points that depend on the warm start (docs/ADMM.md).
+    pub full_lagrangian: bool,
 }
 
 impl Default for TaylorConfig {
@@ -81,6 +87,7 @@ impl Default for TaylorConfig {
             output_loss: OutputLoss::Hinge,
             ridge: 1e-8,
             biases: true,
+            full_lagrangian: false,
         }
     }
 }

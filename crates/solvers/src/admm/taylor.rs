@@ -32,6 +32,10 @@
 //! penalty has no 1/2, so the classical method-of-multipliers step would be `2 beta`;
 //! the `beta` of the paper's presentation (ALGORITHMS.md 2.2, [memory]) is used.
 //!
+//! Option `full_lagrangian` (not in the paper): the W_L and A_{L-1} steps also carry
+//! `-<Lambda, W_L A_{L-1} + b_L>` (they fit `Z_L + Lambda / (2 beta)`), J includes that
+//! term, and the dual step is `2 beta`.
+//!
 //! Guarantee (correction 1): with Lambda fixed, every block step does not increase J
 //! INCLUDING `<Z_L, Lambda>` (the W-step decreases `J + beta eps ||dW~||^2`); the
 //! multiplier step can increase it. No convergence theorem is claimed by the paper for
@@ -58,6 +62,15 @@ use super::linalg::{
 };
 use super::output::OutputTerm;
 use crate::SolverError;
+
+/// `out <- z + lambda / (2 beta)` (the target of the full-Lagrangian W_L / A_{L-1} steps).
+fn shifted<T: Real>(z: &DMatrix<T>, lambda: &DMatrix<T>, beta: f64, out: &mut DMatrix<T>) {
+    ensure_shape(out, z.nrows(), z.ncols());
+    let c = T::of(0.5 / beta);
+    for ((o, &zi), &li) in out.iter_mut().zip(z.iter()).zip(lambda.iter()) {
+        *o = zi + c * li;
+    }
+}
 
 fn not_init() -> SolverError {
     SolverError::Problem("TaylorAdmm: not initialised (call init / initialize first)".into())
@@ -228,6 +241,7 @@ impl<T: Real> TaylorAdmm<T> {
         threads: usize,
     ) -> Result<u64, SolverError> {
         let (gamma, beta) = (self.config.gamma, self.config.beta);
+        let full = self.config.full_lagrangian;
         let x = train.inputs();
         let vars = self
             .vars
@@ -248,13 +262,13 @@ impl<T: Real> TaylorAdmm<T> {
             TaylorBlock::Weights(l) => {
                 check(l)?;
                 let input = if l == 0 { x } else { &vars.a[l - 1] };
-                sample_sums(
-                    input,
-                    &vars.z[l],
-                    threads,
-                    &mut self.sums_work,
-                    &mut self.sums,
-                )?;
+                let target = if full && l + 1 == l_count {
+                    shifted(&vars.z[l], &self.lambda, beta, &mut self.scratch2);
+                    &self.scratch2
+                } else {
+                    &vars.z[l]
+                };
+                sample_sums(input, target, threads, &mut self.sums_work, &mut self.sums)?;
                 let l2w = self.l2 / (2.0 * self.sample_weight * beta);
                 least_squares_w(
                     &self.sums,
@@ -287,13 +301,19 @@ impl<T: Real> TaylorAdmm<T> {
                 let g_inv = (&inv * gamma).map(T::of);
                 ensure_shape(&mut self.scratch, d, x.ncols());
                 vars.h[l].apply_matrix(&vars.z[l], &mut self.scratch);
+                let z_next = if full && l + 2 == l_count {
+                    shifted(&vars.z[l + 1], &self.lambda, beta, &mut self.scratch2);
+                    &self.scratch2
+                } else {
+                    &vars.z[l + 1]
+                };
                 let a = &mut vars.a[l];
                 gemm(
                     a,
                     1.0,
                     &p,
                     Transpose::No,
-                    &vars.z[l + 1],
+                    z_next,
                     Transpose::No,
                     0.0,
                     threads,
@@ -364,17 +384,34 @@ impl<T: Real> TaylorAdmm<T> {
             threads,
             &mut self.scratch,
         )?;
-        self.augmented_from(&r, train)
+        self.augmented_from(&r, train, threads)
     }
 
-    fn augmented_from(&self, r: &Residuals, train: &Dataset<T>) -> Result<f64, SolverError> {
-        let vars = self.vars_ref()?;
+    fn augmented_from(
+        &mut self,
+        r: &Residuals,
+        train: &Dataset<T>,
+        threads: usize,
+    ) -> Result<f64, SolverError> {
+        let vars = self.vars.as_ref().ok_or_else(not_init)?;
+        let mut lagr = 0.0;
+        if self.config.full_lagrangian {
+            let l = vars.layers() - 1;
+            affine(
+                &vars.w[l],
+                &vars.b[l],
+                vars.input(train.inputs(), l),
+                threads,
+                &mut self.scratch2,
+            )?;
+            lagr = -dot(&self.lambda, &self.scratch2);
+        }
         let out = self
             .output
             .as_ref()
             .ok_or_else(|| SolverError::Problem("TaylorAdmm: not prepared".into()))?;
         let zl = &vars.z[vars.layers() - 1];
-        let mut j = out.value(zl, train.targets())? + dot(zl, &self.lambda);
+        let mut j = out.value(zl, train.targets())? + dot(zl, &self.lambda) + lagr;
         j += self.config.beta * r.linear.iter().map(|x| x * x).sum::<f64>();
         j += self.config.gamma * r.activation.iter().map(|x| x * x).sum::<f64>();
         if self.l2 > 0.0 {
@@ -408,7 +445,11 @@ impl<T: Real> TaylorAdmm<T> {
             0.0
         };
         if update {
-            let bt = T::of(beta);
+            let bt = T::of(if self.config.full_lagrangian {
+                2.0 * beta
+            } else {
+                beta
+            });
             for ((lam, &z), &mi) in self.lambda.iter_mut().zip(vars.z[l].iter()).zip(m.iter()) {
                 *lam += bt * (z - mi);
             }
@@ -435,7 +476,7 @@ impl<T: Real> TaylorAdmm<T> {
             threads,
             &mut self.scratch,
         )?;
-        let augmented = self.augmented_from(&r, train)?;
+        let augmented = self.augmented_from(&r, train, threads)?;
         let update = self.iterations > self.config.warm_start;
         let dual = self.multiplier_step(train.inputs(), threads, update)?;
         self.vars_ref()?
