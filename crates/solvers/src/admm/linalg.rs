@@ -28,10 +28,16 @@ pub(crate) fn gemm<T: Real>(
     gemm_into(c, T::of(alpha), a, ta, b, tb, T::of(beta), threads).map_err(kerr)
 }
 
-/// Resizes `m` to `r x c` (only when the shape differs: no allocation at steady state).
+/// Reshapes `m` to `r x c`, reusing its buffer: the storage `Vec` keeps its capacity,
+/// so a scratch matrix that alternates between layer shapes allocates only until it
+/// has reached the largest one. Entries are zero after a reshape.
 pub(crate) fn ensure_shape<T: Real>(m: &mut DMatrix<T>, r: usize, c: usize) {
     if m.shape() != (r, c) {
-        *m = DMatrix::zeros(r, c);
+        let old = std::mem::replace(m, DMatrix::zeros(0, 0));
+        let mut v: Vec<T> = old.data.into();
+        v.clear();
+        v.resize(r * c, T::zero());
+        *m = DMatrix::from_vec(r, c, v);
     }
 }
 
