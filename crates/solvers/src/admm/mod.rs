@@ -13,15 +13,19 @@
 //! sits next to the true objective, and rescale the L2 weight penalty to the sum scale.
 //!
 //! Memory: the lifted variables take `N (sum_{l<L} 2 d_l + d_L)` numbers (`Z_l` and
-//! `A_l` of every hidden layer, `Z_L`), plus the output multiplier (`d_L N`) and at most
-//! two scratch matrices of the widest layer; never a second copy of all lifted
-//! variables. Checkpoints (save_state) serialise them all.
+//! `A_l` of every hidden layer, `Z_L`), plus a few `d_L x N` matrices (the output
+//! multiplier, the previous output product for the dual residual, dense targets or the
+//! output-loss gradient), at most two scratch matrices of the widest layer (their
+//! buffers are reused across layers) and, with `P > 1` threads, `P` chunk buffers of
+//! `256 (d_{l-1} + d_l)` numbers; never a second copy of all lifted variables.
+//! Checkpoints (save_state) serialise the lifted variables and the multiplier.
 //!
 //! Threads: the sample reductions of the W-step (`A A^T`, `Z A^T`, row sums) run
 //! data-parallel with rayon over fixed 256-column chunks dealt into `threads`
 //! contiguous groups, summed in group order (bit-identical for a given thread count);
-//! the GEMMs inside a parallel chunk loop are single-threaded (no nested pools). With
-//! one thread (the default) rayon is not used.
+//! the GEMMs inside a parallel chunk loop are single-threaded (no nested pools). The
+//! other products (affine maps, A-steps) pass `threads` to the GEMM wrapper, outside
+//! any chunk loop. With one thread (the default) rayon is not used.
 
 mod config;
 mod dladmm;
