@@ -96,6 +96,7 @@
 //! `solvers::first_order::AdamConfig::default().build::<f32>()?` (PyTorch defaults) or
 //! `solvers::lbfgs::LbfgsConfig::default().build::<f64>()?`.
 
+pub mod admm;
 pub mod agd;
 mod batch;
 pub mod checkpoint;
