@@ -8,6 +8,7 @@
 //! that a caller attaches, and must never depend on `bench-suite`.
 
 mod batch;
+pub mod bcd;
 pub mod checkpoint;
 mod context;
 mod driver;
