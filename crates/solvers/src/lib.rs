@@ -14,6 +14,7 @@ mod context;
 mod driver;
 mod error;
 pub mod first_order;
+pub mod mac;
 pub mod observer;
 mod problem;
 mod solver;

@@ -129,3 +129,36 @@ pub(crate) fn check_finite_vec<T: Real>(v: &DVector<T>, what: &str) -> Result<()
         Err(SolverError::NonFinite(what.to_string()))
     }
 }
+
+/// `out = W input + b 1^T`.
+pub(crate) fn linear<T: Real>(
+    out: &mut DMatrix<T>,
+    w: &DMatrix<T>,
+    b: &DVector<T>,
+    input: &DMatrix<T>,
+    threads: usize,
+) -> Result<(), SolverError> {
+    mm(
+        out,
+        1.0,
+        w,
+        Transpose::No,
+        input,
+        Transpose::No,
+        0.0,
+        threads,
+    )?;
+    add_bias(out, b);
+    Ok(())
+}
+
+/// `||a - b||_F^2` in f64 (same shapes).
+pub(crate) fn sq_diff<T: Real>(a: &DMatrix<T>, b: &DMatrix<T>) -> f64 {
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| {
+            let d = x.to_f64() - y.to_f64();
+            d * d
+        })
+        .sum()
+}

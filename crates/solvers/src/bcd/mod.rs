@@ -85,7 +85,7 @@ pub(crate) mod linalg;
 pub(crate) mod net_io;
 mod state;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use config::{BcdConfig, WbUpdate, WeightStep};
 pub use data::LiftedData;

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::config::{BcdConfig, WbUpdate, WeightStep};
 use super::data::LiftedData;
 use super::linalg::{
-    add_bias, add_diag, check_finite, check_finite_vec, lambda_max_psd, mm, row_sums, solve_spd,
-    sq_norm, sq_norm_vec,
+    add_diag, check_finite, check_finite_vec, lambda_max_psd, linear, mm, row_sums, solve_spd,
+    sq_diff, sq_norm, sq_norm_vec,
 };
 use crate::{Counters, SolverError};
 
@@ -457,28 +457,4 @@ impl<T: Real> BcdState<T> {
         }
         check_finite(&self.u[k], &format!("BCD: U_{}", k + 1))
     }
-}
-
-/// `out = W input + b 1^T`.
-pub(crate) fn linear<T: Real>(
-    out: &mut DMatrix<T>,
-    w: &DMatrix<T>,
-    b: &DVector<T>,
-    input: &DMatrix<T>,
-    threads: usize,
-) -> Result<(), SolverError> {
-    mm(out, 1.0, w, N, input, N, 0.0, threads)?;
-    add_bias(out, b);
-    Ok(())
-}
-
-/// `||a - b||_F^2` in f64 (same shapes).
-pub(crate) fn sq_diff<T: Real>(a: &DMatrix<T>, b: &DMatrix<T>) -> f64 {
-    a.iter()
-        .zip(b.iter())
-        .map(|(x, y)| {
-            let d = x.to_f64() - y.to_f64();
-            d * d
-        })
-        .sum()
 }
