@@ -138,11 +138,85 @@ impl<W: std::io::Write> Observer for ProgressLog<W> {
     }
 }
 
+/// Writes every record it is shown as one JSON line (`{"solver": .., "record": ..}`)
+/// to a writer the caller supplies: trace recording that survives a crash. Write
+/// errors are counted, not raised.
+pub struct JsonLines<W: std::io::Write> {
+    out: W,
+    /// Number of failed writes.
+    pub errors: u64,
+}
+
+impl<W: std::io::Write> JsonLines<W> {
+    /// A JSON-lines writer to `out`.
+    pub fn new(out: W) -> Self {
+        JsonLines { out, errors: 0 }
+    }
+
+    /// The writer back.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+impl<W: std::io::Write> Observer for JsonLines<W> {
+    fn on_record(&mut self, solver: &str, record: &Record) -> Control {
+        let line = serde_json::json!({ "solver": solver, "record": record });
+        if writeln!(self.out, "{line}").is_err() {
+            self.errors += 1;
+        }
+        Control::Continue
+    }
+}
+
 /// An observer from a closure over records.
 pub struct FnObserver<F: FnMut(&str, &Record) -> Control>(pub F);
 
 impl<F: FnMut(&str, &Record) -> Control> Observer for FnObserver<F> {
     fn on_record(&mut self, solver: &str, record: &Record) -> Control {
         (self.0)(solver, record)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::first_order::SgdConfig;
+    use crate::testing::LeastSquares;
+    use crate::{Budget, Driver, Trace};
+    use rand::SeedableRng;
+
+    #[test]
+    fn json_lines_reproduce_the_trace() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let mut p = LeastSquares::<f64>::random(3, 20, 0.1, &mut rng).unwrap();
+        let mut gd = SgdConfig::gd(0.1).build::<f64>().unwrap();
+        let mut log = JsonLines::new(Vec::new());
+        let mut text = Vec::new();
+        let out = Driver::new(Budget::iterations(4))
+            .observe(&mut log, Frequency::Always)
+            .observe(ProgressLog::new(&mut text), Frequency::Every(2))
+            .run(&mut p, &mut gd)
+            .unwrap();
+        let lines = String::from_utf8(log.into_inner()).unwrap();
+        let records: Vec<Record> = lines
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                assert_eq!(v["solver"], "SGD(lr=0.1)[full]");
+                serde_json::from_value(v["record"].clone()).unwrap()
+            })
+            .collect();
+        let back = Trace {
+            solver: out.trace.solver.clone(),
+            records,
+        };
+        assert_eq!(back, out.trace);
+        let text = String::from_utf8(text).unwrap();
+        assert_eq!(text.lines().count(), 4); // iterations 0, 2, 4 and the final status
+        assert!(
+            text.ends_with("finished: BudgetExhausted(Iterations)\n"),
+            "{text}"
+        );
     }
 }

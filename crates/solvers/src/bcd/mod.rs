@@ -96,7 +96,7 @@ use nets::{Dataset, Loss, Sequential};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::{Context, SolverError, StepReport};
+use crate::{Context, NetProblem, Solver, SolverError, StepReport};
 
 /// The proximal BCD solver (see the module doc). Build it from a validated
 /// [`BcdConfig`]. Full batch: one step is one backward sweep over all blocks.
@@ -286,4 +286,30 @@ pub fn reference_init<T: Real, R: Rng + ?Sized>(
         d.bias.fill(T::of(0.1));
     }
     Ok(())
+}
+
+impl<T: Real> Solver<NetProblem<T>> for Bcd<T> {
+    fn name(&self) -> String {
+        self.display_name()
+    }
+
+    fn init(&mut self, problem: &mut NetProblem<T>, _ctx: &mut Context) -> Result<(), SolverError> {
+        self.init_parts(&problem.net, &problem.train, &problem.loss)
+    }
+
+    fn step(
+        &mut self,
+        problem: &mut NetProblem<T>,
+        ctx: &mut Context,
+    ) -> Result<StepReport, SolverError> {
+        self.step_parts(&mut problem.net, &problem.train, &problem.loss, ctx)
+    }
+
+    fn save_state(&self) -> serde_json::Value {
+        self.save_json()
+    }
+
+    fn load_state(&mut self, v: &serde_json::Value) -> Result<(), SolverError> {
+        self.load_json(v)
+    }
 }

@@ -223,3 +223,101 @@ impl<T: Real> Update<T> for AdagradRule {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::first_order::{CoupledL2, Decoupled};
+
+    #[test]
+    fn adam_first_two_steps_by_hand() {
+        let r = AdamRule {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        };
+        let mut p = vec![1.0f64, -2.0];
+        let mut s = Update::<f64>::init(&r, &p);
+        r.apply(&mut s, 0.1, &mut p, &[0.5, -4.0]);
+        // t = 1: mhat = g, vhat = g^2, step = lr g / (|g| + eps).
+        assert!((p[0] - (1.0 - 0.1 * 0.5 / (0.5 + 1e-8))).abs() < 1e-15);
+        assert!((p[1] - (-2.0 + 0.1 * 4.0 / (4.0 + 1e-8))).abs() < 1e-15);
+        let p1 = p.clone();
+        r.apply(&mut s, 0.1, &mut p, &[1.0, 0.0]);
+        let m = 0.9 * 0.05 + 0.1 * 1.0;
+        let v: f64 = 0.999 * 0.001 * 0.25 + 0.001 * 1.0;
+        let expect =
+            p1[0] - 0.1 / (1.0 - 0.81) * m / (v.sqrt() / (1.0 - 0.999f64.powi(2)).sqrt() + 1e-8);
+        assert!((p[0] - expect).abs() < 1e-14, "{} vs {expect}", p[0]);
+    }
+
+    #[test]
+    fn heavy_ball_and_nesterov_by_hand() {
+        let hb = SgdRule {
+            momentum: 0.5,
+            nesterov: false,
+        };
+        let nag = SgdRule {
+            momentum: 0.5,
+            nesterov: true,
+        };
+        let (mut p, mut q) = (vec![0.0f64], vec![0.0f64]);
+        let (mut sp, mut sq) = (Update::<f64>::init(&hb, &p), Update::<f64>::init(&nag, &q));
+        for _ in 0..2 {
+            hb.apply(&mut sp, 1.0, &mut p, &[1.0]);
+            nag.apply(&mut sq, 1.0, &mut q, &[1.0]);
+        }
+        // b1 = 1, b2 = 1.5. Heavy ball: -(1 + 1.5); Nesterov: -((1 + 0.5) + (1 + 0.75)).
+        assert_eq!(p[0], -2.5);
+        assert_eq!(q[0], -3.25);
+    }
+
+    #[test]
+    fn rmsprop_adagrad_and_weight_decays_by_hand() {
+        let r = RmsPropRule {
+            alpha: 0.9,
+            eps: 0.0,
+            momentum: 0.0,
+        };
+        let mut p = vec![1.0f64];
+        let mut s = Update::<f64>::init(&r, &p);
+        r.apply(&mut s, 0.1, &mut p, &[2.0]);
+        assert!((p[0] - (1.0 - 0.1 * 2.0 / (0.1f64 * 4.0).sqrt())).abs() < 1e-15);
+
+        let a = AdagradRule {
+            eps: 0.0,
+            initial_accumulator: 0.0,
+        };
+        let mut p = vec![1.0f64];
+        let mut s = Update::<f64>::init(&a, &p);
+        a.apply(&mut s, 0.1, &mut p, &[2.0]);
+        a.apply(&mut s, 0.1, &mut p, &[1.0]);
+        assert!((p[0] - (1.0 - 0.1 - 0.1 / 5f64.sqrt())).abs() < 1e-15);
+
+        // Coupled L2 adds wd p to the gradient; decoupled shrinks p by (1 - lr wd) first.
+        let sgd = SgdRule {
+            momentum: 0.0,
+            nesterov: false,
+        };
+        let c = CoupledL2 {
+            inner: sgd,
+            wd: 0.5,
+        };
+        let mut p = vec![2.0f64];
+        let mut s = Update::<f64>::init(&c, &p);
+        c.apply(&mut s, 0.1, &mut p, &[1.0]);
+        assert!((p[0] - (2.0 - 0.1 * (1.0 + 1.0))).abs() < 1e-15);
+        let d = Decoupled {
+            inner: AdamRule {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+            wd: 0.5,
+        };
+        let mut p = vec![2.0f64];
+        let mut s = Update::<f64>::init(&d, &p);
+        d.apply(&mut s, 0.1, &mut p, &[3.0]);
+        assert!((p[0] - (2.0 * 0.95 - 0.1 * 3.0 / (3.0 + 1e-8))).abs() < 1e-15);
+    }
+}

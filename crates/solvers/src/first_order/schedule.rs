@@ -103,3 +103,34 @@ impl Schedule {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn factors() {
+        let s = Schedule::Step {
+            every: 10,
+            gamma: 0.5,
+        };
+        assert_eq!(
+            (s.factor(0), s.factor(9), s.factor(10), s.factor(25)),
+            (1.0, 1.0, 0.5, 0.25)
+        );
+        let c = Schedule::Cosine {
+            total: 100,
+            min_factor: 0.1,
+        };
+        assert_eq!(c.factor(0), 1.0);
+        assert!((c.factor(50) - 0.55).abs() < 1e-15);
+        assert!((c.factor(100) - 0.1).abs() < 1e-15);
+        assert!((c.factor(1000) - 0.1).abs() < 1e-15);
+        let w = Schedule::Warmup {
+            steps: 4,
+            then: Box::new(Schedule::InversePower { power: 0.5 }),
+        };
+        assert_eq!((w.factor(0), w.factor(3), w.factor(4)), (0.25, 1.0, 1.0));
+        assert!((w.factor(7) - 0.5).abs() < 1e-15); // (1 + 3)^-1/2
+    }
+}

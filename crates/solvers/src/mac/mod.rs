@@ -77,7 +77,7 @@ use nets::{Dataset, Loss, Sequential};
 use serde::{Deserialize, Serialize};
 
 use crate::bcd::{LiftedData, net_io};
-use crate::{Context, SolverError, StepReport};
+use crate::{Context, NetProblem, Solver, SolverError, StepReport};
 
 /// The MAC solver (see the module doc). Full batch: one step is one Z-step + W-step.
 #[derive(Clone, Debug)]
@@ -242,5 +242,31 @@ impl<T: Real> Mac<T> {
         self.state = None;
         self.pending = saved.z;
         Ok(())
+    }
+}
+
+impl<T: Real> Solver<NetProblem<T>> for Mac<T> {
+    fn name(&self) -> String {
+        self.display_name()
+    }
+
+    fn init(&mut self, problem: &mut NetProblem<T>, _ctx: &mut Context) -> Result<(), SolverError> {
+        self.init_parts(&problem.net, &problem.train, &problem.loss)
+    }
+
+    fn step(
+        &mut self,
+        problem: &mut NetProblem<T>,
+        ctx: &mut Context,
+    ) -> Result<StepReport, SolverError> {
+        self.step_parts(&mut problem.net, &problem.train, &problem.loss, ctx)
+    }
+
+    fn save_state(&self) -> serde_json::Value {
+        self.save_json()
+    }
+
+    fn load_state(&mut self, v: &serde_json::Value) -> Result<(), SolverError> {
+        self.load_json(v)
     }
 }

@@ -233,3 +233,11 @@ fn mu_schedule_is_geometric_and_capped() {
         ]
     );
 }
+
+#[test]
+fn runs_through_the_driver_and_resumes_bit_identically() {
+    crate::bcd::tests::driver_resume_identical(
+        || MacConfig::default().build::<f64>().unwrap(),
+        Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean),
+    );
+}

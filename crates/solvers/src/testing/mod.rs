@@ -13,8 +13,8 @@ use rand::{Rng, RngExt};
 
 use crate::SolverError;
 
-/// Standard normal draw (Box-Muller), for synthetic data.
-pub(crate) fn normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {
+/// Standard normal draw (Box-Muller), for synthetic data in tests.
+pub fn normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {
     let u1: f64 = rng.random_range(f64::EPSILON..1.0);
     let u2: f64 = rng.random_range(0.0..1.0);
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()

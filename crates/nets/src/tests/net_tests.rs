@@ -1,0 +1,583 @@
+use super::{rng, unif};
+use crate::layer::{Layer, ParamMut, ParamRef, TapeContext};
+use crate::{
+    Activation, Dense, Init, Loss, LossKind, NetsError, Reduction, Sequential, Targets,
+    loss_and_grad,
+};
+use autodiff::gradcheck::{GradCheckConfig, check_gradient};
+use autodiff::kernels::gemm_into;
+use autodiff::{Real, Tape, Transpose, Var};
+use nalgebra::{DMatrix, DVector, dmatrix, dvector};
+
+fn tiny_net() -> Sequential<f64> {
+    let mut net = Sequential::new();
+    net.push(Box::new(
+        Dense::new(dmatrix![1.0, -1.0; 0.5, 2.0], dvector![0.0, -1.0]).unwrap(),
+    ))
+    .unwrap();
+    net.push(Box::new(Activation::Relu)).unwrap();
+    net.push(Box::new(
+        Dense::new(dmatrix![2.0, 3.0], dvector![0.5]).unwrap(),
+    ))
+    .unwrap();
+    net
+}
+
+#[test]
+fn forward_matches_a_hand_computation() {
+    let net = tiny_net();
+    // x1 = (1, 2): z1 = (1 - 2, 0.5 + 4 - 1) = (-1, 3.5); a1 = (0, 3.5); out = 10.5 + 0.5 = 11.
+    // x2 = (3, -1): z1 = (4, 1.5 - 2 - 1) = (4, -1.5); a1 = (4, 0); out = 8 + 0.5 = 8.5.
+    let x = dmatrix![1.0, 3.0; 2.0, -1.0];
+    let y = net.predict(&x).unwrap();
+    assert_eq!(y, dmatrix![11.0, 8.5]);
+    let tr = net.forward_trace(&x).unwrap();
+    assert_eq!(tr.a.len(), 3);
+    assert_eq!(tr.z.len(), 3);
+    assert_eq!(tr.z[0].shape(), (0, 0));
+    assert_eq!(tr.a[0], x);
+    assert_eq!(tr.z[1], dmatrix![-1.0, 4.0; 3.5, -1.5]);
+    assert_eq!(tr.a[1], dmatrix![0.0, 4.0; 3.5, 0.0]);
+    assert_eq!(tr.z[2], y);
+    assert_eq!(tr.output(), &y);
+    let outs = net.layer_outputs(&x).unwrap();
+    assert_eq!(outs[1], tr.a[1]);
+    // Data term of MSE against 10 and 8: (1/2)(1 + 0.25) = 0.625 (Sum).
+    let t = Targets::Dense(dmatrix![10.0, 8.0]);
+    let loss = Loss::new(LossKind::Mse, Reduction::Sum);
+    assert!((net.objective(&loss, &x, &t).unwrap() - 0.625).abs() < 1e-15);
+    // With l2 = 0.1: + 0.05 * (1 + 1 + 0.25 + 4 + 4 + 9) = 0.05 * 19.25.
+    let v = net.objective(&loss.with_l2(0.1), &x, &t).unwrap();
+    assert!((v - 0.625 - 0.05 * 19.25).abs() < 1e-15);
+}
+
+#[test]
+fn mlp_structure_flat_params_and_layout() {
+    let mut r = rng(61);
+    let net =
+        Sequential::<f64>::mlp(&[3, 4, 2], Activation::Tanh, Init::GlorotUniform, &mut r).unwrap();
+    assert_eq!(net.len(), 3);
+    assert_eq!(net.num_params(), 3 * 4 + 4 + 4 * 2 + 2);
+    assert_eq!((net.input_dim(), net.output_dim()), (Some(3), Some(2)));
+    let view = net.mlp_view().unwrap();
+    assert_eq!(view.widths, vec![3, 4, 2]);
+    assert_eq!(view.activations, vec![Activation::Tanh]);
+    assert_eq!(view.dense_positions, vec![0, 2]);
+    assert_eq!(view.num_layers(), 2);
+    // Flat order: vec(W_1) column-major, b_1, vec(W_2), b_2.
+    let flat = net.flat_params();
+    let w1 = &net.dense(0).unwrap().weight;
+    assert_eq!(flat[0], w1[(0, 0)]);
+    assert_eq!(flat[1], w1[(1, 0)]);
+    assert_eq!(flat[4], w1[(0, 1)]);
+    assert!(flat[12..16].iter().all(|&b| b == 0.0));
+    assert_eq!(flat[16], net.dense(1).unwrap().weight[(0, 0)]);
+    let layout = net.param_layout();
+    let names: Vec<_> = layout
+        .iter()
+        .map(|p| (p.layer, p.name.as_str(), p.offset, p.penalised))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            (0, "weight", 0, true),
+            (0, "bias", 12, false),
+            (2, "weight", 16, true),
+            (2, "bias", 24, false)
+        ]
+    );
+    // Round trip through a modified vector.
+    let mut net2 = net.clone();
+    let new: Vec<f64> = (0..net.num_params()).map(|i| i as f64).collect();
+    net2.params_from_flat(&new).unwrap();
+    assert_eq!(net2.flat_params(), new);
+    assert_eq!(net2.dense(1).unwrap().bias, dvector![24.0, 25.0]);
+    assert_eq!(net2.dense(0).unwrap().weight[(2, 1)], 6.0);
+    net2.dense_mut(1).unwrap().bias[0] = -1.0;
+    assert_eq!(net2.flat_params()[24], -1.0);
+    assert!(net2.dense(2).is_none());
+    // Same seed, same network.
+    let again = Sequential::<f64>::mlp(
+        &[3, 4, 2],
+        Activation::Tanh,
+        Init::GlorotUniform,
+        &mut rng(61),
+    )
+    .unwrap();
+    assert_eq!(again.flat_params(), flat);
+    // Errors.
+    let e = net2.params_from_flat(&new[1..]).unwrap_err();
+    assert!(
+        e.to_string().contains("length 25 but the network has 26"),
+        "{e}"
+    );
+    assert!(net.params_to_flat(&mut [0.0; 3]).is_err());
+    assert!(
+        net.predict(&DMatrix::zeros(2, 5))
+            .unwrap_err()
+            .to_string()
+            .contains("3 input rows but x has 2")
+    );
+    assert!(Sequential::<f64>::mlp(&[3], Activation::Relu, Init::HeNormal, &mut r).is_err());
+    assert!(
+        Sequential::<f64>::mlp(&[3, 0, 1], Activation::Relu, Init::HeNormal, &mut r)
+            .unwrap_err()
+            .to_string()
+            .contains("width 1 is zero")
+    );
+}
+
+#[test]
+fn mlp_view_rejects_other_architectures() {
+    let d = |i, o| {
+        Box::new(Dense::<f64>::new(DMatrix::zeros(o, i), DVector::zeros(o)).unwrap())
+            as Box<dyn Layer<f64>>
+    };
+    let relu = || Box::new(Activation::Relu) as Box<dyn Layer<f64>>;
+    let msg = |layers: Vec<Box<dyn Layer<f64>>>| {
+        Sequential::from_layers(layers)
+            .unwrap()
+            .mlp_view()
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(msg(vec![relu(), d(2, 2)]).contains("before the first dense"));
+    assert!(msg(vec![d(2, 2), relu(), relu(), d(2, 1)]).contains("second activation"));
+    assert!(msg(vec![d(2, 2), relu()]).contains("linear output"));
+    assert!(msg(vec![relu()]).contains("before the first dense"));
+    assert!(
+        msg(vec![d(2, 3), Box::new(ResidualTanh::new(3)), d(3, 1)])
+            .contains("layer 1 (residual_tanh)")
+    );
+    // Adjacent dense layers: identity in between.
+    let v = Sequential::from_layers(vec![d(2, 3), d(3, 1)])
+        .unwrap()
+        .mlp_view()
+        .unwrap();
+    assert_eq!(v.activations, vec![Activation::Identity]);
+    // Chain check at construction.
+    let e = Sequential::from_layers(vec![d(2, 3), relu(), d(4, 1)]).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("takes 4 inputs but the network so far outputs 3"),
+        "{e}"
+    );
+}
+
+/// A user-defined layer: `y = x + tanh(W x)` with a square weight `W`.
+#[derive(Clone, Debug)]
+struct ResidualTanh {
+    w: DMatrix<f64>,
+}
+
+impl ResidualTanh {
+    fn new(d: usize) -> Self {
+        let mut r = rng(99);
+        ResidualTanh {
+            w: DMatrix::from_fn(d, d, |_, _| unif(&mut r, -0.5, 0.5)),
+        }
+    }
+}
+
+impl Layer<f64> for ResidualTanh {
+    fn kind(&self) -> &str {
+        "residual_tanh"
+    }
+    fn input_dim(&self) -> Option<usize> {
+        Some(self.w.ncols())
+    }
+    fn output_dim(&self, input_dim: usize) -> crate::Result<usize> {
+        if input_dim == self.w.ncols() {
+            Ok(input_dim)
+        } else {
+            Err(NetsError::Shape {
+                op: "residual_tanh",
+                detail: format!("input {input_dim}"),
+            })
+        }
+    }
+    fn forward(&self, x: &DMatrix<f64>, out: &mut DMatrix<f64>) -> crate::Result<()> {
+        let mut wx = DMatrix::zeros(self.w.nrows(), x.ncols());
+        gemm_into(
+            &mut wx,
+            1.0,
+            &self.w,
+            Transpose::No,
+            x,
+            Transpose::No,
+            0.0,
+            1,
+        )?;
+        *out = x + wx.map(f64::tanh);
+        Ok(())
+    }
+    fn forward_tape(&self, ctx: &mut TapeContext<'_, f64>, input: Var) -> crate::Result<Var> {
+        let w = ctx.param(&self.w);
+        let wx = ctx.tape.matmul(w, Transpose::No, input, Transpose::No)?;
+        let t = ctx.tape.tanh(wx)?;
+        Ok(ctx.tape.add(input, t)?)
+    }
+    fn num_param_tensors(&self) -> usize {
+        1
+    }
+    fn param(&self, i: usize) -> Option<ParamRef<'_, f64>> {
+        (i == 0).then(|| ParamRef {
+            name: "w",
+            rows: self.w.nrows(),
+            cols: self.w.ncols(),
+            values: self.w.as_slice(),
+            penalised: true,
+        })
+    }
+    fn param_mut(&mut self, i: usize) -> Option<ParamMut<'_, f64>> {
+        (i == 0).then(|| ParamMut {
+            name: "w",
+            rows: self.w.nrows(),
+            cols: self.w.ncols(),
+            values: self.w.as_mut_slice(),
+            penalised: true,
+        })
+    }
+}
+
+/// A broken user layer that declares a parameter but does not register it.
+#[derive(Clone, Debug)]
+struct Forgetful(DMatrix<f64>);
+
+impl Layer<f64> for Forgetful {
+    fn kind(&self) -> &str {
+        "forgetful"
+    }
+    fn input_dim(&self) -> Option<usize> {
+        None
+    }
+    fn output_dim(&self, d: usize) -> crate::Result<usize> {
+        Ok(d)
+    }
+    fn forward(&self, x: &DMatrix<f64>, out: &mut DMatrix<f64>) -> crate::Result<()> {
+        *out = x.clone();
+        Ok(())
+    }
+    fn forward_tape(&self, _ctx: &mut TapeContext<'_, f64>, input: Var) -> crate::Result<Var> {
+        Ok(input)
+    }
+    fn num_param_tensors(&self) -> usize {
+        1
+    }
+    fn param(&self, i: usize) -> Option<ParamRef<'_, f64>> {
+        (i == 0).then(|| ParamRef {
+            name: "p",
+            rows: 1,
+            cols: 1,
+            values: self.0.as_slice(),
+            penalised: false,
+        })
+    }
+}
+
+/// Whole-network gradient check with autodiff's finite-difference checker on the flat
+/// parameter vector; returns the worst relative error.
+fn gradcheck_net(net: &Sequential<f64>, loss: &Loss, x: &DMatrix<f64>, t: &Targets<f64>) -> f64 {
+    let mut tape = Tape::new();
+    let n = net.num_params();
+    let mut g = vec![0.0; n];
+    let v = loss_and_grad(net, loss, x, t, &mut tape, &mut g).unwrap();
+    let direct = net.objective(loss, x, t).unwrap();
+    assert!(
+        (v - direct).abs() <= 1e-12 * (1.0 + direct.abs()),
+        "tape {v} vs tape-free {direct}"
+    );
+    let p0 = DMatrix::from_column_slice(n, 1, &net.flat_params());
+    let a0 = DMatrix::from_column_slice(n, 1, &g);
+    let mut work = net.clone();
+    let report = check_gradient(
+        |ps: &[DMatrix<f64>]| {
+            work.params_from_flat(ps[0].as_slice()).unwrap();
+            Ok(work.objective(loss, x, t).unwrap())
+        },
+        &[p0],
+        &[a0],
+        &GradCheckConfig::default(),
+    )
+    .unwrap();
+    report.max_rel_error
+}
+
+#[test]
+fn whole_network_gradients_match_finite_differences() {
+    let mut r = rng(62);
+    let (d0, n) = (3, 6);
+    let x = DMatrix::from_fn(d0, n, |_, _| unif(&mut r, -1.0, 1.0));
+    let labels: Vec<usize> = (0..n).map(|i| i % 3).collect();
+    let lab = Targets::Labels {
+        labels: labels.clone(),
+        classes: 3,
+    };
+    let dense_t = Targets::Dense(DMatrix::from_fn(3, n, |_, _| unif(&mut r, 0.0, 1.0)));
+    let hiddens = [
+        Activation::Tanh,
+        Activation::Sigmoid,
+        Activation::Softplus,
+        Activation::Elu { alpha: 1.0 },
+        Activation::LeakyRelu { slope: 0.1 },
+        Activation::Relu,
+    ];
+    for (i, h) in hiddens.into_iter().enumerate() {
+        let net = Sequential::<f64>::mlp(&[d0, 5, 4, 3], h, Init::HeNormal, &mut r).unwrap();
+        let kinds = [
+            LossKind::Mse,
+            LossKind::SoftmaxCrossEntropy,
+            LossKind::Logistic,
+            LossKind::MulticlassHinge,
+        ];
+        let kind = kinds[i % 4];
+        for red in [Reduction::Sum, Reduction::Mean] {
+            let loss = Loss::new(kind, red).with_l2(0.05);
+            let t = if kind == LossKind::Logistic && i % 2 == 0 {
+                &dense_t
+            } else {
+                &lab
+            };
+            let err = gradcheck_net(&net, &loss, &x, t);
+            assert!(err < 1e-6, "{h:?} {loss:?}: relative error {err}");
+        }
+    }
+}
+
+#[test]
+fn custom_layer_trains_through_the_same_machinery() {
+    let mut r = rng(63);
+    let x = DMatrix::from_fn(2, 5, |_, _| unif(&mut r, -1.0, 1.0));
+    let t = Targets::Labels {
+        labels: vec![0, 1, 1, 0, 1],
+        classes: 2,
+    };
+    let mut net = Sequential::new();
+    net.push(Box::new(Dense::init(2, 3, Init::GlorotNormal, &mut r)))
+        .unwrap();
+    net.push(Box::new(ResidualTanh::new(3))).unwrap();
+    net.push(Box::new(Activation::Softplus)).unwrap();
+    net.push(Box::new(Dense::init(3, 2, Init::GlorotNormal, &mut r)))
+        .unwrap();
+    assert_eq!(net.num_params(), 6 + 3 + 9 + 6 + 2);
+    let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean).with_l2(0.1);
+    let err = gradcheck_net(&net, &loss, &x, &t);
+    assert!(err < 1e-6, "relative error {err}");
+    // The custom layer's weight is penalised, as it declares.
+    let layout = net.param_layout();
+    assert_eq!(
+        (
+            layout[2].name.as_str(),
+            layout[2].layer,
+            layout[2].penalised
+        ),
+        ("w", 1, true)
+    );
+    // A layer that does not register its parameter is caught.
+    let bad = Sequential::from_layers(vec![
+        Box::new(Dense::<f64>::init(2, 2, Init::Zeros, &mut r)),
+        Box::new(Forgetful(DMatrix::zeros(1, 1))),
+    ])
+    .unwrap();
+    let e = loss_and_grad(
+        &bad,
+        &Loss::new(LossKind::Mse, Reduction::Sum),
+        &x,
+        &Targets::Dense(DMatrix::zeros(2, 5)),
+        &mut Tape::new(),
+        &mut [0.0; 7],
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("layer 1 (forgetful) declares 1 parameter tensors but registered 0"),
+        "{e}"
+    );
+}
+
+#[test]
+fn loss_and_grad_checks_shapes_and_agrees_across_precisions() {
+    let mut r = rng(64);
+    let net =
+        Sequential::<f64>::mlp(&[4, 6, 3], Activation::Tanh, Init::LeCunNormal, &mut r).unwrap();
+    let x = DMatrix::from_fn(4, 8, |_, _| unif(&mut r, -1.0, 1.0));
+    let t = Targets::Labels {
+        labels: (0..8).map(|i| i % 3).collect(),
+        classes: 3,
+    };
+    let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
+    let mut tape = Tape::new();
+    let mut g = vec![0.0; net.num_params()];
+    let v = loss_and_grad(&net, &loss, &x, &t, &mut tape, &mut g).unwrap();
+    // f32 copy of the same network.
+    let flat32: Vec<f32> = net.flat_params().iter().map(|&v| v as f32).collect();
+    let mut net32 =
+        Sequential::<f32>::mlp(&[4, 6, 3], Activation::Tanh, Init::Zeros, &mut r).unwrap();
+    net32.params_from_flat(&flat32).unwrap();
+    let x32 = x.map(|v| v as f32);
+    let t32 = Targets::Labels {
+        labels: (0..8).map(|i| i % 3).collect(),
+        classes: 3,
+    };
+    let mut g32 = vec![0.0f32; net.num_params()];
+    let v32 = loss_and_grad(&net32, &loss, &x32, &t32, &mut Tape::new(), &mut g32).unwrap();
+    assert!((v32 as f64 - v).abs() < 1e-5, "{v32} vs {v}");
+    for (a, b) in g.iter().zip(&g32) {
+        assert!((a - *b as f64).abs() < 1e-5);
+    }
+    // Repeated calls give identical results (tape reuse).
+    let mut g2 = vec![0.0; net.num_params()];
+    assert_eq!(
+        loss_and_grad(&net, &loss, &x, &t, &mut tape, &mut g2).unwrap(),
+        v
+    );
+    assert_eq!(g, g2);
+    // Errors.
+    let e = loss_and_grad(&net, &loss, &x, &t, &mut tape, &mut [0.0; 3]).unwrap_err();
+    assert!(
+        e.to_string().contains("gradient buffer has length 3"),
+        "{e}"
+    );
+    let e = loss_and_grad(&net, &loss, &DMatrix::zeros(5, 8), &t, &mut tape, &mut g).unwrap_err();
+    assert!(e.to_string().contains("4 input rows but x has 5"), "{e}");
+    let short = Targets::Labels {
+        labels: vec![0; 7],
+        classes: 3,
+    };
+    assert!(matches!(
+        loss_and_grad(&net, &loss, &x, &short, &mut tape, &mut g),
+        Err(NetsError::Targets { .. })
+    ));
+    let neg = loss.with_l2(f64::NAN);
+    assert!(
+        loss_and_grad(&net, &neg, &x, &t, &mut tape, &mut g)
+            .unwrap_err()
+            .to_string()
+            .contains("l2")
+    );
+}
+
+/// Allocations of one steady-state recording of the same graph directly on a tape
+/// (what the tape itself does: the GEMM kernel allocates per product).
+fn raw_tape_allocs(net: &Sequential<f32>, loss: &Loss, x: &DMatrix<f32>, t: &Targets<f32>) -> u64 {
+    let mats: Vec<(DMatrix<f32>, DMatrix<f32>)> = (0..net.num_dense())
+        .map(|l| {
+            let d = net.dense(l).unwrap();
+            (
+                d.weight.clone(),
+                DMatrix::from_column_slice(d.bias.len(), 1, d.bias.as_slice()),
+            )
+        })
+        .collect();
+    let onehot = match t {
+        Targets::Labels { labels, classes } => DMatrix::from_fn(*classes, labels.len(), |k, n| {
+            if labels[n] == k { 1.0 } else { 0.0 }
+        }),
+        Targets::Dense(y) => y.clone(),
+    };
+    let mut tape = Tape::<f32>::new();
+    let record = |tape: &mut Tape<f32>| {
+        tape.reset();
+        let mut cur = tape.constant(x);
+        let mut vars: [Option<Var>; 8] = [None; 8];
+        for (l, (w, b)) in mats.iter().enumerate() {
+            let wv = tape.param(w);
+            let bv = tape.param(b);
+            vars[2 * l] = Some(wv);
+            vars[2 * l + 1] = Some(bv);
+            let z = tape.matmul(wv, Transpose::No, cur, Transpose::No).unwrap();
+            cur = tape.add_bias(z, bv).unwrap();
+            if l + 1 < mats.len() {
+                cur = tape.relu(cur).unwrap();
+            }
+        }
+        let out = match (loss.kind, t) {
+            (LossKind::SoftmaxCrossEntropy, Targets::Labels { labels, .. }) => tape
+                .softmax_cross_entropy_labels(cur, labels, loss.reduction)
+                .unwrap(),
+            _ => {
+                let y = tape.constant(&onehot);
+                tape.mse(cur, y, loss.reduction).unwrap()
+            }
+        };
+        let _ = tape.scalar(out).unwrap();
+        tape.backward(out).unwrap();
+        let s: f32 = vars
+            .iter()
+            .flatten()
+            .map(|v| tape.grad(*v).unwrap()[0])
+            .sum();
+        std::hint::black_box(s);
+    };
+    for _ in 0..2 {
+        record(&mut tape);
+    }
+    let before = super::alloc_count();
+    record(&mut tape);
+    super::alloc_count() - before
+}
+
+#[test]
+fn loss_and_grad_adds_no_allocation_to_the_tapes() {
+    let mut r = rng(65);
+    let net =
+        Sequential::<f32>::mlp(&[5, 8, 8, 3], Activation::Relu, Init::HeNormal, &mut r).unwrap();
+    let x = DMatrix::from_fn(5, 16, |_, _| unif(&mut r, -1.0, 1.0) as f32);
+    let labels = || Targets::Labels {
+        labels: (0..16).map(|i| i % 3).collect(),
+        classes: 3,
+    };
+    for (loss, t) in [
+        (
+            Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean).with_l2(1e-3),
+            labels(),
+        ),
+        (Loss::new(LossKind::Mse, Reduction::Sum), labels()),
+        (
+            Loss::new(LossKind::Mse, Reduction::Sum),
+            Targets::Dense(DMatrix::from_element(3, 16, 0.5f32)),
+        ),
+    ] {
+        let mut tape = Tape::new();
+        let mut g = vec![0.0f32; net.num_params()];
+        for _ in 0..2 {
+            loss_and_grad(&net, &loss, &x, &t, &mut tape, &mut g).unwrap();
+        }
+        let before = super::alloc_count();
+        for _ in 0..5 {
+            loss_and_grad(&net, &loss, &x, &t, &mut tape, &mut g).unwrap();
+        }
+        let ours = super::alloc_count() - before;
+        let tape_only = raw_tape_allocs(&net, &loss, &x, &t);
+        assert_eq!(
+            ours,
+            5 * tape_only,
+            "{loss:?}: {ours} allocations in 5 calls, the bare tape makes {tape_only} per call"
+        );
+    }
+}
+
+#[test]
+fn f32_networks_forward_like_f64() {
+    let mut r = rng(66);
+    let net = Sequential::<f32>::mlp(&[2, 3, 1], Activation::Sigmoid, Init::GlorotNormal, &mut r)
+        .unwrap();
+    let x = DMatrix::from_fn(2, 4, |_, _| unif(&mut r, -1.0, 1.0) as f32);
+    let y = net.predict(&x).unwrap();
+    let d0 = net.dense(0).unwrap();
+    let d1 = net.dense(1).unwrap();
+    for n in 0..4 {
+        let h: Vec<f64> = (0..3)
+            .map(|i| {
+                let z = d0.weight[(i, 0)] as f64 * x[(0, n)] as f64
+                    + d0.weight[(i, 1)] as f64 * x[(1, n)] as f64
+                    + d0.bias[i] as f64;
+                1.0 / (1.0 + (-z).exp())
+            })
+            .collect();
+        let o: f64 =
+            (0..3).map(|i| d1.weight[(0, i)] as f64 * h[i]).sum::<f64>() + d1.bias[0] as f64;
+        assert!((y[(0, n)] as f64 - o).abs() < 1e-5);
+    }
+    let _ = <f32 as Real>::dtype_name();
+}

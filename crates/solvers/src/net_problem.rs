@@ -1,0 +1,440 @@
+//! The training problem of a network: [`NetProblem`].
+
+use autodiff::{Real, Tape};
+use nalgebra::DMatrix;
+use nets::{Dataset, Loss, Sequential, Targets};
+
+use crate::{Differentiable, Evaluation, Problem, SolverError};
+
+impl From<autodiff::AutodiffError> for SolverError {
+    fn from(e: autodiff::AutodiffError) -> Self {
+        SolverError::Problem(e.to_string())
+    }
+}
+
+impl From<nets::NetsError> for SolverError {
+    fn from(e: nets::NetsError) -> Self {
+        SolverError::Problem(e.to_string())
+    }
+}
+
+/// A mini-batch's inputs and targets, kept for reuse (one per batch size seen).
+#[derive(Debug)]
+struct BatchBuf<T: Real> {
+    x: DMatrix<T>,
+    targets: Targets<T>,
+}
+
+/// The training problem of a network: minimise
+/// `loss(net(X), Y) + (l2/2) sum_l ||W_l||_F^2` over the training set.
+///
+/// Implements [`Problem`] (the driver's evaluation: true objective on the whole training
+/// set without a tape, training accuracy, test data term and accuracy) and
+/// [`Differentiable`] (through [`nets::loss_and_grad`] with a reusable tape; mini-batch
+/// columns are copied into reused buffers, one per batch size, so steady-state
+/// gradients allocate nothing). Parameters are flat in the order of
+/// [`Sequential::params_to_flat`].
+///
+/// Structured solvers implement `Solver<NetProblem<T>>` and use the public fields
+/// directly (the network's layers via `net.mlp_view()` / `net.dense(l)`, the loss and
+/// its curvature bound, the whole training set).
+///
+/// With `Reduction::Mean` the mini-batch objective is the batch mean plus the full
+/// penalty (an unbiased estimate of the objective); with `Reduction::Sum` it is the
+/// batch sum plus the penalty (not rescaled).
+pub struct NetProblem<T: Real> {
+    /// The network being trained (its parameters are the problem's parameters).
+    pub net: Sequential<T>,
+    /// The loss and its L2 weight penalty.
+    pub loss: Loss,
+    /// Training set.
+    pub train: Dataset<T>,
+    /// Optional test set (evaluated by the driver, never used for training).
+    pub test: Option<Dataset<T>>,
+    tape: Tape<T>,
+    batches: Vec<BatchBuf<T>>,
+}
+
+impl<T: Real> std::fmt::Debug for NetProblem<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetProblem")
+            .field("net", &self.net)
+            .field("loss", &self.loss)
+            .field("train_samples", &self.train.len())
+            .field("test_samples", &self.test.as_ref().map(|t| t.len()))
+            .finish()
+    }
+}
+
+fn check_dims<T: Real>(
+    net: &Sequential<T>,
+    data: &Dataset<T>,
+    which: &str,
+) -> Result<(), SolverError> {
+    if let Some(d) = net.input_dim()
+        && d != data.input_dim()
+    {
+        return Err(SolverError::shape(
+            format!("{which} inputs vs network input"),
+            d,
+            data.input_dim(),
+        ));
+    }
+    if let Some(k) = net.output_dim() {
+        let t = match data.targets() {
+            Targets::Labels { classes, .. } => {
+                // Binary logistic with one output unit is allowed for 2 classes.
+                if *classes == 2 && k == 1 { 1 } else { *classes }
+            }
+            Targets::Dense(m) => m.nrows(),
+        };
+        if t != k {
+            return Err(SolverError::shape(
+                format!("{which} targets vs network output"),
+                k,
+                t,
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl<T: Real> NetProblem<T> {
+    /// A problem from a network, a loss and data sets; checks that the data fit the
+    /// network (input rows, output rows or classes) and that the loss is valid. One
+    /// thread.
+    pub fn new(
+        net: Sequential<T>,
+        loss: Loss,
+        train: Dataset<T>,
+        test: Option<Dataset<T>>,
+    ) -> Result<Self, SolverError> {
+        loss.validate()?;
+        if net.num_params() == 0 {
+            return Err(SolverError::EmptyData("network has no parameters".into()));
+        }
+        check_dims(&net, &train, "training")?;
+        if let Some(t) = &test {
+            check_dims(&net, t, "test")?;
+        }
+        Ok(NetProblem {
+            net,
+            loss,
+            train,
+            test,
+            tape: Tape::new(),
+            batches: Vec::new(),
+        })
+    }
+
+    /// Uses `threads` threads in the tape's matrix products (default 1).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.tape = Tape::with_threads(threads.max(1));
+        self
+    }
+
+    /// Copies the batch columns into the reused buffer of that size; returns its index.
+    fn gather(&mut self, batch: &[usize]) -> Result<usize, SolverError> {
+        let n = self.train.len();
+        if batch.is_empty() {
+            return Err(SolverError::EmptyData("empty mini-batch".into()));
+        }
+        if let Some(&i) = batch.iter().find(|&&i| i >= n) {
+            return Err(SolverError::shape(
+                "mini-batch index bound",
+                format!("< {n}"),
+                i,
+            ));
+        }
+        let b = batch.len();
+        let slot = match self.batches.iter().position(|s| s.x.ncols() == b) {
+            Some(s) => s,
+            None => {
+                let targets = match self.train.targets() {
+                    Targets::Labels { classes, .. } => Targets::Labels {
+                        labels: vec![0; b],
+                        classes: *classes,
+                    },
+                    Targets::Dense(m) => Targets::Dense(DMatrix::zeros(m.nrows(), b)),
+                };
+                self.batches.push(BatchBuf {
+                    x: DMatrix::zeros(self.train.input_dim(), b),
+                    targets,
+                });
+                self.batches.len() - 1
+            }
+        };
+        let buf = &mut self.batches[slot];
+        let x = self.train.inputs();
+        for (j, &i) in batch.iter().enumerate() {
+            buf.x.column_mut(j).copy_from(&x.column(i));
+        }
+        match (&mut buf.targets, self.train.targets()) {
+            (Targets::Labels { labels: dst, .. }, Targets::Labels { labels: src, .. }) => {
+                for (d, &i) in dst.iter_mut().zip(batch) {
+                    *d = src[i];
+                }
+            }
+            (Targets::Dense(dst), Targets::Dense(src)) => {
+                for (j, &i) in batch.iter().enumerate() {
+                    dst.column_mut(j).copy_from(&src.column(i));
+                }
+            }
+            _ => return Err(SolverError::Problem("batch target kind changed".into())),
+        }
+        Ok(slot)
+    }
+
+    fn eval_on(&self, data: &Dataset<T>) -> (f64, Option<f64>) {
+        match self.net.predict(data.inputs()) {
+            Ok(out) => {
+                let data_term = self
+                    .loss
+                    .value(&out, data.targets())
+                    .map_or(f64::NAN, |v| v.to_f64());
+                (data_term, nets::accuracy(&out, data.targets()))
+            }
+            Err(_) => (f64::NAN, None),
+        }
+    }
+}
+
+impl<T: Real> Problem for NetProblem<T> {
+    /// Objective = data term on the whole training set + L2 penalty; training accuracy
+    /// (argmax) for labelled data; on the test set, the data term only (no penalty) and
+    /// the accuracy.
+    fn evaluate(&mut self) -> Evaluation {
+        let (data, train_accuracy) = self.eval_on(&self.train);
+        let objective = data + self.net.weight_penalty(self.loss.l2);
+        let (test_objective, test_accuracy) = match &self.test {
+            Some(t) => {
+                let (f, a) = self.eval_on(t);
+                (Some(f), a)
+            }
+            None => (None, None),
+        };
+        Evaluation {
+            objective,
+            train_accuracy,
+            test_objective,
+            test_accuracy,
+        }
+    }
+
+    fn num_samples(&self) -> usize {
+        self.train.len()
+    }
+
+    fn save_params(&self) -> serde_json::Value {
+        serde_json::to_value(self.net.flat_params()).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn load_params(&mut self, v: &serde_json::Value) -> Result<(), SolverError> {
+        let flat: Vec<T> = serde_json::from_value(v.clone())?;
+        if flat.len() != self.net.num_params() {
+            return Err(SolverError::shape(
+                "loaded network parameters",
+                self.net.num_params(),
+                flat.len(),
+            ));
+        }
+        self.net.params_from_flat(&flat)?;
+        Ok(())
+    }
+
+    fn params_finite(&self) -> bool {
+        self.net.flat_params().iter().all(|v| v.finite())
+    }
+}
+
+impl<T: Real> Differentiable for NetProblem<T> {
+    type Scalar = T;
+
+    fn dim(&self) -> usize {
+        self.net.num_params()
+    }
+
+    fn params(&self, out: &mut [T]) {
+        if self.net.params_to_flat(out).is_err() {
+            // Wrong-length buffer: fill what fits (documented contract: length = dim).
+            let flat = self.net.flat_params();
+            out.iter_mut().zip(flat).for_each(|(o, v)| *o = v);
+        }
+    }
+
+    fn set_params(&mut self, p: &[T]) -> Result<(), SolverError> {
+        if p.len() != self.net.num_params() {
+            return Err(SolverError::shape(
+                "NetProblem::set_params",
+                self.net.num_params(),
+                p.len(),
+            ));
+        }
+        self.net.params_from_flat(p)?;
+        Ok(())
+    }
+
+    fn value_grad(&mut self, batch: Option<&[usize]>, grad: &mut [T]) -> Result<T, SolverError> {
+        if grad.len() != self.net.num_params() {
+            return Err(SolverError::shape(
+                "NetProblem gradient buffer",
+                self.net.num_params(),
+                grad.len(),
+            ));
+        }
+        let f = match batch {
+            None => nets::loss_and_grad(
+                &self.net,
+                &self.loss,
+                self.train.inputs(),
+                self.train.targets(),
+                &mut self.tape,
+                grad,
+            )?,
+            Some(b) => {
+                let slot = self.gather(b)?;
+                let buf = &self.batches[slot];
+                nets::loss_and_grad(
+                    &self.net,
+                    &self.loss,
+                    &buf.x,
+                    &buf.targets,
+                    &mut self.tape,
+                    grad,
+                )?
+            }
+        };
+        Ok(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::first_order::AdamConfig;
+    use crate::{Batching, Budget, Driver, MemoryStore, Status};
+    use autodiff::Reduction;
+    use nets::{Activation, Init, LossKind};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    /// Three Gaussian blobs in 4-D, 30 samples; a 4-8-3 tanh MLP.
+    fn problem(seed: u64) -> NetProblem<f64> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let n = 30;
+        let mut x = DMatrix::zeros(4, n);
+        let mut labels = Vec::new();
+        for j in 0..n {
+            let c = j % 3;
+            for i in 0..4 {
+                x[(i, j)] = crate::testing::normal(&mut rng) * 0.5 + if i == c { 2.0 } else { 0.0 };
+            }
+            labels.push(c);
+        }
+        let data = Dataset::new(x, Targets::Labels { labels, classes: 3 }).unwrap();
+        let net =
+            Sequential::mlp(&[4, 8, 3], Activation::Tanh, Init::GlorotUniform, &mut rng).unwrap();
+        let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean).with_l2(1e-3);
+        NetProblem::new(net, loss, data.clone(), Some(data)).unwrap()
+    }
+
+    #[test]
+    fn minibatch_gradient_matches_the_extracted_columns() {
+        let mut p = problem(1);
+        let d = p.dim();
+        let (mut g_full, mut g_all) = (vec![0.0; d], vec![0.0; d]);
+        let f_full = p.value_grad(None, &mut g_full).unwrap();
+        let all: Vec<usize> = (0..30).collect();
+        let f_all = p.value_grad(Some(&all), &mut g_all).unwrap();
+        assert_eq!((f_full, &g_full), (f_all, &g_all));
+        // A subset, against loss_and_grad on hand-extracted columns.
+        let batch = [7usize, 2, 29, 11];
+        let mut g = vec![0.0; d];
+        let f = p.value_grad(Some(&batch), &mut g).unwrap();
+        let x = DMatrix::from_fn(4, 4, |i, j| p.train.inputs()[(i, batch[j])]);
+        let Targets::Labels { labels, .. } = p.train.targets() else {
+            unreachable!()
+        };
+        let t = Targets::Labels {
+            labels: batch.iter().map(|&i| labels[i]).collect(),
+            classes: 3,
+        };
+        let mut g_ref = vec![0.0; d];
+        let mut tape = Tape::new();
+        let f_ref = nets::loss_and_grad(&p.net, &p.loss, &x, &t, &mut tape, &mut g_ref).unwrap();
+        assert_eq!((f, g), (f_ref, g_ref));
+        // The evaluation's objective is the full-batch value.
+        assert!((p.evaluate().objective - f_full).abs() < 1e-12);
+    }
+
+    #[test]
+    fn rejects_mismatched_data_and_buffers() {
+        let p = problem(1);
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let wrong = Sequential::mlp(&[5, 3], Activation::Relu, Init::HeNormal, &mut rng).unwrap();
+        let err = NetProblem::new(wrong, p.loss, p.train.clone(), None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "shape mismatch in training inputs vs network input: expected 5, got 4"
+        );
+        let mut p = problem(1);
+        assert_eq!(
+            p.value_grad(None, &mut [0.0; 3]).unwrap_err().to_string(),
+            "shape mismatch in NetProblem gradient buffer: expected 67, got 3"
+        );
+        assert_eq!(
+            p.value_grad(Some(&[30]), &mut vec![0.0; 67])
+                .unwrap_err()
+                .to_string(),
+            "shape mismatch in mini-batch index bound: expected < 30, got 30"
+        );
+    }
+
+    #[test]
+    fn adam_trains_and_resumes_bit_identically_on_a_network() {
+        let adam = || {
+            AdamConfig {
+                lr: 0.02,
+                batching: Batching::mini(8),
+                ..Default::default()
+            }
+            .build::<f64>()
+            .unwrap()
+        };
+        let mut p = problem(2);
+        let full = Driver::new(Budget::epochs(6.0))
+            .seed(9)
+            .run(&mut p, &mut adam())
+            .unwrap();
+        assert_eq!(
+            full.status,
+            Status::BudgetExhausted(crate::BudgetKind::Epochs)
+        );
+        let (first, last) = (&full.trace.records[0], full.trace.last().unwrap());
+        assert!(
+            last.objective < 0.5 * first.objective,
+            "{} -> {}",
+            first.objective,
+            last.objective
+        );
+        assert!(last.train_accuracy.unwrap() > 0.9);
+        assert_eq!(last.forward, 6 * 4); // 30 samples in batches of 8: 4 per epoch
+
+        let mut store = MemoryStore::default();
+        let mut p1 = problem(2);
+        Driver::new(Budget::epochs(2.0))
+            .seed(9)
+            .checkpointing(&mut store, 1)
+            .run(&mut p1, &mut adam())
+            .unwrap();
+        let mut p2 = problem(2);
+        p2.set_params(&vec![0.5; 67]).unwrap(); // other weights: overwritten on resume
+        let resumed = Driver::new(Budget::epochs(6.0))
+            .checkpointing(&mut store, 1)
+            .resume(true)
+            .run(&mut p2, &mut adam())
+            .unwrap();
+        assert_eq!(resumed.trace.without_time(), full.trace.without_time());
+        assert_eq!(p2.net.flat_params(), p.net.flat_params());
+    }
+}
