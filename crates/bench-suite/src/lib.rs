@@ -4,3 +4,35 @@
 //!
 //! This is the only library crate that reads files given by users, reads the clock for
 //! reporting, and writes results. No other strata crate may depend on it.
+//!
+//! - [`data`]: the embedded digits set ([`data::digits_split`]: stratified 80/20 split,
+//!   standardised with training statistics), digits pixels for NMF, seeded synthetic
+//!   problems (teacher-student regression, spirals, blobs, low-rank NMF data with
+//!   Poisson or Gamma noise, a piano-like power spectrogram via an STFT), and
+//!   user-supplied files (MNIST-layout IDX, labelled numeric CSV) with errors that name
+//!   the file and the line/column or byte offset.
+//! - [`problems`]: the registry of named problems (architecture and loss or NMF rank and
+//!   beta, sizes, applicable [`problems::SolverFamily`]s) with a seeded `build`.
+//! - [`results`]: the versioned `results.json` schema (`schema_version: 1`, see
+//!   `docs/RESULTS_SCHEMA.md`) and [`results::validate_results`].
+//! - [`analysis`], [`report`], [`plots`]: target-loss rule and aggregates over seeds,
+//!   `report.md`, a terminal summary table, SVG plots (plotters, SVG backend only).
+//! - [`outdir`]: a new, never-reused directory per run and atomic file writes.
+//! - [`memory`]: peak-memory measurement (a counting global allocator the binary
+//!   installs; `VmHWM` from `/proc` as a process-wide fallback).
+//!
+//! Layout everywhere: samples are columns. Every random draw comes from
+//! `ChaCha8Rng::seed_from_u64(seed)` or an RNG the caller passes.
+
+mod error;
+
+pub mod analysis;
+pub mod data;
+pub mod memory;
+pub mod outdir;
+pub mod plots;
+pub mod problems;
+pub mod report;
+pub mod results;
+
+pub use error::BenchError;

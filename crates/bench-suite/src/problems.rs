@@ -1,0 +1,700 @@
+//! The problem registry: every problem `cargo xtask compare` knows, with its data source,
+//! default model, sizes and the solver families that apply.
+//!
+//! Network architectures and losses are described with small mirror enums
+//! ([`HiddenActivation`], [`LossSpec`]) so the registry does not depend on the internal
+//! types of `nets`; the runner maps them to `nets::Activation` / `nets::Loss`.
+//!
+//! Seeds: [`ProblemSpec::build`] draws the DATA from `ChaCha8Rng::seed_from_u64(seed)`
+//! (for problems with random data or splits). The runner must draw the initial weights
+//! from a different stream (e.g. `ChaCha8Rng::seed_from_u64(seed)` with
+//! `set_stream(1)`), so that every solver of a given seed sees the same data and the same
+//! initial weights.
+
+use std::path::PathBuf;
+
+use autodiff::Real;
+use nalgebra::DMatrix;
+use nets::Dataset;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::BenchError;
+use crate::data::{self, NmfNoise, PianoSpec, TeacherMlp};
+
+/// The algorithm families of strata; a problem lists those that apply to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum SolverFamily {
+    /// First-order and quasi-Newton baselines (SGD, Adam, L-BFGS) on any differentiable
+    /// problem.
+    Gradient,
+    /// Layer-wise majorization-minimization of a network's weights.
+    LayerwiseMm,
+    /// ADMM on the layer-splitting of a network.
+    Admm,
+    /// Lifted / penalty / block-coordinate-descent methods on a network.
+    Lifted,
+    /// beta-NMF solvers (multiplicative updates and their MM variants).
+    Nmf,
+}
+
+impl SolverFamily {
+    /// All network families.
+    pub const NETWORK: [SolverFamily; 4] = [
+        SolverFamily::Gradient,
+        SolverFamily::LayerwiseMm,
+        SolverFamily::Admm,
+        SolverFamily::Lifted,
+    ];
+}
+
+/// Floating-point type of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dtype {
+    /// Single precision.
+    F32,
+    /// Double precision.
+    F64,
+}
+
+impl Dtype {
+    /// `"f32"` or `"f64"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dtype::F32 => "f32",
+            Dtype::F64 => "f64",
+        }
+    }
+}
+
+/// Hidden-layer activation of a registered network (mirror of `nets::Activation`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HiddenActivation {
+    /// max(0, z).
+    Relu,
+    /// tanh(z).
+    Tanh,
+}
+
+/// Training loss of a registered network (mirror of `nets::LossKind`, mean reduction over
+/// samples, no L2 penalty unless the runner adds one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LossSpec {
+    /// Softmax cross-entropy on integer labels.
+    SoftmaxCrossEntropy,
+    /// (1/2) sum over outputs of squared errors.
+    Mse,
+}
+
+/// What is being optimised.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ProblemKind {
+    /// Train an MLP `widths[0] - ... - widths[L]`, `hidden` after every dense layer but
+    /// the last (linear output), on `loss`.
+    Network {
+        /// Layer widths, input first.
+        widths: Vec<usize>,
+        /// Hidden activation.
+        hidden: HiddenActivation,
+        /// Loss.
+        loss: LossSpec,
+    },
+    /// Factorise V (F x N) as W H with W (F x rank), H (rank x N) nonnegative,
+    /// minimising the beta-divergence D_beta(V | WH).
+    Nmf {
+        /// Inner dimension K.
+        rank: usize,
+        /// beta: 0 Itakura-Saito, 1 Kullback-Leibler, 2 squared Euclidean (half).
+        beta: f64,
+    },
+}
+
+/// Where a problem's data comes from, with every generator parameter.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DataSource {
+    /// Embedded digits, stratified 80/20 split, standardised ([`data::digits_split`]).
+    /// With `autoencoder`, the targets are the (standardised) inputs themselves.
+    Digits {
+        /// Use inputs as dense targets.
+        autoencoder: bool,
+    },
+    /// Teacher-student regression ([`data::teacher_student`] with a [`TeacherMlp`] of
+    /// the problem's widths): teacher drawn first, then training, then test data.
+    TeacherStudent {
+        /// Training samples.
+        train: usize,
+        /// Test samples.
+        test: usize,
+        /// Target noise std (0: exact teacher outputs, zero loss reachable).
+        noise_std: f64,
+    },
+    /// 2-D spirals ([`data::spirals`]): training then test samples.
+    Spirals {
+        /// Training samples.
+        train: usize,
+        /// Test samples.
+        test: usize,
+        /// Number of arms (classes).
+        classes: usize,
+        /// Turns of each arm.
+        turns: f64,
+        /// Angular noise std (radians).
+        noise: f64,
+    },
+    /// Gaussian blobs ([`data::blobs`]): centres, then training, then test samples.
+    Blobs {
+        /// Training samples.
+        train: usize,
+        /// Test samples.
+        test: usize,
+        /// Input dimension.
+        dim: usize,
+        /// Number of blobs (classes).
+        classes: usize,
+        /// Centres uniform in [-spread, spread]^dim.
+        spread: f64,
+        /// Std of each blob.
+        std: f64,
+    },
+    /// MNIST-layout IDX files from a user directory ([`data::load_mnist_dir`]).
+    Mnist {
+        /// Fashion-MNIST instead of MNIST (another directory, same layout).
+        fashion: bool,
+    },
+    /// Power spectrogram of the synthetic piano ([`data::piano_spectrogram`]).
+    PianoSpectrogram(PianoSpec),
+    /// Synthetic low-rank nonnegative data ([`data::synthetic_nmf`]).
+    SyntheticNmf {
+        /// Rows F.
+        rows: usize,
+        /// Columns N.
+        cols: usize,
+        /// Rank of the clean matrix.
+        rank: usize,
+        /// Noise model.
+        noise: NmfNoise,
+        /// Floor applied last.
+        floor: f64,
+    },
+    /// A user's labelled numeric CSV ([`data::read_labeled_csv`]), split and
+    /// standardised by [`data::train_test_from_table`].
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// How to read it.
+        options: data::CsvOptions,
+        /// Fraction of each class used for training.
+        train_fraction: f64,
+        /// Records in the file (checked again at build time).
+        rows: usize,
+        /// Features per record.
+        features: usize,
+    },
+    /// The digits pixels / 16 as a 64 x 1797 nonnegative matrix, floored
+    /// ([`data::digits_nonnegative`]).
+    DigitsPixels {
+        /// Floor.
+        floor: f64,
+    },
+}
+
+/// Sizes of a problem (as registered; for user files, the upper bounds applied).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProblemSizes {
+    /// Network: input dimension d_0. NMF: rows F.
+    pub features: usize,
+    /// Network: training samples. NMF: columns N.
+    pub train: usize,
+    /// Network: test samples (0 if none). NMF: 0.
+    pub test: usize,
+    /// Network: number of parameters of the default architecture. NMF: F K + K N.
+    pub params: usize,
+}
+
+/// Options of [`ProblemSpec::build`] that come from the user, not from the registry.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct BuildOptions {
+    /// Directory of the MNIST IDX files (the CLI fills it from a flag or
+    /// [`data::MNIST_DIR_ENV`]).
+    pub mnist_dir: Option<PathBuf>,
+    /// Directory of the Fashion-MNIST IDX files (flag or [`data::FASHION_MNIST_DIR_ENV`]).
+    pub fashion_mnist_dir: Option<PathBuf>,
+    /// Keep at most this many MNIST training images (the first ones). `None`: the
+    /// registry default [`MNIST_DEFAULT_TRAIN`]. Use `Some(usize::MAX)` for all 60,000.
+    pub mnist_max_train: Option<usize>,
+}
+
+/// Default number of (Fashion-)MNIST training images used, to keep runs modest.
+pub const MNIST_DEFAULT_TRAIN: usize = 10_000;
+
+impl BuildOptions {
+    /// Directories from the environment variables `STRATA_MNIST_DIR` and
+    /// `STRATA_FASHION_MNIST_DIR` (unset: `None`).
+    pub fn from_env() -> Self {
+        Self {
+            mnist_dir: std::env::var_os(data::MNIST_DIR_ENV).map(PathBuf::from),
+            fashion_mnist_dir: std::env::var_os(data::FASHION_MNIST_DIR_ENV).map(PathBuf::from),
+            mnist_max_train: None,
+        }
+    }
+}
+
+/// The data of a built problem.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProblemData<T: Real> {
+    /// A supervised network problem.
+    Supervised {
+        /// Training set (the objective is evaluated on all of it).
+        train: Dataset<T>,
+        /// Held-out test set.
+        test: Option<Dataset<T>>,
+    },
+    /// An NMF problem: the nonnegative matrix V (F x N).
+    Nmf {
+        /// The data matrix.
+        v: DMatrix<T>,
+    },
+}
+
+/// [`ProblemData`] in the precision chosen at run time.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AnyProblemData {
+    /// Single precision.
+    F32(ProblemData<f32>),
+    /// Double precision.
+    F64(ProblemData<f64>),
+}
+
+/// One registered problem.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProblemSpec {
+    /// Unique name, e.g. `digits-mlp`.
+    pub name: String,
+    /// One-line description for reports.
+    pub description: String,
+    /// Model and objective.
+    pub kind: ProblemKind,
+    /// Data source and its parameters.
+    pub source: DataSource,
+    /// Families of solvers that apply.
+    pub families: Vec<SolverFamily>,
+    /// Part of the default quick suite (`cargo xtask compare` without arguments).
+    pub quick: bool,
+}
+
+fn mlp_params(widths: &[usize]) -> usize {
+    widths.windows(2).map(|w| w[1] * w[0] + w[1]).sum()
+}
+
+impl ProblemSpec {
+    /// Sizes as registered (MNIST: 784 features, the default training subset, 10,000 test).
+    pub fn sizes(&self) -> ProblemSizes {
+        let (features, train, test) = match &self.source {
+            DataSource::Digits { .. } => (64, 1438, 359),
+            DataSource::TeacherStudent { train, test, .. }
+            | DataSource::Spirals { train, test, .. } => {
+                let d = match &self.kind {
+                    ProblemKind::Network { widths, .. } => widths[0],
+                    ProblemKind::Nmf { .. } => 0,
+                };
+                (d, *train, *test)
+            }
+            DataSource::Blobs {
+                train, test, dim, ..
+            } => (*dim, *train, *test),
+            DataSource::Mnist { .. } => (784, MNIST_DEFAULT_TRAIN, 10_000),
+            DataSource::PianoSpectrogram(spec) => {
+                let (f, n) = spec.shape().unwrap_or((0, 0));
+                (f, n, 0)
+            }
+            DataSource::SyntheticNmf { rows, cols, .. } => (*rows, *cols, 0),
+            DataSource::DigitsPixels { .. } => (64, 1797, 0),
+            DataSource::Csv {
+                rows,
+                features,
+                train_fraction,
+                ..
+            } => {
+                let train = (train_fraction * *rows as f64).round() as usize;
+                (*features, train, rows.saturating_sub(train))
+            }
+        };
+        let params = match &self.kind {
+            ProblemKind::Network { widths, .. } => mlp_params(widths),
+            ProblemKind::Nmf { rank, .. } => rank * (features + train),
+        };
+        ProblemSizes {
+            features,
+            train,
+            test,
+            params,
+        }
+    }
+
+    /// Whether `family` applies.
+    pub fn supports(&self, family: SolverFamily) -> bool {
+        self.families.contains(&family)
+    }
+
+    /// Builds the data in precision `T` for `seed` (see the module doc for the seed rule).
+    /// User-supplied data that is absent gives [`BenchError::DataMissing`].
+    pub fn build<T: Real>(
+        &self,
+        seed: u64,
+        opts: &BuildOptions,
+    ) -> Result<ProblemData<T>, BenchError> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let supervised = |train, test| {
+            Ok(ProblemData::Supervised {
+                train,
+                test: Some(test),
+            })
+        };
+        match &self.source {
+            DataSource::Digits { autoencoder } => {
+                let (train, test) = data::digits_split::<T>(seed)?;
+                if *autoencoder {
+                    let to_ae = |d: Dataset<T>| {
+                        let x = d.inputs().clone();
+                        Dataset::new(x.clone(), nets::Targets::Dense(x))
+                    };
+                    supervised(to_ae(train)?, to_ae(test)?)
+                } else {
+                    supervised(train, test)
+                }
+            }
+            DataSource::TeacherStudent {
+                train,
+                test,
+                noise_std,
+            } => {
+                let ProblemKind::Network { widths, .. } = &self.kind else {
+                    return Err(BenchError::arg("kind", "teacher-student needs a network"));
+                };
+                let teacher = TeacherMlp::random(widths, &mut rng)?;
+                let d = widths[0];
+                let tr =
+                    data::teacher_student(d, *train, *noise_std, |x| teacher.forward(x), &mut rng)?;
+                let te =
+                    data::teacher_student(d, *test, *noise_std, |x| teacher.forward(x), &mut rng)?;
+                supervised(tr, te)
+            }
+            DataSource::Spirals {
+                train,
+                test,
+                classes,
+                turns,
+                noise,
+            } => {
+                let tr = data::spirals(*train, *classes, *turns, *noise, &mut rng)?;
+                let te = data::spirals(*test, *classes, *turns, *noise, &mut rng)?;
+                supervised(tr, te)
+            }
+            DataSource::Blobs {
+                train,
+                test,
+                dim,
+                classes,
+                spread,
+                std,
+            } => {
+                let centers = data::blob_centers(*dim, *classes, *spread, &mut rng);
+                let tr = data::blobs(&centers, *train, *std, &mut rng)?;
+                let te = data::blobs(&centers, *test, *std, &mut rng)?;
+                supervised(tr, te)
+            }
+            DataSource::Mnist { fashion } => {
+                let (dir, env) = if *fashion {
+                    (&opts.fashion_mnist_dir, data::FASHION_MNIST_DIR_ENV)
+                } else {
+                    (&opts.mnist_dir, data::MNIST_DIR_ENV)
+                };
+                let Some(dir) = dir else {
+                    return Err(BenchError::DataMissing {
+                        path: PathBuf::from(format!("${env}")),
+                    });
+                };
+                let max = opts.mnist_max_train.unwrap_or(MNIST_DEFAULT_TRAIN);
+                let (train, test) = data::load_mnist_dir::<T>(dir, Some(max), None)?;
+                supervised(train, test)
+            }
+            DataSource::PianoSpectrogram(spec) => Ok(ProblemData::Nmf {
+                v: data::piano_spectrogram(spec)?,
+            }),
+            DataSource::SyntheticNmf {
+                rows,
+                cols,
+                rank,
+                noise,
+                floor,
+            } => Ok(ProblemData::Nmf {
+                v: data::synthetic_nmf(*rows, *cols, *rank, *noise, *floor, &mut rng)?.v,
+            }),
+            DataSource::DigitsPixels { floor } => Ok(ProblemData::Nmf {
+                v: data::digits_nonnegative(*floor)?,
+            }),
+            DataSource::Csv {
+                path,
+                options,
+                train_fraction,
+                rows,
+                features,
+            } => {
+                let table = data::read_labeled_csv(path, options)?;
+                if table.len() != *rows || table.num_features != *features {
+                    return Err(BenchError::Inconsistent {
+                        first: path.display().to_string(),
+                        second: format!("problem `{}`", self.name),
+                        message: format!(
+                            "file now has {} rows of {} features, registered {rows} of {features}",
+                            table.len(),
+                            table.num_features
+                        ),
+                    });
+                }
+                let (train, test) = data::train_test_from_table(&table, *train_fraction, seed)?;
+                supervised(train, test)
+            }
+        }
+    }
+
+    /// [`ProblemSpec::build`] in the precision chosen at run time.
+    pub fn build_dtype(
+        &self,
+        seed: u64,
+        dtype: Dtype,
+        opts: &BuildOptions,
+    ) -> Result<AnyProblemData, BenchError> {
+        Ok(match dtype {
+            Dtype::F32 => AnyProblemData::F32(self.build(seed, opts)?),
+            Dtype::F64 => AnyProblemData::F64(self.build(seed, opts)?),
+        })
+    }
+}
+
+impl ProblemSpec {
+    /// A classification problem on a user's labelled CSV: reads the file once (to learn
+    /// its sizes and class count), and registers an MLP `d - hidden... - K` with
+    /// `activation` and softmax cross-entropy, all network families, a stratified split
+    /// with `train_fraction` for training. Sizes in [`ProblemSpec::sizes`] are
+    /// approximate (per-class rounding).
+    pub fn user_csv(
+        name: &str,
+        path: &std::path::Path,
+        options: data::CsvOptions,
+        hidden: &[usize],
+        activation: HiddenActivation,
+        train_fraction: f64,
+    ) -> Result<Self, BenchError> {
+        let table = data::read_labeled_csv(path, &options)?;
+        if table.classes < 2 {
+            return Err(BenchError::arg(
+                "path",
+                format!("{} has fewer than two classes", path.display()),
+            ));
+        }
+        let mut widths = vec![table.num_features];
+        widths.extend_from_slice(hidden);
+        widths.push(table.classes);
+        Ok(Self {
+            name: name.to_string(),
+            description: format!(
+                "user CSV {} ({} rows, {} features, {} classes), MLP {:?}, softmax cross-entropy",
+                path.display(),
+                table.len(),
+                table.num_features,
+                table.classes,
+                widths
+            ),
+            kind: net(&widths, activation, LossSpec::SoftmaxCrossEntropy),
+            source: DataSource::Csv {
+                path: path.to_path_buf(),
+                options,
+                train_fraction,
+                rows: table.len(),
+                features: table.num_features,
+            },
+            families: SolverFamily::NETWORK.to_vec(),
+            quick: false,
+        })
+    }
+}
+
+fn net(widths: &[usize], hidden: HiddenActivation, loss: LossSpec) -> ProblemKind {
+    ProblemKind::Network {
+        widths: widths.to_vec(),
+        hidden,
+        loss,
+    }
+}
+
+/// Every registered problem, in report order.
+pub fn registry() -> Vec<ProblemSpec> {
+    use HiddenActivation::{Relu, Tanh};
+    use LossSpec::{Mse, SoftmaxCrossEntropy as Ce};
+    let netf = SolverFamily::NETWORK.to_vec();
+    let nmf = vec![SolverFamily::Nmf];
+    let spectro = |beta: f64, name: &str, description: &str, quick| ProblemSpec {
+        name: name.into(),
+        description: description.into(),
+        kind: ProblemKind::Nmf { rank: 4, beta },
+        source: DataSource::PianoSpectrogram(PianoSpec::default()),
+        families: nmf.clone(),
+        quick,
+    };
+    vec![
+        ProblemSpec {
+            name: "digits-mlp".into(),
+            description: "8x8 digits, 64-128-10 ReLU MLP, softmax cross-entropy (1438 train / 359 test)".into(),
+            kind: net(&[64, 128, 10], Relu, Ce),
+            source: DataSource::Digits { autoencoder: false },
+            families: netf.clone(),
+            quick: true,
+        },
+        ProblemSpec {
+            name: "digits-mlp-deep".into(),
+            description: "8x8 digits, 64-128-128-128-10 ReLU MLP, softmax cross-entropy".into(),
+            kind: net(&[64, 128, 128, 128, 10], Relu, Ce),
+            source: DataSource::Digits { autoencoder: false },
+            families: netf.clone(),
+            quick: false,
+        },
+        ProblemSpec {
+            name: "digits-autoencoder".into(),
+            description: "8x8 digits autoencoder 64-32-16-8-16-32-64, ReLU, squared error".into(),
+            kind: net(&[64, 32, 16, 8, 16, 32, 64], Relu, Mse),
+            source: DataSource::Digits { autoencoder: true },
+            families: netf.clone(),
+            quick: false,
+        },
+        ProblemSpec {
+            name: "teacher-student".into(),
+            description: "regression on the outputs of a random 10-32-32-2 tanh teacher (zero loss reachable)".into(),
+            kind: net(&[10, 32, 32, 2], Tanh, Mse),
+            source: DataSource::TeacherStudent {
+                train: 1000,
+                test: 500,
+                noise_std: 0.0,
+            },
+            families: netf.clone(),
+            quick: true,
+        },
+        ProblemSpec {
+            name: "spirals".into(),
+            description: "three 2-D spiral arms (one turn, 0.1 rad noise), 2-64-64-3 ReLU MLP, cross-entropy".into(),
+            kind: net(&[2, 64, 64, 3], Relu, Ce),
+            source: DataSource::Spirals {
+                train: 600,
+                test: 300,
+                classes: 3,
+                turns: 1.0,
+                noise: 0.1,
+            },
+            families: netf.clone(),
+            quick: true,
+        },
+        ProblemSpec {
+            name: "blobs".into(),
+            description: "5 Gaussian blobs in 10-D (centres in [-3,3]^10, std 1.5), 10-32-5 ReLU MLP, cross-entropy".into(),
+            kind: net(&[10, 32, 5], Relu, Ce),
+            source: DataSource::Blobs {
+                train: 1000,
+                test: 500,
+                dim: 10,
+                classes: 5,
+                spread: 3.0,
+                std: 1.5,
+            },
+            families: netf.clone(),
+            quick: false,
+        },
+        ProblemSpec {
+            name: "mnist-mlp".into(),
+            description: "MNIST (user-supplied IDX files, first 10000 training images), 784-128-10 ReLU MLP, cross-entropy".into(),
+            kind: net(&[784, 128, 10], Relu, Ce),
+            source: DataSource::Mnist { fashion: false },
+            families: netf.clone(),
+            quick: false,
+        },
+        ProblemSpec {
+            name: "fashion-mnist-mlp".into(),
+            description: "Fashion-MNIST (user-supplied IDX files, first 10000 training images), 784-128-10 ReLU MLP, cross-entropy".into(),
+            kind: net(&[784, 128, 10], Relu, Ce),
+            source: DataSource::Mnist { fashion: true },
+            families: netf,
+            quick: false,
+        },
+        spectro(
+            0.0,
+            "nmf-spectrogram-is",
+            "power spectrogram (129 x 124) of a synthetic 4-note piano, rank 4, Itakura-Saito (beta 0)",
+            true,
+        ),
+        spectro(
+            1.0,
+            "nmf-spectrogram-kl",
+            "power spectrogram (129 x 124) of a synthetic 4-note piano, rank 4, Kullback-Leibler (beta 1)",
+            true,
+        ),
+        spectro(
+            2.0,
+            "nmf-spectrogram-euc",
+            "power spectrogram (129 x 124) of a synthetic 4-note piano, rank 4, squared Euclidean (beta 2)",
+            false,
+        ),
+        ProblemSpec {
+            name: "nmf-synthetic-poisson".into(),
+            description: "rank-5 100 x 200 nonnegative matrix (mean 20) with Poisson noise, rank 5, KL (beta 1)".into(),
+            kind: ProblemKind::Nmf { rank: 5, beta: 1.0 },
+            source: DataSource::SyntheticNmf {
+                rows: 100,
+                cols: 200,
+                rank: 5,
+                noise: NmfNoise::Poisson { mean: 20.0 },
+                floor: 0.0,
+            },
+            families: nmf.clone(),
+            quick: false,
+        },
+        ProblemSpec {
+            name: "nmf-synthetic-gamma".into(),
+            description: "rank-5 100 x 200 nonnegative matrix with multiplicative Gamma(2, 1/2) noise, rank 5, IS (beta 0)".into(),
+            kind: ProblemKind::Nmf { rank: 5, beta: 0.0 },
+            source: DataSource::SyntheticNmf {
+                rows: 100,
+                cols: 200,
+                rank: 5,
+                noise: NmfNoise::Gamma { shape: 2.0 },
+                floor: 1e-12,
+            },
+            families: nmf.clone(),
+            quick: true,
+        },
+        ProblemSpec {
+            name: "nmf-digits".into(),
+            description: "digits pixels / 16 as a 64 x 1797 matrix, rank 10, KL (beta 1)".into(),
+            kind: ProblemKind::Nmf {
+                rank: 10,
+                beta: 1.0,
+            },
+            source: DataSource::DigitsPixels { floor: 0.0 },
+            families: nmf,
+            quick: false,
+        },
+    ]
+}
+
+/// The registered problem called `name`.
+pub fn find_problem(name: &str) -> Result<ProblemSpec, BenchError> {
+    registry()
+        .into_iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| BenchError::UnknownProblem(name.to_string()))
+}
+
+/// The problems of the default quick suite.
+pub fn quick_suite() -> Vec<ProblemSpec> {
+    registry().into_iter().filter(|p| p.quick).collect()
+}

@@ -1,0 +1,327 @@
+//! Results schema, report, plots and output directories.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use bench_suite::outdir::{create_run_dir, create_run_dir_at, timestamp_label, write_atomic};
+use bench_suite::report::{format_summary_table, render_report, write_outputs};
+use bench_suite::results::{
+    BudgetSpec, ResultsFile, RunMetadata, RunResult, RunStatus, SCHEMA_VERSION, TraceRecord,
+    validate_results,
+};
+use bench_suite::{BenchError, analysis};
+use common::temp_dir;
+use serde_json::json;
+
+fn record(it: u64, epochs: f64, t: f64, obj: f64, acc: Option<f64>) -> TraceRecord {
+    TraceRecord {
+        iteration: it,
+        epochs,
+        samples_seen: Some((epochs * 1438.0) as u64),
+        wall_time_s: t,
+        objective: obj,
+        surrogate: Some(obj * 1.1),
+        train_accuracy: acc,
+        test_objective: Some(obj * 1.2),
+        test_accuracy: acc,
+        forward: it * 10,
+        backward: it * 10,
+        inner_solves: it,
+        extras: BTreeMap::from([("step".to_string(), 0.1)]),
+    }
+}
+
+fn run(solver: &str, seed: u64, objs: &[f64], dt: f64, status: RunStatus) -> RunResult {
+    RunResult {
+        problem: "digits-mlp".into(),
+        solver: solver.into(),
+        seed,
+        status,
+        trace: objs
+            .iter()
+            .enumerate()
+            .map(|(i, &o)| {
+                record(
+                    i as u64,
+                    i as f64,
+                    i as f64 * dt,
+                    o,
+                    Some(0.5 + 0.04 * i as f64),
+                )
+            })
+            .collect(),
+        peak_memory_bytes: Some(1_500_000 + seed),
+        total_wall_time_s: objs.len() as f64 * dt * 1.5,
+        hyperparameters: BTreeMap::from([("lr".to_string(), json!(0.01))]),
+        tuned: false,
+    }
+}
+
+fn example() -> ResultsFile {
+    let budget = || RunStatus::BudgetExhausted {
+        which: Some("epochs".into()),
+    };
+    let mut nmf = run(
+        "mu",
+        0,
+        &[10.0, 5.0, 2.0],
+        0.01,
+        RunStatus::Completed {
+            reason: Some("tolerance".into()),
+        },
+    );
+    nmf.problem = "nmf-spectrogram-is".into();
+    for r in &mut nmf.trace {
+        r.test_accuracy = None;
+        r.train_accuracy = None;
+    }
+    ResultsFile {
+        schema_version: SCHEMA_VERSION,
+        metadata: RunMetadata {
+            strata_version: "0.1.0".into(),
+            git_commit: Some("abc123".into()),
+            dtype: "f32".into(),
+            threads: 1,
+            seeds: vec![0, 1],
+            budget: BudgetSpec {
+                max_epochs: Some(5.0),
+                max_wall_time_s: None,
+                max_iterations: None,
+            },
+            command_line: vec!["strata-compare".into(), "--seeds".into(), "2".into()],
+            started_unix_s: 1.7e9,
+            memory_method: "counting_allocator".into(),
+        },
+        runs: vec![
+            run("adam", 0, &[2.3, 1.0, 0.5, 0.3, 0.2], 0.1, budget()),
+            run("adam", 1, &[2.3, 1.1, 0.6, 0.35, 0.25], 0.1, budget()),
+            run(
+                "layerwise-mm",
+                0,
+                &[2.3, 0.8, 0.25, 0.1, 0.05],
+                0.3,
+                budget(),
+            ),
+            run(
+                "layerwise-mm",
+                1,
+                &[2.3, 0.7, f64::NAN],
+                0.3,
+                RunStatus::Diverged {
+                    reason: "objective NaN".into(),
+                },
+            ),
+            RunResult {
+                trace: vec![],
+                peak_memory_bytes: None,
+                ..run(
+                    "admm",
+                    0,
+                    &[],
+                    0.1,
+                    RunStatus::Skipped {
+                        reason: "not applicable".into(),
+                    },
+                )
+            },
+            nmf,
+        ],
+    }
+}
+
+#[test]
+fn example_results_validate_and_round_trip() {
+    let r = example();
+    let text = r.to_json_string().unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    validate_results(&value).unwrap();
+    // The NaN objective is written as null and read back as NaN.
+    assert!(value["runs"][3]["trace"][2]["objective"].is_null());
+    assert_eq!(value["runs"][0]["status"]["kind"], "budget_exhausted");
+    let back = ResultsFile::from_json_str(&text).unwrap();
+    assert!(back.runs[3].trace[2].objective.is_nan());
+    assert_eq!(back.runs[0], r.runs[0]);
+    assert_eq!(back.metadata, r.metadata);
+}
+
+fn violation(mutate: impl FnOnce(&mut serde_json::Value)) -> String {
+    let mut v = serde_json::to_value(example()).unwrap();
+    mutate(&mut v);
+    match validate_results(&v).unwrap_err() {
+        BenchError::Schema { path, message } => format!("{path}: {message}"),
+        other => panic!("expected a schema error, got {other}"),
+    }
+}
+
+#[test]
+fn validator_names_the_offending_field() {
+    let e = violation(|v| v["schema_version"] = json!(2));
+    assert!(e.starts_with("/schema_version"), "{e}");
+    let e = violation(|v| {
+        v["metadata"].as_object_mut().unwrap().remove("dtype");
+    });
+    assert!(e.starts_with("/metadata/dtype: missing"), "{e}");
+    let e = violation(|v| v["metadata"]["dtype"] = json!("f16"));
+    assert!(e.starts_with("/metadata/dtype"), "{e}");
+    let e = violation(|v| v["runs"][1]["trace"][2]["forward"] = json!(-3));
+    assert!(e.starts_with("/runs/1/trace/2/forward"), "{e}");
+    let e = violation(|v| v["runs"][0]["trace"][1]["objective"] = json!("low"));
+    assert!(e.starts_with("/runs/0/trace/1/objective"), "{e}");
+    let e = violation(|v| v["runs"][0]["status"] = json!({"kind": "exploded"}));
+    assert!(e.contains("unknown status `exploded`"), "{e}");
+    let e = violation(|v| v["runs"][3]["status"] = json!({"kind": "diverged"}));
+    assert!(e.starts_with("/runs/3/status/reason"), "{e}");
+    let e = violation(|v| v["runs"][0]["trace"][3]["iteration"] = json!(1));
+    assert!(e.contains("iterations must increase"), "{e}");
+    let e = violation(|v| v["runs"][2]["tuned"] = json!("no"));
+    assert!(e.starts_with("/runs/2/tuned"), "{e}");
+    let e = violation(|v| v["runs"][2]["trace"][0]["extras"] = json!({"rho": "big"}));
+    assert!(e.starts_with("/runs/2/trace/0/extras/rho"), "{e}");
+}
+
+#[test]
+fn analysis_target_and_aggregates() {
+    let r = example();
+    let summary = analysis::summarize(&r, analysis::TARGET_TAU);
+    assert_eq!(summary.len(), 2);
+    let p = &summary[0];
+    assert_eq!(p.problem, "digits-mlp");
+    // f_best = 0.05 (layerwise-mm seed 0), f_0 = 2.3 -> target = 0.05 + 0.01 * 2.25.
+    let target = p.target.unwrap();
+    assert!((target - 0.0725).abs() < 1e-12, "{target}");
+    let adam = &p.solvers[0];
+    assert_eq!(adam.solver, "adam");
+    assert_eq!(adam.status, "budget");
+    assert_eq!(adam.final_objective, Some(0.225));
+    assert_eq!(adam.reached_target, 0);
+    assert_eq!(adam.time_per_epoch_s, Some(0.1));
+    assert_eq!(adam.peak_memory_bytes, Some(1_500_001));
+    assert!((adam.test_accuracy.unwrap() - 0.66).abs() < 1e-12);
+    let mm = &p.solvers[1];
+    assert_eq!(mm.status, "1 budget, 1 diverged");
+    assert_eq!(mm.final_objective, Some(0.05));
+    assert_eq!(mm.reached_target, 1);
+    assert_eq!(mm.epochs_to_target, Some(4.0));
+    assert!((mm.time_to_target_s.unwrap() - 1.2).abs() < 1e-12);
+    let admm = &p.solvers[2];
+    assert_eq!(
+        (admm.status.as_str(), admm.final_objective),
+        ("skipped", None)
+    );
+    assert_eq!(analysis::fmt_sig(Some(0.0725), 4), "0.07250");
+    assert_eq!(analysis::fmt_sig(Some(12345.678), 4), "12346");
+    assert_eq!(analysis::fmt_sig(Some(1.5e-7), 4), "1.500e-7");
+    assert_eq!(analysis::fmt_sig(Some(2.0e6), 3), "2.00e6");
+    assert_eq!(analysis::fmt_bytes(Some(1_500_000)), "1.43 MiB");
+    assert_eq!(analysis::fmt_bytes(Some(812)), "812 B");
+}
+
+#[test]
+fn report_plots_and_results_are_written() {
+    let root = temp_dir("outputs");
+    let dir = create_run_dir(&root, "compare").unwrap();
+    let r = example();
+    let out = write_outputs(&dir, &r).unwrap();
+    let json = std::fs::read_to_string(&out.results_json).unwrap();
+    validate_results(&serde_json::from_str(&json).unwrap()).unwrap();
+    // digits-mlp: 3 plots; nmf: no accuracy -> 2 plots.
+    assert_eq!(out.plots.len(), 5);
+    let report = std::fs::read_to_string(&out.report_md).unwrap();
+    assert!(report.contains("## digits-mlp"));
+    assert!(report.contains("## nmf-spectrogram-is"));
+    assert!(
+        report.contains("| adam | budget | 0.2250 | 66.0% | not reached |"),
+        "{report}"
+    );
+    assert!(
+        report.contains("| layerwise-mm | 1 budget, 1 diverged | 0.05000 |"),
+        "{report}"
+    );
+    assert!(report.contains("1.200 (1/2)"), "{report}");
+    assert!(
+        report.contains("| admm | skipped | - | - | - | - | - | - |"),
+        "{report}"
+    );
+    assert!(
+        report.contains("![training objective vs epochs](plots/digits-mlp-objective-epochs.svg)")
+    );
+    for p in &out.plots {
+        let svg = std::fs::read_to_string(dir.join(&p.relative_path)).unwrap();
+        // plotters puts text content on its own line: normalise whitespace.
+        let svg = svg.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+        // Balanced text elements (XML-ish well-formedness of what we rely on).
+        assert_eq!(svg.matches("<text").count(), svg.matches("</text>").count());
+        assert!(svg.contains("<text"), "SVG text elements");
+        if p.problem == "digits-mlp" {
+            assert!(
+                svg.contains("> adam </text>") && svg.contains("> layerwise-mm </text>"),
+                "legend"
+            );
+        } else {
+            assert!(svg.contains("> mu </text>"));
+        }
+        assert!(
+            !svg.contains("NaN"),
+            "no NaN coordinates in {:?}",
+            p.relative_path
+        );
+    }
+    // No temporary files left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty());
+    let table = format_summary_table(&r);
+    assert!(table.lines().count() >= 6);
+    assert!(table.contains("layerwise-mm") && table.contains("0.05000"));
+    assert!(render_report(&r, &[]).contains("Target objective: 0.07250"));
+}
+
+#[test]
+fn collected_metadata_validates() {
+    let meta = RunMetadata::collect(
+        bench_suite::problems::Dtype::F64,
+        2,
+        vec![0, 1, 2],
+        BudgetSpec::default(),
+    );
+    assert_eq!(meta.dtype, "f64");
+    assert_eq!(meta.strata_version, env!("CARGO_PKG_VERSION"));
+    assert!(!meta.command_line.is_empty());
+    assert!(meta.started_unix_s > 1.6e9);
+    // The tests run inside the git work tree, but git may be absent: only check shape.
+    if let Some(c) = &meta.git_commit {
+        assert!(c.len() >= 7 && c.chars().all(|ch| ch.is_ascii_hexdigit()));
+    }
+    let mut file = ResultsFile::new(meta);
+    file.runs.push(RunResult::skipped(
+        "mnist-mlp",
+        "adam",
+        0,
+        "data file missing: $STRATA_MNIST_DIR",
+    ));
+    validate_results(&serde_json::to_value(&file).unwrap()).unwrap();
+}
+
+#[test]
+fn every_run_gets_a_new_directory() {
+    let root = temp_dir("unique");
+    let a = create_run_dir_at(&root, "compare", 1_700_000_000).unwrap();
+    let b = create_run_dir_at(&root, "compare", 1_700_000_000).unwrap();
+    assert_ne!(a, b);
+    assert_eq!(timestamp_label(1_700_000_000), "20231114-221320");
+    assert!(a.ends_with("compare-20231114-221320-1"));
+    assert!(b.ends_with("compare-20231114-221320-2"));
+    write_atomic(&a.join("x.txt"), b"first").unwrap();
+    write_atomic(&a.join("x.txt"), b"second").unwrap();
+    assert_eq!(std::fs::read_to_string(a.join("x.txt")).unwrap(), "second");
+    let c = create_run_dir(&root, "compare").unwrap();
+    let d = create_run_dir(&root, "compare").unwrap();
+    assert_ne!(c, d);
+    assert!(c.is_dir() && d.is_dir());
+    assert!(create_run_dir(&root, "a/b").is_err());
+}
