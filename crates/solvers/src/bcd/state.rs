@@ -9,7 +9,7 @@ use super::config::{BcdConfig, WbUpdate, WeightStep};
 use super::data::LiftedData;
 use super::linalg::{
     add_diag, check_finite, check_finite_vec, lambda_max_psd, linear, mm, row_sums, solve_spd,
-    sq_diff, sq_norm, sq_norm_vec,
+    spd_inverse, sq_diff, sq_norm, sq_norm_vec,
 };
 use crate::{Counters, SolverError};
 
@@ -415,8 +415,17 @@ impl<T: Real> BcdState<T> {
                 col[r] += tg * h.apply(self.u[i - 1][(r, c)]) - wb[r];
             }
         }
-        solve_spd(m, &mut self.scratch, &format!("BCD V_{} step", i))?;
-        std::mem::swap(&mut self.v[i - 1], &mut self.scratch);
+        let minv = spd_inverse(m, &format!("BCD V_{} step", i))?;
+        mm(
+            &mut self.v[i - 1],
+            1.0,
+            &minv,
+            N,
+            &self.scratch,
+            N,
+            0.0,
+            threads,
+        )?;
         Ok(())
     }
 
