@@ -374,3 +374,18 @@ fn runs_through_the_driver_and_resumes_bit_identically() {
         Loss::new(LossKind::Mse, Reduction::Mean),
     );
 }
+
+#[test]
+fn normal_init_rejects_bad_scales() {
+    let (mut net, _) = toy::<f64>(8);
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let e = normal_init(&mut net, -0.1, 0.1, &mut rng).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid normal_init config: std = -0.1 must be finite and >= 0 (and bias finite)"
+    );
+    normal_init(&mut net, 0.07, 0.0, &mut rng).unwrap();
+    let w = &net.dense(1).unwrap().weight;
+    let sd = (w.iter().map(|x| x * x).sum::<f64>() / w.len() as f64).sqrt();
+    assert!((0.03..0.12).contains(&sd), "sample std {sd}");
+}

@@ -241,3 +241,19 @@ fn runs_through_the_driver_and_resumes_bit_identically() {
         Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean),
     );
 }
+
+#[test]
+fn f32_runs_and_decreases() {
+    let (mut net, data) = toy::<f32>(25);
+    let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
+    let before = net.objective(&loss, data.inputs(), data.targets()).unwrap();
+    let mut mac = MacConfig::default().build::<f32>().unwrap();
+    mac.init_parts(&net, &data, &loss).unwrap();
+    run_ctx(|ctx| {
+        for _ in 0..15 {
+            mac.step_parts(&mut net, &data, &loss, ctx).unwrap();
+        }
+    });
+    let after = net.objective(&loss, data.inputs(), data.targets()).unwrap();
+    assert!(after < 0.8 * before, "{before} -> {after}");
+}
