@@ -43,7 +43,9 @@ impl Batching {
 }
 
 /// Cuts `0..N` into (optionally shuffled) mini-batches, reusing one index buffer.
-#[derive(Debug, Clone, Default)]
+/// Serialisable, so that a run checkpointed in the middle of an epoch resumes with the
+/// same permutation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BatchSampler {
     indices: Vec<usize>,
     size: usize,
@@ -61,6 +63,11 @@ impl BatchSampler {
     /// Number of samples.
     pub fn len(&self) -> usize {
         self.indices.len()
+    }
+
+    /// Batch size.
+    pub fn batch_size(&self) -> usize {
+        self.size
     }
 
     /// Whether there are no samples.

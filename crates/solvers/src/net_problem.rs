@@ -442,14 +442,34 @@ mod tests {
     fn huge_learning_rates_diverge_without_panicking_on_a_network() {
         for lr in [1e4, 1e12] {
             let mut p = problem(4);
-            let mut adam = AdamConfig { lr, batching: Batching::mini(8), ..Default::default() }.build::<f64>().unwrap();
-            let out = Driver::new(Budget::epochs(50.0)).run(&mut p, &mut adam).unwrap();
-            assert!(matches!(out.status, Status::Diverged { .. }), "lr {lr}: {:?}", out.status);
+            let mut adam = AdamConfig {
+                lr,
+                batching: Batching::mini(8),
+                ..Default::default()
+            }
+            .build::<f64>()
+            .unwrap();
+            let out = Driver::new(Budget::epochs(50.0))
+                .run(&mut p, &mut adam)
+                .unwrap();
+            assert!(
+                matches!(out.status, Status::Diverged { .. }),
+                "lr {lr}: {:?}",
+                out.status
+            );
             assert!(out.trace.records.len() >= 2);
         }
         let mut p = problem(4);
-        let mut gd = crate::first_order::SgdConfig::gd(1e6).build::<f64>().unwrap();
-        let out = Driver::new(Budget::iterations(50)).run(&mut p, &mut gd).unwrap();
-        assert!(matches!(out.status, Status::Diverged { .. }), "{:?}", out.status);
+        let mut gd = crate::first_order::SgdConfig::gd(1e6)
+            .build::<f64>()
+            .unwrap();
+        let out = Driver::new(Budget::iterations(50))
+            .run(&mut p, &mut gd)
+            .unwrap();
+        assert!(
+            matches!(out.status, Status::Diverged { .. }),
+            "{:?}",
+            out.status
+        );
     }
 }

@@ -393,3 +393,58 @@ fn observers_fire_at_their_frequency_and_can_stop() {
     );
     assert_eq!(out.trace.records.len(), 5); // iteration 0 sets the best, 4 without improvement
 }
+
+#[test]
+fn batch_steps_follow_the_epoch_sequence_and_resume_mid_epoch() {
+    use solvers::first_order::StepUnit;
+    // N = 60, batch 8: 8 batches per epoch. 16 steps of 3 batches = 6 epochs exactly.
+    let fine = || {
+        AdamConfig {
+            lr: 0.05,
+            batching: Batching::mini(8),
+            ..Default::default()
+        }
+        .build::<f64>()
+        .unwrap()
+        .with_step_unit(StepUnit::Batches(3))
+        .unwrap()
+    };
+    let mut pe = logistic();
+    Driver::new(Budget::iterations(6))
+        .seed(4)
+        .run(&mut pe, &mut adam_mini())
+        .unwrap();
+    let mut pf = logistic();
+    let full = Driver::new(Budget::iterations(16))
+        .seed(4)
+        .run(&mut pf, &mut fine())
+        .unwrap();
+    assert_eq!(full.trace.last().unwrap().epochs, 6.0);
+    assert_eq!(full.trace.records[1].forward, 3);
+    assert_eq!(pf.save_params(), pe.save_params());
+
+    // Interrupt at step 5 (15 batches: in the middle of the second epoch), resume.
+    let mut store = MemoryStore::default();
+    let mut p1 = logistic();
+    Driver::new(Budget::iterations(5))
+        .seed(4)
+        .checkpointing(&mut store, 0)
+        .run(&mut p1, &mut fine())
+        .unwrap();
+    let mut p2 = logistic();
+    let resumed = Driver::new(Budget::iterations(16))
+        .checkpointing(&mut store, 0)
+        .resume(true)
+        .run(&mut p2, &mut fine())
+        .unwrap();
+    assert_eq!(resumed.trace.without_time(), full.trace.without_time());
+    assert_eq!(
+        AdamConfig::default()
+            .build::<f64>()
+            .unwrap()
+            .with_step_unit(StepUnit::Batches(0))
+            .unwrap_err()
+            .to_string(),
+        "invalid FirstOrder config: batches per step = 0 must be >= 1"
+    );
+}

@@ -18,9 +18,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::{BatchSampler, Batching, Context, Differentiable, Solver, SolverError, StepReport};
 
+/// How much work one driver step of a mini-batch method does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum StepUnit {
+    /// One epoch: every mini-batch of a fresh permutation (the default).
+    #[default]
+    Epoch,
+    /// A fixed number of mini-batches (>= 1), continuing the current permutation across
+    /// steps and reshuffling when it is exhausted; the permutation and position are
+    /// checkpointed. The same sequence of updates as `Epoch` mode.
+    Batches(usize),
+}
+
 /// A gradient method: an update rule `U`, a base learning rate with a schedule, and a
 /// batching mode. One step is one epoch (one pass over shuffled mini-batches, the last
-/// one possibly smaller) or, in full-batch mode, one full-gradient update.
+/// one possibly smaller; see [`FirstOrder::with_step_unit`] for finer steps) or, in
+/// full-batch mode, one full-gradient update.
 ///
 /// Every gradient costs one forward and one backward pass over its batch (counted).
 /// Build it from a validated config (e.g. [`AdamConfig::build`]) or with
@@ -35,6 +48,8 @@ pub struct FirstOrder<T: Real, U: Update<T>> {
     state: Option<U::State>,
     updates: u64,
     sampler: BatchSampler,
+    unit: StepUnit,
+    next_batch: usize,
     params: Vec<T>,
     grad: Vec<T>,
 }
@@ -44,6 +59,8 @@ pub struct FirstOrder<T: Real, U: Update<T>> {
 struct Saved<S> {
     updates: u64,
     state: Option<S>,
+    #[serde(default)]
+    sampler: Option<(BatchSampler, usize)>,
 }
 
 impl<T: Real, U: Update<T>> FirstOrder<T, U> {
@@ -79,9 +96,29 @@ impl<T: Real, U: Update<T>> FirstOrder<T, U> {
             state: None,
             updates: 0,
             sampler: BatchSampler::default(),
+            unit: StepUnit::Epoch,
+            next_batch: 0,
             params: Vec::new(),
             grad: Vec::new(),
         })
+    }
+
+    /// Sets how many mini-batches one driver step processes (ignored in full-batch
+    /// mode). Errors on `StepUnit::Batches(0)`.
+    pub fn with_step_unit(mut self, unit: StepUnit) -> Result<Self, SolverError> {
+        if unit == StepUnit::Batches(0) {
+            return Err(SolverError::config(
+                "FirstOrder",
+                "batches per step",
+                0,
+                "must be >= 1",
+            ));
+        }
+        if let StepUnit::Batches(k) = unit {
+            self.name = format!("{}[{k} batches/step]", self.name);
+        }
+        self.unit = unit;
+        Ok(self)
     }
 
     /// The update rule.
@@ -151,18 +188,33 @@ where
                 problem.set_params(&self.params)?;
             }
             Batching::MiniBatch { size, shuffle } => {
-                if self.sampler.len() != n {
+                if self.sampler.len() != n || self.sampler.batch_size() != size.clamp(1, n) {
                     self.sampler = BatchSampler::new(n, size);
+                    self.next_batch = 0;
                 }
-                self.sampler.start_epoch(shuffle, ctx.rng);
-                for b in 0..self.sampler.batches_per_epoch() {
-                    let batch = self.sampler.batch(b);
+                let count = match self.unit {
+                    StepUnit::Epoch => {
+                        self.next_batch = 0;
+                        self.sampler.batches_per_epoch()
+                    }
+                    StepUnit::Batches(k) => k,
+                };
+                for _ in 0..count {
+                    if self.next_batch == 0 || self.next_batch >= self.sampler.batches_per_epoch() {
+                        self.sampler.start_epoch(shuffle, ctx.rng);
+                        self.next_batch = 0;
+                    }
+                    let batch = self.sampler.batch(self.next_batch);
+                    self.next_batch += 1;
                     let f = problem.value_grad(Some(batch), &mut self.grad)?;
                     ctx.counters.add_value_grad(batch.len());
                     loss_sum += f.to_f64();
                     batches += 1;
                     lr = self.update()?;
                     problem.set_params(&self.params)?;
+                }
+                if self.unit == StepUnit::Epoch {
+                    self.next_batch = 0;
                 }
             }
         }
@@ -172,9 +224,14 @@ where
     }
 
     fn save_state(&self) -> serde_json::Value {
+        let sampler = match self.unit {
+            StepUnit::Batches(_) => Some((self.sampler.clone(), self.next_batch)),
+            StepUnit::Epoch => None,
+        };
         let saved = Saved {
             updates: self.updates,
             state: self.state.clone(),
+            sampler,
         };
         serde_json::to_value(saved).unwrap_or(serde_json::Value::Null)
     }
@@ -183,6 +240,10 @@ where
         let saved: Saved<U::State> = serde_json::from_value(v.clone())?;
         self.updates = saved.updates;
         self.state = saved.state;
+        if let Some((sampler, next)) = saved.sampler {
+            self.sampler = sampler;
+            self.next_batch = next;
+        }
         Ok(())
     }
 }
