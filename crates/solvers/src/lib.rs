@@ -99,6 +99,7 @@
 pub mod admm;
 pub mod agd;
 mod batch;
+pub mod bcd;
 pub mod checkpoint;
 mod context;
 mod driver;
@@ -107,6 +108,7 @@ pub mod first_order;
 pub mod inna;
 pub mod lbfgs;
 pub mod lifted;
+pub mod mac;
 pub mod mm;
 mod net_problem;
 pub mod nmf;
