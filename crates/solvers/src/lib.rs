@@ -33,7 +33,11 @@
 //! * Methods: [`first_order`] (one [`first_order::FirstOrder`] solver over optax-style
 //!   [`first_order::Update`] rules: GD/SGD with heavy-ball or Nesterov momentum, Adam,
 //!   AdamW, RMSProp, Adagrad, with [`first_order::Schedule`]s), [`lbfgs`] (full-batch
-//!   L-BFGS with a strong-Wolfe line search), [`inna`] and [`step_tuned`].
+//!   L-BFGS with a strong-Wolfe line search), [`inna`] and [`step_tuned`]; structured
+//!   methods: [`nmf`] (beta-NMF MM / heuristic / ME), [`mm`] (last-layer and block MM
+//!   for MLPs, generic MM over `majorize`'s traits), [`agd`], [`admm`] (Taylor et al.,
+//!   dlADMM), [`bcd`] (proximal block coordinate descent), [`mac`] (auxiliary
+//!   coordinates), [`lifted`] (Fenchel / LPOM penalty) and [`proxprop`].
 //!
 //! Fair accounting: the driver times only `init` and `step` (evaluation and
 //! checkpoints excluded), evaluates every iterate on the full training set with the
