@@ -6,7 +6,7 @@
 //! transpose is ever materialised and nalgebra's slow dot-product paths (`tr_mul`,
 //! `gemm_tr`, about 10 GFLOP/s) are never used. Note that `gemm::gemm` itself names its
 //! scalars the other way round (`dst = alpha * dst + beta * lhs * rhs`); the translation
-//! happens in exactly one place, [`gemm_raw`], the only `unsafe` code of the crate.
+//! happens in exactly one place, `gemm_raw`, the only `unsafe` code of the crate.
 //!
 //! Degenerate shapes never reach `gemm`: an empty output is a no-op and an inner
 //! dimension `k = 0` gives `beta * C` (or zeros when `beta = 0`). As in BLAS, `beta = 0`

@@ -17,6 +17,32 @@
 //! [`Tape::reset`] recording and differentiating the same graph again allocates no
 //! matrix buffers. Misuse returns an [`AutodiffError`] naming the op and the shapes.
 //!
+//! The pieces:
+//!
+//! - [`Tape`] records ops on [`Var`] handles: leaves ([`Tape::param`],
+//!   [`Tape::constant`], and `*_from_slice` for column ranges); the product
+//!   [`Tape::matmul`] with either operand transposed; elementwise `add`, `sub`, `mul`,
+//!   `div`, `add_scalar`, `mul_scalar`, `neg`, [`Tape::add_bias`]; sums and means over
+//!   all entries, rows or columns; `exp`, `log`, `sqrt`, `abs`, `square`, `powf`; the
+//!   activations `relu`, `leaky_relu`, `elu`, `sigmoid`, `tanh`, `softplus`;
+//!   [`Tape::log_softmax`]; the losses (softmax cross-entropy with labels or soft
+//!   targets, MSE, binary cross-entropy on logits, Weston-Watkins hinge), each reduced
+//!   over samples by a [`Reduction`].
+//! - [`Tape::backward`] from a 1x1 node, [`Tape::vjp`] from any node with a seed, then
+//!   [`Tape::grad`].
+//! - [`kernels::gemm_into`]: `C <- alpha op(A) op(B) + beta C`, the one matrix product of
+//!   the workspace (other crates should use it too instead of nalgebra's `tr_mul`).
+//! - [`gradcheck`]: central finite differences against analytic gradients.
+//!
+//! Second-order derivatives are not implemented yet, but the design keeps the door open:
+//! every backward rule is a composition of ops the tape can record, so a "create graph"
+//! mode can replay the rules as recorded ops and differentiate them again for
+//! Hessian-vector products (see the notes in `backward.rs`).
+//!
+//! Numerical results are bit-identical for the same inputs, thread count and machine;
+//! the `gemm` kernel is chosen at run time (AVX-512 where available, else AVX2/FMA), so
+//! results may differ in the last bits between machines.
+//!
 //! ```
 //! use autodiff::{Reduction, Tape, Transpose};
 //! use nalgebra::dmatrix;
@@ -79,3 +105,8 @@ pub enum Reduction {
     /// Sum over samples.
     Sum,
 }
+
+/// The README's examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

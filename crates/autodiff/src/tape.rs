@@ -158,10 +158,43 @@ impl<T: Real> Tape<T> {
         self.leaf(value, false)
     }
 
+    /// Param leaf from column-major data (`rows * cols` values), e.g. a `DVector`'s
+    /// slice or a contiguous range of columns of a data matrix (a mini-batch).
+    pub fn param_from_slice(&mut self, rows: usize, cols: usize, data: &[T]) -> Result<Var> {
+        self.leaf_from_slice("param_from_slice", rows, cols, data, true)
+    }
+
+    /// Constant leaf from column-major data (`rows * cols` values); see
+    /// [`Tape::param_from_slice`].
+    pub fn constant_from_slice(&mut self, rows: usize, cols: usize, data: &[T]) -> Result<Var> {
+        self.leaf_from_slice("constant_from_slice", rows, cols, data, false)
+    }
+
+    fn leaf_from_slice(
+        &mut self,
+        op: &'static str,
+        rows: usize,
+        cols: usize,
+        data: &[T],
+        needs_grad: bool,
+    ) -> Result<Var> {
+        if rows.checked_mul(cols) != Some(data.len()) {
+            return Err(AutodiffError::InvalidArgument {
+                op,
+                what: format!("{} values given for a {rows}x{cols} matrix", data.len()),
+            });
+        }
+        let v = self.push(Op::Leaf, rows, cols, needs_grad);
+        self.values[v.index].as_mut_slice().copy_from_slice(data);
+        Ok(v)
+    }
+
     fn leaf(&mut self, value: &DMatrix<T>, needs_grad: bool) -> Var {
         let (r, c) = value.shape();
         let v = self.push(Op::Leaf, r, c, needs_grad);
-        self.values[v.index].copy_from(value);
+        self.values[v.index]
+            .as_mut_slice()
+            .copy_from_slice(value.as_slice());
         v
     }
 

@@ -69,6 +69,21 @@ fn vjp_with_a_seed_and_grad_of_intermediate_nodes() {
 }
 
 #[test]
+fn leaves_from_slices_take_column_ranges() {
+    // Columns 1..3 of a 2x4 column-major matrix are one contiguous slice.
+    let x = dmatrix![1.0, 2.0, 3.0, 4.0; 5.0, 6.0, 7.0, 8.0];
+    let mut t = Tape::<f64>::new();
+    let c = t.constant_from_slice(2, 2, &x.as_slice()[2..6]).unwrap();
+    assert_eq!(t.value(c), &dmatrix![2.0, 3.0; 6.0, 7.0]);
+    let b = t.param_from_slice(2, 1, &[0.5, -0.5]).unwrap();
+    let y = t.add_bias(c, b).unwrap();
+    let s = t.sum_all(y).unwrap();
+    t.backward(s).unwrap();
+    assert_eq!(t.grad(b).unwrap(), &dmatrix![2.0; 2.0]);
+    assert!(t.grad(c).is_none());
+}
+
+#[test]
 fn reset_reuses_and_gives_identical_results() {
     let mut t = Tape::<f32>::new();
     let mut first = None;
@@ -127,6 +142,12 @@ fn misuse_errors_name_the_problem() {
     assert_eq!(t.value(a).shape(), (0, 0));
     assert!(t.grad(a).is_none());
     assert!(t.try_value(a).is_err());
+    // Leaf from a slice of the wrong length.
+    let e = t.constant_from_slice(2, 3, &[1.0; 5]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "constant_from_slice: invalid argument: 5 values given for a 2x3 matrix"
+    );
     // Mean over nothing.
     let empty = t.param(&DMatrix::zeros(0, 4));
     let e = t.mean_all(empty).unwrap_err();
@@ -134,4 +155,26 @@ fn misuse_errors_name_the_problem() {
         e.to_string(),
         "mean_all: cannot take a mean over an empty 0x4 input"
     );
+}
+
+#[test]
+fn threaded_tape_matches_single_thread() {
+    // This test is about threads: 160^3 multiply-adds exceed the 2^21 threshold, so
+    // the 2-thread tape runs gemm on rayon; results agree to rounding.
+    let run = |threads: usize| {
+        let mut t = Tape::<f64>::with_threads(threads);
+        assert_eq!(t.threads(), threads.max(1));
+        let a = t.param(&mat(160, 160, 11));
+        let b = t.param(&mat(160, 160, 12));
+        let c = t.matmul(a, Transpose::Yes, b, Transpose::No).unwrap();
+        let s = t.tanh(c).unwrap();
+        let l = t.sum_all(s).unwrap();
+        t.backward(l).unwrap();
+        (t.scalar(l).unwrap(), t.grad(a).unwrap().clone())
+    };
+    let (l1, g1) = run(1);
+    let (l2, g2) = run(2);
+    assert!((l1 - l2).abs() < 1e-10 * l1.abs().max(1.0));
+    assert!((g1 - g2).abs().max() < 1e-10);
+    assert_eq!(Tape::<f32>::with_threads(0).threads(), 1);
 }

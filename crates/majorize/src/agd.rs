@@ -75,6 +75,12 @@ fn layer_norms<T: Real>(
     }
     let mut out = Vec::with_capacity(grads_w.len());
     for (l, g) in grads_w.iter().enumerate() {
+        if g.is_empty() {
+            return Err(shape_err(
+                "agd",
+                format!("layer {l}: empty gradient {:?}", g.shape()),
+            ));
+        }
         crate::validate::finite("agd", "gradient", g)?;
         let mut s = g.norm_squared().to_f64();
         if let Some(gb) = grads_b {
@@ -342,6 +348,24 @@ impl<T: Real> AgdSquareLoss<T> {
     }
     /// Loss and per-layer gradients (manual backpropagation; relu'(0) = 0).
     pub fn value_grads(&self, ws: &[DMatrix<T>]) -> Result<(f64, Vec<DMatrix<T>>)> {
+        if ws.len() + 1 != self.widths.len() {
+            return Err(shape_err(
+                "AgdSquareLoss::value_grads",
+                format!("{} layers given, widths {:?}", ws.len(), self.widths),
+            ));
+        }
+        for (l, w) in ws.iter().enumerate() {
+            if w.shape() != (self.widths[l + 1], self.widths[l]) {
+                return Err(shape_err(
+                    "AgdSquareLoss::value_grads",
+                    format!(
+                        "layer {l}: W is {:?}, expected {:?}",
+                        w.shape(),
+                        (self.widths[l + 1], self.widths[l])
+                    ),
+                ));
+            }
+        }
         let mut acts = vec![self.x.clone()];
         let mut pre = Vec::new();
         for (l, w) in ws.iter().enumerate() {

@@ -48,3 +48,8 @@ pub mod prelude {
         InnerSolve, Minimizer, MinimizerKind, Objective, Surrogate, SurrogateBuilder,
     };
 }
+
+/// The README's examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -186,3 +186,28 @@ fn agd_errors_are_typed() {
         Err(MajorizeError::Shape { .. })
     ));
 }
+
+#[test]
+fn agd_loss_rejects_wrong_layer_shapes() {
+    use majorize::MajorizeError;
+    let f = AgdSquareLoss::new(
+        vec![2, 3, 1],
+        DMatrix::from_element(2, 4, 1.0),
+        DMatrix::from_element(1, 4, 0.5),
+    )
+    .unwrap();
+    let bad = vec![DMatrix::zeros(3, 2), DMatrix::zeros(2, 3)];
+    assert!(matches!(
+        f.value_grads(&bad),
+        Err(MajorizeError::Shape { .. })
+    ));
+    assert!(matches!(
+        f.value_grads(&bad[..1]),
+        Err(MajorizeError::Shape { .. })
+    ));
+    let good = vec![
+        DMatrix::from_element(3, 2, 0.1),
+        DMatrix::from_element(1, 3, 0.1),
+    ];
+    assert!(f.value_grads(&good).is_ok());
+}

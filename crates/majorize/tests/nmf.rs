@@ -56,6 +56,13 @@ fn mm_and_me_never_increase_the_divergence() {
             assert!(t[500] < 0.5 * t[0], "{cfg:?}: {} -> {}", t[0], t[500]);
         }
     }
+    // Beyond the required set: a negative beta (positive data) and a large one.
+    for beta in [-1.0, 4.0] {
+        for rule in [Rule::Mm, Rule::Me] {
+            let t = monotone_run(&NmfConfig::new(beta).with_rule(rule), 60, 200);
+            assert!(t[200] < t[0], "beta {beta} {rule:?}");
+        }
+    }
 }
 
 #[test]

@@ -13,6 +13,14 @@ use nalgebra::DVector;
 use proptest::prelude::*;
 use rand::RngExt;
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(8))]
+    #[test]
+    fn block_separable_combines_closed_form_and_inner_solves(seed in any::<u64>()) {
+        block_separable_case(seed);
+    }
+}
+
 /// q(x) = -sum softplus(x_i): concave.
 #[derive(Clone)]
 struct NegSoftplus(usize);
@@ -98,9 +106,8 @@ proptest! {
     }
 }
 
-#[test]
-fn block_separable_combines_closed_form_and_inner_solves() {
-    let mut r = rng(77);
+fn block_separable_case(seed: u64) {
+    let mut r = rng(seed);
     let j = Jensen::new(entropy_like(), vec![0.5, 1.0]).unwrap();
     let q = DescentLemma::new(HalfSquaredNorm::new(3), 2.0).unwrap();
     let blocks: Vec<Box<dyn DynPart<f64>>> = vec![Box::new(j), Box::new(q)];

@@ -33,7 +33,11 @@
 //! * Methods: [`first_order`] (one [`first_order::FirstOrder`] solver over optax-style
 //!   [`first_order::Update`] rules: GD/SGD with heavy-ball or Nesterov momentum, Adam,
 //!   AdamW, RMSProp, Adagrad, with [`first_order::Schedule`]s), [`lbfgs`] (full-batch
-//!   L-BFGS with a strong-Wolfe line search), [`inna`] and [`step_tuned`].
+//!   L-BFGS with a strong-Wolfe line search), [`inna`] and [`step_tuned`]; structured
+//!   methods: [`nmf`] (beta-NMF MM / heuristic / ME), [`mm`] (last-layer and block MM
+//!   for MLPs, generic MM over `majorize`'s traits), [`agd`], [`admm`] (Taylor et al.,
+//!   dlADMM), [`bcd`] (proximal block coordinate descent), [`mac`] (auxiliary
+//!   coordinates), [`lifted`] (Fenchel / LPOM penalty) and [`proxprop`].
 //!
 //! Fair accounting: the driver times only `init` and `step` (evaluation and
 //! checkpoints excluded), evaluates every iterate on the full training set with the
@@ -96,7 +100,10 @@
 //! `solvers::first_order::AdamConfig::default().build::<f32>()?` (PyTorch defaults) or
 //! `solvers::lbfgs::LbfgsConfig::default().build::<f64>()?`.
 
+pub mod admm;
+pub mod agd;
 mod batch;
+pub mod bcd;
 pub mod checkpoint;
 mod context;
 mod driver;
@@ -104,10 +111,14 @@ mod error;
 pub mod first_order;
 pub mod inna;
 pub mod lbfgs;
+pub mod lifted;
+pub mod mac;
+pub mod mm;
 mod net_problem;
 pub mod nmf;
 pub mod observer;
 mod problem;
+pub mod proxprop;
 mod solver;
 mod status;
 pub mod step_tuned;
@@ -125,3 +136,8 @@ pub use problem::{Differentiable, Evaluation, Problem};
 pub use solver::Solver;
 pub use status::{BudgetKind, Status};
 pub use trace::{Record, Trace};
+
+/// The README's examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

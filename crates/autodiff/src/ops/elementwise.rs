@@ -90,6 +90,27 @@ impl<T: Real> Unary<T> {
         }
     }
 
+    /// `ys = f(xs)` entrywise, with the hot maps in their own loops (the match is taken
+    /// once, not per entry, so the loops vectorise).
+    fn apply_slice(self, xs: &[T], ys: &mut [T]) {
+        fn map<T: Copy>(xs: &[T], ys: &mut [T], f: impl Fn(T) -> T) {
+            ys.iter_mut().zip(xs).for_each(|(y, &x)| *y = f(x));
+        }
+        let z = T::zero();
+        match self {
+            Unary::Relu => map(xs, ys, |x| if x > z { x } else { z }),
+            Unary::LeakyRelu(s) => map(xs, ys, |x| if x > z { x } else { s * x }),
+            Unary::Square => map(xs, ys, |x| x * x),
+            Unary::AddScalar(c) => map(xs, ys, |x| x + c),
+            Unary::MulScalar(c) => map(xs, ys, |x| c * x),
+            Unary::Neg => map(xs, ys, |x| -x),
+            Unary::Sigmoid => map(xs, ys, sigmoid),
+            Unary::Tanh => map(xs, ys, |x| x.tanh()),
+            Unary::Exp => map(xs, ys, |x| x.exp()),
+            k => map(xs, ys, |x| k.apply(x)),
+        }
+    }
+
     /// `f'(x)` expressed through `x` and `y = f(x)` (whichever is cheaper and stable).
     /// At kinks (relu, leaky relu, elu, abs at 0) the right derivative for relu-like
     /// maps is not used: we take the left one (0 for relu, `slope` for leaky relu,
@@ -165,10 +186,7 @@ impl<T: Real> Tape<T> {
         let (r, c) = self.values[ia].shape();
         let out = self.push(Op::Unary(ia, kind), r, c, self.needs_grad[ia]);
         let (ins, y) = self.io(out.index);
-        y.as_mut_slice()
-            .iter_mut()
-            .zip(ins[ia].as_slice())
-            .for_each(|(y, &x)| *y = kind.apply(x));
+        kind.apply_slice(ins[ia].as_slice(), y.as_mut_slice());
         Ok(out)
     }
 
@@ -348,15 +366,15 @@ pub(crate) fn unary_backward<T: Real>(
     if let Some((ga, first)) = grads.slot(a, x.shape()) {
         let d = ga.as_mut_slice();
         let (gs, xs, ys) = (g.as_slice(), x.as_slice(), y.as_slice());
+        let (z, one) = (T::zero(), T::one());
         match kind {
             // Cheap special cases kept branch-light for the hot activations.
-            Unary::Relu => acc2(
-                d,
-                first,
-                gs,
-                xs,
-                |g, x| if x > T::zero() { g } else { T::zero() },
-            ),
+            Unary::Relu => acc2(d, first, gs, xs, |g, x| if x > z { g } else { z }),
+            Unary::LeakyRelu(s) => acc2(d, first, gs, xs, |g, x| if x > z { g } else { s * g }),
+            Unary::Sigmoid => acc2(d, first, gs, ys, |g, y| g * y * (one - y)),
+            Unary::Tanh => acc2(d, first, gs, ys, |g, y| g * (one - y * y)),
+            Unary::Exp => acc2(d, first, gs, ys, |g, y| g * y),
+            Unary::Square => acc2(d, first, gs, xs, |g, x| g * (x + x)),
             Unary::AddScalar(_) => acc1(d, first, gs, |g| g),
             Unary::Neg => acc1(d, first, gs, |g| -g),
             Unary::MulScalar(c) => acc1(d, first, gs, |g| c * g),

@@ -110,3 +110,42 @@ pub(crate) fn backward<T: Real>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Tape;
+    use nalgebra::dmatrix;
+
+    #[test]
+    fn sums_and_means_by_hand() {
+        let mut t = Tape::<f64>::new();
+        let a = t.param(&dmatrix![1.0, 2.0, 3.0; 4.0, 5.0, 6.0]);
+        let r = [
+            t.sum_all(a).unwrap(),
+            t.mean_all(a).unwrap(),
+            t.sum_per_row(a).unwrap(),
+            t.mean_per_row(a).unwrap(),
+            t.sum_per_col(a).unwrap(),
+            t.mean_per_col(a).unwrap(),
+        ];
+        assert_eq!(t.value(r[0]), &dmatrix![21.0]);
+        assert_eq!(t.value(r[1]), &dmatrix![3.5]);
+        assert_eq!(t.value(r[2]), &dmatrix![6.0; 15.0]);
+        assert_eq!(t.value(r[3]), &dmatrix![2.0; 5.0]);
+        assert_eq!(t.value(r[4]), &dmatrix![5.0, 7.0, 9.0]);
+        assert_eq!(t.value(r[5]), &dmatrix![2.5, 3.5, 4.5]);
+        // Gradient of mean_per_row with seed (1, 2): each row's entries get seed / 3.
+        t.vjp(r[3], &dmatrix![1.0; 2.0]).unwrap();
+        let third = 1.0 / 3.0;
+        assert_eq!(
+            t.grad(a).unwrap(),
+            &dmatrix![third, third, third; 2.0 * third, 2.0 * third, 2.0 * third]
+        );
+        // Gradient of sum_per_col with seed (1, 0, -1) broadcasts down the columns.
+        t.vjp(r[4], &dmatrix![1.0, 0.0, -1.0]).unwrap();
+        assert_eq!(
+            t.grad(a).unwrap(),
+            &dmatrix![1.0, 0.0, -1.0; 1.0, 0.0, -1.0]
+        );
+    }
+}

@@ -7,6 +7,7 @@
 use autodiff::Real;
 use nalgebra::DMatrix;
 
+use super::update::Power;
 use super::{NmfConfig, NmfWorkspace, check_shapes};
 use crate::beta::gamma;
 use crate::error::Result;
@@ -21,22 +22,22 @@ pub const SKLEARN_EPS: f64 = f32::EPSILON as f64;
 /// when `beta < 1` (not used for beta = 1).
 fn fill_ab<T: Real>(v: &DMatrix<T>, ws: &mut NmfWorkspace<T>, beta: f64) {
     let eps = T::of(SKLEARN_EPS);
-    let e2 = T::of(beta - 2.0);
-    let e1 = T::of(beta - 1.0);
-    for i in 0..v.len() {
-        let wh = ws.wh[i];
-        let yn = if beta < 2.0 && wh < eps { eps } else { wh };
-        ws.a[i] = if beta == 1.0 {
-            v[i] / yn
+    // Integer and half-integer exponents without pow (equal to numpy's `**` to rounding).
+    let (e2, e1) = (Power::of(beta - 2.0), Power::of(beta - 1.0));
+    let (wh, a, b) = (ws.wh.as_slice(), ws.a.as_mut_slice(), ws.b.as_mut_slice());
+    for (((a, b), &x), &y) in a.iter_mut().zip(b.iter_mut()).zip(v.as_slice()).zip(wh) {
+        let yn = if beta < 2.0 && y < eps { eps } else { y };
+        *a = if beta == 1.0 {
+            x / yn
         } else if beta == 0.0 {
             let r = T::one() / yn;
-            r * r * v[i]
+            r * r * x
         } else {
-            yn.powf(e2) * v[i]
+            e2.apply(yn) * x
         };
         if beta != 1.0 {
-            let yd = if beta < 1.0 && wh < eps { eps } else { wh };
-            ws.b[i] = yd.powf(e1);
+            let yd = if beta < 1.0 && y < eps { eps } else { y };
+            *b = e1.apply(yd);
         }
     }
 }

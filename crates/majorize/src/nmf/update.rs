@@ -10,23 +10,53 @@ use crate::error::Result;
 use crate::prod::gemm;
 use autodiff::Transpose;
 
+/// How `y^e` is computed for a fixed exponent: integer powers by multiplication and
+/// half-integer ones through a square root avoid the general `pow` (the dominant cost
+/// of an update for beta not in {1, 2}).
+#[derive(Clone, Copy)]
+pub(super) enum Power {
+    Int(i32),
+    HalfInt(i32),
+    General(f64),
+}
+
+impl Power {
+    pub(super) fn of(e: f64) -> Self {
+        if e.fract() == 0.0 && e.abs() <= 8.0 {
+            Power::Int(e as i32)
+        } else if (2.0 * e).fract() == 0.0 && e.abs() <= 8.0 {
+            Power::HalfInt((e - 0.5) as i32)
+        } else {
+            Power::General(e)
+        }
+    }
+    #[inline]
+    pub(super) fn apply<T: Real>(self, y: T) -> T {
+        match self {
+            Power::Int(k) => y.powi(k),
+            Power::HalfInt(k) => y.powi(k) * y.sqrt(),
+            Power::General(e) => y.powf(T::of(e)),
+        }
+    }
+}
+
 /// `ws.a = V o (WH)^(beta-2)` and `ws.b = (WH)^(beta-1)` (`beta = 1`: only
 /// `ws.a = V ./ WH`), from `ws.wh`, with `WH` raised to at least `EPS^2`.
 fn fill_ab<T: Real>(v: &DMatrix<T>, ws: &mut NmfWorkspace<T>, beta: f64) {
     let floor = T::EPS * T::EPS;
-    let e2 = T::of(beta - 2.0);
-    for i in 0..v.len() {
-        let y = ws.wh[i].max(floor);
-        if beta == 1.0 {
-            ws.a[i] = v[i] / y;
-        } else {
-            let t = if beta == 0.0 {
-                T::one() / (y * y)
-            } else {
-                y.powf(e2)
-            };
-            ws.a[i] = v[i] * t;
-            ws.b[i] = t * y;
+    let e2 = Power::of(beta - 2.0);
+    let (wh, a, b) = (ws.wh.as_slice(), ws.a.as_mut_slice(), ws.b.as_mut_slice());
+    let v = v.as_slice();
+    if beta == 1.0 {
+        for ((a, &x), &y) in a.iter_mut().zip(v).zip(wh) {
+            *a = x / y.max(floor);
+        }
+    } else {
+        for (((a, b), &x), &y) in a.iter_mut().zip(b.iter_mut()).zip(v).zip(wh) {
+            let y = y.max(floor);
+            let t = e2.apply(y);
+            *a = x * t;
+            *b = t * y;
         }
     }
 }

@@ -1,0 +1,726 @@
+//! dlADMM (Wang, Yu, Chen, Zhao, KDD 2019; ALGORITHMS.md 3).
+//!
+//! Relaxed problem with one multiplier `U` on the output equation (sum scale):
+//!
+//! ```text
+//! L_rho = R(Z_L) + sum_l (lambda_2 / (2 w)) ||W_l||^2
+//!       + (nu / 2) sum_{l<L} ( ||Z_l - W_l A_{l-1} - b_l||^2 + ||A_l - h(Z_l)||^2 )
+//!       + <U, Z_L - W_L A_{L-1} - b_L> + (rho / 2) ||Z_L - W_L A_{L-1} - b_L||^2
+//! ```
+//!
+//! One iteration: a backward pass (layer L down to 1: `Z_l, b_l, W_l`, then
+//! `A_{l-1}`), a forward pass (layer 1 up to L: `W_l, b_l, Z_l`, then `A_l`), and the
+//! dual step `U <- U + rho (Z_L - W_L A_{L-1} - b_L)` (order as in the reference code,
+//! ALGORITHMS.md 3.2; `W_1` is updated twice at the turning point).
+//!
+//! * W-step: one majorized step `W <- W - G / theta`, `G` the gradient of the W-terms,
+//!   `theta` doubled (factor [`super::DlAdmmConfig::backtrack`]) from its base value
+//!   until the quadratic upper bound holds. The terms are quadratic in W, so the
+//!   bound test `phi(W - G/theta) <= phi(W) - ||G||^2 / theta + ||G||^2 / (2 theta)` is
+//!   evaluated exactly from `c ||G A||^2 + (lambda_2 / w) ||G||^2 <= theta ||G||^2`,
+//!   with `||G A||^2 = tr(G (A A^T) G^T)` from the sample sums (no extra pass over N).
+//! * A-step: the same on `A_l` with `tau`.
+//! * b-step: exact, `b <- b + mean over samples of the residual`.
+//! * Z_l (hidden): exact entrywise `argmin (z - m)^2 + (a - h(z))^2` (nets prox).
+//! * Z_L: `prox_{R / rho}(m - U / rho)`: Newton (exact) or the code's proximal-gradient
+//!   iterations.
+//!
+//! With a fixed rho every primal block step is a descent step of `L_rho` (MM steps and
+//! exact minimisations); the dual step may increase it. The convergence theorem
+//! (paper section 4) needs rho large relative to nu and to the Lipschitz constant of
+//! `grad R`, plus coercivity; the exact threshold could not be checked against the
+//! paper here (the paper text was not readable), so [`super::DlPenalty::Fixed`] lets the
+//! user set it and the code's adaptive rule is [`super::DlPenalty::Adaptive`].
+
+use autodiff::{Real, Reduction, Transpose};
+use nalgebra::DMatrix;
+use nets::{Dataset, Loss, LossKind, Sequential, Targets};
+use serde::{Deserialize, Serialize};
+
+use super::config::{DlAdmmConfig, DlPenalty, ZlSolver};
+use super::lifted::{Lifted, Residuals, dense_targets};
+use super::linalg::{
+    SampleSums, SumsWork, affine, dot, ensure_shape, gemm, require_finite, sample_sums, sq_norm,
+};
+use crate::SolverError;
+
+fn not_init() -> SolverError {
+    SolverError::Problem("DlAdmm: not initialised (call init / initialize first)".into())
+}
+
+fn nerr(e: nets::NetsError) -> SolverError {
+    SolverError::Problem(format!("DlAdmm output step: {e}"))
+}
+
+/// One block of a dlADMM pass (0-based dense-layer index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DlBlock {
+    /// Majorized W-step of layer l.
+    Weights(usize),
+    /// Exact bias step of layer l.
+    Bias(usize),
+    /// Exact Z-step (hidden: entrywise prox; last: output prox).
+    PreActivations(usize),
+    /// Majorized A-step of hidden layer l.
+    Activations(usize),
+}
+
+/// What one dlADMM iteration did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DlStepInfo {
+    /// Augmented Lagrangian `L_rho` (sum scale) before the dual step.
+    pub augmented: f64,
+    /// Primal residuals after the iteration.
+    pub residuals: Residuals,
+    /// `rho ||m_L - m_L_prev||_F` (dual residual of the output equation).
+    pub dual_residual: f64,
+    /// Penalties used in this iteration.
+    pub nu: f64,
+    /// Penalty of the output equation.
+    pub rho: f64,
+    /// Backtracking trials (W and A steps) plus output inner iterations.
+    pub inner_solves: u64,
+    /// Inner iterations of the output block (prox-gradient or Newton steps).
+    pub output_inner: u64,
+}
+
+/// dlADMM checkpoint.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) struct DlSaved<T: Real> {
+    pub vars: Option<Lifted<T>>,
+    pub u: DMatrix<T>,
+    pub prev_m: DMatrix<T>,
+    pub rho: f64,
+    pub nu: f64,
+    pub theta: f64,
+    pub tau: f64,
+    pub costs: Vec<f64>,
+    pub iterations: u64,
+}
+
+/// The dlADMM solver (see the module doc).
+#[derive(Debug)]
+pub struct DlAdmm<T: Real> {
+    config: DlAdmmConfig,
+    vars: Option<Lifted<T>>,
+    u: DMatrix<T>,
+    prev_m: DMatrix<T>,
+    rho: f64,
+    nu: f64,
+    theta: f64,
+    tau: f64,
+    costs: Vec<f64>,
+    iterations: u64,
+    sum_loss: Loss,
+    sample_weight: f64,
+    l2: f64,
+    ready: bool,
+    scratch: DMatrix<T>,
+    scratch2: DMatrix<T>,
+    grad: DMatrix<T>,
+    gw: DMatrix<T>,
+    ggw: DMatrix<T>,
+    sums: SampleSums<T>,
+    sums_work: SumsWork<T>,
+}
+
+impl<T: Real> DlAdmm<T> {
+    /// A solver from a validated config (errors name the bad hyperparameter).
+    pub fn new(config: DlAdmmConfig) -> Result<Self, SolverError> {
+        config.validate()?;
+        let (nu, rho) = match config.penalty {
+            DlPenalty::Fixed { nu, rho } => (nu, rho),
+            DlPenalty::Adaptive { rho0, .. } => (rho0, rho0),
+        };
+        Ok(DlAdmm {
+            theta: config.theta,
+            tau: config.tau,
+            config,
+            vars: None,
+            u: DMatrix::zeros(0, 0),
+            prev_m: DMatrix::zeros(0, 0),
+            rho,
+            nu,
+            costs: Vec::new(),
+            iterations: 0,
+            sum_loss: Loss::new(LossKind::Mse, Reduction::Sum),
+            sample_weight: 1.0,
+            l2: 0.0,
+            ready: false,
+            scratch: DMatrix::zeros(0, 0),
+            scratch2: DMatrix::zeros(0, 0),
+            grad: DMatrix::zeros(0, 0),
+            gw: DMatrix::zeros(0, 0),
+            ggw: DMatrix::zeros(0, 0),
+            sums: SampleSums::default(),
+            sums_work: SumsWork::default(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DlAdmmConfig {
+        &self.config
+    }
+    /// The lifted variables.
+    pub fn lifted(&self) -> Option<&Lifted<T>> {
+        self.vars.as_ref()
+    }
+    /// Current `(nu, rho)`.
+    pub fn penalties(&self) -> (f64, f64) {
+        (self.nu, self.rho)
+    }
+    /// Current backtracking bases `(theta, tau)`.
+    pub fn curvature_bases(&self) -> (f64, f64) {
+        (self.theta, self.tau)
+    }
+    /// The output multiplier U.
+    pub fn multiplier(&self) -> &DMatrix<T> {
+        &self.u
+    }
+    /// Mutable multiplier (tests).
+    pub fn multiplier_mut(&mut self) -> &mut DMatrix<T> {
+        &mut self.u
+    }
+    /// The sample weight of the problem's loss.
+    pub fn sample_weight(&self) -> f64 {
+        self.sample_weight
+    }
+    /// Iterations done.
+    pub fn iterations(&self) -> u64 {
+        self.iterations
+    }
+
+    /// Weights from `net`, lifted variables from its forward pass; `Z_L` from the
+    /// targets (+1 / -1 one-hot for labels, the targets for dense) if configured; U = 0.
+    pub fn initialize(
+        &mut self,
+        net: &Sequential<T>,
+        loss: &Loss,
+        train: &Dataset<T>,
+    ) -> Result<(), SolverError> {
+        let mut vars = Lifted::from_net(net, train.inputs())?;
+        let last = vars.layers() - 1;
+        let k = vars.z[last].nrows();
+        if self.config.init_output_from_targets {
+            let y = dense_targets(train.targets(), k)?;
+            vars.z[last] = match train.targets() {
+                Targets::Labels { .. } => y.map(|v| v + v - T::one()),
+                Targets::Dense(_) => y,
+            };
+        }
+        self.u = DMatrix::zeros(k, train.len());
+        self.prev_m = DMatrix::zeros(0, 0);
+        self.vars = Some(vars);
+        self.iterations = 0;
+        self.costs.clear();
+        let (nu, rho) = match self.config.penalty {
+            DlPenalty::Fixed { nu, rho } => (nu, rho),
+            DlPenalty::Adaptive { rho0, .. } => (rho0, rho0),
+        };
+        self.nu = nu;
+        self.rho = rho;
+        self.theta = self.config.theta;
+        self.tau = self.config.tau;
+        self.prepare(loss, train)
+    }
+
+    pub(crate) fn prepare(&mut self, loss: &Loss, train: &Dataset<T>) -> Result<(), SolverError> {
+        loss.validate()
+            .map_err(|e| SolverError::Problem(format!("DlAdmm: {e}")))?;
+        if loss.kind == LossKind::MulticlassHinge {
+            return Err(SolverError::Problem(
+                "DlAdmm needs a smooth output loss with a prox (MSE, softmax CE, logistic), \
+                 not the multiclass hinge"
+                    .into(),
+            ));
+        }
+        self.sum_loss = Loss::new(loss.kind, Reduction::Sum);
+        self.sample_weight = loss.sample_weight(train.len());
+        self.l2 = loss.l2;
+        self.ready = true;
+        Ok(())
+    }
+
+    /// The prox-gradient step actually used: the configured `eta`, unless it is beyond
+    /// `2 / L` for the loss's curvature bound L (MSE: L = 1; logistic: 1/4; softmax CE:
+    /// 1/2), where the iteration can diverge; then `1 / L`. The code's eta = 4 was
+    /// chosen for softmax CE (= 2 / L there, kept).
+    pub fn effective_eta(&self, eta: f64) -> f64 {
+        let k = self.u.nrows().max(2);
+        match self.sum_loss.curvature_bound(k).max_eigenvalue() {
+            Some(l) if l > 0.0 && eta > 2.0 / l => 1.0 / l,
+            _ => eta,
+        }
+    }
+
+    pub(crate) fn needs_prepare(&self) -> bool {
+        !self.ready
+    }
+
+    /// The blocks of one iteration in order (backward pass, then forward pass).
+    pub fn blocks(&self) -> Vec<DlBlock> {
+        let l_count = self.vars.as_ref().map_or(0, |v| v.layers());
+        let mut out = Vec::new();
+        for l in (0..l_count).rev() {
+            out.push(DlBlock::PreActivations(l));
+            out.push(DlBlock::Bias(l));
+            out.push(DlBlock::Weights(l));
+            if l > 0 {
+                out.push(DlBlock::Activations(l - 1));
+            }
+        }
+        for l in 0..l_count {
+            out.push(DlBlock::Weights(l));
+            out.push(DlBlock::Bias(l));
+            out.push(DlBlock::PreActivations(l));
+            if l + 1 < l_count {
+                out.push(DlBlock::Activations(l));
+            }
+        }
+        out
+    }
+
+    /// Weight `c` of the coupling term of layer l (nu hidden, rho output).
+    fn coupling(&self, l: usize, l_count: usize) -> f64 {
+        if l + 1 == l_count { self.rho } else { self.nu }
+    }
+
+    /// `scratch <- Z_l - W_l A_{l-1} - b_l (+ U / rho for the output layer)`.
+    fn residual_into(
+        &mut self,
+        l: usize,
+        x: &DMatrix<T>,
+        threads: usize,
+    ) -> Result<(), SolverError> {
+        let vars = self.vars.as_ref().ok_or_else(not_init)?;
+        affine(
+            &vars.w[l],
+            &vars.b[l],
+            vars.input(x, l),
+            threads,
+            &mut self.scratch,
+        )?;
+        let last = l + 1 == vars.layers();
+        let inv_rho = T::of(1.0 / self.rho);
+        for (i, (s, &z)) in self.scratch.iter_mut().zip(vars.z[l].iter()).enumerate() {
+            *s = z - *s;
+            if last {
+                *s += self.u.as_slice()[i] * inv_rho;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one block step; returns the inner solves (backtracking trials, inner
+    /// output iterations) it made.
+    pub fn run_block(
+        &mut self,
+        block: DlBlock,
+        train: &Dataset<T>,
+        threads: usize,
+    ) -> Result<u64, SolverError> {
+        let x = train.inputs();
+        let n = x.ncols();
+        let l_count = self.vars.as_ref().ok_or_else(not_init)?.layers();
+        let layer = match block {
+            DlBlock::Weights(l) | DlBlock::Bias(l) | DlBlock::PreActivations(l) => l,
+            DlBlock::Activations(l) => l + 1,
+        };
+        if layer >= l_count {
+            return Err(SolverError::Problem(format!(
+                "DlAdmm: block {block:?} out of range for {l_count} layers"
+            )));
+        }
+        match block {
+            DlBlock::Bias(l) => {
+                self.residual_into(l, x, threads)?;
+                let vars = self.vars.as_mut().ok_or_else(not_init)?;
+                let inv_n = 1.0 / n as f64;
+                for (i, bi) in vars.b[l].iter_mut().enumerate() {
+                    let s: f64 = self.scratch.row(i).iter().map(|v| v.to_f64()).sum();
+                    *bi += T::of(s * inv_n);
+                }
+                Ok(0)
+            }
+            DlBlock::Weights(l) => {
+                self.residual_into(l, x, threads)?;
+                let c = self.coupling(l, l_count);
+                let l2w = self.l2 / self.sample_weight;
+                let vars = self.vars.as_mut().ok_or_else(not_init)?;
+                let input = if l == 0 { x } else { &vars.a[l - 1] };
+                sample_sums(
+                    input,
+                    &self.scratch,
+                    threads,
+                    &mut self.sums_work,
+                    &mut self.sums,
+                )?;
+                // G = -c R A^T + l2w W (buffers reused across calls).
+                let w = &mut vars.w[l];
+                ensure_shape(&mut self.gw, w.nrows(), w.ncols());
+                ensure_shape(&mut self.ggw, w.nrows(), w.ncols());
+                for ((gi, &ci), &wi) in self.gw.iter_mut().zip(self.sums.cross.iter()).zip(w.iter())
+                {
+                    *gi = T::of(-c * ci.to_f64() + l2w * wi.to_f64());
+                }
+                let g = &self.gw;
+                let g2 = sq_norm(g);
+                if g2 == 0.0 {
+                    return Ok(0);
+                }
+                gemm(
+                    &mut self.ggw,
+                    1.0,
+                    g,
+                    Transpose::No,
+                    &self.sums.gram,
+                    Transpose::No,
+                    0.0,
+                    1,
+                )?;
+                let curv = c * dot(&self.ggw, g) + l2w * g2;
+                let mut theta = self.theta;
+                let mut trials = 1;
+                while curv > theta * g2 {
+                    if trials as usize > self.config.max_backtracks {
+                        return Err(SolverError::LineSearch(format!(
+                            "DlAdmm W-step of layer {}: theta {theta:e} after {trials} trials",
+                            l + 1
+                        )));
+                    }
+                    theta *= self.config.backtrack;
+                    trials += 1;
+                }
+                let step = T::of(1.0 / theta);
+                for (wi, &gi) in w.iter_mut().zip(g.iter()) {
+                    *wi -= step * gi;
+                }
+                Ok(trials)
+            }
+            DlBlock::Activations(l) => {
+                // f(A_l) = (c/2)||R_{l+1}||^2 + (nu/2)||A_l - h(Z_l)||^2.
+                self.residual_into(l + 1, x, threads)?;
+                let c = self.coupling(l + 1, l_count);
+                let nu = self.nu;
+                let vars = self.vars.as_mut().ok_or_else(not_init)?;
+                let d = vars.a[l].nrows();
+                ensure_shape(&mut self.scratch2, d, n);
+                vars.h[l].apply_matrix(&vars.z[l], &mut self.scratch2);
+                let nt = T::of(nu);
+                for (s, &a) in self.scratch2.iter_mut().zip(vars.a[l].iter()) {
+                    *s = nt * (a - *s);
+                }
+                let w = &vars.w[l + 1];
+                gemm(
+                    &mut self.scratch2,
+                    -c,
+                    w,
+                    Transpose::Yes,
+                    &self.scratch,
+                    Transpose::No,
+                    1.0,
+                    threads,
+                )?;
+                let g2 = sq_norm(&self.scratch2);
+                if g2 == 0.0 {
+                    return Ok(0);
+                }
+                gemm(
+                    &mut self.scratch,
+                    1.0,
+                    w,
+                    Transpose::No,
+                    &self.scratch2,
+                    Transpose::No,
+                    0.0,
+                    threads,
+                )?;
+                let curv = c * sq_norm(&self.scratch) + nu * g2;
+                let mut tau = self.tau;
+                let mut trials = 1;
+                while curv > tau * g2 {
+                    if trials as usize > self.config.max_backtracks {
+                        return Err(SolverError::LineSearch(format!(
+                            "DlAdmm A-step of layer {}: tau {tau:e} after {trials} trials",
+                            l + 1
+                        )));
+                    }
+                    tau *= self.config.backtrack;
+                    trials += 1;
+                }
+                let step = T::of(1.0 / tau);
+                for (ai, &gi) in vars.a[l].iter_mut().zip(self.scratch2.iter()) {
+                    *ai -= step * gi;
+                }
+                Ok(trials)
+            }
+            DlBlock::PreActivations(l) => {
+                let eta_eff = match self.config.zl_solver {
+                    ZlSolver::ProxGradient { eta, .. } => self.effective_eta(eta),
+                    ZlSolver::Newton => 0.0,
+                };
+                let vars = self.vars.as_mut().ok_or_else(not_init)?;
+                let input = if l == 0 { x } else { &vars.a[l - 1] };
+                affine(&vars.w[l], &vars.b[l], input, threads, &mut self.scratch)?;
+                require_finite(&self.scratch, || {
+                    format!("DlAdmm: W_{0} A_{1} + b_{0} before the Z-step", l + 1, l)
+                })?;
+                if l + 1 < l_count {
+                    nets::prox::prox_weighted_matrix(
+                        &vars.h[l],
+                        &vars.a[l],
+                        &self.scratch,
+                        1.0,
+                        1.0,
+                        &mut vars.z[l],
+                    )
+                    .map_err(|e| SolverError::Problem(format!("DlAdmm Z-step: {e}")))?;
+                    Ok(1)
+                } else {
+                    // v = m - U / rho; Z_L = prox_{R/rho}(v).
+                    let inv_rho = T::of(1.0 / self.rho);
+                    for (s, &u) in self.scratch.iter_mut().zip(self.u.iter()) {
+                        *s -= u * inv_rho;
+                    }
+                    let z = &mut vars.z[l];
+                    match self.config.zl_solver {
+                        ZlSolver::Newton => {
+                            self.sum_loss
+                                .output_prox(train.targets(), &self.scratch, 1.0 / self.rho, z)
+                                .map_err(nerr)?;
+                            Ok(1)
+                        }
+                        ZlSolver::ProxGradient { max_iter, tol, .. } => prox_gradient(
+                            &self.sum_loss,
+                            train.targets(),
+                            &self.scratch,
+                            self.rho,
+                            eta_eff,
+                            max_iter,
+                            tol,
+                            z,
+                            &mut self.grad,
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
+    /// `L_rho` of the module doc (sum scale) at the current variables.
+    pub fn augmented_lagrangian(
+        &mut self,
+        train: &Dataset<T>,
+        threads: usize,
+    ) -> Result<f64, SolverError> {
+        let vars = self.vars.as_ref().ok_or_else(not_init)?;
+        let r = vars.residuals(train.inputs(), threads, &mut self.scratch)?;
+        self.lagrangian_from(&r, train, threads)
+    }
+
+    fn lagrangian_from(
+        &mut self,
+        r: &Residuals,
+        train: &Dataset<T>,
+        threads: usize,
+    ) -> Result<f64, SolverError> {
+        let l_count = self.vars.as_ref().ok_or_else(not_init)?.layers();
+        let last = l_count - 1;
+        // r_L as a matrix for <U, r_L>: scratch = Z_L - m_L + U/rho, so
+        // <U, r_L> = <U, scratch> - ||U||^2 / rho.
+        self.residual_into(last, train.inputs(), threads)?;
+        let ur = dot(&self.u, &self.scratch) - sq_norm(&self.u) / self.rho;
+        let vars = self.vars.as_ref().ok_or_else(not_init)?;
+        let mut v = self
+            .sum_loss
+            .value(&vars.z[last], train.targets())
+            .map_err(nerr)?
+            .to_f64();
+        let lin2: Vec<f64> = r.linear.iter().map(|x| x * x).collect();
+        v += 0.5 * self.nu * lin2[..last].iter().sum::<f64>();
+        v += 0.5 * self.nu * r.activation.iter().map(|x| x * x).sum::<f64>();
+        v += ur + 0.5 * self.rho * lin2[last];
+        if self.l2 > 0.0 {
+            v += self.l2 / (2.0 * self.sample_weight) * vars.w.iter().map(sq_norm).sum::<f64>();
+        }
+        Ok(v)
+    }
+
+    /// One iteration: backward and forward passes, then the dual step.
+    pub fn iterate(
+        &mut self,
+        train: &Dataset<T>,
+        threads: usize,
+    ) -> Result<DlStepInfo, SolverError> {
+        let mut inner = 0;
+        let mut out_inner = 0;
+        let l_count = self.vars.as_ref().ok_or_else(not_init)?.layers();
+        for block in self.blocks() {
+            let k = self.run_block(block, train, threads)?;
+            if block == DlBlock::PreActivations(l_count - 1) {
+                out_inner += k;
+            }
+            inner += k;
+        }
+        self.iterations += 1;
+        let r = self.vars.as_ref().ok_or_else(not_init)?.residuals(
+            train.inputs(),
+            threads,
+            &mut self.scratch,
+        )?;
+        let augmented = self.lagrangian_from(&r, train, threads)?;
+        // Dual step.
+        let x = train.inputs();
+        let vars = self.vars.as_ref().ok_or_else(not_init)?;
+        let last = l_count - 1;
+        affine(
+            &vars.w[last],
+            &vars.b[last],
+            vars.input(x, last),
+            threads,
+            &mut self.scratch,
+        )?;
+        let dual = if self.prev_m.shape() == self.scratch.shape() {
+            self.rho
+                * self
+                    .scratch
+                    .iter()
+                    .zip(self.prev_m.iter())
+                    .map(|(a, b)| (a.to_f64() - b.to_f64()).powi(2))
+                    .sum::<f64>()
+                    .sqrt()
+        } else {
+            0.0
+        };
+        let rt = T::of(self.rho);
+        for ((u, &z), &m) in self
+            .u
+            .iter_mut()
+            .zip(vars.z[last].iter())
+            .zip(self.scratch.iter())
+        {
+            *u += rt * (z - m);
+        }
+        ensure_shape(&mut self.prev_m, self.scratch.nrows(), self.scratch.ncols());
+        self.prev_m.copy_from(&self.scratch);
+        vars.check_finite("DlAdmm", self.iterations)?;
+        if !self.u.iter().all(|v| v.finite()) || !augmented.is_finite() {
+            return Err(SolverError::NonFinite(format!(
+                "DlAdmm: U or L_rho at iteration {}",
+                self.iterations
+            )));
+        }
+        Ok(DlStepInfo {
+            augmented,
+            residuals: r,
+            dual_residual: dual,
+            nu: self.nu,
+            rho: self.rho,
+            inner_solves: inner,
+            output_inner: out_inner,
+        })
+    }
+
+    /// The code's adaptive rule, fed with the TRUE training objective after each
+    /// iteration: if it rose in each of the last three iterations, rho (and nu, one
+    /// parameter in the code) grows by `factor` up to `rho_max`, and when the widest
+    /// hidden layer has at least 100 units theta and tau grow by `factor` too. Returns whether rho changed. No-op in
+    /// the fixed mode.
+    pub fn adapt(&mut self, true_objective: f64, max_hidden_width: usize) -> bool {
+        let DlPenalty::Adaptive {
+            rho_max, factor, ..
+        } = self.config.penalty
+        else {
+            return false;
+        };
+        self.costs.push(true_objective);
+        if self.costs.len() > 4 {
+            self.costs.remove(0);
+        }
+        let c = &self.costs;
+        if c.len() == 4 && c[3] > c[2] && c[2] > c[1] && c[1] > c[0] {
+            self.rho = (self.rho * factor).min(rho_max);
+            self.nu = self.rho;
+            if max_hidden_width >= 100 {
+                self.theta *= factor;
+                self.tau *= factor;
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Writes the current weights into `net`.
+    pub fn write_weights(&self, net: &mut Sequential<T>) -> Result<(), SolverError> {
+        self.vars.as_ref().ok_or_else(not_init)?.write_to(net)
+    }
+
+    pub(crate) fn saved(&self) -> DlSaved<T> {
+        DlSaved {
+            vars: self.vars.clone(),
+            u: self.u.clone(),
+            prev_m: self.prev_m.clone(),
+            rho: self.rho,
+            nu: self.nu,
+            theta: self.theta,
+            tau: self.tau,
+            costs: self.costs.clone(),
+            iterations: self.iterations,
+        }
+    }
+
+    pub(crate) fn restore(&mut self, s: DlSaved<T>) {
+        self.vars = s.vars;
+        self.u = s.u;
+        self.prev_m = s.prev_m;
+        self.rho = s.rho;
+        self.nu = s.nu;
+        self.theta = s.theta;
+        self.tau = s.tau;
+        self.costs = s.costs;
+        self.iterations = s.iterations;
+        self.ready = false;
+    }
+}
+
+/// The reference code's output iterations for `argmin R(Z) + (rho/2)||Z - v||^2`:
+/// `Z <- (rho v + Z / eta - grad R(Z)) / (rho + 1 / eta)` from the current Z, until the
+/// objective changes by less than `tol` or `max_iter` iterations. Returns the count.
+#[allow(clippy::too_many_arguments)]
+fn prox_gradient<T: Real>(
+    loss: &Loss,
+    targets: &Targets<T>,
+    v: &DMatrix<T>,
+    rho: f64,
+    eta: f64,
+    max_iter: usize,
+    tol: f64,
+    z: &mut DMatrix<T>,
+    grad: &mut DMatrix<T>,
+) -> Result<u64, SolverError> {
+    let obj = |z: &DMatrix<T>, r: f64| -> f64 {
+        r + 0.5
+            * rho
+            * z.iter()
+                .zip(v.iter())
+                .map(|(a, b)| (a.to_f64() - b.to_f64()).powi(2))
+                .sum::<f64>()
+    };
+    let r0 = loss.value(z, targets).map_err(nerr)?.to_f64();
+    let mut prev = obj(z, r0);
+    let denom = rho + 1.0 / eta;
+    for it in 1..=max_iter {
+        loss.value_and_output_grad(z, targets, grad).map_err(nerr)?;
+        for ((zi, &vi), &gi) in z.iter_mut().zip(v.iter()).zip(grad.iter()) {
+            let nz = (rho * vi.to_f64() + zi.to_f64() / eta - gi.to_f64()) / denom;
+            *zi = T::of(nz);
+        }
+        let cur = obj(z, loss.value(z, targets).map_err(nerr)?.to_f64());
+        if (cur - prev).abs() < tol {
+            return Ok(it as u64);
+        }
+        prev = cur;
+    }
+    Ok(max_iter as u64)
+}

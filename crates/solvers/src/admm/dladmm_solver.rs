@@ -1,0 +1,91 @@
+//! [`DlAdmm`] as a [`Solver`] of a [`NetProblem`].
+
+use autodiff::Real;
+
+use super::config::DlPenalty;
+use super::dladmm::{DlAdmm, DlSaved};
+use crate::{Context, NetProblem, Solver, SolverError, StepReport};
+
+impl<T: Real> Solver<NetProblem<T>> for DlAdmm<T> {
+    fn name(&self) -> String {
+        match self.config().penalty {
+            DlPenalty::Fixed { nu, rho } => format!("dlADMM(nu={nu}, rho={rho})"),
+            DlPenalty::Adaptive { rho0, rho_max, .. } => {
+                format!("dlADMM(adaptive rho {rho0}..{rho_max})")
+            }
+        }
+    }
+
+    /// Lifted variables from the network's forward pass (one forward pass counted).
+    fn init(&mut self, problem: &mut NetProblem<T>, ctx: &mut Context) -> Result<(), SolverError> {
+        self.initialize(&problem.net, &problem.loss, &problem.train)?;
+        ctx.counters.forward += 1;
+        ctx.counters.samples_seen += problem.train.len() as u64;
+        Ok(())
+    }
+
+    /// One iteration (backward + forward pass over the data: 2N samples seen, one
+    /// residual pass counted as a forward pass), weights written into `problem.net`.
+    /// In the adaptive mode the true training objective is computed for the rule (one
+    /// more forward pass, counted). Extras: residuals, `dual_residual`, `nu`, `rho`,
+    /// `theta`, `tau`, `inner_solves`, `output_inner`. Surrogate: `L_rho` times the
+    /// sample weight.
+    fn step(
+        &mut self,
+        problem: &mut NetProblem<T>,
+        ctx: &mut Context,
+    ) -> Result<StepReport, SolverError> {
+        if self.needs_prepare() {
+            if let Some(v) = self.lifted() {
+                v.check_shapes(&problem.net, problem.train.inputs())?;
+            }
+            self.prepare(&problem.loss, &problem.train)?;
+        }
+        let threads = ctx.threads.max(1);
+        let info = self.iterate(&problem.train, threads)?;
+        self.write_weights(&mut problem.net)?;
+        let n = problem.train.len() as u64;
+        ctx.counters.samples_seen += 2 * n;
+        ctx.counters.forward += 1;
+        ctx.counters.inner_solves += info.inner_solves;
+        if matches!(self.config().penalty, DlPenalty::Adaptive { .. }) {
+            let obj = problem
+                .net
+                .objective(
+                    &problem.loss,
+                    problem.train.inputs(),
+                    problem.train.targets(),
+                )
+                .map_err(|e| SolverError::Problem(format!("dlADMM objective: {e}")))?
+                .to_f64();
+            ctx.counters.forward += 1;
+            ctx.counters.samples_seen += n;
+            let widest = self
+                .lifted()
+                .map_or(0, |v| v.a.iter().map(|a| a.nrows()).max().unwrap_or(0));
+            self.adapt(obj, widest);
+        }
+        let (theta, tau) = self.curvature_bases();
+        let mut report = StepReport::new().with_surrogate(info.augmented * self.sample_weight());
+        info.residuals.push_extras(&mut report.extras);
+        report = report
+            .with("dual_residual", info.dual_residual)
+            .with("nu", info.nu)
+            .with("rho", info.rho)
+            .with("theta", theta)
+            .with("tau", tau)
+            .with("inner_solves", info.inner_solves as f64)
+            .with("output_inner", info.output_inner as f64);
+        Ok(report)
+    }
+
+    fn save_state(&self) -> serde_json::Value {
+        serde_json::to_value(self.saved()).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn load_state(&mut self, v: &serde_json::Value) -> Result<(), SolverError> {
+        let s: DlSaved<T> = serde_json::from_value(v.clone())?;
+        self.restore(s);
+        Ok(())
+    }
+}

@@ -1,0 +1,354 @@
+//! Dense kernels of the ADMM solvers: the sample reductions `A A^T`, `Z A^T`, `A 1`,
+//! `Z 1` (data-parallel over fixed column chunks, combined in a fixed order), the
+//! ridge-stabilised least-squares W-step and small SPD inverses (f64 Cholesky).
+
+use autodiff::{Real, Transpose, kernels::gemm_into};
+use nalgebra::{DMatrix, DVector};
+use rayon::prelude::*;
+
+use super::config::SAMPLE_CHUNK;
+use crate::SolverError;
+
+pub(crate) fn kerr(e: autodiff::AutodiffError) -> SolverError {
+    SolverError::Problem(format!("ADMM kernel: {e}"))
+}
+
+/// `c <- alpha op(a) op(b) + beta c` with error conversion.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm<T: Real>(
+    c: &mut DMatrix<T>,
+    alpha: f64,
+    a: &DMatrix<T>,
+    ta: Transpose,
+    b: &DMatrix<T>,
+    tb: Transpose,
+    beta: f64,
+    threads: usize,
+) -> Result<(), SolverError> {
+    gemm_into(c, T::of(alpha), a, ta, b, tb, T::of(beta), threads).map_err(kerr)
+}
+
+/// Reshapes `m` to `r x c`, reusing its buffer: the storage `Vec` keeps its capacity,
+/// so a scratch matrix that alternates between layer shapes allocates only until it
+/// has reached the largest one. Entries are zero after a reshape.
+pub(crate) fn ensure_shape<T: Real>(m: &mut DMatrix<T>, r: usize, c: usize) {
+    if m.shape() != (r, c) {
+        let old = std::mem::replace(m, DMatrix::zeros(0, 0));
+        let mut v: Vec<T> = old.data.into();
+        v.clear();
+        v.resize(r * c, T::zero());
+        *m = DMatrix::from_vec(r, c, v);
+    }
+}
+
+/// The sums over samples a W-step needs, for `A` (`p x N`) and `Z` (`q x N`):
+/// `gram = A A^T` (`p x p`), `cross = Z A^T` (`q x p`), `a_sum = A 1`, `z_sum = Z 1`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SampleSums<T: Real> {
+    pub gram: DMatrix<T>,
+    pub cross: DMatrix<T>,
+    pub a_sum: Vec<f64>,
+    pub z_sum: Vec<f64>,
+}
+
+impl<T: Real> SampleSums<T> {
+    fn reset(&mut self, p: usize, q: usize) {
+        ensure_shape(&mut self.gram, p, p);
+        ensure_shape(&mut self.cross, q, p);
+        self.gram.fill(T::zero());
+        self.cross.fill(T::zero());
+        self.a_sum.clear();
+        self.a_sum.resize(p, 0.0);
+        self.z_sum.clear();
+        self.z_sum.resize(q, 0.0);
+    }
+
+    /// Adds the contribution of the columns of `a`, `z` (both with the same columns).
+    fn accumulate(&mut self, a: &DMatrix<T>, z: &DMatrix<T>) -> Result<(), SolverError> {
+        gemm(
+            &mut self.gram,
+            1.0,
+            a,
+            Transpose::No,
+            a,
+            Transpose::Yes,
+            1.0,
+            1,
+        )?;
+        gemm(
+            &mut self.cross,
+            1.0,
+            z,
+            Transpose::No,
+            a,
+            Transpose::Yes,
+            1.0,
+            1,
+        )?;
+        row_sums_into(a, &mut self.a_sum);
+        row_sums_into(z, &mut self.z_sum);
+        Ok(())
+    }
+
+    fn add(&mut self, o: &SampleSums<T>) {
+        self.gram += &o.gram;
+        self.cross += &o.cross;
+        for (x, y) in self.a_sum.iter_mut().zip(&o.a_sum) {
+            *x += y;
+        }
+        for (x, y) in self.z_sum.iter_mut().zip(&o.z_sum) {
+            *x += y;
+        }
+    }
+}
+
+fn row_sums_into<T: Real>(m: &DMatrix<T>, out: &mut [f64]) {
+    for col in m.column_iter() {
+        for (o, v) in out.iter_mut().zip(col.iter()) {
+            *o += v.to_f64();
+        }
+    }
+}
+
+/// Per-worker buffers of [`sample_sums`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Worker<T: Real> {
+    sums: SampleSums<T>,
+    a_buf: DMatrix<T>,
+    z_buf: DMatrix<T>,
+}
+
+/// Workspace of [`sample_sums`]: one [`Worker`] per thread and an optional pool.
+#[derive(Default)]
+pub(crate) struct SumsWork<T: Real> {
+    workers: Vec<Worker<T>>,
+    pool: Option<rayon::ThreadPool>,
+}
+
+impl<T: Real> std::fmt::Debug for SumsWork<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SumsWork({} workers)", self.workers.len())
+    }
+}
+
+/// Computes [`SampleSums`] of `a` (`p x N`) and `z` (`q x N`) into `out`.
+///
+/// `threads <= 1`: two GEMMs over all columns on the calling thread (no rayon).
+/// `threads = P > 1`: the columns are cut into chunks of [`SAMPLE_CHUNK`]; the chunks
+/// are dealt into P contiguous groups, each group is reduced by one rayon task (its
+/// GEMMs single-threaded: pools are never nested) and the P partial sums are added
+/// in group order. The result is bit-identical for a given P.
+pub(crate) fn sample_sums<T: Real>(
+    a: &DMatrix<T>,
+    z: &DMatrix<T>,
+    threads: usize,
+    work: &mut SumsWork<T>,
+    out: &mut SampleSums<T>,
+) -> Result<(), SolverError> {
+    let (p, n) = a.shape();
+    let q = z.nrows();
+    if z.ncols() != n {
+        return Err(SolverError::shape(
+            "ADMM sample sums (columns of Z vs A)",
+            n,
+            z.ncols(),
+        ));
+    }
+    out.reset(p, q);
+    let chunks = n.div_ceil(SAMPLE_CHUNK);
+    if threads <= 1 || chunks <= 1 {
+        return out.accumulate(a, z);
+    }
+    let groups = threads.min(chunks);
+    if work.workers.len() != groups {
+        work.workers = (0..groups).map(|_| Worker::default()).collect();
+    }
+    if work
+        .pool
+        .as_ref()
+        .is_none_or(|pl| pl.current_num_threads() != groups)
+    {
+        work.pool = Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(groups)
+                .build()
+                .map_err(|e| SolverError::Problem(format!("ADMM thread pool: {e}")))?,
+        );
+    }
+    let per = chunks.div_ceil(groups);
+    let pool = work
+        .pool
+        .as_ref()
+        .ok_or_else(|| SolverError::Problem("ADMM thread pool missing".into()))?;
+    let results: Vec<Result<(), SolverError>> = pool.install(|| {
+        work.workers
+            .par_iter_mut()
+            .enumerate()
+            .map(|(g, w)| {
+                w.sums.reset(p, q);
+                let c0 = (g * per).min(chunks);
+                let c1 = ((g + 1) * per).min(chunks);
+                for c in c0..c1 {
+                    let s = c * SAMPLE_CHUNK;
+                    let len = SAMPLE_CHUNK.min(n - s);
+                    ensure_shape(&mut w.a_buf, p, len);
+                    ensure_shape(&mut w.z_buf, q, len);
+                    w.a_buf.copy_from(&a.columns(s, len));
+                    w.z_buf.copy_from(&z.columns(s, len));
+                    let (ab, zb) = (&w.a_buf, &w.z_buf);
+                    w.sums.accumulate(ab, zb)?;
+                }
+                Ok(())
+            })
+            .collect()
+    });
+    for r in results {
+        r?;
+    }
+    for w in &work.workers {
+        out.add(&w.sums);
+    }
+    Ok(())
+}
+
+/// Cholesky inverse of a symmetric positive definite matrix in f64; on failure the
+/// diagonal is raised by a growing ridge (relative to the mean diagonal) up to 8 times.
+/// Returns the inverse and the number of factorisations tried.
+pub(crate) fn spd_inverse(
+    m: &DMatrix<f64>,
+    what: &str,
+) -> Result<(DMatrix<f64>, u64), SolverError> {
+    let n = m.nrows();
+    let scale = (m.trace() / n.max(1) as f64).abs().max(1e-300);
+    let mut ridge = 0.0;
+    for tries in 1..=9u64 {
+        let mut mm = m.clone();
+        for i in 0..n {
+            mm[(i, i)] += ridge;
+        }
+        if let Some(ch) = mm.cholesky() {
+            return Ok((ch.inverse(), tries));
+        }
+        ridge = if ridge == 0.0 {
+            1e-12 * scale
+        } else {
+            ridge * 100.0
+        };
+    }
+    Err(SolverError::NonFinite(format!(
+        "{what}: matrix not positive definite even with a ridge (contains NaN/inf?)"
+    )))
+}
+
+/// The ridge-stabilised least-squares step for `W~ = [W b]`:
+///
+/// ```text
+/// argmin  ||Z - W A - b 1^T||^2 + l2w ||W||^2 + eps ||[W b] - [W b]_old||^2
+/// ```
+///
+/// from the sample sums: `[W b] (A~ A~^T + D) = [Z A^T, Z 1] + eps [W b]_old`,
+/// `A~ = [A; 1^T]`, `D = diag(l2w + eps, .., l2w + eps, eps)`; without biases the last
+/// row/column is dropped and `b` stays. Solved by f64 Cholesky. Returns the number of
+/// factorisations tried.
+pub(crate) fn least_squares_w<T: Real>(
+    sums: &SampleSums<T>,
+    n: usize,
+    ridge: f64,
+    l2w: f64,
+    biases: bool,
+    w: &mut DMatrix<T>,
+    b: &mut DVector<T>,
+) -> Result<u64, SolverError> {
+    let p = sums.gram.nrows();
+    let q = sums.cross.nrows();
+    let dim = if biases { p + 1 } else { p };
+    let mut m = DMatrix::<f64>::zeros(dim, dim);
+    for j in 0..p {
+        for i in 0..p {
+            m[(i, j)] = sums.gram[(i, j)].to_f64();
+        }
+    }
+    if biases {
+        for i in 0..p {
+            m[(i, p)] = sums.a_sum[i];
+            m[(p, i)] = sums.a_sum[i];
+        }
+        m[(p, p)] = n as f64;
+    }
+    let eps = ridge * (m.trace() / dim as f64).max(1.0);
+    // rhs^T: dim x q.
+    let mut rhs = DMatrix::<f64>::zeros(dim, q);
+    for k in 0..q {
+        for i in 0..p {
+            let zb = if biases {
+                0.0
+            } else {
+                b[k].to_f64() * sums.a_sum[i]
+            };
+            rhs[(i, k)] = sums.cross[(k, i)].to_f64() - zb + eps * w[(k, i)].to_f64();
+        }
+        if biases {
+            rhs[(p, k)] = sums.z_sum[k] + eps * b[k].to_f64();
+        }
+    }
+    for i in 0..dim {
+        m[(i, i)] += eps + if i < p { l2w } else { 0.0 };
+    }
+    let (inv, tries) = spd_inverse(&m, "ADMM W-step normal equations")?;
+    let sol = inv * rhs; // dim x q
+    for k in 0..q {
+        for i in 0..p {
+            w[(k, i)] = T::of(sol[(i, k)]);
+        }
+        if biases {
+            b[k] = T::of(sol[(p, k)]);
+        }
+    }
+    Ok(tries)
+}
+
+/// Squared Frobenius norm in f64.
+pub(crate) fn sq_norm<T: Real>(m: &DMatrix<T>) -> f64 {
+    m.iter().map(|v| v.to_f64() * v.to_f64()).sum()
+}
+
+/// `<x, y>` in f64.
+pub(crate) fn dot<T: Real>(x: &DMatrix<T>, y: &DMatrix<T>) -> f64 {
+    x.iter()
+        .zip(y.iter())
+        .map(|(a, b)| a.to_f64() * b.to_f64())
+        .sum()
+}
+
+/// Whether every entry is finite.
+pub(crate) fn all_finite<T: Real>(m: &DMatrix<T>) -> bool {
+    m.iter().all(|v| v.finite())
+}
+
+/// `out <- W A + b 1^T` (`out` resized if needed).
+pub(crate) fn affine<T: Real>(
+    w: &DMatrix<T>,
+    b: &DVector<T>,
+    a: &DMatrix<T>,
+    threads: usize,
+    out: &mut DMatrix<T>,
+) -> Result<(), SolverError> {
+    ensure_shape(out, w.nrows(), a.ncols());
+    gemm(out, 1.0, w, Transpose::No, a, Transpose::No, 0.0, threads)?;
+    for mut col in out.column_iter_mut() {
+        col += b;
+    }
+    Ok(())
+}
+
+/// `Err(NonFinite)` naming `what` if any entry of `m` is NaN or infinite.
+pub(crate) fn require_finite<T: Real>(
+    m: &DMatrix<T>,
+    what: impl FnOnce() -> String,
+) -> Result<(), SolverError> {
+    if all_finite(m) {
+        Ok(())
+    } else {
+        Err(SolverError::NonFinite(what()))
+    }
+}

@@ -1,0 +1,530 @@
+//! Taylor et al. (ICML 2016): ADMM / Bregman training without gradients.
+//!
+//! With layers `l = 1..L`, input `A_0 = X`, the method minimises (ALGORITHMS.md 2.1,
+//! biases added, all sums over samples):
+//!
+//! ```text
+//! J = ell(Z_L) + <Z_L, Lambda> + beta ||Z_L - W_L A_{L-1} - b_L||^2
+//!     + sum_{l<L} [ gamma ||A_l - h(Z_l)||^2 + beta ||Z_l - W_l A_{l-1} - b_l||^2 ]
+//!     + (lambda_2 / (2 w)) sum_l ||W_l||^2
+//! ```
+//!
+//! (`w` the problem's sample weight, 1 for Sum and 1/N for Mean: the L2 term of the
+//! true objective, rescaled to the sum scale). One iteration is the forward sweep of
+//! ALGORITHMS.md 2.2, each block an exact minimiser of J with Lambda fixed:
+//!
+//! * `W_l, b_l` (least squares): `[W b] (A~ A~^T + D) = [Z A^T, Z 1] + eps [W b]_old`
+//!   with `A~ = [A_{l-1}; 1^T]` (a constant row appended: the bias), `D` the L2 term and
+//!   a proximal ridge `eps` (relative, [`super::TaylorConfig::ridge`]) that keeps the
+//!   system positive definite when a ReLU unit is dead (correction 1); f64 Cholesky.
+//!   `A A^T`, `Z A^T` are summed over fixed 256-column chunks, data-parallel.
+//! * `A_l` (hidden): `(beta W_{l+1}^T W_{l+1} + gamma I) A = beta W_{l+1}^T (Z_{l+1} -
+//!   b_{l+1} 1^T) + gamma h(Z_l)`, via the f64 Cholesky inverse and one GEMM.
+//! * `Z_l` (hidden): entrywise `argmin gamma (a - h(z))^2 + beta (z - m)^2`,
+//!   `m = W_l A_{l-1} + b_l`: `nets::prox::prox_weighted` (the ReLU case analysis of
+//!   2.2 in closed form; numeric for smooth activations).
+//! * `Z_L`: `argmin ell(z) + lambda z + beta (z - m)^2` per column: closed form for least
+//!   squares and the binary hinge, Newton prox of `nets` for the problem's loss.
+//!
+//! After the sweep, unless in the first `warm_start` iterations, the Bregman /
+//! multiplier step ACCUMULATES: `Lambda <- Lambda + beta (Z_L - W_L A_{L-1} - b_L)`
+//! (ALGORITHMS.md 2.7 warns against the third-party port that overwrites it). Note the
+//! penalty has no 1/2, so the classical method-of-multipliers step would be `2 beta`;
+//! the `beta` of the paper's presentation (ALGORITHMS.md 2.2, [memory]) is used.
+//!
+//! Option `full_lagrangian` (not in the paper): the W_L and A_{L-1} steps also carry
+//! `-<Lambda, W_L A_{L-1} + b_L>` (they fit `Z_L + Lambda / (2 beta)`), J includes that
+//! term, and the dual step is `2 beta`.
+//!
+//! Guarantee (correction 1): with Lambda fixed, every block step does not increase J
+//! INCLUDING `<Z_L, Lambda>` (the W-step decreases `J + beta eps ||dW~||^2`); the
+//! multiplier step can increase it. No convergence theorem is claimed by the paper for
+//! the nonconvex problem. Fixed points: the W-steps never see Lambda, so the iteration
+//! stops at feasible points that remember the warm start; for one layer the limit is
+//! `(P Y + beta P Z_w) / (1 + beta)` (P: projection on the row space of `[X; 1^T]`,
+//! `Z_w`: the output when the multiplier starts), tested and discussed in docs/ADMM.md.
+//!
+//! Verification: the update equations follow ALGORITHMS.md 2.2 (checked numerically
+//! there against brute-force minimisation); the defaults gamma = 10, beta = 1 match a
+//! third-party port only, the paper text was not readable here (see
+//! [`super::TaylorConfig`]).
+
+use autodiff::{Real, Transpose};
+use nalgebra::{DMatrix, DVector};
+use nets::{Dataset, Loss, Sequential};
+use serde::{Deserialize, Serialize};
+
+use super::config::TaylorConfig;
+use super::lifted::{Lifted, Residuals};
+use super::linalg::{
+    SampleSums, SumsWork, affine, dot, ensure_shape, gemm, least_squares_w, require_finite,
+    sample_sums, spd_inverse, sq_norm,
+};
+use super::output::OutputTerm;
+use crate::SolverError;
+
+/// `out <- z + lambda / (2 beta)` (the target of the full-Lagrangian W_L / A_{L-1} steps).
+fn shifted<T: Real>(z: &DMatrix<T>, lambda: &DMatrix<T>, beta: f64, out: &mut DMatrix<T>) {
+    ensure_shape(out, z.nrows(), z.ncols());
+    let c = T::of(0.5 / beta);
+    for ((o, &zi), &li) in out.iter_mut().zip(z.iter()).zip(lambda.iter()) {
+        *o = zi + c * li;
+    }
+}
+
+fn not_init() -> SolverError {
+    SolverError::Problem("TaylorAdmm: not initialised (call init / initialize first)".into())
+}
+
+/// One block of Taylor's sweep (0-based dense-layer index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaylorBlock {
+    /// `W_l, b_l` by least squares.
+    Weights(usize),
+    /// `A_l` (hidden layers) in closed form.
+    Activations(usize),
+    /// `Z_l`: entrywise prox (hidden) or the output step (last layer).
+    PreActivations(usize),
+}
+
+/// What one Taylor iteration did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaylorStepInfo {
+    /// Augmented objective `J` (sum scale) after the sweep, before the multiplier step.
+    pub augmented: f64,
+    /// Primal residuals after the iteration.
+    pub residuals: Residuals,
+    /// `beta ||m_L - m_L_prev||_F`, `m_L = W_L A_{L-1} + b_L` (dual residual of the
+    /// output equation; 0 in the first iteration).
+    pub dual_residual: f64,
+    /// Whether the multiplier was updated.
+    pub multiplier_updated: bool,
+    /// Linear systems and prox maps solved.
+    pub inner_solves: u64,
+}
+
+/// Taylor et al.'s ADMM solver (see the module doc). Build with [`TaylorAdmm::new`];
+/// as a [`crate::Solver`] it trains a `NetProblem`; the engine methods below also run
+/// on a bare network and data set (tests, block-by-block inspection).
+#[derive(Debug)]
+pub struct TaylorAdmm<T: Real> {
+    config: TaylorConfig,
+    vars: Option<Lifted<T>>,
+    lambda: DMatrix<T>,
+    prev_m: DMatrix<T>,
+    iterations: u64,
+    output: Option<OutputTerm<T>>,
+    sample_weight: f64,
+    l2: f64,
+    scratch: DMatrix<T>,
+    scratch2: DMatrix<T>,
+    sums: SampleSums<T>,
+    sums_work: SumsWork<T>,
+}
+
+/// What [`TaylorAdmm`] checkpoints.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) struct TaylorSaved<T: Real> {
+    pub vars: Option<Lifted<T>>,
+    pub lambda: DMatrix<T>,
+    pub prev_m: DMatrix<T>,
+    pub iterations: u64,
+}
+
+impl<T: Real> TaylorAdmm<T> {
+    /// A solver from a validated config (errors name the bad hyperparameter).
+    pub fn new(config: TaylorConfig) -> Result<Self, SolverError> {
+        config.validate()?;
+        Ok(TaylorAdmm {
+            config,
+            vars: None,
+            lambda: DMatrix::zeros(0, 0),
+            prev_m: DMatrix::zeros(0, 0),
+            iterations: 0,
+            output: None,
+            sample_weight: 1.0,
+            l2: 0.0,
+            scratch: DMatrix::zeros(0, 0),
+            scratch2: DMatrix::zeros(0, 0),
+            sums: SampleSums::default(),
+            sums_work: SumsWork::default(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TaylorConfig {
+        &self.config
+    }
+
+    /// The lifted variables (after [`TaylorAdmm::initialize`]).
+    pub fn lifted(&self) -> Option<&Lifted<T>> {
+        self.vars.as_ref()
+    }
+
+    /// The output multiplier Lambda (`d_L x N`).
+    pub fn multiplier(&self) -> &DMatrix<T> {
+        &self.lambda
+    }
+
+    /// Mutable multiplier (tests: evaluate the block steps at an arbitrary Lambda).
+    pub fn multiplier_mut(&mut self) -> &mut DMatrix<T> {
+        &mut self.lambda
+    }
+
+    /// Iterations done.
+    pub fn iterations(&self) -> u64 {
+        self.iterations
+    }
+
+    /// Weights from `net`, lifted variables from its forward pass on the training
+    /// inputs, Lambda = 0.
+    pub fn initialize(
+        &mut self,
+        net: &Sequential<T>,
+        loss: &Loss,
+        train: &Dataset<T>,
+    ) -> Result<(), SolverError> {
+        let vars = Lifted::from_net(net, train.inputs())?;
+        let out = &vars.z[vars.layers() - 1];
+        self.lambda = DMatrix::zeros(out.nrows(), out.ncols());
+        self.prev_m = DMatrix::zeros(0, 0);
+        self.vars = Some(vars);
+        self.iterations = 0;
+        self.prepare(loss, train)
+    }
+
+    /// Rebuilds the derived (not checkpointed) parts: output term, scalings.
+    pub(crate) fn prepare(&mut self, loss: &Loss, train: &Dataset<T>) -> Result<(), SolverError> {
+        loss.validate()
+            .map_err(|e| SolverError::Problem(format!("TaylorAdmm: {e}")))?;
+        let k = self
+            .vars
+            .as_ref()
+            .map(|v| v.z[v.layers() - 1].nrows())
+            .ok_or_else(|| SolverError::Problem("TaylorAdmm: not initialised".into()))?;
+        self.output = Some(OutputTerm::new(
+            self.config.output_loss,
+            loss,
+            train.targets(),
+            k,
+        )?);
+        self.sample_weight = loss.sample_weight(train.len());
+        self.l2 = loss.l2;
+        Ok(())
+    }
+
+    /// The blocks of one sweep in order: for each hidden layer `W_l, A_l, Z_l`, then
+    /// `W_L, Z_L` (ALGORITHMS.md 2.2).
+    pub fn blocks(&self) -> Vec<TaylorBlock> {
+        let l_count = self.vars.as_ref().map_or(0, |v| v.layers());
+        let mut out = Vec::with_capacity(3 * l_count);
+        for l in 0..l_count {
+            out.push(TaylorBlock::Weights(l));
+            if l + 1 < l_count {
+                out.push(TaylorBlock::Activations(l));
+            }
+            out.push(TaylorBlock::PreActivations(l));
+        }
+        out
+    }
+
+    fn vars_ref(&self) -> Result<&Lifted<T>, SolverError> {
+        self.vars.as_ref().ok_or_else(not_init)
+    }
+
+    /// Runs one block step with Lambda fixed; returns the inner solves it made.
+    pub fn run_block(
+        &mut self,
+        block: TaylorBlock,
+        train: &Dataset<T>,
+        threads: usize,
+    ) -> Result<u64, SolverError> {
+        let (gamma, beta) = (self.config.gamma, self.config.beta);
+        let full = self.config.full_lagrangian;
+        let x = train.inputs();
+        let vars = self
+            .vars
+            .as_mut()
+            .ok_or_else(|| SolverError::Problem("TaylorAdmm: not initialised".into()))?;
+        let l_count = vars.layers();
+        let check = |l: usize| {
+            if l < l_count {
+                Ok(())
+            } else {
+                Err(SolverError::Problem(format!(
+                    "TaylorAdmm: block of layer {} but the net has {l_count}",
+                    l + 1
+                )))
+            }
+        };
+        match block {
+            TaylorBlock::Weights(l) => {
+                check(l)?;
+                let input = if l == 0 { x } else { &vars.a[l - 1] };
+                let target = if full && l + 1 == l_count {
+                    shifted(&vars.z[l], &self.lambda, beta, &mut self.scratch2);
+                    &self.scratch2
+                } else {
+                    &vars.z[l]
+                };
+                sample_sums(input, target, threads, &mut self.sums_work, &mut self.sums)?;
+                let l2w = self.l2 / (2.0 * self.sample_weight * beta);
+                least_squares_w(
+                    &self.sums,
+                    x.ncols(),
+                    self.config.ridge,
+                    l2w,
+                    self.config.biases,
+                    &mut vars.w[l],
+                    &mut vars.b[l],
+                )
+            }
+            TaylorBlock::Activations(l) => {
+                if l + 1 >= l_count {
+                    return Err(SolverError::Problem(format!(
+                        "TaylorAdmm: layer {} has no activation block",
+                        l + 1
+                    )));
+                }
+                let w_next = &vars.w[l + 1];
+                let d = w_next.ncols();
+                // M = beta W^T W + gamma I (f64), its inverse, P = beta M^-1 W^T.
+                let wf = w_next.map(|v| v.to_f64());
+                let mut m = wf.transpose() * &wf * beta;
+                for i in 0..d {
+                    m[(i, i)] += gamma;
+                }
+                let (inv, tries) = spd_inverse(&m, "TaylorAdmm A-step")?;
+                let p = (&inv * wf.transpose() * beta).map(T::of);
+                let q: DVector<T> = &p * &vars.b[l + 1];
+                let g_inv = (&inv * gamma).map(T::of);
+                ensure_shape(&mut self.scratch, d, x.ncols());
+                vars.h[l].apply_matrix(&vars.z[l], &mut self.scratch);
+                let z_next = if full && l + 2 == l_count {
+                    shifted(&vars.z[l + 1], &self.lambda, beta, &mut self.scratch2);
+                    &self.scratch2
+                } else {
+                    &vars.z[l + 1]
+                };
+                let a = &mut vars.a[l];
+                gemm(
+                    a,
+                    1.0,
+                    &p,
+                    Transpose::No,
+                    z_next,
+                    Transpose::No,
+                    0.0,
+                    threads,
+                )?;
+                gemm(
+                    a,
+                    1.0,
+                    &g_inv,
+                    Transpose::No,
+                    &self.scratch,
+                    Transpose::No,
+                    1.0,
+                    threads,
+                )?;
+                for mut col in a.column_iter_mut() {
+                    col -= &q;
+                }
+                Ok(tries)
+            }
+            TaylorBlock::PreActivations(l) => {
+                check(l)?;
+                let input = if l == 0 { x } else { &vars.a[l - 1] };
+                affine(&vars.w[l], &vars.b[l], input, threads, &mut self.scratch)?;
+                require_finite(&self.scratch, || {
+                    format!(
+                        "TaylorAdmm: W_{0} A_{1} + b_{0} before the Z-step",
+                        l + 1,
+                        l
+                    )
+                })?;
+                if l + 1 < l_count {
+                    nets::prox::prox_weighted_matrix(
+                        &vars.h[l],
+                        &vars.a[l],
+                        &self.scratch,
+                        gamma,
+                        beta,
+                        &mut vars.z[l],
+                    )
+                    .map_err(|e| SolverError::Problem(format!("TaylorAdmm Z-step: {e}")))?;
+                } else {
+                    let out = self
+                        .output
+                        .as_ref()
+                        .ok_or_else(|| SolverError::Problem("TaylorAdmm: not prepared".into()))?;
+                    out.taylor_step(
+                        &mut self.scratch,
+                        &self.lambda,
+                        beta,
+                        train.targets(),
+                        &mut vars.z[l],
+                    )?;
+                }
+                Ok(1)
+            }
+        }
+    }
+
+    /// The augmented objective `J` of the module doc (sum scale, INCLUDING
+    /// `<Z_L, Lambda>` and the rescaled L2 term) at the current variables.
+    pub fn augmented_objective(
+        &mut self,
+        train: &Dataset<T>,
+        threads: usize,
+    ) -> Result<f64, SolverError> {
+        let r = self.vars.as_ref().ok_or_else(not_init)?.residuals(
+            train.inputs(),
+            threads,
+            &mut self.scratch,
+        )?;
+        self.augmented_from(&r, train, threads)
+    }
+
+    fn augmented_from(
+        &mut self,
+        r: &Residuals,
+        train: &Dataset<T>,
+        threads: usize,
+    ) -> Result<f64, SolverError> {
+        let vars = self.vars.as_ref().ok_or_else(not_init)?;
+        let mut lagr = 0.0;
+        if self.config.full_lagrangian {
+            let l = vars.layers() - 1;
+            affine(
+                &vars.w[l],
+                &vars.b[l],
+                vars.input(train.inputs(), l),
+                threads,
+                &mut self.scratch2,
+            )?;
+            lagr = -dot(&self.lambda, &self.scratch2);
+        }
+        let out = self
+            .output
+            .as_ref()
+            .ok_or_else(|| SolverError::Problem("TaylorAdmm: not prepared".into()))?;
+        let zl = &vars.z[vars.layers() - 1];
+        let mut j = out.value(zl, train.targets())? + dot(zl, &self.lambda) + lagr;
+        j += self.config.beta * r.linear.iter().map(|x| x * x).sum::<f64>();
+        j += self.config.gamma * r.activation.iter().map(|x| x * x).sum::<f64>();
+        if self.l2 > 0.0 {
+            let w2: f64 = vars.w.iter().map(sq_norm).sum();
+            j += self.l2 / (2.0 * self.sample_weight) * w2;
+        }
+        Ok(j)
+    }
+
+    /// The multiplier step `Lambda += beta (Z_L - W_L A_{L-1} - b_L)`; returns
+    /// `beta ||m_L - m_L_prev||` (dual residual) and stores `m_L`.
+    fn multiplier_step(
+        &mut self,
+        x: &DMatrix<T>,
+        threads: usize,
+        update: bool,
+    ) -> Result<f64, SolverError> {
+        let beta = self.config.beta;
+        let vars = self.vars.as_ref().ok_or_else(not_init)?;
+        let l = vars.layers() - 1;
+        let mut m = std::mem::take(&mut self.scratch2);
+        affine(&vars.w[l], &vars.b[l], vars.input(x, l), threads, &mut m)?;
+        let dual = if self.prev_m.shape() == m.shape() {
+            beta * m
+                .iter()
+                .zip(self.prev_m.iter())
+                .map(|(a, b)| (a.to_f64() - b.to_f64()).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        } else {
+            0.0
+        };
+        if update {
+            let bt = T::of(if self.config.full_lagrangian {
+                2.0 * beta
+            } else {
+                beta
+            });
+            for ((lam, &z), &mi) in self.lambda.iter_mut().zip(vars.z[l].iter()).zip(m.iter()) {
+                *lam += bt * (z - mi);
+            }
+        }
+        ensure_shape(&mut self.prev_m, m.nrows(), m.ncols());
+        self.prev_m.copy_from(&m);
+        self.scratch2 = m;
+        Ok(dual)
+    }
+
+    /// One full iteration: the sweep, then (after the warm start) the multiplier step.
+    pub fn iterate(
+        &mut self,
+        train: &Dataset<T>,
+        threads: usize,
+    ) -> Result<TaylorStepInfo, SolverError> {
+        let mut inner = 0;
+        for block in self.blocks() {
+            inner += self.run_block(block, train, threads)?;
+        }
+        self.iterations += 1;
+        let r = self.vars.as_ref().ok_or_else(not_init)?.residuals(
+            train.inputs(),
+            threads,
+            &mut self.scratch,
+        )?;
+        let augmented = self.augmented_from(&r, train, threads)?;
+        let update = self.iterations > self.config.warm_start;
+        let dual = self.multiplier_step(train.inputs(), threads, update)?;
+        self.vars_ref()?
+            .check_finite("TaylorAdmm", self.iterations)?;
+        if !self.lambda.iter().all(|v| v.finite()) {
+            return Err(SolverError::NonFinite(format!(
+                "TaylorAdmm: Lambda at iteration {}",
+                self.iterations
+            )));
+        }
+        Ok(TaylorStepInfo {
+            augmented,
+            residuals: r,
+            dual_residual: dual,
+            multiplier_updated: update,
+            inner_solves: inner,
+        })
+    }
+
+    /// Writes the current weights into `net`.
+    pub fn write_weights(&self, net: &mut Sequential<T>) -> Result<(), SolverError> {
+        self.vars_ref()?.write_to(net)
+    }
+
+    /// The sample weight of the problem's loss (1 for Sum, 1/N for Mean).
+    pub fn sample_weight(&self) -> f64 {
+        self.sample_weight
+    }
+
+    pub(crate) fn saved(&self) -> TaylorSaved<T> {
+        TaylorSaved {
+            vars: self.vars.clone(),
+            lambda: self.lambda.clone(),
+            prev_m: self.prev_m.clone(),
+            iterations: self.iterations,
+        }
+    }
+
+    pub(crate) fn restore(&mut self, s: TaylorSaved<T>) {
+        self.vars = s.vars;
+        self.lambda = s.lambda;
+        self.prev_m = s.prev_m;
+        self.iterations = s.iterations;
+        self.output = None;
+    }
+
+    /// Whether derived parts must be rebuilt (after a restore).
+    pub(crate) fn needs_prepare(&self) -> bool {
+        self.output.is_none()
+    }
+}

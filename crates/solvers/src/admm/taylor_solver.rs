@@ -1,0 +1,71 @@
+//! [`TaylorAdmm`] as a [`Solver`] of a [`NetProblem`].
+
+use autodiff::Real;
+
+use super::taylor::{TaylorAdmm, TaylorSaved};
+use crate::{Context, NetProblem, Solver, SolverError, StepReport};
+
+impl<T: Real> Solver<NetProblem<T>> for TaylorAdmm<T> {
+    fn name(&self) -> String {
+        let c = self.config();
+        format!(
+            "TaylorADMM(gamma={}, beta={}, warm={}, out={:?})",
+            c.gamma, c.beta, c.warm_start, c.output_loss
+        )
+    }
+
+    /// Lifted variables from the network's forward pass (counted: one forward pass
+    /// over N samples).
+    fn init(&mut self, problem: &mut NetProblem<T>, ctx: &mut Context) -> Result<(), SolverError> {
+        self.initialize(&problem.net, &problem.loss, &problem.train)?;
+        ctx.counters.forward += 1;
+        ctx.counters.samples_seen += problem.train.len() as u64;
+        Ok(())
+    }
+
+    /// One sweep (N samples seen, one residual/forward pass), the multiplier step after
+    /// the warm start, weights written into `problem.net`. Extras: residuals per layer
+    /// and totals, `dual_residual`, `gamma`, `beta`, `multiplier_on`, `inner_solves`.
+    /// Surrogate: the augmented objective times the problem's sample weight.
+    fn step(
+        &mut self,
+        problem: &mut NetProblem<T>,
+        ctx: &mut Context,
+    ) -> Result<StepReport, SolverError> {
+        if self.needs_prepare() {
+            if let Some(v) = self.lifted() {
+                v.check_shapes(&problem.net, problem.train.inputs())?;
+            }
+            self.prepare(&problem.loss, &problem.train)?;
+        }
+        let threads = ctx.threads.max(1);
+        let info = self.iterate(&problem.train, threads)?;
+        self.write_weights(&mut problem.net)?;
+        let n = problem.train.len() as u64;
+        ctx.counters.samples_seen += n;
+        ctx.counters.forward += 1;
+        ctx.counters.inner_solves += info.inner_solves;
+        let mut report = StepReport::new().with_surrogate(info.augmented * self.sample_weight());
+        info.residuals.push_extras(&mut report.extras);
+        report = report
+            .with("dual_residual", info.dual_residual)
+            .with("gamma", self.config().gamma)
+            .with("beta", self.config().beta)
+            .with(
+                "multiplier_on",
+                if info.multiplier_updated { 1.0 } else { 0.0 },
+            )
+            .with("inner_solves", info.inner_solves as f64);
+        Ok(report)
+    }
+
+    fn save_state(&self) -> serde_json::Value {
+        serde_json::to_value(self.saved()).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn load_state(&mut self, v: &serde_json::Value) -> Result<(), SolverError> {
+        let s: TaylorSaved<T> = serde_json::from_value(v.clone())?;
+        self.restore(s);
+        Ok(())
+    }
+}

@@ -1,0 +1,271 @@
+//! Tests of dlADMM (block descent of L_rho, adaptive rule, teacher, errors) and of the
+//! Solver glue of both methods (driver run, checkpoint round trip).
+
+use autodiff::Reduction;
+use nets::{Dataset, Loss, LossKind, Targets};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::tests_taylor::{gauss, net, teacher_data};
+use super::*;
+use crate::{Budget, Driver, NetProblem, Solver, SolverError, Status};
+
+fn fixed(nu: f64, rho: f64) -> DlAdmmConfig {
+    DlAdmmConfig::paper(nu, rho)
+}
+
+fn l_rho_never_increases(cfg: DlAdmmConfig, loss: Loss, data: &Dataset<f64>) {
+    let mut s = DlAdmm::new(cfg).unwrap();
+    s.initialize(&net(&[4, 7, 5, 3], 3), &loss, data).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let (k, n) = s.multiplier().shape();
+    *s.multiplier_mut() = gauss(&mut rng, k, n) * 0.5;
+    let mut prev = s.augmented_lagrangian(data, 1).unwrap();
+    for sweep in 0..3 {
+        for block in s.blocks() {
+            s.run_block(block, data, 1).unwrap();
+            let v = s.augmented_lagrangian(data, 1).unwrap();
+            assert!(
+                v <= prev + 1e-10 * prev.abs().max(1.0),
+                "sweep {sweep} block {block:?}: L_rho rose from {prev} to {v}"
+            );
+            prev = v;
+        }
+    }
+}
+
+#[test]
+fn augmented_lagrangian_never_increases_blockwise() {
+    let data = teacher_data(4, 6, 3, 50);
+    l_rho_never_increases(
+        fixed(0.7, 2.0),
+        Loss::new(LossKind::Mse, Reduction::Mean).with_l2(0.2),
+        &data,
+    );
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let x = gauss(&mut rng, 4, 60);
+    let labels: Vec<usize> = (0..60).map(|i| (i * 7 + i / 3) % 3).collect();
+    let cls = Dataset::new(x, Targets::Labels { labels, classes: 3 }).unwrap();
+    l_rho_never_increases(
+        fixed(1.0, 1.0),
+        Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Sum),
+        &cls,
+    );
+}
+
+#[test]
+fn adaptive_rule_raises_rho_after_three_increases() {
+    let mut s = DlAdmm::<f64>::new(DlAdmmConfig::default()).unwrap();
+    assert_eq!(s.penalties(), (1e-6, 1e-6));
+    for c in [5.0, 4.0, 4.5, 4.6] {
+        assert!(!s.adapt(c, 128));
+    }
+    assert!(s.adapt(4.7, 128));
+    assert!((s.penalties().1 - 1e-5).abs() < 1e-20);
+    assert_eq!(s.curvature_bases(), (10.0, 10.0));
+    for i in 0..40 {
+        s.adapt(10.0 + i as f64, 50);
+    }
+    // Capped at 0.1, nu tied to rho; no theta/tau growth for narrow nets.
+    assert_eq!(s.penalties(), (0.1, 0.1));
+    assert_eq!(s.curvature_bases(), (10.0, 10.0));
+}
+
+/// Planted teacher 5-8-2, N = 120, student of the teacher's width, fixed nu = rho = 1.
+#[test]
+fn planted_teacher_dladmm() {
+    let data = teacher_data(5, 8, 2, 120);
+    let loss = Loss::new(LossKind::Mse, Reduction::Mean);
+    let student = net(&[5, 8, 2], 21);
+    let init = student
+        .objective(&loss, data.inputs(), data.targets())
+        .unwrap();
+    let mut s = DlAdmm::new(fixed(1.0, 1.0)).unwrap();
+    s.initialize(&student, &loss, &data).unwrap();
+    let mut info = DlStepInfo::default();
+    for _ in 0..300 {
+        info = s.iterate(&data, 1).unwrap();
+    }
+    let mut trained = student.clone();
+    s.write_weights(&mut trained).unwrap();
+    let obj = trained
+        .objective(&loss, data.inputs(), data.targets())
+        .unwrap();
+    eprintln!(
+        "dladmm teacher: loss {init:e} -> {obj:e}, r_lin {:e}, r_act {:e}, dual {:e}",
+        info.residuals.linear_total(),
+        info.residuals.activation_total(),
+        info.dual_residual
+    );
+    // What it reproducibly reaches (docs/ADMM.md): the relaxed problem keeps hidden
+    // residuals of order 0.5 at nu = rho = 1; the loss falls from 4.9 to 0.07.
+    assert!(obj < 0.1, "loss {obj}");
+    assert!(info.residuals.linear_total() < 1.0);
+}
+
+#[test]
+fn bad_dladmm_hyperparameters_are_typed_errors() {
+    let e = DlAdmm::<f64>::new(fixed(1.0, 0.0)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid DlAdmm config: rho = 0 must be finite and > 0"
+    );
+    let e = DlAdmm::<f64>::new(fixed(-2.0, 1.0)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid DlAdmm config: nu = -2 must be finite and > 0"
+    );
+    let e = DlAdmm::<f64>::new(DlAdmmConfig {
+        zl_solver: ZlSolver::ProxGradient {
+            eta: 4.0,
+            max_iter: 0,
+            tol: 1e-3,
+        },
+        ..DlAdmmConfig::default()
+    })
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid DlAdmm config: max_iter = 0 must be > 0"
+    );
+    let e = DlAdmm::<f64>::new(DlAdmmConfig {
+        theta: 0.0,
+        ..DlAdmmConfig::default()
+    })
+    .unwrap_err();
+    assert!(matches!(
+        e,
+        SolverError::InvalidConfig { param: "theta", .. }
+    ));
+    let e = DlAdmm::<f64>::new(DlAdmmConfig {
+        penalty: DlPenalty::Adaptive {
+            rho0: 1e-3,
+            rho_max: 1e-4,
+            factor: 10.0,
+        },
+        ..DlAdmmConfig::default()
+    })
+    .unwrap_err();
+    assert!(matches!(
+        e,
+        SolverError::InvalidConfig {
+            param: "rho_max",
+            ..
+        }
+    ));
+}
+
+fn small_problem() -> NetProblem<f64> {
+    let data = teacher_data(4, 5, 2, 40);
+    NetProblem::new(
+        net(&[4, 6, 2], 8),
+        Loss::new(LossKind::Mse, Reduction::Mean),
+        data,
+        None,
+    )
+    .unwrap()
+}
+
+/// Runs 3 steps, saves, runs 2 more; a fresh solver restored from the save and run 2
+/// steps gives bit-identical weights.
+fn resume_is_bit_identical<S: Solver<NetProblem<f64>>>(mk: impl Fn() -> S) {
+    use crate::{Context, Counters};
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let mut counters = Counters::default();
+    let mut p = small_problem();
+    let mut s = mk();
+    let mut ctx = Context {
+        rng: &mut rng,
+        counters: &mut counters,
+        iteration: 0,
+        threads: 1,
+    };
+    s.init(&mut p, &mut ctx).unwrap();
+    for _ in 0..3 {
+        s.step(&mut p, &mut ctx).unwrap();
+    }
+    let state = s.save_state();
+    let params = crate::Problem::save_params(&p);
+    for _ in 0..2 {
+        s.step(&mut p, &mut ctx).unwrap();
+    }
+    let mut p2 = small_problem();
+    crate::Problem::load_params(&mut p2, &params).unwrap();
+    let mut s2 = mk();
+    s2.load_state(&state).unwrap();
+    for _ in 0..2 {
+        s2.step(&mut p2, &mut ctx).unwrap();
+    }
+    assert_eq!(p.net.flat_params(), p2.net.flat_params());
+}
+
+#[test]
+fn checkpoint_round_trip_is_bit_identical() {
+    resume_is_bit_identical(|| {
+        TaylorAdmm::<f64>::new(TaylorConfig {
+            output_loss: OutputLoss::LeastSquares,
+            warm_start: 1,
+            ..TaylorConfig::default()
+        })
+        .unwrap()
+    });
+    resume_is_bit_identical(|| DlAdmm::<f64>::new(DlAdmmConfig::default()).unwrap());
+}
+
+#[test]
+fn driver_runs_both_in_f32_with_reports() {
+    let data = teacher_data(4, 5, 2, 40);
+    let x = data.inputs().map(|v| v as f32);
+    let Targets::Dense(y) = data.targets() else {
+        panic!("dense targets expected")
+    };
+    let d32 = Dataset::new(x, Targets::Dense(y.map(|v| v as f32))).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let n32 = nets::Sequential::<f32>::mlp(
+        &[4, 6, 2],
+        nets::Activation::Relu,
+        nets::Init::HeNormal,
+        &mut rng,
+    )
+    .unwrap();
+    let mk = || {
+        NetProblem::new(
+            n32.clone(),
+            Loss::new(LossKind::Mse, Reduction::Mean),
+            d32.clone(),
+            None,
+        )
+        .unwrap()
+    };
+    let mut p = mk();
+    let mut t = TaylorAdmm::<f32>::new(TaylorConfig {
+        output_loss: OutputLoss::LeastSquares,
+        ..TaylorConfig::default()
+    })
+    .unwrap();
+    let out = Driver::new(Budget::iterations(20))
+        .run(&mut p, &mut t)
+        .unwrap();
+    assert_eq!(
+        out.status,
+        Status::BudgetExhausted(crate::BudgetKind::Iterations)
+    );
+    let first = &out.trace.records[0];
+    let last = out.trace.records.last().unwrap();
+    assert!(
+        last.objective < first.objective,
+        "{} -> {}",
+        first.objective,
+        last.objective
+    );
+    assert!(last.extras.iter().any(|(k, _)| k == "r_lin_2"));
+    assert!(last.surrogate.is_some());
+    let mut p = mk();
+    let mut d = DlAdmm::<f32>::new(fixed(1.0, 1.0)).unwrap();
+    let out = Driver::new(Budget::iterations(20))
+        .run(&mut p, &mut d)
+        .unwrap();
+    let last = out.trace.records.last().unwrap();
+    assert!(last.objective < first.objective);
+    assert!(last.extras.iter().any(|(k, v)| k == "rho" && *v == 1.0));
+}

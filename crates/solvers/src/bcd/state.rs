@@ -1,0 +1,469 @@
+//! The lifted variables of BCD and the block updates of one backward sweep.
+
+use autodiff::{Real, Transpose};
+use nalgebra::{DMatrix, DVector};
+use nets::{Activation, Sequential};
+use serde::{Deserialize, Serialize};
+
+use super::config::{BcdConfig, WbUpdate, WeightStep};
+use super::data::LiftedData;
+use super::linalg::{
+    add_diag, check_finite, check_finite_vec, lambda_max_psd, linear, mm, row_sums, solve_spd,
+    spd_inverse, sq_diff, sq_norm, sq_norm_vec,
+};
+use crate::{Counters, SolverError};
+
+const N: Transpose = Transpose::No;
+const Y: Transpose = Transpose::Yes;
+
+/// One block of a BCD sweep (layers are 1-based, as in the paper).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BcdBlock {
+    /// The output activation V_L (loss prox).
+    OutputV,
+    /// The output pre-activation U_L.
+    OutputU,
+    /// The pair (W_l, b_l) as one block ([`WbUpdate::Jacobi`] or prox-linear).
+    WeightBias(usize),
+    /// W_l alone ([`WbUpdate::Sequential`]).
+    Weight(usize),
+    /// b_l alone, from the new W_l ([`WbUpdate::Sequential`]).
+    Bias(usize),
+    /// A hidden activation V_l (l < L).
+    Activation(usize),
+    /// A hidden pre-activation U_l (l < L, ReLU / activation prox).
+    PreActivation(usize),
+}
+
+/// Weights and lifted variables of the three-splitting formulation (ALGORITHMS.md 4.1):
+/// `w[l-1] = W_l`, `b[l-1] = b_l`, `u[l-1] = U_l`, `v[l-1] = V_l` for `l = 1..L`
+/// (`V_0 = X` is not stored). Memory: `2 N sum_{l>=1} d_l` numbers for U and V, plus one
+/// `d x N` scratch matrix.
+#[derive(Clone, Debug)]
+pub struct BcdState<T: Real> {
+    /// W_1..W_L.
+    pub w: Vec<DMatrix<T>>,
+    /// b_1..b_L.
+    pub b: Vec<DVector<T>>,
+    /// U_1..U_L (pre-activations).
+    pub u: Vec<DMatrix<T>>,
+    /// V_1..V_L (activations; V_L is the output variable).
+    pub v: Vec<DMatrix<T>>,
+    /// h_1..h_{L-1}.
+    pub acts: Vec<Activation>,
+    scratch: DMatrix<T>,
+}
+
+/// Lifted variables as checkpointed (weights live in the network).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) struct SavedUv<T: Real> {
+    pub u: Vec<DMatrix<T>>,
+    pub v: Vec<DMatrix<T>>,
+}
+
+impl<T: Real> BcdState<T> {
+    /// State from a network and its inputs: weights copied, `U_l = Z_l`, `V_l = A_l`
+    /// from the forward pass (so every splitting term starts at 0).
+    pub fn from_net(net: &Sequential<T>, x: &DMatrix<T>) -> Result<Self, SolverError> {
+        let layers = super::net_io::read_layers(net, "BCD")?;
+        let trace = net
+            .forward_trace(x)
+            .map_err(|e| SolverError::Problem(format!("BCD init: {e}")))?;
+        let l_count = layers.w.len();
+        let u = (1..=l_count).map(|l| trace.z[l].clone()).collect();
+        let v = (1..=l_count).map(|l| trace.a[l].clone()).collect();
+        Ok(BcdState {
+            w: layers.w,
+            b: layers.b,
+            u,
+            v,
+            acts: layers.view.activations,
+            scratch: DMatrix::zeros(0, 0),
+        })
+    }
+
+    /// Number of layers L.
+    pub fn num_layers(&self) -> usize {
+        self.w.len()
+    }
+
+    pub(crate) fn saved(&self) -> SavedUv<T> {
+        SavedUv {
+            u: self.u.clone(),
+            v: self.v.clone(),
+        }
+    }
+
+    /// Restores U and V (shapes checked against the weights).
+    pub(crate) fn restore(&mut self, s: SavedUv<T>) -> Result<(), SolverError> {
+        if s.u.len() != self.u.len()
+            || s.v.len() != self.v.len()
+            || s.u.iter().zip(&self.u).any(|(a, b)| a.shape() != b.shape())
+            || s.v.iter().zip(&self.v).any(|(a, b)| a.shape() != b.shape())
+        {
+            return Err(SolverError::Checkpoint(
+                "BCD: saved U/V do not match the network and data shapes".into(),
+            ));
+        }
+        self.u = s.u;
+        self.v = s.v;
+        Ok(())
+    }
+
+    /// The penalised objective in sum form (ALGORITHMS.md 4.1, three-splitting):
+    ///
+    /// ```text
+    /// Phi = sum_n ell(V_L[:, n], y_n) + (l2_sum/2) sum_l ||W_l||^2
+    ///     + (gamma/2) sum_{l<L} ||V_l - h_l(U_l)||^2 + (gamma/2) ||V_L - U_L||^2
+    ///     + (rho/2) sum_l ||U_l - W_l V_{l-1} - b_l 1^T||^2
+    /// ```
+    pub fn objective(&self, data: &LiftedData<T>, cfg: &BcdConfig) -> Result<f64, SolverError> {
+        let l_count = self.num_layers();
+        let mut phi = data.data_term(&self.v[l_count - 1])?;
+        let ls = data.l2_sum();
+        let mut act = DMatrix::zeros(0, 0);
+        let mut lin = DMatrix::zeros(0, 0);
+        for i in 0..l_count {
+            phi += 0.5 * ls * sq_norm(&self.w[i]);
+            if i + 1 < l_count {
+                self.acts[i].apply_matrix(&self.u[i], &mut act);
+                phi += 0.5 * cfg.gamma * sq_diff(&self.v[i], &act);
+            } else {
+                phi += 0.5 * cfg.gamma * sq_diff(&self.v[i], &self.u[i]);
+            }
+            let input = if i == 0 { data.x } else { &self.v[i - 1] };
+            linear(&mut lin, &self.w[i], &self.b[i], input, 1)?;
+            phi += 0.5 * cfg.rho * sq_diff(&self.u[i], &lin);
+        }
+        Ok(phi)
+    }
+
+    /// Relative violations per layer: `||U_l - W_l V_{l-1} - b_l||_F / ||W_l V_{l-1} + b_l||_F`
+    /// and `||V_l - h_l(U_l)||_F / ||h_l(U_l)||_F` (identity at l = L).
+    pub fn violations(&self, x: &DMatrix<T>) -> Result<Vec<(f64, f64)>, SolverError> {
+        let l_count = self.num_layers();
+        let mut out = Vec::with_capacity(l_count);
+        let mut lin = DMatrix::zeros(0, 0);
+        let mut act = DMatrix::zeros(0, 0);
+        for i in 0..l_count {
+            let input = if i == 0 { x } else { &self.v[i - 1] };
+            linear(&mut lin, &self.w[i], &self.b[i], input, 1)?;
+            let r_lin = (sq_diff(&self.u[i], &lin) / sq_norm(&lin).max(1e-300)).sqrt();
+            if i + 1 < l_count {
+                self.acts[i].apply_matrix(&self.u[i], &mut act);
+            } else {
+                act = self.u[i].clone();
+            }
+            let r_act = (sq_diff(&self.v[i], &act) / sq_norm(&act).max(1e-300)).sqrt();
+            out.push((r_lin, r_act));
+        }
+        Ok(out)
+    }
+
+    /// One backward sweep (ALGORITHMS.md 4.2): V_L, U_L, then for l = L..1 the weight
+    /// block(s) of layer l and, for l >= 2, V_{l-1} and U_{l-1}. `hook` sees the state
+    /// after every block (for monotonicity tests and diagnostics).
+    pub fn sweep(
+        &mut self,
+        data: &LiftedData<T>,
+        cfg: &BcdConfig,
+        threads: usize,
+        counters: &mut Counters,
+        hook: &mut dyn FnMut(BcdBlock, &Self),
+    ) -> Result<(), SolverError> {
+        let l_count = self.num_layers();
+        if data.x.ncols() != self.u[0].ncols() || data.x.nrows() != self.w[0].ncols() {
+            return Err(SolverError::shape(
+                "BCD inputs",
+                format!("{} x {}", self.w[0].ncols(), self.u[0].ncols()),
+                format!("{} x {}", data.x.nrows(), data.x.ncols()),
+            ));
+        }
+        self.update_output_v(data, cfg)?;
+        counters.inner_solves += 1;
+        hook(BcdBlock::OutputV, self);
+        self.update_output_u(data.x, cfg, threads)?;
+        hook(BcdBlock::OutputU, self);
+        for i in (0..l_count).rev() {
+            let layer = i + 1;
+            match (cfg.weight_step, cfg.wb_update) {
+                (WeightStep::ProxLinear, _) => {
+                    counters.inner_solves += self.weights_prox_linear(i, data, cfg, threads)?;
+                    hook(BcdBlock::WeightBias(layer), self);
+                }
+                (WeightStep::Exact, WbUpdate::Jacobi) => {
+                    let w_old = self.w[i].clone();
+                    self.weight_exact(i, data, cfg, threads)?;
+                    self.bias_exact(i, &w_old, data.x, cfg, threads)?;
+                    counters.inner_solves += 1;
+                    hook(BcdBlock::WeightBias(layer), self);
+                }
+                (WeightStep::Exact, WbUpdate::Sequential) => {
+                    self.weight_exact(i, data, cfg, threads)?;
+                    counters.inner_solves += 1;
+                    hook(BcdBlock::Weight(layer), self);
+                    let w_new = self.w[i].clone();
+                    self.bias_exact(i, &w_new, data.x, cfg, threads)?;
+                    hook(BcdBlock::Bias(layer), self);
+                }
+            }
+            if i >= 1 {
+                self.update_hidden_v(i, cfg, threads)?;
+                counters.inner_solves += 1;
+                hook(BcdBlock::Activation(i), self);
+                self.update_hidden_u(i - 1, data.x, cfg, threads)?;
+                counters.inner_solves += 1;
+                hook(BcdBlock::PreActivation(i), self);
+            }
+        }
+        for (i, (w, b)) in self.w.iter().zip(&self.b).enumerate() {
+            check_finite(w, &format!("BCD: W_{} after a sweep", i + 1))?;
+            check_finite_vec(b, &format!("BCD: b_{} after a sweep", i + 1))?;
+        }
+        Ok(())
+    }
+
+    /// V_L <- argmin ell(V) + (gamma/2)||V - U_L||^2 + (alpha/2)||V - V_L_old||^2, i.e.
+    /// the loss prox with `t = 1/(gamma + alpha)` at `(gamma U_L + alpha V_old)/(gamma +
+    /// alpha)` (closed form for MSE: the reference code's update).
+    fn update_output_v(
+        &mut self,
+        data: &LiftedData<T>,
+        cfg: &BcdConfig,
+    ) -> Result<(), SolverError> {
+        let last = self.num_layers() - 1;
+        let (g, a) = (cfg.gamma, cfg.alpha);
+        let center = (&self.u[last] * T::of(g) + &self.v[last] * T::of(a)) / T::of(g + a);
+        data.loss
+            .output_prox(data.targets, &center, 1.0 / (g + a), &mut self.scratch)
+            .map_err(|e| SolverError::Problem(format!("BCD output step: {e}")))?;
+        check_finite(&self.scratch, "BCD: V_L")?;
+        std::mem::swap(&mut self.v[last], &mut self.scratch);
+        Ok(())
+    }
+
+    /// U_L <- (gamma V_L + rho (W_L V_{L-1} + b_L 1^T)) / (gamma + rho) (exact; no
+    /// proximal term, as in the code: the subproblem is strongly convex).
+    fn update_output_u(
+        &mut self,
+        x: &DMatrix<T>,
+        cfg: &BcdConfig,
+        threads: usize,
+    ) -> Result<(), SolverError> {
+        let last = self.num_layers() - 1;
+        let input = if last == 0 { x } else { &self.v[last - 1] };
+        linear(
+            &mut self.scratch,
+            &self.w[last],
+            &self.b[last],
+            input,
+            threads,
+        )?;
+        let (g, r) = (T::of(cfg.gamma), T::of(cfg.rho));
+        let s = T::one() / (g + r);
+        for (u, (&v, &m)) in self.u[last]
+            .iter_mut()
+            .zip(self.v[last].iter().zip(self.scratch.iter()))
+        {
+            *u = (g * v + r * m) * s;
+        }
+        Ok(())
+    }
+
+    /// W_l <- (alpha W_old + rho (U_l - b_l 1^T) V^T)(alpha I + rho V V^T + l2 I)^{-1},
+    /// V = V_{l-1}, with the current b_l (0-based layer `i`).
+    pub(crate) fn weight_exact(
+        &mut self,
+        i: usize,
+        data: &LiftedData<T>,
+        cfg: &BcdConfig,
+        threads: usize,
+    ) -> Result<(), SolverError> {
+        let input = if i == 0 { data.x } else { &self.v[i - 1] };
+        let (rho, alpha) = (cfg.rho, cfg.alpha);
+        let mut gram = DMatrix::zeros(0, 0);
+        mm(&mut gram, rho, input, N, input, Y, 0.0, threads)?;
+        add_diag(&mut gram, alpha + data.l2_sum());
+        // rhs^T = rho V U^T - rho s b^T + alpha W_old^T   (d_in x d_out)
+        let mut rhs = DMatrix::zeros(0, 0);
+        mm(&mut rhs, rho, input, N, &self.u[i], Y, 0.0, threads)?;
+        let s = row_sums(input);
+        let (tr, ta) = (T::of(rho), T::of(alpha));
+        let w = &self.w[i];
+        let b = &self.b[i];
+        for c in 0..rhs.ncols() {
+            for r in 0..rhs.nrows() {
+                rhs[(r, c)] += ta * w[(c, r)] - tr * s[r] * b[c];
+            }
+        }
+        solve_spd(gram, &mut rhs, &format!("BCD W_{} step", i + 1))?;
+        self.w[i] = rhs.transpose();
+        Ok(())
+    }
+
+    /// b_l <- (alpha b_old + rho (U_l - W V_{l-1}) 1) / (rho N + alpha) with the given W
+    /// (the previous W_l for the Jacobi pair, the new one for the sequential variant).
+    pub(crate) fn bias_exact(
+        &mut self,
+        i: usize,
+        w_for_b: &DMatrix<T>,
+        x: &DMatrix<T>,
+        cfg: &BcdConfig,
+        _threads: usize,
+    ) -> Result<(), SolverError> {
+        let input = if i == 0 { x } else { &self.v[i - 1] };
+        let n = input.ncols() as f64;
+        let s = row_sums(input);
+        let us = row_sums(&self.u[i]);
+        let ws = w_for_b * &s;
+        let (rho, alpha) = (T::of(cfg.rho), T::of(cfg.alpha));
+        let den = T::of(cfg.rho * n + cfg.alpha);
+        for (k, bk) in self.b[i].iter_mut().enumerate() {
+            *bk = (alpha * *bk + rho * (us[k] - ws[k])) / den;
+        }
+        Ok(())
+    }
+
+    /// Prox-linear step on the joint block (W_l, b_l): gradient step with step
+    /// `1/(L + alpha)`, L certified by backtracking. Returns the number of trials.
+    fn weights_prox_linear(
+        &mut self,
+        i: usize,
+        data: &LiftedData<T>,
+        cfg: &BcdConfig,
+        threads: usize,
+    ) -> Result<u64, SolverError> {
+        let input = if i == 0 { data.x } else { &self.v[i - 1] };
+        let (rho, alpha, ls) = (cfg.rho, cfg.alpha, data.l2_sum());
+        let d_in = input.nrows();
+        let n = input.ncols();
+        // Residual R = U - W V - b 1^T and f = (rho/2)||R||^2 + (ls/2)||W||^2.
+        let mut r = DMatrix::zeros(0, 0);
+        linear(&mut r, &self.w[i], &self.b[i], input, threads)?;
+        r = &self.u[i] - &r;
+        let f_old = 0.5 * rho * sq_norm(&r) + 0.5 * ls * sq_norm(&self.w[i]);
+        let mut gw = DMatrix::zeros(0, 0);
+        mm(&mut gw, -rho, &r, N, input, Y, 0.0, threads)?;
+        gw += &self.w[i] * T::of(ls);
+        let gb = row_sums(&r) * T::of(-rho);
+        let g2 = sq_norm(&gw) + sq_norm_vec(&gb);
+        if g2 == 0.0 {
+            return Ok(0);
+        }
+        // Gram of [V; 1^T]: [[V V^T, s], [s^T, N]].
+        let mut gram = DMatrix::zeros(d_in + 1, d_in + 1);
+        let mut vv = DMatrix::zeros(0, 0);
+        mm(&mut vv, 1.0, input, N, input, Y, 0.0, threads)?;
+        gram.view_mut((0, 0), (d_in, d_in)).copy_from(&vv);
+        let s = row_sums(input);
+        for k in 0..d_in {
+            gram[(k, d_in)] = s[k];
+            gram[(d_in, k)] = s[k];
+        }
+        gram[(d_in, d_in)] = T::of(n as f64);
+        let mut lip = rho * lambda_max_psd(&gram, 30) + ls;
+        let tol = 64.0 * T::EPS.to_f64() * (1.0 + f_old.abs());
+        for trial in 1..=60u64 {
+            let step = 1.0 / (lip + alpha);
+            let w_new = &self.w[i] - &gw * T::of(step);
+            let b_new = &self.b[i] - &gb * T::of(step);
+            linear(&mut r, &w_new, &b_new, input, threads)?;
+            r = &self.u[i] - &r;
+            let f_new = 0.5 * rho * sq_norm(&r) + 0.5 * ls * sq_norm(&w_new);
+            let model = f_old - step * g2 + 0.5 * lip * step * step * g2;
+            if f_new <= model + tol {
+                self.w[i] = w_new;
+                self.b[i] = b_new;
+                return Ok(trial);
+            }
+            lip *= 2.0;
+        }
+        Err(SolverError::LineSearch(format!(
+            "BCD prox-linear W_{} step: no certified Lipschitz bound after 60 doublings",
+            i + 1
+        )))
+    }
+
+    /// V_j <- (rho W^T W + gamma I)^{-1} (rho W^T (U_{j+1} - b 1^T) + gamma h(U_j)),
+    /// W = W_{j+1}, b = b_{j+1} (exact; `j = i` is 1-based, stored at `v[i-1]`).
+    fn update_hidden_v(
+        &mut self,
+        i: usize,
+        cfg: &BcdConfig,
+        threads: usize,
+    ) -> Result<(), SolverError> {
+        let (rho, gamma) = (cfg.rho, cfg.gamma);
+        let w = &self.w[i];
+        let mut m = DMatrix::zeros(0, 0);
+        mm(&mut m, rho, w, Y, w, N, 0.0, threads)?;
+        add_diag(&mut m, gamma);
+        mm(&mut self.scratch, rho, w, Y, &self.u[i], N, 0.0, threads)?;
+        // rho W^T b, a d_in-vector (a plain loop: matrix-vector, not on the GEMM path).
+        let mut wb = DVector::<T>::zeros(w.ncols());
+        for (r, wbr) in wb.iter_mut().enumerate() {
+            let mut acc = T::zero();
+            for (k, &bk) in self.b[i].iter().enumerate() {
+                acc += w[(k, r)] * bk;
+            }
+            *wbr = acc * T::of(rho);
+        }
+        let h = self.acts[i - 1];
+        let tg = T::of(gamma);
+        for (c, mut col) in self.scratch.column_iter_mut().enumerate() {
+            for r in 0..col.len() {
+                col[r] += tg * h.apply(self.u[i - 1][(r, c)]) - wb[r];
+            }
+        }
+        let minv = spd_inverse(m, &format!("BCD V_{} step", i))?;
+        mm(
+            &mut self.v[i - 1],
+            1.0,
+            &minv,
+            N,
+            &self.scratch,
+            N,
+            0.0,
+            threads,
+        )?;
+        Ok(())
+    }
+
+    /// U_j <- argmin (gamma/2)||V_j - h(U)||^2 + (rho/2)||U - W_j V_{j-1} - b_j||^2 +
+    /// (alpha/2)||U - U_old||^2, entrywise `prox_weighted(h, V_j, c, 1, (rho+alpha)/gamma)`
+    /// with `c = (rho m + alpha U_old)/(rho + alpha)` (0-based `k = j - 1`). Each entry
+    /// keeps its old value if that is better (a guard for activations whose prox is
+    /// numeric; for ReLU the closed form is exact).
+    fn update_hidden_u(
+        &mut self,
+        k: usize,
+        x: &DMatrix<T>,
+        cfg: &BcdConfig,
+        threads: usize,
+    ) -> Result<(), SolverError> {
+        let input = if k == 0 { x } else { &self.v[k - 1] };
+        linear(&mut self.scratch, &self.w[k], &self.b[k], input, threads)?;
+        let (rho, alpha, gamma) = (cfg.rho, cfg.alpha, cfg.gamma);
+        let g = (rho + alpha) / gamma;
+        let h = self.acts[k];
+        let phi = |u: f64, a: f64, c: f64| {
+            let r = a - h.apply(u);
+            r * r + g * (u - c) * (u - c)
+        };
+        for ((u, &m), &a) in self.u[k]
+            .iter_mut()
+            .zip(self.scratch.iter())
+            .zip(self.v[k].iter())
+        {
+            let (u0, m, a) = (u.to_f64(), m.to_f64(), a.to_f64());
+            let c = (rho * m + alpha * u0) / (rho + alpha);
+            let cand = h
+                .prox_weighted(a, c, 1.0, g)
+                .map_err(|e| SolverError::Problem(format!("BCD U_{} step: {e}", k + 1)))?;
+            if phi(cand, a, c) <= phi(u0, a, c) {
+                *u = T::of(cand);
+            }
+        }
+        check_finite(&self.u[k], &format!("BCD: U_{}", k + 1))
+    }
+}

@@ -1,0 +1,202 @@
+//! The convex block problems of the lifted ReLU network (see the module docs of
+//! [`crate::lifted`] for the objective): one X-block (hidden activations, `X >= 0`)
+//! and one (W, b)-block per layer, with value and gradient computed through
+//! `autodiff::kernels::gemm_into` into preallocated scratch.
+
+use autodiff::{Real, Transpose, kernels::gemm_into};
+use nalgebra::DMatrix;
+use nets::{Loss, Targets};
+
+use super::inner::{SmoothBlock, fit};
+use crate::SolverError;
+
+fn gemm_err(e: autodiff::AutodiffError) -> SolverError {
+    SolverError::Problem(format!("lifted gemm: {e}"))
+}
+
+fn nets_err(e: nets::NetsError) -> SolverError {
+    SolverError::Problem(format!("lifted loss: {e}"))
+}
+
+/// `sum_ij B(u_ij, x_ij)` for the ReLU Fenchel / LPOM penalty on `x >= 0` (its smooth
+/// extension `x^2/2 - u x + relu(u)^2/2` elsewhere), ALGORITHMS.md 6.1.
+pub(crate) fn relu_penalty_sum<T: Real>(u: &DMatrix<T>, x: &DMatrix<T>) -> f64 {
+    let mut s = 0.0f64;
+    for (&ui, &xi) in u.iter().zip(x.iter()) {
+        let (u, x) = (ui.to_f64(), xi.to_f64());
+        let r = u.max(0.0);
+        s += 0.5 * x * x - u * x + 0.5 * r * r;
+    }
+    s
+}
+
+/// `v = W a + b 1^T` (v resized to fit, reusing its allocation).
+pub(crate) fn affine_into<T: Real>(
+    v: &mut DMatrix<T>,
+    w: &DMatrix<T>,
+    b: &DMatrix<T>,
+    a: &DMatrix<T>,
+    threads: usize,
+) -> Result<(), SolverError> {
+    fit(v, w.nrows(), a.ncols());
+    gemm_into(
+        v,
+        T::one(),
+        w,
+        Transpose::No,
+        a,
+        Transpose::No,
+        T::zero(),
+        threads,
+    )
+    .map_err(gemm_err)?;
+    for mut col in v.column_iter_mut() {
+        for (c, &bi) in col.iter_mut().zip(b.iter()) {
+            *c += bi;
+        }
+    }
+    Ok(())
+}
+
+/// What follows an affine map `v = W a + b 1^T`: the penalty against the next hidden
+/// activation, or the true loss at the output.
+#[derive(Clone, Copy)]
+pub(crate) enum Term<'a, T: Real> {
+    /// `lam * sum B(v, x_next)` (`lam` already includes the sample weight).
+    Hidden { x_next: &'a DMatrix<T>, lam: f64 },
+    /// `loss(v, Y)` (data term only).
+    Output {
+        loss: &'a Loss,
+        targets: &'a Targets<T>,
+    },
+}
+
+impl<T: Real> Term<'_, T> {
+    /// The term at `v`; with `gv`, also its gradient in `v`.
+    pub(crate) fn eval(
+        &self,
+        v: &DMatrix<T>,
+        gv: Option<&mut DMatrix<T>>,
+    ) -> Result<f64, SolverError> {
+        match *self {
+            Term::Hidden { x_next, lam } => {
+                if let Some(gv) = gv {
+                    fit(gv, v.nrows(), v.ncols());
+                    let lt = T::of(lam);
+                    for ((g, &vi), &xi) in gv.iter_mut().zip(v.iter()).zip(x_next.iter()) {
+                        *g = lt * (vi.max(T::zero()) - xi);
+                    }
+                }
+                Ok(lam * relu_penalty_sum(v, x_next))
+            }
+            Term::Output { loss, targets } => match gv {
+                Some(gv) => Ok(loss
+                    .value_and_output_grad(v, targets, gv)
+                    .map_err(nets_err)?
+                    .to_f64()),
+                None => Ok(loss.value(v, targets).map_err(nets_err)?.to_f64()),
+            },
+        }
+    }
+}
+
+/// The X_l block: `lam_own * sum B(U, X) + term(W_next X + b_next 1^T)` over `X >= 0`,
+/// with `U = W_l X_{l-1} + b_l 1^T` fixed.
+pub(crate) struct XBlock<'a, T: Real> {
+    pub(crate) u: &'a DMatrix<T>,
+    pub(crate) lam_own: f64,
+    pub(crate) w_next: &'a DMatrix<T>,
+    pub(crate) b_next: &'a DMatrix<T>,
+    pub(crate) term: Term<'a, T>,
+    pub(crate) v: &'a mut DMatrix<T>,
+    pub(crate) gv: &'a mut DMatrix<T>,
+    pub(crate) threads: usize,
+}
+
+impl<T: Real> SmoothBlock<T> for XBlock<'_, T> {
+    fn value(&mut self, x: &[DMatrix<T>]) -> Result<f64, SolverError> {
+        let own = self.lam_own * relu_penalty_sum(self.u, &x[0]);
+        affine_into(self.v, self.w_next, self.b_next, &x[0], self.threads)?;
+        Ok(own + self.term.eval(self.v, None)?)
+    }
+
+    fn value_grad(&mut self, x: &[DMatrix<T>], g: &mut [DMatrix<T>]) -> Result<f64, SolverError> {
+        let own = self.lam_own * relu_penalty_sum(self.u, &x[0]);
+        affine_into(self.v, self.w_next, self.b_next, &x[0], self.threads)?;
+        let next = self.term.eval(self.v, Some(self.gv))?;
+        // g = lam_own (X - U) + W_next^T G_v
+        let lt = T::of(self.lam_own);
+        for ((gi, &xi), &ui) in g[0].iter_mut().zip(x[0].iter()).zip(self.u.iter()) {
+            *gi = lt * (xi - ui);
+        }
+        gemm_into(
+            &mut g[0],
+            T::one(),
+            self.w_next,
+            Transpose::Yes,
+            self.gv,
+            Transpose::No,
+            T::one(),
+            self.threads,
+        )
+        .map_err(gemm_err)?;
+        Ok(own + next)
+    }
+
+    fn nonnegative(&self) -> bool {
+        true
+    }
+}
+
+/// The (W_l, b_l) block: `term(W A + b 1^T) + (ridge/2) ||W||^2`, unconstrained; the
+/// variable is `[W, b]` with `b` a `d_l x 1` matrix.
+pub(crate) struct WBlock<'a, T: Real> {
+    pub(crate) a: &'a DMatrix<T>,
+    pub(crate) term: Term<'a, T>,
+    pub(crate) ridge: f64,
+    pub(crate) v: &'a mut DMatrix<T>,
+    pub(crate) gv: &'a mut DMatrix<T>,
+    pub(crate) threads: usize,
+}
+
+fn sq_norm<T: Real>(m: &DMatrix<T>) -> f64 {
+    m.iter().map(|v| v.to_f64() * v.to_f64()).sum()
+}
+
+impl<T: Real> SmoothBlock<T> for WBlock<'_, T> {
+    fn value(&mut self, x: &[DMatrix<T>]) -> Result<f64, SolverError> {
+        affine_into(self.v, &x[0], &x[1], self.a, self.threads)?;
+        Ok(self.term.eval(self.v, None)? + 0.5 * self.ridge * sq_norm(&x[0]))
+    }
+
+    fn value_grad(&mut self, x: &[DMatrix<T>], g: &mut [DMatrix<T>]) -> Result<f64, SolverError> {
+        affine_into(self.v, &x[0], &x[1], self.a, self.threads)?;
+        let f = self.term.eval(self.v, Some(self.gv))? + 0.5 * self.ridge * sq_norm(&x[0]);
+        let (gw, gb) = g.split_at_mut(1);
+        // gW = G_v A^T + ridge W
+        gw[0].copy_from(&x[0]);
+        gemm_into(
+            &mut gw[0],
+            T::one(),
+            self.gv,
+            Transpose::No,
+            self.a,
+            Transpose::Yes,
+            T::of(self.ridge),
+            self.threads,
+        )
+        .map_err(gemm_err)?;
+        // gb = G_v 1
+        gb[0].fill(T::zero());
+        for col in self.gv.column_iter() {
+            for (gbi, &c) in gb[0].iter_mut().zip(col.iter()) {
+                *gbi += c;
+            }
+        }
+        Ok(f)
+    }
+
+    fn nonnegative(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,107 @@
+//! Validated configuration of the lifted (LPOM / Fenchel) solver.
+
+use serde::{Deserialize, Serialize};
+
+use crate::SolverError;
+
+/// Hyperparameters of [`super::Lifted`].
+///
+/// Defaults: `lambda = 1` for every hidden layer (the Fenchel lifted networks code,
+/// `mnist_batch.py`, uses lambda = 1; see the module docs for how our normalisation
+/// differs), `rho = 0` (their `rho`), one block sweep per step, inner tolerance `1e-3`
+/// (relative gradient-mapping norm), at most 50 inner iterations per block.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiftedConfig {
+    /// Penalty weight lambda_l of every hidden layer (> 0), unless `layer_lambdas` is set.
+    pub lambda: f64,
+    /// Per-hidden-layer weights `lambda_1..lambda_{L-1}` (each > 0); length checked
+    /// against the network in `init`.
+    pub layer_lambdas: Option<Vec<f64>>,
+    /// Extra ridge `(rho/2) sum_l ||W_l||^2` (>= 0), on top of the loss's own `l2`.
+    pub rho: f64,
+    /// Block sweeps per solver step (>= 1).
+    pub sweeps_per_step: usize,
+    /// Relative tolerance of every inner block solve, in (0, 1).
+    pub inner_tol: f64,
+    /// Iteration cap of every inner block solve (>= 1).
+    pub inner_max_iters: usize,
+}
+
+impl Default for LiftedConfig {
+    fn default() -> Self {
+        LiftedConfig {
+            lambda: 1.0,
+            layer_lambdas: None,
+            rho: 0.0,
+            sweeps_per_step: 1,
+            inner_tol: 1e-3,
+            inner_max_iters: 50,
+        }
+    }
+}
+
+const NAME: &str = "Lifted";
+
+impl LiftedConfig {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<(), SolverError> {
+        if !(self.lambda > 0.0 && self.lambda.is_finite()) {
+            return Err(SolverError::config(
+                NAME,
+                "lambda",
+                self.lambda,
+                "must be finite and > 0",
+            ));
+        }
+        if let Some(ls) = &self.layer_lambdas
+            && let Some(bad) = ls.iter().find(|l| !(**l > 0.0 && l.is_finite()))
+        {
+            return Err(SolverError::config(
+                NAME,
+                "layer_lambdas",
+                bad,
+                "must all be finite and > 0",
+            ));
+        }
+        if !(self.rho >= 0.0 && self.rho.is_finite()) {
+            return Err(SolverError::config(
+                NAME,
+                "rho",
+                self.rho,
+                "must be finite and >= 0",
+            ));
+        }
+        if self.sweeps_per_step == 0 {
+            return Err(SolverError::config(
+                NAME,
+                "sweeps_per_step",
+                0,
+                "must be >= 1",
+            ));
+        }
+        if !(self.inner_tol > 0.0 && self.inner_tol < 1.0) {
+            return Err(SolverError::config(
+                NAME,
+                "inner_tol",
+                self.inner_tol,
+                "must be in (0, 1)",
+            ));
+        }
+        if self.inner_max_iters == 0 {
+            return Err(SolverError::config(
+                NAME,
+                "inner_max_iters",
+                0,
+                "must be >= 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The solver, from a valid config.
+    pub fn build<T: autodiff::Real>(self) -> Result<super::Lifted<T>, SolverError> {
+        self.validate()?;
+        Ok(super::Lifted::from_config(self))
+    }
+}

@@ -1,0 +1,190 @@
+//! The inner solver of every lifted block: accelerated projected gradient (FISTA, Beck &
+//! Teboulle, SIAM J. Imaging Sci. 2009) with backtracking on the descent-lemma test and a
+//! monotone restart (O'Donoghue & Candès, Found. Comput. Math. 2015): an iterate that
+//! would increase the block objective is rejected and the momentum reset, so accepted
+//! iterates never increase the block objective (and hence the lifted objective).
+//!
+//! Stopping rule (relative): the gradient-mapping norm `L ||x+ - y||` falls below
+//! `tol` times its value at the starting point, or `max_iters` iterations are made.
+
+use autodiff::Real;
+use nalgebra::DMatrix;
+
+use crate::SolverError;
+
+/// Resizes `m` to `r x c`, reusing its allocation (contents unspecified afterwards
+/// unless the shape was already right).
+pub(crate) fn fit<T: Real>(m: &mut DMatrix<T>, r: usize, c: usize) {
+    if m.shape() == (r, c) {
+        return;
+    }
+    let mut v: Vec<T> = std::mem::replace(m, DMatrix::zeros(0, 0)).data.into();
+    v.resize(r * c, T::zero());
+    *m = DMatrix::from_vec(r, c, v);
+}
+
+/// A smooth convex block objective over a tuple of matrices, optionally constrained to
+/// the nonnegative orthant (projection = clamp at 0).
+pub(crate) trait SmoothBlock<T: Real> {
+    /// The block objective at `x` (accumulated in f64).
+    fn value(&mut self, x: &[DMatrix<T>]) -> Result<f64, SolverError>;
+    /// The block objective and its gradient (written into `g`, same shapes as `x`).
+    fn value_grad(&mut self, x: &[DMatrix<T>], g: &mut [DMatrix<T>]) -> Result<f64, SolverError>;
+    /// Whether the feasible set is `x >= 0` (otherwise unconstrained).
+    fn nonnegative(&self) -> bool;
+}
+
+/// What one inner solve did.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct InnerStats {
+    /// Accelerated iterations made (gradient evaluations).
+    pub iterations: usize,
+    /// Function evaluations made by the backtracking test (trial points).
+    pub trials: usize,
+    /// Block objective at the start.
+    pub start: f64,
+    /// Block objective at the end (never above `start`).
+    pub end: f64,
+    /// Whether the relative tolerance was met (otherwise `max_iters` ran out).
+    pub converged: bool,
+    /// Final Lipschitz estimate.
+    pub lipschitz: f64,
+}
+
+/// Scratch of the inner solver (reused across blocks; resized without reallocating once
+/// the largest block has been seen).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Apg<T: Real> {
+    y: Vec<DMatrix<T>>,
+    xn: Vec<DMatrix<T>>,
+    g: Vec<DMatrix<T>>,
+}
+
+fn shape_like<T: Real>(buf: &mut Vec<DMatrix<T>>, x: &[DMatrix<T>]) {
+    while buf.len() < x.len() {
+        buf.push(DMatrix::zeros(0, 0));
+    }
+    for (b, xi) in buf.iter_mut().zip(x) {
+        fit(b, xi.nrows(), xi.ncols());
+    }
+}
+
+fn copy<T: Real>(dst: &mut [DMatrix<T>], src: &[DMatrix<T>]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        d.copy_from(s);
+    }
+}
+
+impl<T: Real> Apg<T> {
+    /// Minimises `block` starting from `x` (updated in place). `lip` is the starting
+    /// Lipschitz estimate (halved first, doubled by backtracking) and is updated.
+    pub(crate) fn solve<B: SmoothBlock<T>>(
+        &mut self,
+        block: &mut B,
+        x: &mut [DMatrix<T>],
+        lip: &mut f64,
+        tol: f64,
+        max_iters: usize,
+    ) -> Result<InnerStats, SolverError> {
+        let k = x.len();
+        shape_like(&mut self.y, x);
+        shape_like(&mut self.xn, x);
+        shape_like(&mut self.g, x);
+        let (y, xn, g) = (&mut self.y[..k], &mut self.xn[..k], &mut self.g[..k]);
+        let proj = block.nonnegative();
+        if proj {
+            for m in x.iter_mut() {
+                m.iter_mut().for_each(|v| *v = v.max(T::zero()));
+            }
+        }
+        let mut fx = block.value(x)?;
+        if !fx.is_finite() {
+            return Err(SolverError::NonFinite(
+                "lifted block objective at start".into(),
+            ));
+        }
+        let start = fx;
+        copy(y, x);
+        let mut t = 1.0f64;
+        let mut l = (*lip * 0.5).max(1e-12);
+        let (mut iterations, mut trials) = (0usize, 0usize);
+        let mut gm0: Option<f64> = None;
+        let mut converged = false;
+        let mut restarted_last = false;
+        // Rounding slack of the descent test, relative to the objective's size.
+        let slack_rel = 16.0 * T::EPS.to_f64();
+        while iterations < max_iters {
+            let fy = block.value_grad(y, g)?;
+            let (fn_, gm) = loop {
+                // xn = P(y - g / L)
+                let step = T::of(1.0 / l);
+                for ((xm, ym), gm) in xn.iter_mut().zip(y.iter()).zip(g.iter()) {
+                    for ((a, &b), &c) in xm.iter_mut().zip(ym.iter()).zip(gm.iter()) {
+                        let v = b - step * c;
+                        *a = if proj { v.max(T::zero()) } else { v };
+                    }
+                }
+                let f_new = block.value(xn)?;
+                trials += 1;
+                // Descent-lemma test: f(xn) <= f(y) + <g, d> + (L/2)||d||^2, d = xn - y.
+                let (mut gd, mut dd) = (0.0f64, 0.0f64);
+                for ((xm, ym), gm) in xn.iter().zip(y.iter()).zip(g.iter()) {
+                    for ((&a, &b), &c) in xm.iter().zip(ym.iter()).zip(gm.iter()) {
+                        let d = (a - b).to_f64();
+                        gd += c.to_f64() * d;
+                        dd += d * d;
+                    }
+                }
+                let bound = fy + gd + 0.5 * l * dd;
+                if f_new.is_finite() && f_new <= bound + slack_rel * (fy.abs() + 1.0) {
+                    break (f_new, l * dd.sqrt());
+                }
+                l *= 2.0;
+                if l.is_nan() || l >= 1e300 {
+                    return Err(SolverError::LineSearch(
+                        "lifted block: backtracking found no step (Lipschitz estimate overflow)"
+                            .into(),
+                    ));
+                }
+            };
+            iterations += 1;
+            let gm0v = *gm0.get_or_insert(gm);
+            if fn_ > fx {
+                // Monotone restart: reject, restart the momentum from the accepted point.
+                if restarted_last {
+                    converged = true; // a plain step from x cannot decrease: stationary to rounding
+                    break;
+                }
+                restarted_last = true;
+                copy(y, x);
+                t = 1.0;
+                continue;
+            }
+            restarted_last = false;
+            let t_new = 0.5 * (1.0 + (1.0 + 4.0 * t * t).sqrt());
+            let beta = T::of((t - 1.0) / t_new);
+            // y = xn + beta (xn - x); x = xn
+            for ((ym, xm), xnm) in y.iter_mut().zip(x.iter_mut()).zip(xn.iter()) {
+                for ((yv, xv), &nv) in ym.iter_mut().zip(xm.iter_mut()).zip(xnm.iter()) {
+                    *yv = nv + beta * (nv - *xv);
+                    *xv = nv;
+                }
+            }
+            fx = fn_;
+            t = t_new;
+            if gm <= tol * gm0v || gm0v == 0.0 {
+                converged = true;
+                break;
+            }
+        }
+        *lip = l;
+        Ok(InnerStats {
+            iterations,
+            trials,
+            start,
+            end: fx,
+            converged,
+            lipschitz: l,
+        })
+    }
+}

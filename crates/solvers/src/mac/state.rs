@@ -1,0 +1,385 @@
+//! Auxiliary coordinates of MAC and its two kinds of block steps.
+
+use autodiff::{Real, Transpose};
+use nalgebra::{DMatrix, DVector};
+use nets::{Activation, LossKind, Sequential};
+use serde::{Deserialize, Serialize};
+
+use super::config::MacConfig;
+use crate::bcd::LiftedData;
+use crate::bcd::linalg::{
+    add_diag, check_finite, check_finite_vec, lambda_max_psd, linear, mm, row_sums, solve_spd,
+    sq_diff, sq_norm,
+};
+use crate::{Counters, SolverError};
+
+const N: Transpose = Transpose::No;
+const Y: Transpose = Transpose::Yes;
+
+/// One block of a MAC iteration (layers 1-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MacBlock {
+    /// One majorize-minimize step on the coordinates Z_l of hidden layer l.
+    Coordinates(usize),
+    /// The (W_l, b_l) step of layer l (exact least squares for hidden layers).
+    Weights(usize),
+    /// The feasible candidate `Z = forward pass of (W, b)`, taken only when it lowers E_Q.
+    FeasibleCandidate,
+}
+
+/// Weights and auxiliary coordinates: `w[l-1] = W_l`, `b[l-1] = b_l` (`l = 1..L`),
+/// `z[l-1] = Z_l` (hidden pre-activations, `l = 1..L-1`) and the cached `a[l-1] =
+/// h_l(Z_l)`. Memory: `2 N sum_{l<L} d_l` numbers (Z and the one cached copy h(Z)).
+#[derive(Clone, Debug)]
+pub struct MacState<T: Real> {
+    /// W_1..W_L.
+    pub w: Vec<DMatrix<T>>,
+    /// b_1..b_L.
+    pub b: Vec<DVector<T>>,
+    /// Z_1..Z_{L-1}.
+    pub z: Vec<DMatrix<T>>,
+    /// h(Z_1)..h(Z_{L-1}).
+    pub a: Vec<DMatrix<T>>,
+    /// h_1..h_{L-1}.
+    pub acts: Vec<Activation>,
+    s1: DMatrix<T>,
+    s2: DMatrix<T>,
+}
+
+impl<T: Real> MacState<T> {
+    /// State from a network: weights copied, `Z_l` from its forward pass (a feasible
+    /// start: every penalty term is 0).
+    pub fn from_net(net: &Sequential<T>, x: &DMatrix<T>) -> Result<Self, SolverError> {
+        let layers = crate::bcd::net_io::read_layers(net, "MAC")?;
+        let trace = net
+            .forward_trace(x)
+            .map_err(|e| SolverError::Problem(format!("MAC init: {e}")))?;
+        let l_count = layers.w.len();
+        let z = (1..l_count).map(|l| trace.z[l].clone()).collect();
+        let a = (1..l_count).map(|l| trace.a[l].clone()).collect();
+        Ok(MacState {
+            w: layers.w,
+            b: layers.b,
+            z,
+            a,
+            acts: layers.view.activations,
+            s1: DMatrix::zeros(0, 0),
+            s2: DMatrix::zeros(0, 0),
+        })
+    }
+
+    /// Number of layers L.
+    pub fn num_layers(&self) -> usize {
+        self.w.len()
+    }
+
+    /// Replaces Z (and h(Z)) by checkpointed values (shapes checked).
+    pub(crate) fn restore(&mut self, z: Vec<DMatrix<T>>) -> Result<(), SolverError> {
+        if z.len() != self.z.len() || z.iter().zip(&self.z).any(|(a, b)| a.shape() != b.shape()) {
+            return Err(SolverError::Checkpoint(
+                "MAC: saved Z do not match the network and data shapes".into(),
+            ));
+        }
+        for (i, zi) in z.into_iter().enumerate() {
+            self.acts[i].apply_matrix(&zi, &mut self.a[i]);
+            self.z[i] = zi;
+        }
+        Ok(())
+    }
+
+    /// The quadratic-penalty function in sum form (ALGORITHMS.md 5.1 with the cut placed
+    /// on pre-activations):
+    ///
+    /// ```text
+    /// E_Q = sum_n ell(W_L h(Z_{L-1}) + b_L) + (l2_sum/2) sum_l ||W_l||^2
+    ///     + (mu/2) sum_{l<L} ||Z_l - W_l h(Z_{l-1}) - b_l 1^T||^2,   h(Z_0) = X.
+    /// ```
+    pub fn objective(&self, data: &LiftedData<T>, mu: f64) -> Result<f64, SolverError> {
+        let l_count = self.num_layers();
+        let mut out = DMatrix::zeros(0, 0);
+        let mut e = 0.0;
+        for i in 0..l_count {
+            let input = if i == 0 { data.x } else { &self.a[i - 1] };
+            linear(&mut out, &self.w[i], &self.b[i], input, 1)?;
+            e += 0.5 * data.l2_sum() * sq_norm(&self.w[i]);
+            if i + 1 < l_count {
+                e += 0.5 * mu * sq_diff(&self.z[i], &out);
+            } else {
+                e += data.data_term(&out)?;
+            }
+        }
+        Ok(e)
+    }
+
+    /// Relative constraint violation per hidden layer,
+    /// `||Z_l - W_l h(Z_{l-1}) - b_l||_F / ||W_l h(Z_{l-1}) + b_l||_F`.
+    pub fn violations(&self, x: &DMatrix<T>) -> Result<Vec<f64>, SolverError> {
+        let mut out = DMatrix::zeros(0, 0);
+        let mut v = Vec::with_capacity(self.z.len());
+        for i in 0..self.z.len() {
+            let input = if i == 0 { x } else { &self.a[i - 1] };
+            linear(&mut out, &self.w[i], &self.b[i], input, 1)?;
+            v.push((sq_diff(&self.z[i], &out) / sq_norm(&out).max(1e-300)).sqrt());
+        }
+        Ok(v)
+    }
+
+    /// One MAC iteration at penalty `mu`: the Z-step (hidden layers in forward order,
+    /// `z_steps` MM steps each), then the W-step (every layer). `hook` sees the state
+    /// after every block.
+    pub fn iterate(
+        &mut self,
+        data: &LiftedData<T>,
+        cfg: &MacConfig,
+        mu: f64,
+        threads: usize,
+        counters: &mut Counters,
+        hook: &mut dyn FnMut(MacBlock, &Self),
+    ) -> Result<(), SolverError> {
+        if data.x.ncols() == 0 || data.x.nrows() != self.w[0].ncols() {
+            return Err(SolverError::shape(
+                "MAC inputs (rows)",
+                self.w[0].ncols(),
+                data.x.nrows(),
+            ));
+        }
+        if cfg.feasible_candidate && !self.z.is_empty() {
+            counters.inner_solves += 1;
+            if self.try_feasible(data, mu, threads)? {
+                hook(MacBlock::FeasibleCandidate, self);
+            }
+        }
+        for i in 0..self.z.len() {
+            for _ in 0..cfg.z_steps {
+                counters.inner_solves += self.z_step(i, data, mu, threads)?;
+                hook(MacBlock::Coordinates(i + 1), self);
+            }
+        }
+        for i in 0..self.num_layers() {
+            counters.inner_solves += self.w_step(i, data, cfg, mu, threads)?;
+            hook(MacBlock::Weights(i + 1), self);
+        }
+        for (i, (w, b)) in self.w.iter().zip(&self.b).enumerate() {
+            check_finite(w, &format!("MAC: W_{} after an iteration", i + 1))?;
+            check_finite_vec(b, &format!("MAC: b_{} after an iteration", i + 1))?;
+        }
+        Ok(())
+    }
+
+    /// Replaces Z by the forward pass of the current weights (penalty 0, E_Q = the true
+    /// objective in sum form) when that is strictly lower than E_Q now. Returns whether
+    /// it was taken.
+    fn try_feasible(
+        &mut self,
+        data: &LiftedData<T>,
+        mu: f64,
+        threads: usize,
+    ) -> Result<bool, SolverError> {
+        let current = self.objective(data, mu)?;
+        let mut z_new = Vec::with_capacity(self.z.len());
+        let mut a_new: Vec<DMatrix<T>> = Vec::with_capacity(self.z.len());
+        for i in 0..self.z.len() {
+            let input = if i == 0 { data.x } else { &a_new[i - 1] };
+            let mut zi = DMatrix::zeros(0, 0);
+            linear(&mut zi, &self.w[i], &self.b[i], input, threads)?;
+            let mut ai = DMatrix::zeros(0, 0);
+            self.acts[i].apply_matrix(&zi, &mut ai);
+            z_new.push(zi);
+            a_new.push(ai);
+        }
+        let last = self.num_layers() - 1;
+        let mut out = DMatrix::zeros(0, 0);
+        linear(
+            &mut out,
+            &self.w[last],
+            &self.b[last],
+            &a_new[last - 1],
+            threads,
+        )?;
+        let mut feasible = data.data_term(&out)?;
+        for w in &self.w {
+            feasible += 0.5 * data.l2_sum() * sq_norm(w);
+        }
+        if feasible < current {
+            self.z = z_new;
+            self.a = a_new;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// Gradient (sum form) and curvature bound of the term on the output of layer `i`:
+    /// the loss for the last layer, `(mu/2)||Z_{i+1} - out||^2` for a hidden one. Writes
+    /// `out = W_i in + b_i` into `self.s1` and the gradient into `self.s2`; returns
+    /// (term value, curvature c).
+    fn top_term(
+        &mut self,
+        i: usize,
+        data: &LiftedData<T>,
+        mu: f64,
+        threads: usize,
+    ) -> Result<(f64, f64), SolverError> {
+        let input = if i == 0 { data.x } else { &self.a[i - 1] };
+        linear(&mut self.s1, &self.w[i], &self.b[i], input, threads)?;
+        if i + 1 == self.num_layers() {
+            let val = data
+                .loss
+                .value_and_output_grad(&self.s1, data.targets, &mut self.s2)
+                .map_err(|e| SolverError::Problem(format!("MAC loss: {e}")))?;
+            let inv_w = T::of(1.0 / data.weight());
+            self.s2 *= inv_w;
+            let c = match data.loss.kind {
+                LossKind::Mse => 1.0,
+                _ => data
+                    .loss
+                    .curvature_bound(self.s1.nrows())
+                    .max_eigenvalue()
+                    .ok_or_else(|| {
+                        SolverError::Problem("MAC: loss has no curvature bound".into())
+                    })?,
+            };
+            Ok((val.to_f64() / data.weight(), c))
+        } else {
+            self.s2 = &self.s1 - &self.z[i];
+            let val = 0.5 * mu * sq_norm(&self.s2);
+            self.s2 *= T::of(mu);
+            Ok((val, mu))
+        }
+    }
+
+    /// Z-step on hidden layer `i` (0-based; Z_{i+1}): one MM step (see the module doc),
+    /// certified by backtracking on the curvature constant. Returns the trials made.
+    fn z_step(
+        &mut self,
+        i: usize,
+        data: &LiftedData<T>,
+        mu: f64,
+        threads: usize,
+    ) -> Result<u64, SolverError> {
+        let up = i + 1;
+        // Term above, its gradient G (in s2) in the output of layer `up`.
+        let (phi0, c_up) = self.top_term(up, data, mu, threads)?;
+        // Gamma = W_up^T G  (d_i x N).
+        let mut gamma = DMatrix::zeros(0, 0);
+        mm(&mut gamma, 1.0, &self.w[up], Y, &self.s2, N, 0.0, threads)?;
+        let w_up = &self.w[up];
+        let mut gram = DMatrix::zeros(0, 0);
+        if w_up.nrows() <= w_up.ncols() {
+            mm(&mut gram, 1.0, w_up, N, w_up, Y, 0.0, threads)?;
+        } else {
+            mm(&mut gram, 1.0, w_up, Y, w_up, N, 0.0, threads)?;
+        }
+        let mut lc = c_up * lambda_max_psd(&gram, 30);
+        // Below: M = W_i h(Z_{i-1}) + b_i.
+        let input = if i == 0 { data.x } else { &self.a[i - 1] };
+        let mut m = DMatrix::zeros(0, 0);
+        linear(&mut m, &self.w[i], &self.b[i], input, threads)?;
+        let h = self.acts[i];
+        let a0 = self.a[i].clone();
+        let z0 = self.z[i].clone();
+        let tol = 64.0 * T::EPS.to_f64() * (1.0 + phi0.abs());
+        if lc <= 0.0 || !lc.is_finite() {
+            // The layer above ignores A (W_up = 0) or is broken: nothing to gain here.
+            return Ok(0);
+        }
+        for trial in 1..=60u64 {
+            let mut lin = 0.0;
+            let mut quad = 0.0;
+            for k in 0..z0.len() {
+                let (a_old, zk, mk) = (a0[k].to_f64(), z0[k].to_f64(), m[k].to_f64());
+                let t = a_old - gamma[k].to_f64() / lc;
+                let psi = |z: f64| {
+                    let r = t - h.apply(z);
+                    lc * r * r + mu * (z - mk) * (z - mk)
+                };
+                let cand = h
+                    .prox_weighted(t, mk, lc, mu)
+                    .map_err(|e| SolverError::Problem(format!("MAC Z_{} step: {e}", i + 1)))?;
+                let znew = if psi(cand) <= psi(zk) { cand } else { zk };
+                self.z[i][k] = T::of(znew);
+                let anew = h.apply(znew);
+                self.a[i][k] = T::of(anew);
+                let da = anew - a_old;
+                lin += gamma[k].to_f64() * da;
+                quad += da * da;
+            }
+            let (phi_new, _) = self.top_term(up, data, mu, threads)?;
+            if phi_new <= phi0 + lin + 0.5 * lc * quad + tol {
+                return Ok(trial);
+            }
+            lc *= 2.0;
+        }
+        self.z[i].copy_from(&z0);
+        self.a[i].copy_from(&a0);
+        Err(SolverError::LineSearch(format!(
+            "MAC Z_{} step: no certified curvature bound after 60 doublings",
+            i + 1
+        )))
+    }
+
+    /// W-step of layer `i` (0-based): with `Abar = [h(Z_{i-1}); 1^T]`, `G` the gradient of
+    /// the term above in the layer output and `c` its curvature bound, solve
+    /// `(c Abar Abar^T + Lambda + eps I) D^T = -(Abar G^T + Lambda Wbar^T)` and set
+    /// `Wbar += D` (`Lambda` = l2 on the weight columns, 0 on the bias). Exact least squares
+    /// for hidden layers and MSE; an MM (Böhning / logistic bound) step otherwise, repeated
+    /// `out_steps` times. Returns the number of linear solves.
+    fn w_step(
+        &mut self,
+        i: usize,
+        data: &LiftedData<T>,
+        cfg: &MacConfig,
+        mu: f64,
+        threads: usize,
+    ) -> Result<u64, SolverError> {
+        let last = i + 1 == self.num_layers();
+        let steps = if last && data.loss.kind != LossKind::Mse {
+            cfg.out_steps
+        } else {
+            1
+        };
+        let ls = data.l2_sum();
+        let d_in = self.w[i].ncols();
+        let d_out = self.w[i].nrows();
+        // Gram of Abar (fixed during this W-step).
+        let input = if i == 0 { data.x } else { &self.a[i - 1] };
+        let mut aa = DMatrix::zeros(0, 0);
+        mm(&mut aa, 1.0, input, N, input, Y, 0.0, threads)?;
+        let s = row_sums(input);
+        let n = input.ncols() as f64;
+        for _ in 0..steps {
+            let (_, c) = self.top_term(i, data, mu, threads)?;
+            let input = if i == 0 { data.x } else { &self.a[i - 1] };
+            let mut sys = DMatrix::zeros(d_in + 1, d_in + 1);
+            sys.view_mut((0, 0), (d_in, d_in))
+                .copy_from(&(&aa * T::of(c)));
+            for k in 0..d_in {
+                sys[(k, d_in)] = s[k] * T::of(c);
+                sys[(d_in, k)] = s[k] * T::of(c);
+                sys[(k, k)] += T::of(ls);
+            }
+            sys[(d_in, d_in)] = T::of(c * n);
+            add_diag(&mut sys, cfg.ridge);
+            // rhs = -(Abar G^T + Lambda Wbar^T)   ((d_in + 1) x d_out)
+            let mut ag = DMatrix::zeros(0, 0);
+            mm(&mut ag, -1.0, input, N, &self.s2, Y, 0.0, threads)?;
+            let gsum = row_sums(&self.s2);
+            let mut rhs = DMatrix::zeros(d_in + 1, d_out);
+            rhs.view_mut((0, 0), (d_in, d_out)).copy_from(&ag);
+            for o in 0..d_out {
+                rhs[(d_in, o)] = -gsum[o];
+                for k in 0..d_in {
+                    rhs[(k, o)] -= T::of(ls) * self.w[i][(o, k)];
+                }
+            }
+            solve_spd(sys, &mut rhs, &format!("MAC W_{} step", i + 1))?;
+            for o in 0..d_out {
+                for k in 0..d_in {
+                    self.w[i][(o, k)] += rhs[(k, o)];
+                }
+                self.b[i][o] += rhs[(d_in, o)];
+            }
+        }
+        Ok(steps as u64)
+    }
+}

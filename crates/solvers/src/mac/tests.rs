@@ -1,0 +1,259 @@
+//! Unit tests of MAC: monotone E_Q at every block for fixed mu, constraint violation
+//! vanishing along the mu schedule, typed config errors, checkpoint round trip.
+
+use nets::{Loss, LossKind, Reduction};
+
+use super::*;
+use crate::bcd::tests::{run_ctx, toy};
+
+fn fixed_mu(mu: f64) -> MacConfig {
+    MacConfig {
+        mu0: mu,
+        mu_factor: 1.0,
+        mu_max: mu,
+        ..MacConfig::default()
+    }
+}
+
+/// Runs `iters` iterations at fixed mu, asserting E_Q never increases after any block.
+fn monotone(cfg: MacConfig, loss: Loss, iters: usize) -> (f64, f64, usize) {
+    let (mut net, data) = toy::<f64>(21);
+    let mut mac = cfg.build::<f64>().unwrap();
+    mac.init_parts(&net, &data, &loss).unwrap();
+    let ld = LiftedData::new(&data, &loss);
+    let mu = cfg.mu0;
+    let start = mac.state().unwrap().objective(&ld, mu).unwrap();
+    let mut prev = start;
+    let mut blocks = 0;
+    run_ctx(|ctx| {
+        for _ in 0..iters {
+            mac.step_with_hook(&mut net, &data, &loss, ctx, &mut |blk, st| {
+                let e = st.objective(&ld, mu).unwrap();
+                assert!(
+                    e <= prev + 1e-10 * (1.0 + prev.abs()),
+                    "{blk:?} increased E_Q from {prev} to {e}"
+                );
+                prev = e;
+                blocks += 1;
+            })
+            .unwrap();
+        }
+    });
+    (start, prev, blocks)
+}
+
+#[test]
+fn every_block_decreases_e_q_at_fixed_mu_mse() {
+    let loss = Loss::new(LossKind::Mse, Reduction::Sum);
+    let (start, end, blocks) = monotone(fixed_mu(2.0), loss, 12);
+    // 2 hidden layers x z_steps (2) + 3 weight blocks per iteration.
+    assert_eq!(blocks, 12 * 7);
+    assert!(end < 0.7 * start, "E_Q {start} -> {end}");
+}
+
+#[test]
+fn every_block_decreases_e_q_at_fixed_mu_softmax_ce_with_l2() {
+    let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean).with_l2(1e-3);
+    let cfg = MacConfig {
+        out_steps: 3,
+        ..fixed_mu(0.5)
+    };
+    let (start, end, _) = monotone(cfg, loss, 10);
+    assert!(end < start, "E_Q {start} -> {end}");
+}
+
+#[test]
+fn violation_vanishes_as_mu_grows() {
+    let (mut net, data) = toy::<f64>(22);
+    let loss = Loss::new(LossKind::Mse, Reduction::Mean);
+    let cfg = MacConfig {
+        mu0: 0.1,
+        mu_factor: 2.0,
+        iters_per_mu: 2,
+        mu_max: 1e7,
+        ..MacConfig::default()
+    };
+    let mut mac = cfg.build::<f64>().unwrap();
+    mac.init_parts(&net, &data, &loss).unwrap();
+    let mut early = 0.0;
+    let mut last = StepReport::new();
+    run_ctx(|ctx| {
+        for k in 0..56 {
+            last = mac.step_parts(&mut net, &data, &loss, ctx).unwrap();
+            if k == 3 {
+                early = viol_max(&last);
+            }
+        }
+    });
+    let mu = last.extras.iter().find(|(n, _)| n == "mu").unwrap().1;
+    assert!(mu > 1e7 * 0.99, "mu reached {mu}");
+    let end = viol_max(&last);
+    assert!(early > 1e-2, "early violation {early}");
+    assert!(
+        end < 1e-3,
+        "violation after the schedule: {end} (early {early})"
+    );
+}
+
+fn viol_max(r: &StepReport) -> f64 {
+    r.extras
+        .iter()
+        .filter(|(n, _)| n.starts_with("viol_"))
+        .map(|(_, v)| *v)
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn training_improves_the_true_objective() {
+    let (mut net, data) = toy::<f64>(23);
+    let loss = Loss::new(LossKind::Mse, Reduction::Mean);
+    let before = net.objective(&loss, data.inputs(), data.targets()).unwrap();
+    let mut mac = MacConfig::default().build::<f64>().unwrap();
+    mac.init_parts(&net, &data, &loss).unwrap();
+    let counters = run_ctx(|ctx| {
+        for _ in 0..30 {
+            mac.step_parts(&mut net, &data, &loss, ctx).unwrap();
+        }
+    });
+    let after = net.objective(&loss, data.inputs(), data.targets()).unwrap();
+    assert!(after < 0.7 * before, "true objective {before} -> {after}");
+    assert_eq!(counters.samples_seen, 30 * 40);
+    assert!(counters.inner_solves >= 30 * (3 + 2 * 2));
+}
+
+#[test]
+fn bad_hyperparameters_are_typed_errors() {
+    let cases: [(MacConfig, &str); 5] = [
+        (
+            MacConfig {
+                mu0: 0.0,
+                ..Default::default()
+            },
+            "invalid MAC config: mu0 = 0 must be finite and > 0",
+        ),
+        (
+            MacConfig {
+                mu_factor: 0.5,
+                ..Default::default()
+            },
+            "invalid MAC config: mu_factor = 0.5 must be finite and >= 1",
+        ),
+        (
+            MacConfig {
+                iters_per_mu: 0,
+                ..Default::default()
+            },
+            "invalid MAC config: iters_per_mu = 0 must be >= 1",
+        ),
+        (
+            MacConfig {
+                z_steps: 0,
+                ..Default::default()
+            },
+            "invalid MAC config: z_steps = 0 must be >= 1",
+        ),
+        (
+            MacConfig {
+                mu0: 10.0,
+                mu_max: 1.0,
+                ..Default::default()
+            },
+            "invalid MAC config: mu_max = 1 must be finite and >= mu0",
+        ),
+    ];
+    for (cfg, msg) in cases {
+        assert_eq!(cfg.build::<f64>().unwrap_err().to_string(), msg);
+    }
+    let (net, data) = toy::<f64>(1);
+    let hinge = Loss::new(LossKind::MulticlassHinge, Reduction::Mean);
+    let e = MacConfig::default()
+        .build::<f64>()
+        .unwrap()
+        .init_parts(&net, &data, &hinge)
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("MulticlassHinge is not supported"),
+        "{e}"
+    );
+}
+
+#[test]
+fn nan_weights_are_reported_not_handed_back() {
+    let (mut net, data) = toy::<f64>(2);
+    let loss = Loss::new(LossKind::Mse, Reduction::Mean);
+    let mut mac = MacConfig::default().build::<f64>().unwrap();
+    mac.init_parts(&net, &data, &loss).unwrap();
+    net.dense_mut(2).unwrap().bias[0] = f64::INFINITY;
+    run_ctx(|ctx| {
+        let e = mac.step_parts(&mut net, &data, &loss, ctx).unwrap_err();
+        assert!(matches!(e, SolverError::NonFinite(_)), "{e}");
+    });
+}
+
+#[test]
+fn checkpoint_round_trip_continues_bit_identically() {
+    let (mut net, data) = toy::<f64>(24);
+    let loss = Loss::new(LossKind::Mse, Reduction::Mean);
+    let mut a = MacConfig::default().build::<f64>().unwrap();
+    a.init_parts(&net, &data, &loss).unwrap();
+    run_ctx(|ctx| {
+        for _ in 0..3 {
+            a.step_parts(&mut net, &data, &loss, ctx).unwrap();
+        }
+    });
+    let saved = a.save_json();
+    let mut net_b = net.clone();
+    let mut b = MacConfig::default().build::<f64>().unwrap();
+    b.load_json(&saved).unwrap();
+    assert_eq!(b.iterations(), 3);
+    assert_eq!(b.current_mu(), a.current_mu());
+    run_ctx(|ctx| {
+        for _ in 0..3 {
+            a.step_parts(&mut net, &data, &loss, ctx).unwrap();
+            b.step_parts(&mut net_b, &data, &loss, ctx).unwrap();
+        }
+    });
+    assert_eq!(net.flat_params(), net_b.flat_params());
+}
+
+#[test]
+fn mu_schedule_is_geometric_and_capped() {
+    let cfg = MacConfig {
+        mu0: 1.0,
+        mu_factor: 2.0,
+        iters_per_mu: 3,
+        mu_max: 8.0,
+        ..MacConfig::default()
+    };
+    let mus: Vec<f64> = (0..14).map(|k| cfg.mu_at(k)).collect();
+    assert_eq!(
+        mus,
+        vec![
+            1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 4.0, 4.0, 4.0, 8.0, 8.0, 8.0, 8.0, 8.0
+        ]
+    );
+}
+
+#[test]
+fn runs_through_the_driver_and_resumes_bit_identically() {
+    crate::bcd::tests::driver_resume_identical(
+        || MacConfig::default().build::<f64>().unwrap(),
+        Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean),
+    );
+}
+
+#[test]
+fn f32_runs_and_decreases() {
+    let (mut net, data) = toy::<f32>(25);
+    let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
+    let before = net.objective(&loss, data.inputs(), data.targets()).unwrap();
+    let mut mac = MacConfig::default().build::<f32>().unwrap();
+    mac.init_parts(&net, &data, &loss).unwrap();
+    run_ctx(|ctx| {
+        for _ in 0..15 {
+            mac.step_parts(&mut net, &data, &loss, ctx).unwrap();
+        }
+    });
+    let after = net.objective(&loss, data.inputs(), data.targets()).unwrap();
+    assert!(after < 0.8 * before, "{before} -> {after}");
+}

@@ -1,0 +1,112 @@
+//! Configuration of the network MM solvers ([`BlockMmConfig`]) and its validation.
+
+use autodiff::Real;
+use serde::{Deserialize, Serialize};
+
+use super::block::BlockMm;
+use crate::SolverError;
+
+/// Which blocks one sweep visits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MmBlocks {
+    /// Every dense layer, output layer first (backward order), then down to the first.
+    AllLayers,
+    /// Only the output layer (last-layer MM: the hidden layers stay fixed).
+    LastLayer,
+}
+
+/// Hyperparameters of block MM on an MLP (module doc of [`crate::mm`] for the maths).
+///
+/// This is our construction (ALGORITHMS.md 10.4-10.5 and correction 3), not a published
+/// algorithm, so there are no authors' defaults; the defaults below were chosen on the
+/// digits MLP (see the crate report) and are documented per field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlockMmConfig {
+    /// Blocks visited per sweep (default [`MmBlocks::AllLayers`]).
+    pub blocks: MmBlocks,
+    /// Relative ridge `rho >= 0` added to the block curvature matrix `C` as
+    /// `rho * tr(C) / dim(C) * I` (default 1e-8). It only enlarges the model, so the
+    /// output-layer bound stays a majorizer; it makes the solve well posed when an input
+    /// row is identically zero (dead ReLU unit, constant pixel).
+    pub ridge: f64,
+    /// First trial curvature of a hidden block, as a multiple of its structural bound
+    /// (default 1: start at the structural bound itself; values < 1 start below it and
+    /// rely on backtracking).
+    pub initial_scale: f64,
+    /// After a hidden block is accepted at curvature `L`, the next sweep starts that block
+    /// at `decrease * L` (default 0.5, in (0, 1]; 1 keeps the accepted value, so the
+    /// curvature can only grow).
+    pub decrease: f64,
+    /// Backtracking factor: a rejected trial multiplies the curvature by this (> 1,
+    /// default 2).
+    pub increase: f64,
+    /// Trials per block per sweep (>= 1, default 30). When none is accepted the block
+    /// keeps its old value (the objective does not move).
+    pub max_trials: usize,
+    /// Power-iteration steps per spectral-norm estimate, warm-started across sweeps
+    /// (default 3; 0 reuses the previous vector as is).
+    pub power_iterations: usize,
+    /// Safety factor `>= 1` multiplying each power-iteration estimate (default 1.05).
+    pub safety: f64,
+}
+
+impl Default for BlockMmConfig {
+    fn default() -> Self {
+        BlockMmConfig {
+            blocks: MmBlocks::AllLayers,
+            ridge: 1e-8,
+            initial_scale: 1.0,
+            decrease: 0.5,
+            increase: 2.0,
+            max_trials: 30,
+            power_iterations: 3,
+            safety: 1.05,
+        }
+    }
+}
+
+impl BlockMmConfig {
+    /// Last-layer MM (Böhning / least squares / logistic closed-form step on the output
+    /// layer only), other fields at their defaults.
+    pub fn last_layer() -> Self {
+        BlockMmConfig {
+            blocks: MmBlocks::LastLayer,
+            ..Default::default()
+        }
+    }
+
+    /// Checks every field.
+    pub fn validate(&self) -> Result<(), SolverError> {
+        let e = |p, v: f64, r| Err(SolverError::config("BlockMM", p, v, r));
+        if !(self.ridge >= 0.0 && self.ridge.is_finite()) {
+            return e("ridge", self.ridge, "must be finite and >= 0");
+        }
+        if !(self.initial_scale > 0.0 && self.initial_scale.is_finite()) {
+            return e(
+                "initial_scale",
+                self.initial_scale,
+                "must be finite and > 0",
+            );
+        }
+        if !(self.decrease > 0.0 && self.decrease <= 1.0) {
+            return e("decrease", self.decrease, "must lie in (0, 1]");
+        }
+        if !(self.increase > 1.0 && self.increase.is_finite()) {
+            return e("increase", self.increase, "must be finite and > 1");
+        }
+        if self.max_trials == 0 {
+            return e("max_trials", 0.0, "must be >= 1");
+        }
+        if !(self.safety >= 1.0 && self.safety.is_finite()) {
+            return e("safety", self.safety, "must be finite and >= 1");
+        }
+        Ok(())
+    }
+
+    /// The solver, from a valid config.
+    pub fn build<T: Real>(self) -> Result<BlockMm<T>, SolverError> {
+        self.validate()?;
+        Ok(BlockMm::from_config(self))
+    }
+}

@@ -1,0 +1,67 @@
+//! Majorization-minimization (MM) solvers: block MM and last-layer MM on MLPs
+//! ([`BlockMm`]), and a generic MM driver over `majorize`'s surrogate traits
+//! ([`GenericMm`] on a [`SurrogateProblem`]). ALGORITHMS.md sections 10 and 12.
+//!
+//! # Block MM on an MLP
+//!
+//! Objective `F(W) = sum_n w ell(Z_L[:, n], y_n) + (l2/2) sum_l ||W_l||_F^2` with
+//! `w = 1` (sum) or `1/N` (mean), `Z_l = W_l A_{l-1} + b_l 1^T`, `A_l = h_l(Z_l)`. A block is
+//! one layer's `Wb_l = [W_l b_l]`; with `Ab = [A_{l-1}; 1^T]`, `M = Ab Ab^T`, the block
+//! gradient `G = Delta_l Ab^T + l2 [W_l 0]` (`Delta_l = dF/dZ_l` by backpropagation), and
+//! a curvature `c > 0`, the quadratic model of the block is
+//!
+//! `q(D) = F(Wb) + <G, D> + (1/2) tr(D (c M + l2 P + r I) D^T)`,  `P = diag(1, .., 1, 0)`,
+//!
+//! minimised in closed form by `D = -G (c M + l2 P + r I)^{-1}` (Cholesky), with
+//! `q(D) = F - (1/2) <G, G (c M + l2 P + r I)^{-1}>`; the ridge `r = ridge * c * tr(M)/dim`
+//! only enlarges the model. The penalty is quadratic, so it enters exactly.
+//!
+//! - **Output layer** (`c = w beta`, certified): the data term is a loss of the linear map
+//!   `Z_L = Wb Ab` and `Hess_z ell <= beta I` per sample, with `beta` = 1 (least squares;
+//!   exact), 1/4 (logistic), 1/2 (softmax cross-entropy: the top eigenvalue of Böhning's
+//!   `B = (1/2)(I - 1 1^T / K)`; since `1^T G = 0` for softmax, the step with `(1/2) I`
+//!   equals Böhning-Lindsay's `W <- W - 2 (P - Y) A^T (A A^T)^{-1}` when l2 = 0), so
+//!   `q >= F` in the block (ALGORITHMS.md 10.2-10.4) and the step is an MM step.
+//! - **Hidden layer `l`**: a change `D` of the block changes `Z_l` by `D Ab` and the
+//!   output by at most `prod_{k>l} Lip(h_{k-1}) ||W_k||_*` times that per sample, which
+//!   suggests the structural curvature
+//!   `c_l = w beta prod_{k>l} (Lip(h_{k-1}) ||W_k||_*)^2` on the Gram matrix `M`
+//!   (a Gauss-Newton-type bound; multiplying by `||Ab||_*^2` instead of using `M` gives the
+//!   isotropic constant of ALGORITHMS.md 10.5). It is NOT a certified majorizer: it ignores
+//!   the curvature of the activations, and with ReLU the objective is only piecewise
+//!   smooth in `W_l`. So hidden blocks backtrack: a trial at curvature `c` is accepted only
+//!   if `F(Wb + D) <= q(D)` (and `<= F(Wb)`); otherwise `c <- increase * c`, up to
+//!   `max_trials` trials (each counted as an inner solve and a forward pass); if none is
+//!   accepted, the block keeps its old value. The first sweep starts at
+//!   `initial_scale * c_l`; later sweeps start at `decrease * (last accepted c)`, so the
+//!   curvature can shrink again and steps do not stay tiny. Spectral norms come from
+//!   warm-started power iteration times a safety factor ([`spectral`]).
+//!
+//! One step (sweep) visits the output layer, then the hidden layers downwards
+//! ([`MmBlocks::AllLayers`]), or the output layer only ([`MmBlocks::LastLayer`]). The
+//! objective never increases: every accepted block satisfies `F_new <= F`, every rejected
+//! block is restored. Extras per sweep: `decreased` (1 if the objective went down),
+//! `objective_start`, `rejected_blocks`, and per layer `curvature_l` (accepted or last
+//! tried), `structural_l`, `trials_l`; `surrogate` is the model value of the last
+//! accepted block (an upper bound on the objective after the sweep when that block was
+//! the last one visited). Accounting: one forward pass over N samples per sweep start and
+//! per trial, one (partial) backward pass per block.
+//!
+//! Memory: the forward trace and a trial trace (`2 N sum_l d_l` numbers), a copy of `X`,
+//! one `Delta_l` per layer, and `O(d_{l-1}^2 + d_l d_{l-1})` per layer for the solves.
+//!
+//! The last-layer problem is convex: last-layer MM converges to its minimiser (Böhning's
+//! fixed-Hessian Newton converges linearly).
+
+pub mod block;
+pub mod config;
+pub mod generic;
+pub mod spectral;
+mod workspace;
+
+pub use block::BlockMm;
+pub use config::{BlockMmConfig, MmBlocks};
+pub use generic::{GenericMm, GenericMmConfig, SurrogateProblem};
+
+#[cfg(test)]
+mod tests;
