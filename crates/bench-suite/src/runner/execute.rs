@@ -354,7 +354,10 @@ pub fn run_network<T: RunnerReal>(
             seed,
             budget,
             settings,
-            &SolverCtx::default(),
+            &SolverCtx {
+                loss: Some(loss.kind),
+                ..Default::default()
+            },
             &make_problem,
             &|ctx| factory(ctx),
             tick,
@@ -383,7 +386,10 @@ pub fn run_nmf<T: RunnerReal>(
         ..Default::default()
     };
     let make_problem = || NmfProblem::new(v.clone(), w0.clone(), h0.clone(), &objective);
-    let ctx = SolverCtx { beta, lr: None };
+    let ctx = SolverCtx {
+        beta,
+        ..Default::default()
+    };
     let mut out = Vec::new();
     for entry in entries {
         let Some(factory) = T::nmf_factory(&entry.factory) else {

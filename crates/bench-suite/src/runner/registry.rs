@@ -38,6 +38,9 @@ pub struct SolverCtx {
     pub beta: f64,
     /// Learning rate imposed by the `--lr-grid` search (None: the config's default).
     pub lr: Option<f64>,
+    /// The network problem's loss kind (None for NMF), for methods whose documented
+    /// default depends on the kind of targets (e.g. the ADMM output loss).
+    pub loss: Option<nets::LossKind>,
 }
 
 /// A solver built by a factory, with the hyperparameters it was built from.
@@ -288,6 +291,20 @@ pub fn nmf_config(beta: f64, rule: majorize::nmf::Rule) -> solvers::nmf::BetaNmf
     }
 }
 
+/// Taylor et al.'s ADMM with its defaults; the output loss is the paper's binary hinge
+/// on classification problems and least squares on MSE (dense-target) problems, where
+/// the hinge is undefined.
+pub fn taylor_config(ctx: &SolverCtx) -> solvers::admm::TaylorConfig {
+    let output_loss = match ctx.loss {
+        Some(nets::LossKind::Mse) => solvers::admm::OutputLoss::LeastSquares,
+        _ => solvers::admm::OutputLoss::Hinge,
+    };
+    solvers::admm::TaylorConfig {
+        output_loss,
+        ..Default::default()
+    }
+}
+
 /// Every registered solver, in report order. ONE line per solver (see the module doc);
 /// the defaults are each method's documented defaults (no per-problem tuning).
 #[rustfmt::skip]
@@ -298,6 +315,7 @@ pub fn solver_registry() -> Vec<SolverEntry> {
     use solvers::lbfgs::LbfgsConfig;
     use solvers::nmf::BetaNmf;
     use solvers::step_tuned::StepTunedConfig;
+    use solvers::{admm, agd, bcd, lifted, mac, mm, proxprop};
     vec![
         net_solver!("adam", Gradient, quick, "Adam (Kingma & Ba 2015), PyTorch defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8; mini-batches of 64", |_| AdamConfig::default()),
         net_solver!("sgd-momentum", Gradient, quick, "SGD with heavy-ball momentum 0.9 (PyTorch form), lr 0.01; mini-batches of 64", |_| SgdConfig { lr: 0.01, momentum: 0.9, ..Default::default() }),
@@ -308,6 +326,15 @@ pub fn solver_registry() -> Vec<SolverEntry> {
         net_solver!("adamw", Gradient, full, "AdamW (Loshchilov & Hutter 2019), PyTorch defaults: lr 1e-3, weight decay 1e-2; mini-batches of 64", |_| AdamWConfig::default()),
         net_solver!("rmsprop", Gradient, full, "RMSProp, PyTorch defaults: lr 1e-2, alpha 0.99; mini-batches of 64", |_| RmsPropConfig::default()),
         net_solver!("adagrad", Gradient, full, "Adagrad, PyTorch defaults: lr 1e-2; mini-batches of 64", |_| AdagradConfig::default()),
+        net_solver!("block-mm", LayerwiseMm, quick, "block MM on every dense layer, backward order, structural curvature + backtracking (ALGORITHMS.md 10.4-10.5); crate defaults", |_| mm::BlockMmConfig::default()),
+        net_solver!("last-layer-mm", LayerwiseMm, quick, "MM on the output layer only (Bohning / least-squares closed-form step); hidden layers stay at their initial weights", |_| mm::BlockMmConfig::last_layer()),
+        net_solver!("agd", LayerwiseMm, quick, "Automatic Gradient Descent (Bernstein et al. 2023), gain 1, mini-batches of 128", |_| agd::AgdConfig::default()),
+        net_solver!("admm-taylor", Admm, quick, "ADMM of Taylor et al. (ICML 2016): gamma 10, beta 1, 10 warm-start sweeps, binary hinge output loss on labels, least squares on MSE problems (the hinge needs 0/1 targets)", |ctx| taylor_config(ctx), |c, T| admm::TaylorAdmm::<T>::new(c)),
+        net_solver!("dladmm", Admm, quick, "dlADMM of Wang et al. (KDD 2019): adaptive rho 1e-6 -> 0.1, backtracked W/A steps", |_| admm::DlAdmmConfig::default(), |c, T| admm::DlAdmm::<T>::new(c)),
+        net_solver!("bcd", Lifted, quick, "proximal BCD of Zeng et al. (ICML 2019): gamma 1, rho 1, alpha 5, exact weight steps", |_| bcd::BcdConfig::default()),
+        net_solver!("mac", Lifted, quick, "method of auxiliary coordinates (Carreira-Perpinan & Wang 2014): mu 1 x1.5, 2 iterations per mu", |_| mac::MacConfig::default()),
+        net_solver!("lifted-fenchel", Lifted, quick, "Fenchel/LPOM lifted ReLU network, lambda 1, one BCD sweep per step", |_| lifted::LiftedConfig::default()),
+        net_solver!("proxprop", Lifted, quick, "ProxProp (Frerix et al., ICLR 2018): tau 1, 1 CG iteration, Adam outer lr 1e-3, batches of 500", |_| proxprop::ProxPropConfig::default()),
         nmf_solver!("nmf-mm", quick, "beta-NMF multiplicative MM updates, exponent gamma(beta) (Fevotte & Idier 2011); monotone", |ctx| nmf_config(ctx.beta, Rule::Mm), |c| BetaNmf::new(c)),
         nmf_solver!("nmf-heuristic", quick, "beta-NMF heuristic multiplicative updates (exponent 1)", |ctx| nmf_config(ctx.beta, Rule::Heuristic), |c| BetaNmf::new(c)),
         nmf_solver!("nmf-me", quick, "beta-NMF majorization-equalization updates (Fevotte & Idier 2011); monotone", |ctx| nmf_config(ctx.beta, Rule::Me), |c| BetaNmf::new(c)),
@@ -338,8 +365,8 @@ mod tests {
             panic!()
         };
         let ctx = SolverCtx {
-            beta: 0.0,
             lr: Some(0.5),
+            ..Default::default()
         };
         let b = f64(&ctx).unwrap();
         assert_eq!(b.hyperparameters["lr"], 0.5);
@@ -358,12 +385,21 @@ mod tests {
         let Factory::Nmf { f64, .. } = me.factory else {
             panic!()
         };
-        let b = f64(&SolverCtx {
-            beta: 0.0,
-            lr: None,
-        })
-        .unwrap();
+        let b = f64(&SolverCtx::default()).unwrap();
         assert_eq!(b.hyperparameters["beta"], 0.0);
         assert_eq!(b.hyperparameters["rule"], "Me");
+        // Taylor ADMM: the paper's hinge on labels, least squares on MSE problems.
+        let mse = SolverCtx {
+            loss: Some(nets::LossKind::Mse),
+            ..Default::default()
+        };
+        assert_eq!(
+            taylor_config(&mse).output_loss,
+            solvers::admm::OutputLoss::LeastSquares
+        );
+        assert_eq!(
+            taylor_config(&SolverCtx::default()).output_loss,
+            solvers::admm::OutputLoss::Hinge
+        );
     }
 }
