@@ -26,6 +26,17 @@
 //! - [`memory`]: peak-memory measurement (a counting global allocator the binary
 //!   installs; `VmHWM` from `/proc` as a process-wide fallback).
 //!
+//! Registering a solver for the comparison is one line in
+//! `crates/bench-suite/src/runner/registry.rs` (`runner::solver_registry`), e.g.
+//!
+//! ```text
+//! net_solver!("my-mm", LayerwiseMm, quick, "my MM method, defaults ...", |_| MyMmConfig::default()),
+//! ```
+//!
+//! (display name, [`problems::SolverFamily`] variant, `quick` or `full`, description,
+//! a serde config with `build::<T>()`; append `, |c, T| EXPR` to build it another way;
+//! [`nmf_solver!`] for beta-NMF methods). See [`runner`] for the details.
+//!
 //! Layout everywhere: samples are columns. Every random draw comes from
 //! `ChaCha8Rng::seed_from_u64(seed)` or an RNG the caller passes.
 

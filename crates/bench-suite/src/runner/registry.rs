@@ -166,7 +166,7 @@ macro_rules! __strata_quick {
     };
 }
 
-/// Registers a network solver (see the [module doc](crate::runner::registry)):
+/// Registers a network solver (see the `bench_suite::runner` module doc):
 /// `net_solver!(name, Family, quick | full, "description", |ctx| CONFIG)`, optionally
 /// followed by `, |c, T| BUILD` (default `c.build::<T>()`). `Family` is a
 /// [`SolverFamily`] variant; `CONFIG` is a serde-serialisable configuration and may
@@ -230,7 +230,7 @@ macro_rules! net_solver {
     };
 }
 
-/// Registers a beta-NMF solver (see the [module doc](crate::runner::registry)):
+/// Registers a beta-NMF solver (see the `bench_suite::runner` module doc):
 /// `nmf_solver!(name, quick | full, "description", |ctx| CONFIG, |c| BUILD)`; `ctx.beta`
 /// is the problem's beta and `BUILD` gives `Result<S, SolverError>` with
 /// `S: Solver<NmfProblem<T>>` for both precisions (e.g. `BetaNmf::new(c)`).
