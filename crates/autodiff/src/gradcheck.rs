@@ -273,6 +273,8 @@ mod tests {
             &Default::default(),
         )
         .unwrap();
+        // A check over no entries would pass vacuously: all 4 entries must be compared.
+        assert_eq!(r.checked, 4);
         assert!(r.passes(1e-9), "{r}");
         let e = check_gradient(
             |_| Ok(0.0),
