@@ -124,7 +124,7 @@ where
             });
         }
     }
-    let step = config.step.unwrap_or_else(|| T::EPS.to_f64().cbrt());
+    let step = validate_config(config)?.unwrap_or_else(|| T::EPS.to_f64().cbrt());
     let mut work: Vec<DMatrix<T>> = params.to_vec();
     let mut report = GradCheckReport {
         max_rel_error: 0.0,
@@ -170,6 +170,25 @@ where
         }
     }
     Ok(report)
+}
+
+/// Rejects a step that is not finite and positive (a zero step divides 0 by 0) and a
+/// floor that is not finite and positive (a zero floor gives `0/0` relative errors where
+/// both derivatives vanish); returns the step.
+fn validate_config(config: &GradCheckConfig) -> Result<Option<f64>> {
+    if let Some(step) = config.step.filter(|s| !(s.is_finite() && *s > 0.0)) {
+        return Err(AutodiffError::InvalidArgument {
+            op: "check_gradient",
+            what: format!("step must be finite and positive, got {step}"),
+        });
+    }
+    if !(config.floor.is_finite() && config.floor > 0.0) {
+        return Err(AutodiffError::InvalidArgument {
+            op: "check_gradient",
+            what: format!("floor must be finite and positive, got {}", config.floor),
+        });
+    }
+    Ok(config.step)
 }
 
 /// Checks a function recorded on a tape: `build` records a 1x1 result from the leaves
@@ -254,6 +273,8 @@ mod tests {
             &Default::default(),
         )
         .unwrap();
+        // A check over no entries would pass vacuously: all 4 entries must be compared.
+        assert_eq!(r.checked, 4);
         assert!(r.passes(1e-9), "{r}");
         let e = check_gradient(
             |_| Ok(0.0),
@@ -272,5 +293,33 @@ mod tests {
             e.to_string(),
             "check_gradient: invalid argument: 1 parameter matrices but 0 analytic gradients"
         );
+    }
+
+    #[test]
+    fn zero_step_or_floor_is_rejected_not_nan() {
+        // f(x) = x^2 at x = 0: both derivatives are 0, so a zero floor would give 0/0.
+        let x = dmatrix![0.0];
+        let f = |ps: &[DMatrix<f64>]| Ok(ps[0][0] * ps[0][0]);
+        let g = [dmatrix![0.0]];
+        let zero_floor = GradCheckConfig {
+            step: None,
+            floor: 0.0,
+        };
+        let e = check_gradient(f, std::slice::from_ref(&x), &g, &zero_floor).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "check_gradient: invalid argument: floor must be finite and positive, got 0"
+        );
+        for step in [0.0, -1e-6, f64::NAN] {
+            let cfg = GradCheckConfig {
+                step: Some(step),
+                floor: 1.0,
+            };
+            let e = check_gradient(f, std::slice::from_ref(&x), &g, &cfg).unwrap_err();
+            assert!(
+                e.to_string().contains("step must be finite and positive"),
+                "{e}"
+            );
+        }
     }
 }

@@ -75,9 +75,10 @@ impl BatchSampler {
         self.indices.is_empty()
     }
 
-    /// Batches per epoch: ceil(N / size).
+    /// Batches per epoch: ceil(N / size). A size of 0 (from `Default` or a hand-edited
+    /// checkpoint) is read as 1.
     pub fn batches_per_epoch(&self) -> usize {
-        self.indices.len().div_ceil(self.size)
+        self.indices.len().div_ceil(self.size.max(1))
     }
 
     /// Starts an epoch: resets the order to `0..N` and shuffles it if asked (Fisher-Yates
@@ -93,9 +94,41 @@ impl BatchSampler {
 
     /// The `b`-th batch of the current epoch (empty past the end).
     pub fn batch(&self, b: usize) -> &[usize] {
-        let n = self.indices.len();
-        let lo = (b * self.size).min(n);
-        let hi = (lo + self.size).min(n);
+        let (n, size) = (self.indices.len(), self.size.max(1));
+        let lo = b.saturating_mul(size).min(n);
+        let hi = lo.saturating_add(size).min(n);
         &self.indices[lo..hi]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn degenerate_samplers_do_not_panic() {
+        // `Default` (and a checkpoint file deserialised with `size: 0`) gives size 0.
+        let s = BatchSampler::default();
+        assert_eq!(s.batches_per_epoch(), 0);
+        assert!(s.batch(0).is_empty());
+        let s: BatchSampler = serde_json::from_str(r#"{"indices":[0,1,2],"size":0}"#).unwrap();
+        assert_eq!(s.batches_per_epoch(), 3);
+        assert_eq!(s.batch(1), &[1]);
+        // A batch index far past the end is empty, not an overflow.
+        let s = BatchSampler::new(5, 2);
+        assert!(s.batch(usize::MAX).is_empty());
+    }
+
+    #[test]
+    fn batches_cover_every_sample_once() {
+        let mut s = BatchSampler::new(7, 3);
+        s.start_epoch(true, &mut rand::rngs::StdRng::seed_from_u64(3));
+        assert_eq!(s.batches_per_epoch(), 3);
+        let sizes: Vec<usize> = (0..4).map(|b| s.batch(b).len()).collect();
+        assert_eq!(sizes, [3, 3, 1, 0]);
+        let mut all: Vec<usize> = (0..3).flat_map(|b| s.batch(b).to_vec()).collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..7).collect::<Vec<_>>());
     }
 }

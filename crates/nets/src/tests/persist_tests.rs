@@ -96,7 +96,10 @@ fn existing_files_are_kept_unless_overwrite() {
     assert!(e.to_string().contains("m.json"), "{e}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious");
     save(&sample_net(), &path, true).unwrap();
-    assert!(load::<f64>(&path).is_ok());
+    // The overwrite replaced "precious" with the network, bit for bit.
+    let back = load::<f64>(&path).unwrap();
+    let bits = |v: Vec<f64>| v.into_iter().map(f64::to_bits).collect::<Vec<_>>();
+    assert_eq!(bits(back.flat_params()), bits(sample_net().flat_params()));
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -33,7 +33,7 @@ pub enum WeightStep {
 }
 
 /// Configuration of [`Bcd`]. Defaults are the reference code's for its 3-hidden-layer
-/// MNIST network (`gamma = rho = 1`, `alpha = 5`; ALGORITHMS.md 4.3 [code]);
+/// MNIST network (`gamma = rho = 1`, `alpha = 5`; ALGORITHMS.md 4.3 \[code\]);
 /// [`BcdConfig::deep`] gives its 10-hidden-layer setting (`alpha = 1`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -55,7 +55,7 @@
 //! `L >= lambda_max` of the block Hessian (`rho ||[V; 1]||_2^2 + l2`), estimated by power
 //! iteration and certified by checking the quadratic upper bound at the new point
 //! (doubling L on failure), so `f` never increases. This follows the prox-linear idea of
-//! ALGORITHMS.md 4.2 [memory]; it avoids the `d^3` solve but converges more slowly.
+//! ALGORITHMS.md 4.2 \[memory\]; it avoids the `d^3` solve but converges more slowly.
 //!
 //! # Defaults and verification status
 //!
@@ -67,7 +67,7 @@
 //! with b fed the old W, the V formula without alpha, and `relu_prox(V, (rho (W V + b) +
 //! alpha U)/(rho + alpha), (rho + alpha)/gamma)`. The paper's own text (two-splitting
 //! form, prox-linear variant, the exact statement of its rate) could not be retrieved;
-//! those remain [memory] in ALGORITHMS.md.
+//! those remain \[memory\] in ALGORITHMS.md.
 //!
 //! # Cost and memory
 //!

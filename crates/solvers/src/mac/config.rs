@@ -8,7 +8,7 @@ use crate::SolverError;
 
 /// Configuration of [`Mac`]. The penalty follows `mu_k = min(mu0 * mu_factor^floor(k /
 /// iters_per_mu), mu_max)` for iteration `k = 0, 1, ...` (a geometric schedule as in
-/// the MAC paper, whose exact constants are [memory] in ALGORITHMS.md 5.2; the defaults
+/// the MAC paper, whose exact constants are \[memory\] in ALGORITHMS.md 5.2; the defaults
 /// here were chosen on the digits benchmark and are documented in docs/LIFTED.md).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -2,7 +2,7 @@
 //!
 //! Source: M. Á. Carreira-Perpiñán, W. Wang, "Distributed optimization of deeply nested
 //! systems", AISTATS 2014 (PMLR 33); ALGORITHMS.md section 5. The paper's text could not
-//! be retrieved with the search tool here, so its schedule constants stay [memory]; what
+//! be retrieved with the search tool here, so its schedule constants stay \[memory\]; what
 //! is implemented below is stated exactly, with the reasons every step is monotone.
 //!
 //! # Formulation (where the layers are cut)
