@@ -81,7 +81,6 @@
 
 mod config;
 mod data;
-pub(crate) mod linalg;
 pub(crate) mod net_io;
 mod state;
 #[cfg(test)]

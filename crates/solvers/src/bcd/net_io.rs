@@ -32,11 +32,11 @@ pub(crate) fn read_layers<T: Real>(
         let d = net
             .dense(l)
             .ok_or_else(|| SolverError::Problem(format!("{solver}: dense layer {l} missing")))?;
-        super::linalg::check_finite(
+        crate::linalg::check_finite(
             &d.weight,
             &format!("{solver}: W_{} read from the network", l + 1),
         )?;
-        super::linalg::check_finite_vec(
+        crate::linalg::check_finite_vec(
             &d.bias,
             &format!("{solver}: b_{} read from the network", l + 1),
         )?;

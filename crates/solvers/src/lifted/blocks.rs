@@ -7,8 +7,9 @@ use autodiff::{Real, Transpose, kernels::gemm_into};
 use nalgebra::DMatrix;
 use nets::{Loss, Targets};
 
-use super::inner::{SmoothBlock, fit};
+use super::inner::SmoothBlock;
 use crate::SolverError;
+use crate::linalg::{fit, sq_norm};
 
 fn gemm_err(e: autodiff::AutodiffError) -> SolverError {
     SolverError::Problem(format!("lifted gemm: {e}"))
@@ -157,10 +158,6 @@ pub(crate) struct WBlock<'a, T: Real> {
     pub(crate) v: &'a mut DMatrix<T>,
     pub(crate) gv: &'a mut DMatrix<T>,
     pub(crate) threads: usize,
-}
-
-fn sq_norm<T: Real>(m: &DMatrix<T>) -> f64 {
-    m.iter().map(|v| v.to_f64() * v.to_f64()).sum()
 }
 
 impl<T: Real> SmoothBlock<T> for WBlock<'_, T> {

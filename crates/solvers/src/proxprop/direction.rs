@@ -10,7 +10,7 @@ use nets::{Activation, Loss, Sequential, Targets};
 
 use super::linear::{LinearProx, ProxSolve};
 use crate::SolverError;
-use crate::lifted::fit;
+use crate::linalg::fit;
 
 fn gemm_err(e: autodiff::AutodiffError) -> SolverError {
     SolverError::Problem(format!("proxprop gemm: {e}"))

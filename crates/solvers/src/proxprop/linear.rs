@@ -30,7 +30,7 @@ use autodiff::{Real, Transpose, kernels::gemm_into};
 use nalgebra::{Cholesky, DMatrix};
 
 use crate::SolverError;
-use crate::lifted::fit;
+use crate::linalg::fit;
 
 fn gemm_err(e: autodiff::AutodiffError) -> SolverError {
     SolverError::Problem(format!("proxprop gemm: {e}"))
