@@ -46,6 +46,31 @@ pub(crate) fn read_layers<T: Real>(
     Ok(Layers { w, b, view })
 }
 
+/// Replaces `w`, `b` by the dense chain of `net` ([`read_layers`]), erroring if the
+/// network no longer has the layer shapes of `w` (the ones the solver state was built for).
+pub(crate) fn reload_layers<T: Real>(
+    net: &Sequential<T>,
+    w: &mut Vec<DMatrix<T>>,
+    b: &mut Vec<DVector<T>>,
+    solver: &str,
+) -> Result<(), SolverError> {
+    let layers = read_layers(net, solver)?;
+    if layers.w.len() != w.len()
+        || layers
+            .w
+            .iter()
+            .zip(w.iter())
+            .any(|(a, b)| a.shape() != b.shape())
+    {
+        return Err(SolverError::Problem(format!(
+            "{solver}: the network changed shape since init"
+        )));
+    }
+    *w = layers.w;
+    *b = layers.b;
+    Ok(())
+}
+
 /// Copies `w`, `b` into the dense layers of `net` (shapes are checked first).
 pub(crate) fn write_layers<T: Real>(
     net: &mut Sequential<T>,
