@@ -112,6 +112,7 @@ pub mod first_order;
 pub mod inna;
 pub mod lbfgs;
 pub mod lifted;
+mod linalg;
 pub mod mac;
 pub mod mm;
 mod net_problem;

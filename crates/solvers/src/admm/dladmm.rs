@@ -39,10 +39,9 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{DlAdmmConfig, DlPenalty, ZlSolver};
 use super::lifted::{Lifted, Residuals, dense_targets};
-use super::linalg::{
-    SampleSums, SumsWork, affine, dot, ensure_shape, gemm, require_finite, sample_sums, sq_norm,
-};
+use super::linalg::{SampleSums, SumsWork, sample_sums};
 use crate::SolverError;
+use crate::linalg::{affine, dot, ensure_shape, gemm, require_finite, sq_norm};
 
 fn not_init() -> SolverError {
     SolverError::Problem("DlAdmm: not initialised (call init / initialize first)".into())

@@ -13,8 +13,8 @@ use nalgebra::{DMatrix, DVector};
 use nets::{Activation, Sequential};
 use serde::{Deserialize, Serialize};
 
-use super::linalg::{affine, all_finite, ensure_shape, sq_norm};
 use crate::SolverError;
+use crate::linalg::{affine, all_finite, ensure_shape, sq_norm};
 
 /// Weights, biases and lifted variables of an MLP.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

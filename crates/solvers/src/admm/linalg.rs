@@ -1,45 +1,14 @@
 //! Dense kernels of the ADMM solvers: the sample reductions `A A^T`, `Z A^T`, `A 1`,
-//! `Z 1` (data-parallel over fixed column chunks, combined in a fixed order), the
-//! ridge-stabilised least-squares W-step and small SPD inverses (f64 Cholesky).
+//! `Z 1` (data-parallel over fixed column chunks, combined in a fixed order) and the
+//! ridge-stabilised least-squares W-step (generic helpers: [`crate::linalg`]).
 
-use autodiff::{Real, Transpose, kernels::gemm_into};
+use autodiff::{Real, Transpose};
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 
 use super::config::SAMPLE_CHUNK;
 use crate::SolverError;
-
-pub(crate) fn kerr(e: autodiff::AutodiffError) -> SolverError {
-    SolverError::Problem(format!("ADMM kernel: {e}"))
-}
-
-/// `c <- alpha op(a) op(b) + beta c` with error conversion.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm<T: Real>(
-    c: &mut DMatrix<T>,
-    alpha: f64,
-    a: &DMatrix<T>,
-    ta: Transpose,
-    b: &DMatrix<T>,
-    tb: Transpose,
-    beta: f64,
-    threads: usize,
-) -> Result<(), SolverError> {
-    gemm_into(c, T::of(alpha), a, ta, b, tb, T::of(beta), threads).map_err(kerr)
-}
-
-/// Reshapes `m` to `r x c`, reusing its buffer: the storage `Vec` keeps its capacity,
-/// so a scratch matrix that alternates between layer shapes allocates only until it
-/// has reached the largest one. Entries are zero after a reshape.
-pub(crate) fn ensure_shape<T: Real>(m: &mut DMatrix<T>, r: usize, c: usize) {
-    if m.shape() != (r, c) {
-        let old = std::mem::replace(m, DMatrix::zeros(0, 0));
-        let mut v: Vec<T> = old.data.into();
-        v.clear();
-        v.resize(r * c, T::zero());
-        *m = DMatrix::from_vec(r, c, v);
-    }
-}
+use crate::linalg::{ensure_shape, gemm, spd_inverse_ridged};
 
 /// The sums over samples a W-step needs, for `A` (`p x N`) and `Z` (`q x N`):
 /// `gram = A A^T` (`p x p`), `cross = Z A^T` (`q x p`), `a_sum = A 1`, `z_sum = Z 1`.
@@ -211,35 +180,6 @@ pub(crate) fn sample_sums<T: Real>(
     Ok(())
 }
 
-/// Cholesky inverse of a symmetric positive definite matrix in f64; on failure the
-/// diagonal is raised by a growing ridge (relative to the mean diagonal) up to 8 times.
-/// Returns the inverse and the number of factorisations tried.
-pub(crate) fn spd_inverse(
-    m: &DMatrix<f64>,
-    what: &str,
-) -> Result<(DMatrix<f64>, u64), SolverError> {
-    let n = m.nrows();
-    let scale = (m.trace() / n.max(1) as f64).abs().max(1e-300);
-    let mut ridge = 0.0;
-    for tries in 1..=9u64 {
-        let mut mm = m.clone();
-        for i in 0..n {
-            mm[(i, i)] += ridge;
-        }
-        if let Some(ch) = mm.cholesky() {
-            return Ok((ch.inverse(), tries));
-        }
-        ridge = if ridge == 0.0 {
-            1e-12 * scale
-        } else {
-            ridge * 100.0
-        };
-    }
-    Err(SolverError::NonFinite(format!(
-        "{what}: matrix not positive definite even with a ridge (contains NaN/inf?)"
-    )))
-}
-
 /// The ridge-stabilised least-squares step for `W~ = [W b]`:
 ///
 /// ```text
@@ -294,7 +234,7 @@ pub(crate) fn least_squares_w<T: Real>(
     for i in 0..dim {
         m[(i, i)] += eps + if i < p { l2w } else { 0.0 };
     }
-    let (inv, tries) = spd_inverse(&m, "ADMM W-step normal equations")?;
+    let (inv, tries) = spd_inverse_ridged(&m, "ADMM W-step normal equations")?;
     let sol = inv * rhs; // dim x q
     for k in 0..q {
         for i in 0..p {
@@ -305,50 +245,4 @@ pub(crate) fn least_squares_w<T: Real>(
         }
     }
     Ok(tries)
-}
-
-/// Squared Frobenius norm in f64.
-pub(crate) fn sq_norm<T: Real>(m: &DMatrix<T>) -> f64 {
-    m.iter().map(|v| v.to_f64() * v.to_f64()).sum()
-}
-
-/// `<x, y>` in f64.
-pub(crate) fn dot<T: Real>(x: &DMatrix<T>, y: &DMatrix<T>) -> f64 {
-    x.iter()
-        .zip(y.iter())
-        .map(|(a, b)| a.to_f64() * b.to_f64())
-        .sum()
-}
-
-/// Whether every entry is finite.
-pub(crate) fn all_finite<T: Real>(m: &DMatrix<T>) -> bool {
-    m.iter().all(|v| v.finite())
-}
-
-/// `out <- W A + b 1^T` (`out` resized if needed).
-pub(crate) fn affine<T: Real>(
-    w: &DMatrix<T>,
-    b: &DVector<T>,
-    a: &DMatrix<T>,
-    threads: usize,
-    out: &mut DMatrix<T>,
-) -> Result<(), SolverError> {
-    ensure_shape(out, w.nrows(), a.ncols());
-    gemm(out, 1.0, w, Transpose::No, a, Transpose::No, 0.0, threads)?;
-    for mut col in out.column_iter_mut() {
-        col += b;
-    }
-    Ok(())
-}
-
-/// `Err(NonFinite)` naming `what` if any entry of `m` is NaN or infinite.
-pub(crate) fn require_finite<T: Real>(
-    m: &DMatrix<T>,
-    what: impl FnOnce() -> String,
-) -> Result<(), SolverError> {
-    if all_finite(m) {
-        Ok(())
-    } else {
-        Err(SolverError::NonFinite(what()))
-    }
 }

@@ -56,12 +56,10 @@ use serde::{Deserialize, Serialize};
 
 use super::config::TaylorConfig;
 use super::lifted::{Lifted, Residuals};
-use super::linalg::{
-    SampleSums, SumsWork, affine, dot, ensure_shape, gemm, least_squares_w, require_finite,
-    sample_sums, spd_inverse, sq_norm,
-};
+use super::linalg::{SampleSums, SumsWork, least_squares_w, sample_sums};
 use super::output::OutputTerm;
 use crate::SolverError;
+use crate::linalg::{affine, dot, ensure_shape, gemm, require_finite, spd_inverse_ridged, sq_norm};
 
 /// `out <- z + lambda / (2 beta)` (the target of the full-Lagrangian W_L / A_{L-1} steps).
 fn shifted<T: Real>(z: &DMatrix<T>, lambda: &DMatrix<T>, beta: f64, out: &mut DMatrix<T>) {
@@ -295,7 +293,7 @@ impl<T: Real> TaylorAdmm<T> {
                 for i in 0..d {
                     m[(i, i)] += gamma;
                 }
-                let (inv, tries) = spd_inverse(&m, "TaylorAdmm A-step")?;
+                let (inv, tries) = spd_inverse_ridged(&m, "TaylorAdmm A-step")?;
                 let p = (&inv * wf.transpose() * beta).map(T::of);
                 let q: DVector<T> = &p * &vars.b[l + 1];
                 let g_inv = (&inv * gamma).map(T::of);

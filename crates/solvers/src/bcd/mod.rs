@@ -81,7 +81,6 @@
 
 mod config;
 mod data;
-pub(crate) mod linalg;
 pub(crate) mod net_io;
 mod state;
 #[cfg(test)]
@@ -201,20 +200,7 @@ impl<T: Real> Bcd<T> {
         if let Some(saved) = self.pending.take() {
             state.restore(saved)?;
         }
-        let layers = net_io::read_layers(net, "BCD")?;
-        if layers.w.len() != state.w.len()
-            || layers
-                .w
-                .iter()
-                .zip(&state.w)
-                .any(|(a, b)| a.shape() != b.shape())
-        {
-            return Err(SolverError::Problem(
-                "BCD: the network changed shape since init".into(),
-            ));
-        }
-        state.w = layers.w;
-        state.b = layers.b;
+        net_io::reload_layers(net, &mut state.w, &mut state.b, "BCD")?;
         state.sweep(&data, &cfg, ctx.threads, ctx.counters, hook)?;
         net_io::write_layers(net, &state.w, &state.b, "BCD")?;
         ctx.counters.samples_seen += data.n() as u64;

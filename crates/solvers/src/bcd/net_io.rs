@@ -32,11 +32,11 @@ pub(crate) fn read_layers<T: Real>(
         let d = net
             .dense(l)
             .ok_or_else(|| SolverError::Problem(format!("{solver}: dense layer {l} missing")))?;
-        super::linalg::check_finite(
+        crate::linalg::check_finite(
             &d.weight,
             &format!("{solver}: W_{} read from the network", l + 1),
         )?;
-        super::linalg::check_finite_vec(
+        crate::linalg::check_finite_vec(
             &d.bias,
             &format!("{solver}: b_{} read from the network", l + 1),
         )?;
@@ -44,6 +44,31 @@ pub(crate) fn read_layers<T: Real>(
         b.push(d.bias.clone());
     }
     Ok(Layers { w, b, view })
+}
+
+/// Replaces `w`, `b` by the dense chain of `net` ([`read_layers`]), erroring if the
+/// network no longer has the layer shapes of `w` (the ones the solver state was built for).
+pub(crate) fn reload_layers<T: Real>(
+    net: &Sequential<T>,
+    w: &mut Vec<DMatrix<T>>,
+    b: &mut Vec<DVector<T>>,
+    solver: &str,
+) -> Result<(), SolverError> {
+    let layers = read_layers(net, solver)?;
+    if layers.w.len() != w.len()
+        || layers
+            .w
+            .iter()
+            .zip(w.iter())
+            .any(|(a, b)| a.shape() != b.shape())
+    {
+        return Err(SolverError::Problem(format!(
+            "{solver}: the network changed shape since init"
+        )));
+    }
+    *w = layers.w;
+    *b = layers.b;
+    Ok(())
 }
 
 /// Copies `w`, `b` into the dense layers of `net` (shapes are checked first).

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{BcdConfig, WbUpdate, WeightStep};
 use super::data::LiftedData;
-use super::linalg::{
-    add_diag, check_finite, check_finite_vec, lambda_max_psd, linear, mm, row_sums, solve_spd,
+use crate::linalg::{
+    add_diag, affine, check_finite, check_finite_vec, lambda_max_psd, mm, row_sums, solve_spd,
     spd_inverse, sq_diff, sq_norm, sq_norm_vec,
 };
 use crate::{Counters, SolverError};
@@ -133,7 +133,7 @@ impl<T: Real> BcdState<T> {
                 phi += 0.5 * cfg.gamma * sq_diff(&self.v[i], &self.u[i]);
             }
             let input = if i == 0 { data.x } else { &self.v[i - 1] };
-            linear(&mut lin, &self.w[i], &self.b[i], input, 1)?;
+            affine(&self.w[i], &self.b[i], input, 1, &mut lin)?;
             phi += 0.5 * cfg.rho * sq_diff(&self.u[i], &lin);
         }
         Ok(phi)
@@ -148,7 +148,7 @@ impl<T: Real> BcdState<T> {
         let mut act = DMatrix::zeros(0, 0);
         for i in 0..l_count {
             let input = if i == 0 { x } else { &self.v[i - 1] };
-            linear(&mut lin, &self.w[i], &self.b[i], input, 1)?;
+            affine(&self.w[i], &self.b[i], input, 1, &mut lin)?;
             let r_lin = (sq_diff(&self.u[i], &lin) / sq_norm(&lin).max(1e-300)).sqrt();
             if i + 1 < l_count {
                 self.acts[i].apply_matrix(&self.u[i], &mut act);
@@ -253,12 +253,12 @@ impl<T: Real> BcdState<T> {
     ) -> Result<(), SolverError> {
         let last = self.num_layers() - 1;
         let input = if last == 0 { x } else { &self.v[last - 1] };
-        linear(
-            &mut self.scratch,
+        affine(
             &self.w[last],
             &self.b[last],
             input,
             threads,
+            &mut self.scratch,
         )?;
         let (g, r) = (T::of(cfg.gamma), T::of(cfg.rho));
         let s = T::one() / (g + r);
@@ -340,7 +340,7 @@ impl<T: Real> BcdState<T> {
         let n = input.ncols();
         // Residual R = U - W V - b 1^T and f = (rho/2)||R||^2 + (ls/2)||W||^2.
         let mut r = DMatrix::zeros(0, 0);
-        linear(&mut r, &self.w[i], &self.b[i], input, threads)?;
+        affine(&self.w[i], &self.b[i], input, threads, &mut r)?;
         r = &self.u[i] - &r;
         let f_old = 0.5 * rho * sq_norm(&r) + 0.5 * ls * sq_norm(&self.w[i]);
         let mut gw = DMatrix::zeros(0, 0);
@@ -368,7 +368,7 @@ impl<T: Real> BcdState<T> {
             let step = 1.0 / (lip + alpha);
             let w_new = &self.w[i] - &gw * T::of(step);
             let b_new = &self.b[i] - &gb * T::of(step);
-            linear(&mut r, &w_new, &b_new, input, threads)?;
+            affine(&w_new, &b_new, input, threads, &mut r)?;
             r = &self.u[i] - &r;
             let f_new = 0.5 * rho * sq_norm(&r) + 0.5 * ls * sq_norm(&w_new);
             let model = f_old - step * g2 + 0.5 * lip * step * step * g2;
@@ -442,7 +442,7 @@ impl<T: Real> BcdState<T> {
         threads: usize,
     ) -> Result<(), SolverError> {
         let input = if k == 0 { x } else { &self.v[k - 1] };
-        linear(&mut self.scratch, &self.w[k], &self.b[k], input, threads)?;
+        affine(&self.w[k], &self.b[k], input, threads, &mut self.scratch)?;
         let (rho, alpha, gamma) = (cfg.rho, cfg.alpha, cfg.gamma);
         let g = (rho + alpha) / gamma;
         let h = self.acts[k];

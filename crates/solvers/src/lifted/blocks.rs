@@ -3,16 +3,13 @@
 //! and one (W, b)-block per layer, with value and gradient computed through
 //! `autodiff::kernels::gemm_into` into preallocated scratch.
 
-use autodiff::{Real, Transpose, kernels::gemm_into};
+use autodiff::{Real, Transpose};
 use nalgebra::DMatrix;
 use nets::{Loss, Targets};
 
-use super::inner::{SmoothBlock, fit};
+use super::inner::SmoothBlock;
 use crate::SolverError;
-
-fn gemm_err(e: autodiff::AutodiffError) -> SolverError {
-    SolverError::Problem(format!("lifted gemm: {e}"))
-}
+use crate::linalg::{fit, gemm, sq_norm};
 
 fn nets_err(e: nets::NetsError) -> SolverError {
     SolverError::Problem(format!("lifted loss: {e}"))
@@ -39,17 +36,7 @@ pub(crate) fn affine_into<T: Real>(
     threads: usize,
 ) -> Result<(), SolverError> {
     fit(v, w.nrows(), a.ncols());
-    gemm_into(
-        v,
-        T::one(),
-        w,
-        Transpose::No,
-        a,
-        Transpose::No,
-        T::zero(),
-        threads,
-    )
-    .map_err(gemm_err)?;
+    gemm(v, 1.0, w, Transpose::No, a, Transpose::No, 0.0, threads)?;
     for mut col in v.column_iter_mut() {
         for (c, &bi) in col.iter_mut().zip(b.iter()) {
             *c += bi;
@@ -129,17 +116,16 @@ impl<T: Real> SmoothBlock<T> for XBlock<'_, T> {
         for ((gi, &xi), &ui) in g[0].iter_mut().zip(x[0].iter()).zip(self.u.iter()) {
             *gi = lt * (xi - ui);
         }
-        gemm_into(
+        gemm(
             &mut g[0],
-            T::one(),
+            1.0,
             self.w_next,
             Transpose::Yes,
             self.gv,
             Transpose::No,
-            T::one(),
+            1.0,
             self.threads,
-        )
-        .map_err(gemm_err)?;
+        )?;
         Ok(own + next)
     }
 
@@ -159,10 +145,6 @@ pub(crate) struct WBlock<'a, T: Real> {
     pub(crate) threads: usize,
 }
 
-fn sq_norm<T: Real>(m: &DMatrix<T>) -> f64 {
-    m.iter().map(|v| v.to_f64() * v.to_f64()).sum()
-}
-
 impl<T: Real> SmoothBlock<T> for WBlock<'_, T> {
     fn value(&mut self, x: &[DMatrix<T>]) -> Result<f64, SolverError> {
         affine_into(self.v, &x[0], &x[1], self.a, self.threads)?;
@@ -175,17 +157,16 @@ impl<T: Real> SmoothBlock<T> for WBlock<'_, T> {
         let (gw, gb) = g.split_at_mut(1);
         // gW = G_v A^T + ridge W
         gw[0].copy_from(&x[0]);
-        gemm_into(
+        gemm(
             &mut gw[0],
-            T::one(),
+            1.0,
             self.gv,
             Transpose::No,
             self.a,
             Transpose::Yes,
-            T::of(self.ridge),
+            self.ridge,
             self.threads,
-        )
-        .map_err(gemm_err)?;
+        )?;
         // gb = G_v 1
         gb[0].fill(T::zero());
         for col in self.gv.column_iter() {

@@ -11,17 +11,7 @@ use autodiff::Real;
 use nalgebra::DMatrix;
 
 use crate::SolverError;
-
-/// Resizes `m` to `r x c`, reusing its allocation (contents unspecified afterwards
-/// unless the shape was already right).
-pub(crate) fn fit<T: Real>(m: &mut DMatrix<T>, r: usize, c: usize) {
-    if m.shape() == (r, c) {
-        return;
-    }
-    let mut v: Vec<T> = std::mem::replace(m, DMatrix::zeros(0, 0)).data.into();
-    v.resize(r * c, T::zero());
-    *m = DMatrix::from_vec(r, c, v);
-}
+use crate::linalg::fit;
 
 /// A smooth convex block objective over a tuple of matrices, optionally constrained to
 /// the nonnegative orthant (projection = clamp at 0).

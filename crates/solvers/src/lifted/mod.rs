@@ -75,7 +75,6 @@ mod state;
 
 pub use config::LiftedConfig;
 pub use inner::InnerStats;
-pub(crate) use inner::fit;
 pub use solver::Lifted;
 pub use state::{BlockId, LiftedState, SweepStats, check_network};
 

@@ -391,12 +391,7 @@ impl<T: Real> LiftedState<T> {
     }
 }
 
+/// `Err(NonFinite)` naming block `{what}_{l}` if `m` has a NaN or infinite entry.
 fn check_finite<T: Real>(m: &DMatrix<T>, what: &str, l: usize) -> Result<(), SolverError> {
-    if m.iter().all(|v| v.finite()) {
-        Ok(())
-    } else {
-        Err(SolverError::NonFinite(format!(
-            "Lifted: {what}_{l} after its block update"
-        )))
-    }
+    crate::linalg::require_finite(m, || format!("Lifted: {what}_{l} after its block update"))
 }

@@ -186,20 +186,7 @@ impl<T: Real> Mac<T> {
         if let Some(z) = self.pending.take() {
             state.restore(z)?;
         }
-        let layers = net_io::read_layers(net, "MAC")?;
-        if layers.w.len() != state.w.len()
-            || layers
-                .w
-                .iter()
-                .zip(&state.w)
-                .any(|(a, b)| a.shape() != b.shape())
-        {
-            return Err(SolverError::Problem(
-                "MAC: the network changed shape since init".into(),
-            ));
-        }
-        state.w = layers.w;
-        state.b = layers.b;
+        net_io::reload_layers(net, &mut state.w, &mut state.b, "MAC")?;
         let solves_before = ctx.counters.inner_solves;
         state.iterate(&data, &cfg, mu, ctx.threads, ctx.counters, hook)?;
         net_io::write_layers(net, &state.w, &state.b, "MAC")?;

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::config::MacConfig;
 use crate::bcd::LiftedData;
-use crate::bcd::linalg::{
-    add_diag, check_finite, check_finite_vec, lambda_max_psd, linear, mm, row_sums, solve_spd,
+use crate::linalg::{
+    add_diag, affine, check_finite, check_finite_vec, lambda_max_psd, mm, row_sums, solve_spd,
     sq_diff, sq_norm,
 };
 use crate::{Counters, SolverError};
@@ -100,7 +100,7 @@ impl<T: Real> MacState<T> {
         let mut e = 0.0;
         for i in 0..l_count {
             let input = if i == 0 { data.x } else { &self.a[i - 1] };
-            linear(&mut out, &self.w[i], &self.b[i], input, 1)?;
+            affine(&self.w[i], &self.b[i], input, 1, &mut out)?;
             e += 0.5 * data.l2_sum() * sq_norm(&self.w[i]);
             if i + 1 < l_count {
                 e += 0.5 * mu * sq_diff(&self.z[i], &out);
@@ -118,7 +118,7 @@ impl<T: Real> MacState<T> {
         let mut v = Vec::with_capacity(self.z.len());
         for i in 0..self.z.len() {
             let input = if i == 0 { x } else { &self.a[i - 1] };
-            linear(&mut out, &self.w[i], &self.b[i], input, 1)?;
+            affine(&self.w[i], &self.b[i], input, 1, &mut out)?;
             v.push((sq_diff(&self.z[i], &out) / sq_norm(&out).max(1e-300)).sqrt());
         }
         Ok(v)
@@ -181,7 +181,7 @@ impl<T: Real> MacState<T> {
         for i in 0..self.z.len() {
             let input = if i == 0 { data.x } else { &a_new[i - 1] };
             let mut zi = DMatrix::zeros(0, 0);
-            linear(&mut zi, &self.w[i], &self.b[i], input, threads)?;
+            affine(&self.w[i], &self.b[i], input, threads, &mut zi)?;
             let mut ai = DMatrix::zeros(0, 0);
             self.acts[i].apply_matrix(&zi, &mut ai);
             z_new.push(zi);
@@ -189,12 +189,12 @@ impl<T: Real> MacState<T> {
         }
         let last = self.num_layers() - 1;
         let mut out = DMatrix::zeros(0, 0);
-        linear(
-            &mut out,
+        affine(
             &self.w[last],
             &self.b[last],
             &a_new[last - 1],
             threads,
+            &mut out,
         )?;
         let mut feasible = data.data_term(&out)?;
         for w in &self.w {
@@ -221,7 +221,7 @@ impl<T: Real> MacState<T> {
         threads: usize,
     ) -> Result<(f64, f64), SolverError> {
         let input = if i == 0 { data.x } else { &self.a[i - 1] };
-        linear(&mut self.s1, &self.w[i], &self.b[i], input, threads)?;
+        affine(&self.w[i], &self.b[i], input, threads, &mut self.s1)?;
         if i + 1 == self.num_layers() {
             let val = data
                 .loss
@@ -274,7 +274,7 @@ impl<T: Real> MacState<T> {
         // Below: M = W_i h(Z_{i-1}) + b_i.
         let input = if i == 0 { data.x } else { &self.a[i - 1] };
         let mut m = DMatrix::zeros(0, 0);
-        linear(&mut m, &self.w[i], &self.b[i], input, threads)?;
+        affine(&self.w[i], &self.b[i], input, threads, &mut m)?;
         let h = self.acts[i];
         let a0 = self.a[i].clone();
         let z0 = self.z[i].clone();

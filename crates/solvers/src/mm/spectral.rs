@@ -8,11 +8,11 @@
 //! so the safety factor (>= 1) compensates for a not-yet-converged vector; the estimate
 //! is a heuristic starting point for backtracking, never a certificate.
 
-use autodiff::kernels::gemm_into;
 use autodiff::{Real, Transpose};
 use nalgebra::DMatrix;
 
 use crate::SolverError;
+use crate::linalg::gemm;
 
 /// Power-iteration state of one matrix: the current right vector and two buffers.
 #[derive(Debug, Clone)]
@@ -67,30 +67,27 @@ impl<T: Real> PowerIteration<T> {
         if self.u.nrows() != w.nrows() {
             self.u = DMatrix::zeros(w.nrows(), 1);
         }
-        let kern = |e: autodiff::AutodiffError| SolverError::Problem(e.to_string());
         for _ in 0..iterations {
-            gemm_into(
+            gemm(
                 &mut self.u,
-                T::one(),
+                1.0,
                 w,
                 Transpose::No,
                 &self.v,
                 Transpose::No,
-                T::zero(),
+                0.0,
                 1,
-            )
-            .map_err(kern)?;
-            gemm_into(
+            )?;
+            gemm(
                 &mut self.v,
-                T::one(),
+                1.0,
                 w,
                 Transpose::Yes,
                 &self.u,
                 Transpose::No,
-                T::zero(),
+                0.0,
                 1,
-            )
-            .map_err(kern)?;
+            )?;
             let n = self.v.norm();
             if !(n > T::zero() && n.finite()) {
                 // W^T W v = 0: restart from the ones vector (W may be zero).
@@ -100,17 +97,16 @@ impl<T: Real> PowerIteration<T> {
                 self.v /= n;
             }
         }
-        gemm_into(
+        gemm(
             &mut self.u,
-            T::one(),
+            1.0,
             w,
             Transpose::No,
             &self.v,
             Transpose::No,
-            T::zero(),
+            0.0,
             1,
-        )
-        .map_err(kern)?;
+        )?;
         Ok(safety * self.u.norm().to_f64())
     }
 }

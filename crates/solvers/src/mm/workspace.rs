@@ -1,17 +1,13 @@
 //! Buffers of block MM on an MLP: the forward trace, trial trace, backpropagated
 //! output gradients and per-layer solve matrices (allocated once in `init`).
 
-use autodiff::kernels::gemm_into;
 use autodiff::{Real, Transpose};
 use nalgebra::DMatrix;
 use nets::{Activation, Dense, Loss, Sequential, Targets};
 
 use super::spectral::PowerIteration;
 use crate::SolverError;
-
-fn kern(e: autodiff::AutodiffError) -> SolverError {
-    SolverError::Problem(e.to_string())
-}
+use crate::linalg::gemm;
 
 /// The dense layer `k` of `net`, or an error naming it.
 pub(crate) fn dense<T: Real>(net: &Sequential<T>, k: usize) -> Result<&Dense<T>, SolverError> {
@@ -154,17 +150,16 @@ impl<T: Real> Workspace<T> {
     pub fn backprop_to(&mut self, net: &Sequential<T>, i: usize) -> Result<(), SolverError> {
         for k in (i + 1..self.layers).rev() {
             let w = &dense(net, k)?.weight;
-            gemm_into(
+            gemm(
                 &mut self.back[k],
-                T::one(),
+                1.0,
                 w,
                 Transpose::Yes,
                 &self.delta[k],
                 Transpose::No,
-                T::zero(),
+                0.0,
                 1,
-            )
-            .map_err(kern)?;
+            )?;
             self.acts[k - 1].derivative_matrix(&self.z[k - 1], &mut self.deriv[k]);
             let (lo, hi) = self.delta.split_at_mut(k);
             let _ = hi;
@@ -196,17 +191,16 @@ impl<T: Real> Workspace<T> {
         let din = self.widths[i];
         let n = self.a[i].ncols();
         let a = &self.a[i];
-        gemm_into(
+        gemm(
             &mut self.gtmp[i],
-            T::one(),
+            1.0,
             a,
             Transpose::No,
             a,
             Transpose::Yes,
-            T::zero(),
+            0.0,
             1,
-        )
-        .map_err(kern)?;
+        )?;
         let g = &mut self.gram[i];
         g.view_mut((0, 0), (din, din)).copy_from(&self.gtmp[i]);
         for r in 0..din {
@@ -216,17 +210,16 @@ impl<T: Real> Workspace<T> {
         }
         g[(din, din)] = T::of(n as f64);
         let d = &self.delta[i];
-        gemm_into(
+        gemm(
             &mut self.gtop[i],
-            T::one(),
+            1.0,
             a,
             Transpose::No,
             d,
             Transpose::Yes,
-            T::zero(),
+            0.0,
             1,
-        )
-        .map_err(kern)?;
+        )?;
         let rhs = &mut self.rhs[i];
         let l2t = T::of(l2);
         for o in 0..d.nrows() {

@@ -4,17 +4,14 @@
 //! of the gradient. The direction is written in the network's flat parameter order
 //! (`Sequential::params_to_flat`), ready for an outer update rule.
 
-use autodiff::{Real, Transpose, kernels::gemm_into};
+use autodiff::{Real, Transpose};
 use nalgebra::DMatrix;
 use nets::{Activation, Loss, Sequential, Targets};
 
 use super::linear::{LinearProx, ProxSolve};
 use crate::SolverError;
-use crate::lifted::fit;
-
-fn gemm_err(e: autodiff::AutodiffError) -> SolverError {
-    SolverError::Problem(format!("proxprop gemm: {e}"))
-}
+use crate::linalg::fit;
+use crate::linalg::gemm;
 
 /// How each dense layer's update is computed.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -129,17 +126,16 @@ impl<T: Real> Direction<T> {
             }
             let zl = &mut self.z[l];
             fit(zl, d.weight.nrows(), input.ncols());
-            gemm_into(
+            gemm(
                 zl,
-                T::one(),
+                1.0,
                 &d.weight,
                 Transpose::No,
                 input,
                 Transpose::No,
-                T::zero(),
+                0.0,
                 threads,
-            )
-            .map_err(gemm_err)?;
+            )?;
             for mut col in zl.column_iter_mut() {
                 col += &d.bias;
             }
@@ -178,17 +174,16 @@ impl<T: Real> Direction<T> {
                 }
                 LayerRule::Gradient => {
                     fit(&mut self.dw, dout, din);
-                    gemm_into(
+                    gemm(
                         &mut self.dw,
-                        T::one(),
+                        1.0,
                         &self.g,
                         Transpose::No,
                         input,
                         Transpose::Yes,
-                        T::zero(),
+                        0.0,
                         threads,
-                    )
-                    .map_err(gemm_err)?;
+                    )?;
                     for (i, dbi) in self.db.iter_mut().enumerate() {
                         *dbi = self.g.row(i).sum();
                     }
@@ -207,17 +202,16 @@ impl<T: Real> Direction<T> {
             if l > 0 {
                 // G_{l-1} = (W_l^T G_l) o h'(Z_{l-1}), explicit, with the old W_l.
                 fit(&mut self.gprev, din, self.g.ncols());
-                gemm_into(
+                gemm(
                     &mut self.gprev,
-                    T::one(),
+                    1.0,
                     &d.weight,
                     Transpose::Yes,
                     &self.g,
                     Transpose::No,
-                    T::zero(),
+                    0.0,
                     threads,
-                )
-                .map_err(gemm_err)?;
+                )?;
                 layout.activations[l - 1].derivative_matrix(&self.z[l - 1], &mut self.dh);
                 for (gp, &h) in self.gprev.iter_mut().zip(self.dh.iter()) {
                     *gp *= h;

@@ -26,15 +26,12 @@
 //! the reference: it adds `1e-6` to the CG denominators; here only exact zeros are
 //! guarded (the shift would change the step once gradient norms are below ~1e-3).
 
-use autodiff::{Real, Transpose, kernels::gemm_into};
+use autodiff::{Real, Transpose};
 use nalgebra::{Cholesky, DMatrix};
 
 use crate::SolverError;
-use crate::lifted::fit;
-
-fn gemm_err(e: autodiff::AutodiffError) -> SolverError {
-    SolverError::Problem(format!("proxprop gemm: {e}"))
-}
+use crate::linalg::fit;
+use crate::linalg::gemm;
 
 /// How the proximal linear system is solved.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -117,17 +114,16 @@ impl<T: Real> LinearProx<T> {
         let dout = g.nrows();
         // M = [A A^T + I/tau, A 1; 1^T A^T, B + 1/tau]
         fit(&mut self.q, din, din);
-        gemm_into(
+        gemm(
             &mut self.q,
-            T::one(),
+            1.0,
             a,
             Transpose::No,
             a,
             Transpose::Yes,
-            T::zero(),
+            0.0,
             threads,
-        )
-        .map_err(gemm_err)?;
+        )?;
         fit(&mut self.m, din + 1, din + 1);
         let inv_tau = T::of(1.0 / tau);
         for j in 0..din {
@@ -142,17 +138,16 @@ impl<T: Real> LinearProx<T> {
         self.m[(din, din)] = T::of(bsz as f64) + inv_tau;
         // RHS^T = Ab G^T = [A G^T; (G 1)^T]
         fit(&mut self.xt, din, dout);
-        gemm_into(
+        gemm(
             &mut self.xt,
-            T::one(),
+            1.0,
             a,
             Transpose::No,
             g,
             Transpose::Yes,
-            T::zero(),
+            0.0,
             threads,
-        )
-        .map_err(gemm_err)?;
+        )?;
         fit(&mut self.rt, din + 1, dout);
         for j in 0..dout {
             for i in 0..din {
@@ -181,34 +176,32 @@ impl<T: Real> LinearProx<T> {
         let dout = self.p.ncols();
         // Q = A^T P_top + 1 p_b^T  (B x out)
         fit(&mut self.q, bsz, dout);
-        gemm_into(
+        gemm(
             &mut self.q,
-            T::one(),
+            1.0,
             a,
             Transpose::Yes,
             &self.p,
             Transpose::No,
-            T::zero(),
+            0.0,
             threads,
-        )
-        .map_err(gemm_err)?;
+        )?;
         for (mut col, &pb) in self.q.column_iter_mut().zip(self.pb.iter()) {
             col.iter_mut().for_each(|v| *v += pb);
         }
         // AP_top = A Q + P_top / tau ; AP_b = 1^T Q + p_b / tau
         fit(&mut self.ap, din, dout);
         self.ap.copy_from(&self.p);
-        gemm_into(
+        gemm(
             &mut self.ap,
-            T::one(),
+            1.0,
             a,
             Transpose::No,
             &self.q,
             Transpose::No,
-            inv_tau,
+            inv_tau.to_f64(),
             threads,
-        )
-        .map_err(gemm_err)?;
+        )?;
         self.apb.resize(dout, T::zero());
         for (j, col) in self.q.column_iter().enumerate() {
             self.apb[j] = col.sum() + inv_tau * self.pb[j];
@@ -233,17 +226,16 @@ impl<T: Real> LinearProx<T> {
         let inv_tau = T::of(1.0 / tau);
         // X = 0, R = RHS = [A G^T; (G 1)^T], P = R.
         fit(&mut self.r, din, dout);
-        gemm_into(
+        gemm(
             &mut self.r,
-            T::one(),
+            1.0,
             a,
             Transpose::No,
             g,
             Transpose::Yes,
-            T::zero(),
+            0.0,
             threads,
-        )
-        .map_err(gemm_err)?;
+        )?;
         self.rb.clear();
         self.rb.extend((0..dout).map(|j| g.row(j).sum()));
         fit(&mut self.xt, din, dout);

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::config::{Outer, ProxMode, ProxPropConfig};
 use super::direction::{Direction, FlatLayout, LayerRule};
 use crate::first_order::{AdamRule, AdamState, SgdRule, SgdState, Update};
-use crate::lifted::fit;
+use crate::linalg::fit;
 use crate::{BatchSampler, Context, NetProblem, Solver, SolverError, StepReport};
 
 /// State of the outer optimiser.

@@ -1,0 +1,256 @@
+//! Small dense linear-algebra helpers shared by the layer-wise solver families (ADMM,
+//! BCD, MAC, lifted, ProxProp): GEMM through `autodiff::kernels::gemm_into` with error
+//! conversion, buffer-reusing reshapes, Cholesky solves and inverses of SPD matrices,
+//! affine layer maps, norms accumulated in f64 and finiteness checks.
+
+use autodiff::{Real, Transpose, kernels::gemm_into};
+use nalgebra::{DMatrix, DVector};
+
+use crate::SolverError;
+
+/// `c <- alpha op(a) op(b) + beta c` (`op` = identity or transpose); `c` must already
+/// have the shape of the product, else a [`SolverError::Problem`] naming the shapes.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm<T: Real>(
+    c: &mut DMatrix<T>,
+    alpha: f64,
+    a: &DMatrix<T>,
+    ta: Transpose,
+    b: &DMatrix<T>,
+    tb: Transpose,
+    beta: f64,
+    threads: usize,
+) -> Result<(), SolverError> {
+    gemm_into(c, T::of(alpha), a, ta, b, tb, T::of(beta), threads.max(1))
+        .map_err(|e| SolverError::Problem(format!("gemm: {e}")))
+}
+
+/// [`gemm`], except that with `beta = 0` a wrongly shaped `c` is first reshaped to
+/// `rows(op(a)) x cols(op(b))` (so callers can keep scratch buffers without tracking
+/// their shapes).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn mm<T: Real>(
+    c: &mut DMatrix<T>,
+    alpha: f64,
+    a: &DMatrix<T>,
+    ta: Transpose,
+    b: &DMatrix<T>,
+    tb: Transpose,
+    beta: f64,
+    threads: usize,
+) -> Result<(), SolverError> {
+    let rows = if ta == Transpose::No {
+        a.nrows()
+    } else {
+        a.ncols()
+    };
+    let cols = if tb == Transpose::No {
+        b.ncols()
+    } else {
+        b.nrows()
+    };
+    if beta == 0.0 {
+        ensure_shape(c, rows, cols);
+    }
+    gemm(c, alpha, a, ta, b, tb, beta, threads)
+}
+
+/// Reshapes `m` to `r x c` keeping its storage: the `Vec` keeps its capacity (a scratch
+/// matrix alternating between layer shapes allocates only until it has held the
+/// largest), and the first `min(old, new)` stored entries keep their values (callers
+/// overwrite them). No-op if the shape already matches.
+pub(crate) fn fit<T: Real>(m: &mut DMatrix<T>, r: usize, c: usize) {
+    if m.shape() == (r, c) {
+        return;
+    }
+    let mut v: Vec<T> = std::mem::replace(m, DMatrix::zeros(0, 0)).data.into();
+    v.resize(r * c, T::zero());
+    *m = DMatrix::from_vec(r, c, v);
+}
+
+/// [`fit`], but every entry is zero after a reshape (kept unchanged if the shape
+/// already matches).
+pub(crate) fn ensure_shape<T: Real>(m: &mut DMatrix<T>, r: usize, c: usize) {
+    if m.shape() != (r, c) {
+        fit(m, r, c);
+        m.fill(T::zero());
+    }
+}
+
+/// Solves `m x = rhs` in place (`rhs <- m^{-1} rhs`) for a symmetric positive definite
+/// `m` by Cholesky. `what` names the system in the error when `m` is not numerically SPD.
+pub(crate) fn solve_spd<T: Real>(
+    m: DMatrix<T>,
+    rhs: &mut DMatrix<T>,
+    what: &str,
+) -> Result<(), SolverError> {
+    let n = m.nrows();
+    let chol = nalgebra::Cholesky::new(m).ok_or_else(|| {
+        SolverError::NonFinite(format!(
+            "{what}: the {n} x {n} system matrix is not positive definite (non-finite \
+             entries or a vanishing ridge)"
+        ))
+    })?;
+    chol.solve_mut(rhs);
+    Ok(())
+}
+
+/// The inverse of a symmetric positive definite `m` (Cholesky, solved against the
+/// identity, then symmetrised as `(X + X^T) / 2`), for systems with many right-hand
+/// sides: applying it is then one GEMM, much faster than triangular solves on `d x N`.
+pub(crate) fn spd_inverse<T: Real>(m: DMatrix<T>, what: &str) -> Result<DMatrix<T>, SolverError> {
+    let n = m.nrows();
+    let mut inv = DMatrix::identity(n, n);
+    solve_spd(m, &mut inv, what)?;
+    // Symmetrise (rounding makes the two triangles differ in the last bits).
+    let t = inv.transpose();
+    inv += t;
+    inv *= T::of(0.5);
+    Ok(inv)
+}
+
+/// Cholesky inverse `(m + r I)^{-1}` of a symmetric positive definite f64 matrix, with
+/// ridge `r = 0` first and, on failure, `r = 1e-12 s, 1e-10 s, ...` (`s` = mean |diagonal|)
+/// for up to 9 factorisations. Returns the inverse and the number of factorisations tried.
+pub(crate) fn spd_inverse_ridged(
+    m: &DMatrix<f64>,
+    what: &str,
+) -> Result<(DMatrix<f64>, u64), SolverError> {
+    let n = m.nrows();
+    let scale = (m.trace() / n.max(1) as f64).abs().max(1e-300);
+    let mut ridge = 0.0;
+    for tries in 1..=9u64 {
+        let mut mm = m.clone();
+        for i in 0..n {
+            mm[(i, i)] += ridge;
+        }
+        if let Some(ch) = mm.cholesky() {
+            return Ok((ch.inverse(), tries));
+        }
+        ridge = if ridge == 0.0 {
+            1e-12 * scale
+        } else {
+            ridge * 100.0
+        };
+    }
+    Err(SolverError::NonFinite(format!(
+        "{what}: matrix not positive definite even with a ridge (contains NaN/inf?)"
+    )))
+}
+
+/// `m <- m + c I` on the diagonal of `m`.
+pub(crate) fn add_diag<T: Real>(m: &mut DMatrix<T>, c: f64) {
+    let c = T::of(c);
+    for i in 0..m.nrows().min(m.ncols()) {
+        m[(i, i)] += c;
+    }
+}
+
+/// Row sums `a 1` (length = rows of `a`).
+pub(crate) fn row_sums<T: Real>(a: &DMatrix<T>) -> DVector<T> {
+    let mut s = DVector::zeros(a.nrows());
+    for col in a.column_iter() {
+        s += col;
+    }
+    s
+}
+
+/// `out <- W a + b 1^T` (the affine map of a dense layer; `out` reshaped if needed).
+pub(crate) fn affine<T: Real>(
+    w: &DMatrix<T>,
+    b: &DVector<T>,
+    a: &DMatrix<T>,
+    threads: usize,
+    out: &mut DMatrix<T>,
+) -> Result<(), SolverError> {
+    ensure_shape(out, w.nrows(), a.ncols());
+    gemm(out, 1.0, w, Transpose::No, a, Transpose::No, 0.0, threads)?;
+    for mut col in out.column_iter_mut() {
+        col += b;
+    }
+    Ok(())
+}
+
+/// Largest eigenvalue of the symmetric PSD matrix `g` by `iters` power iterations from
+/// the all-ones vector (an estimate from below; callers certify with a backtracking check).
+pub(crate) fn lambda_max_psd<T: Real>(g: &DMatrix<T>, iters: usize) -> f64 {
+    let n = g.nrows();
+    if n == 0 {
+        return 0.0;
+    }
+    let gf = g.map(|x| x.to_f64());
+    let mut v = DVector::from_element(n, 1.0 / (n as f64).sqrt());
+    let mut lam = 0.0;
+    for _ in 0..iters {
+        let w = &gf * &v;
+        let nw = w.norm();
+        if nw == 0.0 || !nw.is_finite() {
+            return nw;
+        }
+        lam = v.dot(&w);
+        v = w / nw;
+    }
+    // Rayleigh quotient of the final vector (never above the true maximum).
+    lam.max(v.dot(&(&gf * &v)))
+}
+
+/// Squared Frobenius norm `||m||_F^2`, accumulated in f64.
+pub(crate) fn sq_norm<T: Real>(m: &DMatrix<T>) -> f64 {
+    m.iter().map(|x| x.to_f64() * x.to_f64()).sum()
+}
+
+/// Squared Euclidean norm `||v||^2` of a vector, accumulated in f64.
+pub(crate) fn sq_norm_vec<T: Real>(v: &DVector<T>) -> f64 {
+    v.iter().map(|x| x.to_f64() * x.to_f64()).sum()
+}
+
+/// `||a - b||_F^2` in f64 (same shapes).
+pub(crate) fn sq_diff<T: Real>(a: &DMatrix<T>, b: &DMatrix<T>) -> f64 {
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| {
+            let d = x.to_f64() - y.to_f64();
+            d * d
+        })
+        .sum()
+}
+
+/// Frobenius inner product `<x, y> = sum_ij x_ij y_ij` in f64.
+pub(crate) fn dot<T: Real>(x: &DMatrix<T>, y: &DMatrix<T>) -> f64 {
+    x.iter()
+        .zip(y.iter())
+        .map(|(a, b)| a.to_f64() * b.to_f64())
+        .sum()
+}
+
+/// Whether every entry of `m` is finite.
+pub(crate) fn all_finite<T: Real>(m: &DMatrix<T>) -> bool {
+    m.iter().all(|v| v.finite())
+}
+
+/// `Err(NonFinite(what()))` if any entry of `m` is NaN or infinite (the message is
+/// built only on failure).
+pub(crate) fn require_finite<T: Real>(
+    m: &DMatrix<T>,
+    what: impl FnOnce() -> String,
+) -> Result<(), SolverError> {
+    if all_finite(m) {
+        Ok(())
+    } else {
+        Err(SolverError::NonFinite(what()))
+    }
+}
+
+/// [`require_finite`] with a fixed message.
+pub(crate) fn check_finite<T: Real>(m: &DMatrix<T>, what: &str) -> Result<(), SolverError> {
+    require_finite(m, || what.to_string())
+}
+
+/// [`check_finite`] for vectors.
+pub(crate) fn check_finite_vec<T: Real>(v: &DVector<T>, what: &str) -> Result<(), SolverError> {
+    if v.iter().all(|x| x.finite()) {
+        Ok(())
+    } else {
+        Err(SolverError::NonFinite(what.to_string()))
+    }
+}
