@@ -121,6 +121,7 @@ pub mod observer;
 mod problem;
 pub mod proxprop;
 mod solver;
+pub mod state_check;
 mod status;
 pub mod step_tuned;
 pub mod testing;

@@ -19,6 +19,17 @@ pub trait Update<T: Real> {
     fn init(&self, params: &[T]) -> Self::State;
     /// One update: `params <- params + delta(grad, state, lr)`.
     fn apply(&self, state: &mut Self::State, lr: T, params: &mut [T], grad: &[T]);
+    /// Checks a restored state against `dim` parameters: by default, it must have the
+    /// structure of `init` for `dim` parameters (every buffer of length `dim`, the same
+    /// fields), see [`crate::state_check::same_structure`].
+    fn check_state(&self, state: &Self::State, dim: usize) -> Result<(), crate::SolverError> {
+        let fresh = self.init(&vec![T::zero(); dim]);
+        crate::state_check::same_structure(
+            "first-order rule",
+            &crate::state_check::to_value(&fresh)?,
+            &crate::state_check::to_value(state)?,
+        )
+    }
 }
 
 /// Coupled L2 penalty (PyTorch's `weight_decay` for SGD, Adam, RMSProp, Adagrad): the
