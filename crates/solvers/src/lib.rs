@@ -103,6 +103,7 @@
 pub mod admm;
 pub mod agd;
 mod batch;
+pub mod caps;
 pub mod bcd;
 pub mod checkpoint;
 mod context;

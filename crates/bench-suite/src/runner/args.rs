@@ -35,11 +35,11 @@ pub struct CompareArgs {
     #[arg(long, value_name = "N | A,B,C | A..B")]
     pub seeds: Option<String>,
     /// Data passes per run (overrides every problem's default).
-    #[arg(long, value_name = "E")]
+    #[arg(long, value_name = "E", allow_negative_numbers = true)]
     pub epochs: Option<f64>,
     /// Solver wall time per run in seconds (overrides every problem's default cap;
     /// 0 removes the wall-time cap, for reproducible traces).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     pub time_budget: Option<f64>,
     /// Threads given to each run (driver and matrix products). 1 keeps timings
     /// reproducible. At most 4 x the available cores unless --force-threads.
@@ -197,5 +197,8 @@ mod tests {
         assert_eq!(parse_lr_grid("0.1, 1").unwrap(), vec![0.1, 1.0]);
         assert!(parse_lr_grid("0,1").is_err());
         assert!(CompareArgs::try_parse_from(["x", "--dtype", "f16"]).is_err());
+        // `--opt -1` reaches validation (a clear message) instead of a clap parse error.
+        let neg = CompareArgs::parse_from(["x", "--epochs", "-1", "--time-budget", "-2"]);
+        assert_eq!((neg.epochs, neg.time_budget), (Some(-1.0), Some(-2.0)));
     }
 }

@@ -60,6 +60,8 @@ impl LbfgsConfig {
         if self.max_line_search == 0 {
             return e("max_line_search", 0.0, "must be >= 1");
         }
+        crate::caps::check_inner_count("L-BFGS", "history", self.history)?;
+        crate::caps::check_inner_count("L-BFGS", "max_line_search", self.max_line_search)?;
         if !(self.grad_tol >= 0.0 && self.grad_tol.is_finite()) {
             return e("grad_tol", self.grad_tol, "must be finite and >= 0");
         }
