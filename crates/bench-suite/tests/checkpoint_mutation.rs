@@ -71,7 +71,11 @@ fn mutations(v: &Value) -> Vec<Mutation> {
             Value::Null => put("wrong-type", Value::from("x"), path, out),
         }
     }
-    let mut out = Vec::new();
+    // The whole state replaced (null is what some solvers save before init).
+    let mut out = vec![
+        ("/:null".to_string(), Value::Null),
+        ("/:wrong-type".to_string(), Value::from("x")),
+    ];
     walk(v, &mut Vec::new(), v, &mut out);
     out
 }
@@ -142,6 +146,7 @@ fn check_solver<P: Problem>(
     assert_eq!(want.len(), 5, "{name}: {:?}", reference.status);
     let mut failures = Vec::new();
     let muts = mutations(&cp.solver_state);
+    println!("{name}: {} mutations", muts.len());
     assert!(!muts.is_empty() || cp.solver_state.is_null(), "{name}");
     for (label, state) in muts {
         let mut bad = cp.clone();

@@ -27,7 +27,7 @@ use bench_suite::data::{CsvOptions, LabelColumn, parse_labeled_csv, parse_numeri
 use bench_suite::memory::{CountingAllocator, peak_bytes, reset_peak};
 use bench_suite::problems::Dtype;
 use bench_suite::results::{BudgetSpec, ResultsFile, RunMetadata, RunResult};
-use rand::{Rng, RngExt, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use solvers::first_order::SgdConfig;
 use solvers::testing::LeastSquares;

@@ -244,10 +244,10 @@ fn check_rank(k: usize, f: usize, n: usize) -> Result<(), String> {
 
 fn run(args: &Args) -> Result<String, Failure> {
     if args.out.exists() {
-        return Err(format!(
+        return Err(Failure::Input(format!(
             "output directory {} already exists; refusing to overwrite",
             args.out.display()
-        ));
+        )));
     }
     if args.rank == 0 {
         return Err("--rank must be at least 1".to_string().into());

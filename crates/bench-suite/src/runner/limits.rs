@@ -91,14 +91,19 @@ pub fn check_seed_count(count: u64, text: &str) -> Result<(), BenchError> {
     Ok(())
 }
 
-/// Whether a comparison ran at least one run and every run ended `Failed`: the binary
-/// then exits with status 3 (the results are still written).
+/// Whether every run of a comparison failed: at least one run ended `Failed` and none
+/// produced a result (the others, if any, were skipped for missing data). The binary
+/// then exits with status 3 (the results are still written, with the errors).
 pub fn every_run_failed(results: &crate::results::ResultsFile) -> bool {
-    !results.runs.is_empty()
+    use crate::results::RunStatus;
+    results
+        .runs
+        .iter()
+        .any(|r| matches!(r.status, RunStatus::Failed { .. }))
         && results
             .runs
             .iter()
-            .all(|r| matches!(r.status, crate::results::RunStatus::Failed { .. }))
+            .all(|r| matches!(r.status, RunStatus::Failed { .. } | RunStatus::Skipped { .. }))
 }
 
 #[cfg(test)]
@@ -127,6 +132,37 @@ mod tests {
             let e = validate_time_budget(bad).unwrap_err();
             assert!(e.to_string().contains("time-budget"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_comparison_in_which_every_run_failed_is_detected() {
+        use crate::results::{BudgetSpec, ResultsFile, RunMetadata, RunResult, RunStatus};
+        let meta = RunMetadata::collect(
+            crate::problems::Dtype::F64,
+            1,
+            vec![0],
+            BudgetSpec {
+                max_epochs: Some(1.0),
+                max_wall_time_s: None,
+                max_iterations: None,
+            },
+        );
+        let mut r = ResultsFile::new(meta);
+        assert!(!every_run_failed(&r), "no run is not 'every run failed'");
+        let failed = |s: &str| {
+            let mut x = RunResult::skipped("spirals", s, 0, "x");
+            x.status = RunStatus::Failed {
+                error: "time budget".into(),
+            };
+            x
+        };
+        r.runs = vec![failed("adam"), failed("lbfgs")];
+        assert!(every_run_failed(&r));
+        r.runs.push(RunResult::skipped("mnist-mlp", "adam", 0, "no data"));
+        assert!(every_run_failed(&r), "skipped runs produce no result either");
+        r.runs.push(RunResult::skipped("blobs", "adam", 0, "x"));
+        r.runs.last_mut().unwrap().status = RunStatus::BudgetExhausted { which: None };
+        assert!(!every_run_failed(&r));
     }
 
     #[test]

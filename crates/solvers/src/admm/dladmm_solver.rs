@@ -101,10 +101,13 @@ impl<T: Real> Solver<NetProblem<T>> for DlAdmm<T> {
     /// or empty) must match the network and data.
     fn check_state(&self, problem: &NetProblem<T>) -> Result<(), SolverError> {
         let s = self.saved();
-        if let Some(vars) = &s.vars {
-            super::checks::check_lifted("dlADMM", vars, problem)?;
-            super::checks::check_output_sized("dlADMM", "u", &s.u, problem, false)?;
-        }
+        let Some(vars) = &s.vars else {
+            return Err(SolverError::Checkpoint(
+                "dlADMM: checkpoint has no lifted variables `vars` (a checkpoint is written after init)".into(),
+            ));
+        };
+        super::checks::check_lifted("dlADMM", vars, problem)?;
+        super::checks::check_output_sized("dlADMM", "u", &s.u, problem, false)?;
         super::checks::check_output_sized("dlADMM", "prev_m", &s.prev_m, problem, true)
     }
 }

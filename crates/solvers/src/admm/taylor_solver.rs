@@ -74,10 +74,13 @@ impl<T: Real> Solver<NetProblem<T>> for TaylorAdmm<T> {
     /// (`K x N` or empty) must match the network and data.
     fn check_state(&self, problem: &NetProblem<T>) -> Result<(), SolverError> {
         let s = self.saved();
-        if let Some(vars) = &s.vars {
-            super::checks::check_lifted("TaylorADMM", vars, problem)?;
-            super::checks::check_output_sized("TaylorADMM", "lambda", &s.lambda, problem, false)?;
-        }
+        let Some(vars) = &s.vars else {
+            return Err(SolverError::Checkpoint(
+                "TaylorADMM: checkpoint has no lifted variables `vars` (a checkpoint is written after init)".into(),
+            ));
+        };
+        super::checks::check_lifted("TaylorADMM", vars, problem)?;
+        super::checks::check_output_sized("TaylorADMM", "lambda", &s.lambda, problem, false)?;
         super::checks::check_output_sized("TaylorADMM", "prev_m", &s.prev_m, problem, true)
     }
 }

@@ -154,7 +154,9 @@ impl<T: Real> Solver<NetProblem<T>> for Lifted<T> {
     /// layers l = 1..L-1.
     fn check_state(&self, problem: &NetProblem<T>) -> Result<(), SolverError> {
         let Some(st) = &self.state else {
-            return Ok(());
+            return Err(SolverError::Checkpoint(
+                "Lifted: checkpoint has no state (null) (a checkpoint is written after init)".into(),
+            ));
         };
         let widths = problem.net.mlp_view()?.widths;
         let layers = widths.len().saturating_sub(1);

@@ -290,7 +290,9 @@ impl<T: Real> Solver<NetProblem<T>> for ProxProp<T> {
     fn check_state(&self, problem: &NetProblem<T>) -> Result<(), SolverError> {
         let p = problem.net.num_params();
         match (&self.outer, self.cfg.outer) {
-            (None, _) => Ok(()),
+            (None, _) => Err(SolverError::Checkpoint(
+                "ProxProp: checkpoint has no outer optimiser state `outer`".into(),
+            )),
             (
                 Some(OuterState::Sgd(s)),
                 Outer::Sgd {
