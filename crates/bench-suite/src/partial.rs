@@ -174,8 +174,14 @@ mod tests {
         std::fs::write(bp.join("results.json"), b"{}").unwrap();
         drop(b); // error path: nothing that looks like a result remains
         assert!(!bp.exists());
-        let names: Vec<_> = std::fs::read_dir(&r).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("compare-20231114-221320-1")]);
+        let names: Vec<_> = std::fs::read_dir(&r)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from("compare-20231114-221320-1")]
+        );
         let _ = std::fs::remove_dir_all(&r);
     }
 

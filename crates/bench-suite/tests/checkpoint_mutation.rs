@@ -53,7 +53,12 @@ fn mutations(v: &Value) -> Vec<Mutation> {
                 for (k, x) in o {
                     let mut without = o.clone();
                     without.remove(k);
-                    put(&format!("drop-field-{k}"), Value::Object(without), path, out);
+                    put(
+                        &format!("drop-field-{k}"),
+                        Value::Object(without),
+                        path,
+                        out,
+                    );
                     path.push(PathStep::Key(k.clone()));
                     walk(root, path, x, out);
                     path.pop();
@@ -202,7 +207,9 @@ fn every_registered_solver_rejects_or_ignores_each_mutation_of_its_saved_state()
                     beta: 1.0,
                     ..Default::default()
                 };
-                check_solver(entry.name, &|| nmf_problem(1.0), &|| make(&ctx).unwrap().solver)
+                check_solver(entry.name, &|| nmf_problem(1.0), &|| {
+                    make(&ctx).unwrap().solver
+                })
             }
         };
         failures.extend(found);

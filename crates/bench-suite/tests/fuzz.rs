@@ -341,9 +341,16 @@ fn fuzz_loaders_ci() {
     report(&c);
     assert_eq!(c.panics, 0, "{:?}", c.first_panics);
     assert_eq!(c.tried, c.errors + c.accepted);
-    assert!(c.errors > c.tried / 2, "mutations should mostly be rejected: {c:?}");
+    assert!(
+        c.errors > c.tried / 2,
+        "mutations should mostly be rejected: {c:?}"
+    );
     assert!(c.accepted > 0, "some mutations are harmless: {c:?}");
-    assert!(c.peak_heap_bytes < 256 << 20, "peak heap {} bytes", c.peak_heap_bytes);
+    assert!(
+        c.peak_heap_bytes < 256 << 20,
+        "peak heap {} bytes",
+        c.peak_heap_bytes
+    );
 }
 
 /// The long campaign: `STRATA_FUZZ_CASES` (default 10^6) cases, counts printed.

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use bench_suite::BenchError;
-use bench_suite::data::idx::{encode_idx_images, IdxImages};
+use bench_suite::data::idx::{IdxImages, encode_idx_images};
 use bench_suite::data::{CsvOptions, Standardizer, parse_labeled_csv, parse_numeric_csv};
 use bench_suite::runner::{CompareArgs, run};
 use clap::Parser;
@@ -48,12 +48,21 @@ fn huge_counts_and_durations_are_refused_before_anything_runs() {
         &["--time-budget", "1e-10"],
     ];
     for extra in cases {
-        let mut v = vec!["strata-compare", "--problems", "spirals", "--solvers", "lbfgs"];
+        let mut v = vec![
+            "strata-compare",
+            "--problems",
+            "spirals",
+            "--solvers",
+            "lbfgs",
+        ];
         let out = root.display().to_string();
         v.extend_from_slice(&["--out", &out]);
         v.extend_from_slice(extra);
         let e = run(&CompareArgs::parse_from(&v)).unwrap_err();
-        assert!(matches!(e, BenchError::InvalidArgument { .. }), "{extra:?}: {e}");
+        assert!(
+            matches!(e, BenchError::InvalidArgument { .. }),
+            "{extra:?}: {e}"
+        );
         let o = Command::new(BIN).args(&v[1..]).output().unwrap();
         assert_eq!(o.status.code(), Some(2), "{extra:?}");
         let err = String::from_utf8_lossy(&o.stderr);
@@ -99,7 +108,11 @@ fn sigint_removes_the_partial_run_directory() {
     assert!(kill.success());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
-    assert!(entries(&root).is_empty(), "left behind: {:?}", entries(&root));
+    assert!(
+        entries(&root).is_empty(),
+        "left behind: {:?}",
+        entries(&root)
+    );
 }
 
 /// Defects 2 and 3 through the directory loader: a multi-member gzip loads like the
@@ -135,7 +148,11 @@ fn the_standardiser_does_not_overflow() {
     for scale in [1e200, 1e307, 1.0] {
         let x = DMatrix::from_row_slice(1, 4, &[1.0, 2.0, 3.0, 4.0]) * scale;
         let s = Standardizer::fit(&x);
-        assert!((s.mean[0] / (2.5 * scale) - 1.0).abs() < 1e-12, "{scale}: {:?}", s.mean);
+        assert!(
+            (s.mean[0] / (2.5 * scale) - 1.0).abs() < 1e-12,
+            "{scale}: {:?}",
+            s.mean
+        );
         let sd = (1.25f64).sqrt() * scale;
         assert!((s.std[0] / sd - 1.0).abs() < 1e-12, "{scale}: {:?}", s.std);
         let mut y = x.clone();
@@ -163,13 +180,27 @@ fn csv_class_counts_and_f32_overflow_are_typed_errors() {
             ..Default::default()
         };
         let e = parse_labeled_csv(text, "t.csv", &opts).unwrap_err();
-        assert!(matches!(e, BenchError::InvalidArgument { name: "classes", .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                BenchError::InvalidArgument {
+                    name: "classes",
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
     let ok = CsvOptions {
         classes: Some(2),
         ..Default::default()
     };
-    assert_eq!(parse_labeled_csv(text, "t.csv", &ok).unwrap().class_counts(), vec![1, 1]);
+    assert_eq!(
+        parse_labeled_csv(text, "t.csv", &ok)
+            .unwrap()
+            .class_counts(),
+        vec![1, 1]
+    );
     let t = parse_numeric_csv("1,1e39\n2,3\n", "n.csv", Some(false), ',').unwrap();
     let e = t.to_matrix::<f32>().unwrap_err();
     assert!(e.to_string().contains("line 1, column 2"), "{e}");

@@ -43,21 +43,50 @@ mod tests {
             power_iterations: usize::MAX,
             ..Default::default()
         };
-        assert!(mm.validate().unwrap_err().to_string().contains("power_iterations"));
+        assert!(
+            mm.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("power_iterations")
+        );
         let mac = |z, o| MacConfig {
             z_steps: z,
             out_steps: o,
             ..Default::default()
         };
-        assert!(mac(usize::MAX, 1).validate().unwrap_err().to_string().contains("z_steps"));
-        assert!(mac(1, usize::MAX).validate().unwrap_err().to_string().contains("out_steps"));
+        assert!(
+            mac(usize::MAX, 1)
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("z_steps")
+        );
+        assert!(
+            mac(1, usize::MAX)
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("out_steps")
+        );
         let lifted = |s, i| LiftedConfig {
             sweeps_per_step: s,
             inner_max_iters: i,
             ..Default::default()
         };
-        assert!(lifted(usize::MAX, 50).validate().unwrap_err().to_string().contains("sweeps_per_step"));
-        assert!(lifted(1, usize::MAX).validate().unwrap_err().to_string().contains("inner_max_iters"));
+        assert!(
+            lifted(usize::MAX, 50)
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("sweeps_per_step")
+        );
+        assert!(
+            lifted(1, usize::MAX)
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("inner_max_iters")
+        );
         let lb = crate::lbfgs::LbfgsConfig {
             history: usize::MAX,
             ..Default::default()

@@ -103,8 +103,8 @@
 pub mod admm;
 pub mod agd;
 mod batch;
-pub mod caps;
 pub mod bcd;
+pub mod caps;
 pub mod checkpoint;
 mod context;
 mod driver;

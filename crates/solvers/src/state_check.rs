@@ -61,7 +61,12 @@ pub fn same_structure(what: &str, expected: &Value, got: &Value) -> Result<(), S
                     return Err(mismatch(what, path, format!("field `{k}`"), "none".into()));
                 }
                 if let Some(k) = b.keys().find(|k| !a.contains_key(*k)) {
-                    return Err(mismatch(what, path, "no such field".into(), format!("`{k}`")));
+                    return Err(mismatch(
+                        what,
+                        path,
+                        "no such field".into(),
+                        format!("`{k}`"),
+                    ));
                 }
                 for (k, x) in a {
                     let n = path.len();
@@ -195,7 +200,10 @@ pub fn check_checkpoint(cp: &crate::CheckpointV1, n: usize) -> Result<(), Solver
         ));
     }
     if !(cp.wall_time_s >= 0.0 && cp.wall_time_s.is_finite()) {
-        return bad(format!("wall time {} s is not finite and >= 0", cp.wall_time_s));
+        return bad(format!(
+            "wall time {} s is not finite and >= 0",
+            cp.wall_time_s
+        ));
     }
     Ok(())
 }
@@ -208,12 +216,28 @@ mod tests {
     #[test]
     fn structure_mismatches_are_named() {
         let e = json!({"t": 3, "m": [1.0, 2.0], "v": [[1, 2], [3, 4]]});
-        assert!(same_structure("Adam", &e, &json!({"t": 9, "m": [0.5, 0.0], "v": [[0, 0], [0, 1]]})).is_ok());
+        assert!(
+            same_structure(
+                "Adam",
+                &e,
+                &json!({"t": 9, "m": [0.5, 0.0], "v": [[0, 0], [0, 1]]})
+            )
+            .is_ok()
+        );
         let cases = [
             (json!({"t": 3, "m": [1.0], "v": [[1, 2], [3, 4]]}), "/m"),
-            (json!({"t": 3, "m": [1.0, 2.0, 3.0], "v": [[1, 2], [3, 4]]}), "/m"),
-            (json!({"t": "3", "m": [1.0, 2.0], "v": [[1, 2], [3, 4]]}), "/t"),
-            (json!({"t": 3, "m": [1.0, null], "v": [[1, 2], [3, 4]]}), "/m/1"),
+            (
+                json!({"t": 3, "m": [1.0, 2.0, 3.0], "v": [[1, 2], [3, 4]]}),
+                "/m",
+            ),
+            (
+                json!({"t": "3", "m": [1.0, 2.0], "v": [[1, 2], [3, 4]]}),
+                "/t",
+            ),
+            (
+                json!({"t": 3, "m": [1.0, null], "v": [[1, 2], [3, 4]]}),
+                "/m/1",
+            ),
             (json!({"t": 3, "m": [1.0, 2.0], "v": [[1, 2], [3]]}), "/v/1"),
             (json!({"m": [1.0, 2.0], "v": [[1, 2], [3, 4]]}), "`t`"),
         ];

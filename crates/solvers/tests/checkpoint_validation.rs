@@ -105,6 +105,12 @@ fn a_truncated_adam_moment_in_a_file_is_an_error_not_a_different_run() {
     );
     // The same checkpoint on a problem of another dimension is refused too.
     let err = resume(checkpoint(), 5).unwrap_err();
-    assert!(matches!(err, SolverError::Checkpoint(_) | SolverError::ShapeMismatch { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            SolverError::Checkpoint(_) | SolverError::ShapeMismatch { .. }
+        ),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

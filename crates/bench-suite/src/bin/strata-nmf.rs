@@ -526,7 +526,10 @@ mod tests {
                     assert!(m.contains("status.txt"), "{m}");
                     assert!(!out.join("W.csv").exists() && !out.join("H.csv").exists());
                     let st = fs::read_to_string(out.join("status.txt")).unwrap();
-                    assert!(st.starts_with("diverged") || st.starts_with("failed"), "{st}");
+                    assert!(
+                        st.starts_with("diverged") || st.starts_with("failed"),
+                        "{st}"
+                    );
                     assert!(out.join("objective.csv").is_file());
                 }
                 Err(Failure::Input(m)) => assert!(!out.exists(), "case {i}: {m}"),

@@ -120,7 +120,11 @@ mod tests {
         let mut bomb = vec![0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 28, 0, 0, 0, 28];
         bomb.resize(16 + (64 << 20), 0);
         let raw = gz(&bomb);
-        assert!(raw.len() < 100_000, "bomb compresses to {} bytes", raw.len());
+        assert!(
+            raw.len() < 100_000,
+            "bomb compresses to {} bytes",
+            raw.len()
+        );
         let out = gunzip_idx(&raw, "bomb.gz").unwrap();
         assert_eq!(out.len(), 16 + 28 * 28 + 1);
         let e = crate::data::idx::parse_idx_images(&out, "bomb.gz").unwrap_err();

@@ -148,7 +148,9 @@ impl Standardizer {
                 if !T::of(z).finite() {
                     return Err(BenchError::arg(
                         "x",
-                        format!("feature {i}: standardised value {z} is not finite in this precision"),
+                        format!(
+                            "feature {i}: standardised value {z} is not finite in this precision"
+                        ),
                     ));
                 }
                 *v = T::of(z);

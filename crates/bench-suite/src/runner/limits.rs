@@ -100,10 +100,12 @@ pub fn every_run_failed(results: &crate::results::ResultsFile) -> bool {
         .runs
         .iter()
         .any(|r| matches!(r.status, RunStatus::Failed { .. }))
-        && results
-            .runs
-            .iter()
-            .all(|r| matches!(r.status, RunStatus::Failed { .. } | RunStatus::Skipped { .. }))
+        && results.runs.iter().all(|r| {
+            matches!(
+                r.status,
+                RunStatus::Failed { .. } | RunStatus::Skipped { .. }
+            )
+        })
 }
 
 #[cfg(test)]
@@ -158,8 +160,12 @@ mod tests {
         };
         r.runs = vec![failed("adam"), failed("lbfgs")];
         assert!(every_run_failed(&r));
-        r.runs.push(RunResult::skipped("mnist-mlp", "adam", 0, "no data"));
-        assert!(every_run_failed(&r), "skipped runs produce no result either");
+        r.runs
+            .push(RunResult::skipped("mnist-mlp", "adam", 0, "no data"));
+        assert!(
+            every_run_failed(&r),
+            "skipped runs produce no result either"
+        );
         r.runs.push(RunResult::skipped("blobs", "adam", 0, "x"));
         r.runs.last_mut().unwrap().status = RunStatus::BudgetExhausted { which: None };
         assert!(!every_run_failed(&r));

@@ -133,7 +133,9 @@ pub fn plan(
 ) -> Result<Plan, BenchError> {
     limits::validate_threads(args.threads, args.force_threads)?;
     args.epochs.map(limits::validate_epochs).transpose()?;
-    args.time_budget.map(limits::validate_time_budget).transpose()?;
+    args.time_budget
+        .map(limits::validate_time_budget)
+        .transpose()?;
     let chosen_problems: Vec<ProblemSpec> = match &args.problems {
         Some(names) => {
             let mut out = Vec::new();

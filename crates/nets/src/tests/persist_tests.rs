@@ -257,5 +257,10 @@ fn a_model_without_dense_layers_is_refused_both_ways() {
         );
     }
     let empty = Sequential::<f64>::new();
-    assert!(to_json_string(&empty).unwrap_err().to_string().contains("no dense layer"));
+    assert!(
+        to_json_string(&empty)
+            .unwrap_err()
+            .to_string()
+            .contains("no dense layer")
+    );
 }

@@ -45,5 +45,11 @@ pub(crate) fn check_output_sized<T: Real>(
     }
     let widths = problem.net.mlp_view()?.widths;
     let k = widths.last().copied().unwrap_or(0);
-    check_layer_matrices(what, field, std::slice::from_ref(m), &[k], problem.train.len())
+    check_layer_matrices(
+        what,
+        field,
+        std::slice::from_ref(m),
+        &[k],
+        problem.train.len(),
+    )
 }

@@ -87,7 +87,12 @@ impl<T: Real> Solver<NetProblem<T>> for DlAdmm<T> {
         let s: DlSaved<T> = serde_json::from_value(v.clone())?;
         use crate::state_check::{check_count, check_range};
         check_count("dlADMM", "iterations", s.iterations)?;
-        for (field, x) in [("rho", s.rho), ("nu", s.nu), ("theta", s.theta), ("tau", s.tau)] {
+        for (field, x) in [
+            ("rho", s.rho),
+            ("nu", s.nu),
+            ("theta", s.theta),
+            ("tau", s.tau),
+        ] {
             check_range("dlADMM", field, x, 0.0, f64::MAX)?;
         }
         for (i, c) in s.costs.iter().enumerate() {

@@ -326,7 +326,13 @@ impl<T: Real, P: Differentiable<Scalar = T>> Solver<P> for Lbfgs<T> {
             )));
         }
         for (i, r) in st.rho.iter().enumerate() {
-            check_range("L-BFGS", &format!("rho[{i}]"), *r, f64::MIN_POSITIVE, f64::MAX)?;
+            check_range(
+                "L-BFGS",
+                &format!("rho[{i}]"),
+                *r,
+                f64::MIN_POSITIVE,
+                f64::MAX,
+            )?;
         }
         if st.ready {
             check_range("L-BFGS", "f", st.f, f64::MIN, f64::MAX)?;

@@ -155,7 +155,8 @@ impl<T: Real> Solver<NetProblem<T>> for Lifted<T> {
     fn check_state(&self, problem: &NetProblem<T>) -> Result<(), SolverError> {
         let Some(st) = &self.state else {
             return Err(SolverError::Checkpoint(
-                "Lifted: checkpoint has no state (null) (a checkpoint is written after init)".into(),
+                "Lifted: checkpoint has no state (null) (a checkpoint is written after init)"
+                    .into(),
             ));
         };
         let widths = problem.net.mlp_view()?.widths;
