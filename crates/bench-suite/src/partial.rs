@@ -4,7 +4,9 @@
 //! never the name of a finished run) and [`PartialRunDir::finish`] renames it to
 //! `root/<prefix>-YYYYMMDD-HHMMSS-<n>` once `results.json`, the plots and `report.md`
 //! are all written. So a directory named like a result is always complete:
-//! - an error or a panic (unwinding) drops the [`PartialRunDir`], which removes it;
+//! - a panic (unwinding) or an early error drops the [`PartialRunDir`], which removes
+//!   it; when writing the outputs fails half-way, the runner [`PartialRunDir::keep`]s it
+//!   under its partial name so that nothing already written is lost;
 //! - SIGINT / Ctrl-C removes every live partial directory of the process, then exits
 //!   with code 130, once [`install_interrupt_cleanup`] was called (the binary does);
 //! - SIGKILL cannot be caught: the leftover keeps its `.…partial` name, which no reader
@@ -97,6 +99,16 @@ impl PartialRunDir {
         &self.complete
     }
 
+    /// Leaves the directory under its partial name (not removed on drop) and returns
+    /// its path: for outputs that failed half-way, so that what was written (e.g. a
+    /// valid `results.json` when a plot failed) is not lost, yet never passes for a
+    /// complete run.
+    pub fn keep(mut self) -> PathBuf {
+        self.finished = true;
+        live().retain(|p| p != &self.partial);
+        self.partial.clone()
+    }
+
     /// Renames the directory to its final name and returns that path.
     pub fn finish(mut self) -> Result<PathBuf, BenchError> {
         if self.complete.exists() {
@@ -151,6 +163,9 @@ pub fn install_interrupt_cleanup() -> Result<(), BenchError> {
 mod tests {
     use super::*;
 
+    /// The live-directory list is process-wide: these tests must not interleave.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
     fn root(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("strata-partial-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
@@ -159,6 +174,7 @@ mod tests {
 
     #[test]
     fn finished_directory_is_renamed_and_dropped_one_is_removed() {
+        let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let r = root("fin");
         let a = PartialRunDir::create_at(&r, "compare", 1_700_000_000).unwrap();
         let name = a.path().file_name().unwrap().to_string_lossy().into_owned();
@@ -187,6 +203,7 @@ mod tests {
 
     #[test]
     fn interrupt_cleanup_removes_live_partials_only() {
+        let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let r = root("int");
         let a = PartialRunDir::create_at(&r, "compare", 1).unwrap();
         let p = a.path().to_path_buf();
@@ -194,6 +211,14 @@ mod tests {
         assert!(!p.exists());
         assert!(a.finish().is_err()); // nothing to rename: an error, not a result
         assert!(PartialRunDir::create_at(&r, ".hidden", 1).is_err());
+        let k = PartialRunDir::create_at(&r, "compare", 1).unwrap();
+        let kept = k.keep();
+        assert!(kept.is_dir() && kept.to_string_lossy().ends_with(".partial"));
+        assert_eq!(
+            remove_live_partials(),
+            0,
+            "a kept directory is not removed on Ctrl-C"
+        );
         let _ = std::fs::remove_dir_all(&r);
     }
 }

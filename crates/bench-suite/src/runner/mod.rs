@@ -262,7 +262,20 @@ pub fn run_with(
     let partial = PartialRunDir::create(&args.out, "compare")?;
     let show = !args.no_progress && std::io::stderr().is_terminal();
     let results = execute_plan(&plan, show);
-    let written = write_outputs(partial.path(), &results)?;
+    let written = match write_outputs(partial.path(), &results) {
+        Ok(w) => w,
+        Err(e) => {
+            // Keep what was written, under the partial name (never a complete run's).
+            let kept = partial.keep();
+            return Err(BenchError::io(
+                kept,
+                std::io::Error::other(format!(
+                    "writing the outputs failed ({e}); what was written is kept in this \
+                     directory"
+                )),
+            ));
+        }
+    };
     let tmp = partial.path().to_path_buf();
     let dir = partial.finish()?;
     let moved = |p: PathBuf| p.strip_prefix(&tmp).map_or(p.clone(), |r| dir.join(r));
