@@ -19,7 +19,7 @@ use bench_suite::runner::{Factory, SolverCtx, initial_factors, initial_network, 
 type Mutation = (String, Value);
 
 /// Every mutation of `v`: arrays lose their last element / gain a copy of it; numbers
-/// become null (how serde_json writes NaN), -1 (for counts) and a string; objects lose
+/// become null (how serde_json writes NaN), -1 and u64::MAX (for counts) and a string; objects lose
 /// nothing (a missing field is the "drop" of an object). Long numeric arrays only have
 /// their first and last element's value mutated (their length is mutated anyway).
 fn mutations(v: &Value) -> Vec<Mutation> {
@@ -69,6 +69,7 @@ fn mutations(v: &Value) -> Vec<Mutation> {
                 put("wrong-type", Value::from("x"), path, out);
                 if n.is_u64() {
                     put("negative", Value::from(-1), path, out);
+                    put("huge", Value::from(u64::MAX), path, out);
                 }
             }
             Value::Bool(_) => put("wrong-type", Value::from(3), path, out),

@@ -154,6 +154,67 @@ pub fn check_layer_matrices<T: Real>(
     Ok(())
 }
 
+/// Errors if some unsigned integer anywhere in `v` exceeds [`MAX_COUNT`] (counts such
+/// as Adam's `t` would overflow on the next `+= 1`), naming its path.
+pub fn check_counts_in(what: &str, v: &Value) -> Result<(), SolverError> {
+    fn walk(what: &str, path: &mut String, v: &Value) -> Result<(), SolverError> {
+        match v {
+            Value::Number(n) => match n.as_u64() {
+                Some(c) if c > MAX_COUNT => Err(SolverError::Checkpoint(format!(
+                    "{what} state at `{path}`: count {c} exceeds {MAX_COUNT}"
+                ))),
+                _ => Ok(()),
+            },
+            Value::Array(a) => a.iter().enumerate().try_for_each(|(i, x)| {
+                let n = path.len();
+                path.push_str(&format!("/{i}"));
+                walk(what, path, x)?;
+                path.truncate(n);
+                Ok(())
+            }),
+            Value::Object(o) => o.iter().try_for_each(|(k, x)| {
+                let n = path.len();
+                path.push('/');
+                path.push_str(k);
+                walk(what, path, x)?;
+                path.truncate(n);
+                Ok(())
+            }),
+            _ => Ok(()),
+        }
+    }
+    walk(what, &mut String::new(), v)
+}
+
+/// Errors if a matrix encoded in `v` claims `nrows * ncols` beyond `usize` (nalgebra
+/// encodes a matrix as `[data, nrows, ncols]`, `ncols` null for a vector, and its
+/// deserializer multiplies the two unchecked, which overflows on hostile input).
+pub fn check_matrix_sizes(what: &str, v: &Value) -> Result<(), SolverError> {
+    match v {
+        Value::Array(a) => {
+            if let [Value::Array(_), Value::Number(r), c] = a.as_slice()
+                && let Some(r) = r.as_u64()
+            {
+                let c = match c {
+                    Value::Null => Some(1),
+                    Value::Number(c) => c.as_u64(),
+                    _ => None,
+                };
+                if let Some(c) = c
+                    && (r.checked_mul(c).is_none() || usize::try_from(r * c).is_err())
+                {
+                    return Err(SolverError::Checkpoint(format!(
+                        "{what}: a matrix of {r} x {c} entries overflows"
+                    )));
+                }
+            }
+            a.iter().try_for_each(|x| check_matrix_sizes(what, x))
+        }
+        Value::Object(o) => o.values().try_for_each(|x| check_matrix_sizes(what, x)),
+        _ => Ok(()),
+    }
+}
+
 /// Serialises a state for [`same_structure`] (a failure is a checkpoint error).
 pub fn to_value<S: serde::Serialize>(s: &S) -> Result<Value, SolverError> {
     Ok(serde_json::to_value(s)?)
@@ -190,6 +251,8 @@ pub fn check_checkpoint(cp: &crate::CheckpointV1, n: usize) -> Result<(), Solver
         }
     }
     check_count("checkpoint", "iteration", cp.iteration)?;
+    check_matrix_sizes("checkpoint solver state", &cp.solver_state)?;
+    check_matrix_sizes("checkpoint parameters", &cp.problem_params)?;
     if n == 0 {
         return bad("the problem has no samples".into());
     }
@@ -249,5 +312,11 @@ mod tests {
         assert!(check_range("x", "gamma", f64::NAN, 0.0, 1.0).is_err());
         assert!(check_count("x", "t", u64::MAX).is_err());
         assert!(check_len("x", "g", 3, 2).is_err());
+        let m = |r: u64, c: Value| json!({"z": [[[1.0, 2.0], r, c]]});
+        assert!(check_matrix_sizes("s", &m(2, json!(1))).is_ok());
+        assert!(check_matrix_sizes("s", &m(u64::MAX, json!(2))).is_err());
+        assert!(check_matrix_sizes("s", &m(u64::MAX, Value::Null)).is_ok());
+        assert!(check_counts_in("s", &json!({"a": [1, {"t": u64::MAX}]})).is_err());
+        assert!(check_counts_in("s", &json!({"a": [1, {"t": 7}]})).is_ok());
     }
 }
