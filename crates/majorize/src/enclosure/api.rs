@@ -356,8 +356,9 @@ fn to64<T: Real>(m: &DMatrix<T>) -> DMatrix<f64> {
 fn dense_targets<T: Real>(t: &Targets<T>, rows: usize, cols: usize) -> DMatrix<f64> {
     match t {
         Targets::Dense(y) => to64(y),
-        Targets::Labels { labels, .. } => {
-            if rows == 1 {
+        Targets::Labels { labels, classes } => {
+            // nets: one output with two classes is the binary (logistic) view; otherwise one-hot.
+            if rows == 1 && *classes == 2 {
                 DMatrix::from_fn(1, cols, |_, n| labels[n] as f64)
             } else {
                 DMatrix::from_fn(rows, cols, |r, n| if labels[n] == r { 1.0 } else { 0.0 })

@@ -776,3 +776,42 @@ fn bound_statistics() {
         q(0.9)
     );
 }
+
+/// A user-defined layer the engine does not know (doubles its input).
+#[derive(Clone, Debug)]
+struct Doubler;
+
+impl<T: Real> Layer<T> for Doubler {
+    fn kind(&self) -> &str {
+        "doubler"
+    }
+    fn input_dim(&self) -> Option<usize> {
+        None
+    }
+    fn output_dim(&self, d: usize) -> nets::Result<usize> {
+        Ok(d)
+    }
+    fn forward(&self, x: &DMatrix<T>, out: &mut DMatrix<T>) -> nets::Result<()> {
+        *out = x * T::of(2.0);
+        Ok(())
+    }
+    fn forward_tape(
+        &self,
+        ctx: &mut nets::TapeContext<'_, T>,
+        input: autodiff::Var,
+    ) -> nets::Result<autodiff::Var> {
+        Ok(ctx.tape.add(input, input)?)
+    }
+}
+
+#[test]
+fn unknown_layer_is_named() {
+    let mut c = random_case::<f64>(4, Some(Activation::Tanh), Some(LossKind::Mse));
+    let mut layers: Vec<Box<dyn Layer<f64>>> = c.net.layers().to_vec();
+    layers.insert(1, Box::new(Doubler));
+    c.net = Sequential::from_layers(layers).unwrap();
+    assert_eq!(
+        err_of(&c),
+        "unsupported configuration: enclose: layer 1 (doubler) is neither a dense layer nor an elementwise activation"
+    );
+}
