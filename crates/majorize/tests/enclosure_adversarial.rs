@@ -189,7 +189,6 @@ fn report<T: Real>(c: &Case<T>, alpha: &[T]) -> Vec<Violation> {
 /// is 2^-49 instead of 0.75·2^-49 and the MSE (target 0) is 2^-99 instead of
 /// 0.5625·2^-99, while the bound is ≈ 0.5625·2^-99 + slack (slack ≈ 1e-37).
 #[test]
-#[ignore = "counterexample: f32 underflow in apply_step is not covered (see module doc)"]
 fn counterexample_f32_underflow_in_apply_step() {
     let net = Sequential::from_layers(vec![dense::<f32>(&[0.0], 1, 1, &[0.0])]).unwrap();
     let c = Case {
@@ -210,7 +209,6 @@ fn counterexample_f32_underflow_in_apply_step() {
 /// at alpha = 0.75·2^-49 the exact product is 2^-140 + 0.75·2^-149, stored as
 /// 2^-140 + 2^-149. Layer 2: z = 2^120 h, target 2^-20 (MSE exactly 0 at the anchor).
 #[test]
-#[ignore = "counterexample: f32 GEMM underflow in the driver is not covered"]
 fn counterexample_f32_gemm_underflow() {
     let net = Sequential::from_layers(vec![
         dense::<f32>(&[2f64.powi(-40)], 1, 1, &[0.0]),
@@ -237,19 +235,23 @@ fn counterexample_f32_gemm_underflow() {
 /// 0.5·l2). The data term is identically 0 (input 0, target = bias). At alpha = 1 the
 /// upper bound is ≈ -5e-24 < 0 = objective.
 #[test]
-#[ignore = "counterexample: subnormal l2 (0.5*l2 inexact) breaks the penalty enclosure"]
-fn counterexample_subnormal_l2() {
+#[test]
+fn subnormal_l2_is_refused_with_a_typed_error() {
     let net = Sequential::from_layers(vec![dense::<f64>(&[1e150], 1, 1, &[0.0])]).unwrap();
-    let c = Case {
-        net,
-        loss: mse_sum().with_l2(5e-324),
-        x: DMatrix::zeros(1, 1),
-        y: Targets::Dense(DMatrix::zeros(1, 1)),
-        dirs: vec![DVector::from_vec(vec![-1e150, 0.0])],
-        amax: vec![1.0],
+    let loss = mse_sum().with_l2(5e-324);
+    let x = DMatrix::zeros(1, 1);
+    let y = Targets::Dense(DMatrix::zeros(1, 1));
+    let dirs = vec![DVector::from_vec(vec![-1e150, 0.0])];
+    let req = EnclosureRequest {
+        net: &net,
+        loss: &loss,
+        inputs: &x,
+        targets: &y,
+        directions: &dirs,
+        alpha_max: &[1.0],
     };
-    let v = report(&c, &[1.0]);
-    assert!(v.is_empty(), "{v:?}");
+    let err = enclose(&req).unwrap_err().to_string();
+    assert!(err.contains("l2") && err.contains("2^-1021"), "{err}");
 }
 
 /// f32 overflow: `alpha * v = 1e3 * 1e36` overflows to +inf in `apply_step`; the weight
@@ -257,7 +259,6 @@ fn counterexample_subnormal_l2() {
 /// driver's GEMM computes `inf * 0 = NaN` and the objective is NaN, while the enclosure
 /// (in f64, where nothing overflows) returns a finite bound.
 #[test]
-#[ignore = "counterexample: f32 overflow to inf in apply_step is not modelled"]
 fn counterexample_f32_overflow_in_apply_step() {
     let net = Sequential::from_layers(vec![dense::<f32>(&[0.0, 0.5], 1, 2, &[0.0])]).unwrap();
     let c = Case {
@@ -556,7 +557,6 @@ fn regression_bad_directions_are_typed_errors() {
 /// cert-enclosure (a60627d: binary view only for one output with two classes); remove
 /// the `ignore` after that merge.
 #[test]
-#[ignore = "counterexample at cd92ce6, fixed on cert-enclosure a60627d"]
 fn counterexample_single_class_labels_mse() {
     let net = Sequential::from_layers(vec![dense::<f64>(&[1.0], 1, 1, &[0.0])]).unwrap();
     let c = Case {
