@@ -52,6 +52,11 @@ fn range_of<T: Real>() -> (f64, f64) {
     }
 }
 
+/// `x < limit`, false for NaN.
+fn fits(x: f64, limit: f64) -> bool {
+    x < limit
+}
+
 /// Refuses a nonzero L2 coefficient whose half is not exact.
 pub(crate) fn check_l2(loss: &Loss) -> Result<()> {
     if loss.l2 != 0.0 && loss.l2 < 2f64.powi(-1021) {
@@ -104,7 +109,7 @@ pub(crate) fn extreme_terms<T: Real>(
                         let mut a = d.weight[(r, c)].to_f64().abs();
                         for (dir, am) in directions.iter().zip(amax) {
                             let step = up(am * dir[j].to_f64().abs());
-                            if !(step < limit) {
+                            if !fits(step, limit) {
                                 return Extreme::Overflow;
                             }
                             a = up(a + step);
@@ -146,7 +151,7 @@ pub(crate) fn extreme_terms<T: Real>(
                 m = range;
             }
         }
-        if !(m < limit) || !e.is_finite() {
+        if !fits(m, limit) || !e.is_finite() {
             return Extreme::Overflow;
         }
     }
@@ -181,7 +186,7 @@ pub(crate) fn extreme_terms<T: Real>(
         Reduction::Mean => 1.0,
         Reduction::Sum => n,
     };
-    if !(up(value_max * samples) < limit) {
+    if !fits(up(value_max * samples), limit) {
         return Extreme::Overflow;
     }
     if loss.l2 != 0.0 {
@@ -191,7 +196,7 @@ pub(crate) fn extreme_terms<T: Real>(
             .filter(|p| p.penalised)
             .map(|p| p.rows * p.cols)
             .sum::<usize>() as f64;
-        if !(up(loss.l2 * count * up(w_max * w_max)) < f64::MAX / 16.0) {
+        if !fits(up(loss.l2 * count * up(w_max * w_max)), f64::MAX / 16.0) {
             return Extreme::Overflow;
         }
     }
