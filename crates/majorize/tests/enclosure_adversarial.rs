@@ -233,8 +233,7 @@ fn counterexample_f32_gemm_underflow() {
 /// `0.5 * 5e-324` rounds to 0, so the recorded penalty is identically 0, while the
 /// enclosure's degree-1 term uses `l2 <w, v>` = -5e-24 (its c0 and Q use the rounded
 /// 0.5·l2). The data term is identically 0 (input 0, target = bias). At alpha = 1 the
-/// upper bound is ≈ -5e-24 < 0 = objective.
-#[test]
+/// upper bound was ≈ -5e-24 < 0 = objective; such an `l2` is now refused.
 #[test]
 fn subnormal_l2_is_refused_with_a_typed_error() {
     let net = Sequential::from_layers(vec![dense::<f64>(&[1e150], 1, 1, &[0.0])]).unwrap();
