@@ -39,9 +39,9 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{DlAdmmConfig, DlPenalty, ZlSolver};
 use super::lifted::{Lifted, Residuals, dense_targets};
-use super::linalg::{SampleSums, SumsWork, sample_sums};
+use super::linalg::{InputKey, SampleSums, SumsWork, sample_sums, sample_sums_keep};
 use crate::SolverError;
-use crate::linalg::{affine, dot, ensure_shape, gemm, require_finite, sq_norm};
+use crate::linalg::{dot, ensure_shape, gemm, require_finite, sq_norm};
 
 fn not_init() -> SolverError {
     SolverError::Problem("DlAdmm: not initialised (call init / initialize first)".into())
@@ -122,6 +122,16 @@ pub struct DlAdmm<T: Real> {
     ggw: DMatrix<T>,
     sums: SampleSums<T>,
     sums_work: SumsWork<T>,
+    /// Layer 1's sample sums (`X X^T` computed once, see `input_key`).
+    sums0: SampleSums<T>,
+    input_key: InputKey,
+    /// Inputs and thread count the cached products were computed for.
+    data_key: InputKey,
+    /// `W_l A_{l-1}` per layer, reused until `W_l` or `A_{l-1}` changes (issue #14:
+    /// one iteration needs the product of each layer up to seven times but it changes
+    /// at most four times).
+    prods: Vec<DMatrix<T>>,
+    prod_valid: Vec<bool>,
 }
 
 impl<T: Real> DlAdmm<T> {
@@ -154,6 +164,11 @@ impl<T: Real> DlAdmm<T> {
             ggw: DMatrix::zeros(0, 0),
             sums: SampleSums::default(),
             sums_work: SumsWork::default(),
+            sums0: SampleSums::default(),
+            input_key: InputKey::default(),
+            data_key: InputKey::default(),
+            prods: Vec::new(),
+            prod_valid: Vec::new(),
         })
     }
 
@@ -225,6 +240,9 @@ impl<T: Real> DlAdmm<T> {
     }
 
     pub(crate) fn prepare(&mut self, loss: &Loss, train: &Dataset<T>) -> Result<(), SolverError> {
+        self.input_key.clear();
+        self.data_key.clear();
+        self.prod_valid.clear();
         loss.validate()
             .map_err(|e| SolverError::Problem(format!("DlAdmm: {e}")))?;
         if loss.kind == LossKind::MulticlassHinge {
@@ -285,6 +303,63 @@ impl<T: Real> DlAdmm<T> {
         if l + 1 == l_count { self.rho } else { self.nu }
     }
 
+    /// `scratch <- W_l A_{l-1} + b_l 1^T`, bit for bit [`affine`], with the product `W_l A_{l-1}` taken from the cache when
+    /// neither factor changed since it was computed.
+    fn affine_cached(
+        &mut self,
+        l: usize,
+        x: &DMatrix<T>,
+        threads: usize,
+    ) -> Result<(), SolverError> {
+        let vars = self.vars.as_ref().ok_or_else(not_init)?;
+        let l_count = vars.layers();
+        if self.prod_valid.len() != l_count {
+            self.prod_valid = vec![false; l_count];
+            self.prods.resize_with(l_count, || DMatrix::zeros(0, 0));
+        }
+        let (w, input) = (&vars.w[l], vars.input(x, l));
+        if !self.prod_valid[l] {
+            let p = &mut self.prods[l];
+            ensure_shape(p, w.nrows(), input.ncols());
+            gemm(p, 1.0, w, Transpose::No, input, Transpose::No, 0.0, threads)?;
+            self.prod_valid[l] = true;
+        }
+        let out = &mut self.scratch;
+        let p = &self.prods[l];
+        ensure_shape(out, p.nrows(), p.ncols());
+        out.copy_from(p);
+        for mut col in out.column_iter_mut() {
+            col += &vars.b[l];
+        }
+        Ok(())
+    }
+
+    /// Marks `W_l A_{l-1}` as changed.
+    fn invalidate(&mut self, l: usize) {
+        if let Some(v) = self.prod_valid.get_mut(l) {
+            *v = false;
+        }
+    }
+
+    /// [`Lifted::residuals`] with the cached products.
+    fn residuals_cached(&mut self, x: &DMatrix<T>, threads: usize) -> Result<Residuals, SolverError> {
+        let mut r = Residuals::default();
+        let l_count = self.vars.as_ref().ok_or_else(not_init)?.layers();
+        for l in 0..l_count {
+            self.affine_cached(l, x, threads)?;
+            let vars = self.vars.as_ref().ok_or_else(not_init)?;
+            self.scratch -= &vars.z[l];
+            r.linear.push(sq_norm(&self.scratch).sqrt());
+            if l + 1 < l_count {
+                ensure_shape(&mut self.scratch, vars.z[l].nrows(), vars.z[l].ncols());
+                vars.h[l].apply_matrix(&vars.z[l], &mut self.scratch);
+                self.scratch -= &vars.a[l];
+                r.activation.push(sq_norm(&self.scratch).sqrt());
+            }
+        }
+        Ok(r)
+    }
+
     /// `scratch <- Z_l - W_l A_{l-1} - b_l (+ U / rho for the output layer)`.
     fn residual_into(
         &mut self,
@@ -292,14 +367,8 @@ impl<T: Real> DlAdmm<T> {
         x: &DMatrix<T>,
         threads: usize,
     ) -> Result<(), SolverError> {
+        self.affine_cached(l, x, threads)?;
         let vars = self.vars.as_ref().ok_or_else(not_init)?;
-        affine(
-            &vars.w[l],
-            &vars.b[l],
-            vars.input(x, l),
-            threads,
-            &mut self.scratch,
-        )?;
         let last = l + 1 == vars.layers();
         let inv_rho = T::of(1.0 / self.rho);
         for (i, (s, &z)) in self.scratch.iter_mut().zip(vars.z[l].iter()).enumerate() {
@@ -321,6 +390,9 @@ impl<T: Real> DlAdmm<T> {
     ) -> Result<u64, SolverError> {
         let x = train.inputs();
         let n = x.ncols();
+        if !self.data_key.hit(x, threads) {
+            self.prod_valid.clear();
+        }
         let l_count = self.vars.as_ref().ok_or_else(not_init)?.layers();
         let layer = match block {
             DlBlock::Weights(l) | DlBlock::Bias(l) | DlBlock::PreActivations(l) => l,
@@ -348,19 +420,37 @@ impl<T: Real> DlAdmm<T> {
                 let l2w = self.l2 / self.sample_weight;
                 let vars = self.vars.as_mut().ok_or_else(not_init)?;
                 let input = if l == 0 { x } else { &vars.a[l - 1] };
-                sample_sums(
-                    input,
-                    &self.scratch,
-                    threads,
-                    &mut self.sums_work,
-                    &mut self.sums,
-                )?;
+                let sums = if l == 0 {
+                    // X X^T is computed once (X never changes).
+                    let hit = self.input_key.hit(input, threads);
+                    let r = sample_sums_keep(
+                        input,
+                        &self.scratch,
+                        threads,
+                        &mut self.sums_work,
+                        &mut self.sums0,
+                        hit,
+                    );
+                    if r.is_err() {
+                        self.input_key.clear();
+                    }
+                    r?;
+                    &self.sums0
+                } else {
+                    sample_sums(
+                        input,
+                        &self.scratch,
+                        threads,
+                        &mut self.sums_work,
+                        &mut self.sums,
+                    )?;
+                    &self.sums
+                };
                 // G = -c R A^T + l2w W (buffers reused across calls).
                 let w = &mut vars.w[l];
                 ensure_shape(&mut self.gw, w.nrows(), w.ncols());
                 ensure_shape(&mut self.ggw, w.nrows(), w.ncols());
-                for ((gi, &ci), &wi) in self.gw.iter_mut().zip(self.sums.cross.iter()).zip(w.iter())
-                {
+                for ((gi, &ci), &wi) in self.gw.iter_mut().zip(sums.cross.iter()).zip(w.iter()) {
                     *gi = T::of(-c * ci.to_f64() + l2w * wi.to_f64());
                 }
                 let g = &self.gw;
@@ -373,7 +463,7 @@ impl<T: Real> DlAdmm<T> {
                     1.0,
                     g,
                     Transpose::No,
-                    &self.sums.gram,
+                    &sums.gram,
                     Transpose::No,
                     0.0,
                     1,
@@ -395,6 +485,7 @@ impl<T: Real> DlAdmm<T> {
                 for (wi, &gi) in w.iter_mut().zip(g.iter()) {
                     *wi -= step * gi;
                 }
+                self.invalidate(l);
                 Ok(trials)
             }
             DlBlock::Activations(l) => {
@@ -452,6 +543,7 @@ impl<T: Real> DlAdmm<T> {
                 for (ai, &gi) in vars.a[l].iter_mut().zip(self.scratch2.iter()) {
                     *ai -= step * gi;
                 }
+                self.invalidate(l + 1);
                 Ok(trials)
             }
             DlBlock::PreActivations(l) => {
@@ -459,9 +551,8 @@ impl<T: Real> DlAdmm<T> {
                     ZlSolver::ProxGradient { eta, .. } => self.effective_eta(eta),
                     ZlSolver::Newton => 0.0,
                 };
+                self.affine_cached(l, x, threads)?;
                 let vars = self.vars.as_mut().ok_or_else(not_init)?;
-                let input = if l == 0 { x } else { &vars.a[l - 1] };
-                affine(&vars.w[l], &vars.b[l], input, threads, &mut self.scratch)?;
                 require_finite(&self.scratch, || {
                     format!("DlAdmm: W_{0} A_{1} + b_{0} before the Z-step", l + 1, l)
                 })?;
@@ -563,23 +654,13 @@ impl<T: Real> DlAdmm<T> {
             inner += k;
         }
         self.iterations += 1;
-        let r = self.vars.as_ref().ok_or_else(not_init)?.residuals(
-            train.inputs(),
-            threads,
-            &mut self.scratch,
-        )?;
+        let r = self.residuals_cached(train.inputs(), threads)?;
         let augmented = self.lagrangian_from(&r, train, threads)?;
         // Dual step.
         let x = train.inputs();
-        let vars = self.vars.as_ref().ok_or_else(not_init)?;
         let last = l_count - 1;
-        affine(
-            &vars.w[last],
-            &vars.b[last],
-            vars.input(x, last),
-            threads,
-            &mut self.scratch,
-        )?;
+        self.affine_cached(last, x, threads)?;
+        let vars = self.vars.as_ref().ok_or_else(not_init)?;
         let dual = if self.prev_m.shape() == self.scratch.shape() {
             self.rho
                 * self
