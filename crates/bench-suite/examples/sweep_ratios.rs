@@ -119,7 +119,10 @@ fn time_solver(
 fn main() {
     let o = parse();
     let reg = solver_registry();
-    let solvers = o.solvers.clone().unwrap_or_else(|| common::default_solvers(&reg));
+    let solvers = o
+        .solvers
+        .clone()
+        .unwrap_or_else(|| common::default_solvers(&reg));
     let gd = reg.iter().find(|e| e.name == "gd").expect("gd entry");
     println!(
         "# sweep / full-batch GD step, f64, {} thread(s), CPU time (wall in brackets)",

@@ -30,7 +30,8 @@ fn main() {
             .position(|a| a == k)
             .and_then(|i| args.get(i + 1).cloned())
     };
-    let problems = get("--problems").unwrap_or("digits-mlp,digits-mlp-deep,mnist-synth-small".into());
+    let problems =
+        get("--problems").unwrap_or("digits-mlp,digits-mlp-deep,mnist-synth-small".into());
     let iterations: u64 = get("--iterations").map_or(6, |v| v.parse().expect("--iterations"));
     let tol: f64 = get("--tol").map_or(1e-10, |v| v.parse().expect("--tol"));
     let reg = solver_registry();
@@ -68,7 +69,11 @@ fn main() {
                 format!("{pname}/{s}/surrogate"),
                 rec.iter().map(|r| r.surrogate).collect(),
             );
-            eprintln!("{pname}/{s}: {} records, status {:?}", rec.len(), out.status);
+            eprintln!(
+                "{pname}/{s}: {} records, status {:?}",
+                rec.len(),
+                out.status
+            );
         }
     }
     if let Some(path) = get("--write") {
@@ -105,7 +110,11 @@ fn main() {
             }
             println!(
                 "{k}: max relative difference {worst:.2e}{}{}",
-                if mismatch { " (length or presence differs)" } else { "" },
+                if mismatch {
+                    " (length or presence differs)"
+                } else {
+                    ""
+                },
                 if ok { "" } else { "  <-- DIFFERS" }
             );
         }

@@ -18,7 +18,9 @@
 //!   until the quadratic upper bound holds. The terms are quadratic in W, so the
 //!   bound test `phi(W - G/theta) <= phi(W) - ||G||^2 / theta + ||G||^2 / (2 theta)` is
 //!   evaluated exactly from `c ||G A||^2 + (lambda_2 / w) ||G||^2 <= theta ||G||^2`,
-//!   with `||G A||^2 = tr(G (A A^T) G^T)` from the sample sums (no extra pass over N).
+//!   with `||G A||^2 = tr(G (A A^T) G^T)` from the sample sums (no extra pass over N),
+//!   or, for a layer narrower than its input (not layer 1, whose `X X^T` is computed
+//!   once), from the `d_out x N` product `G A`, which is cheaper than `A A^T`.
 //! * A-step: the same on `A_l` with `tau`.
 //! * b-step: exact, `b <- b + mean over samples of the residual`.
 //! * Z_l (hidden): exact entrywise `argmin (z - m)^2 + (a - h(z))^2` (nets prox).
@@ -342,7 +344,11 @@ impl<T: Real> DlAdmm<T> {
     }
 
     /// [`Lifted::residuals`] with the cached products.
-    fn residuals_cached(&mut self, x: &DMatrix<T>, threads: usize) -> Result<Residuals, SolverError> {
+    fn residuals_cached(
+        &mut self,
+        x: &DMatrix<T>,
+        threads: usize,
+    ) -> Result<Residuals, SolverError> {
         let mut r = Residuals::default();
         let l_count = self.vars.as_ref().ok_or_else(not_init)?.layers();
         for l in 0..l_count {
@@ -420,7 +426,24 @@ impl<T: Real> DlAdmm<T> {
                 let l2w = self.l2 / self.sample_weight;
                 let vars = self.vars.as_mut().ok_or_else(not_init)?;
                 let input = if l == 0 { x } else { &vars.a[l - 1] };
-                let sums = if l == 0 {
+                // Narrow layers (d_out < d_in, not layer 1): `||G A||^2` from the
+                // d_out x N product G A is cheaper than the d_in x d_in Gram A A^T.
+                let narrow = l > 0 && vars.w[l].nrows() < vars.w[l].ncols();
+                let sums = if narrow {
+                    let (q, p) = vars.w[l].shape();
+                    ensure_shape(&mut self.sums.cross, q, p);
+                    gemm(
+                        &mut self.sums.cross,
+                        1.0,
+                        &self.scratch,
+                        Transpose::No,
+                        input,
+                        Transpose::Yes,
+                        0.0,
+                        threads,
+                    )?;
+                    &self.sums
+                } else if l == 0 {
                     // X X^T is computed once (X never changes).
                     let hit = self.input_key.hit(input, threads);
                     let r = sample_sums_keep(
@@ -458,17 +481,33 @@ impl<T: Real> DlAdmm<T> {
                 if g2 == 0.0 {
                     return Ok(0);
                 }
-                gemm(
-                    &mut self.ggw,
-                    1.0,
-                    g,
-                    Transpose::No,
-                    &sums.gram,
-                    Transpose::No,
-                    0.0,
-                    1,
-                )?;
-                let curv = c * dot(&self.ggw, g) + l2w * g2;
+                let ga2 = if narrow {
+                    ensure_shape(&mut self.scratch2, g.nrows(), input.ncols());
+                    gemm(
+                        &mut self.scratch2,
+                        1.0,
+                        g,
+                        Transpose::No,
+                        input,
+                        Transpose::No,
+                        0.0,
+                        threads,
+                    )?;
+                    sq_norm(&self.scratch2)
+                } else {
+                    gemm(
+                        &mut self.ggw,
+                        1.0,
+                        g,
+                        Transpose::No,
+                        &sums.gram,
+                        Transpose::No,
+                        0.0,
+                        1,
+                    )?;
+                    dot(&self.ggw, g)
+                };
+                let curv = c * ga2 + l2w * g2;
                 let mut theta = self.theta;
                 let mut trials = 1;
                 while curv > theta * g2 {

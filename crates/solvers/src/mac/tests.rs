@@ -284,7 +284,11 @@ fn cached_layer_outputs_match_recomputation_bit_for_bit() {
             let r = mac.step_parts(&mut net, &data, &loss, ctx).unwrap();
             let st = mac.state().unwrap();
             let e = st.objective(&ld, mu).unwrap() * ld.weight();
-            assert_eq!(r.surrogate.unwrap().to_bits(), e.to_bits(), "iteration {it}");
+            assert_eq!(
+                r.surrogate.unwrap().to_bits(),
+                e.to_bits(),
+                "iteration {it}"
+            );
             let viol = st.violations(data.inputs()).unwrap();
             let reported: Vec<f64> = r
                 .extras
