@@ -826,16 +826,25 @@ fn prox_gradient<T: Real>(
                 .map(|(a, b)| (a.to_f64() - b.to_f64()).powi(2))
                 .sum::<f64>()
     };
-    let r0 = loss.value(z, targets).map_err(nerr)?.to_f64();
+    // One loss evaluation per iteration: the value at the new Z (for the stopping test)
+    // comes with the gradient the next iteration needs (the same value `loss.value`
+    // gives, bit for bit).
+    let r0 = loss
+        .value_and_output_grad(z, targets, grad)
+        .map_err(nerr)?
+        .to_f64();
     let mut prev = obj(z, r0);
     let denom = rho + 1.0 / eta;
     for it in 1..=max_iter {
-        loss.value_and_output_grad(z, targets, grad).map_err(nerr)?;
         for ((zi, &vi), &gi) in z.iter_mut().zip(v.iter()).zip(grad.iter()) {
             let nz = (rho * vi.to_f64() + zi.to_f64() / eta - gi.to_f64()) / denom;
             *zi = T::of(nz);
         }
-        let cur = obj(z, loss.value(z, targets).map_err(nerr)?.to_f64());
+        let r = loss
+            .value_and_output_grad(z, targets, grad)
+            .map_err(nerr)?
+            .to_f64();
+        let cur = obj(z, r);
         if (cur - prev).abs() < tol {
             return Ok(it as u64);
         }

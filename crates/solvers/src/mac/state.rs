@@ -287,8 +287,8 @@ impl<T: Real> MacState<T> {
         }
         if feasible < current {
             // The new layer outputs are the new Z and `out`.
-            for i in 1..last {
-                self.lin[i].clone_from(&z_new[i]);
+            for (lin, z) in self.lin[1..last].iter_mut().zip(&z_new[1..]) {
+                lin.clone_from(z);
             }
             self.lin[last] = out;
             self.z = z_new;
