@@ -92,6 +92,8 @@ pub fn run_result(outcome: &solvers::RunOutcome, ctx: RunContext) -> RunResult {
         total_wall_time_s: ctx.total_wall_time_s,
         hyperparameters: ctx.hyperparameters,
         tuned: ctx.tuned,
+        tuning: None,
+        trained_objective: None,
     }
 }
 
@@ -106,7 +108,8 @@ impl HiddenActivation {
 }
 
 impl LossSpec {
-    /// The `nets` loss: mean over samples, no L2 penalty.
+    /// The `nets` loss: mean over samples, with the problem's default L2 weight penalty
+    /// ([`LossSpec::l2`]: 1e-4 for cross-entropy, none for squared error).
     pub fn to_nets(self) -> nets::Loss {
         let kind = match self {
             LossSpec::SoftmaxCrossEntropy => nets::LossKind::SoftmaxCrossEntropy,
@@ -115,7 +118,7 @@ impl LossSpec {
         nets::Loss {
             kind,
             reduction: Reduction::Mean,
-            l2: 0.0,
+            l2: self.l2(),
         }
     }
 }

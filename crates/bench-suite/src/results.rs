@@ -17,7 +17,7 @@ use crate::BenchError;
 /// The schema version this crate writes and reads. Bump it on any change that an older
 /// reader would misread (renamed/removed field, changed unit or meaning); adding an
 /// optional field does not bump it.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Serde helpers writing a non-finite `f64` as `null` and reading `null` as NaN.
 pub mod finite_or_null {
@@ -251,10 +251,54 @@ pub struct RunResult {
     pub total_wall_time_s: f64,
     /// Hyperparameters used (name -> JSON value).
     pub hyperparameters: BTreeMap<String, Value>,
-    /// Whether the hyperparameters were tuned (by a search on this problem) rather than
-    /// defaults.
+    /// Whether the hyperparameters were tuned (by the `--tune` search on this problem
+    /// and seed, see `tuning`) rather than defaults.
     pub tuned: bool,
+    /// The `--tune` search behind this run (absent without `--tune`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuning: Option<TuningRecord>,
+    /// Set when the solver minimises another objective than the problem's (e.g. Taylor
+    /// ADMM's binary hinge output on a cross-entropy problem): what it trains. The
+    /// trace still holds the problem's true objective of its weights; the report shows
+    /// the row apart and keeps it out of targets, rankings and profiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trained_objective: Option<String>,
 }
+
+/// How a reported run's hyperparameters were chosen (`results.json`: `runs[i].tuning`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TuningRecord {
+    /// Tuned parameters (JSON pointers into `hyperparameters`); empty when the solver has
+    /// nothing to tune.
+    pub parameters: Vec<String>,
+    /// Scale factors of the grid (each multiplies every parameter's default).
+    pub scale_factors: Vec<f64>,
+    /// The candidates: for each grid point, parameter -> value.
+    pub grid: Vec<std::collections::BTreeMap<String, f64>>,
+    /// Final validation objective of each candidate (null: diverged, failed or
+    /// non-finite).
+    pub validation_objectives: Vec<Option<f64>>,
+    /// Status label of each candidate run (`budget`, `diverged`, ...).
+    pub candidate_status: Vec<String>,
+    /// Index of the chosen candidate in `grid`.
+    pub chosen_index: usize,
+    /// The chosen values, parameter -> value.
+    pub chosen: std::collections::BTreeMap<String, f64>,
+    /// Fraction of the training set held out for validation.
+    pub validation_fraction: f64,
+    /// The selection rule, in words.
+    pub selection: String,
+    /// Wall time of the whole search (every candidate, evaluations included), seconds.
+    pub wall_time_s: f64,
+    /// Solver time of the search (sum of the candidates' final solver times), seconds.
+    pub solver_time_s: f64,
+    /// Data passes of the search, in passes over the FULL training set.
+    pub data_passes: f64,
+    /// Why nothing was tuned, when `parameters` is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_tuned_reason: Option<String>,
+}
+
 
 impl RunResult {
     /// A run that did not happen: empty trace, no memory, no hyperparameters.
@@ -271,6 +315,8 @@ impl RunResult {
             total_wall_time_s: 0.0,
             hyperparameters: BTreeMap::new(),
             tuned: false,
+            tuning: None,
+            trained_objective: None,
         }
     }
 
