@@ -265,7 +265,7 @@ pub struct RunResult {
     pub trained_objective: Option<String>,
 }
 
-/// How a reported run's hyperparameters were chosen (`results.json`: `runs[i].tuning`).
+/// How a reported run's hyperparameters were chosen (see `bench_suite::runner::tune`) (`results.json`: `runs[i].tuning`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TuningRecord {
     /// Tuned parameters (JSON pointers into `hyperparameters`); empty when the solver has
@@ -564,7 +564,57 @@ fn validate_run(run: &Value, path: &str) -> Result<(), BenchError> {
     field(run, path, "peak_memory_bytes", Kind::UInt, true)?;
     req(run, path, "total_wall_time_s", Kind::Num)?;
     req(run, path, "hyperparameters", Kind::Obj)?;
-    req(run, path, "tuned", Kind::Bool)?;
+    let tuned = req(run, path, "tuned", Kind::Bool)?;
+    field(run, path, "trained_objective", Kind::Str, true)?;
+    let tuning = field(run, path, "tuning", Kind::Obj, true)?;
+    if let Some(t) = tuning {
+        validate_tuning(t, &format!("{path}/tuning"))?;
+    }
+    if tuned == &Value::Bool(true) && tuning.is_none() {
+        return Err(schema_err(
+            &format!("{path}/tuning"),
+            "a run with `tuned: true` must record its search (`tuning`)",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_tuning(t: &Value, path: &str) -> Result<(), BenchError> {
+    let params = req(t, path, "parameters", Kind::Arr)?;
+    for (i, p) in params.as_array().into_iter().flatten().enumerate() {
+        if !p.is_string() {
+            return Err(schema_err(&format!("{path}/parameters/{i}"), "must be a string"));
+        }
+    }
+    req(t, path, "scale_factors", Kind::Arr)?;
+    let grid = req(t, path, "grid", Kind::Arr)?;
+    let scores = req(t, path, "validation_objectives", Kind::Arr)?;
+    req(t, path, "candidate_status", Kind::Arr)?;
+    let chosen = req(t, path, "chosen_index", Kind::UInt)?;
+    req(t, path, "chosen", Kind::Obj)?;
+    for key in [
+        "validation_fraction",
+        "wall_time_s",
+        "solver_time_s",
+        "data_passes",
+    ] {
+        req(t, path, key, Kind::Num)?;
+    }
+    req(t, path, "selection", Kind::Str)?;
+    field(t, path, "not_tuned_reason", Kind::Str, true)?;
+    let n = grid.as_array().map_or(0, Vec::len);
+    if scores.as_array().map_or(0, Vec::len) != n {
+        return Err(schema_err(
+            &format!("{path}/validation_objectives"),
+            "must have one entry per grid point",
+        ));
+    }
+    if n > 0 && chosen.as_u64().is_some_and(|c| c as usize >= n) {
+        return Err(schema_err(
+            &format!("{path}/chosen_index"),
+            "must index a grid point",
+        ));
+    }
     Ok(())
 }
 
