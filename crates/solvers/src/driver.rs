@@ -296,6 +296,7 @@ impl<'a> Driver<'a> {
             let init = solver.init(problem, &mut ctx);
             solver_time += t.elapsed().as_secs_f64();
             match init {
+                Err(SolverError::NotApplicable(reason)) => Some(Status::NotApplicable { reason }),
                 Err(e) => Some(Status::Failed {
                     error: e.to_string(),
                 }),
@@ -342,6 +343,9 @@ impl<'a> Driver<'a> {
                 solver_time += t.elapsed().as_secs_f64();
                 let report = match step {
                     Ok(r) => r,
+                    Err(SolverError::NotApplicable(reason)) => {
+                        break Status::NotApplicable { reason };
+                    }
                     Err(e) => {
                         break Status::Failed {
                             error: e.to_string(),
