@@ -60,6 +60,9 @@ pub fn run_status(s: &solvers::Status) -> RunStatus {
         Status::Failed { error } => RunStatus::Failed {
             error: error.clone(),
         },
+        Status::NotApplicable { reason } => RunStatus::Skipped {
+            reason: format!("not applicable: {reason}"),
+        },
     }
 }
 
