@@ -356,3 +356,43 @@ fn every_run_gets_a_new_directory() {
     assert!(c.is_dir() && d.is_dir());
     assert!(create_run_dir(&root, "a/b").is_err());
 }
+
+#[test]
+fn monotone_methods_that_rise_are_flagged_and_others_are_not() {
+    let mut r = example();
+    // block-mm promises a monotone decrease (runner::tune::DECLARATIONS); adam does not.
+    let mut mm = run("block-mm", 0, &[2.3, 1.0, 1.0 + 1e-6, 0.5], 0.1, RunStatus::Completed { reason: None });
+    let flat = run("bcd", 0, &[2.3, 1.0, 1.0 + 1e-11, 0.5], 0.1, RunStatus::Completed { reason: None });
+    let adam = run("adam", 2, &[2.3, 1.0, 1.5, 0.5], 0.1, RunStatus::Completed { reason: None });
+    mm.seed = 1;
+    r.runs.extend([mm, flat, adam]);
+    let s = analysis::summarize(&r, analysis::TARGET_TAU);
+    let row = |n: &str| s[0].solvers.iter().find(|x| x.solver == n).unwrap().clone();
+    let v = row("block-mm").monotone_violations;
+    assert_eq!(v.len(), 1);
+    assert_eq!((v[0].0, v[0].1), (1, 1));
+    assert!((v[0].2 - 1e-6).abs() < 1e-12);
+    assert!(row("bcd").monotone_violations.is_empty(), "1e-11 relative is within 1e-10");
+    assert!(row("adam").monotone_violations.is_empty(), "adam promises nothing");
+    let report = render_report(&r, &[], &[]);
+    assert!(report.contains("| block-mm | completed ⚠ objective rose |"), "{report}");
+    assert!(report.contains("⚠ `block-mm` promises a monotone decrease but its true objective rose: seed 1: 1 increase(s), largest 1.00e-6 relative"), "{report}");
+    assert!(!report.contains("`adam` promises"));
+}
+
+#[test]
+fn performance_profile_ratios_of_the_example() {
+    let r = example();
+    let profiles = bench_suite::profile::profiles(&r, analysis::TARGET_TAU);
+    let net = profiles.iter().find(|p| p.label == "network").unwrap();
+    assert_eq!(net.solvers, ["adam", "layerwise-mm", "admm"]);
+    assert_eq!(net.instances.len(), 2);
+    // Seed 0: only layerwise-mm reaches (1.2 s); seed 1: only adam (0.4 s); admm skipped.
+    assert_eq!(net.ratios[0], [f64::INFINITY, 1.0]);
+    assert_eq!(net.ratios[1], [1.0, f64::INFINITY]);
+    assert!(net.ratios[2].iter().all(|x| x.is_infinite()));
+    assert_eq!(net.rho(0, 1.0), 0.5);
+    assert_eq!(net.rho(2, 1e9), 0.0);
+    let svg = bench_suite::profile::render_profile(net).unwrap();
+    assert!(svg.contains("layerwise-mm") && !svg.contains("NaN"));
+}
