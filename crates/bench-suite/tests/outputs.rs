@@ -260,7 +260,8 @@ fn report_plots_and_results_are_written() {
     );
     // Sorted by median final objective: layerwise-mm (0.05) before adam (0.225), the
     // skipped run (no objective) last.
-    let pos = |s: &str| report.find(s).unwrap();
+    let section = &report[report.find("## digits-mlp").unwrap()..];
+    let pos = |s: &str| section.find(s).unwrap();
     assert!(pos("| layerwise-mm |") < pos("| adam | budget") && pos("| adam | budget") < pos("| admm |"));
     assert!(report.contains("inf [1.20, inf] (1/2)"), "{report}");
     assert!(
