@@ -128,6 +128,11 @@ pub const DECLARATIONS: &[Declaration] = &[
     tuned("mac", &["/mu0"]),
     tuned("lifted-fenchel", &["/lambda"]).monotone(),
     tuned("proxprop", &["/tau_prox"]),
+    // Certified MM (branch cert-solvers): the initial trust region of the step sizes.
+    tuned("safe-adam", &["/trust_region"]).monotone(),
+    tuned("safe-layerwise", &["/trust_region"]).monotone(),
+    tuned("safe-gd", &["/trust_region"]).monotone(),
+    tuned("safe-heavy-ball", &["/trust_region"]).monotone(),
     fixed("nmf-mm", MULTIPLICATIVE).monotone(),
     fixed("nmf-heuristic", MULTIPLICATIVE),
     fixed("nmf-me", MULTIPLICATIVE).monotone(),
