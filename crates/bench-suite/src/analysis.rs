@@ -197,7 +197,12 @@ fn summarize_solver(
         .collect();
     let tuned: Vec<(&RunResult, &crate::results::TuningRecord)> = runs
         .iter()
-        .filter_map(|r| r.tuning.as_ref().filter(|t| !t.parameters.is_empty()).map(|t| (*r, t)))
+        .filter_map(|r| {
+            r.tuning
+                .as_ref()
+                .filter(|t| !t.parameters.is_empty())
+                .map(|t| (*r, t))
+        })
         .collect();
     let incl = |f: fn(&crate::results::TraceRecord, &crate::results::TuningRecord) -> f64| {
         let v: Vec<f64> = tuned

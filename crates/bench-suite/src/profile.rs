@@ -77,7 +77,12 @@ fn group_label(problem: &str, k: usize) -> String {
 /// Time to the instance's target, +infinity if the run does not reach it.
 fn time_to_target(run: Option<&RunResult>, target: f64) -> f64 {
     match run {
-        Some(r) if !matches!(r.status, RunStatus::Skipped { .. } | RunStatus::Failed { .. }) => {
+        Some(r)
+            if !matches!(
+                r.status,
+                RunStatus::Skipped { .. } | RunStatus::Failed { .. }
+            ) =>
+        {
             first_reaching(r, target).map_or(f64::INFINITY, |x| x.0)
         }
         _ => f64::INFINITY,
@@ -173,7 +178,11 @@ pub fn profiles(results: &ResultsFile, tau: f64) -> Vec<Profile> {
 /// The step curve of solver `m` in (log2 tau, rho) coordinates, from tau = 1 to
 /// `2^x_max`.
 fn step_points(p: &Profile, m: usize, x_max: f64) -> Vec<(f64, f64)> {
-    let mut finite: Vec<f64> = p.ratios[m].iter().copied().filter(|r| r.is_finite()).collect();
+    let mut finite: Vec<f64> = p.ratios[m]
+        .iter()
+        .copied()
+        .filter(|r| r.is_finite())
+        .collect();
     finite.sort_by(f64::total_cmp);
     finite.dedup();
     let mut pts = vec![(0.0, p.rho(m, 1.0))];

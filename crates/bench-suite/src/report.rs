@@ -63,7 +63,11 @@ fn any_tuning(results: &ResultsFile) -> bool {
 
 /// Renders `report.md`. `plots` are linked under the problem they belong to, the
 /// profiles before the problems.
-pub fn render_report(results: &ResultsFile, plots: &[PlotFile], profiles: &[ProfileFile]) -> String {
+pub fn render_report(
+    results: &ResultsFile,
+    plots: &[PlotFile],
+    profiles: &[ProfileFile],
+) -> String {
     let m = &results.metadata;
     let mut s = String::new();
     let _ = writeln!(s, "# strata comparison report\n");
@@ -264,7 +268,10 @@ fn render_problem(
         s,
         "| solver | status | final objective | test loss | test accuracy | time to target (s) | epochs to target | time/epoch (s) |{extra_head} peak memory |"
     );
-    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|{extra_rule}---:|");
+    let _ = writeln!(
+        s,
+        "|---|---|---:|---:|---:|---:|---:|---:|{extra_rule}---:|"
+    );
     for r in ordered(p) {
         let extra = if tuning {
             format!(
@@ -304,7 +311,10 @@ fn render_problem(
                 .monotone_violations
                 .iter()
                 .map(|(seed, c, w)| {
-                    format!("seed {seed}: {c} increase(s), largest {} relative", fmt_sig(Some(*w), 3))
+                    format!(
+                        "seed {seed}: {c} increase(s), largest {} relative",
+                        fmt_sig(Some(*w), 3)
+                    )
                 })
                 .collect();
             let _ = writeln!(
@@ -323,7 +333,11 @@ fn render_problem(
             .map(|r| format!("- `{}`: {}", r.solver, r.tuning.join("; ")))
             .collect();
         if !tuned.is_empty() {
-            let _ = writeln!(s, "Chosen hyperparameters (per seed):\n\n{}\n", tuned.join("\n"));
+            let _ = writeln!(
+                s,
+                "Chosen hyperparameters (per seed):\n\n{}\n",
+                tuned.join("\n")
+            );
         }
     }
     let mine: Vec<&PlotFile> = plots.iter().filter(|f| f.problem == p.problem).collect();

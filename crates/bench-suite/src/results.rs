@@ -299,7 +299,6 @@ pub struct TuningRecord {
     pub not_tuned_reason: Option<String>,
 }
 
-
 impl RunResult {
     /// A run that did not happen: empty trace, no memory, no hyperparameters.
     pub fn skipped(problem: &str, solver: &str, seed: u64, reason: impl Into<String>) -> Self {
@@ -583,7 +582,10 @@ fn validate_tuning(t: &Value, path: &str) -> Result<(), BenchError> {
     let params = req(t, path, "parameters", Kind::Arr)?;
     for (i, p) in params.as_array().into_iter().flatten().enumerate() {
         if !p.is_string() {
-            return Err(schema_err(&format!("{path}/parameters/{i}"), "must be a string"));
+            return Err(schema_err(
+                &format!("{path}/parameters/{i}"),
+                "must be a string",
+            ));
         }
     }
     req(t, path, "scale_factors", Kind::Arr)?;

@@ -77,9 +77,9 @@ pub fn median_interval(values: &[f64]) -> Option<Interval> {
     }
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    let median = if n % 2 == 1 {
-        v[n / 2]
-    } else if v[n / 2].is_infinite() {
+    // Odd n: the middle value; even n: the mean of the two middle values, or +infinity
+    // when the upper one is (half the seeds or more never reached a target).
+    let median = if n % 2 == 1 || v[n / 2].is_infinite() {
         v[n / 2]
     } else {
         0.5 * (v[n / 2 - 1] + v[n / 2])

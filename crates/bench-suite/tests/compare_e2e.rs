@@ -297,7 +297,11 @@ fn tune_on_spirals_tunes_every_applicable_solver_on_a_validation_split() {
         let hp = serde_json::to_value(&r.hyperparameters).unwrap();
         for (ptr, v) in &t.chosen {
             let got = hp.pointer(ptr).and_then(Value::as_f64).unwrap();
-            assert!((got - v).abs() <= 1e-12 * v.abs(), "{} {ptr}: {got} vs {v}", r.solver);
+            assert!(
+                (got - v).abs() <= 1e-12 * v.abs(),
+                "{} {ptr}: {got} vs {v}",
+                r.solver
+            );
         }
         // The middle grid point is the documented default.
         let mid = &t.grid[2];
@@ -314,14 +318,27 @@ fn tune_on_spirals_tunes_every_applicable_solver_on_a_validation_split() {
     }
     // Taylor ADMM trains a hinge output on this cross-entropy problem: marked, unranked.
     let taylor = runs.iter().find(|r| r.solver == "admm-taylor").unwrap();
-    assert!(taylor.trained_objective.as_deref().unwrap().contains("hinge"));
-    assert!(runs
-        .iter()
-        .filter(|r| r.solver != "admm-taylor")
-        .all(|r| r.trained_objective.is_none()));
+    assert!(
+        taylor
+            .trained_objective
+            .as_deref()
+            .unwrap()
+            .contains("hinge")
+    );
+    assert!(
+        runs.iter()
+            .filter(|r| r.solver != "admm-taylor")
+            .all(|r| r.trained_objective.is_none())
+    );
     let report = std::fs::read_to_string(&out.outputs.report_md).unwrap();
-    assert!(report.contains("time incl. tuning (s) | passes incl. tuning"), "{report}");
-    assert!(report.contains("Chosen hyperparameters (per seed)"), "{report}");
+    assert!(
+        report.contains("time incl. tuning (s) | passes incl. tuning"),
+        "{report}"
+    );
+    assert!(
+        report.contains("Chosen hyperparameters (per seed)"),
+        "{report}"
+    );
     assert!(report.contains("| admm-taylor |") && report.contains("† other objective"));
     let profile = &out.outputs.profiles[0].profile;
     assert_eq!(profile.excluded, vec!["admm-taylor".to_string()]);
@@ -363,9 +380,15 @@ fn default_suite_runs_three_seeds_with_intervals_profile_and_time_to_target() {
         assert_eq!(seeds, vec![0, 1, 2], "{p} {s}");
     }
     let report = std::fs::read_to_string(&out.outputs.report_md).unwrap();
-    assert!(report.contains("75.00% interval for the median"), "{report}");
+    assert!(
+        report.contains("75.00% interval for the median"),
+        "{report}"
+    );
     assert!(report.contains("## Time to target (s)"));
-    assert!(report.contains("| solver | spirals | nmf-spectrogram-kl |"), "{report}");
+    assert!(
+        report.contains("| solver | spirals | nmf-spectrogram-kl |"),
+        "{report}"
+    );
     // Every row of the spirals table has intervals `m [lo, hi]` on the objective.
     let adam_row = report
         .lines()

@@ -262,14 +262,20 @@ fn report_plots_and_results_are_written() {
     // skipped run (no objective) last.
     let section = &report[report.find("## digits-mlp").unwrap()..];
     let pos = |s: &str| section.find(s).unwrap();
-    assert!(pos("| layerwise-mm |") < pos("| adam | budget") && pos("| adam | budget") < pos("| admm |"));
+    assert!(
+        pos("| layerwise-mm |") < pos("| adam | budget")
+            && pos("| adam | budget") < pos("| admm |")
+    );
     assert!(report.contains("inf [1.20, inf] (1/2)"), "{report}");
     assert!(
         report.contains("| admm | skipped | - | - | - | - | - | - | - |"),
         "{report}"
     );
     // Intervals are explained with their real coverage (2 seeds: 50%).
-    assert!(report.contains("50.00% interval for the median"), "{report}");
+    assert!(
+        report.contains("50.00% interval for the median"),
+        "{report}"
+    );
     assert!(report.contains("## Time to target (s)"), "{report}");
     assert!(report.contains("## Performance profiles"), "{report}");
     assert_eq!(out.profiles.len(), 2); // digits (network) and the NMF problem
@@ -310,7 +316,9 @@ fn report_plots_and_results_are_written() {
     let table = format_summary_table(&r);
     assert!(table.lines().count() >= 6);
     assert!(table.contains("layerwise-mm") && table.contains("0.05000"));
-    assert!(render_report(&r, &[], &[]).contains("Target objective: seed 0: 0.07250; seed 1: 0.2705"));
+    assert!(
+        render_report(&r, &[], &[]).contains("Target objective: seed 0: 0.07250; seed 1: 0.2705")
+    );
 }
 
 #[test]
@@ -362,9 +370,27 @@ fn every_run_gets_a_new_directory() {
 fn monotone_methods_that_rise_are_flagged_and_others_are_not() {
     let mut r = example();
     // block-mm promises a monotone decrease (runner::tune::DECLARATIONS); adam does not.
-    let mut mm = run("block-mm", 0, &[2.3, 1.0, 1.0 + 1e-6, 0.5], 0.1, RunStatus::Completed { reason: None });
-    let flat = run("bcd", 0, &[2.3, 1.0, 1.0 + 1e-11, 0.5], 0.1, RunStatus::Completed { reason: None });
-    let adam = run("adam", 2, &[2.3, 1.0, 1.5, 0.5], 0.1, RunStatus::Completed { reason: None });
+    let mut mm = run(
+        "block-mm",
+        0,
+        &[2.3, 1.0, 1.0 + 1e-6, 0.5],
+        0.1,
+        RunStatus::Completed { reason: None },
+    );
+    let flat = run(
+        "bcd",
+        0,
+        &[2.3, 1.0, 1.0 + 1e-11, 0.5],
+        0.1,
+        RunStatus::Completed { reason: None },
+    );
+    let adam = run(
+        "adam",
+        2,
+        &[2.3, 1.0, 1.5, 0.5],
+        0.1,
+        RunStatus::Completed { reason: None },
+    );
     mm.seed = 1;
     r.runs.extend([mm, flat, adam]);
     let s = analysis::summarize(&r, analysis::TARGET_TAU);
@@ -373,10 +399,19 @@ fn monotone_methods_that_rise_are_flagged_and_others_are_not() {
     assert_eq!(v.len(), 1);
     assert_eq!((v[0].0, v[0].1), (1, 1));
     assert!((v[0].2 - 1e-6).abs() < 1e-12);
-    assert!(row("bcd").monotone_violations.is_empty(), "1e-11 relative is within 1e-10");
-    assert!(row("adam").monotone_violations.is_empty(), "adam promises nothing");
+    assert!(
+        row("bcd").monotone_violations.is_empty(),
+        "1e-11 relative is within 1e-10"
+    );
+    assert!(
+        row("adam").monotone_violations.is_empty(),
+        "adam promises nothing"
+    );
     let report = render_report(&r, &[], &[]);
-    assert!(report.contains("| block-mm | completed ⚠ objective rose |"), "{report}");
+    assert!(
+        report.contains("| block-mm | completed ⚠ objective rose |"),
+        "{report}"
+    );
     assert!(report.contains("⚠ `block-mm` promises a monotone decrease but its true objective rose: seed 1: 1 increase(s), largest 1.00e-6 relative"), "{report}");
     assert!(!report.contains("`adam` promises"));
 }

@@ -26,20 +26,37 @@ fn mac_on_spirals_is_diverged_iff_it_rises_past_10x_its_start() {
     // longer rises on seed 0; what must hold either way is the rule itself.
     let root = common::temp_dir("status-mac-spirals");
     let a = args(
-        &["--problems", "spirals", "--solvers", "mac", "--seeds", "1", "--time-budget", "0"],
+        &[
+            "--problems",
+            "spirals",
+            "--solvers",
+            "mac",
+            "--seeds",
+            "1",
+            "--time-budget",
+            "0",
+        ],
         &root,
     );
     let out = run(&a).unwrap();
     let r = &out.results.runs[0];
     let f0 = r.trace[0].objective;
     let peak = r.trace.iter().map(|t| t.objective).fold(f64::MIN, f64::max);
-    eprintln!("MAC spirals: f0 {f0}, peak {peak}, status {:?}, {} records", r.status, r.trace.len());
+    eprintln!(
+        "MAC spirals: f0 {f0}, peak {peak}, status {:?}, {} records",
+        r.status,
+        r.trace.len()
+    );
     assert!((f0 - 1.2324).abs() < 1e-3, "{f0}");
     let diverged = matches!(r.status, RunStatus::Diverged { .. });
     assert_eq!(diverged, peak > 10.0 * f0, "{:?}, peak {peak}", r.status);
     if diverged {
         // The run stopped at the first record past the limit.
-        assert!(r.trace[..r.trace.len() - 1].iter().all(|t| t.objective <= 10.0 * f0));
+        assert!(
+            r.trace[..r.trace.len() - 1]
+                .iter()
+                .all(|t| t.objective <= 10.0 * f0)
+        );
     }
 }
 
@@ -47,7 +64,16 @@ fn mac_on_spirals_is_diverged_iff_it_rises_past_10x_its_start() {
 fn lifted_on_tanh_layers_is_skipped_not_applicable() {
     let root = common::temp_dir("status-lifted-tanh");
     let a = args(
-        &["--problems", "teacher-student", "--solvers", "lifted-fenchel", "--seeds", "1", "--epochs", "1"],
+        &[
+            "--problems",
+            "teacher-student",
+            "--solvers",
+            "lifted-fenchel",
+            "--seeds",
+            "1",
+            "--epochs",
+            "1",
+        ],
         &root,
     );
     let out = run(&a).unwrap();
@@ -55,5 +81,8 @@ fn lifted_on_tanh_layers_is_skipped_not_applicable() {
     let RunStatus::Skipped { reason } = &r.status else {
         panic!("{:?}", r.status)
     };
-    assert!(reason.starts_with("not applicable: Lifted: activation tanh"), "{reason}");
+    assert!(
+        reason.starts_with("not applicable: Lifted: activation tanh"),
+        "{reason}"
+    );
 }

@@ -362,7 +362,10 @@ fn run_entry<P: Problem>(
         scale_factors: super::tune::scale_factors(env.points),
         grid: grid.iter().map(as_map).collect(),
         validation_objectives: scores,
-        candidate_status: candidates.iter().map(|c| c.status.label().to_string()).collect(),
+        candidate_status: candidates
+            .iter()
+            .map(|c| c.status.label().to_string())
+            .collect(),
         chosen_index,
         chosen: as_map(&grid[chosen_index]),
         validation_fraction: super::tune::VALIDATION_FRACTION,

@@ -63,9 +63,7 @@ pub use solvers::{NetProblem, SolverError};
 
 use crate::BenchError;
 use crate::outdir::create_run_dir;
-use crate::problems::{
-    AnyProblemData, BuildOptions, ProblemData, ProblemSpec, registry,
-};
+use crate::problems::{AnyProblemData, BuildOptions, ProblemData, ProblemSpec, registry};
 use crate::report::{WrittenOutputs, write_outputs};
 use crate::results::{BudgetSpec, ResultsFile, RunMetadata, RunResult};
 

@@ -341,7 +341,11 @@ mod tests {
         for e in &r {
             let d = super::super::tune::declaration(e.name)
                 .unwrap_or_else(|| panic!("`{}` has no line in tune::DECLARATIONS", e.name));
-            assert!(!d.tune.is_empty() || !d.why_not_tuned.is_empty(), "{}", e.name);
+            assert!(
+                !d.tune.is_empty() || !d.why_not_tuned.is_empty(),
+                "{}",
+                e.name
+            );
             let ctx = SolverCtx {
                 beta: 1.0,
                 loss: Some(nets::LossKind::SoftmaxCrossEntropy),
@@ -354,7 +358,8 @@ mod tests {
             .unwrap_or_else(|err| panic!("{}: {err}", e.name));
             let cfg = serde_json::to_value(&hp).unwrap();
             for p in d.tune {
-                super::super::tune::get_number(&cfg, p).unwrap_or_else(|m| panic!("{}: {m}", e.name));
+                super::super::tune::get_number(&cfg, p)
+                    .unwrap_or_else(|m| panic!("{}: {m}", e.name));
             }
         }
     }
