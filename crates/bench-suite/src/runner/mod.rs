@@ -284,6 +284,7 @@ pub fn run_with(
         results_json: moved(written.results_json),
         report_md: moved(written.report_md),
         plots: written.plots,
+        profiles: written.profiles,
     };
     Ok(CompareOutcome {
         dir,
