@@ -1,0 +1,368 @@
+//! `cargo xtask compare --suite papers`: each structured method in its own paper's
+//! experimental setup on Fashion-MNIST, next to gradient baselines in the same setup.
+//!
+//! A [`PaperSetup`] fixes the architecture, the batch regime, the paper's iteration count
+//! and the method's hyperparameters (the reference code's defaults, see
+//! `/work/shared/docs/ALGORITHMS.md` sections 2-7). Every setup is planned twice:
+//!
+//! - `papers-<setup>` ("does it reproduce"): every solver is capped at the paper's
+//!   iteration count (one iteration = one full-batch sweep for full-batch methods, one
+//!   epoch for mini-batch methods), baselines run in the SAME batch regime (full-batch GD
+//!   / Adam / L-BFGS next to a full-batch method), plus a common wall-time safety cap;
+//! - `papers-<setup>-equal-time` ("is it worth it"): every solver gets the same solver
+//!   wall time and no iteration cap; the baselines run at their usual defaults
+//!   (mini-batch Adam).
+//!
+//! Data: the first [`PAPERS_DEFAULT_TRAIN`] training images (all 60,000 with `--full`)
+//! and all 10,000 test images, pixels in [0, 1] (no standardisation), as the reference
+//! codes do. Initial weights are strata's (He-uniform, seed stream 1), NOT the papers'
+//! (dlADMM: N(0, 0.1^2); BCD: 0.01 N(0, 1), b = 0.1): docs/PAPERS.md lists this
+//! difference next to every number.
+//!
+//! Memory: before a run, [`estimate_peak_bytes`] bounds the run's allocations from the
+//! sizes (auxiliary variables Z_l, A_l, multipliers for all N samples); a run whose
+//! estimate exceeds the limit (`--memory-limit-gib`, default [`DEFAULT_MEMORY_LIMIT_GIB`])
+//! is not started and is reported `failed` with [`BenchError::MemoryLimit`].
+
+use crate::BenchError;
+use crate::outdir::create_run_dir;
+use crate::problems::{DataSource, Dtype, HiddenActivation, LossSpec, ProblemKind, ProblemSpec};
+use crate::report::write_outputs;
+use crate::results::{BudgetSpec, RunResult, RunStatus};
+use crate::runner::{
+    CompareArgs, CompareOutcome, Plan, PlannedProblem, SolverEntry, execute_plan, plan,
+    solver_registry,
+};
+
+/// Training images of the papers suite without `--full` (CPU: 2 shared cores).
+pub const PAPERS_DEFAULT_TRAIN: usize = 10_000;
+/// Memory every run must fit in unless `--memory-limit-gib` says otherwise.
+pub const DEFAULT_MEMORY_LIMIT_GIB: f64 = 24.0;
+/// Wall-time safety cap (s) of a run under the paper's iteration count.
+pub const PAPER_ITERATIONS_WALL_CAP_S: f64 = 600.0;
+/// Solver wall time (s) of every run in the equal-time variant.
+pub const EQUAL_TIME_S: f64 = 60.0;
+
+/// One paper's experimental setup.
+#[derive(Clone, Debug)]
+pub struct PaperSetup {
+    /// Short key: the problem is called `papers-<key>`.
+    pub key: &'static str,
+    /// The paper (authors, venue, year) the setup comes from.
+    pub paper: &'static str,
+    /// Layer widths, input first (ReLU hidden layers, linear output).
+    pub widths: Vec<usize>,
+    /// The paper's iteration count (full-batch sweeps or epochs).
+    pub iterations: u64,
+    /// Solver names (in [`papers_solver_registry`]) run under the paper's iteration count.
+    pub paper_solvers: Vec<&'static str>,
+    /// Solver names run in the equal-time variant.
+    pub equal_time_solvers: Vec<&'static str>,
+}
+
+/// The setups of the papers suite. See the module doc and docs/PAPERS.md.
+pub fn paper_setups() -> Vec<PaperSetup> {
+    vec![
+        PaperSetup {
+            key: "dladmm",
+            paper: "Wang, Yu, Chen, Zhao, KDD 2019 (dlADMM); Taylor et al. ICML 2016 as its baseline",
+            widths: vec![784, 1000, 1000, 10],
+            iterations: 200,
+            paper_solvers: vec!["dladmm", "admm-taylor", "gd", "adam-full", "lbfgs"],
+            equal_time_solvers: vec!["dladmm", "admm-taylor", "adam", "lbfgs"],
+        },
+        PaperSetup {
+            key: "bcd",
+            paper: "Zeng, Lau, Lin, Yao, ICML 2019 (proximal BCD)",
+            widths: vec![784, 1500, 1500, 1500, 10],
+            iterations: 50,
+            paper_solvers: vec!["bcd", "gd", "adam-full", "lbfgs"],
+            equal_time_solvers: vec!["bcd", "adam", "lbfgs"],
+        },
+        PaperSetup {
+            key: "lifted",
+            paper: "Gu, Askari, El Ghaoui, AISTATS 2020 (Fenchel lifted networks), mnist_batch.py setup",
+            widths: vec![784, 300, 10],
+            iterations: 50,
+            paper_solvers: vec!["lifted-fenchel", "mac", "adam-b500", "sgd-b500"],
+            equal_time_solvers: vec!["lifted-fenchel", "mac", "adam", "lbfgs"],
+        },
+        PaperSetup {
+            key: "proxprop",
+            paper: "Frerix, Moellenhoff, Moeller, Cremers, ICLR 2018 (ProxProp), MLP 3072-4000-1000-4000-10 with a 784 input",
+            widths: vec![784, 4000, 1000, 4000, 10],
+            iterations: 50,
+            paper_solvers: vec!["proxprop", "adam-b500"],
+            equal_time_solvers: vec!["proxprop", "adam"],
+        },
+        // Certified MM (safe-adam, safe-layerwise; branch cert-solvers) goes here once merged:
+        // PaperSetup { key: "certified", .. paper_solvers: vec!["safe-adam", "safe-layerwise", "adam"], .. },
+    ]
+}
+
+/// The solver registry plus the baselines in the papers' batch regimes (full-batch
+/// Adam; Adam and SGD on batches of 500, as the lifted and ProxProp codes use).
+#[rustfmt::skip]
+pub fn papers_solver_registry() -> Vec<SolverEntry> {
+    use solvers::Batching;
+    use solvers::first_order::{AdamConfig, SgdConfig};
+    let mut r = solver_registry();
+    r.extend([
+        crate::net_solver!("adam-full", Gradient, full, "full-batch Adam, lr 1e-3 (the dlADMM/BCD papers' full-batch baselines)", |_| AdamConfig { batching: Batching::Full, ..Default::default() }),
+        crate::net_solver!("adam-b500", Gradient, full, "Adam lr 1e-3 on shuffled batches of 500 (ProxProp's and the lifted code's batch size)", |_| AdamConfig { batching: Batching::mini(500), ..Default::default() }),
+        crate::net_solver!("sgd-b500", Gradient, full, "SGD momentum 0.9, lr 0.01, shuffled batches of 500", |_| SgdConfig { lr: 0.01, momentum: 0.9, batching: Batching::mini(500), ..Default::default() }),
+    ]);
+    r
+}
+
+/// Bytes per scalar of `dtype`.
+fn scalar_bytes(dtype: Dtype) -> u64 {
+    match dtype {
+        Dtype::F32 => 4,
+        Dtype::F64 => 8,
+    }
+}
+
+/// Upper estimate of a run's peak allocation (bytes) from the sizes alone.
+///
+/// With `H = sum_{l>=1} d_l` (values per sample of all layers' Z_l / A_l), `P` the
+/// parameter count, `N` training and `M` test samples, `b` bytes per scalar:
+///
+/// `bytes = b * (d_0 (N + M) + c_aux * N * H + c_eval * max(N, M) * H + c_par * P)`
+///
+/// `d_0 (N + M)`: the data copy each run holds. `c_eval = 3`: the evaluation forward pass
+/// (Z, A and a scratch per layer). `c_par = 8`: weights, gradients, optimiser moments,
+/// line-search copies. `c_aux`: per-sample auxiliary matrices of the method (dlADMM: Z,
+/// A, previous Z/A, multiplier, scratch and gradient blocks; Taylor ADMM: Z, A,
+/// multiplier, scratch; BCD: U, V, scratch; MAC: Z, A, scratch; lifted: X and the block
+/// scratch; full-batch gradient methods: the tape's forward values and adjoints; a
+/// mini-batch method keeps none for all N). The constants were set from the peaks the
+/// counting allocator measured (`tests/papers.rs` checks that the estimate bounds the
+/// measured peak).
+pub fn estimate_peak_bytes(
+    solver: &str,
+    widths: &[usize],
+    train: usize,
+    test: usize,
+    dtype: Dtype,
+) -> u64 {
+    let h: u64 = widths.iter().skip(1).map(|&d| d as u64).sum();
+    let p: u64 = widths.windows(2).map(|w| (w[0] * w[1] + w[1]) as u64).sum();
+    let (n, m) = (train as u64, test as u64);
+    let c_aux: u64 = match solver {
+        "dladmm" => 12,
+        "admm-taylor" => 8,
+        "bcd" => 8,
+        "mac" => 8,
+        "lifted-fenchel" => 8,
+        "gd" | "adam-full" | "lbfgs" | "block-mm" | "last-layer-mm" => 6,
+        _ => 0,
+    };
+    let d0 = widths.first().copied().unwrap_or(0) as u64;
+    scalar_bytes(dtype) * (d0 * (n + m) + c_aux * n * h + 3 * n.max(m) * h + 8 * p)
+}
+
+/// [`BenchError::MemoryLimit`] if the estimate of `solver` exceeds `limit_bytes`.
+pub fn check_memory(
+    solver: &str,
+    problem: &str,
+    widths: &[usize],
+    train: usize,
+    test: usize,
+    dtype: Dtype,
+    limit_bytes: u64,
+) -> Result<u64, BenchError> {
+    let estimate = estimate_peak_bytes(solver, widths, train, test, dtype);
+    if estimate > limit_bytes {
+        return Err(BenchError::MemoryLimit {
+            solver: solver.to_string(),
+            problem: problem.to_string(),
+            estimate_bytes: estimate,
+            limit_bytes,
+        });
+    }
+    Ok(estimate)
+}
+
+/// The problem of a setup on `train` Fashion-MNIST images (and all 10,000 test images).
+pub fn setup_problem(setup: &PaperSetup, name: String, train: usize) -> ProblemSpec {
+    ProblemSpec {
+        description: format!(
+            "Fashion-MNIST (first {train} training images, 10000 test), MLP {:?} ReLU, \
+             softmax cross-entropy; setup of {}",
+            setup.widths, setup.paper
+        ),
+        name,
+        kind: ProblemKind::Network {
+            widths: setup.widths.clone(),
+            hidden: HiddenActivation::Relu,
+            loss: LossSpec::SoftmaxCrossEntropy,
+        },
+        source: DataSource::Mnist {
+            fashion: true,
+            train,
+            test: 10_000,
+        },
+        families: crate::problems::SolverFamily::NETWORK.to_vec(),
+        quick: false,
+    }
+}
+
+/// The plan of `--suite papers`, and the runs refused by the memory check.
+///
+/// `--problems` selects setups by problem name (`papers-dladmm`, ...), `--solvers`
+/// filters solvers, `--time-budget` replaces [`EQUAL_TIME_S`] (and caps the paper-iteration
+/// runs), `--epochs` is ignored (the paper's iteration count is the budget), `--full`
+/// uses all 60,000 training images.
+pub fn papers_plan(
+    args: &CompareArgs,
+    memory_limit_bytes: u64,
+) -> Result<(Plan, Vec<RunResult>), BenchError> {
+    let registry = papers_solver_registry();
+    let train = if args.full {
+        60_000
+    } else {
+        PAPERS_DEFAULT_TRAIN
+    };
+    let equal = args
+        .time_budget
+        .filter(|t| *t > 0.0)
+        .unwrap_or(EQUAL_TIME_S);
+    let cap = args
+        .time_budget
+        .filter(|t| *t > 0.0)
+        .unwrap_or(PAPER_ITERATIONS_WALL_CAP_S);
+    let mut problems = Vec::new();
+    let mut refused = Vec::new();
+    let seeds = match &args.seeds {
+        Some(s) => crate::runner::parse_seeds(s)?,
+        None => vec![0],
+    };
+    for setup in paper_setups() {
+        let variants = [
+            (
+                format!("papers-{}", setup.key),
+                &setup.paper_solvers,
+                BudgetSpec {
+                    max_epochs: None,
+                    max_wall_time_s: Some(cap),
+                    max_iterations: Some(setup.iterations),
+                },
+            ),
+            (
+                format!("papers-{}-equal-time", setup.key),
+                &setup.equal_time_solvers,
+                BudgetSpec {
+                    max_epochs: None,
+                    max_wall_time_s: Some(equal),
+                    max_iterations: None,
+                },
+            ),
+        ];
+        for (name, names, budget) in variants {
+            if let Some(sel) = &args.problems
+                && !sel
+                    .iter()
+                    .any(|p| name == *p || name.starts_with(&format!("{p}-")))
+            {
+                continue;
+            }
+            let mut solvers = Vec::new();
+            for s in names.iter() {
+                if let Some(sel) = &args.solvers
+                    && !sel.iter().any(|x| x == s)
+                {
+                    continue;
+                }
+                let entry = registry
+                    .iter()
+                    .find(|e| e.name == *s)
+                    .ok_or_else(|| BenchError::arg("solvers", format!("`{s}` not registered")))?;
+                match check_memory(
+                    s,
+                    &name,
+                    &setup.widths,
+                    train,
+                    10_000,
+                    args.dtype,
+                    memory_limit_bytes,
+                ) {
+                    Ok(_) => solvers.push(entry.clone()),
+                    Err(e) => {
+                        for &seed in &seeds {
+                            let mut r = RunResult::skipped(&name, s, seed, "");
+                            r.status = RunStatus::Failed {
+                                error: e.to_string(),
+                            };
+                            refused.push(r);
+                        }
+                    }
+                }
+            }
+            if !solvers.is_empty() {
+                problems.push(PlannedProblem {
+                    spec: setup_problem(&setup, name, train),
+                    solvers,
+                    budget,
+                });
+            }
+        }
+    }
+    if problems.is_empty() && refused.is_empty() {
+        return Err(BenchError::arg(
+            "problems/solvers",
+            "no papers setup selected",
+        ));
+    }
+    // Reuse the runner's plan for settings and data directories, then replace problems.
+    let mut base_args = args.clone();
+    base_args.problems = Some(vec!["digits-mlp".into()]);
+    base_args.solvers = Some(vec!["adam".into()]);
+    base_args.seeds = Some(
+        seeds
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+            + ",",
+    );
+    let mut p = plan(&base_args, &crate::problems::registry(), &solver_registry())?;
+    p.problems = problems;
+    p.overrides = BudgetSpec {
+        max_epochs: None,
+        max_wall_time_s: args.time_budget.filter(|t| *t > 0.0),
+        max_iterations: None,
+    };
+    Ok((p, refused))
+}
+
+/// Runs `--suite papers` and writes the usual outputs into a new directory.
+pub fn run_papers(args: &CompareArgs) -> Result<CompareOutcome, BenchError> {
+    let limit =
+        (args.memory_limit_gib.unwrap_or(DEFAULT_MEMORY_LIMIT_GIB) * (1u64 << 30) as f64) as u64;
+    let (plan, refused) = papers_plan(args, limit)?;
+    let dir = create_run_dir(&args.out, "papers")?;
+    let show = !args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut results = if plan.problems.is_empty() {
+        crate::results::ResultsFile::new(crate::results::RunMetadata::collect(
+            plan.dtype,
+            plan.settings.threads,
+            plan.seeds.clone(),
+            plan.overrides.clone(),
+        ))
+    } else {
+        execute_plan(&plan, show)
+    };
+    for r in &refused {
+        if let RunStatus::Failed { error } = &r.status {
+            eprintln!("strata-compare: {} / {}: {error}", r.problem, r.solver);
+        }
+    }
+    results.runs.extend(refused);
+    let outputs = write_outputs(&dir, &results)?;
+    Ok(CompareOutcome {
+        dir,
+        outputs,
+        results,
+    })
+}
