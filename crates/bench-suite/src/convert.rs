@@ -92,6 +92,7 @@ pub fn run_result(outcome: &solvers::RunOutcome, ctx: RunContext) -> RunResult {
         total_wall_time_s: ctx.total_wall_time_s,
         hyperparameters: ctx.hyperparameters,
         tuned: ctx.tuned,
+        classification: None,
     }
 }
 

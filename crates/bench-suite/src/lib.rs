@@ -45,6 +45,7 @@
 mod error;
 
 pub mod analysis;
+pub mod classification;
 pub mod convert;
 pub mod data;
 pub mod memory;

@@ -213,16 +213,17 @@ pub fn setup_problem(setup: &PaperSetup, name: String, train: usize) -> ProblemS
 /// `--problems` selects setups by problem name (`papers-dladmm`, ...), `--solvers`
 /// filters solvers, `--time-budget` replaces [`EQUAL_TIME_S`] (and caps the paper-iteration
 /// runs), `--epochs` is ignored (the paper's iteration count is the budget), `--full`
-/// uses all 60,000 training images.
+/// uses all 60,000 training images, `--max-train N` the first N.
 pub fn papers_plan(
     args: &CompareArgs,
     memory_limit_bytes: u64,
 ) -> Result<(Plan, Vec<RunResult>), BenchError> {
     let registry = papers_solver_registry();
-    let train = if args.full {
-        60_000
-    } else {
-        PAPERS_DEFAULT_TRAIN
+    let train = match args.max_train {
+        Some(0) => return Err(BenchError::arg("max-train", "must be >= 1")),
+        Some(n) => n.min(60_000),
+        None if args.full => 60_000,
+        None => PAPERS_DEFAULT_TRAIN,
     };
     let equal = args
         .time_budget

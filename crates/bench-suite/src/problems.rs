@@ -229,8 +229,12 @@ pub struct BuildOptions {
     /// Directory of the Fashion-MNIST IDX files (flag or [`data::FASHION_MNIST_DIR_ENV`]).
     pub fashion_mnist_dir: Option<PathBuf>,
     /// Keep at most this many MNIST training images (the first ones). `None`: the
-    /// registry default [`MNIST_DEFAULT_TRAIN`]. Use `Some(usize::MAX)` for all 60,000.
+    /// problem's registered count. Use `Some(usize::MAX)` for all 60,000.
     pub mnist_max_train: Option<usize>,
+    /// Where the `dataset-fashion-mnist` package's files are looked for when no
+    /// Fashion-MNIST directory is given. `None`: [`data::FASHION_MNIST_PACKAGE_DIR`]
+    /// (tests point it at a temporary copy of the package's layout).
+    pub fashion_mnist_package_dir: Option<PathBuf>,
 }
 
 /// Default number of (Fashion-)MNIST training images used, to keep runs modest.
@@ -244,6 +248,7 @@ impl BuildOptions {
             mnist_dir: std::env::var_os(data::MNIST_DIR_ENV).map(PathBuf::from),
             fashion_mnist_dir: std::env::var_os(data::FASHION_MNIST_DIR_ENV).map(PathBuf::from),
             mnist_max_train: None,
+            fashion_mnist_package_dir: None,
         }
     }
 }
@@ -420,7 +425,9 @@ impl ProblemSpec {
                 let dir = if *fashion {
                     data::resolve_fashion_mnist_dir(
                         opts.fashion_mnist_dir.as_deref(),
-                        std::path::Path::new(data::FASHION_MNIST_PACKAGE_DIR),
+                        opts.fashion_mnist_package_dir
+                            .as_deref()
+                            .unwrap_or(std::path::Path::new(data::FASHION_MNIST_PACKAGE_DIR)),
                     )?
                 } else {
                     opts.mnist_dir

@@ -254,6 +254,10 @@ pub struct RunResult {
     /// Whether the hyperparameters were tuned (by a search on this problem) rather than
     /// defaults.
     pub tuned: bool,
+    /// Classification runs: confusion matrix and per-class accuracy of the final weights
+    /// (see [`crate::classification`]); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<crate::classification::ClassificationMetrics>,
 }
 
 impl RunResult {
@@ -271,6 +275,7 @@ impl RunResult {
             total_wall_time_s: 0.0,
             hyperparameters: BTreeMap::new(),
             tuned: false,
+            classification: None,
         }
     }
 

@@ -55,6 +55,7 @@ fn run(solver: &str, seed: u64, objs: &[f64], dt: f64, status: RunStatus) -> Run
         total_wall_time_s: objs.len() as f64 * dt * 1.5,
         hyperparameters: BTreeMap::from([("lr".to_string(), json!(0.01))]),
         tuned: false,
+        classification: None,
     }
 }
 

@@ -78,6 +78,10 @@ pub struct CompareArgs {
     /// this many GiB. Default 24.
     #[arg(long, value_name = "GIB")]
     pub memory_limit_gib: Option<f64>,
+    /// Use only the first N training images of the (Fashion-)MNIST problems (papers
+    /// suite: instead of its 10,000 / 60,000 with --full).
+    #[arg(long, value_name = "N")]
+    pub max_train: Option<usize>,
     /// Hide the progress bar (it is hidden anyway when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,

@@ -69,6 +69,10 @@ pub struct RunSettings {
     pub lr_grid: Option<Vec<f64>>,
 }
 
+/// Computed from the problem after a successful run (classification metrics of the
+/// final weights; `None` when not applicable).
+pub type Finish<'a, P> = &'a dyn Fn(&P) -> Option<crate::classification::ClassificationMetrics>;
+
 /// Called once per driver run (grid values included) with (problem, solver, seed).
 pub type Tick<'a> = &'a mut dyn FnMut(&str, &str, u64);
 
@@ -161,6 +165,7 @@ fn run_once<P: Problem>(
     threads: usize,
     make_problem: &dyn Fn() -> Result<P, solvers::SolverError>,
     make_solver: &dyn Fn() -> Result<Built<P>, solvers::SolverError>,
+    finish: Finish<P>,
 ) -> RunResult {
     let mut problem = match make_problem() {
         Ok(p) => p,
@@ -203,6 +208,7 @@ fn run_once<P: Problem>(
                 },
             );
             r.solver = entry.name.to_string();
+            r.classification = finish(&problem);
             r
         }
         Ok(Err(e)) => failed(
@@ -244,6 +250,7 @@ fn run_entry<P: Problem>(
     base_ctx: &SolverCtx,
     make_problem: &dyn Fn() -> Result<P, solvers::SolverError>,
     build: &dyn Fn(&SolverCtx) -> Result<Built<P>, solvers::SolverError>,
+    finish: Finish<P>,
     tick: Tick,
 ) -> RunResult {
     let grid = match &settings.lr_grid {
@@ -258,6 +265,7 @@ fn run_entry<P: Problem>(
                 settings.threads,
                 make_problem,
                 &|| build(base_ctx),
+                finish,
             );
         }
     };
@@ -276,6 +284,7 @@ fn run_entry<P: Problem>(
             settings.threads,
             make_problem,
             &|| build(&ctx),
+            finish,
         ));
     }
     let finals: Vec<f64> = runs.iter().map(final_objective).collect();
@@ -360,6 +369,7 @@ pub fn run_network<T: RunnerReal>(
             },
             &make_problem,
             &|ctx| factory(ctx),
+            &|p: &NetProblem<T>| crate::classification::metrics_of(p),
             tick,
         ));
     }
@@ -404,6 +414,7 @@ pub fn run_nmf<T: RunnerReal>(
             &ctx,
             &make_problem,
             &|c| factory(c),
+            &|_| None,
             tick,
         ));
     }

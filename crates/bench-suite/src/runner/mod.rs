@@ -237,7 +237,8 @@ pub fn plan(
         build_options: BuildOptions {
             mnist_dir: args.mnist_dir.clone().or(env.mnist_dir),
             fashion_mnist_dir: args.fashion_mnist_dir.clone().or(env.fashion_mnist_dir),
-            mnist_max_train: None,
+            mnist_max_train: args.max_train,
+            fashion_mnist_package_dir: None,
         },
         overrides: BudgetSpec {
             max_epochs: args.epochs,
