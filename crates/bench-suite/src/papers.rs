@@ -54,6 +54,9 @@ pub struct PaperSetup {
     pub widths: Vec<usize>,
     /// The paper's iteration count (full-batch sweeps or epochs).
     pub iterations: u64,
+    /// What the paper (or its reference code) reports for this setup, with the source;
+    /// docs/PAPERS.md has the discussion.
+    pub reported: &'static str,
     /// Solver names (in [`papers_solver_registry`]) run under the paper's iteration count.
     pub paper_solvers: Vec<&'static str>,
     /// Solver names run in the equal-time variant.
@@ -68,6 +71,7 @@ pub fn paper_setups() -> Vec<PaperSetup> {
             paper: "Wang, Yu, Chen, Zhao, KDD 2019 (dlADMM); Taylor et al. ICML 2016 as its baseline",
             widths: vec![784, 1000, 1000, 10],
             iterations: 200,
+            reported: "paper: test accuracy on MNIST and Fashion-MNIST after 200 iterations vs GD, Adadelta, Adagrad, Adam, Taylor ADMM (values not retrievable with the search tool; see docs/PAPERS.md)",
             paper_solvers: vec!["dladmm", "admm-taylor", "gd", "adam-full", "lbfgs"],
             equal_time_solvers: vec!["dladmm", "admm-taylor", "adam", "lbfgs"],
         },
@@ -76,6 +80,7 @@ pub fn paper_setups() -> Vec<PaperSetup> {
             paper: "Zeng, Lau, Lin, Yao, ICML 2019 (proximal BCD)",
             widths: vec![784, 1500, 1500, 1500, 10],
             iterations: 50,
+            reported: "reference code (MNIST, not Fashion-MNIST): test accuracy 0.9492 after 50 iterations, ~1.9 s/iteration on a GPU (ALGORITHMS.md 4.6)",
             paper_solvers: vec!["bcd", "gd", "adam-full", "lbfgs"],
             equal_time_solvers: vec!["bcd", "adam", "lbfgs"],
         },
@@ -84,6 +89,7 @@ pub fn paper_setups() -> Vec<PaperSetup> {
             paper: "Gu, Askari, El Ghaoui, AISTATS 2020 (Fenchel lifted networks), mnist_batch.py setup",
             widths: vec![784, 300, 10],
             iterations: 50,
+            reported: "paper: Fenchel lifted network matches or beats the same network trained by backprop on MNIST (abstract); table values not retrieved",
             paper_solvers: vec!["lifted-fenchel", "mac", "adam-b500", "sgd-b500"],
             equal_time_solvers: vec!["lifted-fenchel", "mac", "adam", "lbfgs"],
         },
@@ -92,6 +98,7 @@ pub fn paper_setups() -> Vec<PaperSetup> {
             paper: "Frerix, Moellenhoff, Moeller, Cremers, ICLR 2018 (ProxProp), MLP 3072-4000-1000-4000-10 with a 784 input",
             widths: vec![784, 4000, 1000, 4000, 10],
             iterations: 50,
+            reported: "paper: CIFAR-10 and USPS only (no Fashion-MNIST); ProxProp+Adam reaches lower training loss than Adam per epoch (figures)",
             paper_solvers: vec!["proxprop", "adam-b500"],
             equal_time_solvers: vec!["proxprop", "adam"],
         },
@@ -128,9 +135,9 @@ fn scalar_bytes(dtype: Dtype) -> u64 {
 /// With `H = sum_{l>=1} d_l` (values per sample of all layers' Z_l / A_l), `P` the
 /// parameter count, `N` training and `M` test samples, `b` bytes per scalar:
 ///
-/// `bytes = b * (d_0 (N + M) + c_aux * N * H + c_eval * max(N, M) * H + c_par * P)`
+/// `bytes = b * (2 d_0 (N + M) + c_aux * N * H + c_eval * max(N, M) * H + c_par * P)`
 ///
-/// `d_0 (N + M)`: the data copy each run holds. `c_eval = 3`: the evaluation forward pass
+/// `2 d_0 (N + M)`: the data each run holds and one copy of it (tape input, batch). `c_eval = 3`: the evaluation forward pass
 /// (Z, A and a scratch per layer). `c_par = 8`: weights, gradients, optimiser moments,
 /// line-search copies. `c_aux`: per-sample auxiliary matrices of the method (dlADMM: Z,
 /// A, previous Z/A, multiplier, scratch and gradient blocks; Taylor ADMM: Z, A,
@@ -159,7 +166,7 @@ pub fn estimate_peak_bytes(
         _ => 0,
     };
     let d0 = widths.first().copied().unwrap_or(0) as u64;
-    scalar_bytes(dtype) * (d0 * (n + m) + c_aux * n * h + 3 * n.max(m) * h + 8 * p)
+    scalar_bytes(dtype) * (2 * d0 * (n + m) + c_aux * n * h + 3 * n.max(m) * h + 8 * p)
 }
 
 /// [`BenchError::MemoryLimit`] if the estimate of `solver` exceeds `limit_bytes`.
@@ -184,11 +191,11 @@ pub fn check_memory(
     Ok(estimate)
 }
 
-/// The problem of a setup on `train` Fashion-MNIST images (and all 10,000 test images).
-pub fn setup_problem(setup: &PaperSetup, name: String, train: usize) -> ProblemSpec {
+/// The problem of a setup on the first `train` Fashion-MNIST training and `test` test images.
+pub fn setup_problem(setup: &PaperSetup, name: String, train: usize, test: usize) -> ProblemSpec {
     ProblemSpec {
         description: format!(
-            "Fashion-MNIST (first {train} training images, 10000 test), MLP {:?} ReLU, \
+            "Fashion-MNIST (first {train} training images, first {test} test), MLP {:?} ReLU, \
              softmax cross-entropy; setup of {}",
             setup.widths, setup.paper
         ),
@@ -201,7 +208,7 @@ pub fn setup_problem(setup: &PaperSetup, name: String, train: usize) -> ProblemS
         source: DataSource::Mnist {
             fashion: true,
             train,
-            test: 10_000,
+            test,
         },
         families: crate::problems::SolverFamily::NETWORK.to_vec(),
         quick: false,
@@ -213,7 +220,8 @@ pub fn setup_problem(setup: &PaperSetup, name: String, train: usize) -> ProblemS
 /// `--problems` selects setups by problem name (`papers-dladmm`, ...), `--solvers`
 /// filters solvers, `--time-budget` replaces [`EQUAL_TIME_S`] (and caps the paper-iteration
 /// runs), `--epochs` is ignored (the paper's iteration count is the budget), `--full`
-/// uses all 60,000 training images, `--max-train N` the first N.
+/// uses all 60,000 training images, `--max-train N` the first N, `--max-test M` the
+/// first M of the 10,000 test images.
 pub fn papers_plan(
     args: &CompareArgs,
     memory_limit_bytes: u64,
@@ -224,6 +232,11 @@ pub fn papers_plan(
         Some(n) => n.min(60_000),
         None if args.full => 60_000,
         None => PAPERS_DEFAULT_TRAIN,
+    };
+    let test = match args.max_test {
+        Some(0) => return Err(BenchError::arg("max-test", "must be >= 1")),
+        Some(n) => n.min(10_000),
+        None => 10_000,
     };
     let equal = args
         .time_budget
@@ -284,7 +297,7 @@ pub fn papers_plan(
                     &name,
                     &setup.widths,
                     train,
-                    10_000,
+                    test,
                     args.dtype,
                     memory_limit_bytes,
                 ) {
@@ -302,7 +315,7 @@ pub fn papers_plan(
             }
             if !solvers.is_empty() {
                 problems.push(PlannedProblem {
-                    spec: setup_problem(&setup, name, train),
+                    spec: setup_problem(&setup, name, train, test),
                     solvers,
                     budget,
                 });
@@ -361,9 +374,79 @@ pub fn run_papers(args: &CompareArgs) -> Result<CompareOutcome, BenchError> {
     }
     results.runs.extend(refused);
     let outputs = write_outputs(&dir, &results)?;
+    let mut md = std::fs::read_to_string(&outputs.report_md)
+        .map_err(|e| BenchError::io(&outputs.report_md, e))?;
+    md.push_str(&render_papers_section(&results));
+    crate::outdir::write_atomic(&outputs.report_md, md.as_bytes())?;
     Ok(CompareOutcome {
         dir,
         outputs,
         results,
     })
+}
+
+/// The side-by-side section of a papers report: per setup, what the paper reports, then
+/// per (variant, solver): status, iterations done, solver time per iteration, final
+/// training objective, final test accuracy and peak memory (median/maximum over seeds is
+/// not taken: one row per seed).
+pub fn render_papers_section(results: &crate::results::ResultsFile) -> String {
+    use crate::analysis::{fmt_bytes, fmt_percent, fmt_sig};
+    use std::fmt::Write as _;
+    let mut s = String::from("\n## Papers side by side\n\n");
+    let _ = writeln!(
+        s,
+        "`papers-<setup>`: every solver capped at the paper's iteration count (and the \
+         wall-time cap); `-equal-time`: the same solver wall time for all. Time per \
+         iteration = solver wall time / iterations done (evaluation excluded).\n"
+    );
+    for setup in paper_setups() {
+        let base = format!("papers-{}", setup.key);
+        let runs: Vec<_> = results
+            .runs
+            .iter()
+            .filter(|r| r.problem == base || r.problem == format!("{base}-equal-time"))
+            .collect();
+        if runs.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            s,
+            "### {} ({:?})\n\nSetup: {}. Reported: {}.\n",
+            base, setup.widths, setup.paper, setup.reported
+        );
+        let _ = writeln!(
+            s,
+            "| variant | solver | seed | status | iterations | s / iteration | final objective | test accuracy | peak memory |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+        for r in runs {
+            let last = r.last();
+            let iters = last.map(|l| l.iteration);
+            let per =
+                last.and_then(|l| (l.iteration > 0).then(|| l.wall_time_s / l.iteration as f64));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                if r.problem == base {
+                    "paper iterations"
+                } else {
+                    "equal time"
+                },
+                r.solver,
+                r.seed,
+                match &r.status {
+                    RunStatus::Failed { error } => format!("failed: {error}"),
+                    RunStatus::Skipped { reason } => format!("skipped: {reason}"),
+                    other => other.label().to_string(),
+                },
+                iters.map_or("-".into(), |i| i.to_string()),
+                fmt_sig(per, 3),
+                fmt_sig(last.map(|l| l.objective), 4),
+                fmt_percent(last.and_then(|l| l.test_accuracy)),
+                fmt_bytes(r.peak_memory_bytes),
+            );
+        }
+        s.push('\n');
+    }
+    s
 }

@@ -82,6 +82,9 @@ pub struct CompareArgs {
     /// suite: instead of its 10,000 / 60,000 with --full).
     #[arg(long, value_name = "N")]
     pub max_train: Option<usize>,
+    /// Papers suite: use only the first N of the 10,000 test images.
+    #[arg(long, value_name = "N")]
+    pub max_test: Option<usize>,
     /// Hide the progress bar (it is hidden anyway when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,
