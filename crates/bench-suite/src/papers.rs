@@ -25,7 +25,6 @@
 //! is not started and is reported `failed` with [`BenchError::MemoryLimit`].
 
 use crate::BenchError;
-use crate::outdir::create_run_dir;
 use crate::problems::{DataSource, Dtype, HiddenActivation, LossSpec, ProblemKind, ProblemSpec};
 use crate::report::write_outputs;
 use crate::results::{BudgetSpec, RunResult, RunStatus};
@@ -355,7 +354,8 @@ pub fn run_papers(args: &CompareArgs) -> Result<CompareOutcome, BenchError> {
     let limit =
         (args.memory_limit_gib.unwrap_or(DEFAULT_MEMORY_LIMIT_GIB) * (1u64 << 30) as f64) as u64;
     let (plan, refused) = papers_plan(args, limit)?;
-    let dir = create_run_dir(&args.out, "papers")?;
+    // Built under a `.papers-…partial` name, renamed into place when complete (as `run`).
+    let partial = crate::partial::PartialRunDir::create(&args.out, "papers")?;
     let show = !args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut results = if plan.problems.is_empty() {
         crate::results::ResultsFile::new(crate::results::RunMetadata::collect(
@@ -373,11 +373,34 @@ pub fn run_papers(args: &CompareArgs) -> Result<CompareOutcome, BenchError> {
         }
     }
     results.runs.extend(refused);
-    let outputs = write_outputs(&dir, &results)?;
-    let mut md = std::fs::read_to_string(&outputs.report_md)
-        .map_err(|e| BenchError::io(&outputs.report_md, e))?;
-    md.push_str(&render_papers_section(&results));
-    crate::outdir::write_atomic(&outputs.report_md, md.as_bytes())?;
+    let write = |dir: &std::path::Path| -> Result<crate::report::WrittenOutputs, BenchError> {
+        let outputs = write_outputs(dir, &results)?;
+        let mut md = std::fs::read_to_string(&outputs.report_md)
+            .map_err(|e| BenchError::io(&outputs.report_md, e))?;
+        md.push_str(&render_papers_section(&results));
+        crate::outdir::write_atomic(&outputs.report_md, md.as_bytes())?;
+        Ok(outputs)
+    };
+    let written = match write(partial.path()) {
+        Ok(w) => w,
+        Err(e) => {
+            let kept = partial.keep();
+            return Err(BenchError::io(
+                kept,
+                std::io::Error::other(format!(
+                    "writing the outputs failed ({e}); what was written is kept in this directory"
+                )),
+            ));
+        }
+    };
+    let tmp = partial.path().to_path_buf();
+    let dir = partial.finish()?;
+    let moved = |p: std::path::PathBuf| p.strip_prefix(&tmp).map_or(p.clone(), |r| dir.join(r));
+    let outputs = crate::report::WrittenOutputs {
+        results_json: moved(written.results_json),
+        report_md: moved(written.report_md),
+        plots: written.plots,
+    };
     Ok(CompareOutcome {
         dir,
         outputs,
