@@ -97,6 +97,7 @@ pub fn run_result(outcome: &solvers::RunOutcome, ctx: RunContext) -> RunResult {
         tuned: ctx.tuned,
         tuning: None,
         trained_objective: None,
+        classification: None,
     }
 }
 

@@ -15,6 +15,39 @@ pub enum BenchError {
         /// The path that was looked for (for gzip-or-plain lookups: the plain name).
         path: PathBuf,
     },
+    /// A data set expected from a system package is not installed (its directory does
+    /// not exist) and no directory was given. The runner skips the problem with this
+    /// message, which holds the install command.
+    #[error(
+        "{path} not found: install the data with `apt-get install {package}` \
+         (or give --fashion-mnist-dir / ${env}) (problem skipped)"
+    )]
+    PackageMissing {
+        /// The package's data directory that was looked for.
+        path: PathBuf,
+        /// The Debian package to install.
+        package: String,
+        /// The environment variable that can name another directory.
+        env: String,
+    },
+    /// A run would need more memory than allowed; it is refused before anything is
+    /// allocated (estimate from the sizes, see `papers::estimate_peak_bytes`).
+    #[error(
+        "{solver} on {problem}: estimated peak memory {:.2} GiB exceeds the limit of {:.2} GiB \
+         (not started; use fewer training samples or raise --memory-limit-gib)",
+        *estimate_bytes as f64 / 1073741824.0,
+        *limit_bytes as f64 / 1073741824.0
+    )]
+    MemoryLimit {
+        /// Solver display name.
+        solver: String,
+        /// Problem name.
+        problem: String,
+        /// Estimated peak allocation in bytes.
+        estimate_bytes: u64,
+        /// The limit in bytes.
+        limit_bytes: u64,
+    },
     /// A text (CSV) file is malformed. `line` and `column` are 1-based.
     #[error("{file}: line {line}, column {column}: {message}")]
     Csv {

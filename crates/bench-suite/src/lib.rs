@@ -27,6 +27,8 @@
 //! - [`runner`]: the comparison behind `cargo xtask compare`: the solver registry (one
 //!   line per solver), budgets, equal-start runs through the `solvers` driver, and
 //!   `runner::run(&CompareArgs)`, the entry point of the `strata-compare` binary.
+//! - [`papers`]: `--suite papers`, each structured method in its paper's setup on
+//!   Fashion-MNIST with gradient baselines, and the up-front memory estimate.
 //! - [`memory`]: peak-memory measurement (a counting global allocator the binary
 //!   installs; `VmHWM` from `/proc` as a process-wide fallback).
 //!
@@ -47,10 +49,12 @@
 mod error;
 
 pub mod analysis;
+pub mod classification;
 pub mod convert;
 pub mod data;
 pub mod memory;
 pub mod outdir;
+pub mod papers;
 pub mod partial;
 pub mod plots;
 pub mod problems;

@@ -197,10 +197,17 @@ pub enum DataSource {
         /// Std of each blob.
         std: f64,
     },
-    /// MNIST-layout IDX files from a user directory ([`data::load_mnist_dir`]).
+    /// MNIST-layout IDX files ([`data::load_mnist_dir`]): MNIST from a user directory;
+    /// Fashion-MNIST from a user directory or, when none is given, from the
+    /// `dataset-fashion-mnist` package's directory ([`data::resolve_fashion_mnist_dir`]).
     Mnist {
         /// Fashion-MNIST instead of MNIST (another directory, same layout).
         fashion: bool,
+        /// Training images used: the first `train` of the 60,000
+        /// ([`BuildOptions::mnist_max_train`] overrides it).
+        train: usize,
+        /// Test images used: the first `test` of the 10,000.
+        test: usize,
     },
     /// Power spectrogram of the synthetic piano ([`data::piano_spectrogram`]).
     PianoSpectrogram(PianoSpec),
@@ -261,8 +268,12 @@ pub struct BuildOptions {
     /// Directory of the Fashion-MNIST IDX files (flag or [`data::FASHION_MNIST_DIR_ENV`]).
     pub fashion_mnist_dir: Option<PathBuf>,
     /// Keep at most this many MNIST training images (the first ones). `None`: the
-    /// registry default [`MNIST_DEFAULT_TRAIN`]. Use `Some(usize::MAX)` for all 60,000.
+    /// problem's registered count. Use `Some(usize::MAX)` for all 60,000.
     pub mnist_max_train: Option<usize>,
+    /// Where the `dataset-fashion-mnist` package's files are looked for when no
+    /// Fashion-MNIST directory is given. `None`: [`data::FASHION_MNIST_PACKAGE_DIR`]
+    /// (tests point it at a temporary copy of the package's layout).
+    pub fashion_mnist_package_dir: Option<PathBuf>,
 }
 
 /// Default number of (Fashion-)MNIST training images used, to keep runs modest.
@@ -276,6 +287,7 @@ impl BuildOptions {
             mnist_dir: std::env::var_os(data::MNIST_DIR_ENV).map(PathBuf::from),
             fashion_mnist_dir: std::env::var_os(data::FASHION_MNIST_DIR_ENV).map(PathBuf::from),
             mnist_max_train: None,
+            fashion_mnist_package_dir: None,
         }
     }
 }
@@ -343,7 +355,7 @@ impl ProblemSpec {
             DataSource::Blobs {
                 train, test, dim, ..
             } => (*dim, *train, *test),
-            DataSource::Mnist { .. } => (784, MNIST_DEFAULT_TRAIN, 10_000),
+            DataSource::Mnist { train, test, .. } => (784, *train, *test),
             DataSource::PianoSpectrogram(spec) => {
                 let (f, n) = spec.shape().unwrap_or((0, 0));
                 (f, n, 0)
@@ -455,19 +467,27 @@ impl ProblemSpec {
                 let te = data::blobs(&centers, *test, *std, &mut rng)?;
                 supervised(tr, te)
             }
-            DataSource::Mnist { fashion } => {
-                let (dir, env) = if *fashion {
-                    (&opts.fashion_mnist_dir, data::FASHION_MNIST_DIR_ENV)
+            DataSource::Mnist {
+                fashion,
+                train,
+                test,
+            } => {
+                let dir = if *fashion {
+                    data::resolve_fashion_mnist_dir(
+                        opts.fashion_mnist_dir.as_deref(),
+                        opts.fashion_mnist_package_dir
+                            .as_deref()
+                            .unwrap_or(std::path::Path::new(data::FASHION_MNIST_PACKAGE_DIR)),
+                    )?
                 } else {
-                    (&opts.mnist_dir, data::MNIST_DIR_ENV)
+                    opts.mnist_dir
+                        .clone()
+                        .ok_or_else(|| BenchError::DataMissing {
+                            path: PathBuf::from(format!("${}", data::MNIST_DIR_ENV)),
+                        })?
                 };
-                let Some(dir) = dir else {
-                    return Err(BenchError::DataMissing {
-                        path: PathBuf::from(format!("${env}")),
-                    });
-                };
-                let max = opts.mnist_max_train.unwrap_or(MNIST_DEFAULT_TRAIN);
-                let (train, test) = data::load_mnist_dir::<T>(dir, Some(max), None)?;
+                let max = opts.mnist_max_train.unwrap_or(*train);
+                let (train, test) = data::load_mnist_dir::<T>(&dir, Some(max), Some(*test))?;
                 supervised(train, test)
             }
             DataSource::PianoSpectrogram(spec) => Ok(ProblemData::Nmf {
@@ -594,6 +614,21 @@ pub fn registry() -> Vec<ProblemSpec> {
         families: nmf.clone(),
         quick,
     };
+    let fashion = |name: &str, subset: &str, train, test| ProblemSpec {
+        name: name.into(),
+        description: format!(
+            "Fashion-MNIST ({subset}; package dataset-fashion-mnist or --fashion-mnist-dir), \
+             784-128-10 ReLU MLP, cross-entropy + L2 1e-4"
+        ),
+        kind: net(&[784, 128, 10], Relu, Ce),
+        source: DataSource::Mnist {
+            fashion: true,
+            train,
+            test,
+        },
+        families: netf.clone(),
+        quick: false,
+    };
     vec![
         ProblemSpec {
             name: "digits-mlp".into(),
@@ -664,18 +699,17 @@ pub fn registry() -> Vec<ProblemSpec> {
             name: "mnist-mlp".into(),
             description: "MNIST (user-supplied IDX files, first 10000 training images), 784-128-10 ReLU MLP, cross-entropy + L2 1e-4".into(),
             kind: net(&[784, 128, 10], Relu, Ce),
-            source: DataSource::Mnist { fashion: false },
+            source: DataSource::Mnist {
+                fashion: false,
+                train: MNIST_DEFAULT_TRAIN,
+                test: 10_000,
+            },
             families: netf.clone(),
             quick: false,
         },
-        ProblemSpec {
-            name: "fashion-mnist-mlp".into(),
-            description: "Fashion-MNIST (user-supplied IDX files, first 10000 training images), 784-128-10 ReLU MLP, cross-entropy + L2 1e-4".into(),
-            kind: net(&[784, 128, 10], Relu, Ce),
-            source: DataSource::Mnist { fashion: true },
-            families: netf,
-            quick: false,
-        },
+        fashion("fashion-mnist-mlp", "first 10000 training images", MNIST_DEFAULT_TRAIN, 10_000),
+        fashion("fashion-mnist-full", "all 60000 training images", 60_000, 10_000),
+        fashion("fashion-mnist-smoke", "first 1000 training and 1000 test images (CI smoke test)", 1_000, 1_000),
         spectro(
             0.0,
             "nmf-spectrogram-is",

@@ -447,10 +447,12 @@ pub fn write_outputs(dir: &Path, results: &ResultsFile) -> Result<WrittenOutputs
     let plots = write_plots(dir, results)?;
     let profiles = write_profiles(dir, results, TARGET_TAU)?;
     let report_md = dir.join("report.md");
-    write_atomic(
-        &report_md,
-        render_report(results, &plots, &profiles).as_bytes(),
-    )?;
+    let heatmaps = crate::classification::write_confusion_heatmaps(dir, results)?;
+    let mut md = render_report(results, &plots, &profiles);
+    md.push_str(&crate::classification::render_classification_section(
+        results, &heatmaps,
+    ));
+    write_atomic(&report_md, md.as_bytes())?;
     Ok(WrittenOutputs {
         results_json,
         report_md,

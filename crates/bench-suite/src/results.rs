@@ -263,6 +263,10 @@ pub struct RunResult {
     /// the row apart and keeps it out of targets, rankings and profiles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trained_objective: Option<String>,
+    /// Classification runs: confusion matrix and per-class accuracy of the final weights
+    /// (see [`crate::classification`]); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<crate::classification::ClassificationMetrics>,
 }
 
 /// How a reported run's hyperparameters were chosen (see `bench_suite::runner::tune`) (`results.json`: `runs[i].tuning`).
@@ -316,6 +320,7 @@ impl RunResult {
             tuned: false,
             tuning: None,
             trained_objective: None,
+            classification: None,
         }
     }
 

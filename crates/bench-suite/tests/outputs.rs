@@ -57,6 +57,7 @@ fn run(solver: &str, seed: u64, objs: &[f64], dt: f64, status: RunStatus) -> Run
         tuned: false,
         tuning: None,
         trained_objective: None,
+        classification: None,
     }
 }
 

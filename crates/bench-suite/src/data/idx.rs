@@ -23,6 +23,11 @@ use crate::BenchError;
 pub const MNIST_DIR_ENV: &str = "STRATA_MNIST_DIR";
 /// Environment variable the CLI reads for the Fashion-MNIST directory.
 pub const FASHION_MNIST_DIR_ENV: &str = "STRATA_FASHION_MNIST_DIR";
+/// Where Debian's `dataset-fashion-mnist` package installs the four gzipped IDX files
+/// (`dpkg -L dataset-fashion-mnist`, package version 0.0~git20200523.55506a9-1).
+pub const FASHION_MNIST_PACKAGE_DIR: &str = "/usr/share/datasets/fashion-mnist";
+/// The Debian package that ships Fashion-MNIST (MIT licence, about 30 MB).
+pub const FASHION_MNIST_PACKAGE: &str = "dataset-fashion-mnist";
 /// Number of classes of MNIST and Fashion-MNIST.
 pub const IDX_CLASSES: usize = 10;
 
@@ -239,6 +244,34 @@ pub fn load_mnist_dir<T: Real>(
         });
     }
     Ok((train, test))
+}
+
+/// The Fashion-MNIST directory to read: `explicit` (the `--fashion-mnist-dir` flag or
+/// [`FASHION_MNIST_DIR_ENV`]) when given, else `package_dir` (normally
+/// [`FASHION_MNIST_PACKAGE_DIR`]; a parameter so tests can point it at a temporary copy
+/// of the package's layout).
+///
+/// An explicit directory is returned as is (a missing one is reported by the loader as
+/// [`BenchError::DataMissing`]). Without one, a `package_dir` that does not exist gives
+/// [`BenchError::PackageMissing`], whose message holds the `apt-get install` command;
+/// the runner reports that problem as `skipped`. Files inside an existing directory are
+/// then checked by [`load_mnist_dir`], whose errors name the file.
+pub fn resolve_fashion_mnist_dir(
+    explicit: Option<&Path>,
+    package_dir: &Path,
+) -> Result<PathBuf, BenchError> {
+    if let Some(dir) = explicit {
+        return Ok(dir.to_path_buf());
+    }
+    if package_dir.is_dir() {
+        Ok(package_dir.to_path_buf())
+    } else {
+        Err(BenchError::PackageMissing {
+            path: package_dir.to_path_buf(),
+            package: FASHION_MNIST_PACKAGE.to_string(),
+            env: FASHION_MNIST_DIR_ENV.to_string(),
+        })
+    }
 }
 
 /// Encodes images as an IDX3 file (for tests and fixtures).

@@ -19,7 +19,10 @@ pub use csv::{
     read_labeled_csv, read_numeric_csv,
 };
 pub use digits::{DIGITS_CSV, digits_nonnegative, digits_split, digits_table};
-pub use idx::{FASHION_MNIST_DIR_ENV, MNIST_DIR_ENV, load_mnist_dir};
+pub use idx::{
+    FASHION_MNIST_DIR_ENV, FASHION_MNIST_PACKAGE, FASHION_MNIST_PACKAGE_DIR, MNIST_DIR_ENV,
+    load_mnist_dir, resolve_fashion_mnist_dir,
+};
 pub use labeled::train_test_from_table;
 pub use nmf::{NmfInstance, NmfNoise, synthetic_nmf};
 pub use spectrogram::{PianoSpec, piano_signal, piano_spectrogram, stft_power};

@@ -75,6 +75,22 @@ pub struct CompareArgs {
     /// Directory of the Fashion-MNIST IDX files (else $STRATA_FASHION_MNIST_DIR).
     #[arg(long, value_name = "DIR")]
     pub fashion_mnist_dir: Option<PathBuf>,
+    /// A named suite instead of --problems/--full: `papers` runs each structured method
+    /// in its paper's setup on Fashion-MNIST next to gradient baselines (see
+    /// `bench_suite::papers` and docs/PAPERS.md).
+    #[arg(long, value_name = "papers")]
+    pub suite: Option<String>,
+    /// Refuse (before allocating) any papers-suite run whose estimated peak memory exceeds
+    /// this many GiB. Default 24.
+    #[arg(long, value_name = "GIB")]
+    pub memory_limit_gib: Option<f64>,
+    /// Use only the first N training images of the (Fashion-)MNIST problems (papers
+    /// suite: instead of its 10,000 / 60,000 with --full).
+    #[arg(long, value_name = "N")]
+    pub max_train: Option<usize>,
+    /// Papers suite: use only the first N of the 10,000 test images.
+    #[arg(long, value_name = "N")]
+    pub max_test: Option<usize>,
     /// Hide the progress bar (it is hidden anyway when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,

@@ -30,6 +30,8 @@ pub fn default_budget(spec: &ProblemSpec, full: bool) -> BudgetSpec {
         "digits-mlp-deep" | "digits-autoencoder" => (budget(50.0, 3.0), budget(200.0, 90.0)),
         "teacher-student" | "spirals" | "blobs" => (budget(100.0, 1.5), budget(500.0, 30.0)),
         "mnist-mlp" | "fashion-mnist-mlp" => (budget(5.0, 20.0), budget(20.0, 300.0)),
+        "fashion-mnist-full" => (budget(2.0, 60.0), budget(20.0, 600.0)),
+        "fashion-mnist-smoke" => (budget(3.0, 2.0), budget(20.0, 30.0)),
         _ => match spec.kind {
             ProblemKind::Nmf { .. } => (budget(500.0, 2.0), budget(2000.0, 30.0)),
             ProblemKind::Network { .. } => (budget(50.0, 3.0), budget(200.0, 60.0)),

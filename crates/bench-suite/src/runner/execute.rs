@@ -72,6 +72,10 @@ pub struct RunSettings {
 /// Called once per driver run (grid values included) with (problem, solver, seed).
 pub type Tick<'a> = &'a mut dyn FnMut(&str, &str, u64);
 
+/// Computed from the final problem of a reported run: the classification metrics
+/// (confusion matrix, per-class accuracy) of its final weights, or `None`.
+pub type Finish<'a, P> = &'a dyn Fn(&P) -> Option<crate::classification::ClassificationMetrics>;
+
 /// The stream of the seed's ChaCha8 generator the initial weights / factors come from
 /// (stream 0 is the data's; see [`crate::problems`]).
 pub const INIT_STREAM: u64 = 1;
@@ -161,6 +165,7 @@ fn run_once<P: Problem>(
     threads: usize,
     make_problem: &dyn Fn() -> Result<P, solvers::SolverError>,
     make_solver: &dyn Fn() -> Result<Built<P>, solvers::SolverError>,
+    finish: Finish<P>,
 ) -> RunResult {
     let mut problem = match make_problem() {
         Ok(p) => p,
@@ -203,6 +208,7 @@ fn run_once<P: Problem>(
                 },
             );
             r.solver = entry.name.to_string();
+            r.classification = finish(&problem);
             r
         }
         Ok(Err(e)) => failed(
@@ -291,6 +297,7 @@ fn run_entry<P: Problem>(
     make_problem: &dyn Fn() -> Result<P, solvers::SolverError>,
     build: &dyn Fn(&SolverCtx) -> Result<Built<P>, solvers::SolverError>,
     tune: Option<&TuneEnv<'_, P>>,
+    finish: Finish<P>,
     tick: Tick,
 ) -> RunResult {
     let threads = settings.threads;
@@ -304,6 +311,7 @@ fn run_entry<P: Problem>(
             threads,
             make_problem,
             &|| build(ctx),
+            finish,
         )
     };
     let Some(env) = tune else {
@@ -346,6 +354,7 @@ fn run_entry<P: Problem>(
             threads,
             env.make_problem,
             &|| build(&ctx),
+            &|_| None,
         ));
     }
     let scores: Vec<Option<f64>> = candidates.iter().map(validation_score).collect();
@@ -496,6 +505,7 @@ pub fn run_network<T: RunnerReal>(
             &make_problem,
             &|ctx| factory(ctx),
             env.as_ref(),
+            &|p: &NetProblem<T>| crate::classification::metrics_of(p),
             tick,
         );
         r.trained_objective = trained_objective(&r.hyperparameters, loss.kind);
@@ -549,6 +559,7 @@ pub fn run_nmf<T: RunnerReal>(
             &make_problem,
             &|c| factory(c),
             env.as_ref(),
+            &|_| None,
             tick,
         ));
     }

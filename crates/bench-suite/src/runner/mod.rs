@@ -225,7 +225,8 @@ pub fn plan(
         build_options: BuildOptions {
             mnist_dir: args.mnist_dir.clone().or(env.mnist_dir),
             fashion_mnist_dir: args.fashion_mnist_dir.clone().or(env.fashion_mnist_dir),
-            mnist_max_train: None,
+            mnist_max_train: args.max_train,
+            fashion_mnist_package_dir: None,
         },
         overrides: BudgetSpec {
             max_epochs: args.epochs,
@@ -249,6 +250,17 @@ pub struct CompareOutcome {
 /// Runs the comparison the arguments describe with the built-in registries (what the
 /// binary does). `--list` is the binary's business; here it is ignored.
 pub fn run(args: &CompareArgs) -> Result<CompareOutcome, BenchError> {
+    match args.suite.as_deref() {
+        None => {}
+        Some("papers") => return crate::papers::run_papers(args),
+        Some(other) => {
+            return Err(BenchError::UnknownName {
+                what: "suite",
+                name: other.to_string(),
+                valid: "papers".to_string(),
+            });
+        }
+    }
     run_with(args, &registry(), &solver_registry())
 }
 
@@ -343,7 +355,10 @@ fn run_problem_seed(
     let data = match p.spec.build_dtype(seed, plan.dtype, &plan.build_options) {
         Ok(d) => d,
         Err(e) => {
-            let skip = matches!(e, BenchError::DataMissing { .. });
+            let skip = matches!(
+                e,
+                BenchError::DataMissing { .. } | BenchError::PackageMissing { .. }
+            );
             let msg = format!("problem `{}` (seed {seed}): {e}", p.spec.name);
             bar.suspend(|| eprintln!("strata-compare: {msg}"));
             return entries

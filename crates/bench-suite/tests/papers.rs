@@ -1,0 +1,164 @@
+//! The papers suite: the up-front memory estimate bounds the measured peak, a run over
+//! the limit is refused with a typed error before it allocates, and the plan's setups.
+
+use bench_suite::BenchError;
+use bench_suite::memory::CountingAllocator;
+use bench_suite::papers::{
+    check_memory, estimate_peak_bytes, paper_setups, papers_plan, papers_solver_registry,
+};
+use bench_suite::problems::{
+    DataSource, Dtype, HiddenActivation, LossSpec, ProblemKind, ProblemSpec, SolverFamily,
+};
+use bench_suite::results::RunStatus;
+use bench_suite::runner::{CompareArgs, run, run_with};
+use clap::Parser;
+
+#[global_allocator]
+static ALLOC: CountingAllocator = CountingAllocator;
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("strata-papers-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// One test (runs are sequential, so each peak is the run's own): every method with
+/// auxiliary variables, and the full-batch baselines, on blobs 20-96-96-10 with 3,000
+/// training samples for two iterations; the estimate must bound the measured peak.
+#[test]
+fn estimate_bounds_the_measured_peak_of_every_method() {
+    let widths = vec![20, 96, 96, 10];
+    let (train, test) = (3000, 500);
+    let spec = ProblemSpec {
+        name: "blobs-mem".into(),
+        description: "memory check".into(),
+        kind: ProblemKind::Network {
+            widths: widths.clone(),
+            hidden: HiddenActivation::Relu,
+            loss: LossSpec::SoftmaxCrossEntropy,
+        },
+        source: DataSource::Blobs {
+            train,
+            test,
+            dim: 20,
+            classes: 10,
+            spread: 3.0,
+            std: 1.0,
+        },
+        families: SolverFamily::NETWORK.to_vec(),
+        quick: false,
+    };
+    let names = [
+        "dladmm",
+        "admm-taylor",
+        "bcd",
+        "mac",
+        "lifted-fenchel",
+        "gd",
+        "adam-full",
+        "lbfgs",
+        "proxprop",
+        "adam-b500",
+    ];
+    let out = temp_dir("mem");
+    let args = CompareArgs::parse_from([
+        "strata-compare",
+        "--no-progress",
+        "--problems",
+        "blobs-mem",
+        "--solvers",
+        &names.join(","),
+        "--epochs",
+        "2",
+        "--time-budget",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let res = run_with(&args, &[spec], &papers_solver_registry()).unwrap();
+    assert_eq!(res.results.runs.len(), names.len());
+    for r in &res.results.runs {
+        assert!(
+            !matches!(r.status, RunStatus::Failed { .. }),
+            "{}: {:?}",
+            r.solver,
+            r.status
+        );
+        let peak = r.peak_memory_bytes.expect("counting allocator installed");
+        let est = estimate_peak_bytes(&r.solver, &widths, train, test, Dtype::F64);
+        eprintln!("{:<16} peak {peak:>10} estimate {est:>10}", r.solver);
+        assert!(
+            peak <= est,
+            "{}: measured {peak} > estimate {est}",
+            r.solver
+        );
+    }
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn a_run_over_the_limit_is_refused_with_a_typed_error() {
+    // dlADMM at full scale, f64: several GiB of auxiliary variables.
+    let widths = [784, 1000, 1000, 10];
+    let est = estimate_peak_bytes("dladmm", &widths, 60_000, 10_000, Dtype::F64);
+    assert!(est > 4 << 30 && est < 24 << 30, "{est}");
+    let err =
+        check_memory("dladmm", "p", &widths, 60_000, 10_000, Dtype::F64, 1 << 30).unwrap_err();
+    assert!(matches!(err, BenchError::MemoryLimit { .. }));
+    assert!(
+        err.to_string().contains("exceeds the limit of 1.00 GiB"),
+        "{err}"
+    );
+    assert!(check_memory("dladmm", "p", &widths, 60_000, 10_000, Dtype::F64, 24 << 30).is_ok());
+    // Through the suite: a tiny limit refuses every run of the setup without running it.
+    let args = CompareArgs::parse_from([
+        "strata-compare",
+        "--suite",
+        "papers",
+        "--problems",
+        "papers-dladmm",
+        "--memory-limit-gib",
+        "0.001",
+    ]);
+    let (plan, refused) = papers_plan(&args, 1 << 20).unwrap();
+    assert!(plan.problems.is_empty());
+    assert_eq!(refused.len(), 5 + 4);
+    for r in &refused {
+        let RunStatus::Failed { error } = &r.status else {
+            panic!("{:?}", r.status)
+        };
+        assert!(error.contains("estimated peak memory"), "{error}");
+        assert!(r.trace.is_empty());
+    }
+}
+
+#[test]
+fn every_setup_solver_is_registered_and_unknown_suites_are_rejected() {
+    let reg = papers_solver_registry();
+    for s in paper_setups() {
+        for n in s.paper_solvers.iter().chain(&s.equal_time_solvers) {
+            assert!(reg.iter().any(|e| e.name == *n), "{n}");
+        }
+    }
+    let args = CompareArgs::parse_from(["strata-compare", "--suite", "nope"]);
+    let err = run(&args).unwrap_err();
+    assert!(matches!(err, BenchError::UnknownName { .. }), "{err}");
+    // Plan of one setup: the paper's iteration count, then equal time.
+    let args = CompareArgs::parse_from([
+        "strata-compare",
+        "--suite",
+        "papers",
+        "--problems",
+        "papers-lifted",
+        "--time-budget",
+        "5",
+    ]);
+    let (plan, refused) = papers_plan(&args, 24 << 30).unwrap();
+    assert!(refused.is_empty());
+    let names: Vec<&str> = plan.problems.iter().map(|p| p.spec.name.as_str()).collect();
+    assert_eq!(names, ["papers-lifted", "papers-lifted-equal-time"]);
+    assert_eq!(plan.problems[0].budget.max_iterations, Some(50));
+    assert_eq!(plan.problems[1].budget.max_wall_time_s, Some(5.0));
+    assert_eq!(plan.problems[1].budget.max_iterations, None);
+}
