@@ -110,15 +110,29 @@ fn training_improves_the_true_objective() {
     let before = net.objective(&loss, data.inputs(), data.targets()).unwrap();
     let mut mac = MacConfig::default().build::<f64>().unwrap();
     mac.init_parts(&net, &data, &loss).unwrap();
+    // An independent tally of the blocks through the hook.
+    let (mut z_blocks, mut w_blocks) = (0u64, 0u64);
     let counters = run_ctx(|ctx| {
         for _ in 0..30 {
-            mac.step_parts(&mut net, &data, &loss, ctx).unwrap();
+            mac.step_with_hook(&mut net, &data, &loss, ctx, &mut |b, _| match b {
+                MacBlock::Coordinates(_) => z_blocks += 1,
+                MacBlock::Weights(_) => w_blocks += 1,
+                MacBlock::FeasibleCandidate => {}
+            })
+            .unwrap();
         }
     });
     let after = net.objective(&loss, data.inputs(), data.targets()).unwrap();
     assert!(after < 0.7 * before, "true objective {before} -> {after}");
-    assert_eq!(counters.samples_seen, 30 * 40);
-    assert!(counters.inner_solves >= 30 * (3 + 2 * 2));
+    assert_eq!((z_blocks, w_blocks), (30 * 2 * 2, 30 * 3));
+    // Data passes: one backward per Z-step and per W-step; forwards: the same, plus the
+    // feasible candidate (one per iteration) and one per Z-step backtracking trial.
+    assert_eq!(counters.backward, z_blocks + w_blocks);
+    let trials = counters.forward - counters.backward - 30;
+    assert!(trials >= z_blocks, "{trials} trials for {z_blocks} Z-steps");
+    assert_eq!(counters.samples_seen, 40 * (counters.forward + counters.backward));
+    // inner_solves: candidates + Z trials + W-step solves (>= 1 per W-step).
+    assert!(counters.inner_solves >= 30 + trials + w_blocks);
 }
 
 #[test]
