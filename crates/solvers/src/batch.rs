@@ -92,6 +92,13 @@ impl BatchSampler {
         }
     }
 
+    /// Starts an epoch with a given order of the samples (a permutation of `0..N`, checked
+    /// by the caller), to be cut into consecutive batches.
+    pub fn start_epoch_with(&mut self, order: &[usize]) {
+        self.indices.clear();
+        self.indices.extend_from_slice(order);
+    }
+
     /// The `b`-th batch of the current epoch (empty past the end).
     pub fn batch(&self, b: usize) -> &[usize] {
         let (n, size) = (self.indices.len(), self.size.max(1));
