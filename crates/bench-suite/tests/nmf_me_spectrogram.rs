@@ -26,7 +26,17 @@ fn relaxed_me_ends_below_mm_on_the_piano_spectrogram() {
                 me[i]
             );
         }
-        eprintln!("beta {beta}: MM {:.6e} ME {:.6e} ratio {:.3}", mm[200], me[200], me[200] / mm[200]);
-        assert!(me[200] < mm[200], "beta {beta}: ME {} vs MM {}", me[200], mm[200]);
+        eprintln!(
+            "beta {beta}: MM {:.6e} ME {:.6e} ratio {:.3}",
+            mm[200],
+            me[200],
+            me[200] / mm[200]
+        );
+        assert!(
+            me[200] < mm[200],
+            "beta {beta}: ME {} vs MM {}",
+            me[200],
+            mm[200]
+        );
     }
 }

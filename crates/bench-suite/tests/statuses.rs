@@ -22,29 +22,59 @@ fn args(extra: &[&str], out: &Path) -> CompareArgs {
 fn mac_on_spirals_is_diverged_not_budget() {
     let root = common::temp_dir("status-mac-spirals");
     let a = args(
-        &["--problems", "spirals", "--solvers", "mac", "--seeds", "1", "--time-budget", "0"],
+        &[
+            "--problems",
+            "spirals",
+            "--solvers",
+            "mac",
+            "--seeds",
+            "1",
+            "--time-budget",
+            "0",
+        ],
         &root,
     );
     let out = run(&a).unwrap();
     let r = &out.results.runs[0];
     let f0 = r.trace[0].objective;
     let peak = r.trace.iter().map(|t| t.objective).fold(f64::MIN, f64::max);
-    eprintln!("MAC spirals: f0 {f0}, peak {peak}, status {:?}, {} records", r.status, r.trace.len());
+    eprintln!(
+        "MAC spirals: f0 {f0}, peak {peak}, status {:?}, {} records",
+        r.status,
+        r.trace.len()
+    );
     // Observed: f0 = 1.2194, 33.87 at iteration 2 (3 records), then stopped.
     assert!((f0 - 1.2194).abs() < 1e-3, "{f0}");
     assert!(peak > 10.0 * f0, "{peak}");
-    assert!(matches!(r.status, RunStatus::Diverged { .. }), "{:?}", r.status);
+    assert!(
+        matches!(r.status, RunStatus::Diverged { .. }),
+        "{:?}",
+        r.status
+    );
     // The run stopped at the first record past the limit.
     let last = r.trace.last().unwrap().objective;
     assert!(last > 10.0 * f0);
-    assert!(r.trace[..r.trace.len() - 1].iter().all(|t| t.objective <= 10.0 * f0));
+    assert!(
+        r.trace[..r.trace.len() - 1]
+            .iter()
+            .all(|t| t.objective <= 10.0 * f0)
+    );
 }
 
 #[test]
 fn lifted_on_tanh_layers_is_skipped_not_applicable() {
     let root = common::temp_dir("status-lifted-tanh");
     let a = args(
-        &["--problems", "teacher-student", "--solvers", "lifted-fenchel", "--seeds", "1", "--epochs", "1"],
+        &[
+            "--problems",
+            "teacher-student",
+            "--solvers",
+            "lifted-fenchel",
+            "--seeds",
+            "1",
+            "--epochs",
+            "1",
+        ],
         &root,
     );
     let out = run(&a).unwrap();
@@ -52,5 +82,8 @@ fn lifted_on_tanh_layers_is_skipped_not_applicable() {
     let RunStatus::Skipped { reason } = &r.status else {
         panic!("{:?}", r.status)
     };
-    assert!(reason.starts_with("not applicable: Lifted: activation tanh"), "{reason}");
+    assert!(
+        reason.starts_with("not applicable: Lifted: activation tanh"),
+        "{reason}"
+    );
 }

@@ -83,7 +83,10 @@ fn theta_one_is_the_exact_equalization_rule_and_zero_is_mm() {
 
 #[test]
 fn theta_one_reproduces_the_exact_rule_trace_and_bad_theta_is_rejected() {
-    let exact = run(&NmfConfig::new(1.5).with_rule(Rule::Me).with_me_theta(1.0), 20);
+    let exact = run(
+        &NmfConfig::new(1.5).with_rule(Rule::Me).with_me_theta(1.0),
+        20,
+    );
     let relaxed = run(&NmfConfig::new(1.5).with_rule(Rule::Me), 20);
     assert!(exact[20] != relaxed[20]);
     // The exact rule through the per-entry API gives the same first W update.

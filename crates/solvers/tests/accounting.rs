@@ -36,7 +36,12 @@ fn run<S: Solver<NetProblem<f64>>>(s: &mut S, iters: u64) -> RunOutcome {
         out.status
     );
     for r in &out.trace.records {
-        assert_eq!(r.samples_seen, N * (r.forward + r.backward), "record {}", r.iteration);
+        assert_eq!(
+            r.samples_seen,
+            N * (r.forward + r.backward),
+            "record {}",
+            r.iteration
+        );
         assert_eq!(r.epochs, (r.forward + r.backward) as f64);
     }
     out
@@ -83,7 +88,10 @@ fn admm_counts_init_and_per_iteration_passes() {
     // Per iteration: a backward and a forward sweep, plus the true objective for the
     // adaptive penalty rule.
     let per = if adaptive { 2 } else { 1 };
-    assert_eq!((out.counters.forward, out.counters.backward), (1 + per * 4, 4));
+    assert_eq!(
+        (out.counters.forward, out.counters.backward),
+        (1 + per * 4, 4)
+    );
 }
 
 #[test]

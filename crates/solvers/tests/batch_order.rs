@@ -38,8 +38,13 @@ impl Differentiable for Recorder {
     fn set_params(&mut self, p: &[f64]) -> Result<(), SolverError> {
         self.inner.set_params(p)
     }
-    fn value_grad(&mut self, batch: Option<&[usize]>, grad: &mut [f64]) -> Result<f64, SolverError> {
-        self.batches.push(batch.map_or_else(Vec::new, <[usize]>::to_vec));
+    fn value_grad(
+        &mut self,
+        batch: Option<&[usize]>,
+        grad: &mut [f64],
+    ) -> Result<f64, SolverError> {
+        self.batches
+            .push(batch.map_or_else(Vec::new, <[usize]>::to_vec));
         let f = self.inner.value_grad(batch, grad)?;
         self.losses.push(f);
         Ok(f)
@@ -69,7 +74,9 @@ fn a_fixed_batch_order_is_followed_epoch_by_epoch() {
     .with_batch_order(orders)
     .unwrap();
     let mut p = recorder();
-    let out = Driver::new(Budget::iterations(3)).run(&mut p, &mut sgd).unwrap();
+    let out = Driver::new(Budget::iterations(3))
+        .run(&mut p, &mut sgd)
+        .unwrap();
     assert!(matches!(out.status, Status::BudgetExhausted(_)));
     let want: Vec<Vec<usize>> = vec![
         vec![6, 0, 5],
@@ -87,8 +94,19 @@ fn a_fixed_batch_order_is_followed_epoch_by_epoch() {
     // The weighted running loss of the last epoch: (3 f1 + 3 f2 + 1 f3) / 7.
     let l = &p.losses[6..9];
     let expect = (3.0 * l[0] + 3.0 * l[1] + l[2]) / 7.0;
-    let got = out.trace.last().unwrap().extras.iter().find(|(n, _)| n == "mean_batch_loss").unwrap().1;
-    assert!((got - expect).abs() <= 1e-15 * expect.abs(), "{got} vs {expect}");
+    let got = out
+        .trace
+        .last()
+        .unwrap()
+        .extras
+        .iter()
+        .find(|(n, _)| n == "mean_batch_loss")
+        .unwrap()
+        .1;
+    assert!(
+        (got - expect).abs() <= 1e-15 * expect.abs(),
+        "{got} vs {expect}"
+    );
     // ... which differs from the unweighted mean of the three batch losses.
     assert!((got - (l[0] + l[1] + l[2]) / 3.0).abs() > 1e-6 * expect.abs());
 }
@@ -105,18 +123,30 @@ fn bad_orders_are_typed_errors() {
         .unwrap()
     };
     // Not a permutation of 0..7 (a repeat, an index out of range, a wrong length).
-    for order in [vec![0, 0, 1, 2, 3, 4, 5], vec![0, 1, 2, 3, 4, 5, 7], vec![0, 1, 2]] {
+    for order in [
+        vec![0, 0, 1, 2, 3, 4, 5],
+        vec![0, 1, 2, 3, 4, 5, 7],
+        vec![0, 1, 2],
+    ] {
         let mut s = sgd().with_batch_order(vec![order]).unwrap();
-        let out = Driver::new(Budget::iterations(1)).run(&mut recorder(), &mut s).unwrap();
+        let out = Driver::new(Budget::iterations(1))
+            .run(&mut recorder(), &mut s)
+            .unwrap();
         let Status::Failed { error } = &out.status else {
             panic!("{:?}", out.status)
         };
         assert!(error.contains("must be a permutation of 0..N"), "{error}");
     }
-    assert!(matches!(sgd().with_batch_order(vec![]), Err(SolverError::InvalidConfig { .. })));
+    assert!(matches!(
+        sgd().with_batch_order(vec![]),
+        Err(SolverError::InvalidConfig { .. })
+    ));
     let full = SgdConfig::gd(0.1).build::<f64>().unwrap();
     assert!(matches!(
         full.with_batch_order(vec![vec![0]]),
-        Err(SolverError::InvalidConfig { param: "batch order", .. })
+        Err(SolverError::InvalidConfig {
+            param: "batch order",
+            ..
+        })
     ));
 }

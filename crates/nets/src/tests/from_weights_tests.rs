@@ -22,7 +22,10 @@ fn from_weights_builds_the_mlp_it_is_given() {
     assert_eq!(net.dense(1).unwrap().weight, w2);
     // A single linear layer needs no activation.
     let lin = Sequential::<f64>::from_weights(&[(w1, b1)], &[]).unwrap();
-    assert_eq!(lin.predict(&dmatrix![1.0; 2.0]).unwrap(), dmatrix![-1.0; 3.5]);
+    assert_eq!(
+        lin.predict(&dmatrix![1.0; 2.0]).unwrap(),
+        dmatrix![-1.0; 3.5]
+    );
 }
 
 #[test]
@@ -35,7 +38,16 @@ fn malformed_weights_are_typed_errors() {
         (vec![], vec![]),
     ] {
         let e = Sequential::from_weights(&layers, &acts).unwrap_err();
-        assert!(matches!(e, NetsError::Architecture { op: "Sequential::from_weights", .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                NetsError::Architecture {
+                    op: "Sequential::from_weights",
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
     // Consecutive widths disagree: W2 takes 3 inputs, W1 outputs 2.
     let e = Sequential::from_weights(&[l(2, 3, 2), l(1, 3, 1)], &[Activation::Tanh]).unwrap_err();

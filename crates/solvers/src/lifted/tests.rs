@@ -467,7 +467,10 @@ fn solver_steps_decrease_the_surrogate_and_write_the_network() {
         .iter()
         .map(|(_, _, e)| extra(e, "inner_iterations") + extra(e, "backtracking_trials"))
         .sum();
-    assert!(reported > 6.0 * 10.0, "{reported} inner evaluations in 6 sweeps");
+    assert!(
+        reported > 6.0 * 10.0,
+        "{reported} inner evaluations in 6 sweeps"
+    );
     assert_eq!(c.samples_seen, 40 * (1 + reported as u64));
     assert_eq!((c.forward, c.backward), (1 + reported as u64, 0));
     assert_eq!(c.inner_solves, reported as u64);
