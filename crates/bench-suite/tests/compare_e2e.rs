@@ -38,7 +38,7 @@ fn tiny_comparison_writes_valid_results_report_and_plots() {
             "--seeds",
             "1",
             "--epochs",
-            "2",
+            "6",
             "--time-budget",
             "0",
         ],
@@ -73,7 +73,9 @@ fn tiny_comparison_writes_valid_results_report_and_plots() {
             r.solver
         );
         let (first, last) = (&r.trace[0], r.last().unwrap());
-        assert!(last.epochs >= 2.0 && last.epochs < 3.0, "{}", last.epochs);
+        // 6 data passes: 3 Adam epochs (forward + backward), L-BFGS's init (2) and
+        // its trials (2 each), 2 NMF iterations (4 each); a step may overshoot.
+        assert!(last.epochs >= 6.0 && last.epochs < 10.0, "{}", last.epochs);
         assert!(last.objective < first.objective, "{}", r.solver);
         assert!(!r.tuned);
         assert!(r.hyperparameters.contains_key("solver"));
@@ -90,7 +92,7 @@ fn tiny_comparison_writes_valid_results_report_and_plots() {
     assert_eq!(results.runs[0].hyperparameters["lr"], 1e-3);
     assert_eq!(results.runs[2].hyperparameters["beta"], 1.0);
     let budgets = &results.metadata.problem_budgets;
-    assert_eq!(budgets["digits-mlp"].max_epochs, Some(2.0));
+    assert_eq!(budgets["digits-mlp"].max_epochs, Some(6.0));
     assert_eq!(budgets["digits-mlp"].max_wall_time_s, None);
     // Report and plots.
     let report = std::fs::read_to_string(&out.outputs.report_md).unwrap();

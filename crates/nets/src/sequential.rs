@@ -9,7 +9,7 @@
 use std::sync::Mutex;
 
 use autodiff::{Real, Var};
-use nalgebra::DMatrix;
+use nalgebra::{DMatrix, DVector};
 use rand::Rng;
 
 use crate::activation::Activation;
@@ -147,6 +147,63 @@ impl<T: Real> Sequential<T> {
         }
         self.layers.push(layer);
         Ok(())
+    }
+
+    /// An MLP from given parameters: dense layers `x -> W_l x + b_l` from `layers[l] =
+    /// (W_l, b_l)` (`W_l` is `d_l x d_{l-1}`, `b_l` has length `d_l`), with
+    /// `activations[l]` after every layer but the last (linear output), as
+    /// [`Sequential::mlp`] builds them; `activations.len()` must be `layers.len() - 1`.
+    /// Typed errors: no layers or a wrong number of activations
+    /// ([`NetsError::Architecture`]), a bias of the wrong length or consecutive widths
+    /// that disagree ([`NetsError::Shape`]), an invalid activation parameter.
+    pub fn from_weights(
+        layers: &[(DMatrix<T>, DVector<T>)],
+        activations: &[Activation],
+    ) -> Result<Self> {
+        const OP: &str = "Sequential::from_weights";
+        if layers.is_empty() || activations.len() + 1 != layers.len() {
+            return Err(NetsError::Architecture {
+                op: OP,
+                detail: format!(
+                    "{} layers need {} activations (one after each hidden layer), got {}",
+                    layers.len(),
+                    layers.len().saturating_sub(1),
+                    activations.len()
+                ),
+            });
+        }
+        let mut net = Self::new();
+        for (l, (w, b)) in layers.iter().enumerate() {
+            if l > 0 && w.ncols() != layers[l - 1].0.nrows() {
+                return Err(NetsError::Shape {
+                    op: OP,
+                    detail: format!(
+                        "W_{} is {}x{} but W_{} outputs {} values",
+                        l + 1,
+                        w.nrows(),
+                        w.ncols(),
+                        l,
+                        layers[l - 1].0.nrows()
+                    ),
+                });
+            }
+            let dense = Dense::new(w.clone(), b.clone()).map_err(|_| NetsError::Shape {
+                op: OP,
+                detail: format!(
+                    "layer {}: W is {}x{} but b has length {}",
+                    l + 1,
+                    w.nrows(),
+                    w.ncols(),
+                    b.len()
+                ),
+            })?;
+            net.push(Box::new(dense))?;
+            if let Some(h) = activations.get(l) {
+                h.validate()?;
+                net.push(Box::new(*h))?;
+            }
+        }
+        Ok(net)
     }
 
     /// The usual MLP: dense layers `widths[0] -> widths[1] -> ... -> widths[L]`, the

@@ -92,6 +92,13 @@ impl BatchSampler {
         }
     }
 
+    /// Starts an epoch with a given order of the samples (a permutation of `0..N`, checked
+    /// by the caller), to be cut into consecutive batches.
+    pub fn start_epoch_with(&mut self, order: &[usize]) {
+        self.indices.clear();
+        self.indices.extend_from_slice(order);
+    }
+
     /// Checks a restored sampler for `n` samples in batches of `size`, positioned at
     /// batch `next`: its indices must be a permutation of `0..n` and `next` at most the
     /// number of batches per epoch (a checkpoint is user data).

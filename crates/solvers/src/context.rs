@@ -6,11 +6,22 @@ use serde::{Deserialize, Serialize};
 
 /// Work done so far, incremented by the solvers themselves (fair accounting).
 ///
-/// Evaluations made by the driver are never counted here.
+/// **The unit, a data pass** (docs/RESULTS_SCHEMA.md): one evaluation that touches every
+/// training sample once, forward or backward. Every forward-type evaluation over a batch
+/// `B` (a network forward pass, a line-search or backtracking trial, a MAC Z-step trial,
+/// one inner FISTA iteration of a lifted block, the initial forward of a lifted / BCD /
+/// MAC state) adds `|B|` to `samples_seen` and 1 to `forward`; every backward pass adds
+/// `|B|` and 1 to `backward`. A value-and-gradient evaluation is therefore two passes.
+/// Passes through part of the network (one layer, one block) count as whole passes.
+/// Data passes = `samples_seen / N`; for a full-batch solver
+/// `samples_seen = N (forward + backward)` at every record. Work done in `init` is
+/// counted (it shows in the iteration-0 record). Evaluations made by the driver (and
+/// values computed only for the step report) are never counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Counters {
-    /// Training samples touched (data passes = `samples_seen / N`). A full-batch
-    /// gradient adds N; a mini-batch gradient adds its batch size.
+    /// Training samples touched, one count per forward and per backward evaluation
+    /// (data passes = `samples_seen / N`). A full-batch gradient (forward + backward)
+    /// adds 2N; a mini-batch gradient twice its batch size.
     pub samples_seen: u64,
     /// Forward passes (function evaluations), one per batch evaluated.
     pub forward: u64,
@@ -21,11 +32,33 @@ pub struct Counters {
 }
 
 impl Counters {
-    /// Records one forward + backward pass over `samples` samples.
+    /// Records one forward + one backward pass over `samples` samples (two data passes
+    /// when `samples = N`).
     pub fn add_value_grad(&mut self, samples: usize) {
+        self.add_forward(samples);
+        self.add_backward(samples);
+    }
+
+    /// Records `count` forward-type evaluations, each over `samples` samples.
+    pub fn add_forward_n(&mut self, count: u64, samples: usize) {
+        self.samples_seen += count * samples as u64;
+        self.forward += count;
+    }
+
+    /// Records one forward-type evaluation over `samples` samples.
+    pub fn add_forward(&mut self, samples: usize) {
+        self.add_forward_n(1, samples);
+    }
+
+    /// Records one backward pass over `samples` samples.
+    pub fn add_backward(&mut self, samples: usize) {
         self.samples_seen += samples as u64;
-        self.forward += 1;
         self.backward += 1;
+    }
+
+    /// Data passes so far for a training set of `n` samples: `samples_seen / n`.
+    pub fn data_passes(&self, n: usize) -> f64 {
+        self.samples_seen as f64 / n.max(1) as f64
     }
 }
 

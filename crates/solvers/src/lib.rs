@@ -90,7 +90,7 @@
 //! assert_eq!(out.status, Status::BudgetExhausted(solvers::BudgetKind::Iterations));
 //! let (first, last) = (&out.trace.records[0], out.trace.last().unwrap());
 //! assert!(last.objective < 0.5 * first.objective);
-//! assert_eq!((last.epochs, last.forward), (200.0, 200));
+//! assert_eq!((last.epochs, last.forward), (400.0, 200)); // a gradient = 2 data passes
 //! assert_eq!(FixedStep::new(0.0).err().unwrap().to_string(),
 //!            "invalid FixedStep config: step = 0 must be finite and > 0");
 //! # Ok::<(), SolverError>(())

@@ -402,7 +402,7 @@ mod tests {
             .unwrap()
         };
         let mut p = problem(2);
-        let full = Driver::new(Budget::epochs(6.0))
+        let full = Driver::new(Budget::epochs(12.0))
             .seed(9)
             .run(&mut p, &mut adam())
             .unwrap();
@@ -418,18 +418,20 @@ mod tests {
             last.objective
         );
         assert!(last.train_accuracy.unwrap() > 0.9);
-        assert_eq!(last.forward, 6 * 4); // 30 samples in batches of 8: 4 per epoch
+        // 6 epochs (12 data passes: forward + backward) of 30 samples in batches of 8.
+        assert_eq!((last.forward, last.backward), (6 * 4, 6 * 4));
+        assert_eq!(last.samples_seen, 2 * 6 * 30);
 
         let mut store = MemoryStore::default();
         let mut p1 = problem(2);
-        Driver::new(Budget::epochs(2.0))
+        Driver::new(Budget::epochs(4.0))
             .seed(9)
             .checkpointing(&mut store, 1)
             .run(&mut p1, &mut adam())
             .unwrap();
         let mut p2 = problem(2);
         p2.set_params(&vec![0.5; 67]).unwrap(); // other weights: overwritten on resume
-        let resumed = Driver::new(Budget::epochs(6.0))
+        let resumed = Driver::new(Budget::epochs(12.0))
             .checkpointing(&mut store, 1)
             .resume(true)
             .run(&mut p2, &mut adam())

@@ -411,7 +411,11 @@ mod tests {
             .run(&mut p, &mut s)
             .unwrap();
         let last = out.trace.last().unwrap();
-        assert_eq!((last.forward, last.samples_seen), (10, 100));
+        // 10 gradient evaluations of 10 samples: 10 forward + 10 backward passes.
+        assert_eq!(
+            (last.forward, last.backward, last.samples_seen),
+            (10, 10, 200)
+        );
         assert_eq!(s.st.k, 4);
         assert!(last.objective < out.trace.records[0].objective);
     }

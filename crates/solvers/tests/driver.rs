@@ -239,16 +239,17 @@ fn same_seed_same_trace_different_seed_different_trace() {
 
 #[test]
 fn epoch_budget_and_exact_pass_counting() {
-    // N = 60, batch 8: 8 batches per epoch (the last of 4), 8 forward/backward passes.
+    // N = 60, batch 8: 8 batches per epoch (the last of 4), 8 forward and 8 backward
+    // passes, i.e. 2 data passes per epoch: a budget of 6 data passes is 3 epochs.
     let mut p = logistic();
-    let out = Driver::new(Budget::epochs(3.0))
+    let out = Driver::new(Budget::epochs(6.0))
         .run(&mut p, &mut adam_mini())
         .unwrap();
     assert_eq!(out.status, Status::BudgetExhausted(BudgetKind::Epochs));
     let last = out.trace.last().unwrap();
     assert_eq!(
         (last.iteration, last.epochs, last.samples_seen),
-        (3, 3.0, 180)
+        (3, 6.0, 360)
     );
     assert_eq!(
         (last.forward, last.backward, last.inner_solves),
@@ -265,7 +266,7 @@ fn epoch_budget_and_exact_pass_counting() {
     assert_eq!(out.status, Status::BudgetExhausted(BudgetKind::Epochs));
     for r in &out.trace.records {
         assert_eq!(r.forward, r.backward);
-        assert_eq!(r.samples_seen, 60 * r.forward);
+        assert_eq!(r.samples_seen, 60 * (r.forward + r.backward));
         assert_eq!(
             r.inner_solves + 1,
             r.forward,
@@ -419,7 +420,7 @@ fn batch_steps_follow_the_epoch_sequence_and_resume_mid_epoch() {
         .seed(4)
         .run(&mut pf, &mut fine())
         .unwrap();
-    assert_eq!(full.trace.last().unwrap().epochs, 6.0);
+    assert_eq!(full.trace.last().unwrap().epochs, 12.0); // 6 epochs, forward + backward
     assert_eq!(full.trace.records[1].forward, 3);
     assert_eq!(pf.save_params(), pe.save_params());
 

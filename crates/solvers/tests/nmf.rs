@@ -46,8 +46,10 @@ fn every_rule_records_a_monotone_objective_each_iteration() {
                 );
             }
             assert!(obj[60] < 0.7 * obj[0], "beta {beta} {rule:?}");
-            assert_eq!(out.counters.samples_seen, 600);
-            assert_eq!(out.counters.forward, 120);
+            // 60 iterations, each: W H twice (forward) and the gradient split of each
+            // factor (backward), over N = 10 columns: 4 data passes per iteration.
+            assert_eq!(out.counters.samples_seen, 60 * 4 * 10);
+            assert_eq!((out.counters.forward, out.counters.backward), (120, 120));
             // The recorded objective is the problem's objective at the final factors.
             assert_eq!(obj[60], p.objective().unwrap());
         }

@@ -321,7 +321,7 @@ pub fn solver_registry() -> Vec<SolverEntry> {
         net_solver!("proxprop", Lifted, quick, "ProxProp (Frerix et al., ICLR 2018): tau 1, 1 CG iteration, Adam outer lr 1e-3, batches of 500", |_| proxprop::ProxPropConfig::default()),
         nmf_solver!("nmf-mm", quick, "beta-NMF multiplicative MM updates, exponent gamma(beta) (Fevotte & Idier 2011); monotone", |ctx| nmf_config(ctx.beta, Rule::Mm), |c| BetaNmf::new(c)),
         nmf_solver!("nmf-heuristic", quick, "beta-NMF heuristic multiplicative updates (exponent 1)", |ctx| nmf_config(ctx.beta, Rule::Heuristic), |c| BetaNmf::new(c)),
-        nmf_solver!("nmf-me", quick, "beta-NMF majorization-equalization updates (Fevotte & Idier 2011); monotone", |ctx| nmf_config(ctx.beta, Rule::Me), |c| BetaNmf::new(c)),
+        nmf_solver!("nmf-me", quick, "beta-NMF majorization-equalization updates (Fevotte & Idier 2011), relaxed towards MM with theta = 0.95 as in the authors' implementation; monotone", |ctx| nmf_config(ctx.beta, Rule::Me), |c| BetaNmf::new(c)),
     ]
 }
 

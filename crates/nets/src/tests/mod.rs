@@ -2,6 +2,7 @@
 
 mod activation_tests;
 mod fenchel_tests;
+mod from_weights_tests;
 mod init_tests;
 mod loss_prox_tests;
 mod loss_tests;

@@ -19,8 +19,7 @@ impl<T: Real> Solver<NetProblem<T>> for DlAdmm<T> {
     /// Lifted variables from the network's forward pass (one forward pass counted).
     fn init(&mut self, problem: &mut NetProblem<T>, ctx: &mut Context) -> Result<(), SolverError> {
         self.initialize(&problem.net, &problem.loss, &problem.train)?;
-        ctx.counters.forward += 1;
-        ctx.counters.samples_seen += problem.train.len() as u64;
+        ctx.counters.add_forward(problem.train.len());
         Ok(())
     }
 
@@ -45,8 +44,8 @@ impl<T: Real> Solver<NetProblem<T>> for DlAdmm<T> {
         let info = self.iterate(&problem.train, threads)?;
         self.write_weights(&mut problem.net)?;
         let n = problem.train.len() as u64;
-        ctx.counters.samples_seen += 2 * n;
-        ctx.counters.forward += 1;
+        ctx.counters.add_forward(n as usize);
+        ctx.counters.add_backward(n as usize);
         ctx.counters.inner_solves += info.inner_solves;
         if matches!(self.config().penalty, DlPenalty::Adaptive { .. }) {
             let obj = problem
@@ -58,8 +57,7 @@ impl<T: Real> Solver<NetProblem<T>> for DlAdmm<T> {
                 )
                 .map_err(|e| SolverError::Problem(format!("dlADMM objective: {e}")))?
                 .to_f64();
-            ctx.counters.forward += 1;
-            ctx.counters.samples_seen += n;
+            ctx.counters.add_forward(n as usize);
             let widest = self
                 .lifted()
                 .map_or(0, |v| v.a.iter().map(|a| a.nrows()).max().unwrap_or(0));

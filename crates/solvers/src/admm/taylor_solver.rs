@@ -18,8 +18,7 @@ impl<T: Real> Solver<NetProblem<T>> for TaylorAdmm<T> {
     /// over N samples).
     fn init(&mut self, problem: &mut NetProblem<T>, ctx: &mut Context) -> Result<(), SolverError> {
         self.initialize(&problem.net, &problem.loss, &problem.train)?;
-        ctx.counters.forward += 1;
-        ctx.counters.samples_seen += problem.train.len() as u64;
+        ctx.counters.add_forward(problem.train.len());
         Ok(())
     }
 
@@ -42,8 +41,7 @@ impl<T: Real> Solver<NetProblem<T>> for TaylorAdmm<T> {
         let info = self.iterate(&problem.train, threads)?;
         self.write_weights(&mut problem.net)?;
         let n = problem.train.len() as u64;
-        ctx.counters.samples_seen += n;
-        ctx.counters.forward += 1;
+        ctx.counters.add_forward(n as usize);
         ctx.counters.inner_solves += info.inner_solves;
         let mut report = StepReport::new().with_surrogate(info.augmented * self.sample_weight());
         info.residuals.push_extras(&mut report.extras);

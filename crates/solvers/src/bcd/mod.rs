@@ -203,8 +203,7 @@ impl<T: Real> Bcd<T> {
         net_io::reload_layers(net, &mut state.w, &mut state.b, "BCD")?;
         state.sweep(&data, &cfg, ctx.threads, ctx.counters, hook)?;
         net_io::write_layers(net, &state.w, &state.b, "BCD")?;
-        ctx.counters.samples_seen += data.n() as u64;
-        ctx.counters.forward += 1;
+        ctx.counters.add_forward(data.n());
         self.sweeps += 1;
         let phi = state.objective(&data, &cfg)?;
         if !phi.is_finite() {
@@ -299,8 +298,11 @@ impl<T: Real> Solver<NetProblem<T>> for Bcd<T> {
         self.display_name()
     }
 
-    fn init(&mut self, problem: &mut NetProblem<T>, _ctx: &mut Context) -> Result<(), SolverError> {
-        self.init_parts(&problem.net, &problem.train, &problem.loss)
+    /// Builds the state from a forward pass of the network (one data pass, counted).
+    fn init(&mut self, problem: &mut NetProblem<T>, ctx: &mut Context) -> Result<(), SolverError> {
+        self.init_parts(&problem.net, &problem.train, &problem.loss)?;
+        ctx.counters.add_forward(problem.train.len());
+        Ok(())
     }
 
     fn step(

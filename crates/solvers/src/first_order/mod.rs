@@ -35,7 +35,10 @@ pub enum StepUnit {
 /// one possibly smaller; see [`FirstOrder::with_step_unit`] for finer steps) or, in
 /// full-batch mode, one full-gradient update.
 ///
-/// Every gradient costs one forward and one backward pass over its batch (counted).
+/// Every gradient costs one forward and one backward pass over its batch (counted: two
+/// data passes per epoch). The step report's `mean_batch_loss` is the batch-size-weighted
+/// mean of the batch losses of the step, `sum_b f_b |b| / sum_b |b|` (each `f_b` taken
+/// before its batch's update): the running epoch loss a PyTorch loop prints.
 /// Build it from a validated config (e.g. [`AdamConfig::build`]) or with
 /// [`FirstOrder::new`] after validating the rule's hyperparameters yourself.
 #[derive(Debug, Clone)]
@@ -50,6 +53,8 @@ pub struct FirstOrder<T: Real, U: Update<T>> {
     sampler: BatchSampler,
     unit: StepUnit,
     next_batch: usize,
+    fixed: Option<Vec<Vec<usize>>>,
+    epochs_started: u64,
     params: Vec<T>,
     grad: Vec<T>,
 }
@@ -61,6 +66,8 @@ struct Saved<S> {
     state: Option<S>,
     #[serde(default)]
     sampler: Option<(BatchSampler, usize)>,
+    #[serde(default)]
+    epochs_started: u64,
 }
 
 impl<T: Real, U: Update<T>> FirstOrder<T, U> {
@@ -98,9 +105,76 @@ impl<T: Real, U: Update<T>> FirstOrder<T, U> {
             sampler: BatchSampler::default(),
             unit: StepUnit::Epoch,
             next_batch: 0,
+            fixed: None,
+            epochs_started: 0,
             params: Vec::new(),
             grad: Vec::new(),
         })
+    }
+
+    /// Replaces the shuffling by a fixed sample order: epoch `e` (0-based) visits the
+    /// samples in `orders[e % orders.len()]`, cut into consecutive batches of the
+    /// mini-batch size, the last one smaller, as a PyTorch `DataLoader` does for the
+    /// permutation its sampler drew. Each order must be a permutation of `0..N` (checked
+    /// against the problem at `init`: [`SolverError::InvalidConfig`]); needs
+    /// [`Batching::MiniBatch`] (its `shuffle` flag is then ignored). Use it to reproduce
+    /// a known batch sequence.
+    pub fn with_batch_order(mut self, orders: Vec<Vec<usize>>) -> Result<Self, SolverError> {
+        if !matches!(self.batching, Batching::MiniBatch { .. }) {
+            return Err(SolverError::config(
+                "FirstOrder",
+                "batch order",
+                "full batch",
+                "needs Batching::MiniBatch (the batch size cuts each order)",
+            ));
+        }
+        if orders.is_empty() {
+            return Err(SolverError::config(
+                "FirstOrder",
+                "batch order",
+                "[]",
+                "must hold at least one epoch's order",
+            ));
+        }
+        self.name = format!("{}[fixed order]", self.name);
+        self.fixed = Some(orders);
+        Ok(self)
+    }
+
+    /// Checks every fixed order against `n` samples.
+    fn check_orders(&self, n: usize) -> Result<(), SolverError> {
+        let Some(orders) = &self.fixed else {
+            return Ok(());
+        };
+        let mut seen = vec![false; n];
+        for (e, order) in orders.iter().enumerate() {
+            seen.iter_mut().for_each(|s| *s = false);
+            let ok = order.len() == n
+                && order
+                    .iter()
+                    .all(|&i| i < n && !std::mem::replace(&mut seen[i], true));
+            if !ok {
+                return Err(SolverError::config(
+                    "FirstOrder",
+                    "batch order",
+                    format!("epoch {e} (length {})", order.len()),
+                    "must be a permutation of 0..N",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts an epoch: the next fixed order, or a (shuffled) permutation from `rng`.
+    fn start_epoch(&mut self, shuffle: bool, rng: &mut rand_chacha::ChaCha8Rng) {
+        match &self.fixed {
+            Some(orders) => {
+                let e = (self.epochs_started % orders.len() as u64) as usize;
+                self.sampler.start_epoch_with(&orders[e]);
+            }
+            None => self.sampler.start_epoch(shuffle, rng),
+        }
+        self.epochs_started += 1;
     }
 
     /// Sets how many mini-batches one driver step processes (ignored in full-batch
@@ -164,7 +238,8 @@ where
         problem.params(&mut self.params);
         self.state = Some(self.rule.init(&self.params));
         self.updates = 0;
-        Ok(())
+        self.epochs_started = 0;
+        self.check_orders(problem.num_samples())
     }
 
     fn step(&mut self, problem: &mut P, ctx: &mut Context) -> Result<StepReport, SolverError> {
@@ -177,13 +252,16 @@ where
             self.grad = vec![T::zero(); dim];
         }
         problem.params(&mut self.params);
-        let (mut loss_sum, mut batches, mut lr) = (0.0, 0usize, 0.0);
+        // Batch-size-weighted running loss: sum_b f_b |b| / sum_b |b| (f_b the mean loss
+        // of batch b before its update), what a PyTorch loop accumulates as
+        // `running_loss += loss.item() * inputs.size(0)` over the samples seen.
+        let (mut loss_sum, mut seen, mut lr) = (0.0, 0usize, 0.0);
         match self.batching {
             Batching::Full => {
                 let f = problem.value_grad(None, &mut self.grad)?;
                 ctx.counters.add_value_grad(n);
-                loss_sum += f.to_f64();
-                batches = 1;
+                loss_sum += f.to_f64() * n as f64;
+                seen = n;
                 lr = self.update()?;
                 problem.set_params(&self.params)?;
             }
@@ -201,15 +279,15 @@ where
                 };
                 for _ in 0..count {
                     if self.next_batch == 0 || self.next_batch >= self.sampler.batches_per_epoch() {
-                        self.sampler.start_epoch(shuffle, ctx.rng);
+                        self.start_epoch(shuffle, ctx.rng);
                         self.next_batch = 0;
                     }
                     let batch = self.sampler.batch(self.next_batch);
                     self.next_batch += 1;
                     let f = problem.value_grad(Some(batch), &mut self.grad)?;
                     ctx.counters.add_value_grad(batch.len());
-                    loss_sum += f.to_f64();
-                    batches += 1;
+                    loss_sum += f.to_f64() * batch.len() as f64;
+                    seen += batch.len();
                     lr = self.update()?;
                     problem.set_params(&self.params)?;
                 }
@@ -220,7 +298,7 @@ where
         }
         Ok(StepReport::new()
             .with("lr", lr)
-            .with("mean_batch_loss", loss_sum / batches.max(1) as f64))
+            .with("mean_batch_loss", loss_sum / seen.max(1) as f64))
     }
 
     fn save_state(&self) -> serde_json::Value {
@@ -232,6 +310,7 @@ where
             updates: self.updates,
             state: self.state.clone(),
             sampler,
+            epochs_started: self.epochs_started,
         };
         serde_json::to_value(saved).unwrap_or(serde_json::Value::Null)
     }
@@ -247,6 +326,7 @@ where
         }
         self.updates = saved.updates;
         self.state = saved.state;
+        self.epochs_started = saved.epochs_started;
         if let Some((sampler, next)) = saved.sampler {
             self.sampler = sampler;
             self.next_batch = next;

@@ -61,8 +61,7 @@ impl<T: Real> Solver<NetProblem<T>> for Lifted<T> {
             self.cfg.rho,
         )?;
         // The initial forward pass over the training set.
-        ctx.counters.samples_seen += problem.train.len() as u64;
-        ctx.counters.forward += 1;
+        ctx.counters.add_forward(problem.train.len());
         self.state = Some(st);
         Ok(())
     }
@@ -91,8 +90,11 @@ impl<T: Real> Solver<NetProblem<T>> for Lifted<T> {
                 ctx.threads.max(1),
                 &mut |_, _, _| Ok(()),
             )?;
-            ctx.counters.samples_seen += n;
-            ctx.counters.inner_solves += (s.iterations + s.trials) as u64;
+            // Every inner FISTA iteration and backtracking trial evaluates a block
+            // objective over all N samples: one data pass each.
+            let evals = (s.iterations + s.trials) as u64;
+            ctx.counters.add_forward_n(evals, n as usize);
+            ctx.counters.inner_solves += evals;
             iters += s.iterations;
             trials += s.trials;
             unconverged += s.unconverged;

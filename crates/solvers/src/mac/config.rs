@@ -7,9 +7,17 @@ use super::Mac;
 use crate::SolverError;
 
 /// Configuration of [`Mac`]. The penalty follows `mu_k = min(mu0 * mu_factor^floor(k /
-/// iters_per_mu), mu_max)` for iteration `k = 0, 1, ...` (a geometric schedule as in
-/// the MAC paper, whose exact constants are \[memory\] in ALGORITHMS.md 5.2; the defaults
-/// here were chosen on the digits benchmark and are documented in docs/LIFTED.md).
+/// iters_per_mu), mu_max)` for iteration `k = 0, 1, ...`: a geometric schedule as in
+/// Carreira-Perpiñán & Wang (AISTATS 2014), whose constants we could not verify in the
+/// paper's text (ALGORITHMS.md 5.2 marks "a factor of about 2" as \[memory\]). The
+/// defaults `mu0 = 1, mu_factor = 2, iters_per_mu = 2` were derived on a problem that is
+/// not in the benchmark suite: the 4-6-5-3 ReLU toy of `mac::tests` (40 samples, labels
+/// from a linear rule, softmax cross-entropy), seeds 1-5, 40 iterations, grid
+/// `mu0 in {0.01, 0.1, 1, 10, 100}`, `mu_factor in {1.2, 1.5, 2, 3}`,
+/// `iters_per_mu in {1, 2}`; rule: among the settings whose true objective never rose
+/// above its start on any seed, the lowest worst-seed final objective (0.372; see
+/// `schedule_sweep_on_the_toy_problem` and docs/LIFTED.md). Until round 2 the factor
+/// was 1.5, chosen on digits.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MacConfig {
@@ -41,7 +49,7 @@ impl Default for MacConfig {
     fn default() -> Self {
         MacConfig {
             mu0: 1.0,
-            mu_factor: 1.5,
+            mu_factor: 2.0,
             iters_per_mu: 2,
             mu_max: 1e6,
             z_steps: 2,

@@ -60,8 +60,11 @@
 //! forward of the layer above (plus one per backtracking trial). Memory: `Z_l` and the
 //! cached `h(Z_l)`: `2 N sum_{l<L} d_l` numbers.
 //!
-//! Accounting per iteration: `samples_seen += N`, `forward += 1`, `inner_solves +=`
-//! W-step solves + Z-step MM trials.
+//! Accounting (data passes, `crate::Counters`): `init` one forward pass; per iteration
+//! a forward for the feasible candidate (a full forward pass), per Z-step a forward and
+//! a backward (the term above and its gradient) plus one forward per backtracking trial,
+//! per W-step a forward and a backward (its term's gradient); `inner_solves +=` W-step
+//! solves + Z-step MM trials (+1 for the candidate).
 
 mod config;
 mod state;
@@ -196,8 +199,6 @@ impl<T: Real> Mac<T> {
         let solves_before = ctx.counters.inner_solves;
         state.iterate(&data, &cfg, mu, ctx.threads, ctx.counters, hook)?;
         net_io::write_layers(net, &state.w, &state.b, "MAC")?;
-        ctx.counters.samples_seen += data.n() as u64;
-        ctx.counters.forward += 1;
         self.iters += 1;
         let e = state.objective_cached(&data, mu, ctx.threads)?;
         if !e.is_finite() {
@@ -247,8 +248,11 @@ impl<T: Real> Solver<NetProblem<T>> for Mac<T> {
         self.display_name()
     }
 
-    fn init(&mut self, problem: &mut NetProblem<T>, _ctx: &mut Context) -> Result<(), SolverError> {
-        self.init_parts(&problem.net, &problem.train, &problem.loss)
+    /// Builds the state from a forward pass of the network (one data pass, counted).
+    fn init(&mut self, problem: &mut NetProblem<T>, ctx: &mut Context) -> Result<(), SolverError> {
+        self.init_parts(&problem.net, &problem.train, &problem.loss)?;
+        ctx.counters.add_forward(problem.train.len());
+        Ok(())
     }
 
     fn step(

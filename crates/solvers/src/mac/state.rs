@@ -224,20 +224,29 @@ impl<T: Real> MacState<T> {
                 data.x.nrows(),
             ));
         }
+        let n = data.x.ncols();
         if cfg.feasible_candidate && !self.z.is_empty() {
             counters.inner_solves += 1;
+            counters.add_forward(n); // the candidate is a full forward pass
             if self.try_feasible(data, mu, threads)? {
                 hook(MacBlock::FeasibleCandidate, self);
             }
         }
         for i in 0..self.z.len() {
             for _ in 0..cfg.z_steps {
-                counters.inner_solves += self.z_step(i, data, mu, threads)?;
+                let trials = self.z_step(i, data, mu, threads)?;
+                counters.inner_solves += trials;
+                // The term above and its gradient (a forward and a backward pass over
+                // the N columns), then one forward of that term per backtracking trial.
+                counters.add_value_grad(n);
+                counters.add_forward_n(trials, n);
                 hook(MacBlock::Coordinates(i + 1), self);
             }
         }
         for i in 0..self.num_layers() {
             counters.inner_solves += self.w_step(i, data, cfg, mu, threads)?;
+            // The gradient of the layer's term over the N columns (forward + backward).
+            counters.add_value_grad(n);
             hook(MacBlock::Weights(i + 1), self);
         }
         for (i, (w, b)) in self.w.iter().zip(&self.b).enumerate() {

@@ -98,7 +98,7 @@ impl<T: Real> BlockMm<T> {
         let l2 = problem.loss.l2;
         let n = problem.train.len();
         ws.backprop_to(&problem.net, i)?;
-        ctx.counters.backward += 1;
+        ctx.counters.add_backward(n);
         {
             let d = dense(&problem.net, i)?;
             ws.w_old[i].copy_from(&d.weight);
@@ -174,8 +174,7 @@ impl<T: Real> BlockMm<T> {
             }
             ws.forward_trial(&problem.net, i)?;
             let data = ws.data_term(&problem.loss, problem.train.targets(), true)?;
-            ctx.counters.forward += 1;
-            ctx.counters.samples_seen += n as u64;
+            ctx.counters.add_forward(n);
             let f_new = data + problem.net.weight_penalty(l2);
             if f_new.is_finite() && f_new <= model + tol && f_new <= *f {
                 ws.accept_trial(i);
@@ -234,8 +233,7 @@ impl<T: Real> Solver<NetProblem<T>> for BlockMm<T> {
         let n = problem.train.len();
         ws.forward(&problem.net, problem.train.inputs())?;
         let data = ws.data_term(&problem.loss, problem.train.targets(), false)?;
-        ctx.counters.forward += 1;
-        ctx.counters.samples_seen += n as u64;
+        ctx.counters.add_forward(n);
         let mut f = data + problem.net.weight_penalty(problem.loss.l2);
         if !f.is_finite() {
             return Err(SolverError::NonFinite(format!(

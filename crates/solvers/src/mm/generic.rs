@@ -183,9 +183,10 @@ where
         }
         let g_new = s.value(&m.point).map_err(mj)?.to_f64();
         let f_new = p.objective.value(&m.point).map_err(mj)?.to_f64();
-        ctx.counters.forward += 2;
-        ctx.counters.backward += 1;
-        ctx.counters.samples_seen += 1;
+        // Surrogate build (value + gradient at the anchor) and the objective at the new
+        // point, on a one-sample problem: three data passes.
+        ctx.counters.add_forward_n(2, 1);
+        ctx.counters.add_backward(1);
         ctx.counters.inner_solves += iters as u64;
         let step_norm = (&m.point - &p.x).norm().to_f64();
         let rejected = self.cfg.reject_increase && (f_new > f0 || f_new.is_nan());

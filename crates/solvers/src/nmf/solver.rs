@@ -83,10 +83,10 @@ impl BetaNmfConfig {
 /// Multiplicative-update beta-NMF (Févotte & Idier 2011; `majorize::nmf`): each step
 /// updates `W` then `H`. MM and ME never increase the objective.
 ///
-/// Accounting per step: `samples_seen += N` (one pass over `V`), `forward += 2` and
-/// `backward += 2` (each factor update forms `W H` and one gradient split, i.e. two
-/// products with the data); the per-entry root solves of ME (and of MM with `l2` for
-/// beta < 2) are not counted as inner solves.
+/// Accounting per step (data passes, `crate::Counters`): `forward += 2` and
+/// `backward += 2`, `samples_seen += 4N` (each factor update forms `W H` over the N
+/// columns and one gradient split, products with the data); the per-entry root solves
+/// of ME (and of MM with `l2` for beta < 2) are not counted as inner solves.
 #[derive(Clone, Debug)]
 pub struct BetaNmf {
     config: BetaNmfConfig,
@@ -166,9 +166,11 @@ impl<T: Real> Solver<NmfProblem<T>> for BetaNmf {
         let n = problem.v().ncols() as u64;
         let (v, w, h, ws) = problem.parts();
         nmf::iterate(v, w, h, &cfg, ws).map_err(from_majorize)?;
-        ctx.counters.samples_seen += n;
-        ctx.counters.forward += 2;
-        ctx.counters.backward += 2;
+        // Per factor update: `W H` (a forward over the N columns) and the numerator /
+        // denominator products (a backward over them): four data passes per iteration.
+        ctx.counters.add_forward_n(2, n as usize);
+        ctx.counters.add_backward(n as usize);
+        ctx.counters.add_backward(n as usize);
         let mut report = StepReport::new();
         if self.config.tol > 0.0 && ctx.iteration.is_multiple_of(10) {
             let d = problem.divergence()?;

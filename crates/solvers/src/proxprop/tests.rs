@@ -304,8 +304,9 @@ fn sgd_lr1_proxprop_trains_and_counts() {
     }
     let objs = run(&mut s, &mut p, 20, &mut rng, &mut c);
     assert!(objs[19] < 0.8 * f0, "{f0} -> {objs:?}");
-    assert_eq!(c.samples_seen, 20 * 30);
-    assert_eq!(c.forward, 20 * 3);
+    // 20 epochs of 3 batches (30 samples): one forward + one backward pass per batch.
+    assert_eq!(c.samples_seen, 2 * 20 * 30);
+    assert_eq!((c.forward, c.backward), (20 * 3, 20 * 3));
     // Exact mode: one Cholesky per hidden layer per batch (output layer plain).
     assert_eq!(c.inner_solves, 20 * 3 * 2);
 }

@@ -1,0 +1,111 @@
+//! One accounting of data passes (docs/RESULTS_SCHEMA.md, "Data passes"): for the
+//! full-batch network families not covered by their own unit tests, the counters of
+//! every record are checked against the pass count implied by the algorithm's structure
+//! (layers, iterations, reported trials), and `samples_seen = N (forward + backward)`.
+
+use nalgebra::DMatrix;
+use nets::{Activation, Dataset, Init, Loss, LossKind, Reduction, Sequential, Targets};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use solvers::admm::{DlAdmm, DlAdmmConfig, DlPenalty, OutputLoss, TaylorAdmm, TaylorConfig};
+use solvers::agd::AgdConfig;
+use solvers::bcd::BcdConfig;
+use solvers::first_order::SgdConfig;
+use solvers::mm::BlockMmConfig;
+use solvers::*;
+
+const N: u64 = 24;
+
+/// A 3-6-5-2 ReLU MLP on 24 regression samples (3 dense layers).
+fn problem() -> NetProblem<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let net = Sequential::mlp(&[3, 6, 5, 2], Activation::Relu, Init::HeNormal, &mut rng).unwrap();
+    let x = DMatrix::from_fn(3, N as usize, |i, j| ((i * 7 + j * 3) as f64 * 0.41).sin());
+    let y = DMatrix::from_fn(2, N as usize, |i, j| ((i + j) as f64 * 0.23).cos());
+    let train = Dataset::new(x, Targets::Dense(y)).unwrap();
+    NetProblem::new(net, Loss::new(LossKind::Mse, Reduction::Mean), train, None).unwrap()
+}
+
+fn run<S: Solver<NetProblem<f64>>>(s: &mut S, iters: u64) -> RunOutcome {
+    let out = Driver::new(Budget::iterations(iters))
+        .run(&mut problem(), s)
+        .unwrap();
+    assert!(
+        matches!(out.status, Status::BudgetExhausted(BudgetKind::Iterations)),
+        "{:?}",
+        out.status
+    );
+    for r in &out.trace.records {
+        assert_eq!(
+            r.samples_seen,
+            N * (r.forward + r.backward),
+            "record {}",
+            r.iteration
+        );
+        assert_eq!(r.epochs, (r.forward + r.backward) as f64);
+    }
+    out
+}
+
+#[test]
+fn block_mm_counts_one_backward_per_block_and_one_forward_per_trial() {
+    let mut s = BlockMmConfig::default().build::<f64>().unwrap();
+    let out = run(&mut s, 5);
+    let c = out.counters;
+    // Per sweep: one forward of the whole net, then per layer (3) one backward pass and
+    // one forward per curvature trial (each trial is an inner solve).
+    assert_eq!(c.backward, 3 * 5);
+    assert!(c.inner_solves >= 3 * 5);
+    assert_eq!(c.forward, 5 + c.inner_solves);
+    assert_eq!(out.trace.records[0].forward, 0);
+}
+
+#[test]
+fn bcd_counts_its_initial_forward_and_one_pass_per_sweep() {
+    let mut s = BcdConfig::default().build::<f64>().unwrap();
+    let out = run(&mut s, 4);
+    let r0 = &out.trace.records[0];
+    assert_eq!((r0.forward, r0.backward, r0.samples_seen), (1, 0, N));
+    assert_eq!((out.counters.forward, out.counters.backward), (1 + 4, 0));
+}
+
+#[test]
+fn admm_counts_init_and_per_iteration_passes() {
+    let mut t = TaylorAdmm::<f64>::new(TaylorConfig {
+        output_loss: OutputLoss::LeastSquares,
+        ..Default::default()
+    })
+    .unwrap();
+    let out = run(&mut t, 4);
+    assert_eq!(out.trace.records[0].forward, 1);
+    assert_eq!((out.counters.forward, out.counters.backward), (1 + 4, 0));
+
+    let cfg = DlAdmmConfig::default();
+    let adaptive = matches!(cfg.penalty, DlPenalty::Adaptive { .. });
+    let mut d = DlAdmm::<f64>::new(cfg).unwrap();
+    let out = run(&mut d, 4);
+    assert_eq!(out.trace.records[0].forward, 1);
+    // Per iteration: a backward and a forward sweep, plus the true objective for the
+    // adaptive penalty rule.
+    let per = if adaptive { 2 } else { 1 };
+    assert_eq!(
+        (out.counters.forward, out.counters.backward),
+        (1 + per * 4, 4)
+    );
+}
+
+#[test]
+fn full_batch_gradient_methods_count_two_passes_per_gradient() {
+    let mut gd = SgdConfig::gd(0.05).build::<f64>().unwrap();
+    let out = run(&mut gd, 6);
+    assert_eq!((out.counters.forward, out.counters.backward), (6, 6));
+    assert_eq!(out.counters.samples_seen, 2 * 6 * N);
+    let mut agd = AgdConfig {
+        batching: Batching::Full,
+        ..Default::default()
+    }
+    .build::<f64>()
+    .unwrap();
+    let out = run(&mut agd, 6);
+    assert_eq!((out.counters.forward, out.counters.backward), (6, 6));
+}
