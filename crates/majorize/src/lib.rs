@@ -27,6 +27,7 @@
 pub mod agd;
 pub mod beta;
 pub mod check;
+pub mod enclosure;
 mod error;
 pub mod last_layer;
 pub mod nmf;
@@ -38,6 +39,9 @@ pub mod surrogate;
 mod validate;
 
 pub use check::{CheckConfig, CheckReport, Condition, Violation, check_surrogate};
+pub use enclosure::{
+    EnclosureRequest, EnclosureSurrogate, QuadraticEnclosure, apply_step, enclose,
+};
 pub use error::{MajorizeError, Result};
 pub use surrogate::{InnerSolve, Minimizer, MinimizerKind, Objective, Surrogate, SurrogateBuilder};
 
