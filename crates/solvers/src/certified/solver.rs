@@ -347,7 +347,7 @@ impl<T: Real> Solver<NetProblem<T>> for CertifiedMm<T> {
         ctx: &mut Context,
     ) -> Result<StepReport, SolverError> {
         self.prepare(problem)?;
-        let n = problem.num_samples();
+        let n = problem.train.len();
         problem.params(&mut self.params);
         problem.value_grad(None, &mut self.grad)?;
         ctx.counters.add_value_grad(n);
