@@ -1,18 +1,28 @@
-//! The public types of the enclosure engine.
+//! The public types of the enclosure engine and its entry points.
 
 use autodiff::Real;
 use nalgebra::{DMatrix, DVector};
+use nets::{Activation, LossKind, Reduction, Targets};
 
+use super::elementwise::{Acc, activation};
+use super::fp::{Iv, U64, dn, fmax, gamma, up, up_ops};
+use super::loss::data_term;
+use super::model::{DenseDirs, Model, dense};
 use crate::error::{MajorizeError, Result};
+use crate::surrogate::{InnerSolve, Minimizer, MinimizerKind};
+
+const OP: &str = "enclose";
 
 /// What to enclose: `phi(alpha) = F(x + sum_i alpha_i v_i)` for `alpha` in `[0, alpha_max]`,
 /// where `x` are the weights stored in `net` and `F` is `loss` on `(inputs, targets)`
 /// plus the L2 penalty (as [`nets::Sequential::objective`] computes it).
 #[derive(Clone, Copy, Debug)]
 pub struct EnclosureRequest<'a, T: Real> {
-    /// The network at the base point `x` (dense layers and elementwise activations).
+    /// The network at the base point `x`: dense layers and the activations identity,
+    /// ReLU, leaky ReLU, tanh, sigmoid, softplus (anything else is a typed error).
     pub net: &'a nets::Sequential<T>,
-    /// The loss: kind, reduction and L2 coefficient (the L2 term is enclosed exactly).
+    /// The loss: MSE, softmax cross-entropy or logistic, either reduction, L2 >= 0
+    /// (the L2 term is enclosed exactly). The multiclass hinge is rejected.
     pub loss: &'a nets::Loss,
     /// Inputs, `d_0 x N`: the full batch or a given mini-batch (only this batch's
     /// objective is certified).
@@ -26,18 +36,27 @@ pub struct EnclosureRequest<'a, T: Real> {
     pub alpha_max: &'a [T],
 }
 
-/// A certified degree-2 enclosure of `phi(alpha)` on the box `[0, alpha_max]`:
-/// for every `alpha` in the box,
-/// `lower_bound(alpha) <= phi(alpha) <= upper_bound(alpha)`, where `phi(alpha)` is the
-/// floating-point objective ([`nets::Sequential::objective`], or the solvers' driver's
-/// record `data + penalty`) of the network whose weights were set by [`apply_step`].
-/// Convention: `phi ∈ value + gradient·α + αᵀ[quad_lower, quad_upper]α ± slack` (no 1/2).
+/// A certified degree-2 enclosure of `phi(alpha)` on the box `[0, alpha_max]`.
+///
+/// For every `alpha` in the box, `lower_bound(alpha) <= phi(alpha) <= upper_bound(alpha)`,
+/// where `phi(alpha)` is the floating-point objective ([`nets::Sequential::objective`], or
+/// the solvers' driver's record `data + penalty`) of the network whose weights were set
+/// by [`apply_step`], and also the exact objective at the exact weights
+/// `x + Σ alpha_i v_i`. Convention (no factor 1/2):
+/// `phi(alpha) ∈ value + gradient·α + αᵀ[quad_lower, quad_upper]α ± slack` for
+/// `alpha != 0`; at `alpha = 0` the network is unchanged and `phi(0) = value` exactly.
+/// Since `alpha >= 0`, the upper endpoints give a majorizer on the box even when
+/// `quad_upper` is indefinite (every monomial `alpha_i alpha_j` is nonnegative).
+///
+/// If the ranges overflow (a huge trust region), `quad_upper`/`slack` are `+inf` and
+/// `quad_lower` is `-inf`: the bound is valid but useless; shrink the trust region.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QuadraticEnclosure<T: Real> {
     /// `phi(0)`: the objective at the base point exactly as `Sequential::objective` computes it.
     pub value: T,
-    /// One-sided derivatives `d phi / d alpha_i` at `0+` (k entries). At an exact ReLU kink
-    /// this is the slope in the direction of increasing `alpha` and may differ from autodiff.
+    /// One-sided derivatives `d phi / d alpha_i` at `0+` (k entries), rounded to `T`
+    /// (the rounding is inside `slack`). At an exact ReLU kink this is the slope in the
+    /// direction of increasing `alpha` and may differ from autodiff's `relu'(0) = 0`.
     pub gradient: Vec<T>,
     /// Lower endpoints of the degree-2 coefficient interval (k x k), valid on the whole box.
     pub quad_lower: DMatrix<T>,
@@ -51,26 +70,85 @@ pub struct QuadraticEnclosure<T: Real> {
     pub alpha_max: Vec<T>,
 }
 
+fn to_t_up<T: Real>(x: f64) -> T {
+    if x.is_nan() {
+        return T::of(f64::INFINITY);
+    }
+    let y = T::of(x);
+    if y.to_f64() < x {
+        T::of((y.to_f64() as f32).next_up() as f64)
+    } else {
+        y
+    }
+}
+
+fn to_t_down<T: Real>(x: f64) -> T {
+    if x.is_nan() {
+        return T::of(f64::NEG_INFINITY);
+    }
+    let y = T::of(x);
+    if y.to_f64() > x {
+        T::of((y.to_f64() as f32).next_down() as f64)
+    } else {
+        y
+    }
+}
+
 impl<T: Real> QuadraticEnclosure<T> {
     /// Number of directions k.
     pub fn dim(&self) -> usize {
         self.gradient.len()
     }
 
-    /// The certified upper bound at `alpha` (in the box), rounded up.
-    pub fn upper_bound(&self, alpha: &[T]) -> Result<T> {
-        let _ = alpha;
-        Err(MajorizeError::Unsupported(
-            "enclosure: not implemented yet".into(),
-        ))
+    fn check_alpha(&self, alpha: &[T]) -> Result<bool> {
+        if alpha.len() != self.dim() {
+            return Err(MajorizeError::Shape {
+                op: "QuadraticEnclosure::bound",
+                detail: format!("alpha has length {}, expected {}", alpha.len(), self.dim()),
+            });
+        }
+        for (a, m) in alpha.iter().zip(&self.alpha_max) {
+            if !(a.finite() && *a >= T::zero() && *a <= *m) {
+                return Err(MajorizeError::InvalidParameter {
+                    name: "alpha",
+                    value: a.to_f64(),
+                    reason: "must lie in the trust region [0, alpha_max]",
+                });
+            }
+        }
+        Ok(alpha.iter().all(|a| *a == T::zero()))
     }
 
-    /// The certified lower bound at `alpha` (in the box), rounded down.
+    fn poly(&self, alpha: &[T], q: &DMatrix<T>, sign: f64) -> Iv {
+        let k = self.dim();
+        let mut s = Iv::point(self.value.to_f64());
+        for i in 0..k {
+            let a = alpha[i].to_f64();
+            s = s.add(Iv::point(self.gradient[i].to_f64()).mul(Iv::point(a)));
+            for j in 0..k {
+                let aa = Iv::point(a).mul(Iv::point(alpha[j].to_f64()));
+                s = s.add(aa.mul(Iv::point(q[(i, j)].to_f64())));
+            }
+        }
+        s.add(Iv::point(sign * self.slack.to_f64()))
+    }
+
+    /// The certified upper bound `value + g·α + αᵀ Q_hi α + slack` (just `value` at
+    /// `alpha = 0`), evaluated with outward rounding and rounded up to `T`.
+    /// Errors if `alpha` has the wrong length or lies outside the box.
+    pub fn upper_bound(&self, alpha: &[T]) -> Result<T> {
+        if self.check_alpha(alpha)? {
+            return Ok(self.value);
+        }
+        Ok(to_t_up(self.poly(alpha, &self.quad_upper, 1.0).hi))
+    }
+
+    /// The certified lower bound `value + g·α + αᵀ Q_lo α - slack` (`value` at 0), rounded down.
     pub fn lower_bound(&self, alpha: &[T]) -> Result<T> {
-        let _ = alpha;
-        Err(MajorizeError::Unsupported(
-            "enclosure: not implemented yet".into(),
-        ))
+        if self.check_alpha(alpha)? {
+            return Ok(self.value);
+        }
+        Ok(to_t_down(self.poly(alpha, &self.quad_lower, -1.0).lo))
     }
 
     /// The majorizer `q(alpha) = upper_bound(alpha)` as a [`crate::Surrogate`] over `alpha`
@@ -83,7 +161,12 @@ impl<T: Real> QuadraticEnclosure<T> {
     }
 }
 
-/// [`QuadraticEnclosure::upper_bound`] as a [`crate::Surrogate`] in `alpha`-space.
+/// [`QuadraticEnclosure::upper_bound`] as a [`crate::Surrogate`] in `alpha`-space:
+/// anchor `0`, value `q(α)`, gradient `g + (Q_hi + Q_hiᵀ)α` (of the smooth part;
+/// `q` jumps by `slack` off the anchor), admissible points = the box. For `k = 1` the
+/// minimiser is in closed form (the best of `0`, `ᾱ` and the clipped vertex
+/// `-g/(2 Q_hi)`, compared through `upper_bound`); for `k > 1` the generic monotone inner
+/// solve is used, which never leaves the box and never increases `q`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EnclosureSurrogate<T: Real> {
     enclosure: QuadraticEnclosure<T>,
@@ -104,33 +187,444 @@ impl<T: Real> crate::Surrogate<T> for EnclosureSurrogate<T> {
     fn value(&self, x: &DVector<T>) -> Result<T> {
         self.enclosure.upper_bound(x.as_slice())
     }
-    fn gradient(&self, _x: &DVector<T>, _grad: &mut DVector<T>) -> Result<()> {
-        Err(MajorizeError::Unsupported(
-            "enclosure: not implemented yet".into(),
-        ))
+    fn gradient(&self, x: &DVector<T>, grad: &mut DVector<T>) -> Result<()> {
+        let e = &self.enclosure;
+        let k = e.dim();
+        crate::surrogate::check_len("EnclosureSurrogate::gradient", x, k)?;
+        crate::surrogate::check_len("EnclosureSurrogate::gradient", grad, k)?;
+        for i in 0..k {
+            let mut g = e.gradient[i];
+            for j in 0..k {
+                g += (e.quad_upper[(i, j)] + e.quad_upper[(j, i)]) * x[j];
+            }
+            grad[i] = g;
+        }
+        Ok(())
+    }
+    fn admissible(&self, x: &DVector<T>) -> bool {
+        x.len() == self.enclosure.dim()
+            && x.iter()
+                .zip(&self.enclosure.alpha_max)
+                .all(|(a, m)| a.finite() && *a >= T::zero() && *a <= *m)
+    }
+    fn minimize(&self, inner: &InnerSolve) -> Result<Minimizer<T>> {
+        let e = &self.enclosure;
+        if e.dim() != 1 {
+            return crate::surrogate::inner_minimize(self, inner);
+        }
+        let (g, q, m) = (e.gradient[0], e.quad_upper[(0, 0)], e.alpha_max[0]);
+        let mut cands = vec![T::zero(), m];
+        if q > T::zero() {
+            let v = -g / (q + q);
+            if v.finite() {
+                cands.push(v.max(T::zero()).min(m));
+            }
+        }
+        let mut best = (T::zero(), e.value);
+        for c in cands {
+            let v = e.upper_bound(&[c])?;
+            if v < best.1 {
+                best = (c, v);
+            }
+        }
+        Ok(Minimizer {
+            point: DVector::from_element(1, best.0),
+            kind: MinimizerKind::ClosedForm,
+        })
     }
 }
 
-/// Computes the certified enclosure of the request (see [`QuadraticEnclosure`]).
+fn nets_err(e: nets::NetsError) -> MajorizeError {
+    MajorizeError::Domain {
+        op: OP,
+        detail: e.to_string(),
+    }
+}
+
+/// One element of the validated plan: a dense layer (its position) or an activation.
+enum Step {
+    Dense(usize),
+    Act(Activation),
+}
+
+fn validate<T: Real>(req: &EnclosureRequest<'_, T>) -> Result<Vec<Step>> {
+    let net = req.net;
+    let k = req.directions.len();
+    if k == 0 {
+        return Err(MajorizeError::Shape {
+            op: OP,
+            detail: "no direction given (need k >= 1)".into(),
+        });
+    }
+    if req.alpha_max.len() != k {
+        return Err(MajorizeError::Shape {
+            op: OP,
+            detail: format!(
+                "{k} directions but alpha_max has length {}",
+                req.alpha_max.len()
+            ),
+        });
+    }
+    for a in req.alpha_max {
+        if !(a.finite() && *a > T::zero()) {
+            return Err(MajorizeError::InvalidParameter {
+                name: "alpha_max",
+                value: a.to_f64(),
+                reason: "the trust region [0, alpha_max] must be nonempty and finite (alpha_max finite and > 0)",
+            });
+        }
+    }
+    let p = net.num_params();
+    for (i, d) in req.directions.iter().enumerate() {
+        if d.len() != p {
+            return Err(MajorizeError::Shape {
+                op: OP,
+                detail: format!(
+                    "direction {i} has length {} but the network has {p} parameters",
+                    d.len()
+                ),
+            });
+        }
+        if let Some(r) = d.iter().position(|v| !v.finite()) {
+            return Err(MajorizeError::NonFinite {
+                op: OP,
+                what: "direction",
+                row: r,
+                col: i,
+            });
+        }
+    }
+    if req.loss.kind == LossKind::MulticlassHinge {
+        return Err(MajorizeError::Unsupported(
+            "enclose: loss multiclass_hinge (piecewise linear in the logits) is not supported; use mse, softmax_cross_entropy or logistic".into(),
+        ));
+    }
+    let mut plan = Vec::new();
+    for (i, l) in net.layers().iter().enumerate() {
+        if l.as_dense().is_some() {
+            plan.push(Step::Dense(i));
+        } else if let Some(a) = l.as_activation() {
+            if matches!(a, Activation::Elu { .. }) {
+                return Err(MajorizeError::Unsupported(format!(
+                    "enclose: layer {i} is activation {} which has no enclosure rule (supported: identity, relu, leaky_relu, tanh, sigmoid, softplus)",
+                    a.name()
+                )));
+            }
+            a.validate().map_err(nets_err)?;
+            plan.push(Step::Act(a));
+        } else {
+            return Err(MajorizeError::Unsupported(format!(
+                "enclose: layer {i} ({}) is neither a dense layer nor an elementwise activation",
+                l.kind()
+            )));
+        }
+    }
+    if let Some(d) = net.input_dim()
+        && req.inputs.nrows() != d
+    {
+        return Err(MajorizeError::Shape {
+            op: OP,
+            detail: format!(
+                "network takes {d} input rows but inputs have {}",
+                req.inputs.nrows()
+            ),
+        });
+    }
+    if req.inputs.ncols() == 0 {
+        return Err(MajorizeError::Shape {
+            op: OP,
+            detail: "inputs have no columns (samples)".into(),
+        });
+    }
+    crate::validate::finite(OP, "inputs", req.inputs)?;
+    if let Some(r) = net.flat_params().iter().position(|v| !v.finite()) {
+        return Err(MajorizeError::NonFinite {
+            op: OP,
+            what: "weights",
+            row: r,
+            col: 0,
+        });
+    }
+    Ok(plan)
+}
+
+fn to64<T: Real>(m: &DMatrix<T>) -> DMatrix<f64> {
+    m.map(|v| v.to_f64())
+}
+
+/// Dense targets `K x N` in f64 (one-hot for labels; 0/1 for binary logistic labels).
+fn dense_targets<T: Real>(t: &Targets<T>, rows: usize, cols: usize) -> DMatrix<f64> {
+    match t {
+        Targets::Dense(y) => to64(y),
+        Targets::Labels { labels, .. } => {
+            if rows == 1 {
+                DMatrix::from_fn(1, cols, |_, n| labels[n] as f64)
+            } else {
+                DMatrix::from_fn(rows, cols, |r, n| if labels[n] == r { 1.0 } else { 0.0 })
+            }
+        }
+    }
+}
+
+/// Computes the certified enclosure of the request (see [`QuadraticEnclosure`] and the
+/// module doc for the rules and the floating-point argument).
+///
+/// Errors: an unsupported layer, activation (ELU) or loss (multiclass hinge), naming it;
+/// an empty or non-finite trust region; a non-finite or wrong-length direction; shape
+/// mismatches of inputs/targets; non-finite inputs or weights.
 pub fn enclose<T: Real>(req: &EnclosureRequest<'_, T>) -> Result<QuadraticEnclosure<T>> {
-    let _ = req;
-    Err(MajorizeError::Unsupported(
-        "enclosure: not implemented yet".into(),
-    ))
+    let plan = validate(req)?;
+    let net = req.net;
+    let value = net
+        .objective(req.loss, req.inputs, req.targets)
+        .map_err(nets_err)?;
+    if !value.finite() {
+        return Err(MajorizeError::Domain {
+            op: OP,
+            detail: format!("the objective at the base point is {value}"),
+        });
+    }
+    let k = req.directions.len();
+    let amax: Vec<f64> = req.alpha_max.iter().map(|a| a.to_f64()).collect();
+    let u_t = T::EPS.to_f64() / 2.0;
+    let base = net.flat_params();
+    let layout = net.param_layout();
+    let dirs64: Vec<Vec<f64>> = req
+        .directions
+        .iter()
+        .map(|d| d.iter().map(|v| v.to_f64()).collect())
+        .collect();
+
+    let mut cur = Model::constant(to64(req.inputs), k);
+    for step in &plan {
+        cur = match *step {
+            Step::Dense(li) => {
+                let d = net.layers()[li]
+                    .as_dense()
+                    .ok_or_else(|| MajorizeError::Unsupported("dense layer vanished".into()))?;
+                let info = |name: &str| layout.iter().find(|p| p.layer == li && p.name == name);
+                let (Some(wi), Some(bi)) = (info("weight"), info("bias")) else {
+                    return Err(MajorizeError::Unsupported(format!(
+                        "enclose: dense layer {li} does not expose weight and bias"
+                    )));
+                };
+                let (r, c) = (wi.rows, wi.cols);
+                let dd = DenseDirs {
+                    w: to64(&d.weight),
+                    b: d.bias.iter().map(|v| v.to_f64()).collect(),
+                    v: dirs64
+                        .iter()
+                        .map(|v| DMatrix::from_column_slice(r, c, &v[wi.offset..wi.offset + r * c]))
+                        .collect(),
+                    vb: dirs64
+                        .iter()
+                        .map(|v| v[bi.offset..bi.offset + bi.rows].to_vec())
+                        .collect(),
+                };
+                dense(&cur, &dd, &amax, u_t)?
+            }
+            Step::Act(a) => activation(a, &cur, &amax, u_t),
+        };
+        #[cfg(test)]
+        if std::env::var("ENC_DEBUG").is_ok() {
+            let mx = |v: &[DMatrix<f64>]| {
+                v.iter()
+                    .flat_map(|m| m.iter())
+                    .fold(0.0f64, |a, b| a.max(b.abs()))
+            };
+            eprintln!(
+                "layer: c0 {:e} c1 {:e} qm {:e} qr {:e} e {:e}",
+                mx(std::slice::from_ref(&cur.c0)),
+                mx(&cur.c1),
+                mx(&cur.qm),
+                mx(&cur.qr),
+                mx(std::slice::from_ref(&cur.e))
+            );
+        }
+    }
+    let (rows, cols) = cur.c0.shape();
+    let y = dense_targets(req.targets, rows, cols);
+    let data = data_term(req.loss.kind, &cur, &y, &amax, u_t);
+    let w = match req.loss.reduction {
+        Reduction::Sum => Iv::point(1.0),
+        Reduction::Mean => Iv::new(dn(1.0 / cols as f64), up(1.0 / cols as f64)),
+    };
+    let mut tot = scale_acc(&data.acc, w);
+    #[cfg(test)]
+    if std::env::var("ENC_DEBUG").is_ok() {
+        eprintln!("data: {:?}", data.acc);
+    }
+    let abs_w = up(data.abs_sum * w.hi);
+
+    // L2 penalty: exact polynomial (l2/2)||w + Σ α_i v_i||² over penalised tensors, plus
+    // the driver's error on the rounded weights and its f64 summation.
+    let half_l2 = Iv::point(0.5 * req.loss.l2);
+    let g_round = gamma(2 * k + 2, u_t);
+    let mut pen_max = 0.0;
+    if req.loss.l2 != 0.0 {
+        let mut s_ww = Iv::ZERO;
+        let mut s_wv = vec![Iv::ZERO; k];
+        let mut s_vv = vec![Iv::ZERO; k * k];
+        let mut wmax2 = 0.0;
+        for p in layout.iter().filter(|p| p.penalised) {
+            for j in p.offset..p.offset + p.rows * p.cols {
+                let wj = Iv::point(base[j].to_f64());
+                s_ww = s_ww.add(wj.mul(wj));
+                let mut m = wj.mag();
+                for i in 0..k {
+                    let vi = Iv::point(dirs64[i][j]);
+                    s_wv[i] = s_wv[i].add(wj.mul(vi));
+                    m = up(m + up(vi.mag() * amax[i]));
+                    for l in 0..k {
+                        s_vv[i * k + l] = s_vv[i * k + l].add(vi.mul(Iv::point(dirs64[l][j])));
+                    }
+                }
+                wmax2 = up(wmax2 + up(m * m));
+            }
+        }
+        tot.c0 = tot.c0.add(half_l2.mul(s_ww));
+        for i in 0..k {
+            tot.c1[i] = tot.c1[i].add(Iv::point(req.loss.l2).mul(s_wv[i]));
+            for l in 0..k {
+                tot.q[i * k + l] = tot.q[i * k + l].add(half_l2.mul(s_vv[i * k + l]));
+            }
+        }
+        let n_pen = layout
+            .iter()
+            .filter(|p| p.penalised)
+            .map(|p| p.rows * p.cols)
+            .sum::<usize>();
+        let fac = up_ops(
+            (1.0 + g_round) * (1.0 + g_round) * (1.0 + gamma(n_pen + 3, U64)) - 1.0 + 4.0 * U64,
+            4,
+        );
+        pen_max = up(half_l2.hi * up(wmax2 * (1.0 + 3.0 * g_round)));
+        tot.add_e(up(half_l2.hi * up(wmax2 * fac)));
+    }
+    // The driver's sums over samples/outputs in f64 and the final roundings to T.
+    let nk = rows * cols;
+    let fin = up_ops(
+        (gamma(nk + rows + 4, U64) + 2.0 * gamma(2, u_t)) * up(abs_w + pen_max),
+        4,
+    );
+    tot.add_e(fin);
+    assemble(req, value, &tot, &amax)
+}
+
+fn scale_acc(a: &Acc, w: Iv) -> Acc {
+    Acc {
+        c0: a.c0.mul(w),
+        c1: a.c1.iter().map(|x| x.mul(w)).collect(),
+        q: a.q.iter().map(|x| x.mul(w)).collect(),
+        e: up(a.e * w.hi),
+    }
+}
+
+fn assemble<T: Real>(
+    req: &EnclosureRequest<'_, T>,
+    value: T,
+    tot: &Acc,
+    amax: &[f64],
+) -> Result<QuadraticEnclosure<T>> {
+    let k = amax.len();
+    let v = value.to_f64();
+    let mut slack = up(tot.e + fmax(fmax(tot.c0.hi - v, v - tot.c0.lo), 0.0));
+    let mut gradient = Vec::with_capacity(k);
+    for i in 0..k {
+        let (m, _) = tot.c1[i].to_mid_rad();
+        let g = T::of(m);
+        if !g.finite() {
+            return Err(MajorizeError::Domain {
+                op: OP,
+                detail: format!("the derivative along direction {i} is not finite"),
+            });
+        }
+        let gd = g.to_f64();
+        let dev = up(fmax(fmax(tot.c1[i].hi - gd, gd - tot.c1[i].lo), 0.0));
+        slack = up(slack + up(dev * amax[i]));
+        gradient.push(g);
+    }
+    let quad_upper = DMatrix::from_fn(k, k, |i, j| {
+        let x = tot.q[i * k + j].hi;
+        if x.is_nan() {
+            T::of(f64::INFINITY)
+        } else {
+            to_t_up::<T>(x)
+        }
+    });
+    let quad_lower = DMatrix::from_fn(k, k, |i, j| {
+        let x = tot.q[i * k + j].lo;
+        if x.is_nan() {
+            T::of(f64::NEG_INFINITY)
+        } else {
+            to_t_down::<T>(x)
+        }
+    });
+    Ok(QuadraticEnclosure {
+        value,
+        gradient,
+        quad_lower,
+        quad_upper,
+        slack: to_t_up(slack),
+        alpha_max: req.alpha_max.to_vec(),
+    })
 }
 
 /// Sets the weights of `net` to `fl(base + sum_i alpha_i v_i)`, evaluated per entry as
-/// `acc = base_j; for i in 0..k { acc = acc + alpha_i * v_i[j] }` in `T`. This is the one
-/// way solvers must apply a certified step: the enclosure's slack accounts for exactly
-/// this rounding.
+/// `acc = base_j; for i in 0..k { acc = acc + alpha_i * v_i[j] }` in `T` (no FMA). This
+/// is the one way solvers must apply a certified step: the enclosure's slack accounts
+/// for exactly this rounding, `|fl - exact| <= γ_{2k+2}(|base_j| + Σ ᾱ_i |v_i[j]|)`.
+/// With `alpha = 0` the weights are `base` bit for bit (up to the sign of zeros).
+/// Errors on wrong lengths or non-finite `alpha`.
 pub fn apply_step<T: Real>(
     net: &mut nets::Sequential<T>,
     base: &[T],
     directions: &[DVector<T>],
     alpha: &[T],
 ) -> Result<()> {
-    let _ = (net, base, directions, alpha);
-    Err(MajorizeError::Unsupported(
-        "enclosure: not implemented yet".into(),
-    ))
+    let p = net.num_params();
+    if base.len() != p {
+        return Err(MajorizeError::Shape {
+            op: "apply_step",
+            detail: format!(
+                "base has length {} but the network has {p} parameters",
+                base.len()
+            ),
+        });
+    }
+    if alpha.len() != directions.len() {
+        return Err(MajorizeError::Shape {
+            op: "apply_step",
+            detail: format!(
+                "{} directions but alpha has length {}",
+                directions.len(),
+                alpha.len()
+            ),
+        });
+    }
+    if let Some(i) = directions.iter().position(|d| d.len() != p) {
+        return Err(MajorizeError::Shape {
+            op: "apply_step",
+            detail: format!(
+                "direction {i} has length {} but the network has {p} parameters",
+                directions[i].len()
+            ),
+        });
+    }
+    if let Some(a) = alpha.iter().find(|a| !a.finite()) {
+        return Err(MajorizeError::InvalidParameter {
+            name: "alpha",
+            value: a.to_f64(),
+            reason: "must be finite",
+        });
+    }
+    let mut flat = base.to_vec();
+    for (j, w) in flat.iter_mut().enumerate() {
+        let mut acc = *w;
+        for (d, a) in directions.iter().zip(alpha) {
+            acc += *a * d[j];
+        }
+        *w = acc;
+    }
+    net.params_from_flat(&flat).map_err(nets_err)
 }

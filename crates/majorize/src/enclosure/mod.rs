@@ -7,7 +7,7 @@
 //! ```
 //!
 //! [`enclose`] returns `phi(0)`, the one-sided derivatives at `0+` and an interval matrix
-//! `[Q_lo, Q_hi]` such that for every `alpha` in `B`
+//! `[Q_lo, Q_hi]` such that for every `alpha` in `B`, `alpha != 0`,
 //!
 //! ```text
 //! phi(0) + g.alpha + alpha^T Q_lo alpha - slack  <=  phi(alpha)  <=  phi(0) + g.alpha + alpha^T Q_hi alpha + slack
@@ -17,9 +17,34 @@
 //! Since `alpha >= 0`, every monomial `alpha_i alpha_j >= 0`, so `Q_hi` gives an upper
 //! bound (a majorizer on the box) even when it is indefinite.
 //!
-//! The full derivation (rules per primitive, the floating-point argument) is in the
-//! submodules and in `docs/MAJORIZE.md`.
+//! **How** (interval Taylor arithmetic in the style of AutoBound, Streeter & Dillon,
+//! arXiv:2212.11429 §3, with the sharp 1-D rules of arXiv:2308.00679): every intermediate
+//! matrix carries, per sample and unit, a value, k first-order coefficients and k x k
+//! interval second-order coefficients ([`model`]); dense layers are bilinear in weights
+//! and activations and propagate with GEMMs, folding degree 3 into degree 2 with the box;
+//! activations use 1-D remainder enclosures on the range of their input ([`activation`],
+//! [`elementwise`]); the losses close the chain ([`loss`]).
+//!
+//! **Floating point** ([`fp`]): the bound holds for what the driver computes, not only in
+//! exact arithmetic. (a) Every interval endpoint of the enclosure's own arithmetic is
+//! rounded outward; GEMM results get the a-priori bound `γ_n |A||B|`. (b) The weights
+//! written by [`apply_step`] are `fl(w + Σ α_i v_i)`, off by at most
+//! `γ_{2k+2}(|w| + Σ ᾱ_i |v_i|)`; this perturbation enters every layer's degree-0 radius.
+//! (c) The driver's own evaluation of `F` (nets' `predict` + `Loss::value` + penalty, in
+//! `T`) is bounded a priori operation by operation (GEMM `γ_{n+1}`, libm functions
+//! within [`fp::LIBM_ULPS`] roundoffs, sums in f64, final roundings to `T`) and added to
+//! the same radius. Each model's invariant is that it contains both the exact value and
+//! the driver's floating-point value of every intermediate, for every α in the box, so
+//! (a)-(c) compose layer by layer. The remaining degree-0 radius becomes `slack`.
+//! docs/MAJORIZE.md gives the full argument and what is not certified.
 
+pub(crate) mod activation;
 mod api;
+pub(crate) mod elementwise;
+pub(crate) mod fp;
+pub(crate) mod loss;
+pub(crate) mod model;
+#[cfg(test)]
+mod tests;
 
 pub use api::{EnclosureRequest, EnclosureSurrogate, QuadraticEnclosure, apply_step, enclose};

@@ -1,0 +1,246 @@
+//! Directed rounding and the floating-point error model of the enclosure engine.
+//!
+//! All enclosure arithmetic is done in `f64` (whatever the network's scalar type `T`).
+//! Every interval endpoint produced by one floating-point operation (round to nearest)
+//! is pushed outward by one ulp with `f64::next_down` / `f64::next_up`: the exact result
+//! of an operation lies between the rounded result and its neighbour on the far side, so
+//! the pushed endpoint bounds it. Nonnegative error bounds are rounded up the same way.
+//!
+//! Library functions (`exp`, `ln_1p`, `tanh`, `cosh`) are assumed accurate to
+//! [`LIBM_ULPS`] units of roundoff (relative error at most `LIBM_ULPS * u`, plus an
+//! absolute [`eta`] for results in the subnormal range). glibc documents errors of at
+//! most 1-2 ulp (= 2-4 u) for these functions in both `f32` and `f64`, so the assumed 8 u
+//! leaves a factor two of margin.
+
+use std::cell::Cell;
+
+/// Unit roundoff of `f64` (`2^-53`).
+pub(crate) const U64: f64 = f64::EPSILON / 2.0;
+
+/// Assumed relative accuracy of libm functions, in units of roundoff `u` (see module doc).
+pub(crate) const LIBM_ULPS: f64 = 8.0;
+
+thread_local! {
+    /// Test-only knobs (mutation tests): switch outward rounding and every error term off,
+    /// or scale the remainder interval of one activation.
+    static KNOBS: Cell<Knobs> = const { Cell::new(Knobs { rounding: true, remainder_scale: 1.0, scaled: None }) };
+}
+
+/// Mutation knobs (only the tests change them).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Knobs {
+    /// Outward rounding and all floating-point error terms on (the only sound setting).
+    pub(crate) rounding: bool,
+    /// Factor applied to the remainder interval of the activation named `scaled`.
+    pub(crate) remainder_scale: f64,
+    /// The activation whose remainder is scaled (`nets::Activation::name`).
+    pub(crate) scaled: Option<&'static str>,
+}
+
+pub(crate) fn knobs() -> Knobs {
+    KNOBS.with(|k| k.get())
+}
+
+#[cfg(test)]
+pub(crate) fn set_knobs(k: Knobs) {
+    KNOBS.with(|c| c.set(k));
+}
+
+#[inline]
+pub(crate) fn rounding() -> bool {
+    knobs().rounding
+}
+
+/// `x` rounded up by one ulp (identity when rounding is switched off).
+#[inline]
+pub(crate) fn up(x: f64) -> f64 {
+    if rounding() { x.next_up() } else { x }
+}
+
+/// `x` rounded down by one ulp.
+#[inline]
+pub(crate) fn dn(x: f64) -> f64 {
+    if rounding() { x.next_down() } else { x }
+}
+
+/// `gamma_n = n u / (1 - n u)` (Higham, *Accuracy and Stability of Numerical
+/// Algorithms*, 2nd ed., Lemma 3.1) for unit roundoff `u`, rounded up; 0 when rounding
+/// is off. `|fl(sum of n products) - exact| <= gamma_n * sum |products|` for any
+/// summation order, with or without FMA (ibid. eq. 3.5).
+pub(crate) fn gamma(n: usize, u: f64) -> f64 {
+    if !rounding() {
+        return 0.0;
+    }
+    let nu = n as f64 * u;
+    if nu >= 0.5 {
+        return f64::INFINITY;
+    }
+    up(up(nu) / dn(1.0 - nu))
+}
+
+/// Smallest positive subnormal of the type with unit roundoff `u`, times 8: an absolute
+/// error allowance per operation for underflow (0 when rounding is off).
+pub(crate) fn eta(u: f64) -> f64 {
+    if !rounding() {
+        0.0
+    } else if u > 1e-10 {
+        8.0 * f64::from(f32::from_bits(1))
+    } else {
+        8.0 * f64::from_bits(1)
+    }
+}
+
+/// An upper bound of the exact value of a nonnegative quantity that was computed by
+/// `m` floating-point operations on nonnegative data (`x` the computed value):
+/// `x (1 + 2 gamma_{m+1}) + (m + 1) eta`, rounded up.
+pub(crate) fn up_ops(x: f64, m: usize) -> f64 {
+    if !rounding() {
+        return x;
+    }
+    up(up(x * up(1.0 + 2.0 * gamma(m + 1, U64))) + (m + 1) as f64 * eta(U64))
+}
+
+/// A closed interval `[lo, hi]` with outward-rounded arithmetic.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Iv {
+    pub(crate) lo: f64,
+    pub(crate) hi: f64,
+}
+
+impl Iv {
+    pub(crate) const ZERO: Iv = Iv { lo: 0.0, hi: 0.0 };
+
+    #[inline]
+    pub(crate) fn point(x: f64) -> Iv {
+        Iv { lo: x, hi: x }
+    }
+    #[inline]
+    pub(crate) fn new(lo: f64, hi: f64) -> Iv {
+        Iv { lo, hi }
+    }
+    /// `[m - r, m + r]`, outward.
+    #[inline]
+    pub(crate) fn mid_rad(m: f64, r: f64) -> Iv {
+        let (lo, hi) = (dn(m - r), up(m + r));
+        Iv {
+            lo: if lo.is_nan() { f64::NEG_INFINITY } else { lo },
+            hi: if hi.is_nan() { f64::INFINITY } else { hi },
+        }
+    }
+    /// A value computed with relative error at most `rel` plus absolute `abs`.
+    #[inline]
+    pub(crate) fn approx(x: f64, rel: f64, abs: f64) -> Iv {
+        if x.is_nan() {
+            return Iv::new(f64::NEG_INFINITY, f64::INFINITY);
+        }
+        if x == f64::INFINITY {
+            return Iv::new(f64::MAX, f64::INFINITY);
+        }
+        if x == f64::NEG_INFINITY {
+            return Iv::new(f64::NEG_INFINITY, -f64::MAX);
+        }
+        let r = up(up(x.abs() * rel) + abs);
+        Iv::mid_rad(x, r)
+    }
+    #[inline]
+    pub(crate) fn add(self, o: Iv) -> Iv {
+        Iv {
+            lo: dn(self.lo + o.lo),
+            hi: up(self.hi + o.hi),
+        }
+    }
+    #[inline]
+    pub(crate) fn sub(self, o: Iv) -> Iv {
+        Iv {
+            lo: dn(self.lo - o.hi),
+            hi: up(self.hi - o.lo),
+        }
+    }
+    #[inline]
+    pub(crate) fn neg(self) -> Iv {
+        Iv {
+            lo: -self.hi,
+            hi: -self.lo,
+        }
+    }
+    #[inline]
+    pub(crate) fn mul(self, o: Iv) -> Iv {
+        let a = pmul(self.lo, o.lo);
+        let b = pmul(self.lo, o.hi);
+        let c = pmul(self.hi, o.lo);
+        let d = pmul(self.hi, o.hi);
+        let lo = fmin(fmin(a, b), fmin(c, d));
+        let hi = fmax(fmax(a, b), fmax(c, d));
+        Iv {
+            lo: dn(lo),
+            hi: up(hi),
+        }
+    }
+    /// Product with a point.
+    #[inline]
+    pub(crate) fn scale(self, s: f64) -> Iv {
+        self.mul(Iv::point(s))
+    }
+    /// Smallest interval containing both.
+    #[inline]
+    pub(crate) fn hull(self, o: Iv) -> Iv {
+        Iv {
+            lo: fmin(self.lo, o.lo),
+            hi: fmax(self.hi, o.hi),
+        }
+    }
+    /// Intersection (returns `self` if they do not meet, which only happens on a bug).
+    #[inline]
+    pub(crate) fn meet(self, o: Iv) -> Iv {
+        let lo = fmax(self.lo, o.lo);
+        let hi = fmin(self.hi, o.hi);
+        if lo <= hi { Iv { lo, hi } } else { self }
+    }
+    /// `max |x|` over the interval.
+    #[inline]
+    pub(crate) fn mag(self) -> f64 {
+        fmax(self.lo.abs(), self.hi.abs())
+    }
+    /// Midpoint and an upper bound of the radius: `self ⊆ [m - r, m + r]`.
+    #[inline]
+    pub(crate) fn to_mid_rad(self) -> (f64, f64) {
+        let m = 0.5 * self.lo + 0.5 * self.hi;
+        let r = fmax(up(self.hi - m), up(m - self.lo));
+        (m, r)
+    }
+    #[inline]
+    pub(crate) fn contains(self, x: f64) -> bool {
+        self.lo <= x && x <= self.hi
+    }
+}
+
+/// Endpoint product with `0 * inf = 0` (interval convention: the sets are bounded
+/// where the endpoint is zero).
+#[inline]
+fn pmul(a: f64, b: f64) -> f64 {
+    if a == 0.0 || b == 0.0 { 0.0 } else { a * b }
+}
+
+/// `min` that propagates NaN (so a NaN never silently disappears from a bound).
+#[inline]
+pub(crate) fn fmin(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+/// `max` that propagates NaN.
+#[inline]
+pub(crate) fn fmax(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else if a > b {
+        a
+    } else {
+        b
+    }
+}

@@ -1,0 +1,205 @@
+//! The losses on the output model, summed into one scalar Taylor model.
+//!
+//! Per sample (one column `z` of the output, `K` entries, `δ_k = z_k - c0_k`):
+//!
+//! - **MSE** `½ Σ (z_k - y_k)²` is quadratic: `½ r0² + r0 δ + ½ δ²` with `r0 = c0 - y`
+//!   (exact up to rounding; `½ δ²` through `add_square` with `[r] = ½`).
+//! - **Logistic** `Σ softplus(z_k) - y_k z_k`: the softplus 1-D enclosure (monotone /
+//!   even-symmetric rules) around `c0_k`, minus the linear `y_k z_k`.
+//! - **Softmax cross-entropy** `σ lse(z) - yᵀz` with `σ = Σ y_k` (1 for labels), through
+//!   the max-shifted log-sum-exp. Taylor with Lagrange remainder:
+//!   `lse(c0 + δ) = lse(c0) + p(c0)ᵀδ + ½ δᵀ H(ξ) δ`, `H = diag p - p pᵀ`, `ξ` in the
+//!   range box of `z`. `½ δᵀHδ = ½ Var_{p(ξ)}(δ) = ½ min_m Σ p_j (δ_j - m)²`, so with
+//!   `m = δ_c` (`c = argmax c0`) it lies in `[0, ½ Σ_{j≠c} p̄_j (δ_j - δ_c)²]`, where
+//!   `p̄_j = sup_ξ p_j(ξ) = 1 / (1 + Σ_{i≠j} exp(z_i,lo - z_j,hi))`. With a saturated
+//!   softmax every `p̄_j` with `j ≠ c` is tiny, so the bound stays sharp; nothing
+//!   overflows because only differences of logits are exponentiated.
+//!
+//! The driver's own floating-point evaluation error of each loss (nets' `Loss::value`:
+//! residuals / softplus in `T`, sums in `f64`, the result rounded to `T`) is added to the
+//! degree-0 radius; see docs/MAJORIZE.md for the constants.
+
+use nalgebra::DMatrix;
+use nets::LossKind;
+
+use super::activation::{Smooth, smooth_enclosure, value};
+use super::elementwise::{Acc, BoxIv, Elem, add_square, ranges};
+use super::fp::{Iv, LIBM_ULPS, U64, dn, eta, fmax, fmin, gamma, rounding, up, up_ops};
+use super::model::Model;
+
+fn lib() -> f64 {
+    if rounding() { LIBM_ULPS * U64 } else { 0.0 }
+}
+
+fn exp_iv(t: Iv) -> Iv {
+    let lo = Iv::approx(t.lo.exp(), lib(), eta(U64)).lo;
+    let lo = if lo > 0.0 { lo } else { 0.0 };
+    let hi = Iv::approx(t.hi.exp(), lib(), eta(U64)).hi;
+    Iv::new(lo, hi)
+}
+
+fn ln_iv(s: Iv) -> Iv {
+    Iv::new(
+        Iv::approx(s.lo.ln(), lib(), eta(U64)).lo,
+        Iv::approx(s.hi.ln(), lib(), eta(U64)).hi,
+    )
+}
+
+/// Scalar result: the data term's model before the reduction weight, and `Σ max|ℓ|`
+/// over entries (for the driver's summation error).
+pub(crate) struct DataModel {
+    pub(crate) acc: Acc,
+    pub(crate) abs_sum: f64,
+}
+
+/// Encloses `Σ_n ℓ(z_n, y_n)` (no reduction weight yet). `y` is the dense `K x N` target
+/// matrix (one-hot for labels), `u_t` the driver's roundoff.
+pub(crate) fn data_term(
+    kind: LossKind,
+    z: &Model,
+    y: &DMatrix<f64>,
+    amax: &[f64],
+    u_t: f64,
+) -> DataModel {
+    let k = z.k;
+    let (rows, cols) = z.c0.shape();
+    let bx = BoxIv::new(amax);
+    let mut total = Acc::with_k(k);
+    let mut abs_sum = 0.0;
+    let mut el = Elem::with_k(k);
+    match kind {
+        LossKind::Mse => {
+            let half = Iv::point(0.5);
+            // nets: r = z - y in T, then 0.5 r² and sums in f64: relative error of each term
+            // <= 3 u_T + 2 γ64 (the sums are charged below through abs_sum).
+            let rel = up(3.0 * gamma(1, u_t) + 2.0 * gamma(2, U64));
+            for idx in 0..rows * cols {
+                el.load(z, idx);
+                let yv = y.as_slice()[idx];
+                let rg = ranges(&el, &bx);
+                let r0 = Iv::point(el.c0).sub(Iv::point(yv));
+                total.c0 = total.c0.add(r0.mul(r0).mul(half));
+                total.add_linear(&el, r0);
+                let d0 = add_square(&el, &rg, half, &mut total.q);
+                total.add_e(d0);
+                let res = r0.add(rg.d).mag();
+                let lmax = up(up(0.5 * res) * res);
+                total.add_e(up(rel * lmax + eta(u_t)));
+                abs_sum = up(abs_sum + lmax);
+            }
+        }
+        LossKind::Logistic => {
+            // nets: softplus(z) - y z in T: <= (3 LIBM + 6) u_T (softplus + |y z|) + 4 eta_T.
+            let rel = up(gamma(1, u_t) * (3.0 * LIBM_ULPS + 6.0));
+            for idx in 0..rows * cols {
+                el.load(z, idx);
+                let yv = y.as_slice()[idx];
+                let rg = ranges(&el, &bx);
+                let yy = Iv::point(el.c0).add(rg.d);
+                let (h0, s, r) = smooth_enclosure(Smooth::Softplus, el.c0, yy.lo, yy.hi);
+                total.c0 = total.c0.add(h0.sub(Iv::point(yv).mul(Iv::point(el.c0))));
+                total.add_linear(&el, s.sub(Iv::point(yv)));
+                let d0 = add_square(&el, &rg, r, &mut total.q);
+                total.add_e(d0);
+                let lmax = up(value(Smooth::Softplus, yy.hi).hi + up(yv.abs() * yy.mag()));
+                total.add_e(up(rel * lmax + 4.0 * eta(u_t)));
+                abs_sum = up(abs_sum + lmax);
+            }
+        }
+        LossKind::SoftmaxCrossEntropy => {
+            let mut els: Vec<Elem> = (0..rows).map(|_| Elem::with_k(k)).collect();
+            let mut rgs = Vec::with_capacity(rows);
+            let mut zbox = vec![Iv::ZERO; rows];
+            let mut diff = Elem::with_k(k);
+            let mut u_acc = Acc::with_k(k);
+            let kf = rows as f64;
+            for n in 0..cols {
+                rgs.clear();
+                for j in 0..rows {
+                    els[j].load(z, n * rows + j);
+                    let rg = ranges(&els[j], &bx);
+                    zbox[j] = Iv::point(els[j].c0).add(rg.d);
+                    rgs.push(rg);
+                }
+                let c = (0..rows)
+                    .max_by(|&a, &b| els[a].c0.total_cmp(&els[b].c0))
+                    .unwrap_or(0);
+                let mx = els[c].c0;
+                // lse(c0) and p(c0), enclosed.
+                let mut s = Iv::ZERO;
+                let mut ex = vec![Iv::ZERO; rows];
+                for j in 0..rows {
+                    let t = Iv::point(els[j].c0).sub(Iv::point(mx));
+                    ex[j] = exp_iv(t);
+                    s = s.add(ex[j]);
+                }
+                let lse0 = Iv::point(mx).add(ln_iv(s));
+                let inv_s = Iv::new(dn(1.0 / s.hi), up(1.0 / s.lo));
+                let mut sigma = Iv::ZERO;
+                let mut yz = Iv::ZERO;
+                for j in 0..rows {
+                    let yj = y[(j, n)];
+                    sigma = sigma.add(Iv::point(yj));
+                    yz = yz.add(Iv::point(yj).mul(Iv::point(els[j].c0)));
+                }
+                total.c0 = total.c0.add(sigma.mul(lse0).sub(yz));
+                for j in 0..rows {
+                    let pj = ex[j].mul(inv_s);
+                    let coef = sigma.mul(pj).sub(Iv::point(y[(j, n)]));
+                    total.add_linear(&els[j], coef);
+                }
+                // Remainder: σ θ U, θ ∈ [0, 1], U = ½ Σ_{j≠c} p̄_j (δ_j - δ_c)².
+                u_acc.clear();
+                for j in 0..rows {
+                    if j == c {
+                        continue;
+                    }
+                    let mut sl = 0.0;
+                    for i in 0..rows {
+                        if i != j {
+                            let t = Iv::point(zbox[i].lo).sub(Iv::point(zbox[j].hi));
+                            sl = dn(sl + exp_iv(Iv::point(t.lo)).lo);
+                        }
+                    }
+                    let pbar = fmin(up(1.0 / dn(1.0 + sl)), 1.0);
+                    if pbar == 0.0 {
+                        continue;
+                    }
+                    diff.c0 = 0.0;
+                    diff.e = up(els[j].e + els[c].e);
+                    for i in 0..k {
+                        let d = Iv::point(els[j].c1[i]).sub(Iv::point(els[c].c1[i]));
+                        let (m, r) = d.to_mid_rad();
+                        diff.c1[i] = m;
+                        diff.e = up(diff.e + up(r * amax[i]));
+                    }
+                    for ij in 0..k * k {
+                        diff.q[ij] = els[j].q[ij].sub(els[c].q[ij]);
+                    }
+                    let rg = ranges(&diff, &bx);
+                    let d0 = add_square(&diff, &rg, Iv::new(0.0, up(0.5 * pbar)), &mut u_acc.q);
+                    u_acc.add_e(d0);
+                }
+                for (o, q) in total.q.iter_mut().zip(&u_acc.q) {
+                    let h = Iv::new(fmin(q.lo, 0.0), fmax(q.hi, 0.0));
+                    *o = o.add(sigma.mul(h));
+                }
+                total.add_e(up(sigma.mag() * u_acc.e));
+                // Driver: nets evaluates in f64 from the T logits (module doc, MAJORIZE.md).
+                let zm = zbox.iter().map(|b| b.mag()).fold(0.0, f64::max);
+                let ysum: f64 = (0..rows).map(|j| y[(j, n)].abs()).sum();
+                let per =
+                    12.0 * zm + (LIBM_ULPS + 8.0) * kf.ln() + 2.0 * LIBM_ULPS + 4.0 * kf + 8.0;
+                let drv = up_ops(gamma(1, U64) * ysum * per + kf * eta(U64), 8);
+                total.add_e(drv);
+                let _ = &rgs;
+                abs_sum = up(abs_sum + up_ops(ysum * (2.0 * zm + kf.ln() + 1.0), 6));
+            }
+        }
+        LossKind::MulticlassHinge => {}
+    }
+    DataModel {
+        acc: total,
+        abs_sum,
+    }
+}

@@ -1,0 +1,256 @@
+//! Matrix Taylor models: every unit of every sample carries a degree-2 enclosure in
+//! `alpha`, and the dense layer's propagation of them with GEMMs.
+//!
+//! **Invariant** of a [`Model`] for an intermediate `d x N` matrix `Z(alpha)`: for every
+//! `alpha` in the box `B = [0, ᾱ]^k`, both the exact value `Z(alpha)` and the value the
+//! driver computes in floating point at the weights `fl(x + Σ α_i v_i)` lie, entrywise, in
+//!
+//! ```text
+//! c0 + Σ_i c1_i α_i + Σ_ij α_i α_j [qm_ij - qr_ij, qm_ij + qr_ij] + [-e, e].
+//! ```
+//!
+//! `c0`, `c1_i` are plain floating-point numbers (their own rounding errors are folded
+//! into `e`), the degree-2 coefficients are intervals in midpoint-radius form (so that
+//! point x interval products are two GEMMs), and `e >= 0` collects everything of degree 0:
+//! rounding of the coefficients, the driver's evaluation error and the rounding of the
+//! weights.
+//!
+//! **Dense layer** `Z = W(α) A + b(α) 1ᵀ` with `W(α) = W + Σ α_i V_i`, `b(α) = b + Σ α_i β_i`
+//! (bilinear in weights and activations). With `A = a0 + Σ α_i a1_i + αᵀ[Q]α + ρ`:
+//!
+//! - degree 0: `W a0 + b`; degree 1: `W a1_i + V_i a0 + β_i`;
+//! - degree 2: `W [Q_ij] + V_i a1_j`;
+//! - degree 3: `Σ_l α_l V_l [Q_ij]` is folded into degree 2 with `α_l ∈ [0, ᾱ_l]`:
+//!   it lies in `±(Σ_l ᾱ_l |V_l|)(|qm_ij| + qr_ij)`;
+//! - the degree-0 part `W(α) ρ` is bounded by `W_max e`, `W_max = |W| + Σ ᾱ_l |V_l|`.
+//!
+//! Floating point: a GEMM with inner dimension `n` satisfies
+//! `|fl(PM) - PM| <= γ_n |P||M|` (Higham, Thm 3.5 / eq. 3.13, any order, FMA or not). The
+//! driver computes `fl(Ŵ Â + b̂)` with `Ŵ = W(α) + Δ`, `|Δ| <= γ_{2k+2}^T W_max` (the
+//! rounding of `apply_step`), `Â` within the input model; its deviation from the exact map
+//! of the same input is at most `D |Â| + γ_{n+1}^T((W_max + D)|Â| + b_max + D_b) + D_b`,
+//! which is added to `e` (see `docs/MAJORIZE.md`, "Rounding").
+
+use autodiff::Transpose;
+use nalgebra::DMatrix;
+
+use super::fp::{U64, gamma, up_ops};
+use crate::error::Result;
+use crate::prod::gemm;
+
+/// A degree-2 matrix Taylor model (see the module doc for its invariant).
+#[derive(Clone, Debug)]
+pub(crate) struct Model {
+    pub(crate) k: usize,
+    pub(crate) c0: DMatrix<f64>,
+    pub(crate) c1: Vec<DMatrix<f64>>,
+    pub(crate) qm: Vec<DMatrix<f64>>,
+    pub(crate) qr: Vec<DMatrix<f64>>,
+    pub(crate) e: DMatrix<f64>,
+    /// `true` while the model is a constant (the input data): c1, q and e are zero.
+    pub(crate) constant: bool,
+}
+
+impl Model {
+    /// The constant model of the input data `x` (exact: the data does not depend on α).
+    pub(crate) fn constant(x: DMatrix<f64>, k: usize) -> Model {
+        let (r, c) = x.shape();
+        Model {
+            k,
+            c0: x,
+            c1: (0..k).map(|_| DMatrix::zeros(r, c)).collect(),
+            qm: (0..k * k).map(|_| DMatrix::zeros(r, c)).collect(),
+            qr: (0..k * k).map(|_| DMatrix::zeros(r, c)).collect(),
+            e: DMatrix::zeros(r, c),
+            constant: true,
+        }
+    }
+
+    pub(crate) fn zeros(rows: usize, cols: usize, k: usize) -> Model {
+        let mut m = Model::constant(DMatrix::zeros(rows, cols), k);
+        m.constant = false;
+        m
+    }
+
+    pub(crate) fn nrows(&self) -> usize {
+        self.c0.nrows()
+    }
+
+    /// Entrywise bound of `max_α |value|` over the box: `|c0| + Σ|c1_i| ᾱ_i +
+    /// Σ ᾱ_i ᾱ_j (|qm| + qr) + e`, rounded up.
+    pub(crate) fn magnitude(&self, amax: &[f64]) -> DMatrix<f64> {
+        let k = self.k;
+        let mut out = self.c0.abs();
+        let ops = 2 * (k + k * k) + 2;
+        for (idx, o) in out.as_mut_slice().iter_mut().enumerate() {
+            let mut s = *o + self.e.as_slice()[idx];
+            if !self.constant {
+                for i in 0..k {
+                    s += self.c1[i].as_slice()[idx].abs() * amax[i];
+                    for j in 0..k {
+                        let q = self.qm[i * k + j].as_slice()[idx].abs()
+                            + self.qr[i * k + j].as_slice()[idx];
+                        s += q * (amax[i] * amax[j]);
+                    }
+                }
+            }
+            *o = up_ops(s, ops);
+        }
+        out
+    }
+}
+
+/// One dense layer's data in f64: `W`, `b`, and per direction `V_i`, `β_i`.
+pub(crate) struct DenseDirs {
+    pub(crate) w: DMatrix<f64>,
+    pub(crate) b: Vec<f64>,
+    pub(crate) v: Vec<DMatrix<f64>>,
+    pub(crate) vb: Vec<Vec<f64>>,
+}
+
+fn abs_into(dst: &mut DMatrix<f64>, src: &DMatrix<f64>) {
+    for (d, s) in dst.as_mut_slice().iter_mut().zip(src.as_slice()) {
+        *d = s.abs();
+    }
+}
+
+/// Propagates a model through `Z = W(α) A + b(α) 1ᵀ` (module doc). `amax` is `ᾱ`,
+/// `u_t` the driver's unit roundoff.
+pub(crate) fn dense(a: &Model, layer: &DenseDirs, amax: &[f64], u_t: f64) -> Result<Model> {
+    let k = a.k;
+    let (d_out, n) = layer.w.shape();
+    let cols = a.c0.ncols();
+    let mut z = Model::zeros(d_out, cols, k);
+    let abs_w = layer.w.abs();
+    // VA = Σ ᾱ_l |V_l| and W_max = |W| + VA (rounded up entrywise: 2k nonneg ops).
+    let mut va = DMatrix::zeros(d_out, n);
+    for (l, v) in layer.v.iter().enumerate() {
+        for (o, x) in va.as_mut_slice().iter_mut().zip(v.as_slice()) {
+            *o += x.abs() * amax[l];
+        }
+    }
+    for o in va.as_mut_slice() {
+        *o = up_ops(*o, 2 * k);
+    }
+    let mut wmax = abs_w.clone();
+    for (o, x) in wmax.as_mut_slice().iter_mut().zip(va.as_slice()) {
+        *o = up_ops(*o + x, 1);
+    }
+    let bmax: Vec<f64> = (0..d_out)
+        .map(|r| {
+            let s: f64 =
+                layer.b[r].abs() + (0..k).map(|l| layer.vb[l][r].abs() * amax[l]).sum::<f64>();
+            up_ops(s, 2 * k + 1)
+        })
+        .collect();
+
+    // Degree 0: W a0 + b.
+    gemm(&mut z.c0, &layer.w, Transpose::No, &a.c0, Transpose::No)?;
+    add_cols(&mut z.c0, &layer.b);
+    // Degree 1: W a1_i + V_i a0 + β_i.
+    let mut tmp = DMatrix::zeros(d_out, cols);
+    for i in 0..k {
+        gemm(
+            &mut z.c1[i],
+            &layer.v[i],
+            Transpose::No,
+            &a.c0,
+            Transpose::No,
+        )?;
+        if !a.constant {
+            gemm(&mut tmp, &layer.w, Transpose::No, &a.c1[i], Transpose::No)?;
+            z.c1[i] += &tmp;
+        }
+        add_cols(&mut z.c1[i], &layer.vb[i]);
+    }
+    // The enclosure's own rounding of c0, c1 (γ_{2n+1} of the absolute terms, times ᾱ for c1)
+    // and the driver's error, gathered into one nonnegative GEMM with W_max:
+    // s_e = e_a + γ'(|a0| + Σ ᾱ_i |a1_i|) + τ |Â|, plus β' b_max.
+    let g_own = gamma(2 * n + 2, U64);
+    let g_round = gamma(2 * k + 2, u_t);
+    let g_gemm = gamma(n + 1, u_t);
+    let tau = up_ops(g_round + g_gemm * (1.0 + g_round), 3);
+    let beta = up_ops(g_own + tau + g_round, 3);
+    let a_mag = a.magnitude(amax);
+    let mut s_e = DMatrix::zeros(n, cols);
+    for (idx, s) in s_e.as_mut_slice().iter_mut().enumerate() {
+        let mut own = a.c0.as_slice()[idx].abs();
+        if !a.constant {
+            for i in 0..k {
+                own += a.c1[i].as_slice()[idx].abs() * amax[i];
+            }
+        }
+        let v = a.e.as_slice()[idx] + g_own * own + tau * a_mag.as_slice()[idx];
+        *s = up_ops(v, 2 * k + 6);
+    }
+    gemm(&mut z.e, &wmax, Transpose::No, &s_e, Transpose::No)?;
+    for (r, mut row) in z.e.row_iter_mut().enumerate() {
+        for x in row.iter_mut() {
+            *x = up_ops(*x + beta * bmax[r], n + 3);
+        }
+    }
+    if a.constant {
+        // q = 0 and a1 = 0: no degree-2 term.
+        return Ok(z);
+    }
+    // Degree 2: mid W qm_ij + V_i a1_j; radius
+    // |W|(qr_ij + γ|qm_ij|) + VA(|qm_ij| + qr_ij + (γ/ᾱ_i)|a1_j|) (fold and own rounding).
+    let g2 = gamma(2 * n + 2, U64);
+    let stacked_p = {
+        let mut p = DMatrix::zeros(d_out, 2 * n);
+        p.columns_mut(0, n).copy_from(&abs_w);
+        p.columns_mut(n, n).copy_from(&va);
+        p
+    };
+    let mut stacked_s = DMatrix::zeros(2 * n, cols);
+    let mut abs_tmp = DMatrix::zeros(n, cols);
+    for i in 0..k {
+        for j in 0..k {
+            let ij = i * k + j;
+            gemm(
+                &mut z.qm[ij],
+                &layer.w,
+                Transpose::No,
+                &a.qm[ij],
+                Transpose::No,
+            )?;
+            gemm(
+                &mut tmp,
+                &layer.v[i],
+                Transpose::No,
+                &a.c1[j],
+                Transpose::No,
+            )?;
+            z.qm[ij] += &tmp;
+            abs_into(&mut abs_tmp, &a.qm[ij]);
+            let gi = up_ops(g2 / amax[i], 1);
+            for c in 0..cols {
+                for r in 0..n {
+                    let qm = abs_tmp[(r, c)];
+                    let qr = a.qr[ij][(r, c)];
+                    stacked_s[(r, c)] = up_ops(qr + g2 * qm, 2);
+                    stacked_s[(n + r, c)] = up_ops(qm + qr + gi * a.c1[j][(r, c)].abs(), 4);
+                }
+            }
+            gemm(
+                &mut z.qr[ij],
+                &stacked_p,
+                Transpose::No,
+                &stacked_s,
+                Transpose::No,
+            )?;
+            for x in z.qr[ij].as_mut_slice() {
+                *x = up_ops(*x, 2 * n + 1);
+            }
+        }
+    }
+    Ok(z)
+}
+
+fn add_cols(m: &mut DMatrix<f64>, b: &[f64]) {
+    for mut col in m.column_iter_mut() {
+        for (x, bb) in col.iter_mut().zip(b) {
+            *x += bb;
+        }
+    }
+}
