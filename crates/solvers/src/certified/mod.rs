@@ -24,7 +24,7 @@
 //! `a* = clamp(-g/Q, 0, abar)` if `Q > 0`, else the better endpoint. This is Streeter &
 //! Dillon's SafeRate (AutoBound, arXiv:2212.11429 v1 ch. 5; the learning rate is the
 //! minimiser of the 1-D majorant), i.e. one MM step on the ray. The step is taken only
-//! when the certified bound strictly improves, `upper_bound(a*) < phi(0)`; otherwise
+//! when the certified bound strictly improves, `upper_bound(a*) < phi(0) - s`; otherwise
 //! `a = 0`, which is trivially safe.
 //!
 //! # One step size per layer (`safe-layerwise`, k = number of dense layers)
@@ -48,8 +48,12 @@
 //! of the objective the driver records (see `majorize::enclosure`'s doc for the
 //! argument); the step sizes are rounded to `T` before the certificate is checked, and
 //! the certificate is checked at exactly those values; the new weights are formed by
-//! `majorize::enclosure::apply_step`, the same rounding the enclosure accounts for. A
-//! step is taken only if `upper_bound(a*) < phi(0)` strictly.
+//! `majorize::enclosure::apply_step`, the same rounding the enclosure accounts for. The
+//! driver records `data term + penalty` with its own rounding (in f32 the data term is
+//! rounded to f32, the penalty summed in f64), which can differ from `phi(0)` (computed
+//! in `T`) by at most the slack `s`, so a step is taken only if
+//! `upper_bound(a*) < phi(0) - s` strictly: then
+//! `recorded F(new) <= upper_bound(a*) < phi(0) - s <= recorded F(old)`.
 //!
 //! What is certified: the full-batch training objective, as evaluated by the driver, in
 //! f64 and f32, for the networks and losses the enclosure supports (it returns a typed
@@ -79,7 +83,7 @@ mod solver;
 
 pub use config::{BaseDirection, CertifiedConfig, StepSizes};
 pub use solver::CertifiedMm;
-pub(crate) use solver::{choose_step, update_trust};
+pub(crate) use solver::choose_step;
 
 #[cfg(test)]
 mod tests;

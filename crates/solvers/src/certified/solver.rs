@@ -251,7 +251,8 @@ pub(crate) struct CertifiedStep<T> {
 }
 
 /// Minimises the certified bound of `enc` over its box and checks the certificate:
-/// a step is taken only if `upper_bound(alpha) < phi(0)` strictly.
+/// a step is taken only if `upper_bound(alpha) < phi(0) - slack` strictly (the slack
+/// covers the difference between `phi(0)` in T and the driver's record of it).
 pub(crate) fn choose_step<T: Real>(
     enc: &QuadraticEnclosure<T>,
     trust: &[f64],
@@ -264,7 +265,7 @@ pub(crate) fn choose_step<T: Real>(
         certified: false,
         qp: None,
     };
-    let Some((phi0, g, q, _slack)) = model_of(enc) else {
+    let Some((phi0, g, q, slack)) = model_of(enc) else {
         return Ok(zero);
     };
     if g.len() != k {
@@ -295,7 +296,12 @@ pub(crate) fn choose_step<T: Real>(
         .upper_bound(&alpha)
         .map_err(|e| SolverError::Problem(format!("certified MM: {e}")))?
         .to_f64();
-    if bound.is_finite() && bound < phi0 {
+    // The driver's record at the base point may differ from `value` (computed in T) by
+    // its own rounding, which the enclosure's slack covers: compare with the certified
+    // lower end `phi(0) - slack`, rounded down, so the recorded objective cannot rise.
+    let floor = phi0 - slack;
+    let floor = floor - floor.abs() * f64::EPSILON;
+    if bound.is_finite() && bound < floor {
         Ok(CertifiedStep {
             alpha,
             bound,
@@ -362,29 +368,16 @@ impl<T: Real> Solver<NetProblem<T>> for CertifiedMm<T> {
             directions: &self.dirs,
             alpha_max: &alpha_max,
         };
-        let enc = enclosure::enclose(&req);
+        // Unsupported layers, activations or losses, and non-finite weights, are typed
+        // errors naming the culprit; an overflowing bound (huge trust region) comes back
+        // as an infinite `quad_upper` and is handled by `choose_step` (no move, shrink).
+        let enc = enclosure::enclose(&req)
+            .map_err(|e| SolverError::Problem(format!("certified MM: {e}")))?;
         ctx.counters.forward += 1;
         ctx.counters.samples_seen += n as u64;
         ctx.counters.inner_solves += 1;
-        let (step, enc) = match enc {
-            Ok(enc) => (
-                choose_step(&enc, &trust, self.cfg.max_exact_dim)?,
-                Some(enc),
-            ),
-            Err(e) => match e {
-                // A bound that overflowed on this box: no move, shrink.
-                majorize::MajorizeError::NonFinite { .. } => (
-                    CertifiedStep {
-                        alpha: vec![T::zero(); trust.len()],
-                        bound: f64::NAN,
-                        certified: false,
-                        qp: None,
-                    },
-                    None,
-                ),
-                other => return Err(SolverError::Problem(format!("certified MM: {other}"))),
-            },
-        };
+        let step = choose_step(&enc, &trust, self.cfg.max_exact_dim)?;
+        let enc = Some(enc);
         if step.certified {
             enclosure::apply_step(&mut problem.net, &self.params, &self.dirs, &step.alpha)
                 .map_err(|e| SolverError::Problem(format!("certified MM: {e}")))?;
@@ -440,5 +433,37 @@ impl<T: Real> Solver<NetProblem<T>> for CertifiedMm<T> {
     fn load_state(&mut self, v: &serde_json::Value) -> Result<(), SolverError> {
         self.st = serde_json::from_value(v.clone())?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn a_non_finite_direction_is_a_typed_error() {
+        let mut s = CertifiedConfig::safe_adam().build::<f64>().unwrap();
+        s.params = vec![0.0; 3];
+        s.grad = vec![1.0, f64::NAN, 0.0];
+        s.trial = vec![0.0; 3];
+        s.dirs = vec![DVector::zeros(3)];
+        let e = s.base_direction().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "non-finite value in certified MM: the adam direction at parameter 1 (gradient NaN)"
+        );
+    }
+
+    #[test]
+    fn trust_region_rule() {
+        let cfg = CertifiedConfig::default();
+        let mut t = vec![1.0, 1.0, 1.0];
+        update_trust(&mut t, &[1.0, 0.5, 0.49], true, &cfg);
+        assert_eq!(t, vec![2.0, 2.0, 0.5]);
+        update_trust(&mut t, &[2.0, 2.0, 0.5], false, &cfg);
+        assert_eq!(t, vec![1.0, 1.0, 0.25]);
+        let mut t = vec![0.9e12];
+        update_trust(&mut t, &[0.9e12], true, &cfg);
+        assert_eq!(t, vec![1e12]);
     }
 }
