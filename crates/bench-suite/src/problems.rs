@@ -37,15 +37,19 @@ pub enum SolverFamily {
     Lifted,
     /// beta-NMF solvers (multiplicative updates and their MM variants).
     Nmf,
+    /// Certified majorization-minimization (`solvers::certified`): first-order
+    /// directions with step sizes from a certified Taylor-enclosure bound.
+    CertifiedMm,
 }
 
 impl SolverFamily {
     /// All network families.
-    pub const NETWORK: [SolverFamily; 4] = [
+    pub const NETWORK: [SolverFamily; 5] = [
         SolverFamily::Gradient,
         SolverFamily::LayerwiseMm,
         SolverFamily::Admm,
         SolverFamily::Lifted,
+        SolverFamily::CertifiedMm,
     ];
 }
 
