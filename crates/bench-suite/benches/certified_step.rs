@@ -62,7 +62,11 @@ fn benches(c: &mut Criterion) {
         batching: Batching::Full,
         ..Default::default()
     };
-    bench_one::<f64, _>(c, "digits_f64/adam_full_batch", adam().build::<f64>().unwrap());
+    bench_one::<f64, _>(
+        c,
+        "digits_f64/adam_full_batch",
+        adam().build::<f64>().unwrap(),
+    );
     bench_one::<f64, _>(
         c,
         "digits_f64/safe_adam",
@@ -73,7 +77,11 @@ fn benches(c: &mut Criterion) {
         "digits_f64/safe_layerwise",
         CertifiedConfig::safe_layerwise().build::<f64>().unwrap(),
     );
-    bench_one::<f32, _>(c, "digits_f32/adam_full_batch", adam().build::<f32>().unwrap());
+    bench_one::<f32, _>(
+        c,
+        "digits_f32/adam_full_batch",
+        adam().build::<f32>().unwrap(),
+    );
     bench_one::<f32, _>(
         c,
         "digits_f32/safe_adam",

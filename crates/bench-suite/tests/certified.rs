@@ -90,7 +90,10 @@ fn check_monotone<T: Real>(problem: &str, steps: u64) {
         );
         // Real progress, not a stalled run that is trivially monotone.
         assert!(last < first, "{name} on {problem}: no progress");
-        assert!(certified * 2 >= steps as usize, "{name}: {certified} certified");
+        assert!(
+            certified * 2 >= steps as usize,
+            "{name}: {certified} certified"
+        );
     }
 }
 

@@ -401,7 +401,9 @@ mod tests {
         // Diagonal convex Q: the minimiser is the coordinatewise clip of -g/q.
         let k = 9;
         let q = DMatrix::from_diagonal(&DVector::from_fn(k, |i, _| 1.0 + i as f64));
-        let g: Vec<f64> = (0..k).map(|i| if i % 2 == 0 { -3.0 } else { 1.0 }).collect();
+        let g: Vec<f64> = (0..k)
+            .map(|i| if i % 2 == 0 { -3.0 } else { 1.0 })
+            .collect();
         let u = vec![1.0; k];
         let s = minimize_box_qp(&g, &q, &u, 6).unwrap();
         assert!(!s.exact);

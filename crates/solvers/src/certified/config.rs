@@ -211,7 +211,10 @@ mod tests {
     use super::*;
 
     fn err(c: CertifiedConfig) -> String {
-        c.build::<f64>().err().map(|e| e.to_string()).unwrap_or_default()
+        c.build::<f64>()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
     }
 
     #[test]

@@ -115,10 +115,9 @@ impl<T: Real> CertifiedMm<T> {
             BaseDirection::HeavyBall { momentum } => {
                 BaseState::Sgd(Update::<T>::init(&sgd(momentum), params))
             }
-            BaseDirection::Adam { beta1, beta2, eps } => BaseState::Adam(Update::<T>::init(
-                &AdamRule { beta1, beta2, eps },
-                params,
-            )),
+            BaseDirection::Adam { beta1, beta2, eps } => {
+                BaseState::Adam(Update::<T>::init(&AdamRule { beta1, beta2, eps }, params))
+            }
         }
     }
 
@@ -393,10 +392,7 @@ impl<T: Real> Solver<NetProblem<T>> for CertifiedMm<T> {
             .with("certified", if step.certified { 1.0 } else { 0.0 })
             .with("phi0", phi0)
             .with("bound", bound)
-            .with(
-                "slack",
-                enc.as_ref().map_or(f64::NAN, |e| e.slack.to_f64()),
-            )
+            .with("slack", enc.as_ref().map_or(f64::NAN, |e| e.slack.to_f64()))
             .with(
                 "exact_qp",
                 step.qp.as_ref().map_or(f64::NAN, |q| f64::from(q.exact)),
@@ -412,12 +408,7 @@ impl<T: Real> Solver<NetProblem<T>> for CertifiedMm<T> {
                 .with(&format!("slope_{i}"), slope)
                 .with(&format!("curvature_{i}"), curv);
         }
-        if self
-            .st
-            .trust
-            .iter()
-            .all(|t| *t < self.cfg.min_trust_region)
-        {
+        if self.st.trust.iter().all(|t| *t < self.cfg.min_trust_region) {
             report.converged = Some(format!(
                 "every trust region is below min_trust_region = {:e}: no certified decrease left",
                 self.cfg.min_trust_region

@@ -77,13 +77,19 @@ fn run_checked<T: Real>(
         );
         if extra(b, "certified") == 1.0 {
             assert!(b.objective <= extra(b, "bound"), "{name}: bound violated");
-            assert!(b.objective < a.objective, "{name}: certified but no decrease");
+            assert!(
+                b.objective < a.objective,
+                "{name}: certified but no decrease"
+            );
             // phi(0) is the objective in T; the driver's record (data term + f64 penalty)
             // may differ by floating-point error, which the slack covers.
             let gap = (extra(b, "phi0") - a.objective).abs();
             assert!(gap <= extra(b, "slack"), "{name}: phi(0) vs driver: {gap}");
         } else {
-            assert_eq!(b.objective, a.objective, "{name}: moved without certificate");
+            assert_eq!(
+                b.objective, a.objective,
+                "{name}: moved without certificate"
+            );
         }
     }
     recs
@@ -187,16 +193,27 @@ fn resumes_bit_identically() {
 fn unsupported_activation_is_a_typed_error_naming_it() {
     let mut p = problem::<f64>(1, Activation::Elu { alpha: 1.0 }, LossKind::Mse);
     let out = Driver::new(Budget::iterations(3))
-        .run(&mut p, &mut CertifiedConfig::safe_adam().build::<f64>().unwrap())
+        .run(
+            &mut p,
+            &mut CertifiedConfig::safe_adam().build::<f64>().unwrap(),
+        )
         .unwrap();
     let Status::Failed { error } = out.status else {
         panic!("{:?}", out.status)
     };
-    assert!(error.contains("certified MM: unsupported configuration: enclose: layer 1 is activation elu"), "{error}");
+    assert!(
+        error.contains(
+            "certified MM: unsupported configuration: enclose: layer 1 is activation elu"
+        ),
+        "{error}"
+    );
     // The multiclass hinge has no enclosure either.
     let mut p = problem::<f64>(1, Activation::Tanh, LossKind::MulticlassHinge);
     let out = Driver::new(Budget::iterations(3))
-        .run(&mut p, &mut CertifiedConfig::safe_gd().build::<f64>().unwrap())
+        .run(
+            &mut p,
+            &mut CertifiedConfig::safe_gd().build::<f64>().unwrap(),
+        )
         .unwrap();
     let Status::Failed { error } = out.status else {
         panic!("{:?}", out.status)

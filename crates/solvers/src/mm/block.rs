@@ -424,10 +424,7 @@ impl<T: Real> Solver<NetProblem<T>> for BlockMm<T> {
                 .with(&format!("curvature_{i}"), out.curvature)
                 .with(&format!("structural_{i}"), out.structural)
                 .with(&format!("trials_{i}"), out.trials as f64)
-                .with(
-                    &format!("path_{i}"),
-                    if out.certified { 1.0 } else { 0.0 },
-                );
+                .with(&format!("path_{i}"), if out.certified { 1.0 } else { 0.0 });
         }
         for k in first..=last {
             let d = dense(&problem.net, k)?;

@@ -510,7 +510,10 @@ fn certified_hidden_blocks_need_no_backtracking_and_count_their_work() {
         .unwrap();
     let recs = &out.trace.records;
     assert_monotone(&objectives(recs));
-    let certified = recs[1..].iter().filter(|r| extra(r, "path_0") == 1.0).count();
+    let certified = recs[1..]
+        .iter()
+        .filter(|r| extra(r, "path_0") == 1.0)
+        .count();
     assert!(certified >= 5, "{certified} certified hidden blocks");
     let (mut forward, mut solves) = (0.0, 0.0);
     for r in &recs[1..] {
