@@ -36,7 +36,8 @@
 //!   `initial_scale * c_l`; later sweeps start at `decrease * (last accepted c)`, so the
 //!   curvature can shrink again and steps do not stay tiny. Spectral norms come from
 //!   warm-started power iteration times a safety factor ([`spectral`]).
-//! - **Certified hidden blocks** (`certified = true`, the default): before backtracking,
+//! - **Certified hidden blocks** (`certified = true`; opt-in, see
+//!   [`BlockMmConfig::certified`] for the measured trade-off): before backtracking,
 //!   the MM step `D` at the starting curvature is enclosed along its ray with
 //!   `majorize::enclosure` (k = 1, trust region `[0, certified_trust_region]`, default 2),
 //!   and the step `a*` minimising the certified bound `q(a) >= F(Wb + a D)` is taken when

@@ -503,6 +503,7 @@ fn certified_hidden_blocks_need_no_backtracking_and_count_their_work() {
     // Even far below the structural curvature the certified path takes a step at once.
     let cfg = BlockMmConfig {
         initial_scale: 1e-6,
+        certified: true,
         ..Default::default()
     };
     let out = Driver::new(Budget::iterations(6))
