@@ -425,22 +425,6 @@ pub fn enclose<T: Real>(req: &EnclosureRequest<'_, T>) -> Result<QuadraticEnclos
             }
             Step::Act(a) => activation(a, &cur, &amax, u_t),
         };
-        #[cfg(test)]
-        if std::env::var("ENC_DEBUG").is_ok() {
-            let mx = |v: &[DMatrix<f64>]| {
-                v.iter()
-                    .flat_map(|m| m.iter())
-                    .fold(0.0f64, |a, b| a.max(b.abs()))
-            };
-            eprintln!(
-                "layer: c0 {:e} c1 {:e} qm {:e} qr {:e} e {:e}",
-                mx(std::slice::from_ref(&cur.c0)),
-                mx(&cur.c1),
-                mx(&cur.qm),
-                mx(&cur.qr),
-                mx(std::slice::from_ref(&cur.e))
-            );
-        }
     }
     let (rows, cols) = cur.c0.shape();
     let y = dense_targets(req.targets, rows, cols);
@@ -450,10 +434,7 @@ pub fn enclose<T: Real>(req: &EnclosureRequest<'_, T>) -> Result<QuadraticEnclos
         Reduction::Mean => Iv::new(dn(1.0 / cols as f64), up(1.0 / cols as f64)),
     };
     let mut tot = scale_acc(&data.acc, w);
-    #[cfg(test)]
-    if std::env::var("ENC_DEBUG").is_ok() {
-        eprintln!("data: {:?}", data.acc);
-    }
+
     let abs_w = up(data.abs_sum * w.hi);
 
     // L2 penalty: exact polynomial (l2/2)||w + Σ α_i v_i||² over penalised tensors, plus

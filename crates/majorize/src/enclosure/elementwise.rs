@@ -31,7 +31,7 @@
 use nets::Activation;
 
 use super::activation::{Smooth, driver_rel, smooth_enclosure, value};
-use super::fp::{Iv, U64, eta, fmax, fmin, gamma, up, up_ops};
+use super::fp::{Iv, eta, fmax, fmin, gamma, up, up_ops};
 use super::model::Model;
 
 /// One entry of a model, gathered for elementwise work (buffers reused across entries).
@@ -125,6 +125,9 @@ pub(crate) fn add_square(el: &Elem, rg: &Ranges, r: Iv, out: &mut [Iv]) -> f64 {
         }
     }
     let e = el.e;
+    if e == 0.0 {
+        return 0.0;
+    }
     up_ops(r.mag() * (2.0 * e * rg.d0.mag() + e * e), 6)
 }
 
@@ -323,15 +326,25 @@ pub(crate) fn activation(act: Activation, z: &Model, amax: &[f64], u_t: f64) -> 
     let bx = BoxIv::new(amax);
     let mut el = Elem::with_k(k);
     let mut acc = Acc::with_k(k);
+    let relu = act == Activation::Relu;
+    let spread = z.spread(amax);
     for idx in 0..rows * cols {
+        if relu {
+            // Fast paths: the whole range on one side of the kink. Active: the identity
+            // (model copied exactly); inactive: exactly 0 for the exact and the driver's value.
+            let c0 = z.c0.as_slice()[idx];
+            let sp = spread.as_slice()[idx];
+            if c0 - sp > 0.0 {
+                out.copy_entry(z, idx);
+                continue;
+            }
+            if c0 + sp < 0.0 {
+                continue;
+            }
+        }
         el.load(z, idx);
         activation_entry(act, &mut el, &bx, u_t, &mut acc);
         acc.store(&mut out, idx, amax);
     }
     out
-}
-
-#[allow(dead_code)]
-pub(crate) fn unit() -> f64 {
-    U64
 }

@@ -12,6 +12,7 @@
 //! most 1-2 ulp (= 2-4 u) for these functions in both `f32` and `f64`, so the assumed 8 u
 //! leaves a factor two of margin.
 
+#[cfg(test)]
 use std::cell::Cell;
 
 /// Unit roundoff of `f64` (`2^-53`).
@@ -20,11 +21,20 @@ pub(crate) const U64: f64 = f64::EPSILON / 2.0;
 /// Assumed relative accuracy of libm functions, in units of roundoff `u` (see module doc).
 pub(crate) const LIBM_ULPS: f64 = 8.0;
 
+#[cfg(test)]
 thread_local! {
     /// Test-only knobs (mutation tests): switch outward rounding and every error term off,
-    /// or scale the remainder interval of one activation.
-    static KNOBS: Cell<Knobs> = const { Cell::new(Knobs { rounding: true, remainder_scale: 1.0, scaled: None }) };
+    /// or scale the remainder interval of one activation. Absent from non-test builds, so
+    /// the library always rounds (and pays no thread-local lookup per operation).
+    static KNOBS: Cell<Knobs> = const { Cell::new(SOUND) };
 }
+
+/// The only setting outside the mutation tests.
+const SOUND: Knobs = Knobs {
+    rounding: true,
+    remainder_scale: 1.0,
+    scaled: None,
+};
 
 /// Mutation knobs (only the tests change them).
 #[derive(Clone, Copy, Debug)]
@@ -37,8 +47,15 @@ pub(crate) struct Knobs {
     pub(crate) scaled: Option<&'static str>,
 }
 
+#[cfg(test)]
 pub(crate) fn knobs() -> Knobs {
     KNOBS.with(|k| k.get())
+}
+
+#[cfg(not(test))]
+#[inline(always)]
+pub(crate) fn knobs() -> Knobs {
+    SOUND
 }
 
 #[cfg(test)]
@@ -100,6 +117,30 @@ pub(crate) fn up_ops(x: f64, m: usize) -> f64 {
     up(up(x * up(1.0 + 2.0 * gamma(m + 1, U64))) + (m + 1) as f64 * eta(U64))
 }
 
+/// [`up_ops`] with its factor precomputed, for hot loops.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Inflate {
+    f: f64,
+    a: f64,
+}
+
+impl Inflate {
+    pub(crate) fn new(m: usize) -> Inflate {
+        if !rounding() {
+            return Inflate { f: 1.0, a: 0.0 };
+        }
+        Inflate {
+            f: up(1.0 + 2.0 * gamma(m + 1, U64)),
+            a: (m + 1) as f64 * eta(U64),
+        }
+    }
+    /// Same as `up_ops(x, m)`.
+    #[inline]
+    pub(crate) fn apply(self, x: f64) -> f64 {
+        up(up(x * self.f) + self.a)
+    }
+}
+
 /// A closed interval `[lo, hi]` with outward-rounded arithmetic.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Iv {
@@ -157,13 +198,6 @@ impl Iv {
         }
     }
     #[inline]
-    pub(crate) fn neg(self) -> Iv {
-        Iv {
-            lo: -self.hi,
-            hi: -self.lo,
-        }
-    }
-    #[inline]
     pub(crate) fn mul(self, o: Iv) -> Iv {
         let a = pmul(self.lo, o.lo);
         let b = pmul(self.lo, o.hi);
@@ -207,10 +241,6 @@ impl Iv {
         let m = 0.5 * self.lo + 0.5 * self.hi;
         let r = fmax(up(self.hi - m), up(m - self.lo));
         (m, r)
-    }
-    #[inline]
-    pub(crate) fn contains(self, x: f64) -> bool {
-        self.lo <= x && x <= self.hi
     }
 }
 

@@ -113,6 +113,7 @@ pub(crate) fn data_term(
             let mut diff = Elem::with_k(k);
             let mut u_acc = Acc::with_k(k);
             let kf = rows as f64;
+            let mut ex = vec![Iv::ZERO; rows];
             for n in 0..cols {
                 rgs.clear();
                 for j in 0..rows {
@@ -127,7 +128,6 @@ pub(crate) fn data_term(
                 let mx = els[c].c0;
                 // lse(c0) and p(c0), enclosed.
                 let mut s = Iv::ZERO;
-                let mut ex = vec![Iv::ZERO; rows];
                 for j in 0..rows {
                     let t = Iv::point(els[j].c0).sub(Iv::point(mx));
                     ex[j] = exp_iv(t);

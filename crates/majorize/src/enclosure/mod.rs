@@ -38,6 +38,9 @@
 //! (a)-(c) compose layer by layer. The remaining degree-0 radius becomes `slack`.
 //! docs/MAJORIZE.md gives the full argument and what is not certified.
 
+// Loops over the k directions index several parallel arrays (coefficients, box, models).
+#![allow(clippy::needless_range_loop)]
+
 pub(crate) mod activation;
 mod api;
 pub(crate) mod elementwise;

@@ -34,7 +34,7 @@
 use autodiff::Transpose;
 use nalgebra::DMatrix;
 
-use super::fp::{U64, gamma, up_ops};
+use super::fp::{Inflate, U64, gamma, up_ops};
 use crate::error::Result;
 use crate::prod::gemm;
 
@@ -72,8 +72,42 @@ impl Model {
         m
     }
 
-    pub(crate) fn nrows(&self) -> usize {
-        self.c0.nrows()
+    /// Entrywise upper bound of `max_α |value - c0|` over the box:
+    /// `Σ|c1_i| ᾱ_i + Σ ᾱ_i ᾱ_j (|qm| + qr) + e`, rounded up.
+    pub(crate) fn spread(&self, amax: &[f64]) -> DMatrix<f64> {
+        let k = self.k;
+        let mut out = self.e.clone();
+        if self.constant {
+            return out;
+        }
+        let infl = Inflate::new(2 * (k + k * k) + 2);
+        let aa: Vec<f64> = (0..k * k).map(|ij| amax[ij / k] * amax[ij % k]).collect();
+        for (idx, o) in out.as_mut_slice().iter_mut().enumerate() {
+            let mut s = *o;
+            for i in 0..k {
+                s += self.c1[i].as_slice()[idx].abs() * amax[i];
+            }
+            for (ij, a) in aa.iter().enumerate() {
+                s += (self.qm[ij].as_slice()[idx].abs() + self.qr[ij].as_slice()[idx]) * a;
+            }
+            *o = infl.apply(s);
+        }
+        out
+    }
+
+    /// Copies entry `idx` of `src` (same shape and k) into `self`.
+    pub(crate) fn copy_entry(&mut self, src: &Model, idx: usize) {
+        self.c0.as_mut_slice()[idx] = src.c0.as_slice()[idx];
+        self.e.as_mut_slice()[idx] = src.e.as_slice()[idx];
+        for (d, s) in self.c1.iter_mut().zip(&src.c1) {
+            d.as_mut_slice()[idx] = s.as_slice()[idx];
+        }
+        for (d, s) in self.qm.iter_mut().zip(&src.qm) {
+            d.as_mut_slice()[idx] = s.as_slice()[idx];
+        }
+        for (d, s) in self.qr.iter_mut().zip(&src.qr) {
+            d.as_mut_slice()[idx] = s.as_slice()[idx];
+        }
     }
 
     /// Entrywise bound of `max_α |value|` over the box: `|c0| + Σ|c1_i| ᾱ_i +
@@ -81,7 +115,7 @@ impl Model {
     pub(crate) fn magnitude(&self, amax: &[f64]) -> DMatrix<f64> {
         let k = self.k;
         let mut out = self.c0.abs();
-        let ops = 2 * (k + k * k) + 2;
+        let infl = Inflate::new(2 * (k + k * k) + 2);
         for (idx, o) in out.as_mut_slice().iter_mut().enumerate() {
             let mut s = *o + self.e.as_slice()[idx];
             if !self.constant {
@@ -94,7 +128,7 @@ impl Model {
                     }
                 }
             }
-            *o = up_ops(s, ops);
+            *o = infl.apply(s);
         }
         out
     }
@@ -129,12 +163,14 @@ pub(crate) fn dense(a: &Model, layer: &DenseDirs, amax: &[f64], u_t: f64) -> Res
             *o += x.abs() * amax[l];
         }
     }
+    let infl_va = Inflate::new(2 * k);
     for o in va.as_mut_slice() {
-        *o = up_ops(*o, 2 * k);
+        *o = infl_va.apply(*o);
     }
     let mut wmax = abs_w.clone();
+    let infl_1 = Inflate::new(1);
     for (o, x) in wmax.as_mut_slice().iter_mut().zip(va.as_slice()) {
-        *o = up_ops(*o + x, 1);
+        *o = infl_1.apply(*o + x);
     }
     let bmax: Vec<f64> = (0..d_out)
         .map(|r| {
@@ -173,6 +209,7 @@ pub(crate) fn dense(a: &Model, layer: &DenseDirs, amax: &[f64], u_t: f64) -> Res
     let beta = up_ops(g_own + tau + g_round, 3);
     let a_mag = a.magnitude(amax);
     let mut s_e = DMatrix::zeros(n, cols);
+    let infl_e = Inflate::new(2 * k + 6);
     for (idx, s) in s_e.as_mut_slice().iter_mut().enumerate() {
         let mut own = a.c0.as_slice()[idx].abs();
         if !a.constant {
@@ -181,12 +218,13 @@ pub(crate) fn dense(a: &Model, layer: &DenseDirs, amax: &[f64], u_t: f64) -> Res
             }
         }
         let v = a.e.as_slice()[idx] + g_own * own + tau * a_mag.as_slice()[idx];
-        *s = up_ops(v, 2 * k + 6);
+        *s = infl_e.apply(v);
     }
     gemm(&mut z.e, &wmax, Transpose::No, &s_e, Transpose::No)?;
-    for (r, mut row) in z.e.row_iter_mut().enumerate() {
-        for x in row.iter_mut() {
-            *x = up_ops(*x + beta * bmax[r], n + 3);
+    let infl_z = Inflate::new(n + 3);
+    for mut col in z.e.column_iter_mut() {
+        for (x, bm) in col.iter_mut().zip(&bmax) {
+            *x = infl_z.apply(*x + beta * bm);
         }
     }
     if a.constant {
@@ -224,12 +262,16 @@ pub(crate) fn dense(a: &Model, layer: &DenseDirs, amax: &[f64], u_t: f64) -> Res
             z.qm[ij] += &tmp;
             abs_into(&mut abs_tmp, &a.qm[ij]);
             let gi = up_ops(g2 / amax[i], 1);
+            let (i2, i4) = (Inflate::new(2), Inflate::new(4));
             for c in 0..cols {
+                let qm_c = abs_tmp.column(c);
+                let qr_c = a.qr[ij].column(c);
+                let c1_c = a.c1[j].column(c);
+                let mut s_c = stacked_s.column_mut(c);
                 for r in 0..n {
-                    let qm = abs_tmp[(r, c)];
-                    let qr = a.qr[ij][(r, c)];
-                    stacked_s[(r, c)] = up_ops(qr + g2 * qm, 2);
-                    stacked_s[(n + r, c)] = up_ops(qm + qr + gi * a.c1[j][(r, c)].abs(), 4);
+                    let (qm, qr) = (qm_c[r], qr_c[r]);
+                    s_c[r] = i2.apply(qr + g2 * qm);
+                    s_c[n + r] = i4.apply(qm + qr + gi * c1_c[r].abs());
                 }
             }
             gemm(
@@ -239,8 +281,9 @@ pub(crate) fn dense(a: &Model, layer: &DenseDirs, amax: &[f64], u_t: f64) -> Res
                 &stacked_s,
                 Transpose::No,
             )?;
+            let infl_q = Inflate::new(2 * n + 1);
             for x in z.qr[ij].as_mut_slice() {
-                *x = up_ops(*x, 2 * n + 1);
+                *x = infl_q.apply(*x);
             }
         }
     }

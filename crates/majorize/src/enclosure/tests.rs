@@ -30,7 +30,6 @@ pub(crate) struct Case<T: Real> {
     pub(crate) y: Targets<T>,
     pub(crate) dirs: Vec<DVector<T>>,
     pub(crate) amax: Vec<T>,
-    pub(crate) kinks: bool,
     pub(crate) smooth: bool,
 }
 
@@ -159,7 +158,20 @@ pub(crate) fn random_case<T: Real>(
     };
     let k = dirs.len();
     let amax = (0..k)
-        .map(|_| T::of(10f64.powf(rng.random_range(-4.0..-0.5))))
+        .map(|_| T::of(10f64.powf(rng.random_range(-4.0..1.0))))
+        .collect();
+    // Unit-norm directions, so the trust region is the step length.
+    let dirs: Vec<DVector<T>> = dirs
+        .into_iter()
+        .map(|d| {
+            let n = d
+                .iter()
+                .map(|v| v.to_f64() * v.to_f64())
+                .sum::<f64>()
+                .sqrt()
+                .max(1e-300);
+            d.map(|v| T::of(v.to_f64() / n))
+        })
         .collect();
     let smooth = !kinks
         && matches!(
@@ -173,7 +185,6 @@ pub(crate) fn random_case<T: Real>(
         y,
         dirs,
         amax,
-        kinks,
         smooth,
     }
 }
@@ -286,7 +297,7 @@ fn no_violation<T: Real>(seed: u64) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 600, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1500, failure_persistence: None, ..ProptestConfig::default() })]
     #[test]
     fn bound_holds_f64(seed in any::<u64>()) { no_violation::<f64>(seed)?; }
     #[test]
@@ -376,8 +387,22 @@ fn contract<T: Real>(seed: u64, tangency_tol: f64) -> Result<(), TestCaseError> 
     prop_assert!(rep.touching.is_none(), "seed {seed}: {:?}", rep.touching);
     prop_assert!(rep.descent.is_none(), "seed {seed}: {:?}", rep.descent);
     if case.smooth {
-        let t = rep.tangency.as_ref().map_or(0.0, |v| v.relative);
-        prop_assert!(t <= tangency_tol, "seed {seed}: tangency {t:e}");
+        // Tangency up to rounding noise: the enclosure's f64 derivative against the tape's,
+        // with an absolute allowance for cancellation (gradients can vanish to rounding level).
+        if let Some(v) = &rep.tangency {
+            let f0 = case
+                .net
+                .objective(&case.loss, &case.x, &case.y)
+                .unwrap()
+                .to_f64();
+            let abs_ok = v.absolute <= 1e-8 * (1.0 + f0.abs());
+            prop_assert!(
+                v.relative <= tangency_tol || abs_ok,
+                "seed {seed}: tangency {:e} (absolute {:e})",
+                v.relative,
+                v.absolute
+            );
+        }
     }
     Ok(())
 }
@@ -437,29 +462,6 @@ fn hundred_thousand_cases() {
         n += 2;
     }
     println!("hundred_thousand_cases: {n} cases, no violation");
-}
-
-#[test]
-#[ignore]
-fn debug_seed() {
-    let seed: u64 = std::env::var("SEED").unwrap().parse().unwrap();
-    let case = random_case::<f64>(seed, None, None);
-    let enc = enclose(&case.request()).unwrap();
-    println!("{:?} {:?} smooth {}", case.loss, case.net, case.smooth);
-    println!("{enc:?}");
-    let obj = AlphaObjective { case: &case };
-    let mut g = DVector::zeros(case.dirs.len());
-    obj.gradient(&DVector::zeros(case.dirs.len()), &mut g)
-        .unwrap();
-    println!("tape grad {g:?}");
-    for a in case.points(&mut ChaCha8Rng::seed_from_u64(1), 6) {
-        let (f, _) = case.objective_at(&a);
-        println!(
-            "a {a:?} f {f:e} ub {:e} lb {:e}",
-            enc.upper_bound(&a).unwrap(),
-            enc.lower_bound(&a).unwrap()
-        );
-    }
 }
 
 /// Direction `-grad F` (from the tape), as a one-direction case.
@@ -589,7 +591,6 @@ fn cancellation_case(seed: u64) -> Case<f32> {
         y,
         dirs,
         amax: vec![1.0],
-        kinks: false,
         smooth: true,
     }
 }
@@ -745,4 +746,33 @@ fn surrogate_minimizer_is_best_of_candidates() {
     let mut g = DVector::zeros(1);
     s.gradient(&DVector::zeros(1), &mut g).unwrap();
     assert_eq!(g[0], e.gradient[0]);
+}
+
+/// How informative the bounds are on the property-test distribution (prints; run with
+/// `--ignored --nocapture`): fraction of cases with a finite bound, and the median of
+/// `(ub - lb) / |phi(0)|` at the far corner.
+#[test]
+#[ignore]
+fn bound_statistics() {
+    let mut finite = 0;
+    let mut widths = Vec::new();
+    let n = 2000;
+    for seed in 0..n {
+        let c = random_case::<f64>(seed, None, None);
+        let e = enclose(&c.request()).unwrap();
+        let a = c.amax.clone();
+        let (ub, lb) = (e.upper_bound(&a).unwrap(), e.lower_bound(&a).unwrap());
+        if ub.is_finite() {
+            finite += 1;
+            widths.push((ub - lb) / e.value.abs().max(1e-12));
+        }
+    }
+    widths.sort_by(f64::total_cmp);
+    let q = |p: f64| widths[((widths.len() - 1) as f64 * p) as usize];
+    println!(
+        "finite {finite}/{n}; relative width at the far corner: p10 {:.2e} median {:.2e} p90 {:.2e}",
+        q(0.1),
+        q(0.5),
+        q(0.9)
+    );
 }
