@@ -281,6 +281,7 @@ fn projected_newton(g: &[f64], q: &DMatrix<f64>, u: &[f64]) -> BoxQpSolution {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)] // index loops mirror the maths in these checks
 mod tests {
     use super::*;
     use proptest::prelude::*;
