@@ -107,7 +107,11 @@ pub mod admm;
 pub mod agd;
 mod batch;
 pub mod bcd;
+<<<<<<< HEAD
 pub mod certified;
+=======
+pub mod caps;
+>>>>>>> main
 pub mod checkpoint;
 mod context;
 mod driver;
@@ -125,6 +129,7 @@ pub mod observer;
 mod problem;
 pub mod proxprop;
 mod solver;
+pub mod state_check;
 mod status;
 pub mod step_tuned;
 pub mod testing;

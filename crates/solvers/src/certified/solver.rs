@@ -425,6 +425,38 @@ impl<T: Real> Solver<NetProblem<T>> for CertifiedMm<T> {
         self.st = serde_json::from_value(v.clone())?;
         Ok(())
     }
+
+    /// The restored state must fit the problem: one trust region per step size (each
+    /// finite, in `[0, max_trust_region]`), the base rule's state of the configured rule
+    /// with vectors of the problem's dimension, counts at most 2^53.
+    fn check_state(&self, problem: &NetProblem<T>) -> Result<(), SolverError> {
+        const WHAT: &str = "certified MM";
+        crate::state_check::check_count(WHAT, "steps", self.st.steps)?;
+        let k = match self.cfg.step_sizes {
+            StepSizes::Single => 1,
+            StepSizes::PerLayer => layer_groups(&problem.net).len(),
+        };
+        crate::state_check::check_len(WHAT, "trust", k, self.st.trust.len())?;
+        for t in &self.st.trust {
+            crate::state_check::check_range(WHAT, "trust", *t, 0.0, self.cfg.max_trust_region)?;
+        }
+        let dim = problem.dim();
+        match (&self.st.base, self.cfg.base) {
+            (Some(BaseState::Sgd(s)), BaseDirection::Gd) => {
+                Update::<T>::check_state(&sgd(0.0), s, dim)
+            }
+            (Some(BaseState::Sgd(s)), BaseDirection::HeavyBall { momentum }) => {
+                Update::<T>::check_state(&sgd(momentum), s, dim)
+            }
+            (Some(BaseState::Adam(s)), BaseDirection::Adam { beta1, beta2, eps }) => {
+                Update::<T>::check_state(&AdamRule { beta1, beta2, eps }, s, dim)
+            }
+            _ => Err(SolverError::Checkpoint(format!(
+                "{WHAT} state: the base rule's state is missing or is not that of {}",
+                self.cfg.base.short_name()
+            ))),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -123,6 +123,8 @@ impl BlockMmConfig {
                 "must be finite and > 0",
             );
         }
+        crate::caps::check_inner_count("BlockMM", "max_trials", self.max_trials)?;
+        crate::caps::check_inner_count("BlockMM", "power_iterations", self.power_iterations)?;
         Ok(())
     }
 
