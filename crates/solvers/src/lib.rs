@@ -107,11 +107,8 @@ pub mod admm;
 pub mod agd;
 mod batch;
 pub mod bcd;
-<<<<<<< HEAD
-pub mod certified;
-=======
 pub mod caps;
->>>>>>> main
+pub mod certified;
 pub mod checkpoint;
 mod context;
 mod driver;
