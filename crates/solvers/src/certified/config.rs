@@ -87,8 +87,9 @@ pub struct CertifiedConfig {
     /// repeated growth cannot overflow.
     pub max_trust_region: f64,
     /// The solver reports convergence when every trust region has shrunk below this
-    /// (finite, >= 0, < `trust_region`; default 1e-30): no certified decrease is left at
-    /// any resolvable step size.
+    /// (>= 0, < `trust_region`; default 1e-20): no certified decrease is left at any
+    /// resolvable step size. Trust regions never go below 1e-30, so 0 (or anything
+    /// <= 1e-30) disables the test: the solver then keeps trying, without moving.
     pub min_trust_region: f64,
     /// Largest k solved exactly by face enumeration (3^k faces, k x k solves); larger k
     /// use projected Newton (default 6, at most 12).
@@ -104,7 +105,7 @@ impl Default for CertifiedConfig {
             grow: 2.0,
             shrink: 0.5,
             max_trust_region: 1e12,
-            min_trust_region: 1e-30,
+            min_trust_region: 1e-20,
             max_exact_dim: 6,
         }
     }

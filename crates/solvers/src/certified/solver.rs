@@ -19,6 +19,11 @@ use crate::{Context, Differentiable, NetProblem, Solver, SolverError, StepReport
 /// `[0, shrink alpha_bar]` with the defaults still contains the last step).
 const EDGE: f64 = 0.5;
 
+/// Trust regions never shrink below this (representable in f32, so the box handed to
+/// the enclosure is never empty); a solver stuck there reports convergence through
+/// `min_trust_region`.
+const TRUST_FLOOR: f64 = 1e-30;
+
 /// The base rule's state, checkpointed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(bound = "T: Real")]
@@ -316,7 +321,7 @@ pub(crate) fn choose_step<T: Real>(
 }
 
 /// Trust-region update: grow the step sizes that reached the edge, shrink the others;
-/// shrink all when the step was not certified. Clamped to `[0, max]`.
+/// shrink all when the step was not certified. Clamped to `[TRUST_FLOOR, max]`.
 pub(crate) fn update_trust(
     trust: &mut [f64],
     alpha: &[f64],
@@ -325,7 +330,8 @@ pub(crate) fn update_trust(
 ) {
     for (t, a) in trust.iter_mut().zip(alpha) {
         let grow = certified && *a >= EDGE * *t;
-        *t = if grow { *t * cfg.grow } else { *t * cfg.shrink }.min(cfg.max_trust_region);
+        *t = if grow { *t * cfg.grow } else { *t * cfg.shrink }
+            .clamp(TRUST_FLOOR, cfg.max_trust_region);
     }
 }
 
