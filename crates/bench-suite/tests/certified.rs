@@ -96,10 +96,7 @@ fn check_monotone<T: Real>(problem: &str, steps: u64) {
         );
         // Real progress, not a stalled run that is trivially monotone.
         assert!(last < first, "{name} on {problem}: no progress");
-        assert!(
-            certified >= 10,
-            "{name}: {certified} certified"
-        );
+        assert!(certified >= 10, "{name}: {certified} certified");
     }
 }
 
