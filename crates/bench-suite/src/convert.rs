@@ -107,6 +107,7 @@ impl HiddenActivation {
         match self {
             HiddenActivation::Relu => nets::Activation::Relu,
             HiddenActivation::Tanh => nets::Activation::Tanh,
+            HiddenActivation::Softplus => nets::Activation::Softplus,
         }
     }
 }

@@ -37,15 +37,19 @@ pub enum SolverFamily {
     Lifted,
     /// beta-NMF solvers (multiplicative updates and their MM variants).
     Nmf,
+    /// Certified majorization-minimization (`solvers::certified`): first-order
+    /// directions with step sizes from a certified Taylor-enclosure bound.
+    CertifiedMm,
 }
 
 impl SolverFamily {
     /// All network families.
-    pub const NETWORK: [SolverFamily; 4] = [
+    pub const NETWORK: [SolverFamily; 5] = [
         SolverFamily::Gradient,
         SolverFamily::LayerwiseMm,
         SolverFamily::Admm,
         SolverFamily::Lifted,
+        SolverFamily::CertifiedMm,
     ];
 }
 
@@ -76,6 +80,8 @@ pub enum HiddenActivation {
     Relu,
     /// tanh(z).
     Tanh,
+    /// softplus(z) = ln(1 + e^z).
+    Softplus,
 }
 
 /// Training loss of a registered network (mirror of `nets::LossKind`, mean reduction over
@@ -197,6 +203,9 @@ pub enum DataSource {
         /// Std of each blob.
         std: f64,
     },
+    /// Embedded digits with the same split as [`DataSource::Digits`], inputs = pixel / 16
+    /// in [0, 1] (not standardised), labels ([`data::digits_split_unit`]).
+    DigitsUnit,
     /// MNIST-layout IDX files ([`data::load_mnist_dir`]): MNIST from a user directory;
     /// Fashion-MNIST from a user directory or, when none is given, from the
     /// `dataset-fashion-mnist` package's directory ([`data::resolve_fashion_mnist_dir`]).
@@ -343,7 +352,7 @@ impl ProblemSpec {
     /// Sizes as registered (MNIST: 784 features, the default training subset, 10,000 test).
     pub fn sizes(&self) -> ProblemSizes {
         let (features, train, test) = match &self.source {
-            DataSource::Digits { .. } => (64, 1438, 359),
+            DataSource::Digits { .. } | DataSource::DigitsUnit => (64, 1438, 359),
             DataSource::TeacherStudent { train, test, .. }
             | DataSource::Spirals { train, test, .. } => {
                 let d = match &self.kind {
@@ -426,6 +435,10 @@ impl ProblemSpec {
                 } else {
                     supervised(train, test)
                 }
+            }
+            DataSource::DigitsUnit => {
+                let (train, test) = data::digits_split_unit::<T>(seed)?;
+                supervised(train, test)
             }
             DataSource::TeacherStudent {
                 train,
@@ -602,7 +615,7 @@ fn net(widths: &[usize], hidden: HiddenActivation, loss: LossSpec) -> ProblemKin
 
 /// Every registered problem, in report order.
 pub fn registry() -> Vec<ProblemSpec> {
-    use HiddenActivation::{Relu, Tanh};
+    use HiddenActivation::{Relu, Softplus, Tanh};
     use LossSpec::{Mse, SoftmaxCrossEntropy as Ce};
     let netf = SolverFamily::NETWORK.to_vec();
     let nmf = vec![SolverFamily::Nmf];
@@ -651,6 +664,14 @@ pub fn registry() -> Vec<ProblemSpec> {
             description: "8x8 digits autoencoder 64-32-16-8-16-32-64, ReLU, squared error".into(),
             kind: net(&[64, 32, 16, 8, 16, 32, 64], Relu, Mse),
             source: DataSource::Digits { autoencoder: true },
+            families: netf.clone(),
+            quick: false,
+        },
+        ProblemSpec {
+            name: "digits-softplus-mse".into(),
+            description: "8x8 digits, inputs pixel/16, 64-32-10 softplus MLP, (1/2) mean squared error on one-hot targets, full batch (the certified-MM acceptance problem)".into(),
+            kind: net(&[64, 32, 10], Softplus, Mse),
+            source: DataSource::DigitsUnit,
             families: netf.clone(),
             quick: false,
         },

@@ -99,6 +99,30 @@ fn block_mm_is_monotone_and_reaches_90_percent_on_digits() {
 }
 
 #[test]
+fn certified_block_mm_is_monotone_without_backtracking_on_digits() {
+    // The opt-in certified path: every hidden block took the enclosure-certified step
+    // (path_0 = 1, no backtracking trial). Measured: objective 2.996 -> 0.1020 after 10
+    // sweeps (test 96.4%), against 0.00625 for the default safeguarded path: the
+    // certified steps are shorter (the enclosure is loose on this ReLU net).
+    let recs = run(
+        BlockMmConfig {
+            certified: true,
+            ..Default::default()
+        },
+        10,
+    );
+    assert_never_increases(&recs);
+    for r in &recs[1..] {
+        assert_eq!(extra(r, "path_0"), 1.0, "sweep {}", r.iteration);
+        assert_eq!(extra(r, "trials_0"), 0.0);
+        assert_eq!(extra(r, "decreased"), 1.0);
+    }
+    let last = recs.last().unwrap();
+    assert!(last.test_accuracy.unwrap() >= 0.90);
+    assert!(last.objective < 0.2, "{}", last.objective);
+}
+
+#[test]
 fn last_layer_mm_alone_is_monotone_on_digits() {
     // Hidden layer fixed at its random initialisation; Böhning steps on the output layer.
     // Measured: objective 2.996 -> 0.1454 after 10 sweeps, test 96.4%.

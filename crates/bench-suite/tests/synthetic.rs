@@ -226,6 +226,7 @@ fn registry_problems_build_with_their_declared_sizes() {
         SolverFamily::Admm,
         SolverFamily::Lifted,
         SolverFamily::Nmf,
+        SolverFamily::CertifiedMm,
     ] {
         assert!(quick.iter().any(|p| p.supports(fam)), "{fam:?}");
     }

@@ -37,7 +37,10 @@
 //!   methods: [`nmf`] (beta-NMF MM / heuristic / ME), [`mm`] (last-layer and block MM
 //!   for MLPs, generic MM over `majorize`'s traits), [`agd`], [`admm`] (Taylor et al.,
 //!   dlADMM), [`bcd`] (proximal block coordinate descent), [`mac`] (auxiliary
-//!   coordinates), [`lifted`] (Fenchel / LPOM penalty) and [`proxprop`].
+//!   coordinates), [`lifted`] (Fenchel / LPOM penalty) and [`proxprop`]; certified MM:
+//!   [`certified`] (`safe-gd`, `safe-heavy-ball`, `safe-adam`, `safe-layerwise`: step
+//!   sizes minimising a certified Taylor-enclosure bound of the objective, so every
+//!   full-batch step provably does not increase it).
 //!
 //! Fair accounting: the driver times only `init` and `step` (evaluation and
 //! checkpoints excluded), evaluates every iterate on the full training set with the
@@ -105,6 +108,7 @@ pub mod agd;
 mod batch;
 pub mod bcd;
 pub mod caps;
+pub mod certified;
 pub mod checkpoint;
 mod context;
 mod driver;

@@ -7,6 +7,7 @@ use nets::Dataset;
 
 use super::csv::{CsvOptions, LabelColumn, LabeledTable, parse_labeled_csv};
 use super::labeled::train_test_from_table;
+use super::split::{stratified_split, take_columns};
 use crate::BenchError;
 
 /// The raw CSV text: 1,797 lines of 64 pixels (0..16) and a label (0..9), no header.
@@ -43,6 +44,29 @@ pub fn digits_table() -> Result<LabeledTable, BenchError> {
 /// pixels constant over the training set are 0. Labels are 0..9.
 pub fn digits_split<T: Real>(seed: u64) -> Result<(Dataset<T>, Dataset<T>), BenchError> {
     train_test_from_table(&digits_table()?, DIGITS_TRAIN_FRACTION, seed)
+}
+
+/// The digits classification data with raw intensities scaled to [0, 1] (pixel / 16,
+/// not standardised), with the SAME stratified 80/20 split as [`digits_split`] for the
+/// same seed (1,438 training and 359 test images). Labels 0..9 (the MSE loss reads them
+/// as one-hot targets). Used by `digits-softplus-mse`.
+pub fn digits_split_unit<T: Real>(seed: u64) -> Result<(Dataset<T>, Dataset<T>), BenchError> {
+    let table = digits_table()?;
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
+    let (train_idx, test_idx) = stratified_split(
+        &table.labels,
+        table.classes,
+        DIGITS_TRAIN_FRACTION,
+        &mut rng,
+    )?;
+    let all = table.inputs::<T>().map(|v| v / T::of(DIGITS_MAX_PIXEL));
+    let labels = |idx: &[usize]| nets::Targets::Labels {
+        labels: idx.iter().map(|&i| table.labels[i]).collect(),
+        classes: table.classes,
+    };
+    let train = Dataset::new(take_columns(&all, &train_idx)?, labels(&train_idx))?;
+    let test = Dataset::new(take_columns(&all, &test_idx)?, labels(&test_idx))?;
+    Ok((train, test))
 }
 
 /// The digits pixels as a nonnegative `64 x 1797` matrix for NMF: intensity / 16, so in

@@ -18,7 +18,7 @@ pub use csv::{
     CsvOptions, LabelColumn, LabeledTable, NumericTable, parse_labeled_csv, parse_numeric_csv,
     read_labeled_csv, read_numeric_csv,
 };
-pub use digits::{DIGITS_CSV, digits_nonnegative, digits_split, digits_table};
+pub use digits::{DIGITS_CSV, digits_nonnegative, digits_split, digits_split_unit, digits_table};
 pub use idx::{
     FASHION_MNIST_DIR_ENV, FASHION_MNIST_PACKAGE, FASHION_MNIST_PACKAGE_DIR, MNIST_DIR_ENV,
     load_mnist_dir, resolve_fashion_mnist_dir,

@@ -81,7 +81,7 @@ pub type Finish<'a, P> = &'a dyn Fn(&P) -> Option<crate::classification::Classif
 pub const INIT_STREAM: u64 = 1;
 
 /// The initial network of a problem for `seed`: the registered MLP, He-uniform weights
-/// for ReLU and Glorot-uniform for tanh, from `ChaCha8Rng::seed_from_u64(seed)` on
+/// for ReLU and Glorot-uniform for tanh and softplus, from `ChaCha8Rng::seed_from_u64(seed)` on
 /// stream [`INIT_STREAM`].
 pub fn initial_network<T: Real>(
     widths: &[usize],
@@ -92,7 +92,7 @@ pub fn initial_network<T: Real>(
     rng.set_stream(INIT_STREAM);
     let init = match hidden {
         HiddenActivation::Relu => Init::HeUniform,
-        HiddenActivation::Tanh => Init::GlorotUniform,
+        HiddenActivation::Tanh | HiddenActivation::Softplus => Init::GlorotUniform,
     };
     Sequential::mlp(widths, hidden.to_nets(), init, &mut rng)
 }

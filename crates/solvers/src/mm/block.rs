@@ -1,7 +1,8 @@
 //! The block-MM solver on an MLP ([`BlockMm`]); maths in the [`crate::mm`] module doc.
 
 use autodiff::Real;
-use nalgebra::{Cholesky, DMatrix};
+use majorize::enclosure::{EnclosureRequest, apply_step, enclose};
+use nalgebra::{Cholesky, DMatrix, DVector};
 use nets::CurvatureBound;
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +27,14 @@ pub struct BlockMm<T: Real> {
     cfg: BlockMmConfig,
     st: BlockMmState,
     ws: Option<Workspace<T>>,
+    cert: CertBuffers<T>,
+}
+
+/// Buffers of the certified path: the flat base point and the block's direction.
+#[derive(Debug, Default)]
+struct CertBuffers<T: Real> {
+    base: Vec<T>,
+    dir: Vec<DVector<T>>,
 }
 
 /// What one block's backtracking did.
@@ -35,6 +44,7 @@ struct BlockOutcome {
     structural: f64,
     trials: usize,
     model: f64,
+    certified: bool,
 }
 
 impl<T: Real> BlockMm<T> {
@@ -43,6 +53,7 @@ impl<T: Real> BlockMm<T> {
             cfg,
             st: BlockMmState::default(),
             ws: None,
+            cert: CertBuffers::default(),
         }
     }
 
@@ -87,6 +98,7 @@ impl<T: Real> BlockMm<T> {
     fn block(
         cfg: &BlockMmConfig,
         ws: &mut Workspace<T>,
+        cert: &mut CertBuffers<T>,
         problem: &mut NetProblem<T>,
         ctx: &mut Context,
         i: usize,
@@ -135,29 +147,23 @@ impl<T: Real> BlockMm<T> {
         let dim = din + 1;
         let trace_m: f64 = (0..dim).map(|r| ws.gram[i][(r, r)].to_f64()).sum::<f64>() / dim as f64;
         let tol = 8.0 * T::EPS.to_f64() * f.abs().max(1.0);
+        if cfg.certified && i != last {
+            ctx.counters.inner_solves += 1;
+            if Self::solve_at(cfg, ws, i, curv, l2, trace_m).is_some()
+                && let Some(out) =
+                    Self::certified_step(cfg, ws, cert, problem, ctx, i, f, curv, structural)?
+            {
+                return Ok(out);
+            }
+        }
         let mut trials = 0;
         while trials < cfg.max_trials {
             trials += 1;
             ctx.counters.inner_solves += 1;
-            // H = curv M + l2 P + ridge I (P: identity on the weight rows, 0 on the bias).
-            let ridge = cfg.ridge * curv * trace_m.max(f64::MIN_POSITIVE);
-            let mut h = std::mem::replace(&mut ws.h[i], DMatrix::zeros(0, 0));
-            if h.shape() != (dim, dim) {
-                h = DMatrix::zeros(dim, dim);
-            }
-            let c = T::of(curv);
-            h.zip_apply(&ws.gram[i], |hv, g| *hv = c * g);
-            for r in 0..dim {
-                h[(r, r)] += T::of(ridge + if r < din { l2 } else { 0.0 });
-            }
-            let Some(chol) = Cholesky::new(h) else {
-                ws.h[i] = DMatrix::zeros(dim, dim);
+            if Self::solve_at(cfg, ws, i, curv, l2, trace_m).is_none() {
                 curv *= cfg.increase;
                 continue;
-            };
-            ws.sol[i].copy_from(&ws.rhs[i]);
-            chol.solve_mut(&mut ws.sol[i]);
-            ws.h[i] = chol.unpack();
+            }
             // Model value at its minimiser D = -X^T: f - (1/2) <G^T, X>.
             let model = *f - 0.5 * ws.rhs[i].dot(&ws.sol[i]).to_f64();
             {
@@ -185,6 +191,7 @@ impl<T: Real> BlockMm<T> {
                     structural,
                     trials,
                     model,
+                    certified: false,
                 });
             }
             curv *= cfg.increase;
@@ -202,7 +209,143 @@ impl<T: Real> BlockMm<T> {
             structural,
             trials,
             model: *f,
+            certified: false,
         })
+    }
+
+    /// Solves `(curv M + l2 P + ridge I) X = G^T` into `ws.sol[i]` (the MM step is
+    /// `D = -X^T`); `None` if the matrix is not positive definite.
+    fn solve_at(
+        cfg: &BlockMmConfig,
+        ws: &mut Workspace<T>,
+        i: usize,
+        curv: f64,
+        l2: f64,
+        trace_m: f64,
+    ) -> Option<()> {
+        let din = ws.widths[i];
+        let dim = din + 1;
+        // H = curv M + l2 P + ridge I (P: identity on the weight rows, 0 on the bias).
+        let ridge = cfg.ridge * curv * trace_m.max(f64::MIN_POSITIVE);
+        let mut h = std::mem::replace(&mut ws.h[i], DMatrix::zeros(0, 0));
+        if h.shape() != (dim, dim) {
+            h = DMatrix::zeros(dim, dim);
+        }
+        let c = T::of(curv);
+        h.zip_apply(&ws.gram[i], |hv, g| *hv = c * g);
+        for r in 0..dim {
+            h[(r, r)] += T::of(ridge + if r < din { l2 } else { 0.0 });
+        }
+        let Some(chol) = Cholesky::new(h) else {
+            ws.h[i] = DMatrix::zeros(dim, dim);
+            return None;
+        };
+        ws.sol[i].copy_from(&ws.rhs[i]);
+        chol.solve_mut(&mut ws.sol[i]);
+        ws.h[i] = chol.unpack();
+        Some(())
+    }
+
+    /// The certified path of hidden block `i` (module doc): encloses
+    /// `phi(a) = F(Wb + a D)` on `[0, certified_trust_region]` along the MM step
+    /// `D = -ws.sol[i]^T` and takes the step minimising the certified bound. `None` (the
+    /// block unchanged) when the enclosure does not apply or certifies no decrease.
+    #[allow(clippy::too_many_arguments)]
+    fn certified_step(
+        cfg: &BlockMmConfig,
+        ws: &mut Workspace<T>,
+        cert: &mut CertBuffers<T>,
+        problem: &mut NetProblem<T>,
+        ctx: &mut Context,
+        i: usize,
+        f: &mut f64,
+        curv: f64,
+        structural: f64,
+    ) -> Result<Option<BlockOutcome>, SolverError> {
+        let n = problem.train.len();
+        let p = problem.net.num_params();
+        // Flat offsets of dense layer i's weight (column-major) and bias.
+        let layout = problem.net.param_layout();
+        let mut layers: Vec<usize> = layout.iter().map(|t| t.layer).collect();
+        layers.dedup();
+        let Some(&layer) = layers.get(i) else {
+            return Ok(None);
+        };
+        let tensors: Vec<_> = layout.iter().filter(|t| t.layer == layer).collect();
+        let (Some(w), Some(b)) = (
+            tensors.iter().find(|t| t.name == "weight"),
+            tensors.iter().find(|t| t.name == "bias"),
+        ) else {
+            return Ok(None);
+        };
+        let din = ws.widths[i];
+        let dout = ws.widths[i + 1];
+        if w.rows != dout || w.cols != din || b.rows * b.cols != dout {
+            return Ok(None);
+        }
+        cert.base.resize(p, T::zero());
+        problem.net.params_to_flat(&mut cert.base)?;
+        if cert.dir.len() != 1 || cert.dir[0].len() != p {
+            cert.dir = vec![DVector::zeros(p)];
+        }
+        let dir = &mut cert.dir[0];
+        dir.fill(T::zero());
+        let sol = &ws.sol[i];
+        for r in 0..din {
+            for o in 0..dout {
+                dir[w.offset + r * dout + o] = -sol[(r, o)];
+            }
+        }
+        for o in 0..dout {
+            dir[b.offset + o] = -sol[(din, o)];
+        }
+        let abar = [T::of(cfg.certified_trust_region)];
+        let req = EnclosureRequest {
+            net: &problem.net,
+            loss: &problem.loss,
+            inputs: problem.train.inputs(),
+            targets: problem.train.targets(),
+            directions: &cert.dir,
+            alpha_max: &abar,
+        };
+        // An unsupported layer, activation or loss: this block keeps the safeguarded path.
+        let Ok(enc) = enclose(&req) else {
+            return Ok(None);
+        };
+        ctx.counters.forward += 1;
+        ctx.counters.samples_seen += n as u64;
+        let step = crate::certified::choose_step(&enc, &[abar[0].to_f64()], 1)?;
+        if !step.certified {
+            return Ok(None);
+        }
+        apply_step(&mut problem.net, &cert.base, &cert.dir, &step.alpha)
+            .map_err(|e| SolverError::Problem(format!("BlockMM: {e}")))?;
+        ws.forward_trial(&problem.net, i)?;
+        let data = ws.data_term(&problem.loss, problem.train.targets(), true)?;
+        ctx.counters.forward += 1;
+        ctx.counters.samples_seen += n as u64;
+        let f_new = data + problem.net.weight_penalty(problem.loss.l2);
+        if !(f_new.is_finite() && f_new <= *f) {
+            // Cannot happen under the certificate; kept as a guard.
+            let d = problem.net.dense_mut(i).ok_or_else(|| {
+                SolverError::Problem(format!("BlockMM: dense layer {i} is missing"))
+            })?;
+            d.weight.copy_from(&ws.w_old[i]);
+            d.bias.copy_from(&ws.b_old[i]);
+            return Ok(None);
+        }
+        ws.accept_trial(i);
+        *f = f_new;
+        let a = step.alpha[0].to_f64();
+        Ok(Some(BlockOutcome {
+            accepted: true,
+            // The curvature whose plain MM step is the step taken (about curv / a).
+            curvature: curv / a,
+            structural,
+            trials: 0,
+            model: step.bound,
+            certified: true,
+        }))
     }
 }
 
@@ -261,6 +404,7 @@ impl<T: Real> Solver<NetProblem<T>> for BlockMm<T> {
             let out = Self::block(
                 &cfg,
                 ws,
+                &mut self.cert,
                 problem,
                 ctx,
                 i,
@@ -277,7 +421,8 @@ impl<T: Real> Solver<NetProblem<T>> for BlockMm<T> {
             report = report
                 .with(&format!("curvature_{i}"), out.curvature)
                 .with(&format!("structural_{i}"), out.structural)
-                .with(&format!("trials_{i}"), out.trials as f64);
+                .with(&format!("trials_{i}"), out.trials as f64)
+                .with(&format!("path_{i}"), if out.certified { 1.0 } else { 0.0 });
         }
         for k in first..=last {
             let d = dense(&problem.net, k)?;

@@ -49,6 +49,19 @@ pub struct BlockMmConfig {
     pub power_iterations: usize,
     /// Safety factor `>= 1` multiplying each power-iteration estimate (default 1.05).
     pub safety: f64,
+    /// Certified path for hidden blocks (default false, opt-in): the MM direction at the starting
+    /// curvature is enclosed with `majorize::enclosure` (k = 1) and the step minimising
+    /// the certified bound is taken without backtracking trials; blocks the enclosure
+    /// cannot certify (unsupported layer/loss, no certified decrease) keep the
+    /// safeguarded backtracking path. See [`crate::mm`]. Off by default because on the
+    /// digits ReLU MLP the certified steps are much shorter than the backtracked ones
+    /// (objective 0.102 vs 0.0063 after 10 sweeps; both monotone, test accuracy 96.4% vs
+    /// 96.7%): the enclosure is loose there, while backtracking accepts any step whose
+    /// model lies above the objective.
+    pub certified: bool,
+    /// Trust region `[0, abar]` of the certified step, in units of the MM step at the
+    /// starting curvature (finite, > 0; default 2: up to twice that step).
+    pub certified_trust_region: f64,
 }
 
 impl Default for BlockMmConfig {
@@ -62,6 +75,8 @@ impl Default for BlockMmConfig {
             max_trials: 30,
             power_iterations: 3,
             safety: 1.05,
+            certified: false,
+            certified_trust_region: 2.0,
         }
     }
 }
@@ -100,6 +115,13 @@ impl BlockMmConfig {
         }
         if !(self.safety >= 1.0 && self.safety.is_finite()) {
             return e("safety", self.safety, "must be finite and >= 1");
+        }
+        if !(self.certified_trust_region > 0.0 && self.certified_trust_region.is_finite()) {
+            return e(
+                "certified_trust_region",
+                self.certified_trust_region,
+                "must be finite and > 0",
+            );
         }
         crate::caps::check_inner_count("BlockMM", "max_trials", self.max_trials)?;
         crate::caps::check_inner_count("BlockMM", "power_iterations", self.power_iterations)?;

@@ -36,6 +36,19 @@
 //!   `initial_scale * c_l`; later sweeps start at `decrease * (last accepted c)`, so the
 //!   curvature can shrink again and steps do not stay tiny. Spectral norms come from
 //!   warm-started power iteration times a safety factor ([`spectral`]).
+//! - **Certified hidden blocks** (`certified = true`; opt-in, see
+//!   [`BlockMmConfig::certified`] for the measured trade-off): before backtracking,
+//!   the MM step `D` at the starting curvature is enclosed along its ray with
+//!   `majorize::enclosure` (k = 1, trust region `[0, certified_trust_region]`, default 2),
+//!   and the step `a*` minimising the certified bound `q(a) >= F(Wb + a D)` is taken when
+//!   `q(a*) < F` (same certificate as [`crate::certified`], floating point included): no
+//!   backtracking trial, and the remembered curvature becomes `c / a*`. When the
+//!   enclosure does not apply (unsupported activation or loss) or certifies no decrease,
+//!   the block takes the safeguarded backtracking path above. The extra `path_l` says
+//!   which: 1 certified, 0 safeguarded (the output layer always takes its closed-form
+//!   step on the safeguarded path, where its structural bound makes the first trial
+//!   succeed). A certified block costs one solve (inner solve), one enclosure pass and
+//!   one forward pass from the block up (each counted as a forward pass over N samples).
 //!
 //! One step (sweep) visits the output layer, then the hidden layers downwards
 //! ([`MmBlocks::AllLayers`]), or the output layer only ([`MmBlocks::LastLayer`]). The

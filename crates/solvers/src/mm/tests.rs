@@ -253,7 +253,15 @@ fn block_mm_counts_work_and_resumes_bit_identically() {
         )
         .unwrap()
     };
-    let solver = || BlockMmConfig::default().build::<f64>().unwrap();
+    // The safeguarded path's accounting (the certified path is tested below).
+    let solver = || {
+        BlockMmConfig {
+            certified: false,
+            ..Default::default()
+        }
+        .build::<f64>()
+        .unwrap()
+    };
     let mut p = mk();
     let full = Driver::new(Budget::iterations(8))
         .run(&mut p, &mut solver())
@@ -453,6 +461,7 @@ fn hidden_blocks_backtrack_and_rejected_blocks_keep_their_value() {
     // the curvature doubles until the model lies above the objective.
     let cfg = BlockMmConfig {
         initial_scale: 1e-6,
+        certified: false,
         ..Default::default()
     };
     let mut p = mk();
@@ -471,6 +480,7 @@ fn hidden_blocks_backtrack_and_rejected_blocks_keep_their_value() {
     let cfg = BlockMmConfig {
         initial_scale: 1e-9,
         max_trials: 1,
+        certified: false,
         ..Default::default()
     };
     let mut p = mk();
@@ -483,4 +493,46 @@ fn hidden_blocks_backtrack_and_rejected_blocks_keep_their_value() {
     assert_eq!(p.net.dense(0).unwrap(), &w0);
     assert!(r.objective < out.trace.records[0].objective);
     assert_eq!(extra(r, "decreased"), 1.0);
+}
+
+#[test]
+fn certified_hidden_blocks_need_no_backtracking_and_count_their_work() {
+    let data = blobs::<f64>(6, 60, 7);
+    let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
+    let mut p = NetProblem::new(net(&[6, 10, 3], Activation::Tanh, 8), loss, data, None).unwrap();
+    // Even far below the structural curvature the certified path takes a step at once.
+    let cfg = BlockMmConfig {
+        initial_scale: 1e-6,
+        certified: true,
+        ..Default::default()
+    };
+    let out = Driver::new(Budget::iterations(6))
+        .run(&mut p, &mut cfg.build::<f64>().unwrap())
+        .unwrap();
+    let recs = &out.trace.records;
+    assert_monotone(&objectives(recs));
+    let certified = recs[1..]
+        .iter()
+        .filter(|r| extra(r, "path_0") == 1.0)
+        .count();
+    assert!(certified >= 5, "{certified} certified hidden blocks");
+    let (mut forward, mut solves) = (0.0, 0.0);
+    for r in &recs[1..] {
+        assert_eq!(extra(r, "path_1"), 0.0); // the output layer's closed-form step
+        if extra(r, "path_0") == 1.0 {
+            assert_eq!(extra(r, "trials_0"), 0.0);
+            forward += 2.0; // enclosure + forward from the block
+            solves += 1.0;
+        } else {
+            // Tried the certified path (one solve, one enclosure pass), then backtracked.
+            forward += 1.0 + extra(r, "trials_0");
+            solves += 1.0 + extra(r, "trials_0");
+        }
+        forward += 1.0 + extra(r, "trials_1"); // sweep start + output-layer trials
+        solves += extra(r, "trials_1");
+    }
+    let last = recs.last().unwrap();
+    assert_eq!(last.forward as f64, forward);
+    assert_eq!(last.inner_solves as f64, solves);
+    assert!(last.objective < 0.7 * recs[0].objective);
 }
