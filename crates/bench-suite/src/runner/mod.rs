@@ -56,7 +56,7 @@ pub use registry::{
     Built, Factory, NetFactory, NmfFactory, SolverCtx, SolverEntry, nmf_config, solver_registry,
 };
 #[doc(hidden)]
-pub use registry::{apply_lr, boxed, config_has_lr, hyperparameters};
+pub use registry::{apply_lr, apply_options, boxed, config_has_lr, hyperparameters};
 pub use solvers::nmf::NmfProblem;
 pub use solvers::{NetProblem, SolverError};
 

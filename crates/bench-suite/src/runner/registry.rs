@@ -41,6 +41,10 @@ pub struct SolverCtx {
     /// The network problem's loss kind (None for NMF), for methods whose documented
     /// default depends on the kind of targets (e.g. the ADMM output loss).
     pub loss: Option<nets::LossKind>,
+    /// Fields of the configuration replaced through its serde form (name -> JSON value),
+    /// applied after the `lr` override; an unknown name is an error listing the valid
+    /// ones (the Python package's solver keyword arguments).
+    pub options: BTreeMap<String, Value>,
 }
 
 /// A solver built by a factory, with the hyperparameters it was built from.
@@ -110,19 +114,58 @@ pub fn apply_lr<C: Serialize + DeserializeOwned>(
     config: C,
     ctx: &SolverCtx,
 ) -> Result<C, SolverError> {
-    let Some(lr) = ctx.lr else {
-        return Ok(config);
+    let config = match ctx.lr {
+        None => config,
+        Some(lr) => {
+            let mut v = serde_json::to_value(&config)?;
+            match v.get_mut("lr") {
+                Some(slot) if slot.is_number() => *slot = serde_json::json!(lr),
+                _ => {
+                    return Err(SolverError::Problem(
+                        "--lr-grid: this solver's config has no numeric `lr` field".into(),
+                    ));
+                }
+            }
+            serde_json::from_value(v)?
+        }
     };
+    apply_options(config, &ctx.options)
+}
+
+/// The config with the fields named in `options` replaced through its serde form.
+/// Errors name an unknown field (listing the valid ones) or a value of the wrong type.
+#[doc(hidden)]
+pub fn apply_options<C: Serialize + DeserializeOwned>(
+    config: C,
+    options: &BTreeMap<String, Value>,
+) -> Result<C, SolverError> {
+    if options.is_empty() {
+        return Ok(config);
+    }
     let mut v = serde_json::to_value(&config)?;
-    match v.get_mut("lr") {
-        Some(slot) if slot.is_number() => *slot = serde_json::json!(lr),
-        _ => {
-            return Err(SolverError::Problem(
-                "--lr-grid: this solver's config has no numeric `lr` field".into(),
-            ));
+    let Value::Object(fields) = &mut v else {
+        return Err(SolverError::Problem(
+            "this solver's configuration has no named fields to set".into(),
+        ));
+    };
+    for (name, value) in options {
+        match fields.get_mut(name) {
+            Some(slot) => *slot = value.clone(),
+            None => {
+                let valid: Vec<&str> = fields.keys().map(String::as_str).collect();
+                return Err(SolverError::Problem(format!(
+                    "unknown solver option `{name}`; valid options: {}",
+                    valid.join(", ")
+                )));
+            }
         }
     }
-    Ok(serde_json::from_value(v)?)
+    serde_json::from_value(v).map_err(|e| {
+        SolverError::Problem(format!(
+            "invalid solver option value ({e}); options given: {}",
+            serde_json::to_string(options).unwrap_or_default()
+        ))
+    })
 }
 
 /// Whether a config serialises with a numeric `lr` field.
@@ -381,6 +424,23 @@ mod tests {
         };
         let err = f64(&ctx).err().unwrap().to_string();
         assert!(err.contains("no numeric `lr`"), "{err}");
+        // Options replace named fields; unknown names list the valid ones.
+        let opts = SolverCtx {
+            options: BTreeMap::from([("history".to_string(), serde_json::json!(3))]),
+            ..Default::default()
+        };
+        assert_eq!(f64(&opts).unwrap().hyperparameters["history"], 3);
+        let bad = SolverCtx {
+            options: BTreeMap::from([("nope".to_string(), serde_json::json!(1))]),
+            ..Default::default()
+        };
+        let err = f64(&bad).err().unwrap().to_string();
+        assert!(err.contains("unknown solver option `nope`") && err.contains("history"), "{err}");
+        let wrong = SolverCtx {
+            options: BTreeMap::from([("history".to_string(), serde_json::json!("ten"))]),
+            ..Default::default()
+        };
+        assert!(f64(&wrong).err().unwrap().to_string().contains("invalid solver option value"));
         let me = r.iter().find(|e| e.name == "nmf-me").unwrap();
         let Factory::Nmf { f64, .. } = me.factory else {
             panic!()
