@@ -24,8 +24,9 @@ H0 = rng.uniform(0.1, 1.0, size=(4, 40))
 for b in [0.0, 0.5, 1.0, 2.0]:
     nmf = strata.NMF(n_components=4, init="custom", solver="mu", beta_loss=b, max_iter=200, tol=0)
     W = nmf.fit_transform(V, W=W0, H=H0)
+    # scikit-learn updates custom factors in place: give it copies.
     Wr, Hr, n_iter = non_negative_factorization(
-        V, W=W0, H=H0, n_components=4, init="custom", solver="mu", beta_loss=b, max_iter=200, tol=0
+        V, W=W0.copy(), H=H0.copy(), n_components=4, init="custom", solver="mu", beta_loss=b, max_iter=200, tol=0
     )
     rw = np.max(np.abs(W - Wr)) / np.max(np.abs(Wr))
     rh = np.max(np.abs(nmf.components_ - Hr)) / np.max(np.abs(Hr))

@@ -153,7 +153,10 @@ class NMF(Params):
 
     def transform(self, X):
         """``W`` for new data with ``components_`` fixed (scikit-learn's transform: W
-        starts at ``sqrt(mean X / k)`` and takes ``max_iter`` updates)."""
+        starts at ``sqrt(mean X / k)`` and takes up to ``max_iter`` updates with the
+        stopping rule). Equal to scikit-learn's except for beta = 1 with an L1 penalty on
+        W, where scikit-learn 1.9.1 adds the L1 term to its cached row sums of H in place
+        (so its penalty grows every iteration); strata keeps the stated objective."""
         check_fitted(self, "components_")
         X = as_float_array(X)
         W, _ = _native.nmf_transform(X, self.components_, **self._common())
