@@ -158,10 +158,7 @@ pub fn to_numpy<'py, T: Element>(
 /// element). For tests and curious users.
 #[pyfunction]
 #[pyo3(signature = (x, samples_as_columns = true))]
-pub fn read_matrix_dtype(
-    x: &Bound<'_, PyAny>,
-    samples_as_columns: bool,
-) -> PyResult<(String, String)> {
+pub fn read_path(x: &Bound<'_, PyAny>, samples_as_columns: bool) -> PyResult<(String, String)> {
     let orient = if samples_as_columns {
         Orient::SamplesAsColumns
     } else {

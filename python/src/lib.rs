@@ -12,6 +12,7 @@
 //! an array of an unsupported dtype or dimension becomes `TypeError`.
 
 use pyo3::prelude::*;
+use solvers::Status;
 
 pub mod arrays;
 pub mod compare;
@@ -25,6 +26,17 @@ pub fn value_error(e: impl std::fmt::Display) -> PyErr {
     pyo3::exceptions::PyValueError::new_err(e.to_string())
 }
 
+/// A short status string: `converged: ...`, `max_iter`, `diverged: ...`, `stopped: ...`.
+pub fn status_name(s: &Status) -> String {
+    match s {
+        Status::Converged { reason } => format!("converged: {reason}"),
+        Status::BudgetExhausted(_) => "max_iter".into(),
+        Status::Diverged { reason } => format!("diverged: {reason}"),
+        Status::Failed { error } => format!("failed: {error}"),
+        Status::Stopped { reason } => format!("stopped: {reason}"),
+    }
+}
+
 /// The module `strata._native`.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -34,6 +46,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mlp::mlp_forward, m)?)?;
     m.add_function(wrap_pyfunction!(mlp::solver_names, m)?)?;
     m.add_function(wrap_pyfunction!(compare::compare_argv, m)?)?;
-    m.add_function(wrap_pyfunction!(arrays::read_matrix_dtype, m)?)?;
+    m.add_function(wrap_pyfunction!(arrays::read_path, m)?)?;
     Ok(())
 }

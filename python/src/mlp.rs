@@ -291,7 +291,7 @@ fn out_dict<'py, T: Real + Element>(py: Python<'py>, o: FitOut<T>) -> PyResult<B
     d.set_item("intercepts", intercepts)?;
     d.set_item("n_iter", o.records.last().map_or(0, |r| r.iteration))?;
     d.set_item("trace", trace_dict(py, &o.records)?)?;
-    d.set_item("status", crate::nmf::status_name(&o.status))?;
+    d.set_item("status", crate::status_name(&o.status))?;
     d.set_item("diverged", matches!(o.status, Status::Diverged { .. }))?;
     d.set_item("solver", o.solver)?;
     d.set_item(

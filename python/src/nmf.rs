@@ -122,21 +122,10 @@ fn fit_impl<T: Real>(
         n_iter: records.last().map_or(0, |r| r.iteration),
         objective: records.iter().map(|r| r.objective).collect(),
         reconstruction_err: (2.0 * d.max(0.0)).sqrt(),
-        status: status_name(&outcome.status),
+        status: crate::status_name(&outcome.status),
         w: problem.w().clone(),
         h: problem.h().clone(),
     })
-}
-
-/// A short status string: `converged: ...`, `max_iter`, `diverged: ...`, `stopped: ...`.
-pub fn status_name(s: &Status) -> String {
-    match s {
-        Status::Converged { reason } => format!("converged: {reason}"),
-        Status::BudgetExhausted(_) => "max_iter".into(),
-        Status::Diverged { reason } => format!("diverged: {reason}"),
-        Status::Failed { error } => format!("failed: {error}"),
-        Status::Stopped { reason } => format!("stopped: {reason}"),
-    }
 }
 
 fn fit_out_dict<'py, T: Real + Element>(

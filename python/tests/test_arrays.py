@@ -11,11 +11,11 @@ from strata import _native
 
 def test_contiguous_layouts_take_the_slice_path_and_views_the_strided_one():
     X = np.random.RandomState(0).rand(50, 8)
-    assert _native.read_matrix_dtype(X) == ("float64", "contiguous")
-    assert _native.read_matrix_dtype(np.asfortranarray(X)) == ("float64", "contiguous")
-    assert _native.read_matrix_dtype(X.astype(np.float32)) == ("float32", "contiguous")
-    assert _native.read_matrix_dtype(X[:, ::2]) == ("float64", "strided")
-    assert _native.read_matrix_dtype(X.T) == ("float64", "contiguous")
+    assert _native.read_path(X) == ("float64", "contiguous")
+    assert _native.read_path(np.asfortranarray(X)) == ("float64", "contiguous")
+    assert _native.read_path(X.astype(np.float32)) == ("float32", "contiguous")
+    assert _native.read_path(X[:, ::2]) == ("float64", "strided")
+    assert _native.read_path(X.T) == ("float64", "contiguous")
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
