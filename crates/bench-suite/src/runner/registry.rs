@@ -435,12 +435,21 @@ mod tests {
             ..Default::default()
         };
         let err = f64(&bad).err().unwrap().to_string();
-        assert!(err.contains("unknown solver option `nope`") && err.contains("history"), "{err}");
+        assert!(
+            err.contains("unknown solver option `nope`") && err.contains("history"),
+            "{err}"
+        );
         let wrong = SolverCtx {
             options: BTreeMap::from([("history".to_string(), serde_json::json!("ten"))]),
             ..Default::default()
         };
-        assert!(f64(&wrong).err().unwrap().to_string().contains("invalid solver option value"));
+        assert!(
+            f64(&wrong)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("invalid solver option value")
+        );
         let me = r.iter().find(|e| e.name == "nmf-me").unwrap();
         let Factory::Nmf { f64, .. } = me.factory else {
             panic!()
