@@ -58,7 +58,7 @@ pub use registry::{
     Built, Factory, NetFactory, NmfFactory, SolverCtx, SolverEntry, nmf_config, solver_registry,
 };
 #[doc(hidden)]
-pub use registry::{apply_overrides, boxed, hyperparameters};
+pub use registry::{apply_options, apply_overrides, boxed, hyperparameters};
 pub use solvers::nmf::NmfProblem;
 pub use solvers::{NetProblem, SolverError};
 

@@ -43,6 +43,10 @@ pub struct SolverCtx {
     /// The network problem's loss kind (None for NMF), for methods whose documented
     /// default depends on the kind of targets (e.g. the ADMM output loss).
     pub loss: Option<nets::LossKind>,
+    /// Fields of the configuration replaced through its serde form (name -> JSON value),
+    /// applied after the `--tune` overrides; an unknown name is an error listing the valid
+    /// ones (the Python package's solver keyword arguments).
+    pub options: BTreeMap<String, Value>,
 }
 
 /// A solver built by a factory, with the hyperparameters it was built from.
@@ -109,15 +113,53 @@ pub fn apply_overrides<C: Serialize + DeserializeOwned>(
     config: C,
     ctx: &SolverCtx,
 ) -> Result<C, SolverError> {
-    if ctx.overrides.is_empty() {
+    let config = if ctx.overrides.is_empty() {
+        config
+    } else {
+        let mut v = serde_json::to_value(&config)?;
+        for (ptr, value) in &ctx.overrides {
+            super::tune::set_number(&mut v, ptr, *value)
+                .map_err(|m| SolverError::Problem(format!("--tune: {m}")))?;
+        }
+        serde_json::from_value(v)?
+    };
+    apply_options(config, &ctx.options)
+}
+
+/// The config with the fields named in `options` replaced through its serde form.
+/// Errors name an unknown field (listing the valid ones) or a value of the wrong type.
+#[doc(hidden)]
+pub fn apply_options<C: Serialize + DeserializeOwned>(
+    config: C,
+    options: &BTreeMap<String, Value>,
+) -> Result<C, SolverError> {
+    if options.is_empty() {
         return Ok(config);
     }
     let mut v = serde_json::to_value(&config)?;
-    for (ptr, value) in &ctx.overrides {
-        super::tune::set_number(&mut v, ptr, *value)
-            .map_err(|m| SolverError::Problem(format!("--tune: {m}")))?;
+    let Value::Object(fields) = &mut v else {
+        return Err(SolverError::Problem(
+            "this solver's configuration has no named fields to set".into(),
+        ));
+    };
+    for (name, value) in options {
+        match fields.get_mut(name) {
+            Some(slot) => *slot = value.clone(),
+            None => {
+                let valid: Vec<&str> = fields.keys().map(String::as_str).collect();
+                return Err(SolverError::Problem(format!(
+                    "unknown solver option `{name}`; valid options: {}",
+                    valid.join(", ")
+                )));
+            }
+        }
     }
-    Ok(serde_json::from_value(v)?)
+    serde_json::from_value(v).map_err(|e| {
+        SolverError::Problem(format!(
+            "invalid solver option value ({e}); options given: {}",
+            serde_json::to_string(options).unwrap_or_default()
+        ))
+    })
 }
 
 /// The config's serde form as a name -> value map (a non-object config is stored under
@@ -393,6 +435,32 @@ mod tests {
         };
         let err = f64(&ctx).err().unwrap().to_string();
         assert!(err.contains("no field `/lr`"), "{err}");
+        // Options replace named fields; unknown names list the valid ones.
+        let opts = SolverCtx {
+            options: BTreeMap::from([("history".to_string(), serde_json::json!(3))]),
+            ..Default::default()
+        };
+        assert_eq!(f64(&opts).unwrap().hyperparameters["history"], 3);
+        let bad = SolverCtx {
+            options: BTreeMap::from([("nope".to_string(), serde_json::json!(1))]),
+            ..Default::default()
+        };
+        let err = f64(&bad).err().unwrap().to_string();
+        assert!(
+            err.contains("unknown solver option `nope`") && err.contains("history"),
+            "{err}"
+        );
+        let wrong = SolverCtx {
+            options: BTreeMap::from([("history".to_string(), serde_json::json!("ten"))]),
+            ..Default::default()
+        };
+        assert!(
+            f64(&wrong)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("invalid solver option value")
+        );
         let me = r.iter().find(|e| e.name == "nmf-me").unwrap();
         let Factory::Nmf { f64, .. } = me.factory else {
             panic!()
