@@ -815,3 +815,27 @@ fn unknown_layer_is_named() {
         "unsupported configuration: enclose: layer 1 (doubler) is neither a dense layer nor an elementwise activation"
     );
 }
+
+/// Prints `gradient`, `quad_upper`, `quad_lower` and `slack` of fixed cases (run with
+/// `--ignored --nocapture`): used to compare bounds before and after a performance change
+/// (they may move only by rounding-level amounts or get tighter).
+#[test]
+#[ignore]
+fn print_fixed_bounds() {
+    for seed in [3u64, 11, 17, 29, 42, 57, 101, 202] {
+        for act in [Activation::Relu, Activation::Tanh] {
+            for kind in [LossKind::SoftmaxCrossEntropy, LossKind::Mse] {
+                let c = random_case::<f64>(seed, Some(act), Some(kind));
+                let e = enclose(&c.request()).unwrap();
+                println!(
+                    "seed {seed} {act:?} {kind:?} k={} g={:?} qhi={:?} qlo={:?} slack={:e}",
+                    e.dim(),
+                    e.gradient,
+                    e.quad_upper.as_slice(),
+                    e.quad_lower.as_slice(),
+                    e.slack
+                );
+            }
+        }
+    }
+}
