@@ -35,6 +35,7 @@ use autodiff::Transpose;
 use nalgebra::DMatrix;
 
 use super::fp::{Inflate, U64, gamma, up_ops};
+use super::workspace::EnclosureWorkspace;
 use crate::error::Result;
 use crate::prod::gemm;
 
@@ -52,31 +53,13 @@ pub(crate) struct Model {
 }
 
 impl Model {
-    /// The constant model of the input data `x` (exact: the data does not depend on α).
-    pub(crate) fn constant(x: DMatrix<f64>, k: usize) -> Model {
-        let (r, c) = x.shape();
-        Model {
-            k,
-            c0: x,
-            c1: (0..k).map(|_| DMatrix::zeros(r, c)).collect(),
-            qm: (0..k * k).map(|_| DMatrix::zeros(r, c)).collect(),
-            qr: (0..k * k).map(|_| DMatrix::zeros(r, c)).collect(),
-            e: DMatrix::zeros(r, c),
-            constant: true,
-        }
-    }
-
-    pub(crate) fn zeros(rows: usize, cols: usize, k: usize) -> Model {
-        let mut m = Model::constant(DMatrix::zeros(rows, cols), k);
-        m.constant = false;
-        m
-    }
-
     /// Entrywise upper bound of `max_α |value - c0|` over the box:
     /// `Σ|c1_i| ᾱ_i + Σ ᾱ_i ᾱ_j (|qm| + qr) + e`, rounded up.
-    pub(crate) fn spread(&self, amax: &[f64]) -> DMatrix<f64> {
+    pub(crate) fn spread(&self, amax: &[f64], ws: &mut EnclosureWorkspace) -> DMatrix<f64> {
         let k = self.k;
-        let mut out = self.e.clone();
+        let (r, c) = self.e.shape();
+        let mut out = ws.zeros(r, c);
+        out.copy_from(&self.e);
         if self.constant {
             return out;
         }
@@ -112,25 +95,23 @@ impl Model {
 
     /// Entrywise bound of `max_α |value|` over the box: `|c0| + Σ|c1_i| ᾱ_i +
     /// Σ ᾱ_i ᾱ_j (|qm| + qr) + e`, rounded up.
-    pub(crate) fn magnitude(&self, amax: &[f64]) -> DMatrix<f64> {
+    /// Entrywise bound of `max_α |value|` over the box at entry `idx`: `|c0| + Σ|c1_i| ᾱ_i +
+    /// Σ ᾱ_i ᾱ_j (|qm| + qr) + e`, rounded up; `infl` must be `Inflate::new(2(k + k²) + 2)`.
+    #[inline]
+    pub(crate) fn magnitude_at(&self, idx: usize, amax: &[f64], infl: Inflate) -> f64 {
         let k = self.k;
-        let mut out = self.c0.abs();
-        let infl = Inflate::new(2 * (k + k * k) + 2);
-        for (idx, o) in out.as_mut_slice().iter_mut().enumerate() {
-            let mut s = *o + self.e.as_slice()[idx];
-            if !self.constant {
-                for i in 0..k {
-                    s += self.c1[i].as_slice()[idx].abs() * amax[i];
-                    for j in 0..k {
-                        let q = self.qm[i * k + j].as_slice()[idx].abs()
-                            + self.qr[i * k + j].as_slice()[idx];
-                        s += q * (amax[i] * amax[j]);
-                    }
+        let mut s = self.c0.as_slice()[idx].abs() + self.e.as_slice()[idx];
+        if !self.constant {
+            for i in 0..k {
+                s += self.c1[i].as_slice()[idx].abs() * amax[i];
+                for j in 0..k {
+                    let q = self.qm[i * k + j].as_slice()[idx].abs()
+                        + self.qr[i * k + j].as_slice()[idx];
+                    s += q * (amax[i] * amax[j]);
                 }
             }
-            *o = infl.apply(s);
         }
-        out
+        infl.apply(s)
     }
 }
 
@@ -150,11 +131,17 @@ fn abs_into(dst: &mut DMatrix<f64>, src: &DMatrix<f64>) {
 
 /// Propagates a model through `Z = W(α) A + b(α) 1ᵀ` (module doc). `amax` is `ᾱ`,
 /// `u_t` the driver's unit roundoff.
-pub(crate) fn dense(a: &Model, layer: &DenseDirs, amax: &[f64], u_t: f64) -> Result<Model> {
+pub(crate) fn dense(
+    a: &Model,
+    layer: &DenseDirs,
+    amax: &[f64],
+    u_t: f64,
+    ws: &mut EnclosureWorkspace,
+) -> Result<Model> {
     let k = a.k;
     let (d_out, n) = layer.w.shape();
     let cols = a.c0.ncols();
-    let mut z = Model::zeros(d_out, cols, k);
+    let mut z = ws.model(d_out, cols, k);
     let abs_w = layer.w.abs();
     // VA = Σ ᾱ_l |V_l| and W_max = |W| + VA (rounded up entrywise: 2k nonneg ops).
     let mut va = DMatrix::zeros(d_out, n);
@@ -184,7 +171,7 @@ pub(crate) fn dense(a: &Model, layer: &DenseDirs, amax: &[f64], u_t: f64) -> Res
     gemm(&mut z.c0, &layer.w, Transpose::No, &a.c0, Transpose::No)?;
     add_cols(&mut z.c0, &layer.b);
     // Degree 1: W a1_i + V_i a0 + β_i.
-    let mut tmp = DMatrix::zeros(d_out, cols);
+    let mut tmp = ws.zeros(d_out, cols);
     for i in 0..k {
         gemm(
             &mut z.c1[i],
@@ -207,17 +194,18 @@ pub(crate) fn dense(a: &Model, layer: &DenseDirs, amax: &[f64], u_t: f64) -> Res
     let g_gemm = gamma(n + 1, u_t);
     let tau = up_ops(g_round + g_gemm * (1.0 + g_round), 3);
     let beta = up_ops(g_own + tau + g_round, 3);
-    let a_mag = a.magnitude(amax);
-    let mut s_e = DMatrix::zeros(n, cols);
+    let mut s_e = ws.zeros(n, cols);
     let infl_e = Inflate::new(2 * k + 6);
+    let infl_mag = Inflate::new(2 * (k + k * k) + 2);
     for (idx, s) in s_e.as_mut_slice().iter_mut().enumerate() {
+        let a_mag = a.magnitude_at(idx, amax, infl_mag);
         let mut own = a.c0.as_slice()[idx].abs();
         if !a.constant {
             for i in 0..k {
                 own += a.c1[i].as_slice()[idx].abs() * amax[i];
             }
         }
-        let v = a.e.as_slice()[idx] + g_own * own + tau * a_mag.as_slice()[idx];
+        let v = a.e.as_slice()[idx] + g_own * own + tau * a_mag;
         *s = infl_e.apply(v);
     }
     gemm(&mut z.e, &wmax, Transpose::No, &s_e, Transpose::No)?;
@@ -227,8 +215,10 @@ pub(crate) fn dense(a: &Model, layer: &DenseDirs, amax: &[f64], u_t: f64) -> Res
             *x = infl_z.apply(*x + beta * bm);
         }
     }
+    ws.give(s_e);
     if a.constant {
         // q = 0 and a1 = 0: no degree-2 term.
+        ws.give(tmp);
         return Ok(z);
     }
     // Degree 2: mid W qm_ij + V_i a1_j; radius
@@ -240,8 +230,8 @@ pub(crate) fn dense(a: &Model, layer: &DenseDirs, amax: &[f64], u_t: f64) -> Res
         p.columns_mut(n, n).copy_from(&va);
         p
     };
-    let mut stacked_s = DMatrix::zeros(2 * n, cols);
-    let mut abs_tmp = DMatrix::zeros(n, cols);
+    let mut stacked_s = ws.zeros(2 * n, cols);
+    let mut abs_tmp = ws.zeros(n, cols);
     for i in 0..k {
         for j in 0..k {
             let ij = i * k + j;
@@ -287,6 +277,9 @@ pub(crate) fn dense(a: &Model, layer: &DenseDirs, amax: &[f64], u_t: f64) -> Res
             }
         }
     }
+    ws.give(tmp);
+    ws.give(stacked_s);
+    ws.give(abs_tmp);
     Ok(z)
 }
 
