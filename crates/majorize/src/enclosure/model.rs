@@ -197,16 +197,35 @@ pub(crate) fn dense(
     let mut s_e = ws.zeros(n, cols);
     let infl_e = Inflate::new(2 * k + 6);
     let infl_mag = Inflate::new(2 * (k + k * k) + 2);
-    for (idx, s) in s_e.as_mut_slice().iter_mut().enumerate() {
-        let a_mag = a.magnitude_at(idx, amax, infl_mag);
-        let mut own = a.c0.as_slice()[idx].abs();
-        if !a.constant {
-            for i in 0..k {
-                own += a.c1[i].as_slice()[idx].abs() * amax[i];
-            }
+    if k == 1 && !a.constant {
+        // The same arithmetic as the general loop below, on slices (k = 1 fast path).
+        let (c0, c1, qm, qr, e) = (
+            a.c0.as_slice(),
+            a.c1[0].as_slice(),
+            a.qm[0].as_slice(),
+            a.qr[0].as_slice(),
+            a.e.as_slice(),
+        );
+        let (a0, aa) = (amax[0], amax[0] * amax[0]);
+        for (idx, s) in s_e.as_mut_slice().iter_mut().enumerate() {
+            let (ac0, ac1, ea) = (c0[idx].abs(), c1[idx].abs(), e[idx]);
+            let m = ac0 + ea + ac1 * a0 + (qm[idx].abs() + qr[idx]) * aa;
+            let a_mag = infl_mag.apply(m);
+            let own = ac0 + ac1 * a0;
+            *s = infl_e.apply(ea + g_own * own + tau * a_mag);
         }
-        let v = a.e.as_slice()[idx] + g_own * own + tau * a_mag;
-        *s = infl_e.apply(v);
+    } else {
+        for (idx, s) in s_e.as_mut_slice().iter_mut().enumerate() {
+            let a_mag = a.magnitude_at(idx, amax, infl_mag);
+            let mut own = a.c0.as_slice()[idx].abs();
+            if !a.constant {
+                for i in 0..k {
+                    own += a.c1[i].as_slice()[idx].abs() * amax[i];
+                }
+            }
+            let v = a.e.as_slice()[idx] + g_own * own + tau * a_mag;
+            *s = infl_e.apply(v);
+        }
     }
     gemm(&mut z.e, &wmax, Transpose::No, &s_e, Transpose::No)?;
     let infl_z = Inflate::new(n + 3);
