@@ -123,12 +123,6 @@ pub(crate) struct DenseDirs {
     pub(crate) vb: Vec<Vec<f64>>,
 }
 
-fn abs_into(dst: &mut DMatrix<f64>, src: &DMatrix<f64>) {
-    for (d, s) in dst.as_mut_slice().iter_mut().zip(src.as_slice()) {
-        *d = s.abs();
-    }
-}
-
 /// Propagates a model through `Z = W(α) A + b(α) 1ᵀ` (module doc). `amax` is `ᾱ`,
 /// `u_t` the driver's unit roundoff.
 pub(crate) fn dense(
@@ -250,7 +244,6 @@ pub(crate) fn dense(
         p
     };
     let mut stacked_s = ws.zeros(2 * n, cols);
-    let mut abs_tmp = ws.zeros(n, cols);
     for i in 0..k {
         for j in 0..k {
             let ij = i * k + j;
@@ -269,18 +262,23 @@ pub(crate) fn dense(
                 Transpose::No,
             )?;
             z.qm[ij] += &tmp;
-            abs_into(&mut abs_tmp, &a.qm[ij]);
             let gi = up_ops(g2 / amax[i], 1);
             let (i2, i4) = (Inflate::new(2), Inflate::new(4));
-            for c in 0..cols {
-                let qm_c = abs_tmp.column(c);
-                let qr_c = a.qr[ij].column(c);
-                let c1_c = a.c1[j].column(c);
-                let mut s_c = stacked_s.column_mut(c);
-                for r in 0..n {
-                    let (qm, qr) = (qm_c[r], qr_c[r]);
-                    s_c[r] = i2.apply(qr + g2 * qm);
-                    s_c[n + r] = i4.apply(qm + qr + gi * c1_c[r].abs());
+            let (qm_a, qr_a, c1_a) = (a.qm[ij].as_slice(), a.qr[ij].as_slice(), a.c1[j].as_slice());
+            // Column c of stacked_s is [qr + γ|qm| ; |qm| + qr + (γ/ᾱ_i)|a1_j|] (2n rows).
+            for (c, s_c) in stacked_s.as_mut_slice().chunks_exact_mut(2 * n).enumerate() {
+                let range = c * n..(c + 1) * n;
+                let (top, bottom) = s_c.split_at_mut(n);
+                for ((((t, b), qm), qr), c1) in top
+                    .iter_mut()
+                    .zip(bottom.iter_mut())
+                    .zip(&qm_a[range.clone()])
+                    .zip(&qr_a[range.clone()])
+                    .zip(&c1_a[range])
+                {
+                    let (qm, qr) = (qm.abs(), *qr);
+                    *t = i2.apply(qr + g2 * qm);
+                    *b = i4.apply(qm + qr + gi * c1.abs());
                 }
             }
             gemm(
@@ -298,7 +296,6 @@ pub(crate) fn dense(
     }
     ws.give(tmp);
     ws.give(stacked_s);
-    ws.give(abs_tmp);
     Ok(z)
 }
 
