@@ -135,7 +135,9 @@ pub(crate) fn dense(
     let k = a.k;
     let (d_out, n) = layer.w.shape();
     let cols = a.c0.ncols();
-    let mut z = ws.model(d_out, cols, k);
+    // Every entry of c0, c1, e (and of q unless the input is constant) is written by a
+    // GEMM with beta = 0 below, so those buffers need no zero fill.
+    let mut z = ws.model_scratch(d_out, cols, k, a.constant);
     let abs_w = layer.w.abs();
     // VA = Σ ᾱ_l |V_l| and W_max = |W| + VA (rounded up entrywise: 2k nonneg ops).
     let mut va = DMatrix::zeros(d_out, n);
@@ -165,7 +167,7 @@ pub(crate) fn dense(
     gemm(&mut z.c0, &layer.w, Transpose::No, &a.c0, Transpose::No)?;
     add_cols(&mut z.c0, &layer.b);
     // Degree 1: W a1_i + V_i a0 + β_i.
-    let mut tmp = ws.zeros(d_out, cols);
+    let mut tmp = ws.scratch(d_out, cols);
     for i in 0..k {
         gemm(
             &mut z.c1[i],
@@ -188,7 +190,7 @@ pub(crate) fn dense(
     let g_gemm = gamma(n + 1, u_t);
     let tau = up_ops(g_round + g_gemm * (1.0 + g_round), 3);
     let beta = up_ops(g_own + tau + g_round, 3);
-    let mut s_e = ws.zeros(n, cols);
+    let mut s_e = ws.scratch(n, cols);
     let infl_e = Inflate::new(2 * k + 6);
     let infl_mag = Inflate::new(2 * (k + k * k) + 2);
     if k == 1 && !a.constant {
@@ -243,7 +245,7 @@ pub(crate) fn dense(
         p.columns_mut(n, n).copy_from(&va);
         p
     };
-    let mut stacked_s = ws.zeros(2 * n, cols);
+    let mut stacked_s = ws.scratch(2 * n, cols);
     for i in 0..k {
         for j in 0..k {
             let ij = i * k + j;
