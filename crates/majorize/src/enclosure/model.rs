@@ -58,7 +58,7 @@ impl Model {
     pub(crate) fn spread(&self, amax: &[f64], ws: &mut EnclosureWorkspace) -> DMatrix<f64> {
         let k = self.k;
         let (r, c) = self.e.shape();
-        let mut out = ws.zeros(r, c);
+        let mut out = ws.scratch(r, c);
         out.copy_from(&self.e);
         if self.constant {
             return out;
