@@ -1,27 +1,35 @@
 //! Per-problem, per-solver aggregates of a results document: what the report and the
 //! terminal summary show.
 //!
-//! Aggregation over seeds: numbers are MEDIANS over the seeds where they exist (the
-//! median of one value is that value); peak memory is the MAXIMUM over seeds.
+//! Aggregation over seeds: every number is the MEDIAN over seeds with a
+//! distribution-free order-statistic interval ([`crate::stats`]: with 3 seeds, the
+//! min-max range, a 75% interval for the median); peak memory is the MAXIMUM over seeds.
 //!
-//! Target loss (time- and epochs-to-target). For each problem let `f_best` be the best
-//! (smallest) final training objective over all its runs (all solvers, all seeds) and
-//! `f_0` the median objective at the initial record (iteration 0; all solvers of a seed
-//! start from the same weights). The target is
+//! Target loss (time- and epochs-to-target), per (problem, seed) instance. Let `f_best`
+//! be the best (smallest) final training objective over the instance's runs (all
+//! solvers that train the problem's objective) and `f_0` the initial objective
+//! (iteration 0; all solvers of a seed start from the same weights). The target is
 //! `f_target = f_best + tau (f_0 - f_best)` with `tau = `[`TARGET_TAU`]` = 0.01`: a run
-//! reaches it when it has achieved 99% of the best decrease any method achieved. This
-//! relative rule works for objectives whose minimum is 0 (teacher-student, exact NMF),
-//! where `f_best (1 + 1e-2)` would demand full convergence. If `f_0 <= f_best` (nothing
-//! decreased), the target is `f_best`.
+//! reaches it when it has achieved 99% of the best decrease any method achieved on that
+//! instance. This relative rule works for objectives whose minimum is 0
+//! (teacher-student, exact NMF), where `f_best (1 + 1e-2)` would demand full
+//! convergence. If `f_0 <= f_best` (nothing decreased), the target is `f_best`. A run
+//! that never reaches it has time-to-target +infinity: the median over seeds is then
+//! infinite when most seeds failed, and the count of seeds that reached is shown.
+//!
+//! Runs that train another objective ([`RunResult::trained_objective`], e.g. Taylor
+//! ADMM's hinge output on a cross-entropy problem) are summarised but kept out of
+//! `f_best`, the performance profile and the ranking.
 
 use std::collections::BTreeMap;
 
 use crate::results::{ResultsFile, RunResult, RunStatus};
+use crate::stats::{Interval, median_interval, monotone_violations};
 
 /// Fraction of the best decrease left at the target (see the module doc).
 pub const TARGET_TAU: f64 = 0.01;
 
-/// Aggregates of one solver on one problem.
+/// Aggregates of one solver on one problem (intervals over seeds, [`crate::stats`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SolverSummary {
     /// Solver name.
@@ -30,20 +38,36 @@ pub struct SolverSummary {
     pub runs: usize,
     /// Status counts, e.g. `"budget"` when all agree or `"2 budget, 1 diverged"`.
     pub status: String,
-    /// Median final training objective over runs with a finite one.
-    pub final_objective: Option<f64>,
-    /// Median final test accuracy (in [0, 1]).
-    pub test_accuracy: Option<f64>,
-    /// Median solver wall time (s) to reach the target, over the runs that reached it.
-    pub time_to_target_s: Option<f64>,
-    /// Median epochs to reach the target, over the runs that reached it.
-    pub epochs_to_target: Option<f64>,
-    /// Number of runs that reached the target.
+    /// Final training objective over runs with a finite one.
+    pub final_objective: Option<Interval>,
+    /// Final test loss (the data term on the test set).
+    pub test_objective: Option<Interval>,
+    /// Final test accuracy (in [0, 1]).
+    pub test_accuracy: Option<Interval>,
+    /// Solver wall time (s) to the instance's target, +infinity when not reached (over
+    /// the runs that were not skipped).
+    pub time_to_target_s: Option<Interval>,
+    /// Data passes to the target, +infinity when not reached.
+    pub epochs_to_target: Option<Interval>,
+    /// Number of runs that reached their target.
     pub reached_target: usize,
-    /// Median of (final wall time / final epochs).
-    pub time_per_epoch_s: Option<f64>,
+    /// Number of runs that had a target (not skipped, not failed before a record).
+    pub target_runs: usize,
+    /// Final wall time / final epochs.
+    pub time_per_epoch_s: Option<Interval>,
+    /// Final solver time plus the `--tune` search's solver time (only tuned runs).
+    pub time_incl_tuning_s: Option<Interval>,
+    /// Final data passes plus the search's passes (full-training-set units).
+    pub passes_incl_tuning: Option<Interval>,
+    /// Chosen values per seed, e.g. `seed 0: /lr=0.00316`, when tuned.
+    pub tuning: Vec<String>,
     /// Maximum peak memory over runs, bytes.
     pub peak_memory_bytes: Option<u64>,
+    /// What the solver trains instead of the problem's objective, if it does.
+    pub different_objective: Option<String>,
+    /// Monotone methods only: (seed, increases, largest relative increase) of each run
+    /// whose true objective rose by more than 1e-10 relative.
+    pub monotone_violations: Vec<(u64, usize, f64)>,
 }
 
 /// Aggregates of one problem.
@@ -51,32 +75,30 @@ pub struct SolverSummary {
 pub struct ProblemSummary {
     /// Problem name.
     pub problem: String,
-    /// Target objective, if any run has a finite objective.
-    pub target: Option<f64>,
+    /// Target objective of each seed (instances with a finite objective).
+    pub targets: BTreeMap<u64, f64>,
     /// One row per solver, in order of first appearance.
     pub solvers: Vec<SolverSummary>,
 }
 
-/// Median of the values (NaN-free input expected); `None` when empty.
+/// Median of the finite values; `None` when there is none.
 pub fn median(values: &[f64]) -> Option<f64> {
-    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    })
+    let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    median_interval(&v).map(|i| i.median)
 }
 
 fn final_objective(run: &RunResult) -> Option<f64> {
     run.last().map(|r| r.objective).filter(|o| o.is_finite())
 }
 
-/// The target objective of a set of runs (see the module doc), with `tau`.
+/// Whether a run counts for targets, profiles and rankings: not skipped, trains the
+/// problem's objective.
+pub fn ranked(run: &RunResult) -> bool {
+    run.trained_objective.is_none() && !matches!(run.status, RunStatus::Skipped { .. })
+}
+
+/// The target objective of a set of runs of ONE instance (see the module doc), with
+/// `tau`.
 pub fn target_objective(runs: &[&RunResult], tau: f64) -> Option<f64> {
     let best = runs
         .iter()
@@ -90,6 +112,24 @@ pub fn target_objective(runs: &[&RunResult], tau: f64) -> Option<f64> {
         Some(f0) if f0 > best => best + tau * (f0 - best),
         _ => best,
     })
+}
+
+/// The target of every (problem, seed) instance of `runs` (one problem): keyed by seed.
+pub fn instance_targets(runs: &[&RunResult], tau: f64) -> BTreeMap<u64, f64> {
+    let mut seeds: Vec<u64> = runs.iter().map(|r| r.seed).collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    seeds
+        .into_iter()
+        .filter_map(|s| {
+            let mine: Vec<&RunResult> = runs
+                .iter()
+                .copied()
+                .filter(|r| r.seed == s && ranked(r))
+                .collect();
+            target_objective(&mine, tau).map(|t| (s, t))
+        })
+        .collect()
 }
 
 /// First record of `run` at or below `target`: (wall time, epochs).
@@ -118,15 +158,36 @@ fn status_text(runs: &[&RunResult]) -> String {
         .join(", ")
 }
 
-fn summarize_solver(solver: &str, runs: &[&RunResult], target: Option<f64>) -> SolverSummary {
+fn promises_monotone(solver: &str) -> bool {
+    crate::runner::tune::declaration(solver).is_some_and(|d| d.monotone)
+}
+
+fn summarize_solver(
+    solver: &str,
+    runs: &[&RunResult],
+    targets: &BTreeMap<u64, f64>,
+) -> SolverSummary {
     let finals: Vec<f64> = runs.iter().filter_map(|r| final_objective(r)).collect();
-    let accs: Vec<f64> = runs
+    let last = |f: fn(&crate::results::TraceRecord) -> Option<f64>| -> Vec<f64> {
+        runs.iter()
+            .filter_map(|r| r.last().and_then(f))
+            .filter(|v| v.is_finite())
+            .collect()
+    };
+    let with_target: Vec<(&RunResult, f64)> = runs
         .iter()
-        .filter_map(|r| r.last().and_then(|t| t.test_accuracy))
+        .filter(|r| !r.trace.is_empty() && !matches!(r.status, RunStatus::Skipped { .. }))
+        .filter_map(|r| targets.get(&r.seed).map(|t| (*r, *t)))
         .collect();
-    let reached: Vec<(f64, f64)> = match target {
-        Some(t) => runs.iter().filter_map(|r| first_reaching(r, t)).collect(),
-        None => Vec::new(),
+    let reach: Vec<Option<(f64, f64)>> = with_target
+        .iter()
+        .map(|(r, t)| first_reaching(r, *t))
+        .collect();
+    let inf = |f: fn(&(f64, f64)) -> f64| -> Vec<f64> {
+        reach
+            .iter()
+            .map(|x| x.as_ref().map_or(f64::INFINITY, f))
+            .collect()
     };
     let per_epoch: Vec<f64> = runs
         .iter()
@@ -134,17 +195,60 @@ fn summarize_solver(solver: &str, runs: &[&RunResult], target: Option<f64>) -> S
         .filter(|t| t.epochs > 0.0)
         .map(|t| t.wall_time_s / t.epochs)
         .collect();
+    let tuned: Vec<(&RunResult, &crate::results::TuningRecord)> = runs
+        .iter()
+        .filter_map(|r| {
+            r.tuning
+                .as_ref()
+                .filter(|t| !t.parameters.is_empty())
+                .map(|t| (*r, t))
+        })
+        .collect();
+    let incl = |f: fn(&crate::results::TraceRecord, &crate::results::TuningRecord) -> f64| {
+        let v: Vec<f64> = tuned
+            .iter()
+            .filter_map(|(r, t)| r.last().map(|l| f(l, t)))
+            .collect();
+        median_interval(&v)
+    };
+    let monotone = if promises_monotone(solver) {
+        runs.iter()
+            .filter_map(|r| {
+                let obj: Vec<f64> = r.trace.iter().map(|t| t.objective).collect();
+                monotone_violations(&obj).map(|(c, w)| (r.seed, c, w))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     SolverSummary {
         solver: solver.to_string(),
         runs: runs.len(),
         status: status_text(runs),
-        final_objective: median(&finals),
-        test_accuracy: median(&accs),
-        time_to_target_s: median(&reached.iter().map(|r| r.0).collect::<Vec<_>>()),
-        epochs_to_target: median(&reached.iter().map(|r| r.1).collect::<Vec<_>>()),
-        reached_target: reached.len(),
-        time_per_epoch_s: median(&per_epoch),
+        final_objective: median_interval(&finals),
+        test_objective: median_interval(&last(|t| t.test_objective)),
+        test_accuracy: median_interval(&last(|t| t.test_accuracy)),
+        time_to_target_s: median_interval(&inf(|x| x.0)),
+        epochs_to_target: median_interval(&inf(|x| x.1)),
+        reached_target: reach.iter().filter(|x| x.is_some()).count(),
+        target_runs: with_target.len(),
+        time_per_epoch_s: median_interval(&per_epoch),
+        time_incl_tuning_s: incl(|l, t| l.wall_time_s + t.solver_time_s),
+        passes_incl_tuning: incl(|l, t| l.epochs + t.data_passes),
+        tuning: tuned
+            .iter()
+            .map(|(r, t)| {
+                let vals: Vec<String> = t
+                    .chosen
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", k.trim_start_matches('/'), fmt_sig(Some(*v), 3)))
+                    .collect();
+                format!("seed {}: {}", r.seed, vals.join(", "))
+            })
+            .collect(),
         peak_memory_bytes: runs.iter().filter_map(|r| r.peak_memory_bytes).max(),
+        different_objective: runs.iter().find_map(|r| r.trained_objective.clone()),
+        monotone_violations: monotone,
     }
 }
 
@@ -161,12 +265,7 @@ pub fn summarize(results: &ResultsFile, tau: f64) -> Vec<ProblemSummary> {
         .into_iter()
         .map(|p| {
             let runs: Vec<&RunResult> = results.runs.iter().filter(|r| r.problem == p).collect();
-            let active: Vec<&RunResult> = runs
-                .iter()
-                .copied()
-                .filter(|r| !matches!(r.status, RunStatus::Skipped { .. }))
-                .collect();
-            let target = target_objective(&active, tau);
+            let targets = instance_targets(&runs, tau);
             let mut solvers: Vec<&str> = Vec::new();
             for r in &runs {
                 if !solvers.contains(&r.solver.as_str()) {
@@ -178,16 +277,43 @@ pub fn summarize(results: &ResultsFile, tau: f64) -> Vec<ProblemSummary> {
                 .map(|s| {
                     let mine: Vec<&RunResult> =
                         runs.iter().copied().filter(|r| r.solver == s).collect();
-                    summarize_solver(s, &mine, target)
+                    summarize_solver(s, &mine, &targets)
                 })
                 .collect();
             ProblemSummary {
                 problem: p.to_string(),
-                target,
+                targets,
                 solvers: rows,
             }
         })
         .collect()
+}
+
+/// A median with its interval: `m [lo, hi]` with `sig` significant digits (`-` for
+/// `None`; a single value without brackets; infinity as `inf`).
+pub fn fmt_interval(i: Option<&Interval>, sig: usize) -> String {
+    let Some(i) = i else {
+        return "-".to_string();
+    };
+    let f = |x: f64| fmt_sig(Some(x), sig);
+    if i.n <= 1 || i.lo == i.hi {
+        f(i.median)
+    } else {
+        format!("{} [{}, {}]", f(i.median), f(i.lo), f(i.hi))
+    }
+}
+
+/// [`fmt_interval`] of a fraction in percent with one decimal.
+pub fn fmt_percent_interval(i: Option<&Interval>) -> String {
+    let Some(i) = i else {
+        return "-".to_string();
+    };
+    let f = |x: f64| format!("{:.1}%", 100.0 * x);
+    if i.n <= 1 || i.lo == i.hi {
+        f(i.median)
+    } else {
+        format!("{} [{}, {}]", f(i.median), f(i.lo), f(i.hi))
+    }
 }
 
 /// A number with `sig` significant digits: fixed notation for magnitudes in

@@ -60,6 +60,9 @@ pub fn run_status(s: &solvers::Status) -> RunStatus {
         Status::Failed { error } => RunStatus::Failed {
             error: error.clone(),
         },
+        Status::NotApplicable { reason } => RunStatus::Skipped {
+            reason: format!("not applicable: {reason}"),
+        },
     }
 }
 
@@ -92,6 +95,8 @@ pub fn run_result(outcome: &solvers::RunOutcome, ctx: RunContext) -> RunResult {
         total_wall_time_s: ctx.total_wall_time_s,
         hyperparameters: ctx.hyperparameters,
         tuned: ctx.tuned,
+        tuning: None,
+        trained_objective: None,
     }
 }
 
@@ -106,7 +111,8 @@ impl HiddenActivation {
 }
 
 impl LossSpec {
-    /// The `nets` loss: mean over samples, no L2 penalty.
+    /// The `nets` loss: mean over samples, with the problem's default L2 weight penalty
+    /// ([`LossSpec::l2`]: 1e-4 for cross-entropy, none for squared error).
     pub fn to_nets(self) -> nets::Loss {
         let kind = match self {
             LossSpec::SoftmaxCrossEntropy => nets::LossKind::SoftmaxCrossEntropy,
@@ -115,7 +121,7 @@ impl LossSpec {
         nets::Loss {
             kind,
             reduction: Reduction::Mean,
-            l2: 0.0,
+            l2: self.l2(),
         }
     }
 }

@@ -13,10 +13,12 @@
 //!   the file and the line/column or byte offset.
 //! - [`problems`]: the registry of named problems (architecture and loss or NMF rank and
 //!   beta, sizes, applicable [`problems::SolverFamily`]s) with a seeded `build`.
-//! - [`results`]: the versioned `results.json` schema (`schema_version: 1`, see
+//! - [`results`]: the versioned `results.json` schema (`schema_version: 2`, see
 //!   `docs/RESULTS_SCHEMA.md`) and [`results::validate_results`].
-//! - [`analysis`], [`report`], [`plots`]: target-loss rule and aggregates over seeds,
-//!   `report.md`, a terminal summary table, SVG plots (plotters, SVG backend only).
+//! - [`analysis`], [`stats`], [`report`], [`plots`], [`profile`]: per-instance target
+//!   rule, medians with order-statistic intervals over seeds, the monotonicity check,
+//!   `report.md` with a time-to-target table, a terminal summary table, SVG plots and
+//!   Dolan–Moré performance profiles (plotters, SVG backend only).
 //! - [`convert`]: from `solvers`' `Record`/`Status`/`RunOutcome` to the results types,
 //!   and from the registry's activation/loss descriptions to `nets` types.
 //! - [`outdir`]: a new, never-reused directory per run and atomic file writes.
@@ -52,8 +54,10 @@ pub mod outdir;
 pub mod partial;
 pub mod plots;
 pub mod problems;
+pub mod profile;
 pub mod report;
 pub mod results;
 pub mod runner;
+pub mod stats;
 
 pub use error::BenchError;

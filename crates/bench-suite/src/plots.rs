@@ -4,15 +4,22 @@
 //!
 //! Per problem: the training objective against epochs and against solver wall time
 //! (log-scale y), and the test accuracy against wall time when any run records one.
-//! One line per (solver, seed): every seed of a solver is drawn in the solver's colour
+//! One line per (solver, seed): every seed of a solver is drawn in the solver's style
 //! (no averaging, so the spread over seeds stays visible); the legend has one entry per
 //! solver. Non-finite objectives are left out; objectives <= 0 are drawn at the lower
 //! edge of the log axis.
+//!
+//! Styles ([`solver_style`]): the 10 Tableau colours, and since they repeat from the 11th
+//! solver on, every solver also gets a marker shape (4 shapes, about 8 markers per line)
+//! and solvers 11-20 are dashed: (colour, marker, dash) is unique for the first 20
+//! solvers of a plot.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 use crate::BenchError;
@@ -36,6 +43,107 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
 ];
+
+/// Marker drawn along a solver's line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MarkerShape {
+    /// Filled circle.
+    Circle,
+    /// Triangle.
+    Triangle,
+    /// Cross.
+    Cross,
+    /// Hollow circle.
+    Ring,
+}
+
+/// How one solver is drawn.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SolverStyle {
+    /// Line and marker colour.
+    pub color: RGBColor,
+    /// Marker shape.
+    pub marker: MarkerShape,
+    /// Dashed line.
+    pub dashed: bool,
+}
+
+/// The style of the solver at `index` (order of first appearance in a plot): colour
+/// `index mod 10`, marker `index mod 4`, dashed for indices 10-19 (and 30-39, ...).
+pub fn solver_style(index: usize) -> SolverStyle {
+    const SHAPES: [MarkerShape; 4] = [
+        MarkerShape::Circle,
+        MarkerShape::Triangle,
+        MarkerShape::Cross,
+        MarkerShape::Ring,
+    ];
+    SolverStyle {
+        color: PALETTE[index % PALETTE.len()],
+        marker: SHAPES[index % SHAPES.len()],
+        dashed: (index / PALETTE.len()) % 2 == 1,
+    }
+}
+
+/// A marker element at `at` (any coordinate type), dynamically typed so that every
+/// shape fits one series.
+pub(crate) fn marker_element<'a, DB: DrawingBackend, C: Clone + 'static>(
+    shape: MarkerShape,
+    at: C,
+    color: RGBColor,
+) -> DynElement<'a, DB, C> {
+    match shape {
+        MarkerShape::Circle => Circle::new(at, 3, color.filled()).into_dyn(),
+        MarkerShape::Triangle => TriangleMarker::new(at, 4, color.filled()).into_dyn(),
+        MarkerShape::Cross => Cross::new(at, 3, color.stroke_width(2)).into_dyn(),
+        MarkerShape::Ring => Circle::new(at, 3, color.stroke_width(1)).into_dyn(),
+    }
+}
+
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Draws one line in `style` (dashed or solid, with markers at about 8 evenly spaced
+/// points), labelled in the legend when `label` is given.
+pub(crate) fn draw_styled_line<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    points: &[(f64, f64)],
+    style: SolverStyle,
+    label: Option<&str>,
+    file: &str,
+) -> Result<(), BenchError> {
+    let e = |err: DrawingAreaErrorKind<_>| plot_err(file, err);
+    let line = style.color.stroke_width(2);
+    let drawn = if style.dashed {
+        chart
+            .draw_series(DashedLineSeries::new(points.iter().copied(), 8, 5, line))
+            .map_err(e)?
+    } else {
+        chart
+            .draw_series(LineSeries::new(points.iter().copied(), line))
+            .map_err(e)?
+    };
+    if let Some(label) = label {
+        let (color, marker, dashed) = (style.color, style.marker, style.dashed);
+        drawn.label(label).legend(move |(x, y)| {
+            let seg = vec![(0, 0), (24, 0)];
+            let path = if dashed {
+                DashedPathElement::new(seg, 5, 3, color.stroke_width(2)).into_dyn()
+            } else {
+                PathElement::new(seg, color.stroke_width(2)).into_dyn()
+            };
+            EmptyElement::at((x, y)) + path + marker_element(marker, (12, 0), color)
+        });
+    }
+    let stride = (points.len() / 8).max(1);
+    chart
+        .draw_series(
+            points
+                .iter()
+                .step_by(stride)
+                .map(|&p| marker_element(style.marker, p, style.color)),
+        )
+        .map_err(e)?;
+    Ok(())
+}
 
 /// What a plot shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -200,18 +308,9 @@ fn draw_chart(
     macro_rules! lines {
         ($chart:expr, $map:expr) => {
             for s in series {
-                let color = PALETTE[s.solver_index % PALETTE.len()];
-                let drawn = $chart
-                    .draw_series(LineSeries::new(
-                        s.points.iter().map(|&(x, y)| (x, $map(y))),
-                        color.stroke_width(2),
-                    ))
-                    .map_err(e)?;
-                if s.first_of_solver {
-                    drawn.label(s.solver.as_str()).legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                    });
-                }
+                let pts: Vec<(f64, f64)> = s.points.iter().map(|&(x, y)| (x, $map(y))).collect();
+                let label = s.first_of_solver.then_some(s.solver.as_str());
+                draw_styled_line(&mut $chart, &pts, solver_style(s.solver_index), label, file)?;
             }
             $chart
                 .configure_series_labels()

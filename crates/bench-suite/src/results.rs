@@ -17,7 +17,7 @@ use crate::BenchError;
 /// The schema version this crate writes and reads. Bump it on any change that an older
 /// reader would misread (renamed/removed field, changed unit or meaning); adding an
 /// optional field does not bump it.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Serde helpers writing a non-finite `f64` as `null` and reading `null` as NaN.
 pub mod finite_or_null {
@@ -251,9 +251,52 @@ pub struct RunResult {
     pub total_wall_time_s: f64,
     /// Hyperparameters used (name -> JSON value).
     pub hyperparameters: BTreeMap<String, Value>,
-    /// Whether the hyperparameters were tuned (by a search on this problem) rather than
-    /// defaults.
+    /// Whether the hyperparameters were tuned (by the `--tune` search on this problem
+    /// and seed, see `tuning`) rather than defaults.
     pub tuned: bool,
+    /// The `--tune` search behind this run (absent without `--tune`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuning: Option<TuningRecord>,
+    /// Set when the solver minimises another objective than the problem's (e.g. Taylor
+    /// ADMM's binary hinge output on a cross-entropy problem): what it trains. The
+    /// trace still holds the problem's true objective of its weights; the report shows
+    /// the row apart and keeps it out of targets, rankings and profiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trained_objective: Option<String>,
+}
+
+/// How a reported run's hyperparameters were chosen (see `bench_suite::runner::tune`) (`results.json`: `runs[i].tuning`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TuningRecord {
+    /// Tuned parameters (JSON pointers into `hyperparameters`); empty when the solver has
+    /// nothing to tune.
+    pub parameters: Vec<String>,
+    /// Scale factors of the grid (each multiplies every parameter's default).
+    pub scale_factors: Vec<f64>,
+    /// The candidates: for each grid point, parameter -> value.
+    pub grid: Vec<std::collections::BTreeMap<String, f64>>,
+    /// Final validation objective of each candidate (null: diverged, failed or
+    /// non-finite).
+    pub validation_objectives: Vec<Option<f64>>,
+    /// Status label of each candidate run (`budget`, `diverged`, ...).
+    pub candidate_status: Vec<String>,
+    /// Index of the chosen candidate in `grid`.
+    pub chosen_index: usize,
+    /// The chosen values, parameter -> value.
+    pub chosen: std::collections::BTreeMap<String, f64>,
+    /// Fraction of the training set held out for validation.
+    pub validation_fraction: f64,
+    /// The selection rule, in words.
+    pub selection: String,
+    /// Wall time of the whole search (every candidate, evaluations included), seconds.
+    pub wall_time_s: f64,
+    /// Solver time of the search (sum of the candidates' final solver times), seconds.
+    pub solver_time_s: f64,
+    /// Data passes of the search, in passes over the FULL training set.
+    pub data_passes: f64,
+    /// Why nothing was tuned, when `parameters` is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_tuned_reason: Option<String>,
 }
 
 impl RunResult {
@@ -271,6 +314,8 @@ impl RunResult {
             total_wall_time_s: 0.0,
             hyperparameters: BTreeMap::new(),
             tuned: false,
+            tuning: None,
+            trained_objective: None,
         }
     }
 
@@ -518,7 +563,60 @@ fn validate_run(run: &Value, path: &str) -> Result<(), BenchError> {
     field(run, path, "peak_memory_bytes", Kind::UInt, true)?;
     req(run, path, "total_wall_time_s", Kind::Num)?;
     req(run, path, "hyperparameters", Kind::Obj)?;
-    req(run, path, "tuned", Kind::Bool)?;
+    let tuned = req(run, path, "tuned", Kind::Bool)?;
+    field(run, path, "trained_objective", Kind::Str, true)?;
+    let tuning = field(run, path, "tuning", Kind::Obj, true)?;
+    if let Some(t) = tuning {
+        validate_tuning(t, &format!("{path}/tuning"))?;
+    }
+    if tuned == &Value::Bool(true) && tuning.is_none() {
+        return Err(schema_err(
+            &format!("{path}/tuning"),
+            "a run with `tuned: true` must record its search (`tuning`)",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_tuning(t: &Value, path: &str) -> Result<(), BenchError> {
+    let params = req(t, path, "parameters", Kind::Arr)?;
+    for (i, p) in params.as_array().into_iter().flatten().enumerate() {
+        if !p.is_string() {
+            return Err(schema_err(
+                &format!("{path}/parameters/{i}"),
+                "must be a string",
+            ));
+        }
+    }
+    req(t, path, "scale_factors", Kind::Arr)?;
+    let grid = req(t, path, "grid", Kind::Arr)?;
+    let scores = req(t, path, "validation_objectives", Kind::Arr)?;
+    req(t, path, "candidate_status", Kind::Arr)?;
+    let chosen = req(t, path, "chosen_index", Kind::UInt)?;
+    req(t, path, "chosen", Kind::Obj)?;
+    for key in [
+        "validation_fraction",
+        "wall_time_s",
+        "solver_time_s",
+        "data_passes",
+    ] {
+        req(t, path, key, Kind::Num)?;
+    }
+    req(t, path, "selection", Kind::Str)?;
+    field(t, path, "not_tuned_reason", Kind::Str, true)?;
+    let n = grid.as_array().map_or(0, Vec::len);
+    if scores.as_array().map_or(0, Vec::len) != n {
+        return Err(schema_err(
+            &format!("{path}/validation_objectives"),
+            "must have one entry per grid point",
+        ));
+    }
+    if n > 0 && chosen.as_u64().is_some_and(|c| c as usize >= n) {
+        return Err(schema_err(
+            &format!("{path}/chosen_index"),
+            "must index a grid point",
+        ));
+    }
     Ok(())
 }
 

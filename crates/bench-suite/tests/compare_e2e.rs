@@ -35,6 +35,8 @@ fn tiny_comparison_writes_valid_results_report_and_plots() {
             "digits-mlp,nmf-spectrogram-kl",
             "--solvers",
             "adam,lbfgs,nmf-mm,nmf-me",
+            "--seeds",
+            "1",
             "--epochs",
             "2",
             "--time-budget",
@@ -119,7 +121,7 @@ fn strip(v: &mut Value) {
                 "started_unix_s",
                 "peak_memory_bytes",
                 "command_line",
-                "lr_grid_total_wall_time_s",
+                "solver_time_s",
             ] {
                 m.remove(k);
             }
@@ -212,6 +214,8 @@ fn diverging_and_panicking_solvers_are_reported_and_the_rest_still_run() {
             "spirals",
             "--solvers",
             "sgd-huge-lr,panicker,adam",
+            "--seeds",
+            "1",
             "--epochs",
             "2",
         ],
@@ -238,36 +242,177 @@ fn diverging_and_panicking_solvers_are_reported_and_the_rest_still_run() {
 }
 
 #[test]
-fn lr_grid_reports_the_best_final_objective_as_tuned() {
-    let root = common::temp_dir("compare-grid");
+fn tune_on_spirals_tunes_every_applicable_solver_on_a_validation_split() {
+    // What `cargo xtask compare --tune --problems spirals` does, with one seed and a
+    // one-pass budget to keep the test short (the grid has its default 5 points).
+    let root = common::temp_dir("compare-tune");
     let a = args(
         &[
+            "--tune",
             "--problems",
             "spirals",
-            "--solvers",
-            "adam,lbfgs",
+            "--seeds",
+            "1",
             "--epochs",
             "1",
-            "--lr-grid",
-            "1e-4,1e-2",
+            "--time-budget",
+            "0.5",
         ],
         &root,
     );
     let out = run(&a).unwrap();
-    let adam = &out.results.runs[0];
-    assert!(adam.tuned);
-    let finals: Vec<f64> = adam.hyperparameters["lr_grid_final_objectives"]
-        .as_array()
-        .unwrap()
+    let json = read(&out.outputs.results_json);
+    validate_results(&json).unwrap();
+    let runs = &out.results.runs;
+    let quick: Vec<&str> = solver_registry()
         .iter()
-        .map(|v| v.as_f64().unwrap())
+        .filter(|e| e.quick && e.family != bench_suite::problems::SolverFamily::Nmf)
+        .map(|e| e.name)
         .collect();
-    assert_eq!(finals.len(), 2);
-    let best = if finals[0] <= finals[1] { 1e-4 } else { 1e-2 };
-    assert_eq!(adam.hyperparameters["lr"], best);
-    assert_eq!(adam.last().unwrap().objective, finals[0].min(finals[1]));
-    // L-BFGS has no learning rate: run once with its defaults.
-    assert!(!out.results.runs[1].tuned);
+    assert_eq!(runs.len(), quick.len());
+    for r in runs {
+        let t = r.tuning.as_ref().expect("every run records its search");
+        let decl = bench_suite::runner::tune::declaration(&r.solver).unwrap();
+        if decl.tune.is_empty() {
+            // Parameter-free (last-layer MM): defaults, said why.
+            assert!(!r.tuned && t.not_tuned_reason.is_some(), "{}", r.solver);
+            continue;
+        }
+        assert!(r.tuned, "{}", r.solver);
+        assert_eq!(t.grid.len(), 5, "{}", r.solver);
+        assert_eq!(t.validation_objectives.len(), 5);
+        assert_eq!(t.validation_fraction, 0.2);
+        // The chosen values are the grid point with the lowest finite validation
+        // objective, and the reported run used them.
+        let best = t
+            .validation_objectives
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.map(|v| (i, v)))
+            .min_by(|x, y| x.1.total_cmp(&y.1));
+        if let Some((i, _)) = best {
+            assert_eq!(t.chosen_index, i, "{}", r.solver);
+        }
+        assert_eq!(t.chosen, t.grid[t.chosen_index]);
+        let hp = serde_json::to_value(&r.hyperparameters).unwrap();
+        for (ptr, v) in &t.chosen {
+            let got = hp.pointer(ptr).and_then(Value::as_f64).unwrap();
+            assert!(
+                (got - v).abs() <= 1e-12 * v.abs(),
+                "{} {ptr}: {got} vs {v}",
+                r.solver
+            );
+        }
+        // The middle grid point is the documented default.
+        let mid = &t.grid[2];
+        assert!(t.scale_factors[2] == 1.0 && mid.len() == decl.tune.len());
+        // Cost: five candidates of about one pass over 80% of the training set.
+        if r.solver == "adam" {
+            assert!(
+                t.data_passes > 5.0 * 0.8 * 0.99 && t.data_passes < 5.0 * 0.8 * 1.5,
+                "{}",
+                t.data_passes
+            );
+            assert!(t.wall_time_s > 0.0 && t.solver_time_s > 0.0);
+        }
+    }
+    // Taylor ADMM trains a hinge output on this cross-entropy problem: marked, unranked.
+    let taylor = runs.iter().find(|r| r.solver == "admm-taylor").unwrap();
+    assert!(
+        taylor
+            .trained_objective
+            .as_deref()
+            .unwrap()
+            .contains("hinge")
+    );
+    assert!(
+        runs.iter()
+            .filter(|r| r.solver != "admm-taylor")
+            .all(|r| r.trained_objective.is_none())
+    );
+    let report = std::fs::read_to_string(&out.outputs.report_md).unwrap();
+    assert!(
+        report.contains("time incl. tuning (s) | passes incl. tuning"),
+        "{report}"
+    );
+    assert!(
+        report.contains("Chosen hyperparameters (per seed)"),
+        "{report}"
+    );
+    assert!(report.contains("| admm-taylor |") && report.contains("† other objective"));
+    let profile = &out.outputs.profiles[0].profile;
+    assert_eq!(profile.excluded, vec!["admm-taylor".to_string()]);
+    assert!(!profile.solvers.contains(&"admm-taylor".to_string()));
+}
+
+#[test]
+fn default_suite_runs_three_seeds_with_intervals_profile_and_time_to_target() {
+    // No flag: the quick suite, 3 seeds.
+    let plan = bench_suite::runner::plan(&CompareArgs::default(), &registry(), &solver_registry())
+        .unwrap();
+    assert_eq!(plan.seeds, vec![0, 1, 2]);
+    assert!(plan.problems.iter().all(|p| p.spec.quick));
+    // The same report machinery on a small slice (no --seeds: the default 3).
+    let root = common::temp_dir("compare-seeds");
+    let a = args(
+        &[
+            "--problems",
+            "spirals,nmf-spectrogram-kl",
+            "--solvers",
+            "adam,sgd-momentum,nmf-mm,nmf-me",
+            "--epochs",
+            "2",
+            "--time-budget",
+            "0",
+        ],
+        &root,
+    );
+    let out = run(&a).unwrap();
+    let runs = &out.results.runs;
+    assert_eq!(runs.len(), 4 * 3);
+    for (p, s) in [("spirals", "adam"), ("nmf-spectrogram-kl", "nmf-me")] {
+        let mut seeds: Vec<u64> = runs
+            .iter()
+            .filter(|r| r.problem == p && r.solver == s)
+            .map(|r| r.seed)
+            .collect();
+        seeds.sort_unstable();
+        assert_eq!(seeds, vec![0, 1, 2], "{p} {s}");
+    }
+    let report = std::fs::read_to_string(&out.outputs.report_md).unwrap();
+    assert!(
+        report.contains("75.00% interval for the median"),
+        "{report}"
+    );
+    assert!(report.contains("## Time to target (s)"));
+    assert!(
+        report.contains("| solver | spirals | nmf-spectrogram-kl |"),
+        "{report}"
+    );
+    // Every row of the spirals table has intervals `m [lo, hi]` on the objective.
+    let adam_row = report
+        .lines()
+        .find(|l| l.starts_with("| adam | budget"))
+        .unwrap();
+    assert!(adam_row.matches(" [").count() >= 3, "{adam_row}");
+    let labels: Vec<&str> = out
+        .outputs
+        .profiles
+        .iter()
+        .map(|p| p.profile.label.as_str())
+        .collect();
+    assert_eq!(labels, ["network", "nmf"]);
+    for p in &out.outputs.profiles {
+        assert_eq!(p.profile.instances.len(), 3);
+        let svg = std::fs::read_to_string(out.dir.join(&p.relative_path)).unwrap();
+        assert!(svg.contains("<svg") && svg.contains("performance profile"));
+        assert!(report.contains(&p.relative_path.to_string_lossy().replace('\\', "/")));
+        // Some solver is fastest on every instance.
+        let best_at_1: f64 = (0..p.profile.solvers.len())
+            .map(|m| p.profile.rho(m, 1.0))
+            .sum();
+        assert!(best_at_1 >= 1.0 - 1e-12, "{best_at_1}");
+    }
 }
 
 #[test]
@@ -290,6 +435,8 @@ fn unknown_names_and_missing_user_data() {
             "mnist-mlp,spirals",
             "--solvers",
             "adam",
+            "--seeds",
+            "1",
             "--epochs",
             "1",
             "--mnist-dir",

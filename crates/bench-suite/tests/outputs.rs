@@ -55,6 +55,8 @@ fn run(solver: &str, seed: u64, objs: &[f64], dt: f64, status: RunStatus) -> Run
         total_wall_time_s: objs.len() as f64 * dt * 1.5,
         hyperparameters: BTreeMap::from([("lr".to_string(), json!(0.01))]),
         tuned: false,
+        tuning: None,
+        trained_objective: None,
     }
 }
 
@@ -157,7 +159,7 @@ fn violation(mutate: impl FnOnce(&mut serde_json::Value)) -> String {
 
 #[test]
 fn validator_names_the_offending_field() {
-    let e = violation(|v| v["schema_version"] = json!(2));
+    let e = violation(|v| v["schema_version"] = json!(1));
     assert!(e.starts_with("/schema_version"), "{e}");
     let e = violation(|v| {
         v["metadata"].as_object_mut().unwrap().remove("dtype");
@@ -179,6 +181,11 @@ fn validator_names_the_offending_field() {
     assert!(e.starts_with("/runs/2/tuned"), "{e}");
     let e = violation(|v| v["runs"][2]["trace"][0]["extras"] = json!({"rho": "big"}));
     assert!(e.starts_with("/runs/2/trace/0/extras/rho"), "{e}");
+    // A tuned run must record its search.
+    let e = violation(|v| v["runs"][2]["tuned"] = json!(true));
+    assert!(e.starts_with("/runs/2/tuning"), "{e}");
+    let e = violation(|v| v["runs"][2]["trained_objective"] = json!(3));
+    assert!(e.starts_with("/runs/2/trained_objective"), "{e}");
 }
 
 #[test]
@@ -188,27 +195,37 @@ fn analysis_target_and_aggregates() {
     assert_eq!(summary.len(), 2);
     let p = &summary[0];
     assert_eq!(p.problem, "digits-mlp");
-    // f_best = 0.05 (layerwise-mm seed 0), f_0 = 2.3 -> target = 0.05 + 0.01 * 2.25.
-    let target = p.target.unwrap();
-    assert!((target - 0.0725).abs() < 1e-12, "{target}");
+    // Per-seed targets. Seed 0: f_best = 0.05 (layerwise-mm), f_0 = 2.3 -> 0.05 + 0.01
+    // * 2.25. Seed 1: layerwise-mm diverged (no finite final), f_best = 0.25 (adam) ->
+    // 0.25 + 0.01 * 2.05.
+    assert!((p.targets[&0] - 0.0725).abs() < 1e-12, "{:?}", p.targets);
+    assert!((p.targets[&1] - 0.2705).abs() < 1e-12, "{:?}", p.targets);
     let adam = &p.solvers[0];
     assert_eq!(adam.solver, "adam");
     assert_eq!(adam.status, "budget");
-    assert_eq!(adam.final_objective, Some(0.225));
-    assert_eq!(adam.reached_target, 0);
-    assert_eq!(adam.time_per_epoch_s, Some(0.1));
+    let f = adam.final_objective.unwrap();
+    assert_eq!((f.median, f.lo, f.hi, f.n), (0.225, 0.2, 0.25, 2));
+    assert_eq!(f.coverage, 0.5); // min-max of 2 values: 1 - 2^(1-2)
+    // Seed 1 reaches its target at record 4 (0.25 <= 0.2705), seed 0 never: median of
+    // {0.4, inf} is infinite, 1 of 2 reached.
+    assert_eq!((adam.reached_target, adam.target_runs), (1, 2));
+    let t = adam.time_to_target_s.unwrap();
+    assert!(t.median.is_infinite() && (t.lo - 0.4).abs() < 1e-12);
+    assert_eq!(adam.time_per_epoch_s.unwrap().median, 0.1);
     assert_eq!(adam.peak_memory_bytes, Some(1_500_001));
-    assert!((adam.test_accuracy.unwrap() - 0.66).abs() < 1e-12);
+    assert!((adam.test_accuracy.unwrap().median - 0.66).abs() < 1e-12);
+    // Test loss = 1.2 x objective in the example: median of 0.24 and 0.30.
+    assert!((adam.test_objective.unwrap().median - 0.27).abs() < 1e-12);
     let mm = &p.solvers[1];
     assert_eq!(mm.status, "1 budget, 1 diverged");
-    assert_eq!(mm.final_objective, Some(0.05));
-    assert_eq!(mm.reached_target, 1);
-    assert_eq!(mm.epochs_to_target, Some(4.0));
-    assert!((mm.time_to_target_s.unwrap() - 1.2).abs() < 1e-12);
+    assert_eq!(mm.final_objective.unwrap().median, 0.05);
+    assert_eq!((mm.reached_target, mm.target_runs), (1, 2));
+    assert_eq!(mm.epochs_to_target.unwrap().lo, 4.0);
+    assert!((mm.time_to_target_s.unwrap().lo - 1.2).abs() < 1e-12);
     let admm = &p.solvers[2];
     assert_eq!(
-        (admm.status.as_str(), admm.final_objective),
-        ("skipped", None)
+        (admm.status.as_str(), admm.final_objective, admm.target_runs),
+        ("skipped", None, 0)
     );
     assert_eq!(analysis::fmt_sig(Some(0.0725), 4), "0.07250");
     assert_eq!(analysis::fmt_sig(Some(12345.678), 4), "12346");
@@ -232,18 +249,38 @@ fn report_plots_and_results_are_written() {
     assert!(report.contains("## digits-mlp"));
     assert!(report.contains("## nmf-spectrogram-is"));
     assert!(
-        report.contains("| adam | budget | 0.2250 | 66.0% | not reached |"),
+        report.contains(
+            "| adam | budget | 0.2250 [0.2000, 0.2500] | 0.2700 [0.2400, 0.3000] | 66.0% | inf [0.400, inf] (1/2) |"
+        ),
         "{report}"
     );
     assert!(
         report.contains("| layerwise-mm | 1 budget, 1 diverged | 0.05000 |"),
         "{report}"
     );
-    assert!(report.contains("1.200 (1/2)"), "{report}");
+    // Sorted by median final objective: layerwise-mm (0.05) before adam (0.225), the
+    // skipped run (no objective) last.
+    let section = &report[report.find("## digits-mlp").unwrap()..];
+    let pos = |s: &str| section.find(s).unwrap();
     assert!(
-        report.contains("| admm | skipped | - | - | - | - | - | - |"),
+        pos("| layerwise-mm |") < pos("| adam | budget")
+            && pos("| adam | budget") < pos("| admm |")
+    );
+    assert!(report.contains("inf [1.20, inf] (1/2)"), "{report}");
+    assert!(
+        report.contains("| admm | skipped | - | - | - | - | - | - | - |"),
         "{report}"
     );
+    // Intervals are explained with their real coverage (2 seeds: 50%).
+    assert!(
+        report.contains("50.00% interval for the median"),
+        "{report}"
+    );
+    assert!(report.contains("## Time to target (s)"), "{report}");
+    assert!(report.contains("## Performance profiles"), "{report}");
+    assert_eq!(out.profiles.len(), 2); // digits (network) and the NMF problem
+    let prof = std::fs::read_to_string(dir.join(&out.profiles[0].relative_path)).unwrap();
+    assert!(prof.contains("<svg") && prof.contains("adam") && !prof.contains("NaN"));
     assert!(
         report.contains("![training objective vs epochs](plots/digits-mlp-objective-epochs.svg)")
     );
@@ -279,7 +316,9 @@ fn report_plots_and_results_are_written() {
     let table = format_summary_table(&r);
     assert!(table.lines().count() >= 6);
     assert!(table.contains("layerwise-mm") && table.contains("0.05000"));
-    assert!(render_report(&r, &[]).contains("Target objective: 0.07250"));
+    assert!(
+        render_report(&r, &[], &[]).contains("Target objective: seed 0: 0.07250; seed 1: 0.2705")
+    );
 }
 
 #[test]
@@ -325,4 +364,71 @@ fn every_run_gets_a_new_directory() {
     assert_ne!(c, d);
     assert!(c.is_dir() && d.is_dir());
     assert!(create_run_dir(&root, "a/b").is_err());
+}
+
+#[test]
+fn monotone_methods_that_rise_are_flagged_and_others_are_not() {
+    let mut r = example();
+    // block-mm promises a monotone decrease (runner::tune::DECLARATIONS); adam does not.
+    let mut mm = run(
+        "block-mm",
+        0,
+        &[2.3, 1.0, 1.0 + 1e-6, 0.5],
+        0.1,
+        RunStatus::Completed { reason: None },
+    );
+    let flat = run(
+        "bcd",
+        0,
+        &[2.3, 1.0, 1.0 + 1e-11, 0.5],
+        0.1,
+        RunStatus::Completed { reason: None },
+    );
+    let adam = run(
+        "adam",
+        2,
+        &[2.3, 1.0, 1.5, 0.5],
+        0.1,
+        RunStatus::Completed { reason: None },
+    );
+    mm.seed = 1;
+    r.runs.extend([mm, flat, adam]);
+    let s = analysis::summarize(&r, analysis::TARGET_TAU);
+    let row = |n: &str| s[0].solvers.iter().find(|x| x.solver == n).unwrap().clone();
+    let v = row("block-mm").monotone_violations;
+    assert_eq!(v.len(), 1);
+    assert_eq!((v[0].0, v[0].1), (1, 1));
+    assert!((v[0].2 - 1e-6).abs() < 1e-12);
+    assert!(
+        row("bcd").monotone_violations.is_empty(),
+        "1e-11 relative is within 1e-10"
+    );
+    assert!(
+        row("adam").monotone_violations.is_empty(),
+        "adam promises nothing"
+    );
+    let report = render_report(&r, &[], &[]);
+    assert!(
+        report.contains("| block-mm | completed ⚠ objective rose |"),
+        "{report}"
+    );
+    assert!(report.contains("⚠ `block-mm` promises a monotone decrease but its true objective rose: seed 1: 1 increase(s), largest 1.00e-6 relative"), "{report}");
+    assert!(!report.contains("`adam` promises"));
+}
+
+#[test]
+fn performance_profile_ratios_of_the_example() {
+    let r = example();
+    let profiles = bench_suite::profile::profiles(&r, analysis::TARGET_TAU);
+    let net = profiles.iter().find(|p| p.label == "network").unwrap();
+    assert_eq!(net.solvers, ["adam", "layerwise-mm", "admm"]);
+    assert_eq!(net.instances.len(), 2);
+    // Seed 0: only layerwise-mm reaches (1.2 s); seed 1: only adam (0.4 s); admm skipped.
+    assert_eq!(net.ratios[0], [f64::INFINITY, 1.0]);
+    assert_eq!(net.ratios[1], [1.0, f64::INFINITY]);
+    assert!(net.ratios[2].iter().all(|x| x.is_infinite()));
+    assert_eq!(net.rho(0, 1.0), 0.5);
+    assert_eq!(net.rho(2, 1e9), 0.0);
+    let svg = bench_suite::profile::render_profile(net).unwrap();
+    assert!(svg.contains("layerwise-mm") && !svg.contains("NaN"));
 }

@@ -222,19 +222,49 @@ impl EntrySurrogate {
         }
     }
 
-    /// The majorization-equalization factor (see the module doc) and root-solve
-    /// iterations; falls back to the MM factor when no positive ME point exists.
+    /// The exact majorization-equalization factor (see the module doc) and root-solve
+    /// iterations; falls back to the MM factor when no positive ME point exists. This is
+    /// the relaxed rule [`EntrySurrogate::me_relaxed`] at `theta = 1`.
     pub fn me(&self) -> (f64, usize) {
+        let (pe, pm, it) = self.equalization();
+        (pe.unwrap_or(pm), it)
+    }
+
+    /// The relaxed majorization-equalization factor of Févotte & Idier's reference
+    /// implementation: for `beta >= 1`, `p = p_MM + theta (p_ME - p_MM)`, where a missing
+    /// (nonpositive) ME point counts as `p_ME = 0`; for `beta < 1` the exact ME point
+    /// ([`EntrySurrogate::me`]), unrelaxed. `theta = 1` is exactly [`EntrySurrogate::me`]
+    /// (whose safeguard keeps `p_MM` where `p_ME = 0` would lock the entry at zero).
+    ///
+    /// Descent: `Phi` is convex with `Phi(p_MM) < 0 = Phi(1)` and `Phi(p_ME) = 0`
+    /// (or `Phi(0+) <= 0` when no positive ME point exists), so for `theta` in `[0, 1)`
+    /// `Phi(p) <= (1 - theta) Phi(p_MM) < 0`: a strict surrogate decrease of at least
+    /// `(1 - theta) |Phi(p_MM)|`, where the exact ME point (`theta = 1`) guarantees none.
+    /// The factor stays positive (`>= (1 - theta) p_MM`).
+    pub fn me_relaxed(&self, theta: f64) -> (f64, usize) {
+        let (pe, pm, it) = self.equalization();
+        if self.beta < 1.0 || theta == 1.0 {
+            return (pe.unwrap_or(pm), it);
+        }
+        let pe = pe.unwrap_or(0.0);
+        (pm + theta * (pe - pm), it)
+    }
+
+    /// `(p_ME, p_MM, iterations)`: the other point of the level set `Phi = 0`, `None`
+    /// when no positive one exists (the nonnegativity case of the module doc); `p_ME =
+    /// p_MM` where the step is degenerate (`p_MM` in {0, 1}, no information) or a
+    /// bracket search fails numerically.
+    fn equalization(&self) -> (Option<f64>, f64, usize) {
         let (pm, it_mm) = self.mm();
         if pm == 1.0 || pm == 0.0 || self.d_eff <= 0.0 || self.d_eff.is_nan() {
-            return (pm, it_mm);
+            return (Some(pm), pm, it_mm);
         }
         if self.q == 0.0 && self.beta == 0.0 {
-            return (self.r(), 0);
+            return (Some(self.r()), pm, 0);
         }
         if self.q == 0.0 && self.beta == 2.0 {
             let p = 2.0 * self.r() - 1.0;
-            return if p > 0.0 { (p, 0) } else { (pm, 0) };
+            return (if p > 0.0 { Some(p) } else { None }, pm, 0);
         }
         let f = |p: f64| (self.phi(p), self.dphi(p));
         if pm > 1.0 {
@@ -242,14 +272,14 @@ impl EntrySurrogate {
             for _ in 0..2000 {
                 hi *= 2.0;
                 if !hi.is_finite() {
-                    return (pm, it_mm);
+                    return (Some(pm), pm, it_mm);
                 }
                 if self.phi(hi) > 0.0 {
                     let (p, it) = solve_bracket(f, hi, pm);
-                    return (p, it + it_mm);
+                    return (Some(p), pm, it + it_mm);
                 }
             }
-            (pm, it_mm)
+            (Some(pm), pm, it_mm)
         } else {
             // Phi(0+) is +infinity for beta <= 1 (N > 0), finite for beta > 1.
             if self.beta > 1.0 {
@@ -260,21 +290,21 @@ impl EntrySurrogate {
                     -1.0 / b + r
                 };
                 if self.d_eff * psi0 - self.q / 2.0 <= 0.0 {
-                    return (pm, it_mm);
+                    return (None, pm, it_mm);
                 }
             }
             let mut lo = pm;
             for _ in 0..4000 {
                 lo *= 0.5;
                 if lo == 0.0 {
-                    return (pm, it_mm);
+                    return (Some(pm), pm, it_mm);
                 }
                 if self.phi(lo) > 0.0 {
                     let (p, it) = solve_bracket(f, lo, pm);
-                    return (p, it + it_mm);
+                    return (Some(p), pm, it + it_mm);
                 }
             }
-            (pm, it_mm)
+            (Some(pm), pm, it_mm)
         }
     }
 }
@@ -392,6 +422,13 @@ impl<T: Real> BetaColumnSurrogate<T> {
     pub fn me_point(&self) -> DVector<T> {
         DVector::from_fn(self.anchor.len(), |k, _| {
             T::of(self.anchor[k].to_f64() * self.entries[k].me().0)
+        })
+    }
+    /// The relaxed majorization-equalization point `h~_k p_k` with
+    /// `p_k = EntrySurrogate::me_relaxed(theta)` (the update of `nmf::Rule::Me`).
+    pub fn me_point_relaxed(&self, theta: f64) -> DVector<T> {
+        DVector::from_fn(self.anchor.len(), |k, _| {
+            T::of(self.anchor[k].to_f64() * self.entries[k].me_relaxed(theta).0)
         })
     }
     /// The heuristic (exponent-1) point `h~_k N_k / (D_k + l1 + l2 h~_k)`.

@@ -101,22 +101,29 @@ impl Budget {
 /// When a run counts as diverged (documented setting of the driver).
 ///
 /// After every step (and at iteration 0) the run stops with [`Status::Diverged`] if the
-/// true objective is NaN or infinite, or if `objective > blowup_factor * max(|f_0|, 1)`
-/// with `f_0` the objective at iteration 0, or (when `check_params`) if
-/// [`Problem::params_finite`] is false. Default: `blowup_factor = 1e3`,
-/// `check_params = true`.
+/// true objective is NaN or infinite, or if `objective > blowup_factor * |f_0|` with
+/// `f_0` the objective at iteration 0 (a run that rises to ten times its starting value
+/// has diverged, whatever its budget), or (when `check_params`) if
+/// [`Problem::params_finite`] is false. Default: `blowup_factor = 10`,
+/// `check_params = true`. (Until round 2 the limit was `1e3 * max(|f_0|, 1)`, which let
+/// MAC on spirals rise from 1.22 to 262 and end with a budget status.) With `f_0 = 0`
+/// any positive objective fires.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct DivergenceRule {
-    /// Blow-up factor relative to `max(|f_0|, 1)`; `f64::INFINITY` disables the test.
+    /// Blow-up factor relative to `|f_0|`; `f64::INFINITY` disables the test.
     pub blowup_factor: f64,
     /// Also check the parameters for NaN/Inf.
     pub check_params: bool,
 }
 
+/// The default [`DivergenceRule::blowup_factor`]: 10 (issue #12: "a run whose objective
+/// rises 10x above its starting value is diverged").
+pub const DEFAULT_BLOWUP_FACTOR: f64 = 10.0;
+
 impl Default for DivergenceRule {
     fn default() -> Self {
         DivergenceRule {
-            blowup_factor: 1e3,
+            blowup_factor: DEFAULT_BLOWUP_FACTOR,
             check_params: true,
         }
     }
@@ -131,10 +138,10 @@ impl DivergenceRule {
         if self.check_params && !params_finite {
             return Some("parameters contain NaN or Inf".into());
         }
-        let limit = self.blowup_factor * initial.abs().max(1.0);
+        let limit = self.blowup_factor * initial.abs();
         if objective > limit {
             return Some(format!(
-                "objective {objective:.6e} > {:.1e} * max(|f_0|, 1) = {limit:.6e}",
+                "objective {objective:.6e} > {} * |f_0| = {limit:.6e}",
                 self.blowup_factor
             ));
         }
@@ -291,6 +298,7 @@ impl<'a> Driver<'a> {
             let init = solver.init(problem, &mut ctx);
             solver_time += t.elapsed().as_secs_f64();
             match init {
+                Err(SolverError::NotApplicable(reason)) => Some(Status::NotApplicable { reason }),
                 Err(e) => Some(Status::Failed {
                     error: e.to_string(),
                 }),
@@ -337,6 +345,9 @@ impl<'a> Driver<'a> {
                 solver_time += t.elapsed().as_secs_f64();
                 let report = match step {
                     Ok(r) => r,
+                    Err(SolverError::NotApplicable(reason)) => {
+                        break Status::NotApplicable { reason };
+                    }
                     Err(e) => {
                         break Status::Failed {
                             error: e.to_string(),

@@ -45,6 +45,11 @@ pub enum SolverError {
     /// Saving or restoring solver state / problem parameters / a checkpoint failed.
     #[error("checkpoint error: {0}")]
     Checkpoint(String),
+    /// The solver does not support this problem (e.g. the lifted network on tanh hidden
+    /// layers): not a failure of the run; a comparison reports it as skipped. The reason
+    /// names the solver and what it requires.
+    #[error("not applicable: {0}")]
+    NotApplicable(String),
 }
 
 impl SolverError {

@@ -131,7 +131,7 @@ mod trace;
 pub use batch::{BatchSampler, Batching};
 pub use checkpoint::{CheckpointStore, CheckpointV1, FileStore, MemoryStore};
 pub use context::{Context, Counters, StepReport};
-pub use driver::{Budget, DivergenceRule, Driver, RunOutcome};
+pub use driver::{Budget, DEFAULT_BLOWUP_FACTOR, DivergenceRule, Driver, RunOutcome};
 pub use error::SolverError;
 pub use net_problem::NetProblem;
 pub use observer::{Control, Frequency, Observer};

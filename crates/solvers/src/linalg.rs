@@ -254,3 +254,46 @@ pub(crate) fn check_finite_vec<T: Real>(v: &DVector<T>, what: &str) -> Result<()
         Err(SolverError::NonFinite(what.to_string()))
     }
 }
+
+/// Identifies a constant data matrix (address and shape), the thread count and up to two
+/// hyperparameters that a cached quantity (e.g. `X X^T` or the Cholesky factor of a
+/// system built from the inputs `X` of layer 1) was computed with, so that a solver can
+/// reuse it bit for bit instead of recomputing it every sweep (issue #14). Solvers clear
+/// it whenever they are (re)initialised or restored.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct InputKey {
+    key: Option<(usize, usize, usize, usize, u64, u64)>,
+}
+
+impl InputKey {
+    /// Forgets the cached quantity.
+    pub(crate) fn clear(&mut self) {
+        self.key = None;
+    }
+
+    /// [`InputKey::hit_with`] without hyperparameters.
+    pub(crate) fn hit<T: Real>(&mut self, a: &DMatrix<T>, threads: usize) -> bool {
+        self.hit_with(a, threads, [0.0, 0.0])
+    }
+
+    /// Whether the cached quantity was computed for `a`, `threads` and `params`; records
+    /// that it now will be (the caller recomputes it on a miss).
+    pub(crate) fn hit_with<T: Real>(
+        &mut self,
+        a: &DMatrix<T>,
+        threads: usize,
+        params: [f64; 2],
+    ) -> bool {
+        let k = Some((
+            a.as_ptr() as usize,
+            a.nrows(),
+            a.ncols(),
+            threads.max(1),
+            params[0].to_bits(),
+            params[1].to_bits(),
+        ));
+        let hit = self.key == k;
+        self.key = k;
+        hit
+    }
+}

@@ -40,4 +40,10 @@ pub enum Status {
         /// The observer's reason.
         reason: String,
     },
+    /// The solver does not support the problem ([`crate::SolverError::NotApplicable`]
+    /// from `init` or a step): not a failure; a comparison reports the pair as skipped.
+    NotApplicable {
+        /// The solver's reason (what it requires).
+        reason: String,
+    },
 }

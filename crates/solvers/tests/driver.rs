@@ -127,7 +127,7 @@ fn huge_learning_rate_diverges_and_keeps_the_trace() {
     assert!(reason.starts_with("objective "), "{reason}");
     let n = out.trace.records.len();
     assert!((2..10).contains(&n), "{n} records");
-    assert!(out.trace.records[n - 1].objective > 1e3 * out.trace.records[0].objective);
+    assert!(out.trace.records[n - 1].objective > 10.0 * out.trace.records[0].objective);
 
     // Adam's steps are bounded by lr, so lr = 1e4 blows the objective up past the rule.
     let mut p = logistic();

@@ -97,6 +97,10 @@ struct Args {
     /// Update rule.
     #[arg(long, value_enum, default_value_t = RuleArg::Mm)]
     rule: RuleArg,
+    /// Relaxation theta in [0, 1] of the ME rule for beta >= 1: h = h_MM + theta (h_ME - h_MM)
+    /// (0.95 as in Fevotte & Idier's reference implementation; 1 = exact equalization).
+    #[arg(long, default_value_t = majorize::nmf::DEFAULT_ME_THETA)]
+    me_theta: f64,
     /// Number of iterations (each updates W then H).
     #[arg(long, default_value_t = 200)]
     iterations: u64,
@@ -297,6 +301,7 @@ fn run(args: &Args) -> Result<String, Failure> {
     let config = BetaNmfConfig {
         beta: args.beta,
         rule,
+        me_theta: args.me_theta,
         sklearn_compatible: args.sklearn,
         penalties: Penalties {
             l1_w: args.l1_w,

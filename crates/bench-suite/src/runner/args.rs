@@ -7,14 +7,12 @@ use clap::Parser;
 use crate::BenchError;
 use crate::problems::Dtype;
 
-/// Default grid of `--lr-grid` given without values.
-pub const DEFAULT_LR_GRID: &str = "1e-4,1e-3,1e-2,1e-1,1";
-
 /// Run solvers x problems x seeds under equal budgets and write results.json, report.md
 /// and SVG plots into a new directory.
 ///
-/// Without arguments: the quick suite (quick problems x quick solvers, seed 0, the
-/// problems' quick budgets). Every solver runs with its documented defaults.
+/// Without arguments: the quick suite (quick problems x quick solvers, seeds 0, 1, 2,
+/// the problems' quick budgets). Every solver runs with its documented defaults unless
+/// `--tune` is given.
 #[derive(Parser, Debug, Clone, PartialEq)]
 #[command(
     name = "strata-compare",
@@ -30,8 +28,8 @@ pub struct CompareArgs {
     /// problems, or all with --full.
     #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
     pub problems: Option<Vec<String>>,
-    /// Seeds: a count N (seeds 0..N-1), a list `0,4,7` or a range `3..6`. Default 1
-    /// seed (0), or 3 with --full.
+    /// Seeds: a count N (seeds 0..N-1), a list `0,4,7` or a range `3..6`. Default 3
+    /// seeds (0, 1, 2).
     #[arg(long, value_name = "N | A,B,C | A..B")]
     pub seeds: Option<String>,
     /// Data passes per run (overrides every problem's default).
@@ -61,11 +59,16 @@ pub struct CompareArgs {
     /// Print the problems and solvers with their families and descriptions, then exit.
     #[arg(long)]
     pub list: bool,
-    /// Tune the learning rate of the gradient baselines on a grid (each value is run
-    /// with the same budget; the one with the lowest final training objective is
-    /// reported, marked `tuned`). Without values: 1e-4,1e-3,1e-2,1e-1,1.
-    #[arg(long, num_args = 0..=1, default_missing_value = DEFAULT_LR_GRID, value_name = "LR,...")]
-    pub lr_grid: Option<String>,
+    /// Tune every solver's declared hyperparameter(s) on the same-size grid around its
+    /// defaults (runner::tune): selection on a validation split of the training set,
+    /// then the chosen values run on the full training set; the search's cost is
+    /// reported. `--lr-grid` is an alias kept from earlier versions (it now tunes every
+    /// solver, not only the learning rates).
+    #[arg(long, visible_alias = "lr-grid")]
+    pub tune: bool,
+    /// Grid points per solver with --tune (odd keeps the default on the grid).
+    #[arg(long, default_value_t = super::tune::DEFAULT_TUNE_POINTS, value_name = "P")]
+    pub tune_points: usize,
     /// Directory of the MNIST IDX files (else $STRATA_MNIST_DIR).
     #[arg(long, value_name = "DIR")]
     pub mnist_dir: Option<PathBuf>,
@@ -129,25 +132,6 @@ pub fn parse_seeds(s: &str) -> Result<Vec<u64>, BenchError> {
     Ok(seeds)
 }
 
-/// The learning rates of a `--lr-grid` value (comma-separated, each finite and > 0).
-pub fn parse_lr_grid(s: &str) -> Result<Vec<f64>, BenchError> {
-    let lrs = s
-        .split(',')
-        .filter(|t| !t.trim().is_empty())
-        .map(|t| match t.trim().parse::<f64>() {
-            Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
-            _ => Err(BenchError::arg(
-                "lr-grid",
-                format!("`{t}` is not a finite learning rate > 0"),
-            )),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    if lrs.is_empty() {
-        return Err(BenchError::arg("lr-grid", "no learning rate given"));
-    }
-    Ok(lrs)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,18 +168,20 @@ mod tests {
             "--dtype",
             "f32",
             "--lr-grid",
+            "--tune-points",
+            "3",
             "--epochs",
             "2",
         ]);
         assert_eq!(a.solvers.unwrap(), vec!["adam", "lbfgs"]);
         assert_eq!(a.dtype, Dtype::F32);
-        assert_eq!(a.lr_grid.as_deref(), Some(DEFAULT_LR_GRID));
+        assert!(a.tune);
+        assert_eq!(a.tune_points, 3);
         assert_eq!(a.epochs, Some(2.0));
         let d = CompareArgs::default();
         assert_eq!((d.threads, d.dtype, d.full), (1, Dtype::F64, false));
         assert_eq!(d.out, PathBuf::from("results"));
-        assert_eq!(parse_lr_grid("0.1, 1").unwrap(), vec![0.1, 1.0]);
-        assert!(parse_lr_grid("0,1").is_err());
+        assert!(!d.tune && d.tune_points == 5 && d.seeds.is_none());
         assert!(CompareArgs::try_parse_from(["x", "--dtype", "f16"]).is_err());
         // `--opt -1` reaches validation (a clear message) instead of a clap parse error.
         let neg = CompareArgs::parse_from(["x", "--epochs", "-1", "--time-budget", "-2"]);

@@ -12,15 +12,15 @@ use nets::{Dataset, Init, Sequential};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
-use serde_json::{Value, json};
+use serde_json::Value;
 use solvers::nmf::{BetaNmfConfig, NmfProblem};
 use solvers::{Driver, NetProblem, Problem};
 
 use super::registry::{Built, Factory, NetFactory, NmfFactory, SolverCtx, SolverEntry};
 use crate::convert::{RunContext, run_result};
 use crate::memory::PeakScope;
-use crate::problems::{HiddenActivation, ProblemKind, ProblemSpec, SolverFamily};
-use crate::results::{BudgetSpec, RunResult, RunStatus};
+use crate::problems::{HiddenActivation, ProblemKind, ProblemSpec};
+use crate::results::{BudgetSpec, RunResult, RunStatus, TuningRecord};
 
 /// The precisions the runner supports, with the factory of each.
 pub trait RunnerReal: Real {
@@ -65,8 +65,8 @@ impl RunnerReal for f64 {
 pub struct RunSettings {
     /// Threads of every run (driver and matrix products).
     pub threads: usize,
-    /// Learning-rate grid for the `Gradient` entries with an `lr` (None: defaults).
-    pub lr_grid: Option<Vec<f64>>,
+    /// `--tune` grid points (None: defaults, no search).
+    pub tune_points: Option<usize>,
 }
 
 /// Called once per driver run (grid values included) with (problem, solver, seed).
@@ -222,18 +222,64 @@ fn run_once<P: Problem>(
     }
 }
 
-fn final_objective(r: &RunResult) -> f64 {
-    match r.status {
-        RunStatus::Diverged { .. } | RunStatus::Failed { .. } | RunStatus::Skipped { .. } => {
-            f64::NAN
-        }
-        _ => r.last().map_or(f64::NAN, |l| l.objective),
+/// Whether `entry` is tuned on `spec` under `--tune`: it declares parameters
+/// ([`super::tune::DECLARATIONS`]) and the problem has samples to hold out (networks).
+pub fn tunes(spec: &ProblemSpec, entry: &SolverEntry) -> bool {
+    matches!(spec.kind, ProblemKind::Network { .. })
+        && super::tune::declaration(entry.name).is_some_and(|d| !d.tune.is_empty())
+}
+
+/// The `--tune` environment of one (problem, seed): the problem on the training part of
+/// the validation split (the validation samples as its test set) and the size ratio.
+pub struct TuneEnv<'a, P> {
+    /// Grid points.
+    pub points: usize,
+    /// Builds the problem on the 80% part, validation samples as its test set.
+    pub make_problem: &'a dyn Fn() -> Result<P, solvers::SolverError>,
+    /// Training samples of the 80% part / of the full training set.
+    pub size_ratio: f64,
+    /// Whether the entry has something to tune here ([`tunes`]).
+    pub active: bool,
+}
+
+fn not_tuned(entry: &SolverEntry, points: usize) -> TuningRecord {
+    let why = match super::tune::declaration(entry.name) {
+        Some(d) if !d.why_not_tuned.is_empty() => d.why_not_tuned.to_string(),
+        Some(_) => "no held-out samples on this problem (NMF): defaults".to_string(),
+        None => "no tuning declaration (add a line to runner::tune::DECLARATIONS)".to_string(),
+    };
+    TuningRecord {
+        parameters: Vec::new(),
+        scale_factors: super::tune::scale_factors(points),
+        grid: Vec::new(),
+        validation_objectives: Vec::new(),
+        candidate_status: Vec::new(),
+        chosen_index: 0,
+        chosen: BTreeMap::new(),
+        validation_fraction: super::tune::VALIDATION_FRACTION,
+        selection: super::tune::SELECTION_RULE.to_string(),
+        wall_time_s: 0.0,
+        solver_time_s: 0.0,
+        data_passes: 0.0,
+        not_tuned_reason: Some(why),
     }
 }
 
-/// Runs `entry` once with its defaults, or once per grid value when the grid applies,
-/// keeping the run with the lowest final training objective (diverged and failed runs
-/// never win; if no value gives a finite objective the first grid value is reported).
+/// Final validation objective of a candidate run (None: diverged, failed, skipped or
+/// non-finite).
+fn validation_score(r: &RunResult) -> Option<f64> {
+    match r.status {
+        RunStatus::Diverged { .. } | RunStatus::Failed { .. } | RunStatus::Skipped { .. } => None,
+        _ => r
+            .last()
+            .and_then(|l| l.test_objective)
+            .filter(|v| v.is_finite()),
+    }
+}
+
+/// Runs `entry` with its defaults, or, under `--tune` ([`TuneEnv`]), runs every grid
+/// point on the validation split, picks the best ([`super::tune`]) and runs it on the
+/// full training set; the reported run carries the search in `tuning`.
 #[allow(clippy::too_many_arguments)]
 fn run_entry<P: Problem>(
     problem_name: &str,
@@ -244,68 +290,130 @@ fn run_entry<P: Problem>(
     base_ctx: &SolverCtx,
     make_problem: &dyn Fn() -> Result<P, solvers::SolverError>,
     build: &dyn Fn(&SolverCtx) -> Result<Built<P>, solvers::SolverError>,
+    tune: Option<&TuneEnv<'_, P>>,
     tick: Tick,
 ) -> RunResult {
-    let grid = match &settings.lr_grid {
-        Some(g) if entry.family == SolverFamily::Gradient && entry.has_lr => g.clone(),
-        _ => {
-            tick(problem_name, entry.name, seed);
-            return run_once(
-                problem_name,
-                entry,
-                seed,
-                budget,
-                settings.threads,
-                make_problem,
-                &|| build(base_ctx),
-            );
-        }
-    };
-    let mut runs = Vec::with_capacity(grid.len());
-    for &lr in &grid {
+    let threads = settings.threads;
+    let plain = |tick: Tick, ctx: &SolverCtx| {
         tick(problem_name, entry.name, seed);
-        let ctx = SolverCtx {
-            lr: Some(lr),
-            ..base_ctx.clone()
-        };
-        runs.push(run_once(
+        run_once(
             problem_name,
             entry,
             seed,
             budget,
-            settings.threads,
+            threads,
             make_problem,
+            &|| build(ctx),
+        )
+    };
+    let Some(env) = tune else {
+        return plain(tick, base_ctx);
+    };
+    let params = super::tune::declaration(entry.name).map_or(&[][..], |d| d.tune);
+    let defaults = build(base_ctx).map(|b| Value::Object(b.hyperparameters.into_iter().collect()));
+    let grid = match (env.active, defaults) {
+        (false, _) => Err(None),
+        (true, Ok(cfg)) => super::tune::grid(&cfg, params, env.points).map_err(Some),
+        (true, Err(e)) => Err(Some(e.to_string())),
+    };
+    let grid = match grid {
+        Ok(g) => g,
+        Err(None) => {
+            let mut r = plain(tick, base_ctx);
+            r.tuning = Some(not_tuned(entry, env.points));
+            return r;
+        }
+        Err(Some(msg)) => {
+            let mut r = plain(tick, base_ctx);
+            r.status = RunStatus::Failed {
+                error: format!("--tune: {msg}"),
+            };
+            return r;
+        }
+    };
+    let mut candidates = Vec::with_capacity(grid.len());
+    for point in &grid {
+        tick(problem_name, entry.name, seed);
+        let ctx = SolverCtx {
+            overrides: point.clone(),
+            ..base_ctx.clone()
+        };
+        candidates.push(run_once(
+            problem_name,
+            entry,
+            seed,
+            budget,
+            threads,
+            env.make_problem,
             &|| build(&ctx),
         ));
     }
-    let finals: Vec<f64> = runs.iter().map(final_objective).collect();
-    let best = finals
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| f.is_finite())
-        .min_by(|a, b| a.1.total_cmp(b.1))
-        .map_or(0, |(i, _)| i);
-    let grid_time: f64 = runs.iter().map(|r| r.total_wall_time_s).sum();
-    let mut chosen = runs.swap_remove(best);
-    chosen.tuned = true;
-    let hp = &mut chosen.hyperparameters;
-    hp.insert("lr".into(), json!(grid[best]));
-    hp.insert("lr_grid".into(), json!(grid));
-    hp.insert(
-        "lr_grid_final_objectives".into(),
-        Value::Array(
-            finals
-                .iter()
-                .map(|f| if f.is_finite() { json!(f) } else { Value::Null })
-                .collect(),
-        ),
-    );
-    hp.insert(
-        "lr_selection".into(),
-        json!("lowest final training objective over the grid, same budget and seed"),
-    );
-    hp.insert("lr_grid_total_wall_time_s".into(), json!(grid_time));
-    chosen
+    let scores: Vec<Option<f64>> = candidates.iter().map(validation_score).collect();
+    let chosen_index = super::tune::select(&scores, grid.len() / 2);
+    let chosen_ctx = SolverCtx {
+        overrides: grid[chosen_index].clone(),
+        ..base_ctx.clone()
+    };
+    let mut r = plain(tick, &chosen_ctx);
+    let as_map = |p: &Vec<(String, f64)>| p.iter().cloned().collect::<BTreeMap<_, _>>();
+    r.tuned = true;
+    r.tuning = Some(TuningRecord {
+        parameters: params.iter().map(|p| p.to_string()).collect(),
+        scale_factors: super::tune::scale_factors(env.points),
+        grid: grid.iter().map(as_map).collect(),
+        validation_objectives: scores,
+        candidate_status: candidates
+            .iter()
+            .map(|c| c.status.label().to_string())
+            .collect(),
+        chosen_index,
+        chosen: as_map(&grid[chosen_index]),
+        validation_fraction: super::tune::VALIDATION_FRACTION,
+        selection: super::tune::SELECTION_RULE.to_string(),
+        wall_time_s: candidates.iter().map(|c| c.total_wall_time_s).sum(),
+        solver_time_s: candidates
+            .iter()
+            .filter_map(|c| c.last().map(|l| l.wall_time_s))
+            .sum(),
+        data_passes: candidates
+            .iter()
+            .filter_map(|c| c.last().map(|l| l.epochs * env.size_ratio))
+            .sum(),
+        not_tuned_reason: None,
+    });
+    r
+}
+
+/// The validation split of `train` for `--tune` ([`super::tune`]): stratified by class
+/// for labels, uniform for dense targets; (training part, validation part).
+pub fn validation_split<T: Real>(
+    train: &Dataset<T>,
+    seed: u64,
+) -> Result<(Dataset<T>, Dataset<T>), crate::BenchError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(super::tune::VALIDATION_STREAM);
+    let keep = 1.0 - super::tune::VALIDATION_FRACTION;
+    let (fit, val) = match train.targets() {
+        nets::Targets::Labels { labels, classes } => {
+            crate::data::stratified_split(labels, *classes, keep, &mut rng)?
+        }
+        nets::Targets::Dense(_) => crate::data::random_split(train.len(), keep, &mut rng)?,
+    };
+    let sub = |idx: &[usize]| {
+        train
+            .subset(idx)
+            .map_err(|e| crate::BenchError::arg("validation split", e.to_string()))
+    };
+    Ok((sub(&fit)?, sub(&val)?))
+}
+
+/// What the run trains when it is not the problem's objective: Taylor ADMM's binary
+/// hinge output on a cross-entropy problem (recorded as `output_loss: "Hinge"`).
+pub fn trained_objective(hp: &BTreeMap<String, Value>, loss: nets::LossKind) -> Option<String> {
+    let hinge = hp.get("output_loss").and_then(Value::as_str) == Some("Hinge");
+    (hinge && loss == nets::LossKind::SoftmaxCrossEntropy).then(|| {
+        "binary hinge output loss (Taylor et al. 2016), not the problem's cross-entropy".into()
+    })
 }
 
 /// Every applicable entry on a supervised problem of precision `T` for one seed.
@@ -343,12 +451,39 @@ pub fn run_network<T: RunnerReal>(
         NetProblem::new(net.clone(), loss, train.clone(), test.clone())
             .map(|p| p.with_threads(threads))
     };
+    let split = match settings.tune_points {
+        Some(_) => match validation_split(&train, seed) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                return entries
+                    .iter()
+                    .map(|en| failed(&spec.name, en.name, seed, e.to_string(), BTreeMap::new()))
+                    .collect();
+            }
+        },
+        None => None,
+    };
+    let make_fit_problem = || {
+        let (fit, val) = split
+            .clone()
+            .ok_or_else(|| solvers::SolverError::Problem("no validation split".into()))?;
+        NetProblem::new(net.clone(), loss, fit, Some(val)).map(|p| p.with_threads(threads))
+    };
+    let size_ratio = split
+        .as_ref()
+        .map_or(1.0, |(fit, _)| fit.len() as f64 / train.len().max(1) as f64);
     let mut out = Vec::new();
     for entry in entries {
         let Some(factory) = T::net_factory(&entry.factory) else {
             continue;
         };
-        out.push(run_entry(
+        let env = settings.tune_points.map(|points| TuneEnv {
+            points,
+            make_problem: &make_fit_problem,
+            size_ratio,
+            active: tunes(spec, entry),
+        });
+        let mut r = run_entry(
             &spec.name,
             entry,
             seed,
@@ -360,8 +495,11 @@ pub fn run_network<T: RunnerReal>(
             },
             &make_problem,
             &|ctx| factory(ctx),
+            env.as_ref(),
             tick,
-        ));
+        );
+        r.trained_objective = trained_objective(&r.hyperparameters, loss.kind);
+        out.push(r);
     }
     out
 }
@@ -395,6 +533,12 @@ pub fn run_nmf<T: RunnerReal>(
         let Some(factory) = T::nmf_factory(&entry.factory) else {
             continue;
         };
+        let env = settings.tune_points.map(|points| TuneEnv {
+            points,
+            make_problem: &make_problem,
+            size_ratio: 1.0,
+            active: false,
+        });
         out.push(run_entry(
             &spec.name,
             entry,
@@ -404,6 +548,7 @@ pub fn run_nmf<T: RunnerReal>(
             &ctx,
             &make_problem,
             &|c| factory(c),
+            env.as_ref(),
             tick,
         ));
     }

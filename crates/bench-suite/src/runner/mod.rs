@@ -12,9 +12,9 @@
 //!
 //! Fairness: every solver runs with its documented defaults (the registry entry; no
 //! per-problem tuning in the runner), from the same initial weights, on the same data,
-//! under the same budget. With `--lr-grid` the gradient baselines with a learning rate
-//! are run once per grid value and the one with the lowest final training objective is
-//! reported with `tuned: true` and the grid in its hyperparameters.
+//! under the same budget. With `--tune` every solver's declared hyperparameters are
+//! searched on a grid of the same size, selected on a validation split of the training
+//! set, and the search's cost is recorded ([`tune`]).
 //!
 //! Robustness: a run that diverges, fails or panics (caught) is reported with that
 //! status and the comparison goes on; a problem whose user data is missing (MNIST
@@ -43,6 +43,7 @@ mod budgets;
 mod execute;
 pub mod limits;
 mod registry;
+pub mod tune;
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -50,22 +51,20 @@ use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-pub use args::{CompareArgs, DEFAULT_LR_GRID, parse_lr_grid, parse_seeds};
+pub use args::{CompareArgs, parse_seeds};
 pub use budgets::{default_budget, to_driver, with_overrides};
 pub use execute::{INIT_STREAM, RunSettings, RunnerReal, initial_factors, initial_network};
 pub use registry::{
     Built, Factory, NetFactory, NmfFactory, SolverCtx, SolverEntry, nmf_config, solver_registry,
 };
 #[doc(hidden)]
-pub use registry::{apply_lr, boxed, config_has_lr, hyperparameters};
+pub use registry::{apply_overrides, boxed, hyperparameters};
 pub use solvers::nmf::NmfProblem;
 pub use solvers::{NetProblem, SolverError};
 
 use crate::BenchError;
 use crate::partial::PartialRunDir;
-use crate::problems::{
-    AnyProblemData, BuildOptions, ProblemData, ProblemSpec, SolverFamily, registry,
-};
+use crate::problems::{AnyProblemData, BuildOptions, ProblemData, ProblemSpec, registry};
 use crate::report::{WrittenOutputs, write_outputs};
 use crate::results::{BudgetSpec, ResultsFile, RunMetadata, RunResult};
 
@@ -78,7 +77,7 @@ pub struct Plan {
     pub seeds: Vec<u64>,
     /// Precision.
     pub dtype: crate::problems::Dtype,
-    /// Threads and learning-rate grid.
+    /// Threads and tuning.
     pub settings: RunSettings,
     /// Where user data lives.
     pub build_options: BuildOptions,
@@ -98,18 +97,15 @@ pub struct PlannedProblem {
 }
 
 impl Plan {
-    /// Driver runs the plan makes (grid values counted).
+    /// Driver runs the plan makes (with `--tune`: the grid points of every tuned solver
+    /// on a network problem, plus its final run).
     pub fn total_runs(&self) -> usize {
-        let grid = self.settings.lr_grid.as_ref().map_or(1, Vec::len);
         self.problems
             .iter()
-            .flat_map(|p| &p.solvers)
-            .map(|s| {
-                if s.family == SolverFamily::Gradient && s.has_lr {
-                    grid
-                } else {
-                    1
-                }
+            .flat_map(|p| p.solvers.iter().map(move |s| (p, s)))
+            .map(|(p, s)| match self.settings.tune_points {
+                Some(points) if execute::tunes(&p.spec, s) => points + 1,
+                _ => 1,
             })
             .sum::<usize>()
             * self.seeds.len()
@@ -183,10 +179,15 @@ pub fn plan(
     };
     let seeds = match &args.seeds {
         Some(s) => parse_seeds(s)?,
-        None if args.full => vec![0, 1, 2],
-        None => vec![0],
+        None => vec![0, 1, 2],
     };
-    let lr_grid = args.lr_grid.as_deref().map(parse_lr_grid).transpose()?;
+    if args.tune && !(1..=21).contains(&args.tune_points) {
+        return Err(BenchError::arg(
+            "tune-points",
+            format!("{} must be between 1 and 21", args.tune_points),
+        ));
+    }
+    let tune_points = args.tune.then_some(args.tune_points);
     let planned: Vec<PlannedProblem> = chosen_problems
         .into_iter()
         .filter_map(|spec| {
@@ -219,7 +220,7 @@ pub fn plan(
         dtype: args.dtype,
         settings: RunSettings {
             threads: args.threads,
-            lr_grid,
+            tune_points,
         },
         build_options: BuildOptions {
             mnist_dir: args.mnist_dir.clone().or(env.mnist_dir),
@@ -283,6 +284,7 @@ pub fn run_with(
         results_json: moved(written.results_json),
         report_md: moved(written.report_md),
         plots: written.plots,
+        profiles: written.profiles,
     };
     Ok(CompareOutcome {
         dir,

@@ -18,8 +18,9 @@
 //!   beta-NMF method (`ctx.beta` is the problem's beta).
 //!
 //! The configuration is serialised into the run's `hyperparameters` (so every result
-//! states what was run); with `--lr-grid`, a `Gradient` entry whose config has a numeric
-//! `lr` field is run once per grid value (the field is replaced through serde).
+//! states what was run); with `--tune`, the parameters the entry declares in
+//! [`super::tune::DECLARATIONS`] (one more line per solver) are replaced through serde
+//! ([`apply_overrides`]) for each grid point.
 
 use std::collections::BTreeMap;
 
@@ -36,8 +37,9 @@ use crate::problems::SolverFamily;
 pub struct SolverCtx {
     /// beta of the NMF problem (0 for network problems).
     pub beta: f64,
-    /// Learning rate imposed by the `--lr-grid` search (None: the config's default).
-    pub lr: Option<f64>,
+    /// Values imposed by the `--tune` search: (JSON pointer into the config's serde
+    /// form, value); empty: the config's defaults.
+    pub overrides: Vec<(String, f64)>,
     /// The network problem's loss kind (None for NMF), for methods whose documented
     /// default depends on the kind of targets (e.g. the ADMM output loss).
     pub loss: Option<nets::LossKind>,
@@ -86,9 +88,6 @@ pub struct SolverEntry {
     pub quick: bool,
     /// One line: method, source, the defaults used.
     pub description: &'static str,
-    /// Whether the config has a numeric `lr` field (the `--lr-grid` applies to
-    /// `Gradient` entries that have one).
-    pub has_lr: bool,
     /// The factory.
     pub factory: Factory,
 }
@@ -103,32 +102,22 @@ impl std::fmt::Debug for SolverEntry {
     }
 }
 
-/// The config with its `lr` field replaced (through its serde form) when `ctx.lr` is set.
-/// Errors if the config has no numeric `lr` field.
+/// The config with the `--tune` overrides of `ctx` applied through its serde form
+/// (see [`super::tune::set_number`]). Errors if a pointer does not name a number.
 #[doc(hidden)]
-pub fn apply_lr<C: Serialize + DeserializeOwned>(
+pub fn apply_overrides<C: Serialize + DeserializeOwned>(
     config: C,
     ctx: &SolverCtx,
 ) -> Result<C, SolverError> {
-    let Some(lr) = ctx.lr else {
+    if ctx.overrides.is_empty() {
         return Ok(config);
-    };
+    }
     let mut v = serde_json::to_value(&config)?;
-    match v.get_mut("lr") {
-        Some(slot) if slot.is_number() => *slot = serde_json::json!(lr),
-        _ => {
-            return Err(SolverError::Problem(
-                "--lr-grid: this solver's config has no numeric `lr` field".into(),
-            ));
-        }
+    for (ptr, value) in &ctx.overrides {
+        super::tune::set_number(&mut v, ptr, *value)
+            .map_err(|m| SolverError::Problem(format!("--tune: {m}")))?;
     }
     Ok(serde_json::from_value(v)?)
-}
-
-/// Whether a config serialises with a numeric `lr` field.
-#[doc(hidden)]
-pub fn config_has_lr<C: Serialize>(config: &C) -> bool {
-    serde_json::to_value(config).is_ok_and(|v| v.get("lr").is_some_and(Value::is_number))
 }
 
 /// The config's serde form as a name -> value map (a non-object config is stored under
@@ -184,10 +173,6 @@ macro_rules! net_solver {
             family: $crate::problems::SolverFamily::$family,
             quick: $crate::__strata_quick!($quick),
             description: $desc,
-            has_lr: {
-                let $ctx = &$crate::runner::SolverCtx::default();
-                $crate::runner::config_has_lr(&$cfg)
-            },
             factory: $crate::runner::Factory::Network {
                 f32: {
                     fn make(
@@ -200,7 +185,7 @@ macro_rules! net_solver {
                         type $t = f32;
                         let $c = {
                             let $ctx = ctx;
-                            $crate::runner::apply_lr($cfg, ctx)?
+                            $crate::runner::apply_overrides($cfg, ctx)?
                         };
                         let hp = $crate::runner::hyperparameters(&$c);
                         $crate::runner::boxed($build, hp)
@@ -218,7 +203,7 @@ macro_rules! net_solver {
                         type $t = f64;
                         let $c = {
                             let $ctx = ctx;
-                            $crate::runner::apply_lr($cfg, ctx)?
+                            $crate::runner::apply_overrides($cfg, ctx)?
                         };
                         let hp = $crate::runner::hyperparameters(&$c);
                         $crate::runner::boxed($build, hp)
@@ -242,7 +227,6 @@ macro_rules! nmf_solver {
             family: $crate::problems::SolverFamily::Nmf,
             quick: $crate::__strata_quick!($quick),
             description: $desc,
-            has_lr: false,
             factory: $crate::runner::Factory::Nmf {
                 f32: {
                     fn make(
@@ -253,7 +237,7 @@ macro_rules! nmf_solver {
                     > {
                         let $c = {
                             let $ctx = ctx;
-                            $cfg
+                            $crate::runner::apply_overrides($cfg, ctx)?
                         };
                         let hp = $crate::runner::hyperparameters(&$c);
                         $crate::runner::boxed($build, hp)
@@ -269,7 +253,7 @@ macro_rules! nmf_solver {
                     > {
                         let $c = {
                             let $ctx = ctx;
-                            $cfg
+                            $crate::runner::apply_overrides($cfg, ctx)?
                         };
                         let hp = $crate::runner::hyperparameters(&$c);
                         $crate::runner::boxed($build, hp)
@@ -346,15 +330,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_unique_and_lr_detection_follows_the_config() {
+    fn names_are_unique_and_every_entry_declares_its_tuning() {
         let r = solver_registry();
         let mut names: Vec<&str> = r.iter().map(|e| e.name).collect();
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), r.len());
-        let get = |n: &str| r.iter().find(|e| e.name == n).unwrap();
-        assert!(get("adam").has_lr && get("inna").has_lr && get("gd").has_lr);
-        assert!(!get("lbfgs").has_lr && !get("step-tuned").has_lr && !get("nmf-mm").has_lr);
+        // Every entry has a line in tune::DECLARATIONS, and every declared parameter is a
+        // number in its default config (so the grid can be formed).
+        for e in &r {
+            let d = super::super::tune::declaration(e.name)
+                .unwrap_or_else(|| panic!("`{}` has no line in tune::DECLARATIONS", e.name));
+            assert!(
+                !d.tune.is_empty() || !d.why_not_tuned.is_empty(),
+                "{}",
+                e.name
+            );
+            let ctx = SolverCtx {
+                beta: 1.0,
+                loss: Some(nets::LossKind::SoftmaxCrossEntropy),
+                ..Default::default()
+            };
+            let hp = match e.factory {
+                Factory::Network { f64, .. } => f64(&ctx).map(|b| b.hyperparameters),
+                Factory::Nmf { f64, .. } => f64(&ctx).map(|b| b.hyperparameters),
+            }
+            .unwrap_or_else(|err| panic!("{}: {err}", e.name));
+            let cfg = serde_json::to_value(&hp).unwrap();
+            for p in d.tune {
+                super::super::tune::get_number(&cfg, p)
+                    .unwrap_or_else(|m| panic!("{}: {m}", e.name));
+            }
+        }
     }
 
     #[test]
@@ -365,7 +372,7 @@ mod tests {
             panic!()
         };
         let ctx = SolverCtx {
-            lr: Some(0.5),
+            overrides: vec![("/lr".into(), 0.5)],
             ..Default::default()
         };
         let b = f64(&ctx).unwrap();
@@ -380,7 +387,7 @@ mod tests {
             panic!()
         };
         let err = f64(&ctx).err().unwrap().to_string();
-        assert!(err.contains("no numeric `lr`"), "{err}");
+        assert!(err.contains("no field `/lr`"), "{err}");
         let me = r.iter().find(|e| e.name == "nmf-me").unwrap();
         let Factory::Nmf { f64, .. } = me.factory else {
             panic!()

@@ -243,7 +243,7 @@ fn nets_err(e: nets::NetsError) -> MajorizeError {
 }
 
 /// One element of the validated plan: a dense layer (its position) or an activation.
-enum Step {
+pub(crate) enum Step {
     Dense(usize),
     Act(Activation),
 }
@@ -387,6 +387,7 @@ pub fn enclose_with<T: Real>(
     ws: &mut EnclosureWorkspace,
 ) -> Result<QuadraticEnclosure<T>> {
     let plan = validate(req)?;
+    super::extreme::check_l2(req.loss)?;
     let net = req.net;
     let value = net
         .objective(req.loss, req.inputs, req.targets)
@@ -512,7 +513,41 @@ pub fn enclose_with<T: Real>(
         4,
     );
     tot.add_e(fin);
-    assemble(req, value, &tot, &amax)
+    // Underflow and overflow in T (module `extreme`).
+    let y_abs_max = y.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    match super::extreme::extreme_terms(
+        net,
+        &plan,
+        &layout,
+        req.inputs,
+        y_abs_max,
+        req.loss,
+        req.directions,
+        &amax,
+    ) {
+        super::extreme::Extreme::Finite(e) => {
+            tot.add_e(e);
+            assemble(req, value, &tot, &amax)
+        }
+        super::extreme::Extreme::Overflow => {
+            tot.add_e(f64::INFINITY);
+            let mut enc = match assemble(req, value, &tot, &amax) {
+                Ok(enc) => enc,
+                // A non-finite derivative on a box where T overflows: report it as an
+                // unusable (infinite) bound with a zero slope rather than an error.
+                Err(_) => QuadraticEnclosure {
+                    value,
+                    gradient: vec![T::zero(); k],
+                    quad_lower: DMatrix::from_element(k, k, T::of(f64::NEG_INFINITY)),
+                    quad_upper: DMatrix::from_element(k, k, T::of(f64::INFINITY)),
+                    slack: T::of(f64::INFINITY),
+                    alpha_max: req.alpha_max.to_vec(),
+                },
+            };
+            enc.slack = T::of(f64::INFINITY);
+            Ok(enc)
+        }
+    }
 }
 
 fn scale_acc(a: &Acc, w: Iv) -> Acc {

@@ -44,6 +44,7 @@
 pub(crate) mod activation;
 mod api;
 pub(crate) mod elementwise;
+mod extreme;
 pub(crate) mod fp;
 pub(crate) mod loss;
 pub(crate) mod model;

@@ -61,11 +61,11 @@ fn fill_ab<T: Real>(v: &DMatrix<T>, ws: &mut NmfWorkspace<T>, beta: f64) {
     }
 }
 
-fn factor(rule: Rule, e: &EntrySurrogate) -> f64 {
-    match rule {
+fn factor(config: &NmfConfig, e: &EntrySurrogate) -> f64 {
+    match config.rule {
         Rule::Mm => e.mm().0,
         Rule::Heuristic => e.heuristic(),
-        Rule::Me => e.me().0,
+        Rule::Me => e.me_relaxed(config.me_theta).0,
     }
 }
 
@@ -120,7 +120,7 @@ pub fn update_h<T: Real>(
                 p.l1_h,
                 p.l2_h,
             );
-            h[(c, j)] = hv * T::of(factor(config.rule, &e));
+            h[(c, j)] = hv * T::of(factor(config, &e));
         }
     }
     Ok(())
@@ -176,7 +176,7 @@ pub fn update_w<T: Real>(
                 p.l1_w,
                 p.l2_w,
             );
-            w[(i, c)] = wv * T::of(factor(config.rule, &e));
+            w[(i, c)] = wv * T::of(factor(config, &e));
         }
     }
     Ok(())

@@ -18,7 +18,9 @@
 //!   until the quadratic upper bound holds. The terms are quadratic in W, so the
 //!   bound test `phi(W - G/theta) <= phi(W) - ||G||^2 / theta + ||G||^2 / (2 theta)` is
 //!   evaluated exactly from `c ||G A||^2 + (lambda_2 / w) ||G||^2 <= theta ||G||^2`,
-//!   with `||G A||^2 = tr(G (A A^T) G^T)` from the sample sums (no extra pass over N).
+//!   with `||G A||^2 = tr(G (A A^T) G^T)` from the sample sums (no extra pass over N),
+//!   or, for a layer narrower than its input (not layer 1, whose `X X^T` is computed
+//!   once), from the `d_out x N` product `G A`, which is cheaper than `A A^T`.
 //! * A-step: the same on `A_l` with `tau`.
 //! * b-step: exact, `b <- b + mean over samples of the residual`.
 //! * Z_l (hidden): exact entrywise `argmin (z - m)^2 + (a - h(z))^2` (nets prox).
@@ -39,9 +41,9 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{DlAdmmConfig, DlPenalty, ZlSolver};
 use super::lifted::{Lifted, Residuals, dense_targets};
-use super::linalg::{SampleSums, SumsWork, sample_sums};
+use super::linalg::{InputKey, SampleSums, SumsWork, sample_sums, sample_sums_keep};
 use crate::SolverError;
-use crate::linalg::{affine, dot, ensure_shape, gemm, require_finite, sq_norm};
+use crate::linalg::{dot, ensure_shape, gemm, require_finite, sq_norm};
 
 fn not_init() -> SolverError {
     SolverError::Problem("DlAdmm: not initialised (call init / initialize first)".into())
@@ -122,6 +124,16 @@ pub struct DlAdmm<T: Real> {
     ggw: DMatrix<T>,
     sums: SampleSums<T>,
     sums_work: SumsWork<T>,
+    /// Layer 1's sample sums (`X X^T` computed once, see `input_key`).
+    sums0: SampleSums<T>,
+    input_key: InputKey,
+    /// Inputs and thread count the cached products were computed for.
+    data_key: InputKey,
+    /// `W_l A_{l-1}` per layer, reused until `W_l` or `A_{l-1}` changes (issue #14:
+    /// one iteration needs the product of each layer up to seven times but it changes
+    /// at most four times).
+    prods: Vec<DMatrix<T>>,
+    prod_valid: Vec<bool>,
 }
 
 impl<T: Real> DlAdmm<T> {
@@ -154,6 +166,11 @@ impl<T: Real> DlAdmm<T> {
             ggw: DMatrix::zeros(0, 0),
             sums: SampleSums::default(),
             sums_work: SumsWork::default(),
+            sums0: SampleSums::default(),
+            input_key: InputKey::default(),
+            data_key: InputKey::default(),
+            prods: Vec::new(),
+            prod_valid: Vec::new(),
         })
     }
 
@@ -225,6 +242,9 @@ impl<T: Real> DlAdmm<T> {
     }
 
     pub(crate) fn prepare(&mut self, loss: &Loss, train: &Dataset<T>) -> Result<(), SolverError> {
+        self.input_key.clear();
+        self.data_key.clear();
+        self.prod_valid.clear();
         loss.validate()
             .map_err(|e| SolverError::Problem(format!("DlAdmm: {e}")))?;
         if loss.kind == LossKind::MulticlassHinge {
@@ -285,6 +305,67 @@ impl<T: Real> DlAdmm<T> {
         if l + 1 == l_count { self.rho } else { self.nu }
     }
 
+    /// `scratch <- W_l A_{l-1} + b_l 1^T`, bit for bit [`affine`], with the product `W_l A_{l-1}` taken from the cache when
+    /// neither factor changed since it was computed.
+    fn affine_cached(
+        &mut self,
+        l: usize,
+        x: &DMatrix<T>,
+        threads: usize,
+    ) -> Result<(), SolverError> {
+        let vars = self.vars.as_ref().ok_or_else(not_init)?;
+        let l_count = vars.layers();
+        if self.prod_valid.len() != l_count {
+            self.prod_valid = vec![false; l_count];
+            self.prods.resize_with(l_count, || DMatrix::zeros(0, 0));
+        }
+        let (w, input) = (&vars.w[l], vars.input(x, l));
+        if !self.prod_valid[l] {
+            let p = &mut self.prods[l];
+            ensure_shape(p, w.nrows(), input.ncols());
+            gemm(p, 1.0, w, Transpose::No, input, Transpose::No, 0.0, threads)?;
+            self.prod_valid[l] = true;
+        }
+        let out = &mut self.scratch;
+        let p = &self.prods[l];
+        ensure_shape(out, p.nrows(), p.ncols());
+        out.copy_from(p);
+        for mut col in out.column_iter_mut() {
+            col += &vars.b[l];
+        }
+        Ok(())
+    }
+
+    /// Marks `W_l A_{l-1}` as changed.
+    fn invalidate(&mut self, l: usize) {
+        if let Some(v) = self.prod_valid.get_mut(l) {
+            *v = false;
+        }
+    }
+
+    /// [`Lifted::residuals`] with the cached products.
+    fn residuals_cached(
+        &mut self,
+        x: &DMatrix<T>,
+        threads: usize,
+    ) -> Result<Residuals, SolverError> {
+        let mut r = Residuals::default();
+        let l_count = self.vars.as_ref().ok_or_else(not_init)?.layers();
+        for l in 0..l_count {
+            self.affine_cached(l, x, threads)?;
+            let vars = self.vars.as_ref().ok_or_else(not_init)?;
+            self.scratch -= &vars.z[l];
+            r.linear.push(sq_norm(&self.scratch).sqrt());
+            if l + 1 < l_count {
+                ensure_shape(&mut self.scratch, vars.z[l].nrows(), vars.z[l].ncols());
+                vars.h[l].apply_matrix(&vars.z[l], &mut self.scratch);
+                self.scratch -= &vars.a[l];
+                r.activation.push(sq_norm(&self.scratch).sqrt());
+            }
+        }
+        Ok(r)
+    }
+
     /// `scratch <- Z_l - W_l A_{l-1} - b_l (+ U / rho for the output layer)`.
     fn residual_into(
         &mut self,
@@ -292,14 +373,8 @@ impl<T: Real> DlAdmm<T> {
         x: &DMatrix<T>,
         threads: usize,
     ) -> Result<(), SolverError> {
+        self.affine_cached(l, x, threads)?;
         let vars = self.vars.as_ref().ok_or_else(not_init)?;
-        affine(
-            &vars.w[l],
-            &vars.b[l],
-            vars.input(x, l),
-            threads,
-            &mut self.scratch,
-        )?;
         let last = l + 1 == vars.layers();
         let inv_rho = T::of(1.0 / self.rho);
         for (i, (s, &z)) in self.scratch.iter_mut().zip(vars.z[l].iter()).enumerate() {
@@ -321,6 +396,9 @@ impl<T: Real> DlAdmm<T> {
     ) -> Result<u64, SolverError> {
         let x = train.inputs();
         let n = x.ncols();
+        if !self.data_key.hit(x, threads) {
+            self.prod_valid.clear();
+        }
         let l_count = self.vars.as_ref().ok_or_else(not_init)?.layers();
         let layer = match block {
             DlBlock::Weights(l) | DlBlock::Bias(l) | DlBlock::PreActivations(l) => l,
@@ -348,19 +426,54 @@ impl<T: Real> DlAdmm<T> {
                 let l2w = self.l2 / self.sample_weight;
                 let vars = self.vars.as_mut().ok_or_else(not_init)?;
                 let input = if l == 0 { x } else { &vars.a[l - 1] };
-                sample_sums(
-                    input,
-                    &self.scratch,
-                    threads,
-                    &mut self.sums_work,
-                    &mut self.sums,
-                )?;
+                // Narrow layers (d_out < d_in, not layer 1): `||G A||^2` from the
+                // d_out x N product G A is cheaper than the d_in x d_in Gram A A^T.
+                let narrow = l > 0 && vars.w[l].nrows() < vars.w[l].ncols();
+                let sums = if narrow {
+                    let (q, p) = vars.w[l].shape();
+                    ensure_shape(&mut self.sums.cross, q, p);
+                    gemm(
+                        &mut self.sums.cross,
+                        1.0,
+                        &self.scratch,
+                        Transpose::No,
+                        input,
+                        Transpose::Yes,
+                        0.0,
+                        threads,
+                    )?;
+                    &self.sums
+                } else if l == 0 {
+                    // X X^T is computed once (X never changes).
+                    let hit = self.input_key.hit(input, threads);
+                    let r = sample_sums_keep(
+                        input,
+                        &self.scratch,
+                        threads,
+                        &mut self.sums_work,
+                        &mut self.sums0,
+                        hit,
+                    );
+                    if r.is_err() {
+                        self.input_key.clear();
+                    }
+                    r?;
+                    &self.sums0
+                } else {
+                    sample_sums(
+                        input,
+                        &self.scratch,
+                        threads,
+                        &mut self.sums_work,
+                        &mut self.sums,
+                    )?;
+                    &self.sums
+                };
                 // G = -c R A^T + l2w W (buffers reused across calls).
                 let w = &mut vars.w[l];
                 ensure_shape(&mut self.gw, w.nrows(), w.ncols());
                 ensure_shape(&mut self.ggw, w.nrows(), w.ncols());
-                for ((gi, &ci), &wi) in self.gw.iter_mut().zip(self.sums.cross.iter()).zip(w.iter())
-                {
+                for ((gi, &ci), &wi) in self.gw.iter_mut().zip(sums.cross.iter()).zip(w.iter()) {
                     *gi = T::of(-c * ci.to_f64() + l2w * wi.to_f64());
                 }
                 let g = &self.gw;
@@ -368,17 +481,33 @@ impl<T: Real> DlAdmm<T> {
                 if g2 == 0.0 {
                     return Ok(0);
                 }
-                gemm(
-                    &mut self.ggw,
-                    1.0,
-                    g,
-                    Transpose::No,
-                    &self.sums.gram,
-                    Transpose::No,
-                    0.0,
-                    1,
-                )?;
-                let curv = c * dot(&self.ggw, g) + l2w * g2;
+                let ga2 = if narrow {
+                    ensure_shape(&mut self.scratch2, g.nrows(), input.ncols());
+                    gemm(
+                        &mut self.scratch2,
+                        1.0,
+                        g,
+                        Transpose::No,
+                        input,
+                        Transpose::No,
+                        0.0,
+                        threads,
+                    )?;
+                    sq_norm(&self.scratch2)
+                } else {
+                    gemm(
+                        &mut self.ggw,
+                        1.0,
+                        g,
+                        Transpose::No,
+                        &sums.gram,
+                        Transpose::No,
+                        0.0,
+                        1,
+                    )?;
+                    dot(&self.ggw, g)
+                };
+                let curv = c * ga2 + l2w * g2;
                 let mut theta = self.theta;
                 let mut trials = 1;
                 while curv > theta * g2 {
@@ -395,6 +524,7 @@ impl<T: Real> DlAdmm<T> {
                 for (wi, &gi) in w.iter_mut().zip(g.iter()) {
                     *wi -= step * gi;
                 }
+                self.invalidate(l);
                 Ok(trials)
             }
             DlBlock::Activations(l) => {
@@ -452,6 +582,7 @@ impl<T: Real> DlAdmm<T> {
                 for (ai, &gi) in vars.a[l].iter_mut().zip(self.scratch2.iter()) {
                     *ai -= step * gi;
                 }
+                self.invalidate(l + 1);
                 Ok(trials)
             }
             DlBlock::PreActivations(l) => {
@@ -459,9 +590,8 @@ impl<T: Real> DlAdmm<T> {
                     ZlSolver::ProxGradient { eta, .. } => self.effective_eta(eta),
                     ZlSolver::Newton => 0.0,
                 };
+                self.affine_cached(l, x, threads)?;
                 let vars = self.vars.as_mut().ok_or_else(not_init)?;
-                let input = if l == 0 { x } else { &vars.a[l - 1] };
-                affine(&vars.w[l], &vars.b[l], input, threads, &mut self.scratch)?;
                 require_finite(&self.scratch, || {
                     format!("DlAdmm: W_{0} A_{1} + b_{0} before the Z-step", l + 1, l)
                 })?;
@@ -563,23 +693,13 @@ impl<T: Real> DlAdmm<T> {
             inner += k;
         }
         self.iterations += 1;
-        let r = self.vars.as_ref().ok_or_else(not_init)?.residuals(
-            train.inputs(),
-            threads,
-            &mut self.scratch,
-        )?;
+        let r = self.residuals_cached(train.inputs(), threads)?;
         let augmented = self.lagrangian_from(&r, train, threads)?;
         // Dual step.
         let x = train.inputs();
-        let vars = self.vars.as_ref().ok_or_else(not_init)?;
         let last = l_count - 1;
-        affine(
-            &vars.w[last],
-            &vars.b[last],
-            vars.input(x, last),
-            threads,
-            &mut self.scratch,
-        )?;
+        self.affine_cached(last, x, threads)?;
+        let vars = self.vars.as_ref().ok_or_else(not_init)?;
         let dual = if self.prev_m.shape() == self.scratch.shape() {
             self.rho
                 * self
@@ -706,16 +826,25 @@ fn prox_gradient<T: Real>(
                 .map(|(a, b)| (a.to_f64() - b.to_f64()).powi(2))
                 .sum::<f64>()
     };
-    let r0 = loss.value(z, targets).map_err(nerr)?.to_f64();
+    // One loss evaluation per iteration: the value at the new Z (for the stopping test)
+    // comes with the gradient the next iteration needs (the same value `loss.value`
+    // gives, bit for bit).
+    let r0 = loss
+        .value_and_output_grad(z, targets, grad)
+        .map_err(nerr)?
+        .to_f64();
     let mut prev = obj(z, r0);
     let denom = rho + 1.0 / eta;
     for it in 1..=max_iter {
-        loss.value_and_output_grad(z, targets, grad).map_err(nerr)?;
         for ((zi, &vi), &gi) in z.iter_mut().zip(v.iter()).zip(grad.iter()) {
             let nz = (rho * vi.to_f64() + zi.to_f64() / eta - gi.to_f64()) / denom;
             *zi = T::of(nz);
         }
-        let cur = obj(z, loss.value(z, targets).map_err(nerr)?.to_f64());
+        let r = loss
+            .value_and_output_grad(z, targets, grad)
+            .map_err(nerr)?
+            .to_f64();
+        let cur = obj(z, r);
         if (cur - prev).abs() < tol {
             return Ok(it as u64);
         }

@@ -76,7 +76,7 @@ impl<T: Real> Lifted<T> {
     pub fn from_net(net: &Sequential<T>, x: &DMatrix<T>) -> Result<Self, SolverError> {
         let view = net
             .mlp_view()
-            .map_err(|e| SolverError::Problem(format!("ADMM needs an MLP: {e}")))?;
+            .map_err(|e| SolverError::NotApplicable(format!("ADMM needs an MLP: {e}")))?;
         let trace = net
             .forward_trace(x)
             .map_err(|e| SolverError::Problem(format!("ADMM forward trace: {e}")))?;

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 
 use super::config::SAMPLE_CHUNK;
 use crate::SolverError;
+pub(crate) use crate::linalg::InputKey;
 use crate::linalg::{ensure_shape, gemm, spd_inverse_ridged};
 
 /// The sums over samples a W-step needs, for `A` (`p x N`) and `Z` (`q x N`):
@@ -21,29 +22,42 @@ pub(crate) struct SampleSums<T: Real> {
 }
 
 impl<T: Real> SampleSums<T> {
-    fn reset(&mut self, p: usize, q: usize) {
-        ensure_shape(&mut self.gram, p, p);
+    /// Zeroes the sums (`keep_a`: keeps `gram` and `a_sum`, known from an earlier call on
+    /// the same `A`).
+    fn reset(&mut self, p: usize, q: usize, keep_a: bool) {
+        if !keep_a {
+            ensure_shape(&mut self.gram, p, p);
+            self.gram.fill(T::zero());
+            self.a_sum.clear();
+            self.a_sum.resize(p, 0.0);
+        }
         ensure_shape(&mut self.cross, q, p);
-        self.gram.fill(T::zero());
         self.cross.fill(T::zero());
-        self.a_sum.clear();
-        self.a_sum.resize(p, 0.0);
         self.z_sum.clear();
         self.z_sum.resize(q, 0.0);
     }
 
-    /// Adds the contribution of the columns of `a`, `z` (both with the same columns).
-    fn accumulate(&mut self, a: &DMatrix<T>, z: &DMatrix<T>) -> Result<(), SolverError> {
-        gemm(
-            &mut self.gram,
-            1.0,
-            a,
-            Transpose::No,
-            a,
-            Transpose::Yes,
-            1.0,
-            1,
-        )?;
+    /// Adds the contribution of the columns of `a`, `z` (both with the same columns);
+    /// `keep_a`: only the `z` sums.
+    fn accumulate(
+        &mut self,
+        a: &DMatrix<T>,
+        z: &DMatrix<T>,
+        keep_a: bool,
+    ) -> Result<(), SolverError> {
+        if !keep_a {
+            gemm(
+                &mut self.gram,
+                1.0,
+                a,
+                Transpose::No,
+                a,
+                Transpose::Yes,
+                1.0,
+                1,
+            )?;
+            row_sums_into(a, &mut self.a_sum);
+        }
         gemm(
             &mut self.cross,
             1.0,
@@ -54,17 +68,18 @@ impl<T: Real> SampleSums<T> {
             1.0,
             1,
         )?;
-        row_sums_into(a, &mut self.a_sum);
         row_sums_into(z, &mut self.z_sum);
         Ok(())
     }
 
-    fn add(&mut self, o: &SampleSums<T>) {
-        self.gram += &o.gram;
-        self.cross += &o.cross;
-        for (x, y) in self.a_sum.iter_mut().zip(&o.a_sum) {
-            *x += y;
+    fn add(&mut self, o: &SampleSums<T>, keep_a: bool) {
+        if !keep_a {
+            self.gram += &o.gram;
+            for (x, y) in self.a_sum.iter_mut().zip(&o.a_sum) {
+                *x += y;
+            }
         }
+        self.cross += &o.cross;
         for (x, y) in self.z_sum.iter_mut().zip(&o.z_sum) {
             *x += y;
         }
@@ -114,6 +129,20 @@ pub(crate) fn sample_sums<T: Real>(
     work: &mut SumsWork<T>,
     out: &mut SampleSums<T>,
 ) -> Result<(), SolverError> {
+    sample_sums_keep(a, z, threads, work, out, false)
+}
+
+/// [`sample_sums`]; with `keep_a`, `out.gram` and `out.a_sum` are taken as already
+/// holding the sums of this `a` computed with the same `threads` (bit-identical to
+/// recomputing them) and only the `z` sums are computed.
+pub(crate) fn sample_sums_keep<T: Real>(
+    a: &DMatrix<T>,
+    z: &DMatrix<T>,
+    threads: usize,
+    work: &mut SumsWork<T>,
+    out: &mut SampleSums<T>,
+    keep_a: bool,
+) -> Result<(), SolverError> {
     let (p, n) = a.shape();
     let q = z.nrows();
     if z.ncols() != n {
@@ -123,10 +152,11 @@ pub(crate) fn sample_sums<T: Real>(
             z.ncols(),
         ));
     }
-    out.reset(p, q);
+    let keep_a = keep_a && out.gram.shape() == (p, p) && out.a_sum.len() == p;
+    out.reset(p, q, keep_a);
     let chunks = n.div_ceil(SAMPLE_CHUNK);
     if threads <= 1 || chunks <= 1 {
-        return out.accumulate(a, z);
+        return out.accumulate(a, z, keep_a);
     }
     let groups = threads.min(chunks);
     if work.workers.len() != groups {
@@ -154,7 +184,7 @@ pub(crate) fn sample_sums<T: Real>(
             .par_iter_mut()
             .enumerate()
             .map(|(g, w)| {
-                w.sums.reset(p, q);
+                w.sums.reset(p, q, keep_a);
                 let c0 = (g * per).min(chunks);
                 let c1 = ((g + 1) * per).min(chunks);
                 for c in c0..c1 {
@@ -165,7 +195,7 @@ pub(crate) fn sample_sums<T: Real>(
                     w.a_buf.copy_from(&a.columns(s, len));
                     w.z_buf.copy_from(&z.columns(s, len));
                     let (ab, zb) = (&w.a_buf, &w.z_buf);
-                    w.sums.accumulate(ab, zb)?;
+                    w.sums.accumulate(ab, zb, keep_a)?;
                 }
                 Ok(())
             })
@@ -175,7 +205,7 @@ pub(crate) fn sample_sums<T: Real>(
         r?;
     }
     for w in &work.workers {
-        out.add(&w.sums);
+        out.add(&w.sums, keep_a);
     }
     Ok(())
 }
@@ -190,6 +220,13 @@ pub(crate) fn sample_sums<T: Real>(
 /// `A~ = [A; 1^T]`, `D = diag(l2w + eps, .., l2w + eps, eps)`; without biases the last
 /// row/column is dropped and `b` stays. Solved by f64 Cholesky. Returns the number of
 /// factorisations tried.
+///
+/// `cached`: the normal matrix depends only on `gram`, `a_sum`, `n`, `ridge`, `l2w` and
+/// `biases`; when the caller knows they are unchanged since the last call with this cache
+/// (`reuse`, e.g. layer 1, whose input is the constant `X`), the stored `eps`, inverse
+/// and factorisation count are used instead of refactorising (bit-identical). The cache is
+/// refilled otherwise.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn least_squares_w<T: Real>(
     sums: &SampleSums<T>,
     n: usize,
@@ -198,24 +235,41 @@ pub(crate) fn least_squares_w<T: Real>(
     biases: bool,
     w: &mut DMatrix<T>,
     b: &mut DVector<T>,
+    cached: Option<(&mut LsInverse, bool)>,
 ) -> Result<u64, SolverError> {
     let p = sums.gram.nrows();
     let q = sums.cross.nrows();
     let dim = if biases { p + 1 } else { p };
-    let mut m = DMatrix::<f64>::zeros(dim, dim);
-    for j in 0..p {
-        for i in 0..p {
-            m[(i, j)] = sums.gram[(i, j)].to_f64();
+    let mut fresh = LsInverse::default();
+    let (cache, reuse) = match cached {
+        Some((c, r)) => {
+            let ok = r && c.inv.nrows() == dim;
+            (c, ok)
         }
-    }
-    if biases {
-        for i in 0..p {
-            m[(i, p)] = sums.a_sum[i];
-            m[(p, i)] = sums.a_sum[i];
+        None => (&mut fresh, false),
+    };
+    if !reuse {
+        let mut m = DMatrix::<f64>::zeros(dim, dim);
+        for j in 0..p {
+            for i in 0..p {
+                m[(i, j)] = sums.gram[(i, j)].to_f64();
+            }
         }
-        m[(p, p)] = n as f64;
+        if biases {
+            for i in 0..p {
+                m[(i, p)] = sums.a_sum[i];
+                m[(p, i)] = sums.a_sum[i];
+            }
+            m[(p, p)] = n as f64;
+        }
+        let eps = ridge * (m.trace() / dim as f64).max(1.0);
+        for i in 0..dim {
+            m[(i, i)] += eps + if i < p { l2w } else { 0.0 };
+        }
+        let (inv, tries) = spd_inverse_ridged(&m, "ADMM W-step normal equations")?;
+        *cache = LsInverse { eps, inv, tries };
     }
-    let eps = ridge * (m.trace() / dim as f64).max(1.0);
+    let eps = cache.eps;
     // rhs^T: dim x q.
     let mut rhs = DMatrix::<f64>::zeros(dim, q);
     for k in 0..q {
@@ -231,11 +285,7 @@ pub(crate) fn least_squares_w<T: Real>(
             rhs[(p, k)] = sums.z_sum[k] + eps * b[k].to_f64();
         }
     }
-    for i in 0..dim {
-        m[(i, i)] += eps + if i < p { l2w } else { 0.0 };
-    }
-    let (inv, tries) = spd_inverse_ridged(&m, "ADMM W-step normal equations")?;
-    let sol = inv * rhs; // dim x q
+    let sol = &cache.inv * rhs; // dim x q
     for k in 0..q {
         for i in 0..p {
             w[(k, i)] = T::of(sol[(i, k)]);
@@ -244,5 +294,13 @@ pub(crate) fn least_squares_w<T: Real>(
             b[k] = T::of(sol[(p, k)]);
         }
     }
-    Ok(tries)
+    Ok(cache.tries)
+}
+
+/// The inverse normal matrix of [`least_squares_w`] kept between calls (layer 1).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LsInverse {
+    eps: f64,
+    inv: DMatrix<f64>,
+    tries: u64,
 }

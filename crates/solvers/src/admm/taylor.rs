@@ -56,7 +56,9 @@ use serde::{Deserialize, Serialize};
 
 use super::config::TaylorConfig;
 use super::lifted::{Lifted, Residuals};
-use super::linalg::{SampleSums, SumsWork, least_squares_w, sample_sums};
+use super::linalg::{
+    InputKey, LsInverse, SampleSums, SumsWork, least_squares_w, sample_sums, sample_sums_keep,
+};
 use super::output::OutputTerm;
 use crate::SolverError;
 use crate::linalg::{affine, dot, ensure_shape, gemm, require_finite, spd_inverse_ridged, sq_norm};
@@ -118,6 +120,11 @@ pub struct TaylorAdmm<T: Real> {
     scratch2: DMatrix<T>,
     sums: SampleSums<T>,
     sums_work: SumsWork<T>,
+    /// Layer 1's sample sums: `X X^T`, `X 1` are computed once (`input_key`) and its
+    /// normal-equation inverse kept (`ls_inverse`), since X never changes.
+    sums0: SampleSums<T>,
+    input_key: InputKey,
+    ls_inverse: LsInverse,
 }
 
 /// What [`TaylorAdmm`] checkpoints.
@@ -147,6 +154,9 @@ impl<T: Real> TaylorAdmm<T> {
             scratch2: DMatrix::zeros(0, 0),
             sums: SampleSums::default(),
             sums_work: SumsWork::default(),
+            sums0: SampleSums::default(),
+            input_key: InputKey::default(),
+            ls_inverse: LsInverse::default(),
         })
     }
 
@@ -194,6 +204,7 @@ impl<T: Real> TaylorAdmm<T> {
 
     /// Rebuilds the derived (not checkpointed) parts: output term, scalings.
     pub(crate) fn prepare(&mut self, loss: &Loss, train: &Dataset<T>) -> Result<(), SolverError> {
+        self.input_key.clear();
         loss.validate()
             .map_err(|e| SolverError::Problem(format!("TaylorAdmm: {e}")))?;
         let k = self
@@ -266,17 +277,46 @@ impl<T: Real> TaylorAdmm<T> {
                 } else {
                     &vars.z[l]
                 };
-                sample_sums(input, target, threads, &mut self.sums_work, &mut self.sums)?;
                 let l2w = self.l2 / (2.0 * self.sample_weight * beta);
-                least_squares_w(
-                    &self.sums,
-                    x.ncols(),
-                    self.config.ridge,
-                    l2w,
-                    self.config.biases,
-                    &mut vars.w[l],
-                    &mut vars.b[l],
+                if l > 0 {
+                    sample_sums(input, target, threads, &mut self.sums_work, &mut self.sums)?;
+                    return least_squares_w(
+                        &self.sums,
+                        x.ncols(),
+                        self.config.ridge,
+                        l2w,
+                        self.config.biases,
+                        &mut vars.w[l],
+                        &mut vars.b[l],
+                        None,
+                    );
+                }
+                // Layer 1: X X^T, X 1 and the normal-equation inverse are reused.
+                let hit = self.input_key.hit(input, threads);
+                let r = sample_sums_keep(
+                    input,
+                    target,
+                    threads,
+                    &mut self.sums_work,
+                    &mut self.sums0,
+                    hit,
                 )
+                .and_then(|()| {
+                    least_squares_w(
+                        &self.sums0,
+                        x.ncols(),
+                        self.config.ridge,
+                        l2w,
+                        self.config.biases,
+                        &mut vars.w[l],
+                        &mut vars.b[l],
+                        Some((&mut self.ls_inverse, hit)),
+                    )
+                });
+                if r.is_err() {
+                    self.input_key.clear();
+                }
+                r
             }
             TaylorBlock::Activations(l) => {
                 if l + 1 >= l_count {

@@ -24,7 +24,7 @@ pub(crate) fn read_layers<T: Real>(
 ) -> Result<Layers<T>, SolverError> {
     let view = net
         .mlp_view()
-        .map_err(|e| SolverError::Problem(format!("{solver} needs an MLP: {e}")))?;
+        .map_err(|e| SolverError::NotApplicable(format!("{solver} needs an MLP: {e}")))?;
     let l_count = view.num_layers();
     let mut w = Vec::with_capacity(l_count);
     let mut b = Vec::with_capacity(l_count);
@@ -100,12 +100,9 @@ pub(crate) fn check_loss(loss: &Loss, solver: &'static str) -> Result<(), Solver
     loss.validate()
         .map_err(|e| SolverError::Problem(format!("{solver}: {e}")))?;
     if loss.kind == LossKind::MulticlassHinge {
-        return Err(SolverError::config(
-            solver,
-            "loss",
-            "MulticlassHinge",
-            "is not supported (needs a smooth loss: Mse, SoftmaxCrossEntropy or Logistic)",
-        ));
+        return Err(SolverError::NotApplicable(format!(
+            "{solver}: loss MulticlassHinge is not supported (needs a smooth loss: Mse, SoftmaxCrossEntropy or Logistic)"
+        )));
     }
     Ok(())
 }

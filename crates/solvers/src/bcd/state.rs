@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::config::{BcdConfig, WbUpdate, WeightStep};
 use super::data::LiftedData;
 use crate::linalg::{
-    add_diag, affine, check_finite, check_finite_vec, lambda_max_psd, mm, row_sums, solve_spd,
-    spd_inverse, sq_diff, sq_norm, sq_norm_vec,
+    InputKey, add_diag, affine, check_finite, check_finite_vec, lambda_max_psd, mm, row_sums,
+    solve_spd, spd_inverse, sq_diff, sq_norm, sq_norm_vec,
 };
 use crate::{Counters, SolverError};
 
@@ -52,6 +52,11 @@ pub struct BcdState<T: Real> {
     /// h_1..h_{L-1}.
     pub acts: Vec<Activation>,
     scratch: DMatrix<T>,
+    /// Layer 1's W-step matrix `rho X X^T + (alpha + l2) I` never changes: its Cholesky
+    /// factor and `X 1` are kept (issue #14), keyed by `input_key`.
+    input_key: InputKey,
+    input_factor: Option<nalgebra::Cholesky<T, nalgebra::Dyn>>,
+    input_sums: DVector<T>,
 }
 
 /// Lifted variables as checkpointed (weights live in the network).
@@ -80,6 +85,9 @@ impl<T: Real> BcdState<T> {
             v,
             acts: layers.view.activations,
             scratch: DMatrix::zeros(0, 0),
+            input_key: InputKey::default(),
+            input_factor: None,
+            input_sums: DVector::zeros(0),
         })
     }
 
@@ -108,6 +116,7 @@ impl<T: Real> BcdState<T> {
         }
         self.u = s.u;
         self.v = s.v;
+        self.input_key.clear();
         Ok(())
     }
 
@@ -282,13 +291,41 @@ impl<T: Real> BcdState<T> {
     ) -> Result<(), SolverError> {
         let input = if i == 0 { data.x } else { &self.v[i - 1] };
         let (rho, alpha) = (cfg.rho, cfg.alpha);
-        let mut gram = DMatrix::zeros(0, 0);
-        mm(&mut gram, rho, input, N, input, Y, 0.0, threads)?;
-        add_diag(&mut gram, alpha + data.l2_sum());
+        let what = format!("BCD W_{} step", i + 1);
+        let gram_of = |input: &DMatrix<T>| -> Result<DMatrix<T>, SolverError> {
+            let mut gram = DMatrix::zeros(0, 0);
+            mm(&mut gram, rho, input, N, input, Y, 0.0, threads)?;
+            add_diag(&mut gram, alpha + data.l2_sum());
+            Ok(gram)
+        };
+        // Layer 1: the factor of rho X X^T + (alpha + l2) I and X 1 are reused.
+        let cached = i == 0
+            && self
+                .input_key
+                .hit_with(input, threads, [rho, alpha + data.l2_sum()])
+            && self.input_factor.is_some();
+        if i == 0 && !cached {
+            self.input_key.clear();
+            let n = input.nrows();
+            let chol = nalgebra::Cholesky::new(gram_of(input)?).ok_or_else(|| {
+                SolverError::NonFinite(format!(
+                    "{what}: the {n} x {n} system matrix is not positive definite (non-finite \
+                     entries or a vanishing ridge)"
+                ))
+            })?;
+            self.input_factor = Some(chol);
+            self.input_sums = row_sums(input);
+            self.input_key
+                .hit_with(input, threads, [rho, alpha + data.l2_sum()]);
+        }
         // rhs^T = rho V U^T - rho s b^T + alpha W_old^T   (d_in x d_out)
         let mut rhs = DMatrix::zeros(0, 0);
         mm(&mut rhs, rho, input, N, &self.u[i], Y, 0.0, threads)?;
-        let s = row_sums(input);
+        let s = if i == 0 {
+            self.input_sums.clone()
+        } else {
+            row_sums(input)
+        };
         let (tr, ta) = (T::of(rho), T::of(alpha));
         let w = &self.w[i];
         let b = &self.b[i];
@@ -297,7 +334,10 @@ impl<T: Real> BcdState<T> {
                 rhs[(r, c)] += ta * w[(c, r)] - tr * s[r] * b[c];
             }
         }
-        solve_spd(gram, &mut rhs, &format!("BCD W_{} step", i + 1))?;
+        match (&self.input_factor, i) {
+            (Some(chol), 0) => chol.solve_mut(&mut rhs),
+            _ => solve_spd(gram_of(input)?, &mut rhs, &what)?,
+        }
         self.w[i] = rhs.transpose();
         Ok(())
     }

@@ -76,19 +76,17 @@ fn bad(param: &'static str, value: impl std::fmt::Display, reason: &'static str)
 pub fn check_network<T: Real>(net: &Sequential<T>, loss: &Loss) -> Result<Vec<usize>, SolverError> {
     let view = net
         .mlp_view()
-        .map_err(|e| SolverError::Problem(format!("Lifted needs an MLP: {e}")))?;
+        .map_err(|e| SolverError::NotApplicable(format!("Lifted needs an MLP: {e}")))?;
     if let Some(h) = view.activations.iter().find(|h| **h != Activation::Relu) {
-        return Err(bad(
-            "activation",
-            h.name(),
-            "is not supported: the lifted solver encodes ReLU hidden layers only",
-        ));
+        return Err(SolverError::NotApplicable(format!(
+            "Lifted: activation {} is not supported (the lifted solver encodes ReLU hidden layers only)",
+            h.name()
+        )));
     }
     if loss.kind == LossKind::MulticlassHinge {
-        return Err(bad(
-            "loss",
-            "multiclass_hinge",
-            "is not supported: the output block needs a smooth loss",
+        return Err(SolverError::NotApplicable(
+            "Lifted: loss multiclass_hinge is not supported (the output block needs a smooth loss)"
+                .into(),
         ));
     }
     Ok(view.widths)

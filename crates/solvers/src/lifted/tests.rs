@@ -366,15 +366,22 @@ fn unsupported_networks_and_losses_are_typed_errors() {
     let loss = Loss::new(LossKind::Mse, Reduction::Mean);
     let e = check_network(&net, &loss).unwrap_err();
     assert_eq!(
+        e,
+        SolverError::NotApplicable(
+            "Lifted: activation tanh is not supported (the lifted solver encodes ReLU hidden layers only)"
+                .into()
+        )
+    );
+    assert_eq!(
         e.to_string(),
-        "invalid Lifted config: activation = tanh is not supported: the lifted solver encodes ReLU hidden layers only"
+        "not applicable: Lifted: activation tanh is not supported (the lifted solver encodes ReLU hidden layers only)"
     );
     let net =
         Sequential::<f64>::mlp(&[3, 4, 2], Activation::Relu, Init::HeNormal, &mut rng).unwrap();
     let hinge = Loss::new(LossKind::MulticlassHinge, Reduction::Mean);
     assert!(matches!(
         check_network(&net, &hinge),
-        Err(SolverError::InvalidConfig { param: "loss", .. })
+        Err(SolverError::NotApplicable(m)) if m.contains("multiclass_hinge")
     ));
     let x = DMatrix::zeros(3, 5);
     let e = LiftedState::from_forward(&net, &loss, &x, vec![1.0, 1.0], 0.0).unwrap_err();

@@ -186,14 +186,20 @@ impl<T: Real> Mac<T> {
         if let Some(z) = self.pending.take() {
             state.restore(z)?;
         }
+        let (w_old, b_old) = (state.w.clone(), state.b.clone());
         net_io::reload_layers(net, &mut state.w, &mut state.b, "MAC")?;
+        if state.w != w_old || state.b != b_old {
+            // The network was changed between steps: drop the cached layer outputs.
+            state.invalidate_all();
+        }
+        state.check_data(data.x, ctx.threads);
         let solves_before = ctx.counters.inner_solves;
         state.iterate(&data, &cfg, mu, ctx.threads, ctx.counters, hook)?;
         net_io::write_layers(net, &state.w, &state.b, "MAC")?;
         ctx.counters.samples_seen += data.n() as u64;
         ctx.counters.forward += 1;
         self.iters += 1;
-        let e = state.objective(&data, mu)?;
+        let e = state.objective_cached(&data, mu, ctx.threads)?;
         if !e.is_finite() {
             return Err(SolverError::NonFinite(format!(
                 "MAC penalised objective after iteration {}",
@@ -207,7 +213,11 @@ impl<T: Real> Mac<T> {
                 "inner_solves",
                 (ctx.counters.inner_solves - solves_before) as f64,
             );
-        for (l, v) in state.violations(data.x)?.into_iter().enumerate() {
+        for (l, v) in state
+            .violations_cached(data.x, ctx.threads)?
+            .into_iter()
+            .enumerate()
+        {
             report = report.with(&format!("viol_{}", l + 1), v);
         }
         Ok(report)

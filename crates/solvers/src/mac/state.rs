@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::config::MacConfig;
 use crate::bcd::LiftedData;
 use crate::linalg::{
-    add_diag, affine, check_finite, check_finite_vec, lambda_max_psd, mm, row_sums, solve_spd,
-    sq_diff, sq_norm,
+    InputKey, add_diag, affine, check_finite, check_finite_vec, lambda_max_psd, mm, row_sums,
+    solve_spd, sq_diff, sq_norm,
 };
 use crate::{Counters, SolverError};
 
@@ -42,8 +42,19 @@ pub struct MacState<T: Real> {
     pub a: Vec<DMatrix<T>>,
     /// h_1..h_{L-1}.
     pub acts: Vec<Activation>,
-    s1: DMatrix<T>,
     s2: DMatrix<T>,
+    /// `lin[l] = W_l h(Z_{l-1}) + b_l 1^T`, reused while `lin_valid[l]` (until W_l, b_l
+    /// or the layer's input change; issue #14: one iteration needs each several times).
+    lin: Vec<DMatrix<T>>,
+    lin_valid: Vec<bool>,
+    /// Layer 1's `X X^T`, `X 1` (X never changes) and the Cholesky factor of its last
+    /// W-step system, keyed by the curvature `c` (mu changes every few iterations).
+    input_key: InputKey,
+    data_key: InputKey,
+    input_gram: DMatrix<T>,
+    input_sums: DVector<T>,
+    factor_key: InputKey,
+    input_factor: Option<nalgebra::Cholesky<T, nalgebra::Dyn>>,
 }
 
 impl<T: Real> MacState<T> {
@@ -62,9 +73,16 @@ impl<T: Real> MacState<T> {
             b: layers.b,
             z,
             a,
+            lin: vec![DMatrix::zeros(0, 0); l_count],
+            lin_valid: vec![false; l_count],
             acts: layers.view.activations,
-            s1: DMatrix::zeros(0, 0),
             s2: DMatrix::zeros(0, 0),
+            input_key: InputKey::default(),
+            data_key: InputKey::default(),
+            input_gram: DMatrix::zeros(0, 0),
+            input_sums: DVector::zeros(0),
+            factor_key: InputKey::default(),
+            input_factor: None,
         })
     }
 
@@ -84,7 +102,70 @@ impl<T: Real> MacState<T> {
             self.acts[i].apply_matrix(&zi, &mut self.a[i]);
             self.z[i] = zi;
         }
+        self.invalidate_all();
         Ok(())
+    }
+
+    /// Drops the cached layer outputs unless they were computed for these inputs and
+    /// thread count.
+    pub(crate) fn check_data(&mut self, x: &DMatrix<T>, threads: usize) {
+        if !self.data_key.hit(x, threads) {
+            self.lin_valid.iter_mut().for_each(|v| *v = false);
+        }
+    }
+
+    /// Forgets every cached product (the weights or coordinates changed from outside).
+    pub(crate) fn invalidate_all(&mut self) {
+        self.data_key.clear();
+        self.lin_valid.iter_mut().for_each(|v| *v = false);
+        self.input_key.clear();
+        self.factor_key.clear();
+    }
+
+    /// Makes `lin[i] = W_i h(Z_{i-1}) + b_i 1^T` current (bit for bit [`affine`]).
+    fn ensure_lin(&mut self, i: usize, x: &DMatrix<T>, threads: usize) -> Result<(), SolverError> {
+        if !self.lin_valid[i] {
+            let input = if i == 0 { x } else { &self.a[i - 1] };
+            affine(&self.w[i], &self.b[i], input, threads, &mut self.lin[i])?;
+            self.lin_valid[i] = true;
+        }
+        Ok(())
+    }
+
+    /// [`MacState::objective`] from the cached layer outputs.
+    pub(crate) fn objective_cached(
+        &mut self,
+        data: &LiftedData<T>,
+        mu: f64,
+        threads: usize,
+    ) -> Result<f64, SolverError> {
+        let l_count = self.num_layers();
+        let mut e = 0.0;
+        for i in 0..l_count {
+            self.ensure_lin(i, data.x, threads)?;
+            e += 0.5 * data.l2_sum() * sq_norm(&self.w[i]);
+            if i + 1 < l_count {
+                e += 0.5 * mu * sq_diff(&self.z[i], &self.lin[i]);
+            } else {
+                e += data.data_term(&self.lin[i])?;
+            }
+        }
+        Ok(e)
+    }
+
+    /// [`MacState::violations`] from the cached layer outputs.
+    pub(crate) fn violations_cached(
+        &mut self,
+        x: &DMatrix<T>,
+        threads: usize,
+    ) -> Result<Vec<f64>, SolverError> {
+        let mut v = Vec::with_capacity(self.z.len());
+        for i in 0..self.z.len() {
+            self.ensure_lin(i, x, threads)?;
+            let out = &self.lin[i];
+            v.push((sq_diff(&self.z[i], out) / sq_norm(out).max(1e-300)).sqrt());
+        }
+        Ok(v)
     }
 
     /// The quadratic-penalty function in sum form (ALGORITHMS.md 5.1 with the cut placed
@@ -175,13 +256,17 @@ impl<T: Real> MacState<T> {
         mu: f64,
         threads: usize,
     ) -> Result<bool, SolverError> {
-        let current = self.objective(data, mu)?;
+        let current = self.objective_cached(data, mu, threads)?;
         let mut z_new = Vec::with_capacity(self.z.len());
         let mut a_new: Vec<DMatrix<T>> = Vec::with_capacity(self.z.len());
         for i in 0..self.z.len() {
-            let input = if i == 0 { data.x } else { &a_new[i - 1] };
             let mut zi = DMatrix::zeros(0, 0);
-            affine(&self.w[i], &self.b[i], input, threads, &mut zi)?;
+            if i == 0 {
+                // Layer 1's output does not depend on Z: the cached one.
+                zi.clone_from(&self.lin[0]);
+            } else {
+                affine(&self.w[i], &self.b[i], &a_new[i - 1], threads, &mut zi)?;
+            }
             let mut ai = DMatrix::zeros(0, 0);
             self.acts[i].apply_matrix(&zi, &mut ai);
             z_new.push(zi);
@@ -201,6 +286,11 @@ impl<T: Real> MacState<T> {
             feasible += 0.5 * data.l2_sum() * sq_norm(w);
         }
         if feasible < current {
+            // The new layer outputs are the new Z and `out`.
+            for (lin, z) in self.lin[1..last].iter_mut().zip(&z_new[1..]) {
+                lin.clone_from(z);
+            }
+            self.lin[last] = out;
             self.z = z_new;
             self.a = a_new;
             Ok(true)
@@ -211,7 +301,7 @@ impl<T: Real> MacState<T> {
 
     /// Gradient (sum form) and curvature bound of the term on the output of layer `i`:
     /// the loss for the last layer, `(mu/2)||Z_{i+1} - out||^2` for a hidden one. Writes
-    /// `out = W_i in + b_i` into `self.s1` and the gradient into `self.s2`; returns
+    /// `out = W_i in + b_i` into the cache `self.lin[i]` and the gradient into `self.s2`; returns
     /// (term value, curvature c).
     fn top_term(
         &mut self,
@@ -220,12 +310,11 @@ impl<T: Real> MacState<T> {
         mu: f64,
         threads: usize,
     ) -> Result<(f64, f64), SolverError> {
-        let input = if i == 0 { data.x } else { &self.a[i - 1] };
-        affine(&self.w[i], &self.b[i], input, threads, &mut self.s1)?;
+        self.ensure_lin(i, data.x, threads)?;
         if i + 1 == self.num_layers() {
             let val = data
                 .loss
-                .value_and_output_grad(&self.s1, data.targets, &mut self.s2)
+                .value_and_output_grad(&self.lin[i], data.targets, &mut self.s2)
                 .map_err(|e| SolverError::Problem(format!("MAC loss: {e}")))?;
             let inv_w = T::of(1.0 / data.weight());
             self.s2 *= inv_w;
@@ -233,7 +322,7 @@ impl<T: Real> MacState<T> {
                 LossKind::Mse => 1.0,
                 _ => data
                     .loss
-                    .curvature_bound(self.s1.nrows())
+                    .curvature_bound(self.lin[i].nrows())
                     .max_eigenvalue()
                     .ok_or_else(|| {
                         SolverError::Problem("MAC: loss has no curvature bound".into())
@@ -241,7 +330,7 @@ impl<T: Real> MacState<T> {
             };
             Ok((val.to_f64() / data.weight(), c))
         } else {
-            self.s2 = &self.s1 - &self.z[i];
+            self.s2 = &self.lin[i] - &self.z[i];
             let val = 0.5 * mu * sq_norm(&self.s2);
             self.s2 *= T::of(mu);
             Ok((val, mu))
@@ -270,11 +359,29 @@ impl<T: Real> MacState<T> {
         } else {
             mm(&mut gram, 1.0, w_up, Y, w_up, N, 0.0, threads)?;
         }
-        let mut lc = c_up * lambda_max_psd(&gram, 30);
-        // Below: M = W_i h(Z_{i-1}) + b_i.
-        let input = if i == 0 { data.x } else { &self.a[i - 1] };
-        let mut m = DMatrix::zeros(0, 0);
-        affine(&self.w[i], &self.b[i], input, threads, &mut m)?;
+        let lc = c_up * lambda_max_psd(&gram, 30);
+        // Below: M = W_i h(Z_{i-1}) + b_i (cached; unchanged by this step).
+        self.ensure_lin(i, data.x, threads)?;
+        let m = std::mem::take(&mut self.lin[i]);
+        let r = self.z_trials(i, up, m.as_slice(), &gamma, phi0, lc, data, mu, threads);
+        self.lin[i] = m;
+        r
+    }
+
+    /// The backtracking loop of [`MacState::z_step`] (`m` = the cached `lin[i]`).
+    #[allow(clippy::too_many_arguments)]
+    fn z_trials(
+        &mut self,
+        i: usize,
+        up: usize,
+        m: &[T],
+        gamma: &DMatrix<T>,
+        phi0: f64,
+        mut lc: f64,
+        data: &LiftedData<T>,
+        mu: f64,
+        threads: usize,
+    ) -> Result<u64, SolverError> {
         let h = self.acts[i];
         let a0 = self.a[i].clone();
         let z0 = self.z[i].clone();
@@ -304,6 +411,7 @@ impl<T: Real> MacState<T> {
                 lin += gamma[k].to_f64() * da;
                 quad += da * da;
             }
+            self.lin_valid[up] = false;
             let (phi_new, _) = self.top_term(up, data, mu, threads)?;
             if phi_new <= phi0 + lin + 0.5 * lc * quad + tol {
                 return Ok(trial);
@@ -312,6 +420,7 @@ impl<T: Real> MacState<T> {
         }
         self.z[i].copy_from(&z0);
         self.a[i].copy_from(&a0);
+        self.lin_valid[up] = false;
         Err(SolverError::LineSearch(format!(
             "MAC Z_{} step: no certified curvature bound after 60 doublings",
             i + 1
@@ -343,13 +452,27 @@ impl<T: Real> MacState<T> {
         let d_out = self.w[i].nrows();
         // Gram of Abar (fixed during this W-step).
         let input = if i == 0 { data.x } else { &self.a[i - 1] };
-        let mut aa = DMatrix::zeros(0, 0);
-        mm(&mut aa, 1.0, input, N, input, Y, 0.0, threads)?;
-        let s = row_sums(input);
+        let mut aa_local = DMatrix::zeros(0, 0);
+        let s_local;
+        let (aa, s) = if i == 0 {
+            if !self.input_key.hit(input, threads) {
+                mm(&mut self.input_gram, 1.0, input, N, input, Y, 0.0, threads)?;
+                self.input_sums = row_sums(input);
+            }
+            (self.input_gram.clone(), self.input_sums.clone())
+        } else {
+            mm(&mut aa_local, 1.0, input, N, input, Y, 0.0, threads)?;
+            s_local = row_sums(input);
+            (std::mem::take(&mut aa_local), s_local)
+        };
         let n = input.ncols() as f64;
         for _ in 0..steps {
             let (_, c) = self.top_term(i, data, mu, threads)?;
             let input = if i == 0 { data.x } else { &self.a[i - 1] };
+            // Layer 1's system depends only on X and c: its factor is reused for the same c.
+            let reuse = i == 0
+                && self.factor_key.hit_with(input, threads, [c, ls])
+                && self.input_factor.is_some();
             let mut sys = DMatrix::zeros(d_in + 1, d_in + 1);
             sys.view_mut((0, 0), (d_in, d_in))
                 .copy_from(&(&aa * T::of(c)));
@@ -372,13 +495,32 @@ impl<T: Real> MacState<T> {
                     rhs[(k, o)] -= T::of(ls) * self.w[i][(o, k)];
                 }
             }
-            solve_spd(sys, &mut rhs, &format!("MAC W_{} step", i + 1))?;
+            if reuse {
+                if let Some(f) = &self.input_factor {
+                    f.solve_mut(&mut rhs);
+                }
+            } else if i == 0 {
+                self.factor_key.clear();
+                let f = nalgebra::Cholesky::new(sys).ok_or_else(|| {
+                    SolverError::NonFinite(format!(
+                        "MAC W_1 step: the {0} x {0} system matrix is not positive definite \
+                         (non-finite entries or a vanishing ridge)",
+                        d_in + 1
+                    ))
+                })?;
+                f.solve_mut(&mut rhs);
+                self.input_factor = Some(f);
+                self.factor_key.hit_with(input, threads, [c, ls]);
+            } else {
+                solve_spd(sys, &mut rhs, &format!("MAC W_{} step", i + 1))?;
+            }
             for o in 0..d_out {
                 for k in 0..d_in {
                     self.w[i][(o, k)] += rhs[(k, o)];
                 }
                 self.b[i][o] += rhs[(d_in, o)];
             }
+            self.lin_valid[i] = false;
         }
         Ok(steps as u64)
     }

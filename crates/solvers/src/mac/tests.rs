@@ -172,7 +172,7 @@ fn bad_hyperparameters_are_typed_errors() {
         .init_parts(&net, &data, &hinge)
         .unwrap_err();
     assert!(
-        e.to_string().contains("MulticlassHinge is not supported"),
+        matches!(&e, SolverError::NotApplicable(m) if m.contains("MulticlassHinge is not supported")),
         "{e}"
     );
 }
@@ -256,4 +256,47 @@ fn f32_runs_and_decreases() {
     });
     let after = net.objective(&loss, data.inputs(), data.targets()).unwrap();
     assert!(after < 0.8 * before, "{before} -> {after}");
+}
+
+/// The cached layer outputs (issue #14) give the same E_Q and violations as recomputing
+/// them, bit for bit, also after the network is changed between steps (which must drop
+/// the cache) and over a change of mu (which refactors layer 1's W-step system).
+#[test]
+fn cached_layer_outputs_match_recomputation_bit_for_bit() {
+    let (mut net, data) = toy::<f64>(23);
+    let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
+    let cfg = MacConfig {
+        mu0: 0.5,
+        mu_factor: 2.0,
+        iters_per_mu: 1,
+        ..MacConfig::default()
+    };
+    let mut mac = cfg.build::<f64>().unwrap();
+    mac.init_parts(&net, &data, &loss).unwrap();
+    let ld = LiftedData::new(&data, &loss);
+    run_ctx(|ctx| {
+        for it in 0..5 {
+            if it == 2 {
+                net.dense_mut(0).unwrap().weight[(0, 0)] += 0.25;
+                net.dense_mut(1).unwrap().bias[0] -= 0.5;
+            }
+            let mu = cfg.mu_at(it);
+            let r = mac.step_parts(&mut net, &data, &loss, ctx).unwrap();
+            let st = mac.state().unwrap();
+            let e = st.objective(&ld, mu).unwrap() * ld.weight();
+            assert_eq!(
+                r.surrogate.unwrap().to_bits(),
+                e.to_bits(),
+                "iteration {it}"
+            );
+            let viol = st.violations(data.inputs()).unwrap();
+            let reported: Vec<f64> = r
+                .extras
+                .iter()
+                .filter(|(k, _)| k.starts_with("viol_"))
+                .map(|(_, v)| *v)
+                .collect();
+            assert_eq!(reported, viol, "iteration {it}");
+        }
+    });
 }

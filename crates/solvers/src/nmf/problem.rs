@@ -59,6 +59,7 @@ impl<T: Real> NmfProblem<T> {
         let objective = NmfConfig {
             beta: config.beta,
             rule: Rule::Mm,
+            me_theta: config.me_theta,
             penalties: config.penalties,
             sklearn_compatible: config.sklearn_compatible,
         };

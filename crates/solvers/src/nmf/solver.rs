@@ -16,6 +16,11 @@ pub struct BetaNmfConfig {
     pub beta: f64,
     /// Update rule (MM exponent gamma(beta), heuristic exponent 1, or ME).
     pub rule: Rule,
+    /// Relaxation of [`Rule::Me`] for beta >= 1, `h = h_MM + theta (h_ME - h_MM)`
+    /// (`majorize::nmf::NmfConfig::me_theta`; default 0.95 as in Févotte & Idier's
+    /// reference implementation, 1 = the exact equalization point).
+    #[serde(default = "default_me_theta")]
+    pub me_theta: f64,
     /// Follow scikit-learn's `NMF(solver='mu')` exactly (MM only).
     pub sklearn_compatible: bool,
     /// L1/L2 penalties (already scaled; see `majorize::nmf::Penalties::sklearn`).
@@ -26,11 +31,16 @@ pub struct BetaNmfConfig {
     pub tol: f64,
 }
 
+fn default_me_theta() -> f64 {
+    nmf::DEFAULT_ME_THETA
+}
+
 impl Default for BetaNmfConfig {
     fn default() -> Self {
         Self {
             beta: 2.0,
             rule: Rule::Mm,
+            me_theta: nmf::DEFAULT_ME_THETA,
             sklearn_compatible: false,
             penalties: Penalties::default(),
             tol: 0.0,
@@ -63,6 +73,7 @@ impl BetaNmfConfig {
         NmfConfig {
             beta: self.beta,
             rule: self.rule,
+            me_theta: self.me_theta,
             penalties: self.penalties,
             sklearn_compatible: self.sklearn_compatible,
         }

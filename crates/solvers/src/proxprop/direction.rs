@@ -38,7 +38,7 @@ impl FlatLayout {
     pub fn of<T: Real>(net: &Sequential<T>) -> Result<Self, SolverError> {
         let view = net
             .mlp_view()
-            .map_err(|e| SolverError::Problem(format!("ProxProp needs an MLP: {e}")))?;
+            .map_err(|e| SolverError::NotApplicable(format!("ProxProp needs an MLP: {e}")))?;
         let layout = net.param_layout();
         let find = |pos: usize, name: &str| {
             layout

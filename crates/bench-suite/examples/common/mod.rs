@@ -1,0 +1,106 @@
+//! Shared by the `sweep_ratios` and `trace_check` examples: the problems of issue #14
+//! and the default list of structured solvers.
+
+#![allow(dead_code)]
+
+use bench_suite::problems::{
+    BuildOptions, DataSource, HiddenActivation, LossSpec, ProblemData, ProblemKind, ProblemSpec,
+    SolverFamily, find_problem,
+};
+use bench_suite::runner::{NetProblem, SolverEntry, initial_network};
+use nets::{Dataset, Loss, Sequential};
+
+/// Nanoseconds this thread has spent on a CPU (0 if unavailable).
+pub fn cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The structured solvers of issue #14, then any other layer-wise MM entry (e.g. the
+/// certified-MM solvers once registered) except the mini-batch AGD and last-layer MM.
+pub fn default_solvers(reg: &[SolverEntry]) -> Vec<String> {
+    let mut names: Vec<String> = [
+        "proxprop",
+        "block-mm",
+        "admm-taylor",
+        "bcd",
+        "mac",
+        "dladmm",
+        "lifted-fenchel",
+    ]
+    .map(str::to_string)
+    .to_vec();
+    for e in reg {
+        if e.family == SolverFamily::LayerwiseMm
+            && !["agd", "last-layer-mm", "block-mm"].contains(&e.name)
+        {
+            names.push(e.name.to_string());
+        }
+    }
+    names
+}
+
+/// An MNIST-shaped synthetic problem: 784-128-10 ReLU MLP, softmax cross-entropy,
+/// `train` samples of 10 Gaussian blobs in 784 dimensions (centres uniform in
+/// [-1, 1]^784, std 1).
+pub fn mnist_synth(train: usize) -> ProblemSpec {
+    ProblemSpec {
+        name: "mnist-synth".into(),
+        description: "MNIST-shaped synthetic: 784-128-10 ReLU MLP, 10 Gaussian blobs".into(),
+        kind: ProblemKind::Network {
+            widths: vec![784, 128, 10],
+            hidden: HiddenActivation::Relu,
+            loss: LossSpec::SoftmaxCrossEntropy,
+        },
+        source: DataSource::Blobs {
+            train,
+            test: 10,
+            dim: 784,
+            classes: 10,
+            spread: 1.0,
+            std: 1.0,
+        },
+        families: SolverFamily::NETWORK.to_vec(),
+        quick: false,
+    }
+}
+
+/// A named problem's training set, initial network (runner seed 0) and loss.
+/// `mnist-synth` has 10 000 samples, `mnist-synth-small` 1 000.
+pub fn problem(name: &str) -> (Dataset<f64>, Sequential<f64>, Loss) {
+    let spec = match name {
+        "mnist-synth" => mnist_synth(10_000),
+        "mnist-synth-small" => mnist_synth(1_000),
+        _ => find_problem(name).expect("problem"),
+    };
+    let ProblemKind::Network {
+        widths,
+        hidden,
+        loss,
+    } = &spec.kind
+    else {
+        panic!("{name} is not a network problem");
+    };
+    let ProblemData::Supervised { train, .. } = spec
+        .build::<f64>(0, &BuildOptions::from_env())
+        .expect("data")
+    else {
+        panic!("not supervised");
+    };
+    let net = initial_network::<f64>(widths, *hidden, 0).expect("net");
+    (train, net, loss.to_nets())
+}
+
+/// A fresh problem on copies of the data and initial network.
+pub fn make(
+    train: &Dataset<f64>,
+    net: &Sequential<f64>,
+    loss: Loss,
+    threads: usize,
+) -> NetProblem<f64> {
+    NetProblem::new(net.clone(), loss, train.clone(), None)
+        .expect("problem")
+        .with_threads(threads)
+}

@@ -1,0 +1,269 @@
+//! `--tune`: the same hyperparameter search for every solver, and the per-solver
+//! declarations the runner needs (what to tune, whether the method promises a monotone
+//! decrease of the objective).
+//!
+//! ## Declaring a solver: one line
+//!
+//! Every registry entry has one line in [`DECLARATIONS`], keyed by its display name:
+//!
+//! ```text
+//! tuned("adam", &["/lr"]),                                  // one parameter
+//! tuned("bcd", &["/rho", "/gamma", "/alpha"]).monotone(),   // joint scaling, monotone
+//! fixed("last-layer-mm", "closed-form step ...").monotone(), // nothing to tune (why)
+//! ```
+//!
+//! A parameter is a JSON pointer (RFC 6901) into the serde form of the solver's config
+//! (what `results.json` shows under `hyperparameters`), e.g. `/penalty/Adaptive/rho0`
+//! for a field of an enum variant. Integer fields (L-BFGS's history) are rounded, at
+//! least 1.
+//!
+//! ## The grid: the same size for every solver
+//!
+//! With `P` points (default [`DEFAULT_TUNE_POINTS`] = 5) the k-th grid point multiplies
+//! EVERY declared parameter by the same factor
+//! `s_k = 10^(SPAN (2k/(P-1) - 1))`, k = 0..P-1, `SPAN` = [`TUNE_SPAN_DECADES`] = 1:
+//! `{0.1, 0.316, 1, 3.16, 10}` x the documented default. Single-parameter solvers get a
+//! log-spaced grid centred on their default; multi-parameter solvers (Taylor ADMM's
+//! gamma and beta, dlADMM's rho schedule, BCD's rho, gamma, alpha) move all their
+//! parameters together along one log-line through the defaults (a joint log-scaling),
+//! so every solver gets exactly `P` candidates and no family gets a larger search.
+//! The default itself is always a candidate (odd `P`).
+//!
+//! ## Selection, never on the test set
+//!
+//! For each (problem, seed) a validation split is carved from the TRAINING set: a
+//! fraction [`VALIDATION_FRACTION`] = 0.2 (stratified by class for labelled data), drawn
+//! from `ChaCha8Rng::seed_from_u64(seed)` on stream [`VALIDATION_STREAM`]. Every grid
+//! point runs on the remaining 80% from the seed's initial weights under the problem's
+//! full budget (same data passes, same wall-time cap); the candidate with the lowest
+//! FINAL VALIDATION OBJECTIVE (the loss's data term on the validation samples, no
+//! penalty) wins; diverged, failed or non-finite candidates never win; ties go to the
+//! first in grid order; if none is finite the default wins. The chosen values then run
+//! on the full training set, and that run is reported (`tuned: true`, with its
+//! [`TuningRecord`]). The test set is never looked at. NMF problems have no held-out
+//! samples: their (parameter-free) solvers are not tuned.
+//!
+//! The search's cost (wall time, solver time, data passes in units of the FULL training
+//! set) is recorded per reported run, and the report adds tuning-inclusive columns.
+
+use serde_json::Value;
+
+pub use crate::results::TuningRecord;
+
+/// Grid points per solver when `--tune` is given without `--tune-points`.
+pub const DEFAULT_TUNE_POINTS: usize = 5;
+/// Half-width of the grid in decades around the default.
+pub const TUNE_SPAN_DECADES: f64 = 1.0;
+/// Fraction of the training set held out for the selection.
+pub const VALIDATION_FRACTION: f64 = 0.2;
+/// Stream of the seed's ChaCha8 generator the validation split is drawn from (0: data,
+/// 1: initial weights).
+pub const VALIDATION_STREAM: u64 = 2;
+
+/// What the runner knows about one registered solver besides its factory.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Declaration {
+    /// The registry display name.
+    pub name: &'static str,
+    /// JSON pointers of the tuned parameters (empty: nothing to tune).
+    pub tune: &'static [&'static str],
+    /// Why nothing is tuned (for reports), when `tune` is empty.
+    pub why_not_tuned: &'static str,
+    /// The method promises a monotone decrease of the true training objective (MM, BCD,
+    /// lifted, monotone NMF updates, certified MM): the report flags any increase.
+    pub monotone: bool,
+}
+
+/// A declaration with tuned parameters.
+pub const fn tuned(name: &'static str, tune: &'static [&'static str]) -> Declaration {
+    Declaration {
+        name,
+        tune,
+        why_not_tuned: "",
+        monotone: false,
+    }
+}
+
+/// A declaration of a solver with nothing to tune, and why.
+pub const fn fixed(name: &'static str, why: &'static str) -> Declaration {
+    Declaration {
+        name,
+        tune: &[],
+        why_not_tuned: why,
+        monotone: false,
+    }
+}
+
+impl Declaration {
+    /// The same declaration, promising a monotone decrease.
+    pub const fn monotone(self) -> Self {
+        Declaration {
+            monotone: true,
+            ..self
+        }
+    }
+}
+
+const MULTIPLICATIVE: &str =
+    "multiplicative updates: no step size or penalty (parameter-free), nothing to tune";
+
+/// One line per registered solver (see the module doc).
+#[rustfmt::skip]
+pub const DECLARATIONS: &[Declaration] = &[
+    tuned("adam", &["/lr"]),
+    tuned("sgd-momentum", &["/lr"]),
+    tuned("lbfgs", &["/history"]),
+    tuned("inna", &["/lr"]),
+    tuned("step-tuned", &["/alpha"]),
+    tuned("gd", &["/lr"]),
+    tuned("adamw", &["/lr"]),
+    tuned("rmsprop", &["/lr"]),
+    tuned("adagrad", &["/lr"]),
+    tuned("block-mm", &["/initial_scale"]).monotone(),
+    fixed("last-layer-mm", "closed-form step with the loss's exact curvature bound: no step size or penalty").monotone(),
+    tuned("agd", &["/gain"]),
+    tuned("admm-taylor", &["/gamma", "/beta"]),
+    tuned("dladmm", &["/penalty/Adaptive/rho0", "/penalty/Adaptive/rho_max"]),
+    tuned("bcd", &["/rho", "/gamma", "/alpha"]).monotone(),
+    tuned("mac", &["/mu0"]),
+    tuned("lifted-fenchel", &["/lambda"]).monotone(),
+    tuned("proxprop", &["/tau_prox"]),
+    // Certified MM (branch cert-solvers): the initial trust region of the step sizes.
+    tuned("safe-adam", &["/trust_region"]).monotone(),
+    tuned("safe-layerwise", &["/trust_region"]).monotone(),
+    tuned("safe-gd", &["/trust_region"]).monotone(),
+    tuned("safe-heavy-ball", &["/trust_region"]).monotone(),
+    fixed("nmf-mm", MULTIPLICATIVE).monotone(),
+    fixed("nmf-heuristic", MULTIPLICATIVE),
+    fixed("nmf-me", MULTIPLICATIVE).monotone(),
+];
+
+/// The declaration of the solver called `name`, if any.
+pub fn declaration(name: &str) -> Option<&'static Declaration> {
+    DECLARATIONS.iter().find(|d| d.name == name)
+}
+
+/// The `points` scale factors `10^(SPAN (2k/(points-1) - 1))` (one point: `[1]`).
+pub fn scale_factors(points: usize) -> Vec<f64> {
+    if points <= 1 {
+        return vec![1.0; points];
+    }
+    let half = (points - 1) as f64 / 2.0;
+    (0..points)
+        .map(|k| 10f64.powf(TUNE_SPAN_DECADES * (k as f64 - half) / half))
+        .collect()
+}
+
+/// Sets `value` at JSON pointer `ptr` of `config`, which must hold a number there; an
+/// integer slot gets the value rounded (at least 1).
+pub fn set_number(config: &mut Value, ptr: &str, value: f64) -> Result<(), String> {
+    let slot = config
+        .pointer_mut(ptr)
+        .ok_or_else(|| format!("the config has no field `{ptr}`"))?;
+    if slot.is_u64() || slot.is_i64() {
+        *slot = serde_json::json!((value.round() as i64).max(1));
+    } else if slot.is_number() {
+        *slot = serde_json::json!(value);
+    } else {
+        return Err(format!("`{ptr}` is not a number ({slot})"));
+    }
+    Ok(())
+}
+
+/// The numeric value at `ptr` of `config`.
+pub fn get_number(config: &Value, ptr: &str) -> Result<f64, String> {
+    config
+        .pointer(ptr)
+        .and_then(Value::as_f64)
+        .ok_or_else(|| format!("the config has no numeric field `{ptr}`"))
+}
+
+/// The grid of one solver: for each scale factor, the (pointer, value) overrides,
+/// computed from the default config (its serde form). Integer parameters are rounded.
+pub fn grid(
+    default_config: &Value,
+    params: &[&str],
+    points: usize,
+) -> Result<Vec<Vec<(String, f64)>>, String> {
+    let defaults = params
+        .iter()
+        .map(|p| {
+            let v = get_number(default_config, p)?;
+            let int = default_config.pointer(p).is_some_and(Value::is_u64);
+            Ok((p.to_string(), v, int))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(scale_factors(points)
+        .into_iter()
+        .map(|s| {
+            defaults
+                .iter()
+                .map(|(p, v, int)| {
+                    let x = v * s;
+                    (p.clone(), if *int { x.round().max(1.0) } else { x })
+                })
+                .collect()
+        })
+        .collect())
+}
+
+/// Index of the winning candidate: the lowest finite score, first on ties; `fallback`
+/// when no score is finite.
+pub fn select(scores: &[Option<f64>], fallback: usize) -> usize {
+    scores
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.filter(|v| v.is_finite()).map(|v| (i, v)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or(fallback, |(i, _)| i)
+}
+
+/// The selection rule as recorded in every [`TuningRecord`].
+pub const SELECTION_RULE: &str = "lowest final validation objective (data term on a 20% \
+    validation split of the training set; test set unused), same budget and initial \
+    weights for every candidate; then the chosen values run on the full training set";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn five_points_span_two_decades_centred_on_the_default() {
+        let s = scale_factors(5);
+        let want = [0.1, 10f64.powf(-0.5), 1.0, 10f64.powf(0.5), 10.0];
+        for (a, b) in s.iter().zip(want) {
+            assert!((a - b).abs() < 1e-12 * b, "{a} vs {b}");
+        }
+        assert_eq!(scale_factors(1), vec![1.0]);
+        assert_eq!(scale_factors(3), vec![0.1, 1.0, 10.0]);
+    }
+
+    #[test]
+    fn joint_grid_scales_every_parameter_and_rounds_integers() {
+        let cfg = json!({"gamma": 10.0, "beta": 1.0, "history": 10, "penalty": {"Adaptive": {"rho0": 1e-6}}});
+        let g = grid(&cfg, &["/gamma", "/beta"], 5).unwrap();
+        assert_eq!(g.len(), 5);
+        assert_eq!(g[0], vec![("/gamma".into(), 1.0), ("/beta".into(), 0.1)]);
+        assert_eq!(g[2], vec![("/gamma".into(), 10.0), ("/beta".into(), 1.0)]);
+        let h = grid(&cfg, &["/history"], 5).unwrap();
+        let hist: Vec<f64> = h.iter().map(|p| p[0].1).collect();
+        assert_eq!(hist, vec![1.0, 3.0, 10.0, 32.0, 100.0]);
+        let r = grid(&cfg, &["/penalty/Adaptive/rho0"], 3).unwrap();
+        assert!((r[2][0].1 - 1e-5).abs() < 1e-18);
+        assert!(grid(&cfg, &["/nope"], 5).unwrap_err().contains("/nope"));
+        let mut c = cfg.clone();
+        set_number(&mut c, "/history", 31.6).unwrap();
+        assert_eq!(c["history"], 32);
+        set_number(&mut c, "/penalty/Adaptive/rho0", 0.5).unwrap();
+        assert_eq!(c["penalty"]["Adaptive"]["rho0"], 0.5);
+        assert!(set_number(&mut c, "/penalty", 1.0).is_err());
+    }
+
+    #[test]
+    fn selection_takes_the_lowest_finite_score_first_on_ties() {
+        assert_eq!(select(&[Some(3.0), None, Some(1.0), Some(1.0)], 2), 2);
+        assert_eq!(select(&[None, Some(f64::NAN), None], 1), 1);
+        assert_eq!(select(&[Some(f64::INFINITY), Some(5.0)], 0), 1);
+    }
+}
