@@ -3,7 +3,8 @@
 //! cross-entropy (mean), N = 1438 samples (the digits training split), f64, one thread.
 //! Inputs are synthetic digits-like pixels in [0, 1] (the timing does not depend on the
 //! values); the direction is the negative gradient (k = 1) or one block per dense layer
-//! (k = L), trust region 1e-2.
+//! (k = L), trust region 1e-2. `enclose_with` keeps one workspace across iterations,
+//! as a solver does.
 //!
 //! Run: `cargo bench -p majorize --bench enclosure -- --measurement-time 3 --warm-up-time 1`
 //! and compare the groups' times side by side (same run, same load).
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use autodiff::Tape;
 use criterion::{Criterion, criterion_group, criterion_main};
-use majorize::{EnclosureRequest, enclose};
+use majorize::{EnclosureRequest, EnclosureWorkspace, enclose_with};
 use nalgebra::{DMatrix, DVector};
 use nets::{Activation, Init, Loss, LossKind, Reduction, Sequential, Targets};
 use rand::{RngExt, SeedableRng};
@@ -76,7 +77,11 @@ fn bench_shape(c: &mut Criterion, widths: &[usize]) {
             directions: dirs,
             alpha_max: amax,
         };
-        g.bench_function(label, |b| b.iter(|| black_box(enclose(&req).unwrap())));
+        // Steady state of a solver: one workspace kept across calls.
+        let mut ws = EnclosureWorkspace::new();
+        g.bench_function(label, |b| {
+            b.iter(|| black_box(enclose_with(&req, &mut ws).unwrap()))
+        });
     }
     g.finish();
 }

@@ -40,7 +40,8 @@ mod validate;
 
 pub use check::{CheckConfig, CheckReport, Condition, Violation, check_surrogate};
 pub use enclosure::{
-    EnclosureRequest, EnclosureSurrogate, QuadraticEnclosure, apply_step, enclose,
+    EnclosureRequest, EnclosureSurrogate, EnclosureWorkspace, QuadraticEnclosure, apply_step,
+    enclose, enclose_with,
 };
 pub use error::{MajorizeError, Result};
 pub use surrogate::{InnerSolve, Minimizer, MinimizerKind, Objective, Surrogate, SurrogateBuilder};

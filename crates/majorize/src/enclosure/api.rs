@@ -7,7 +7,8 @@ use nets::{Activation, LossKind, Reduction, Targets};
 use super::elementwise::{Acc, activation};
 use super::fp::{Iv, U64, dn, fmax, gamma, up, up_ops};
 use super::loss::data_term;
-use super::model::{DenseDirs, Model, dense};
+use super::model::{DenseDirs, dense};
+use super::workspace::EnclosureWorkspace;
 use crate::error::{MajorizeError, Result};
 use crate::surrogate::{InnerSolve, Minimizer, MinimizerKind};
 
@@ -374,6 +375,17 @@ fn dense_targets<T: Real>(t: &Targets<T>, rows: usize, cols: usize) -> DMatrix<f
 /// an empty or non-finite trust region; a non-finite or wrong-length direction; shape
 /// mismatches of inputs/targets; non-finite inputs or weights.
 pub fn enclose<T: Real>(req: &EnclosureRequest<'_, T>) -> Result<QuadraticEnclosure<T>> {
+    enclose_with(req, &mut EnclosureWorkspace::new())
+}
+
+/// [`enclose`] with caller-kept scratch memory: the same result bit for bit, but the
+/// large per-sample buffers are taken from (and returned to) `ws`, so repeated calls on
+/// the same shapes allocate no large matrix (solvers should keep one workspace per run).
+/// Errors as [`enclose`].
+pub fn enclose_with<T: Real>(
+    req: &EnclosureRequest<'_, T>,
+    ws: &mut EnclosureWorkspace,
+) -> Result<QuadraticEnclosure<T>> {
     let plan = validate(req)?;
     super::extreme::check_l2(req.loss)?;
     let net = req.net;
@@ -397,9 +409,17 @@ pub fn enclose<T: Real>(req: &EnclosureRequest<'_, T>) -> Result<QuadraticEnclos
         .map(|d| d.iter().map(|v| v.to_f64()).collect())
         .collect();
 
-    let mut cur = Model::constant(to64(req.inputs), k);
+    let mut cur = {
+        let (r, c) = req.inputs.shape();
+        let mut m = ws.model(r, c, k);
+        for (d, s) in m.c0.as_mut_slice().iter_mut().zip(req.inputs.as_slice()) {
+            *d = s.to_f64();
+        }
+        m.constant = true;
+        m
+    };
     for step in &plan {
-        cur = match *step {
+        let next = match *step {
             Step::Dense(li) => {
                 let d = net.layers()[li]
                     .as_dense()
@@ -423,14 +443,16 @@ pub fn enclose<T: Real>(req: &EnclosureRequest<'_, T>) -> Result<QuadraticEnclos
                         .map(|v| v[bi.offset..bi.offset + bi.rows].to_vec())
                         .collect(),
                 };
-                dense(&cur, &dd, &amax, u_t)?
+                dense(&cur, &dd, &amax, u_t, ws)?
             }
-            Step::Act(a) => activation(a, &cur, &amax, u_t),
+            Step::Act(a) => activation(a, &cur, &amax, u_t, ws),
         };
+        ws.give_model(std::mem::replace(&mut cur, next));
     }
     let (rows, cols) = cur.c0.shape();
     let y = dense_targets(req.targets, rows, cols);
     let data = data_term(req.loss.kind, &cur, &y, &amax, u_t);
+    ws.give_model(cur);
     let w = match req.loss.reduction {
         Reduction::Sum => Iv::point(1.0),
         Reduction::Mean => Iv::new(dn(1.0 / cols as f64), up(1.0 / cols as f64)),

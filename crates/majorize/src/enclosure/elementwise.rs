@@ -33,6 +33,7 @@ use nets::Activation;
 use super::activation::{Smooth, driver_rel, smooth_enclosure, value};
 use super::fp::{Iv, eta, fmax, fmin, gamma, up, up_ops};
 use super::model::Model;
+use super::workspace::EnclosureWorkspace;
 
 /// One entry of a model, gathered for elementwise work (buffers reused across entries).
 #[derive(Clone, Debug, Default)]
@@ -316,18 +317,24 @@ fn recip_pos(x: Iv) -> Iv {
 }
 
 /// Applies an activation to every entry of `z`.
-pub(crate) fn activation(act: Activation, z: &Model, amax: &[f64], u_t: f64) -> Model {
+pub(crate) fn activation(
+    act: Activation,
+    z: &Model,
+    amax: &[f64],
+    u_t: f64,
+    ws: &mut EnclosureWorkspace,
+) -> Model {
     if act == Activation::Identity {
         return z.clone();
     }
     let k = z.k;
     let (rows, cols) = z.c0.shape();
-    let mut out = Model::zeros(rows, cols, k);
+    let mut out = ws.model(rows, cols, k);
     let bx = BoxIv::new(amax);
     let mut el = Elem::with_k(k);
     let mut acc = Acc::with_k(k);
     let relu = act == Activation::Relu;
-    let spread = z.spread(amax);
+    let spread = z.spread(amax, ws);
     for idx in 0..rows * cols {
         if relu {
             // Fast paths: the whole range on one side of the kink. Active: the identity
@@ -346,5 +353,6 @@ pub(crate) fn activation(act: Activation, z: &Model, amax: &[f64], u_t: f64) -> 
         activation_entry(act, &mut el, &bx, u_t, &mut acc);
         acc.store(&mut out, idx, amax);
     }
+    ws.give(spread);
     out
 }

@@ -114,6 +114,8 @@ pub(crate) fn data_term(
             let mut u_acc = Acc::with_k(k);
             let kf = rows as f64;
             let mut ex = vec![Iv::ZERO; rows];
+            let mut elo = vec![0.0; rows];
+            let mut suf = vec![0.0; rows + 1];
             for n in 0..cols {
                 rgs.clear();
                 for j in 0..rows {
@@ -150,15 +152,36 @@ pub(crate) fn data_term(
                 }
                 // Remainder: σ θ U, θ ∈ [0, 1], U = ½ Σ_{j≠c} p̄_j (δ_j - δ_c)².
                 u_acc.clear();
+                // Σ_{i≠j} exp(z_i,lo - z_j,hi) >= (Σ_{i≠j} E_i) F_j with lower bounds
+                // E_i <= exp(z_i,lo - mx), F_j <= exp(mx - z_j,hi): K exponentials per
+                // sample instead of K²; the sums over i ≠ j come from prefix and suffix
+                // sums (rounded down, no cancellation). Pairwise fallback if F_j overflows.
+                for i in 0..rows {
+                    let t = Iv::point(zbox[i].lo).sub(Iv::point(mx));
+                    elo[i] = exp_iv(Iv::point(t.lo)).lo;
+                }
+                suf[rows] = 0.0;
+                for i in (0..rows).rev() {
+                    suf[i] = dn(suf[i + 1] + elo[i]);
+                }
+                let mut pre = 0.0;
                 for j in 0..rows {
+                    let pre_j = pre;
+                    pre = dn(pre + elo[j]);
                     if j == c {
                         continue;
                     }
-                    let mut sl = 0.0;
-                    for i in 0..rows {
-                        if i != j {
-                            let t = Iv::point(zbox[i].lo).sub(Iv::point(zbox[j].hi));
-                            sl = dn(sl + exp_iv(Iv::point(t.lo)).lo);
+                    let t = Iv::point(mx).sub(Iv::point(zbox[j].hi));
+                    let f = exp_iv(Iv::point(t.lo)).lo;
+                    let others = dn(pre_j + suf[j + 1]);
+                    let mut sl = dn(others * f);
+                    if !(f.is_finite() && sl.is_finite()) {
+                        sl = 0.0;
+                        for i in 0..rows {
+                            if i != j {
+                                let t = Iv::point(zbox[i].lo).sub(Iv::point(zbox[j].hi));
+                                sl = dn(sl + exp_iv(Iv::point(t.lo)).lo);
+                            }
                         }
                     }
                     let pbar = fmin(up(1.0 / dn(1.0 + sl)), 1.0);

@@ -50,5 +50,9 @@ pub(crate) mod loss;
 pub(crate) mod model;
 #[cfg(test)]
 mod tests;
+mod workspace;
 
-pub use api::{EnclosureRequest, EnclosureSurrogate, QuadraticEnclosure, apply_step, enclose};
+pub use api::{
+    EnclosureRequest, EnclosureSurrogate, QuadraticEnclosure, apply_step, enclose, enclose_with,
+};
+pub use workspace::EnclosureWorkspace;

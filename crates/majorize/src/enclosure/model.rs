@@ -35,6 +35,7 @@ use autodiff::Transpose;
 use nalgebra::DMatrix;
 
 use super::fp::{Inflate, U64, gamma, up_ops};
+use super::workspace::EnclosureWorkspace;
 use crate::error::Result;
 use crate::prod::gemm;
 
@@ -52,31 +53,13 @@ pub(crate) struct Model {
 }
 
 impl Model {
-    /// The constant model of the input data `x` (exact: the data does not depend on α).
-    pub(crate) fn constant(x: DMatrix<f64>, k: usize) -> Model {
-        let (r, c) = x.shape();
-        Model {
-            k,
-            c0: x,
-            c1: (0..k).map(|_| DMatrix::zeros(r, c)).collect(),
-            qm: (0..k * k).map(|_| DMatrix::zeros(r, c)).collect(),
-            qr: (0..k * k).map(|_| DMatrix::zeros(r, c)).collect(),
-            e: DMatrix::zeros(r, c),
-            constant: true,
-        }
-    }
-
-    pub(crate) fn zeros(rows: usize, cols: usize, k: usize) -> Model {
-        let mut m = Model::constant(DMatrix::zeros(rows, cols), k);
-        m.constant = false;
-        m
-    }
-
     /// Entrywise upper bound of `max_α |value - c0|` over the box:
     /// `Σ|c1_i| ᾱ_i + Σ ᾱ_i ᾱ_j (|qm| + qr) + e`, rounded up.
-    pub(crate) fn spread(&self, amax: &[f64]) -> DMatrix<f64> {
+    pub(crate) fn spread(&self, amax: &[f64], ws: &mut EnclosureWorkspace) -> DMatrix<f64> {
         let k = self.k;
-        let mut out = self.e.clone();
+        let (r, c) = self.e.shape();
+        let mut out = ws.scratch(r, c);
+        out.copy_from(&self.e);
         if self.constant {
             return out;
         }
@@ -112,25 +95,23 @@ impl Model {
 
     /// Entrywise bound of `max_α |value|` over the box: `|c0| + Σ|c1_i| ᾱ_i +
     /// Σ ᾱ_i ᾱ_j (|qm| + qr) + e`, rounded up.
-    pub(crate) fn magnitude(&self, amax: &[f64]) -> DMatrix<f64> {
+    /// Entrywise bound of `max_α |value|` over the box at entry `idx`: `|c0| + Σ|c1_i| ᾱ_i +
+    /// Σ ᾱ_i ᾱ_j (|qm| + qr) + e`, rounded up; `infl` must be `Inflate::new(2(k + k²) + 2)`.
+    #[inline]
+    pub(crate) fn magnitude_at(&self, idx: usize, amax: &[f64], infl: Inflate) -> f64 {
         let k = self.k;
-        let mut out = self.c0.abs();
-        let infl = Inflate::new(2 * (k + k * k) + 2);
-        for (idx, o) in out.as_mut_slice().iter_mut().enumerate() {
-            let mut s = *o + self.e.as_slice()[idx];
-            if !self.constant {
-                for i in 0..k {
-                    s += self.c1[i].as_slice()[idx].abs() * amax[i];
-                    for j in 0..k {
-                        let q = self.qm[i * k + j].as_slice()[idx].abs()
-                            + self.qr[i * k + j].as_slice()[idx];
-                        s += q * (amax[i] * amax[j]);
-                    }
+        let mut s = self.c0.as_slice()[idx].abs() + self.e.as_slice()[idx];
+        if !self.constant {
+            for i in 0..k {
+                s += self.c1[i].as_slice()[idx].abs() * amax[i];
+                for j in 0..k {
+                    let q = self.qm[i * k + j].as_slice()[idx].abs()
+                        + self.qr[i * k + j].as_slice()[idx];
+                    s += q * (amax[i] * amax[j]);
                 }
             }
-            *o = infl.apply(s);
         }
-        out
+        infl.apply(s)
     }
 }
 
@@ -142,19 +123,21 @@ pub(crate) struct DenseDirs {
     pub(crate) vb: Vec<Vec<f64>>,
 }
 
-fn abs_into(dst: &mut DMatrix<f64>, src: &DMatrix<f64>) {
-    for (d, s) in dst.as_mut_slice().iter_mut().zip(src.as_slice()) {
-        *d = s.abs();
-    }
-}
-
 /// Propagates a model through `Z = W(α) A + b(α) 1ᵀ` (module doc). `amax` is `ᾱ`,
 /// `u_t` the driver's unit roundoff.
-pub(crate) fn dense(a: &Model, layer: &DenseDirs, amax: &[f64], u_t: f64) -> Result<Model> {
+pub(crate) fn dense(
+    a: &Model,
+    layer: &DenseDirs,
+    amax: &[f64],
+    u_t: f64,
+    ws: &mut EnclosureWorkspace,
+) -> Result<Model> {
     let k = a.k;
     let (d_out, n) = layer.w.shape();
     let cols = a.c0.ncols();
-    let mut z = Model::zeros(d_out, cols, k);
+    // Every entry of c0, c1, e (and of q unless the input is constant) is written by a
+    // GEMM with beta = 0 below, so those buffers need no zero fill.
+    let mut z = ws.model_scratch(d_out, cols, k, a.constant);
     let abs_w = layer.w.abs();
     // VA = Σ ᾱ_l |V_l| and W_max = |W| + VA (rounded up entrywise: 2k nonneg ops).
     let mut va = DMatrix::zeros(d_out, n);
@@ -184,7 +167,7 @@ pub(crate) fn dense(a: &Model, layer: &DenseDirs, amax: &[f64], u_t: f64) -> Res
     gemm(&mut z.c0, &layer.w, Transpose::No, &a.c0, Transpose::No)?;
     add_cols(&mut z.c0, &layer.b);
     // Degree 1: W a1_i + V_i a0 + β_i.
-    let mut tmp = DMatrix::zeros(d_out, cols);
+    let mut tmp = ws.scratch(d_out, cols);
     for i in 0..k {
         gemm(
             &mut z.c1[i],
@@ -207,18 +190,38 @@ pub(crate) fn dense(a: &Model, layer: &DenseDirs, amax: &[f64], u_t: f64) -> Res
     let g_gemm = gamma(n + 1, u_t);
     let tau = up_ops(g_round + g_gemm * (1.0 + g_round), 3);
     let beta = up_ops(g_own + tau + g_round, 3);
-    let a_mag = a.magnitude(amax);
-    let mut s_e = DMatrix::zeros(n, cols);
+    let mut s_e = ws.scratch(n, cols);
     let infl_e = Inflate::new(2 * k + 6);
-    for (idx, s) in s_e.as_mut_slice().iter_mut().enumerate() {
-        let mut own = a.c0.as_slice()[idx].abs();
-        if !a.constant {
-            for i in 0..k {
-                own += a.c1[i].as_slice()[idx].abs() * amax[i];
-            }
+    let infl_mag = Inflate::new(2 * (k + k * k) + 2);
+    if k == 1 && !a.constant {
+        // The same arithmetic as the general loop below, on slices (k = 1 fast path).
+        let (c0, c1, qm, qr, e) = (
+            a.c0.as_slice(),
+            a.c1[0].as_slice(),
+            a.qm[0].as_slice(),
+            a.qr[0].as_slice(),
+            a.e.as_slice(),
+        );
+        let (a0, aa) = (amax[0], amax[0] * amax[0]);
+        for (idx, s) in s_e.as_mut_slice().iter_mut().enumerate() {
+            let (ac0, ac1, ea) = (c0[idx].abs(), c1[idx].abs(), e[idx]);
+            let m = ac0 + ea + ac1 * a0 + (qm[idx].abs() + qr[idx]) * aa;
+            let a_mag = infl_mag.apply(m);
+            let own = ac0 + ac1 * a0;
+            *s = infl_e.apply(ea + g_own * own + tau * a_mag);
         }
-        let v = a.e.as_slice()[idx] + g_own * own + tau * a_mag.as_slice()[idx];
-        *s = infl_e.apply(v);
+    } else {
+        for (idx, s) in s_e.as_mut_slice().iter_mut().enumerate() {
+            let a_mag = a.magnitude_at(idx, amax, infl_mag);
+            let mut own = a.c0.as_slice()[idx].abs();
+            if !a.constant {
+                for i in 0..k {
+                    own += a.c1[i].as_slice()[idx].abs() * amax[i];
+                }
+            }
+            let v = a.e.as_slice()[idx] + g_own * own + tau * a_mag;
+            *s = infl_e.apply(v);
+        }
     }
     gemm(&mut z.e, &wmax, Transpose::No, &s_e, Transpose::No)?;
     let infl_z = Inflate::new(n + 3);
@@ -227,8 +230,10 @@ pub(crate) fn dense(a: &Model, layer: &DenseDirs, amax: &[f64], u_t: f64) -> Res
             *x = infl_z.apply(*x + beta * bm);
         }
     }
+    ws.give(s_e);
     if a.constant {
         // q = 0 and a1 = 0: no degree-2 term.
+        ws.give(tmp);
         return Ok(z);
     }
     // Degree 2: mid W qm_ij + V_i a1_j; radius
@@ -240,8 +245,7 @@ pub(crate) fn dense(a: &Model, layer: &DenseDirs, amax: &[f64], u_t: f64) -> Res
         p.columns_mut(n, n).copy_from(&va);
         p
     };
-    let mut stacked_s = DMatrix::zeros(2 * n, cols);
-    let mut abs_tmp = DMatrix::zeros(n, cols);
+    let mut stacked_s = ws.scratch(2 * n, cols);
     for i in 0..k {
         for j in 0..k {
             let ij = i * k + j;
@@ -260,18 +264,23 @@ pub(crate) fn dense(a: &Model, layer: &DenseDirs, amax: &[f64], u_t: f64) -> Res
                 Transpose::No,
             )?;
             z.qm[ij] += &tmp;
-            abs_into(&mut abs_tmp, &a.qm[ij]);
             let gi = up_ops(g2 / amax[i], 1);
             let (i2, i4) = (Inflate::new(2), Inflate::new(4));
-            for c in 0..cols {
-                let qm_c = abs_tmp.column(c);
-                let qr_c = a.qr[ij].column(c);
-                let c1_c = a.c1[j].column(c);
-                let mut s_c = stacked_s.column_mut(c);
-                for r in 0..n {
-                    let (qm, qr) = (qm_c[r], qr_c[r]);
-                    s_c[r] = i2.apply(qr + g2 * qm);
-                    s_c[n + r] = i4.apply(qm + qr + gi * c1_c[r].abs());
+            let (qm_a, qr_a, c1_a) = (a.qm[ij].as_slice(), a.qr[ij].as_slice(), a.c1[j].as_slice());
+            // Column c of stacked_s is [qr + γ|qm| ; |qm| + qr + (γ/ᾱ_i)|a1_j|] (2n rows).
+            for (c, s_c) in stacked_s.as_mut_slice().chunks_exact_mut(2 * n).enumerate() {
+                let range = c * n..(c + 1) * n;
+                let (top, bottom) = s_c.split_at_mut(n);
+                for ((((t, b), qm), qr), c1) in top
+                    .iter_mut()
+                    .zip(bottom.iter_mut())
+                    .zip(&qm_a[range.clone()])
+                    .zip(&qr_a[range.clone()])
+                    .zip(&c1_a[range])
+                {
+                    let (qm, qr) = (qm.abs(), *qr);
+                    *t = i2.apply(qr + g2 * qm);
+                    *b = i4.apply(qm + qr + gi * c1.abs());
                 }
             }
             gemm(
@@ -287,6 +296,8 @@ pub(crate) fn dense(a: &Model, layer: &DenseDirs, amax: &[f64], u_t: f64) -> Res
             }
         }
     }
+    ws.give(tmp);
+    ws.give(stacked_s);
     Ok(z)
 }
 

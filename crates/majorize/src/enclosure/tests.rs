@@ -815,3 +815,46 @@ fn unknown_layer_is_named() {
         "unsupported configuration: enclose: layer 1 (doubler) is neither a dense layer nor an elementwise activation"
     );
 }
+
+/// Prints `gradient`, `quad_upper`, `quad_lower` and `slack` of fixed cases (run with
+/// `--ignored --nocapture`): used to compare bounds before and after a performance change
+/// (they may move only by rounding-level amounts or get tighter).
+#[test]
+#[ignore]
+fn print_fixed_bounds() {
+    for seed in [3u64, 11, 17, 29, 42, 57, 101, 202] {
+        for act in [Activation::Relu, Activation::Tanh] {
+            for kind in [LossKind::SoftmaxCrossEntropy, LossKind::Mse] {
+                let c = random_case::<f64>(seed, Some(act), Some(kind));
+                let e = enclose(&c.request()).unwrap();
+                println!(
+                    "seed {seed} {act:?} {kind:?} k={} g={:?} qhi={:?} qlo={:?} slack={:e}",
+                    e.dim(),
+                    e.gradient,
+                    e.quad_upper.as_slice(),
+                    e.quad_lower.as_slice(),
+                    e.slack
+                );
+            }
+        }
+    }
+}
+
+/// A workspace reused across calls with different shapes, k and precisions gives the
+/// same enclosure as a fresh one, bit for bit (buffers are zero-filled before use).
+#[test]
+fn reused_workspace_gives_identical_results() {
+    let mut ws = EnclosureWorkspace::new();
+    for seed in [5u64, 8, 13, 21, 34, 55, 89, 144] {
+        let c = random_case::<f64>(seed, None, None);
+        let fresh = enclose(&c.request()).unwrap();
+        let reused = enclose_with(&c.request(), &mut ws).unwrap();
+        assert_eq!(fresh, reused, "f64 seed {seed}");
+        let c = random_case::<f32>(seed, None, None);
+        assert_eq!(
+            enclose(&c.request()).unwrap(),
+            enclose_with(&c.request(), &mut ws).unwrap(),
+            "f32 seed {seed}"
+        );
+    }
+}
