@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Multi-rank tests over real MPI (issue #15): installs OpenMPI and libclang (for the
+# `mpi` crate's bindings) when missing, builds the MPI example, runs the multi-rank
+# checks with 1, 2 and 3 ranks, and checks that killing one rank ends the job.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v mpirun >/dev/null || ! command -v mpicc >/dev/null || ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1; then
+    echo "== installing OpenMPI and libclang (Debian packages)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq libopenmpi-dev openmpi-bin libclang-dev >/dev/null
+fi
+MPIRUN=(mpirun --allow-run-as-root --oversubscribe)
+echo "== cargo build -p solvers --features mpi --example mpi_ranks"
+cargo build -p solvers --features mpi --example mpi_ranks
+bin=target/debug/examples/mpi_ranks
+for np in 1 2 3; do
+    echo "== mpirun -np $np mpi_ranks check"
+    "${MPIRUN[@]}" -np "$np" "$bin" check
+done
+echo "== killing one of 2 ranks ends the job"
+"${MPIRUN[@]}" -np 2 "$bin" soak 120 >/dev/null 2>&1 &
+job=$!
+sleep 3
+victim=$(pgrep -f "^$bin soak" | head -n 1 || true)
+if [ -z "$victim" ]; then
+    echo "no rank process found"; kill "$job" 2>/dev/null || true; exit 1
+fi
+t0=$(date +%s)
+kill -9 "$victim"
+status=0
+for _ in $(seq 1 60); do
+    if ! kill -0 "$job" 2>/dev/null; then break; fi
+    sleep 0.5
+done
+if kill -0 "$job" 2>/dev/null; then
+    echo "FAIL: mpirun still running 30 s after a rank was killed"; kill -9 "$job" || true; exit 1
+fi
+wait "$job" || status=$?
+echo "mpirun exited with status $status $(( $(date +%s) - t0 )) s after rank $victim was killed"
+if [ "$status" -eq 0 ]; then
+    echo "FAIL: the job reported success although a rank was killed"; exit 1
+fi
+echo "MPI: 1 passed, 0 failed"
