@@ -69,6 +69,10 @@ pub struct CompareArgs {
     /// Directory of the Fashion-MNIST IDX files (else $STRATA_FASHION_MNIST_DIR).
     #[arg(long, value_name = "DIR")]
     pub fashion_mnist_dir: Option<PathBuf>,
+    /// Shard the training samples over the ranks of an MPI job (launch under
+    /// `mpirun -np N`; needs a build with `--features mpi`; docs/DISTRIBUTED.md).
+    #[arg(long)]
+    pub distributed: bool,
     /// Hide the progress bar (it is hidden anyway when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,

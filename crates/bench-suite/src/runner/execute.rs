@@ -67,6 +67,9 @@ pub struct RunSettings {
     pub threads: usize,
     /// Learning-rate grid for the `Gradient` entries with an `lr` (None: defaults).
     pub lr_grid: Option<Vec<f64>>,
+    /// `--distributed`: the communicator over whose ranks the training samples are
+    /// sharded (None: one process). See [`super::distributed`].
+    pub comm: Option<std::sync::Arc<dyn solvers::comm::Comm>>,
 }
 
 /// Called once per driver run (grid values included) with (problem, solver, seed).
@@ -344,6 +347,31 @@ pub fn run_network<T: RunnerReal>(
             .map(|p| p.with_threads(threads))
     };
     let mut out = Vec::new();
+    if let Some(comm) = &settings.comm {
+        let make_sharded = || {
+            make_problem().and_then(|p| solvers::distributed::ShardedNetProblem::new(p, comm.clone()))
+        };
+        for entry in entries {
+            if T::net_factory(&entry.factory).is_none() {
+                continue;
+            }
+            out.push(run_entry(
+                &spec.name,
+                entry,
+                seed,
+                budget,
+                settings,
+                &SolverCtx {
+                    loss: Some(loss.kind),
+                    ..Default::default()
+                },
+                &make_sharded,
+                &|ctx| super::distributed::sharded_net_solver::<T>(entry, ctx),
+                tick,
+            ));
+        }
+        return out;
+    }
     for entry in entries {
         let Some(factory) = T::net_factory(&entry.factory) else {
             continue;
@@ -391,6 +419,34 @@ pub fn run_nmf<T: RunnerReal>(
         ..Default::default()
     };
     let mut out = Vec::new();
+    if let Some(comm) = &settings.comm {
+        let make_sharded = || {
+            solvers::distributed::ShardedNmfProblem::new(
+                v.clone(),
+                w0.clone(),
+                h0.clone(),
+                &objective,
+                comm.clone(),
+            )
+        };
+        for entry in entries {
+            if T::nmf_factory(&entry.factory).is_none() {
+                continue;
+            }
+            out.push(run_entry(
+                &spec.name,
+                entry,
+                seed,
+                budget,
+                settings,
+                &ctx,
+                &make_sharded,
+                &|c| super::distributed::sharded_nmf_solver::<T>(entry, c),
+                tick,
+            ));
+        }
+        return out;
+    }
     for entry in entries {
         let Some(factory) = T::nmf_factory(&entry.factory) else {
             continue;

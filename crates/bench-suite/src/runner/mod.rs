@@ -40,6 +40,7 @@
 
 mod args;
 mod budgets;
+pub mod distributed;
 mod execute;
 mod registry;
 
@@ -233,6 +234,7 @@ pub fn plan(
         settings: RunSettings {
             threads: args.threads,
             lr_grid,
+            comm: None,
         },
         build_options: BuildOptions {
             mnist_dir: args.mnist_dir.clone().or(env.mnist_dir),
@@ -271,9 +273,14 @@ pub fn run_with(
     solvers: &[SolverEntry],
 ) -> Result<CompareOutcome, BenchError> {
     let plan = plan(args, problems, solvers)?;
+    run_plan(args, &plan)
+}
+
+/// Runs a checked plan and writes its outputs into a new run directory.
+pub(crate) fn run_plan(args: &CompareArgs, plan: &Plan) -> Result<CompareOutcome, BenchError> {
     let dir = create_run_dir(&args.out, "compare")?;
     let show = !args.no_progress && std::io::stderr().is_terminal();
-    let results = execute_plan(&plan, show);
+    let results = execute_plan(plan, show);
     let outputs = write_outputs(&dir, &results)?;
     Ok(CompareOutcome {
         dir,
@@ -296,6 +303,7 @@ pub fn execute_plan(plan: &Plan, progress: bool) -> ResultsFile {
         .iter()
         .map(|p| (p.spec.name.clone(), p.budget.clone()))
         .collect::<BTreeMap<_, _>>();
+    metadata.ranks = plan.settings.comm.as_ref().map_or(1, |c| c.size());
     let mut results = ResultsFile::new(metadata);
     let bar = if progress {
         ProgressBar::with_draw_target(Some(plan.total_runs() as u64), ProgressDrawTarget::stderr())
