@@ -20,6 +20,8 @@
 //! - [`convert`]: from `solvers`' `Record`/`Status`/`RunOutcome` to the results types,
 //!   and from the registry's activation/loss descriptions to `nets` types.
 //! - [`outdir`]: a new, never-reused directory per run and atomic file writes.
+//! - [`partial`]: run directories built as `.compare-…partial` and renamed into place
+//!   when complete (removed on error, panic or Ctrl-C).
 //! - [`runner`]: the comparison behind `cargo xtask compare`: the solver registry (one
 //!   line per solver), budgets, equal-start runs through the `solvers` driver, and
 //!   `runner::run(&CompareArgs)`, the entry point of the `strata-compare` binary.
@@ -47,6 +49,7 @@ pub mod convert;
 pub mod data;
 pub mod memory;
 pub mod outdir;
+pub mod partial;
 pub mod plots;
 pub mod problems;
 pub mod report;

@@ -272,7 +272,7 @@ fn malformed_csv_names_line_and_column() {
 fn numeric_csv_matrix() {
     let t = bench_suite::data::parse_numeric_csv("a;b\n1;2\n3; 4.5\n", "m.csv", None, ';').unwrap();
     assert_eq!((t.rows, t.cols), (2, 2));
-    let m = t.to_matrix::<f64>();
+    let m = t.to_matrix::<f64>().unwrap();
     assert_eq!(m[(1, 1)], 4.5);
     assert_eq!(m[(0, 1)], 2.0);
     let err =

@@ -32,6 +32,8 @@
 //!   in shortest round-trip form; with the `float_roundtrip` parser they read back
 //!   bit-exactly, and narrowing to f32 is exact. Non-finite values cannot be saved.
 //! * User-defined layers cannot be saved (an error names the layer).
+//! * A model holds at least one dense layer: `"layers": []` (or activations only) is
+//!   refused on load, and such a network cannot be saved.
 //!
 //! Loading checks, in order: JSON syntax (a truncated file is reported as such), the
 //! `format` tag, the version, the dtype, then per layer the widths against the value
@@ -157,6 +159,9 @@ fn encode<T: Real>(net: &Sequential<T>, path: Option<&Path>) -> Result<String> {
                 },
             ));
         }
+    }
+    if !net.layers().iter().any(|l| l.as_dense().is_some()) {
+        return Err(model_err(path, ModelFileError::Format(NO_DENSE.into())));
     }
     let file = FileV1 {
         format: FORMAT_TAG.into(),
@@ -293,8 +298,16 @@ fn decode<T: Real>(text: &str, path: Option<&Path>) -> Result<Sequential<T>> {
             }
         }
     }
+    if width.is_none() {
+        return Err(err(ModelFileError::Format(NO_DENSE.into())));
+    }
     Ok(net)
 }
+
+/// Why a model without a dense layer (e.g. `"layers": []`) is refused, on save and on
+/// load: it has no parameters and no input width, so it is not a model anyone trained;
+/// an empty network loaded silently would map any input to itself.
+const NO_DENSE: &str = "the model has no dense layer (at least one is required)";
 
 /// The model as a JSON string (format of the module doc).
 pub fn to_json_string<T: Real>(net: &Sequential<T>) -> Result<String> {

@@ -92,6 +92,32 @@ impl BatchSampler {
         }
     }
 
+    /// Checks a restored sampler for `n` samples in batches of `size`, positioned at
+    /// batch `next`: its indices must be a permutation of `0..n` and `next` at most the
+    /// number of batches per epoch (a checkpoint is user data).
+    pub fn check(&self, n: usize, size: usize, next: usize) -> Result<(), SolverError> {
+        let bad = |m: String| Err(SolverError::Checkpoint(format!("batch sampler: {m}")));
+        if self.indices.len() != n {
+            return bad(format!("{} indices for {n} samples", self.indices.len()));
+        }
+        if self.size != size.clamp(1, n.max(1)) {
+            return bad(format!("batch size {} instead of {size}", self.size));
+        }
+        let mut seen = vec![false; n];
+        for &i in &self.indices {
+            if i >= n || std::mem::replace(&mut seen[i], true) {
+                return bad(format!("index {i} repeated or out of 0..{n}"));
+            }
+        }
+        if next > self.batches_per_epoch() {
+            return bad(format!(
+                "position {next} beyond the {} batches of an epoch",
+                self.batches_per_epoch()
+            ));
+        }
+        Ok(())
+    }
+
     /// The `b`-th batch of the current epoch (empty past the end).
     pub fn batch(&self, b: usize) -> &[usize] {
         let (n, size) = (self.indices.len(), self.size.max(1));

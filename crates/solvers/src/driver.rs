@@ -269,8 +269,10 @@ impl<'a> Driver<'a> {
                     cp.solver, name
                 )));
             }
+            crate::state_check::check_checkpoint(&cp, n)?;
             problem.load_params(&cp.problem_params)?;
             solver.load_state(&cp.solver_state)?;
+            solver.check_state(problem)?;
             rng = cp.rng;
             counters = cp.counters;
             trace = cp.trace;

@@ -80,8 +80,17 @@ pub trait Solver<P: Problem> {
     /// auxiliary variables, step counts), as JSON.
     fn save_state(&self) -> serde_json::Value;
     /// Restores state saved by [`Solver::save_state`] (the problem's parameters are
-    /// restored separately by the driver).
+    /// restored separately by the driver). A checkpoint is user data: reject wrong types,
+    /// out-of-range counts and non-finite scalars here with [`SolverError::Checkpoint`].
     fn load_state(&mut self, v: &serde_json::Value) -> Result<(), SolverError>;
+    /// Checks the state just restored by [`Solver::load_state`] against the problem the
+    /// run continues on: every array's length or shape, so that a corrupt checkpoint is
+    /// an error instead of a silently truncated update (see [`crate::state_check`]).
+    /// The driver calls it right after `load_state`. The default accepts everything:
+    /// solvers whose state holds arrays must override it.
+    fn check_state(&self, _problem: &P) -> Result<(), SolverError> {
+        Ok(())
+    }
 }
 
 /// A boxed solver is a solver: lets a runner hold `Box<dyn Solver<P>>` built by a
@@ -102,6 +111,9 @@ impl<P: Problem, S: Solver<P> + ?Sized> Solver<P> for Box<S> {
     }
     fn load_state(&mut self, v: &serde_json::Value) -> Result<(), SolverError> {
         (**self).load_state(v)
+    }
+    fn check_state(&self, problem: &P) -> Result<(), SolverError> {
+        (**self).check_state(problem)
     }
 }
 

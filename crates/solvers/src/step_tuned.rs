@@ -296,8 +296,23 @@ impl<T: Real, P: Differentiable<Scalar = T>> Solver<P> for StepTuned<T> {
     }
 
     fn load_state(&mut self, v: &serde_json::Value) -> Result<(), SolverError> {
-        self.st = serde_json::from_value(v.clone())?;
+        let st: StepTunedState<T> = serde_json::from_value(v.clone())?;
+        crate::state_check::check_count("StepTunedSGD", "k", st.k)?;
+        crate::state_check::check_range(
+            "StepTunedSGD",
+            "gamma",
+            st.gamma,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+        )?;
+        crate::state_check::check_finite("StepTunedSGD", "gbar", &st.gbar)?;
+        self.st = st;
         Ok(())
+    }
+
+    /// `gbar` must have the problem's dimension.
+    fn check_state(&self, problem: &P) -> Result<(), SolverError> {
+        crate::state_check::check_len("StepTunedSGD", "gbar", problem.dim(), self.st.gbar.len())
     }
 }
 

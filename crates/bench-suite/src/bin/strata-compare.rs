@@ -4,7 +4,9 @@
 //!
 //! Exit codes: 0 success (even if some runs diverged or failed: they are reported),
 //! 2 bad arguments (unknown solver/problem names, invalid values), 1 other errors
-//! (e.g. the output directory cannot be written).
+//! (e.g. the output directory cannot be written), 3 every run failed (the results are
+//! still written, so the errors can be read), 130 interrupted by Ctrl-C / SIGINT (the
+//! partial run directory is removed).
 
 use std::process::ExitCode;
 
@@ -24,6 +26,9 @@ fn main() -> ExitCode {
     if args.list {
         print!("{}", list_text(&registry(), &solver_registry()));
         return ExitCode::SUCCESS;
+    }
+    if let Err(e) = bench_suite::partial::install_interrupt_cleanup() {
+        eprintln!("strata-compare: warning: {e}");
     }
     let start = std::time::Instant::now();
     let outcome = if args.distributed {
@@ -55,6 +60,10 @@ fn main() -> ExitCode {
                 out.results.runs.len(),
                 start.elapsed().as_secs_f64()
             );
+            if bench_suite::runner::limits::every_run_failed(&out.results) {
+                eprintln!("strata-compare: every run failed (see the errors in the report)");
+                return ExitCode::from(3);
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

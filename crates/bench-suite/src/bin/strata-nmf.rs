@@ -9,7 +9,19 @@
 //! CSV format: one matrix row per line, comma-separated numbers, no header; blank lines
 //! are skipped. Without `--init-w`/`--init-h` the factors start at scikit-learn's
 //! 'random' scheme, `|N(0, 1)| * sqrt(mean(V) / K)`, drawn from
-//! `ChaCha8Rng::seed_from_u64(seed)` (H first, then W).
+//! `ChaCha8Rng::seed_from_u64(seed)` (H first, then W); `mean(V)` is computed scaled by
+//! `max(V)` so that entries near `f64::MAX` do not overflow it.
+//!
+//! Exit codes: 0 the run converged or used its iterations (W, H, objective written);
+//! 1 bad arguments or input, or an I/O error (nothing written); 3 the run diverged or
+//! failed: NO `W.csv`/`H.csv` (they would look like a result), but `objective.csv` (the
+//! trace so far) and `status.txt` (the status and its reason) are written.
+//!
+//! Limits: `--rank` must be at most `max(F, N)` (a rank beyond cannot fit better than an
+//! exact factorisation) and the factors at most [`MAX_FACTOR_ENTRIES`] entries, checked
+//! before anything is allocated; `--iterations` must be at least 1. Options whose
+//! negative values are valid or must be diagnosed (`--beta`, the penalties, `--tol`)
+//! accept `--opt -1` as well as `--opt=-1`.
 
 use std::fs;
 use std::io::Write;
@@ -35,6 +47,35 @@ enum RuleArg {
     Heuristic,
     /// Majorization-equalization; monotone.
     Me,
+}
+
+/// Most entries of W and H together (10^9, 8 GB in f64).
+const MAX_FACTOR_ENTRIES: usize = 1_000_000_000;
+
+/// Exit status of a diverged or failed run.
+const EXIT_RUN_FAILED: u8 = 3;
+
+/// Why the command did not produce a result.
+#[derive(Debug)]
+enum Failure {
+    /// Bad arguments, bad input or I/O: nothing written (exit 1).
+    Input(String),
+    /// The run diverged or failed: trace and status written, no factors (exit 3).
+    Run(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Input(m) | Failure::Run(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(s: String) -> Self {
+        Failure::Input(s)
+    }
 }
 
 /// beta-NMF of a nonnegative CSV matrix.
@@ -72,19 +113,19 @@ struct Args {
     #[arg(long)]
     sklearn: bool,
     /// scikit-learn's stopping tolerance (every 10 iterations); 0 runs all iterations.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     tol: f64,
     /// L1 penalty on W (objective term l1_w * sum W).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     l1_w: f64,
     /// L2 penalty on W (objective term l2_w/2 * ||W||^2).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     l2_w: f64,
     /// L1 penalty on H.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     l1_h: f64,
     /// L2 penalty on H.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     l2_h: f64,
     /// Output directory (must not exist).
     #[arg(long)]
@@ -168,20 +209,66 @@ fn random_factor(rng: &mut ChaCha8Rng, rows: usize, cols: usize, scale: f64) -> 
     m
 }
 
-fn run(args: &Args) -> Result<String, String> {
-    if args.out.exists() {
+/// `mean(V)` without overflow: `max|V| * mean(V / max|V|)` (entries near `f64::MAX`
+/// would make the plain sum infinite and the random initialisation non-finite).
+fn scaled_mean(v: &DMatrix<f64>) -> f64 {
+    let m = v.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+    if m == 0.0 || !m.is_finite() {
+        return if m == 0.0 { 0.0 } else { f64::NAN };
+    }
+    m * (v.iter().map(|x| x / m).sum::<f64>() / v.len() as f64)
+}
+
+/// Checks `--rank` against the data before anything of that size is allocated.
+fn check_rank(k: usize, f: usize, n: usize) -> Result<(), String> {
+    if k == 0 {
+        return Err("--rank must be at least 1".into());
+    }
+    if k > f.max(n) {
         return Err(format!(
-            "output directory {} already exists; refusing to overwrite",
-            args.out.display()
+            "--rank {k} exceeds max(F, N) = {} for a {f}x{n} matrix",
+            f.max(n)
         ));
     }
+    let entries = f
+        .checked_add(n)
+        .and_then(|s| s.checked_mul(k))
+        .filter(|&e| e <= MAX_FACTOR_ENTRIES);
+    if entries.is_none() {
+        return Err(format!(
+            "--rank {k} on a {f}x{n} matrix needs more than {MAX_FACTOR_ENTRIES} factor entries"
+        ));
+    }
+    Ok(())
+}
+
+fn run(args: &Args) -> Result<String, Failure> {
+    if args.out.exists() {
+        return Err(Failure::Input(format!(
+            "output directory {} already exists; refusing to overwrite",
+            args.out.display()
+        )));
+    }
     if args.rank == 0 {
-        return Err("--rank must be at least 1".into());
+        return Err("--rank must be at least 1".to_string().into());
+    }
+    if args.iterations == 0 {
+        return Err("--iterations must be at least 1".to_string().into());
     }
     let v = read_csv(&args.input)?;
     let (f, n, k) = (v.nrows(), v.ncols(), args.rank);
+    check_rank(k, f, n)?;
+    if let Some((i, x)) = v.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+        return Err(format!(
+            "{}: V has a non-finite entry {x} (row {}, column {})",
+            args.input.display(),
+            i % f + 1,
+            i / f + 1
+        )
+        .into());
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let mean = v.mean();
+    let mean = scaled_mean(&v);
     let scale = if mean > 0.0 {
         (mean / k as f64).sqrt()
     } else {
@@ -196,11 +283,11 @@ fn run(args: &Args) -> Result<String, String> {
         None => random_factor(&mut rng, f, k, scale),
     };
     if w0.shape() != (f, k) || h0.shape() != (k, n) {
-        return Err(format!(
+        return Err(Failure::Input(format!(
             "initial W is {:?} and H is {:?}; expected W {f}x{k} and H {k}x{n}",
             w0.shape(),
             h0.shape()
-        ));
+        )));
     }
     let rule = match args.rule {
         RuleArg::Mm => Rule::Mm,
@@ -221,13 +308,15 @@ fn run(args: &Args) -> Result<String, String> {
     };
     let mut problem = NmfProblem::new(v, w0, h0, &config).map_err(|e| e.to_string())?;
     let mut solver = BetaNmf::new(config).map_err(|e| e.to_string())?;
-    let out = Driver::new(Budget::iterations(args.iterations.max(1)))
+    let out = Driver::new(Budget::iterations(args.iterations))
         .seed(args.seed)
         .run(&mut problem, &mut solver)
         .map_err(|e| e.to_string())?;
-    if let Status::Failed { error } = &out.status {
-        return Err(format!("the run failed: {error}"));
-    }
+    let failed = match &out.status {
+        Status::Failed { error } => Some(format!("failed: {error}")),
+        Status::Diverged { reason } => Some(format!("diverged: {reason}")),
+        _ => None,
+    };
     let mut obj = String::from("iteration,objective,wall_time_s\n");
     for r in &out.trace.records {
         obj.push_str(&format!(
@@ -237,6 +326,15 @@ fn run(args: &Args) -> Result<String, String> {
     }
     // create_dir fails if the directory appeared meanwhile: never overwrite.
     fs::create_dir(&args.out).map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
+    if let Some(why) = failed {
+        // Keep the trace and say why; write no factors that could pass for a result.
+        write_atomic(&args.out, "objective.csv", &obj)?;
+        write_atomic(&args.out, "status.txt", &format!("{why}\n"))?;
+        return Err(Failure::Run(format!(
+            "the run {why}; wrote objective.csv and status.txt (no W/H) to {}",
+            args.out.display()
+        )));
+    }
     write_atomic(&args.out, "W.csv", &to_csv(problem.w()))?;
     write_atomic(&args.out, "H.csv", &to_csv(problem.h()))?;
     write_atomic(&args.out, "objective.csv", &obj)?;
@@ -258,9 +356,13 @@ fn main() -> ExitCode {
             println!("{msg}");
             ExitCode::SUCCESS
         }
-        Err(e) => {
+        Err(Failure::Input(e)) => {
             eprintln!("strata-nmf: {e}");
             ExitCode::FAILURE
+        }
+        Err(Failure::Run(e)) => {
+            eprintln!("strata-nmf: {e}");
+            ExitCode::from(EXIT_RUN_FAILED)
         }
     }
 }
@@ -325,7 +427,7 @@ mod tests {
         assert!(vals.windows(2).all(|p| p[1] <= p[0] * (1.0 + 1e-12)));
         assert!(vals[40] < vals[0], "{} -> {}", vals[0], vals[40]);
         // Same seed -> same result; an existing directory is refused.
-        let err = run(&args).unwrap_err();
+        let err = run(&args).unwrap_err().to_string();
         assert!(err.contains("already exists"), "{err}");
         let out2 = tmp("out2");
         let _ = fs::remove_dir_all(&out2);
@@ -367,7 +469,7 @@ mod tests {
             "--out",
             out3.to_str().unwrap(),
         ]);
-        assert!(run(&a3).unwrap_err().contains("expected W 8x2"));
+        assert!(run(&a3).unwrap_err().to_string().contains("expected W 8x2"));
         let a4 = Args::parse_from([
             "strata-nmf",
             "--input",
@@ -380,12 +482,97 @@ mod tests {
             "--out",
             out3.to_str().unwrap(),
         ]);
-        assert!(run(&a4).unwrap_err().contains("rule"));
+        assert!(run(&a4).unwrap_err().to_string().contains("rule"));
         assert!(!out3.exists());
         for p in [&out, &out2] {
             fs::remove_dir_all(p).unwrap();
         }
         fs::remove_file(&input).unwrap();
         fs::remove_file(&bad_w).unwrap();
+    }
+
+    fn args_for(input: &Path, out: &Path, extra: &[&str]) -> Args {
+        let mut v = vec![
+            "strata-nmf".to_string(),
+            "--input".into(),
+            input.display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        Args::parse_from(v)
+    }
+
+    /// #13 defect 5: a diverged or failed run exits 3 with the trace and a status file,
+    /// and writes no W/H; the three reproductions.
+    #[test]
+    fn diverged_runs_write_no_factors_and_a_status() {
+        let input = tmp("div.csv");
+        fs::write(&input, "1e308,1\n1,1\n").unwrap();
+        let cases: [&[&str]; 3] = [
+            &["--rank", "2"],
+            &["--rank", "2", "--l1-w", "1e308"],
+            &["--rank", "2", "--beta", "1e300"],
+        ];
+        for (i, extra) in cases.iter().enumerate() {
+            let out = tmp(&format!("div-out-{i}"));
+            let _ = fs::remove_dir_all(&out);
+            let input = if i == 0 { input.clone() } else { tmp("ok.csv") };
+            if i > 0 {
+                fs::write(&input, "1,2\n3,4\n").unwrap();
+            }
+            match run(&args_for(&input, &out, extra)) {
+                Err(Failure::Run(m)) => {
+                    assert!(m.contains("status.txt"), "{m}");
+                    assert!(!out.join("W.csv").exists() && !out.join("H.csv").exists());
+                    let st = fs::read_to_string(out.join("status.txt")).unwrap();
+                    assert!(
+                        st.starts_with("diverged") || st.starts_with("failed"),
+                        "{st}"
+                    );
+                    assert!(out.join("objective.csv").is_file());
+                }
+                Err(Failure::Input(m)) => assert!(!out.exists(), "case {i}: {m}"),
+                Ok(m) => panic!("case {i} {extra:?} succeeded: {m}"),
+            }
+            let _ = fs::remove_dir_all(&out);
+        }
+        let _ = fs::remove_file(&input);
+    }
+
+    /// #13 defects 7 and 11: huge ranks, zero iterations, an all-1e308 matrix and
+    /// negative option values in the `--opt -1` form.
+    #[test]
+    fn counts_and_extreme_values_are_validated_before_any_allocation() {
+        let input = tmp("small.csv");
+        fs::write(&input, "1,2,3\n4,5,6\n").unwrap();
+        let out = tmp("never");
+        let _ = fs::remove_dir_all(&out);
+        for extra in [
+            &["--rank", "18446744073709551615"][..],
+            &["--rank", "4"],
+            &["--rank", "1", "--iterations", "0"],
+            &["--rank", "1", "--l1-w", "-1"],
+        ] {
+            let e = run(&args_for(&input, &out, extra)).unwrap_err();
+            assert!(matches!(e, Failure::Input(_)), "{extra:?}: {e}");
+            assert!(!out.exists());
+        }
+        assert!(check_rank(usize::MAX, usize::MAX, 2).is_err());
+        assert!(check_rank(2, 3, 2).is_ok());
+        let e = run(&args_for(&input, &out, &["--rank", "1", "--l1-w", "-1"])).unwrap_err();
+        assert!(e.to_string().contains("l1"), "{e}");
+        let big = tmp("big.csv");
+        fs::write(&big, "1e308,1e308\n1e308,1e308\n").unwrap();
+        let m = DMatrix::from_element(2, 2, 1e308);
+        assert_eq!(scaled_mean(&m), 1e308);
+        let r = run(&args_for(&big, &out, &["--rank", "1"]));
+        if let Err(e) = &r {
+            assert!(!e.to_string().contains("in W"), "{e}");
+        }
+        let _ = fs::remove_dir_all(&out);
+        for p in [&input, &big] {
+            fs::remove_file(p).unwrap();
+        }
     }
 }

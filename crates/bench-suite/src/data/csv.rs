@@ -14,7 +14,8 @@ use nalgebra::DMatrix;
 
 use crate::BenchError;
 
-/// Largest number of classes accepted when the caller does not state the class count.
+/// Largest number of classes: the cap of an inferred class count, and of a stated one
+/// (`CsvOptions::classes`, checked before anything of that size is allocated).
 pub const MAX_INFERRED_CLASSES: usize = 65_536;
 
 /// Which column of a labelled CSV holds the class label.
@@ -116,8 +117,28 @@ pub struct NumericTable {
 
 impl NumericTable {
     /// The table as a `rows x cols` matrix (the CSV's own orientation), rounded to `T`.
-    pub fn to_matrix<T: Real>(&self) -> DMatrix<T> {
-        DMatrix::from_row_iterator(self.rows, self.cols, self.values.iter().map(|&v| T::of(v)))
+    /// Errors ([`BenchError::Csv`], naming the record and field) if a value is finite in
+    /// f64 but overflows `T` (e.g. 1e39 in f32), instead of silently becoming infinite.
+    pub fn to_matrix<T: Real>(&self) -> Result<DMatrix<T>, BenchError> {
+        if let Some(i) = self.values.iter().position(|&v| !T::of(v).finite()) {
+            let (r, c) = (i / self.cols.max(1), i % self.cols.max(1));
+            return Err(BenchError::Csv {
+                file: "<numeric table>".into(),
+                line: r + 1,
+                column: c + 1,
+                message: format!(
+                    "value {} (record {}) overflows the {}-byte floating-point type",
+                    self.values[i],
+                    r + 1,
+                    std::mem::size_of::<T>()
+                ),
+            });
+        }
+        Ok(DMatrix::from_row_iterator(
+            self.rows,
+            self.cols,
+            self.values.iter().map(|&v| T::of(v)),
+        ))
     }
 }
 
@@ -250,6 +271,14 @@ pub fn parse_labeled_csv(
             recs[0].line,
             0,
             "a labelled row needs at least one feature and the label",
+        ));
+    }
+    if let Some(k) = opts.classes
+        && !(1..=MAX_INFERRED_CLASSES).contains(&k)
+    {
+        return Err(BenchError::arg(
+            "classes",
+            format!("{k} must be between 1 and {MAX_INFERRED_CLASSES}"),
         ));
     }
     let label_limit = opts.classes.unwrap_or(MAX_INFERRED_CLASSES);

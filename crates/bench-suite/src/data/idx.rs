@@ -4,13 +4,13 @@
 //! unsigned byte, the only type accepted here), byte 3 the number of dimensions; then one
 //! u32 per dimension; then the elements. Image files are 3-D (count, rows, cols), label
 //! files 1-D (count). A file whose first two bytes are the gzip magic `1f 8b` is
-//! decompressed first; error offsets then refer to the DECOMPRESSED bytes.
+//! decompressed first (bounded by the announced size, see [`super::gunzip`]); error
+//! offsets then refer to the DECOMPRESSED bytes.
 //!
 //! Expected file names in the directory (each either plain or with a `.gz` suffix):
 //! `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`,
 //! `t10k-labels-idx1-ubyte`. No download ever happens.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use autodiff::Real;
@@ -154,17 +154,8 @@ pub fn read_idx_file(dir: &Path, stem: &str) -> Result<(PathBuf, Vec<u8>), Bench
         return Err(BenchError::DataMissing { path: plain });
     };
     let raw = std::fs::read(&path).map_err(|e| BenchError::io(&path, e))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| {
-                idx_err(
-                    &path.display().to_string(),
-                    out.len(),
-                    format!("gzip stream broken: {e}"),
-                )
-            })?;
+    if super::gunzip::is_gzip(&raw) {
+        let out = super::gunzip::gunzip_idx(&raw, &path.display().to_string())?;
         Ok((path, out))
     } else {
         Ok((path, raw))

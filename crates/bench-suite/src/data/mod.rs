@@ -6,6 +6,7 @@
 
 pub mod csv;
 pub mod digits;
+pub mod gunzip;
 pub mod idx;
 pub mod labeled;
 pub mod nmf;

@@ -90,6 +90,11 @@ pub struct Standardizer {
 
 impl Standardizer {
     /// Fits on `x` (`d x N`, samples as columns), accumulating in f64 (two passes).
+    ///
+    /// Overflow-safe: each feature is first divided by its largest magnitude `c`, so the
+    /// sums stay within `[-N, N]`; then `mean = c * mean(x / c)` and
+    /// `std = c * std(x / c)`, both at most `c` (a feature near 1e200 or `f64::MAX` gets
+    /// its true mean and spread instead of `std = inf`, which zeroed it).
     pub fn fit<T: Real>(x: &DMatrix<T>) -> Self {
         let (d, n) = x.shape();
         let nf = n.max(1) as f64;
@@ -97,9 +102,15 @@ impl Standardizer {
         let mut std = vec![0.0; d];
         for (i, (m, s)) in mean.iter_mut().zip(std.iter_mut()).enumerate() {
             let row = x.row(i);
-            let mu = row.iter().map(|v| v.to_f64()).sum::<f64>() / nf;
-            let var = row.iter().map(|v| (v.to_f64() - mu).powi(2)).sum::<f64>() / nf;
-            let sd = var.sqrt();
+            let c = row.iter().fold(0.0f64, |a, v| a.max(v.to_f64().abs()));
+            let c = if c > 0.0 { c } else { 1.0 };
+            let mu_s = row.iter().map(|v| v.to_f64() / c).sum::<f64>() / nf;
+            let var_s = row
+                .iter()
+                .map(|v| (v.to_f64() / c - mu_s).powi(2))
+                .sum::<f64>()
+                / nf;
+            let (mu, sd) = (c * mu_s, c * var_s.sqrt());
             *m = mu;
             *s = if sd <= 1e-10 * (1.0 + mu.abs()) {
                 0.0
@@ -125,11 +136,24 @@ impl Standardizer {
         for mut col in x.column_iter_mut() {
             for (i, v) in col.iter_mut().enumerate() {
                 let s = self.std[i];
-                *v = if s == 0.0 {
-                    T::zero()
+                let z = if s == 0.0 {
+                    0.0
                 } else {
-                    T::of((v.to_f64() - self.mean[i]) / s)
+                    let (x, m) = (v.to_f64(), self.mean[i]);
+                    // x - m may overflow when both are near f64::MAX; the scaled form
+                    // does not when the result itself is representable.
+                    let d = (x - m) / s;
+                    if d.is_finite() { d } else { x / s - m / s }
                 };
+                if !T::of(z).finite() {
+                    return Err(BenchError::arg(
+                        "x",
+                        format!(
+                            "feature {i}: standardised value {z} is not finite in this precision"
+                        ),
+                    ));
+                }
+                *v = T::of(z);
             }
         }
         Ok(())

@@ -35,16 +35,19 @@ pub struct CompareArgs {
     #[arg(long, value_name = "N | A,B,C | A..B")]
     pub seeds: Option<String>,
     /// Data passes per run (overrides every problem's default).
-    #[arg(long, value_name = "E")]
+    #[arg(long, value_name = "E", allow_negative_numbers = true)]
     pub epochs: Option<f64>,
     /// Solver wall time per run in seconds (overrides every problem's default cap;
     /// 0 removes the wall-time cap, for reproducible traces).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     pub time_budget: Option<f64>,
     /// Threads given to each run (driver and matrix products). 1 keeps timings
-    /// reproducible.
+    /// reproducible. At most 4 x the available cores unless --force-threads.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub threads: usize,
+    /// Accept a --threads value above the cap of 4 x the available cores.
+    #[arg(long)]
+    pub force_threads: bool,
     /// Floating-point type of every run.
     #[arg(long, default_value = "f64", value_parser = parse_dtype, value_name = "f32|f64")]
     pub dtype: Dtype,
@@ -102,16 +105,21 @@ pub fn parse_seeds(s: &str) -> Result<Vec<u64>, BenchError> {
             .parse::<u64>()
             .map_err(|_| bad(format!("`{t}` is not a nonnegative integer (in `{s}`)")))
     };
+    // Every count is checked against the cap BEFORE the list is allocated.
     let seeds = if let Some((a, b)) = s.split_once("..") {
         let (a, b) = (num(a)?, num(b)?);
+        super::limits::check_seed_count(b.saturating_sub(a), s)?;
         (a..b).collect()
     } else if s.contains(',') {
+        super::limits::check_seed_count(s.split(',').count() as u64, s)?;
         s.split(',')
             .filter(|t| !t.trim().is_empty())
             .map(num)
             .collect::<Result<Vec<_>, _>>()?
     } else {
-        (0..num(s)?).collect()
+        let n = num(s)?;
+        super::limits::check_seed_count(n, s)?;
+        (0..n).collect()
     };
     if seeds.is_empty() {
         return Err(bad(format!("`{s}` gives no seed")));
@@ -154,7 +162,17 @@ mod tests {
         assert_eq!(parse_seeds("0,4,7").unwrap(), vec![0, 4, 7]);
         assert_eq!(parse_seeds("7,").unwrap(), vec![7]);
         assert_eq!(parse_seeds("3..6").unwrap(), vec![3, 4, 5]);
-        for bad in ["0", "x", "1,1", "5..5", "-1"] {
+        // #13 defect 7: huge counts are refused before any allocation.
+        for bad in [
+            "0",
+            "x",
+            "1,1",
+            "5..5",
+            "-1",
+            "18446744073709551615",
+            "0..18446744073709551615",
+            "1000000000",
+        ] {
             assert!(parse_seeds(bad).is_err(), "{bad}");
         }
     }
@@ -183,5 +201,8 @@ mod tests {
         assert_eq!(parse_lr_grid("0.1, 1").unwrap(), vec![0.1, 1.0]);
         assert!(parse_lr_grid("0,1").is_err());
         assert!(CompareArgs::try_parse_from(["x", "--dtype", "f16"]).is_err());
+        // `--opt -1` reaches validation (a clear message) instead of a clap parse error.
+        let neg = CompareArgs::parse_from(["x", "--epochs", "-1", "--time-budget", "-2"]);
+        assert_eq!((neg.epochs, neg.time_budget), (Some(-1.0), Some(-2.0)));
     }
 }

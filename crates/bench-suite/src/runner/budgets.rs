@@ -48,12 +48,23 @@ pub fn with_overrides(base: BudgetSpec, epochs: Option<f64>, time_s: Option<f64>
     }
 }
 
-/// The driver budget of a [`BudgetSpec`].
+/// The driver budget of a [`BudgetSpec`]. The wall-time cap is converted with
+/// `Duration::try_from_secs_f64` (never panics): a value out of `Duration`'s range
+/// (only possible if [`super::limits::validate_time_budget`] was bypassed) becomes
+/// `Duration::MAX`, a negative or NaN one `Duration::ZERO`, which the driver's budget
+/// validation then rejects as a failed run.
 pub fn to_driver(b: &BudgetSpec) -> solvers::Budget {
+    let secs = |t: f64| {
+        std::time::Duration::try_from_secs_f64(t).unwrap_or(if t > 0.0 {
+            std::time::Duration::MAX
+        } else {
+            std::time::Duration::ZERO
+        })
+    };
     solvers::Budget {
         max_iterations: b.max_iterations,
         max_epochs: b.max_epochs,
-        max_time: b.max_wall_time_s.map(std::time::Duration::from_secs_f64),
+        max_time: b.max_wall_time_s.map(secs),
         target_objective: None,
     }
 }

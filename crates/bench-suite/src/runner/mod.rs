@@ -42,6 +42,7 @@ mod args;
 mod budgets;
 pub mod distributed;
 mod execute;
+pub mod limits;
 mod registry;
 
 use std::collections::BTreeMap;
@@ -62,7 +63,7 @@ pub use solvers::nmf::NmfProblem;
 pub use solvers::{NetProblem, SolverError};
 
 use crate::BenchError;
-use crate::outdir::create_run_dir;
+use crate::partial::PartialRunDir;
 use crate::problems::{
     AnyProblemData, BuildOptions, ProblemData, ProblemSpec, SolverFamily, registry,
 };
@@ -131,25 +132,11 @@ pub fn plan(
     problems: &[ProblemSpec],
     solvers: &[SolverEntry],
 ) -> Result<Plan, BenchError> {
-    if args.threads == 0 {
-        return Err(BenchError::arg("threads", "must be >= 1"));
-    }
-    if let Some(e) = args.epochs
-        && !(e > 0.0 && e.is_finite())
-    {
-        return Err(BenchError::arg(
-            "epochs",
-            format!("{e} must be finite and > 0"),
-        ));
-    }
-    if let Some(t) = args.time_budget
-        && !(t >= 0.0 && t.is_finite())
-    {
-        return Err(BenchError::arg(
-            "time-budget",
-            format!("{t} must be finite and >= 0 (0: no wall-time cap)"),
-        ));
-    }
+    limits::validate_threads(args.threads, args.force_threads)?;
+    args.epochs.map(limits::validate_epochs).transpose()?;
+    args.time_budget
+        .map(limits::validate_time_budget)
+        .transpose()?;
     let chosen_problems: Vec<ProblemSpec> = match &args.problems {
         Some(names) => {
             let mut out = Vec::new();
@@ -278,10 +265,32 @@ pub fn run_with(
 
 /// Runs a checked plan and writes its outputs into a new run directory.
 pub(crate) fn run_plan(args: &CompareArgs, plan: &Plan) -> Result<CompareOutcome, BenchError> {
-    let dir = create_run_dir(&args.out, "compare")?;
+    // Built under `.compare-…partial`, renamed into place only when complete (#13).
+    let partial = PartialRunDir::create(&args.out, "compare")?;
     let show = !args.no_progress && std::io::stderr().is_terminal();
     let results = execute_plan(plan, show);
-    let outputs = write_outputs(&dir, &results)?;
+    let written = match write_outputs(partial.path(), &results) {
+        Ok(w) => w,
+        Err(e) => {
+            // Keep what was written, under the partial name (never a complete run's).
+            let kept = partial.keep();
+            return Err(BenchError::io(
+                kept,
+                std::io::Error::other(format!(
+                    "writing the outputs failed ({e}); what was written is kept in this \
+                     directory"
+                )),
+            ));
+        }
+    };
+    let tmp = partial.path().to_path_buf();
+    let dir = partial.finish()?;
+    let moved = |p: PathBuf| p.strip_prefix(&tmp).map_or(p.clone(), |r| dir.join(r));
+    let outputs = WrittenOutputs {
+        results_json: moved(written.results_json),
+        report_md: moved(written.report_md),
+        plots: written.plots,
+    };
     Ok(CompareOutcome {
         dir,
         outputs,

@@ -241,3 +241,26 @@ fn unsavable_networks_are_refused() {
     let e = to_json_string(&bad.unwrap()).unwrap_err(); // ...but saving does.
     assert!(e.to_string().contains("bias has length 3"), "{e}");
 }
+
+/// #13 (item 11): a model file with `"layers": []`, or activations only, is refused on
+/// load (typed error naming the reason), and such a network cannot be saved.
+#[test]
+fn a_model_without_dense_layers_is_refused_both_ways() {
+    for layers in ["[]", r#"[{"type": "activation", "activation": "Relu"}]"#] {
+        let text = format!(
+            r#"{{"format": "strata-nets-model", "version": 1, "dtype": "f64", "layers": {layers}}}"#
+        );
+        let e = from_json_str::<f64>(&text).unwrap_err();
+        assert!(
+            matches!(&e, NetsError::ModelFile { problem: ModelFileError::Format(m), .. } if m.contains("no dense layer")),
+            "{e}"
+        );
+    }
+    let empty = Sequential::<f64>::new();
+    assert!(
+        to_json_string(&empty)
+            .unwrap_err()
+            .to_string()
+            .contains("no dense layer")
+    );
+}

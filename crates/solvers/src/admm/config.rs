@@ -259,6 +259,7 @@ impl DlAdmmConfig {
         if self.max_backtracks == 0 {
             return Err(SolverError::config(S, "max_backtracks", 0, "must be > 0"));
         }
+        crate::caps::check_inner_count(S, "max_backtracks", self.max_backtracks)?;
         if let ZlSolver::ProxGradient { eta, max_iter, tol } = self.zl_solver {
             positive(S, "eta", eta)?;
             if max_iter == 0 {

@@ -85,7 +85,34 @@ impl<T: Real> Solver<NetProblem<T>> for DlAdmm<T> {
 
     fn load_state(&mut self, v: &serde_json::Value) -> Result<(), SolverError> {
         let s: DlSaved<T> = serde_json::from_value(v.clone())?;
+        use crate::state_check::{check_count, check_range};
+        check_count("dlADMM", "iterations", s.iterations)?;
+        for (field, x) in [
+            ("rho", s.rho),
+            ("nu", s.nu),
+            ("theta", s.theta),
+            ("tau", s.tau),
+        ] {
+            check_range("dlADMM", field, x, 0.0, f64::MAX)?;
+        }
+        for (i, c) in s.costs.iter().enumerate() {
+            check_range("dlADMM", &format!("costs[{i}]"), *c, f64::MIN, f64::MAX)?;
+        }
         self.restore(s);
         Ok(())
+    }
+
+    /// Lifted variables, the multiplier U (`K x N`) and the previous output (`K x N`
+    /// or empty) must match the network and data.
+    fn check_state(&self, problem: &NetProblem<T>) -> Result<(), SolverError> {
+        let s = self.saved();
+        let Some(vars) = &s.vars else {
+            return Err(SolverError::Checkpoint(
+                "dlADMM: checkpoint has no lifted variables `vars` (a checkpoint is written after init)".into(),
+            ));
+        };
+        super::checks::check_lifted("dlADMM", vars, problem)?;
+        super::checks::check_output_sized("dlADMM", "u", &s.u, problem, false)?;
+        super::checks::check_output_sized("dlADMM", "prev_m", &s.prev_m, problem, true)
     }
 }

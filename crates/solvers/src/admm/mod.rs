@@ -27,6 +27,7 @@
 //! other products (affine maps, A-steps) pass `threads` to the GEMM wrapper, outside
 //! any chunk loop. With one thread (the default) rayon is not used.
 
+mod checks;
 mod config;
 mod dladmm;
 mod dladmm_solver;

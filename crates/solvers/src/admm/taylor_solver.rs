@@ -65,7 +65,22 @@ impl<T: Real> Solver<NetProblem<T>> for TaylorAdmm<T> {
 
     fn load_state(&mut self, v: &serde_json::Value) -> Result<(), SolverError> {
         let s: TaylorSaved<T> = serde_json::from_value(v.clone())?;
+        crate::state_check::check_count("TaylorADMM", "iterations", s.iterations)?;
         self.restore(s);
         Ok(())
+    }
+
+    /// Lifted variables, the multiplier lambda (`K x N`) and the previous output
+    /// (`K x N` or empty) must match the network and data.
+    fn check_state(&self, problem: &NetProblem<T>) -> Result<(), SolverError> {
+        let s = self.saved();
+        let Some(vars) = &s.vars else {
+            return Err(SolverError::Checkpoint(
+                "TaylorADMM: checkpoint has no lifted variables `vars` (a checkpoint is written after init)".into(),
+            ));
+        };
+        super::checks::check_lifted("TaylorADMM", vars, problem)?;
+        super::checks::check_output_sized("TaylorADMM", "lambda", &s.lambda, problem, false)?;
+        super::checks::check_output_sized("TaylorADMM", "prev_m", &s.prev_m, problem, true)
     }
 }

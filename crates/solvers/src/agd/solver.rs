@@ -146,7 +146,10 @@ impl<T: Real> Solver<NetProblem<T>> for Agd<T> {
     }
 
     fn load_state(&mut self, v: &serde_json::Value) -> Result<(), SolverError> {
-        self.st = serde_json::from_value(v.clone())?;
+        let st: AgdState = serde_json::from_value(v.clone())?;
+        crate::state_check::check_count("AGD", "epochs", st.epochs)?;
+        crate::state_check::check_count("AGD", "updates", st.updates)?;
+        self.st = st;
         Ok(())
     }
 }

@@ -318,4 +318,18 @@ impl<T: Real> Solver<NetProblem<T>> for Bcd<T> {
     fn load_state(&mut self, v: &serde_json::Value) -> Result<(), SolverError> {
         self.load_json(v)
     }
+
+    /// Saved U_l, V_l must be `d_l x N` for every layer l = 1..L.
+    fn check_state(&self, problem: &NetProblem<T>) -> Result<(), SolverError> {
+        crate::state_check::check_count("BCD", "sweeps", self.sweeps)?;
+        let Some(uv) = &self.pending else {
+            return Err(SolverError::Checkpoint(
+                "BCD: checkpoint has no U/V (`uv`) (a checkpoint is written after init)".into(),
+            ));
+        };
+        let widths = problem.net.mlp_view()?.widths;
+        let n = problem.train.len();
+        crate::state_check::check_layer_matrices("BCD", "u", &uv.u, &widths[1..], n)?;
+        crate::state_check::check_layer_matrices("BCD", "v", &uv.v, &widths[1..], n)
+    }
 }

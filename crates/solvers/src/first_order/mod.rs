@@ -238,11 +238,31 @@ where
 
     fn load_state(&mut self, v: &serde_json::Value) -> Result<(), SolverError> {
         let saved: Saved<U::State> = serde_json::from_value(v.clone())?;
+        crate::state_check::check_count(&self.name, "updates", saved.updates)?;
+        if saved.state.is_none() {
+            return Err(SolverError::Checkpoint(format!(
+                "{}: checkpoint has no rule state",
+                self.name
+            )));
+        }
         self.updates = saved.updates;
         self.state = saved.state;
         if let Some((sampler, next)) = saved.sampler {
             self.sampler = sampler;
             self.next_batch = next;
+        }
+        Ok(())
+    }
+
+    fn check_state(&self, problem: &P) -> Result<(), SolverError> {
+        if let Some(state) = &self.state {
+            self.rule.check_state(state, problem.dim())?;
+        }
+        if let StepUnit::Batches(_) = self.unit
+            && let Batching::MiniBatch { size, .. } = self.batching
+        {
+            self.sampler
+                .check(problem.num_samples(), size, self.next_batch)?;
         }
         Ok(())
     }

@@ -19,6 +19,20 @@ pub trait Update<T: Real> {
     fn init(&self, params: &[T]) -> Self::State;
     /// One update: `params <- params + delta(grad, state, lr)`.
     fn apply(&self, state: &mut Self::State, lr: T, params: &mut [T], grad: &[T]);
+    /// Checks a restored state against `dim` parameters: by default, it must have the
+    /// structure of `init` for `dim` parameters (every buffer of length `dim`, the same
+    /// fields), see [`crate::state_check::same_structure`], and hold no count above
+    /// [`crate::state_check::MAX_COUNT`].
+    fn check_state(&self, state: &Self::State, dim: usize) -> Result<(), crate::SolverError> {
+        let fresh = self.init(&vec![T::zero(); dim]);
+        let got = crate::state_check::to_value(state)?;
+        crate::state_check::check_counts_in("first-order rule", &got)?;
+        crate::state_check::same_structure(
+            "first-order rule",
+            &crate::state_check::to_value(&fresh)?,
+            &got,
+        )
+    }
 }
 
 /// Coupled L2 penalty (PyTorch's `weight_decay` for SGD, Adam, RMSProp, Adagrad): the

@@ -60,6 +60,8 @@ impl LbfgsConfig {
         if self.max_line_search == 0 {
             return e("max_line_search", 0.0, "must be >= 1");
         }
+        crate::caps::check_inner_count("L-BFGS", "history", self.history)?;
+        crate::caps::check_inner_count("L-BFGS", "max_line_search", self.max_line_search)?;
         if !(self.grad_tol >= 0.0 && self.grad_tol.is_finite()) {
             return e("grad_tol", self.grad_tol, "must be finite and >= 0");
         }
@@ -310,7 +312,47 @@ impl<T: Real, P: Differentiable<Scalar = T>> Solver<P> for Lbfgs<T> {
     }
 
     fn load_state(&mut self, v: &serde_json::Value) -> Result<(), SolverError> {
-        self.st = serde_json::from_value(v.clone())?;
+        let st: LbfgsState<T> = serde_json::from_value(v.clone())?;
+        use crate::state_check::{check_count, check_finite, check_range};
+        check_count("L-BFGS", "iterations", st.iterations)?;
+        let pairs = st.s.len();
+        if st.y.len() != pairs || st.rho.len() != pairs || pairs > self.cfg.history {
+            return Err(SolverError::Checkpoint(format!(
+                "L-BFGS state: {} s, {} y and {} rho pairs (history {})",
+                pairs,
+                st.y.len(),
+                st.rho.len(),
+                self.cfg.history
+            )));
+        }
+        for (i, r) in st.rho.iter().enumerate() {
+            check_range(
+                "L-BFGS",
+                &format!("rho[{i}]"),
+                *r,
+                f64::MIN_POSITIVE,
+                f64::MAX,
+            )?;
+        }
+        if st.ready {
+            check_range("L-BFGS", "f", st.f, f64::MIN, f64::MAX)?;
+            check_finite("L-BFGS", "g", &st.g)?;
+        }
+        self.st = st;
+        Ok(())
+    }
+
+    /// Every vector (g, each s_i and y_i) must have the problem's dimension.
+    fn check_state(&self, problem: &P) -> Result<(), SolverError> {
+        use crate::state_check::check_len;
+        let dim = problem.dim();
+        if self.st.ready || !self.st.g.is_empty() {
+            check_len("L-BFGS", "g", dim, self.st.g.len())?;
+        }
+        for (i, (s, y)) in self.st.s.iter().zip(&self.st.y).enumerate() {
+            check_len("L-BFGS", &format!("s[{i}]"), dim, s.len())?;
+            check_len("L-BFGS", &format!("y[{i}]"), dim, y.len())?;
+        }
         Ok(())
     }
 }

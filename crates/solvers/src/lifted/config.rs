@@ -96,6 +96,8 @@ impl LiftedConfig {
                 "must be >= 1",
             ));
         }
+        crate::caps::check_inner_count(NAME, "sweeps_per_step", self.sweeps_per_step)?;
+        crate::caps::check_inner_count(NAME, "inner_max_iters", self.inner_max_iters)?;
         Ok(())
     }
 

@@ -135,7 +135,34 @@ impl<T: Real> Solver<NetProblem<T>> for Lifted<T> {
             return Ok(());
         }
         let saved: SavedState<T> = serde_json::from_value(v.clone())?;
+        use crate::state_check::check_range;
+        check_range("Lifted", "ridge", saved.ridge, 0.0, f64::MAX)?;
+        for (field, vals) in [
+            ("lambdas", &saved.lambdas),
+            ("lip_w", &saved.lip_w),
+            ("lip_x", &saved.lip_x),
+        ] {
+            for (i, v) in vals.iter().enumerate() {
+                check_range("Lifted", &format!("{field}[{i}]"), *v, 0.0, f64::MAX)?;
+            }
+        }
         self.state = Some(LiftedState::from_saved(saved)?);
         Ok(())
+    }
+
+    /// One Lipschitz estimate per layer and `X_l` of shape `d_l x N` for the hidden
+    /// layers l = 1..L-1.
+    fn check_state(&self, problem: &NetProblem<T>) -> Result<(), SolverError> {
+        let Some(st) = &self.state else {
+            return Err(SolverError::Checkpoint(
+                "Lifted: checkpoint has no state (null) (a checkpoint is written after init)"
+                    .into(),
+            ));
+        };
+        let widths = problem.net.mlp_view()?.widths;
+        let layers = widths.len().saturating_sub(1);
+        crate::state_check::check_len("Lifted", "lip_w", layers, st.lip_w.len())?;
+        let hidden = &widths[1..layers.max(1)];
+        crate::state_check::check_layer_matrices("Lifted", "x", &st.x, hidden, problem.train.len())
     }
 }

@@ -95,6 +95,8 @@ impl MacConfig {
                 return Err(SolverError::config("MAC", name, v, "must be >= 1"));
             }
         }
+        crate::caps::check_inner_count("MAC", "z_steps", self.z_steps)?;
+        crate::caps::check_inner_count("MAC", "out_steps", self.out_steps)?;
         Ok(())
     }
 

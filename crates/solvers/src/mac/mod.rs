@@ -256,4 +256,17 @@ impl<T: Real> Solver<NetProblem<T>> for Mac<T> {
     fn load_state(&mut self, v: &serde_json::Value) -> Result<(), SolverError> {
         self.load_json(v)
     }
+
+    /// Saved Z_l must be `d_l x N` for the hidden layers l = 1..L-1.
+    fn check_state(&self, problem: &NetProblem<T>) -> Result<(), SolverError> {
+        crate::state_check::check_count("MAC", "iters", self.iters)?;
+        let Some(z) = &self.pending else {
+            return Err(SolverError::Checkpoint(
+                "MAC: checkpoint has no auxiliary coordinates `z` (a checkpoint is written after init)".into(),
+            ));
+        };
+        let widths = problem.net.mlp_view()?.widths;
+        let hidden = &widths[1..widths.len().saturating_sub(1).max(1)];
+        crate::state_check::check_layer_matrices("MAC", "z", z, hidden, problem.train.len())
+    }
 }

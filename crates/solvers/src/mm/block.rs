@@ -307,8 +307,31 @@ impl<T: Real> Solver<NetProblem<T>> for BlockMm<T> {
     }
 
     fn load_state(&mut self, v: &serde_json::Value) -> Result<(), SolverError> {
-        self.st = serde_json::from_value(v.clone())?;
+        let st: BlockMmState = serde_json::from_value(v.clone())?;
+        use crate::state_check::{check_count, check_finite, check_range};
+        check_count("BlockMM", "sweeps", st.sweeps)?;
+        for (i, c) in st.curvature.iter().enumerate() {
+            check_range("BlockMM", &format!("curvature[{i}]"), *c, 0.0, f64::MAX)?;
+        }
+        for (i, p) in st.power.iter().enumerate() {
+            check_finite("BlockMM", &format!("power[{i}]"), p)?;
+        }
+        self.st = st;
         self.ws = None;
+        Ok(())
+    }
+
+    /// One curvature per dense layer and one power-iteration vector of the layer's input
+    /// width per dense layer (what `prepare` would otherwise silently reset).
+    fn check_state(&self, problem: &NetProblem<T>) -> Result<(), SolverError> {
+        use crate::state_check::check_len;
+        let widths = problem.net.mlp_view()?.widths;
+        let layers = widths.len().saturating_sub(1);
+        check_len("BlockMM", "curvature", layers, self.st.curvature.len())?;
+        check_len("BlockMM", "power", layers, self.st.power.len())?;
+        for (i, p) in self.st.power.iter().enumerate() {
+            check_len("BlockMM", &format!("power[{i}]"), widths[i], p.len())?;
+        }
         Ok(())
     }
 }

@@ -101,6 +101,8 @@ impl BlockMmConfig {
         if !(self.safety >= 1.0 && self.safety.is_finite()) {
             return e("safety", self.safety, "must be finite and >= 1");
         }
+        crate::caps::check_inner_count("BlockMM", "max_trials", self.max_trials)?;
+        crate::caps::check_inner_count("BlockMM", "power_iterations", self.power_iterations)?;
         Ok(())
     }
 

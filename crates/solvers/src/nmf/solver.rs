@@ -194,6 +194,15 @@ impl<T: Real> Solver<NmfProblem<T>> for BetaNmf {
     }
     fn load_state(&mut self, v: &serde_json::Value) -> Result<(), SolverError> {
         let s: State = serde_json::from_value(v.clone())?;
+        if let Some(st) = &s.stop {
+            for (field, x) in [
+                ("stop.tol", st.tol),
+                ("stop.init", st.init),
+                ("stop.previous", st.previous),
+            ] {
+                crate::state_check::check_range("BetaNmf", field, x, 0.0, f64::MAX)?;
+            }
+        }
         if s.config != self.config {
             return Err(SolverError::Checkpoint(
                 "BetaNmf: checkpoint was made with another configuration".into(),

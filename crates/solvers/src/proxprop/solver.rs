@@ -279,8 +279,38 @@ impl<T: Real> Solver<NetProblem<T>> for ProxProp<T> {
 
     fn load_state(&mut self, v: &serde_json::Value) -> Result<(), SolverError> {
         let saved: Saved<T> = serde_json::from_value(v.clone())?;
+        crate::state_check::check_count("ProxProp", "updates", saved.updates)?;
         self.updates = saved.updates;
         self.outer = saved.outer;
         Ok(())
+    }
+
+    /// The outer optimiser's buffers must match the network's parameter count and the
+    /// configured optimiser (Adam state for an Adam outer loop, SGD state for SGD).
+    fn check_state(&self, problem: &NetProblem<T>) -> Result<(), SolverError> {
+        let p = problem.net.num_params();
+        match (&self.outer, self.cfg.outer) {
+            (None, _) => Err(SolverError::Checkpoint(
+                "ProxProp: checkpoint has no outer optimiser state `outer`".into(),
+            )),
+            (
+                Some(OuterState::Sgd(s)),
+                Outer::Sgd {
+                    momentum, nesterov, ..
+                },
+            ) => Update::<T>::check_state(&SgdRule { momentum, nesterov }, s, p),
+            (
+                Some(OuterState::Adam(s)),
+                Outer::Adam {
+                    beta1, beta2, eps, ..
+                },
+            ) => {
+                crate::state_check::check_count("ProxProp", "outer.t", s.t)?;
+                Update::<T>::check_state(&AdamRule { beta1, beta2, eps }, s, p)
+            }
+            _ => Err(SolverError::Checkpoint(
+                "ProxProp: outer optimiser state does not match the config".into(),
+            )),
+        }
     }
 }

@@ -1,0 +1,183 @@
+//! Caps on the counts and durations a user passes to `strata-compare`, checked once,
+//! before anything is allocated or run (issue #13: hostile inputs).
+//!
+//! | option | accepted | why |
+//! |---|---|---|
+//! | `--threads N` | `1 <= N <= 4 x available parallelism` ([`threads_cap`]), any `N >= 1` with `--force-threads` | a GEMM pool of 10^6 threads takes seconds to start and `usize::MAX` never returns |
+//! | `--seeds` | at most [`MAX_SEEDS`] seeds, each `< 2^63` | the seed list is allocated; `--seeds 10^9` asked for 8 GB |
+//! | `--time-budget T` | `0` (no cap) or `MIN_TIME_BUDGET_S <= T <= MAX_TIME_BUDGET_S` | below 1 ms the budget rounds to a zero `Duration` (every run fails); above ~116 days `Duration` conversion overflowed |
+//! | `--epochs E` | `0 < E <= MAX_EPOCHS` | beyond, `E * N` samples is meaningless |
+
+use std::time::Duration;
+
+use crate::BenchError;
+
+/// Most seeds one comparison accepts (each seed runs every solver on every problem).
+pub const MAX_SEEDS: u64 = 10_000;
+/// Smallest nonzero `--time-budget`, seconds.
+pub const MIN_TIME_BUDGET_S: f64 = 1e-3;
+/// Largest `--time-budget`, seconds (10^7 s, about 116 days).
+pub const MAX_TIME_BUDGET_S: f64 = 1e7;
+/// Largest `--epochs`.
+pub const MAX_EPOCHS: f64 = 1e9;
+/// `--threads` may be at most this multiple of the available parallelism (unless
+/// `--force-threads`).
+pub const THREADS_FACTOR: usize = 4;
+
+/// The `--threads` cap: [`THREADS_FACTOR`] x `std::thread::available_parallelism()`
+/// (1 if unknown), so at least 4.
+pub fn threads_cap() -> usize {
+    THREADS_FACTOR * std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Checks a thread count: `>= 1`, and `<= `[`threads_cap`]`()` unless `force`.
+pub fn validate_threads(threads: usize, force: bool) -> Result<(), BenchError> {
+    if threads == 0 {
+        return Err(BenchError::arg("threads", "must be >= 1"));
+    }
+    let cap = threads_cap();
+    if threads > cap && !force {
+        return Err(BenchError::arg(
+            "threads",
+            format!(
+                "{threads} is above the cap {cap} ({THREADS_FACTOR} x the {} available \
+                 cores); pass --force-threads to use it anyway",
+                cap / THREADS_FACTOR
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks `--time-budget` once, up front: 0 (no cap) or within
+/// `[MIN_TIME_BUDGET_S, MAX_TIME_BUDGET_S]`, and convertible to a [`Duration`].
+pub fn validate_time_budget(t: f64) -> Result<(), BenchError> {
+    if t == 0.0 {
+        return Ok(());
+    }
+    if !(MIN_TIME_BUDGET_S..=MAX_TIME_BUDGET_S).contains(&t)
+        || Duration::try_from_secs_f64(t).is_err()
+    {
+        return Err(BenchError::arg(
+            "time-budget",
+            format!(
+                "{t} s must be 0 (no wall-time cap) or between {MIN_TIME_BUDGET_S} and \
+                 {MAX_TIME_BUDGET_S} s"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks `--epochs`: finite, `> 0` and `<= MAX_EPOCHS`.
+pub fn validate_epochs(e: f64) -> Result<(), BenchError> {
+    if !(e > 0.0 && e <= MAX_EPOCHS) {
+        return Err(BenchError::arg(
+            "epochs",
+            format!("{e} must be finite, > 0 and <= {MAX_EPOCHS:e}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the number of seeds a `--seeds` value asks for BEFORE the list is built.
+pub fn check_seed_count(count: u64, text: &str) -> Result<(), BenchError> {
+    if count > MAX_SEEDS {
+        return Err(BenchError::arg(
+            "seeds",
+            format!("`{text}` asks for {count} seeds, more than the cap {MAX_SEEDS}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether every run of a comparison failed: at least one run ended `Failed` and none
+/// produced a result (the others, if any, were skipped for missing data). The binary
+/// then exits with status 3 (the results are still written, with the errors).
+pub fn every_run_failed(results: &crate::results::ResultsFile) -> bool {
+    use crate::results::RunStatus;
+    results
+        .runs
+        .iter()
+        .any(|r| matches!(r.status, RunStatus::Failed { .. }))
+        && results.runs.iter().all(|r| {
+            matches!(
+                r.status,
+                RunStatus::Failed { .. } | RunStatus::Skipped { .. }
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_are_capped_unless_forced() {
+        let cap = threads_cap();
+        assert!(cap >= THREADS_FACTOR);
+        assert!(validate_threads(1, false).is_ok());
+        assert!(validate_threads(cap, false).is_ok());
+        for t in [0, cap + 1, 1_000_000, usize::MAX] {
+            assert!(validate_threads(t, false).is_err(), "{t}");
+        }
+        assert!(validate_threads(cap + 1, true).is_ok());
+        assert!(validate_threads(0, true).is_err());
+    }
+
+    #[test]
+    fn time_budget_extremes_are_rejected_once() {
+        for ok in [0.0, 1e-3, 1.5, 1e7] {
+            assert!(validate_time_budget(ok).is_ok(), "{ok}");
+        }
+        for bad in [1e20, 1e-10, -1.0, f64::NAN, f64::INFINITY, 1e7 * 1.01] {
+            let e = validate_time_budget(bad).unwrap_err();
+            assert!(e.to_string().contains("time-budget"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_comparison_in_which_every_run_failed_is_detected() {
+        use crate::results::{BudgetSpec, ResultsFile, RunMetadata, RunResult, RunStatus};
+        let meta = RunMetadata::collect(
+            crate::problems::Dtype::F64,
+            1,
+            vec![0],
+            BudgetSpec {
+                max_epochs: Some(1.0),
+                max_wall_time_s: None,
+                max_iterations: None,
+            },
+        );
+        let mut r = ResultsFile::new(meta);
+        assert!(!every_run_failed(&r), "no run is not 'every run failed'");
+        let failed = |s: &str| {
+            let mut x = RunResult::skipped("spirals", s, 0, "x");
+            x.status = RunStatus::Failed {
+                error: "time budget".into(),
+            };
+            x
+        };
+        r.runs = vec![failed("adam"), failed("lbfgs")];
+        assert!(every_run_failed(&r));
+        r.runs
+            .push(RunResult::skipped("mnist-mlp", "adam", 0, "no data"));
+        assert!(
+            every_run_failed(&r),
+            "skipped runs produce no result either"
+        );
+        r.runs.push(RunResult::skipped("blobs", "adam", 0, "x"));
+        r.runs.last_mut().unwrap().status = RunStatus::BudgetExhausted { which: None };
+        assert!(!every_run_failed(&r));
+    }
+
+    #[test]
+    fn epochs_and_seed_counts() {
+        assert!(validate_epochs(2.0).is_ok());
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e10] {
+            assert!(validate_epochs(bad).is_err(), "{bad}");
+        }
+        assert!(check_seed_count(MAX_SEEDS, "x").is_ok());
+        assert!(check_seed_count(MAX_SEEDS + 1, "x").is_err());
+    }
+}

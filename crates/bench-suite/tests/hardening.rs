@@ -1,0 +1,208 @@
+//! #13: the reproductions of a hostile user's inputs, each a typed error and (for a
+//! command) a non-zero exit, with nothing lost.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+use bench_suite::BenchError;
+use bench_suite::data::idx::{IdxImages, encode_idx_images};
+use bench_suite::data::{CsvOptions, Standardizer, parse_labeled_csv, parse_numeric_csv};
+use bench_suite::runner::{CompareArgs, run};
+use clap::Parser;
+use nalgebra::DMatrix;
+
+const BIN: &str = env!("CARGO_BIN_EXE_strata-compare");
+
+fn gz(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Defects 4, 7, 8: huge counts and durations are refused up front by the library
+/// (typed `InvalidArgument`) and by the binary (exit 2), before any run or directory.
+#[test]
+fn huge_counts_and_durations_are_refused_before_anything_runs() {
+    let root = common::temp_dir("hard-args");
+    let cases: [&[&str]; 7] = [
+        &["--threads", "18446744073709551615"],
+        &["--threads", "1000000"],
+        &["--seeds", "18446744073709551615"],
+        &["--seeds", "0..18446744073709551615"],
+        &["--seeds", "1000000000"],
+        &["--time-budget", "1e20"],
+        &["--time-budget", "1e-10"],
+    ];
+    for extra in cases {
+        let mut v = vec![
+            "strata-compare",
+            "--problems",
+            "spirals",
+            "--solvers",
+            "lbfgs",
+        ];
+        let out = root.display().to_string();
+        v.extend_from_slice(&["--out", &out]);
+        v.extend_from_slice(extra);
+        let e = run(&CompareArgs::parse_from(&v)).unwrap_err();
+        assert!(
+            matches!(e, BenchError::InvalidArgument { .. }),
+            "{extra:?}: {e}"
+        );
+        let o = Command::new(BIN).args(&v[1..]).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{extra:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("invalid argument"), "{extra:?}: {err}");
+    }
+    assert!(entries(&root).is_empty(), "{:?}", entries(&root));
+}
+
+/// Defect 9: Ctrl-C during a comparison removes the partial directory and exits 130;
+/// no directory carrying a run's name is left behind.
+#[cfg(unix)]
+#[test]
+fn sigint_removes_the_partial_run_directory() {
+    let root = common::temp_dir("hard-sigint");
+    let mut child = Command::new(BIN)
+        .args([
+            "--no-progress",
+            "--problems",
+            "digits-mlp",
+            "--solvers",
+            "adam",
+            "--epochs",
+            "100000",
+            "--time-budget",
+            "60",
+            "--out",
+        ])
+        .arg(&root)
+        .spawn()
+        .unwrap();
+    // Wait until the partial directory exists (the run is under way).
+    let t = std::time::Instant::now();
+    while !entries(&root).iter().any(|e| e.ends_with(".partial")) {
+        assert!(t.elapsed().as_secs() < 60, "no partial directory appeared");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(entries(&root).iter().all(|e| e.starts_with(".compare-")));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        entries(&root).is_empty(),
+        "left behind: {:?}",
+        entries(&root)
+    );
+}
+
+/// Defects 2 and 3 through the directory loader: a multi-member gzip loads like the
+/// plain file, and a bomb is refused after reading at most the announced size + 1.
+#[test]
+fn gzip_members_and_bombs_through_the_idx_loader() {
+    let dir = common::temp_dir("hard-gz");
+    let images = IdxImages {
+        count: 4,
+        rows: 2,
+        cols: 3,
+        pixels: (0..24).map(|i| (i * 11) as u8).collect(),
+    };
+    let raw = encode_idx_images(&images);
+    let mut multi = gz(&raw[..10]);
+    multi.extend(gz(&raw[10..]));
+    std::fs::write(dir.join("x-idx3-ubyte.gz"), &multi).unwrap();
+    let (_, bytes) = bench_suite::data::idx::read_idx_file(&dir, "x-idx3-ubyte").unwrap();
+    assert_eq!(bytes, raw);
+    let mut bomb = raw[..16].to_vec();
+    bomb.resize(16 + (32 << 20), 7);
+    std::fs::write(dir.join("b-idx3-ubyte.gz"), gz(&bomb)).unwrap();
+    let (_, bytes) = bench_suite::data::idx::read_idx_file(&dir, "b-idx3-ubyte").unwrap();
+    assert_eq!(bytes.len(), 16 + 24 + 1);
+    let e = bench_suite::data::idx::parse_idx_images(&bytes, "b").unwrap_err();
+    assert!(e.to_string().contains("trailing"), "{e}");
+}
+
+/// Defect 6: a feature around 1e200 (and near f64::MAX) is standardised to its true
+/// z-scores, not zeroed.
+#[test]
+fn the_standardiser_does_not_overflow() {
+    for scale in [1e200, 1e307, 1.0] {
+        let x = DMatrix::from_row_slice(1, 4, &[1.0, 2.0, 3.0, 4.0]) * scale;
+        let s = Standardizer::fit(&x);
+        assert!(
+            (s.mean[0] / (2.5 * scale) - 1.0).abs() < 1e-12,
+            "{scale}: {:?}",
+            s.mean
+        );
+        let sd = (1.25f64).sqrt() * scale;
+        assert!((s.std[0] / sd - 1.0).abs() < 1e-12, "{scale}: {:?}", s.std);
+        let mut y = x.clone();
+        s.apply(&mut y).unwrap();
+        let want = [-1.5, -0.5, 0.5, 1.5].map(|v: f64| v / 1.25f64.sqrt());
+        for (a, b) in y.iter().zip(want) {
+            assert!((a - b).abs() < 1e-12, "{scale}: {a} vs {b}");
+        }
+    }
+    let x = DMatrix::from_row_slice(1, 2, &[f64::MAX, -f64::MAX]);
+    let s = Standardizer::fit(&x);
+    assert_eq!((s.mean[0], s.std[0]), (0.0, f64::MAX));
+    let mut y = x.clone();
+    s.apply(&mut y).unwrap();
+    assert_eq!(y.as_slice(), &[1.0, -1.0]);
+}
+
+/// Defect 7 (`CsvOptions::classes`) and item 11 (`to_matrix::<f32>` overflow).
+#[test]
+fn csv_class_counts_and_f32_overflow_are_typed_errors() {
+    let text = "1,2,0\n3,4,1\n";
+    for k in [Some(usize::MAX), Some(0), Some(1 << 40)] {
+        let opts = CsvOptions {
+            classes: k,
+            ..Default::default()
+        };
+        let e = parse_labeled_csv(text, "t.csv", &opts).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                BenchError::InvalidArgument {
+                    name: "classes",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+    let ok = CsvOptions {
+        classes: Some(2),
+        ..Default::default()
+    };
+    assert_eq!(
+        parse_labeled_csv(text, "t.csv", &ok)
+            .unwrap()
+            .class_counts(),
+        vec![1, 1]
+    );
+    let t = parse_numeric_csv("1,1e39\n2,3\n", "n.csv", Some(false), ',').unwrap();
+    let e = t.to_matrix::<f32>().unwrap_err();
+    assert!(e.to_string().contains("line 1, column 2"), "{e}");
+    assert_eq!(t.to_matrix::<f64>().unwrap()[(0, 1)], 1e39);
+}
