@@ -18,6 +18,33 @@ for np in 1 2 3; do
     echo "== mpirun -np $np mpi_ranks check"
     "${MPIRUN[@]}" -np "$np" "$bin" check
 done
+echo "== cargo build -p bench-suite --features mpi (the distributed strata-compare)"
+cargo build -p bench-suite --features mpi --bin strata-compare
+echo "== cargo clippy -p solvers -p bench-suite --features mpi --all-targets -- -D warnings"
+cargo clippy -p solvers -p bench-suite --features mpi --all-targets -- -D warnings
+out=$(mktemp -d)
+compare=(target/debug/strata-compare --problems digits-mlp,nmf-spectrogram-kl --solvers admm-taylor,adam,lbfgs,nmf-mm --epochs 5 --time-budget 0 --seeds 1 --no-progress)
+"${compare[@]}" --out "$out/one" >/dev/null
+for np in 2 3; do
+    echo "== mpirun -np $np strata-compare --distributed (digits-mlp, NMF KL): final objectives vs one process"
+    "${MPIRUN[@]}" -np "$np" "${compare[@]}" --distributed --out "$out/np$np" >/dev/null
+    python3 - "$out/one" "$out/np$np" "$np" <<'PY'
+import glob, json, sys
+def load(d):
+    r = json.load(open(glob.glob(d + "/compare-*/results.json")[0]))
+    return r["metadata"].get("ranks"), {(x["problem"], x["solver"]): x["trace"][-1]["objective"] for x in r["runs"]}
+_, one = load(sys.argv[1])
+ranks, many = load(sys.argv[2])
+assert ranks == int(sys.argv[3]), ranks
+bad = 0
+for k, v in sorted(one.items()):
+    rel = abs(v - many[k]) / abs(v)
+    print(f"  {k[0]:22s} {k[1]:12s} {v:.15e} rel {rel:.1e}")
+    bad += rel > 1e-9
+sys.exit(1 if bad else 0)
+PY
+done
+rm -rf "$out"
 echo "== killing one of 2 ranks ends the job"
 "${MPIRUN[@]}" -np 2 "$bin" soak 120 >/dev/null 2>&1 &
 job=$!
