@@ -108,6 +108,14 @@ pub struct RunMetadata {
     /// command-line overrides.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub problem_budgets: BTreeMap<String, BudgetSpec>,
+    /// Number of MPI ranks the training data were sharded over (`--distributed`); 1 for
+    /// a single-process run (absent in older files).
+    #[serde(default = "one_rank")]
+    pub ranks: usize,
+}
+
+fn one_rank() -> usize {
+    1
 }
 
 impl RunMetadata {
@@ -130,6 +138,7 @@ impl RunMetadata {
             started_unix_s: crate::outdir::now_unix_s(),
             memory_method: crate::memory::memory_method().to_string(),
             problem_budgets: BTreeMap::new(),
+            ranks: 1,
         }
     }
 }

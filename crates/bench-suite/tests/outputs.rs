@@ -96,6 +96,7 @@ fn example() -> ResultsFile {
             started_unix_s: 1.7e9,
             memory_method: "counting_allocator".into(),
             problem_budgets: Default::default(),
+            ranks: 1,
         },
         runs: vec![
             run("adam", 0, &[2.3, 1.0, 0.5, 0.3, 0.2], 0.1, budget()),

@@ -315,7 +315,7 @@ impl<'a> Driver<'a> {
         let status = match status {
             Some(s) => s,
             None => loop {
-                if let Some(kind) = self.exhausted(iteration, &counters, n, solver_time) {
+                if let Some(kind) = self.exhausted(problem, iteration, &counters, n, solver_time) {
                     let s = Status::BudgetExhausted(kind);
                     if let Err(e) = self.save(
                         problem,
@@ -448,8 +448,19 @@ impl<'a> Driver<'a> {
         }
     }
 
-    fn exhausted(&self, iteration: u64, c: &Counters, n: usize, time: f64) -> Option<BudgetKind> {
+    fn exhausted<P: Problem>(
+        &self,
+        problem: &mut P,
+        iteration: u64,
+        c: &Counters,
+        n: usize,
+        time: f64,
+    ) -> Option<BudgetKind> {
         let b = &self.budget;
+        // Collective when a time limit is set (every rank has the same budget, so every
+        // rank makes this call): all ranks of a distributed run stop together.
+        let time_up = b.max_time.is_some_and(|t| time >= t.as_secs_f64());
+        let time_up = b.max_time.is_some() && problem.any_rank(time_up);
         if b.max_iterations.is_some_and(|m| iteration >= m) {
             return Some(BudgetKind::Iterations);
         }
@@ -458,7 +469,7 @@ impl<'a> Driver<'a> {
         {
             return Some(BudgetKind::Epochs);
         }
-        if b.max_time.is_some_and(|t| time >= t.as_secs_f64()) {
+        if time_up {
             return Some(BudgetKind::WallTime);
         }
         None

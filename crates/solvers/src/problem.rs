@@ -50,6 +50,15 @@ pub trait Problem {
     fn params_finite(&self) -> bool {
         true
     }
+    /// Whether `flag` is true on any rank, for a problem whose data are sharded over
+    /// several processes (see [`crate::distributed`]): a collective call, made by the
+    /// driver at the same point on every rank so that all ranks take the same stopping
+    /// decision (a wall-time budget is reached at slightly different moments). A
+    /// single-process problem returns `flag`. A failed collective counts as `true`
+    /// (stop rather than hang).
+    fn any_rank(&mut self, flag: bool) -> bool {
+        flag
+    }
 }
 
 /// A problem with flat real parameters and a (mini-batch) gradient oracle: what every

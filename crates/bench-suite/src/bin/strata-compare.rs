@@ -31,8 +31,27 @@ fn main() -> ExitCode {
         eprintln!("strata-compare: warning: {e}");
     }
     let start = std::time::Instant::now();
-    match run(&args) {
-        Ok(out) => {
+    let outcome = if args.distributed {
+        let comm = match bench_suite::runner::distributed::world() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("strata-compare: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        bench_suite::runner::distributed::run_distributed(
+            &args,
+            &registry(),
+            &solver_registry(),
+            comm,
+        )
+    } else {
+        run(&args).map(Some)
+    };
+    match outcome {
+        // Ranks other than 0 of a distributed run write nothing.
+        Ok(None) => ExitCode::SUCCESS,
+        Ok(Some(out)) => {
             print!("{}", format_summary_table(&out.results));
             println!(
                 "\nreport: {}\nresults: {}\n({} runs in {:.1} s)",

@@ -91,6 +91,10 @@ pub struct CompareArgs {
     /// Papers suite: use only the first N of the 10,000 test images.
     #[arg(long, value_name = "N")]
     pub max_test: Option<usize>,
+    /// Shard the training samples over the ranks of an MPI job (launch under
+    /// `mpirun -np N`; needs a build with `--features mpi`; docs/DISTRIBUTED.md).
+    #[arg(long)]
+    pub distributed: bool,
     /// Hide the progress bar (it is hidden anyway when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,

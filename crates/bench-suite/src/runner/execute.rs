@@ -67,6 +67,9 @@ pub struct RunSettings {
     pub threads: usize,
     /// `--tune` grid points (None: defaults, no search).
     pub tune_points: Option<usize>,
+    /// `--distributed`: the communicator over whose ranks the training samples are
+    /// sharded (None: one process). See [`super::distributed`].
+    pub comm: Option<std::sync::Arc<dyn solvers::comm::Comm>>,
 }
 
 /// Called once per driver run (grid values included) with (problem, solver, seed).
@@ -482,6 +485,34 @@ pub fn run_network<T: RunnerReal>(
         .as_ref()
         .map_or(1.0, |(fit, _)| fit.len() as f64 / train.len().max(1) as f64);
     let mut out = Vec::new();
+    if let Some(comm) = &settings.comm {
+        let make_sharded = || {
+            make_problem()
+                .and_then(|p| solvers::distributed::ShardedNetProblem::new(p, comm.clone()))
+        };
+        for entry in entries {
+            if T::net_factory(&entry.factory).is_none() {
+                continue;
+            }
+            out.push(run_entry(
+                &spec.name,
+                entry,
+                seed,
+                budget,
+                settings,
+                &SolverCtx {
+                    loss: Some(loss.kind),
+                    ..Default::default()
+                },
+                &make_sharded,
+                &|ctx| super::distributed::sharded_net_solver::<T>(entry, ctx),
+                None,
+                &|_| None,
+                tick,
+            ));
+        }
+        return out;
+    }
     for entry in entries {
         let Some(factory) = T::net_factory(&entry.factory) else {
             continue;
@@ -539,6 +570,36 @@ pub fn run_nmf<T: RunnerReal>(
         ..Default::default()
     };
     let mut out = Vec::new();
+    if let Some(comm) = &settings.comm {
+        let make_sharded = || {
+            solvers::distributed::ShardedNmfProblem::new(
+                v.clone(),
+                w0.clone(),
+                h0.clone(),
+                &objective,
+                comm.clone(),
+            )
+        };
+        for entry in entries {
+            if T::nmf_factory(&entry.factory).is_none() {
+                continue;
+            }
+            out.push(run_entry(
+                &spec.name,
+                entry,
+                seed,
+                budget,
+                settings,
+                &ctx,
+                &make_sharded,
+                &|c| super::distributed::sharded_nmf_solver::<T>(entry, c),
+                None,
+                &|_| None,
+                tick,
+            ));
+        }
+        return out;
+    }
     for entry in entries {
         let Some(factory) = T::nmf_factory(&entry.factory) else {
             continue;

@@ -40,6 +40,7 @@
 
 mod args;
 mod budgets;
+pub mod distributed;
 mod execute;
 pub mod limits;
 mod registry;
@@ -221,6 +222,7 @@ pub fn plan(
         settings: RunSettings {
             threads: args.threads,
             tune_points,
+            comm: None,
         },
         build_options: BuildOptions {
             mnist_dir: args.mnist_dir.clone().or(env.mnist_dir),
@@ -271,10 +273,15 @@ pub fn run_with(
     solvers: &[SolverEntry],
 ) -> Result<CompareOutcome, BenchError> {
     let plan = plan(args, problems, solvers)?;
+    run_plan(args, &plan)
+}
+
+/// Runs a checked plan and writes its outputs into a new run directory.
+pub(crate) fn run_plan(args: &CompareArgs, plan: &Plan) -> Result<CompareOutcome, BenchError> {
     // Built under `.compare-…partial`, renamed into place only when complete (#13).
     let partial = PartialRunDir::create(&args.out, "compare")?;
     let show = !args.no_progress && std::io::stderr().is_terminal();
-    let results = execute_plan(&plan, show);
+    let results = execute_plan(plan, show);
     let written = match write_outputs(partial.path(), &results) {
         Ok(w) => w,
         Err(e) => {
@@ -319,6 +326,7 @@ pub fn execute_plan(plan: &Plan, progress: bool) -> ResultsFile {
         .iter()
         .map(|p| (p.spec.name.clone(), p.budget.clone()))
         .collect::<BTreeMap<_, _>>();
+    metadata.ranks = plan.settings.comm.as_ref().map_or(1, |c| c.size());
     let mut results = ResultsFile::new(metadata);
     let bar = if progress {
         ProgressBar::with_draw_target(Some(plan.total_runs() as u64), ProgressDrawTarget::stderr())

@@ -57,7 +57,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{MajorizeError, Result, shape_err};
 
-pub use update::{divergence, iterate, objective, update_h, update_w};
+pub use update::{divergence, iterate, objective, update_h, update_w, update_w_reduced};
 pub use workspace::NmfWorkspace;
 
 /// Which multiplicative update.

@@ -135,28 +135,52 @@ pub fn update_w<T: Real>(
     config: &NmfConfig,
     ws: &mut NmfWorkspace<T>,
 ) -> Result<()> {
+    update_w_reduced(v, w, h, config, ws, &mut |_| Ok(()))
+}
+
+/// [`update_w`] for data whose columns are split over several processes: the sums over
+/// columns that the `W` update needs (`num = (V o (WH)^(beta-2)) H^T` and the
+/// denominator `(WH)^(beta-1) H^T`, or `H H^T` for beta = 2, or the row sums of `H` for
+/// beta = 1) are first computed on the local columns, then handed to `reduce` (which
+/// must replace each buffer by its sum over all processes, the same on every process),
+/// then the update is applied; every process ends with the same `W`. With a no-op
+/// `reduce` this is exactly [`update_w`]. In scikit-learn mode `reduce` is never called
+/// (scikit-learn's update is single-process only; distributed callers reject that mode).
+pub fn update_w_reduced<T: Real>(
+    v: &DMatrix<T>,
+    w: &mut DMatrix<T>,
+    h: &DMatrix<T>,
+    config: &NmfConfig,
+    ws: &mut NmfWorkspace<T>,
+    reduce: &mut dyn FnMut(&mut [T]) -> Result<()>,
+) -> Result<()> {
     config.validate()?;
     check_shapes("nmf::update_w", v, w, h)?;
     ws.ensure(v.nrows(), v.ncols(), w.ncols());
+    let beta = config.beta;
     if config.sklearn_compatible {
         return sklearn::update_w(v, w, h, config, ws);
     }
-    let beta = config.beta;
     let (f, k) = w.shape();
     if beta == 2.0 {
         gemm(&mut ws.num_w, v, Transpose::No, h, Transpose::Yes)?;
         gemm(&mut ws.gram, h, Transpose::No, h, Transpose::Yes)?;
+        reduce(ws.num_w.as_mut_slice())?;
+        reduce(ws.gram.as_mut_slice())?;
         gemm(&mut ws.den_w, w, Transpose::No, &ws.gram, Transpose::No)?;
     } else {
         gemm(&mut ws.wh, w, Transpose::No, h, Transpose::No)?;
         fill_ab(v, ws, beta);
         gemm(&mut ws.num_w, &ws.a, Transpose::No, h, Transpose::Yes)?;
+        reduce(ws.num_w.as_mut_slice())?;
         if beta == 1.0 {
             for c in 0..k {
                 ws.sums[c] = h.row(c).sum();
             }
+            reduce(ws.sums.as_mut_slice())?;
         } else {
             gemm(&mut ws.den_w, &ws.b, Transpose::No, h, Transpose::Yes)?;
+            reduce(ws.den_w.as_mut_slice())?;
         }
     }
     let p = &config.penalties;

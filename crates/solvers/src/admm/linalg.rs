@@ -37,6 +37,37 @@ impl<T: Real> SampleSums<T> {
         self.z_sum.resize(q, 0.0);
     }
 
+    /// Replaces every sum by its sum over the ranks of `comm` (one deterministic
+    /// reduction of `p^2 + q p + p + q` values; [`crate::comm::allreduce_sum`]).
+    pub(crate) fn allreduce(
+        &mut self,
+        comm: &dyn crate::comm::Comm,
+        scratch: &mut Vec<f64>,
+    ) -> Result<(), SolverError> {
+        let mut pack: Vec<f64> = Vec::with_capacity(
+            self.gram.len() + self.cross.len() + self.a_sum.len() + self.z_sum.len(),
+        );
+        pack.extend(self.gram.iter().map(|v| v.to_f64()));
+        pack.extend(self.cross.iter().map(|v| v.to_f64()));
+        pack.extend_from_slice(&self.a_sum);
+        pack.extend_from_slice(&self.z_sum);
+        crate::comm::allreduce_sum(comm, &mut pack, scratch)?;
+        let (g, rest) = pack.split_at(self.gram.len());
+        let (c, rest) = rest.split_at(self.cross.len());
+        let (a, z) = rest.split_at(self.a_sum.len());
+        self.gram
+            .iter_mut()
+            .zip(g)
+            .for_each(|(d, &v)| *d = T::of(v));
+        self.cross
+            .iter_mut()
+            .zip(c)
+            .for_each(|(d, &v)| *d = T::of(v));
+        self.a_sum.copy_from_slice(a);
+        self.z_sum.copy_from_slice(z);
+        Ok(())
+    }
+
     /// Adds the contribution of the columns of `a`, `z` (both with the same columns);
     /// `keep_a`: only the `z` sums.
     fn accumulate(

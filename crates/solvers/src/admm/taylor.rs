@@ -125,6 +125,10 @@ pub struct TaylorAdmm<T: Real> {
     sums0: SampleSums<T>,
     input_key: InputKey,
     ls_inverse: LsInverse,
+    /// Data-parallel mode ([`crate::distributed::DistributedTaylorAdmm`]): the
+    /// communicator over which the W-step's sample sums are added, and the global N.
+    dist: Option<(std::sync::Arc<dyn crate::comm::Comm>, usize)>,
+    dist_scratch: Vec<f64>,
 }
 
 /// What [`TaylorAdmm`] checkpoints.
@@ -157,7 +161,20 @@ impl<T: Real> TaylorAdmm<T> {
             sums0: SampleSums::default(),
             input_key: InputKey::default(),
             ls_inverse: LsInverse::default(),
+            dist: None,
+            dist_scratch: Vec::new(),
         })
+    }
+
+    /// Data-parallel mode: this process holds `global_n`'s shard of the samples; the
+    /// W-step's sums over samples are added over `comm`'s ranks before the solve, and
+    /// the sample weight of the L2 term is that of the global N.
+    pub(crate) fn set_distributed(
+        &mut self,
+        comm: std::sync::Arc<dyn crate::comm::Comm>,
+        global_n: usize,
+    ) {
+        self.dist = Some((comm, global_n));
     }
 
     /// The configuration.
@@ -218,7 +235,8 @@ impl<T: Real> TaylorAdmm<T> {
             train.targets(),
             k,
         )?);
-        self.sample_weight = loss.sample_weight(train.len());
+        let n = self.dist.as_ref().map_or(train.len(), |d| d.1);
+        self.sample_weight = loss.sample_weight(n);
         self.l2 = loss.l2;
         Ok(())
     }
@@ -278,11 +296,18 @@ impl<T: Real> TaylorAdmm<T> {
                     &vars.z[l]
                 };
                 let l2w = self.l2 / (2.0 * self.sample_weight * beta);
-                if l > 0 {
+                // Distributed runs (the sums are added over ranks) take the general path
+                // for layer 1 too: its cache holds one rank's X X^T.
+                if l > 0 || self.dist.is_some() {
                     sample_sums(input, target, threads, &mut self.sums_work, &mut self.sums)?;
+                    let mut n = x.ncols();
+                    if let Some((comm, global_n)) = &self.dist {
+                        self.sums.allreduce(&**comm, &mut self.dist_scratch)?;
+                        n = *global_n;
+                    }
                     return least_squares_w(
                         &self.sums,
-                        x.ncols(),
+                        n,
                         self.config.ridge,
                         l2w,
                         self.config.biases,

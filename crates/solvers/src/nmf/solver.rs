@@ -69,7 +69,7 @@ impl BetaNmfConfig {
         }
         self.nmf_config().validate().map_err(super::from_majorize)
     }
-    fn nmf_config(&self) -> NmfConfig {
+    pub(crate) fn nmf_config(&self) -> NmfConfig {
         NmfConfig {
             beta: self.beta,
             rule: self.rule,
