@@ -120,6 +120,7 @@ pub const DECLARATIONS: &[Declaration] = &[
     tuned("rmsprop", &["/lr"]),
     tuned("adagrad", &["/lr"]),
     tuned("block-mm", &["/initial_scale"]).monotone(),
+    tuned("block-mm-certified", &["/initial_scale", "/certified_trust_region"]).monotone(),
     fixed("last-layer-mm", "closed-form step with the loss's exact curvature bound: no step size or penalty").monotone(),
     tuned("agd", &["/gain"]),
     tuned("admm-taylor", &["/gamma", "/beta"]),
