@@ -214,6 +214,8 @@ fn smoke_compare_on_the_package_data() {
         "3",
         "--time-budget",
         "0",
+        "--seeds",
+        "1",
         "--out",
         out.to_str().unwrap(),
         "--no-progress",

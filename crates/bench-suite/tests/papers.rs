@@ -73,6 +73,8 @@ fn estimate_bounds_the_measured_peak_of_every_method() {
         "2",
         "--time-budget",
         "0",
+        "--seeds",
+        "1",
         "--out",
         out.to_str().unwrap(),
     ]);

@@ -318,6 +318,7 @@ where
     fn load_state(&mut self, v: &serde_json::Value) -> Result<(), SolverError> {
         let saved: Saved<U::State> = serde_json::from_value(v.clone())?;
         crate::state_check::check_count(&self.name, "updates", saved.updates)?;
+        crate::state_check::check_count(&self.name, "epochs_started", saved.epochs_started)?;
         if saved.state.is_none() {
             return Err(SolverError::Checkpoint(format!(
                 "{}: checkpoint has no rule state",
