@@ -85,12 +85,12 @@ fn check(comm: Arc<dyn Comm>) -> bool {
         final_objective(
             &mut make(),
             &mut LbfgsConfig::default().build::<f64>().unwrap(),
-            budget.clone(),
+            budget,
         ),
         final_objective(
             &mut ShardedNetProblem::new(make(), Arc::clone(&comm)).unwrap(),
             &mut LbfgsConfig::default().build::<f64>().unwrap(),
-            budget.clone(),
+            budget,
         ),
     ));
     results.push((
@@ -107,12 +107,12 @@ fn check(comm: Arc<dyn Comm>) -> bool {
         final_objective(
             &mut make(),
             &mut TaylorAdmm::<f64>::new(taylor.clone()).unwrap(),
-            budget.clone(),
+            budget,
         ),
         final_objective(
             &mut ShardedNetProblem::new(make(), Arc::clone(&comm)).unwrap(),
             &mut DistributedTaylorAdmm::<f64>::new(taylor).unwrap(),
-            budget.clone(),
+            budget,
         ),
     ));
     let mut rng = ChaCha8Rng::seed_from_u64(5);
@@ -142,7 +142,7 @@ fn check(comm: Arc<dyn Comm>) -> bool {
     let mut ok = 0;
     let mut bad = 0;
     for (name, single, dist) in &results {
-        let mut both = vec![*dist, -*dist];
+        let mut both = [*dist];
         let p = comm.size() as f64;
         allreduce_sum_f64(&*comm, &mut both[..1]).unwrap();
         let same_everywhere = both[0] == p * dist;

@@ -58,7 +58,6 @@ where
             .into_iter()
             .map(|c| {
                 let make_solver = &make_solver;
-                let budget = budget.clone();
                 s.spawn(move || {
                     let comm: Arc<dyn Comm> = Arc::new(c);
                     let full = net_problem(Activation::Relu, LossKind::SoftmaxCrossEntropy);
@@ -98,13 +97,13 @@ where
     G: FnOnce(&mut NetProblem<f64>, Budget) -> solvers::RunOutcome,
 {
     let mut one = net_problem(Activation::Relu, LossKind::SoftmaxCrossEntropy);
-    let reference = objectives(&single(&mut one, budget.clone()));
+    let reference = objectives(&single(&mut one, budget));
     assert!(
         reference.last().unwrap() < &(0.9 * reference[0]),
         "{name} trains"
     );
     for p in [1usize, 2, 3] {
-        let ranks = run_ranks(p, budget.clone(), &make);
+        let ranks = run_ranks(p, budget, &make);
         for (r, (trace, params)) in ranks.iter().enumerate() {
             // Every rank holds the same trace and the same weights, bit for bit.
             assert_eq!(trace, &ranks[0].0, "{name} P={p} rank {r} trace");
@@ -112,7 +111,7 @@ where
         }
         assert_close(&ranks[0].0, &reference, 1e-9, &format!("{name} P={p}"));
         if p == 3 {
-            let again = run_ranks(p, budget.clone(), &make);
+            let again = run_ranks(p, budget, &make);
             assert_eq!(again[0].0, ranks[0].0, "{name}: P=3 rerun is bit-identical");
         }
     }

@@ -50,7 +50,10 @@ fn thread_ranks_sum_in_rank_order_and_agree_bit_for_bit() {
     for r in &results {
         assert_eq!(r, &expect);
     }
-    assert_eq!(comms[0].bytes_sent(), 8 * (3 + 2 + 0 + 1) * 2);
+    // Values gathered: 3 (allreduce) + 2 (broadcast) + 1 (any_rank); the barrier sends
+    // none; each goes to the 2 other ranks, 8 bytes each.
+    let values = 3 + 2 + 1;
+    assert_eq!(comms[0].bytes_sent(), 8 * values * 2);
 }
 
 #[test]
