@@ -34,6 +34,7 @@ pub fn status_name(s: &Status) -> String {
         Status::Diverged { reason } => format!("diverged: {reason}"),
         Status::Failed { error } => format!("failed: {error}"),
         Status::Stopped { reason } => format!("stopped: {reason}"),
+        Status::NotApplicable { reason } => format!("not applicable: {reason}"),
     }
 }
 

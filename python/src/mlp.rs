@@ -200,6 +200,12 @@ fn fit_impl<T: Real + RegistryReal>(
             entry.name
         )));
     }
+    if let Status::NotApplicable { reason } = &outcome.status {
+        return Err(Failure::Runtime(format!(
+            "solver {:?} does not apply to this network: {reason}",
+            entry.name
+        )));
+    }
     let layers = (0..problem.net.num_dense())
         .filter_map(|l| problem.net.dense(l))
         .map(|d| (d.weight.clone(), d.bias.clone()))

@@ -177,6 +177,7 @@ pub fn nmf_fit<'py>(
         sklearn_compatible: sklearn,
         penalties: penalties(alpha_w, alpha_h, l1_ratio, f, n)?,
         tol,
+        me_theta: majorize::nmf::DEFAULT_ME_THETA,
     };
     if n_components == 0 {
         return Err(value_error("n_components must be >= 1"));
@@ -321,6 +322,7 @@ pub fn nmf_transform<'py>(
         rule,
         penalties: penalties(alpha_w, alpha_h, l1_ratio, f, n)?,
         sklearn_compatible: sklearn,
+        me_theta: majorize::nmf::DEFAULT_ME_THETA,
     };
     macro_rules! go {
         ($t:ty, $v:expr) => {{
