@@ -48,8 +48,7 @@ impl<T: Real> Solver<ShardedNetProblem<T>> for DistributedTaylorAdmm<T> {
         self.inner.set_distributed(problem.comm_arc(), n);
         self.inner
             .initialize(&problem.local.net, &problem.loss, &problem.local.train)?;
-        ctx.counters.forward += 1;
-        ctx.counters.samples_seen += n as u64;
+        ctx.counters.add_forward(n);
         Ok(())
     }
 
@@ -83,8 +82,7 @@ impl<T: Real> Solver<ShardedNetProblem<T>> for DistributedTaylorAdmm<T> {
             *r = s.sqrt();
         }
         let n = problem.num_samples_global() as u64;
-        ctx.counters.samples_seen += n;
-        ctx.counters.forward += 1;
+        ctx.counters.add_forward(n as usize);
         ctx.counters.inner_solves += info.inner_solves;
         let mut report =
             StepReport::new().with_surrogate(info.augmented * self.inner.sample_weight());

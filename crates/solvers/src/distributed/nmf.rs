@@ -193,9 +193,12 @@ impl<T: Real> Solver<ShardedNmfProblem<T>> for DistributedBetaNmf {
         }
         updated.map_err(crate::nmf::from_majorize)?;
         nmf::update_h(v, w, h, &cfg, ws).map_err(crate::nmf::from_majorize)?;
-        ctx.counters.samples_seen += problem.global_n as u64;
-        ctx.counters.forward += 2;
-        ctx.counters.backward += 2;
+        // The same accounting as the single-process solver: four data passes over the N
+        // columns of all ranks per iteration.
+        let n = problem.global_n;
+        ctx.counters.add_forward_n(2, n);
+        ctx.counters.add_backward(n);
+        ctx.counters.add_backward(n);
         Ok(StepReport::new())
     }
     fn save_state(&self) -> serde_json::Value {
