@@ -68,6 +68,8 @@ pub struct CertifiedMm<T: Real> {
     trial: Vec<T>,
     dirs: Vec<DVector<T>>,
     groups: Vec<Range<usize>>,
+    /// The enclosure's buffers, kept between steps (no allocation at steady state).
+    enc_ws: enclosure::EnclosureWorkspace,
 }
 
 /// The dense-layer parameter ranges of the flat vector (consecutive tensors of one layer,
@@ -98,6 +100,7 @@ impl<T: Real> CertifiedMm<T> {
             trial: Vec::new(),
             dirs: Vec::new(),
             groups: Vec::new(),
+            enc_ws: enclosure::EnclosureWorkspace::default(),
         }
     }
 
@@ -376,7 +379,7 @@ impl<T: Real> Solver<NetProblem<T>> for CertifiedMm<T> {
         // Unsupported layers, activations or losses, and non-finite weights, are typed
         // errors naming the culprit; an overflowing bound (huge trust region) comes back
         // as an infinite `quad_upper` and is handled by `choose_step` (no move, shrink).
-        let enc = enclosure::enclose(&req)
+        let enc = enclosure::enclose_with(&req, &mut self.enc_ws)
             .map_err(|e| SolverError::Problem(format!("certified MM: {e}")))?;
         ctx.counters.forward += 1;
         ctx.counters.samples_seen += n as u64;
