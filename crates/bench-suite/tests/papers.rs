@@ -168,7 +168,8 @@ fn every_setup_solver_is_registered_and_unknown_suites_are_rejected() {
         ("papers-bcd-paper-iterations", "papers-bcd"),
         ("papers-bcd-equal-time", "papers-bcd-equal-time"),
     ] {
-        let args = CompareArgs::parse_from(["strata-compare", "--suite", "papers", "--problems", sel]);
+        let args =
+            CompareArgs::parse_from(["strata-compare", "--suite", "papers", "--problems", sel]);
         let (plan, _) = papers_plan(&args, 24 << 30).unwrap();
         let names: Vec<&str> = plan.problems.iter().map(|p| p.spec.name.as_str()).collect();
         assert_eq!(names, [want], "{sel}");
