@@ -35,8 +35,25 @@ use crate::runner::{
 
 /// Training images of the papers suite without `--full` (CPU: 2 shared cores).
 pub const PAPERS_DEFAULT_TRAIN: usize = 10_000;
-/// Memory every run must fit in unless `--memory-limit-gib` says otherwise.
+/// Memory every run must fit in unless `--memory-limit-gib` says otherwise (further capped
+/// by [`default_memory_limit_bytes`] at 90% of the machine's physical memory).
 pub const DEFAULT_MEMORY_LIMIT_GIB: f64 = 24.0;
+
+/// The limit used without `--memory-limit-gib`: the smaller of [`DEFAULT_MEMORY_LIMIT_GIB`]
+/// and 90% of `MemTotal` in `/proc/meminfo` (a "24 GiB" machine reports about 23 GiB, so a
+/// run estimated at 23.3 GiB must be refused there, not started). Where `/proc/meminfo`
+/// cannot be read, the constant alone.
+pub fn default_memory_limit_bytes() -> u64 {
+    let constant = (DEFAULT_MEMORY_LIMIT_GIB * (1u64 << 30) as f64) as u64;
+    let physical = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib.saturating_mul(1024) / 10 * 9)
+        });
+    physical.map_or(constant, |p| p.min(constant))
+}
 /// Wall-time safety cap (s) of a run under the paper's iteration count.
 pub const PAPER_ITERATIONS_WALL_CAP_S: f64 = 600.0;
 /// Solver wall time (s) of every run in the equal-time variant.
@@ -360,8 +377,10 @@ pub fn papers_plan(
 
 /// Runs `--suite papers` and writes the usual outputs into a new directory.
 pub fn run_papers(args: &CompareArgs) -> Result<CompareOutcome, BenchError> {
-    let limit =
-        (args.memory_limit_gib.unwrap_or(DEFAULT_MEMORY_LIMIT_GIB) * (1u64 << 30) as f64) as u64;
+    let limit = match args.memory_limit_gib {
+        Some(gib) => (gib * (1u64 << 30) as f64) as u64,
+        None => default_memory_limit_bytes(),
+    };
     let (plan, refused) = papers_plan(args, limit)?;
     // Built under a `.papers-…partial` name, renamed into place when complete (as `run`).
     let partial = crate::partial::PartialRunDir::create(&args.out, "papers")?;

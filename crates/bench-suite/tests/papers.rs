@@ -175,3 +175,22 @@ fn every_setup_solver_is_registered_and_unknown_suites_are_rejected() {
         assert_eq!(names, [want], "{sel}");
     }
 }
+
+#[test]
+fn the_default_memory_limit_never_exceeds_the_machines_memory() {
+    let limit = bench_suite::papers::default_memory_limit_bytes();
+    let constant = (bench_suite::papers::DEFAULT_MEMORY_LIMIT_GIB * (1u64 << 30) as f64) as u64;
+    assert!(limit > 0 && limit <= constant, "limit {limit}");
+    if let Ok(text) = std::fs::read_to_string("/proc/meminfo") {
+        let kib: u64 = text
+            .lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .expect("MemTotal in /proc/meminfo");
+        assert!(
+            limit <= kib * 1024,
+            "limit {limit} above MemTotal {kib} KiB"
+        );
+    }
+}
