@@ -66,13 +66,16 @@ fn copy<T: Real>(dst: &mut [DMatrix<T>], src: &[DMatrix<T>]) {
 }
 
 impl<T: Real> Apg<T> {
-    /// Minimises `block` starting from `x` (updated in place). `lip` is the starting
-    /// Lipschitz estimate (halved first, doubled by backtracking) and is updated.
+    /// Minimises `block` starting from `x` (updated in place). `lip` is the Lipschitz
+    /// estimate carried from the previous solve of this block: multiplied by `shrink`
+    /// (in (0, 1]; 1 = warm start, 0.5 = the former halving) at the start, doubled by
+    /// backtracking, and updated.
     pub(crate) fn solve<B: SmoothBlock<T>>(
         &mut self,
         block: &mut B,
         x: &mut [DMatrix<T>],
         lip: &mut f64,
+        shrink: f64,
         tol: f64,
         max_iters: usize,
     ) -> Result<InnerStats, SolverError> {
@@ -96,7 +99,7 @@ impl<T: Real> Apg<T> {
         let start = fx;
         copy(y, x);
         let mut t = 1.0f64;
-        let mut l = (*lip * 0.5).max(1e-12);
+        let mut l = (*lip * shrink).max(1e-12);
         let (mut iterations, mut trials) = (0usize, 0usize);
         let mut gm0: Option<f64> = None;
         let mut converged = false;
