@@ -109,25 +109,21 @@ impl<T: Real> Apg<T> {
         while iterations < max_iters {
             let fy = block.value_grad(y, g)?;
             let (fn_, gm) = loop {
-                // xn = P(y - g / L)
+                // xn = P(y - g / L), and in the same pass the terms of the
+                // descent-lemma test f(xn) <= f(y) + <g, d> + (L/2)||d||^2, d = xn - y.
                 let step = T::of(1.0 / l);
+                let (mut gd, mut dd) = (0.0f64, 0.0f64);
                 for ((xm, ym), gm) in xn.iter_mut().zip(y.iter()).zip(g.iter()) {
                     for ((a, &b), &c) in xm.iter_mut().zip(ym.iter()).zip(gm.iter()) {
                         let v = b - step * c;
                         *a = if proj { v.max(T::zero()) } else { v };
-                    }
-                }
-                let f_new = block.value(xn)?;
-                trials += 1;
-                // Descent-lemma test: f(xn) <= f(y) + <g, d> + (L/2)||d||^2, d = xn - y.
-                let (mut gd, mut dd) = (0.0f64, 0.0f64);
-                for ((xm, ym), gm) in xn.iter().zip(y.iter()).zip(g.iter()) {
-                    for ((&a, &b), &c) in xm.iter().zip(ym.iter()).zip(gm.iter()) {
-                        let d = (a - b).to_f64();
+                        let d = (*a - b).to_f64();
                         gd += c.to_f64() * d;
                         dd += d * d;
                     }
                 }
+                let f_new = block.value(xn)?;
+                trials += 1;
                 let bound = fy + gd + 0.5 * l * dd;
                 if f_new.is_finite() && f_new <= bound + slack_rel * (fy.abs() + 1.0) {
                     break (f_new, l * dd.sqrt());
