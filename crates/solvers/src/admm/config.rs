@@ -149,6 +149,18 @@ pub enum ZlSolver {
     },
 }
 
+impl ZlSolver {
+    /// The reference code's output iterations: eta 4, at most 500 iterations, tolerance
+    /// 1e-3 on the change of the (sum-scale) objective.
+    pub fn reference() -> Self {
+        ZlSolver::ProxGradient {
+            eta: 4.0,
+            max_iter: 500,
+            tol: 1e-3,
+        }
+    }
+}
+
 /// dlADMM: Wang, Yu, Chen, Zhao, "ADMM for Efficient Deep Learning with Global
 /// Convergence", KDD 2019 (arXiv 1905.13611); ALGORITHMS.md section 3.
 ///
@@ -188,11 +200,7 @@ impl Default for DlAdmmConfig {
             theta: 1.0,
             tau: 1.0,
             backtrack: 2.0,
-            zl_solver: ZlSolver::ProxGradient {
-                eta: 4.0,
-                max_iter: 500,
-                tol: 1e-3,
-            },
+            zl_solver: ZlSolver::reference(),
             init_output_from_targets: true,
             max_backtracks: 200,
         }

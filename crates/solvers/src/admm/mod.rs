@@ -34,6 +34,7 @@ mod dladmm_solver;
 mod lifted;
 mod linalg;
 mod output;
+mod output_pg;
 mod taylor;
 mod taylor_solver;
 

@@ -67,14 +67,21 @@ impl<T: Real> Term<'_, T> {
     ) -> Result<f64, SolverError> {
         match *self {
             Term::Hidden { x_next, lam } => {
-                if let Some(gv) = gv {
-                    fit(gv, v.nrows(), v.ncols());
-                    let lt = T::of(lam);
-                    for ((g, &vi), &xi) in gv.iter_mut().zip(v.iter()).zip(x_next.iter()) {
-                        *g = lt * (vi.max(T::zero()) - xi);
-                    }
+                let Some(gv) = gv else {
+                    return Ok(lam * relu_penalty_sum(v, x_next));
+                };
+                // Value and gradient in one pass (the same operations and summation
+                // order as `relu_penalty_sum`).
+                fit(gv, v.nrows(), v.ncols());
+                let lt = T::of(lam);
+                let mut s = 0.0f64;
+                for ((g, &vi), &xi) in gv.iter_mut().zip(v.iter()).zip(x_next.iter()) {
+                    *g = lt * (vi.max(T::zero()) - xi);
+                    let (u, x) = (vi.to_f64(), xi.to_f64());
+                    let r = u.max(0.0);
+                    s += 0.5 * x * x - u * x + 0.5 * r * r;
                 }
-                Ok(lam * relu_penalty_sum(v, x_next))
+                Ok(lam * s)
             }
             Term::Output { loss, targets } => match gv {
                 Some(gv) => Ok(loss
@@ -108,14 +115,19 @@ impl<T: Real> SmoothBlock<T> for XBlock<'_, T> {
     }
 
     fn value_grad(&mut self, x: &[DMatrix<T>], g: &mut [DMatrix<T>]) -> Result<f64, SolverError> {
-        let own = self.lam_own * relu_penalty_sum(self.u, &x[0]);
-        affine_into(self.v, self.w_next, self.b_next, &x[0], self.threads)?;
-        let next = self.term.eval(self.v, Some(self.gv))?;
-        // g = lam_own (X - U) + W_next^T G_v
+        // Own penalty (as `relu_penalty_sum`) and its gradient `lam_own (X - U)` in one
+        // pass; then g += W_next^T G_v.
         let lt = T::of(self.lam_own);
+        let mut s = 0.0f64;
         for ((gi, &xi), &ui) in g[0].iter_mut().zip(x[0].iter()).zip(self.u.iter()) {
             *gi = lt * (xi - ui);
+            let (u, x) = (ui.to_f64(), xi.to_f64());
+            let r = u.max(0.0);
+            s += 0.5 * x * x - u * x + 0.5 * r * r;
         }
+        let own = self.lam_own * s;
+        affine_into(self.v, self.w_next, self.b_next, &x[0], self.threads)?;
+        let next = self.term.eval(self.v, Some(self.gv))?;
         gemm(
             &mut g[0],
             1.0,

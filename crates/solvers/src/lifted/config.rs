@@ -26,6 +26,13 @@ pub struct LiftedConfig {
     pub inner_tol: f64,
     /// Iteration cap of every inner block solve (>= 1).
     pub inner_max_iters: usize,
+    /// Start each inner solve from the block's Lipschitz estimate of the previous sweep
+    /// (`true`) instead of half of it (`false`, the default). Issue #14 suspected the
+    /// halving; measured on digits-mlp and spirals (docs/PERFORMANCE.md) the warm start
+    /// costs MORE evaluations per sweep (the estimate can then only grow, so steps
+    /// shrink) and gives a higher objective per sweep and per data pass, so it is an
+    /// option, off by default.
+    pub warm_step: bool,
 }
 
 impl Default for LiftedConfig {
@@ -37,6 +44,7 @@ impl Default for LiftedConfig {
             sweeps_per_step: 1,
             inner_tol: 1e-3,
             inner_max_iters: 50,
+            warm_step: false,
         }
     }
 }

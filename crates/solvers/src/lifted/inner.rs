@@ -66,13 +66,16 @@ fn copy<T: Real>(dst: &mut [DMatrix<T>], src: &[DMatrix<T>]) {
 }
 
 impl<T: Real> Apg<T> {
-    /// Minimises `block` starting from `x` (updated in place). `lip` is the starting
-    /// Lipschitz estimate (halved first, doubled by backtracking) and is updated.
+    /// Minimises `block` starting from `x` (updated in place). `lip` is the Lipschitz
+    /// estimate carried from the previous solve of this block: multiplied by `shrink`
+    /// (in (0, 1]; 1 = warm start, 0.5 = the former halving) at the start, doubled by
+    /// backtracking, and updated.
     pub(crate) fn solve<B: SmoothBlock<T>>(
         &mut self,
         block: &mut B,
         x: &mut [DMatrix<T>],
         lip: &mut f64,
+        shrink: f64,
         tol: f64,
         max_iters: usize,
     ) -> Result<InnerStats, SolverError> {
@@ -96,7 +99,7 @@ impl<T: Real> Apg<T> {
         let start = fx;
         copy(y, x);
         let mut t = 1.0f64;
-        let mut l = (*lip * 0.5).max(1e-12);
+        let mut l = (*lip * shrink).max(1e-12);
         let (mut iterations, mut trials) = (0usize, 0usize);
         let mut gm0: Option<f64> = None;
         let mut converged = false;
@@ -106,25 +109,21 @@ impl<T: Real> Apg<T> {
         while iterations < max_iters {
             let fy = block.value_grad(y, g)?;
             let (fn_, gm) = loop {
-                // xn = P(y - g / L)
+                // xn = P(y - g / L), and in the same pass the terms of the
+                // descent-lemma test f(xn) <= f(y) + <g, d> + (L/2)||d||^2, d = xn - y.
                 let step = T::of(1.0 / l);
+                let (mut gd, mut dd) = (0.0f64, 0.0f64);
                 for ((xm, ym), gm) in xn.iter_mut().zip(y.iter()).zip(g.iter()) {
                     for ((a, &b), &c) in xm.iter_mut().zip(ym.iter()).zip(gm.iter()) {
                         let v = b - step * c;
                         *a = if proj { v.max(T::zero()) } else { v };
-                    }
-                }
-                let f_new = block.value(xn)?;
-                trials += 1;
-                // Descent-lemma test: f(xn) <= f(y) + <g, d> + (L/2)||d||^2, d = xn - y.
-                let (mut gd, mut dd) = (0.0f64, 0.0f64);
-                for ((xm, ym), gm) in xn.iter().zip(y.iter()).zip(g.iter()) {
-                    for ((&a, &b), &c) in xm.iter().zip(ym.iter()).zip(gm.iter()) {
-                        let d = (a - b).to_f64();
+                        let d = (*a - b).to_f64();
                         gd += c.to_f64() * d;
                         dd += d * d;
                     }
                 }
+                let f_new = block.value(xn)?;
+                trials += 1;
                 let bound = fy + gd + 0.5 * l * dd;
                 if f_new.is_finite() && f_new <= bound + slack_rel * (fy.abs() + 1.0) {
                     break (f_new, l * dd.sqrt());

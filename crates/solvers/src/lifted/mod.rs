@@ -42,7 +42,10 @@
 //! `inner_tol` times its starting value or after `inner_max_iters` iterations. Accepted
 //! iterates never increase the block objective, so J never increases across a block
 //! (up to floating-point rounding), whether or not the tolerance was reached.
-//! Initialisation: `X_l` from a forward pass of the initial network (all penalties 0).
+//! Each solve starts from half the Lipschitz estimate the block's previous solve ended
+//! with (or from the estimate itself with [`LiftedConfig::warm_step`], measured worse,
+//! see its doc). Initialisation: `X_l` from a forward pass of the initial network (all
+//! penalties 0).
 //!
 //! This is the full-batch variant of the Fenchel lifted networks BCD; their reference
 //! code (beeperman/Fenchel_Lifted_Networks, read for this implementation: nn.py

@@ -51,6 +51,12 @@ pub struct LiftedState<T: Real> {
     /// Lipschitz estimates carried between sweeps: weights blocks, then X blocks.
     pub(crate) lip_w: Vec<f64>,
     pub(crate) lip_x: Vec<f64>,
+    /// Start every inner solve from the Lipschitz estimate the block's previous solve
+    /// ended with (`true`), or from half of it (`false`, the behaviour before issue
+    /// #14; one extra trial evaluation per solve when the estimate was right). Set from
+    /// [`super::LiftedConfig::warm_step`] by the solver at every step; `false` after
+    /// [`LiftedState::from_forward`].
+    pub warm_step: bool,
     apg: Apg<T>,
     u: DMatrix<T>,
     v: DMatrix<T>,
@@ -121,6 +127,7 @@ impl<T: Real> LiftedState<T> {
             ridge: loss.l2 + rho,
             lip_w: vec![1.0; l_count],
             lip_x: vec![1.0; l_count - 1],
+            warm_step: false,
             apg: Apg::default(),
             u: DMatrix::zeros(0, 0),
             v: DMatrix::zeros(0, 0),
@@ -263,6 +270,7 @@ impl<T: Real> LiftedState<T> {
     ) -> Result<SweepStats, SolverError> {
         let l_count = self.layers.len();
         let s = loss.sample_weight(inputs.ncols());
+        let shrink = if self.warm_step { 1.0 } else { 0.5 };
         let mut stats = SweepStats::default();
         let record = |st: &InnerStats, stats: &mut SweepStats| {
             stats.iterations += st.iterations;
@@ -294,6 +302,7 @@ impl<T: Real> LiftedState<T> {
                     &mut block,
                     &mut self.layers[l][..],
                     &mut self.lip_w[l],
+                    shrink,
                     tol,
                     max_iters,
                 )?
@@ -339,6 +348,7 @@ impl<T: Real> LiftedState<T> {
                     &mut block,
                     std::slice::from_mut(&mut left[h]),
                     &mut self.lip_x[h],
+                    shrink,
                     tol,
                     max_iters,
                 )?
@@ -381,6 +391,7 @@ impl<T: Real> LiftedState<T> {
             ridge: s.ridge,
             lip_w: s.lip_w,
             lip_x: s.lip_x,
+            warm_step: false,
             apg: Apg::default(),
             u: DMatrix::zeros(0, 0),
             v: DMatrix::zeros(0, 0),

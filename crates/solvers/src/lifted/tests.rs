@@ -210,7 +210,7 @@ fn inner_solve_reaches_the_constrained_minimiser() {
     let mut x = vec![u.map(|z| z.max(0.0))];
     let mut lip = 1.0;
     let st = Apg::default()
-        .solve(&mut blk, &mut x, &mut lip, 1e-9, 5000)
+        .solve(&mut blk, &mut x, &mut lip, 0.5, 1e-9, 5000)
         .unwrap();
     assert!(st.converged, "{st:?}");
     assert!(st.end < st.start, "{st:?}");

@@ -1,0 +1,143 @@
+//! Outer results of dlADMM and the lifted network under different inner solvers (issue
+//! #14): runs each variant a fixed number of sweeps through the `Driver` (seed 0, one
+//! thread, f64) and prints the true training objective after given sweep counts and
+//! after given data passes (the last record whose `epochs` is within the pass budget),
+//! plus the mean sweep CPU time and data passes per sweep.
+//!
+//! ```sh
+//! cargo run --release -p bench-suite --example inner_compare -- --problems digits-mlp,spirals --sweeps 40
+//! ```
+//!
+//! Variants (`--variants a,b`): `dladmm-pg` (the reference code's prox-gradient output
+//! block), `dladmm-newton` (exact per-sample Newton prox), `lifted-default`
+//! (`LiftedConfig::default()`: 50 inner iterations, tolerance 1e-3, estimate halved),
+//! `lifted-<cap>[-<tol>][-warm|-cold]` for a cap of inner iterations, optionally another
+//! tolerance and the warm (carried) or halved (cold, default) Lipschitz estimate.
+
+mod common;
+
+use common::cpu_ns;
+use solvers::admm::{DlAdmm, DlAdmmConfig, ZlSolver};
+use solvers::lifted::LiftedConfig;
+use solvers::{Budget, Driver, NetProblem, Solver};
+
+fn variant(name: &str) -> Box<dyn Solver<NetProblem<f64>>> {
+    match name {
+        "dladmm-pg" => Box::new(
+            DlAdmm::<f64>::new(DlAdmmConfig {
+                zl_solver: ZlSolver::reference(),
+                ..DlAdmmConfig::default()
+            })
+            .expect("config"),
+        ),
+        "dladmm-newton" => Box::new(
+            DlAdmm::<f64>::new(DlAdmmConfig {
+                zl_solver: ZlSolver::Newton,
+                ..DlAdmmConfig::default()
+            })
+            .expect("config"),
+        ),
+        "dladmm-default" => Box::new(DlAdmm::<f64>::new(DlAdmmConfig::default()).expect("config")),
+        "lifted-default" => Box::new(LiftedConfig::default().build::<f64>().expect("config")),
+        other => {
+            // lifted-<cap>[-<tol>][-warm|-cold]
+            let parts: Vec<&str> = other
+                .strip_prefix("lifted-")
+                .unwrap_or_else(|| panic!("unknown variant {other}"))
+                .split('-')
+                .collect();
+            let mut cfg = LiftedConfig {
+                inner_max_iters: parts[0].parse().expect("cap"),
+                ..LiftedConfig::default()
+            };
+            for p in &parts[1..] {
+                if *p == "cold" {
+                    cfg.warm_step = false;
+                } else if *p == "warm" {
+                    cfg.warm_step = true;
+                } else {
+                    cfg.inner_tol = p.parse().expect("tol");
+                }
+            }
+            Box::new(cfg.build::<f64>().expect("config"))
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let get = |k: &str| {
+        args.iter()
+            .position(|a| a == k)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let problems = get("--problems").unwrap_or("digits-mlp,spirals".into());
+    let sweeps: u64 = get("--sweeps").map_or(40, |v| v.parse().expect("--sweeps"));
+    let variants =
+        get("--variants").unwrap_or("dladmm-pg,dladmm-newton,lifted-50,lifted-default".into());
+    let at_sweeps: Vec<u64> = get("--at-sweeps")
+        .unwrap_or("1,5,10,20,40".into())
+        .split(',')
+        .map(|v| v.parse().expect("--at-sweeps"))
+        .collect();
+    let at_passes: Vec<f64> = get("--at-passes")
+        .unwrap_or("20,50,100,200,400".into())
+        .split(',')
+        .map(|v| v.parse().expect("--at-passes"))
+        .collect();
+    print!("| problem | variant | passes/sweep | inner evals/sweep | CPU ms/sweep |");
+    for s in &at_sweeps {
+        print!(" obj @ {s} sweeps |");
+    }
+    for p in &at_passes {
+        print!(" obj @ {p} passes |");
+    }
+    println!();
+    for pname in problems.split(',') {
+        let (train, net, loss) = common::problem(pname);
+        for v in variants.split(',') {
+            let mut solver = variant(v);
+            let mut p = common::make(&train, &net, loss, 1);
+            let t0 = cpu_ns();
+            let out = Driver::new(Budget::iterations(sweeps))
+                .seed(0)
+                .run(&mut p, &mut solver)
+                .expect("run");
+            let cpu = (cpu_ns() - t0) as f64 * 1e-6;
+            let rec = &out.trace.records;
+            let last = rec.last().expect("records");
+            let done = last.iteration.max(1) as f64;
+            // dlADMM: output-block iterations; lifted: inner iterations + trials.
+            let inner: f64 = rec
+                .iter()
+                .flat_map(|r| r.extras.iter())
+                .filter(|(k, _)| {
+                    ["output_inner", "inner_iterations", "backtracking_trials"]
+                        .contains(&k.as_str())
+                })
+                .map(|(_, x)| x)
+                .sum();
+            print!(
+                "| {pname} | {v} | {:.1} | {:.1} | {:.1} |",
+                (last.epochs - rec[0].epochs) / done,
+                inner / done,
+                cpu / done
+            );
+            for s in &at_sweeps {
+                match rec.iter().find(|r| r.iteration == *s) {
+                    Some(r) => print!(" {:.5} |", r.objective),
+                    None => print!(" - |"),
+                }
+            }
+            for pb in &at_passes {
+                let r = rec.iter().rev().find(|r| r.epochs <= *pb);
+                match r {
+                    Some(r) if last.epochs >= *pb => print!(" {:.5} |", r.objective),
+                    _ => print!(" - |"),
+                }
+            }
+            println!();
+            eprintln!("{pname}/{v}: status {:?}", out.status);
+        }
+    }
+}

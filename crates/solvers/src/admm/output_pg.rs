@@ -1,0 +1,333 @@
+//! dlADMM's output block solved by the reference code's proximal-gradient iterations
+//! (ALGORITHMS.md 3.2), with a fused softmax cross-entropy kernel (issue #14).
+//!
+//! The problem is `argmin_Z R(Z) + (rho/2) ||Z - v||^2`, `R` the summed loss; one
+//! iteration is `Z <- (rho v + Z / eta - grad R(Z)) / (rho + 1 / eta)`, and the loop
+//! stops when the objective changes by less than `tol` (absolute) or after `max_iter`
+//! iterations.
+//!
+//! For softmax cross-entropy the update, the loss value, its gradient and the quadratic
+//! term are computed in ONE pass over the columns with one `exp` per entry (the generic
+//! `Loss::value_and_output_grad` takes three: one for the value, two for the gradient),
+//! in exactly the same floating-point operations and summation orders, so in f64 the
+//! iterates and the iteration count are the same bit for bit
+//! (`fused_softmax_matches_the_generic_loss_bit_for_bit`). In f32 the gradient's
+//! exponentials are taken in f32 and the value's in f64, as in the generic path.
+
+use autodiff::Real;
+use nalgebra::DMatrix;
+use nets::{Loss, LossKind, Targets};
+
+use crate::SolverError;
+
+fn nerr(e: nets::NetsError) -> SolverError {
+    SolverError::Problem(format!("DlAdmm output step: {e}"))
+}
+
+/// The reference code's output iterations for `argmin R(Z) + (rho/2)||Z - v||^2` from
+/// the current Z (see the module doc). Returns the number of iterations made.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn prox_gradient<T: Real>(
+    loss: &Loss,
+    targets: &Targets<T>,
+    v: &DMatrix<T>,
+    rho: f64,
+    eta: f64,
+    max_iter: usize,
+    tol: f64,
+    z: &mut DMatrix<T>,
+    grad: &mut DMatrix<T>,
+    exps: &mut Vec<f64>,
+) -> Result<u64, SolverError> {
+    if loss.kind == LossKind::SoftmaxCrossEntropy {
+        return match targets {
+            Targets::Labels { labels, classes } => {
+                check_labels(labels, *classes, z)?;
+                let y = |i: usize, n: usize| {
+                    if labels[n] == i { T::one() } else { T::zero() }
+                };
+                softmax_loop(y, v, rho, eta, max_iter, tol, z, grad, exps)
+            }
+            Targets::Dense(y) => {
+                if y.shape() != z.shape() {
+                    return Err(SolverError::shape(
+                        "DlAdmm targets",
+                        format!("{:?}", z.shape()),
+                        format!("{:?}", y.shape()),
+                    ));
+                }
+                softmax_loop(|i, n| y[(i, n)], v, rho, eta, max_iter, tol, z, grad, exps)
+            }
+        };
+    }
+    generic_loop(loss, targets, v, rho, eta, max_iter, tol, z, grad)
+}
+
+fn check_labels<T: Real>(
+    labels: &[usize],
+    classes: usize,
+    z: &DMatrix<T>,
+) -> Result<(), SolverError> {
+    if classes != z.nrows() || labels.len() != z.ncols() {
+        return Err(SolverError::shape(
+            "DlAdmm label targets (classes x samples)",
+            format!("{} x {}", z.nrows(), z.ncols()),
+            format!("{classes} x {}", labels.len()),
+        ));
+    }
+    if let Some((n, &c)) = labels.iter().enumerate().find(|(_, c)| **c >= classes) {
+        return Err(SolverError::Problem(format!(
+            "DlAdmm output step: label {c} of sample {n} is out of range for {classes} classes"
+        )));
+    }
+    Ok(())
+}
+
+/// `r + (rho/2) ||z - v||^2` with the quadratic summed over all entries in storage order.
+fn objective<T: Real>(z: &DMatrix<T>, v: &DMatrix<T>, rho: f64, r: f64) -> f64 {
+    r + 0.5
+        * rho
+        * z.iter()
+            .zip(v.iter())
+            .map(|(a, b)| (a.to_f64() - b.to_f64()).powi(2))
+            .sum::<f64>()
+}
+
+/// Any loss: one `Loss::value_and_output_grad` per iteration.
+#[allow(clippy::too_many_arguments)]
+fn generic_loop<T: Real>(
+    loss: &Loss,
+    targets: &Targets<T>,
+    v: &DMatrix<T>,
+    rho: f64,
+    eta: f64,
+    max_iter: usize,
+    tol: f64,
+    z: &mut DMatrix<T>,
+    grad: &mut DMatrix<T>,
+) -> Result<u64, SolverError> {
+    let eval = |z: &DMatrix<T>, grad: &mut DMatrix<T>| -> Result<f64, SolverError> {
+        Ok(loss
+            .value_and_output_grad(z, targets, grad)
+            .map_err(nerr)?
+            .to_f64())
+    };
+    let r0 = eval(z, grad)?;
+    let mut prev = objective(z, v, rho, r0);
+    let denom = rho + 1.0 / eta;
+    for it in 1..=max_iter {
+        for ((zi, &vi), &gi) in z.iter_mut().zip(v.iter()).zip(grad.iter()) {
+            let nz = (rho * vi.to_f64() + zi.to_f64() / eta - gi.to_f64()) / denom;
+            *zi = T::of(nz);
+        }
+        let r = eval(z, grad)?;
+        let cur = objective(z, v, rho, r);
+        if (cur - prev).abs() < tol {
+            return Ok(it as u64);
+        }
+        prev = cur;
+    }
+    Ok(max_iter as u64)
+}
+
+/// Softmax cross-entropy: the fused loop (module doc). `y(i, n)` is the target entry.
+#[allow(clippy::too_many_arguments)]
+fn softmax_loop<T: Real, Y: Fn(usize, usize) -> T>(
+    y: Y,
+    v: &DMatrix<T>,
+    rho: f64,
+    eta: f64,
+    max_iter: usize,
+    tol: f64,
+    z: &mut DMatrix<T>,
+    grad: &mut DMatrix<T>,
+    exps: &mut Vec<f64>,
+) -> Result<u64, SolverError> {
+    if grad.shape() != z.shape() {
+        *grad = DMatrix::zeros(z.nrows(), z.ncols());
+    }
+    exps.resize(z.nrows(), 0.0);
+    let r0 = softmax_pass(&y, v, rho, None, z, grad, exps);
+    let mut prev = r0;
+    let denom = rho + 1.0 / eta;
+    for it in 1..=max_iter {
+        let cur = softmax_pass(&y, v, rho, Some((eta, denom)), z, grad, exps);
+        if (cur - prev).abs() < tol {
+            return Ok(it as u64);
+        }
+        prev = cur;
+    }
+    Ok(max_iter as u64)
+}
+
+/// One column-by-column pass: with `step = Some((eta, denom))` first the prox-gradient
+/// update of the column from the gradient stored in `grad`, then the softmax CE value,
+/// its gradient (into `grad`) and the quadratic term at the (new) column. Returns the
+/// block objective `T(R(Z)) + (rho/2) ||Z - v||^2`, with `R` rounded to `T` as the
+/// generic loss returns it.
+fn softmax_pass<T: Real, Y: Fn(usize, usize) -> T>(
+    y: &Y,
+    v: &DMatrix<T>,
+    rho: f64,
+    step: Option<(f64, f64)>,
+    z: &mut DMatrix<T>,
+    grad: &mut DMatrix<T>,
+    exps: &mut [f64],
+) -> f64 {
+    let k = z.nrows();
+    if k == 0 {
+        return 0.0;
+    }
+    // In f64 the gradient's exponentials are the value's; in f32 they are separate.
+    let wide = std::mem::size_of::<T>() == std::mem::size_of::<f64>();
+    let (mut total, mut quad) = (0.0f64, 0.0f64);
+    let cols = z
+        .as_mut_slice()
+        .chunks_exact_mut(k)
+        .zip(v.as_slice().chunks_exact(k))
+        .zip(grad.as_mut_slice().chunks_exact_mut(k));
+    for (n, ((zc, vc), gc)) in cols.enumerate() {
+        if let Some((eta, denom)) = step {
+            for ((zi, &vi), &gi) in zc.iter_mut().zip(vc).zip(gc.iter()) {
+                let nz = (rho * vi.to_f64() + zi.to_f64() / eta - gi.to_f64()) / denom;
+                *zi = T::of(nz);
+            }
+        }
+        // The column's maximum (any order gives the same value for finite entries).
+        let mx = zc[1..]
+            .iter()
+            .fold(zc[0], |a, &b| if b > a { b } else { a });
+        let mx64 = mx.to_f64();
+        let mut s64 = 0.0f64;
+        for (e, &zi) in exps.iter_mut().zip(zc.iter()) {
+            *e = (zi.to_f64() - mx64).exp();
+            s64 += *e;
+        }
+        let lse = mx64 + s64.ln();
+        let mut sample = 0.0f64;
+        let mut ysum = T::zero();
+        for (i, &zi) in zc.iter().enumerate() {
+            let yi = y(i, n);
+            ysum += yi;
+            let y64 = yi.to_f64();
+            sample += if y64 == 0.0 {
+                0.0
+            } else {
+                y64 * (lse - zi.to_f64())
+            };
+        }
+        total += sample;
+        let mut se = T::zero();
+        for (&e64, &zi) in exps.iter().zip(zc.iter()) {
+            se += if wide { T::of(e64) } else { (zi - mx).exp() };
+        }
+        for (i, (((g, &e64), &zi), &vi)) in gc
+            .iter_mut()
+            .zip(exps.iter())
+            .zip(zc.iter())
+            .zip(vc)
+            .enumerate()
+        {
+            let e = if wide { T::of(e64) } else { (zi - mx).exp() };
+            quad += (zi.to_f64() - vi.to_f64()).powi(2);
+            *g = ysum * (e / se) - y(i, n);
+        }
+    }
+    T::of(total).to_f64() + 0.5 * rho * quad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autodiff::Reduction;
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn fixture(n: usize, k: usize, seed: u64) -> (DMatrix<f64>, DMatrix<f64>, Vec<usize>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let z = DMatrix::from_fn(k, n, |_, _| rng.random_range(-3.0..3.0));
+        let v = DMatrix::from_fn(k, n, |_, _| rng.random_range(-3.0..3.0));
+        let labels = (0..n).map(|_| rng.random_range(0..k)).collect();
+        (z, v, labels)
+    }
+
+    /// The fused loop gives the generic loop's iterates and count bit for bit (f64),
+    /// for labels and for dense (soft) targets, stopping on tol and on the cap.
+    #[test]
+    fn fused_softmax_matches_the_generic_loss_bit_for_bit() {
+        let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Sum);
+        let (z0, v, labels) = fixture(37, 5, 3);
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let soft = DMatrix::from_fn(5, 37, |_, _| rng.random_range(0.0..1.0));
+        for targets in [
+            Targets::Labels {
+                labels: labels.clone(),
+                classes: 5,
+            },
+            Targets::Dense(soft),
+        ] {
+            for (rho, max_iter, tol) in [(1e-3, 500, 1e-3), (0.1, 7, 0.0), (2.0, 50, 1e-9)] {
+                let (mut za, mut zb) = (z0.clone(), z0.clone());
+                let (mut ga, mut gb) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
+                let mut exps = Vec::new();
+                let na = prox_gradient(
+                    &loss, &targets, &v, rho, 4.0, max_iter, tol, &mut za, &mut ga, &mut exps,
+                )
+                .unwrap();
+                let nb = generic_loop(
+                    &loss, &targets, &v, rho, 4.0, max_iter, tol, &mut zb, &mut gb,
+                )
+                .unwrap();
+                assert_eq!(na, nb, "iterations, rho {rho}");
+                assert!(na >= 2);
+                assert_eq!(za, zb, "iterates, rho {rho}");
+                assert_eq!(ga, gb, "gradients, rho {rho}");
+            }
+        }
+    }
+
+    /// f32: the fused loop stays within rounding of the generic one.
+    #[test]
+    fn fused_softmax_f32_agrees_to_rounding() {
+        let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Sum);
+        let (z0, v, labels) = fixture(20, 4, 5);
+        let (z0, v) = (z0.map(|x| x as f32), v.map(|x| x as f32));
+        let targets = Targets::Labels { labels, classes: 4 };
+        let (mut za, mut zb) = (z0.clone(), z0.clone());
+        let (mut ga, mut gb) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
+        let mut exps = Vec::new();
+        prox_gradient(
+            &loss, &targets, &v, 0.5, 4.0, 5, 0.0, &mut za, &mut ga, &mut exps,
+        )
+        .unwrap();
+        generic_loop(&loss, &targets, &v, 0.5, 4.0, 5, 0.0, &mut zb, &mut gb).unwrap();
+        for (a, b) in za.iter().zip(zb.iter()) {
+            assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn bad_labels_are_typed_errors() {
+        let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Sum);
+        let (mut z, v, _) = fixture(3, 2, 1);
+        let targets = Targets::Labels {
+            labels: vec![0, 2, 1],
+            classes: 2,
+        };
+        let mut g = DMatrix::zeros(0, 0);
+        let err = prox_gradient(
+            &loss,
+            &targets,
+            &v,
+            1.0,
+            4.0,
+            5,
+            1e-3,
+            &mut z,
+            &mut g,
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("label 2 of sample 1"), "{err}");
+    }
+}
