@@ -167,3 +167,54 @@ fn output_prox_matches_the_scalar_maps() {
         .unwrap_err();
     assert!(e.to_string().contains("hinge_output_step"), "{e}");
 }
+
+/// Regression (found by the dlADMM speed work): with 10 classes, |v| up to 8 and large
+/// `t` (dlADMM's `1/rho` reaches 1e6), Newton used to cycle between two points, one of
+/// them uphill, because a halved gradient norm was accepted without looking at the
+/// objective; 3 in 4 draws failed at t = 100. Every draw must now converge to a
+/// stationary point below the objective at `v`.
+#[test]
+fn softmax_ce_prox_converges_for_ten_classes_and_large_t() {
+    let mut r = rng(97);
+    let k = 10;
+    for t in [1e-2, 1.0, 1e2, 1e4, 1e6, 1e8] {
+        for trial in 0..100 {
+            let mut y = vec![0.0; k];
+            y[trial % k] = 1.0;
+            let v: Vec<f64> = (0..k).map(|_| unif(&mut r, -8.0, 8.0)).collect();
+            let mut z = vec![0.0; k];
+            let mut work = vec![0.0; 3 * k];
+            let iters = softmax_ce_prox(&y, &v, t, &mut z, &mut work)
+                .unwrap_or_else(|e| panic!("t = {t}, v = {v:?}: {e}"));
+            assert!(iters <= 30, "t = {t}: {iters} Newton steps");
+            let mx = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let se: f64 = z.iter().map(|x| (x - mx).exp()).sum();
+            let grad_sq: f64 = (0..k)
+                .map(|i| {
+                    let g = (z[i] - mx).exp() / se - y[i] + (z[i] - v[i]) / t;
+                    g * g
+                })
+                .sum();
+            // The documented stopping rule: t ||g|| <= NEWTON_TOL (1 + ||z||_inf), or ||g||
+            // at rounding level (for large t the first is below what f64 can resolve).
+            let gn = grad_sq.sqrt();
+            let zmax = z.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+            assert!(
+                t * gn <= 1e-12 * (1.0 + zmax) || gn <= 1e-13,
+                "t = {t}: gradient norm {gn}"
+            );
+            let obj = |w: &[f64]| {
+                let m = w.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let lse = m + w.iter().map(|x| (x - m).exp()).sum::<f64>().ln();
+                let ce: f64 = y.iter().zip(w).map(|(a, b)| a * (lse - b)).sum();
+                ce + w
+                    .iter()
+                    .zip(&v)
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f64>()
+                    / (2.0 * t)
+            };
+            assert!(obj(&z) <= obj(&v), "t = {t}: objective rose");
+        }
+    }
+}
