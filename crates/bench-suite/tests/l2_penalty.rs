@@ -23,7 +23,7 @@ use solvers::{Budget, Driver, NetProblem, Status};
 /// the weight norm within the budget.
 const LAMBDA: f64 = 0.1;
 /// Data passes per run (each solver counts its own; docs/RESULTS_SCHEMA.md).
-const PASSES: f64 = 60.0;
+const PASSES: f64 = 300.0;
 const N: usize = 48;
 
 /// Three Gaussian-ish blobs in 2-D (labels) or a smooth regression target (2 outputs).
@@ -116,3 +116,4 @@ fn every_network_solver_honours_the_l2_penalty() {
         check(name, LossKind::Mse);
     }
 }
+

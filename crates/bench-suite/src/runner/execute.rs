@@ -351,7 +351,7 @@ fn run_entry<P: Problem>(
             return r;
         }
     };
-    let run_candidate = |point: &Vec<(String, f64)>| {
+    let run_candidate = |tick: &mut dyn FnMut(&str, &str, u64), point: &Vec<(String, f64)>| {
         tick(problem_name, entry.name, seed);
         let ctx = SolverCtx {
             overrides: point.clone(),
@@ -368,7 +368,7 @@ fn run_entry<P: Problem>(
             &|_| None,
         )
     };
-    let mut candidates: Vec<RunResult> = grid.iter().map(run_candidate).collect();
+    let mut candidates: Vec<RunResult> = grid.iter().map(|p| run_candidate(tick, p)).collect();
     let mut scores: Vec<Option<f64>> = candidates.iter().map(validation_score).collect();
     let fallback = grid.len() / 2;
     let mut chosen_index = super::tune::select(&scores, fallback);
@@ -382,7 +382,7 @@ fn run_entry<P: Problem>(
         match super::tune::grid_at(&cfg, params, &extra) {
             Ok(points) => {
                 for point in points {
-                    let c = run_candidate(&point);
+                    let c = run_candidate(tick, &point);
                     scores.push(validation_score(&c));
                     candidates.push(c);
                     grid.push(point);
