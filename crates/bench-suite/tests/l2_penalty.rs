@@ -120,4 +120,3 @@ fn every_network_solver_honours_the_l2_penalty() {
         check(name, LossKind::Mse);
     }
 }
-

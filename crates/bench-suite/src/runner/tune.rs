@@ -190,7 +190,11 @@ impl GridEdge {
 /// Points added beyond an edge (module doc): `(points - 1) / 2`, at least 1 for a grid
 /// of 2 or more points, 0 for a single point.
 pub fn extension_points(points: usize) -> usize {
-    if points <= 1 { 0 } else { ((points - 1) / 2).max(1) }
+    if points <= 1 {
+        0
+    } else {
+        ((points - 1) / 2).max(1)
+    }
 }
 
 /// The factors beyond `edge` of the `points`-point grid, continuing its log spacing
@@ -363,7 +367,10 @@ mod tests {
         // The extended grid scales every parameter jointly, like the grid.
         let cfg = json!({"gamma": 10.0, "beta": 1.0});
         let g = grid_at(&cfg, &["/gamma", "/beta"], &[0.01]).unwrap();
-        assert_eq!(g, vec![vec![("/gamma".into(), 0.1), ("/beta".into(), 0.01)]]);
+        assert_eq!(
+            g,
+            vec![vec![("/gamma".into(), 0.1), ("/beta".into(), 0.01)]]
+        );
     }
 
     #[test]

@@ -194,9 +194,7 @@ fn training_improves_the_true_objective_and_counts_work() {
         for _ in 0..30 {
             report = bcd
                 .step_with_hook(&mut net, &data, &loss, ctx, &mut |b, _| match b {
-                    BcdBlock::OutputV | BcdBlock::OutputU | BcdBlock::PreActivation(_) => {
-                        fwd += 1
-                    }
+                    BcdBlock::OutputV | BcdBlock::OutputU | BcdBlock::PreActivation(_) => fwd += 1,
                     _ => bwd += 1,
                 })
                 .unwrap();

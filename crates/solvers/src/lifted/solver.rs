@@ -98,7 +98,8 @@ impl<T: Real> Solver<NetProblem<T>> for Lifted<T> {
             let evals = (s.iterations + s.trials) as u64;
             ctx.counters
                 .add_forward_n((s.blocks + s.trials) as u64, n as usize);
-            ctx.counters.add_value_grad_n(s.iterations as u64, n as usize);
+            ctx.counters
+                .add_value_grad_n(s.iterations as u64, n as usize);
             ctx.counters.inner_solves += evals;
             iters += s.iterations;
             trials += s.trials;

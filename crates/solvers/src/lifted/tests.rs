@@ -474,7 +474,10 @@ fn solver_steps_decrease_the_surrogate_and_write_the_network() {
     let (values, grads) = (values - tally0.0, grads - tally0.1);
     assert!(grads > 6 * 10, "{grads} inner iterations in 6 sweeps");
     // 3 layers: 5 blocks per sweep, each solve starts with one value.
-    assert!(values >= grads + 6 * 5, "{values} values, {grads} gradients");
+    assert!(
+        values >= grads + 6 * 5,
+        "{values} values, {grads} gradients"
+    );
     assert_eq!((c.forward, c.backward), (1 + values + grads, grads));
     assert_eq!(c.samples_seen, 40 * (c.forward + c.backward));
     assert_eq!(c.inner_solves, reported as u64);

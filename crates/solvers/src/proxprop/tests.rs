@@ -109,15 +109,20 @@ fn penalised_step_solves_the_penalised_proximal_problem() {
     let a2 = DMatrix::from_row_slice(2, 4, &[1.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0, -1.0]);
     let w = DMatrix::from_row_slice(1, 2, &[0.5, -2.0]);
     // G A^T = -l2 W with G = [g1, -g1, g2, -g2]: 2 g1 = -l2 w1, 2 g2 = -l2 w2.
-    let g2 = DMatrix::from_row_slice(
-        1,
-        4,
-        &[-l2 * 0.25, l2 * 0.25, l2 * 1.0, -l2 * 1.0],
-    );
+    let g2 = DMatrix::from_row_slice(1, 4, &[-l2 * 0.25, l2 * 0.25, l2 * 1.0, -l2 * 1.0]);
     let mut lp = LinearProx::default();
     let (mut dw, mut db) = (DMatrix::zeros(0, 0), vec![0.0]);
-    lp.solve_penalized(&a2, &g2, tau, Some((l2, &w)), ProxSolve::Exact, &mut dw, &mut db, 1)
-        .unwrap();
+    lp.solve_penalized(
+        &a2,
+        &g2,
+        tau,
+        Some((l2, &w)),
+        ProxSolve::Exact,
+        &mut dw,
+        &mut db,
+        1,
+    )
+    .unwrap();
     assert!(dw.norm() < 1e-14 && db[0].abs() < 1e-14, "{dw} {db:?}");
     // Without the penalty inside the prox (l2 = 0) the same point would move.
     lp.solve(&a2, &g2, tau, ProxSolve::Exact, &mut dw, &mut db, 1)
