@@ -100,27 +100,6 @@ pub(crate) struct XBlock<'a, T: Real> {
     pub(crate) threads: usize,
 }
 
-/// Test instrument (data-pass accounting, docs/RESULTS_SCHEMA.md): every evaluation of a
-/// block objective touches all N samples through one layer. The tests count the calls
-/// here, independently of the solver's counters.
-#[cfg(test)]
-pub(crate) mod tally {
-    use std::cell::Cell;
-    thread_local! {
-        /// Block objective values (`SmoothBlock::value`).
-        pub(crate) static VALUES: Cell<u64> = const { Cell::new(0) };
-        /// Block values with gradient (`SmoothBlock::value_grad`).
-        pub(crate) static VALUE_GRADS: Cell<u64> = const { Cell::new(0) };
-    }
-    pub(crate) fn note(c: &'static std::thread::LocalKey<Cell<u64>>) {
-        c.with(|v| v.set(v.get() + 1));
-    }
-    /// (values, value_grads) so far on this thread.
-    pub(crate) fn read() -> (u64, u64) {
-        (VALUES.with(Cell::get), VALUE_GRADS.with(Cell::get))
-    }
-}
-
 impl<T: Real> SmoothBlock<T> for XBlock<'_, T> {
     fn value(&mut self, x: &[DMatrix<T>]) -> Result<f64, SolverError> {
         #[cfg(test)]
@@ -208,5 +187,26 @@ impl<T: Real> SmoothBlock<T> for WBlock<'_, T> {
 
     fn nonnegative(&self) -> bool {
         false
+    }
+}
+
+/// Test instrument (data-pass accounting, docs/RESULTS_SCHEMA.md): every evaluation of a
+/// block objective touches all N samples through one layer. The tests count the calls
+/// here, independently of the solver's counters.
+#[cfg(test)]
+pub(crate) mod tally {
+    use std::cell::Cell;
+    thread_local! {
+        /// Block objective values (`SmoothBlock::value`).
+        pub(crate) static VALUES: Cell<u64> = const { Cell::new(0) };
+        /// Block values with gradient (`SmoothBlock::value_grad`).
+        pub(crate) static VALUE_GRADS: Cell<u64> = const { Cell::new(0) };
+    }
+    pub(crate) fn note(c: &'static std::thread::LocalKey<Cell<u64>>) {
+        c.with(|v| v.set(v.get() + 1));
+    }
+    /// (values, value_grads) so far on this thread.
+    pub(crate) fn read() -> (u64, u64) {
+        (VALUES.with(Cell::get), VALUE_GRADS.with(Cell::get))
     }
 }
