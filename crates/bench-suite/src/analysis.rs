@@ -243,7 +243,15 @@ fn summarize_solver(
                     .iter()
                     .map(|(k, v)| format!("{}={}", k.trim_start_matches('/'), fmt_sig(Some(*v), 3)))
                     .collect();
-                format!("seed {}: {}", r.seed, vals.join(", "))
+                let extended = t
+                    .extended
+                    .as_ref()
+                    .map_or(String::new(), |e| format!(" (grid extended {e})"));
+                let edge = t
+                    .at_edge
+                    .as_ref()
+                    .map_or(String::new(), |e| format!(" (at {e} edge: not bracketed)"));
+                format!("seed {}: {}{extended}{edge}", r.seed, vals.join(", "))
             })
             .collect(),
         peak_memory_bytes: runs.iter().filter_map(|r| r.peak_memory_bytes).max(),

@@ -335,7 +335,9 @@ fn render_problem(
         if !tuned.is_empty() {
             let _ = writeln!(
                 s,
-                "Chosen hyperparameters (per seed):\n\n{}\n",
+                "Chosen hyperparameters (per seed; a choice at the grid's edge extends the \
+                 grid once by (P-1)/2 points in that direction, and one still at the edge of \
+                 all points tried is marked `not bracketed`):\n\n{}\n",
                 tuned.join("\n")
             );
         }

@@ -310,6 +310,16 @@ pub struct TuningRecord {
     /// Why nothing was tuned, when `parameters` is empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_tuned_reason: Option<String>,
+    /// `"low"` or `"high"` when the first choice was at that edge of the grid and the
+    /// search was extended once beyond it (`runner::tune`, "Edges"): the extra candidates
+    /// are appended to `grid`, `scale_factors`, `validation_objectives` and
+    /// `candidate_status`, and counted in the search's cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extended: Option<String>,
+    /// `"low"` or `"high"` when the final choice is still the smallest or largest scale
+    /// factor tried: the optimum was not bracketed by the search.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_edge: Option<String>,
 }
 
 impl RunResult {
@@ -618,6 +628,16 @@ fn validate_tuning(t: &Value, path: &str) -> Result<(), BenchError> {
     }
     req(t, path, "selection", Kind::Str)?;
     field(t, path, "not_tuned_reason", Kind::Str, true)?;
+    for key in ["extended", "at_edge"] {
+        if let Some(v) = field(t, path, key, Kind::Str, true)?
+            && !matches!(v.as_str(), Some("low" | "high"))
+        {
+            return Err(schema_err(
+                &format!("{path}/{key}"),
+                "must be \"low\" or \"high\"",
+            ));
+        }
+    }
     let n = grid.as_array().map_or(0, Vec::len);
     if scores.as_array().map_or(0, Vec::len) != n {
         return Err(schema_err(

@@ -70,7 +70,8 @@ fn deep_net() -> Sequential<f64> {
     net
 }
 
-/// Iterations (BCD sweeps = SGD epochs: one pass over the 1,438 training images each).
+/// Iterations (BCD sweeps = SGD epochs, in count; a BCD sweep over L layers is 3L data
+/// passes since round 2, an SGD epoch 2).
 const DEEP_BUDGET: u64 = 75;
 
 #[test]

@@ -281,8 +281,38 @@ fn tune_on_spirals_tunes_every_applicable_solver_on_a_validation_split() {
             continue;
         }
         assert!(r.tuned, "{}", r.solver);
-        assert_eq!(t.grid.len(), 5, "{}", r.solver);
-        assert_eq!(t.validation_objectives.len(), 5);
+        // Five grid points, plus two beyond the edge when the first choice sat at one.
+        let first = bench_suite::runner::tune::select(&t.validation_objectives[..5], 2);
+        let first_edge = match first {
+            0 if t.validation_objectives[0].is_some() => Some("low"),
+            4 if t.validation_objectives[4].is_some() => Some("high"),
+            _ => None,
+        };
+        assert_eq!(t.extended.as_deref(), first_edge, "{}", r.solver);
+        let n = 5 + if first_edge.is_some() { 2 } else { 0 };
+        assert_eq!(t.grid.len(), n, "{}", r.solver);
+        assert_eq!(t.validation_objectives.len(), n);
+        assert_eq!(t.scale_factors.len(), n);
+        assert_eq!(t.candidate_status.len(), n);
+        // The extension continues the grid's log spacing beyond the edge.
+        match first_edge {
+            Some("low") => assert!((t.scale_factors[6] - 0.01).abs() < 1e-12),
+            Some(_) => assert!((t.scale_factors[6] - 100.0).abs() < 1e-9),
+            None => {}
+        }
+        // `at_edge` flags a final choice at the smallest / largest factor tried.
+        let f = &t.scale_factors;
+        let c = f[t.chosen_index];
+        let finite = t.validation_objectives[t.chosen_index].is_some();
+        let lo = f.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = f.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let want = match () {
+            _ if !finite => None,
+            _ if c == lo => Some("low"),
+            _ if c == hi => Some("high"),
+            _ => None,
+        };
+        assert_eq!(t.at_edge.as_deref(), want, "{}", r.solver);
         assert_eq!(t.validation_fraction, 0.2);
         // The chosen values are the grid point with the lowest finite validation
         // objective, and the reported run used them.
@@ -308,11 +338,13 @@ fn tune_on_spirals_tunes_every_applicable_solver_on_a_validation_split() {
         // The middle grid point is the documented default.
         let mid = &t.grid[2];
         assert!(t.scale_factors[2] == 1.0 && mid.len() == decl.tune.len());
-        // Cost: five candidates of one Adam epoch over 80% of the training set; an epoch
-        // is 2 data passes (a forward and a backward pass per sample).
+        // Cost: every candidate (five, or seven after an extension) runs one Adam epoch
+        // over 80% of the training set; an epoch is 2 data passes (a forward and a
+        // backward pass per sample).
         if r.solver == "adam" {
+            let k = n as f64;
             assert!(
-                t.data_passes > 5.0 * 0.8 * 2.0 * 0.99 && t.data_passes < 5.0 * 0.8 * 2.0 * 1.5,
+                t.data_passes > k * 0.8 * 2.0 * 0.99 && t.data_passes < k * 0.8 * 2.0 * 1.5,
                 "{}",
                 t.data_passes
             );
@@ -339,9 +371,19 @@ fn tune_on_spirals_tunes_every_applicable_solver_on_a_validation_split() {
         "{report}"
     );
     assert!(
-        report.contains("Chosen hyperparameters (per seed)"),
+        report.contains("Chosen hyperparameters (per seed"),
         "{report}"
     );
+    // Every choice left at an edge is flagged in the report.
+    for r in runs {
+        if let Some(e) = r.tuning.as_ref().and_then(|t| t.at_edge.as_deref()) {
+            assert!(
+                report.contains(&format!("(at {e} edge: not bracketed)")),
+                "{}",
+                r.solver
+            );
+        }
+    }
     assert!(report.contains("| admm-taylor |") && report.contains("† other objective"));
     let profile = &out.outputs.profiles[0].profile;
     assert_eq!(profile.excluded, vec!["admm-taylor".to_string()]);

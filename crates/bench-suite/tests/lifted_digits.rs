@@ -96,14 +96,18 @@ fn lifted_bcd_reaches_85_percent_on_digits() {
     assert!(fin >= 0.85, "final test accuracy {fin}");
     // The deployed network's objective is close to the lifted one: small violation.
     assert!(extra(last, "viol_rel_l1") < 0.05, "{:?}", last.extras);
-    // Data passes: the init forward, then one per inner FISTA iteration and per
-    // backtracking trial (tallied from the step reports).
-    let inner: f64 = rs[1..]
-        .iter()
-        .map(|r| extra(r, "inner_iterations") + extra(r, "backtracking_trials"))
-        .sum();
-    assert!(inner > 10.0 * ITERS_LIFTED as f64, "{inner}");
-    assert_eq!(last.epochs, 1.0 + inner);
+    // Data passes: the init forward, then per sweep of the 2-layer net's 3 blocks
+    // ((W_2, b_2), X_1, (W_1, b_1)) one forward for each block's start value, one per
+    // backtracking trial, and a forward and a backward per inner FISTA iteration
+    // (tallied from the step reports).
+    let sum = |k: &str| rs[1..].iter().map(|r| extra(r, k)).sum::<f64>();
+    let (iters, trials) = (sum("inner_iterations"), sum("backtracking_trials"));
+    assert!(iters > 10.0 * ITERS_LIFTED as f64, "{iters}");
+    assert_eq!(
+        last.epochs,
+        1.0 + 3.0 * ITERS_LIFTED as f64 + trials + 2.0 * iters
+    );
+    assert_eq!(last.backward as f64, iters);
 }
 
 #[test]

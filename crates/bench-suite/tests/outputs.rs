@@ -188,6 +188,22 @@ fn validator_names_the_offending_field() {
     assert!(e.starts_with("/runs/2/tuning"), "{e}");
     let e = violation(|v| v["runs"][2]["trained_objective"] = json!(3));
     assert!(e.starts_with("/runs/2/trained_objective"), "{e}");
+    // The edge flags of a search are "low" or "high".
+    let search = |edge: serde_json::Value| {
+        json!({
+            "parameters": ["/lr"], "scale_factors": [0.1, 1.0, 10.0],
+            "grid": [{"/lr": 1e-4}, {"/lr": 1e-3}, {"/lr": 1e-2}],
+            "validation_objectives": [1.0, 0.5, 0.2], "candidate_status": ["budget", "budget", "budget"],
+            "chosen_index": 2, "chosen": {"/lr": 1e-2}, "validation_fraction": 0.2,
+            "selection": "lowest", "wall_time_s": 1.0, "solver_time_s": 1.0,
+            "data_passes": 3.0, "at_edge": edge
+        })
+    };
+    let mut ok = serde_json::to_value(example()).unwrap();
+    ok["runs"][2]["tuning"] = search(json!("high"));
+    validate_results(&ok).unwrap();
+    let e = violation(|v| v["runs"][2]["tuning"] = search(json!("middle")));
+    assert!(e.starts_with("/runs/2/tuning/at_edge"), "{e}");
 }
 
 #[test]

@@ -39,6 +39,14 @@ impl Counters {
         self.add_backward(samples);
     }
 
+    /// Records `count` value-and-gradient evaluations (a forward and a backward pass
+    /// each), each over `samples` samples.
+    pub fn add_value_grad_n(&mut self, count: u64, samples: usize) {
+        self.add_forward_n(count, samples);
+        self.samples_seen += count * samples as u64;
+        self.backward += count;
+    }
+
     /// Records `count` forward-type evaluations, each over `samples` samples.
     pub fn add_forward_n(&mut self, count: u64, samples: usize) {
         self.samples_seen += count * samples as u64;

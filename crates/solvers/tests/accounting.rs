@@ -61,12 +61,30 @@ fn block_mm_counts_one_backward_per_block_and_one_forward_per_trial() {
 }
 
 #[test]
-fn bcd_counts_its_initial_forward_and_one_pass_per_sweep() {
+fn bcd_counts_its_initial_forward_and_one_pass_per_block() {
+    // A sweep of the three-splitting BCD (ALGORITHMS.md 4.2) on 3 dense layers updates
+    // V_3, U_3, then (W_3,b_3), V_2, U_2, (W_2,b_2), V_1, U_1, (W_1,b_1): 9 blocks, each
+    // touching every sample once through its layer. Forward-type: V_3 (loss prox), U_3,
+    // U_2, U_1; backward-type: the three weight blocks, V_2, V_1.
     let mut s = BcdConfig::default().build::<f64>().unwrap();
     let out = run(&mut s, 4);
     let r0 = &out.trace.records[0];
     assert_eq!((r0.forward, r0.backward, r0.samples_seen), (1, 0, N));
-    assert_eq!((out.counters.forward, out.counters.backward), (1 + 4, 0));
+    assert_eq!(
+        (out.counters.forward, out.counters.backward),
+        (1 + 4 * 4, 4 * 5)
+    );
+    // The prox-linear weight step adds one forward per certified trial.
+    let mut p = BcdConfig {
+        weight_step: solvers::bcd::WeightStep::ProxLinear,
+        ..Default::default()
+    }
+    .build::<f64>()
+    .unwrap();
+    let out = run(&mut p, 2);
+    let trials = out.counters.forward - 1 - 2 * 4;
+    assert!(trials >= 2 * 3, "{trials}");
+    assert_eq!(out.counters.backward, 2 * 5);
 }
 
 #[test]

@@ -271,6 +271,8 @@ fn not_tuned(entry: &SolverEntry, points: usize) -> TuningRecord {
         solver_time_s: 0.0,
         data_passes: 0.0,
         not_tuned_reason: Some(why),
+        extended: None,
+        at_edge: None,
     }
 }
 
@@ -322,19 +324,26 @@ fn run_entry<P: Problem>(
     };
     let params = super::tune::declaration(entry.name).map_or(&[][..], |d| d.tune);
     let defaults = build(base_ctx).map(|b| Value::Object(b.hyperparameters.into_iter().collect()));
-    let grid = match (env.active, defaults) {
+    let grid = match (env.active, &defaults) {
         (false, _) => Err(None),
-        (true, Ok(cfg)) => super::tune::grid(&cfg, params, env.points).map_err(Some),
+        (true, Ok(cfg)) => super::tune::grid(cfg, params, env.points).map_err(Some),
         (true, Err(e)) => Err(Some(e.to_string())),
     };
-    let grid = match grid {
-        Ok(g) => g,
-        Err(None) => {
+    let (mut grid, cfg) = match (grid, defaults) {
+        (Ok(g), Ok(cfg)) => (g, cfg),
+        (Ok(_), Err(e)) => {
+            let mut r = plain(tick, base_ctx);
+            r.status = RunStatus::Failed {
+                error: format!("--tune: {e}"),
+            };
+            return r;
+        }
+        (Err(None), _) => {
             let mut r = plain(tick, base_ctx);
             r.tuning = Some(not_tuned(entry, env.points));
             return r;
         }
-        Err(Some(msg)) => {
+        (Err(Some(msg)), _) => {
             let mut r = plain(tick, base_ctx);
             r.status = RunStatus::Failed {
                 error: format!("--tune: {msg}"),
@@ -342,14 +351,13 @@ fn run_entry<P: Problem>(
             return r;
         }
     };
-    let mut candidates = Vec::with_capacity(grid.len());
-    for point in &grid {
+    let run_candidate = |tick: &mut dyn FnMut(&str, &str, u64), point: &Vec<(String, f64)>| {
         tick(problem_name, entry.name, seed);
         let ctx = SolverCtx {
             overrides: point.clone(),
             ..base_ctx.clone()
         };
-        candidates.push(run_once(
+        run_once(
             problem_name,
             entry,
             seed,
@@ -358,10 +366,43 @@ fn run_entry<P: Problem>(
             env.make_problem,
             &|| build(&ctx),
             &|_| None,
-        ));
+        )
+    };
+    let mut candidates: Vec<RunResult> = grid.iter().map(|p| run_candidate(tick, p)).collect();
+    let mut scores: Vec<Option<f64>> = candidates.iter().map(validation_score).collect();
+    let fallback = grid.len() / 2;
+    let mut chosen_index = super::tune::select(&scores, fallback);
+    let mut factors = super::tune::scale_factors(env.points);
+    // A choice (by score) at an edge: extend once beyond it (tune module doc, "Edges").
+    let mut extended = None;
+    if let Some(edge) = super::tune::edge_of(&factors, chosen_index)
+        .filter(|_| scores.get(chosen_index).is_some_and(Option::is_some))
+    {
+        let extra = super::tune::extension_factors(env.points, edge);
+        match super::tune::grid_at(&cfg, params, &extra) {
+            Ok(points) => {
+                for point in points {
+                    let c = run_candidate(tick, &point);
+                    scores.push(validation_score(&c));
+                    candidates.push(c);
+                    grid.push(point);
+                }
+                factors.extend(extra);
+                chosen_index = super::tune::select(&scores, fallback);
+                extended = Some(edge.label().to_string());
+            }
+            Err(msg) => {
+                let mut r = plain(tick, base_ctx);
+                r.status = RunStatus::Failed {
+                    error: format!("--tune: {msg}"),
+                };
+                return r;
+            }
+        }
     }
-    let scores: Vec<Option<f64>> = candidates.iter().map(validation_score).collect();
-    let chosen_index = super::tune::select(&scores, grid.len() / 2);
+    let at_edge = super::tune::edge_of(&factors, chosen_index)
+        .filter(|_| scores.get(chosen_index).is_some_and(Option::is_some))
+        .map(|e| e.label().to_string());
     let chosen_ctx = SolverCtx {
         overrides: grid[chosen_index].clone(),
         ..base_ctx.clone()
@@ -371,7 +412,7 @@ fn run_entry<P: Problem>(
     r.tuned = true;
     r.tuning = Some(TuningRecord {
         parameters: params.iter().map(|p| p.to_string()).collect(),
-        scale_factors: super::tune::scale_factors(env.points),
+        scale_factors: factors,
         grid: grid.iter().map(as_map).collect(),
         validation_objectives: scores,
         candidate_status: candidates
@@ -392,6 +433,8 @@ fn run_entry<P: Problem>(
             .filter_map(|c| c.last().map(|l| l.epochs * env.size_ratio))
             .sum(),
         not_tuned_reason: None,
+        extended,
+        at_edge,
     });
     r
 }

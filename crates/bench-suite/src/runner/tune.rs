@@ -45,6 +45,19 @@
 //!
 //! The search's cost (wall time, solver time, data passes in units of the FULL training
 //! set) is recorded per reported run, and the report adds tuning-inclusive columns.
+//!
+//! ## Edges: one extension, then a flag
+//!
+//! A choice at the grid's first or last point means the optimum may lie outside the
+//! grid. The search then extends ONCE in that direction by [`extension_points`]`(P)` =
+//! `(P-1)/2` more points at the same log spacing (for `P = 5`: two points, one more
+//! decade, e.g. `{0.0316, 0.01}` x the default below the grid), the same number for every
+//! solver whose choice hits an edge, charged to the tuning cost like every candidate;
+//! selection is then redone over all candidates (ties still go to the original grid). If
+//! the final choice is still the smallest or largest scale factor tried, the search was
+//! not bracketed: the [`TuningRecord`] says so (`extended`, `at_edge`) and the report
+//! marks the value `(at edge: not bracketed)`. No further extension is made, so the cost
+//! of a search is bounded by `P + (P-1)/2` runs for every solver.
 
 use serde_json::Value;
 
@@ -155,6 +168,71 @@ pub fn scale_factors(points: usize) -> Vec<f64> {
         .collect()
 }
 
+/// Which end of the tried scale factors a choice sits at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GridEdge {
+    /// The smallest factor tried.
+    Low,
+    /// The largest factor tried.
+    High,
+}
+
+impl GridEdge {
+    /// `"low"` or `"high"` (as recorded in `results.json`).
+    pub fn label(self) -> &'static str {
+        match self {
+            GridEdge::Low => "low",
+            GridEdge::High => "high",
+        }
+    }
+}
+
+/// Points added beyond an edge (module doc): `(points - 1) / 2`, at least 1 for a grid
+/// of 2 or more points, 0 for a single point.
+pub fn extension_points(points: usize) -> usize {
+    if points <= 1 {
+        0
+    } else {
+        ((points - 1) / 2).max(1)
+    }
+}
+
+/// The factors beyond `edge` of the `points`-point grid, continuing its log spacing
+/// `2 SPAN / (points - 1)` decades: for the low edge `10^(-SPAN - k step)`, for the high
+/// edge `10^(SPAN + k step)`, `k = 1..=extension_points(points)`, nearest first.
+pub fn extension_factors(points: usize, edge: GridEdge) -> Vec<f64> {
+    if points <= 1 {
+        return Vec::new();
+    }
+    let step = 2.0 * TUNE_SPAN_DECADES / (points - 1) as f64;
+    (1..=extension_points(points))
+        .map(|k| {
+            let d = TUNE_SPAN_DECADES + k as f64 * step;
+            10f64.powf(match edge {
+                GridEdge::Low => -d,
+                GridEdge::High => d,
+            })
+        })
+        .collect()
+}
+
+/// Whether `factors[chosen]` is the smallest or the largest of `factors` (None when it
+/// is neither, when all factors are equal, or when `chosen` is out of range).
+pub fn edge_of(factors: &[f64], chosen: usize) -> Option<GridEdge> {
+    let c = *factors.get(chosen)?;
+    let lo = factors.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = factors.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if lo == hi {
+        None
+    } else if c == lo {
+        Some(GridEdge::Low)
+    } else if c == hi {
+        Some(GridEdge::High)
+    } else {
+        None
+    }
+}
+
 /// Sets `value` at JSON pointer `ptr` of `config`, which must hold a number there; an
 /// integer slot gets the value rounded (at least 1).
 pub fn set_number(config: &mut Value, ptr: &str, value: f64) -> Result<(), String> {
@@ -186,6 +264,16 @@ pub fn grid(
     params: &[&str],
     points: usize,
 ) -> Result<Vec<Vec<(String, f64)>>, String> {
+    grid_at(default_config, params, &scale_factors(points))
+}
+
+/// The candidates for the given scale `factors` (each multiplies every parameter's
+/// default; integer parameters rounded, at least 1): [`grid`] and the edge extension.
+pub fn grid_at(
+    default_config: &Value,
+    params: &[&str],
+    factors: &[f64],
+) -> Result<Vec<Vec<(String, f64)>>, String> {
     let defaults = params
         .iter()
         .map(|p| {
@@ -194,9 +282,9 @@ pub fn grid(
             Ok((p.to_string(), v, int))
         })
         .collect::<Result<Vec<_>, String>>()?;
-    Ok(scale_factors(points)
-        .into_iter()
-        .map(|s| {
+    Ok(factors
+        .iter()
+        .map(|&s| {
             defaults
                 .iter()
                 .map(|(p, v, int)| {
@@ -259,6 +347,45 @@ mod tests {
         set_number(&mut c, "/penalty/Adaptive/rho0", 0.5).unwrap();
         assert_eq!(c["penalty"]["Adaptive"]["rho0"], 0.5);
         assert!(set_number(&mut c, "/penalty", 1.0).is_err());
+    }
+
+    #[test]
+    fn extension_continues_the_log_spacing_beyond_the_edge() {
+        assert_eq!(extension_points(5), 2);
+        assert_eq!(extension_points(3), 1);
+        assert_eq!(extension_points(2), 1);
+        assert_eq!(extension_points(1), 0);
+        let lo = extension_factors(5, GridEdge::Low);
+        let hi = extension_factors(5, GridEdge::High);
+        let want_lo = [10f64.powf(-1.5), 0.01];
+        let want_hi = [10f64.powf(1.5), 100.0];
+        for (a, b) in lo.iter().zip(want_lo).chain(hi.iter().zip(want_hi)) {
+            assert!((a - b).abs() < 1e-12 * b, "{a} vs {b}");
+        }
+        assert_eq!(extension_factors(3, GridEdge::High), vec![100.0]);
+        assert!(extension_factors(1, GridEdge::Low).is_empty());
+        // The extended grid scales every parameter jointly, like the grid.
+        let cfg = json!({"gamma": 10.0, "beta": 1.0});
+        let g = grid_at(&cfg, &["/gamma", "/beta"], &[0.01]).unwrap();
+        assert_eq!(
+            g,
+            vec![vec![("/gamma".into(), 0.1), ("/beta".into(), 0.01)]]
+        );
+    }
+
+    #[test]
+    fn edges_are_the_extreme_factors_tried() {
+        let mut f = scale_factors(5);
+        assert_eq!(edge_of(&f, 0), Some(GridEdge::Low));
+        assert_eq!(edge_of(&f, 4), Some(GridEdge::High));
+        assert_eq!(edge_of(&f, 2), None);
+        assert_eq!(edge_of(&f, 9), None);
+        // After extending low, the old low edge is bracketed; the new last point is the edge.
+        f.extend(extension_factors(5, GridEdge::Low));
+        assert_eq!(edge_of(&f, 0), None);
+        assert_eq!(edge_of(&f, 6), Some(GridEdge::Low));
+        assert_eq!(edge_of(&[1.0], 0), None);
+        assert_eq!(GridEdge::High.label(), "high");
     }
 
     #[test]

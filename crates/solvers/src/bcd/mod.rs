@@ -75,9 +75,14 @@
 //! `d_{l-1}` (`d^3`), one prox per entry of `U`. Memory: `U_l, V_l` for all samples,
 //! `2 N sum_{l>=1} d_l` numbers, plus one `d x N` scratch matrix. Full batch.
 //!
-//! Accounting per sweep: `samples_seen += N`, `forward += 1` (the sweep touches every
-//! sample once; no backward pass), `inner_solves +=` Cholesky solves + prox maps (one
-//! per block) + prox-linear trials.
+//! Accounting per sweep ([`BcdState::sweep`]): one data pass per block update (each
+//! block touches every sample once through its layer; docs/RESULTS_SCHEMA.md counts a
+//! pass through one layer as a whole pass): forward-type for `V_L`, `U_L` and the hidden
+//! `U_l`, backward-type for the weight/bias blocks and the hidden `V_l`, plus one forward
+//! per prox-linear trial; with exact Jacobi steps `L + 1` forward and `2L - 1` backward
+//! passes (`samples_seen += (3L) N`). (Until round 2 a whole sweep counted as one pass,
+//! which gave BCD about `3L` times more sweeps than the unit allows.) `inner_solves +=`
+//! Cholesky solves + prox maps (one per block) + prox-linear trials.
 
 mod config;
 mod data;
@@ -203,7 +208,6 @@ impl<T: Real> Bcd<T> {
         net_io::reload_layers(net, &mut state.w, &mut state.b, "BCD")?;
         state.sweep(&data, &cfg, ctx.threads, ctx.counters, hook)?;
         net_io::write_layers(net, &state.w, &state.b, "BCD")?;
-        ctx.counters.add_forward(data.n());
         self.sweeps += 1;
         let phi = state.objective(&data, &cfg)?;
         if !phi.is_finite() {

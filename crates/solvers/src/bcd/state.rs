@@ -173,6 +173,16 @@ impl<T: Real> BcdState<T> {
     /// One backward sweep (ALGORITHMS.md 4.2): V_L, U_L, then for l = L..1 the weight
     /// block(s) of layer l and, for l >= 2, V_{l-1} and U_{l-1}. `hook` sees the state
     /// after every block (for monotonicity tests and diagnostics).
+    ///
+    /// Data passes (docs/RESULTS_SCHEMA.md: a pass through one layer counts as a whole
+    /// pass): every block update touches every sample once through its layer, so each
+    /// block adds one pass over the N samples to `counters`: a forward-type evaluation
+    /// for the blocks that evaluate the loss or a layer map (`V_L`'s loss prox, `U_L`,
+    /// `U_l`), a backward-type one for those that form sums over samples with the
+    /// layer's input or transposed weights (`W_l`/`b_l`, `b_l` alone, `V_l`); each trial
+    /// of a prox-linear weight step re-evaluates the layer map at the trial point (one
+    /// more forward). Exact steps, Jacobi: `L + 1` forward and `2L - 1` backward passes
+    /// per sweep.
     pub fn sweep(
         &mut self,
         data: &LiftedData<T>,
@@ -189,16 +199,22 @@ impl<T: Real> BcdState<T> {
                 format!("{} x {}", data.x.nrows(), data.x.ncols()),
             ));
         }
+        let n = data.n();
         self.update_output_v(data, cfg)?;
         counters.inner_solves += 1;
+        counters.add_forward(n);
         hook(BcdBlock::OutputV, self);
         self.update_output_u(data.x, cfg, threads)?;
+        counters.add_forward(n);
         hook(BcdBlock::OutputU, self);
         for i in (0..l_count).rev() {
             let layer = i + 1;
             match (cfg.weight_step, cfg.wb_update) {
                 (WeightStep::ProxLinear, _) => {
-                    counters.inner_solves += self.weights_prox_linear(i, data, cfg, threads)?;
+                    let trials = self.weights_prox_linear(i, data, cfg, threads)?;
+                    counters.inner_solves += trials;
+                    counters.add_backward(n);
+                    counters.add_forward_n(trials, n);
                     hook(BcdBlock::WeightBias(layer), self);
                 }
                 (WeightStep::Exact, WbUpdate::Jacobi) => {
@@ -206,23 +222,28 @@ impl<T: Real> BcdState<T> {
                     self.weight_exact(i, data, cfg, threads)?;
                     self.bias_exact(i, &w_old, data.x, cfg, threads)?;
                     counters.inner_solves += 1;
+                    counters.add_backward(n);
                     hook(BcdBlock::WeightBias(layer), self);
                 }
                 (WeightStep::Exact, WbUpdate::Sequential) => {
                     self.weight_exact(i, data, cfg, threads)?;
                     counters.inner_solves += 1;
+                    counters.add_backward(n);
                     hook(BcdBlock::Weight(layer), self);
                     let w_new = self.w[i].clone();
                     self.bias_exact(i, &w_new, data.x, cfg, threads)?;
+                    counters.add_backward(n);
                     hook(BcdBlock::Bias(layer), self);
                 }
             }
             if i >= 1 {
                 self.update_hidden_v(i, cfg, threads)?;
                 counters.inner_solves += 1;
+                counters.add_backward(n);
                 hook(BcdBlock::Activation(i), self);
                 self.update_hidden_u(i - 1, data.x, cfg, threads)?;
                 counters.inner_solves += 1;
+                counters.add_forward(n);
                 hook(BcdBlock::PreActivation(i), self);
             }
         }

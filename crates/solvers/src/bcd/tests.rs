@@ -187,15 +187,25 @@ fn training_improves_the_true_objective_and_counts_work() {
     let mut bcd = BcdConfig::deep().build::<f64>().unwrap();
     bcd.init_parts(&net, &data, &loss).unwrap();
     let mut report = StepReport::new();
+    // Independent tally: the blocks the hook sees, each one pass over the 40 samples
+    // (forward-type: loss prox, U_L, hidden U; backward-type: W/b, hidden V).
+    let (mut fwd, mut bwd) = (0u64, 0u64);
     let counters = run_ctx(|ctx| {
         for _ in 0..30 {
-            report = bcd.step_parts(&mut net, &data, &loss, ctx).unwrap();
+            report = bcd
+                .step_with_hook(&mut net, &data, &loss, ctx, &mut |b, _| match b {
+                    BcdBlock::OutputV | BcdBlock::OutputU | BcdBlock::PreActivation(_) => fwd += 1,
+                    _ => bwd += 1,
+                })
+                .unwrap();
         }
     });
     let after = net.objective(&loss, data.inputs(), data.targets()).unwrap();
     assert!(after < 0.7 * before, "true objective {before} -> {after}");
-    assert_eq!(counters.samples_seen, 30 * 40);
-    assert_eq!(counters.forward, 30);
+    // 3 layers, exact Jacobi steps: L + 1 = 4 forward and 2L - 1 = 5 backward per sweep.
+    assert_eq!((fwd, bwd), (30 * 4, 30 * 5));
+    assert_eq!((counters.forward, counters.backward), (fwd, bwd));
+    assert_eq!(counters.samples_seen, 40 * (fwd + bwd));
     // per sweep: V_L prox + 3 weight solves + 2 x (V solve + U prox)
     assert_eq!(counters.inner_solves, 30 * 8);
     let names: Vec<_> = report.extras.iter().map(|(n, _)| n.as_str()).collect();

@@ -109,12 +109,16 @@ pub(crate) struct XBlock<'a, T: Real> {
 
 impl<T: Real> SmoothBlock<T> for XBlock<'_, T> {
     fn value(&mut self, x: &[DMatrix<T>]) -> Result<f64, SolverError> {
+        #[cfg(test)]
+        tally::note(&tally::VALUES);
         let own = self.lam_own * relu_penalty_sum(self.u, &x[0]);
         affine_into(self.v, self.w_next, self.b_next, &x[0], self.threads)?;
         Ok(own + self.term.eval(self.v, None)?)
     }
 
     fn value_grad(&mut self, x: &[DMatrix<T>], g: &mut [DMatrix<T>]) -> Result<f64, SolverError> {
+        #[cfg(test)]
+        tally::note(&tally::VALUE_GRADS);
         // Own penalty (as `relu_penalty_sum`) and its gradient `lam_own (X - U)` in one
         // pass; then g += W_next^T G_v.
         let lt = T::of(self.lam_own);
@@ -159,11 +163,15 @@ pub(crate) struct WBlock<'a, T: Real> {
 
 impl<T: Real> SmoothBlock<T> for WBlock<'_, T> {
     fn value(&mut self, x: &[DMatrix<T>]) -> Result<f64, SolverError> {
+        #[cfg(test)]
+        tally::note(&tally::VALUES);
         affine_into(self.v, &x[0], &x[1], self.a, self.threads)?;
         Ok(self.term.eval(self.v, None)? + 0.5 * self.ridge * sq_norm(&x[0]))
     }
 
     fn value_grad(&mut self, x: &[DMatrix<T>], g: &mut [DMatrix<T>]) -> Result<f64, SolverError> {
+        #[cfg(test)]
+        tally::note(&tally::VALUE_GRADS);
         affine_into(self.v, &x[0], &x[1], self.a, self.threads)?;
         let f = self.term.eval(self.v, Some(self.gv))? + 0.5 * self.ridge * sq_norm(&x[0]);
         let (gw, gb) = g.split_at_mut(1);
@@ -191,5 +199,26 @@ impl<T: Real> SmoothBlock<T> for WBlock<'_, T> {
 
     fn nonnegative(&self) -> bool {
         false
+    }
+}
+
+/// Test instrument (data-pass accounting, docs/RESULTS_SCHEMA.md): every evaluation of a
+/// block objective touches all N samples through one layer. The tests count the calls
+/// here, independently of the solver's counters.
+#[cfg(test)]
+pub(crate) mod tally {
+    use std::cell::Cell;
+    thread_local! {
+        /// Block objective values (`SmoothBlock::value`).
+        pub(crate) static VALUES: Cell<u64> = const { Cell::new(0) };
+        /// Block values with gradient (`SmoothBlock::value_grad`).
+        pub(crate) static VALUE_GRADS: Cell<u64> = const { Cell::new(0) };
+    }
+    pub(crate) fn note(c: &'static std::thread::LocalKey<Cell<u64>>) {
+        c.with(|v| v.set(v.get() + 1));
+    }
+    /// (values, value_grads) so far on this thread.
+    pub(crate) fn read() -> (u64, u64) {
+        (VALUES.with(Cell::get), VALUE_GRADS.with(Cell::get))
     }
 }

@@ -60,9 +60,13 @@
 //!
 //! # Accounting
 //!
-//! One sweep touches every sample once per block, counted as N samples seen (one data
-//! pass) per sweep; every inner iteration and every backtracking trial is counted as an
-//! inner solve; no whole-network forward/backward passes are made (counters unchanged).
+//! Every evaluation of a block objective touches all N samples through its layer and
+//! counts as data passes (docs/RESULTS_SCHEMA.md): the value at the start of each
+//! block's inner solve and at each backtracking trial is one forward pass; the
+//! value-and-gradient of each inner FISTA iteration is a forward and a backward pass.
+//! Every inner iteration and every backtracking trial is also counted as an inner solve.
+//! (Before round 2 the start values were not counted and an iteration counted as one
+//! forward pass.)
 //!
 //! # Memory
 //!

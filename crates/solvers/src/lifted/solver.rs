@@ -91,10 +91,16 @@ impl<T: Real> Solver<NetProblem<T>> for Lifted<T> {
                 ctx.threads.max(1),
                 &mut |_, _, _| Ok(()),
             )?;
-            // Every inner FISTA iteration and backtracking trial evaluates a block
-            // objective over all N samples: one data pass each.
+            // Every evaluation of a block objective touches all N samples through its
+            // layer: the value at the start of each block's solve and at each
+            // backtracking trial is a forward pass; the value-and-gradient of each inner
+            // FISTA iteration a forward and a backward pass (the gradient's transposed
+            // product), as a value-and-gradient counts everywhere.
             let evals = (s.iterations + s.trials) as u64;
-            ctx.counters.add_forward_n(evals, n as usize);
+            ctx.counters
+                .add_forward_n((s.blocks + s.trials) as u64, n as usize);
+            ctx.counters
+                .add_value_grad_n(s.iterations as u64, n as usize);
             ctx.counters.inner_solves += evals;
             iters += s.iterations;
             trials += s.trials;

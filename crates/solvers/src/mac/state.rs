@@ -245,8 +245,14 @@ impl<T: Real> MacState<T> {
         }
         for i in 0..self.num_layers() {
             counters.inner_solves += self.w_step(i, data, cfg, mu, threads)?;
-            // The gradient of the layer's term over the N columns (forward + backward).
-            counters.add_value_grad(n);
+            // Per W-step MM step (one, or `out_steps` on a non-MSE output layer): the
+            // layer's term and its gradient over the N columns (forward + backward).
+            let steps = if i + 1 == self.num_layers() && data.loss.kind != LossKind::Mse {
+                cfg.out_steps
+            } else {
+                1
+            };
+            counters.add_value_grad_n(steps as u64, n);
             hook(MacBlock::Weights(i + 1), self);
         }
         for (i, (w, b)) in self.w.iter().zip(&self.b).enumerate() {
@@ -265,6 +271,8 @@ impl<T: Real> MacState<T> {
         mu: f64,
         threads: usize,
     ) -> Result<bool, SolverError> {
+        #[cfg(test)]
+        tally::note(&tally::CANDIDATES);
         let current = self.objective_cached(data, mu, threads)?;
         let mut z_new = Vec::with_capacity(self.z.len());
         let mut a_new: Vec<DMatrix<T>> = Vec::with_capacity(self.z.len());
@@ -319,6 +327,8 @@ impl<T: Real> MacState<T> {
         mu: f64,
         threads: usize,
     ) -> Result<(f64, f64), SolverError> {
+        #[cfg(test)]
+        tally::note(&tally::TERMS);
         self.ensure_lin(i, data.x, threads)?;
         if i + 1 == self.num_layers() {
             let val = data
@@ -360,6 +370,8 @@ impl<T: Real> MacState<T> {
         let (phi0, c_up) = self.top_term(up, data, mu, threads)?;
         // Gamma = W_up^T G  (d_i x N).
         let mut gamma = DMatrix::zeros(0, 0);
+        #[cfg(test)]
+        tally::note(&tally::GRAD_PRODUCTS);
         mm(&mut gamma, 1.0, &self.w[up], Y, &self.s2, N, 0.0, threads)?;
         let w_up = &self.w[up];
         let mut gram = DMatrix::zeros(0, 0);
@@ -494,6 +506,8 @@ impl<T: Real> MacState<T> {
             add_diag(&mut sys, cfg.ridge);
             // rhs = -(Abar G^T + Lambda Wbar^T)   ((d_in + 1) x d_out)
             let mut ag = DMatrix::zeros(0, 0);
+            #[cfg(test)]
+            tally::note(&tally::GRAD_PRODUCTS);
             mm(&mut ag, -1.0, input, N, &self.s2, Y, 0.0, threads)?;
             let gsum = row_sums(&self.s2);
             let mut rhs = DMatrix::zeros(d_in + 1, d_out);
@@ -532,5 +546,31 @@ impl<T: Real> MacState<T> {
             self.lin_valid[i] = false;
         }
         Ok(steps as u64)
+    }
+}
+
+/// Test instrument (data-pass accounting, docs/RESULTS_SCHEMA.md): the tests count the
+/// evaluations that touch all N samples where they happen, independently of the
+/// solver's counters: evaluations of a block's term over the N columns (forward-type),
+/// products of a term's gradient with the transposed weights or the layer input
+/// (backward-type), and feasible-candidate forward passes.
+#[cfg(test)]
+pub(crate) mod tally {
+    use std::cell::Cell;
+    thread_local! {
+        pub(crate) static TERMS: Cell<u64> = const { Cell::new(0) };
+        pub(crate) static GRAD_PRODUCTS: Cell<u64> = const { Cell::new(0) };
+        pub(crate) static CANDIDATES: Cell<u64> = const { Cell::new(0) };
+    }
+    pub(crate) fn note(c: &'static std::thread::LocalKey<Cell<u64>>) {
+        c.with(|v| v.set(v.get() + 1));
+    }
+    /// (terms, gradient products, candidates) so far on this thread.
+    pub(crate) fn read() -> (u64, u64, u64) {
+        (
+            TERMS.with(Cell::get),
+            GRAD_PRODUCTS.with(Cell::get),
+            CANDIDATES.with(Cell::get),
+        )
     }
 }

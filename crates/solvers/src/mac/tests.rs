@@ -110,8 +110,10 @@ fn training_improves_the_true_objective() {
     let before = net.objective(&loss, data.inputs(), data.targets()).unwrap();
     let mut mac = MacConfig::default().build::<f64>().unwrap();
     mac.init_parts(&net, &data, &loss).unwrap();
-    // An independent tally of the blocks through the hook.
+    // An independent tally of the blocks through the hook, and of the evaluations that
+    // touch all samples where they happen (`state::tally`).
     let (mut z_blocks, mut w_blocks) = (0u64, 0u64);
+    let t0 = super::state::tally::read();
     let counters = run_ctx(|ctx| {
         for _ in 0..30 {
             mac.step_with_hook(&mut net, &data, &loss, ctx, &mut |b, _| match b {
@@ -125,10 +127,17 @@ fn training_improves_the_true_objective() {
     let after = net.objective(&loss, data.inputs(), data.targets()).unwrap();
     assert!(after < 0.7 * before, "true objective {before} -> {after}");
     assert_eq!((z_blocks, w_blocks), (30 * 2 * 2, 30 * 3));
-    // Data passes: one backward per Z-step and per W-step; forwards: the same, plus the
-    // feasible candidate (one per iteration) and one per Z-step backtracking trial.
-    assert_eq!(counters.backward, z_blocks + w_blocks);
-    let trials = counters.forward - counters.backward - 30;
+    let t1 = super::state::tally::read();
+    let (terms, grads, candidates) = (t1.0 - t0.0, t1.1 - t0.1, t1.2 - t0.2);
+    // Data passes: a forward per evaluation of a block's term over the N columns (start
+    // and backtracking trials of each Z-step, each W-step) and per feasible candidate
+    // (one per iteration); a backward per product of a term's gradient with the
+    // transposed weights (Z-step) or the layer input (W-step).
+    assert_eq!(candidates, 30);
+    assert_eq!(grads, z_blocks + w_blocks);
+    assert_eq!(counters.forward, terms + candidates);
+    assert_eq!(counters.backward, grads);
+    let trials = terms - grads;
     assert!(trials >= z_blocks, "{trials} trials for {z_blocks} Z-steps");
     assert_eq!(
         counters.samples_seen,
@@ -363,4 +372,33 @@ fn schedule_sweep_on_the_toy_problem() {
             }
         }
     }
+}
+
+#[test]
+fn repeated_output_steps_count_one_value_and_gradient_each() {
+    // A cross-entropy output layer repeats its MM W-step `out_steps` times; each repeat
+    // evaluates the loss and its gradient over the N columns again (counted by the
+    // solver as data passes, tallied independently by `state::tally`).
+    let (mut net, data) = toy::<f64>(29);
+    let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean).with_l2(1e-3);
+    let cfg = MacConfig {
+        out_steps: 3,
+        feasible_candidate: false,
+        ..MacConfig::default()
+    };
+    let mut mac = cfg.build::<f64>().unwrap();
+    mac.init_parts(&net, &data, &loss).unwrap();
+    let t0 = super::state::tally::read();
+    let counters = run_ctx(|ctx| {
+        for _ in 0..4 {
+            mac.step_parts(&mut net, &data, &loss, ctx).unwrap();
+        }
+    });
+    let t1 = super::state::tally::read();
+    let (terms, grads, candidates) = (t1.0 - t0.0, t1.1 - t0.1, t1.2 - t0.2);
+    assert_eq!(candidates, 0);
+    // Per iteration: 2 hidden Z-blocks x 2 MM steps, W_1, W_2 and 3 steps of W_3.
+    assert_eq!(grads, 4 * (2 * 2 + 2 + 3));
+    assert_eq!((counters.forward, counters.backward), (terms, grads));
+    assert_eq!(counters.samples_seen, 40 * (terms + grads));
 }

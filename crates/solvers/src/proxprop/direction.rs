@@ -86,9 +86,11 @@ pub struct DirectionStats {
 impl<T: Real> Direction<T> {
     /// Writes into `out` (flat, network order) the ProxProp direction `theta_old -
     /// theta_new` of the batch `(x, y)`: for each dense layer `l`, `rules[l]` says prox
-    /// or plain gradient; `l2 * W_l` (the loss's coupled weight penalty) is added to each
-    /// weight direction. With `LayerRule::Gradient` everywhere this is the gradient of
-    /// the batch objective.
+    /// or plain gradient; the loss's coupled weight penalty `(l2/2)||W_l||^2` enters
+    /// each prox problem (`LinearProx::solve_penalized`), and `l2 * W_l` is added to each
+    /// plain-gradient weight direction, so `out = 0` exactly at stationary points of the
+    /// penalised batch objective. With `LayerRule::Gradient` everywhere this is the
+    /// gradient of the batch objective.
     #[allow(clippy::too_many_arguments)]
     pub fn compute(
         &mut self,
@@ -162,10 +164,12 @@ impl<T: Real> Direction<T> {
             self.db.resize(dout, T::zero());
             match rules[l] {
                 LayerRule::Prox(how, tau) => {
-                    solves += self.lin.solve(
+                    // The weight penalty enters the prox problem itself (linear.rs).
+                    solves += self.lin.solve_penalized(
                         input,
                         &self.g,
                         tau,
+                        Some((loss.l2, &d.weight)),
                         how,
                         &mut self.dw,
                         &mut self.db,
@@ -190,7 +194,11 @@ impl<T: Real> Direction<T> {
                 }
             }
             let (wo, bo) = layout.offsets[l];
-            let l2 = T::of(loss.l2);
+            // Gradient layers add the penalty's gradient; prox layers already hold it.
+            let l2 = T::of(match rules[l] {
+                LayerRule::Prox(..) => 0.0,
+                LayerRule::Gradient => loss.l2,
+            });
             for ((o, &dv), &w) in out[wo..wo + dout * din]
                 .iter_mut()
                 .zip(self.dw.iter())

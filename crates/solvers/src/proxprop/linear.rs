@@ -18,6 +18,14 @@
 //! ((derived) from the prox problem; `D -> tau * G Ab^T` as `tau -> 0`). `D` is what the
 //! reference code writes into the `.grad` fields.
 //!
+//! **L2 penalty** ([`LinearProx::solve_penalized`]): with the problem's weight penalty
+//! `(l2/2)||W||^2` the prox problem takes it in, `+ (l2/2)||W||^2` (bias unpenalised):
+//! `D M_l2 = G Ab^T + l2 [W_old 0]` with `M_l2 = M + l2 P`, `P = diag(1, .., 1, 0)`. The
+//! right-hand side is the gradient of the penalised objective, so `D = 0` exactly at its
+//! stationary points. (Adding `l2 W` to the preconditioned `D` instead, as before round
+//! 2, has fixed points `G Ab^T M^{-1} = -l2 [W 0]`, which are not stationary points of
+//! the penalised objective: ProxProp then minimised another objective.)
+//!
 //! Solvers: exact (Cholesky of M, built from `A A^T`, `A 1` and B), or block conjugate
 //! gradient on `M D^T = Ab G^T` started at `D = 0` (the same iterates as the reference's
 //! warm start at `Theta_old`), one CG system per output unit, stopped after `iters`
@@ -82,6 +90,24 @@ impl<T: Real> LinearProx<T> {
         db: &mut [T],
         threads: usize,
     ) -> Result<usize, SolverError> {
+        self.solve_penalized(a, g, tau, None, how, dw, db, threads)
+    }
+
+    /// [`LinearProx::solve`] with the weight penalty `(l2/2)||W||^2` inside the prox
+    /// problem (module doc): `penalty = Some((l2, W_old))` solves
+    /// `D (M + l2 P) = G Ab^T + l2 [W_old 0]`; `None` (or `l2 = 0`) is [`LinearProx::solve`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn solve_penalized(
+        &mut self,
+        a: &DMatrix<T>,
+        g: &DMatrix<T>,
+        tau: f64,
+        penalty: Option<(f64, &DMatrix<T>)>,
+        how: ProxSolve,
+        dw: &mut DMatrix<T>,
+        db: &mut [T],
+        threads: usize,
+    ) -> Result<usize, SolverError> {
         let (din, bsz) = a.shape();
         let dout = g.nrows();
         if g.ncols() != bsz || db.len() != dout {
@@ -91,21 +117,35 @@ impl<T: Real> LinearProx<T> {
                 format!("{:?}, bias {}", g.shape(), db.len()),
             ));
         }
+        if let Some((_, w)) = penalty
+            && w.shape() != (dout, din)
+        {
+            return Err(SolverError::shape(
+                "ProxProp penalised layer weights",
+                format!("{dout}x{din}"),
+                format!("{:?}", w.shape()),
+            ));
+        }
+        let penalty = penalty.filter(|(l2, _)| *l2 != 0.0);
         fit(dw, dout, din);
         match how {
             ProxSolve::Exact => {
-                self.exact(a, g, tau, dw, db, threads)?;
+                self.exact(a, g, tau, penalty, dw, db, threads)?;
                 Ok(1)
             }
-            ProxSolve::Cg { iters, tol } => self.cg(a, g, tau, iters, tol, dw, db, threads),
+            ProxSolve::Cg { iters, tol } => {
+                self.cg(a, g, tau, penalty, iters, tol, dw, db, threads)
+            }
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn exact(
         &mut self,
         a: &DMatrix<T>,
         g: &DMatrix<T>,
         tau: f64,
+        penalty: Option<(f64, &DMatrix<T>)>,
         dw: &mut DMatrix<T>,
         db: &mut [T],
         threads: usize,
@@ -126,11 +166,12 @@ impl<T: Real> LinearProx<T> {
         )?;
         fit(&mut self.m, din + 1, din + 1);
         let inv_tau = T::of(1.0 / tau);
+        let diag = inv_tau + T::of(penalty.map_or(0.0, |(l2, _)| l2));
         for j in 0..din {
             for i in 0..din {
                 self.m[(i, j)] = self.q[(i, j)];
             }
-            self.m[(j, j)] += inv_tau;
+            self.m[(j, j)] += diag;
             let s = a.row(j).sum();
             self.m[(j, din)] = s;
             self.m[(din, j)] = s;
@@ -155,6 +196,14 @@ impl<T: Real> LinearProx<T> {
             }
             self.rt[(din, j)] = g.row(j).sum();
         }
+        if let Some((l2, w)) = penalty {
+            let l2 = T::of(l2);
+            for j in 0..dout {
+                for i in 0..din {
+                    self.rt[(i, j)] += l2 * w[(j, i)];
+                }
+            }
+        }
         let m = std::mem::replace(&mut self.m, DMatrix::zeros(0, 0));
         let chol = Cholesky::new(m).ok_or_else(|| {
             SolverError::NonFinite("ProxProp: proximal matrix not positive definite".into())
@@ -170,8 +219,15 @@ impl<T: Real> LinearProx<T> {
         Ok(())
     }
 
-    /// `ap = M p` for `p = [p_top; p_b]` (matrix-free: two GEMMs with A).
-    fn apply_m(&mut self, a: &DMatrix<T>, inv_tau: T, threads: usize) -> Result<(), SolverError> {
+    /// `ap = M p` for `p = [p_top; p_b]` (matrix-free: two GEMMs with A); `l2` adds
+    /// `l2 p_top` (the penalty's `l2 P`).
+    fn apply_m(
+        &mut self,
+        a: &DMatrix<T>,
+        inv_tau: T,
+        l2: f64,
+        threads: usize,
+    ) -> Result<(), SolverError> {
         let (din, bsz) = a.shape();
         let dout = self.p.ncols();
         // Q = A^T P_top + 1 p_b^T  (B x out)
@@ -199,7 +255,7 @@ impl<T: Real> LinearProx<T> {
             Transpose::No,
             &self.q,
             Transpose::No,
-            inv_tau.to_f64(),
+            inv_tau.to_f64() + l2,
             threads,
         )?;
         self.apb.resize(dout, T::zero());
@@ -215,6 +271,7 @@ impl<T: Real> LinearProx<T> {
         a: &DMatrix<T>,
         g: &DMatrix<T>,
         tau: f64,
+        penalty: Option<(f64, &DMatrix<T>)>,
         iters: usize,
         tol: f64,
         dw: &mut DMatrix<T>,
@@ -238,6 +295,15 @@ impl<T: Real> LinearProx<T> {
         )?;
         self.rb.clear();
         self.rb.extend((0..dout).map(|j| g.row(j).sum()));
+        if let Some((l2, w)) = penalty {
+            let l2 = T::of(l2);
+            for j in 0..dout {
+                for i in 0..din {
+                    self.r[(i, j)] += l2 * w[(j, i)];
+                }
+            }
+        }
+        let l2 = penalty.map_or(0.0, |(l2, _)| l2);
         fit(&mut self.xt, din, dout);
         self.xt.fill(T::zero());
         self.xb.clear();
@@ -261,7 +327,7 @@ impl<T: Real> LinearProx<T> {
                 break; // zero gradient: D = 0
             }
             k += 1;
-            self.apply_m(a, inv_tau, threads)?;
+            self.apply_m(a, inv_tau, l2, threads)?;
             #[allow(clippy::needless_range_loop)] // j indexes eight parallel buffers
             for j in 0..dout {
                 let pap: f64 = self

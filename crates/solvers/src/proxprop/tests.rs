@@ -68,6 +68,69 @@ fn exact_step_solves_the_proximal_problem() {
 }
 
 #[test]
+fn penalised_step_solves_the_penalised_proximal_problem() {
+    // theta_new = argmin (1/2)||Theta Ab - (Z - G)||^2 + (l2/2)||W||^2
+    //                    + (1/(2 tau))||Theta - Theta_old||^2  (bias unpenalised),
+    // exactly (Cholesky) and by CG run to convergence.
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let (din, dout, b, tau, l2) = (5, 3, 9, 0.7, 0.3);
+    let a = randm(din, b, &mut rng);
+    let g = randm(dout, b, &mut rng);
+    let w0 = randm(dout, din, &mut rng);
+    let b0 = randm(dout, 1, &mut rng);
+    let ones = DMatrix::from_element(1, b, 1.0);
+    let zt = &w0 * &a + &b0 * &ones - &g;
+    for how in [
+        ProxSolve::Exact,
+        ProxSolve::Cg {
+            iters: 200,
+            tol: 1e-14,
+        },
+    ] {
+        let mut lp = LinearProx::default();
+        let mut dw = DMatrix::zeros(0, 0);
+        let mut db = vec![0.0; dout];
+        lp.solve_penalized(&a, &g, tau, Some((l2, &w0)), how, &mut dw, &mut db, 1)
+            .unwrap();
+        let db = DMatrix::from_column_slice(dout, 1, &db);
+        let (w1, b1) = (&w0 - &dw, &b0 - &db);
+        let r = &w1 * &a + &b1 * &ones - &zt;
+        let gw = &r * a.transpose() + &w1 * l2 + (&w1 - &w0) / tau;
+        let gb = &r * ones.transpose() + (&b1 - &b0) / tau;
+        assert!(
+            gw.norm() < 1e-9 && gb.norm() < 1e-9,
+            "{how:?}: {} {}",
+            gw.norm(),
+            gb.norm()
+        );
+    }
+    // D = 0 exactly where the penalised gradient G Ab^T + l2 [W 0] vanishes: take G with
+    // G A^T = -l2 W and G 1 = 0 (G = -l2 W A^+ projected), here by construction.
+    let a2 = DMatrix::from_row_slice(2, 4, &[1.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0, -1.0]);
+    let w = DMatrix::from_row_slice(1, 2, &[0.5, -2.0]);
+    // G A^T = -l2 W with G = [g1, -g1, g2, -g2]: 2 g1 = -l2 w1, 2 g2 = -l2 w2.
+    let g2 = DMatrix::from_row_slice(1, 4, &[-l2 * 0.25, l2 * 0.25, l2 * 1.0, -l2 * 1.0]);
+    let mut lp = LinearProx::default();
+    let (mut dw, mut db) = (DMatrix::zeros(0, 0), vec![0.0]);
+    lp.solve_penalized(
+        &a2,
+        &g2,
+        tau,
+        Some((l2, &w)),
+        ProxSolve::Exact,
+        &mut dw,
+        &mut db,
+        1,
+    )
+    .unwrap();
+    assert!(dw.norm() < 1e-14 && db[0].abs() < 1e-14, "{dw} {db:?}");
+    // Without the penalty inside the prox (l2 = 0) the same point would move.
+    lp.solve(&a2, &g2, tau, ProxSolve::Exact, &mut dw, &mut db, 1)
+        .unwrap();
+    assert!(dw.norm() > 1e-3);
+}
+
+#[test]
 fn cg_run_to_convergence_agrees_with_exact() {
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let (din, dout, b) = (6, 4, 20);
