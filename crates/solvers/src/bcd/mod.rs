@@ -205,7 +205,7 @@ impl<T: Real> Bcd<T> {
         net_io::write_layers(net, &state.w, &state.b, "BCD")?;
         ctx.counters.add_forward(data.n());
         self.sweeps += 1;
-        let phi = state.objective(&data, &cfg)?;
+        let (phi, violations) = state.objective_and_violations(&data, &cfg)?;
         if !phi.is_finite() {
             return Err(SolverError::NonFinite(format!(
                 "BCD penalised objective after sweep {}",
@@ -217,7 +217,7 @@ impl<T: Real> Bcd<T> {
             .with("gamma", cfg.gamma)
             .with("rho", cfg.rho)
             .with("alpha", cfg.alpha);
-        for (l, (lin, act)) in state.violations(data.x)?.into_iter().enumerate() {
+        for (l, (lin, act)) in violations.into_iter().enumerate() {
             report = report
                 .with(&format!("viol_lin_{}", l + 1), lin)
                 .with(&format!("viol_act_{}", l + 1), act);

@@ -394,30 +394,33 @@ impl<T: Real> MacState<T> {
         let h = self.acts[i];
         let a0 = self.a[i].clone();
         let z0 = self.z[i].clone();
+        let (a0, z0, gamma) = (a0.as_slice(), z0.as_slice(), gamma.as_slice());
         let tol = 64.0 * T::EPS.to_f64() * (1.0 + phi0.abs());
         if lc <= 0.0 || !lc.is_finite() {
             // The layer above ignores A (W_up = 0) or is broken: nothing to gain here.
             return Ok(0);
         }
+        let err = |e: nets::NetsError| SolverError::Problem(format!("MAC Z_{} step: {e}", i + 1));
         for trial in 1..=60u64 {
             let mut lin = 0.0;
             let mut quad = 0.0;
-            for k in 0..z0.len() {
+            let prox = nets::prox::WeightedProx::new(&h, lc, mu).map_err(err)?;
+            let (zs, as_) = (self.z[i].as_mut_slice(), self.a[i].as_mut_slice());
+            for (k, (z_out, a_out)) in zs.iter_mut().zip(as_.iter_mut()).enumerate() {
                 let (a_old, zk, mk) = (a0[k].to_f64(), z0[k].to_f64(), m[k].to_f64());
-                let t = a_old - gamma[k].to_f64() / lc;
+                let gk = gamma[k].to_f64();
+                let t = a_old - gk / lc;
                 let psi = |z: f64| {
                     let r = t - h.apply(z);
                     lc * r * r + mu * (z - mk) * (z - mk)
                 };
-                let cand = h
-                    .prox_weighted(t, mk, lc, mu)
-                    .map_err(|e| SolverError::Problem(format!("MAC Z_{} step: {e}", i + 1)))?;
+                let cand = prox.eval(t, mk).map_err(err)?;
                 let znew = if psi(cand) <= psi(zk) { cand } else { zk };
-                self.z[i][k] = T::of(znew);
+                *z_out = T::of(znew);
                 let anew = h.apply(znew);
-                self.a[i][k] = T::of(anew);
+                *a_out = T::of(anew);
                 let da = anew - a_old;
-                lin += gamma[k].to_f64() * da;
+                lin += gk * da;
                 quad += da * da;
             }
             self.lin_valid[up] = false;
@@ -427,8 +430,8 @@ impl<T: Real> MacState<T> {
             }
             lc *= 2.0;
         }
-        self.z[i].copy_from(&z0);
-        self.a[i].copy_from(&a0);
+        self.z[i].copy_from_slice(z0);
+        self.a[i].copy_from_slice(a0);
         self.lin_valid[up] = false;
         Err(SolverError::LineSearch(format!(
             "MAC Z_{} step: no certified curvature bound after 60 doublings",
