@@ -83,6 +83,7 @@ mod config;
 mod data;
 pub(crate) mod net_io;
 mod state;
+mod u_kernel;
 #[cfg(test)]
 pub(crate) mod tests;
 

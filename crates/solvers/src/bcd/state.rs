@@ -572,6 +572,41 @@ impl<T: Real> BcdState<T> {
         };
         let err = |e: nets::NetsError| SolverError::Problem(format!("BCD U_{} step: {e}", k + 1));
         let prox = nets::prox::WeightedProx::new(&h, 1.0, g).map_err(err)?;
+        if let Some(cf) = prox.closed_form() {
+            // The same arithmetic in a loop the compiler can vectorize, into a work buffer
+            // (kept unless an input was not finite: then the checked loop below reports it).
+            let out = &mut self.work_q;
+            crate::linalg::fit(out, self.u[k].nrows(), self.u[k].ncols());
+            let (u0s, ms, as_) = (
+                self.u[k].as_slice(),
+                self.scratch.as_slice(),
+                self.v[k].as_slice(),
+            );
+            let ok = match h {
+                Activation::Relu => super::u_kernel::closed(
+                    |v| Activation::Relu.apply(v),
+                    cf,
+                    [rho, alpha, g],
+                    u0s,
+                    ms,
+                    as_,
+                    out.as_mut_slice(),
+                ),
+                _ => super::u_kernel::closed(
+                    |v| h.apply(v),
+                    cf,
+                    [rho, alpha, g],
+                    u0s,
+                    ms,
+                    as_,
+                    out.as_mut_slice(),
+                ),
+            };
+            if ok {
+                std::mem::swap(&mut self.u[k], out);
+                return check_finite(&self.u[k], &format!("BCD: U_{}", k + 1));
+            }
+        }
         for ((u, &m), &a) in self.u[k]
             .as_mut_slice()
             .iter_mut()

@@ -68,6 +68,7 @@
 
 mod config;
 mod state;
+mod z_kernel;
 #[cfg(test)]
 mod tests;
 
