@@ -14,6 +14,19 @@ use crate::linalg::{
 use crate::{Counters, SolverError};
 
 const N: Transpose = Transpose::No;
+
+/// `(||a - b||_F^2, ||b||_F^2)` in one pass, each summed in entry order in f64 (bit for
+/// bit [`sq_diff`] and [`sq_norm`]).
+fn diff_and_norm<T: Real>(a: &DMatrix<T>, b: &DMatrix<T>) -> (f64, f64) {
+    let mut d = 0.0;
+    let mut n = 0.0;
+    for (x, y) in a.as_slice().iter().zip(b.as_slice()) {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        d += (x - y) * (x - y);
+        n += y * y;
+    }
+    (d, n)
+}
 const Y: Transpose = Transpose::Yes;
 
 /// One block of a BCD sweep (layers are 1-based, as in the paper).
@@ -179,7 +192,7 @@ impl<T: Real> BcdState<T> {
     /// (each layer's `W_l V_{l-1} + b_l` and `h_l(U_l)` computed once for both; the
     /// same arithmetic, so bit for bit the two separate calls).
     pub fn objective_and_violations(
-        &self,
+        &mut self,
         data: &LiftedData<T>,
         cfg: &BcdConfig,
     ) -> Result<(f64, Vec<(f64, f64)>), SolverError> {
@@ -187,8 +200,10 @@ impl<T: Real> BcdState<T> {
         let mut phi = data.data_term(&self.v[l_count - 1])?;
         let ls = data.l2_sum();
         let mut out = Vec::with_capacity(l_count);
-        let mut act = DMatrix::zeros(0, 0);
-        let mut lin = DMatrix::zeros(0, 0);
+        // Work buffers kept in the state (d x N each: no allocation per step).
+        let mut act = std::mem::take(&mut self.work_q);
+        let mut lin = std::mem::take(&mut self.work_q2);
+        let mut r = Ok(());
         for i in 0..l_count {
             phi += 0.5 * ls * sq_norm(&self.w[i]);
             let act = if i + 1 < l_count {
@@ -197,17 +212,22 @@ impl<T: Real> BcdState<T> {
             } else {
                 &self.u[i]
             };
-            let d_act = sq_diff(&self.v[i], act);
+            let (d_act, n_act) = diff_and_norm(&self.v[i], act);
             phi += 0.5 * cfg.gamma * d_act;
             let input = if i == 0 { data.x } else { &self.v[i - 1] };
-            affine(&self.w[i], &self.b[i], input, 1, &mut lin)?;
-            let d_lin = sq_diff(&self.u[i], &lin);
+            if let Err(e) = affine(&self.w[i], &self.b[i], input, 1, &mut lin) {
+                r = Err(e);
+                break;
+            }
+            let (d_lin, n_lin) = diff_and_norm(&self.u[i], &lin);
             phi += 0.5 * cfg.rho * d_lin;
-            let r_lin = (d_lin / sq_norm(&lin).max(1e-300)).sqrt();
-            let r_act = (d_act / sq_norm(act).max(1e-300)).sqrt();
+            let r_lin = (d_lin / n_lin.max(1e-300)).sqrt();
+            let r_act = (d_act / n_act.max(1e-300)).sqrt();
             out.push((r_lin, r_act));
         }
-        Ok((phi, out))
+        self.work_q = act;
+        self.work_q2 = lin;
+        r.map(|()| (phi, out))
     }
 
     /// One backward sweep (ALGORITHMS.md 4.2): V_L, U_L, then for l = L..1 the weight
