@@ -158,6 +158,19 @@ fn epoch(n: usize, threads: usize) {
         last.wall_time_s,
         wall / last.wall_time_s
     );
+    // One evaluation (what the driver adds per record) against one full-batch gradient.
+    let mut p = problem::<f32>(n, threads);
+    let mut g = vec![0.0f32; p.dim()];
+    let e = time(2, || {
+        std::hint::black_box(solvers::Problem::evaluate(&mut p));
+    });
+    let fg = time(2, || {
+        std::hint::black_box(p.value_grad(None, &mut g).expect("grad"));
+    });
+    println!(
+        "one Problem::evaluate: thread CPU {:.3} s; one full-batch gradient {:.3} s",
+        e.thread, fg.thread
+    );
     // The same steps in a bare loop (init, then `steps` calls of Solver::step).
     let mut p = problem::<f32>(n, threads);
     let mut s = adam();
