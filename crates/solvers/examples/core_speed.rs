@@ -78,9 +78,7 @@ fn time(reps: usize, mut f: impl FnMut()) -> Times {
 fn problem<T: Real>(n: usize, threads: usize) -> NetProblem<T> {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let (d, k) = (784, 10);
-    let centres = DMatrix::<f64>::from_fn(d, k, |_, _| {
-        2.0 * nets::init::uniform01(&mut rng) - 1.0
-    });
+    let centres = DMatrix::<f64>::from_fn(d, k, |_, _| 2.0 * nets::init::uniform01(&mut rng) - 1.0);
     let labels: Vec<usize> = (0..n).map(|j| j % k).collect();
     let mut x = DMatrix::<T>::zeros(d, n);
     for j in 0..n {
@@ -90,8 +88,13 @@ fn problem<T: Real>(n: usize, threads: usize) -> NetProblem<T> {
         }
     }
     let data = Dataset::new(x, Targets::Labels { labels, classes: k }).expect("data");
-    let net = Sequential::mlp(&[d, 256, 256, k], Activation::Relu, Init::HeUniform, &mut rng)
-        .expect("net");
+    let net = Sequential::mlp(
+        &[d, 256, 256, k],
+        Activation::Relu,
+        Init::HeUniform,
+        &mut rng,
+    )
+    .expect("net");
     let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
     NetProblem::new(net, loss, data, None)
         .expect("problem")
@@ -200,7 +203,7 @@ fn epoch(n: usize, threads: usize) {
     }
     let (gw, gc) = (w1.elapsed().as_secs_f64(), (thread_ns() - t1) as f64 * 1e-9);
     println!(
-        "{batches} batch-128 gradients alone: wall {gw:.3} s (thread CPU {gc:.3} s); bare epoch /          gradients {:.2} (wall), {:.2} (thread CPU)",
+        "{batches} batch-128 gradients alone: wall {gw:.3} s (thread CPU {gc:.3} s); bare epoch / gradients {:.2} (wall), {:.2} (thread CPU)",
         bw / gw,
         bc / gc
     );

@@ -484,9 +484,16 @@ mod tests {
         let (d, n) = (64, 400);
         let x = DMatrix::from_fn(d, n, |_, _| crate::testing::normal(&mut rng));
         let labels = (0..n).map(|j| j % 10).collect();
-        let data = Dataset::new(x, Targets::Labels { labels, classes: 10 }).unwrap();
-        let net = Sequential::mlp(&[d, 128, 10], Activation::Relu, Init::HeUniform, &mut rng)
-            .unwrap();
+        let data = Dataset::new(
+            x,
+            Targets::Labels {
+                labels,
+                classes: 10,
+            },
+        )
+        .unwrap();
+        let net =
+            Sequential::mlp(&[d, 128, 10], Activation::Relu, Init::HeUniform, &mut rng).unwrap();
         let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
         let grad = |threads: usize| {
             let mut p = NetProblem::new(net.clone(), loss, data.clone(), None)
@@ -498,7 +505,11 @@ mod tests {
         };
         let (a, b, one) = (grad(2), grad(2), grad(1));
         assert_eq!(a.0.to_bits(), b.0.to_bits());
-        assert!(a.1.iter().zip(&b.1).all(|(x, y)| x.to_bits() == y.to_bits()));
+        assert!(
+            a.1.iter()
+                .zip(&b.1)
+                .all(|(x, y)| x.to_bits() == y.to_bits())
+        );
         assert!((a.0 - one.0).abs() < 1e-12 * one.0.abs());
         let scale = one.1.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         assert!(scale > 0.0);

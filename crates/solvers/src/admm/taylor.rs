@@ -393,11 +393,29 @@ impl<T: Real> TaylorAdmm<T> {
                     for mut col in r.column_iter_mut() {
                         col -= &vars.b[l + 1];
                     }
-                    gemm(r, -1.0, w_next, Transpose::No, a, Transpose::No, 1.0, threads)?;
+                    gemm(
+                        r,
+                        -1.0,
+                        w_next,
+                        Transpose::No,
+                        a,
+                        Transpose::No,
+                        1.0,
+                        threads,
+                    )?;
                     let t = &mut self.scratch3;
                     ensure_shape(t, q, r.ncols());
                     gemm(t, 1.0, &kb, Transpose::No, r, Transpose::No, 0.0, threads)?;
-                    gemm(a, 1.0, w_next, Transpose::Yes, t, Transpose::No, 1.0, threads)?;
+                    gemm(
+                        a,
+                        1.0,
+                        w_next,
+                        Transpose::Yes,
+                        t,
+                        Transpose::No,
+                        1.0,
+                        threads,
+                    )?;
                     return Ok(tries);
                 }
                 // M = beta W^T W + gamma I (f64), its inverse, P = beta M^-1 W^T.

@@ -83,9 +83,9 @@ mod config;
 mod data;
 pub(crate) mod net_io;
 mod state;
-mod u_kernel;
 #[cfg(test)]
 pub(crate) mod tests;
+mod u_kernel;
 
 pub use config::{BcdConfig, WbUpdate, WeightStep};
 pub use data::LiftedData;

@@ -8,25 +8,13 @@ use serde::{Deserialize, Serialize};
 use super::config::{BcdConfig, WbUpdate, WeightStep};
 use super::data::LiftedData;
 use crate::linalg::{
-    InputKey, add_diag, affine, check_finite, check_finite_vec, lambda_max_psd, mm, row_sums,
-    solve_spd, spd_inverse, sq_diff, sq_norm, sq_norm_vec,
+    InputKey, add_diag, affine, check_finite, check_finite_vec, diff_and_norm, lambda_max_psd, mm,
+    row_sums, solve_spd, spd_inverse, sq_diff, sq_norm, sq_norm_vec,
 };
 use crate::{Counters, SolverError};
 
 const N: Transpose = Transpose::No;
 
-/// `(||a - b||_F^2, ||b||_F^2)` in one pass, each summed in entry order in f64 (bit for
-/// bit [`sq_diff`] and [`sq_norm`]).
-fn diff_and_norm<T: Real>(a: &DMatrix<T>, b: &DMatrix<T>) -> (f64, f64) {
-    let mut d = 0.0;
-    let mut n = 0.0;
-    for (x, y) in a.as_slice().iter().zip(b.as_slice()) {
-        let (x, y) = (x.to_f64(), y.to_f64());
-        d += (x - y) * (x - y);
-        n += y * y;
-    }
-    (d, n)
-}
 const Y: Transpose = Transpose::Yes;
 
 /// One block of a BCD sweep (layers are 1-based, as in the paper).

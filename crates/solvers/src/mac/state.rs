@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::config::MacConfig;
 use crate::bcd::LiftedData;
 use crate::linalg::{
-    InputKey, add_diag, affine, check_finite, check_finite_vec, lambda_max_psd, mm, row_sums,
-    solve_spd, sq_diff, sq_norm,
+    InputKey, add_diag, affine, check_finite, check_finite_vec, diff_and_norm, lambda_max_psd, mm,
+    row_sums, solve_spd, sq_diff, sq_norm,
 };
 use crate::{Counters, SolverError};
 
@@ -169,19 +169,30 @@ impl<T: Real> MacState<T> {
         Ok(e)
     }
 
-    /// [`MacState::violations`] from the cached layer outputs.
-    pub(crate) fn violations_cached(
+    /// [`MacState::objective_cached`] and [`MacState::violations`] from the cached layer
+    /// outputs in one pass: each hidden layer's `||Z_l - W_l h(Z_{l-1}) - b_l||^2` is
+    /// summed once for both (bit for bit the two separate calls).
+    pub(crate) fn objective_and_violations_cached(
         &mut self,
-        x: &DMatrix<T>,
+        data: &LiftedData<T>,
+        mu: f64,
         threads: usize,
-    ) -> Result<Vec<f64>, SolverError> {
+    ) -> Result<(f64, Vec<f64>), SolverError> {
+        let l_count = self.num_layers();
+        let mut e = 0.0;
         let mut v = Vec::with_capacity(self.z.len());
-        for i in 0..self.z.len() {
-            self.ensure_lin(i, x, threads)?;
-            let out = &self.lin[i];
-            v.push((sq_diff(&self.z[i], out) / sq_norm(out).max(1e-300)).sqrt());
+        for i in 0..l_count {
+            self.ensure_lin(i, data.x, threads)?;
+            e += 0.5 * data.l2_sum() * sq_norm(&self.w[i]);
+            if i + 1 < l_count {
+                let (d, n) = diff_and_norm(&self.z[i], &self.lin[i]);
+                e += 0.5 * mu * d;
+                v.push((d / n.max(1e-300)).sqrt());
+            } else {
+                e += data.data_term(&self.lin[i])?;
+            }
         }
-        Ok(v)
+        Ok((e, v))
     }
 
     /// The quadratic-penalty function in sum form (ALGORITHMS.md 5.1 with the cut placed
@@ -325,7 +336,13 @@ impl<T: Real> MacState<T> {
                 // Layer 1's output does not depend on Z: the cached one.
                 super::z_kernel::copy_into(&mut z_new[0], &self.lin[0]);
             } else {
-                affine(&self.w[i], &self.b[i], &a_new[i - 1], threads, &mut z_new[i])?;
+                affine(
+                    &self.w[i],
+                    &self.b[i],
+                    &a_new[i - 1],
+                    threads,
+                    &mut z_new[i],
+                )?;
             }
             self.acts[i].apply_matrix(&z_new[i], &mut a_new[i]);
         }
@@ -473,8 +490,7 @@ impl<T: Real> MacState<T> {
                 &mut self.a_f64,
                 i + 1,
             )?;
-            let (lin, quad) =
-                super::z_kernel::model_terms(entries.gamma, entries.a0, &self.a_f64);
+            let (lin, quad) = super::z_kernel::model_terms(entries.gamma, entries.a0, &self.a_f64);
             self.lin_valid[up] = false;
             let (phi_new, _) = self.top_term(up, data, mu, threads)?;
             if phi_new <= phi0 + lin + 0.5 * lc * quad + tol {

@@ -51,16 +51,27 @@ pub(super) fn update<T: Real>(
         // `Activation::X.apply` with a constant variant compiles to the branch-free map.
         let ok = match h {
             Activation::Relu => closed(|v| Activation::Relu.apply(v), cf, lc, mu, e, z, a, a_f64),
-            Activation::Identity => {
-                closed(|v| Activation::Identity.apply(v), cf, lc, mu, e, z, a, a_f64)
-            }
+            Activation::Identity => closed(
+                |v| Activation::Identity.apply(v),
+                cf,
+                lc,
+                mu,
+                e,
+                z,
+                a,
+                a_f64,
+            ),
             _ => closed(|v| h.apply(v), cf, lc, mu, e, z, a, a_f64),
         };
         if ok {
             return Ok(());
         }
     }
-    for (k, ((z_out, a_out), af)) in z.iter_mut().zip(a.iter_mut()).zip(a_f64.iter_mut()).enumerate()
+    for (k, ((z_out, a_out), af)) in z
+        .iter_mut()
+        .zip(a.iter_mut())
+        .zip(a_f64.iter_mut())
+        .enumerate()
     {
         let (a_old, zk, mk) = (e.a0[k].to_f64(), e.z0[k].to_f64(), e.m[k].to_f64());
         let t = a_old - e.gamma[k].to_f64() / lc;
