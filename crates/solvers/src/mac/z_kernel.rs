@@ -34,6 +34,7 @@ pub(super) struct Entries<'a, T: Real> {
 /// Writes `z_new`, `h(z_new)` into `z`, `a` and `h(z_new)` in f64 into `a_f64`.
 /// Errors like `prox_weighted` (the first non-finite entry) and then leaves `z`, `a`
 /// partly written.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn update<T: Real>(
     h: Activation,
     lc: f64,
