@@ -215,6 +215,19 @@ pub(crate) fn sq_diff<T: Real>(a: &DMatrix<T>, b: &DMatrix<T>) -> f64 {
         .sum()
 }
 
+/// `(||a - b||_F^2, ||b||_F^2)` in one pass, each summed in entry order in f64 (bit for
+/// bit [`sq_diff`] and [`sq_norm`]).
+pub(crate) fn diff_and_norm<T: Real>(a: &DMatrix<T>, b: &DMatrix<T>) -> (f64, f64) {
+    let mut d = 0.0;
+    let mut n = 0.0;
+    for (x, y) in a.as_slice().iter().zip(b.as_slice()) {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        d += (x - y) * (x - y);
+        n += y * y;
+    }
+    (d, n)
+}
+
 /// Frobenius inner product `<x, y> = sum_ij x_ij y_ij` in f64.
 pub(crate) fn dot<T: Real>(x: &DMatrix<T>, y: &DMatrix<T>) -> f64 {
     x.iter()

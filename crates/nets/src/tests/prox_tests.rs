@@ -1,5 +1,7 @@
 use super::{all_activations, rng, unif};
-use crate::prox::{prox_is_closed_form, prox_objective, prox_weighted, prox_weighted_matrix};
+use crate::prox::{
+    WeightedProx, prox_is_closed_form, prox_objective, prox_weighted, prox_weighted_matrix,
+};
 use crate::{Activation, NetsError};
 use nalgebra::DMatrix;
 
@@ -115,6 +117,36 @@ fn relu_closed_form_matches_the_bcd_case_analysis() {
         prox_weighted(&Activation::Relu, -1.0, 0.5, 1.0, 1.0).unwrap(),
         0.0
     );
+}
+
+/// The hoisted-check form returns exactly what the per-entry map returns, errors
+/// included (issue #14: the loops of ADMM, BCD and MAC use it).
+#[test]
+fn weighted_prox_is_prox_weighted_bit_for_bit() {
+    let mut r = rng(5);
+    let mut hs = all_activations();
+    hs.push(Activation::Elu { alpha: 0.0 });
+    for h in hs {
+        for (g, b) in [(1.0, 1.0), (10.0, 0.05), (0.3, 4.0), (0.0, 2.0)] {
+            let p = WeightedProx::new(&h, g, b).unwrap();
+            for _ in 0..40 {
+                let (a, m) = (unif(&mut r, -6.0, 6.0), unif(&mut r, -6.0, 6.0));
+                let want = prox_weighted(&h, a, m, g, b).unwrap();
+                assert_eq!(p.eval(a, m).unwrap().to_bits(), want.to_bits(), "{h:?}");
+            }
+            for (a, m) in [(f64::NAN, 0.0), (0.0, f64::INFINITY)] {
+                let want = prox_weighted(&h, a, m, g, b).unwrap_err().to_string();
+                assert_eq!(p.eval(a, m).unwrap_err().to_string(), want);
+            }
+        }
+    }
+    for (g, b) in [(-1.0, 1.0), (1.0, 0.0), (f64::NAN, 1.0)] {
+        let want = prox_weighted(&Activation::Relu, 0.5, 0.5, g, b).unwrap_err();
+        let got = WeightedProx::new(&Activation::Relu, g, b).unwrap_err();
+        assert_eq!(got.to_string(), want.to_string());
+    }
+    let bad = Activation::LeakyRelu { slope: f64::NAN };
+    assert!(WeightedProx::new(&bad, 1.0, 1.0).is_err());
 }
 
 #[test]

@@ -72,6 +72,12 @@ fn shifted<T: Real>(z: &DMatrix<T>, lambda: &DMatrix<T>, beta: f64, out: &mut DM
     }
 }
 
+/// `dst <- src`, keeping `dst`'s storage when the shapes agree.
+fn copy_into<T: Real>(dst: &mut DMatrix<T>, src: &DMatrix<T>) {
+    crate::linalg::fit(dst, src.nrows(), src.ncols());
+    dst.copy_from(src);
+}
+
 fn not_init() -> SolverError {
     SolverError::Problem("TaylorAdmm: not initialised (call init / initialize first)".into())
 }
@@ -118,6 +124,12 @@ pub struct TaylorAdmm<T: Real> {
     l2: f64,
     scratch: DMatrix<T>,
     scratch2: DMatrix<T>,
+    scratch3: DMatrix<T>,
+    /// `W_l A_{l-1} + b_l` of every layer as computed by the Z-steps of the current
+    /// [`TaylorAdmm::iterate`] (unchanged until its end: W_l and A_{l-1} are updated
+    /// before Z_l), reused for the residuals and the multiplier step (issue #14).
+    products: Vec<DMatrix<T>>,
+    keep_products: bool,
     sums: SampleSums<T>,
     sums_work: SumsWork<T>,
     /// Layer 1's sample sums: `X X^T`, `X 1` are computed once (`input_key`) and its
@@ -156,6 +168,9 @@ impl<T: Real> TaylorAdmm<T> {
             l2: 0.0,
             scratch: DMatrix::zeros(0, 0),
             scratch2: DMatrix::zeros(0, 0),
+            scratch3: DMatrix::zeros(0, 0),
+            products: Vec::new(),
+            keep_products: false,
             sums: SampleSums::default(),
             sums_work: SumsWork::default(),
             sums0: SampleSums::default(),
@@ -351,9 +366,59 @@ impl<T: Real> TaylorAdmm<T> {
                     )));
                 }
                 let w_next = &vars.w[l + 1];
-                let d = w_next.ncols();
-                // M = beta W^T W + gamma I (f64), its inverse, P = beta M^-1 W^T.
+                let (q, d) = w_next.shape();
+                let z_next = if full && l + 2 == l_count {
+                    shifted(&vars.z[l + 1], &self.lambda, beta, &mut self.scratch2);
+                    &self.scratch2
+                } else {
+                    &vars.z[l + 1]
+                };
                 let wf = w_next.map(|v| v.to_f64());
+                if 2 * q < d {
+                    // Narrow layer above (issue #14): A = H + beta W^T K^{-1} (Z - b 1^T - W H),
+                    // H = h(Z_l), K = beta W W^T + gamma I_q: the same minimiser as below
+                    // (push-through identity M^{-1} W^T = W^T K^{-1}) at (2 d q + q^2) N
+                    // multiply-adds instead of (d^2 + d q) N.
+                    let mut k = &wf * wf.transpose() * beta;
+                    for i in 0..q {
+                        k[(i, i)] += gamma;
+                    }
+                    let (inv, tries) = spd_inverse_ridged(&k, "TaylorAdmm A-step")?;
+                    let kb = (inv * beta).map(T::of);
+                    let a = &mut vars.a[l];
+                    vars.h[l].apply_matrix(&vars.z[l], a);
+                    let r = &mut self.scratch;
+                    crate::linalg::fit(r, q, z_next.ncols());
+                    r.copy_from(z_next);
+                    for mut col in r.column_iter_mut() {
+                        col -= &vars.b[l + 1];
+                    }
+                    gemm(
+                        r,
+                        -1.0,
+                        w_next,
+                        Transpose::No,
+                        a,
+                        Transpose::No,
+                        1.0,
+                        threads,
+                    )?;
+                    let t = &mut self.scratch3;
+                    ensure_shape(t, q, r.ncols());
+                    gemm(t, 1.0, &kb, Transpose::No, r, Transpose::No, 0.0, threads)?;
+                    gemm(
+                        a,
+                        1.0,
+                        w_next,
+                        Transpose::Yes,
+                        t,
+                        Transpose::No,
+                        1.0,
+                        threads,
+                    )?;
+                    return Ok(tries);
+                }
+                // M = beta W^T W + gamma I (f64), its inverse, P = beta M^-1 W^T.
                 let mut m = wf.transpose() * &wf * beta;
                 for i in 0..d {
                     m[(i, i)] += gamma;
@@ -364,12 +429,6 @@ impl<T: Real> TaylorAdmm<T> {
                 let g_inv = (&inv * gamma).map(T::of);
                 ensure_shape(&mut self.scratch, d, x.ncols());
                 vars.h[l].apply_matrix(&vars.z[l], &mut self.scratch);
-                let z_next = if full && l + 2 == l_count {
-                    shifted(&vars.z[l + 1], &self.lambda, beta, &mut self.scratch2);
-                    &self.scratch2
-                } else {
-                    &vars.z[l + 1]
-                };
                 let a = &mut vars.a[l];
                 gemm(
                     a,
@@ -400,6 +459,9 @@ impl<T: Real> TaylorAdmm<T> {
                 check(l)?;
                 let input = if l == 0 { x } else { &vars.a[l - 1] };
                 affine(&vars.w[l], &vars.b[l], input, threads, &mut self.scratch)?;
+                if self.keep_products && l < self.products.len() {
+                    copy_into(&mut self.products[l], &self.scratch);
+                }
                 require_finite(&self.scratch, || {
                     format!(
                         "TaylorAdmm: W_{0} A_{1} + b_{0} before the Z-step",
@@ -491,12 +553,17 @@ impl<T: Real> TaylorAdmm<T> {
         x: &DMatrix<T>,
         threads: usize,
         update: bool,
+        from_products: bool,
     ) -> Result<f64, SolverError> {
         let beta = self.config.beta;
         let vars = self.vars.as_ref().ok_or_else(not_init)?;
         let l = vars.layers() - 1;
         let mut m = std::mem::take(&mut self.scratch2);
-        affine(&vars.w[l], &vars.b[l], vars.input(x, l), threads, &mut m)?;
+        match self.products.get(l) {
+            // The output product of this iteration's Z_L step (same arithmetic).
+            Some(p) if from_products => copy_into(&mut m, p),
+            _ => affine(&vars.w[l], &vars.b[l], vars.input(x, l), threads, &mut m)?,
+        }
         let dual = if self.prev_m.shape() == m.shape() {
             beta * m
                 .iter()
@@ -523,25 +590,53 @@ impl<T: Real> TaylorAdmm<T> {
         Ok(dual)
     }
 
+    /// [`Lifted::residuals`] from the layer products kept by the Z-steps of this
+    /// iteration (bit for bit the same arithmetic, without recomputing the products).
+    fn residuals_from_products(&mut self) -> Result<Residuals, SolverError> {
+        let vars = self.vars.as_ref().ok_or_else(not_init)?;
+        let scratch = &mut self.scratch;
+        let mut r = Residuals::default();
+        for l in 0..vars.layers() {
+            copy_into(scratch, &self.products[l]);
+            *scratch -= &vars.z[l];
+            r.linear.push(sq_norm(scratch).sqrt());
+            if l + 1 < vars.layers() {
+                ensure_shape(scratch, vars.z[l].nrows(), vars.z[l].ncols());
+                vars.h[l].apply_matrix(&vars.z[l], scratch);
+                *scratch -= &vars.a[l];
+                r.activation.push(sq_norm(scratch).sqrt());
+            }
+        }
+        Ok(r)
+    }
+
     /// One full iteration: the sweep, then (after the warm start) the multiplier step.
     pub fn iterate(
         &mut self,
         train: &Dataset<T>,
         threads: usize,
     ) -> Result<TaylorStepInfo, SolverError> {
+        let l_count = self.vars_ref()?.layers();
+        self.products.resize_with(l_count, || DMatrix::zeros(0, 0));
+        self.keep_products = true;
         let mut inner = 0;
+        let mut swept = Ok(());
         for block in self.blocks() {
-            inner += self.run_block(block, train, threads)?;
+            match self.run_block(block, train, threads) {
+                Ok(k) => inner += k,
+                Err(e) => {
+                    swept = Err(e);
+                    break;
+                }
+            }
         }
+        self.keep_products = false;
+        swept?;
         self.iterations += 1;
-        let r = self.vars.as_ref().ok_or_else(not_init)?.residuals(
-            train.inputs(),
-            threads,
-            &mut self.scratch,
-        )?;
+        let r = self.residuals_from_products()?;
         let augmented = self.augmented_from(&r, train, threads)?;
         let update = self.iterations > self.config.warm_start;
-        let dual = self.multiplier_step(train.inputs(), threads, update)?;
+        let dual = self.multiplier_step(train.inputs(), threads, update, true)?;
         self.vars_ref()?
             .check_finite("TaylorAdmm", self.iterations)?;
         if !self.lambda.iter().all(|v| v.finite()) {

@@ -90,6 +90,7 @@ pub(crate) mod net_io;
 mod state;
 #[cfg(test)]
 pub(crate) mod tests;
+mod u_kernel;
 
 pub use config::{BcdConfig, WbUpdate, WeightStep};
 pub use data::LiftedData;
@@ -209,7 +210,7 @@ impl<T: Real> Bcd<T> {
         state.sweep(&data, &cfg, ctx.threads, ctx.counters, hook)?;
         net_io::write_layers(net, &state.w, &state.b, "BCD")?;
         self.sweeps += 1;
-        let phi = state.objective(&data, &cfg)?;
+        let (phi, violations) = state.objective_and_violations(&data, &cfg)?;
         if !phi.is_finite() {
             return Err(SolverError::NonFinite(format!(
                 "BCD penalised objective after sweep {}",
@@ -221,7 +222,7 @@ impl<T: Real> Bcd<T> {
             .with("gamma", cfg.gamma)
             .with("rho", cfg.rho)
             .with("alpha", cfg.alpha);
-        for (l, (lin, act)) in state.violations(data.x)?.into_iter().enumerate() {
+        for (l, (lin, act)) in violations.into_iter().enumerate() {
             report = report
                 .with(&format!("viol_lin_{}", l + 1), lin)
                 .with(&format!("viol_act_{}", l + 1), act);

@@ -8,12 +8,13 @@ use serde::{Deserialize, Serialize};
 use super::config::{BcdConfig, WbUpdate, WeightStep};
 use super::data::LiftedData;
 use crate::linalg::{
-    InputKey, add_diag, affine, check_finite, check_finite_vec, lambda_max_psd, mm, row_sums,
-    solve_spd, spd_inverse, sq_diff, sq_norm, sq_norm_vec,
+    InputKey, add_diag, affine, check_finite, check_finite_vec, diff_and_norm, lambda_max_psd, mm,
+    row_sums, solve_spd, spd_inverse, sq_diff, sq_norm, sq_norm_vec,
 };
 use crate::{Counters, SolverError};
 
 const N: Transpose = Transpose::No;
+
 const Y: Transpose = Transpose::Yes;
 
 /// One block of a BCD sweep (layers are 1-based, as in the paper).
@@ -52,6 +53,9 @@ pub struct BcdState<T: Real> {
     /// h_1..h_{L-1}.
     pub acts: Vec<Activation>,
     scratch: DMatrix<T>,
+    /// `q x N` work matrices of the Woodbury form of the V step.
+    work_q: DMatrix<T>,
+    work_q2: DMatrix<T>,
     /// Layer 1's W-step matrix `rho X X^T + (alpha + l2) I` never changes: its Cholesky
     /// factor and `X 1` are kept (issue #14), keyed by `input_key`.
     input_key: InputKey,
@@ -85,6 +89,8 @@ impl<T: Real> BcdState<T> {
             v,
             acts: layers.view.activations,
             scratch: DMatrix::zeros(0, 0),
+            work_q: DMatrix::zeros(0, 0),
+            work_q2: DMatrix::zeros(0, 0),
             input_key: InputKey::default(),
             input_factor: None,
             input_sums: DVector::zeros(0),
@@ -168,6 +174,48 @@ impl<T: Real> BcdState<T> {
             out.push((r_lin, r_act));
         }
         Ok(out)
+    }
+
+    /// [`BcdState::objective`] and [`BcdState::violations`] from one pass over the layers
+    /// (each layer's `W_l V_{l-1} + b_l` and `h_l(U_l)` computed once for both; the
+    /// same arithmetic, so bit for bit the two separate calls).
+    pub fn objective_and_violations(
+        &mut self,
+        data: &LiftedData<T>,
+        cfg: &BcdConfig,
+    ) -> Result<(f64, Vec<(f64, f64)>), SolverError> {
+        let l_count = self.num_layers();
+        let mut phi = data.data_term(&self.v[l_count - 1])?;
+        let ls = data.l2_sum();
+        let mut out = Vec::with_capacity(l_count);
+        // Work buffers kept in the state (d x N each: no allocation per step).
+        let mut act = std::mem::take(&mut self.work_q);
+        let mut lin = std::mem::take(&mut self.work_q2);
+        let mut r = Ok(());
+        for i in 0..l_count {
+            phi += 0.5 * ls * sq_norm(&self.w[i]);
+            let act = if i + 1 < l_count {
+                self.acts[i].apply_matrix(&self.u[i], &mut act);
+                &act
+            } else {
+                &self.u[i]
+            };
+            let (d_act, n_act) = diff_and_norm(&self.v[i], act);
+            phi += 0.5 * cfg.gamma * d_act;
+            let input = if i == 0 { data.x } else { &self.v[i - 1] };
+            if let Err(e) = affine(&self.w[i], &self.b[i], input, 1, &mut lin) {
+                r = Err(e);
+                break;
+            }
+            let (d_lin, n_lin) = diff_and_norm(&self.u[i], &lin);
+            phi += 0.5 * cfg.rho * d_lin;
+            let r_lin = (d_lin / n_lin.max(1e-300)).sqrt();
+            let r_act = (d_act / n_act.max(1e-300)).sqrt();
+            out.push((r_lin, r_act));
+        }
+        self.work_q = act;
+        self.work_q2 = lin;
+        r.map(|()| (phi, out))
     }
 
     /// One backward sweep (ALGORITHMS.md 4.2): V_L, U_L, then for l = L..1 the weight
@@ -448,6 +496,14 @@ impl<T: Real> BcdState<T> {
 
     /// V_j <- (rho W^T W + gamma I)^{-1} (rho W^T (U_{j+1} - b 1^T) + gamma h(U_j)),
     /// W = W_{j+1}, b = b_{j+1} (exact; `j = i` is 1-based, stored at `v[i-1]`).
+    ///
+    /// With `W` of shape `q x p` and `q < p / 2` (a narrow layer above, e.g. the
+    /// output), applying the `p x p` inverse to a `p x N` right-hand side (`p^2 N`
+    /// multiply-adds) is replaced by the equivalent
+    /// `V = H + rho W^T K^{-1} (U - b 1^T - W H)`, `H = h(U_j)`, `K = rho W W^T + gamma I_q`
+    /// (from `M (H + D) = rho W^T (U - b 1^T) + gamma H` and the push-through identity
+    /// `M^{-1} W^T = W^T K^{-1}`, `M = rho W^T W + gamma I_p`), which costs
+    /// `(2 p q + q^2) N` (issue #14). Equal in exact arithmetic; the rounding differs.
     fn update_hidden_v(
         &mut self,
         i: usize,
@@ -455,6 +511,10 @@ impl<T: Real> BcdState<T> {
         threads: usize,
     ) -> Result<(), SolverError> {
         let (rho, gamma) = (cfg.rho, cfg.gamma);
+        let (q, p) = self.w[i].shape();
+        if 2 * q < p {
+            return self.update_hidden_v_narrow(i, cfg, threads);
+        }
         let w = &self.w[i];
         let mut m = DMatrix::zeros(0, 0);
         mm(&mut m, rho, w, Y, w, N, 0.0, threads)?;
@@ -490,6 +550,34 @@ impl<T: Real> BcdState<T> {
         Ok(())
     }
 
+    /// The V step of [`BcdState::update_hidden_v`] in its narrow-layer form
+    /// `V = H + rho W^T K^{-1} (U - b 1^T - W H)`.
+    fn update_hidden_v_narrow(
+        &mut self,
+        i: usize,
+        cfg: &BcdConfig,
+        threads: usize,
+    ) -> Result<(), SolverError> {
+        let (rho, gamma) = (cfg.rho, cfg.gamma);
+        let w = &self.w[i];
+        let mut k = DMatrix::zeros(0, 0);
+        mm(&mut k, rho, w, N, w, Y, 0.0, threads)?;
+        add_diag(&mut k, gamma);
+        let kinv = spd_inverse(k, &format!("BCD V_{} step", i))?;
+        let v = &mut self.v[i - 1];
+        self.acts[i - 1].apply_matrix(&self.u[i - 1], v);
+        // R = U - b 1^T - W H  (q x N)
+        let r = &mut self.work_q;
+        crate::linalg::fit(r, self.u[i].nrows(), self.u[i].ncols());
+        r.copy_from(&self.u[i]);
+        for mut col in r.column_iter_mut() {
+            col -= &self.b[i];
+        }
+        crate::linalg::gemm(r, -1.0, w, N, v, N, 1.0, threads)?;
+        mm(&mut self.work_q2, rho, &kinv, N, r, N, 0.0, threads)?;
+        crate::linalg::gemm(v, 1.0, w, Y, &self.work_q2, N, 1.0, threads)
+    }
+
     /// U_j <- argmin (gamma/2)||V_j - h(U)||^2 + (rho/2)||U - W_j V_{j-1} - b_j||^2 +
     /// (alpha/2)||U - U_old||^2, entrywise `prox_weighted(h, V_j, c, 1, (rho+alpha)/gamma)`
     /// with `c = (rho m + alpha U_old)/(rho + alpha)` (0-based `k = j - 1`). Each entry
@@ -511,16 +599,52 @@ impl<T: Real> BcdState<T> {
             let r = a - h.apply(u);
             r * r + g * (u - c) * (u - c)
         };
+        let err = |e: nets::NetsError| SolverError::Problem(format!("BCD U_{} step: {e}", k + 1));
+        let prox = nets::prox::WeightedProx::new(&h, 1.0, g).map_err(err)?;
+        if let Some(cf) = prox.closed_form() {
+            // The same arithmetic in a loop the compiler can vectorize, into a work buffer
+            // (kept unless an input was not finite: then the checked loop below reports it).
+            let out = &mut self.work_q;
+            crate::linalg::fit(out, self.u[k].nrows(), self.u[k].ncols());
+            let (u0s, ms, as_) = (
+                self.u[k].as_slice(),
+                self.scratch.as_slice(),
+                self.v[k].as_slice(),
+            );
+            let ok = match h {
+                Activation::Relu => super::u_kernel::closed(
+                    |v| Activation::Relu.apply(v),
+                    cf,
+                    [rho, alpha, g],
+                    u0s,
+                    ms,
+                    as_,
+                    out.as_mut_slice(),
+                ),
+                _ => super::u_kernel::closed(
+                    |v| h.apply(v),
+                    cf,
+                    [rho, alpha, g],
+                    u0s,
+                    ms,
+                    as_,
+                    out.as_mut_slice(),
+                ),
+            };
+            if ok {
+                std::mem::swap(&mut self.u[k], out);
+                return check_finite(&self.u[k], &format!("BCD: U_{}", k + 1));
+            }
+        }
         for ((u, &m), &a) in self.u[k]
+            .as_mut_slice()
             .iter_mut()
-            .zip(self.scratch.iter())
-            .zip(self.v[k].iter())
+            .zip(self.scratch.as_slice())
+            .zip(self.v[k].as_slice())
         {
             let (u0, m, a) = (u.to_f64(), m.to_f64(), a.to_f64());
             let c = (rho * m + alpha * u0) / (rho + alpha);
-            let cand = h
-                .prox_weighted(a, c, 1.0, g)
-                .map_err(|e| SolverError::Problem(format!("BCD U_{} step: {e}", k + 1)))?;
+            let cand = prox.eval(a, c).map_err(err)?;
             if phi(cand, a, c) <= phi(u0, a, c) {
                 *u = T::of(cand);
             }

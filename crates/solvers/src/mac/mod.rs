@@ -70,6 +70,7 @@ mod config;
 mod state;
 #[cfg(test)]
 mod tests;
+mod z_kernel;
 
 pub use config::MacConfig;
 pub use state::{MacBlock, MacState};
@@ -200,7 +201,7 @@ impl<T: Real> Mac<T> {
         state.iterate(&data, &cfg, mu, ctx.threads, ctx.counters, hook)?;
         net_io::write_layers(net, &state.w, &state.b, "MAC")?;
         self.iters += 1;
-        let e = state.objective_cached(&data, mu, ctx.threads)?;
+        let (e, violations) = state.objective_and_violations_cached(&data, mu, ctx.threads)?;
         if !e.is_finite() {
             return Err(SolverError::NonFinite(format!(
                 "MAC penalised objective after iteration {}",
@@ -214,11 +215,7 @@ impl<T: Real> Mac<T> {
                 "inner_solves",
                 (ctx.counters.inner_solves - solves_before) as f64,
             );
-        for (l, v) in state
-            .violations_cached(data.x, ctx.threads)?
-            .into_iter()
-            .enumerate()
-        {
+        for (l, v) in violations.into_iter().enumerate() {
             report = report.with(&format!("viol_{}", l + 1), v);
         }
         Ok(report)

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::config::MacConfig;
 use crate::bcd::LiftedData;
 use crate::linalg::{
-    InputKey, add_diag, affine, check_finite, check_finite_vec, lambda_max_psd, mm, row_sums,
-    solve_spd, sq_diff, sq_norm,
+    InputKey, add_diag, affine, check_finite, check_finite_vec, diff_and_norm, lambda_max_psd, mm,
+    row_sums, solve_spd, sq_diff, sq_norm,
 };
 use crate::{Counters, SolverError};
 
@@ -55,6 +55,15 @@ pub struct MacState<T: Real> {
     input_sums: DVector<T>,
     factor_key: InputKey,
     input_factor: Option<nalgebra::Cholesky<T, nalgebra::Dyn>>,
+    /// Work buffers of the Z-step: the old `h(Z_l)`, `Z_l` and the new `h(Z_l)` in f64.
+    a_old: DMatrix<T>,
+    z_old: DMatrix<T>,
+    a_f64: Vec<f64>,
+    gamma_buf: DMatrix<T>,
+    /// Buffers of the feasible candidate (Z, h(Z) per hidden layer, and the output).
+    cand_z: Vec<DMatrix<T>>,
+    cand_a: Vec<DMatrix<T>>,
+    cand_out: DMatrix<T>,
 }
 
 impl<T: Real> MacState<T> {
@@ -83,6 +92,13 @@ impl<T: Real> MacState<T> {
             input_sums: DVector::zeros(0),
             factor_key: InputKey::default(),
             input_factor: None,
+            a_old: DMatrix::zeros(0, 0),
+            z_old: DMatrix::zeros(0, 0),
+            a_f64: Vec::new(),
+            gamma_buf: DMatrix::zeros(0, 0),
+            cand_z: Vec::new(),
+            cand_a: Vec::new(),
+            cand_out: DMatrix::zeros(0, 0),
         })
     }
 
@@ -153,19 +169,30 @@ impl<T: Real> MacState<T> {
         Ok(e)
     }
 
-    /// [`MacState::violations`] from the cached layer outputs.
-    pub(crate) fn violations_cached(
+    /// [`MacState::objective_cached`] and [`MacState::violations`] from the cached layer
+    /// outputs in one pass: each hidden layer's `||Z_l - W_l h(Z_{l-1}) - b_l||^2` is
+    /// summed once for both (bit for bit the two separate calls).
+    pub(crate) fn objective_and_violations_cached(
         &mut self,
-        x: &DMatrix<T>,
+        data: &LiftedData<T>,
+        mu: f64,
         threads: usize,
-    ) -> Result<Vec<f64>, SolverError> {
+    ) -> Result<(f64, Vec<f64>), SolverError> {
+        let l_count = self.num_layers();
+        let mut e = 0.0;
         let mut v = Vec::with_capacity(self.z.len());
-        for i in 0..self.z.len() {
-            self.ensure_lin(i, x, threads)?;
-            let out = &self.lin[i];
-            v.push((sq_diff(&self.z[i], out) / sq_norm(out).max(1e-300)).sqrt());
+        for i in 0..l_count {
+            self.ensure_lin(i, data.x, threads)?;
+            e += 0.5 * data.l2_sum() * sq_norm(&self.w[i]);
+            if i + 1 < l_count {
+                let (d, n) = diff_and_norm(&self.z[i], &self.lin[i]);
+                e += 0.5 * mu * d;
+                v.push((d / n.max(1e-300)).sqrt());
+            } else {
+                e += data.data_term(&self.lin[i])?;
+            }
         }
-        Ok(v)
+        Ok((e, v))
     }
 
     /// The quadratic-penalty function in sum form (ALGORITHMS.md 5.1 with the cut placed
@@ -274,46 +301,66 @@ impl<T: Real> MacState<T> {
         #[cfg(test)]
         tally::note(&tally::CANDIDATES);
         let current = self.objective_cached(data, mu, threads)?;
-        let mut z_new = Vec::with_capacity(self.z.len());
-        let mut a_new: Vec<DMatrix<T>> = Vec::with_capacity(self.z.len());
+        // The candidate's buffers are kept between iterations (no d x N allocations).
+        let mut z_new = std::mem::take(&mut self.cand_z);
+        let mut a_new = std::mem::take(&mut self.cand_a);
+        let mut out = std::mem::take(&mut self.cand_out);
+        z_new.resize_with(self.z.len(), || DMatrix::zeros(0, 0));
+        a_new.resize_with(self.z.len(), || DMatrix::zeros(0, 0));
+        let r = self.feasible_candidate(data, threads, &mut z_new, &mut a_new, &mut out);
+        let taken = match r {
+            Ok(feasible) if feasible < current => {
+                // The new layer outputs are the new Z and `out`.
+                let last = self.num_layers() - 1;
+                for (lin, z) in self.lin[1..last].iter_mut().zip(&z_new[1..]) {
+                    super::z_kernel::copy_into(lin, z);
+                }
+                std::mem::swap(&mut self.lin[last], &mut out);
+                std::mem::swap(&mut self.z, &mut z_new);
+                std::mem::swap(&mut self.a, &mut a_new);
+                Ok(true)
+            }
+            Ok(_) => Ok(false),
+            Err(e) => Err(e),
+        };
+        self.cand_z = z_new;
+        self.cand_a = a_new;
+        self.cand_out = out;
+        taken
+    }
+
+    /// The forward pass of the current weights into `z_new`, `a_new` (hidden layers) and
+    /// `out` (the output); returns its objective (data term + L2, sum form).
+    fn feasible_candidate(
+        &self,
+        data: &LiftedData<T>,
+        threads: usize,
+        z_new: &mut [DMatrix<T>],
+        a_new: &mut [DMatrix<T>],
+        out: &mut DMatrix<T>,
+    ) -> Result<f64, SolverError> {
         for i in 0..self.z.len() {
-            let mut zi = DMatrix::zeros(0, 0);
             if i == 0 {
                 // Layer 1's output does not depend on Z: the cached one.
-                zi.clone_from(&self.lin[0]);
+                super::z_kernel::copy_into(&mut z_new[0], &self.lin[0]);
             } else {
-                affine(&self.w[i], &self.b[i], &a_new[i - 1], threads, &mut zi)?;
+                affine(
+                    &self.w[i],
+                    &self.b[i],
+                    &a_new[i - 1],
+                    threads,
+                    &mut z_new[i],
+                )?;
             }
-            let mut ai = DMatrix::zeros(0, 0);
-            self.acts[i].apply_matrix(&zi, &mut ai);
-            z_new.push(zi);
-            a_new.push(ai);
+            self.acts[i].apply_matrix(&z_new[i], &mut a_new[i]);
         }
         let last = self.num_layers() - 1;
-        let mut out = DMatrix::zeros(0, 0);
-        affine(
-            &self.w[last],
-            &self.b[last],
-            &a_new[last - 1],
-            threads,
-            &mut out,
-        )?;
-        let mut feasible = data.data_term(&out)?;
+        affine(&self.w[last], &self.b[last], &a_new[last - 1], threads, out)?;
+        let mut feasible = data.data_term(out)?;
         for w in &self.w {
             feasible += 0.5 * data.l2_sum() * sq_norm(w);
         }
-        if feasible < current {
-            // The new layer outputs are the new Z and `out`.
-            for (lin, z) in self.lin[1..last].iter_mut().zip(&z_new[1..]) {
-                lin.clone_from(z);
-            }
-            self.lin[last] = out;
-            self.z = z_new;
-            self.a = a_new;
-            Ok(true)
-        } else {
-            Ok(false)
-        }
+        Ok(feasible)
     }
 
     /// Gradient (sum form) and curvature bound of the term on the output of layer `i`:
@@ -349,7 +396,8 @@ impl<T: Real> MacState<T> {
             };
             Ok((val.to_f64() / data.weight(), c))
         } else {
-            self.s2 = &self.lin[i] - &self.z[i];
+            super::z_kernel::copy_into(&mut self.s2, &self.lin[i]);
+            self.s2 -= &self.z[i];
             let val = 0.5 * mu * sq_norm(&self.s2);
             self.s2 *= T::of(mu);
             Ok((val, mu))
@@ -369,7 +417,7 @@ impl<T: Real> MacState<T> {
         // Term above, its gradient G (in s2) in the output of layer `up`.
         let (phi0, c_up) = self.top_term(up, data, mu, threads)?;
         // Gamma = W_up^T G  (d_i x N).
-        let mut gamma = DMatrix::zeros(0, 0);
+        let mut gamma = std::mem::take(&mut self.gamma_buf);
         #[cfg(test)]
         tally::note(&tally::GRAD_PRODUCTS);
         mm(&mut gamma, 1.0, &self.w[up], Y, &self.s2, N, 0.0, threads)?;
@@ -386,6 +434,7 @@ impl<T: Real> MacState<T> {
         let m = std::mem::take(&mut self.lin[i]);
         let r = self.z_trials(i, up, m.as_slice(), &gamma, phi0, lc, data, mu, threads);
         self.lin[i] = m;
+        self.gamma_buf = gamma;
         r
     }
 
@@ -398,40 +447,62 @@ impl<T: Real> MacState<T> {
         m: &[T],
         gamma: &DMatrix<T>,
         phi0: f64,
-        mut lc: f64,
+        lc: f64,
         data: &LiftedData<T>,
         mu: f64,
         threads: usize,
     ) -> Result<u64, SolverError> {
-        let h = self.acts[i];
-        let a0 = self.a[i].clone();
-        let z0 = self.z[i].clone();
         let tol = 64.0 * T::EPS.to_f64() * (1.0 + phi0.abs());
         if lc <= 0.0 || !lc.is_finite() {
             // The layer above ignores A (W_up = 0) or is broken: nothing to gain here.
             return Ok(0);
         }
+        let mut a0 = std::mem::take(&mut self.a_old);
+        let mut z0 = std::mem::take(&mut self.z_old);
+        super::z_kernel::copy_into(&mut a0, &self.a[i]);
+        super::z_kernel::copy_into(&mut z0, &self.z[i]);
+        let r = self.z_trials_from(i, up, m, gamma, phi0, lc, tol, data, mu, threads, &a0, &z0);
+        self.a_old = a0;
+        self.z_old = z0;
+        r
+    }
+
+    /// [`MacState::z_trials`] from the saved `h(Z_old)`, `Z_old`.
+    #[allow(clippy::too_many_arguments)]
+    fn z_trials_from(
+        &mut self,
+        i: usize,
+        up: usize,
+        m: &[T],
+        gamma: &DMatrix<T>,
+        phi0: f64,
+        mut lc: f64,
+        tol: f64,
+        data: &LiftedData<T>,
+        mu: f64,
+        threads: usize,
+        a0: &DMatrix<T>,
+        z0: &DMatrix<T>,
+    ) -> Result<u64, SolverError> {
+        let h = self.acts[i];
+        let entries = super::z_kernel::Entries {
+            a0: a0.as_slice(),
+            z0: z0.as_slice(),
+            m,
+            gamma: gamma.as_slice(),
+        };
         for trial in 1..=60u64 {
-            let mut lin = 0.0;
-            let mut quad = 0.0;
-            for k in 0..z0.len() {
-                let (a_old, zk, mk) = (a0[k].to_f64(), z0[k].to_f64(), m[k].to_f64());
-                let t = a_old - gamma[k].to_f64() / lc;
-                let psi = |z: f64| {
-                    let r = t - h.apply(z);
-                    lc * r * r + mu * (z - mk) * (z - mk)
-                };
-                let cand = h
-                    .prox_weighted(t, mk, lc, mu)
-                    .map_err(|e| SolverError::Problem(format!("MAC Z_{} step: {e}", i + 1)))?;
-                let znew = if psi(cand) <= psi(zk) { cand } else { zk };
-                self.z[i][k] = T::of(znew);
-                let anew = h.apply(znew);
-                self.a[i][k] = T::of(anew);
-                let da = anew - a_old;
-                lin += gamma[k].to_f64() * da;
-                quad += da * da;
-            }
+            super::z_kernel::update(
+                h,
+                lc,
+                mu,
+                &entries,
+                self.z[i].as_mut_slice(),
+                self.a[i].as_mut_slice(),
+                &mut self.a_f64,
+                i + 1,
+            )?;
+            let (lin, quad) = super::z_kernel::model_terms(entries.gamma, entries.a0, &self.a_f64);
             self.lin_valid[up] = false;
             let (phi_new, _) = self.top_term(up, data, mu, threads)?;
             if phi_new <= phi0 + lin + 0.5 * lc * quad + tol {
@@ -439,8 +510,8 @@ impl<T: Real> MacState<T> {
             }
             lc *= 2.0;
         }
-        self.z[i].copy_from(&z0);
-        self.a[i].copy_from(&a0);
+        self.z[i].copy_from(z0);
+        self.a[i].copy_from(a0);
         self.lin_valid[up] = false;
         Err(SolverError::LineSearch(format!(
             "MAC Z_{} step: no certified curvature bound after 60 doublings",

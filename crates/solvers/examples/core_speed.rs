@@ -1,0 +1,242 @@
+//! The gradient-side measurements of issue #14, on an MNIST-shaped synthetic problem
+//! (784-256-256-10 ReLU MLP, softmax cross-entropy with mean reduction, 784-d inputs):
+//!
+//! * `grad`: one full-batch gradient (`NetProblem::value_grad(None)`: forward, backward,
+//!   loss) on `--n` samples (default 60 000), f32 and f64, at `--threads` (default 1);
+//! * `batch`: one mini-batch gradient of 1024 samples (gather + forward + backward);
+//! * `epoch`: one Adam epoch (batch 128, shuffled) through the [`Driver`], against the
+//!   sum of its steps as the driver itself times them (`wall_time_s` of the last
+//!   record), and the same epoch in a bare loop of `Solver::step` (no evaluation).
+//!
+//! Times: wall, this thread's CPU time (`/proc/thread-self/schedstat`) and the whole
+//! process's CPU time (`/proc/self/stat`, all threads; 10 ms resolution), best of
+//! `--reps` (default 3). With `--threads 2` compare the wall times of two runs on idle
+//! cores; on a loaded machine only the process CPU time is meaningful.
+//!
+//! Run: `cargo run --release -p solvers --example core_speed -- grad --threads 1`
+//! (parts: `grad`, `batch`, `epoch`; several may be given; default all).
+
+use std::time::Instant;
+
+use autodiff::{Real, Reduction};
+use nalgebra::DMatrix;
+use nets::{Activation, Dataset, Init, Loss, LossKind, Sequential, Targets};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use solvers::first_order::AdamConfig;
+use solvers::{Batching, Budget, Context, Counters, Differentiable, Driver, NetProblem, Solver};
+
+/// Nanoseconds this thread has spent on a CPU.
+fn thread_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Seconds of CPU (user + system) of the whole process, all threads.
+fn process_cpu() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = s.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 of stat (utime, stime) are 12 and 13 after the ')'.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Times {
+    wall: f64,
+    thread: f64,
+    process: f64,
+}
+
+/// Best-of-`reps` times of `f` (by wall time).
+fn time(reps: usize, mut f: impl FnMut()) -> Times {
+    let mut best = Times {
+        wall: f64::INFINITY,
+        thread: 0.0,
+        process: 0.0,
+    };
+    for _ in 0..reps {
+        let (w0, t0, p0) = (Instant::now(), thread_ns(), process_cpu());
+        f();
+        let t = Times {
+            wall: w0.elapsed().as_secs_f64(),
+            thread: (thread_ns() - t0) as f64 * 1e-9,
+            process: process_cpu() - p0,
+        };
+        if t.wall < best.wall {
+            best = t;
+        }
+    }
+    best
+}
+
+/// `n` samples of 10 Gaussian blobs in 784-d (centres uniform in [-1, 1], std 1), and
+/// the 784-256-256-10 ReLU network (He uniform, seed 0).
+fn problem<T: Real>(n: usize, threads: usize) -> NetProblem<T> {
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let (d, k) = (784, 10);
+    let centres = DMatrix::<f64>::from_fn(d, k, |_, _| 2.0 * nets::init::uniform01(&mut rng) - 1.0);
+    let labels: Vec<usize> = (0..n).map(|j| j % k).collect();
+    let mut x = DMatrix::<T>::zeros(d, n);
+    for j in 0..n {
+        for i in 0..d {
+            let (z, _) = nets::init::normal_pair(&mut rng);
+            x[(i, j)] = T::of(centres[(i, labels[j])] + z);
+        }
+    }
+    let data = Dataset::new(x, Targets::Labels { labels, classes: k }).expect("data");
+    let net = Sequential::mlp(
+        &[d, 256, 256, k],
+        Activation::Relu,
+        Init::HeUniform,
+        &mut rng,
+    )
+    .expect("net");
+    let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
+    NetProblem::new(net, loss, data, None)
+        .expect("problem")
+        .with_threads(threads)
+}
+
+fn grad<T: Real>(n: usize, threads: usize, reps: usize) {
+    let mut p = problem::<T>(n, threads);
+    let mut g = vec![T::zero(); p.dim()];
+    p.value_grad(None, &mut g).expect("grad"); // warm-up: tape buffers
+    let t = time(reps, || {
+        std::hint::black_box(p.value_grad(None, &mut g).expect("grad"));
+    });
+    println!(
+        "grad {} N={n} threads={threads}: wall {:.3} s, thread CPU {:.3} s, process CPU {:.2} s",
+        T::dtype_name(),
+        t.wall,
+        t.thread,
+        t.process
+    );
+}
+
+fn batch<T: Real>(threads: usize, reps: usize) {
+    let mut p = problem::<T>(10_240, threads);
+    let mut g = vec![T::zero(); p.dim()];
+    let idx: Vec<usize> = (0..1024).map(|j| (j * 7919) % 10_240).collect();
+    p.value_grad(Some(&idx), &mut g).expect("grad");
+    let steps = 50;
+    let t = time(reps, || {
+        for _ in 0..steps {
+            std::hint::black_box(p.value_grad(Some(&idx), &mut g).expect("grad"));
+        }
+    });
+    println!(
+        "batch-1024 gradient {} threads={threads}: wall {:.2} ms, thread CPU {:.2} ms per step",
+        T::dtype_name(),
+        t.wall / steps as f64 * 1e3,
+        t.thread / steps as f64 * 1e3
+    );
+}
+
+fn epoch(n: usize, threads: usize) {
+    let adam = || {
+        AdamConfig {
+            batching: Batching::mini(128),
+            ..Default::default()
+        }
+        .build::<f32>()
+        .expect("adam")
+    };
+    // Through the driver: one epoch, evaluation after every step as the driver does.
+    let mut p = problem::<f32>(n, threads);
+    let (w0, t0) = (Instant::now(), thread_ns());
+    let out = Driver::new(Budget::epochs(1.0))
+        .threads(threads)
+        .run(&mut p, &mut adam())
+        .expect("run");
+    let (wall, cpu) = (w0.elapsed().as_secs_f64(), (thread_ns() - t0) as f64 * 1e-9);
+    let last = out.trace.last().expect("records");
+    let steps = out.trace.records.len() - 1;
+    println!(
+        "Adam epoch via Driver, N={n}, batch 128, {steps} steps: wall {wall:.3} s (thread CPU \
+         {cpu:.3} s); sum of steps as timed by the driver {:.3} s; ratio {:.2}",
+        last.wall_time_s,
+        wall / last.wall_time_s
+    );
+    // One evaluation (what the driver adds per record) against one full-batch gradient.
+    let mut p = problem::<f32>(n, threads);
+    let mut g = vec![0.0f32; p.dim()];
+    let e = time(2, || {
+        std::hint::black_box(solvers::Problem::evaluate(&mut p));
+    });
+    let fg = time(2, || {
+        std::hint::black_box(p.value_grad(None, &mut g).expect("grad"));
+    });
+    println!(
+        "one Problem::evaluate: thread CPU {:.3} s; one full-batch gradient {:.3} s",
+        e.thread, fg.thread
+    );
+    // The same steps in a bare loop (init, then `steps` calls of Solver::step).
+    let mut p = problem::<f32>(n, threads);
+    let mut s = adam();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let mut counters = Counters::default();
+    let mut ctx = Context {
+        rng: &mut rng,
+        counters: &mut counters,
+        iteration: 0,
+        threads,
+    };
+    let (w0, t0) = (Instant::now(), thread_ns());
+    s.init(&mut p, &mut ctx).expect("init");
+    for it in 1..=steps as u64 {
+        ctx.iteration = it;
+        s.step(&mut p, &mut ctx).expect("step");
+    }
+    let (bw, bc) = (w0.elapsed().as_secs_f64(), (thread_ns() - t0) as f64 * 1e-9);
+    // The gradients alone: one fixed batch of 128, as many as the epoch has batches.
+    let mut p = problem::<f32>(n, threads);
+    let mut g = vec![0.0f32; p.dim()];
+    let idx: Vec<usize> = (0..128).collect();
+    let batches = n.div_ceil(128);
+    let (w1, t1) = (Instant::now(), thread_ns());
+    for _ in 0..batches {
+        std::hint::black_box(p.value_grad(Some(&idx), &mut g).expect("grad"));
+    }
+    let (gw, gc) = (w1.elapsed().as_secs_f64(), (thread_ns() - t1) as f64 * 1e-9);
+    println!(
+        "{batches} batch-128 gradients alone: wall {gw:.3} s (thread CPU {gc:.3} s); bare epoch / gradients {:.2} (wall), {:.2} (thread CPU)",
+        bw / gw,
+        bc / gc
+    );
+    println!(
+        "same {steps} steps in a bare loop: wall {bw:.3} s (thread CPU {bc:.3} s); driver / \
+         bare loop {:.2} (wall), {:.2} (thread CPU)",
+        wall / bw,
+        cpu / bc
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opt = |name: &str, default: usize| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map_or(default, |v| v.parse().expect(name))
+    };
+    let (n, threads, reps) = (opt("--n", 60_000), opt("--threads", 1), opt("--reps", 3));
+    let parts: Vec<&str> = ["grad", "batch", "epoch"]
+        .into_iter()
+        .filter(|p| args.iter().any(|a| a == p))
+        .collect();
+    let all = parts.is_empty();
+    if all || parts.contains(&"grad") {
+        grad::<f32>(n, threads, reps);
+        grad::<f64>(n, threads, reps);
+    }
+    if all || parts.contains(&"batch") {
+        batch::<f32>(threads, reps);
+    }
+    if all || parts.contains(&"epoch") {
+        epoch(n, threads);
+    }
+}

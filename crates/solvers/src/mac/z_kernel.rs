@@ -1,0 +1,146 @@
+//! The entrywise part of one MAC Z-step trial (issue #14: the hot loop of a MAC sweep on
+//! narrow networks), written so that the compiler can vectorize it for the closed-form
+//! (piecewise-linear) activations.
+//!
+//! For every entry `k` of `Z_l` (see [`super::MacState`]'s Z-step): with
+//! `t = a0 - gamma_k / lc` the majorizer's target for `h(z)` and `m` the layer's own
+//! output,
+//!
+//! ```text
+//! z_new = argmin_z  lc (t - h(z))^2 + mu (z - m)^2      (nets::prox::prox_weighted)
+//! ```
+//!
+//! kept only if it is not worse than the old `z` on that objective (a guard for the
+//! numeric prox), and `a_new = h(z_new)`.
+
+use autodiff::Real;
+use nets::Activation;
+use nets::prox::{ClosedProx, WeightedProx};
+
+use crate::SolverError;
+
+/// Old values and fixed inputs of the entries of one Z-step.
+pub(super) struct Entries<'a, T: Real> {
+    /// `h(Z_old)`.
+    pub a0: &'a [T],
+    /// `Z_old`.
+    pub z0: &'a [T],
+    /// The layer's own output `W_l h(Z_{l-1}) + b_l`.
+    pub m: &'a [T],
+    /// `W_{l+1}^T G`, the gradient of the term above in `h(Z_l)`.
+    pub gamma: &'a [T],
+}
+
+/// Writes `z_new`, `h(z_new)` into `z`, `a` and `h(z_new)` in f64 into `a_f64`.
+/// Errors like `prox_weighted` (the first non-finite entry) and then leaves `z`, `a`
+/// partly written.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn update<T: Real>(
+    h: Activation,
+    lc: f64,
+    mu: f64,
+    e: &Entries<'_, T>,
+    z: &mut [T],
+    a: &mut [T],
+    a_f64: &mut Vec<f64>,
+    layer: usize,
+) -> Result<(), SolverError> {
+    let err = |e: nets::NetsError| SolverError::Problem(format!("MAC Z_{layer} step: {e}"));
+    let prox = WeightedProx::new(&h, lc, mu).map_err(err)?;
+    a_f64.resize(z.len(), 0.0);
+    if let Some(cf) = prox.closed_form() {
+        // `Activation::X.apply` with a constant variant compiles to the branch-free map.
+        let ok = match h {
+            Activation::Relu => closed(|v| Activation::Relu.apply(v), cf, lc, mu, e, z, a, a_f64),
+            Activation::Identity => closed(
+                |v| Activation::Identity.apply(v),
+                cf,
+                lc,
+                mu,
+                e,
+                z,
+                a,
+                a_f64,
+            ),
+            _ => closed(|v| h.apply(v), cf, lc, mu, e, z, a, a_f64),
+        };
+        if ok {
+            return Ok(());
+        }
+    }
+    for (k, ((z_out, a_out), af)) in z
+        .iter_mut()
+        .zip(a.iter_mut())
+        .zip(a_f64.iter_mut())
+        .enumerate()
+    {
+        let (a_old, zk, mk) = (e.a0[k].to_f64(), e.z0[k].to_f64(), e.m[k].to_f64());
+        let t = a_old - e.gamma[k].to_f64() / lc;
+        let psi = |z: f64| {
+            let r = t - h.apply(z);
+            lc * r * r + mu * (z - mk) * (z - mk)
+        };
+        let cand = prox.eval(t, mk).map_err(err)?;
+        let znew = if psi(cand) <= psi(zk) { cand } else { zk };
+        *z_out = T::of(znew);
+        *af = h.apply(znew);
+        *a_out = T::of(*af);
+    }
+    Ok(())
+}
+
+/// The loop of [`update`] with the closed-form prox; the same arithmetic, entry by
+/// entry. Returns false when an input was not finite (the caller then redoes the
+/// entries through the checked path, which reports the error).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn closed<T: Real>(
+    hf: impl Fn(f64) -> f64 + Copy,
+    cf: ClosedProx,
+    lc: f64,
+    mu: f64,
+    e: &Entries<'_, T>,
+    z: &mut [T],
+    a: &mut [T],
+    a_f64: &mut [f64],
+) -> bool {
+    let mut ok = true;
+    let n = z.len();
+    let (a0, z0, m, g) = (&e.a0[..n], &e.z0[..n], &e.m[..n], &e.gamma[..n]);
+    let (a, a_f64) = (&mut a[..n], &mut a_f64[..n]);
+    for k in 0..n {
+        let (a_old, zk, mk) = (a0[k].to_f64(), z0[k].to_f64(), m[k].to_f64());
+        let t = a_old - g[k].to_f64() / lc;
+        ok &= t.is_finite() & mk.is_finite();
+        let psi = |z: f64| {
+            let r = t - hf(z);
+            lc * r * r + mu * (z - mk) * (z - mk)
+        };
+        let cand = cf.eval(t, mk);
+        let znew = if psi(cand) <= psi(zk) { cand } else { zk };
+        z[k] = T::of(znew);
+        let an = hf(znew);
+        a_f64[k] = an;
+        a[k] = T::of(an);
+    }
+    ok
+}
+
+/// `(sum_k gamma_k (a_k - a0_k), sum_k (a_k - a0_k)^2)` in entry order (the linear and
+/// quadratic terms of the majorizer at the new point).
+pub(super) fn model_terms<T: Real>(gamma: &[T], a0: &[T], a_new: &[f64]) -> (f64, f64) {
+    let mut lin = 0.0;
+    let mut quad = 0.0;
+    for ((g, a0), &an) in gamma.iter().zip(a0).zip(a_new) {
+        let da = an - a0.to_f64();
+        lin += g.to_f64() * da;
+        quad += da * da;
+    }
+    (lin, quad)
+}
+
+/// `dst <- src`, keeping `dst`'s storage when the shapes agree.
+pub(super) fn copy_into<T: Real>(dst: &mut nalgebra::DMatrix<T>, src: &nalgebra::DMatrix<T>) {
+    crate::linalg::fit(dst, src.nrows(), src.ncols());
+    dst.copy_from(src);
+}
