@@ -232,7 +232,16 @@ pub(crate) fn dense(
             *s = infl_e.apply(v);
         }
     }
-    gemm(&mut z.e, &wmax, Transpose::No, &s_e, Transpose::No)?;
+    if u_t <= U64 {
+        // T = f64: the degree-0 radius is rounding-level, so the GEMM is replaced by the
+        // Hölder bound (W_max s_e)_in <= max_j W_max,ij · Σ_j s_e,jn (all terms >= 0),
+        // O(d_out N) instead of a product: a few times looser on a term of order
+        // γ |W||A|, which costs nothing visible in f64 (in f32 it would, so T = f32 keeps
+        // the GEMM).
+        holder_bound(&mut z.e, &wmax, &s_e);
+    } else {
+        gemm(&mut z.e, &wmax, Transpose::No, &s_e, Transpose::No)?;
+    }
     let infl_z = Inflate::new(n + 3);
     for mut col in z.e.column_iter_mut() {
         for (x, bm) in col.iter_mut().zip(&bmax) {
@@ -299,6 +308,26 @@ pub(crate) fn dense(
     }
     ws.give(stacked_s);
     Ok(z)
+}
+
+/// `out_in >= max_j p_ij · Σ_j s_jn >= (P S)_in` for nonnegative `P`, `S` (rounded up:
+/// the column sums through [`Inflate`] for their `rows - 1` additions, the product by
+/// one more inflation). NaN propagates (`f64::max` would drop it, so a NaN row maximum
+/// is kept explicitly).
+fn holder_bound(out: &mut DMatrix<f64>, p: &DMatrix<f64>, s: &DMatrix<f64>) {
+    let rows = s.nrows();
+    let infl_sum = Inflate::new(rows);
+    let infl_1 = Inflate::new(1);
+    let rowmax: Vec<f64> = p
+        .row_iter()
+        .map(|r| r.iter().fold(0.0f64, |m, x| if x.is_nan() || *x > m { *x } else { m }))
+        .collect();
+    for (mut o, sc) in out.column_iter_mut().zip(s.column_iter()) {
+        let sum = infl_sum.apply(sc.iter().sum::<f64>());
+        for (x, rm) in o.iter_mut().zip(&rowmax) {
+            *x = infl_1.apply(rm * sum);
+        }
+    }
 }
 
 fn add_cols(m: &mut DMatrix<f64>, b: &[f64]) {
