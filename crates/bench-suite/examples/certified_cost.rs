@@ -38,9 +38,8 @@ fn problem<T: Real>(name: &str) -> NetProblem<T> {
     else {
         panic!("{name} is not a network problem")
     };
-    let ProblemData::Supervised { train, .. } = spec
-        .build::<T>(0, &BuildOptions::from_env())
-        .expect("data")
+    let ProblemData::Supervised { train, .. } =
+        spec.build::<T>(0, &BuildOptions::from_env()).expect("data")
     else {
         panic!("{name} is not supervised")
     };
@@ -106,7 +105,11 @@ fn run<T: Real>(pname: &str, rounds: usize, secs: f64) {
         ..Default::default()
     };
     let mut steppers: Vec<Stepper<T>> = vec![
-        Stepper::new("adam (full batch)", Box::new(adam.build::<T>().unwrap()), pname),
+        Stepper::new(
+            "adam (full batch)",
+            Box::new(adam.build::<T>().unwrap()),
+            pname,
+        ),
         Stepper::new(
             "safe-adam",
             Box::new(CertifiedConfig::safe_adam().build::<T>().unwrap()),
@@ -119,7 +122,7 @@ fn run<T: Real>(pname: &str, rounds: usize, secs: f64) {
         ),
     ];
     // Parts of a step, on the initial network with the negative gradient as direction.
-    let mut p = problem::<T>(pname);
+    let p = problem::<T>(pname);
     let dim = p.net.num_params();
     let mut grad = vec![T::zero(); dim];
     let mut tape = Tape::new();
@@ -198,7 +201,10 @@ fn run<T: Real>(pname: &str, rounds: usize, secs: f64) {
     );
     println!("| what | ms (CPU) | / Adam full-batch step |");
     println!("|---|---|---|");
-    let mut names: Vec<String> = steppers.iter().map(|s| format!("{} step", s.name)).collect();
+    let mut names: Vec<String> = steppers
+        .iter()
+        .map(|s| format!("{} step", s.name))
+        .collect();
     names.push("loss_and_grad (forward + backward)".into());
     names.push("Sequential::objective (forward)".into());
     names.push("enclose_with, k = 1".into());

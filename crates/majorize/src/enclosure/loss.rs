@@ -119,7 +119,9 @@ pub(crate) fn data_term(
                 let rg = ranges(&el, &bx);
                 let yy = Iv::point(el.c0).add(rg.d);
                 let one = smooth_enclosure(Smooth::Softplus, el.c0, yy.lo, yy.hi);
-                total.c0 = total.c0.add(one.h0.sub(Iv::point(yv).mul(Iv::point(el.c0))));
+                total.c0 = total
+                    .c0
+                    .add(one.h0.sub(Iv::point(yv).mul(Iv::point(el.c0))));
                 total.add_linear(&el, one.s.sub(Iv::point(yv)));
                 let d0 = add_square(&el, &rg, one.r, &mut total.q);
                 total.add_e(d0);
@@ -244,8 +246,7 @@ pub(crate) fn data_term(
                 // Driver: nets evaluates in f64 from the T logits (module doc, MAJORIZE.md).
                 let zm = zbox.iter().map(|b| b.mag()).fold(0.0, f64::max);
                 let ysum: f64 = (0..rows).map(|j| y[(j, n)].abs()).sum();
-                let per =
-                    12.0 * zm + (LIBM_ULPS + 8.0) * ln_k + 2.0 * LIBM_ULPS + 4.0 * kf + 8.0;
+                let per = 12.0 * zm + (LIBM_ULPS + 8.0) * ln_k + 2.0 * LIBM_ULPS + 4.0 * kf + 8.0;
                 let drv = up_ops(gamma(1, U64) * ysum * per + kf * eta(U64), 8);
                 total.add_e(drv);
                 let _ = &rgs;

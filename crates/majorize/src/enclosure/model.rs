@@ -320,7 +320,10 @@ fn holder_bound(out: &mut DMatrix<f64>, p: &DMatrix<f64>, s: &DMatrix<f64>) {
     let infl_1 = Inflate::new(1);
     let rowmax: Vec<f64> = p
         .row_iter()
-        .map(|r| r.iter().fold(0.0f64, |m, x| if x.is_nan() || *x > m { *x } else { m }))
+        .map(|r| {
+            r.iter()
+                .fold(0.0f64, |m, x| if x.is_nan() || *x > m { *x } else { m })
+        })
         .collect();
     for (mut o, sc) in out.column_iter_mut().zip(s.column_iter()) {
         let sum = infl_sum.apply(sc.iter().sum::<f64>());

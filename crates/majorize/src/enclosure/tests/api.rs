@@ -6,8 +6,8 @@ use nalgebra::{DMatrix, DVector};
 use nets::{Activation, Dense, Layer, Loss, LossKind, Reduction, Sequential, Targets};
 
 use super::super::*;
-use super::{Case, random_case, violations};
 use super::stats::descent_case;
+use super::{Case, random_case, violations};
 use crate::Surrogate;
 
 /// Value and one-sided derivative at 0 against nets' objective, the tape gradient and a
@@ -216,7 +216,11 @@ fn caller_value_keeps_the_bound() {
             assert_eq!(n, 0, "seed {seed} rel {rel}: {w}");
             let (f0, d0) = c.objective_at(&[0.0; 8][..c.dirs.len()]);
             for x in [f0, d0] {
-                assert!((x - v).abs() <= e.slack, "seed {seed}: {x} vs {v} ± {}", e.slack);
+                assert!(
+                    (x - v).abs() <= e.slack,
+                    "seed {seed}: {x} vs {v} ± {}",
+                    e.slack
+                );
             }
             let c = random_case::<f32>(seed, None, None);
             let mut grad = vec![0.0f32; c.net.num_params()];

@@ -284,4 +284,3 @@ pub(crate) fn violations<T: Real>(
     }
     (count, worst)
 }
-

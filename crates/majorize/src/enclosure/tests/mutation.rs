@@ -6,9 +6,9 @@ use proptest::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::super::fp::{Knobs, set_knobs};
 use super::super::*;
 use super::{Case, random_case, violations};
-use super::super::fp::{Knobs, set_knobs};
 
 /// Mutation test: halving the softplus remainder interval is caught.
 #[test]
@@ -91,4 +91,3 @@ fn rounding_off_is_caught_and_on_is_sound() {
     }
     assert!(off > 0, "switching rounding off went unnoticed");
 }
-

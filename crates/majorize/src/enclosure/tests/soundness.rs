@@ -196,4 +196,3 @@ fn hundred_thousand_cases() {
     }
     println!("hundred_thousand_cases: {n} cases, no violation");
 }
-

@@ -148,4 +148,3 @@ fn print_fixed_bounds() {
         }
     }
 }
-
