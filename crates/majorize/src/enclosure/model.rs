@@ -22,7 +22,9 @@
 //! - degree 2: `W [Q_ij] + V_i a1_j`;
 //! - degree 3: `Σ_l α_l V_l [Q_ij]` is folded into degree 2 with `α_l ∈ [0, ᾱ_l]`:
 //!   it lies in `±(Σ_l ᾱ_l |V_l|)(|qm_ij| + qr_ij)`;
-//! - the degree-0 part `W(α) ρ` is bounded by `W_max e`, `W_max = |W| + Σ ᾱ_l |V_l|`.
+//! - the degree-0 part `W(α) ρ` is bounded by `W_max e`, `W_max = |W| + Σ ᾱ_l |V_l|`
+//!   (with the rounding terms, one nonnegative product `W_max s_e`; in f64 it is bounded
+//!   by Hölder, `max_j W_max,ij · Σ_j s_e,jn`, instead of a GEMM).
 //!
 //! Floating point: a GEMM with inner dimension `n` satisfies
 //! `|fl(PM) - PM| <= γ_n |P||M|` (Higham, Thm 3.5 / eq. 3.13, any order, FMA or not). The
