@@ -214,9 +214,20 @@ pub fn setup_problem(setup: &PaperSetup, name: String, train: usize, test: usize
     }
 }
 
+/// Whether the `--problems` selector `sel` picks the variant called `name`:
+/// `papers-<key>` picks both variants of the setup, `papers-<key>-equal-time` only the
+/// equal-time one, `papers-<key>-paper-iterations` only the paper-iteration one (named
+/// `papers-<key>`; used to measure one method at full scale without the equal-time run).
+fn selects(sel: &str, name: &str) -> bool {
+    match sel.strip_suffix("-paper-iterations") {
+        Some(base) => name == base,
+        None => name == sel || name.starts_with(&format!("{sel}-")),
+    }
+}
+
 /// The plan of `--suite papers`, and the runs refused by the memory check.
 ///
-/// `--problems` selects setups by problem name (`papers-dladmm`, ...), `--solvers`
+/// `--problems` selects setups by problem name (`papers-dladmm`, ...; see [`selects`]), `--solvers`
 /// filters solvers, `--time-budget` replaces [`EQUAL_TIME_S`] (and caps the paper-iteration
 /// runs), `--epochs` is ignored (the paper's iteration count is the budget), `--full`
 /// uses all 60,000 training images, `--max-train N` the first N, `--max-test M` the
@@ -274,9 +285,7 @@ pub fn papers_plan(
         ];
         for (name, names, budget) in variants {
             if let Some(sel) = &args.problems
-                && !sel
-                    .iter()
-                    .any(|p| name == *p || name.starts_with(&format!("{p}-")))
+                && !sel.iter().any(|p| selects(p, &name))
             {
                 continue;
             }

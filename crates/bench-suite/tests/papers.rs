@@ -163,4 +163,15 @@ fn every_setup_solver_is_registered_and_unknown_suites_are_rejected() {
     assert_eq!(plan.problems[0].budget.max_iterations, Some(50));
     assert_eq!(plan.problems[1].budget.max_wall_time_s, Some(5.0));
     assert_eq!(plan.problems[1].budget.max_iterations, None);
+    // Only one variant: `-paper-iterations` / `-equal-time` suffixes.
+    for (sel, want) in [
+        ("papers-bcd-paper-iterations", "papers-bcd"),
+        ("papers-bcd-equal-time", "papers-bcd-equal-time"),
+    ] {
+        let args =
+            CompareArgs::parse_from(["strata-compare", "--suite", "papers", "--problems", sel]);
+        let (plan, _) = papers_plan(&args, 24 << 30).unwrap();
+        let names: Vec<&str> = plan.problems.iter().map(|p| p.spec.name.as_str()).collect();
+        assert_eq!(names, [want], "{sel}");
+    }
 }
