@@ -21,6 +21,12 @@ pub(crate) fn gemm<T: Real>(
     Ok(())
 }
 
+/// `c <- c + a b` (no allocation; no transposes).
+pub(crate) fn gemm_acc<T: Real>(c: &mut DMatrix<T>, a: &DMatrix<T>, b: &DMatrix<T>) -> Result<()> {
+    gemm_into(c, T::one(), a, Transpose::No, b, Transpose::No, T::one(), 1)?;
+    Ok(())
+}
+
 /// `a * b^T`, allocating (not for hot loops).
 pub(crate) fn mul_nt<T: Real>(a: &DMatrix<T>, b: &DMatrix<T>) -> Result<DMatrix<T>> {
     Ok(autodiff::kernels::matmul(

@@ -18,8 +18,8 @@ pub fn cpu_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// The structured solvers of issue #14, then any other layer-wise MM entry (e.g. the
-/// certified-MM solvers once registered) except the mini-batch AGD and last-layer MM.
+/// The structured solvers of issue #14, then any other layer-wise MM entry except the
+/// mini-batch AGD and last-layer MM, then the certified-MM solvers.
 pub fn default_solvers(reg: &[SolverEntry]) -> Vec<String> {
     let mut names: Vec<String> = [
         "proxprop",
@@ -33,9 +33,10 @@ pub fn default_solvers(reg: &[SolverEntry]) -> Vec<String> {
     .map(str::to_string)
     .to_vec();
     for e in reg {
-        if e.family == SolverFamily::LayerwiseMm
-            && !["agd", "last-layer-mm", "block-mm"].contains(&e.name)
-        {
+        let layerwise = e.family == SolverFamily::LayerwiseMm
+            && !["agd", "last-layer-mm", "block-mm"].contains(&e.name);
+        // Certified MM (issue #11): safe-adam, safe-layerwise, safe-gd, ... (full batch).
+        if layerwise || e.family == SolverFamily::CertifiedMm {
             names.push(e.name.to_string());
         }
     }

@@ -65,43 +65,56 @@ fn lib() -> f64 {
     if rounding() { LIBM_ULPS * U64 } else { 0.0 }
 }
 
-fn sig(y: f64) -> f64 {
-    if y >= 0.0 {
-        1.0 / (1.0 + (-y).exp())
-    } else {
-        let e = y.exp();
-        e / (1.0 + e)
-    }
+/// `(sigmoid(y), sigmoid(-y))` from one exponential `e = exp(-|y|)`: the larger one is
+/// `1/(1 + e)`, the smaller `e/(1 + e)` (for `y = 0` both forms give 1/2 exactly).
+/// The pair is enclosed with relative error at most `lib + 3u` (exp, one add, one
+/// divide) each, plus `eta` absolute. `e` must be `exp(-|y|)` as computed here.
+#[inline]
+fn sig_from_e(y: f64, e: f64) -> (Iv, Iv) {
+    let (big, small) = (1.0 / (1.0 + e), e / (1.0 + e));
+    let (p, m) = if y >= 0.0 { (big, small) } else { (small, big) };
+    let rel = lib() + 4.0 * U64;
+    (Iv::approx(p, rel, eta(U64)), Iv::approx(m, rel, eta(U64)))
 }
 
-/// `sigmoid(y)` with relative error at most `lib + 3u` (exp, one add, one divide).
-fn sig_iv(y: f64) -> Iv {
-    Iv::approx(sig(y), lib() + 4.0 * U64, eta(U64))
+/// [`sig_from_e`] with its exponential.
+#[inline]
+fn sig_pair(y: f64) -> (Iv, Iv) {
+    sig_from_e(y, (-y.abs()).exp())
 }
 
 /// `h(y)` enclosed (value computed in f64 with its error bound).
 pub(crate) fn value(f: Smooth, y: f64) -> Iv {
-    match f {
-        Smooth::Sigmoid => sig_iv(y),
-        Smooth::Tanh => Iv::approx(y.tanh(), lib(), eta(U64)),
-        // max(y,0) + ln_1p(exp(-|y|)): the ln_1p argument is in [0, 1] where
-        // x / ln(1+x) <= 1/ln 2 < 1.5, so its relative error is <= 2.5 lib; plus the add.
-        Smooth::Softplus => {
-            let v = fmax(y, 0.0) + (-y.abs()).exp().ln_1p();
-            Iv::approx(v, 3.0 * lib() + 3.0 * U64, 2.0 * eta(U64))
-        }
-    }
+    value_d2(f, y).0
 }
 
-/// `h'(y)` enclosed.
-pub(crate) fn deriv(f: Smooth, y: f64) -> Iv {
+/// Softplus `max(y, 0) + ln_1p(e)` with `e = exp(-|y|)`: the `ln_1p` argument is in
+/// `[0, 1]` where `x / ln(1+x) <= 1/ln 2 < 1.5`, so its relative error is `<= 2.5 lib`;
+/// plus the add.
+#[inline]
+fn softplus_iv(y: f64, e: f64) -> Iv {
+    let v = fmax(y, 0.0) + e.ln_1p();
+    Iv::approx(v, 3.0 * lib() + 3.0 * U64, 2.0 * eta(U64))
+}
+
+/// `(h(y), h'(y))` enclosed, sharing the library calls.
+fn value_d1(f: Smooth, y: f64) -> (Iv, Iv) {
     match f {
-        Smooth::Sigmoid => sig_iv(y).mul(sig_iv(-y)),
+        Smooth::Sigmoid => {
+            let (p, m) = sig_pair(y);
+            (p, p.mul(m))
+        }
         Smooth::Tanh => {
             let c = Iv::approx(y.cosh(), lib(), eta(U64));
-            Iv::point(1.0).mul(recip(c.mul(c)))
+            (
+                Iv::approx(y.tanh(), lib(), eta(U64)),
+                Iv::point(1.0).mul(recip(c.mul(c))),
+            )
         }
-        Smooth::Softplus => sig_iv(y),
+        Smooth::Softplus => {
+            let e = (-y.abs()).exp();
+            (softplus_iv(y, e), sig_from_e(y, e).0)
+        }
     }
 }
 
@@ -114,26 +127,37 @@ fn recip(x: Iv) -> Iv {
     }
 }
 
-/// `h''(y)` enclosed: sigmoid'' = s(y)s(-y)tanh(-y/2), tanh'' = -2 tanh(y)/cosh(y)^2,
-/// softplus'' = s(y)s(-y) (forms without cancellation).
-fn second(f: Smooth, y: f64) -> Iv {
+/// `(h(y), h''(y))` enclosed, sharing the library calls: sigmoid'' = s(y)s(-y)tanh(-y/2),
+/// tanh'' = -2 tanh(y)/cosh(y)^2, softplus'' = s(y)s(-y) (forms without cancellation).
+fn value_d2(f: Smooth, y: f64) -> (Iv, Iv) {
     match f {
         Smooth::Sigmoid => {
+            let (p, m) = sig_pair(y);
             let t = Iv::approx((-0.5 * y).tanh(), lib(), eta(U64));
-            sig_iv(y).mul(sig_iv(-y)).mul(t)
+            (p, p.mul(m).mul(t))
         }
         Smooth::Tanh => {
             let t = Iv::approx(y.tanh(), lib(), eta(U64));
             let c = Iv::approx(y.cosh(), lib(), eta(U64));
-            t.scale(-2.0).mul(recip(c.mul(c)))
+            (t, t.scale(-2.0).mul(recip(c.mul(c))))
         }
-        Smooth::Softplus => sig_iv(y).mul(sig_iv(-y)),
+        Smooth::Softplus => {
+            let e = (-y.abs()).exp();
+            let (p, m) = sig_from_e(y, e);
+            (softplus_iv(y, e), p.mul(m))
+        }
     }
 }
 
-/// Range of `h''` over `[a, b]`: endpoint values plus every interior critical value.
-fn second_range(f: Smooth, a: f64, b: f64) -> Iv {
-    let mut r = second(f, a).hull(second(f, b));
+/// `h''(y)` enclosed (see [`value_d2`]).
+fn second(f: Smooth, y: f64) -> Iv {
+    value_d2(f, y).1
+}
+
+/// Range of `h''` over `[a, b]`: endpoint values (`d2a`, `d2b`, enclosures of `h''(a)`,
+/// `h''(b)`) plus every interior critical value.
+fn second_range(f: Smooth, a: f64, b: f64, d2a: Iv, d2b: Iv) -> Iv {
+    let mut r = d2a.hull(d2b);
     let (crit, m) = match f {
         Smooth::Sigmoid => (SIGMOID_CRIT, SIGMOID_D2_MAX),
         Smooth::Tanh => (TANH_CRIT, TANH_D2_MAX),
@@ -181,13 +205,14 @@ fn second_monotone(f: Smooth, a: f64, b: f64) -> Option<bool> {
 }
 
 /// The remainder ratio `R(y)` around `x0` with slope `s` (an enclosure of `h'(x0)`),
-/// enclosed with its floating-point error.
-fn ratio(f: Smooth, x0: f64, h0: Iv, s: Iv, y: f64) -> Iv {
+/// enclosed with its floating-point error; `hy` encloses `h(y)`, `d2y` (used only when
+/// `y = x0`) encloses `h''(y)`.
+fn ratio(x0: f64, h0: Iv, s: Iv, y: f64, hy: Iv, d2y: impl FnOnce() -> Iv) -> Iv {
     if y == x0 {
-        return second(f, y).scale(0.5);
+        return d2y().scale(0.5);
     }
     let d = Iv::point(y).sub(Iv::point(x0));
-    let num = value(f, y).sub(h0).sub(s.mul(d));
+    let num = hy.sub(h0).sub(s.mul(d));
     let d2 = d.mul(d);
     if d2.lo <= 0.0 {
         return Iv::new(f64::NEG_INFINITY, f64::INFINITY);
@@ -200,18 +225,32 @@ fn ratio(f: Smooth, x0: f64, h0: Iv, s: Iv, y: f64) -> Iv {
     }
 }
 
+/// A 1-D enclosure `h(y) ∈ h0 + s (y - x0) + r (y - x0)²` on `[a, b]`, and
+/// `hmax >= max |h|` over `[a, b]` (for the driver's error term).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OneD {
+    pub(crate) h0: Iv,
+    pub(crate) s: Iv,
+    pub(crate) r: Iv,
+    pub(crate) hmax: f64,
+    /// An enclosure of `h(b)`.
+    pub(crate) hb: Iv,
+}
+
 /// The 1-D enclosure of a smooth function around `x0` on `[a, b]` (`a <= x0 <= b`):
-/// `(h(x0), h'(x0), [r])`, each an interval containing the exact quantity.
-pub(crate) fn smooth_enclosure(f: Smooth, x0: f64, a: f64, b: f64) -> (Iv, Iv, Iv) {
-    let h0 = value(f, x0);
-    let s = deriv(f, x0);
-    let fallback = second_range(f, a, b).scale(0.5);
+/// `h(x0)`, `h'(x0)` and `[r]`, each an interval containing the exact quantity. Each of
+/// `x0`, `a`, `b` costs one set of library calls (shared between `h`, `h'`, `h''`).
+pub(crate) fn smooth_enclosure(f: Smooth, x0: f64, a: f64, b: f64) -> OneD {
+    let (h0, s) = value_d1(f, x0);
+    let (ha, d2a) = value_d2(f, a);
+    let (hb, d2b) = value_d2(f, b);
+    let fallback = second_range(f, a, b, d2a, d2b).scale(0.5);
     let finite = a.is_finite() && b.is_finite() && x0.is_finite();
     let sharp = match (f, second_monotone(f, a, b)) {
         _ if !finite => None,
         (_, Some(inc)) => {
-            let ra = ratio(f, x0, h0, s, a);
-            let rb = ratio(f, x0, h0, s, b);
+            let ra = ratio(x0, h0, s, a, ha, || d2a);
+            let rb = ratio(x0, h0, s, b, hb, || d2b);
             // Nondecreasing R: [R(a), R(b)] (each endpoint enclosed, so take the outer ends).
             if inc {
                 Some(Iv::new(ra.lo, rb.hi))
@@ -220,10 +259,16 @@ pub(crate) fn smooth_enclosure(f: Smooth, x0: f64, a: f64, b: f64) -> (Iv, Iv, I
             }
         }
         (Smooth::Softplus, None) => {
-            let ra = ratio(f, x0, h0, s, a);
-            let rb = ratio(f, x0, h0, s, b);
+            let ra = ratio(x0, h0, s, a, ha, || d2a);
+            let rb = ratio(x0, h0, s, b, hb, || d2b);
             let ym = fmin(fmax(-x0, a), b);
-            let rm = ratio(f, x0, h0, s, ym);
+            let rm = if ym == a {
+                ra
+            } else if ym == b {
+                rb
+            } else {
+                ratio(x0, h0, s, ym, value(f, ym), || second(f, ym))
+            };
             Some(Iv::new(fmin(ra.lo, rb.lo), rm.hi))
         }
         _ => None,
@@ -236,7 +281,13 @@ pub(crate) fn smooth_enclosure(f: Smooth, x0: f64, a: f64, b: f64) -> (Iv, Iv, I
     if k.scaled == Some(f.name()) {
         r = Iv::new(r.lo * k.remainder_scale, r.hi * k.remainder_scale);
     }
-    (h0, s, r)
+    OneD {
+        h0,
+        s,
+        r,
+        hmax: fmax(ha.mag(), hb.mag()),
+        hb,
+    }
 }
 
 /// Relative accuracy (in units of the driver's roundoff `u_T`) of the driver's `T`

@@ -388,10 +388,41 @@ pub fn enclose_with<T: Real>(
 ) -> Result<QuadraticEnclosure<T>> {
     let plan = validate(req)?;
     super::extreme::check_l2(req.loss)?;
-    let net = req.net;
-    let value = net
+    let value = req
+        .net
         .objective(req.loss, req.inputs, req.targets)
         .map_err(nets_err)?;
+    enclose_planned(req, &plan, value, ws)
+}
+
+/// [`enclose_with`] around a base value the caller already has (e.g. the loss returned
+/// by the gradient pass, `nets::loss_and_grad`), which saves the forward pass that
+/// computes `Sequential::objective`.
+///
+/// The result's `value` is the given `value`, and its `slack` is computed against it
+/// (`slack >= e + |c0 - value| + ...`, section "Taylor model" of docs/MAJORIZE.md), so
+/// for every `alpha != 0` in the box the bounds hold exactly as for [`enclose_with`].
+/// At `alpha = 0` the driver's objective lies in `value ± slack` (it equals `value`
+/// only if `value` is what `Sequential::objective` returns). A solver that steps only
+/// when `upper_bound(alpha) < value - slack` therefore never increases the recorded
+/// objective. Errors as [`enclose`], and a typed error if `value` is not finite.
+pub fn enclose_with_value<T: Real>(
+    req: &EnclosureRequest<'_, T>,
+    value: T,
+    ws: &mut EnclosureWorkspace,
+) -> Result<QuadraticEnclosure<T>> {
+    let plan = validate(req)?;
+    super::extreme::check_l2(req.loss)?;
+    enclose_planned(req, &plan, value, ws)
+}
+
+fn enclose_planned<T: Real>(
+    req: &EnclosureRequest<'_, T>,
+    plan: &[Step],
+    value: T,
+    ws: &mut EnclosureWorkspace,
+) -> Result<QuadraticEnclosure<T>> {
+    let net = req.net;
     if !value.finite() {
         return Err(MajorizeError::Domain {
             op: OP,
@@ -418,7 +449,7 @@ pub fn enclose_with<T: Real>(
         m.constant = true;
         m
     };
-    for step in &plan {
+    for step in plan {
         let next = match *step {
             Step::Dense(li) => {
                 let d = net.layers()[li]
@@ -517,7 +548,7 @@ pub fn enclose_with<T: Real>(
     let y_abs_max = y.iter().fold(0.0f64, |a, v| a.max(v.abs()));
     match super::extreme::extreme_terms(
         net,
-        &plan,
+        plan,
         &layout,
         req.inputs,
         y_abs_max,

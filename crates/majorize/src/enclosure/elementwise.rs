@@ -30,7 +30,7 @@
 
 use nets::Activation;
 
-use super::activation::{Smooth, driver_rel, smooth_enclosure, value};
+use super::activation::{Smooth, driver_rel, smooth_enclosure};
 use super::fp::{Iv, eta, fmax, fmin, gamma, up, up_ops};
 use super::model::Model;
 use super::workspace::EnclosureWorkspace;
@@ -217,12 +217,12 @@ pub(crate) fn activation_entry(
     if let Some(f) = Smooth::of(act) {
         let rg = ranges(el, bx);
         let y = Iv::point(el.c0).add(rg.d);
-        let (h0, s, r) = smooth_enclosure(f, el.c0, y.lo, y.hi);
-        acc.c0 = h0;
-        acc.add_linear(el, s);
-        let d0 = add_square(el, &rg, r, &mut acc.q);
+        let one = smooth_enclosure(f, el.c0, y.lo, y.hi);
+        acc.c0 = one.h0;
+        acc.add_linear(el, one.s);
+        let d0 = add_square(el, &rg, one.r, &mut acc.q);
         acc.add_e(d0);
-        let hmax = fmax(value(f, y.lo).mag(), value(f, y.hi).mag());
+        let hmax = one.hmax;
         let drv = up(up(gamma(1, u_t) * driver_rel(f) * hmax) + 4.0 * eta(u_t));
         acc.add_e(drv);
         return;
@@ -317,6 +317,12 @@ fn recip_pos(x: Iv) -> Iv {
 }
 
 /// Applies an activation to every entry of `z`.
+///
+/// ReLU takes a fast path per entry when the whole range `c0 ± spread` lies on one side
+/// of the kink: active entries are the identity (the model is copied exactly), inactive
+/// ones are exactly 0 for both the exact and the driver's value. The copy is done array
+/// by array (streaming, vectorisable); only the entries near the kink go through the
+/// general rule.
 pub(crate) fn activation(
     act: Activation,
     z: &Model,
@@ -329,30 +335,45 @@ pub(crate) fn activation(
     }
     let k = z.k;
     let (rows, cols) = z.c0.shape();
-    let mut out = ws.model(rows, cols, k);
     let bx = BoxIv::new(amax);
     let mut el = Elem::with_k(k);
     let mut acc = Acc::with_k(k);
-    let relu = act == Activation::Relu;
-    let spread = z.spread(amax, ws);
-    for idx in 0..rows * cols {
-        if relu {
-            // Fast paths: the whole range on one side of the kink. Active: the identity
-            // (model copied exactly); inactive: exactly 0 for the exact and the driver's value.
-            let c0 = z.c0.as_slice()[idx];
-            let sp = spread.as_slice()[idx];
-            if c0 - sp > 0.0 {
-                out.copy_entry(z, idx);
-                continue;
-            }
-            if c0 + sp < 0.0 {
-                continue;
-            }
+    if act != Activation::Relu {
+        let mut out = ws.model_scratch(rows, cols, k, false);
+        for idx in 0..rows * cols {
+            el.load(z, idx);
+            activation_entry(act, &mut el, &bx, u_t, &mut acc);
+            acc.store(&mut out, idx, amax);
         }
-        el.load(z, idx);
-        activation_entry(act, &mut el, &bx, u_t, &mut acc);
-        acc.store(&mut out, idx, amax);
+        return out;
     }
-    ws.give(spread);
+    // ReLU: classify (1 active, 0 inactive, 2 near the kink), copy, then the kink entries.
+    let mut class = std::mem::take(&mut ws.class);
+    z.relu_classes(amax, &mut class);
+    let mut out = ws.model_scratch(rows, cols, k, false);
+    let select = |o: &mut [f64], x: &[f64]| {
+        for ((o, x), c) in o.iter_mut().zip(x).zip(&class) {
+            *o = if *c == 1 { *x } else { 0.0 };
+        }
+    };
+    select(out.c0.as_mut_slice(), z.c0.as_slice());
+    select(out.e.as_mut_slice(), z.e.as_slice());
+    for (o, x) in out.c1.iter_mut().zip(&z.c1) {
+        select(o.as_mut_slice(), x.as_slice());
+    }
+    for (o, x) in out.qm.iter_mut().zip(&z.qm) {
+        select(o.as_mut_slice(), x.as_slice());
+    }
+    for (o, x) in out.qr.iter_mut().zip(&z.qr) {
+        select(o.as_mut_slice(), x.as_slice());
+    }
+    for (idx, c) in class.iter().enumerate() {
+        if *c == 2 {
+            el.load(z, idx);
+            activation_entry(act, &mut el, &bx, u_t, &mut acc);
+            acc.store(&mut out, idx, amax);
+        }
+    }
+    ws.class = class;
     out
 }

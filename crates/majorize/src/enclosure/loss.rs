@@ -22,7 +22,7 @@
 use nalgebra::DMatrix;
 use nets::LossKind;
 
-use super::activation::{Smooth, smooth_enclosure, value};
+use super::activation::{Smooth, smooth_enclosure};
 use super::elementwise::{Acc, BoxIv, Elem, add_square, ranges};
 use super::fp::{Iv, LIBM_ULPS, U64, dn, eta, fmax, fmin, gamma, rounding, up, up_ops};
 use super::model::Model;
@@ -43,6 +43,28 @@ fn ln_iv(s: Iv) -> Iv {
         Iv::approx(s.lo.ln(), lib(), eta(U64)).lo,
         Iv::approx(s.hi.ln(), lib(), eta(U64)).hi,
     )
+}
+
+/// Smallest shift `w` for which [`exp_lower_shift`] uses the cubic (below it, `exp`).
+const SHIFT_MIN: f64 = -0.25;
+
+/// A lower bound of `exp(t + to - from)` without a library call, given
+/// `0 <= base <= exp(t)` and `w = to - from <= 0` (a logit's shift over the box): returns
+/// a lower bound of `exp(t) exp(w)`, using `exp(w) >= 1 + w + w²/2 + w³/6` (Taylor with
+/// the remainder `exp(ξ) w⁴/24 >= 0`, valid for every real `w`). For `w` in
+/// `[SHIFT_MIN, 0]` the cubic is `>= 0.77`; it is evaluated in f64 with six operations on
+/// numbers of magnitude `<= 1`, so its rounding error is below `16u`, and `32u` is
+/// subtracted. `w` itself is rounded down (`exp` is increasing). Outside that range, or
+/// when `base` is zero or not finite, `fallback` computes the bound with `exp`.
+#[inline]
+fn exp_lower_shift(base: f64, to: f64, from: f64, fallback: impl FnOnce() -> f64) -> f64 {
+    let w = dn(to - from);
+    if !(rounding() && base > 0.0 && base.is_finite() && (SHIFT_MIN..=0.0).contains(&w)) {
+        return fallback();
+    }
+    let p = 1.0 + w * (1.0 + w * (0.5 + w * (1.0 / 6.0)));
+    let p = p - 32.0 * U64;
+    dn(base * p)
 }
 
 /// Scalar result: the data term's model before the reduction weight, and `Σ max|ℓ|`
@@ -96,12 +118,14 @@ pub(crate) fn data_term(
                 let yv = y.as_slice()[idx];
                 let rg = ranges(&el, &bx);
                 let yy = Iv::point(el.c0).add(rg.d);
-                let (h0, s, r) = smooth_enclosure(Smooth::Softplus, el.c0, yy.lo, yy.hi);
-                total.c0 = total.c0.add(h0.sub(Iv::point(yv).mul(Iv::point(el.c0))));
-                total.add_linear(&el, s.sub(Iv::point(yv)));
-                let d0 = add_square(&el, &rg, r, &mut total.q);
+                let one = smooth_enclosure(Smooth::Softplus, el.c0, yy.lo, yy.hi);
+                total.c0 = total
+                    .c0
+                    .add(one.h0.sub(Iv::point(yv).mul(Iv::point(el.c0))));
+                total.add_linear(&el, one.s.sub(Iv::point(yv)));
+                let d0 = add_square(&el, &rg, one.r, &mut total.q);
                 total.add_e(d0);
-                let lmax = up(value(Smooth::Softplus, yy.hi).hi + up(yv.abs() * yy.mag()));
+                let lmax = up(one.hb.hi + up(yv.abs() * yy.mag()));
                 total.add_e(up(rel * lmax + 4.0 * eta(u_t)));
                 abs_sum = up(abs_sum + lmax);
             }
@@ -113,6 +137,7 @@ pub(crate) fn data_term(
             let mut diff = Elem::with_k(k);
             let mut u_acc = Acc::with_k(k);
             let kf = rows as f64;
+            let ln_k = kf.ln();
             let mut ex = vec![Iv::ZERO; rows];
             let mut elo = vec![0.0; rows];
             let mut suf = vec![0.0; rows + 1];
@@ -157,8 +182,10 @@ pub(crate) fn data_term(
                 // sample instead of K²; the sums over i ≠ j come from prefix and suffix
                 // sums (rounded down, no cancellation). Pairwise fallback if F_j overflows.
                 for i in 0..rows {
-                    let t = Iv::point(zbox[i].lo).sub(Iv::point(mx));
-                    elo[i] = exp_iv(Iv::point(t.lo)).lo;
+                    elo[i] = exp_lower_shift(ex[i].lo, els[i].c0, zbox[i].lo, || {
+                        let t = Iv::point(zbox[i].lo).sub(Iv::point(mx));
+                        exp_iv(Iv::point(t.lo)).lo
+                    });
                 }
                 suf[rows] = 0.0;
                 for i in (0..rows).rev() {
@@ -171,8 +198,16 @@ pub(crate) fn data_term(
                     if j == c {
                         continue;
                     }
-                    let t = Iv::point(mx).sub(Iv::point(zbox[j].hi));
-                    let f = exp_iv(Iv::point(t.lo)).lo;
+                    // exp(mx - c0_j) >= 1 / ex_j.hi, times exp(c0_j - z_j,hi).
+                    let inv = if ex[j].hi.is_finite() && ex[j].hi > 0.0 {
+                        dn(1.0 / ex[j].hi)
+                    } else {
+                        0.0
+                    };
+                    let f = exp_lower_shift(inv, els[j].c0, zbox[j].hi, || {
+                        let t = Iv::point(mx).sub(Iv::point(zbox[j].hi));
+                        exp_iv(Iv::point(t.lo)).lo
+                    });
                     let others = dn(pre_j + suf[j + 1]);
                     let mut sl = dn(others * f);
                     if !(f.is_finite() && sl.is_finite()) {
@@ -211,12 +246,11 @@ pub(crate) fn data_term(
                 // Driver: nets evaluates in f64 from the T logits (module doc, MAJORIZE.md).
                 let zm = zbox.iter().map(|b| b.mag()).fold(0.0, f64::max);
                 let ysum: f64 = (0..rows).map(|j| y[(j, n)].abs()).sum();
-                let per =
-                    12.0 * zm + (LIBM_ULPS + 8.0) * kf.ln() + 2.0 * LIBM_ULPS + 4.0 * kf + 8.0;
+                let per = 12.0 * zm + (LIBM_ULPS + 8.0) * ln_k + 2.0 * LIBM_ULPS + 4.0 * kf + 8.0;
                 let drv = up_ops(gamma(1, U64) * ysum * per + kf * eta(U64), 8);
                 total.add_e(drv);
                 let _ = &rgs;
-                abs_sum = up(abs_sum + up_ops(ysum * (2.0 * zm + kf.ln() + 1.0), 6));
+                abs_sum = up(abs_sum + up_ops(ysum * (2.0 * zm + ln_k + 1.0), 6));
             }
         }
         LossKind::MulticlassHinge => {}

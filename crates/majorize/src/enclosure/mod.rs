@@ -54,5 +54,6 @@ mod workspace;
 
 pub use api::{
     EnclosureRequest, EnclosureSurrogate, QuadraticEnclosure, apply_step, enclose, enclose_with,
+    enclose_with_value,
 };
 pub use workspace::EnclosureWorkspace;

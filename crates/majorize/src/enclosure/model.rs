@@ -22,7 +22,9 @@
 //! - degree 2: `W [Q_ij] + V_i a1_j`;
 //! - degree 3: `Σ_l α_l V_l [Q_ij]` is folded into degree 2 with `α_l ∈ [0, ᾱ_l]`:
 //!   it lies in `±(Σ_l ᾱ_l |V_l|)(|qm_ij| + qr_ij)`;
-//! - the degree-0 part `W(α) ρ` is bounded by `W_max e`, `W_max = |W| + Σ ᾱ_l |V_l|`.
+//! - the degree-0 part `W(α) ρ` is bounded by `W_max e`, `W_max = |W| + Σ ᾱ_l |V_l|`
+//!   (with the rounding terms, one nonnegative product `W_max s_e`; in f64 it is bounded
+//!   by Hölder, `max_j W_max,ij · Σ_j s_e,jn`, instead of a GEMM).
 //!
 //! Floating point: a GEMM with inner dimension `n` satisfies
 //! `|fl(PM) - PM| <= γ_n |P||M|` (Higham, Thm 3.5 / eq. 3.13, any order, FMA or not). The
@@ -37,7 +39,7 @@ use nalgebra::DMatrix;
 use super::fp::{Inflate, U64, gamma, up_ops};
 use super::workspace::EnclosureWorkspace;
 use crate::error::Result;
-use crate::prod::gemm;
+use crate::prod::{gemm, gemm_acc};
 
 /// A degree-2 matrix Taylor model (see the module doc for its invariant).
 #[derive(Clone, Debug)]
@@ -53,48 +55,58 @@ pub(crate) struct Model {
 }
 
 impl Model {
-    /// Entrywise upper bound of `max_α |value - c0|` over the box:
-    /// `Σ|c1_i| ᾱ_i + Σ ᾱ_i ᾱ_j (|qm| + qr) + e`, rounded up.
-    pub(crate) fn spread(&self, amax: &[f64], ws: &mut EnclosureWorkspace) -> DMatrix<f64> {
+    /// ReLU classes per entry, from the spread `Σ|c1_i| ᾱ_i + Σ ᾱ_i ᾱ_j (|qm| + qr) + e`
+    /// (rounded up, an upper bound of `max_α |value - c0|` over the box): 1 if
+    /// `c0 - spread > 0` (active on the whole box), 0 if `c0 + spread < 0` (inactive),
+    /// 2 otherwise (the kink may be inside the range; NaN also lands here).
+    pub(crate) fn relu_classes(&self, amax: &[f64], class: &mut Vec<u8>) {
         let k = self.k;
-        let (r, c) = self.e.shape();
-        let mut out = ws.scratch(r, c);
-        out.copy_from(&self.e);
-        if self.constant {
-            return out;
-        }
+        let n = self.e.len();
+        class.clear();
+        class.resize(n, 2);
         let infl = Inflate::new(2 * (k + k * k) + 2);
+        let (c0, e) = (self.c0.as_slice(), self.e.as_slice());
+        let classify = |c: f64, sp: f64| -> u8 {
+            if c - sp > 0.0 {
+                1
+            } else if c + sp < 0.0 {
+                0
+            } else {
+                2
+            }
+        };
+        if self.constant {
+            for ((o, c), s) in class.iter_mut().zip(c0).zip(e) {
+                *o = classify(*c, *s);
+            }
+            return;
+        }
+        if k == 1 {
+            let (c1, qm, qr) = (
+                self.c1[0].as_slice(),
+                self.qm[0].as_slice(),
+                self.qr[0].as_slice(),
+            );
+            let (a, aa) = (amax[0], amax[0] * amax[0]);
+            for (idx, o) in class.iter_mut().enumerate() {
+                let s = e[idx] + c1[idx].abs() * a + (qm[idx].abs() + qr[idx]) * aa;
+                *o = classify(c0[idx], infl.apply(s));
+            }
+            return;
+        }
         let aa: Vec<f64> = (0..k * k).map(|ij| amax[ij / k] * amax[ij % k]).collect();
-        for (idx, o) in out.as_mut_slice().iter_mut().enumerate() {
-            let mut s = *o;
+        for (idx, o) in class.iter_mut().enumerate() {
+            let mut s = e[idx];
             for i in 0..k {
                 s += self.c1[i].as_slice()[idx].abs() * amax[i];
             }
             for (ij, a) in aa.iter().enumerate() {
                 s += (self.qm[ij].as_slice()[idx].abs() + self.qr[ij].as_slice()[idx]) * a;
             }
-            *o = infl.apply(s);
-        }
-        out
-    }
-
-    /// Copies entry `idx` of `src` (same shape and k) into `self`.
-    pub(crate) fn copy_entry(&mut self, src: &Model, idx: usize) {
-        self.c0.as_mut_slice()[idx] = src.c0.as_slice()[idx];
-        self.e.as_mut_slice()[idx] = src.e.as_slice()[idx];
-        for (d, s) in self.c1.iter_mut().zip(&src.c1) {
-            d.as_mut_slice()[idx] = s.as_slice()[idx];
-        }
-        for (d, s) in self.qm.iter_mut().zip(&src.qm) {
-            d.as_mut_slice()[idx] = s.as_slice()[idx];
-        }
-        for (d, s) in self.qr.iter_mut().zip(&src.qr) {
-            d.as_mut_slice()[idx] = s.as_slice()[idx];
+            *o = classify(c0[idx], infl.apply(s));
         }
     }
 
-    /// Entrywise bound of `max_α |value|` over the box: `|c0| + Σ|c1_i| ᾱ_i +
-    /// Σ ᾱ_i ᾱ_j (|qm| + qr) + e`, rounded up.
     /// Entrywise bound of `max_α |value|` over the box at entry `idx`: `|c0| + Σ|c1_i| ᾱ_i +
     /// Σ ᾱ_i ᾱ_j (|qm| + qr) + e`, rounded up; `infl` must be `Inflate::new(2(k + k²) + 2)`.
     #[inline]
@@ -166,8 +178,8 @@ pub(crate) fn dense(
     // Degree 0: W a0 + b.
     gemm(&mut z.c0, &layer.w, Transpose::No, &a.c0, Transpose::No)?;
     add_cols(&mut z.c0, &layer.b);
-    // Degree 1: W a1_i + V_i a0 + β_i.
-    let mut tmp = ws.scratch(d_out, cols);
+    // Degree 1: W a1_i + V_i a0 + β_i (the second product accumulated into the first:
+    // one sum of 2n products, within the γ_{2n+2} charged below).
     for i in 0..k {
         gemm(
             &mut z.c1[i],
@@ -177,8 +189,7 @@ pub(crate) fn dense(
             Transpose::No,
         )?;
         if !a.constant {
-            gemm(&mut tmp, &layer.w, Transpose::No, &a.c1[i], Transpose::No)?;
-            z.c1[i] += &tmp;
+            gemm_acc(&mut z.c1[i], &layer.w, &a.c1[i])?;
         }
         add_cols(&mut z.c1[i], &layer.vb[i]);
     }
@@ -223,7 +234,16 @@ pub(crate) fn dense(
             *s = infl_e.apply(v);
         }
     }
-    gemm(&mut z.e, &wmax, Transpose::No, &s_e, Transpose::No)?;
+    if u_t <= U64 {
+        // T = f64: the degree-0 radius is rounding-level, so the GEMM is replaced by the
+        // Hölder bound (W_max s_e)_in <= max_j W_max,ij · Σ_j s_e,jn (all terms >= 0),
+        // O(d_out N) instead of a product: a few times looser on a term of order
+        // γ |W||A|, which costs nothing visible in f64 (in f32 it would, so T = f32 keeps
+        // the GEMM).
+        holder_bound(&mut z.e, &wmax, &s_e);
+    } else {
+        gemm(&mut z.e, &wmax, Transpose::No, &s_e, Transpose::No)?;
+    }
     let infl_z = Inflate::new(n + 3);
     for mut col in z.e.column_iter_mut() {
         for (x, bm) in col.iter_mut().zip(&bmax) {
@@ -233,7 +253,6 @@ pub(crate) fn dense(
     ws.give(s_e);
     if a.constant {
         // q = 0 and a1 = 0: no degree-2 term.
-        ws.give(tmp);
         return Ok(z);
     }
     // Degree 2: mid W qm_ij + V_i a1_j; radius
@@ -256,14 +275,7 @@ pub(crate) fn dense(
                 &a.qm[ij],
                 Transpose::No,
             )?;
-            gemm(
-                &mut tmp,
-                &layer.v[i],
-                Transpose::No,
-                &a.c1[j],
-                Transpose::No,
-            )?;
-            z.qm[ij] += &tmp;
+            gemm_acc(&mut z.qm[ij], &layer.v[i], &a.c1[j])?;
             let gi = up_ops(g2 / amax[i], 1);
             let (i2, i4) = (Inflate::new(2), Inflate::new(4));
             let (qm_a, qr_a, c1_a) = (a.qm[ij].as_slice(), a.qr[ij].as_slice(), a.c1[j].as_slice());
@@ -296,9 +308,31 @@ pub(crate) fn dense(
             }
         }
     }
-    ws.give(tmp);
     ws.give(stacked_s);
     Ok(z)
+}
+
+/// `out_in >= max_j p_ij · Σ_j s_jn >= (P S)_in` for nonnegative `P`, `S` (rounded up:
+/// the column sums through [`Inflate`] for their `rows - 1` additions, the product by
+/// one more inflation). NaN propagates (`f64::max` would drop it, so a NaN row maximum
+/// is kept explicitly).
+fn holder_bound(out: &mut DMatrix<f64>, p: &DMatrix<f64>, s: &DMatrix<f64>) {
+    let rows = s.nrows();
+    let infl_sum = Inflate::new(rows);
+    let infl_1 = Inflate::new(1);
+    let rowmax: Vec<f64> = p
+        .row_iter()
+        .map(|r| {
+            r.iter()
+                .fold(0.0f64, |m, x| if x.is_nan() || *x > m { *x } else { m })
+        })
+        .collect();
+    for (mut o, sc) in out.column_iter_mut().zip(s.column_iter()) {
+        let sum = infl_sum.apply(sc.iter().sum::<f64>());
+        for (x, rm) in o.iter_mut().zip(&rowmax) {
+            *x = infl_1.apply(rm * sum);
+        }
+    }
 }
 
 fn add_cols(m: &mut DMatrix<f64>, b: &[f64]) {

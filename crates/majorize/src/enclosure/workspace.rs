@@ -16,6 +16,8 @@ use super::model::Model;
 #[derive(Debug, Default)]
 pub struct EnclosureWorkspace {
     pool: Vec<Vec<f64>>,
+    /// Per-entry classes of the ReLU step (see `Model::relu_classes`).
+    pub(crate) class: Vec<u8>,
 }
 
 impl EnclosureWorkspace {

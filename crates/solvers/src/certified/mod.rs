@@ -50,8 +50,10 @@
 //! the certificate is checked at exactly those values; the new weights are formed by
 //! `majorize::enclosure::apply_step`, the same rounding the enclosure accounts for. The
 //! driver records `data term + penalty` with its own rounding (in f32 the data term is
-//! rounded to f32, the penalty summed in f64), which can differ from `phi(0)` (computed
-//! in `T`) by at most the slack `s`, so a step is taken only if
+//! rounded to f32, the penalty summed in f64). `phi(0)` is the value the gradient pass
+//! returned (`majorize::enclosure::enclose_with_value`, which saves a forward pass); the
+//! enclosure's slack is computed against it, so the driver's record at the base point
+//! differs from `phi(0)` by at most the slack `s`, and a step is taken only if
 //! `upper_bound(a*) < phi(0) - s` strictly: then
 //! `recorded F(new) <= upper_bound(a*) < phi(0) - s <= recorded F(old)`.
 //!
@@ -75,7 +77,8 @@
 //!
 //! One gradient (forward + backward over N samples), the base rule's update, one
 //! enclosure pass over the N samples (counted as one more forward pass; its arithmetic
-//! is that of a few forward passes), and a k x k box QP.
+//! is that of a few forward passes, see docs/MAJORIZE.md for measured ratios), and a
+//! k x k box QP.
 
 pub mod boxqp;
 mod config;

@@ -363,7 +363,7 @@ impl<T: Real> Solver<NetProblem<T>> for CertifiedMm<T> {
         self.prepare(problem)?;
         let n = problem.train.len();
         problem.params(&mut self.params);
-        problem.value_grad(None, &mut self.grad)?;
+        let f0 = problem.value_grad(None, &mut self.grad)?;
         ctx.counters.add_value_grad(n);
         self.base_direction()?;
         let trust = self.st.trust.clone();
@@ -379,7 +379,10 @@ impl<T: Real> Solver<NetProblem<T>> for CertifiedMm<T> {
         // Unsupported layers, activations or losses, and non-finite weights, are typed
         // errors naming the culprit; an overflowing bound (huge trust region) comes back
         // as an infinite `quad_upper` and is handled by `choose_step` (no move, shrink).
-        let enc = enclosure::enclose_with(&req, &mut self.enc_ws)
+        // The gradient pass's value serves as phi(0): the enclosure's slack is computed
+        // against it, so `choose_step`'s test `bound < phi0 - slack` stays valid for the
+        // driver's record, and the forward pass of `Sequential::objective` is saved.
+        let enc = enclosure::enclose_with_value(&req, f0, &mut self.enc_ws)
             .map_err(|e| SolverError::Problem(format!("certified MM: {e}")))?;
         ctx.counters.forward += 1;
         ctx.counters.samples_seen += n as u64;
