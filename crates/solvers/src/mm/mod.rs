@@ -72,7 +72,7 @@
 //! | digits-mlp (ReLU) | 100 | 0.0166 | 0.0671 | 0.0890 |
 //! | digits-mlp (ReLU) | 200 | 0.0117 | 0.0447 | 0.0545 |
 //! | digits-mlp-deep (ReLU) | 200 | 0.0221 | 0.0590 | 0.0435 |
-//! | digits-mlp-deep (ReLU) | 400 | 0.0093 | 0.0416 | 0.0314 |
+//! | digits-mlp-deep (ReLU) | 400 | 0.0093 | 0.0416 | 0.0350 |
 //! | spirals (ReLU) | 200 | 0.1755 | 0.3806 | 0.3245 |
 //! | spirals (ReLU) | 400 | 0.1225 | 0.2960 | 0.2539 |
 //! | digits-softplus-mse (softplus) | 100 | 0.1280 | 0.1298 | 0.1285 |
@@ -91,6 +91,9 @@
 //! digits-softplus-mse, 15% better on teacher-student) but each enclosure costs several
 //! forward passes of arithmetic (wall time per sweep 3-30x the safeguarded sweep). Hence
 //! the safeguarded path stays the default.
+//! In f32 the certificate stops holding once the decrease per sweep falls below the
+//! slack (rounding): over 200 sweeps 76 of 200 hidden blocks were certified on
+//! digits-mlp and 27 of 400 on spirals; the others took the safeguarded path.
 //!
 //! One step (sweep) visits the output layer, then the hidden layers downwards
 //! ([`MmBlocks::AllLayers`]), or the output layer only ([`MmBlocks::LastLayer`]). The
