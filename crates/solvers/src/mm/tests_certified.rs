@@ -181,3 +181,17 @@ fn certified_path_resumes_bit_identically() {
     assert_eq!(resumed.trace.without_time(), full.trace.without_time());
     assert_eq!(p2.net.flat_params(), p.net.flat_params());
 }
+
+#[test]
+fn zero_certified_steps_is_a_typed_error_naming_the_field() {
+    let err = certified(0).build::<f64>().unwrap_err().to_string();
+    assert!(err.contains("certified_steps"), "{err}");
+    let err = BlockMmConfig {
+        certified_trust_region: f64::NAN,
+        ..certified(1)
+    }
+    .build::<f64>()
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("certified_trust_region"), "{err}");
+}
