@@ -12,13 +12,12 @@ use crate::{Context, NetProblem, Solver, SolverError, StepReport};
 
 /// Checkpointed state: sweeps done, the last accepted curvature of each block (0 = none
 /// yet), the power-iteration vectors and the certified path's trust region per block
-/// (0 = not set yet; absent in checkpoints written before it existed).
+/// (0 = not set yet).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 struct BlockMmState {
     sweeps: u64,
     curvature: Vec<f64>,
     power: Vec<Vec<f64>>,
-    #[serde(default)]
     trust: Vec<f64>,
 }
 
@@ -418,9 +417,7 @@ impl<T: Real> Solver<NetProblem<T>> for BlockMm<T> {
         let layers = widths.len().saturating_sub(1);
         check_len("BlockMM", "curvature", layers, self.st.curvature.len())?;
         check_len("BlockMM", "power", layers, self.st.power.len())?;
-        if !self.st.trust.is_empty() {
-            check_len("BlockMM", "trust", layers, self.st.trust.len())?;
-        }
+        check_len("BlockMM", "trust", layers, self.st.trust.len())?;
         for (i, p) in self.st.power.iter().enumerate() {
             check_len("BlockMM", &format!("power[{i}]"), widths[i], p.len())?;
         }
