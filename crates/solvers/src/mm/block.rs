@@ -1,22 +1,24 @@
 //! The block-MM solver on an MLP ([`BlockMm`]); maths in the [`crate::mm`] module doc.
 
 use autodiff::Real;
-use majorize::enclosure::{EnclosureRequest, apply_step, enclose};
-use nalgebra::{Cholesky, DMatrix, DVector};
+use nalgebra::{Cholesky, DMatrix};
 use nets::CurvatureBound;
 use serde::{Deserialize, Serialize};
 
+use super::certified_block::{CertBuffers, certified_block};
 use super::config::{BlockMmConfig, MmBlocks};
 use super::workspace::{Workspace, dense};
 use crate::{Context, NetProblem, Solver, SolverError, StepReport};
 
 /// Checkpointed state: sweeps done, the last accepted curvature of each block (0 = none
-/// yet) and the power-iteration vectors.
+/// yet), the power-iteration vectors and the certified path's trust region per block
+/// (0 = not set yet).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 struct BlockMmState {
     sweeps: u64,
     curvature: Vec<f64>,
     power: Vec<Vec<f64>>,
+    trust: Vec<f64>,
 }
 
 /// Block majorization-minimization of an MLP's training objective, full batch; one step
@@ -30,13 +32,6 @@ pub struct BlockMm<T: Real> {
     cert: CertBuffers<T>,
 }
 
-/// Buffers of the certified path: the flat base point and the block's direction.
-#[derive(Debug, Default)]
-struct CertBuffers<T: Real> {
-    base: Vec<T>,
-    dir: Vec<DVector<T>>,
-}
-
 /// What one block's backtracking did.
 struct BlockOutcome {
     accepted: bool,
@@ -44,7 +39,10 @@ struct BlockOutcome {
     structural: f64,
     trials: usize,
     model: f64,
-    certified: bool,
+    /// Certified steps taken (0 on the safeguarded path).
+    cert_steps: usize,
+    /// Enclosures computed for this block (certified path tried).
+    enclosures: usize,
 }
 
 impl<T: Real> BlockMm<T> {
@@ -83,6 +81,10 @@ impl<T: Real> BlockMm<T> {
         if self.st.curvature.len() != ws.layers {
             self.st.curvature = vec![0.0; ws.layers];
         }
+        if self.st.trust.len() != ws.layers {
+            self.st.trust = vec![0.0; ws.layers];
+        }
+        self.cert.prepare(&problem.net, &ws.widths);
         if self.st.power.len() == ws.layers {
             for (p, v) in ws.power.iter_mut().zip(&self.st.power) {
                 let v: Vec<T> = v.iter().map(|x| T::of(*x)).collect();
@@ -104,6 +106,7 @@ impl<T: Real> BlockMm<T> {
         i: usize,
         f: &mut f64,
         remembered: f64,
+        trust: &mut f64,
         beta_w: f64,
     ) -> Result<BlockOutcome, SolverError> {
         let last = ws.layers - 1;
@@ -147,13 +150,34 @@ impl<T: Real> BlockMm<T> {
         let dim = din + 1;
         let trace_m: f64 = (0..dim).map(|r| ws.gram[i][(r, r)].to_f64()).sum::<f64>() / dim as f64;
         let tol = 8.0 * T::EPS.to_f64() * f.abs().max(1.0);
+        let mut enclosures = 0;
         if cfg.certified && i != last {
+            // The direction: the MM step at the structural curvature (a fixed scale, so
+            // that the trust region, in units of it, carries over between sweeps).
+            let c_ref = if structural > 0.0 && structural.is_finite() {
+                structural * cfg.initial_scale
+            } else {
+                curv
+            };
+            if *trust <= 0.0 {
+                *trust = cfg.certified_trust_region;
+            }
             ctx.counters.inner_solves += 1;
-            if Self::solve_at(cfg, ws, i, curv, l2, trace_m).is_some()
-                && let Some(out) =
-                    Self::certified_step(cfg, ws, cert, problem, ctx, i, f, curv, structural)?
-            {
-                return Ok(out);
+            if Self::solve_at(cfg, ws, i, c_ref, l2, trace_m).is_some() {
+                let out = certified_block(cfg, ws, cert, problem, ctx, i, f, trust)?;
+                enclosures = out.enclosures;
+                if out.steps > 0 {
+                    return Ok(BlockOutcome {
+                        accepted: true,
+                        // The curvature whose plain MM step is the step taken.
+                        curvature: c_ref / out.alpha,
+                        structural,
+                        trials: 0,
+                        model: out.bound,
+                        cert_steps: out.steps,
+                        enclosures,
+                    });
+                }
             }
         }
         let mut trials = 0;
@@ -191,7 +215,8 @@ impl<T: Real> BlockMm<T> {
                     structural,
                     trials,
                     model,
-                    certified: false,
+                    cert_steps: 0,
+                    enclosures,
                 });
             }
             curv *= cfg.increase;
@@ -209,12 +234,17 @@ impl<T: Real> BlockMm<T> {
             structural,
             trials,
             model: *f,
-            certified: false,
+            cert_steps: 0,
+            enclosures,
         })
     }
 
     /// Solves `(curv M + l2 P + ridge I) X = G^T` into `ws.sol[i]` (the MM step is
-    /// `D = -X^T`); `None` if the matrix is not positive definite.
+    /// `D = -X^T`); `None` if the matrix is not positive definite. The first layer's
+    /// factors are reused across sweeps ([`Workspace::solve_cached`]): its `M` depends
+    /// only on the data, and backtracking visits the same curvatures again (the start
+    /// `decrease * L` and the trials `increase^j` times it are exact binary multiples
+    /// with the default factors 1/2 and 2).
     fn solve_at(
         cfg: &BlockMmConfig,
         ws: &mut Workspace<T>,
@@ -227,6 +257,10 @@ impl<T: Real> BlockMm<T> {
         let dim = din + 1;
         // H = curv M + l2 P + ridge I (P: identity on the weight rows, 0 on the bias).
         let ridge = cfg.ridge * curv * trace_m.max(f64::MIN_POSITIVE);
+        let key = [curv.to_bits(), l2.to_bits(), ridge.to_bits()];
+        if ws.solve_cached(i, key) {
+            return Some(());
+        }
         let mut h = std::mem::replace(&mut ws.h[i], DMatrix::zeros(0, 0));
         if h.shape() != (dim, dim) {
             h = DMatrix::zeros(dim, dim);
@@ -242,110 +276,8 @@ impl<T: Real> BlockMm<T> {
         };
         ws.sol[i].copy_from(&ws.rhs[i]);
         chol.solve_mut(&mut ws.sol[i]);
-        ws.h[i] = chol.unpack();
+        ws.keep_factor(i, key, chol);
         Some(())
-    }
-
-    /// The certified path of hidden block `i` (module doc): encloses
-    /// `phi(a) = F(Wb + a D)` on `[0, certified_trust_region]` along the MM step
-    /// `D = -ws.sol[i]^T` and takes the step minimising the certified bound. `None` (the
-    /// block unchanged) when the enclosure does not apply or certifies no decrease.
-    #[allow(clippy::too_many_arguments)]
-    fn certified_step(
-        cfg: &BlockMmConfig,
-        ws: &mut Workspace<T>,
-        cert: &mut CertBuffers<T>,
-        problem: &mut NetProblem<T>,
-        ctx: &mut Context,
-        i: usize,
-        f: &mut f64,
-        curv: f64,
-        structural: f64,
-    ) -> Result<Option<BlockOutcome>, SolverError> {
-        let n = problem.train.len();
-        let p = problem.net.num_params();
-        // Flat offsets of dense layer i's weight (column-major) and bias.
-        let layout = problem.net.param_layout();
-        let mut layers: Vec<usize> = layout.iter().map(|t| t.layer).collect();
-        layers.dedup();
-        let Some(&layer) = layers.get(i) else {
-            return Ok(None);
-        };
-        let tensors: Vec<_> = layout.iter().filter(|t| t.layer == layer).collect();
-        let (Some(w), Some(b)) = (
-            tensors.iter().find(|t| t.name == "weight"),
-            tensors.iter().find(|t| t.name == "bias"),
-        ) else {
-            return Ok(None);
-        };
-        let din = ws.widths[i];
-        let dout = ws.widths[i + 1];
-        if w.rows != dout || w.cols != din || b.rows * b.cols != dout {
-            return Ok(None);
-        }
-        cert.base.resize(p, T::zero());
-        problem.net.params_to_flat(&mut cert.base)?;
-        if cert.dir.len() != 1 || cert.dir[0].len() != p {
-            cert.dir = vec![DVector::zeros(p)];
-        }
-        let dir = &mut cert.dir[0];
-        dir.fill(T::zero());
-        let sol = &ws.sol[i];
-        for r in 0..din {
-            for o in 0..dout {
-                dir[w.offset + r * dout + o] = -sol[(r, o)];
-            }
-        }
-        for o in 0..dout {
-            dir[b.offset + o] = -sol[(din, o)];
-        }
-        let abar = [T::of(cfg.certified_trust_region)];
-        let req = EnclosureRequest {
-            net: &problem.net,
-            loss: &problem.loss,
-            inputs: problem.train.inputs(),
-            targets: problem.train.targets(),
-            directions: &cert.dir,
-            alpha_max: &abar,
-        };
-        // An unsupported layer, activation or loss: this block keeps the safeguarded path.
-        let Ok(enc) = enclose(&req) else {
-            return Ok(None);
-        };
-        ctx.counters.forward += 1;
-        ctx.counters.samples_seen += n as u64;
-        let step = crate::certified::choose_step(&enc, &[abar[0].to_f64()], 1)?;
-        if !step.certified {
-            return Ok(None);
-        }
-        apply_step(&mut problem.net, &cert.base, &cert.dir, &step.alpha)
-            .map_err(|e| SolverError::Problem(format!("BlockMM: {e}")))?;
-        ws.forward_trial(&problem.net, i)?;
-        let data = ws.data_term(&problem.loss, problem.train.targets(), true)?;
-        ctx.counters.forward += 1;
-        ctx.counters.samples_seen += n as u64;
-        let f_new = data + problem.net.weight_penalty(problem.loss.l2);
-        if !(f_new.is_finite() && f_new <= *f) {
-            // Cannot happen under the certificate; kept as a guard.
-            let d = problem.net.dense_mut(i).ok_or_else(|| {
-                SolverError::Problem(format!("BlockMM: dense layer {i} is missing"))
-            })?;
-            d.weight.copy_from(&ws.w_old[i]);
-            d.bias.copy_from(&ws.b_old[i]);
-            return Ok(None);
-        }
-        ws.accept_trial(i);
-        *f = f_new;
-        let a = step.alpha[0].to_f64();
-        Ok(Some(BlockOutcome {
-            accepted: true,
-            // The curvature whose plain MM step is the step taken (about curv / a).
-            curvature: curv / a,
-            structural,
-            trials: 0,
-            model: step.bound,
-            certified: true,
-        }))
     }
 }
 
@@ -410,6 +342,7 @@ impl<T: Real> Solver<NetProblem<T>> for BlockMm<T> {
                 i,
                 &mut f,
                 self.st.curvature[i],
+                &mut self.st.trust[i],
                 beta_w,
             )?;
             if out.accepted {
@@ -422,7 +355,16 @@ impl<T: Real> Solver<NetProblem<T>> for BlockMm<T> {
                 .with(&format!("curvature_{i}"), out.curvature)
                 .with(&format!("structural_{i}"), out.structural)
                 .with(&format!("trials_{i}"), out.trials as f64)
-                .with(&format!("path_{i}"), if out.certified { 1.0 } else { 0.0 });
+                .with(
+                    &format!("path_{i}"),
+                    if out.cert_steps > 0 { 1.0 } else { 0.0 },
+                );
+            if cfg.certified && i != last {
+                report = report
+                    .with(&format!("cert_steps_{i}"), out.cert_steps as f64)
+                    .with(&format!("enclosures_{i}"), out.enclosures as f64)
+                    .with(&format!("trust_{i}"), self.st.trust[i]);
+            }
         }
         for k in first..=last {
             let d = dense(&problem.net, k)?;
@@ -459,6 +401,9 @@ impl<T: Real> Solver<NetProblem<T>> for BlockMm<T> {
         for (i, p) in st.power.iter().enumerate() {
             check_finite("BlockMM", &format!("power[{i}]"), p)?;
         }
+        for (i, t) in st.trust.iter().enumerate() {
+            check_range("BlockMM", &format!("trust[{i}]"), *t, 0.0, f64::MAX)?;
+        }
         self.st = st;
         self.ws = None;
         Ok(())
@@ -472,6 +417,7 @@ impl<T: Real> Solver<NetProblem<T>> for BlockMm<T> {
         let layers = widths.len().saturating_sub(1);
         check_len("BlockMM", "curvature", layers, self.st.curvature.len())?;
         check_len("BlockMM", "power", layers, self.st.power.len())?;
+        check_len("BlockMM", "trust", layers, self.st.trust.len())?;
         for (i, p) in self.st.power.iter().enumerate() {
             check_len("BlockMM", &format!("power[{i}]"), widths[i], p.len())?;
         }

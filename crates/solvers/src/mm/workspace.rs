@@ -2,12 +2,12 @@
 //! output gradients and per-layer solve matrices (allocated once in `init`).
 
 use autodiff::{Real, Transpose};
-use nalgebra::DMatrix;
+use nalgebra::{Cholesky, DMatrix, Dyn};
 use nets::{Activation, Dense, Loss, Sequential, Targets};
 
 use super::spectral::PowerIteration;
 use crate::SolverError;
-use crate::linalg::gemm;
+use crate::linalg::{InputKey, gemm};
 
 /// The dense layer `k` of `net`, or an error naming it.
 pub(crate) fn dense<T: Real>(net: &Sequential<T>, k: usize) -> Result<&Dense<T>, SolverError> {
@@ -56,7 +56,19 @@ pub(crate) struct Workspace<T: Real> {
     pub b_old: Vec<nalgebra::DVector<T>>,
     /// Spectral-norm estimators.
     pub power: Vec<PowerIteration<T>>,
+    /// The data matrix `a[0]` was last copied from (address, shape); `gram[0]` depends
+    /// only on it, so it is computed once per data set instead of once per sweep.
+    input_key: InputKey,
+    /// Whether `gram[0]` holds `[X;1][X;1]^T` of the data under `input_key`.
+    gram0_valid: bool,
+    /// Cholesky factors of the first layer's solve matrix for the last few
+    /// `(curvature, l2, ridge)` (bit patterns), oldest first; valid while `gram0_valid`.
+    factors0: Vec<([u64; 3], Cholesky<T, Dyn>)>,
 }
+
+/// How many first-layer factors are kept (each `(d_0 + 1)^2` numbers): backtracking
+/// around a steady curvature `L` visits `L / 2`, `L` and `2 L`.
+const KEPT_FACTORS: usize = 3;
 
 impl<T: Real> Workspace<T> {
     /// Buffers for `net` on `n` samples; checks the MLP structure.
@@ -91,6 +103,9 @@ impl<T: Real> Workspace<T> {
             w_old: Vec::new(),
             b_old: Vec::new(),
             power: Vec::new(),
+            input_key: InputKey::default(),
+            gram0_valid: false,
+            factors0: Vec::new(),
         };
         for k in 0..layers {
             let (din, dout) = (widths[k], widths[k + 1]);
@@ -109,6 +124,10 @@ impl<T: Real> Workspace<T> {
 
     /// Full forward pass of `net` on `x` into the trace.
     pub fn forward(&mut self, net: &Sequential<T>, x: &DMatrix<T>) -> Result<(), SolverError> {
+        if !self.input_key.hit(x, 1) {
+            self.gram0_valid = false;
+            self.drop_factors();
+        }
         self.a[0].copy_from(x);
         for k in 0..self.layers {
             dense(net, k)?.forward_into(&self.a[k], &mut self.z[k])?;
@@ -186,8 +205,43 @@ impl<T: Real> Workspace<T> {
     }
 
     /// Fills `gram[i] = [A;1][A;1]^T` and `rhs[i] = [A;1] delta_i^T + l2 [W^T; 0]`
-    /// (the transposed block gradient of the objective).
+    /// (the transposed block gradient of the objective). The first layer's Gram matrix
+    /// depends only on the data, so it is kept across sweeps (the same GEMM on the same
+    /// input, so bit for bit what recomputing it would give).
     pub fn block_gradient(&mut self, w: &DMatrix<T>, l2: f64, i: usize) -> Result<(), SolverError> {
+        if i != 0 || !self.gram0_valid {
+            if i == 0 {
+                self.drop_factors();
+            }
+            self.gram_of(i)?;
+            self.gram0_valid |= i == 0;
+        }
+        let din = self.widths[i];
+        let a = &self.a[i];
+        let d = &self.delta[i];
+        gemm(
+            &mut self.gtop[i],
+            1.0,
+            a,
+            Transpose::No,
+            d,
+            Transpose::Yes,
+            0.0,
+            1,
+        )?;
+        let rhs = &mut self.rhs[i];
+        let l2t = T::of(l2);
+        for o in 0..d.nrows() {
+            for r in 0..din {
+                rhs[(r, o)] = self.gtop[i][(r, o)] + l2t * w[(o, r)];
+            }
+            rhs[(din, o)] = d.row(o).sum();
+        }
+        Ok(())
+    }
+
+    /// `gram[i] = [A;1][A;1]^T` of the current input `a[i]` of dense layer `i`.
+    fn gram_of(&mut self, i: usize) -> Result<(), SolverError> {
         let din = self.widths[i];
         let n = self.a[i].ncols();
         let a = &self.a[i];
@@ -209,25 +263,43 @@ impl<T: Real> Workspace<T> {
             g[(din, r)] = s;
         }
         g[(din, din)] = T::of(n as f64);
-        let d = &self.delta[i];
-        gemm(
-            &mut self.gtop[i],
-            1.0,
-            a,
-            Transpose::No,
-            d,
-            Transpose::Yes,
-            0.0,
-            1,
-        )?;
-        let rhs = &mut self.rhs[i];
-        let l2t = T::of(l2);
-        for o in 0..d.nrows() {
-            for r in 0..din {
-                rhs[(r, o)] = self.gtop[i][(r, o)] + l2t * w[(o, r)];
-            }
-            rhs[(din, o)] = d.row(o).sum();
-        }
         Ok(())
+    }
+
+    /// If a factor of layer `i`'s solve matrix for `key` is kept (only layer 0 keeps
+    /// any), solves `H X = rhs[i]` into `sol[i]` with it and returns true.
+    pub fn solve_cached(&mut self, i: usize, key: [u64; 3]) -> bool {
+        if i != 0 || !self.gram0_valid {
+            return false;
+        }
+        let Some((_, chol)) = self.factors0.iter().find(|(k, _)| *k == key) else {
+            return false;
+        };
+        self.sol[i].copy_from(&self.rhs[i]);
+        chol.solve_mut(&mut self.sol[i]);
+        true
+    }
+
+    /// Keeps layer `i`'s new factor (layer 0 only; the oldest is dropped beyond
+    /// [`KEPT_FACTORS`] and its buffer becomes the next solve matrix), or returns its
+    /// buffer to `h[i]` for the next solve.
+    pub fn keep_factor(&mut self, i: usize, key: [u64; 3], chol: Cholesky<T, Dyn>) {
+        if i != 0 || !self.gram0_valid {
+            self.h[i] = chol.unpack();
+            return;
+        }
+        if self.factors0.len() >= KEPT_FACTORS {
+            let (_, old) = self.factors0.remove(0);
+            self.h[0] = old.unpack();
+        }
+        self.factors0.push((key, chol));
+    }
+
+    /// Forgets the kept first-layer factors (their `M` changed).
+    fn drop_factors(&mut self) {
+        if let Some((_, c)) = self.factors0.pop() {
+            self.h[0] = c.unpack();
+        }
+        self.factors0.clear();
     }
 }

@@ -1,0 +1,202 @@
+//! The certified path of block MM's hidden blocks (maths in the [`crate::mm`] module doc):
+//! certified steps along the block's preconditioned MM direction, each chosen by
+//! minimising the enclosure's 1-D bound over an adaptive trust region.
+
+use autodiff::Real;
+use majorize::enclosure::{EnclosureRequest, EnclosureWorkspace, enclose_with};
+use nalgebra::DVector;
+
+use super::config::BlockMmConfig;
+use super::workspace::Workspace;
+use crate::{Context, NetProblem, SolverError};
+
+/// Trust-region factors of the certified path (as the safe-* solvers' defaults): grow
+/// when the step reaches half the region, shrink otherwise or when nothing is certified.
+const GROW: f64 = 2.0;
+const SHRINK: f64 = 0.5;
+/// The trust region stays in `[TRUST_MIN, TRUST_MAX]` (units of the structural MM step).
+const TRUST_MIN: f64 = 1e-12;
+const TRUST_MAX: f64 = 1e12;
+
+/// Buffers of the certified path, kept across sweeps so that a sweep allocates nothing
+/// on this side at steady state: the flat direction (zero outside the block), the flat
+/// offsets of each dense layer's weight and bias, and the enclosure engine's workspace.
+#[derive(Debug, Default)]
+pub(crate) struct CertBuffers<T: Real> {
+    dir: Vec<DVector<T>>,
+    /// Per dense layer: flat offsets of its weight (column-major) and bias, if the
+    /// layout is the plain `d_out x d_in` weight and `d_out` bias.
+    offsets: Vec<Option<(usize, usize)>>,
+    enc: EnclosureWorkspace,
+}
+
+impl<T: Real> CertBuffers<T> {
+    /// Reads the parameter layout of `net` (once per workspace).
+    pub fn prepare(&mut self, net: &nets::Sequential<T>, widths: &[usize]) {
+        let p = net.num_params();
+        let layout = net.param_layout();
+        let mut layers: Vec<usize> = layout.iter().map(|t| t.layer).collect();
+        layers.dedup();
+        self.offsets = (0..widths.len().saturating_sub(1))
+            .map(|i| {
+                let layer = *layers.get(i)?;
+                let find = |name: &str| layout.iter().find(|t| t.layer == layer && t.name == name);
+                let (w, b) = (find("weight")?, find("bias")?);
+                let (din, dout) = (widths[i], widths[i + 1]);
+                (w.rows == dout && w.cols == din && b.rows * b.cols == dout)
+                    .then_some((w.offset, b.offset))
+            })
+            .collect();
+        if self.dir.len() != 1 || self.dir[0].len() != p {
+            self.dir = vec![DVector::zeros(p)];
+        }
+    }
+}
+
+/// What the certified path did to one block.
+pub(crate) struct CertOutcome {
+    /// Certified steps taken; 0 when none was (the block and `f` are unchanged).
+    pub steps: usize,
+    /// Enclosures computed (each counted as one forward pass).
+    pub enclosures: usize,
+    /// Sum of the step sizes, in units of the structural MM step.
+    pub alpha: f64,
+    /// The certified bound of the last step (an upper bound on the new objective).
+    pub bound: f64,
+}
+
+/// Certified steps on hidden block `i` along `D = -ws.sol[i]^T` (the MM step at the
+/// reference curvature, solved by the caller): up to `cfg.certified_steps` enclosures,
+/// each of `phi(a) = F(Wb + a D)` on `[0, trust]`, taking the minimiser of the certified
+/// bound if it certifies a decrease, and updating `trust` (grow x2 if the step reached
+/// half of it, shrink x1/2 otherwise); it stops after a step inside the region (the
+/// bound's minimum on the ray) or an uncertified one after a step (before the first
+/// step, an uncertified enclosure is retried on the shrunk region). Then one forward pass from the
+/// block up makes the new point current. `steps == 0` (block and `f` unchanged) when
+/// the enclosure does not apply or no step was certified. Each enclosure is counted as
+/// one forward pass over the N samples, like the forward pass at the end.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn certified_block<T: Real>(
+    cfg: &BlockMmConfig,
+    ws: &mut Workspace<T>,
+    cert: &mut CertBuffers<T>,
+    problem: &mut NetProblem<T>,
+    ctx: &mut Context,
+    i: usize,
+    f: &mut f64,
+    trust: &mut f64,
+) -> Result<CertOutcome, SolverError> {
+    let n = problem.train.len();
+    let none = CertOutcome {
+        steps: 0,
+        enclosures: 0,
+        alpha: 0.0,
+        bound: *f,
+    };
+    let Some(&Some((w_off, b_off))) = cert.offsets.get(i) else {
+        return Ok(none);
+    };
+    if cert.dir.len() != 1 || cert.dir[0].len() != problem.net.num_params() {
+        return Ok(none);
+    }
+    let (din, dout) = (ws.widths[i], ws.widths[i + 1]);
+    let dir = &mut cert.dir[0];
+    dir.fill(T::zero());
+    let sol = &ws.sol[i];
+    for r in 0..din {
+        for o in 0..dout {
+            dir[w_off + r * dout + o] = -sol[(r, o)];
+        }
+    }
+    for o in 0..dout {
+        dir[b_off + o] = -sol[(din, o)];
+    }
+    if !dir.iter().all(|v| v.finite()) {
+        return Ok(none);
+    }
+    let (mut steps, mut alpha, mut bound, mut enclosures) = (0, 0.0, *f, 0);
+    while enclosures < cfg.certified_steps {
+        let t = *trust;
+        let abar = [T::of(t)];
+        let req = EnclosureRequest {
+            net: &problem.net,
+            loss: &problem.loss,
+            inputs: problem.train.inputs(),
+            targets: problem.train.targets(),
+            directions: &cert.dir,
+            alpha_max: &abar,
+        };
+        // An unsupported layer, activation or loss (or an error of the engine): this
+        // block keeps the safeguarded path, or stops where the last certified step left it.
+        let Ok(enc) = enclose_with(&req, &mut cert.enc) else {
+            break;
+        };
+        ctx.counters.add_forward(n);
+        enclosures += 1;
+        let step = crate::certified::choose_step(&enc, &[t], 1)?;
+        let a = step.alpha[0];
+        let af = a.to_f64();
+        let edge = step.certified && af >= 0.5 * t;
+        *trust = if edge { t * GROW } else { t * SHRINK }.clamp(TRUST_MIN, TRUST_MAX);
+        if !step.certified {
+            if steps > 0 {
+                break;
+            }
+            continue; // retry on the shrunk region while enclosures remain
+        }
+        // fl(w + a v) entry by entry in T, no FMA: exactly `enclosure::apply_step`'s
+        // rounding, which the enclosure's slack covers (entries outside the block have
+        // v = 0 and are unchanged).
+        let d = dense_mut(problem, i)?;
+        let v = &cert.dir[0];
+        for r in 0..din {
+            for o in 0..dout {
+                let w = &mut d.weight[(o, r)];
+                *w += a * v[w_off + r * dout + o];
+            }
+        }
+        for o in 0..dout {
+            d.bias[o] += a * v[b_off + o];
+        }
+        steps += 1;
+        alpha += af;
+        bound = step.bound;
+        if !edge {
+            break;
+        }
+    }
+    let mut out = CertOutcome {
+        steps,
+        enclosures,
+        alpha,
+        bound,
+    };
+    if steps == 0 {
+        return Ok(out);
+    }
+    ws.forward_trial(&problem.net, i)?;
+    let data = ws.data_term(&problem.loss, problem.train.targets(), true)?;
+    ctx.counters.add_forward(n);
+    let f_new = data + problem.net.weight_penalty(problem.loss.l2);
+    if !(f_new.is_finite() && f_new <= *f) {
+        // Cannot happen under the certificate; kept as a guard: restore the block.
+        let d = dense_mut(problem, i)?;
+        d.weight.copy_from(&ws.w_old[i]);
+        d.bias.copy_from(&ws.b_old[i]);
+        out.steps = 0;
+        return Ok(out);
+    }
+    ws.accept_trial(i);
+    *f = f_new;
+    Ok(out)
+}
+
+fn dense_mut<T: Real>(
+    problem: &mut NetProblem<T>,
+    i: usize,
+) -> Result<&mut nets::Dense<T>, SolverError> {
+    problem
+        .net
+        .dense_mut(i)
+        .ok_or_else(|| SolverError::Problem(format!("BlockMM: dense layer {i} is missing")))
+}

@@ -1,0 +1,197 @@
+//! Tests of block MM's certified hidden-block path (`BlockMmConfig::certified`).
+
+use autodiff::{Real, Reduction};
+use nets::{Activation, Loss, LossKind};
+
+use super::tests::{assert_monotone, blobs, extra, net, objectives};
+use super::*;
+use crate::{Budget, Driver, MemoryStore, NetProblem, Record};
+
+fn certified(steps: usize) -> BlockMmConfig {
+    BlockMmConfig {
+        certified: true,
+        certified_steps: steps,
+        ..Default::default()
+    }
+}
+
+fn run<T: Real>(
+    widths: &[usize],
+    h: Activation,
+    kind: LossKind,
+    cfg: BlockMmConfig,
+    sweeps: u64,
+) -> Vec<Record> {
+    let data = blobs::<T>(widths[0], 60, 7);
+    let mut loss = Loss::new(kind, Reduction::Mean);
+    loss.l2 = 1e-3;
+    let mut p = NetProblem::new(net(widths, h, 8), loss, data, None).unwrap();
+    Driver::new(Budget::iterations(sweeps))
+        .run(&mut p, &mut cfg.build::<T>().unwrap())
+        .unwrap()
+        .trace
+        .records
+}
+
+/// Hidden blocks that took the certified path in `recs` (layers `0..hidden`).
+fn certified_blocks(recs: &[Record], hidden: usize) -> usize {
+    recs[1..]
+        .iter()
+        .map(|r| {
+            (0..hidden)
+                .filter(|i| extra(r, &format!("path_{i}")) == 1.0)
+                .count()
+        })
+        .sum()
+}
+
+#[test]
+fn certified_path_never_increases_the_objective() {
+    // Every recorded objective is <= the one before, in f64 and f32, for smooth and
+    // piecewise-linear activations and each loss, with one and several steps per block.
+    let cases = [
+        (Activation::Tanh, LossKind::SoftmaxCrossEntropy),
+        (Activation::Relu, LossKind::SoftmaxCrossEntropy),
+        (Activation::Softplus, LossKind::Mse),
+        (Activation::Sigmoid, LossKind::SoftmaxCrossEntropy),
+    ];
+    for (h, kind) in cases {
+        for steps in [1, 4] {
+            let recs = run::<f64>(&[6, 9, 7, 3], h, kind, certified(steps), 40);
+            let obj = objectives(&recs);
+            assert_monotone(&obj);
+            assert!(
+                obj[40] < 0.8 * obj[0],
+                "{h:?} {kind:?} f64: {} -> {}",
+                obj[0],
+                obj[40]
+            );
+            let c = certified_blocks(&recs, 2);
+            assert!(
+                c >= 60,
+                "{h:?} {kind:?} f64 steps {steps}: {c} of 80 blocks certified"
+            );
+            let recs = run::<f32>(&[6, 9, 7, 3], h, kind, certified(steps), 25);
+            assert_monotone(&objectives(&recs));
+            let c = certified_blocks(&recs, 2);
+            assert!(
+                c >= 30,
+                "{h:?} {kind:?} f32 steps {steps}: {c} of 50 blocks certified"
+            );
+        }
+    }
+}
+
+#[test]
+fn certified_hidden_blocks_need_no_backtracking_and_count_their_work() {
+    let data = blobs::<f64>(6, 60, 7);
+    let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
+    let mut p = NetProblem::new(net(&[6, 10, 3], Activation::Tanh, 8), loss, data, None).unwrap();
+    let cfg = certified(3);
+    let out = Driver::new(Budget::iterations(6))
+        .run(&mut p, &mut cfg.build::<f64>().unwrap())
+        .unwrap();
+    let recs = &out.trace.records;
+    assert_monotone(&objectives(recs));
+    assert!(certified_blocks(recs, 1) >= 5);
+    let (mut forward, mut solves) = (0.0, 0.0);
+    for r in &recs[1..] {
+        assert_eq!(extra(r, "path_1"), 0.0); // the output layer's closed-form step
+        assert!(extra(r, "cert_steps_0") <= 3.0);
+        assert!(extra(r, "enclosures_0") >= extra(r, "cert_steps_0"));
+        if extra(r, "path_0") == 1.0 {
+            assert_eq!(extra(r, "trials_0"), 0.0);
+            assert!(extra(r, "cert_steps_0") >= 1.0);
+            // Each enclosure, then one forward pass from the block; one solve.
+            forward += extra(r, "enclosures_0") + 1.0;
+            solves += 1.0;
+        } else {
+            // Tried the certified path (one solve, its enclosures), then backtracked.
+            assert_eq!(extra(r, "cert_steps_0"), 0.0);
+            forward += extra(r, "enclosures_0") + extra(r, "trials_0");
+            solves += 1.0 + extra(r, "trials_0");
+        }
+        forward += 1.0 + extra(r, "trials_1"); // sweep start + output-layer trials
+        solves += extra(r, "trials_1");
+    }
+    let last = recs.last().unwrap();
+    assert_eq!(last.forward as f64, forward);
+    assert_eq!(last.inner_solves as f64, solves);
+    assert_eq!(last.backward, 12); // one backward pass per block
+    assert!(last.objective < 0.7 * recs[0].objective);
+}
+
+#[test]
+fn trust_region_grows_on_edge_hits_and_carries_over() {
+    // Start with a trust region far too small: every step reaches its edge, so each
+    // step doubles it and several steps are taken per block until the bound's minimum
+    // on the ray lies inside.
+    let cfg = BlockMmConfig {
+        certified_trust_region: 1e-4,
+        ..certified(4)
+    };
+    let recs = run::<f64>(
+        &[6, 9, 3],
+        Activation::Tanh,
+        LossKind::SoftmaxCrossEntropy,
+        cfg,
+        8,
+    );
+    let r1 = &recs[1];
+    assert_eq!(extra(r1, "cert_steps_0"), 4.0);
+    assert_eq!(extra(r1, "trust_0"), 1e-4 * 16.0);
+    let trusts: Vec<f64> = recs[1..].iter().map(|r| extra(r, "trust_0")).collect();
+    assert!(trusts[3] > trusts[0], "{trusts:?}");
+    // The curvature the step corresponds to, structural / (sum of the steps), shrinks
+    // as the region grows.
+    assert!(extra(&recs[3], "curvature_0") < extra(r1, "curvature_0"));
+}
+
+#[test]
+fn certified_path_resumes_bit_identically() {
+    // The trust regions are part of the checkpointed state.
+    let data = blobs::<f64>(6, 40, 9);
+    let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
+    let mk = || {
+        NetProblem::new(
+            net(&[6, 7, 5, 3], Activation::Tanh, 3),
+            loss,
+            data.clone(),
+            None,
+        )
+        .unwrap()
+    };
+    let solver = || certified(2).build::<f64>().unwrap();
+    let mut p = mk();
+    let full = Driver::new(Budget::iterations(7))
+        .run(&mut p, &mut solver())
+        .unwrap();
+    let mut store = MemoryStore::default();
+    let mut p1 = mk();
+    Driver::new(Budget::iterations(3))
+        .checkpointing(&mut store, 1)
+        .run(&mut p1, &mut solver())
+        .unwrap();
+    let mut p2 = mk();
+    let resumed = Driver::new(Budget::iterations(7))
+        .checkpointing(&mut store, 1)
+        .resume(true)
+        .run(&mut p2, &mut solver())
+        .unwrap();
+    assert_eq!(resumed.trace.without_time(), full.trace.without_time());
+    assert_eq!(p2.net.flat_params(), p.net.flat_params());
+}
+
+#[test]
+fn zero_certified_steps_is_a_typed_error_naming_the_field() {
+    let err = certified(0).build::<f64>().unwrap_err().to_string();
+    assert!(err.contains("certified_steps"), "{err}");
+    let err = BlockMmConfig {
+        certified_trust_region: f64::NAN,
+        ..certified(1)
+    }
+    .build::<f64>()
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("certified_trust_region"), "{err}");
+}
