@@ -5,7 +5,7 @@
 //! or per parameter. Counted with a global counting allocator (this test binary only).
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
 
 use autodiff::Reduction;
 use nalgebra::DMatrix;
@@ -17,18 +17,27 @@ use solvers::lbfgs::LbfgsConfig;
 use solvers::{Batching, Context, Counters, NetProblem, Solver};
 
 struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+// Per-thread counter: only the test's own thread is counted, never the harness's main
+// thread (a process-wide counter made allocation tests fail at random).
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn bump() {
+    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        bump();
         unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        bump();
         unsafe { System.realloc(p, l, n) }
     }
 }
@@ -49,9 +58,9 @@ fn problem() -> NetProblem<f32> {
 }
 
 fn allocs_in<F: FnMut()>(mut f: F) -> u64 {
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = ALLOCS.with(Cell::get);
     f();
-    ALLOCS.load(Ordering::Relaxed) - before
+    ALLOCS.with(Cell::get) - before
 }
 
 #[test]
