@@ -33,6 +33,7 @@ use nets::Activation;
 use super::activation::{Smooth, driver_rel, smooth_enclosure};
 use super::fp::{Iv, eta, fmax, fmin, gamma, up, up_ops};
 use super::model::Model;
+use super::scalar1::{Consts1, Entry1, Rule1};
 use super::workspace::EnclosureWorkspace;
 
 /// One entry of a model, gathered for elementwise work (buffers reused across entries).
@@ -335,6 +336,9 @@ pub(crate) fn activation(
     }
     let k = z.k;
     let (rows, cols) = z.c0.shape();
+    if k == 1 && super::fp::fast_paths() {
+        return activation_k1(act, z, amax[0], u_t, ws);
+    }
     let bx = BoxIv::new(amax);
     let mut el = Elem::with_k(k);
     let mut acc = Acc::with_k(k);
@@ -372,6 +376,82 @@ pub(crate) fn activation(
             el.load(z, idx);
             activation_entry(act, &mut el, &bx, u_t, &mut acc);
             acc.store(&mut out, idx, amax);
+        }
+    }
+    ws.class = class;
+    out
+}
+
+/// [`activation`] for one direction: the same rule entry by entry on scalars
+/// ([`super::scalar1`], bit for bit the general rule's bounds), with ReLU's classes.
+fn activation_k1(
+    act: Activation,
+    z: &Model,
+    amax: f64,
+    u_t: f64,
+    ws: &mut EnclosureWorkspace,
+) -> Model {
+    let (rows, cols) = z.c0.shape();
+    let kc = Consts1::new(amax, u_t);
+    let rule = Rule1::of(act);
+    let mut out = ws.model_scratch(rows, cols, 1, false);
+    let (c0, c1, qm, qr, e) = (
+        z.c0.as_slice(),
+        z.c1[0].as_slice(),
+        z.qm[0].as_slice(),
+        z.qr[0].as_slice(),
+        z.e.as_slice(),
+    );
+    let load = |idx: usize| Entry1 {
+        c0: c0[idx],
+        c1: c1[idx],
+        qm: qm[idx],
+        qr: qr[idx],
+        e: e[idx],
+    };
+    let mut class = std::mem::take(&mut ws.class);
+    let relu = act == Activation::Relu;
+    if relu {
+        z.relu_classes(&[amax], &mut class);
+    }
+    {
+        let Model {
+            c0: o0,
+            c1: o1,
+            qm: oqm,
+            qr: oqr,
+            e: oe,
+            ..
+        } = &mut out;
+        let (o0, o1, oqm, oqr, oe) = (
+            o0.as_mut_slice(),
+            o1[0].as_mut_slice(),
+            oqm[0].as_mut_slice(),
+            oqr[0].as_mut_slice(),
+            oe.as_mut_slice(),
+        );
+        for idx in 0..rows * cols {
+            let r = if relu && class[idx] != 2 {
+                // Active: the identity, copied exactly; inactive: exactly 0.
+                if class[idx] == 1 {
+                    load(idx)
+                } else {
+                    Entry1 {
+                        c0: 0.0,
+                        c1: 0.0,
+                        qm: 0.0,
+                        qr: 0.0,
+                        e: 0.0,
+                    }
+                }
+            } else {
+                rule.apply(load(idx), &kc)
+            };
+            o0[idx] = r.c0;
+            o1[idx] = r.c1;
+            oqm[idx] = r.qm;
+            oqr[idx] = r.qr;
+            oe[idx] = r.e;
         }
     }
     ws.class = class;

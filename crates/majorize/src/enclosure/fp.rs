@@ -34,6 +34,7 @@ const SOUND: Knobs = Knobs {
     rounding: true,
     remainder_scale: 1.0,
     scaled: None,
+    general_only: false,
 };
 
 /// Mutation knobs (only the tests change them).
@@ -45,6 +46,15 @@ pub(crate) struct Knobs {
     pub(crate) remainder_scale: f64,
     /// The activation whose remainder is scaled (`nets::Activation::name`).
     pub(crate) scaled: Option<&'static str>,
+    /// Take the general (any `k`) rules even for `k = 1` (tests compare the `k = 1`
+    /// fast paths against them).
+    pub(crate) general_only: bool,
+}
+
+/// `true` when the `k = 1` fast paths may be taken (always, outside tests).
+#[inline]
+pub(crate) fn fast_paths() -> bool {
+    !knobs().general_only
 }
 
 #[cfg(test)]
@@ -144,6 +154,34 @@ pub(crate) fn up_ops(x: f64, m: usize) -> f64 {
     up(up(x * up(1.0 + 2.0 * gamma(m + 1, U64))) + (m + 1) as f64 * eta(U64))
 }
 
+/// [`up_ops`] for a fixed `m` with its constants precomputed: `apply(x)` is
+/// `up_ops(x, m)` bit for bit (the same operations on the same numbers), for loops that
+/// would otherwise recompute `γ_{m+1}` per call.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct UpOps {
+    f: f64,
+    a: f64,
+    on: bool,
+}
+
+impl UpOps {
+    pub(crate) fn new(m: usize) -> UpOps {
+        UpOps {
+            f: up(1.0 + 2.0 * gamma(m + 1, U64)),
+            a: (m + 1) as f64 * eta(U64),
+            on: rounding(),
+        }
+    }
+    /// `up_ops(x, m)`.
+    #[inline(always)]
+    pub(crate) fn apply(self, x: f64) -> f64 {
+        if !self.on {
+            return x;
+        }
+        up(up(x * self.f) + self.a)
+    }
+}
+
 /// [`up_ops`] with its factor precomputed, for hot loops: one multiply and one add,
 /// without branches (so loops of it vectorise).
 ///
@@ -241,17 +279,33 @@ impl Iv {
         let b = pmul(self.lo, o.hi);
         let c = pmul(self.hi, o.lo);
         let d = pmul(self.hi, o.hi);
-        let lo = fmin(fmin(a, b), fmin(c, d));
-        let hi = fmax(fmax(a, b), fmax(c, d));
+        // `fmin`/`fmax` of the four products, with the NaN test done once: without NaN
+        // they are plain compare-selects (one `minsd`/`maxsd` each), the same values bit
+        // for bit; with a NaN both ends are NaN, as through `fmin`/`fmax`.
+        if a.is_nan() | b.is_nan() | c.is_nan() | d.is_nan() {
+            return Iv {
+                lo: dn(f64::NAN),
+                hi: up(f64::NAN),
+            };
+        }
+        let mn = |x: f64, y: f64| if x < y { x } else { y };
+        let mx = |x: f64, y: f64| if x > y { x } else { y };
         Iv {
-            lo: dn(lo),
-            hi: up(hi),
+            lo: dn(mn(mn(a, b), mn(c, d))),
+            hi: up(mx(mx(a, b), mx(c, d))),
         }
     }
-    /// Product with a point.
+    /// Product with a point: `self.mul(Iv::point(s))` bit for bit, with two endpoint
+    /// products instead of four (the other two are the same numbers again, and
+    /// `fmin`/`fmax` of repeated operands are those operands, NaN included).
     #[inline]
     pub(crate) fn scale(self, s: f64) -> Iv {
-        self.mul(Iv::point(s))
+        let a = pmul(self.lo, s);
+        let c = pmul(self.hi, s);
+        Iv {
+            lo: dn(fmin(a, c)),
+            hi: up(fmax(a, c)),
+        }
     }
     /// Smallest interval containing both.
     #[inline]

@@ -26,19 +26,29 @@ use super::activation::{Smooth, smooth_enclosure};
 use super::elementwise::{Acc, BoxIv, Elem, add_square, ranges};
 use super::fp::{Iv, LIBM_ULPS, U64, dn, eta, fmax, fmin, gamma, rounding, up, up_ops};
 use super::model::Model;
+use super::scalar1::{Consts1, mse_k1};
 
 fn lib() -> f64 {
     if rounding() { LIBM_ULPS * U64 } else { 0.0 }
 }
 
-fn exp_iv(t: Iv) -> Iv {
-    let lo = Iv::approx(t.lo.exp(), lib(), eta(U64)).lo;
-    let lo = if lo > 0.0 { lo } else { 0.0 };
-    let hi = Iv::approx(t.hi.exp(), lib(), eta(U64)).hi;
+/// `exp` over an interval, outward. For a narrow interval (width `h = t.hi - t.lo <= 1`,
+/// the usual case: a point rounded outward) one library call serves both ends:
+/// `exp(t.hi) = exp(t.lo) e^h <= exp(t.lo) (1 + 2h)`, since `e^h` lies below its chord
+/// `1 + (e - 1) h` on `[0, 1]` (convexity); `h` and the product are rounded up.
+pub(crate) fn exp_iv(t: Iv) -> Iv {
+    let lo_exp = Iv::approx(t.lo.exp(), lib(), eta(U64));
+    let lo = if lo_exp.lo > 0.0 { lo_exp.lo } else { 0.0 };
+    let h = up(t.hi - t.lo);
+    let hi = if (0.0..=1.0).contains(&h) && lo_exp.hi.is_finite() {
+        up(lo_exp.hi * up(1.0 + 2.0 * h))
+    } else {
+        Iv::approx(t.hi.exp(), lib(), eta(U64)).hi
+    };
     Iv::new(lo, hi)
 }
 
-fn ln_iv(s: Iv) -> Iv {
+pub(crate) fn ln_iv(s: Iv) -> Iv {
     Iv::new(
         Iv::approx(s.lo.ln(), lib(), eta(U64)).lo,
         Iv::approx(s.hi.ln(), lib(), eta(U64)).hi,
@@ -57,7 +67,12 @@ const SHIFT_MIN: f64 = -0.25;
 /// subtracted. `w` itself is rounded down (`exp` is increasing). Outside that range, or
 /// when `base` is zero or not finite, `fallback` computes the bound with `exp`.
 #[inline]
-fn exp_lower_shift(base: f64, to: f64, from: f64, fallback: impl FnOnce() -> f64) -> f64 {
+pub(crate) fn exp_lower_shift(
+    base: f64,
+    to: f64,
+    from: f64,
+    fallback: impl FnOnce() -> f64,
+) -> f64 {
     let w = dn(to - from);
     if !(rounding() && base > 0.0 && base.is_finite() && (SHIFT_MIN..=0.0).contains(&w)) {
         return fallback();
@@ -95,6 +110,14 @@ pub(crate) fn data_term(
             // nets: r = z - y in T, then 0.5 r² and sums in f64: relative error of each term
             // <= 3 u_T + 2 γ64 (the sums are charged below through abs_sum).
             let rel = up(3.0 * gamma(1, u_t) + 2.0 * gamma(2, U64));
+            if k == 1 && super::fp::fast_paths() {
+                let kc = Consts1::new(amax[0], u_t);
+                abs_sum = mse_k1(z, y.as_slice(), &kc, rel, &mut total);
+                return DataModel {
+                    acc: total,
+                    abs_sum,
+                };
+            }
             for idx in 0..rows * cols {
                 el.load(z, idx);
                 let yv = y.as_slice()[idx];
@@ -129,6 +152,9 @@ pub(crate) fn data_term(
                 total.add_e(up(rel * lmax + 4.0 * eta(u_t)));
                 abs_sum = up(abs_sum + lmax);
             }
+        }
+        LossKind::SoftmaxCrossEntropy if k == 1 && super::fp::fast_paths() => {
+            abs_sum = super::loss1::ce_k1(z, y, &Consts1::new(amax[0], u_t), &mut total);
         }
         LossKind::SoftmaxCrossEntropy => {
             let mut els: Vec<Elem> = (0..rows).map(|_| Elem::with_k(k)).collect();

@@ -47,7 +47,9 @@ pub(crate) mod elementwise;
 mod extreme;
 pub(crate) mod fp;
 pub(crate) mod loss;
+mod loss1;
 pub(crate) mod model;
+pub(crate) mod scalar1;
 #[cfg(test)]
 mod tests;
 mod workspace;

@@ -17,6 +17,7 @@ fn halved_remainder_is_caught() {
         rounding: true,
         remainder_scale: 0.5,
         scaled: Some("softplus"),
+        general_only: false,
     });
     let mut found = 0;
     for seed in 0..200u64 {
@@ -32,6 +33,7 @@ fn halved_remainder_is_caught() {
         rounding: true,
         remainder_scale: 1.0,
         scaled: None,
+        general_only: false,
     });
     assert!(found > 0, "halving the softplus remainder went unnoticed");
 }
@@ -77,6 +79,7 @@ fn rounding_off_is_caught_and_on_is_sound() {
             rounding: false,
             remainder_scale: 1.0,
             scaled: None,
+            general_only: false,
         });
         let e = enclose(&c.request()).unwrap();
         off += violations(&c, &e, seed, 20).0;
@@ -84,6 +87,7 @@ fn rounding_off_is_caught_and_on_is_sound() {
             rounding: true,
             remainder_scale: 1.0,
             scaled: None,
+            general_only: false,
         });
         let e = enclose(&c.request()).unwrap();
         let (n, w) = violations(&c, &e, seed, 20);

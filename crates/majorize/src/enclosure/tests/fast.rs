@@ -1,0 +1,234 @@
+//! The `k = 1` fast paths against the general rules (the `general_only` knob): the
+//! elementwise step of `scalar1` must give the general rule's bounds bit for bit, on
+//! adversarial entries and end to end on random networks (where the soundness property
+//! tests also run every `k = 1` case through the fast paths).
+
+use nalgebra::DMatrix;
+use nets::LossKind;
+use proptest::prelude::*;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::super::elementwise::activation;
+use super::super::fp::{Knobs, knobs, set_knobs};
+use super::super::model::Model;
+use super::super::workspace::EnclosureWorkspace;
+use super::super::*;
+use super::{ACTS, random_case, violations};
+
+fn with_general<R>(general: bool, f: impl FnOnce() -> R) -> R {
+    let old = knobs();
+    set_knobs(Knobs {
+        general_only: general,
+        ..old
+    });
+    let r = f();
+    set_knobs(old);
+    r
+}
+
+/// A value from a mix of regimes: zero, signed tiny, moderate, huge, and (if `special`)
+/// NaN and infinities.
+fn pick(rng: &mut ChaCha8Rng, special: bool) -> f64 {
+    let s = if rng.random() { 1.0 } else { -1.0 };
+    match rng.random_range(0..if special { 9 } else { 7 }) {
+        0 => 0.0,
+        1 => s * 1e-300 * rng.random::<f64>(),
+        2 => s * 1e-9 * rng.random::<f64>(),
+        3 | 4 => s * rng.random::<f64>(),
+        5 => s * 30.0 * rng.random::<f64>(),
+        6 => s * 1e200,
+        7 => f64::NAN,
+        _ => s * f64::INFINITY,
+    }
+}
+
+fn random_model(rng: &mut ChaCha8Rng, n: usize, special: bool) -> Model {
+    let mut m = |nonneg: bool| {
+        DMatrix::from_fn(n, 1, |_, _| {
+            let v = pick(rng, special);
+            if nonneg { v.abs() } else { v }
+        })
+    };
+    let c0 = m(false);
+    let c1 = m(false);
+    let qm = m(false);
+    let qr = m(true);
+    let mut e = m(true);
+    // Near-kink entries: |c0| <= e.
+    for i in (0..n).step_by(5) {
+        e[i] = e[i].max(c0[i].abs() * 1.5);
+    }
+    Model {
+        k: 1,
+        c0,
+        c1: vec![c1],
+        qm: vec![qm],
+        qr: vec![qr],
+        e,
+        constant: false,
+    }
+}
+
+fn same_bits(a: &DMatrix<f64>, b: &DMatrix<f64>) -> bool {
+    a.iter()
+        .zip(b.iter())
+        .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+}
+
+fn same_model(a: &Model, b: &Model) -> bool {
+    same_bits(&a.c0, &b.c0)
+        && same_bits(&a.c1[0], &b.c1[0])
+        && same_bits(&a.qm[0], &b.qm[0])
+        && same_bits(&a.qr[0], &b.qr[0])
+        && same_bits(&a.e, &b.e)
+}
+
+/// Every activation's `k = 1` step equals the general rule's, bit for bit, on entries at
+/// and near kinks, with zero and huge radii, NaN and infinities, f32 and f64 roundoffs.
+#[test]
+fn scalar1_matches_general_rule() {
+    let mut ws = EnclosureWorkspace::new();
+    for seed in 0..300u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let special = seed % 3 == 0;
+        let z = random_model(&mut rng, 64, special);
+        let amax = [10f64.powf(rng.random_range(-6.0..1.0))];
+        let u_t = if seed % 2 == 0 {
+            f64::EPSILON / 2.0
+        } else {
+            f64::from(f32::EPSILON) / 2.0
+        };
+        for act in ACTS {
+            let fast = with_general(false, || activation(act, &z, &amax, u_t, &mut ws));
+            let general = with_general(true, || activation(act, &z, &amax, u_t, &mut ws));
+            assert!(
+                same_model(&fast, &general),
+                "seed {seed}, {act:?}: fast {fast:?}\ngeneral {general:?}"
+            );
+        }
+    }
+}
+
+fn same_enclosure<T: autodiff::Real>(a: &QuadraticEnclosure<T>, b: &QuadraticEnclosure<T>) -> bool {
+    let bits = |x: T| x.to_f64().to_bits();
+    bits(a.value) == bits(b.value)
+        && bits(a.slack) == bits(b.slack)
+        && a.gradient
+            .iter()
+            .zip(&b.gradient)
+            .all(|(x, y)| bits(*x) == bits(*y))
+        && a.quad_lower
+            .iter()
+            .zip(b.quad_lower.iter())
+            .all(|(x, y)| bits(*x) == bits(*y))
+        && a.quad_upper
+            .iter()
+            .zip(b.quad_upper.iter())
+            .all(|(x, y)| bits(*x) == bits(*y))
+}
+
+fn fast_vs_general<T: autodiff::Real>(
+    seed: u64,
+    act: usize,
+    kind: usize,
+) -> Result<(), TestCaseError> {
+    let kinds = [
+        LossKind::Mse,
+        LossKind::SoftmaxCrossEntropy,
+        LossKind::Logistic,
+    ];
+    let mut c = random_case::<T>(seed, Some(ACTS[act]), Some(kinds[kind]));
+    c.dirs.truncate(1);
+    c.amax.truncate(1);
+    let fast = with_general(false, || enclose(&c.request()));
+    let general = with_general(true, || enclose(&c.request()));
+    match (fast, general) {
+        (Ok(f), Ok(g)) => {
+            prop_assert!(
+                same_enclosure(&f, &g),
+                "seed {seed}: fast {f:?}\ngeneral {g:?}"
+            );
+            let (n, worst) = violations(&c, &f, seed, 6);
+            prop_assert_eq!(n, 0, "seed {}: {}", seed, worst);
+        }
+        (Err(f), Err(g)) => prop_assert_eq!(f.to_string(), g.to_string()),
+        (f, g) => prop_assert!(false, "seed {seed}: fast {f:?} but general {g:?}"),
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(150))]
+
+    /// End to end, `k = 1`: the fast paths give the general rules' enclosure bit for
+    /// bit (every activation and loss, f64), and it holds at corners and random points.
+    #[test]
+    fn fast_paths_equal_general_f64(seed in any::<u64>(), act in 0..ACTS.len(), kind in 0..3usize) {
+        fast_vs_general::<f64>(seed, act, kind)?;
+    }
+
+    /// The same in f32.
+    #[test]
+    fn fast_paths_equal_general_f32(seed in any::<u64>(), act in 0..ACTS.len(), kind in 0..3usize) {
+        fast_vs_general::<f32>(seed, act, kind)?;
+    }
+}
+
+/// `Iv::mul` as first written: `fmin`/`fmax` (NaN-propagating) over the four endpoint
+/// products with `0 · ∞ = 0`, rounded outward.
+fn reference_mul(x: super::super::fp::Iv, o: super::super::fp::Iv) -> super::super::fp::Iv {
+    use super::super::fp::{Iv, dn, fmax, fmin, up};
+    let p = |a: f64, b: f64| if a == 0.0 || b == 0.0 { 0.0 } else { a * b };
+    let (a, b, c, d) = (p(x.lo, o.lo), p(x.lo, o.hi), p(x.hi, o.lo), p(x.hi, o.hi));
+    Iv::new(
+        dn(fmin(fmin(a, b), fmin(c, d))),
+        up(fmax(fmax(a, b), fmax(c, d))),
+    )
+}
+
+/// `Iv::mul` equals its first (branchier) form, `Iv::scale` (two endpoint products) equals `Iv::mul` by a point (four), bit for bit,
+/// and `UpOps::apply` equals `up_ops`, on signed zeros, subnormals, infinities and NaN.
+#[test]
+fn scalar_shortcuts_match_their_definitions() {
+    use super::super::fp::{Iv, UpOps, up_ops};
+    let xs = [
+        0.0,
+        -0.0,
+        f64::from_bits(1),
+        -1e-310,
+        0.3,
+        -2.5,
+        1e300,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+    ];
+    let bits = |x: f64| if x.is_nan() { u64::MAX } else { x.to_bits() };
+    for &lo in &xs {
+        for &hi in &xs {
+            for &s in &xs {
+                let iv = Iv::new(lo, hi);
+                let (a, b) = (iv.scale(s), iv.mul(Iv::point(s)));
+                assert_eq!(
+                    (bits(a.lo), bits(a.hi)),
+                    (bits(b.lo), bits(b.hi)),
+                    "{iv:?} * {s}"
+                );
+                for &t in &xs {
+                    let o = Iv::new(s, t);
+                    let (m, r) = (iv.mul(o), reference_mul(iv, o));
+                    assert_eq!(
+                        (bits(m.lo), bits(m.hi)),
+                        (bits(r.lo), bits(r.hi)),
+                        "{iv:?} * {o:?}"
+                    );
+                }
+            }
+        }
+        for m in [0usize, 1, 6, 17] {
+            let x = lo.abs();
+            assert_eq!(bits(UpOps::new(m).apply(x)), bits(up_ops(x, m)), "{x} {m}");
+        }
+    }
+}
