@@ -36,6 +36,9 @@
 //! the same radius. Each model's invariant is that it contains both the exact value and
 //! the driver's floating-point value of every intermediate, for every α in the box, so
 //! (a)-(c) compose layer by layer. The remaining degree-0 radius becomes `slack`.
+//! With one direction (`k = 1`) the elementwise steps and the MSE / cross-entropy losses
+//! run on scalars (`scalar1`, `loss1`) with the general rules' operations in the same
+//! order, so the bounds are the same bit for bit (tests/fast.rs compares both paths).
 //! docs/MAJORIZE.md gives the full argument and what is not certified.
 
 // Loops over the k directions index several parallel arrays (coefficients, box, models).
