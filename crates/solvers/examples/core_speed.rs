@@ -258,7 +258,9 @@ fn main() {
         .position(|a| a == "--eval-every")
         .and_then(|i| args.get(i + 1))
         .map_or(vec![0.0], |v| {
-            v.split(',').map(|c| c.parse().expect("--eval-every")).collect()
+            v.split(',')
+                .map(|c| c.parse().expect("--eval-every"))
+                .collect()
         });
     let parts: Vec<&str> = ["grad", "batch", "epoch"]
         .into_iter()

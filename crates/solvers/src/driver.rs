@@ -522,7 +522,10 @@ impl<'a> Driver<'a> {
         initial: f64,
         wall: f64,
     ) -> Status {
-        if !matches!(status, Status::Converged { .. } | Status::BudgetExhausted(_)) {
+        if !matches!(
+            status,
+            Status::Converged { .. } | Status::BudgetExhausted(_)
+        ) {
             return status;
         }
         match self.save(

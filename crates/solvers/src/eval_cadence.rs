@@ -26,7 +26,9 @@ use crate::SolverError;
 ///
 /// Divergence, the target objective and observers are checked at records only: with a
 /// sparse cadence a diverging run is stopped at the next record, and a target is
-/// detected at the first record at or below it.
+/// detected at the first record at or below it. In a distributed run the data-pass
+/// counters and N are global (docs/DISTRIBUTED.md), so every rank takes the same
+/// decision and the collective evaluation stays matched across ranks.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub enum EvalCadence {
     /// After every step: one record per iteration (the default).
@@ -44,11 +46,11 @@ impl EvalCadence {
     /// Checks the cadence: `Passes(k)` needs a finite `k > 0`.
     pub fn validate(&self) -> Result<(), SolverError> {
         match *self {
-            EvalCadence::Passes(k) if !(k > 0.0 && k.is_finite()) => Err(
-                SolverError::InvalidBudget(format!(
+            EvalCadence::Passes(k) if !(k > 0.0 && k.is_finite()) => {
+                Err(SolverError::InvalidBudget(format!(
                     "evaluation cadence of {k} data passes must be finite and > 0"
-                )),
-            ),
+                )))
+            }
             _ => Ok(()),
         }
     }

@@ -38,7 +38,10 @@ fn sparse_records_are_the_every_step_records_at_the_grid_and_the_end() {
         .evaluate_every(EvalCadence::Passes(6.0))
         .run(&mut p, &mut adam_mini())
         .unwrap();
-    assert_eq!(sparse.status, Status::BudgetExhausted(BudgetKind::Iterations));
+    assert_eq!(
+        sparse.status,
+        Status::BudgetExhausted(BudgetKind::Iterations)
+    );
     assert_eq!(iterations(&sparse), vec![0, 3, 6, 7]);
     let dense_t = dense.trace.without_time();
     for r in &sparse.trace.without_time() {
