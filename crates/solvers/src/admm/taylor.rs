@@ -44,6 +44,19 @@
 //! `(P Y + beta P Z_w) / (1 + beta)` (P: projection on the row space of `[X; 1^T]`,
 //! `Z_w`: the output when the multiplier starts), tested and discussed in docs/ADMM.md.
 //!
+//! Data passes (docs/RESULTS_SCHEMA.md; the rule BCD follows): each block update
+//! touches every sample once through its layer and counts as one pass, even when it
+//! reuses cached sums (layer 1's `X X^T`: `Z_1 X^T` is still formed over all samples).
+//! Forward-type: the `L` Z-steps (layer map over the samples, then the prox; `Z_L`
+//! against every target). Backward-type: the `L` W-steps (sums over samples with the
+//! layer input) and the `L - 1` A-steps (products with `W_{l+1}^T`). An iteration is
+//! thus `L` forward + `2L - 1` backward passes ([`TaylorStepInfo::forward_passes`],
+//! [`TaylorStepInfo::backward_passes`]), plus one forward pass at initialisation. The
+//! multiplier step is no pass: it reads the `Z_L` step's kept product `W_L A_{L-1} +
+//! b_L` and touches neither the data nor a layer map. The augmented objective and the
+//! residuals are step-report values (not counted, as BCD's penalised objective).
+//! Until round 2 (issue #12) a whole iteration counted as one forward pass.
+//!
 //! Verification: the update equations follow ALGORITHMS.md 2.2 (checked numerically
 //! there against brute-force minimisation); the defaults gamma = 10, beta = 1 match a
 //! third-party port only, the paper text was not readable here (see
@@ -93,6 +106,17 @@ pub enum TaylorBlock {
     PreActivations(usize),
 }
 
+impl TaylorBlock {
+    /// Whether the block's one data pass (docs/RESULTS_SCHEMA.md, "Data passes") is
+    /// forward-type: the Z-steps evaluate the layer map `W_l A_{l-1} + b_l` over every
+    /// sample (and, for `Z_L`, the loss prox against every target). The W-steps (sums
+    /// `A A^T`, `Z A^T` over the samples) and the A-steps (products with the transposed
+    /// weights `W_{l+1}^T`) are backward-type, as BCD's weight and `V_l` blocks.
+    pub fn is_forward_pass(self) -> bool {
+        matches!(self, TaylorBlock::PreActivations(_))
+    }
+}
+
 /// What one Taylor iteration did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TaylorStepInfo {
@@ -107,6 +131,23 @@ pub struct TaylorStepInfo {
     pub multiplier_updated: bool,
     /// Linear systems and prox maps solved.
     pub inner_solves: u64,
+    /// Forward-type data passes over this process's samples: one per Z-step (`L`).
+    pub forward_passes: u64,
+    /// Backward-type data passes over this process's samples: one per W-step and per
+    /// A-step (`2L - 1`).
+    pub backward_passes: u64,
+}
+
+impl TaylorStepInfo {
+    /// Adds this iteration's data passes to `counters`: `forward_passes` forward and
+    /// `backward_passes` backward evaluations, each over `n` samples (the distributed
+    /// solver passes the global N, so it counts the same as one process).
+    pub(crate) fn count_passes(&self, counters: &mut crate::Counters, n: usize) {
+        counters.add_forward_n(self.forward_passes, n);
+        for _ in 0..self.backward_passes {
+            counters.add_backward(n);
+        }
+    }
 }
 
 /// Taylor et al.'s ADMM solver (see the module doc). Build with [`TaylorAdmm::new`];
@@ -226,6 +267,8 @@ impl<T: Real> TaylorAdmm<T> {
         train: &Dataset<T>,
     ) -> Result<(), SolverError> {
         let vars = Lifted::from_net(net, train.inputs())?;
+        #[cfg(test)]
+        tally::note(&tally::LAYER_MAPS);
         let out = &vars.z[vars.layers() - 1];
         self.lambda = DMatrix::zeros(out.nrows(), out.ncols());
         self.prev_m = DMatrix::zeros(0, 0);
@@ -314,6 +357,8 @@ impl<T: Real> TaylorAdmm<T> {
                 // Distributed runs (the sums are added over ranks) take the general path
                 // for layer 1 too: its cache holds one rank's X X^T.
                 if l > 0 || self.dist.is_some() {
+                    #[cfg(test)]
+                    tally::note(&tally::SAMPLE_SUMS);
                     sample_sums(input, target, threads, &mut self.sums_work, &mut self.sums)?;
                     let mut n = x.ncols();
                     if let Some((comm, global_n)) = &self.dist {
@@ -333,6 +378,9 @@ impl<T: Real> TaylorAdmm<T> {
                 }
                 // Layer 1: X X^T, X 1 and the normal-equation inverse are reused.
                 let hit = self.input_key.hit(input, threads);
+                // `Z_1 X^T` and `Z_1 1` are formed over every sample even on a hit.
+                #[cfg(test)]
+                tally::note(&tally::SAMPLE_SUMS);
                 let r = sample_sums_keep(
                     input,
                     target,
@@ -405,6 +453,8 @@ impl<T: Real> TaylorAdmm<T> {
                     )?;
                     let t = &mut self.scratch3;
                     ensure_shape(t, q, r.ncols());
+                    #[cfg(test)]
+                    tally::note(&tally::TRANSPOSED);
                     gemm(t, 1.0, &kb, Transpose::No, r, Transpose::No, 0.0, threads)?;
                     gemm(
                         a,
@@ -430,6 +480,8 @@ impl<T: Real> TaylorAdmm<T> {
                 ensure_shape(&mut self.scratch, d, x.ncols());
                 vars.h[l].apply_matrix(&vars.z[l], &mut self.scratch);
                 let a = &mut vars.a[l];
+                #[cfg(test)]
+                tally::note(&tally::TRANSPOSED);
                 gemm(
                     a,
                     1.0,
@@ -458,6 +510,8 @@ impl<T: Real> TaylorAdmm<T> {
             TaylorBlock::PreActivations(l) => {
                 check(l)?;
                 let input = if l == 0 { x } else { &vars.a[l - 1] };
+                #[cfg(test)]
+                tally::note(&tally::LAYER_MAPS);
                 affine(&vars.w[l], &vars.b[l], input, threads, &mut self.scratch)?;
                 if self.keep_products && l < self.products.len() {
                     copy_into(&mut self.products[l], &self.scratch);
@@ -519,6 +573,8 @@ impl<T: Real> TaylorAdmm<T> {
         threads: usize,
     ) -> Result<f64, SolverError> {
         let vars = self.vars.as_ref().ok_or_else(not_init)?;
+        #[cfg(test)]
+        tally::note(&tally::REPORT);
         let mut lagr = 0.0;
         if self.config.full_lagrangian {
             let l = vars.layers() - 1;
@@ -562,7 +618,11 @@ impl<T: Real> TaylorAdmm<T> {
         match self.products.get(l) {
             // The output product of this iteration's Z_L step (same arithmetic).
             Some(p) if from_products => copy_into(&mut m, p),
-            _ => affine(&vars.w[l], &vars.b[l], vars.input(x, l), threads, &mut m)?,
+            _ => {
+                #[cfg(test)]
+                tally::note(&tally::LAYER_MAPS);
+                affine(&vars.w[l], &vars.b[l], vars.input(x, l), threads, &mut m)?
+            }
         }
         let dual = if self.prev_m.shape() == m.shape() {
             beta * m
@@ -611,6 +671,8 @@ impl<T: Real> TaylorAdmm<T> {
     }
 
     /// One full iteration: the sweep, then (after the warm start) the multiplier step.
+    /// The returned info counts the sweep's data passes over this process's samples
+    /// (one per block, see the module doc).
     pub fn iterate(
         &mut self,
         train: &Dataset<T>,
@@ -619,11 +681,18 @@ impl<T: Real> TaylorAdmm<T> {
         let l_count = self.vars_ref()?.layers();
         self.products.resize_with(l_count, || DMatrix::zeros(0, 0));
         self.keep_products = true;
-        let mut inner = 0;
+        let (mut inner, mut forward, mut backward) = (0, 0, 0);
         let mut swept = Ok(());
         for block in self.blocks() {
             match self.run_block(block, train, threads) {
-                Ok(k) => inner += k,
+                Ok(k) => {
+                    inner += k;
+                    if block.is_forward_pass() {
+                        forward += 1;
+                    } else {
+                        backward += 1;
+                    }
+                }
                 Err(e) => {
                     swept = Err(e);
                     break;
@@ -651,6 +720,8 @@ impl<T: Real> TaylorAdmm<T> {
             dual_residual: dual,
             multiplier_updated: update,
             inner_solves: inner,
+            forward_passes: forward,
+            backward_passes: backward,
         })
     }
 
@@ -684,5 +755,35 @@ impl<T: Real> TaylorAdmm<T> {
     /// Whether derived parts must be rebuilt (after a restore).
     pub(crate) fn needs_prepare(&self) -> bool {
         self.output.is_none()
+    }
+}
+
+/// Test-only tallies of the evaluations that touch every (local) sample, noted where
+/// they happen, independently of the pass counters of [`TaylorAdmm::iterate`]: layer
+/// maps `W_l A_{l-1} + b_l` over the samples (the initial forward pass, each Z-step, a
+/// multiplier step that cannot reuse the Z_L product), the W-step's sums over samples,
+/// the A-step's products with the transposed weights, and the evaluations of the
+/// augmented objective for the step report (not data passes by the schema's rule).
+#[cfg(test)]
+pub(crate) mod tally {
+    use std::cell::Cell;
+    thread_local! {
+        pub(crate) static LAYER_MAPS: Cell<u64> = const { Cell::new(0) };
+        pub(crate) static SAMPLE_SUMS: Cell<u64> = const { Cell::new(0) };
+        pub(crate) static TRANSPOSED: Cell<u64> = const { Cell::new(0) };
+        pub(crate) static REPORT: Cell<u64> = const { Cell::new(0) };
+    }
+    pub(crate) fn note(c: &'static std::thread::LocalKey<Cell<u64>>) {
+        c.with(|v| v.set(v.get() + 1));
+    }
+    /// (layer maps, sample sums, transposed products, report values) so far on this
+    /// thread.
+    pub(crate) fn read() -> [u64; 4] {
+        [
+            LAYER_MAPS.with(Cell::get),
+            SAMPLE_SUMS.with(Cell::get),
+            TRANSPOSED.with(Cell::get),
+            REPORT.with(Cell::get),
+        ]
     }
 }
