@@ -117,9 +117,11 @@ impl<T: Real> Tape<T> {
                     elementwise::binary_backward(&mut grads, g, kind, a, &v[a], b, &v[b])
                 }
                 // dx = g f'(x), with f' written through x or y = f(x) (see Unary).
-                Op::Unary(a, kind) => elementwise::unary_backward(&mut grads, g, kind, a, &v[a], y),
+                Op::Unary(a, kind) => {
+                    elementwise::unary_backward(&mut grads, g, kind, a, &v[a], y, threads)
+                }
                 // A + b 1^T:  dA = g,  db = g 1 (row sums).
-                Op::AddBias(a, b) => elementwise::add_bias_backward(&mut grads, g, a, b),
+                Op::AddBias(a, b) => elementwise::add_bias_backward(&mut grads, g, a, b, threads),
                 // scale * sum over axis:  dA = scale * g broadcast back over the axis.
                 Op::Reduce(a, axis, scale) => {
                     reductions::backward(&mut grads, g, a, v[a].shape(), axis, scale)

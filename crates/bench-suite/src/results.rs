@@ -112,6 +112,11 @@ pub struct RunMetadata {
     /// a single-process run (absent in older files).
     #[serde(default = "one_rank")]
     pub ranks: usize,
+    /// `--eval-every`: records only after steps crossing a multiple of this many data
+    /// passes (plus iteration 0, convergence and the end of each run); absent when
+    /// every step was evaluated (and in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_every_passes: Option<f64>,
 }
 
 fn one_rank() -> usize {
@@ -139,6 +144,7 @@ impl RunMetadata {
             memory_method: crate::memory::memory_method().to_string(),
             problem_budgets: BTreeMap::new(),
             ranks: 1,
+            eval_every_passes: None,
         }
     }
 }
@@ -491,6 +497,14 @@ fn validate_metadata(m: &Value) -> Result<(), BenchError> {
     }
     req(m, p, "started_unix_s", Kind::Num)?;
     req(m, p, "memory_method", Kind::Str)?;
+    if let Some(k) = field(m, p, "eval_every_passes", Kind::Num, true)?
+        && !k.as_f64().is_some_and(|k| k > 0.0)
+    {
+        return Err(schema_err(
+            "/metadata/eval_every_passes",
+            format!("must be a number > 0, found {k}"),
+        ));
+    }
     if let Some(pb) = field(m, p, "problem_budgets", Kind::Obj, true)? {
         for (name, b) in pb.as_object().into_iter().flatten() {
             let bp = format!("/metadata/problem_budgets/{name}");

@@ -539,3 +539,47 @@ fn binary_lists_and_exits_2_on_unknown_names() {
         "{err}"
     );
 }
+
+#[test]
+fn eval_every_records_the_same_values_at_the_grid_and_the_end() {
+    // Full-batch GD on spirals: 2 data passes per step; 11 passes = 6 steps (the check
+    // before step 6 sees 10 passes). Every 4 passes: records at steps 2, 4 and the
+    // last step 6, with the values of the every-step run.
+    let run_it = |extra: &[&str], name: &str| {
+        let root = common::temp_dir(name);
+        let mut a = vec![
+            "--problems",
+            "spirals",
+            "--solvers",
+            "gd",
+            "--seeds",
+            "1",
+            "--epochs",
+            "11",
+            "--time-budget",
+            "0",
+        ];
+        a.extend_from_slice(extra);
+        let out = run(&args(&a, &root)).unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
+        out.results
+    };
+    let dense = run_it(&[], "eval-every-dense");
+    let sparse = run_it(&["--eval-every", "4"], "eval-every-sparse");
+    assert_eq!(dense.metadata.eval_every_passes, None);
+    assert_eq!(sparse.metadata.eval_every_passes, Some(4.0));
+    validate_results(&serde_json::to_value(&sparse).unwrap()).unwrap();
+    let (d, s) = (&dense.runs[0].trace, &sparse.runs[0].trace);
+    let its: Vec<u64> = s.iter().map(|r| r.iteration).collect();
+    assert_eq!(its, vec![0, 2, 4, 6]);
+    assert_eq!(d.len(), 7);
+    for r in s {
+        let mut want = d[r.iteration as usize].clone();
+        want.wall_time_s = r.wall_time_s;
+        assert_eq!(r, &want);
+    }
+    assert_eq!(dense.runs[0].status, sparse.runs[0].status);
+    let bad = args(&["--eval-every", "0"], Path::new("/nonexistent"));
+    let e = run(&bad).unwrap_err().to_string();
+    assert!(e.contains("eval-every"), "{e}");
+}

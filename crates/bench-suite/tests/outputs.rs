@@ -97,6 +97,7 @@ fn example() -> ResultsFile {
             memory_method: "counting_allocator".into(),
             problem_budgets: Default::default(),
             ranks: 1,
+            eval_every_passes: None,
         },
         runs: vec![
             run("adam", 0, &[2.3, 1.0, 0.5, 0.3, 0.2], 0.1, budget()),
@@ -169,6 +170,10 @@ fn validator_names_the_offending_field() {
     assert!(e.starts_with("/metadata/dtype: missing"), "{e}");
     let e = violation(|v| v["metadata"]["dtype"] = json!("f16"));
     assert!(e.starts_with("/metadata/dtype"), "{e}");
+    let e = violation(|v| v["metadata"]["eval_every_passes"] = json!(0.0));
+    assert!(e.starts_with("/metadata/eval_every_passes"), "{e}");
+    let e = violation(|v| v["metadata"]["eval_every_passes"] = json!("often"));
+    assert!(e.starts_with("/metadata/eval_every_passes"), "{e}");
     let e = violation(|v| v["runs"][1]["trace"][2]["forward"] = json!(-3));
     assert!(e.starts_with("/runs/1/trace/2/forward"), "{e}");
     let e = violation(|v| v["runs"][0]["trace"][1]["objective"] = json!("low"));

@@ -4,9 +4,11 @@
 //! * `grad`: one full-batch gradient (`NetProblem::value_grad(None)`: forward, backward,
 //!   loss) on `--n` samples (default 60 000), f32 and f64, at `--threads` (default 1);
 //! * `batch`: one mini-batch gradient of 1024 samples (gather + forward + backward);
-//! * `epoch`: one Adam epoch (batch 128, shuffled) through the [`Driver`], against the
-//!   sum of its steps as the driver itself times them (`wall_time_s` of the last
-//!   record), and the same epoch in a bare loop of `Solver::step` (no evaluation).
+//! * `epoch`: `--epochs` Adam epochs (default 1; batch 128, shuffled) through the
+//!   [`Driver`], once per evaluation cadence of `--eval-every` (data passes,
+//!   comma-separated, 0 = after every step; default 0), against the sum of its steps
+//!   as the driver itself times them (`wall_time_s` of the last record), and the same
+//!   epochs in a bare loop of `Solver::step` (no evaluation).
 //!
 //! Times: wall, this thread's CPU time (`/proc/thread-self/schedstat`) and the whole
 //! process's CPU time (`/proc/self/stat`, all threads; 10 ms resolution), best of
@@ -24,7 +26,9 @@ use nets::{Activation, Dataset, Init, Loss, LossKind, Sequential, Targets};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use solvers::first_order::AdamConfig;
-use solvers::{Batching, Budget, Context, Counters, Differentiable, Driver, NetProblem, Solver};
+use solvers::{
+    Batching, Budget, Context, Counters, Differentiable, Driver, EvalCadence, NetProblem, Solver,
+};
 
 /// Nanoseconds this thread has spent on a CPU.
 fn thread_ns() -> u64 {
@@ -136,7 +140,7 @@ fn batch<T: Real>(threads: usize, reps: usize) {
     );
 }
 
-fn epoch(n: usize, threads: usize) {
+fn epoch(n: usize, threads: usize, epochs: u64, cadences: &[f64]) {
     let adam = || {
         AdamConfig {
             batching: Batching::mini(128),
@@ -145,28 +149,49 @@ fn epoch(n: usize, threads: usize) {
         .build::<f32>()
         .expect("adam")
     };
-    // Through the driver: one epoch, evaluation after every step as the driver does.
-    let mut p = problem::<f32>(n, threads);
-    let (w0, t0) = (Instant::now(), thread_ns());
-    let out = Driver::new(Budget::epochs(1.0))
-        .threads(threads)
-        .run(&mut p, &mut adam())
-        .expect("run");
-    let (wall, cpu) = (w0.elapsed().as_secs_f64(), (thread_ns() - t0) as f64 * 1e-9);
-    let last = out.trace.last().expect("records");
-    let steps = out.trace.records.len() - 1;
-    println!(
-        "Adam epoch via Driver, N={n}, batch 128, {steps} steps: wall {wall:.3} s (thread CPU \
-         {cpu:.3} s); sum of steps as timed by the driver {:.3} s; ratio {:.2}",
-        last.wall_time_s,
-        wall / last.wall_time_s
-    );
+    // Through the driver: `epochs` Adam epochs (one step each = 2 data passes), once
+    // with an evaluation after every step and once per sparse cadence (0 = every step).
+    let mut steps = 0;
+    let mut driver_walls = Vec::new();
+    for &k in cadences {
+        let cadence = if k > 0.0 {
+            EvalCadence::Passes(k)
+        } else {
+            EvalCadence::EveryStep
+        };
+        let mut p = problem::<f32>(n, threads);
+        let (w0, t0) = (Instant::now(), thread_ns());
+        let out = Driver::new(Budget::iterations(epochs))
+            .threads(threads)
+            .evaluate_every(cadence)
+            .run(&mut p, &mut adam())
+            .expect("run");
+        let (wall, cpu) = (w0.elapsed().as_secs_f64(), (thread_ns() - t0) as f64 * 1e-9);
+        let last = out.trace.last().expect("records");
+        steps = last.iteration as usize;
+        driver_walls.push((cadence, wall, cpu));
+        println!(
+            "Adam via Driver, N={n}, batch 128, {steps} epochs, evaluation {cadence:?}: {} records; \
+             wall {wall:.3} s (thread CPU {cpu:.3} s); sum of steps as timed by the driver \
+             {:.3} s; driver wall / sum of steps {:.3}",
+            out.trace.records.len(),
+            last.wall_time_s,
+            wall / last.wall_time_s
+        );
+    }
     // One evaluation (what the driver adds per record) against one full-batch gradient.
     let mut p = problem::<f32>(n, threads);
     let mut g = vec![0.0f32; p.dim()];
+    let first = time(1, || {
+        std::hint::black_box(solvers::Problem::evaluate(&mut p));
+    });
     let e = time(2, || {
         std::hint::black_box(solvers::Problem::evaluate(&mut p));
     });
+    println!(
+        "first Problem::evaluate of a fresh problem: thread CPU {:.3} s",
+        first.thread
+    );
     let fg = time(2, || {
         std::hint::black_box(p.value_grad(None, &mut g).expect("grad"));
     });
@@ -196,7 +221,7 @@ fn epoch(n: usize, threads: usize) {
     let mut p = problem::<f32>(n, threads);
     let mut g = vec![0.0f32; p.dim()];
     let idx: Vec<usize> = (0..128).collect();
-    let batches = n.div_ceil(128);
+    let batches = n.div_ceil(128) * steps;
     let (w1, t1) = (Instant::now(), thread_ns());
     for _ in 0..batches {
         std::hint::black_box(p.value_grad(Some(&idx), &mut g).expect("grad"));
@@ -207,12 +232,14 @@ fn epoch(n: usize, threads: usize) {
         bw / gw,
         bc / gc
     );
-    println!(
-        "same {steps} steps in a bare loop: wall {bw:.3} s (thread CPU {bc:.3} s); driver / \
-         bare loop {:.2} (wall), {:.2} (thread CPU)",
-        wall / bw,
-        cpu / bc
-    );
+    println!("same {steps} steps in a bare loop: wall {bw:.3} s (thread CPU {bc:.3} s)");
+    for (cadence, wall, cpu) in driver_walls {
+        println!(
+            "  driver ({cadence:?}) / bare loop: {:.3} (wall), {:.3} (thread CPU)",
+            wall / bw,
+            cpu / bc
+        );
+    }
 }
 
 fn main() {
@@ -224,6 +251,17 @@ fn main() {
             .map_or(default, |v| v.parse().expect(name))
     };
     let (n, threads, reps) = (opt("--n", 60_000), opt("--threads", 1), opt("--reps", 3));
+    let epochs = opt("--epochs", 1) as u64;
+    // Evaluation cadences in data passes for `epoch`, comma-separated; 0 = every step.
+    let cadences: Vec<f64> = args
+        .iter()
+        .position(|a| a == "--eval-every")
+        .and_then(|i| args.get(i + 1))
+        .map_or(vec![0.0], |v| {
+            v.split(',')
+                .map(|c| c.parse().expect("--eval-every"))
+                .collect()
+        });
     let parts: Vec<&str> = ["grad", "batch", "epoch"]
         .into_iter()
         .filter(|p| args.iter().any(|a| a == p))
@@ -237,6 +275,6 @@ fn main() {
         batch::<f32>(threads, reps);
     }
     if all || parts.contains(&"epoch") {
-        epoch(n, threads);
+        epoch(n, threads, epochs, &cadences);
     }
 }

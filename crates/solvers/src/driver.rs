@@ -8,6 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{CHECKPOINT_VERSION, CheckpointStore, CheckpointV1};
+use crate::eval_cadence::EvalCadence;
 use crate::observer::{Control, Frequency, Observer};
 use crate::{
     BudgetKind, Context, Counters, Evaluation, Problem, Record, Solver, SolverError, Status,
@@ -154,7 +155,8 @@ impl DivergenceRule {
 pub struct RunOutcome {
     /// How the run ended.
     pub status: Status,
-    /// One record per iteration, starting at iteration 0.
+    /// One record per evaluated iteration (every iteration under the default
+    /// [`EvalCadence::EveryStep`]), starting at iteration 0.
     pub trace: Trace,
     /// Counters at the end.
     pub counters: Counters,
@@ -162,8 +164,9 @@ pub struct RunOutcome {
 
 type ObserverSlot<'a> = (Box<dyn Observer + 'a>, Frequency);
 
-/// Runs a [`Solver`] on a [`Problem`]: evaluates the initial point and every iterate
-/// (evaluation not charged), enforces the [`Budget`], applies the [`DivergenceRule`],
+/// Runs a [`Solver`] on a [`Problem`]: evaluates the initial point and the iterates at
+/// the [`EvalCadence`] (every step by default; evaluation is never charged to the
+/// solver's time or passes), enforces the [`Budget`], applies the [`DivergenceRule`],
 /// notifies observers, and saves / restores checkpoints.
 ///
 /// Configured with a consuming builder:
@@ -173,6 +176,7 @@ pub struct Driver<'a> {
     seed: u64,
     threads: usize,
     divergence: DivergenceRule,
+    cadence: EvalCadence,
     observers: Vec<ObserverSlot<'a>>,
     checkpoint: Option<(Box<dyn CheckpointStore + 'a>, u64)>,
     resume: bool,
@@ -186,6 +190,7 @@ impl<'a> Driver<'a> {
             seed: 0,
             threads: 1,
             divergence: DivergenceRule::default(),
+            cadence: EvalCadence::EveryStep,
             observers: Vec::new(),
             checkpoint: None,
             resume: false,
@@ -207,6 +212,13 @@ impl<'a> Driver<'a> {
     /// Replaces the divergence rule.
     pub fn divergence(mut self, rule: DivergenceRule) -> Self {
         self.divergence = rule;
+        self
+    }
+
+    /// When to evaluate the true objective and push a record (default: after every
+    /// step). See [`EvalCadence`] for the points that are always evaluated.
+    pub fn evaluate_every(mut self, cadence: EvalCadence) -> Self {
+        self.cadence = cadence;
         self
     }
 
@@ -242,6 +254,7 @@ impl<'a> Driver<'a> {
         solver: &mut S,
     ) -> Result<RunOutcome, SolverError> {
         self.budget.validate()?;
+        self.cadence.validate()?;
         let n = problem.num_samples();
         if n == 0 {
             return Err(SolverError::EmptyData(
@@ -312,12 +325,34 @@ impl<'a> Driver<'a> {
             }
         };
 
+        // The report of the last step when it was not evaluated (sparse cadence): it
+        // goes into the final record if the run ends before the next evaluation.
+        let mut pending: Option<StepReport> = None;
         let status = match status {
             Some(s) => s,
             None => loop {
                 if let Some(kind) = self.exhausted(problem, iteration, &counters, n, solver_time) {
-                    let s = Status::BudgetExhausted(kind);
-                    if let Err(e) = self.save(
+                    // The weights handed back are always evaluated.
+                    if let Some(report) = pending.take() {
+                        let eval = problem.evaluate();
+                        let rec = make_record(iteration, n, solver_time, &counters, &eval, report);
+                        trace.records.push(rec);
+                        if let Some(s) = self.after_record(problem, &trace, initial, None) {
+                            break self.save_if_done(
+                                s,
+                                problem,
+                                solver,
+                                &rng,
+                                &counters,
+                                &trace,
+                                iteration,
+                                initial,
+                                solver_time,
+                            );
+                        }
+                    }
+                    break self.save_if_done(
+                        Status::BudgetExhausted(kind),
                         problem,
                         solver,
                         &rng,
@@ -326,14 +361,10 @@ impl<'a> Driver<'a> {
                         iteration,
                         initial,
                         solver_time,
-                    ) {
-                        break Status::Failed {
-                            error: e.to_string(),
-                        };
-                    }
-                    break s;
+                    );
                 }
                 iteration += 1;
+                let before = counters.samples_seen;
                 let t = Instant::now();
                 let mut ctx = Context {
                     rng: &mut rng,
@@ -354,32 +385,34 @@ impl<'a> Driver<'a> {
                         };
                     }
                 };
+                let checkpoint_due = matches!(&self.checkpoint,
+                    Some((_, every)) if *every > 0 && iteration.is_multiple_of(*every));
+                if report.converged.is_none()
+                    && !checkpoint_due
+                    && !self.cadence.due(before, counters.samples_seen, n)
+                {
+                    pending = Some(report);
+                    continue;
+                }
+                pending = None;
                 let converged = report.converged.clone();
                 let eval = problem.evaluate();
                 let rec = make_record(iteration, n, solver_time, &counters, &eval, report);
                 trace.records.push(rec);
                 if let Some(s) = self.after_record(problem, &trace, initial, converged.as_deref()) {
-                    if matches!(s, Status::Converged { .. } | Status::BudgetExhausted(_))
-                        && let Err(e) = self.save(
-                            problem,
-                            solver,
-                            &rng,
-                            &counters,
-                            &trace,
-                            iteration,
-                            initial,
-                            solver_time,
-                        )
-                    {
-                        break Status::Failed {
-                            error: e.to_string(),
-                        };
-                    }
-                    break s;
+                    break self.save_if_done(
+                        s,
+                        problem,
+                        solver,
+                        &rng,
+                        &counters,
+                        &trace,
+                        iteration,
+                        initial,
+                        solver_time,
+                    );
                 }
-                if let Some((_, every)) = &self.checkpoint
-                    && *every > 0
-                    && iteration.is_multiple_of(*every)
+                if checkpoint_due
                     && let Err(e) = self.save(
                         problem,
                         solver,
@@ -397,7 +430,6 @@ impl<'a> Driver<'a> {
                 }
             },
         };
-
         let outcome = RunOutcome {
             status,
             trace,
@@ -473,6 +505,37 @@ impl<'a> Driver<'a> {
             return Some(BudgetKind::WallTime);
         }
         None
+    }
+
+    /// `status`, after saving a final checkpoint when the run converged or ran out of
+    /// budget (a failed save turns it into [`Status::Failed`]).
+    #[allow(clippy::too_many_arguments)]
+    fn save_if_done<P: Problem, S: Solver<P>>(
+        &mut self,
+        status: Status,
+        problem: &P,
+        solver: &S,
+        rng: &ChaCha8Rng,
+        counters: &Counters,
+        trace: &Trace,
+        iteration: u64,
+        initial: f64,
+        wall: f64,
+    ) -> Status {
+        if !matches!(
+            status,
+            Status::Converged { .. } | Status::BudgetExhausted(_)
+        ) {
+            return status;
+        }
+        match self.save(
+            problem, solver, rng, counters, trace, iteration, initial, wall,
+        ) {
+            Ok(()) => status,
+            Err(e) => Status::Failed {
+                error: e.to_string(),
+            },
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -166,8 +166,12 @@ impl<T: Real> NetProblem<T> {
         };
         let buf = &mut self.batches[slot];
         let x = self.train.inputs();
-        for (j, &i) in batch.iter().enumerate() {
-            buf.x.column_mut(j).copy_from(&x.column(i));
+        // Column-major storage: column i is the contiguous slice [i d, (i + 1) d), so
+        // each column is one memcpy (nalgebra's view `copy_from` went entry by entry).
+        let d = x.nrows();
+        let (src, dst) = (x.as_slice(), buf.x.as_mut_slice());
+        for (to, &i) in dst.chunks_exact_mut(d.max(1)).zip(batch) {
+            to.copy_from_slice(&src[i * d..(i + 1) * d]);
         }
         match (&mut buf.targets, self.train.targets()) {
             (Targets::Labels { labels: dst, .. }, Targets::Labels { labels: src, .. }) => {

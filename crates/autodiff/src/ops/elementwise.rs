@@ -185,8 +185,12 @@ impl<T: Real> Tape<T> {
         let ia = self.check(kind.name(), a)?;
         let (r, c) = self.values[ia].shape();
         let out = self.push(Op::Unary(ia, kind), r, c, self.needs_grad[ia]);
+        let threads = self.threads;
         let (ins, y) = self.io(out.index);
-        kind.apply_slice(ins[ia].as_slice(), y.as_mut_slice());
+        let xs = ins[ia].as_slice();
+        super::par_chunks(threads, y.as_mut_slice(), 1, |off, ys| {
+            kind.apply_slice(&xs[off..off + ys.len()], ys)
+        });
         Ok(out)
     }
 
@@ -305,19 +309,20 @@ impl<T: Real> Tape<T> {
         }
         let needs = self.needs_grad[ia] || self.needs_grad[ib];
         let out = self.push(Op::AddBias(ia, ib), sa.0, sa.1, needs);
+        let threads = self.threads;
         let (ins, y) = self.io(out.index);
         let bias = ins[ib].as_slice();
+        let xs = ins[ia].as_slice();
         let d = sa.0;
         if d > 0 {
-            for (ycol, acol) in y
-                .as_mut_slice()
-                .chunks_exact_mut(d)
-                .zip(ins[ia].as_slice().chunks_exact(d))
-            {
-                ycol.iter_mut()
-                    .zip(acol.iter().zip(bias))
-                    .for_each(|(y, (&x, &b))| *y = x + b);
-            }
+            // Column-aligned chunks: entry (i, j) gets bias i whatever the split.
+            super::par_chunks(threads, y.as_mut_slice(), d, |off, ys| {
+                for (ycol, acol) in ys.chunks_exact_mut(d).zip(xs[off..].chunks_exact(d)) {
+                    ycol.iter_mut()
+                        .zip(acol.iter().zip(bias))
+                        .for_each(|(y, (&x, &b))| *y = x + b);
+                }
+            });
         }
         Ok(out)
     }
@@ -354,7 +359,7 @@ pub(crate) fn binary_backward<T: Real>(
     }
 }
 
-/// Backward of the unary maps: `dx = g f'(x)`.
+/// Backward of the unary maps: `dx = g f'(x)` (entrywise, split over `threads`).
 pub(crate) fn unary_backward<T: Real>(
     grads: &mut Grads<'_, T>,
     g: &DMatrix<T>,
@@ -362,38 +367,61 @@ pub(crate) fn unary_backward<T: Real>(
     a: usize,
     x: &DMatrix<T>,
     y: &DMatrix<T>,
+    threads: usize,
 ) {
     if let Some((ga, first)) = grads.slot(a, x.shape()) {
-        let d = ga.as_mut_slice();
-        let (gs, xs, ys) = (g.as_slice(), x.as_slice(), y.as_slice());
-        let (z, one) = (T::zero(), T::one());
-        match kind {
-            // Cheap special cases kept branch-light for the hot activations.
-            Unary::Relu => acc2(d, first, gs, xs, |g, x| if x > z { g } else { z }),
-            Unary::LeakyRelu(s) => acc2(d, first, gs, xs, |g, x| if x > z { g } else { s * g }),
-            Unary::Sigmoid => acc2(d, first, gs, ys, |g, y| g * y * (one - y)),
-            Unary::Tanh => acc2(d, first, gs, ys, |g, y| g * (one - y * y)),
-            Unary::Exp => acc2(d, first, gs, ys, |g, y| g * y),
-            Unary::Square => acc2(d, first, gs, xs, |g, x| g * (x + x)),
-            Unary::AddScalar(_) => acc1(d, first, gs, |g| g),
-            Unary::Neg => acc1(d, first, gs, |g| -g),
-            Unary::MulScalar(c) => acc1(d, first, gs, |g| c * g),
-            _ => acc3(d, first, gs, xs, ys, |g, x, y| g * kind.derivative(x, y)),
-        }
+        super::par_chunks(threads, ga.as_mut_slice(), 1, |off, d| {
+            let r = off..off + d.len();
+            let (gs, xs, ys) = (
+                &g.as_slice()[r.clone()],
+                &x.as_slice()[r.clone()],
+                &y.as_slice()[r],
+            );
+            unary_backward_chunk(d, first, kind, gs, xs, ys)
+        });
     }
 }
 
-/// Backward of `A + b 1^T`: `dA = g`, `db = g 1` (sum of each row of `g`).
+/// `d (=|+=) g f'(x)` on matching chunks.
+fn unary_backward_chunk<T: Real>(
+    d: &mut [T],
+    first: bool,
+    kind: Unary<T>,
+    gs: &[T],
+    xs: &[T],
+    ys: &[T],
+) {
+    let (z, one) = (T::zero(), T::one());
+    match kind {
+        // Cheap special cases kept branch-light for the hot activations.
+        Unary::Relu => acc2(d, first, gs, xs, |g, x| if x > z { g } else { z }),
+        Unary::LeakyRelu(s) => acc2(d, first, gs, xs, |g, x| if x > z { g } else { s * g }),
+        Unary::Sigmoid => acc2(d, first, gs, ys, |g, y| g * y * (one - y)),
+        Unary::Tanh => acc2(d, first, gs, ys, |g, y| g * (one - y * y)),
+        Unary::Exp => acc2(d, first, gs, ys, |g, y| g * y),
+        Unary::Square => acc2(d, first, gs, xs, |g, x| g * (x + x)),
+        Unary::AddScalar(_) => acc1(d, first, gs, |g| g),
+        Unary::Neg => acc1(d, first, gs, |g| -g),
+        Unary::MulScalar(c) => acc1(d, first, gs, |g| c * g),
+        _ => acc3(d, first, gs, xs, ys, |g, x, y| g * kind.derivative(x, y)),
+    }
+}
+
+/// Backward of `A + b 1^T`: `dA = g` (split over `threads`), `db = g 1` (sum of each
+/// row of `g`, on the calling thread in column order).
 pub(crate) fn add_bias_backward<T: Real>(
     grads: &mut Grads<'_, T>,
     g: &DMatrix<T>,
     a: usize,
     b: usize,
+    threads: usize,
 ) {
     let (d, n) = g.shape();
     let gs = g.as_slice();
     if let Some((ga, first)) = grads.slot(a, (d, n)) {
-        acc1(ga.as_mut_slice(), first, gs, |g| g);
+        super::par_chunks(threads, ga.as_mut_slice(), 1, |off, dst| {
+            acc1(dst, first, &gs[off..off + dst.len()], |g| g)
+        });
     }
     if let Some((gb, first)) = grads.slot(b, (d, 1)) {
         let db = gb.as_mut_slice();
@@ -499,5 +527,41 @@ mod tests {
             e.to_string(),
             "add_bias: shape mismatch: a is 2x3 but bias is 1x2 (bias must be a column with as many rows as a)"
         );
+    }
+
+    #[test]
+    fn split_elementwise_ops_are_bit_identical_to_one_thread() {
+        // 100 x 1000 = 1e5 entries >= PAR_MIN_ENTRIES, so 2 and 3 threads split the
+        // bias add, the activations and their backward passes (3 threads: chunks not
+        // a multiple of the split, column-aligned for the bias).
+        let (d, n) = (100, 1000);
+        let a = DMatrix::from_fn(d, n, |i, j| ((i * 7 + j * 13) % 17) as f64 / 8.0 - 1.0);
+        let b = DMatrix::from_fn(d, 1, |i, _| i as f64 / 50.0 - 1.0);
+        let w = DMatrix::from_fn(d, n, |i, j| ((i + 3 * j) % 5) as f64 - 2.0);
+        let run = |threads: usize| {
+            let mut t = Tape::<f64>::with_threads(threads);
+            let (pa, pb) = (t.param(&a), t.param(&b));
+            let z = t.add_bias(pa, pb).unwrap();
+            let h = t.relu(z).unwrap();
+            let s = t.tanh(h).unwrap();
+            let c = t.constant(&w);
+            let p = t.mul(s, c).unwrap();
+            let f = t.sum_all(p).unwrap();
+            t.backward(f).unwrap();
+            (
+                t.value(s).clone(),
+                t.grad(pa).unwrap().clone(),
+                t.grad(pb).unwrap().clone(),
+            )
+        };
+        let one = run(1);
+        assert!(one.1.iter().any(|&g| g != 0.0) && one.0.iter().any(|&v| v > 0.0));
+        for threads in [2, 3] {
+            let many = run(threads);
+            let bits = |m: &DMatrix<f64>| m.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&many.0), bits(&one.0), "values, {threads} threads");
+            assert_eq!(bits(&many.1), bits(&one.1), "dA, {threads} threads");
+            assert_eq!(bits(&many.2), bits(&one.2), "db, {threads} threads");
+        }
     }
 }

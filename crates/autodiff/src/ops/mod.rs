@@ -10,6 +10,36 @@ pub(crate) mod softmax;
 
 use crate::{AutodiffError, Real, Result, Tape, Var};
 
+/// Entries below which element-wise work stays on the calling thread (splitting a
+/// small matrix costs more than it saves).
+pub(crate) const PAR_MIN_ENTRIES: usize = 1 << 16;
+
+/// Runs `f(offset, chunk)` over `dst` cut into `threads` contiguous chunks (lengths a
+/// multiple of `align`, e.g. the column length d, except the last), on rayon's global
+/// pool when `threads > 1` and `dst` has at least [`PAR_MIN_ENTRIES`] entries, else
+/// once on the calling thread with offset 0. Only for entrywise maps (entry i of the
+/// output depends on entry i of the inputs, or on its row for a column-aligned split):
+/// every entry is computed by the same operations whatever the split, so the result is
+/// bit-identical for every thread count. Called from the tape's sequential sweep, never
+/// from inside a pool (no nesting): the products run on the same pool, one at a time.
+pub(crate) fn par_chunks<T: Real>(
+    threads: usize,
+    dst: &mut [T],
+    align: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
+    use rayon::prelude::*;
+    let n = dst.len();
+    if threads <= 1 || n < PAR_MIN_ENTRIES || align == 0 {
+        f(0, dst);
+        return;
+    }
+    let chunk = n.div_ceil(threads).div_ceil(align) * align;
+    dst.par_chunks_mut(chunk)
+        .enumerate()
+        .for_each(|(k, c)| f(k * chunk, c));
+}
+
 /// Writes (`first`) or adds the constant `v` into every entry of `dst`.
 #[inline]
 pub(crate) fn acc_const<T: Real>(dst: &mut [T], first: bool, v: T) {

@@ -39,6 +39,14 @@ pub struct CompareArgs {
     /// 0 removes the wall-time cap, for reproducible traces).
     #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     pub time_budget: Option<f64>,
+    /// Evaluate the true training objective (a forward pass over every training and
+    /// test sample) only after steps that cross a multiple of this many data passes,
+    /// plus the initial point, convergence and the end of each run (exact final
+    /// objective); the same grid for every solver. Default: after every step. Solver
+    /// time and passes are unchanged (evaluation is never charged); curves get fewer
+    /// points.
+    #[arg(long, value_name = "PASSES", allow_negative_numbers = true)]
+    pub eval_every: Option<f64>,
     /// Threads given to each run (driver and matrix products). 1 keeps timings
     /// reproducible. At most 4 x the available cores unless --force-threads.
     #[arg(long, default_value_t = 1, value_name = "N")]

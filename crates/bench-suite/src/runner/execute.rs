@@ -67,6 +67,9 @@ pub struct RunSettings {
     pub threads: usize,
     /// `--tune` grid points (None: defaults, no search).
     pub tune_points: Option<usize>,
+    /// `--eval-every`: when the driver evaluates the true objective, the same for every
+    /// run ([`solvers::EvalCadence`]; default after every step).
+    pub eval_cadence: solvers::EvalCadence,
     /// `--distributed`: the communicator over whose ranks the training samples are
     /// sharded (None: one process). See [`super::distributed`].
     pub comm: Option<std::sync::Arc<dyn solvers::comm::Comm>>,
@@ -166,6 +169,7 @@ fn run_once<P: Problem>(
     seed: u64,
     budget: &BudgetSpec,
     threads: usize,
+    cadence: solvers::EvalCadence,
     make_problem: &dyn Fn() -> Result<P, solvers::SolverError>,
     make_solver: &dyn Fn() -> Result<Built<P>, solvers::SolverError>,
     finish: Finish<P>,
@@ -189,7 +193,8 @@ fn run_once<P: Problem>(
         let mut solver = built.solver;
         let mut driver = Driver::new(super::budgets::to_driver(budget))
             .seed(seed)
-            .threads(threads);
+            .threads(threads)
+            .evaluate_every(cadence);
         driver
             .run(&mut problem, &mut solver)
             .map(|o| (o, built.hyperparameters))
@@ -314,6 +319,7 @@ fn run_entry<P: Problem>(
             seed,
             budget,
             threads,
+            settings.eval_cadence,
             make_problem,
             &|| build(ctx),
             finish,
@@ -363,6 +369,7 @@ fn run_entry<P: Problem>(
             seed,
             budget,
             threads,
+            settings.eval_cadence,
             env.make_problem,
             &|| build(&ctx),
             &|_| None,

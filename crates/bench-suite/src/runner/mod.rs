@@ -133,6 +133,15 @@ pub fn plan(
     args.time_budget
         .map(limits::validate_time_budget)
         .transpose()?;
+    let eval_cadence = match args.eval_every {
+        None => solvers::EvalCadence::EveryStep,
+        Some(k) => {
+            let c = solvers::EvalCadence::Passes(k);
+            c.validate()
+                .map_err(|e| BenchError::arg("eval-every", e.to_string()))?;
+            c
+        }
+    };
     let chosen_problems: Vec<ProblemSpec> = match &args.problems {
         Some(names) => {
             let mut out = Vec::new();
@@ -222,6 +231,7 @@ pub fn plan(
         settings: RunSettings {
             threads: args.threads,
             tune_points,
+            eval_cadence,
             comm: None,
         },
         build_options: BuildOptions {
@@ -327,6 +337,9 @@ pub fn execute_plan(plan: &Plan, progress: bool) -> ResultsFile {
         .map(|p| (p.spec.name.clone(), p.budget.clone()))
         .collect::<BTreeMap<_, _>>();
     metadata.ranks = plan.settings.comm.as_ref().map_or(1, |c| c.size());
+    if let solvers::EvalCadence::Passes(k) = plan.settings.eval_cadence {
+        metadata.eval_every_passes = Some(k);
+    }
     let mut results = ResultsFile::new(metadata);
     let bar = if progress {
         ProgressBar::with_draw_target(Some(plan.total_runs() as u64), ProgressDrawTarget::stderr())
