@@ -9,7 +9,7 @@
 //! ```
 //!
 //! * `check`: on every rank, runs L-BFGS, full-batch Adam with a fixed batch order,
-//!   Taylor ADMM and beta-NMF (MM) sharded over the P ranks, and compares each final
+//!   Taylor ADMM, dlADMM and beta-NMF (MM) sharded over the P ranks, and compares each final
 //!   objective with the same run on one process (computed on every rank): relative
 //!   difference <= 1e-9, and identical on every rank. Prints `N passed, N failed` on
 //!   rank 0 and exits non-zero on any failure.
@@ -28,10 +28,11 @@ use nalgebra::DMatrix;
 use nets::{Activation, Dataset, Init, Loss, LossKind, Sequential, Targets};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use solvers::admm::{OutputLoss, TaylorAdmm, TaylorConfig};
+use solvers::admm::{DlAdmm, DlAdmmConfig, OutputLoss, TaylorAdmm, TaylorConfig};
 use solvers::comm::{Comm, LocalComm, MpiComm, allreduce_sum_f64};
 use solvers::distributed::{
-    DistributedBetaNmf, DistributedTaylorAdmm, ShardedNetProblem, ShardedNmfProblem,
+    DistributedBetaNmf, DistributedDlAdmm, DistributedTaylorAdmm, ShardedNetProblem,
+    ShardedNmfProblem,
 };
 use solvers::first_order::{AdamConfig, SgdConfig};
 use solvers::lbfgs::LbfgsConfig;
@@ -112,6 +113,19 @@ fn check(comm: Arc<dyn Comm>) -> bool {
         final_objective(
             &mut ShardedNetProblem::new(make(), Arc::clone(&comm)).unwrap(),
             &mut DistributedTaylorAdmm::<f64>::new(taylor).unwrap(),
+            budget,
+        ),
+    ));
+    results.push((
+        "dladmm",
+        final_objective(
+            &mut make(),
+            &mut DlAdmm::<f64>::new(DlAdmmConfig::default()).unwrap(),
+            budget,
+        ),
+        final_objective(
+            &mut ShardedNetProblem::new(make(), Arc::clone(&comm)).unwrap(),
+            &mut DistributedDlAdmm::<f64>::new(DlAdmmConfig::default()).unwrap(),
             budget,
         ),
     ));
