@@ -14,7 +14,7 @@
 //!   difference <= 1e-9, and identical on every rank. Prints `N passed, N failed` on
 //!   rank 0 and exits non-zero on any failure.
 //! * `scaling`: time per iteration and bytes sent per iteration per rank for Taylor
-//!   ADMM and full-batch gradient descent on an MNIST-shaped synthetic problem
+//!   ADMM, dlADMM (code defaults) and full-batch gradient descent on an MNIST-shaped synthetic problem
 //!   (784-128-10, N samples, default 10 000), printed by rank 0 as one table row each.
 //! * `soak`: all-reduces in a loop for SECONDS (the test that killing one rank ends
 //!   the others).
@@ -188,7 +188,7 @@ fn scaling(comm: Arc<dyn Comm>, n: usize, iters: u64) {
         ..Default::default()
     };
     let mut rows = Vec::new();
-    for which in ["admm-taylor", "gd (full batch)"] {
+    for which in ["admm-taylor", "dladmm", "gd (full batch)"] {
         let mut p = ShardedNetProblem::new(make(), Arc::clone(&comm)).unwrap();
         comm.barrier().unwrap();
         let b0 = comm.bytes_sent();
@@ -197,6 +197,10 @@ fn scaling(comm: Arc<dyn Comm>, n: usize, iters: u64) {
             "admm-taylor" => Driver::new(Budget::iterations(iters)).run(
                 &mut p,
                 &mut DistributedTaylorAdmm::<f64>::new(taylor.clone()).unwrap(),
+            ),
+            "dladmm" => Driver::new(Budget::iterations(iters)).run(
+                &mut p,
+                &mut DistributedDlAdmm::<f64>::new(DlAdmmConfig::default()).unwrap(),
             ),
             _ => Driver::new(Budget::iterations(iters))
                 .run(&mut p, &mut SgdConfig::gd(0.1).build::<f64>().unwrap()),

@@ -115,7 +115,12 @@ fn admm_counts_init_and_per_iteration_passes() {
     let per_forward = per_forward + u64::from(adaptive);
     let mut forward = 1;
     for r in &out.trace.records[1..] {
-        let inner = r.extras.iter().find(|(k, _)| k == "output_inner").unwrap().1;
+        let inner = r
+            .extras
+            .iter()
+            .find(|(k, _)| k == "output_inner")
+            .unwrap()
+            .1;
         forward += per_forward + inner as u64;
     }
     assert_eq!(out.counters.forward, forward);

@@ -51,19 +51,9 @@ fn objectives(out: &solvers::RunOutcome) -> Vec<f64> {
     out.trace.records.iter().map(|r| r.objective).collect()
 }
 
-/// Runs `make_solver` on P thread-ranks, each with its shard; returns every rank's
-/// objective trace and final flat parameters.
-fn run_ranks<S, F>(p: usize, budget: Budget, make_solver: F) -> Vec<(Vec<f64>, Vec<f64>)>
-where
-    S: Solver<ShardedNetProblem<f64>>,
-    F: Fn() -> S + Sync,
-{
-    run_ranks_on(p, budget, make_solver, || {
-        net_problem(Activation::Relu, LossKind::SoftmaxCrossEntropy)
-    })
-}
-
-/// [`run_ranks`] on the problem `make_problem` builds (identically on every rank).
+/// Runs `make_solver` on P thread-ranks, each with its shard of the problem
+/// `make_problem` builds (identically on every rank); returns every rank's objective
+/// trace and final flat parameters.
 fn run_ranks_on<S, F, M>(
     p: usize,
     budget: Budget,
@@ -153,6 +143,13 @@ fn check_net_solver_on<S, F, G, M>(
             assert_eq!(params, &ranks[0].1, "{name} P={p} rank {r} weights");
         }
         assert_close(&ranks[0].0, &reference, tol, &format!("{name} P={p}"));
+        let worst = ranks[0]
+            .0
+            .iter()
+            .zip(&reference)
+            .map(|(x, y)| (x - y).abs() / y.abs())
+            .fold(0.0, f64::max);
+        eprintln!("{name} P={p}: largest relative difference to one process {worst:.1e}");
         if p == 3 {
             let again = run_ranks_on(p, budget, &make, &make_problem);
             assert_eq!(again[0].0, ranks[0].0, "{name}: P=3 rerun is bit-identical");
@@ -218,7 +215,13 @@ fn taylor_admm_on_shards_reproduces_the_single_process_trace() {
 /// output prox) on the 5-12-4 net.
 #[test]
 fn dladmm_on_shards_reproduces_the_single_process_trace() {
-    let deep = || blobs_problem(&[5, 12, 12, 4], Activation::Relu, LossKind::SoftmaxCrossEntropy);
+    let deep = || {
+        blobs_problem(
+            &[5, 12, 12, 4],
+            Activation::Relu,
+            LossKind::SoftmaxCrossEntropy,
+        )
+    };
     let shallow = || net_problem(Activation::Relu, LossKind::SoftmaxCrossEntropy);
     for (name, config, deep_net) in [
         ("dladmm (code defaults)", DlAdmmConfig::default(), true),

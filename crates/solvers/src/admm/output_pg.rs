@@ -180,12 +180,12 @@ fn softmax_loop<T: Real, Y: Fn(usize, usize) -> T>(
         *grad = DMatrix::zeros(z.nrows(), z.ncols());
     }
     exps.resize(z.nrows(), 0.0);
-    let mut parts = softmax_pass(&y, v, None, z, grad, exps);
+    let mut parts = softmax_pass(&y, v, rho, None, z, grad, exps);
     sum(&mut parts)?;
     let mut prev = parts[0] + 0.5 * rho * parts[1];
     let denom = rho + 1.0 / eta;
     for it in 1..=max_iter {
-        let mut parts = softmax_pass(&y, v, Some((eta, denom)), z, grad, exps);
+        let mut parts = softmax_pass(&y, v, rho, Some((eta, denom)), z, grad, exps);
         sum(&mut parts)?;
         let cur = parts[0] + 0.5 * rho * parts[1];
         if (cur - prev).abs() < tol {
@@ -204,6 +204,7 @@ fn softmax_loop<T: Real, Y: Fn(usize, usize) -> T>(
 fn softmax_pass<T: Real, Y: Fn(usize, usize) -> T>(
     y: &Y,
     v: &DMatrix<T>,
+    rho: f64,
     step: Option<(f64, f64)>,
     z: &mut DMatrix<T>,
     grad: &mut DMatrix<T>,

@@ -305,7 +305,13 @@ fn data_passes_match_an_independent_tally_and_trials_touch_no_sample() {
         // inner_solves = backtracking trials + hidden Z prox maps + output iterations.
         let output: f64 = out.trace.records[1..]
             .iter()
-            .map(|r| r.extras.iter().find(|(k, _)| k == "output_inner").unwrap().1)
+            .map(|r| {
+                r.extras
+                    .iter()
+                    .find(|(k, _)| k == "output_inner")
+                    .unwrap()
+                    .1
+            })
             .sum();
         let hidden_z = 5 * 2 * 2;
         assert_eq!(out.counters.inner_solves, trials + hidden_z + output as u64);
@@ -334,6 +340,10 @@ fn data_passes_match_an_independent_tally_and_trials_touch_no_sample() {
     // of the same pass); A-step: residual map + W^T R + W G.
     assert_eq!(passes[0].0, (1 + 2, 2));
     assert_eq!(passes[1].1, (1, 1));
-    assert!(passes[0].1.0 > 10 && passes[0].1.1 > 10, "{:?}", passes[0].1);
+    assert!(
+        passes[0].1.0 > 10 && passes[0].1.1 > 10,
+        "{:?}",
+        passes[0].1
+    );
     assert_eq!(passes[0].2, passes[0].1.0 + passes[0].1.1);
 }

@@ -196,7 +196,7 @@ impl<T: Real> DlAdmm<T> {
             dot(&self.ggw, g)
         };
         let curv = c * ga2 + l2w * g2;
-        let theta = self.backtrack(self.theta, curv, g2, ("W", "theta"), l)?;
+        let theta = backtrack(&self.config, self.theta, curv, g2, ("W", "theta"), l)?;
         let step = T::of(1.0 / theta.0);
         for (wi, &gi) in w.iter_mut().zip(g.iter()) {
             *wi -= step * gi;
@@ -261,7 +261,7 @@ impl<T: Real> DlAdmm<T> {
         }
         note_pass!(FORWARD);
         let curv = c * wg2 + nu * g2;
-        let tau = self.backtrack(self.tau, curv, g2, ("A", "tau"), l)?;
+        let tau = backtrack(&self.config, self.tau, curv, g2, ("A", "tau"), l)?;
         let step = T::of(1.0 / tau.0);
         let vars = self.vars.as_mut().ok_or_else(not_init)?;
         for (ai, &gi) in vars.a[l].iter_mut().zip(self.scratch2.iter()) {
@@ -270,32 +270,32 @@ impl<T: Real> DlAdmm<T> {
         self.invalidate(l + 1);
         Ok(tau.1)
     }
+}
 
-    /// The smallest `base * backtrack^k` with `curv <= theta ||G||^2` and the number
-    /// of trials `k + 1` (each a scalar test, module doc); an error after
-    /// `max_backtracks` doublings.
-    fn backtrack(
-        &self,
-        base: f64,
-        curv: f64,
-        g2: f64,
-        (what, param): (&str, &str),
-        l: usize,
-    ) -> Result<(f64, u64), SolverError> {
-        let mut theta = base;
-        let mut trials = 1;
-        note_pass!(TRIALS);
-        while curv > theta * g2 {
-            if trials as usize > self.config.max_backtracks {
-                return Err(SolverError::LineSearch(format!(
-                    "DlAdmm {what}-step of layer {}: {param} {theta:e} after {trials} trials",
-                    l + 1
-                )));
-            }
-            theta *= self.config.backtrack;
-            trials += 1;
-            note_pass!(TRIALS);
+/// The smallest `base * backtrack^k` with `curv <= theta ||G||^2` and the number
+/// of trials `k + 1` (each a scalar test, module doc); an error after
+/// `max_backtracks` doublings.
+fn backtrack(
+    config: &super::DlAdmmConfig,
+    base: f64,
+    curv: f64,
+    g2: f64,
+    (what, param): (&str, &str),
+    l: usize,
+) -> Result<(f64, u64), SolverError> {
+    let mut theta = base;
+    let mut trials = 1;
+    note_pass!(TRIALS);
+    while curv > theta * g2 {
+        if trials as usize > config.max_backtracks {
+            return Err(SolverError::LineSearch(format!(
+                "DlAdmm {what}-step of layer {}: {param} {theta:e} after {trials} trials",
+                l + 1
+            )));
         }
-        Ok((theta, trials))
+        theta *= config.backtrack;
+        trials += 1;
+        note_pass!(TRIALS);
     }
+    Ok((theta, trials))
 }
