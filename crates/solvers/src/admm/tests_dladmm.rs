@@ -329,16 +329,19 @@ fn data_passes_match_an_independent_tally_and_trials_touch_no_sample() {
         };
         let mut s = DlAdmm::new(cfg).unwrap();
         s.initialize(&net(&[4, 9, 9, 3], 2), &loss, &data).unwrap();
+        // After init every residual is zero (so is every gradient); the output step
+        // moves Z_L towards the targets.
+        s.run_block(DlBlock::PreActivations(2), &data, 1).unwrap();
         let t0 = tally::read();
-        let kw = s.run_block(DlBlock::Weights(1), &data, 1).unwrap();
-        let ka = s.run_block(DlBlock::Activations(0), &data, 1).unwrap();
+        let kw = s.run_block(DlBlock::Weights(2), &data, 1).unwrap();
+        let ka = s.run_block(DlBlock::Activations(1), &data, 1).unwrap();
         let t1 = tally::read();
         passes.push(((t1.0 - t0.0, t1.1 - t0.1), (kw, ka), t1.2 - t0.2));
     }
     assert_eq!(passes[0].0, passes[1].0, "passes");
-    // W-step: residual map + R A^T (layer 2 is wide: its curvature comes from the Gram
-    // of the same pass); A-step: residual map + W^T R + W G.
-    assert_eq!(passes[0].0, (1 + 2, 2));
+    // W-step of the narrow layer 3: residual map + R A^T + G A; A-step: residual map +
+    // W^T R + W G.
+    assert_eq!(passes[0].0, (2 + 2, 2));
     assert_eq!(passes[1].1, (1, 1));
     assert!(
         passes[0].1.0 > 10 && passes[0].1.1 > 10,
