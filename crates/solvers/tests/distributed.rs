@@ -318,3 +318,61 @@ fn sharding_errors_are_typed() {
     let err = ShardedNmfProblem::new(m.clone(), m.clone(), m, &config, c).unwrap_err();
     assert!(err.to_string().contains("one process only"), "{err}");
 }
+
+/// dlADMM's communication volume (docs/DISTRIBUTED.md): one iteration on 5-12-12-4
+/// (L = 3; layer 2 wide, layer 3 narrow) with the code's defaults sends, per rank,
+/// `8 (P - 1)` bytes for each of `2 sum_l (d_l d_{l-1} + d_l) + 2 d_1^2 + 2 + 4 (L - 1) +
+/// 2 (k + 2) + 2L + (2L + 3) + 1 = 878 + 2k` values (k: the output steps' inner
+/// iterations), plus `d_0^2 = 25` for `X X^T` in the first iteration only.
+#[test]
+fn dladmm_sends_the_documented_values_per_iteration() {
+    let p = 2;
+    let per_rank: Vec<Vec<(u64, u64)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = ThreadComm::group(p)
+            .into_iter()
+            .map(|c| {
+                s.spawn(move || {
+                    let comm: Arc<dyn Comm> = Arc::new(c);
+                    let full = blobs_problem(
+                        &[5, 12, 12, 4],
+                        Activation::Relu,
+                        LossKind::SoftmaxCrossEntropy,
+                    );
+                    let mut sharded = ShardedNetProblem::new(full, Arc::clone(&comm)).unwrap();
+                    let mut solver =
+                        DistributedDlAdmm::<f64>::new(DlAdmmConfig::default()).unwrap();
+                    let mut rng = <ChaCha8Rng as SeedableRng>::seed_from_u64(1);
+                    let mut counters = solvers::Counters::default();
+                    let mut ctx = solvers::Context {
+                        rng: &mut rng,
+                        counters: &mut counters,
+                        iteration: 0,
+                        threads: 1,
+                    };
+                    solver.init(&mut sharded, &mut ctx).unwrap();
+                    let mut out = Vec::new();
+                    for it in 1..=3 {
+                        ctx.iteration = it;
+                        let b0 = comm.bytes_sent();
+                        let report = solver.step(&mut sharded, &mut ctx).unwrap();
+                        let k = report
+                            .extras
+                            .iter()
+                            .find(|(n, _)| n == "output_inner")
+                            .unwrap()
+                            .1 as u64;
+                        out.push((comm.bytes_sent() - b0, k));
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for rank in &per_rank {
+        for (i, &(bytes, k)) in rank.iter().enumerate() {
+            let values = 878 + 2 * k + if i == 0 { 25 } else { 0 };
+            assert_eq!(bytes, 8 * (p as u64 - 1) * values, "iteration {}", i + 1);
+        }
+    }
+}

@@ -27,33 +27,6 @@ use crate::admm::linalg::{sample_sums, sample_sums_keep};
 use crate::comm::allreduce_sum;
 use crate::linalg::{dot, ensure_shape, gemm, sq_norm};
 
-/// Test instrument (data-pass accounting, docs/RESULTS_SCHEMA.md): counts, where they
-/// happen, the evaluations that touch all N samples, independently of the counters the
-/// solver reports: layer maps `W_l A_{l-1} + b_l` read by a block (forward), loss
-/// evaluations of the output block (forward), products along a direction for a
-/// majorizer's curvature (`G A`, `W G`: forward), and products with a transposed
-/// factor (`R A^T`, `W^T R`: backward).
-#[cfg(test)]
-pub(crate) mod tally {
-    use std::cell::Cell;
-    thread_local! {
-        pub(crate) static FORWARD: Cell<u64> = const { Cell::new(0) };
-        pub(crate) static BACKWARD: Cell<u64> = const { Cell::new(0) };
-        pub(crate) static TRIALS: Cell<u64> = const { Cell::new(0) };
-    }
-    pub(crate) fn note(c: &'static std::thread::LocalKey<Cell<u64>>) {
-        c.with(|v| v.set(v.get() + 1));
-    }
-    /// (forward, backward, backtracking trials) so far on this thread.
-    pub(crate) fn read() -> (u64, u64, u64) {
-        (
-            FORWARD.with(Cell::get),
-            BACKWARD.with(Cell::get),
-            TRIALS.with(Cell::get),
-        )
-    }
-}
-
 /// Notes one sample-touching evaluation in the test tally (no-op outside tests).
 macro_rules! note_pass {
     ($c:ident) => {
@@ -298,4 +271,31 @@ fn backtrack(
         note_pass!(TRIALS);
     }
     Ok((theta, trials))
+}
+
+/// Test instrument (data-pass accounting, docs/RESULTS_SCHEMA.md): counts, where they
+/// happen, the evaluations that touch all N samples, independently of the counters the
+/// solver reports: layer maps `W_l A_{l-1} + b_l` read by a block (forward), loss
+/// evaluations of the output block (forward), products along a direction for a
+/// majorizer's curvature (`G A`, `W G`: forward), and products with a transposed
+/// factor (`R A^T`, `W^T R`: backward).
+#[cfg(test)]
+pub(crate) mod tally {
+    use std::cell::Cell;
+    thread_local! {
+        pub(crate) static FORWARD: Cell<u64> = const { Cell::new(0) };
+        pub(crate) static BACKWARD: Cell<u64> = const { Cell::new(0) };
+        pub(crate) static TRIALS: Cell<u64> = const { Cell::new(0) };
+    }
+    pub(crate) fn note(c: &'static std::thread::LocalKey<Cell<u64>>) {
+        c.with(|v| v.set(v.get() + 1));
+    }
+    /// (forward, backward, backtracking trials) so far on this thread.
+    pub(crate) fn read() -> (u64, u64, u64) {
+        (
+            FORWARD.with(Cell::get),
+            BACKWARD.with(Cell::get),
+            TRIALS.with(Cell::get),
+        )
+    }
 }
