@@ -75,13 +75,15 @@ impl<T: Real> Solver<ShardedNetProblem<T>> for DistributedDlAdmm<T> {
                 "DistributedDlAdmm: step before init (resume needs init state)".into(),
             ));
         }
+        // A run resumed from a checkpoint skips `init`: (re)attach the communicator.
+        let n = problem.num_samples_global();
+        self.inner.set_distributed(problem.comm_arc(), n);
         if self.inner.needs_prepare() {
             self.inner.prepare(&problem.loss, &problem.local.train)?;
         }
         let threads = ctx.threads.max(1);
         let info = self.inner.iterate(&problem.local.train, threads)?;
         self.inner.write_weights(&mut problem.local.net)?;
-        let n = problem.num_samples_global();
         ctx.counters.add_forward_n(info.forward_passes, n);
         for _ in 0..info.backward_passes {
             ctx.counters.add_backward(n);
