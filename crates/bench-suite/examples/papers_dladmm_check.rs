@@ -1,0 +1,159 @@
+//! What separates strata's dlADMM run from the dlADMM paper's Fashion-MNIST curve
+//! (docs/PAPERS.md, issue #17): runs the `papers-dladmm` setup (784-1000-1000-10 ReLU,
+//! softmax cross-entropy, the first `--train` Fashion-MNIST training images and the
+//! first `--test` test images, f32, one thread, seed 0) under the variants below for
+//! `--iterations` full-batch iterations and prints the test accuracy and the training
+//! objective at the iterations of `--at`, and the CPU seconds per iteration.
+//!
+//! ```sh
+//! cargo run --release -p bench-suite --example papers_dladmm_check -- \
+//!     --train 10000 --iterations 10 --variants dladmm-he,dladmm-code-init,adam-he,adam-code-init
+//! ```
+//!
+//! Variants, `<solver>-<init>`:
+//! * solver `dladmm`: strata's default (the current reference code's adaptive rho
+//!   1e-6 -> 0.1); `dladmm-fixed`: rho = nu = 1e-6 fixed, which is the paper's schedule
+//!   (KDD 2019, Section 5.1.2: rho 1e-6, x10 every 100 iterations) for iterations 1-100;
+//!   `adam`: full-batch Adam, lr 1e-3 (the paper's Adam baseline, Section 5.1.3);
+//! * init `he`: strata's He-uniform draw (runner seed 0, stream 1); `code-init`: every
+//!   weight and bias drawn from N(0, 0.1^2) as the reference code's `main.py` does
+//!   (here from ChaCha8 seed 13, so the same law, not the same numbers).
+//!
+//! Needs the `dataset-fashion-mnist` package (or `STRATA_FASHION_MNIST_DIR`).
+
+use bench_suite::papers::{paper_setups, setup_problem};
+use bench_suite::problems::{BuildOptions, HiddenActivation, ProblemData, ProblemKind};
+use bench_suite::runner::initial_network;
+use nets::init::normal_pair;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use solvers::admm::{DlAdmm, DlAdmmConfig, DlPenalty};
+use solvers::first_order::AdamConfig;
+use solvers::{Batching, Budget, Driver, NetProblem, Solver};
+
+/// Standard deviation of the reference code's weight and bias draws.
+const CODE_INIT_STD: f64 = 0.1;
+
+fn solver(name: &str) -> Box<dyn Solver<NetProblem<f32>>> {
+    match name {
+        "dladmm" => Box::new(DlAdmm::<f32>::new(DlAdmmConfig::default()).expect("config")),
+        "dladmm-fixed" => Box::new(
+            DlAdmm::<f32>::new(DlAdmmConfig {
+                penalty: DlPenalty::Fixed {
+                    nu: 1e-6,
+                    rho: 1e-6,
+                },
+                ..DlAdmmConfig::default()
+            })
+            .expect("config"),
+        ),
+        "adam" => Box::new(
+            AdamConfig {
+                batching: Batching::Full,
+                ..AdamConfig::default()
+            }
+            .build::<f32>()
+            .expect("config"),
+        ),
+        other => panic!("unknown solver {other}"),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let get = |k: &str| {
+        args.iter()
+            .position(|a| a == k)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let n_train: usize = get("--train").map_or(10_000, |v| v.parse().expect("--train"));
+    let n_test: usize = get("--test").map_or(10_000, |v| v.parse().expect("--test"));
+    let iterations: u64 = get("--iterations").map_or(10, |v| v.parse().expect("--iterations"));
+    let variants = get("--variants").unwrap_or("dladmm-he,dladmm-code-init".into());
+    let at: Vec<u64> = get("--at")
+        .unwrap_or("1,2,5,10".into())
+        .split(',')
+        .map(|v| v.parse().expect("--at"))
+        .collect();
+
+    let setup = paper_setups()
+        .into_iter()
+        .find(|s| s.key == "dladmm")
+        .expect("dladmm setup");
+    let spec = setup_problem(&setup, "papers-dladmm".into(), n_train, n_test);
+    let ProblemKind::Network { widths, loss, .. } = &spec.kind else {
+        panic!("not a network problem");
+    };
+    let ProblemData::Supervised { train, test } = spec
+        .build::<f32>(0, &BuildOptions::from_env())
+        .expect("Fashion-MNIST (install dataset-fashion-mnist)")
+    else {
+        panic!("not supervised");
+    };
+    let he = initial_network::<f32>(widths, HiddenActivation::Relu, 0).expect("net");
+    let mut code_init = he.clone();
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    let mut flat = code_init.flat_params();
+    for pair in flat.chunks_mut(2) {
+        let (z0, z1) = normal_pair(&mut rng);
+        pair[0] = (CODE_INIT_STD * z0) as f32;
+        if pair.len() > 1 {
+            pair[1] = (CODE_INIT_STD * z1) as f32;
+        }
+    }
+    code_init.params_from_flat(&flat).expect("params");
+
+    print!("| variant | CPU s / iteration |");
+    for k in &at {
+        print!(" test acc @ {k} | objective @ {k} |");
+    }
+    println!();
+    for v in variants.split(',') {
+        let (name, net) = if let Some(s) = v.strip_suffix("-code-init") {
+            (s, &code_init)
+        } else if let Some(s) = v.strip_suffix("-he") {
+            (s, &he)
+        } else {
+            panic!("variant {v}: expected <solver>-he or <solver>-code-init");
+        };
+        let mut p = NetProblem::new(net.clone(), loss.to_nets(), train.clone(), test.clone())
+            .expect("problem")
+            .with_threads(1);
+        let mut s = solver(name);
+        let t0 = std::time::Instant::now();
+        let cpu0 = cpu_ns();
+        let out = Driver::new(Budget::iterations(iterations))
+            .seed(0)
+            .run(&mut p, &mut s)
+            .expect("run");
+        let cpu = (cpu_ns() - cpu0) as f64 * 1e-9;
+        let rec = &out.trace.records;
+        let done = rec.last().map_or(1, |r| r.iteration.max(1));
+        print!("| {v} | {:.1} |", cpu / done as f64);
+        for k in &at {
+            match rec.iter().find(|r| r.iteration == *k) {
+                Some(r) => print!(
+                    " {} | {:.4} |",
+                    r.test_accuracy
+                        .map_or("-".to_string(), |a| format!("{:.1}%", 100.0 * a)),
+                    r.objective
+                ),
+                None => print!(" - | - |"),
+            }
+        }
+        println!();
+        eprintln!(
+            "{v}: status {:?}, {done} iterations, {:.0} s wall",
+            out.status,
+            t0.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// Nanoseconds this thread has spent on a CPU (0 if unavailable).
+fn cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
