@@ -23,7 +23,7 @@ cargo build -p bench-suite --features mpi --bin strata-compare
 echo "== cargo clippy -p solvers -p bench-suite --features mpi --all-targets -- -D warnings"
 cargo clippy -p solvers -p bench-suite --features mpi --all-targets -- -D warnings
 out=$(mktemp -d)
-compare=(target/debug/strata-compare --problems digits-mlp,nmf-spectrogram-kl --solvers admm-taylor,adam,lbfgs,nmf-mm --epochs 5 --time-budget 0 --seeds 1 --no-progress)
+compare=(target/debug/strata-compare --problems digits-mlp,nmf-spectrogram-kl --solvers admm-taylor,dladmm,adam,lbfgs,nmf-mm --epochs 5 --time-budget 0 --seeds 1 --no-progress)
 "${compare[@]}" --out "$out/one" >/dev/null
 for np in 2 3; do
     echo "== mpirun -np $np strata-compare --distributed (digits-mlp, NMF KL): final objectives vs one process"

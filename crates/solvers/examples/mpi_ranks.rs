@@ -9,12 +9,12 @@
 //! ```
 //!
 //! * `check`: on every rank, runs L-BFGS, full-batch Adam with a fixed batch order,
-//!   Taylor ADMM and beta-NMF (MM) sharded over the P ranks, and compares each final
+//!   Taylor ADMM, dlADMM and beta-NMF (MM) sharded over the P ranks, and compares each final
 //!   objective with the same run on one process (computed on every rank): relative
 //!   difference <= 1e-9, and identical on every rank. Prints `N passed, N failed` on
 //!   rank 0 and exits non-zero on any failure.
 //! * `scaling`: time per iteration and bytes sent per iteration per rank for Taylor
-//!   ADMM and full-batch gradient descent on an MNIST-shaped synthetic problem
+//!   ADMM, dlADMM (code defaults) and full-batch gradient descent on an MNIST-shaped synthetic problem
 //!   (784-128-10, N samples, default 10 000), printed by rank 0 as one table row each.
 //! * `soak`: all-reduces in a loop for SECONDS (the test that killing one rank ends
 //!   the others).
@@ -28,10 +28,11 @@ use nalgebra::DMatrix;
 use nets::{Activation, Dataset, Init, Loss, LossKind, Sequential, Targets};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use solvers::admm::{OutputLoss, TaylorAdmm, TaylorConfig};
+use solvers::admm::{DlAdmm, DlAdmmConfig, OutputLoss, TaylorAdmm, TaylorConfig};
 use solvers::comm::{Comm, LocalComm, MpiComm, allreduce_sum_f64};
 use solvers::distributed::{
-    DistributedBetaNmf, DistributedTaylorAdmm, ShardedNetProblem, ShardedNmfProblem,
+    DistributedBetaNmf, DistributedDlAdmm, DistributedTaylorAdmm, ShardedNetProblem,
+    ShardedNmfProblem,
 };
 use solvers::first_order::{AdamConfig, SgdConfig};
 use solvers::lbfgs::LbfgsConfig;
@@ -115,6 +116,19 @@ fn check(comm: Arc<dyn Comm>) -> bool {
             budget,
         ),
     ));
+    results.push((
+        "dladmm",
+        final_objective(
+            &mut make(),
+            &mut DlAdmm::<f64>::new(DlAdmmConfig::default()).unwrap(),
+            budget,
+        ),
+        final_objective(
+            &mut ShardedNetProblem::new(make(), Arc::clone(&comm)).unwrap(),
+            &mut DistributedDlAdmm::<f64>::new(DlAdmmConfig::default()).unwrap(),
+            budget,
+        ),
+    ));
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let mut u = || 0.1 + rand::RngExt::random::<f64>(&mut rng);
     let v = DMatrix::from_fn(12, 97, |_, _| u());
@@ -174,7 +188,7 @@ fn scaling(comm: Arc<dyn Comm>, n: usize, iters: u64) {
         ..Default::default()
     };
     let mut rows = Vec::new();
-    for which in ["admm-taylor", "gd (full batch)"] {
+    for which in ["admm-taylor", "dladmm", "gd (full batch)"] {
         let mut p = ShardedNetProblem::new(make(), Arc::clone(&comm)).unwrap();
         comm.barrier().unwrap();
         let b0 = comm.bytes_sent();
@@ -183,6 +197,10 @@ fn scaling(comm: Arc<dyn Comm>, n: usize, iters: u64) {
             "admm-taylor" => Driver::new(Budget::iterations(iters)).run(
                 &mut p,
                 &mut DistributedTaylorAdmm::<f64>::new(taylor.clone()).unwrap(),
+            ),
+            "dladmm" => Driver::new(Budget::iterations(iters)).run(
+                &mut p,
+                &mut DistributedDlAdmm::<f64>::new(DlAdmmConfig::default()).unwrap(),
             ),
             _ => Driver::new(Budget::iterations(iters))
                 .run(&mut p, &mut SgdConfig::gd(0.1).build::<f64>().unwrap()),

@@ -11,10 +11,11 @@ use nalgebra::DMatrix;
 use nets::{Activation, Dataset, Init, Loss, LossKind, Sequential, Targets};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use solvers::admm::{OutputLoss, TaylorAdmm, TaylorConfig};
+use solvers::admm::{DlAdmm, DlAdmmConfig, OutputLoss, TaylorAdmm, TaylorConfig};
 use solvers::comm::{Comm, ThreadComm};
 use solvers::distributed::{
-    DistributedBetaNmf, DistributedTaylorAdmm, ShardedNetProblem, ShardedNmfProblem,
+    DistributedBetaNmf, DistributedDlAdmm, DistributedTaylorAdmm, ShardedNetProblem,
+    ShardedNmfProblem,
 };
 use solvers::first_order::AdamConfig;
 use solvers::lbfgs::LbfgsConfig;
@@ -23,6 +24,11 @@ use solvers::{Batching, Budget, Driver, NetProblem, Problem, Solver};
 
 /// Four Gaussian blobs in 5-D, 103 samples (not divisible by 2 or 3), a 5-12-4 MLP.
 fn net_problem(act: Activation, loss: LossKind) -> NetProblem<f64> {
+    blobs_problem(&[5, 12, 4], act, loss)
+}
+
+/// The blobs of [`net_problem`] with an MLP of the given widths (input 5, output 4).
+fn blobs_problem(widths: &[usize], act: Activation, loss: LossKind) -> NetProblem<f64> {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let n = 103;
     let mut x = DMatrix::zeros(5, n);
@@ -36,7 +42,7 @@ fn net_problem(act: Activation, loss: LossKind) -> NetProblem<f64> {
         labels.push(c);
     }
     let data = Dataset::new(x, Targets::Labels { labels, classes: 4 }).unwrap();
-    let net = Sequential::mlp(&[5, 12, 4], act, Init::GlorotUniform, &mut rng).unwrap();
+    let net = Sequential::mlp(widths, act, Init::GlorotUniform, &mut rng).unwrap();
     let loss = Loss::new(loss, Reduction::Mean).with_l2(1e-3);
     NetProblem::new(net, loss, data.clone(), Some(data)).unwrap()
 }
@@ -45,22 +51,29 @@ fn objectives(out: &solvers::RunOutcome) -> Vec<f64> {
     out.trace.records.iter().map(|r| r.objective).collect()
 }
 
-/// Runs `make_solver` on P thread-ranks, each with its shard; returns every rank's
-/// objective trace and final flat parameters.
-fn run_ranks<S, F>(p: usize, budget: Budget, make_solver: F) -> Vec<(Vec<f64>, Vec<f64>)>
+/// Runs `make_solver` on P thread-ranks, each with its shard of the problem
+/// `make_problem` builds (identically on every rank); returns every rank's objective
+/// trace and final flat parameters.
+fn run_ranks_on<S, F, M>(
+    p: usize,
+    budget: Budget,
+    make_solver: F,
+    make_problem: M,
+) -> Vec<(Vec<f64>, Vec<f64>)>
 where
     S: Solver<ShardedNetProblem<f64>>,
     F: Fn() -> S + Sync,
+    M: Fn() -> NetProblem<f64> + Sync,
 {
     let comms = ThreadComm::group(p);
     std::thread::scope(|s| {
         let handles: Vec<_> = comms
             .into_iter()
             .map(|c| {
-                let make_solver = &make_solver;
+                let (make_solver, make_problem) = (&make_solver, &make_problem);
                 s.spawn(move || {
                     let comm: Arc<dyn Comm> = Arc::new(c);
-                    let full = net_problem(Activation::Relu, LossKind::SoftmaxCrossEntropy);
+                    let full = make_problem();
                     let mut sharded = ShardedNetProblem::new(full, comm).unwrap();
                     let out = Driver::new(budget)
                         .seed(5)
@@ -96,22 +109,49 @@ where
     F: Fn() -> S + Sync,
     G: FnOnce(&mut NetProblem<f64>, Budget) -> solvers::RunOutcome,
 {
-    let mut one = net_problem(Activation::Relu, LossKind::SoftmaxCrossEntropy);
+    check_net_solver_on(name, budget, single, make, 1e-9, || {
+        net_problem(Activation::Relu, LossKind::SoftmaxCrossEntropy)
+    })
+}
+
+/// [`check_net_solver`] on the problem `make_problem` builds, with relative tolerance
+/// `tol` against the single-process trace.
+fn check_net_solver_on<S, F, G, M>(
+    name: &str,
+    budget: Budget,
+    single: G,
+    make: F,
+    tol: f64,
+    make_problem: M,
+) where
+    S: Solver<ShardedNetProblem<f64>>,
+    F: Fn() -> S + Sync,
+    G: FnOnce(&mut NetProblem<f64>, Budget) -> solvers::RunOutcome,
+    M: Fn() -> NetProblem<f64> + Sync,
+{
+    let mut one = make_problem();
     let reference = objectives(&single(&mut one, budget));
     assert!(
         reference.last().unwrap() < &(0.9 * reference[0]),
         "{name} trains"
     );
     for p in [1usize, 2, 3] {
-        let ranks = run_ranks(p, budget, &make);
+        let ranks = run_ranks_on(p, budget, &make, &make_problem);
         for (r, (trace, params)) in ranks.iter().enumerate() {
             // Every rank holds the same trace and the same weights, bit for bit.
             assert_eq!(trace, &ranks[0].0, "{name} P={p} rank {r} trace");
             assert_eq!(params, &ranks[0].1, "{name} P={p} rank {r} weights");
         }
-        assert_close(&ranks[0].0, &reference, 1e-9, &format!("{name} P={p}"));
+        assert_close(&ranks[0].0, &reference, tol, &format!("{name} P={p}"));
+        let worst = ranks[0]
+            .0
+            .iter()
+            .zip(&reference)
+            .map(|(x, y)| (x - y).abs() / y.abs())
+            .fold(0.0, f64::max);
+        eprintln!("{name} P={p}: largest relative difference to one process {worst:.1e}");
         if p == 3 {
-            let again = run_ranks(p, budget, &make);
+            let again = run_ranks_on(p, budget, &make, &make_problem);
             assert_eq!(again[0].0, ranks[0].0, "{name}: P=3 rerun is bit-identical");
         }
     }
@@ -163,6 +203,43 @@ fn taylor_admm_on_shards_reproduces_the_single_process_trace() {
         },
         || DistributedTaylorAdmm::<f64>::new(config.clone()).unwrap(),
     );
+}
+
+/// dlADMM (issue #15): the W-step's `R A^T` and curvature sums, the b-step's row sums,
+/// the A-step's and the output iterations' scalars are added over ranks; every rank
+/// holds bit-identical weights and the trace matches one process to 1e-9 relative (not
+/// bit for bit: the sums over samples are added shard by shard, then over ranks, a
+/// different order of additions). The code's defaults (adaptive rho, prox-gradient
+/// softmax output) on a 5-12-12-4 net (layer 1: the cached `X X^T`; layer 2: the Gram
+/// path; layer 3: the narrow `G A` path), and the paper's form (fixed penalties, Newton
+/// output prox) on the 5-12-4 net.
+#[test]
+fn dladmm_on_shards_reproduces_the_single_process_trace() {
+    let deep = || {
+        blobs_problem(
+            &[5, 12, 12, 4],
+            Activation::Relu,
+            LossKind::SoftmaxCrossEntropy,
+        )
+    };
+    let shallow = || net_problem(Activation::Relu, LossKind::SoftmaxCrossEntropy);
+    for (name, config, deep_net) in [
+        ("dladmm (code defaults)", DlAdmmConfig::default(), true),
+        ("dladmm (paper form)", DlAdmmConfig::paper(1.0, 1.0), false),
+    ] {
+        let make_problem = move || if deep_net { deep() } else { shallow() };
+        check_net_solver_on(
+            name,
+            Budget::iterations(12),
+            |p, b| {
+                let mut s = DlAdmm::<f64>::new(config.clone()).unwrap();
+                Driver::new(b).seed(5).run(p, &mut s).unwrap()
+            },
+            || DistributedDlAdmm::<f64>::new(config.clone()).unwrap(),
+            1e-9,
+            make_problem,
+        );
+    }
 }
 
 /// (forward, backward, samples_seen) of every record.
@@ -292,4 +369,62 @@ fn sharding_errors_are_typed() {
     let m = DMatrix::from_element(3, 3, 1.0);
     let err = ShardedNmfProblem::new(m.clone(), m.clone(), m, &config, c).unwrap_err();
     assert!(err.to_string().contains("one process only"), "{err}");
+}
+
+/// dlADMM's communication volume (docs/DISTRIBUTED.md): one iteration on 5-12-12-4
+/// (L = 3; layer 2 wide, layer 3 narrow) with the code's defaults sends, per rank,
+/// `8 (P - 1)` bytes for each of `2 sum_l (d_l d_{l-1} + d_l) + 2 d_1^2 + 2 + 4 (L - 1) +
+/// 2 (k + 2) + 2L + (2L + 3) + 1 = 878 + 2k` values (k: the output steps' inner
+/// iterations), plus `d_0^2 = 25` for `X X^T` in the first iteration only.
+#[test]
+fn dladmm_sends_the_documented_values_per_iteration() {
+    let p = 2;
+    let per_rank: Vec<Vec<(u64, u64)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = ThreadComm::group(p)
+            .into_iter()
+            .map(|c| {
+                s.spawn(move || {
+                    let comm: Arc<dyn Comm> = Arc::new(c);
+                    let full = blobs_problem(
+                        &[5, 12, 12, 4],
+                        Activation::Relu,
+                        LossKind::SoftmaxCrossEntropy,
+                    );
+                    let mut sharded = ShardedNetProblem::new(full, Arc::clone(&comm)).unwrap();
+                    let mut solver =
+                        DistributedDlAdmm::<f64>::new(DlAdmmConfig::default()).unwrap();
+                    let mut rng = <ChaCha8Rng as SeedableRng>::seed_from_u64(1);
+                    let mut counters = solvers::Counters::default();
+                    let mut ctx = solvers::Context {
+                        rng: &mut rng,
+                        counters: &mut counters,
+                        iteration: 0,
+                        threads: 1,
+                    };
+                    solver.init(&mut sharded, &mut ctx).unwrap();
+                    let mut out = Vec::new();
+                    for it in 1..=3 {
+                        ctx.iteration = it;
+                        let b0 = comm.bytes_sent();
+                        let report = solver.step(&mut sharded, &mut ctx).unwrap();
+                        let k = report
+                            .extras
+                            .iter()
+                            .find(|(n, _)| n == "output_inner")
+                            .unwrap()
+                            .1 as u64;
+                        out.push((comm.bytes_sent() - b0, k));
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for rank in &per_rank {
+        for (i, &(bytes, k)) in rank.iter().enumerate() {
+            let values = 878 + 2 * k + if i == 0 { 25 } else { 0 };
+            assert_eq!(bytes, 8 * (p as u64 - 1) * values, "iteration {}", i + 1);
+        }
+    }
 }

@@ -13,10 +13,11 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use solvers::admm::TaylorConfig;
+use solvers::admm::{DlAdmmConfig, TaylorConfig};
 use solvers::comm::Comm;
 use solvers::distributed::{
-    DistributedBetaNmf, DistributedTaylorAdmm, ShardedNetProblem, ShardedNmfProblem,
+    DistributedBetaNmf, DistributedDlAdmm, DistributedTaylorAdmm, ShardedNetProblem,
+    ShardedNmfProblem,
 };
 use solvers::first_order::{AdagradConfig, AdamConfig, AdamWConfig, RmsPropConfig, SgdConfig};
 use solvers::inna::InnaConfig;
@@ -40,6 +41,7 @@ pub const DISTRIBUTED_SOLVERS: &[&str] = &[
     "inna",
     "step-tuned",
     "admm-taylor",
+    "dladmm",
     "nmf-mm",
     "nmf-heuristic",
     "nmf-me",
@@ -85,6 +87,7 @@ pub fn sharded_net_solver<T: RunnerReal>(
         "admm-taylor" => boxed(DistributedTaylorAdmm::<T>::new(config::<TaylorConfig>(
             &hp,
         )?)?),
+        "dladmm" => boxed(DistributedDlAdmm::<T>::new(config::<DlAdmmConfig>(&hp)?)?),
         other => return Err(not_distributed(other)),
     };
     Ok(Built {

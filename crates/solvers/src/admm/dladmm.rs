@@ -32,6 +32,14 @@
 //!   parameter is 1e6 and `nets::softmax_ce_prox` fails to converge (NaN residual) on
 //!   digits-mlp and spirals.
 //!
+//! Data passes: every block step reads a layer map over the N columns; the W- and
+//! A-steps add a gradient product and one curvature product; backtracking trials are
+//! scalar tests that touch no sample (module `steps`, `DlAdmm::block_passes`,
+//! docs/RESULTS_SCHEMA.md). Data-parallel runs
+//! ([`crate::distributed::DistributedDlAdmm`]) keep the per-sample variables with their
+//! samples and add the W-, b-, A- and output steps' sums over ranks (module `steps`,
+//! docs/DISTRIBUTED.md).
+//!
 //! With a fixed rho every primal block step is a descent step of `L_rho` (MM steps and
 //! exact minimisations); the dual step may increase it. The convergence theorem
 //! (paper section 4) needs rho large relative to nu and to the Lipschitz constant of
@@ -46,10 +54,16 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{DlAdmmConfig, DlPenalty, ZlSolver};
 use super::lifted::{Lifted, Residuals, dense_targets};
-use super::linalg::{InputKey, SampleSums, SumsWork, sample_sums, sample_sums_keep};
+use super::linalg::{InputKey, SampleSums, SumsWork};
 use super::output_pg::prox_gradient;
 use crate::SolverError;
-use crate::linalg::{dot, ensure_shape, gemm, require_finite, sq_norm};
+use crate::linalg::{ensure_shape, gemm, require_finite, sq_norm};
+
+mod lagrangian;
+pub(crate) mod steps;
+#[cfg(test)]
+pub(crate) use steps::tally;
+use steps::{note_pass, reduce};
 
 fn not_init() -> SolverError {
     SolverError::Problem("DlAdmm: not initialised (call init / initialize first)".into())
@@ -89,6 +103,11 @@ pub struct DlStepInfo {
     pub inner_solves: u64,
     /// Inner iterations of the output block (prox-gradient or Newton steps).
     pub output_inner: u64,
+    /// Forward-type data passes of the iteration (`DlAdmm::block_passes`, plus one for
+    /// the dual step).
+    pub forward_passes: u64,
+    /// Backward-type data passes of the iteration.
+    pub backward_passes: u64,
 }
 
 /// dlADMM checkpoint.
@@ -142,6 +161,12 @@ pub struct DlAdmm<T: Real> {
     prod_valid: Vec<bool>,
     /// One column's exponentials in the fused softmax output iterations.
     exps: Vec<f64>,
+    /// Data-parallel mode ([`crate::distributed::DistributedDlAdmm`]): the communicator
+    /// over which the sums over samples are added, and the global N.
+    dist: Option<(std::sync::Arc<dyn crate::comm::Comm>, usize)>,
+    dist_scratch: Vec<f64>,
+    /// The b-step's row sums.
+    bias_sums: Vec<f64>,
 }
 
 impl<T: Real> DlAdmm<T> {
@@ -180,7 +205,26 @@ impl<T: Real> DlAdmm<T> {
             prods: Vec::new(),
             prod_valid: Vec::new(),
             exps: Vec::new(),
+            dist: None,
+            dist_scratch: Vec::new(),
+            bias_sums: Vec::new(),
         })
+    }
+
+    /// Data-parallel mode: this process holds its shard of `global_n` samples (its
+    /// columns of `X`, `Z_l`, `A_l`, `U`); every sum over samples a step needs (module
+    /// `steps`, docs/DISTRIBUTED.md) is added over `comm`'s ranks.
+    pub(crate) fn set_distributed(
+        &mut self,
+        comm: std::sync::Arc<dyn crate::comm::Comm>,
+        global_n: usize,
+    ) {
+        self.dist = Some((comm, global_n));
+    }
+
+    /// The number of samples over all ranks (`local` on one process).
+    fn global_n(&self, local: usize) -> usize {
+        self.dist.as_ref().map_or(local, |d| d.1)
     }
 
     /// The configuration.
@@ -264,7 +308,7 @@ impl<T: Real> DlAdmm<T> {
             ));
         }
         self.sum_loss = Loss::new(loss.kind, Reduction::Sum);
-        self.sample_weight = loss.sample_weight(train.len());
+        self.sample_weight = loss.sample_weight(self.global_n(train.len()));
         self.l2 = loss.l2;
         self.ready = true;
         Ok(())
@@ -421,189 +465,48 @@ impl<T: Real> DlAdmm<T> {
         match block {
             DlBlock::Bias(l) => {
                 self.residual_into(l, x, threads)?;
+                note_pass!(FORWARD);
+                let inv_n = 1.0 / self.global_n(n) as f64;
+                // Row sums of the residual over the samples (over all ranks).
+                let sums = &mut self.bias_sums;
+                sums.clear();
+                sums.extend(
+                    self.scratch
+                        .row_iter()
+                        .map(|row| row.iter().map(|v| v.to_f64()).sum::<f64>()),
+                );
+                reduce(&self.dist, sums, &mut self.dist_scratch)?;
                 let vars = self.vars.as_mut().ok_or_else(not_init)?;
-                let inv_n = 1.0 / n as f64;
-                for (i, bi) in vars.b[l].iter_mut().enumerate() {
-                    let s: f64 = self.scratch.row(i).iter().map(|v| v.to_f64()).sum();
+                for (bi, s) in vars.b[l].iter_mut().zip(sums.iter()) {
                     *bi += T::of(s * inv_n);
                 }
                 Ok(0)
             }
-            DlBlock::Weights(l) => {
-                self.residual_into(l, x, threads)?;
-                let c = self.coupling(l, l_count);
-                let l2w = self.l2 / self.sample_weight;
-                let vars = self.vars.as_mut().ok_or_else(not_init)?;
-                let input = if l == 0 { x } else { &vars.a[l - 1] };
-                // Narrow layers (d_out < d_in, not layer 1): `||G A||^2` from the
-                // d_out x N product G A is cheaper than the d_in x d_in Gram A A^T.
-                let narrow = l > 0 && vars.w[l].nrows() < vars.w[l].ncols();
-                let sums = if narrow {
-                    let (q, p) = vars.w[l].shape();
-                    ensure_shape(&mut self.sums.cross, q, p);
-                    gemm(
-                        &mut self.sums.cross,
-                        1.0,
-                        &self.scratch,
-                        Transpose::No,
-                        input,
-                        Transpose::Yes,
-                        0.0,
-                        threads,
-                    )?;
-                    &self.sums
-                } else if l == 0 {
-                    // X X^T is computed once (X never changes).
-                    let hit = self.input_key.hit(input, threads);
-                    let r = sample_sums_keep(
-                        input,
-                        &self.scratch,
-                        threads,
-                        &mut self.sums_work,
-                        &mut self.sums0,
-                        hit,
-                    );
-                    if r.is_err() {
-                        self.input_key.clear();
-                    }
-                    r?;
-                    &self.sums0
-                } else {
-                    sample_sums(
-                        input,
-                        &self.scratch,
-                        threads,
-                        &mut self.sums_work,
-                        &mut self.sums,
-                    )?;
-                    &self.sums
-                };
-                // G = -c R A^T + l2w W (buffers reused across calls).
-                let w = &mut vars.w[l];
-                ensure_shape(&mut self.gw, w.nrows(), w.ncols());
-                ensure_shape(&mut self.ggw, w.nrows(), w.ncols());
-                for ((gi, &ci), &wi) in self.gw.iter_mut().zip(sums.cross.iter()).zip(w.iter()) {
-                    *gi = T::of(-c * ci.to_f64() + l2w * wi.to_f64());
-                }
-                let g = &self.gw;
-                let g2 = sq_norm(g);
-                if g2 == 0.0 {
-                    return Ok(0);
-                }
-                let ga2 = if narrow {
-                    ensure_shape(&mut self.scratch2, g.nrows(), input.ncols());
-                    gemm(
-                        &mut self.scratch2,
-                        1.0,
-                        g,
-                        Transpose::No,
-                        input,
-                        Transpose::No,
-                        0.0,
-                        threads,
-                    )?;
-                    sq_norm(&self.scratch2)
-                } else {
-                    gemm(
-                        &mut self.ggw,
-                        1.0,
-                        g,
-                        Transpose::No,
-                        &sums.gram,
-                        Transpose::No,
-                        0.0,
-                        1,
-                    )?;
-                    dot(&self.ggw, g)
-                };
-                let curv = c * ga2 + l2w * g2;
-                let mut theta = self.theta;
-                let mut trials = 1;
-                while curv > theta * g2 {
-                    if trials as usize > self.config.max_backtracks {
-                        return Err(SolverError::LineSearch(format!(
-                            "DlAdmm W-step of layer {}: theta {theta:e} after {trials} trials",
-                            l + 1
-                        )));
-                    }
-                    theta *= self.config.backtrack;
-                    trials += 1;
-                }
-                let step = T::of(1.0 / theta);
-                for (wi, &gi) in w.iter_mut().zip(g.iter()) {
-                    *wi -= step * gi;
-                }
-                self.invalidate(l);
-                Ok(trials)
-            }
-            DlBlock::Activations(l) => {
-                // f(A_l) = (c/2)||R_{l+1}||^2 + (nu/2)||A_l - h(Z_l)||^2.
-                self.residual_into(l + 1, x, threads)?;
-                let c = self.coupling(l + 1, l_count);
-                let nu = self.nu;
-                let vars = self.vars.as_mut().ok_or_else(not_init)?;
-                let d = vars.a[l].nrows();
-                ensure_shape(&mut self.scratch2, d, n);
-                vars.h[l].apply_matrix(&vars.z[l], &mut self.scratch2);
-                let nt = T::of(nu);
-                for (s, &a) in self.scratch2.iter_mut().zip(vars.a[l].iter()) {
-                    *s = nt * (a - *s);
-                }
-                let w = &vars.w[l + 1];
-                gemm(
-                    &mut self.scratch2,
-                    -c,
-                    w,
-                    Transpose::Yes,
-                    &self.scratch,
-                    Transpose::No,
-                    1.0,
-                    threads,
-                )?;
-                let g2 = sq_norm(&self.scratch2);
-                if g2 == 0.0 {
-                    return Ok(0);
-                }
-                gemm(
-                    &mut self.scratch,
-                    1.0,
-                    w,
-                    Transpose::No,
-                    &self.scratch2,
-                    Transpose::No,
-                    0.0,
-                    threads,
-                )?;
-                let curv = c * sq_norm(&self.scratch) + nu * g2;
-                let mut tau = self.tau;
-                let mut trials = 1;
-                while curv > tau * g2 {
-                    if trials as usize > self.config.max_backtracks {
-                        return Err(SolverError::LineSearch(format!(
-                            "DlAdmm A-step of layer {}: tau {tau:e} after {trials} trials",
-                            l + 1
-                        )));
-                    }
-                    tau *= self.config.backtrack;
-                    trials += 1;
-                }
-                let step = T::of(1.0 / tau);
-                for (ai, &gi) in vars.a[l].iter_mut().zip(self.scratch2.iter()) {
-                    *ai -= step * gi;
-                }
-                self.invalidate(l + 1);
-                Ok(trials)
-            }
+            DlBlock::Weights(l) => self.weight_step(l, x, threads),
+            DlBlock::Activations(l) => self.activation_step(l, x, threads),
             DlBlock::PreActivations(l) => {
                 let eta_eff = match self.config.zl_solver {
                     ZlSolver::ProxGradient { eta, .. } => self.effective_eta(eta),
                     ZlSolver::Newton => 0.0,
                 };
                 self.affine_cached(l, x, threads)?;
+                note_pass!(FORWARD);
+                let what = || format!("DlAdmm: W_{0} A_{1} + b_{0} before the Z-step", l + 1, l);
+                let finite = require_finite(&self.scratch, what);
+                if self.dist.is_some() {
+                    // One decision for all ranks (a rank that stopped alone would leave
+                    // the others waiting in the next collective).
+                    let mut bad = [if finite.is_err() { 1.0 } else { 0.0 }];
+                    reduce(&self.dist, &mut bad, &mut self.dist_scratch)?;
+                    if bad[0] > 0.0 && finite.is_ok() {
+                        return Err(SolverError::NonFinite(format!(
+                            "{} (on another rank)",
+                            what()
+                        )));
+                    }
+                }
+                finite?;
                 let vars = self.vars.as_mut().ok_or_else(not_init)?;
-                require_finite(&self.scratch, || {
-                    format!("DlAdmm: W_{0} A_{1} + b_{0} before the Z-step", l + 1, l)
-                })?;
                 if l + 1 < l_count {
                     nets::prox::prox_weighted_matrix(
                         &vars.h[l],
@@ -624,66 +527,33 @@ impl<T: Real> DlAdmm<T> {
                     let z = &mut vars.z[l];
                     match self.config.zl_solver {
                         ZlSolver::Newton => {
+                            // Column by column: no sum over samples.
                             self.sum_loss
                                 .output_prox(train.targets(), &self.scratch, 1.0 / self.rho, z)
                                 .map_err(nerr)?;
+                            note_pass!(FORWARD);
                             Ok(1)
                         }
-                        ZlSolver::ProxGradient { max_iter, tol, .. } => prox_gradient(
-                            &self.sum_loss,
-                            train.targets(),
-                            &self.scratch,
-                            self.rho,
-                            eta_eff,
-                            max_iter,
-                            tol,
-                            z,
-                            &mut self.grad,
-                            &mut self.exps,
-                        ),
+                        ZlSolver::ProxGradient { max_iter, tol, .. } => {
+                            let (dist, scratch) = (&self.dist, &mut self.dist_scratch);
+                            prox_gradient(
+                                &self.sum_loss,
+                                train.targets(),
+                                &self.scratch,
+                                self.rho,
+                                eta_eff,
+                                max_iter,
+                                tol,
+                                z,
+                                &mut self.grad,
+                                &mut self.exps,
+                                &mut |b: &mut [f64]| reduce(dist, b, scratch),
+                            )
+                        }
                     }
                 }
             }
         }
-    }
-
-    /// `L_rho` of the module doc (sum scale) at the current variables.
-    pub fn augmented_lagrangian(
-        &mut self,
-        train: &Dataset<T>,
-        threads: usize,
-    ) -> Result<f64, SolverError> {
-        let vars = self.vars.as_ref().ok_or_else(not_init)?;
-        let r = vars.residuals(train.inputs(), threads, &mut self.scratch)?;
-        self.lagrangian_from(&r, train, threads)
-    }
-
-    fn lagrangian_from(
-        &mut self,
-        r: &Residuals,
-        train: &Dataset<T>,
-        threads: usize,
-    ) -> Result<f64, SolverError> {
-        let l_count = self.vars.as_ref().ok_or_else(not_init)?.layers();
-        let last = l_count - 1;
-        // r_L as a matrix for <U, r_L>: scratch = Z_L - m_L + U/rho, so
-        // <U, r_L> = <U, scratch> - ||U||^2 / rho.
-        self.residual_into(last, train.inputs(), threads)?;
-        let ur = dot(&self.u, &self.scratch) - sq_norm(&self.u) / self.rho;
-        let vars = self.vars.as_ref().ok_or_else(not_init)?;
-        let mut v = self
-            .sum_loss
-            .value(&vars.z[last], train.targets())
-            .map_err(nerr)?
-            .to_f64();
-        let lin2: Vec<f64> = r.linear.iter().map(|x| x * x).collect();
-        v += 0.5 * self.nu * lin2[..last].iter().sum::<f64>();
-        v += 0.5 * self.nu * r.activation.iter().map(|x| x * x).sum::<f64>();
-        v += ur + 0.5 * self.rho * lin2[last];
-        if self.l2 > 0.0 {
-            v += self.l2 / (2.0 * self.sample_weight) * vars.w.iter().map(sq_norm).sum::<f64>();
-        }
-        Ok(v)
     }
 
     /// One iteration: backward and forward passes, then the dual step.
@@ -695,30 +565,34 @@ impl<T: Real> DlAdmm<T> {
         let mut inner = 0;
         let mut out_inner = 0;
         let l_count = self.vars.as_ref().ok_or_else(not_init)?.layers();
+        // The dual step reads the output layer map: one forward pass.
+        let (mut forward, mut backward) = (1, 0);
         for block in self.blocks() {
             let k = self.run_block(block, train, threads)?;
             if block == DlBlock::PreActivations(l_count - 1) {
                 out_inner += k;
             }
             inner += k;
+            let (f, b) = self.block_passes(block, k);
+            forward += f;
+            backward += b;
         }
         self.iterations += 1;
-        let r = self.residuals_cached(train.inputs(), threads)?;
-        let augmented = self.lagrangian_from(&r, train, threads)?;
-        // Dual step.
+        // Diagnostics (not counted as passes) and the dual step; in a data-parallel run
+        // every sum over samples and the finiteness verdict are reduced in one call.
+        let mut r = self.residuals_cached(train.inputs(), threads)?;
+        let [loss, ur] = self.lagrangian_samples(train, threads)?;
         let x = train.inputs();
         let last = l_count - 1;
         self.affine_cached(last, x, threads)?;
+        note_pass!(FORWARD);
         let vars = self.vars.as_ref().ok_or_else(not_init)?;
-        let dual = if self.prev_m.shape() == self.scratch.shape() {
-            self.rho
-                * self
-                    .scratch
-                    .iter()
-                    .zip(self.prev_m.iter())
-                    .map(|(a, b)| (a.to_f64() - b.to_f64()).powi(2))
-                    .sum::<f64>()
-                    .sqrt()
+        let dual2 = if self.prev_m.shape() == self.scratch.shape() {
+            self.scratch
+                .iter()
+                .zip(self.prev_m.iter())
+                .map(|(a, b)| (a.to_f64() - b.to_f64()).powi(2))
+                .sum::<f64>()
         } else {
             0.0
         };
@@ -733,21 +607,31 @@ impl<T: Real> DlAdmm<T> {
         }
         ensure_shape(&mut self.prev_m, self.scratch.nrows(), self.scratch.ncols());
         self.prev_m.copy_from(&self.scratch);
-        vars.check_finite("DlAdmm", self.iterations)?;
-        if !self.u.iter().all(|v| v.finite()) || !augmented.is_finite() {
+        let local_err = vars.check_finite("DlAdmm", self.iterations).err();
+        let bad = local_err.is_some() || !self.u.iter().all(|v| v.finite());
+        let mut extra = [loss, ur, dual2, if bad { 1.0 } else { 0.0 }];
+        self.reduce_residuals(&mut r, &mut extra)?;
+        let augmented = self.lagrangian_combine(&r, [extra[0], extra[1]])?;
+        if let Some(e) = local_err {
+            return Err(e);
+        }
+        if extra[3] > 0.0 || !augmented.is_finite() {
             return Err(SolverError::NonFinite(format!(
-                "DlAdmm: U or L_rho at iteration {}",
-                self.iterations
+                "DlAdmm: U or L_rho at iteration {}{}",
+                self.iterations,
+                if bad { "" } else { " (on another rank)" }
             )));
         }
         Ok(DlStepInfo {
             augmented,
             residuals: r,
-            dual_residual: dual,
+            dual_residual: self.rho * extra[2].sqrt(),
             nu: self.nu,
             rho: self.rho,
             inner_solves: inner,
             output_inner: out_inner,
+            forward_passes: forward,
+            backward_passes: backward,
         })
     }
 

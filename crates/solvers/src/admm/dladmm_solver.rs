@@ -3,8 +3,27 @@
 use autodiff::Real;
 
 use super::config::DlPenalty;
-use super::dladmm::{DlAdmm, DlSaved};
+use super::dladmm::{DlAdmm, DlSaved, DlStepInfo};
 use crate::{Context, NetProblem, Solver, SolverError, StepReport};
+
+impl<T: Real> DlAdmm<T> {
+    /// The step report of one iteration: surrogate `L_rho` times the sample weight;
+    /// extras: residuals, `dual_residual`, `nu`, `rho`, `theta`, `tau`,
+    /// `inner_solves`, `output_inner`.
+    pub(crate) fn report(&self, info: &DlStepInfo) -> StepReport {
+        let (theta, tau) = self.curvature_bases();
+        let mut report = StepReport::new().with_surrogate(info.augmented * self.sample_weight());
+        info.residuals.push_extras(&mut report.extras);
+        report
+            .with("dual_residual", info.dual_residual)
+            .with("nu", info.nu)
+            .with("rho", info.rho)
+            .with("theta", theta)
+            .with("tau", tau)
+            .with("inner_solves", info.inner_solves as f64)
+            .with("output_inner", info.output_inner as f64)
+    }
+}
 
 impl<T: Real> Solver<NetProblem<T>> for DlAdmm<T> {
     fn name(&self) -> String {
@@ -23,12 +42,13 @@ impl<T: Real> Solver<NetProblem<T>> for DlAdmm<T> {
         Ok(())
     }
 
-    /// One iteration (backward + forward pass over the data: 2N samples seen, one
-    /// residual pass counted as a forward pass), weights written into `problem.net`.
-    /// In the adaptive mode the true training objective is computed for the rule (one
-    /// more forward pass, counted). Extras: residuals, `dual_residual`, `nu`, `rho`,
-    /// `theta`, `tau`, `inner_solves`, `output_inner`. Surrogate: `L_rho` times the
-    /// sample weight.
+    /// One iteration, weights written into `problem.net`. Data passes
+    /// (docs/RESULTS_SCHEMA.md): every block step's passes over the N samples
+    /// ([`crate::admm::DlStepInfo::forward_passes`] / `backward_passes`: a layer map per
+    /// block, the W- and A-steps' gradient and curvature products, one per output
+    /// prox-gradient iterate, the dual step; backtracking trials are scalar tests and
+    /// touch no sample). In the adaptive mode the true training objective is computed
+    /// for the rule (one more forward pass, counted). Report: [`DlAdmm::report`].
     fn step(
         &mut self,
         problem: &mut NetProblem<T>,
@@ -43,9 +63,11 @@ impl<T: Real> Solver<NetProblem<T>> for DlAdmm<T> {
         let threads = ctx.threads.max(1);
         let info = self.iterate(&problem.train, threads)?;
         self.write_weights(&mut problem.net)?;
-        let n = problem.train.len() as u64;
-        ctx.counters.add_forward(n as usize);
-        ctx.counters.add_backward(n as usize);
+        let n = problem.train.len();
+        ctx.counters.add_forward_n(info.forward_passes, n);
+        for _ in 0..info.backward_passes {
+            ctx.counters.add_backward(n);
+        }
         ctx.counters.inner_solves += info.inner_solves;
         if matches!(self.config().penalty, DlPenalty::Adaptive { .. }) {
             let obj = problem
@@ -57,24 +79,13 @@ impl<T: Real> Solver<NetProblem<T>> for DlAdmm<T> {
                 )
                 .map_err(|e| SolverError::Problem(format!("dlADMM objective: {e}")))?
                 .to_f64();
-            ctx.counters.add_forward(n as usize);
+            ctx.counters.add_forward(n);
             let widest = self
                 .lifted()
                 .map_or(0, |v| v.a.iter().map(|a| a.nrows()).max().unwrap_or(0));
             self.adapt(obj, widest);
         }
-        let (theta, tau) = self.curvature_bases();
-        let mut report = StepReport::new().with_surrogate(info.augmented * self.sample_weight());
-        info.residuals.push_extras(&mut report.extras);
-        report = report
-            .with("dual_residual", info.dual_residual)
-            .with("nu", info.nu)
-            .with("rho", info.rho)
-            .with("theta", theta)
-            .with("tau", tau)
-            .with("inner_solves", info.inner_solves as f64)
-            .with("output_inner", info.output_inner as f64);
-        Ok(report)
+        Ok(self.report(&info))
     }
 
     fn save_state(&self) -> serde_json::Value {

@@ -68,6 +68,38 @@ impl<T: Real> SampleSums<T> {
         Ok(())
     }
 
+    /// dlADMM's W-step in a data-parallel run: replaces `cross` (and, with `gram`, also
+    /// `gram`) by its sum over the ranks of `dist` (one deterministic reduction of
+    /// `q p (+ p^2)` values); the column sums, which dlADMM does not use, stay local.
+    pub(crate) fn allreduce_w_step(
+        &mut self,
+        dist: &Option<(std::sync::Arc<dyn crate::comm::Comm>, usize)>,
+        gram: bool,
+        scratch: &mut Vec<f64>,
+    ) -> Result<(), SolverError> {
+        let Some((comm, _)) = dist else {
+            return Ok(());
+        };
+        let mut pack: Vec<f64> = Vec::with_capacity(self.cross.len() + self.gram.len());
+        pack.extend(self.cross.iter().map(|v| v.to_f64()));
+        if gram {
+            pack.extend(self.gram.iter().map(|v| v.to_f64()));
+        }
+        crate::comm::allreduce_sum(&**comm, &mut pack, scratch)?;
+        let (c, g) = pack.split_at(self.cross.len());
+        self.cross
+            .iter_mut()
+            .zip(c)
+            .for_each(|(d, &v)| *d = T::of(v));
+        if gram {
+            self.gram
+                .iter_mut()
+                .zip(g)
+                .for_each(|(d, &v)| *d = T::of(v));
+        }
+        Ok(())
+    }
+
     /// Adds the contribution of the columns of `a`, `z` (both with the same columns);
     /// `keep_a`: only the `z` sums.
     fn accumulate(

@@ -4,7 +4,10 @@
 //! The problem is `argmin_Z R(Z) + (rho/2) ||Z - v||^2`, `R` the summed loss; one
 //! iteration is `Z <- (rho v + Z / eta - grad R(Z)) / (rho + 1 / eta)`, and the loop
 //! stops when the objective changes by less than `tol` (absolute) or after `max_iter`
-//! iterations.
+//! iterations. In a data-parallel run (samples sharded over ranks, `crate::distributed`)
+//! the columns are local and the objective is a sum over samples: its two parts (loss,
+//! quadratic) go through the caller's `sum` (an all-reduce) before the stopping test, so
+//! every rank stops at the same iteration; one process passes the identity.
 //!
 //! For softmax cross-entropy the update, the loss value, its gradient and the quadratic
 //! term are computed in ONE pass over the columns with one `exp` per entry (the generic
@@ -18,6 +21,7 @@ use autodiff::Real;
 use nalgebra::DMatrix;
 use nets::{Loss, LossKind, Targets};
 
+use super::dladmm::steps::note_pass;
 use crate::SolverError;
 
 fn nerr(e: nets::NetsError) -> SolverError {
@@ -25,7 +29,9 @@ fn nerr(e: nets::NetsError) -> SolverError {
 }
 
 /// The reference code's output iterations for `argmin R(Z) + (rho/2)||Z - v||^2` from
-/// the current Z (see the module doc). Returns the number of iterations made.
+/// the current Z (see the module doc). `sum` adds `[loss, quadratic]` over the ranks of
+/// a data-parallel run (the identity on one process). Returns the number of iterations
+/// made.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn prox_gradient<T: Real>(
     loss: &Loss,
@@ -38,6 +44,7 @@ pub(crate) fn prox_gradient<T: Real>(
     z: &mut DMatrix<T>,
     grad: &mut DMatrix<T>,
     exps: &mut Vec<f64>,
+    sum: &mut Summer<'_>,
 ) -> Result<u64, SolverError> {
     if loss.kind == LossKind::SoftmaxCrossEntropy {
         return match targets {
@@ -46,7 +53,7 @@ pub(crate) fn prox_gradient<T: Real>(
                 let y = |i: usize, n: usize| {
                     if labels[n] == i { T::one() } else { T::zero() }
                 };
-                softmax_loop(y, v, rho, eta, max_iter, tol, z, grad, exps)
+                softmax_loop(y, v, rho, eta, max_iter, tol, z, grad, exps, sum)
             }
             Targets::Dense(y) => {
                 if y.shape() != z.shape() {
@@ -56,11 +63,22 @@ pub(crate) fn prox_gradient<T: Real>(
                         format!("{:?}", y.shape()),
                     ));
                 }
-                softmax_loop(|i, n| y[(i, n)], v, rho, eta, max_iter, tol, z, grad, exps)
+                softmax_loop(
+                    |i, n| y[(i, n)],
+                    v,
+                    rho,
+                    eta,
+                    max_iter,
+                    tol,
+                    z,
+                    grad,
+                    exps,
+                    sum,
+                )
             }
         };
     }
-    generic_loop(loss, targets, v, rho, eta, max_iter, tol, z, grad)
+    generic_loop(loss, targets, v, rho, eta, max_iter, tol, z, grad, sum)
 }
 
 fn check_labels<T: Real>(
@@ -83,14 +101,26 @@ fn check_labels<T: Real>(
     Ok(())
 }
 
-/// `r + (rho/2) ||z - v||^2` with the quadratic summed over all entries in storage order.
-fn objective<T: Real>(z: &DMatrix<T>, v: &DMatrix<T>, rho: f64, r: f64) -> f64 {
-    r + 0.5
-        * rho
-        * z.iter()
-            .zip(v.iter())
-            .map(|(a, b)| (a.to_f64() - b.to_f64()).powi(2))
-            .sum::<f64>()
+/// Adds a few f64 values over the ranks of a data-parallel run, in place.
+pub(crate) type Summer<'a> = dyn FnMut(&mut [f64]) -> Result<(), SolverError> + 'a;
+
+/// `r + (rho/2) ||z - v||^2` with the quadratic summed over all entries in storage order,
+/// both parts summed over ranks by `sum` first.
+fn objective<T: Real>(
+    z: &DMatrix<T>,
+    v: &DMatrix<T>,
+    rho: f64,
+    r: f64,
+    sum: &mut Summer<'_>,
+) -> Result<f64, SolverError> {
+    let quad = z
+        .iter()
+        .zip(v.iter())
+        .map(|(a, b)| (a.to_f64() - b.to_f64()).powi(2))
+        .sum::<f64>();
+    let mut parts = [r, quad];
+    sum(&mut parts)?;
+    Ok(parts[0] + 0.5 * rho * parts[1])
 }
 
 /// Any loss: one `Loss::value_and_output_grad` per iteration.
@@ -105,15 +135,17 @@ fn generic_loop<T: Real>(
     tol: f64,
     z: &mut DMatrix<T>,
     grad: &mut DMatrix<T>,
+    sum: &mut Summer<'_>,
 ) -> Result<u64, SolverError> {
     let eval = |z: &DMatrix<T>, grad: &mut DMatrix<T>| -> Result<f64, SolverError> {
+        note_pass!(FORWARD);
         Ok(loss
             .value_and_output_grad(z, targets, grad)
             .map_err(nerr)?
             .to_f64())
     };
     let r0 = eval(z, grad)?;
-    let mut prev = objective(z, v, rho, r0);
+    let mut prev = objective(z, v, rho, r0, sum)?;
     let denom = rho + 1.0 / eta;
     for it in 1..=max_iter {
         for ((zi, &vi), &gi) in z.iter_mut().zip(v.iter()).zip(grad.iter()) {
@@ -121,7 +153,7 @@ fn generic_loop<T: Real>(
             *zi = T::of(nz);
         }
         let r = eval(z, grad)?;
-        let cur = objective(z, v, rho, r);
+        let cur = objective(z, v, rho, r, sum)?;
         if (cur - prev).abs() < tol {
             return Ok(it as u64);
         }
@@ -142,16 +174,20 @@ fn softmax_loop<T: Real, Y: Fn(usize, usize) -> T>(
     z: &mut DMatrix<T>,
     grad: &mut DMatrix<T>,
     exps: &mut Vec<f64>,
+    sum: &mut Summer<'_>,
 ) -> Result<u64, SolverError> {
     if grad.shape() != z.shape() {
         *grad = DMatrix::zeros(z.nrows(), z.ncols());
     }
     exps.resize(z.nrows(), 0.0);
-    let r0 = softmax_pass(&y, v, rho, None, z, grad, exps);
-    let mut prev = r0;
+    let mut parts = softmax_pass(&y, v, rho, None, z, grad, exps);
+    sum(&mut parts)?;
+    let mut prev = parts[0] + 0.5 * rho * parts[1];
     let denom = rho + 1.0 / eta;
     for it in 1..=max_iter {
-        let cur = softmax_pass(&y, v, rho, Some((eta, denom)), z, grad, exps);
+        let mut parts = softmax_pass(&y, v, rho, Some((eta, denom)), z, grad, exps);
+        sum(&mut parts)?;
+        let cur = parts[0] + 0.5 * rho * parts[1];
         if (cur - prev).abs() < tol {
             return Ok(it as u64);
         }
@@ -163,8 +199,8 @@ fn softmax_loop<T: Real, Y: Fn(usize, usize) -> T>(
 /// One column-by-column pass: with `step = Some((eta, denom))` first the prox-gradient
 /// update of the column from the gradient stored in `grad`, then the softmax CE value,
 /// its gradient (into `grad`) and the quadratic term at the (new) column. Returns the
-/// block objective `T(R(Z)) + (rho/2) ||Z - v||^2`, with `R` rounded to `T` as the
-/// generic loss returns it.
+/// two parts of the block objective `T(R(Z)) + (rho/2) ||Z - v||^2`: `[T(R(Z)),
+/// ||Z - v||^2]`, with `R` rounded to `T` as the generic loss returns it.
 fn softmax_pass<T: Real, Y: Fn(usize, usize) -> T>(
     y: &Y,
     v: &DMatrix<T>,
@@ -173,10 +209,11 @@ fn softmax_pass<T: Real, Y: Fn(usize, usize) -> T>(
     z: &mut DMatrix<T>,
     grad: &mut DMatrix<T>,
     exps: &mut [f64],
-) -> f64 {
+) -> [f64; 2] {
+    note_pass!(FORWARD);
     let k = z.nrows();
     if k == 0 {
-        return 0.0;
+        return [0.0, 0.0];
     }
     // In f64 the gradient's exponentials are the value's; in f32 they are separate.
     let wide = std::mem::size_of::<T>() == std::mem::size_of::<f64>();
@@ -233,7 +270,7 @@ fn softmax_pass<T: Real, Y: Fn(usize, usize) -> T>(
             *g = ysum * (e / se) - y(i, n);
         }
     }
-    T::of(total).to_f64() + 0.5 * rho * quad
+    [T::of(total).to_f64(), quad]
 }
 
 #[cfg(test)]
@@ -271,11 +308,30 @@ mod tests {
                 let (mut ga, mut gb) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
                 let mut exps = Vec::new();
                 let na = prox_gradient(
-                    &loss, &targets, &v, rho, 4.0, max_iter, tol, &mut za, &mut ga, &mut exps,
+                    &loss,
+                    &targets,
+                    &v,
+                    rho,
+                    4.0,
+                    max_iter,
+                    tol,
+                    &mut za,
+                    &mut ga,
+                    &mut exps,
+                    &mut |_| Ok(()),
                 )
                 .unwrap();
                 let nb = generic_loop(
-                    &loss, &targets, &v, rho, 4.0, max_iter, tol, &mut zb, &mut gb,
+                    &loss,
+                    &targets,
+                    &v,
+                    rho,
+                    4.0,
+                    max_iter,
+                    tol,
+                    &mut zb,
+                    &mut gb,
+                    &mut |_| Ok(()),
                 )
                 .unwrap();
                 assert_eq!(na, nb, "iterations, rho {rho}");
@@ -297,10 +353,32 @@ mod tests {
         let (mut ga, mut gb) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
         let mut exps = Vec::new();
         prox_gradient(
-            &loss, &targets, &v, 0.5, 4.0, 5, 0.0, &mut za, &mut ga, &mut exps,
+            &loss,
+            &targets,
+            &v,
+            0.5,
+            4.0,
+            5,
+            0.0,
+            &mut za,
+            &mut ga,
+            &mut exps,
+            &mut |_| Ok(()),
         )
         .unwrap();
-        generic_loop(&loss, &targets, &v, 0.5, 4.0, 5, 0.0, &mut zb, &mut gb).unwrap();
+        generic_loop(
+            &loss,
+            &targets,
+            &v,
+            0.5,
+            4.0,
+            5,
+            0.0,
+            &mut zb,
+            &mut gb,
+            &mut |_| Ok(()),
+        )
+        .unwrap();
         for (a, b) in za.iter().zip(zb.iter()) {
             assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
         }
@@ -326,6 +404,7 @@ mod tests {
             &mut z,
             &mut g,
             &mut Vec::new(),
+            &mut |_| Ok(()),
         )
         .unwrap_err();
         assert!(err.to_string().contains("label 2 of sample 1"), "{err}");

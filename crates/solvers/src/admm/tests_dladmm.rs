@@ -269,3 +269,84 @@ fn driver_runs_both_in_f32_with_reports() {
     assert!(last.objective < first.objective);
     assert!(last.extras.iter().any(|(k, v)| k == "rho" && *v == 1.0));
 }
+
+/// Data passes (docs/RESULTS_SCHEMA.md, issue #12): the counters of a driver run equal
+/// an independent tally of the evaluations that touch all N samples, made where they
+/// happen (`dladmm::steps::tally`); and a backtracking trial touches no sample: the
+/// same W- or A-step with 1 trial or with many makes the same passes.
+#[test]
+fn data_passes_match_an_independent_tally_and_trials_touch_no_sample() {
+    use super::dladmm::tally;
+    let data = teacher_data(4, 6, 3, 40);
+    // 4-9-9-3: layer 2 wide (Gram path), layer 3 narrow (G A path); softmax CE runs
+    // the fused output iterations, MSE the generic loop.
+    for (loss, cfg) in [
+        (
+            Loss::new(LossKind::Mse, Reduction::Mean).with_l2(0.01),
+            DlAdmmConfig::default(),
+        ),
+        (Loss::new(LossKind::Mse, Reduction::Mean), fixed(1.0, 2.0)),
+    ] {
+        let adaptive = matches!(cfg.penalty, DlPenalty::Adaptive { .. });
+        let mut problem = NetProblem::new(net(&[4, 9, 9, 3], 2), loss, data.clone(), None).unwrap();
+        let t0 = tally::read();
+        let out = Driver::new(Budget::iterations(5))
+            .run(&mut problem, &mut DlAdmm::new(cfg).unwrap())
+            .unwrap();
+        let t1 = tally::read();
+        let (forward, backward, trials) = (t1.0 - t0.0, t1.1 - t0.1, t1.2 - t0.2);
+        // The init forward pass and the adaptive rule's objective are counted by the
+        // solver glue, outside the tally.
+        let extra = 1 + if adaptive { 5 } else { 0 };
+        assert_eq!(out.counters.forward, forward + extra);
+        assert_eq!(out.counters.backward, backward);
+        // 5 iterations x (2L W-steps + 2(L-1) A-steps), L = 3: one backward each.
+        assert_eq!(backward, 5 * (6 + 4));
+        // inner_solves = backtracking trials + hidden Z prox maps + output iterations.
+        let output: f64 = out.trace.records[1..]
+            .iter()
+            .map(|r| {
+                r.extras
+                    .iter()
+                    .find(|(k, _)| k == "output_inner")
+                    .unwrap()
+                    .1
+            })
+            .sum();
+        let hidden_z = 5 * 2 * 2;
+        assert_eq!(out.counters.inner_solves, trials + hidden_z + output as u64);
+    }
+
+    // One W-step and one A-step with a tiny base curvature (many doublings) and with
+    // a huge one (one trial): same passes, different trial counts.
+    let loss = Loss::new(LossKind::Mse, Reduction::Mean);
+    let mut passes = Vec::new();
+    for theta in [1e-9, 1e9] {
+        let cfg = DlAdmmConfig {
+            theta,
+            tau: theta,
+            ..fixed(1.0, 2.0)
+        };
+        let mut s = DlAdmm::new(cfg).unwrap();
+        s.initialize(&net(&[4, 9, 9, 3], 2), &loss, &data).unwrap();
+        // After init every residual is zero (so is every gradient); the output step
+        // moves Z_L towards the targets.
+        s.run_block(DlBlock::PreActivations(2), &data, 1).unwrap();
+        let t0 = tally::read();
+        let kw = s.run_block(DlBlock::Weights(2), &data, 1).unwrap();
+        let ka = s.run_block(DlBlock::Activations(1), &data, 1).unwrap();
+        let t1 = tally::read();
+        passes.push(((t1.0 - t0.0, t1.1 - t0.1), (kw, ka), t1.2 - t0.2));
+    }
+    assert_eq!(passes[0].0, passes[1].0, "passes");
+    // W-step of the narrow layer 3: residual map + R A^T + G A; A-step: residual map +
+    // W^T R + W G.
+    assert_eq!(passes[0].0, (2 + 2, 2));
+    assert_eq!(passes[1].1, (1, 1));
+    assert!(
+        passes[0].1.0 > 10 && passes[0].1.1 > 10,
+        "{:?}",
+        passes[0].1
+    );
+    assert_eq!(passes[0].2, passes[0].1.0 + passes[0].1.1);
+}

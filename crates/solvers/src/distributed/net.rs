@@ -139,6 +139,28 @@ impl<T: Real> ShardedNetProblem<T> {
         &self.local.train
     }
 
+    /// The true training objective `F` over all samples (the local loss sums added over
+    /// ranks, then the mean's `1/N` and the penalty): a collective call, bit-identical
+    /// on every rank; what [`Problem::evaluate`] reports, without the test metrics.
+    pub fn objective_global(&mut self) -> Result<f64, SolverError> {
+        let out = self
+            .local
+            .net
+            .predict(self.local.train.inputs())
+            .map_err(|e| SolverError::Problem(e.to_string()));
+        let mut sum = [match &out {
+            Ok(o) => self
+                .local
+                .loss
+                .value(o, self.local.train.targets())
+                .map_or(f64::NAN, |v| v.to_f64()),
+            Err(_) => f64::NAN,
+        }];
+        allreduce_sum(&*self.comm, &mut sum, &mut self.scratch)?;
+        out?;
+        Ok(sum[0] * self.scale(self.global_n) + self.local.net.weight_penalty(self.loss.l2))
+    }
+
     /// `1/count` for a mean loss, 1 for a sum.
     fn scale(&self, count: usize) -> f64 {
         match self.loss.reduction {
