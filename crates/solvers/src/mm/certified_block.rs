@@ -139,10 +139,16 @@ pub(crate) fn certified_block<T: Real>(
         let edge = step.certified && af >= 0.5 * t;
         *trust = if edge { t * GROW } else { t * SHRINK }.clamp(TRUST_MIN, TRUST_MAX);
         if !step.certified {
-            if steps > 0 {
+            // After a step, stop there. Before the first one, retry on the shrunk region
+            // while enclosures remain, unless the slack alone exceeds the first-order
+            // decrease `-g t` the whole region allows: a smaller region (with a
+            // nonnegative degree-2 bound) cannot certify more, so retrying would only
+            // spend data passes (f32, once the decrease falls below the rounding slack).
+            let g = enc.gradient[0].to_f64();
+            if steps > 0 || !(enc.slack.to_f64() < -g * t) {
                 break;
             }
-            continue; // retry on the shrunk region while enclosures remain
+            continue;
         }
         // fl(w + a v) entry by entry in T, no FMA: exactly `enclosure::apply_step`'s
         // rounding, which the enclosure's slack covers (entries outside the block have
