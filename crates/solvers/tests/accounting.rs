@@ -96,7 +96,12 @@ fn admm_counts_init_and_per_iteration_passes() {
     .unwrap();
     let out = run(&mut t, 4);
     assert_eq!(out.trace.records[0].forward, 1);
-    assert_eq!((out.counters.forward, out.counters.backward), (1 + 4, 0));
+    // Taylor, one pass per block on 3 layers: 3 Z-steps (forward), 3 W-steps and 2
+    // A-steps (backward) per iteration.
+    assert_eq!(
+        (out.counters.forward, out.counters.backward),
+        (1 + 4 * 3, 4 * 5)
+    );
 
     let cfg = DlAdmmConfig::default();
     let adaptive = matches!(cfg.penalty, DlPenalty::Adaptive { .. });

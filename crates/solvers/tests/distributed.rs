@@ -165,6 +165,58 @@ fn taylor_admm_on_shards_reproduces_the_single_process_trace() {
     );
 }
 
+/// (forward, backward, samples_seen) of every record.
+fn pass_counts(out: &solvers::RunOutcome) -> Vec<(u64, u64, u64)> {
+    out.trace
+        .records
+        .iter()
+        .map(|r| (r.forward, r.backward, r.samples_seen))
+        .collect()
+}
+
+#[test]
+fn taylor_admm_on_shards_counts_the_single_process_passes() {
+    // One pass per block over the global N (docs/RESULTS_SCHEMA.md): on the 5-12-4 net
+    // (L = 2) an iteration is 2 forward (Z-steps) and 3 backward (W_1, A_1, W_2) passes
+    // on every rank count, plus the initial forward pass.
+    let config = TaylorConfig {
+        output_loss: OutputLoss::Problem,
+        warm_start: 1,
+        ..Default::default()
+    };
+    let budget = Budget::iterations(4);
+    let mut one = net_problem(Activation::Relu, LossKind::SoftmaxCrossEntropy);
+    let mut s = TaylorAdmm::<f64>::new(config.clone()).unwrap();
+    let reference = pass_counts(&Driver::new(budget).seed(5).run(&mut one, &mut s).unwrap());
+    let expected: Vec<_> = (0..5u64)
+        .map(|k| (1 + 2 * k, 3 * k, 103 * (1 + 5 * k)))
+        .collect();
+    assert_eq!(reference, expected);
+    for p in [2usize, 3] {
+        let comms = ThreadComm::group(p);
+        let counts: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = comms
+                .into_iter()
+                .map(|c| {
+                    let config = config.clone();
+                    scope.spawn(move || {
+                        let comm: Arc<dyn Comm> = Arc::new(c);
+                        let full = net_problem(Activation::Relu, LossKind::SoftmaxCrossEntropy);
+                        let mut sharded = ShardedNetProblem::new(full, comm).unwrap();
+                        let mut s = DistributedTaylorAdmm::<f64>::new(config).unwrap();
+                        let out = Driver::new(budget).seed(5).run(&mut sharded, &mut s);
+                        pass_counts(&out.unwrap())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (r, c) in counts.iter().enumerate() {
+            assert_eq!(c, &reference, "P={p} rank {r}");
+        }
+    }
+}
+
 #[test]
 fn nmf_on_column_shards_reproduces_the_single_process_trace() {
     for (beta, rule) in [

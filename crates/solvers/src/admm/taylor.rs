@@ -44,6 +44,19 @@
 //! `(P Y + beta P Z_w) / (1 + beta)` (P: projection on the row space of `[X; 1^T]`,
 //! `Z_w`: the output when the multiplier starts), tested and discussed in docs/ADMM.md.
 //!
+//! Data passes (docs/RESULTS_SCHEMA.md; the rule BCD follows): each block update
+//! touches every sample once through its layer and counts as one pass, even when it
+//! reuses cached sums (layer 1's `X X^T`: `Z_1 X^T` is still formed over all samples).
+//! Forward-type: the `L` Z-steps (layer map over the samples, then the prox; `Z_L`
+//! against every target). Backward-type: the `L` W-steps (sums over samples with the
+//! layer input) and the `L - 1` A-steps (products with `W_{l+1}^T`). An iteration is
+//! thus `L` forward + `2L - 1` backward passes ([`TaylorStepInfo::forward_passes`],
+//! [`TaylorStepInfo::backward_passes`]), plus one forward pass at initialisation. The
+//! multiplier step is no pass: it reads the `Z_L` step's kept product `W_L A_{L-1} +
+//! b_L` and touches neither the data nor a layer map. The augmented objective and the
+//! residuals are step-report values (not counted, as BCD's penalised objective).
+//! Until round 2 (issue #12) a whole iteration counted as one forward pass.
+//!
 //! Verification: the update equations follow ALGORITHMS.md 2.2 (checked numerically
 //! there against brute-force minimisation); the defaults gamma = 10, beta = 1 match a
 //! third-party port only, the paper text was not readable here (see
@@ -62,6 +75,10 @@ use super::linalg::{
 use super::output::OutputTerm;
 use crate::SolverError;
 use crate::linalg::{affine, dot, ensure_shape, gemm, require_finite, spd_inverse_ridged, sq_norm};
+
+mod blocks;
+#[cfg(test)]
+pub(crate) mod tally;
 
 /// `out <- z + lambda / (2 beta)` (the target of the full-Lagrangian W_L / A_{L-1} steps).
 fn shifted<T: Real>(z: &DMatrix<T>, lambda: &DMatrix<T>, beta: f64, out: &mut DMatrix<T>) {
@@ -93,6 +110,17 @@ pub enum TaylorBlock {
     PreActivations(usize),
 }
 
+impl TaylorBlock {
+    /// Whether the block's one data pass (docs/RESULTS_SCHEMA.md, "Data passes") is
+    /// forward-type: the Z-steps evaluate the layer map `W_l A_{l-1} + b_l` over every
+    /// sample (and, for `Z_L`, the loss prox against every target). The W-steps (sums
+    /// `A A^T`, `Z A^T` over the samples) and the A-steps (products with the transposed
+    /// weights `W_{l+1}^T`) are backward-type, as BCD's weight and `V_l` blocks.
+    pub fn is_forward_pass(self) -> bool {
+        matches!(self, TaylorBlock::PreActivations(_))
+    }
+}
+
 /// What one Taylor iteration did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TaylorStepInfo {
@@ -107,6 +135,23 @@ pub struct TaylorStepInfo {
     pub multiplier_updated: bool,
     /// Linear systems and prox maps solved.
     pub inner_solves: u64,
+    /// Forward-type data passes over this process's samples: one per Z-step (`L`).
+    pub forward_passes: u64,
+    /// Backward-type data passes over this process's samples: one per W-step and per
+    /// A-step (`2L - 1`).
+    pub backward_passes: u64,
+}
+
+impl TaylorStepInfo {
+    /// Adds this iteration's data passes to `counters`: `forward_passes` forward and
+    /// `backward_passes` backward evaluations, each over `n` samples (the distributed
+    /// solver passes the global N, so it counts the same as one process).
+    pub(crate) fn count_passes(&self, counters: &mut crate::Counters, n: usize) {
+        counters.add_forward_n(self.forward_passes, n);
+        for _ in 0..self.backward_passes {
+            counters.add_backward(n);
+        }
+    }
 }
 
 /// Taylor et al.'s ADMM solver (see the module doc). Build with [`TaylorAdmm::new`];
@@ -226,6 +271,8 @@ impl<T: Real> TaylorAdmm<T> {
         train: &Dataset<T>,
     ) -> Result<(), SolverError> {
         let vars = Lifted::from_net(net, train.inputs())?;
+        #[cfg(test)]
+        tally::note(&tally::LAYER_MAPS);
         let out = &vars.z[vars.layers() - 1];
         self.lambda = DMatrix::zeros(out.nrows(), out.ncols());
         self.prev_m = DMatrix::zeros(0, 0);
@@ -275,228 +322,6 @@ impl<T: Real> TaylorAdmm<T> {
         self.vars.as_ref().ok_or_else(not_init)
     }
 
-    /// Runs one block step with Lambda fixed; returns the inner solves it made.
-    pub fn run_block(
-        &mut self,
-        block: TaylorBlock,
-        train: &Dataset<T>,
-        threads: usize,
-    ) -> Result<u64, SolverError> {
-        let (gamma, beta) = (self.config.gamma, self.config.beta);
-        let full = self.config.full_lagrangian;
-        let x = train.inputs();
-        let vars = self
-            .vars
-            .as_mut()
-            .ok_or_else(|| SolverError::Problem("TaylorAdmm: not initialised".into()))?;
-        let l_count = vars.layers();
-        let check = |l: usize| {
-            if l < l_count {
-                Ok(())
-            } else {
-                Err(SolverError::Problem(format!(
-                    "TaylorAdmm: block of layer {} but the net has {l_count}",
-                    l + 1
-                )))
-            }
-        };
-        match block {
-            TaylorBlock::Weights(l) => {
-                check(l)?;
-                let input = if l == 0 { x } else { &vars.a[l - 1] };
-                let target = if full && l + 1 == l_count {
-                    shifted(&vars.z[l], &self.lambda, beta, &mut self.scratch2);
-                    &self.scratch2
-                } else {
-                    &vars.z[l]
-                };
-                let l2w = self.l2 / (2.0 * self.sample_weight * beta);
-                // Distributed runs (the sums are added over ranks) take the general path
-                // for layer 1 too: its cache holds one rank's X X^T.
-                if l > 0 || self.dist.is_some() {
-                    sample_sums(input, target, threads, &mut self.sums_work, &mut self.sums)?;
-                    let mut n = x.ncols();
-                    if let Some((comm, global_n)) = &self.dist {
-                        self.sums.allreduce(&**comm, &mut self.dist_scratch)?;
-                        n = *global_n;
-                    }
-                    return least_squares_w(
-                        &self.sums,
-                        n,
-                        self.config.ridge,
-                        l2w,
-                        self.config.biases,
-                        &mut vars.w[l],
-                        &mut vars.b[l],
-                        None,
-                    );
-                }
-                // Layer 1: X X^T, X 1 and the normal-equation inverse are reused.
-                let hit = self.input_key.hit(input, threads);
-                let r = sample_sums_keep(
-                    input,
-                    target,
-                    threads,
-                    &mut self.sums_work,
-                    &mut self.sums0,
-                    hit,
-                )
-                .and_then(|()| {
-                    least_squares_w(
-                        &self.sums0,
-                        x.ncols(),
-                        self.config.ridge,
-                        l2w,
-                        self.config.biases,
-                        &mut vars.w[l],
-                        &mut vars.b[l],
-                        Some((&mut self.ls_inverse, hit)),
-                    )
-                });
-                if r.is_err() {
-                    self.input_key.clear();
-                }
-                r
-            }
-            TaylorBlock::Activations(l) => {
-                if l + 1 >= l_count {
-                    return Err(SolverError::Problem(format!(
-                        "TaylorAdmm: layer {} has no activation block",
-                        l + 1
-                    )));
-                }
-                let w_next = &vars.w[l + 1];
-                let (q, d) = w_next.shape();
-                let z_next = if full && l + 2 == l_count {
-                    shifted(&vars.z[l + 1], &self.lambda, beta, &mut self.scratch2);
-                    &self.scratch2
-                } else {
-                    &vars.z[l + 1]
-                };
-                let wf = w_next.map(|v| v.to_f64());
-                if 2 * q < d {
-                    // Narrow layer above (issue #14): A = H + beta W^T K^{-1} (Z - b 1^T - W H),
-                    // H = h(Z_l), K = beta W W^T + gamma I_q: the same minimiser as below
-                    // (push-through identity M^{-1} W^T = W^T K^{-1}) at (2 d q + q^2) N
-                    // multiply-adds instead of (d^2 + d q) N.
-                    let mut k = &wf * wf.transpose() * beta;
-                    for i in 0..q {
-                        k[(i, i)] += gamma;
-                    }
-                    let (inv, tries) = spd_inverse_ridged(&k, "TaylorAdmm A-step")?;
-                    let kb = (inv * beta).map(T::of);
-                    let a = &mut vars.a[l];
-                    vars.h[l].apply_matrix(&vars.z[l], a);
-                    let r = &mut self.scratch;
-                    crate::linalg::fit(r, q, z_next.ncols());
-                    r.copy_from(z_next);
-                    for mut col in r.column_iter_mut() {
-                        col -= &vars.b[l + 1];
-                    }
-                    gemm(
-                        r,
-                        -1.0,
-                        w_next,
-                        Transpose::No,
-                        a,
-                        Transpose::No,
-                        1.0,
-                        threads,
-                    )?;
-                    let t = &mut self.scratch3;
-                    ensure_shape(t, q, r.ncols());
-                    gemm(t, 1.0, &kb, Transpose::No, r, Transpose::No, 0.0, threads)?;
-                    gemm(
-                        a,
-                        1.0,
-                        w_next,
-                        Transpose::Yes,
-                        t,
-                        Transpose::No,
-                        1.0,
-                        threads,
-                    )?;
-                    return Ok(tries);
-                }
-                // M = beta W^T W + gamma I (f64), its inverse, P = beta M^-1 W^T.
-                let mut m = wf.transpose() * &wf * beta;
-                for i in 0..d {
-                    m[(i, i)] += gamma;
-                }
-                let (inv, tries) = spd_inverse_ridged(&m, "TaylorAdmm A-step")?;
-                let p = (&inv * wf.transpose() * beta).map(T::of);
-                let q: DVector<T> = &p * &vars.b[l + 1];
-                let g_inv = (&inv * gamma).map(T::of);
-                ensure_shape(&mut self.scratch, d, x.ncols());
-                vars.h[l].apply_matrix(&vars.z[l], &mut self.scratch);
-                let a = &mut vars.a[l];
-                gemm(
-                    a,
-                    1.0,
-                    &p,
-                    Transpose::No,
-                    z_next,
-                    Transpose::No,
-                    0.0,
-                    threads,
-                )?;
-                gemm(
-                    a,
-                    1.0,
-                    &g_inv,
-                    Transpose::No,
-                    &self.scratch,
-                    Transpose::No,
-                    1.0,
-                    threads,
-                )?;
-                for mut col in a.column_iter_mut() {
-                    col -= &q;
-                }
-                Ok(tries)
-            }
-            TaylorBlock::PreActivations(l) => {
-                check(l)?;
-                let input = if l == 0 { x } else { &vars.a[l - 1] };
-                affine(&vars.w[l], &vars.b[l], input, threads, &mut self.scratch)?;
-                if self.keep_products && l < self.products.len() {
-                    copy_into(&mut self.products[l], &self.scratch);
-                }
-                require_finite(&self.scratch, || {
-                    format!(
-                        "TaylorAdmm: W_{0} A_{1} + b_{0} before the Z-step",
-                        l + 1,
-                        l
-                    )
-                })?;
-                if l + 1 < l_count {
-                    nets::prox::prox_weighted_matrix(
-                        &vars.h[l],
-                        &vars.a[l],
-                        &self.scratch,
-                        gamma,
-                        beta,
-                        &mut vars.z[l],
-                    )
-                    .map_err(|e| SolverError::Problem(format!("TaylorAdmm Z-step: {e}")))?;
-                } else {
-                    let out = self
-                        .output
-                        .as_ref()
-                        .ok_or_else(|| SolverError::Problem("TaylorAdmm: not prepared".into()))?;
-                    out.taylor_step(
-                        &mut self.scratch,
-                        &self.lambda,
-                        beta,
-                        train.targets(),
-                        &mut vars.z[l],
-                    )?;
-                }
-                Ok(1)
-            }
-        }
-    }
-
     /// The augmented objective `J` of the module doc (sum scale, INCLUDING
     /// `<Z_L, Lambda>` and the rescaled L2 term) at the current variables.
     pub fn augmented_objective(
@@ -519,6 +344,8 @@ impl<T: Real> TaylorAdmm<T> {
         threads: usize,
     ) -> Result<f64, SolverError> {
         let vars = self.vars.as_ref().ok_or_else(not_init)?;
+        #[cfg(test)]
+        tally::note(&tally::REPORT);
         let mut lagr = 0.0;
         if self.config.full_lagrangian {
             let l = vars.layers() - 1;
@@ -562,7 +389,11 @@ impl<T: Real> TaylorAdmm<T> {
         match self.products.get(l) {
             // The output product of this iteration's Z_L step (same arithmetic).
             Some(p) if from_products => copy_into(&mut m, p),
-            _ => affine(&vars.w[l], &vars.b[l], vars.input(x, l), threads, &mut m)?,
+            _ => {
+                #[cfg(test)]
+                tally::note(&tally::LAYER_MAPS);
+                affine(&vars.w[l], &vars.b[l], vars.input(x, l), threads, &mut m)?
+            }
         }
         let dual = if self.prev_m.shape() == m.shape() {
             beta * m
@@ -611,6 +442,8 @@ impl<T: Real> TaylorAdmm<T> {
     }
 
     /// One full iteration: the sweep, then (after the warm start) the multiplier step.
+    /// The returned info counts the sweep's data passes over this process's samples
+    /// (one per block, see the module doc).
     pub fn iterate(
         &mut self,
         train: &Dataset<T>,
@@ -619,11 +452,18 @@ impl<T: Real> TaylorAdmm<T> {
         let l_count = self.vars_ref()?.layers();
         self.products.resize_with(l_count, || DMatrix::zeros(0, 0));
         self.keep_products = true;
-        let mut inner = 0;
+        let (mut inner, mut forward, mut backward) = (0, 0, 0);
         let mut swept = Ok(());
         for block in self.blocks() {
             match self.run_block(block, train, threads) {
-                Ok(k) => inner += k,
+                Ok(k) => {
+                    inner += k;
+                    if block.is_forward_pass() {
+                        forward += 1;
+                    } else {
+                        backward += 1;
+                    }
+                }
                 Err(e) => {
                     swept = Err(e);
                     break;
@@ -651,6 +491,8 @@ impl<T: Real> TaylorAdmm<T> {
             dual_residual: dual,
             multiplier_updated: update,
             inner_solves: inner,
+            forward_passes: forward,
+            backward_passes: backward,
         })
     }
 

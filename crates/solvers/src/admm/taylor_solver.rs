@@ -22,8 +22,10 @@ impl<T: Real> Solver<NetProblem<T>> for TaylorAdmm<T> {
         Ok(())
     }
 
-    /// One sweep (N samples seen, one residual/forward pass), the multiplier step after
-    /// the warm start, weights written into `problem.net`. Extras: residuals per layer
+    /// One sweep, the multiplier step after the warm start, weights written into
+    /// `problem.net`. Data passes: one per block over the N samples, `L` forward
+    /// (Z-steps) and `2L - 1` backward (W- and A-steps; see the module doc of
+    /// [`TaylorAdmm`]). Extras: residuals per layer
     /// and totals, `dual_residual`, `gamma`, `beta`, `multiplier_on`, `inner_solves`.
     /// Surrogate: the augmented objective times the problem's sample weight.
     fn step(
@@ -40,8 +42,8 @@ impl<T: Real> Solver<NetProblem<T>> for TaylorAdmm<T> {
         let threads = ctx.threads.max(1);
         let info = self.iterate(&problem.train, threads)?;
         self.write_weights(&mut problem.net)?;
-        let n = problem.train.len() as u64;
-        ctx.counters.add_forward(n as usize);
+        let n = problem.train.len();
+        info.count_passes(ctx.counters, n);
         ctx.counters.inner_solves += info.inner_solves;
         let mut report = StepReport::new().with_surrogate(info.augmented * self.sample_weight());
         info.residuals.push_extras(&mut report.extras);

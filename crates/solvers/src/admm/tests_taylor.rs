@@ -401,3 +401,60 @@ fn single_layer_fixed_point_depends_on_the_warm_start() {
     let got = out.predict(&x).unwrap();
     assert!((&got - &py).amax() < 1e-6, "{}", (&got - &py).amax());
 }
+
+#[test]
+fn data_passes_match_the_evaluations_that_touch_the_samples() {
+    // The trace's counters against `taylor::tally`, noted where the samples are touched:
+    // every layer map over the samples is a forward pass, every W-step's sums over the
+    // samples and every A-step's product with the transposed weights a backward pass.
+    use super::taylor::tally;
+    use crate::{Budget, BudgetKind, Driver, NetProblem, Status};
+    let (n, iters) = (30u64, 6u64);
+    let data = teacher_data(4, 6, 3, n as usize);
+    // A_1 takes the narrow-layer path (2 * 5 < 12), A_2 the other one.
+    let widths = [4, 12, 5, 3];
+    let l = 3u64;
+    let cases = [
+        (OutputLoss::LeastSquares, false),
+        (OutputLoss::LeastSquares, true),
+        (OutputLoss::Problem, false),
+    ];
+    for (output_loss, full_lagrangian) in cases {
+        let cfg = TaylorConfig {
+            output_loss,
+            full_lagrangian,
+            warm_start: 2,
+            ..TaylorConfig::default()
+        };
+        let loss = Loss::new(LossKind::Mse, Reduction::Mean).with_l2(1e-3);
+        let mut problem = NetProblem::new(net(&widths, 5), loss, data.clone(), None).unwrap();
+        let mut s = TaylorAdmm::new(cfg).unwrap();
+        let t0 = tally::read();
+        let out = Driver::new(Budget::iterations(iters))
+            .run(&mut problem, &mut s)
+            .unwrap();
+        let t1 = tally::read();
+        let [maps, sums, transposed, report] = std::array::from_fn(|i| t1[i] - t0[i]);
+        assert!(
+            matches!(out.status, Status::BudgetExhausted(BudgetKind::Iterations)),
+            "{:?}",
+            out.status
+        );
+        let c = out.counters;
+        assert_eq!(c.forward, maps, "{output_loss:?} full={full_lagrangian}");
+        assert_eq!(c.backward, sums + transposed);
+        assert_eq!(c.samples_seen, n * (maps + sums + transposed));
+        // The algorithm's structure: the initial forward pass and L Z-steps per
+        // iteration; L W-steps and L - 1 A-steps.
+        assert_eq!(maps, 1 + iters * l);
+        assert_eq!((sums, transposed), (iters * l, iters * (l - 1)));
+        // The augmented objective is evaluated once per iteration for the step report
+        // and is not a data pass.
+        assert_eq!(report, iters);
+        for r in &out.trace.records {
+            let k = r.iteration;
+            assert_eq!((r.forward, r.backward), (1 + k * l, k * (2 * l - 1)));
+            assert_eq!(r.epochs, (r.forward + r.backward) as f64);
+        }
+    }
+}

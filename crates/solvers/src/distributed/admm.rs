@@ -81,8 +81,9 @@ impl<T: Real> Solver<ShardedNetProblem<T>> for DistributedTaylorAdmm<T> {
         for (r, s) in info.residuals.activation.iter_mut().zip(&pack[2 + nl..]) {
             *r = s.sqrt();
         }
-        let n = problem.num_samples_global() as u64;
-        ctx.counters.add_forward(n as usize);
+        // The same passes as the single-process solver, each over the global N (every
+        // rank runs every block on its shard).
+        info.count_passes(ctx.counters, problem.num_samples_global());
         ctx.counters.inner_solves += info.inner_solves;
         let mut report =
             StepReport::new().with_surrogate(info.augmented * self.inner.sample_weight());

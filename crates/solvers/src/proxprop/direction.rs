@@ -81,6 +81,12 @@ pub struct DirectionStats {
     pub loss: f64,
     /// Linear solves / CG steps made.
     pub inner_solves: usize,
+    /// CG steps of the prox solves: each forms `M P` matrix-free from the batch's layer
+    /// input (`A^T P`, a forward-type product, then `A Q`, a backward-type one), so each
+    /// is one forward and one backward data pass over the batch (docs/RESULTS_SCHEMA.md),
+    /// as an inner iteration of the lifted network. 0 for Cholesky solves, whose `A A^T`
+    /// is formed in the layer's backward visit together with `G A^T`.
+    pub cg_steps: usize,
 }
 
 impl<T: Real> Direction<T> {
@@ -154,7 +160,7 @@ impl<T: Real> Direction<T> {
         if !batch_loss.is_finite() {
             return Err(SolverError::NonFinite("ProxProp batch loss".into()));
         }
-        let mut solves = 0usize;
+        let (mut solves, mut cg_steps) = (0usize, 0usize);
         for l in (0..l_count).rev() {
             let d = net
                 .dense(l)
@@ -165,7 +171,7 @@ impl<T: Real> Direction<T> {
             match rules[l] {
                 LayerRule::Prox(how, tau) => {
                     // The weight penalty enters the prox problem itself (linear.rs).
-                    solves += self.lin.solve_penalized(
+                    let k = self.lin.solve_penalized(
                         input,
                         &self.g,
                         tau,
@@ -175,6 +181,10 @@ impl<T: Real> Direction<T> {
                         &mut self.db,
                         threads,
                     )?;
+                    solves += k;
+                    if matches!(how, ProxSolve::Cg { .. }) {
+                        cg_steps += k;
+                    }
                 }
                 LayerRule::Gradient => {
                     fit(&mut self.dw, dout, din);
@@ -235,6 +245,7 @@ impl<T: Real> Direction<T> {
         Ok(DirectionStats {
             loss: batch_loss,
             inner_solves: solves,
+            cg_steps,
         })
     }
 }

@@ -230,6 +230,8 @@ impl<T: Real> LinearProx<T> {
     ) -> Result<(), SolverError> {
         let (din, bsz) = a.shape();
         let dout = self.p.ncols();
+        #[cfg(test)]
+        tally::note();
         // Q = A^T P_top + 1 p_b^T  (B x out)
         fit(&mut self.q, bsz, dout);
         gemm(
@@ -390,5 +392,23 @@ impl<T: Real> LinearProx<T> {
             db[i] = self.xb[i];
         }
         Ok(k)
+    }
+}
+
+/// Test-only tally of the matrix-free products `M P` (each touches every sample of the
+/// batch through the layer twice: `A^T P`, then `A Q`), counted where they happen,
+/// independently of the solver's pass counters.
+#[cfg(test)]
+pub(crate) mod tally {
+    use std::cell::Cell;
+    thread_local! {
+        static PRODUCTS: Cell<u64> = const { Cell::new(0) };
+    }
+    pub(crate) fn note() {
+        PRODUCTS.with(|v| v.set(v.get() + 1));
+    }
+    /// Products `M P` so far on this thread.
+    pub(crate) fn read() -> u64 {
+        PRODUCTS.with(Cell::get)
     }
 }

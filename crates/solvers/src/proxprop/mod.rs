@@ -37,8 +37,14 @@
 //! # Accounting
 //!
 //! Per mini-batch: one forward and one backward pass over its samples (counted as
-//! such), and one inner solve per Cholesky solve or per CG step. One solver step is one
-//! epoch. `StepReport.surrogate` is `None` (ProxProp decreases no single surrogate);
+//! such), and one inner solve per Cholesky solve or per CG step. Each CG step forms the
+//! product `M P` matrix-free from the layer's input batch (`A^T P`, then `A Q`), so it
+//! touches every sample of the batch again and counts one forward plus one backward
+//! pass (docs/RESULTS_SCHEMA.md: inner iterations count, as the lifted network's FISTA
+//! iterations); the Cholesky path's `A A^T` is formed in the layer's backward visit with
+//! the gradient `G A^T` and adds none. With the defaults (1 CG step, prox on the hidden
+//! layers) a batch is `2 + 2 (L - 1)` passes over its samples. (Until round 2, issue
+//! #12, the CG steps were not counted.) One solver step is one epoch. `StepReport.surrogate` is `None` (ProxProp decreases no single surrogate);
 //! extras report the mean batch loss, tau_prox, the outer learning rate, inner solves
 //! per batch, and the ratio `<grad, D> / (||grad|| ||D||)` of the last batch.
 

@@ -221,6 +221,10 @@ impl<T: Real> Solver<NetProblem<T>> for ProxProp<T> {
                 ctx.threads.max(1),
             )?;
             ctx.counters.add_value_grad(batch.len());
+            // Each CG step of a prox solve: one more forward and backward pass over the
+            // batch (DirectionStats::cg_steps).
+            ctx.counters
+                .add_value_grad_n(st.cg_steps as u64, batch.len());
             ctx.counters.inner_solves += st.inner_solves as u64;
             loss_sum += st.loss;
             solves += st.inner_solves;

@@ -375,6 +375,44 @@ fn sgd_lr1_proxprop_trains_and_counts() {
 }
 
 #[test]
+fn cg_steps_count_a_forward_and_a_backward_pass_each() {
+    // The trace's counters against the products `M P` tallied where they happen
+    // (`linear::tally`): 3 layers, prox on the 2 hidden ones, 3 CG steps at most each.
+    let mut p = problem(7);
+    let cfg = ProxPropConfig {
+        batch_size: 10,
+        mode: ProxMode::Cg { iters: 3 },
+        ..Default::default()
+    };
+    let mut s = cfg.build::<f64>().unwrap();
+    let (mut rng, mut c) = (ChaCha8Rng::seed_from_u64(1), Counters::default());
+    {
+        let mut ctx = Context {
+            rng: &mut rng,
+            counters: &mut c,
+            iteration: 0,
+            threads: 1,
+        };
+        s.init(&mut p, &mut ctx).unwrap();
+    }
+    let t0 = super::linear::tally::read();
+    run(&mut s, &mut p, 4, &mut rng, &mut c);
+    let products = super::linear::tally::read() - t0;
+    // 4 epochs of 3 batches: one forward and one backward each, plus the CG steps.
+    let batches = 4 * 3;
+    assert!(
+        products >= batches * 2 && products <= batches * 2 * 3,
+        "{products}"
+    );
+    assert_eq!(
+        (c.forward, c.backward),
+        (batches + products, batches + products)
+    );
+    assert_eq!(c.samples_seen, 10 * (c.forward + c.backward));
+    assert_eq!(c.inner_solves, products);
+}
+
+#[test]
 fn checkpoint_resume_is_bit_identical() {
     let cfg = ProxPropConfig {
         batch_size: 8,
