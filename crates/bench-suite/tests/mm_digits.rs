@@ -101,8 +101,8 @@ fn safeguarded_block_mm_is_monotone_and_reaches_90_percent_on_digits() {
 #[test]
 fn certified_block_mm_is_monotone_without_backtracking_on_digits() {
     // The default (certified) path: every hidden block took the enclosure-certified
-    // step (path_0 = 1, no backtracking trial). Measured: objective 2.996 -> MEASURED
-    // after 10 sweeps (test MEASURED), against 0.00625 for the safeguarded path: the
+    // step (path_0 = 1, no backtracking trial). Measured: objective 2.996 -> 0.0321
+    // after 10 sweeps (test 97.8%), against 0.00625 for the safeguarded path: the
     // certified steps are shorter (the enclosure counts every ReLU kink crossing).
     let recs = run(BlockMmConfig::default(), 10);
     assert_never_increases(&recs);
@@ -113,7 +113,7 @@ fn certified_block_mm_is_monotone_without_backtracking_on_digits() {
     }
     let last = recs.last().unwrap();
     assert!(last.test_accuracy.unwrap() >= 0.90);
-    assert!(last.objective < 0.2, "{}", last.objective);
+    assert!(last.objective < 0.05, "{}", last.objective);
 }
 
 #[test]

@@ -234,7 +234,14 @@ fn the_default_is_certified_and_unsupported_layers_take_the_safeguarded_path() {
 fn a_checkpoint_of_the_other_path_or_the_old_format_is_a_typed_error() {
     let data = blobs::<f64>(6, 40, 9);
     let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
-    let mk = || NetProblem::new(net(&[6, 7, 3], Activation::Tanh, 3), loss, data.clone(), None);
+    let mk = || {
+        NetProblem::new(
+            net(&[6, 7, 3], Activation::Tanh, 3),
+            loss,
+            data.clone(),
+            None,
+        )
+    };
     let mut store = MemoryStore::default();
     Driver::new(Budget::iterations(2))
         .checkpointing(&mut store, 1)
