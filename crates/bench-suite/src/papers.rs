@@ -178,7 +178,7 @@ pub fn estimate_peak_bytes(
         "bcd" => 8,
         "mac" => 8,
         "lifted-fenchel" => 8,
-        "gd" | "adam-full" | "lbfgs" | "block-mm" | "last-layer-mm" => 6,
+        "gd" | "adam-full" | "lbfgs" | "block-mm" | "block-mm-safeguarded" | "last-layer-mm" => 6,
         _ => 0,
     };
     let d0 = widths.first().copied().unwrap_or(0) as u64;

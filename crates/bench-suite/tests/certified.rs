@@ -162,18 +162,17 @@ fn safe_adam_beats_every_adam_learning_rate_on_digits_softplus_mse() {
     );
 }
 
-/// Block MM with certified hidden blocks (`block-mm-certified`): the recorded objective
-/// never increases over `sweeps` sweeps, and most hidden blocks took the certified path.
+/// Block MM with its default certified hidden blocks (`block-mm`): the recorded
+/// objective never increases over `sweeps` sweeps, and most hidden blocks took the
+/// certified path.
 fn check_block_mm_certified<T: Real>(problem: &str, sweeps: u64) {
-    let cfg = solvers::mm::BlockMmConfig {
-        certified: true,
-        ..Default::default()
-    };
+    let cfg = solvers::mm::BlockMmConfig::default();
+    assert!(cfg.certified);
     let recs = run::<T, _>(problem, &mut cfg.build::<T>().unwrap(), sweeps);
     for w in recs.windows(2) {
         assert!(
             w[1].objective <= w[0].objective,
-            "block-mm-certified on {problem} ({}): objective increased at sweep {}: {} -> {}",
+            "block-mm (certified) on {problem} ({}): objective increased at sweep {}: {} -> {}",
             T::dtype_name(),
             w[1].iteration,
             w[0].objective,
@@ -193,14 +192,14 @@ fn check_block_mm_certified<T: Real>(problem: &str, sweeps: u64) {
         .sum();
     let (first, last) = (recs[0].objective, recs.last().unwrap().objective);
     println!(
-        "block-mm-certified on {problem} ({}): {first:.6} -> {last:.6} in {sweeps} sweeps, {certified} of {} hidden blocks certified",
+        "block-mm (certified) on {problem} ({}): {first:.6} -> {last:.6} in {sweeps} sweeps, {certified} of {} hidden blocks certified",
         T::dtype_name(),
         hidden * sweeps as usize
     );
     assert!(hidden >= 1);
     assert!(
         last < 0.8 * first,
-        "block-mm-certified on {problem}: no progress"
+        "block-mm (certified) on {problem}: no progress"
     );
     // Not all: in f32, once the decrease per sweep falls below the slack (rounding), the
     // blocks fall back to the safeguarded path (digits-mlp, 200 sweeps: 76 of 200).

@@ -10,11 +10,15 @@ use super::config::{BlockMmConfig, MmBlocks};
 use super::workspace::{Workspace, dense};
 use crate::{Context, NetProblem, Solver, SolverError, StepReport};
 
-/// Checkpointed state: sweeps done, the last accepted curvature of each block (0 = none
-/// yet), the power-iteration vectors and the certified path's trust region per block
-/// (0 = not set yet).
+/// Checkpointed state: which hidden-block path wrote it (`certified`), sweeps done, the
+/// last accepted curvature of each block (0 = none yet), the power-iteration vectors and
+/// the certified path's trust region per block (0 = not set yet). `certified` has no
+/// serde default: a checkpoint written before the certified path became the default
+/// (when `block-mm` meant the safeguarded path) lacks it and loads as a typed error
+/// instead of silently continuing on the other path.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 struct BlockMmState {
+    certified: bool,
     sweeps: u64,
     curvature: Vec<f64>,
     power: Vec<Vec<f64>>,
@@ -48,8 +52,11 @@ struct BlockOutcome {
 impl<T: Real> BlockMm<T> {
     pub(crate) fn from_config(cfg: BlockMmConfig) -> Self {
         BlockMm {
+            st: BlockMmState {
+                certified: cfg.certified,
+                ..Default::default()
+            },
             cfg,
-            st: BlockMmState::default(),
             ws: None,
             cert: CertBuffers::default(),
         }
@@ -163,7 +170,8 @@ impl<T: Real> BlockMm<T> {
                 *trust = cfg.certified_trust_region;
             }
             ctx.counters.inner_solves += 1;
-            if Self::solve_at(cfg, ws, i, c_ref, l2, trace_m).is_some() {
+            let ridge = cfg.certified_ridge;
+            if Self::solve_at(ws, i, c_ref, l2, ridge, trace_m).is_some() {
                 let out = certified_block(cfg, ws, cert, problem, ctx, i, f, trust)?;
                 enclosures = out.enclosures;
                 if out.steps > 0 {
@@ -184,7 +192,7 @@ impl<T: Real> BlockMm<T> {
         while trials < cfg.max_trials {
             trials += 1;
             ctx.counters.inner_solves += 1;
-            if Self::solve_at(cfg, ws, i, curv, l2, trace_m).is_none() {
+            if Self::solve_at(ws, i, curv, l2, cfg.ridge, trace_m).is_none() {
                 curv *= cfg.increase;
                 continue;
             }
@@ -239,24 +247,25 @@ impl<T: Real> BlockMm<T> {
         })
     }
 
-    /// Solves `(curv M + l2 P + ridge I) X = G^T` into `ws.sol[i]` (the MM step is
+    /// Solves `(curv M + l2 P + r I) X = G^T` into `ws.sol[i]`, with
+    /// `r = rel_ridge * curv * tr(M)/dim` (the MM step is
     /// `D = -X^T`); `None` if the matrix is not positive definite. The first layer's
     /// factors are reused across sweeps ([`Workspace::solve_cached`]): its `M` depends
     /// only on the data, and backtracking visits the same curvatures again (the start
     /// `decrease * L` and the trials `increase^j` times it are exact binary multiples
     /// with the default factors 1/2 and 2).
     fn solve_at(
-        cfg: &BlockMmConfig,
         ws: &mut Workspace<T>,
         i: usize,
         curv: f64,
         l2: f64,
+        rel_ridge: f64,
         trace_m: f64,
     ) -> Option<()> {
         let din = ws.widths[i];
         let dim = din + 1;
         // H = curv M + l2 P + ridge I (P: identity on the weight rows, 0 on the bias).
-        let ridge = cfg.ridge * curv * trace_m.max(f64::MIN_POSITIVE);
+        let ridge = rel_ridge * curv * trace_m.max(f64::MIN_POSITIVE);
         let key = [curv.to_bits(), l2.to_bits(), ridge.to_bits()];
         if ws.solve_cached(i, key) {
             return Some(());
@@ -290,7 +299,10 @@ impl<T: Real> Solver<NetProblem<T>> for BlockMm<T> {
     }
 
     fn init(&mut self, problem: &mut NetProblem<T>, _ctx: &mut Context) -> Result<(), SolverError> {
-        self.st = BlockMmState::default();
+        self.st = BlockMmState {
+            certified: self.cfg.certified,
+            ..Default::default()
+        };
         self.ws = None;
         self.prepare(problem)
     }
@@ -393,6 +405,15 @@ impl<T: Real> Solver<NetProblem<T>> for BlockMm<T> {
 
     fn load_state(&mut self, v: &serde_json::Value) -> Result<(), SolverError> {
         let st: BlockMmState = serde_json::from_value(v.clone())?;
+        if st.certified != self.cfg.certified {
+            let path = |c: bool| if c { "certified" } else { "safeguarded" };
+            return Err(SolverError::Checkpoint(format!(
+                "BlockMM: the checkpoint was written on the {} hidden-block path, this solver takes the {} path (`certified` = {})",
+                path(st.certified),
+                path(self.cfg.certified),
+                self.cfg.certified
+            )));
+        }
         use crate::state_check::{check_count, check_finite, check_range};
         check_count("BlockMM", "sweeps", st.sweeps)?;
         for (i, c) in st.curvature.iter().enumerate() {

@@ -71,7 +71,8 @@ pub(crate) struct CertOutcome {
 /// bound if it certifies a decrease, and updating `trust` (grow x2 if the step reached
 /// half of it, shrink x1/2 otherwise); it stops after a step inside the region (the
 /// bound's minimum on the ray) or an uncertified one after a step (before the first
-/// step, an uncertified enclosure is retried on the shrunk region). Then one forward pass from the
+/// step, an uncertified enclosure is retried on the shrunk region, unless its slack
+/// exceeds the first-order decrease `-g trust`). Then one forward pass from the
 /// block up makes the new point current. `steps == 0` (block and `f` unchanged) when
 /// the enclosure does not apply or no step was certified. Each enclosure is counted as
 /// one forward pass over the N samples, like the forward pass at the end.
@@ -139,10 +140,17 @@ pub(crate) fn certified_block<T: Real>(
         let edge = step.certified && af >= 0.5 * t;
         *trust = if edge { t * GROW } else { t * SHRINK }.clamp(TRUST_MIN, TRUST_MAX);
         if !step.certified {
-            if steps > 0 {
+            // After a step, stop there. Before the first one, retry on the shrunk region
+            // while enclosures remain, unless the slack alone exceeds the first-order
+            // decrease `-g t` the whole region allows: a smaller region (with a
+            // nonnegative degree-2 bound) cannot certify more, so retrying would only
+            // spend data passes (f32, once the decrease falls below the rounding slack).
+            let g = enc.gradient[0].to_f64();
+            let room = (enc.slack.to_f64() < -g * t).then_some(());
+            if steps > 0 || room.is_none() {
                 break;
             }
-            continue; // retry on the shrunk region while enclosures remain
+            continue;
         }
         // fl(w + a v) entry by entry in T, no FMA: exactly `enclosure::apply_step`'s
         // rounding, which the enclosure's slack covers (entries outside the block have

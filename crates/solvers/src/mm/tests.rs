@@ -169,15 +169,19 @@ fn least_squares_last_layer_is_solved_in_one_sweep() {
     assert!(gl.iter().all(|v| v.abs() < 1e-12), "{gl:?}");
 }
 
-fn run_block(widths: &[usize], h: Activation, kind: LossKind, l2: f64, sweeps: u64) -> Vec<Record> {
+fn run_block(
+    widths: &[usize],
+    h: Activation,
+    kind: LossKind,
+    l2: f64,
+    sweeps: u64,
+    cfg: &BlockMmConfig,
+) -> Vec<Record> {
     let data = blobs::<f64>(widths[0], 60, 7);
     let loss = Loss::new(kind, Reduction::Mean).with_l2(l2);
     let mut p = NetProblem::new(net(widths, h, 8), loss, data.clone(), Some(data)).unwrap();
     let out = Driver::new(Budget::iterations(sweeps))
-        .run(
-            &mut p,
-            &mut BlockMmConfig::default().build::<f64>().unwrap(),
-        )
+        .run(&mut p, &mut cfg.clone().build::<f64>().unwrap())
         .unwrap();
     assert_eq!(
         out.status,
@@ -188,7 +192,10 @@ fn run_block(widths: &[usize], h: Activation, kind: LossKind, l2: f64, sweeps: u
 
 #[test]
 fn block_mm_never_increases_the_objective() {
-    for (widths, h, kind, l2) in [
+    // Both hidden-block paths: the default (certified where the enclosure applies) and
+    // the safeguarded one (backtracking everywhere).
+    let paths = [BlockMmConfig::default(), BlockMmConfig::safeguarded()];
+    for ((widths, h, kind, l2), cfg) in [
         (
             &[6, 10, 3][..],
             Activation::Relu,
@@ -208,8 +215,11 @@ fn block_mm_never_increases_the_objective() {
             LossKind::Logistic,
             0.0,
         ),
-    ] {
-        let rec = run_block(widths, h, kind, l2, 40);
+    ]
+    .into_iter()
+    .flat_map(|case| paths.iter().map(move |cfg| (case, cfg)))
+    {
+        let rec = run_block(widths, h, kind, l2, 40, cfg);
         let obj = objectives(&rec);
         assert_monotone(&obj);
         // Sweeps that report a decrease really decreased the evaluated objective.
@@ -219,25 +229,29 @@ fn block_mm_never_increases_the_objective() {
             }
         }
         let (f0, f1) = (obj[0], *obj.last().unwrap());
-        assert!(f1 < 0.7 * f0, "{widths:?} {h:?}: {f0} -> {f1}");
+        assert!(
+            f1 < 0.7 * f0,
+            "{widths:?} {h:?} certified {}: {f0} -> {f1}",
+            cfg.certified
+        );
         assert!(rec[1..].iter().all(|r| r.surrogate.is_some()));
     }
 }
 
 #[test]
 fn block_mm_trains_in_f32_too() {
-    let data = blobs::<f32>(6, 60, 7);
-    let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
-    let mut p = NetProblem::new(net(&[6, 10, 3], Activation::Relu, 8), loss, data, None).unwrap();
-    let out = Driver::new(Budget::iterations(30))
-        .run(
-            &mut p,
-            &mut BlockMmConfig::default().build::<f32>().unwrap(),
-        )
-        .unwrap();
-    let obj = objectives(&out.trace.records);
-    assert_monotone(&obj);
-    assert!(obj[30] < 0.7 * obj[0], "{} -> {}", obj[0], obj[30]);
+    for cfg in [BlockMmConfig::default(), BlockMmConfig::safeguarded()] {
+        let data = blobs::<f32>(6, 60, 7);
+        let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
+        let mut p =
+            NetProblem::new(net(&[6, 10, 3], Activation::Relu, 8), loss, data, None).unwrap();
+        let out = Driver::new(Budget::iterations(30))
+            .run(&mut p, &mut cfg.build::<f32>().unwrap())
+            .unwrap();
+        let obj = objectives(&out.trace.records);
+        assert_monotone(&obj);
+        assert!(obj[30] < 0.7 * obj[0], "{} -> {}", obj[0], obj[30]);
+    }
 }
 
 #[test]
@@ -254,14 +268,7 @@ fn block_mm_counts_work_and_resumes_bit_identically() {
         .unwrap()
     };
     // The safeguarded path's accounting (the certified path is tested below).
-    let solver = || {
-        BlockMmConfig {
-            certified: false,
-            ..Default::default()
-        }
-        .build::<f64>()
-        .unwrap()
-    };
+    let solver = || BlockMmConfig::safeguarded().build::<f64>().unwrap();
     let mut p = mk();
     let full = Driver::new(Budget::iterations(8))
         .run(&mut p, &mut solver())

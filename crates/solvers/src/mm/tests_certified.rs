@@ -5,7 +5,7 @@ use nets::{Activation, Loss, LossKind};
 
 use super::tests::{assert_monotone, blobs, extra, net, objectives};
 use super::*;
-use crate::{Budget, Driver, MemoryStore, NetProblem, Record};
+use crate::{Budget, Driver, MemoryStore, NetProblem, Record, Solver};
 
 fn certified(steps: usize) -> BlockMmConfig {
     BlockMmConfig {
@@ -194,4 +194,96 @@ fn zero_certified_steps_is_a_typed_error_naming_the_field() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("certified_trust_region"), "{err}");
+}
+
+#[test]
+fn the_default_is_certified_and_unsupported_layers_take_the_safeguarded_path() {
+    assert!(BlockMmConfig::default().certified);
+    assert!(!BlockMmConfig::safeguarded().certified);
+    // Tanh: the enclosure applies, every hidden block is certified (no trial).
+    let recs = run::<f64>(
+        &[6, 9, 3],
+        Activation::Tanh,
+        LossKind::SoftmaxCrossEntropy,
+        BlockMmConfig::default(),
+        10,
+    );
+    assert_monotone(&objectives(&recs));
+    assert_eq!(certified_blocks(&recs, 1), 10);
+    assert!(recs[1..].iter().all(|r| extra(r, "trials_0") == 0.0));
+    // ELU has no enclosure rule: the engine refuses before any work (no enclosure is
+    // counted), every hidden block backtracks, and the trace says so.
+    let recs = run::<f64>(
+        &[6, 9, 3],
+        Activation::Elu { alpha: 1.0 },
+        LossKind::SoftmaxCrossEntropy,
+        BlockMmConfig::default(),
+        10,
+    );
+    let obj = objectives(&recs);
+    assert_monotone(&obj);
+    assert!(obj[10] < 0.8 * obj[0], "{} -> {}", obj[0], obj[10]);
+    for r in &recs[1..] {
+        assert_eq!(extra(r, "path_0"), 0.0);
+        assert_eq!(extra(r, "enclosures_0"), 0.0);
+        assert!(extra(r, "trials_0") >= 1.0);
+    }
+}
+
+#[test]
+fn a_checkpoint_of_the_other_path_or_the_old_format_is_a_typed_error() {
+    let data = blobs::<f64>(6, 40, 9);
+    let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
+    let mk = || {
+        NetProblem::new(
+            net(&[6, 7, 3], Activation::Tanh, 3),
+            loss,
+            data.clone(),
+            None,
+        )
+    };
+    let mut store = MemoryStore::default();
+    Driver::new(Budget::iterations(2))
+        .checkpointing(&mut store, 1)
+        .run(
+            &mut mk().unwrap(),
+            &mut BlockMmConfig::safeguarded().build::<f64>().unwrap(),
+        )
+        .unwrap();
+    // A safeguarded checkpoint does not silently continue on the certified path.
+    let err = Driver::new(Budget::iterations(4))
+        .checkpointing(&mut store, 1)
+        .resume(true)
+        .run(
+            &mut mk().unwrap(),
+            &mut BlockMmConfig::default().build::<f64>().unwrap(),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("safeguarded hidden-block path") && err.contains("certified"),
+        "{err}"
+    );
+    // The state of a checkpoint written before the certified path became the default
+    // (no `certified` field) is refused with a typed error naming the field.
+    let mut s = BlockMmConfig::default().build::<f64>().unwrap();
+    let power = vec![vec![1.0; 6], vec![1.0; 7]];
+    let old = serde_json::json!({"sweeps": 2, "curvature": [0.1, 0.5], "power": power, "trust": [0.0, 0.0]});
+    let err = s.load_state(&old).unwrap_err();
+    assert!(matches!(err, crate::SolverError::Checkpoint(_)), "{err:?}");
+    assert!(err.to_string().contains("certified"), "{err}");
+}
+
+#[test]
+fn certified_ridge_is_validated() {
+    for bad in [-1.0, f64::INFINITY, f64::NAN] {
+        let err = BlockMmConfig {
+            certified_ridge: bad,
+            ..Default::default()
+        }
+        .build::<f64>()
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("certified_ridge"), "{err}");
+    }
 }
