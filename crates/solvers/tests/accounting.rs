@@ -49,15 +49,23 @@ fn run<S: Solver<NetProblem<f64>>>(s: &mut S, iters: u64) -> RunOutcome {
 
 #[test]
 fn block_mm_counts_one_backward_per_block_and_one_forward_per_trial() {
-    let mut s = BlockMmConfig::default().build::<f64>().unwrap();
+    // The safeguarded path (`block-mm-safeguarded`): per sweep one forward of the whole
+    // net, then per layer (3) one backward pass and one forward per curvature trial (each
+    // trial is an inner solve).
+    let mut s = BlockMmConfig::safeguarded().build::<f64>().unwrap();
     let out = run(&mut s, 5);
     let c = out.counters;
-    // Per sweep: one forward of the whole net, then per layer (3) one backward pass and
-    // one forward per curvature trial (each trial is an inner solve).
     assert_eq!(c.backward, 3 * 5);
     assert!(c.inner_solves >= 3 * 5);
     assert_eq!(c.forward, 5 + c.inner_solves);
     assert_eq!(out.trace.records[0].forward, 0);
+    // The default (certified hidden blocks) keeps one backward pass per block; its
+    // forward passes (one per enclosure, one per accepted block) are checked against the
+    // trace's per-block extras in `mm::tests_certified`.
+    let mut s = BlockMmConfig::default().build::<f64>().unwrap();
+    let out = run(&mut s, 5);
+    assert_eq!(out.counters.backward, 3 * 5);
+    assert!(out.counters.forward > 5);
 }
 
 #[test]
