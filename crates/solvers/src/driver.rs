@@ -333,26 +333,18 @@ impl<'a> Driver<'a> {
             None => loop {
                 if let Some(kind) = self.exhausted(problem, iteration, &counters, n, solver_time) {
                     // The weights handed back are always evaluated.
-                    if let Some(report) = pending.take() {
-                        let eval = problem.evaluate();
-                        let rec = make_record(iteration, n, solver_time, &counters, &eval, report);
-                        trace.records.push(rec);
-                        if let Some(s) = self.after_record(problem, &trace, initial, None) {
-                            break self.save_if_done(
-                                s,
-                                problem,
-                                solver,
-                                &rng,
-                                &counters,
-                                &trace,
-                                iteration,
-                                initial,
-                                solver_time,
-                            );
-                        }
-                    }
+                    let recorded = pending.take().and_then(|report| {
+                        self.record(
+                            problem,
+                            &mut trace,
+                            (iteration, n, solver_time),
+                            &counters,
+                            report,
+                            initial,
+                        )
+                    });
                     break self.save_if_done(
-                        Status::BudgetExhausted(kind),
+                        recorded.unwrap_or(Status::BudgetExhausted(kind)),
                         problem,
                         solver,
                         &rng,
@@ -395,11 +387,15 @@ impl<'a> Driver<'a> {
                     continue;
                 }
                 pending = None;
-                let converged = report.converged.clone();
-                let eval = problem.evaluate();
-                let rec = make_record(iteration, n, solver_time, &counters, &eval, report);
-                trace.records.push(rec);
-                if let Some(s) = self.after_record(problem, &trace, initial, converged.as_deref()) {
+                let recorded = self.record(
+                    problem,
+                    &mut trace,
+                    (iteration, n, solver_time),
+                    &counters,
+                    report,
+                    initial,
+                );
+                if let Some(s) = recorded {
                     break self.save_if_done(
                         s,
                         problem,
@@ -443,6 +439,25 @@ impl<'a> Driver<'a> {
 
     /// Observers, divergence, solver convergence and target, in that order, for the
     /// record just pushed.
+    /// Evaluates the true objective of the current weights, appends the record of the
+    /// step at `(iteration, n, solver_time)` with `report`, and applies the per-record
+    /// checks of [`Driver::after_record`] (the one place a step becomes a record).
+    fn record<P: Problem>(
+        &mut self,
+        problem: &mut P,
+        trace: &mut Trace,
+        (iteration, n, solver_time): (u64, usize, f64),
+        counters: &Counters,
+        report: StepReport,
+        initial: f64,
+    ) -> Option<Status> {
+        let converged = report.converged.clone();
+        let eval = problem.evaluate();
+        let rec = make_record(iteration, n, solver_time, counters, &eval, report);
+        trace.records.push(rec);
+        self.after_record(problem, trace, initial, converged.as_deref())
+    }
+
     fn after_record<P: Problem>(
         &mut self,
         problem: &P,
