@@ -62,6 +62,13 @@ impl<T: Real> Solver<ShardedNetProblem<T>> for DistributedTaylorAdmm<T> {
                 "DistributedTaylorAdmm: step before init (resume needs init state)".into(),
             ));
         }
+        // A run resumed from a checkpoint skips `init`: (re)attach the communicator and
+        // rebuild the output term, as the single-process solver does on resume.
+        self.inner
+            .set_distributed(problem.comm_arc(), problem.num_samples_global());
+        if self.inner.needs_prepare() {
+            self.inner.prepare(&problem.loss, &problem.local.train)?;
+        }
         let threads = ctx.threads.max(1);
         let mut info = self.inner.iterate(&problem.local.train, threads)?;
         self.inner.write_weights(&mut problem.local.net)?;
