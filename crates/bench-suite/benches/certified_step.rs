@@ -26,6 +26,7 @@ fn digits<T: Real>(name: &str) -> NetProblem<T> {
         widths,
         hidden,
         loss,
+        ..
     } = &spec.kind
     else {
         panic!("{name} is a network problem")

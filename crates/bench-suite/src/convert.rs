@@ -116,6 +116,12 @@ impl LossSpec {
     /// The `nets` loss: mean over samples, with the problem's default L2 weight penalty
     /// ([`LossSpec::l2`]: 1e-4 for cross-entropy, none for squared error).
     pub fn to_nets(self) -> nets::Loss {
+        self.to_nets_with(None)
+    }
+
+    /// The `nets` loss: mean over samples, with the L2 weight penalty
+    /// [`LossSpec::penalty`]`(l2)` (a problem's own `l2`, else the default).
+    pub fn to_nets_with(self, l2: Option<f64>) -> nets::Loss {
         let kind = match self {
             LossSpec::SoftmaxCrossEntropy => nets::LossKind::SoftmaxCrossEntropy,
             LossSpec::Mse => nets::LossKind::Mse,
@@ -123,7 +129,7 @@ impl LossSpec {
         nets::Loss {
             kind,
             reduction: Reduction::Mean,
-            l2: self.l2(),
+            l2: self.penalty(l2),
         }
     }
 }

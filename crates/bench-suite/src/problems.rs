@@ -118,17 +118,71 @@ impl LossSpec {
         }
     }
 
-    /// The training objective in words, penalty included (for reports and `--list`).
+    /// The L2 weight penalty a problem actually uses: `l2` when the problem sets one
+    /// (e.g. 0 for a paper's own objective, [`crate::papers`]), else [`LossSpec::l2`].
+    pub fn penalty(self, l2: Option<f64>) -> f64 {
+        l2.unwrap_or(self.l2())
+    }
+
+    /// The training objective in words with the default penalty [`LossSpec::l2`] (for
+    /// reports and `--list`); [`LossSpec::objective_text_with`] for a problem's own.
     pub fn objective_text(self) -> String {
+        self.objective_text_with(None)
+    }
+
+    /// The training objective in words with the penalty [`LossSpec::penalty`]`(l2)`.
+    pub fn objective_text_with(self, l2: Option<f64>) -> String {
         let data = match self {
             LossSpec::SoftmaxCrossEntropy => "mean softmax cross-entropy",
             LossSpec::Mse => "mean over samples of (1/2) ||output - target||^2",
         };
-        match self.l2() {
+        match self.penalty(l2) {
             l2 if l2 > 0.0 => format!(
                 "{data} + ({l2:e}/2) sum_l ||W_l||_F^2 (L2 on weights, not biases); test loss = data term"
             ),
             _ => format!("{data} (no penalty); test loss = data term"),
+        }
+    }
+}
+
+/// The law of a network's initial parameters (drawn by `runner::initial_network` from
+/// the seed's generator on stream `runner::INIT_STREAM`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub enum InitSpec {
+    /// strata's default: He-uniform weights for ReLU, Glorot-uniform for tanh and
+    /// softplus (`nets::Init`), zero biases.
+    #[default]
+    Default,
+    /// Every weight `weight_std * N(0, 1)`, every bias `bias_const + bias_std * N(0, 1)`
+    /// (a bias with `bias_std = 0` draws nothing), layer by layer: the weights column-major,
+    /// then the biases, normals from `nets::init::normal_pair`. The reference codes' laws:
+    /// dlADMM's `main.py` W, b ~ N(0, 0.1^2) (`weight_std = bias_std = 0.1`), the BCD
+    /// code's W = 0.01 N(0, 1), b = 0.1 (`weight_std = 0.01, bias_const = 0.1`).
+    Gaussian {
+        /// Standard deviation of every weight.
+        weight_std: f64,
+        /// Standard deviation of every bias.
+        bias_std: f64,
+        /// Mean of every bias.
+        bias_const: f64,
+    },
+}
+
+impl InitSpec {
+    /// The law in words, for problem descriptions.
+    pub fn text(self, hidden: HiddenActivation) -> String {
+        match self {
+            InitSpec::Default => match hidden {
+                HiddenActivation::Relu => "He-uniform weights, zero biases".into(),
+                HiddenActivation::Tanh | HiddenActivation::Softplus => {
+                    "Glorot-uniform weights, zero biases".into()
+                }
+            },
+            InitSpec::Gaussian {
+                weight_std,
+                bias_std,
+                bias_const,
+            } => format!("weights {weight_std} N(0, 1), biases {bias_const} + {bias_std} N(0, 1)"),
         }
     }
 }
@@ -145,6 +199,12 @@ pub enum ProblemKind {
         hidden: HiddenActivation,
         /// Loss.
         loss: LossSpec,
+        /// L2 weight penalty; `None`: the loss's default [`LossSpec::l2`].
+        #[serde(default)]
+        l2: Option<f64>,
+        /// Law of the initial parameters.
+        #[serde(default)]
+        init: InitSpec,
     },
     /// Factorise V (F x N) as W H with W (F x rank), H (rank x N) nonnegative,
     /// minimising the beta-divergence D_beta(V | WH).
@@ -397,7 +457,7 @@ impl ProblemSpec {
     /// beta-divergence).
     pub fn objective_text(&self) -> String {
         match &self.kind {
-            ProblemKind::Network { loss, .. } => loss.objective_text(),
+            ProblemKind::Network { loss, l2, .. } => loss.objective_text_with(*l2),
             ProblemKind::Nmf { beta, .. } => {
                 format!("beta-divergence D_beta(V | WH), beta = {beta}, no penalty")
             }
@@ -610,6 +670,8 @@ fn net(widths: &[usize], hidden: HiddenActivation, loss: LossSpec) -> ProblemKin
         widths: widths.to_vec(),
         hidden,
         loss,
+        l2: None,
+        init: InitSpec::Default,
     }
 }
 

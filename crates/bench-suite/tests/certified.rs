@@ -25,6 +25,7 @@ fn problem<T: Real>(name: &str) -> NetProblem<T> {
         widths,
         hidden,
         loss,
+        ..
     } = &spec.kind
     else {
         panic!("{name} is not a network problem")

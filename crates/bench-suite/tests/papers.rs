@@ -37,6 +37,8 @@ fn estimate_bounds_the_measured_peak_of_every_method() {
             widths: widths.clone(),
             hidden: HiddenActivation::Relu,
             loss: LossSpec::SoftmaxCrossEntropy,
+            l2: None,
+            init: Default::default(),
         },
         source: DataSource::Blobs {
             train,

@@ -28,6 +28,7 @@ fn digits_mlp_adam_and_sgd_through_driver_to_report() {
         widths,
         hidden,
         loss,
+        ..
     } = spec.kind.clone()
     else {
         panic!("network problem expected")
@@ -138,6 +139,7 @@ fn teacher_student_zero_loss_is_reachable_by_the_registered_student() {
         widths,
         hidden,
         loss,
+        ..
     } = spec.kind.clone()
     else {
         panic!()

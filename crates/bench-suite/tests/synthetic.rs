@@ -256,7 +256,9 @@ fn user_csv_problem_builds_a_standardised_split() {
         ProblemKind::Network {
             widths: vec![2, 8, 3],
             hidden: bench_suite::problems::HiddenActivation::Relu,
-            loss: bench_suite::problems::LossSpec::SoftmaxCrossEntropy
+            loss: bench_suite::problems::LossSpec::SoftmaxCrossEntropy,
+            l2: None,
+            init: bench_suite::problems::InitSpec::Default,
         }
     );
     let ProblemData::Supervised { train, test } =

@@ -54,6 +54,8 @@ pub fn mnist_synth(train: usize) -> ProblemSpec {
             widths: vec![784, 128, 10],
             hidden: HiddenActivation::Relu,
             loss: LossSpec::SoftmaxCrossEntropy,
+            l2: None,
+            init: Default::default(),
         },
         source: DataSource::Blobs {
             train,
@@ -80,6 +82,7 @@ pub fn problem(name: &str) -> (Dataset<f64>, Sequential<f64>, Loss) {
         widths,
         hidden,
         loss,
+        ..
     } = &spec.kind
     else {
         panic!("{name} is not a network problem");

@@ -19,7 +19,7 @@ use solvers::{Driver, NetProblem, Problem};
 use super::registry::{Built, Factory, NetFactory, NmfFactory, SolverCtx, SolverEntry};
 use crate::convert::{RunContext, run_result};
 use crate::memory::PeakScope;
-use crate::problems::{HiddenActivation, ProblemKind, ProblemSpec};
+use crate::problems::{HiddenActivation, InitSpec, ProblemKind, ProblemSpec};
 use crate::results::{BudgetSpec, RunResult, RunStatus, TuningRecord};
 
 /// The precisions the runner supports, with the factory of each.
@@ -86,21 +86,67 @@ pub type Finish<'a, P> = &'a dyn Fn(&P) -> Option<crate::classification::Classif
 /// (stream 0 is the data's; see [`crate::problems`]).
 pub const INIT_STREAM: u64 = 1;
 
-/// The initial network of a problem for `seed`: the registered MLP, He-uniform weights
-/// for ReLU and Glorot-uniform for tanh and softplus, from `ChaCha8Rng::seed_from_u64(seed)` on
-/// stream [`INIT_STREAM`].
+/// The initial network of a problem for `seed` with the default law
+/// ([`InitSpec::Default`]): [`initial_network_with`].
 pub fn initial_network<T: Real>(
     widths: &[usize],
     hidden: HiddenActivation,
     seed: u64,
 ) -> Result<Sequential<T>, nets::NetsError> {
+    initial_network_with(widths, hidden, InitSpec::Default, seed)
+}
+
+/// The initial network of a problem for `seed`: the registered MLP with parameters drawn
+/// from `ChaCha8Rng::seed_from_u64(seed)` on stream [`INIT_STREAM`] by the law `init`:
+/// [`InitSpec::Default`] He-uniform weights for ReLU and Glorot-uniform for tanh and
+/// softplus, zero biases; [`InitSpec::Gaussian`] `weight_std N(0, 1)` weights and
+/// `bias_const + bias_std N(0, 1)` biases, layer by layer (weights column-major, then the
+/// biases when `bias_std > 0`), f64 draws rounded to `T`.
+pub fn initial_network_with<T: Real>(
+    widths: &[usize],
+    hidden: HiddenActivation,
+    init: InitSpec,
+    seed: u64,
+) -> Result<Sequential<T>, nets::NetsError> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(INIT_STREAM);
-    let init = match hidden {
-        HiddenActivation::Relu => Init::HeUniform,
-        HiddenActivation::Tanh | HiddenActivation::Softplus => Init::GlorotUniform,
-    };
-    Sequential::mlp(widths, hidden.to_nets(), init, &mut rng)
+    match init {
+        InitSpec::Default => {
+            let init = match hidden {
+                HiddenActivation::Relu => Init::HeUniform,
+                HiddenActivation::Tanh | HiddenActivation::Softplus => Init::GlorotUniform,
+            };
+            Sequential::mlp(widths, hidden.to_nets(), init, &mut rng)
+        }
+        InitSpec::Gaussian {
+            weight_std,
+            bias_std,
+            bias_const,
+        } => {
+            // Init::Zeros draws nothing: every draw below comes from the fresh stream.
+            let mut net = Sequential::mlp(widths, hidden.to_nets(), Init::Zeros, &mut rng)?;
+            let mut fill = |out: &mut [T], std: f64, mean: f64| {
+                if std == 0.0 {
+                    out.iter_mut().for_each(|x| *x = T::of(mean));
+                    return;
+                }
+                for pair in out.chunks_mut(2) {
+                    let (z0, z1) = nets::init::normal_pair(&mut rng);
+                    pair[0] = T::of(mean + std * z0);
+                    if let Some(x) = pair.get_mut(1) {
+                        *x = T::of(mean + std * z1);
+                    }
+                }
+            };
+            let mut l = 0;
+            while let Some(d) = net.dense_mut(l) {
+                fill(d.weight.as_mut_slice(), weight_std, 0.0);
+                fill(d.bias.as_mut_slice(), bias_std, bias_const);
+                l += 1;
+            }
+            Ok(net)
+        }
+    }
 }
 
 /// Initial NMF factors: scikit-learn's 'random' scheme `|N(0, 1)| sqrt(mean(V) / K)`,
@@ -494,11 +540,13 @@ pub fn run_network<T: RunnerReal>(
         widths,
         hidden,
         loss,
+        l2,
+        init,
     } = &spec.kind
     else {
         return Vec::new();
     };
-    let net = match initial_network::<T>(widths, *hidden, seed) {
+    let net = match initial_network_with::<T>(widths, *hidden, *init, seed) {
         Ok(n) => n,
         Err(e) => {
             return entries
@@ -507,7 +555,7 @@ pub fn run_network<T: RunnerReal>(
                 .collect();
         }
     };
-    let loss = loss.to_nets();
+    let loss = loss.to_nets_with(*l2);
     let threads = settings.threads;
     let make_problem = || {
         NetProblem::new(net.clone(), loss, train.clone(), test.clone())

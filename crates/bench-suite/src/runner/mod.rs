@@ -54,7 +54,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub use args::{CompareArgs, parse_seeds};
 pub use budgets::{default_budget, to_driver, with_overrides};
-pub use execute::{INIT_STREAM, RunSettings, RunnerReal, initial_factors, initial_network};
+pub use execute::{
+    INIT_STREAM, RunSettings, RunnerReal, initial_factors, initial_network, initial_network_with,
+};
 pub use registry::{
     Built, Factory, NetFactory, NmfFactory, SolverCtx, SolverEntry, nmf_config, solver_registry,
 };
