@@ -248,3 +248,34 @@ fn the_runner_uses_the_problems_init_and_penalty() {
     assert!((own - default).abs() > 1e-3, "{own} vs {default}");
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+/// A network kind serialized before the fields existed reads back with the defaults,
+/// and a Gaussian law round-trips.
+#[test]
+fn older_serialized_kinds_read_with_the_defaults() {
+    let old = r#"{"Network":{"widths":[2,3],"hidden":"Relu","loss":"Mse"}}"#;
+    let kind: ProblemKind = serde_json::from_str(old).unwrap();
+    assert_eq!(
+        kind,
+        ProblemKind::Network {
+            widths: vec![2, 3],
+            hidden: HiddenActivation::Relu,
+            loss: LossSpec::Mse,
+            l2: None,
+            init: InitSpec::Default,
+        }
+    );
+    let own = ProblemKind::Network {
+        widths: vec![2, 3],
+        hidden: HiddenActivation::Tanh,
+        loss: LossSpec::SoftmaxCrossEntropy,
+        l2: Some(0.0),
+        init: InitSpec::Gaussian {
+            weight_std: 0.01,
+            bias_std: 0.0,
+            bias_const: 0.1,
+        },
+    };
+    let text = serde_json::to_string(&own).unwrap();
+    assert_eq!(serde_json::from_str::<ProblemKind>(&text).unwrap(), own);
+}
