@@ -5,7 +5,7 @@
 
 use autodiff::{Real, Transpose};
 use nalgebra::DMatrix;
-use nets::{Loss, Targets};
+use nets::{CurvatureBound, Loss, Targets};
 
 use super::inner::SmoothBlock;
 use crate::SolverError;
@@ -59,6 +59,23 @@ pub(crate) enum Term<'a, T: Real> {
 }
 
 impl<T: Real> Term<'_, T> {
+    /// A bound `c` on the term's Hessian in each column of `v` (`H <= c I`), or `None`
+    /// when there is none: `lam` for the hidden penalty (`B`'s second derivative in `v`
+    /// is `1{v > 0}`), `s` times the loss's stated per-sample bound for the output
+    /// (nets::Loss::curvature_bound; Böhning's `(1/2)(I - 11^T/K) <= I/2`), `s` the
+    /// sample weight.
+    pub(crate) fn curvature(&self, s: f64) -> Option<f64> {
+        match *self {
+            Term::Hidden { lam, .. } => Some(lam),
+            // (The class count only labels Böhning's bound; its scale is 1/2 for any K.)
+            Term::Output { loss, .. } => match loss.curvature_bound(1) {
+                CurvatureBound::ScaledIdentity(c) => Some(s * c),
+                CurvatureBound::Bohning { .. } => Some(0.5 * s),
+                CurvatureBound::NotSmooth => None,
+            },
+        }
+    }
+
     /// The term at `v`; with `gv`, also its gradient in `v`.
     pub(crate) fn eval(
         &self,
@@ -159,6 +176,16 @@ pub(crate) struct WBlock<'a, T: Real> {
     pub(crate) v: &'a mut DMatrix<T>,
     pub(crate) gv: &'a mut DMatrix<T>,
     pub(crate) threads: usize,
+    /// The preconditioner: `M^{-1}` of the block's metric (super::metric), or `None`
+    /// for the Euclidean metric.
+    pub(crate) metric: Option<Metric<'a, T>>,
+}
+
+/// The inverse metric of a weights block and scratch for `[gW, gb]` and `[gW, gb] M^{-1}`.
+pub(crate) struct Metric<'a, T: Real> {
+    pub(crate) minv: &'a DMatrix<T>,
+    pub(crate) gcat: &'a mut DMatrix<T>,
+    pub(crate) pcat: &'a mut DMatrix<T>,
 }
 
 impl<T: Real> SmoothBlock<T> for WBlock<'_, T> {
@@ -199,6 +226,31 @@ impl<T: Real> SmoothBlock<T> for WBlock<'_, T> {
 
     fn nonnegative(&self) -> bool {
         false
+    }
+
+    /// `[pW, pb] = [gW, gb] M^{-1}` (one `d_out x (d_in+1) x (d_in+1)` GEMM).
+    fn precondition(&mut self, g: &[DMatrix<T>], p: &mut [DMatrix<T>]) -> Result<bool, SolverError> {
+        let Some(m) = self.metric.as_mut() else {
+            return Ok(false);
+        };
+        let (rows, d) = g[0].shape();
+        fit(m.gcat, rows, d + 1);
+        m.gcat.columns_mut(0, d).copy_from(&g[0]);
+        m.gcat.column_mut(d).copy_from(&g[1].column(0));
+        fit(m.pcat, rows, d + 1);
+        gemm(
+            m.pcat,
+            1.0,
+            m.gcat,
+            Transpose::No,
+            m.minv,
+            Transpose::No,
+            0.0,
+            self.threads,
+        )?;
+        p[0].copy_from(&m.pcat.columns(0, d));
+        p[1].column_mut(0).copy_from(&m.pcat.column(d));
+        Ok(true)
     }
 }
 

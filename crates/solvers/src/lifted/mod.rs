@@ -77,6 +77,7 @@
 mod blocks;
 mod config;
 mod inner;
+mod metric;
 mod solver;
 mod state;
 
@@ -87,3 +88,5 @@ pub use state::{BlockId, LiftedState, SweepStats, check_network};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_metric;

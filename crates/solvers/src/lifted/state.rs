@@ -6,8 +6,9 @@ use nalgebra::DMatrix;
 use nets::{Activation, Loss, LossKind, Sequential, Targets};
 use serde::{Deserialize, Serialize};
 
-use super::blocks::{Term, WBlock, XBlock, affine_into, relu_penalty_sum};
+use super::blocks::{Metric, Term, WBlock, XBlock, affine_into, relu_penalty_sum};
 use super::inner::{Apg, InnerStats};
+use super::metric::WeightMetrics;
 use crate::SolverError;
 
 /// Which block a sweep just minimised (layers 1-based as in the paper).
@@ -57,10 +58,18 @@ pub struct LiftedState<T: Real> {
     /// [`super::LiftedConfig::warm_step`] by the solver at every step; `false` after
     /// [`LiftedState::from_forward`].
     pub warm_step: bool,
+    /// Solve every weights block in the metric `M = c Ã Ã^T + ridge diag(1, .., 1, 0)`
+    /// that bounds its Hessian (super::metric; issue #14) instead of the Euclidean one.
+    /// Set from [`super::LiftedConfig::precondition_weights`] by the solver at every
+    /// step; `true` after [`LiftedState::from_forward`] (the default).
+    pub precondition_weights: bool,
     apg: Apg<T>,
+    metrics: WeightMetrics<T>,
     u: DMatrix<T>,
     v: DMatrix<T>,
     gv: DMatrix<T>,
+    gcat: DMatrix<T>,
+    pcat: DMatrix<T>,
 }
 
 /// What checkpoints keep (weights come from the problem).
@@ -128,10 +137,14 @@ impl<T: Real> LiftedState<T> {
             lip_w: vec![1.0; l_count],
             lip_x: vec![1.0; l_count - 1],
             warm_step: false,
+            precondition_weights: true,
             apg: Apg::default(),
+            metrics: WeightMetrics::default(),
             u: DMatrix::zeros(0, 0),
             v: DMatrix::zeros(0, 0),
             gv: DMatrix::zeros(0, 0),
+            gcat: DMatrix::zeros(0, 0),
+            pcat: DMatrix::zeros(0, 0),
         };
         state.read_weights(net)?;
         Ok(state)
@@ -290,6 +303,17 @@ impl<T: Real> LiftedState<T> {
                         lam: self.lambdas[l] * s,
                     }
                 };
+                let metric = match (self.precondition_weights, term.curvature(s)) {
+                    (true, Some(c)) => {
+                        self.metrics.prepare(l, a, c, self.ridge, threads)?;
+                        Some(Metric {
+                            minv: &self.metrics.minv[l],
+                            gcat: &mut self.gcat,
+                            pcat: &mut self.pcat,
+                        })
+                    }
+                    _ => None,
+                };
                 let mut block = WBlock {
                     a,
                     term,
@@ -297,6 +321,7 @@ impl<T: Real> LiftedState<T> {
                     v: &mut self.v,
                     gv: &mut self.gv,
                     threads,
+                    metric,
                 };
                 self.apg.solve(
                     &mut block,
@@ -392,10 +417,14 @@ impl<T: Real> LiftedState<T> {
             lip_w: s.lip_w,
             lip_x: s.lip_x,
             warm_step: false,
+            precondition_weights: true,
             apg: Apg::default(),
+            metrics: WeightMetrics::default(),
             u: DMatrix::zeros(0, 0),
             v: DMatrix::zeros(0, 0),
             gv: DMatrix::zeros(0, 0),
+            gcat: DMatrix::zeros(0, 0),
+            pcat: DMatrix::zeros(0, 0),
         })
     }
 }
