@@ -31,10 +31,9 @@ fn main() {
     for pname in problems.split(',') {
         let (train, net, loss) = common::problem(pname);
         let hidden = net.num_dense() - 1;
-        let mut st =
-            LiftedState::from_forward(&net, &loss, train.inputs(), vec![1.0; hidden], 0.0)
-                .expect("state");
-        st.precondition_weights = !euclidean;
+        let mut st = LiftedState::from_forward(&net, &loss, train.inputs(), vec![1.0; hidden], 0.0)
+            .expect("state");
+        st.curvature_bounds = !euclidean;
         let (inputs, targets) = (train.inputs(), train.targets());
         for sweep in 1..=sweeps {
             let mut t = cpu_ns();

@@ -229,7 +229,11 @@ impl<T: Real> SmoothBlock<T> for WBlock<'_, T> {
     }
 
     /// `[pW, pb] = [gW, gb] M^{-1}` (one `d_out x (d_in+1) x (d_in+1)` GEMM).
-    fn precondition(&mut self, g: &[DMatrix<T>], p: &mut [DMatrix<T>]) -> Result<bool, SolverError> {
+    fn precondition(
+        &mut self,
+        g: &[DMatrix<T>],
+        p: &mut [DMatrix<T>],
+    ) -> Result<bool, SolverError> {
         let Some(m) = self.metric.as_mut() else {
             return Ok(false);
         };

@@ -34,17 +34,20 @@ pub struct LiftedConfig {
     /// shrink) and gives a higher objective per sweep and per data pass, so it is an
     /// option, off by default.
     pub warm_step: bool,
-    /// Solve every weights block `(W_l, b_l)` by FISTA in the metric
+    /// Use the blocks' curvature bounds (issue #14; `true`, the default): solve every
+    /// weights block `(W_l, b_l)` by FISTA in the metric
     /// `M = c [A; 1][A; 1]^T + ridge diag(1, .., 1, 0)` that bounds its Hessian (`c` the
     /// curvature bound of what follows the layer: `lambda_l s` for a hidden penalty, `s`
     /// times the loss's bound at the output; module `metric`), i.e. with the step
     /// `[W, b] <- [W, b] - (1/L) [gW, gb] M^{-1}`, backtracking on the descent test in
-    /// that metric (`true`, the default since issue #14), instead of the Euclidean
-    /// FISTA (`false`, the method before; same objective, same stopping rule: gradient
-    /// norm below `inner_tol` times its starting value). `M` depends only on the layer's
-    /// input, fixed during the block's solve, so it is factored once per block solve (for
-    /// layer 1 once per run).
-    pub precondition_weights: bool,
+    /// that metric from `L <= 1`; and start every X block's step search at most at its
+    /// Lipschitz bound `lambda_l s + c ||W_{l+1}||_2^2` (power-iteration estimate). `false`
+    /// is the method before (Euclidean FISTA, estimate carried and halved only). Same
+    /// block objectives and stopping rule (gradient norm, resp. gradient mapping, below
+    /// `inner_tol` times its starting value). `M` depends only on the layer's input,
+    /// fixed during the block's solve: it is factored once per block solve (for layer 1
+    /// once per run).
+    pub curvature_bounds: bool,
 }
 
 impl Default for LiftedConfig {
@@ -57,7 +60,7 @@ impl Default for LiftedConfig {
             inner_tol: 1e-3,
             inner_max_iters: 50,
             warm_step: false,
-            precondition_weights: true,
+            curvature_bounds: true,
         }
     }
 }

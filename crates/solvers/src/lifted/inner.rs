@@ -80,14 +80,17 @@ fn copy<T: Real>(dst: &mut [DMatrix<T>], src: &[DMatrix<T>]) {
 impl<T: Real> Apg<T> {
     /// Minimises `block` starting from `x` (updated in place). `lip` is the Lipschitz
     /// estimate carried from the previous solve of this block: multiplied by `shrink`
-    /// (in (0, 1]; 1 = warm start, 0.5 = the former halving) at the start, doubled by
-    /// backtracking, and updated.
+    /// (in (0, 1]; 1 = warm start, 0.5 = the former halving) at the start, capped at
+    /// `bound` (a known Lipschitz bound of the block's gradient in its metric, if any),
+    /// doubled by backtracking, and updated.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn solve<B: SmoothBlock<T>>(
         &mut self,
         block: &mut B,
         x: &mut [DMatrix<T>],
         lip: &mut f64,
         shrink: f64,
+        bound: Option<f64>,
         tol: f64,
         max_iters: usize,
     ) -> Result<InnerStats, SolverError> {
@@ -118,6 +121,9 @@ impl<T: Real> Apg<T> {
         copy(y, x);
         let mut t = 1.0f64;
         let mut l = (*lip * shrink).max(1e-12);
+        if let Some(b) = bound.filter(|b| b.is_finite() && *b > 0.0) {
+            l = l.min(b);
+        }
         let (mut iterations, mut trials) = (0usize, 0usize);
         let mut gm0: Option<f64> = None;
         let mut converged = false;

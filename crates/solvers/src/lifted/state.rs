@@ -1,7 +1,7 @@
 //! The lifted variables and the block-coordinate sweep (independent of the driver: the
 //! [`super::Lifted`] solver wraps it).
 
-use autodiff::Real;
+use autodiff::{Real, Transpose};
 use nalgebra::DMatrix;
 use nets::{Activation, Loss, LossKind, Sequential, Targets};
 use serde::{Deserialize, Serialize};
@@ -10,6 +10,7 @@ use super::blocks::{Metric, Term, WBlock, XBlock, affine_into, relu_penalty_sum}
 use super::inner::{Apg, InnerStats};
 use super::metric::WeightMetrics;
 use crate::SolverError;
+use crate::linalg::lambda_max_psd;
 
 /// Which block a sweep just minimised (layers 1-based as in the paper).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,11 +59,13 @@ pub struct LiftedState<T: Real> {
     /// [`super::LiftedConfig::warm_step`] by the solver at every step; `false` after
     /// [`LiftedState::from_forward`].
     pub warm_step: bool,
-    /// Solve every weights block in the metric `M = c Ã Ã^T + ridge diag(1, .., 1, 0)`
-    /// that bounds its Hessian (super::metric; issue #14) instead of the Euclidean one.
-    /// Set from [`super::LiftedConfig::precondition_weights`] by the solver at every
-    /// step; `true` after [`LiftedState::from_forward`] (the default).
-    pub precondition_weights: bool,
+    /// Use the blocks' curvature bounds (issue #14): solve every weights block in the
+    /// metric `M = c Ã Ã^T + ridge diag(1, .., 1, 0)` that bounds its Hessian
+    /// (super::metric) instead of the Euclidean one, and cap the start of every X
+    /// block's step search at its Lipschitz bound. Set from
+    /// [`super::LiftedConfig::curvature_bounds`] by the solver at every step; `true`
+    /// after [`LiftedState::from_forward`] (the default).
+    pub curvature_bounds: bool,
     apg: Apg<T>,
     metrics: WeightMetrics<T>,
     u: DMatrix<T>,
@@ -137,7 +140,7 @@ impl<T: Real> LiftedState<T> {
             lip_w: vec![1.0; l_count],
             lip_x: vec![1.0; l_count - 1],
             warm_step: false,
-            precondition_weights: true,
+            curvature_bounds: true,
             apg: Apg::default(),
             metrics: WeightMetrics::default(),
             u: DMatrix::zeros(0, 0),
@@ -303,7 +306,7 @@ impl<T: Real> LiftedState<T> {
                         lam: self.lambdas[l] * s,
                     }
                 };
-                let metric = match (self.precondition_weights, term.curvature(s)) {
+                let metric = match (self.curvature_bounds, term.curvature(s)) {
                     (true, Some(c)) => {
                         self.metrics.prepare(l, a, c, self.ridge, threads)?;
                         Some(Metric {
@@ -323,11 +326,14 @@ impl<T: Real> LiftedState<T> {
                     threads,
                     metric,
                 };
+                // In the metric the descent lemma holds with L = 1.
+                let bound = block.metric.is_some().then_some(1.0);
                 self.apg.solve(
                     &mut block,
                     &mut self.layers[l][..],
                     &mut self.lip_w[l],
                     shrink,
+                    bound,
                     tol,
                     max_iters,
                 )?
@@ -359,6 +365,26 @@ impl<T: Real> LiftedState<T> {
                         lam: self.lambdas[l] * s,
                     }
                 };
+                // The X block's gradient is Lipschitz with constant
+                // lam_own s + c ||W_next||_2^2 (c the term's curvature bound); its power
+                // estimate caps the start of the step search.
+                let bound = match (self.curvature_bounds, term.curvature(s)) {
+                    (true, Some(c)) => {
+                        let w = &self.layers[l][0];
+                        crate::linalg::mm(
+                            &mut self.gcat,
+                            1.0,
+                            w,
+                            Transpose::No,
+                            w,
+                            Transpose::Yes,
+                            0.0,
+                            threads,
+                        )?;
+                        Some(self.lambdas[h] * s + c * lambda_max_psd(&self.gcat, 30))
+                    }
+                    _ => None,
+                };
                 let mut block = XBlock {
                     u: &self.u,
                     lam_own: self.lambdas[h] * s,
@@ -374,6 +400,7 @@ impl<T: Real> LiftedState<T> {
                     std::slice::from_mut(&mut left[h]),
                     &mut self.lip_x[h],
                     shrink,
+                    bound,
                     tol,
                     max_iters,
                 )?
@@ -417,7 +444,7 @@ impl<T: Real> LiftedState<T> {
             lip_w: s.lip_w,
             lip_x: s.lip_x,
             warm_step: false,
-            precondition_weights: true,
+            curvature_bounds: true,
             apg: Apg::default(),
             metrics: WeightMetrics::default(),
             u: DMatrix::zeros(0, 0),

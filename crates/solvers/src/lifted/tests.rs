@@ -212,7 +212,7 @@ fn inner_solve_reaches_the_constrained_minimiser() {
     let mut x = vec![u.map(|z| z.max(0.0))];
     let mut lip = 1.0;
     let st = Apg::default()
-        .solve(&mut blk, &mut x, &mut lip, 0.5, 1e-9, 5000)
+        .solve(&mut blk, &mut x, &mut lip, 0.5, None, 1e-9, 5000)
         .unwrap();
     assert!(st.converged, "{st:?}");
     assert!(st.end < st.start, "{st:?}");
@@ -233,7 +233,7 @@ fn inner_solve_reaches_the_constrained_minimiser() {
 fn check_monotone(kind: LossKind, seed: u64, precondition: bool) {
     let f = fixture(&[5, 8, 6, 3], 40, kind, seed);
     let mut st = LiftedState::from_forward(&f.net, &f.loss, &f.x, vec![0.5, 2.0], 0.01).unwrap();
-    st.precondition_weights = precondition;
+    st.curvature_bounds = precondition;
     let j0 = reference_objective(&st, &f);
     let ours = st.objective(&f.x, &f.y, &f.loss, 1).unwrap();
     assert!(

@@ -131,7 +131,10 @@ fn metric_majorizes_every_weights_block() {
         }
     }
     // Some direction uses a good part of the bound (it is not vacuous).
-    assert!(worst_ratio > 0.5, "largest curvature / bound = {worst_ratio}");
+    assert!(
+        worst_ratio > 0.5,
+        "largest curvature / bound = {worst_ratio}"
+    );
 }
 
 /// The preconditioned solve and the Euclidean one reach the same minimiser of a
@@ -181,7 +184,15 @@ fn preconditioned_solve_reaches_the_euclidean_minimiser_in_fewer_iterations() {
         let mut x = vec![DMatrix::zeros(k, d), DMatrix::zeros(k, 1)];
         let mut lip = 1.0;
         let st = Apg::default()
-            .solve(&mut blk, &mut x, &mut lip, 0.5, 1e-8, 20_000)
+            .solve(
+                &mut blk,
+                &mut x,
+                &mut lip,
+                0.5,
+                pre.then_some(1.0),
+                1e-8,
+                20_000,
+            )
             .unwrap();
         let mut g = vec![DMatrix::zeros(k, d), DMatrix::zeros(k, 1)];
         blk.value_grad(&x, &mut g).unwrap();
@@ -192,7 +203,10 @@ fn preconditioned_solve_reaches_the_euclidean_minimiser_in_fewer_iterations() {
     let (xp, sp, gp) = solve(true);
     assert!(se.converged && sp.converged, "{se:?} {sp:?}");
     assert!(ge < 1e-6 && gp < 1e-6, "gradients {ge} {gp}");
-    let diff = (&xe[0] - &xp[0]).abs().max().max((&xe[1] - &xp[1]).abs().max());
+    let diff = (&xe[0] - &xp[0])
+        .abs()
+        .max()
+        .max((&xe[1] - &xp[1]).abs().max());
     assert!(diff < 1e-4, "minimisers differ by {diff}");
     assert!((se.end - sp.end).abs() < 1e-10, "{} vs {}", se.end, sp.end);
     assert!(
@@ -201,4 +215,51 @@ fn preconditioned_solve_reaches_the_euclidean_minimiser_in_fewer_iterations() {
         sp.iterations,
         se.iterations
     );
+}
+
+/// With the curvature bounds the X blocks' step search starts at most at their Lipschitz
+/// bound `lam s + c ||W_next||_2^2 <= lam s + c ||W_next||_F^2`, not at the initial
+/// estimate 1 (far above the curvature of a mean-reduced X block, ~1/N), so they make
+/// real steps from the first sweep; without them the estimate stays near 1/2.
+#[test]
+fn x_blocks_start_their_step_search_at_the_lipschitz_bound() {
+    use super::{BlockId, InnerStats, LiftedState};
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let (n, widths) = (60, [4usize, 7, 3]);
+    let net = nets::Sequential::mlp(
+        &widths,
+        nets::Activation::Relu,
+        nets::Init::HeNormal,
+        &mut rng,
+    )
+    .unwrap();
+    let x = randm(4, n, &mut rng);
+    let y = Targets::Labels {
+        labels: (0..n).map(|i| i % 3).collect(),
+        classes: 3,
+    };
+    let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
+    for bounds in [true, false] {
+        let mut st = LiftedState::from_forward(&net, &loss, &x, vec![1.0], 0.0).unwrap();
+        st.curvature_bounds = bounds;
+        let mut seen = None;
+        let mut hook = |s: &mut LiftedState<f64>, id: BlockId, inner: &InnerStats| {
+            if id == BlockId::Activations(1) {
+                let w = &s.layers[1][0];
+                let bound = (1.0 + 0.5 * w.norm_squared()) / n as f64;
+                seen = Some((inner.lipschitz, bound));
+            }
+            Ok(())
+        };
+        st.sweep(&x, &y, &loss, 1e-3, 50, 1, &mut hook).unwrap();
+        let (lip, bound) = seen.unwrap();
+        if bounds {
+            assert!(lip <= 2.0 * bound, "estimate {lip} above 2 x bound {bound}");
+        } else {
+            assert!(
+                lip >= 0.25,
+                "Euclidean estimate {lip} (carried from 1, halved)"
+            );
+        }
+    }
 }
