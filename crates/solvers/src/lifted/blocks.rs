@@ -181,11 +181,52 @@ pub(crate) struct WBlock<'a, T: Real> {
     pub(crate) metric: Option<Metric<'a, T>>,
 }
 
-/// The inverse metric of a weights block and scratch for `[gW, gb]` and `[gW, gb] M^{-1}`.
+/// The inverse metric of a weights block, scratch for `[gW, gb]` and `[gW, gb] M^{-1}`,
+/// and the pre-activation images `V(x), V(y), V(xn)` and the direction's `P [A; 1]`
+/// (`d_out x N` each) that the preconditioned solve keeps instead of recomputing
+/// `W A + b 1^T` (SmoothBlock::image_start).
 pub(crate) struct Metric<'a, T: Real> {
     pub(crate) minv: &'a DMatrix<T>,
     pub(crate) gcat: &'a mut DMatrix<T>,
     pub(crate) pcat: &'a mut DMatrix<T>,
+    pub(crate) img: &'a mut [DMatrix<T>; 4],
+}
+
+/// Value and gradient of a weights block at `x = [W, b]` from its pre-activation
+/// `v = W A + b 1^T`: `gW = G_v A^T + ridge W`, `gb = G_v 1`.
+#[allow(clippy::too_many_arguments)]
+fn weights_grad<T: Real>(
+    term: &Term<'_, T>,
+    a: &DMatrix<T>,
+    ridge: f64,
+    v: &DMatrix<T>,
+    gv: &mut DMatrix<T>,
+    x: &[DMatrix<T>],
+    g: &mut [DMatrix<T>],
+    threads: usize,
+) -> Result<f64, SolverError> {
+    let f = term.eval(v, Some(gv))? + 0.5 * ridge * sq_norm(&x[0]);
+    let (gw, gb) = g.split_at_mut(1);
+    // gW = G_v A^T + ridge W
+    gw[0].copy_from(&x[0]);
+    gemm(
+        &mut gw[0],
+        1.0,
+        gv,
+        Transpose::No,
+        a,
+        Transpose::Yes,
+        ridge,
+        threads,
+    )?;
+    // gb = G_v 1
+    gb[0].fill(T::zero());
+    for col in gv.column_iter() {
+        for (gbi, &c) in gb[0].iter_mut().zip(col.iter()) {
+            *gbi += c;
+        }
+    }
+    Ok(f)
 }
 
 impl<T: Real> SmoothBlock<T> for WBlock<'_, T> {
@@ -200,28 +241,102 @@ impl<T: Real> SmoothBlock<T> for WBlock<'_, T> {
         #[cfg(test)]
         tally::note(&tally::VALUE_GRADS);
         affine_into(self.v, &x[0], &x[1], self.a, self.threads)?;
-        let f = self.term.eval(self.v, Some(self.gv))? + 0.5 * self.ridge * sq_norm(&x[0]);
-        let (gw, gb) = g.split_at_mut(1);
-        // gW = G_v A^T + ridge W
-        gw[0].copy_from(&x[0]);
-        gemm(
-            &mut gw[0],
-            1.0,
+        weights_grad(
+            &self.term,
+            self.a,
+            self.ridge,
+            self.v,
             self.gv,
+            x,
+            g,
+            self.threads,
+        )
+    }
+
+    fn image_start(&mut self, x: &[DMatrix<T>]) -> Result<Option<f64>, SolverError> {
+        let Some(m) = self.metric.as_mut() else {
+            return Ok(None);
+        };
+        #[cfg(test)]
+        tally::note(&tally::VALUES);
+        let [vx, vy, ..] = &mut *m.img;
+        affine_into(vx, &x[0], &x[1], self.a, self.threads)?;
+        fit(vy, vx.nrows(), vx.ncols());
+        vy.copy_from(vx);
+        Ok(Some(
+            self.term.eval(vx, None)? + 0.5 * self.ridge * sq_norm(&x[0]),
+        ))
+    }
+
+    fn image_value_grad(
+        &mut self,
+        y: &[DMatrix<T>],
+        g: &mut [DMatrix<T>],
+    ) -> Result<f64, SolverError> {
+        #[cfg(test)]
+        tally::note(&tally::VALUE_GRADS);
+        let m = self.metric.as_mut().expect("image_start made the images");
+        weights_grad(
+            &self.term,
+            self.a,
+            self.ridge,
+            &m.img[1],
+            self.gv,
+            y,
+            g,
+            self.threads,
+        )
+    }
+
+    fn image_direction(&mut self, p: &[DMatrix<T>]) -> Result<(), SolverError> {
+        let m = self.metric.as_mut().expect("image_start made the images");
+        let q = &mut m.img[3];
+        fit(q, p[0].nrows(), self.a.ncols());
+        gemm(
+            q,
+            1.0,
+            &p[0],
             Transpose::No,
             self.a,
-            Transpose::Yes,
-            self.ridge,
+            Transpose::No,
+            0.0,
             self.threads,
         )?;
-        // gb = G_v 1
-        gb[0].fill(T::zero());
-        for col in self.gv.column_iter() {
-            for (gbi, &c) in gb[0].iter_mut().zip(col.iter()) {
-                *gbi += c;
+        for mut col in q.column_iter_mut() {
+            for (c, &bi) in col.iter_mut().zip(p[1].iter()) {
+                *c += bi;
             }
         }
-        Ok(f)
+        Ok(())
+    }
+
+    fn image_trial(&mut self, xn: &[DMatrix<T>], step: T) -> Result<f64, SolverError> {
+        #[cfg(test)]
+        tally::note(&tally::VALUES);
+        let m = self.metric.as_mut().expect("image_start made the images");
+        let [_, vy, vn, q] = &mut *m.img;
+        fit(vn, vy.nrows(), vy.ncols());
+        for ((n, &y), &d) in vn.iter_mut().zip(vy.iter()).zip(q.iter()) {
+            *n = y - step * d;
+        }
+        Ok(self.term.eval(vn, None)? + 0.5 * self.ridge * sq_norm(&xn[0]))
+    }
+
+    fn image_moved(&mut self, beta: T) {
+        if let Some(m) = self.metric.as_mut() {
+            let [vx, vy, vn, _] = &mut *m.img;
+            for ((y, x), &n) in vy.iter_mut().zip(vx.iter_mut()).zip(vn.iter()) {
+                *y = n + beta * (n - *x);
+                *x = n;
+            }
+        }
+    }
+
+    fn image_restart(&mut self) {
+        if let Some(m) = self.metric.as_mut() {
+            let [vx, vy, ..] = &mut *m.img;
+            vy.copy_from(vx);
+        }
     }
 
     fn nonnegative(&self) -> bool {

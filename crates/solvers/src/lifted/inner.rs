@@ -33,6 +33,35 @@ pub(crate) trait SmoothBlock<T: Real> {
     ) -> Result<bool, SolverError> {
         Ok(false)
     }
+    /// Image caching for a preconditioned block `f(x) = term(K x) + h(x)` with `K`
+    /// affine (issue #14): the solver then asks for the images `K x`, `K y`, `K xn`
+    /// through the methods below instead of recomputing them, since `K` of an
+    /// extrapolated point or of a trial step is the same combination of images. Returns
+    /// `Some(f(x))` after storing `K x` (and `K y = K x`) when supported, else `None`
+    /// (then the other `image_*` methods are never called).
+    fn image_start(&mut self, _x: &[DMatrix<T>]) -> Result<Option<f64>, SolverError> {
+        Ok(None)
+    }
+    /// `f(y)` and its gradient from the stored image `K y`.
+    fn image_value_grad(
+        &mut self,
+        _y: &[DMatrix<T>],
+        _g: &mut [DMatrix<T>],
+    ) -> Result<f64, SolverError> {
+        unreachable!("image_value_grad without image_start")
+    }
+    /// Stores the image of the direction `p` (its linear part `K p - K 0`).
+    fn image_direction(&mut self, _p: &[DMatrix<T>]) -> Result<(), SolverError> {
+        unreachable!("image_direction without image_start")
+    }
+    /// `f(xn)` for `xn = y - step p`, its image `K y - step K p` stored.
+    fn image_trial(&mut self, _xn: &[DMatrix<T>], _step: T) -> Result<f64, SolverError> {
+        unreachable!("image_trial without image_start")
+    }
+    /// The solver moved: `K y <- K xn + beta (K xn - K x)`, `K x <- K xn`.
+    fn image_moved(&mut self, _beta: T) {}
+    /// The solver restarted: `K y <- K x`.
+    fn image_restart(&mut self) {}
 }
 
 /// What one inner solve did.
@@ -111,7 +140,12 @@ impl<T: Real> Apg<T> {
                 m.iter_mut().for_each(|v| *v = v.max(T::zero()));
             }
         }
-        let mut fx = block.value(x)?;
+        let imaged = if proj { None } else { block.image_start(x)? };
+        let mut fx = match imaged {
+            Some(f) => f,
+            None => block.value(x)?,
+        };
+        let imaged = imaged.is_some();
         if !fx.is_finite() {
             return Err(SolverError::NonFinite(
                 "lifted block objective at start".into(),
@@ -131,8 +165,15 @@ impl<T: Real> Apg<T> {
         // Rounding slack of the descent test, relative to the objective's size.
         let slack_rel = 16.0 * T::EPS.to_f64();
         while iterations < max_iters {
-            let fy = block.value_grad(y, g)?;
+            let fy = if imaged {
+                block.image_value_grad(y, g)?
+            } else {
+                block.value_grad(y, g)?
+            };
             if !proj && block.precondition(g, p)? {
+                if imaged {
+                    block.image_direction(p)?;
+                }
                 // Preconditioned step xn = y - M^{-1} g / L. Descent test in the metric:
                 // f(xn) <= f(y) + <g, d> + (L/2) d^T M d with d = -M^{-1} g / L, i.e.
                 // f(xn) <= f(y) - <g, M^{-1} g> / (2 L). Stopping measure: the
@@ -152,7 +193,11 @@ impl<T: Real> Apg<T> {
                             *a = b - step * c;
                         }
                     }
-                    let f_new = block.value(xn)?;
+                    let f_new = if imaged {
+                        block.image_trial(xn, step)?
+                    } else {
+                        block.value(xn)?
+                    };
                     trials += 1;
                     let bound = fy - 0.5 * gp / l;
                     if f_new.is_finite() && f_new <= bound + slack_rel * (fy.abs() + 1.0) {
@@ -168,8 +213,18 @@ impl<T: Real> Apg<T> {
                         converged = true;
                         break;
                     }
-                    Accept::Restarted => continue,
-                    Accept::Moved => fx = fn_,
+                    Accept::Restarted => {
+                        if imaged {
+                            block.image_restart();
+                        }
+                        continue;
+                    }
+                    Accept::Moved(beta) => {
+                        if imaged {
+                            block.image_moved(beta);
+                        }
+                        fx = fn_
+                    }
                 }
                 if gm <= tol * gm0v || gm0v == 0.0 {
                     converged = true;
@@ -207,7 +262,7 @@ impl<T: Real> Apg<T> {
                     break;
                 }
                 Accept::Restarted => continue,
-                Accept::Moved => fx = fn_,
+                Accept::Moved(_) => fx = fn_,
             }
             if gm <= tol * gm0v || gm0v == 0.0 {
                 converged = true;
@@ -238,9 +293,9 @@ fn grow(l: f64) -> Result<f64, SolverError> {
 }
 
 /// What [`accept`] did with a trial point that passed the descent test.
-enum Accept {
-    /// Moved to it and extrapolated.
-    Moved,
+enum Accept<T> {
+    /// Moved to it and extrapolated with this momentum weight `beta`.
+    Moved(T),
     /// It would increase the objective: rejected, momentum restarted from `x`.
     Restarted,
     /// It would increase the objective right after a restart: `x` is stationary to
@@ -259,7 +314,7 @@ fn accept<T: Real>(
     fn_: f64,
     t: &mut f64,
     restarted_last: &mut bool,
-) -> Accept {
+) -> Accept<T> {
     if fn_ > fx {
         if *restarted_last {
             return Accept::Stationary;
@@ -279,5 +334,5 @@ fn accept<T: Real>(
         }
     }
     *t = t_new;
-    Accept::Moved
+    Accept::Moved(beta)
 }

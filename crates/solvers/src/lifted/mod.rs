@@ -91,8 +91,10 @@
 //! # Memory
 //!
 //! Lifted activations: `N * sum_{l<L} d_l` numbers. Scratch: three pre-activation
-//! buffers of the largest `d_l x N`, and the inner solver's three copies of the block
-//! being solved (at most `3 N max_l d_l` or three weight matrices).
+//! buffers of the largest `d_l x N`, and the inner solver's four copies of the block
+//! being solved (at most `4 N max_l d_l` or four weight matrices). With
+//! `curvature_bounds`: one `(d_{l-1} + 1)^2` metric inverse per layer, a
+//! `d_{l-1} x d_{l-1}` Gram scratch and two `d_l x (d_{l-1} + 1)` gradient copies.
 
 mod blocks;
 mod config;

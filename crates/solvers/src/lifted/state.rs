@@ -38,8 +38,9 @@ pub struct SweepStats {
 /// activations `X_l >= 0` (`d_l x N`) for `l = 1..L-1`, plus solver scratch.
 ///
 /// Memory: the lifted activations hold `N * sum_{l<L} d_l` numbers; the scratch holds
-/// one more `d x N` pre-activation per layer kind in use and the inner solver's three
-/// copies of the block being solved (the largest block bounds it).
+/// one more `d x N` pre-activation per layer kind in use, the inner solver's four
+/// copies of the block being solved (the largest block bounds it) and, with
+/// `curvature_bounds`, one `(d_{l-1} + 1)^2` metric inverse per layer.
 #[derive(Debug, Clone)]
 pub struct LiftedState<T: Real> {
     /// `[W_l, b_l]` per layer (`b_l` as a `d_l x 1` matrix).
@@ -73,6 +74,7 @@ pub struct LiftedState<T: Real> {
     gv: DMatrix<T>,
     gcat: DMatrix<T>,
     pcat: DMatrix<T>,
+    img: [DMatrix<T>; 4],
 }
 
 /// What checkpoints keep (weights come from the problem).
@@ -148,6 +150,7 @@ impl<T: Real> LiftedState<T> {
             gv: DMatrix::zeros(0, 0),
             gcat: DMatrix::zeros(0, 0),
             pcat: DMatrix::zeros(0, 0),
+            img: std::array::from_fn(|_| DMatrix::zeros(0, 0)),
         };
         state.read_weights(net)?;
         Ok(state)
@@ -313,6 +316,7 @@ impl<T: Real> LiftedState<T> {
                             minv: &self.metrics.minv[l],
                             gcat: &mut self.gcat,
                             pcat: &mut self.pcat,
+                            img: &mut self.img,
                         })
                     }
                     _ => None,
@@ -452,6 +456,7 @@ impl<T: Real> LiftedState<T> {
             gv: DMatrix::zeros(0, 0),
             gcat: DMatrix::zeros(0, 0),
             pcat: DMatrix::zeros(0, 0),
+            img: std::array::from_fn(|_| DMatrix::zeros(0, 0)),
         })
     }
 }

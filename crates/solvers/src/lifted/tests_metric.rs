@@ -137,9 +137,9 @@ fn metric_majorizes_every_weights_block() {
     );
 }
 
-/// The preconditioned solve and the Euclidean one reach the same minimiser of a
-/// strongly convex weights block (softmax output, ridge) to a tight tolerance, the
-/// preconditioned one in fewer iterations on badly scaled inputs.
+/// The preconditioned solve (with its kept pre-activation images) and the Euclidean one
+/// reach the same minimiser of a strongly convex weights block (softmax output, ridge) to
+/// a tight tolerance, the preconditioned one in fewer iterations on badly scaled inputs.
 #[test]
 fn preconditioned_solve_reaches_the_euclidean_minimiser_in_fewer_iterations() {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
@@ -157,6 +157,7 @@ fn preconditioned_solve_reaches_the_euclidean_minimiser_in_fewer_iterations() {
         let (mut v, mut gv) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
         let (mut gram, mut minv) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
         let (mut gcat, mut pcat) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
+        let mut img = std::array::from_fn(|_| DMatrix::zeros(0, 0));
         let term = Term::Output {
             loss: &loss,
             targets: &y,
@@ -168,6 +169,7 @@ fn preconditioned_solve_reaches_the_euclidean_minimiser_in_fewer_iterations() {
                 minv: &minv,
                 gcat: &mut gcat,
                 pcat: &mut pcat,
+                img: &mut img,
             })
         } else {
             None
@@ -194,6 +196,14 @@ fn preconditioned_solve_reaches_the_euclidean_minimiser_in_fewer_iterations() {
                 20_000,
             )
             .unwrap();
+        // The solve's last value (from its kept images when preconditioned) equals a
+        // fresh evaluation: the images do not drift.
+        let fresh = blk.value(&x).unwrap();
+        assert!(
+            (fresh - st.end).abs() <= 1e-13 * (1.0 + fresh.abs()),
+            "{fresh} vs {}",
+            st.end
+        );
         let mut g = vec![DMatrix::zeros(k, d), DMatrix::zeros(k, 1)];
         blk.value_grad(&x, &mut g).unwrap();
         let gnorm = (g[0].norm_squared() + g[1].norm_squared()).sqrt();
