@@ -55,7 +55,9 @@
 //!   at most 1, `s` times the loss's bound at the output), which bounds its Hessian, so
 //!   the preconditioned step `[W, b] - [gW, gb] M^{-1} / L` descends for `L = 1`
 //!   (module `metric`); `M` is inverted once per block solve (once per run for layer 1,
-//!   whose input is the data); the step search starts at most at `L = 1`;
+//!   whose input is the data); the step search starts at most at `L = 1`; the solve
+//!   keeps the pre-activation images `V(x)`, `V(y)`, `V(xn)` and `P [A; 1]` (the block
+//!   map is affine), so an iteration makes two layer-sized GEMMs and a trial none;
 //! - an X block starts its step search at most at its Lipschitz bound
 //!   `lambda_l s + c ||W_{l+1}||_2^2` (power-iteration estimate) instead of an estimate
 //!   carried from a previous solve that can be far too large (the carried estimate
