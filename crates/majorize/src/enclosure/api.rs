@@ -715,13 +715,21 @@ pub fn apply_step<T: Real>(
             reason: "must be finite",
         });
     }
-    let mut flat = base.to_vec();
-    for (j, w) in flat.iter_mut().enumerate() {
-        let mut acc = *w;
-        for (d, a) in directions.iter().zip(alpha) {
-            acc += *a * d[j];
+    // Written tensor by tensor into the network (no parameter-sized temporary).
+    for info in net.param_layout() {
+        let Some(p) = net.param_mut(info.layer, &info.name) else {
+            return Err(MajorizeError::Unsupported(format!(
+                "apply_step: layer {} parameter {} is not writable",
+                info.layer, info.name
+            )));
+        };
+        for (j, w) in (info.offset..).zip(p.values.iter_mut()) {
+            let mut acc = base[j];
+            for (d, a) in directions.iter().zip(alpha) {
+                acc += *a * d[j];
+            }
+            *w = acc;
         }
-        *w = acc;
     }
-    net.params_from_flat(&flat).map_err(nets_err)
+    Ok(())
 }
