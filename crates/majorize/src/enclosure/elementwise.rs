@@ -31,8 +31,8 @@
 use nets::Activation;
 
 use super::activation::{Smooth, driver_rel, smooth_enclosure};
-use super::fp::{Inflate, Iv, eta, fmax, fmin, gamma, up, up_ops};
-use super::model::{Model, relu_class};
+use super::fp::{Iv, eta, fmax, fmin, gamma, up, up_ops};
+use super::model::Model;
 use super::scalar1::{Consts1, Entry1, Rule1};
 use super::workspace::EnclosureWorkspace;
 
@@ -409,19 +409,11 @@ fn activation_k1(
         qr: qr[idx],
         e: e[idx],
     };
+    let mut class = std::mem::take(&mut ws.class);
     let relu = act == Activation::Relu;
-    // ReLU classes computed inline, entry by entry, with the operations of
-    // `Model::relu_classes` (no separate pass and no class array).
-    let infl = Inflate::new(2 * (1 + 1) + 2);
-    let aa = amax * amax;
-    let class_of = |idx: usize| -> u8 {
-        if z.constant {
-            relu_class(c0[idx], e[idx])
-        } else {
-            let s = e[idx] + c1[idx].abs() * amax + (qm[idx].abs() + qr[idx]) * aa;
-            relu_class(c0[idx], infl.apply(s))
-        }
-    };
+    if relu {
+        z.relu_classes(&[amax], &mut class);
+    }
     {
         let Model {
             c0: o0,
@@ -439,10 +431,9 @@ fn activation_k1(
             oe.as_mut_slice(),
         );
         for idx in 0..rows * cols {
-            let class = if relu { class_of(idx) } else { 2 };
-            let r = if class != 2 {
+            let r = if relu && class[idx] != 2 {
                 // Active: the identity, copied exactly; inactive: exactly 0.
-                if class == 1 {
+                if class[idx] == 1 {
                     load(idx)
                 } else {
                     Entry1 {
@@ -463,5 +454,6 @@ fn activation_k1(
             oe[idx] = r.e;
         }
     }
+    ws.class = class;
     out
 }

@@ -54,19 +54,6 @@ pub(crate) struct Model {
     pub(crate) constant: bool,
 }
 
-/// The ReLU class of an entry with value `c` and spread `sp` (see
-/// [`Model::relu_classes`]): 1 active, 0 inactive, 2 near the kink (or NaN).
-#[inline(always)]
-pub(crate) fn relu_class(c: f64, sp: f64) -> u8 {
-    if c - sp > 0.0 {
-        1
-    } else if c + sp < 0.0 {
-        0
-    } else {
-        2
-    }
-}
-
 impl Model {
     /// ReLU classes per entry, from the spread `Σ|c1_i| ᾱ_i + Σ ᾱ_i ᾱ_j (|qm| + qr) + e`
     /// (rounded up, an upper bound of `max_α |value - c0|` over the box): 1 if
@@ -79,7 +66,15 @@ impl Model {
         class.resize(n, 2);
         let infl = Inflate::new(2 * (k + k * k) + 2);
         let (c0, e) = (self.c0.as_slice(), self.e.as_slice());
-        let classify = relu_class;
+        let classify = |c: f64, sp: f64| -> u8 {
+            if c - sp > 0.0 {
+                1
+            } else if c + sp < 0.0 {
+                0
+            } else {
+                2
+            }
+        };
         if self.constant {
             for ((o, c), s) in class.iter_mut().zip(c0).zip(e) {
                 *o = classify(*c, *s);
