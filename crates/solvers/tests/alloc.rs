@@ -101,7 +101,10 @@ fn certified_step_allocates_no_large_buffer_at_steady_state() {
     let (_, grad_large) = counts_in(|| {
         p.value_grad(None, &mut g).unwrap();
     });
-    for cfg in [CertifiedConfig::safe_adam(), CertifiedConfig::safe_layerwise()] {
+    for cfg in [
+        CertifiedConfig::safe_adam(),
+        CertifiedConfig::safe_layerwise(),
+    ] {
         let mut solver = cfg.build::<f32>().unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let mut counters = Counters::default();

@@ -32,6 +32,14 @@
 //! rounding of `apply_step`), `Â` within the input model; its deviation from the exact map
 //! of the same input is at most `D |Â| + γ_{n+1}^T((W_max + D)|Â| + b_max + D_b) + D_b`,
 //! which is added to `e` (see `docs/MAJORIZE.md`, "Rounding").
+//!
+//! **Cost** (no change to any bound, bit for bit: the golden dump `tests/golden.rs`):
+//! the layer's f64 operands (`W`, `V_i`, `|W|`, `VA`, `W_max`, `b_max`, row maxima) live
+//! in the workspace ([`DenseDirs`]) and are overwritten per call; in f64 only the column
+//! sums of `s_e` enter the Hölder bound, so `s_e` is summed in row order without being
+//! stored, and with `k = 1` the same pass over the input fills the degree-2 operand; a
+//! direction that is zero on this layer (safe-layerwise: `V_i = 0`, `β_i = 0`)
+//! contributes exact zeros, so its products are skipped.
 
 use autodiff::{Real, Transpose};
 use nalgebra::{DMatrix, DVector};
@@ -242,10 +250,8 @@ impl DenseDirs {
         }
         self.bmax.clear();
         for row in 0..r {
-            let s: f64 = self.b[row].abs()
-                + (0..k)
-                    .map(|l| self.vb[l][row].abs() * amax[l])
-                    .sum::<f64>();
+            let s: f64 =
+                self.b[row].abs() + (0..k).map(|l| self.vb[l][row].abs() * amax[l]).sum::<f64>();
             self.bmax.push(up_ops(s, 2 * k + 1));
         }
         // Row maxima of W_max (NaN kept: `f64::max` would drop it).
@@ -288,7 +294,13 @@ pub(crate) fn dense(
             if a.constant {
                 z.c1[i].fill(0.0);
             } else {
-                gemm(&mut z.c1[i], &layer.w, Transpose::No, &a.c1[i], Transpose::No)?;
+                gemm(
+                    &mut z.c1[i],
+                    &layer.w,
+                    Transpose::No,
+                    &a.c1[i],
+                    Transpose::No,
+                )?;
             }
         } else {
             gemm(
@@ -346,11 +358,10 @@ pub(crate) fn dense(
         // degree-0 bias term in one pass (the same operations as two passes).
         let infl_sum = Inflate::new(n);
         let infl_1 = Inflate::new(1);
-        for (col, s) in z
-            .e
-            .as_mut_slice()
-            .chunks_exact_mut(d_out)
-            .zip(colsum.as_slice())
+        for (col, s) in
+            z.e.as_mut_slice()
+                .chunks_exact_mut(d_out)
+                .zip(colsum.as_slice())
         {
             let sum = infl_sum.apply(*s);
             for ((x, rm), bm) in col.iter_mut().zip(&layer.rowmax).zip(&layer.bmax) {
@@ -559,7 +570,15 @@ fn se_matrix_k1(
 
 /// Column `c` of `stacked_s` is `[qr + γ|qm| ; |qm| + qr + (γ/ᾱ_i)|a1_j|]` (2n rows)
 /// for the coefficient `ij` of the input.
-fn fill_stacked(a: &Model, ij: usize, j: usize, gi: f64, g2: f64, n: usize, stacked_s: &mut DMatrix<f64>) {
+fn fill_stacked(
+    a: &Model,
+    ij: usize,
+    j: usize,
+    gi: f64,
+    g2: f64,
+    n: usize,
+    stacked_s: &mut DMatrix<f64>,
+) {
     let (i2, i4) = (Inflate::new(2), Inflate::new(4));
     let (qm_a, qr_a, c1_a) = (a.qm[ij].as_slice(), a.qr[ij].as_slice(), a.c1[j].as_slice());
     for (c, s_c) in stacked_s.as_mut_slice().chunks_exact_mut(2 * n).enumerate() {

@@ -195,7 +195,9 @@ fn reused_workspace_gives_identical_results() {
         assert_eq!(fresh, enclose_with(&c.request(), &mut ws).unwrap());
         let mut c2 = c.clone();
         c2.x.iter_mut().for_each(|v| *v = -0.5 * *v + 0.25);
-        c2.dirs.iter_mut().for_each(|d| d.iter_mut().for_each(|v| *v *= -0.75));
+        c2.dirs
+            .iter_mut()
+            .for_each(|d| d.iter_mut().for_each(|v| *v *= -0.75));
         assert_eq!(
             enclose(&c2.request()).unwrap(),
             enclose_with(&c2.request(), &mut ws).unwrap(),

@@ -3,8 +3,8 @@
 //! loss) to the file named by `ENCLOSURE_GOLDEN`, or compares with it when
 //! `ENCLOSURE_GOLDEN_CHECK` names a file written before the change.
 
-use super::random_case;
 use super::super::*;
+use super::random_case;
 
 fn dump<T: autodiff::Real>(out: &mut String, seeds: std::ops::Range<u64>) {
     let mut ws = EnclosureWorkspace::new();
@@ -46,6 +46,10 @@ fn golden_bits() {
             .filter(|(a, b)| a != b)
             .take(5)
             .collect();
-        assert!(diff.is_empty(), "{} differing lines, first {diff:?}", old.lines().zip(s.lines()).filter(|(a, b)| a != b).count());
+        assert!(
+            diff.is_empty(),
+            "{} differing lines, first {diff:?}",
+            old.lines().zip(s.lines()).filter(|(a, b)| a != b).count()
+        );
     }
 }
