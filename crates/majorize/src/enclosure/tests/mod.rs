@@ -6,6 +6,7 @@
 
 mod api;
 mod fast;
+mod golden;
 mod mutation;
 mod soundness;
 mod stats;
