@@ -206,11 +206,13 @@ impl<T: Real> Bcd<T> {
         if let Some(saved) = self.pending.take() {
             state.restore(saved)?;
         }
-        net_io::reload_layers(net, &mut state.w, &mut state.b, "BCD")?;
+        if net_io::reload_layers(net, &mut state.w, &mut state.b, "BCD")? {
+            state.forget_products();
+        }
         state.sweep(&data, &cfg, ctx.threads, ctx.counters, hook)?;
         net_io::write_layers(net, &state.w, &state.b, "BCD")?;
         self.sweeps += 1;
-        let (phi, violations) = state.objective_and_violations(&data, &cfg)?;
+        let (phi, violations) = state.objective_and_violations_keep(&data, &cfg, ctx.threads)?;
         if !phi.is_finite() {
             return Err(SolverError::NonFinite(format!(
                 "BCD penalised objective after sweep {}",

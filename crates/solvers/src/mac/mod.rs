@@ -190,9 +190,7 @@ impl<T: Real> Mac<T> {
         if let Some(z) = self.pending.take() {
             state.restore(z)?;
         }
-        let (w_old, b_old) = (state.w.clone(), state.b.clone());
-        net_io::reload_layers(net, &mut state.w, &mut state.b, "MAC")?;
-        if state.w != w_old || state.b != b_old {
+        if net_io::reload_layers(net, &mut state.w, &mut state.b, "MAC")? {
             // The network was changed between steps: drop the cached layer outputs.
             state.invalidate_all();
         }

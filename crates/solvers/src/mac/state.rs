@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::config::MacConfig;
 use crate::bcd::LiftedData;
 use crate::linalg::{
-    InputKey, add_diag, affine, check_finite, check_finite_vec, diff_and_norm, lambda_max_psd, mm,
-    row_sums, solve_spd, sq_diff, sq_norm,
+    GramScratch, InputKey, add_diag, affine, check_finite, check_finite_vec, diff_and_norm,
+    gram_sym, lambda_max_psd, mm, row_sums, solve_spd, sq_diff, sq_norm,
 };
 use crate::{Counters, SolverError};
 
@@ -64,6 +64,30 @@ pub struct MacState<T: Real> {
     cand_z: Vec<DMatrix<T>>,
     cand_a: Vec<DMatrix<T>>,
     cand_out: DMatrix<T>,
+    /// The output layer's term at the current `lin[L-1]` (issue #14: one iteration needs
+    /// it several times while the output does not change): see [`OutputTerm`].
+    out_term: OutputTerm<T>,
+    /// Buffers of the hidden layers' Gram matrices in the W-step ([`gram_sym`]).
+    gram_ws: GramScratch<T>,
+}
+
+/// The loss term of the output `lin[L-1]`, kept while `lin[L-1]` is unchanged: the value
+/// and gradient (sum form) with the curvature bound, as [`MacState`]'s `top_term` returns
+/// them, and the data term as the objective computes it. Cleared whenever `lin[L-1]` is
+/// recomputed or replaced; every kept number is the one recomputation would give, bit for
+/// bit (the same call on the same operands).
+#[derive(Clone, Debug)]
+struct OutputTerm<T: Real> {
+    grad: DMatrix<T>,
+    value_curv: Option<(f64, f64)>,
+    data: Option<f64>,
+}
+
+impl<T: Real> OutputTerm<T> {
+    fn clear(&mut self) {
+        self.value_curv = None;
+        self.data = None;
+    }
 }
 
 impl<T: Real> MacState<T> {
@@ -99,6 +123,12 @@ impl<T: Real> MacState<T> {
             cand_z: Vec::new(),
             cand_a: Vec::new(),
             cand_out: DMatrix::zeros(0, 0),
+            out_term: OutputTerm {
+                grad: DMatrix::zeros(0, 0),
+                value_curv: None,
+                data: None,
+            },
+            gram_ws: GramScratch::default(),
         })
     }
 
@@ -144,8 +174,28 @@ impl<T: Real> MacState<T> {
             let input = if i == 0 { x } else { &self.a[i - 1] };
             affine(&self.w[i], &self.b[i], input, threads, &mut self.lin[i])?;
             self.lin_valid[i] = true;
+            if i + 1 == self.num_layers() {
+                self.out_term.clear();
+            }
         }
         Ok(())
+    }
+
+    /// The data term (sum form) of the current output `lin[L-1]` (made current first),
+    /// computed once per output ([`OutputTerm`]).
+    fn output_data_term(
+        &mut self,
+        data: &LiftedData<T>,
+        threads: usize,
+    ) -> Result<f64, SolverError> {
+        let last = self.num_layers() - 1;
+        self.ensure_lin(last, data.x, threads)?;
+        if let Some(v) = self.out_term.data {
+            return Ok(v);
+        }
+        let v = data.data_term(&self.lin[last])?;
+        self.out_term.data = Some(v);
+        Ok(v)
     }
 
     /// [`MacState::objective`] from the cached layer outputs.
@@ -163,7 +213,7 @@ impl<T: Real> MacState<T> {
             if i + 1 < l_count {
                 e += 0.5 * mu * sq_diff(&self.z[i], &self.lin[i]);
             } else {
-                e += data.data_term(&self.lin[i])?;
+                e += self.output_data_term(data, threads)?;
             }
         }
         Ok(e)
@@ -189,7 +239,7 @@ impl<T: Real> MacState<T> {
                 e += 0.5 * mu * d;
                 v.push((d / n.max(1e-300)).sqrt());
             } else {
-                e += data.data_term(&self.lin[i])?;
+                e += self.output_data_term(data, threads)?;
             }
         }
         Ok((e, v))
@@ -316,6 +366,7 @@ impl<T: Real> MacState<T> {
                     super::z_kernel::copy_into(lin, z);
                 }
                 std::mem::swap(&mut self.lin[last], &mut out);
+                self.out_term.clear();
                 std::mem::swap(&mut self.z, &mut z_new);
                 std::mem::swap(&mut self.a, &mut a_new);
                 Ok(true)
@@ -378,6 +429,11 @@ impl<T: Real> MacState<T> {
         tally::note(&tally::TERMS);
         self.ensure_lin(i, data.x, threads)?;
         if i + 1 == self.num_layers() {
+            if let Some((val, c)) = self.out_term.value_curv {
+                // The same output as when it was computed: its kept gradient.
+                super::z_kernel::copy_into(&mut self.s2, &self.out_term.grad);
+                return Ok((val, c));
+            }
             let val = data
                 .loss
                 .value_and_output_grad(&self.lin[i], data.targets, &mut self.s2)
@@ -394,7 +450,10 @@ impl<T: Real> MacState<T> {
                         SolverError::Problem("MAC: loss has no curvature bound".into())
                     })?,
             };
-            Ok((val.to_f64() / data.weight(), c))
+            let val = val.to_f64() / data.weight();
+            super::z_kernel::copy_into(&mut self.out_term.grad, &self.s2);
+            self.out_term.value_curv = Some((val, c));
+            Ok((val, c))
         } else {
             super::z_kernel::copy_into(&mut self.s2, &self.lin[i]);
             self.s2 -= &self.z[i];
@@ -553,7 +612,7 @@ impl<T: Real> MacState<T> {
             }
             (self.input_gram.clone(), self.input_sums.clone())
         } else {
-            mm(&mut aa_local, 1.0, input, N, input, Y, 0.0, threads)?;
+            gram_sym(&mut aa_local, 1.0, input, threads, &mut self.gram_ws)?;
             s_local = row_sums(input);
             (std::mem::take(&mut aa_local), s_local)
         };
