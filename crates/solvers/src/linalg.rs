@@ -99,16 +99,7 @@ pub(crate) fn gram_sym<T: Real>(
 ) -> Result<(), SolverError> {
     let (d, n) = a.shape();
     if d < GRAM_MIN_ROWS || threads > 1 || n == 0 {
-        return mm(
-            c,
-            alpha,
-            a,
-            Transpose::No,
-            a,
-            Transpose::Yes,
-            0.0,
-            threads,
-        );
+        return mm(c, alpha, a, Transpose::No, a, Transpose::Yes, 0.0, threads);
     }
     ensure_shape(c, d, d);
     let nb = d.div_ceil(GRAM_BLOCK);
@@ -434,12 +425,25 @@ mod tests {
                 ((i * 31 + j * 17) % 23) as f64 * 0.25 - 2.0 + (i as f64) * 1e-3
             });
             let mut full = DMatrix::zeros(d, d);
-            gemm(&mut full, 0.5, &a, Transpose::No, &a, Transpose::Yes, 0.0, 1).unwrap();
+            gemm(
+                &mut full,
+                0.5,
+                &a,
+                Transpose::No,
+                &a,
+                Transpose::Yes,
+                0.0,
+                1,
+            )
+            .unwrap();
             gram_sym(&mut c, 0.5, &a, 1, &mut ws).unwrap();
             assert_eq!(c.shape(), (d, d));
             let scale = full.abs().max();
             let err = (&c - &full).abs().max();
-            assert!(err <= 1e-13 * scale, "d {d} n {n}: error {err:e} of {scale:e}");
+            assert!(
+                err <= 1e-13 * scale,
+                "d {d} n {n}: error {err:e} of {scale:e}"
+            );
             assert_eq!(c, c.transpose(), "d {d} n {n}: not symmetric");
         }
         // No samples: the zero matrix.

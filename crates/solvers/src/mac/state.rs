@@ -455,11 +455,24 @@ impl<T: Real> MacState<T> {
             self.out_term.value_curv = Some((val, c));
             Ok((val, c))
         } else {
-            super::z_kernel::copy_into(&mut self.s2, &self.lin[i]);
-            self.s2 -= &self.z[i];
-            let val = 0.5 * mu * sq_norm(&self.s2);
-            self.s2 *= T::of(mu);
-            Ok((val, mu))
+            // One pass: d = lin - Z in T, the sum of d^2 in f64 in entry order, and
+            // s2 = d mu (the same operations as the former copy, subtract, norm, scale).
+            crate::linalg::fit(&mut self.s2, self.lin[i].nrows(), self.lin[i].ncols());
+            let tm = T::of(mu);
+            let mut sq = 0.0;
+            for ((g, &l), &z) in self
+                .s2
+                .as_mut_slice()
+                .iter_mut()
+                .zip(self.lin[i].as_slice())
+                .zip(self.z[i].as_slice())
+            {
+                let d = l - z;
+                let df = d.to_f64();
+                sq += df * df;
+                *g = d * tm;
+            }
+            Ok((0.5 * mu * sq, mu))
         }
     }
 
@@ -516,11 +529,20 @@ impl<T: Real> MacState<T> {
             // The layer above ignores A (W_up = 0) or is broken: nothing to gain here.
             return Ok(0);
         }
+        // The old h(Z), Z move to the backup buffers (every trial rewrites every entry of
+        // a[i], z[i] from them, so they need no copy); on an error they move back.
         let mut a0 = std::mem::take(&mut self.a_old);
         let mut z0 = std::mem::take(&mut self.z_old);
-        super::z_kernel::copy_into(&mut a0, &self.a[i]);
-        super::z_kernel::copy_into(&mut z0, &self.z[i]);
+        crate::linalg::fit(&mut a0, self.a[i].nrows(), self.a[i].ncols());
+        crate::linalg::fit(&mut z0, self.z[i].nrows(), self.z[i].ncols());
+        std::mem::swap(&mut a0, &mut self.a[i]);
+        std::mem::swap(&mut z0, &mut self.z[i]);
         let r = self.z_trials_from(i, up, m, gamma, phi0, lc, tol, data, mu, threads, &a0, &z0);
+        if r.is_err() {
+            std::mem::swap(&mut a0, &mut self.a[i]);
+            std::mem::swap(&mut z0, &mut self.z[i]);
+            self.lin_valid[up] = false;
+        }
         self.a_old = a0;
         self.z_old = z0;
         r
@@ -569,9 +591,7 @@ impl<T: Real> MacState<T> {
             }
             lc *= 2.0;
         }
-        self.z[i].copy_from(z0);
-        self.a[i].copy_from(a0);
-        self.lin_valid[up] = false;
+        // (The caller restores Z_old, h(Z_old).)
         Err(SolverError::LineSearch(format!(
             "MAC Z_{} step: no certified curvature bound after 60 doublings",
             i + 1
