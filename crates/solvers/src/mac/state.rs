@@ -190,7 +190,7 @@ impl<T: Real> MacState<T> {
     ) -> Result<f64, SolverError> {
         let last = self.num_layers() - 1;
         self.ensure_lin(last, data.x, threads)?;
-        if let Some(v) = self.out_term.data {
+        if let Some(v) = self.out_term.data.filter(|_| keep_output_term()) {
             return Ok(v);
         }
         let v = data.data_term(&self.lin[last])?;
@@ -429,7 +429,7 @@ impl<T: Real> MacState<T> {
         tally::note(&tally::TERMS);
         self.ensure_lin(i, data.x, threads)?;
         if i + 1 == self.num_layers() {
-            if let Some((val, c)) = self.out_term.value_curv {
+            if let Some((val, c)) = self.out_term.value_curv.filter(|_| keep_output_term()) {
                 // The same output as when it was computed: its kept gradient.
                 super::z_kernel::copy_into(&mut self.s2, &self.out_term.grad);
                 return Ok((val, c));
@@ -699,6 +699,19 @@ impl<T: Real> MacState<T> {
     }
 }
 
+/// Whether [`OutputTerm`]'s kept values are used (always, except in tests that compare
+/// against recomputing them: [`tally::RECOMPUTE_OUTPUT_TERM`]).
+fn keep_output_term() -> bool {
+    #[cfg(test)]
+    {
+        !tally::RECOMPUTE_OUTPUT_TERM.with(std::cell::Cell::get)
+    }
+    #[cfg(not(test))]
+    {
+        true
+    }
+}
+
 /// Test instrument (data-pass accounting, docs/RESULTS_SCHEMA.md): the tests count the
 /// evaluations that touch all N samples where they happen, independently of the
 /// solver's counters: evaluations of a block's term over the N columns (forward-type),
@@ -711,6 +724,9 @@ pub(crate) mod tally {
         pub(crate) static TERMS: Cell<u64> = const { Cell::new(0) };
         pub(crate) static GRAD_PRODUCTS: Cell<u64> = const { Cell::new(0) };
         pub(crate) static CANDIDATES: Cell<u64> = const { Cell::new(0) };
+        /// When set, the output term is recomputed wherever it is needed (as before it
+        /// was kept), for comparisons with the kept values.
+        pub(crate) static RECOMPUTE_OUTPUT_TERM: Cell<bool> = const { Cell::new(false) };
     }
     pub(crate) fn note(c: &'static std::thread::LocalKey<Cell<u64>>) {
         c.with(|v| v.set(v.get() + 1));

@@ -67,6 +67,14 @@ impl<T: Real> BlockMm<T> {
         &self.cfg
     }
 
+    /// Makes the next sweep recompute its starting trace (tests of the kept trace).
+    #[cfg(test)]
+    pub(crate) fn forget_trace(&mut self) {
+        if let Some(ws) = self.ws.as_mut() {
+            ws.forget_trace();
+        }
+    }
+
     fn prepare(&mut self, problem: &NetProblem<T>) -> Result<(), SolverError> {
         let n = problem.train.len();
         let fits = self.ws.as_ref().is_some_and(|ws| {

@@ -189,6 +189,12 @@ impl<T: Real> Workspace<T> {
         Ok(())
     }
 
+    /// Drops the kept trace (tests: the next sweep recomputes it).
+    #[cfg(test)]
+    pub fn forget_trace(&mut self) {
+        self.kept_valid = false;
+    }
+
     /// Full forward pass of `net` on `x` into the trace (the caller keeps `input_key`).
     fn forward(&mut self, net: &Sequential<T>, x: &DMatrix<T>) -> Result<(), SolverError> {
         self.kept_valid = false;
