@@ -60,7 +60,8 @@
 //! per Z-step MM one prox per entry and a forward of the layer above (plus one per
 //! backtracking trial); the output's loss is evaluated once per output (issue #14).
 //! Memory: `Z_l`, the cached `h(Z_l)`, the layer outputs `W_l h(Z_{l-1}) + b_l`, the
-//! Z-step backups and the output gradient: about `5 N sum_{l<L} d_l + 2 N d_L` numbers.
+//! Z-step backups, the feasible candidate and the output gradient: about
+//! `5 N sum_{l<L} d_l + 4 N d_L` numbers.
 //!
 //! Accounting (data passes, `crate::Counters`): `init` one forward pass; per iteration
 //! a forward for the feasible candidate (a full forward pass), per Z-step a forward and
