@@ -1,0 +1,135 @@
+//! Whether the initialisation explains why strata's BCD starts far more slowly than its
+//! reference code's MNIST trace (docs/PAPERS.md, issue #17): runs the `papers-bcd` setup
+//! (784-1500-1500-1500-10 ReLU, softmax cross-entropy, the first `--train` Fashion-MNIST
+//! training images and the first `--test` test images, f32, one thread, seed 0) with
+//! strata's proximal BCD (`BcdConfig::default()`: gamma = rho = 1, alpha = 5, the code's
+//! values) from two initial networks, for `--iterations` iterations, and prints the test
+//! accuracy and the training objective at the iterations of `--at` and the CPU seconds
+//! per iteration.
+//!
+//! ```sh
+//! cargo run --release -p bench-suite --example papers_bcd_check -- \
+//!     --train 10000 --iterations 4 --variants he,code-init
+//! ```
+//!
+//! Variants: `he`: strata's He-uniform draw (runner seed 0, stream 1), what the papers
+//! suite uses; `code-init`: every weight drawn from 0.01 N(0, 1) and every bias set to
+//! 0.1, the law of the reference code's `bcd_dnn_mlp_mnist.ipynb` (here from ChaCha8
+//! seed 40, so the same law, not the same numbers). The loss stays cross-entropy (the
+//! code's squared loss on one-hot targets is not tried here).
+//!
+//! Needs the `dataset-fashion-mnist` package (or `STRATA_FASHION_MNIST_DIR`).
+
+use bench_suite::papers::{paper_setups, setup_problem};
+use bench_suite::problems::{BuildOptions, HiddenActivation, ProblemData, ProblemKind};
+use bench_suite::runner::initial_network;
+use nets::init::normal_pair;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use solvers::bcd::BcdConfig;
+use solvers::{Budget, Driver, NetProblem};
+
+/// Scale of the reference code's weight draws, `W = 0.01 N(0, 1)`.
+const CODE_WEIGHT_STD: f64 = 0.01;
+/// The reference code's constant bias.
+const CODE_BIAS: f32 = 0.1;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let get = |k: &str| {
+        args.iter()
+            .position(|a| a == k)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let n_train: usize = get("--train").map_or(10_000, |v| v.parse().expect("--train"));
+    let n_test: usize = get("--test").map_or(10_000, |v| v.parse().expect("--test"));
+    let iterations: u64 = get("--iterations").map_or(4, |v| v.parse().expect("--iterations"));
+    let variants = get("--variants").unwrap_or("he,code-init".into());
+    let at: Vec<u64> = get("--at")
+        .unwrap_or("1,2,3,4".into())
+        .split(',')
+        .map(|v| v.parse().expect("--at"))
+        .collect();
+
+    let setup = paper_setups()
+        .into_iter()
+        .find(|s| s.key == "bcd")
+        .expect("bcd setup");
+    let spec = setup_problem(&setup, "papers-bcd".into(), n_train, n_test);
+    let ProblemKind::Network { widths, loss, .. } = &spec.kind else {
+        panic!("not a network problem");
+    };
+    let ProblemData::Supervised { train, test } = spec
+        .build::<f32>(0, &BuildOptions::from_env())
+        .expect("Fashion-MNIST (install dataset-fashion-mnist)")
+    else {
+        panic!("not supervised");
+    };
+    let he = initial_network::<f32>(widths, HiddenActivation::Relu, 0).expect("net");
+    let mut code_init = he.clone();
+    let mut rng = ChaCha8Rng::seed_from_u64(40);
+    let mut l = 0;
+    while let Some(d) = code_init.dense_mut(l) {
+        for pair in d.weight.as_mut_slice().chunks_mut(2) {
+            let (z0, z1) = normal_pair(&mut rng);
+            pair[0] = (CODE_WEIGHT_STD * z0) as f32;
+            if pair.len() > 1 {
+                pair[1] = (CODE_WEIGHT_STD * z1) as f32;
+            }
+        }
+        d.bias.fill(CODE_BIAS);
+        l += 1;
+    }
+
+    print!("| variant | CPU s / iteration |");
+    for k in &at {
+        print!(" test acc @ {k} | objective @ {k} |");
+    }
+    println!();
+    for v in variants.split(',') {
+        let net = match v {
+            "he" => &he,
+            "code-init" => &code_init,
+            other => panic!("variant {other}: expected he or code-init"),
+        };
+        let mut p = NetProblem::new(net.clone(), loss.to_nets(), train.clone(), test.clone())
+            .expect("problem")
+            .with_threads(1);
+        let mut s = BcdConfig::default().build::<f32>().expect("config");
+        let t0 = std::time::Instant::now();
+        let cpu0 = cpu_ns();
+        let out = Driver::new(Budget::iterations(iterations))
+            .seed(0)
+            .run(&mut p, &mut s)
+            .expect("run");
+        let cpu = (cpu_ns() - cpu0) as f64 * 1e-9;
+        let rec = &out.trace.records;
+        let done = rec.last().map_or(1, |r| r.iteration.max(1));
+        print!("| {v} | {:.1} |", cpu / done as f64);
+        for k in &at {
+            match rec.iter().find(|r| r.iteration == *k) {
+                Some(r) => print!(
+                    " {} | {:.4} |",
+                    r.test_accuracy
+                        .map_or("-".to_string(), |a| format!("{:.1}%", 100.0 * a)),
+                    r.objective
+                ),
+                None => print!(" - | - |"),
+            }
+        }
+        println!();
+        eprintln!(
+            "{v}: status {:?}, {done} iterations, {:.0} s wall",
+            out.status,
+            t0.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// Nanoseconds this thread has spent on a CPU (0 if unavailable).
+fn cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
