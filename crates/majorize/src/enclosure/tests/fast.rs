@@ -152,17 +152,20 @@ fn close_enclosure<T: autodiff::Real>(
         v(g.quad_lower[(0, 0)]),
     );
     let scale = qg.abs() + lg.abs();
-    if !(qf <= qg + tol * scale) && qg.is_finite() {
+    let q_ok = qf <= qg + tol * scale;
+    if !q_ok && qg.is_finite() {
         return Some(format!("Q_hi {qf:e} vs {qg:e} (scale {scale:e})"));
     }
     let (gf, gg) = (v(f.gradient[0]), v(g.gradient[0]));
     let (sf, sg) = (v(f.slack), v(g.slack));
     // The gradients' rounding radii (times ᾱ) are inside the slacks.
     let gtol = tol * gg.abs() + (sf + sg) / v(f.alpha_max[0]);
-    if !((gf - gg).abs() <= gtol) && gg.is_finite() {
+    let g_ok = (gf - gg).abs() <= gtol;
+    if !g_ok && gg.is_finite() {
         return Some(format!("gradient {gf:e} vs {gg:e}"));
     }
-    if !(sf <= 2.0 * sg + 1e-12 * v(g.value).abs()) && sg.is_finite() {
+    let s_ok = sf <= 2.0 * sg + 1e-12 * v(g.value).abs();
+    if !s_ok && sg.is_finite() {
         return Some(format!("slack {sf:e} vs {sg:e}"));
     }
     None
