@@ -151,7 +151,8 @@ pub enum ZlSolver {
 
 impl ZlSolver {
     /// The reference code's output iterations: eta 4, at most 500 iterations, tolerance
-    /// 1e-3 on the change of the (sum-scale) objective.
+    /// 1e-3 on the change of the (sum-scale) objective; run without the code's FISTA
+    /// extrapolation (module doc of `admm::output_pg`).
     pub fn reference() -> Self {
         ZlSolver::ProxGradient {
             eta: 4.0,

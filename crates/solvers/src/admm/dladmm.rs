@@ -25,7 +25,8 @@
 //! * b-step: exact, `b <- b + mean over samples of the residual`.
 //! * Z_l (hidden): exact entrywise `argmin (z - m)^2 + (a - h(z))^2` (nets prox).
 //! * Z_L: `prox_{R / rho}(m - U / rho)`: Newton (exact) or the code's proximal-gradient
-//!   iterations ([`ZlSolver::reference`], the default), which for softmax cross-entropy
+//!   iterations ([`ZlSolver::reference`], the default; not accelerated, the code's are),
+//!   which for softmax cross-entropy
 //!   run through a fused kernel (`output_pg`: one `exp` per entry instead of three, no
 //!   allocation; the same iterates bit for bit in f64, issue #14). The exact Newton prox
 //!   is not a faster replacement with the code's adaptive rho: at rho = 1e-6 the prox
@@ -39,6 +40,14 @@
 //! ([`crate::distributed::DistributedDlAdmm`]) keep the per-sample variables with their
 //! samples and add the W-, b-, A- and output steps' sums over ranks (module `steps`,
 //! docs/DISTRIBUTED.md).
+//!
+//! Checked against the reference code (issue #17, `tests_dladmm_ref`): with one fixed
+//! penalty (`nu = rho`, as in the code) two iterations equal an independent NumPy
+//! transcription of the code's loop to 1e-11 on a 5-4-3-3 problem, at rho = 1e-6 and
+//! 0.5; on Fashion-MNIST 784-1000-1000-10 (2,000 images, f64 and f32) the training
+//! objective and accuracy agree to 4 digits over 10 iterations when the output
+//! iterations are run plain in both. The problem's L2 penalty `l2` enters at sum scale
+//! (`l2 / w`), which the code does not have (docs/PAPERS.md).
 //!
 //! With a fixed rho every primal block step is a descent step of `L_rho` (MM steps and
 //! exact minimisations); the dual step may increase it. The convergence theorem

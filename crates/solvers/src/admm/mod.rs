@@ -46,4 +46,6 @@ pub use taylor::{TaylorAdmm, TaylorBlock, TaylorStepInfo};
 #[cfg(test)]
 mod tests_dladmm;
 #[cfg(test)]
+mod tests_dladmm_ref;
+#[cfg(test)]
 mod tests_taylor;
