@@ -11,8 +11,10 @@
 //! Variants (`--variants a,b`): `dladmm-pg` (the reference code's prox-gradient output
 //! block), `dladmm-newton` (exact per-sample Newton prox), `lifted-default`
 //! (`LiftedConfig::default()`: 50 inner iterations, tolerance 1e-3, estimate halved),
-//! `lifted-<cap>[-<tol>][-warm|-cold]` for a cap of inner iterations, optionally another
-//! tolerance and the warm (carried) or halved (cold, default) Lipschitz estimate.
+//! `lifted-<cap>[-<tol>][-warm|-cold][-euclid]` for a cap of inner iterations, optionally
+//! another tolerance, the warm (carried) or halved (cold, default) Lipschitz estimate, and
+//! without the blocks' curvature bounds (`euclid`: `LiftedConfig::curvature_bounds = false`,
+//! the Euclidean inner FISTA from before issue #14's metric).
 
 mod common;
 
@@ -55,6 +57,8 @@ fn variant(name: &str) -> Box<dyn Solver<NetProblem<f64>>> {
                     cfg.warm_step = false;
                 } else if *p == "warm" {
                     cfg.warm_step = true;
+                } else if *p == "euclid" {
+                    cfg.curvature_bounds = false;
                 } else {
                     cfg.inner_tol = p.parse().expect("tol");
                 }

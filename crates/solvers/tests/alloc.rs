@@ -22,22 +22,35 @@ struct Counting;
 // thread (a process-wide counter made allocation tests fail at random).
 thread_local! {
     static ALLOCS: Cell<u64> = const { Cell::new(0) };
+    /// Allocations of at least [`LARGE_BYTES`].
+    static LARGE: Cell<u64> = const { Cell::new(0) };
 }
 
-fn bump() {
+/// "Large": less than the test problem's parameter vector in f32 (419 parameters, 1676
+/// bytes) and than any of the enclosure's `d x N` f64 matrices (>= 3 x 100 x 8 bytes);
+/// more than per-tensor metadata (`param_layout`) and a step report's names (1 KB for
+/// safe-layerwise's 3 layers).
+const LARGE_BYTES: usize = 1600;
+
+fn bump(bytes: usize) {
     let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+    // The `gemm` crate's own packing buffers (allocated inside every blocked product,
+    // no caller-provided workspace) are not counted as large.
+    if bytes >= LARGE_BYTES && !autodiff::kernels::inside_gemm() {
+        let _ = LARGE.try_with(|c| c.set(c.get() + 1));
+    }
 }
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        bump();
+        bump(l.size());
         unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        bump();
+        bump(n);
         unsafe { System.realloc(p, l, n) }
     }
 }
@@ -61,6 +74,63 @@ fn allocs_in<F: FnMut()>(mut f: F) -> u64 {
     let before = ALLOCS.with(Cell::get);
     f();
     ALLOCS.with(Cell::get) - before
+}
+
+/// Allocations and large allocations (>= [`LARGE_BYTES`], outside the `gemm` crate)
+/// made by `f`.
+fn counts_in<F: FnMut()>(mut f: F) -> (u64, u64) {
+    let (a, l) = (ALLOCS.with(Cell::get), LARGE.with(Cell::get));
+    f();
+    (ALLOCS.with(Cell::get) - a, LARGE.with(Cell::get) - l)
+}
+
+/// A certified-MM step at steady state (same shapes, same k) allocates no large buffer
+/// beyond those of its gradient pass: the enclosure's models, the layers' f64 operands,
+/// the constant input model and the targets come from the solver's kept workspace, and
+/// no parameter-sized vector is formed per call (issue #11's cost work). Small
+/// allocations remain (the step report's names, the k x k enclosure).
+#[test]
+fn certified_step_allocates_no_large_buffer_at_steady_state() {
+    use solvers::Differentiable;
+    use solvers::certified::CertifiedConfig;
+    let mut p = problem();
+    let mut g = vec![0f32; p.dim()];
+    for _ in 0..3 {
+        p.value_grad(None, &mut g).unwrap();
+    }
+    let (_, grad_large) = counts_in(|| {
+        p.value_grad(None, &mut g).unwrap();
+    });
+    for cfg in [
+        CertifiedConfig::safe_adam(),
+        CertifiedConfig::safe_layerwise(),
+    ] {
+        let mut solver = cfg.build::<f32>().unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut counters = Counters::default();
+        let mut ctx = Context {
+            rng: &mut rng,
+            counters: &mut counters,
+            iteration: 0,
+            threads: 1,
+        };
+        solver.init(&mut p, &mut ctx).unwrap();
+        for _ in 0..4 {
+            solver.step(&mut p, &mut ctx).unwrap(); // warm-up: the workspace fills
+        }
+        let (n, large) = counts_in(|| {
+            solver.step(&mut p, &mut ctx).unwrap();
+        });
+        eprintln!(
+            "{}: {n} allocations per step, {large} of >= {LARGE_BYTES} bytes (gradient pass: {grad_large})",
+            solver.name()
+        );
+        assert!(
+            large <= grad_large,
+            "{}: {large} large allocations per step, the gradient pass makes {grad_large}",
+            solver.name()
+        );
+    }
 }
 
 #[test]

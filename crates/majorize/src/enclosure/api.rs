@@ -7,7 +7,7 @@ use nets::{Activation, LossKind, Reduction, Targets};
 use super::elementwise::{Acc, activation};
 use super::fp::{Iv, U64, dn, fmax, gamma, up, up_ops};
 use super::loss::data_term;
-use super::model::{DenseDirs, dense};
+use super::model::{DenseDirs, Model, dense};
 use super::workspace::EnclosureWorkspace;
 use crate::error::{MajorizeError, Result};
 use crate::surrogate::{InnerSolve, Minimizer, MinimizerKind};
@@ -338,31 +338,51 @@ fn validate<T: Real>(req: &EnclosureRequest<'_, T>) -> Result<Vec<Step>> {
         });
     }
     crate::validate::finite(OP, "inputs", req.inputs)?;
-    if let Some(r) = net.flat_params().iter().position(|v| !v.finite()) {
-        return Err(MajorizeError::NonFinite {
-            op: OP,
-            what: "weights",
-            row: r,
-            col: 0,
-        });
+    let mut offset = 0;
+    for p in params(net) {
+        if let Some(r) = p.values.iter().position(|v| !v.finite()) {
+            return Err(MajorizeError::NonFinite {
+                op: OP,
+                what: "weights",
+                row: offset + r,
+                col: 0,
+            });
+        }
+        offset += p.values.len();
     }
     Ok(plan)
 }
 
-fn to64<T: Real>(m: &DMatrix<T>) -> DMatrix<f64> {
-    m.map(|v| v.to_f64())
+/// The network's parameter tensors in the flat order of
+/// [`nets::Sequential::params_to_flat`] (borrowed, no copy).
+fn params<T: Real>(net: &nets::Sequential<T>) -> impl Iterator<Item = nets::ParamRef<'_, T>> {
+    net.layers()
+        .iter()
+        .flat_map(|l| (0..l.num_param_tensors()).filter_map(move |i| l.param(i)))
 }
 
-/// Dense targets `K x N` in f64 (one-hot for labels; 0/1 for binary logistic labels).
-fn dense_targets<T: Real>(t: &Targets<T>, rows: usize, cols: usize) -> DMatrix<f64> {
+/// Dense targets `K x N` in f64 into `y` (already `K x N`): one-hot for labels, 0/1 for
+/// binary logistic labels.
+fn dense_targets<T: Real>(t: &Targets<T>, y: &mut DMatrix<f64>) {
+    let rows = y.nrows();
     match t {
-        Targets::Dense(y) => to64(y),
+        Targets::Dense(m) => {
+            for (o, v) in y.as_mut_slice().iter_mut().zip(m.as_slice()) {
+                *o = v.to_f64();
+            }
+        }
         Targets::Labels { labels, classes } => {
             // nets: one output with two classes is the binary (logistic) view; otherwise one-hot.
             if rows == 1 && *classes == 2 {
-                DMatrix::from_fn(1, cols, |_, n| labels[n] as f64)
+                for (o, l) in y.as_mut_slice().iter_mut().zip(labels) {
+                    *o = *l as f64;
+                }
             } else {
-                DMatrix::from_fn(rows, cols, |r, n| if labels[n] == r { 1.0 } else { 0.0 })
+                for (col, l) in y.as_mut_slice().chunks_exact_mut(rows).zip(labels) {
+                    for (r, o) in col.iter_mut().enumerate() {
+                        *o = if *l == r { 1.0 } else { 0.0 };
+                    }
+                }
             }
         }
     }
@@ -432,24 +452,17 @@ fn enclose_planned<T: Real>(
     let k = req.directions.len();
     let amax: Vec<f64> = req.alpha_max.iter().map(|a| a.to_f64()).collect();
     let u_t = T::EPS.to_f64() / 2.0;
-    let base = net.flat_params();
     let layout = net.param_layout();
-    let dirs64: Vec<Vec<f64>> = req
-        .directions
-        .iter()
-        .map(|d| d.iter().map(|v| v.to_f64()).collect())
-        .collect();
 
-    let mut cur = {
-        let (r, c) = req.inputs.shape();
-        let mut m = ws.model(r, c, k);
-        for (d, s) in m.c0.as_mut_slice().iter_mut().zip(req.inputs.as_slice()) {
-            *d = s.to_f64();
-        }
-        m.constant = true;
-        m
-    };
+    // The input model's zero coefficients are kept in the workspace between calls, and
+    // so are the layers' f64 operands (`DenseDirs`): a steady-state call allocates
+    // neither.
+    let input = ws.input_model(req.inputs, k);
+    let mut layers = std::mem::take(&mut ws.layers);
+    let mut cur: Option<Model> = None;
+    let mut n_dense = 0;
     for step in plan {
+        let src = cur.as_ref().unwrap_or(&input);
         let next = match *step {
             Step::Dense(li) => {
                 let d = net.layers()[li]
@@ -461,29 +474,36 @@ fn enclose_planned<T: Real>(
                         "enclose: dense layer {li} does not expose weight and bias"
                     )));
                 };
-                let (r, c) = (wi.rows, wi.cols);
-                let dd = DenseDirs {
-                    w: to64(&d.weight),
-                    b: d.bias.iter().map(|v| v.to_f64()).collect(),
-                    v: dirs64
-                        .iter()
-                        .map(|v| DMatrix::from_column_slice(r, c, &v[wi.offset..wi.offset + r * c]))
-                        .collect(),
-                    vb: dirs64
-                        .iter()
-                        .map(|v| v[bi.offset..bi.offset + bi.rows].to_vec())
-                        .collect(),
-                };
-                dense(&cur, &dd, &amax, u_t, ws)?
+                if layers.len() <= n_dense {
+                    layers.push(DenseDirs::new());
+                }
+                let dd = &mut layers[n_dense];
+                n_dense += 1;
+                dd.load(
+                    &d.weight,
+                    d.bias.as_slice(),
+                    req.directions,
+                    (wi.offset, bi.offset),
+                    &amax,
+                );
+                dense(src, dd, &amax, u_t, ws)?
             }
-            Step::Act(a) => activation(a, &cur, &amax, u_t, ws),
+            Step::Act(a) => activation(a, src, &amax, u_t, ws),
         };
-        ws.give_model(std::mem::replace(&mut cur, next));
+        if let Some(old) = cur.replace(next) {
+            ws.give_model(old);
+        }
     }
-    let (rows, cols) = cur.c0.shape();
-    let y = dense_targets(req.targets, rows, cols);
-    let data = data_term(req.loss.kind, &cur, &y, &amax, u_t);
-    ws.give_model(cur);
+    ws.layers = layers;
+    let out = cur.as_ref().unwrap_or(&input);
+    let (rows, cols) = out.c0.shape();
+    let mut y = ws.scratch(rows, cols);
+    dense_targets(req.targets, &mut y);
+    let data = data_term(req.loss.kind, out, &y, &amax, u_t);
+    if let Some(m) = cur {
+        ws.give_model(m);
+    }
+    ws.keep_input(input);
     let w = match req.loss.reduction {
         Reduction::Sum => Iv::point(1.0),
         Reduction::Mean => Iv::new(dn(1.0 / cols as f64), up(1.0 / cols as f64)),
@@ -502,21 +522,27 @@ fn enclose_planned<T: Real>(
         let mut s_wv = vec![Iv::ZERO; k];
         let mut s_vv = vec![Iv::ZERO; k * k];
         let mut wmax2 = 0.0;
-        for p in layout.iter().filter(|p| p.penalised) {
-            for j in p.offset..p.offset + p.rows * p.cols {
-                let wj = Iv::point(base[j].to_f64());
-                s_ww = s_ww.add(wj.mul(wj));
-                let mut m = wj.mag();
-                for i in 0..k {
-                    let vi = Iv::point(dirs64[i][j]);
-                    s_wv[i] = s_wv[i].add(wj.mul(vi));
-                    m = up(m + up(vi.mag() * amax[i]));
-                    for l in 0..k {
-                        s_vv[i * k + l] = s_vv[i * k + l].add(vi.mul(Iv::point(dirs64[l][j])));
+        let mut offset = 0;
+        for p in params(net) {
+            let len = p.values.len();
+            if p.penalised {
+                for (j, w) in (offset..offset + len).zip(p.values) {
+                    let wj = Iv::point(w.to_f64());
+                    s_ww = s_ww.add(wj.mul(wj));
+                    let mut m = wj.mag();
+                    for i in 0..k {
+                        let vi = Iv::point(req.directions[i][j].to_f64());
+                        s_wv[i] = s_wv[i].add(wj.mul(vi));
+                        m = up(m + up(vi.mag() * amax[i]));
+                        for l in 0..k {
+                            let vl = Iv::point(req.directions[l][j].to_f64());
+                            s_vv[i * k + l] = s_vv[i * k + l].add(vi.mul(vl));
+                        }
                     }
+                    wmax2 = up(wmax2 + up(m * m));
                 }
-                wmax2 = up(wmax2 + up(m * m));
             }
+            offset += len;
         }
         tot.c0 = tot.c0.add(half_l2.mul(s_ww));
         for i in 0..k {
@@ -546,6 +572,7 @@ fn enclose_planned<T: Real>(
     tot.add_e(fin);
     // Underflow and overflow in T (module `extreme`).
     let y_abs_max = y.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    ws.give(y);
     match super::extreme::extreme_terms(
         net,
         plan,
@@ -688,13 +715,21 @@ pub fn apply_step<T: Real>(
             reason: "must be finite",
         });
     }
-    let mut flat = base.to_vec();
-    for (j, w) in flat.iter_mut().enumerate() {
-        let mut acc = *w;
-        for (d, a) in directions.iter().zip(alpha) {
-            acc += *a * d[j];
+    // Written tensor by tensor into the network (no parameter-sized temporary).
+    for info in net.param_layout() {
+        let Some(p) = net.param_mut(info.layer, &info.name) else {
+            return Err(MajorizeError::Unsupported(format!(
+                "apply_step: layer {} parameter {} is not writable",
+                info.layer, info.name
+            )));
+        };
+        for (j, w) in (info.offset..).zip(p.values.iter_mut()) {
+            let mut acc = base[j];
+            for (d, a) in directions.iter().zip(alpha) {
+                acc += *a * d[j];
+            }
+            *w = acc;
         }
-        *w = acc;
     }
-    net.params_from_flat(&flat).map_err(nets_err)
+    Ok(())
 }

@@ -332,7 +332,7 @@ pub(crate) fn activation(
     ws: &mut EnclosureWorkspace,
 ) -> Model {
     if act == Activation::Identity {
-        return z.clone();
+        return ws.copy_model(z);
     }
     let k = z.k;
     let (rows, cols) = z.c0.shape();

@@ -73,7 +73,13 @@ pub(crate) fn exp_lower_shift(
     from: f64,
     fallback: impl FnOnce() -> f64,
 ) -> f64 {
-    let w = dn(to - from);
+    exp_lower_w(base, dn(to - from), fallback)
+}
+
+/// [`exp_lower_shift`] with the shift given: `w` must be a lower bound of the shift
+/// (`w <= to - from`); returns a lower bound of `exp(t) exp(w)`.
+#[inline]
+pub(crate) fn exp_lower_w(base: f64, w: f64, fallback: impl FnOnce() -> f64) -> f64 {
     if !(rounding() && base > 0.0 && base.is_finite() && (SHIFT_MIN..=0.0).contains(&w)) {
         return fallback();
     }
@@ -208,7 +214,7 @@ pub(crate) fn data_term(
                 // sample instead of K²; the sums over i ≠ j come from prefix and suffix
                 // sums (rounded down, no cancellation). Pairwise fallback if F_j overflows.
                 for i in 0..rows {
-                    elo[i] = exp_lower_shift(ex[i].lo, els[i].c0, zbox[i].lo, || {
+                    elo[i] = exp_lower_shift(ex[i].lo, zbox[i].lo, els[i].c0, || {
                         let t = Iv::point(zbox[i].lo).sub(Iv::point(mx));
                         exp_iv(Iv::point(t.lo)).lo
                     });
@@ -274,7 +280,9 @@ pub(crate) fn data_term(
                 let ysum: f64 = (0..rows).map(|j| y[(j, n)].abs()).sum();
                 let per = 12.0 * zm + (LIBM_ULPS + 8.0) * ln_k + 2.0 * LIBM_ULPS + 4.0 * kf + 8.0;
                 let drv = up_ops(gamma(1, U64) * ysum * per + kf * eta(U64), 8);
-                total.add_e(drv);
+                if super::ce_plain::plain_knobs().driver {
+                    total.add_e(drv);
+                }
                 let _ = &rgs;
                 abs_sum = up(abs_sum + up_ops(ysum * (2.0 * zm + ln_k + 1.0), 6));
             }

@@ -1,12 +1,15 @@
-//! The softmax cross-entropy data term for one direction (`k = 1`) on scalars: the same
-//! operations in the same order as the general loop in `loss::data_term` (so the same
-//! outward-rounded bounds, bit for bit; tests/fast.rs compares them), without the
-//! per-entry `Vec`-backed `Elem`/`Acc`. The rule and its derivation are in `loss`.
+//! The softmax cross-entropy data term for one direction (`k = 1`) on scalars. Each
+//! sample takes the plain-`f64` path of `ce_plain` (one a-priori rounding-error term per
+//! output coefficient; its module doc gives the rounding argument) when its inputs pass
+//! that module's guard, and otherwise the outward-rounded interval path below, which does
+//! the general loop's operations (`loss::data_term`) in the same order. The rule and its
+//! derivation are in `loss`.
 
 use nalgebra::DMatrix;
 
+use super::ce_plain::{Logits, Plain, Scratch, ce_sample, plain_knobs};
 use super::elementwise::Acc;
-use super::fp::{Iv, LIBM_ULPS, U64, dn, eta, fmax, fmin, gamma, up, up_ops};
+use super::fp::{Iv, LIBM_ULPS, U64, UpOps, dn, eta, fmax, fmin, gamma, up, up_ops};
 use super::loss::{exp_iv, exp_lower_shift, ln_iv};
 use super::model::Model;
 use super::scalar1::{Acc1, Consts1, ranges};
@@ -51,7 +54,34 @@ pub(crate) fn ce_k1(z: &Model, y: &DMatrix<f64>, kc: &Consts1, total: &mut Acc) 
     let mut ex = vec![Iv::ZERO; rows];
     let mut elo = vec![0.0; rows];
     let mut suf = vec![0.0; rows + 1];
+    let plain = Plain::new(kc.amax(), rows);
+    let mut scratch = Scratch::new(rows);
+    let ops_d = UpOps::new(rows + 12);
+    let driver = plain_knobs().driver;
+    let ys = y.as_slice();
     for n in 0..cols {
+        if let Some(p) = &plain {
+            let r = n * rows..(n + 1) * rows;
+            let l = Logits {
+                c0: &c0s[r.clone()],
+                c1: &c1s[r.clone()],
+                qm: &qms[r.clone()],
+                qr: &qrs[r.clone()],
+                e: &es[r.clone()],
+                y: &ys[r],
+            };
+            if let Some(o) = ce_sample(p, &l, &mut scratch, &mut acc) {
+                // Driver's error and Σ max|ℓ| as on the interval path (its m = 8 and 6
+                // raised to K + 12 for the plain sums inside zm and ysum).
+                if driver {
+                    let per =
+                        12.0 * o.zm + (LIBM_ULPS + 8.0) * ln_k + 2.0 * LIBM_ULPS + 4.0 * kf + 8.0;
+                    acc.add_e(ops_d.apply(gamma(1, U64) * o.ysum * per + kf * eta(U64)));
+                }
+                abs_sum = up(abs_sum + ops_d.apply(o.ysum * (2.0 * o.zm + ln_k + 1.0)));
+                continue;
+            }
+        }
         for j in 0..rows {
             let idx = n * rows + j;
             let q = Iv::mid_rad(qms[idx], qrs[idx]);
@@ -92,7 +122,7 @@ pub(crate) fn ce_k1(z: &Model, y: &DMatrix<f64>, kc: &Consts1, total: &mut Acc) 
         // Remainder σ θ U (module `loss`), U accumulated in `u`.
         let mut u = Acc1::ZERO;
         for i in 0..rows {
-            elo[i] = exp_lower_shift(ex[i].lo, lg[i].c0, zbox[i].lo, || {
+            elo[i] = exp_lower_shift(ex[i].lo, zbox[i].lo, lg[i].c0, || {
                 let t = Iv::point(zbox[i].lo).sub(Iv::point(mx));
                 exp_iv(Iv::point(t.lo)).lo
             });
@@ -146,7 +176,9 @@ pub(crate) fn ce_k1(z: &Model, y: &DMatrix<f64>, kc: &Consts1, total: &mut Acc) 
         let ysum: f64 = (0..rows).map(|j| y[(j, n)].abs()).sum();
         let per = 12.0 * zm + (LIBM_ULPS + 8.0) * ln_k + 2.0 * LIBM_ULPS + 4.0 * kf + 8.0;
         let drv = up_ops(gamma(1, U64) * ysum * per + kf * eta(U64), 8);
-        acc.add_e(drv);
+        if driver {
+            acc.add_e(drv);
+        }
         abs_sum = up(abs_sum + up_ops(ysum * (2.0 * zm + ln_k + 1.0), 6));
     }
     total.c0 = acc.c0;

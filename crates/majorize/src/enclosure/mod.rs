@@ -36,9 +36,13 @@
 //! the same radius. Each model's invariant is that it contains both the exact value and
 //! the driver's floating-point value of every intermediate, for every α in the box, so
 //! (a)-(c) compose layer by layer. The remaining degree-0 radius becomes `slack`.
-//! With one direction (`k = 1`) the elementwise steps and the MSE / cross-entropy losses
-//! run on scalars (`scalar1`, `loss1`) with the general rules' operations in the same
-//! order, so the bounds are the same bit for bit (tests/fast.rs compares both paths).
+//! With one direction (`k = 1`) the elementwise steps and the MSE loss run on scalars
+//! (`scalar1`) with the general rules' operations in the same order, so the bounds are the
+//! same bit for bit (tests/fast.rs compares both paths). The `k = 1` softmax
+//! cross-entropy (`loss1`) is computed in plain `f64` per sample (`ce_plain`), with one
+//! a-priori rounding-error term per output coefficient from the standard model
+//! `fl(a op b) = (a op b)(1 + δ)` instead of outward rounding per operation; its module
+//! doc gives that argument, and samples outside its guard take the interval path.
 //! docs/MAJORIZE.md gives the full argument and what is not certified.
 
 // Loops over the k directions index several parallel arrays (coefficients, box, models).
@@ -46,6 +50,7 @@
 
 pub(crate) mod activation;
 mod api;
+mod ce_plain;
 pub(crate) mod elementwise;
 mod extreme;
 pub(crate) mod fp;

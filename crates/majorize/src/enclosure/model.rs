@@ -32,9 +32,17 @@
 //! rounding of `apply_step`), `Â` within the input model; its deviation from the exact map
 //! of the same input is at most `D |Â| + γ_{n+1}^T((W_max + D)|Â| + b_max + D_b) + D_b`,
 //! which is added to `e` (see `docs/MAJORIZE.md`, "Rounding").
+//!
+//! **Cost** (no change to any bound, bit for bit: the golden dump `tests/golden.rs`):
+//! the layer's f64 operands (`W`, `V_i`, `|W|`, `VA`, `W_max`, `b_max`, row maxima) live
+//! in the workspace ([`DenseDirs`]) and are overwritten per call; in f64 only the column
+//! sums of `s_e` enter the Hölder bound, so `s_e` is summed in row order without being
+//! stored, and with `k = 1` the same pass over the input fills the degree-2 operand; a
+//! direction that is zero on this layer (safe-layerwise: `V_i = 0`, `β_i = 0`)
+//! contributes exact zeros, so its products are skipped.
 
-use autodiff::Transpose;
-use nalgebra::DMatrix;
+use autodiff::{Real, Transpose};
+use nalgebra::{DMatrix, DVector};
 
 use super::fp::{Inflate, U64, gamma, up_ops};
 use super::workspace::EnclosureWorkspace;
@@ -127,12 +135,135 @@ impl Model {
     }
 }
 
-/// One dense layer's data in f64: `W`, `b`, and per direction `V_i`, `β_i`.
+/// One dense layer's operands in f64, kept in the workspace between calls (overwritten in
+/// place while the shapes repeat, so a steady-state call allocates none of them): `W`,
+/// `b`, per direction `V_i`, `β_i`, and what the rule derives from them and the box
+/// (module doc): `|W|`, `VA = Σ ᾱ_l |V_l|`, `W_max = |W| + VA` and `b_max` (rounded up),
+/// the row maxima of `W_max` (the Hölder bound) and `[|W| VA]` (the degree-2 radius GEMM).
+#[derive(Debug)]
 pub(crate) struct DenseDirs {
     pub(crate) w: DMatrix<f64>,
     pub(crate) b: Vec<f64>,
     pub(crate) v: Vec<DMatrix<f64>>,
     pub(crate) vb: Vec<Vec<f64>>,
+    /// `V_i` and `β_i` are all `+0` (a per-layer direction of another layer): the
+    /// products `V_i ·` are exactly zero and are skipped.
+    pub(crate) v_zero: Vec<bool>,
+    abs_w: DMatrix<f64>,
+    va: DMatrix<f64>,
+    wmax: DMatrix<f64>,
+    bmax: Vec<f64>,
+    rowmax: Vec<f64>,
+    stacked_p: DMatrix<f64>,
+}
+
+/// Gives `m` the shape `rows x cols` (reallocating only when the shape changes).
+fn shape(m: &mut DMatrix<f64>, rows: usize, cols: usize) {
+    if m.shape() != (rows, cols) {
+        *m = DMatrix::zeros(rows, cols);
+    }
+}
+
+impl DenseDirs {
+    /// An empty layer (filled by [`DenseDirs::load`]).
+    pub(crate) fn new() -> DenseDirs {
+        let z = || DMatrix::zeros(0, 0);
+        DenseDirs {
+            w: z(),
+            b: Vec::new(),
+            v: Vec::new(),
+            vb: Vec::new(),
+            v_zero: Vec::new(),
+            abs_w: z(),
+            va: z(),
+            wmax: z(),
+            bmax: Vec::new(),
+            rowmax: Vec::new(),
+            stacked_p: z(),
+        }
+    }
+
+    /// Loads layer `W` (`rows x cols`), `b` and the directions' slices at `w_off` /
+    /// `b_off` of the flat order, converted to f64, and derives the box operands.
+    pub(crate) fn load<T: Real>(
+        &mut self,
+        w: &DMatrix<T>,
+        b: &[T],
+        dirs: &[DVector<T>],
+        (w_off, b_off): (usize, usize),
+        amax: &[f64],
+    ) {
+        let (r, c) = w.shape();
+        let k = dirs.len();
+        shape(&mut self.w, r, c);
+        for (o, x) in self.w.as_mut_slice().iter_mut().zip(w.as_slice()) {
+            *o = x.to_f64();
+        }
+        self.b.clear();
+        self.b.extend(b.iter().map(|x| x.to_f64()));
+        self.v.resize_with(k, || DMatrix::zeros(0, 0));
+        self.vb.resize_with(k, Vec::new);
+        self.v_zero.resize(k, false);
+        for (i, d) in dirs.iter().enumerate() {
+            let d = d.as_slice();
+            shape(&mut self.v[i], r, c);
+            for (o, x) in self.v[i]
+                .as_mut_slice()
+                .iter_mut()
+                .zip(&d[w_off..w_off + r * c])
+            {
+                *o = x.to_f64();
+            }
+            self.vb[i].clear();
+            self.vb[i].extend(d[b_off..b_off + r].iter().map(|x| x.to_f64()));
+            self.v_zero[i] = self.v[i]
+                .iter()
+                .chain(&self.vb[i])
+                .all(|x| x.to_bits() == 0);
+        }
+        // VA = Σ ᾱ_l |V_l| and W_max = |W| + VA (rounded up entrywise: 2k nonneg ops).
+        shape(&mut self.abs_w, r, c);
+        for (o, x) in self.abs_w.as_mut_slice().iter_mut().zip(self.w.as_slice()) {
+            *o = x.abs();
+        }
+        shape(&mut self.va, r, c);
+        self.va.fill(0.0);
+        for (l, v) in self.v.iter().enumerate() {
+            for (o, x) in self.va.as_mut_slice().iter_mut().zip(v.as_slice()) {
+                *o += x.abs() * amax[l];
+            }
+        }
+        let infl_va = Inflate::new(2 * k);
+        for o in self.va.as_mut_slice() {
+            *o = infl_va.apply(*o);
+        }
+        shape(&mut self.wmax, r, c);
+        let infl_1 = Inflate::new(1);
+        for ((o, w), x) in self
+            .wmax
+            .as_mut_slice()
+            .iter_mut()
+            .zip(self.abs_w.as_slice())
+            .zip(self.va.as_slice())
+        {
+            *o = infl_1.apply(*w + x);
+        }
+        self.bmax.clear();
+        for row in 0..r {
+            let s: f64 =
+                self.b[row].abs() + (0..k).map(|l| self.vb[l][row].abs() * amax[l]).sum::<f64>();
+            self.bmax.push(up_ops(s, 2 * k + 1));
+        }
+        // Row maxima of W_max (NaN kept: `f64::max` would drop it).
+        self.rowmax.clear();
+        self.rowmax.extend(self.wmax.row_iter().map(|row| {
+            row.iter()
+                .fold(0.0f64, |m, x| if x.is_nan() || *x > m { *x } else { m })
+        }));
+        shape(&mut self.stacked_p, r, 2 * c);
+        self.stacked_p.columns_mut(0, c).copy_from(&self.abs_w);
+        self.stacked_p.columns_mut(c, c).copy_from(&self.va);
+    }
 }
 
 /// Propagates a model through `Z = W(α) A + b(α) 1ᵀ` (module doc). `amax` is `ᾱ`,
@@ -150,46 +281,38 @@ pub(crate) fn dense(
     // Every entry of c0, c1, e (and of q unless the input is constant) is written by a
     // GEMM with beta = 0 below, so those buffers need no zero fill.
     let mut z = ws.model_scratch(d_out, cols, k, a.constant);
-    let abs_w = layer.w.abs();
-    // VA = Σ ᾱ_l |V_l| and W_max = |W| + VA (rounded up entrywise: 2k nonneg ops).
-    let mut va = DMatrix::zeros(d_out, n);
-    for (l, v) in layer.v.iter().enumerate() {
-        for (o, x) in va.as_mut_slice().iter_mut().zip(v.as_slice()) {
-            *o += x.abs() * amax[l];
-        }
-    }
-    let infl_va = Inflate::new(2 * k);
-    for o in va.as_mut_slice() {
-        *o = infl_va.apply(*o);
-    }
-    let mut wmax = abs_w.clone();
-    let infl_1 = Inflate::new(1);
-    for (o, x) in wmax.as_mut_slice().iter_mut().zip(va.as_slice()) {
-        *o = infl_1.apply(*o + x);
-    }
-    let bmax: Vec<f64> = (0..d_out)
-        .map(|r| {
-            let s: f64 =
-                layer.b[r].abs() + (0..k).map(|l| layer.vb[l][r].abs() * amax[l]).sum::<f64>();
-            up_ops(s, 2 * k + 1)
-        })
-        .collect();
 
     // Degree 0: W a0 + b.
     gemm(&mut z.c0, &layer.w, Transpose::No, &a.c0, Transpose::No)?;
     add_cols(&mut z.c0, &layer.b);
     // Degree 1: W a1_i + V_i a0 + β_i (the second product accumulated into the first:
-    // one sum of 2n products, within the γ_{2n+2} charged below).
+    // one sum of 2n products, within the γ_{2n+2} charged below). A zero `V_i` (and
+    // `β_i`) contributes exact zeros, so its product is skipped (the same values, up to
+    // the sign of zeros, which `+ β_i = +0` then normalises as before).
     for i in 0..k {
-        gemm(
-            &mut z.c1[i],
-            &layer.v[i],
-            Transpose::No,
-            &a.c0,
-            Transpose::No,
-        )?;
-        if !a.constant {
-            gemm_acc(&mut z.c1[i], &layer.w, &a.c1[i])?;
+        if layer.v_zero[i] {
+            if a.constant {
+                z.c1[i].fill(0.0);
+            } else {
+                gemm(
+                    &mut z.c1[i],
+                    &layer.w,
+                    Transpose::No,
+                    &a.c1[i],
+                    Transpose::No,
+                )?;
+            }
+        } else {
+            gemm(
+                &mut z.c1[i],
+                &layer.v[i],
+                Transpose::No,
+                &a.c0,
+                Transpose::No,
+            )?;
+            if !a.constant {
+                gemm_acc(&mut z.c1[i], &layer.w, &a.c1[i])?;
+            }
         }
         add_cols(&mut z.c1[i], &layer.vb[i]);
     }
@@ -201,70 +324,75 @@ pub(crate) fn dense(
     let g_gemm = gamma(n + 1, u_t);
     let tau = up_ops(g_round + g_gemm * (1.0 + g_round), 3);
     let beta = up_ops(g_own + tau + g_round, 3);
-    let mut s_e = ws.scratch(n, cols);
     let infl_e = Inflate::new(2 * k + 6);
     let infl_mag = Inflate::new(2 * (k + k * k) + 2);
-    if k == 1 && !a.constant {
-        // The same arithmetic as the general loop below, on slices (k = 1 fast path).
-        let (c0, c1, qm, qr, e) = (
-            a.c0.as_slice(),
-            a.c1[0].as_slice(),
-            a.qm[0].as_slice(),
-            a.qr[0].as_slice(),
-            a.e.as_slice(),
-        );
-        let (a0, aa) = (amax[0], amax[0] * amax[0]);
-        for (idx, s) in s_e.as_mut_slice().iter_mut().enumerate() {
-            let (ac0, ac1, ea) = (c0[idx].abs(), c1[idx].abs(), e[idx]);
-            let m = ac0 + ea + ac1 * a0 + (qm[idx].abs() + qr[idx]) * aa;
-            let a_mag = infl_mag.apply(m);
-            let own = ac0 + ac1 * a0;
-            *s = infl_e.apply(ea + g_own * own + tau * a_mag);
-        }
+    let infl_z = Inflate::new(n + 3);
+    let se = SeConsts {
+        g_own,
+        tau,
+        infl_e,
+        infl_mag,
+    };
+    // With one direction the degree-2 operand `stacked_s` (below) is filled in the same
+    // pass over the input as the degree-0 sums.
+    let fused_q = k == 1 && !a.constant;
+    let mut stacked_s = if a.constant {
+        DMatrix::zeros(0, 0)
     } else {
-        for (idx, s) in s_e.as_mut_slice().iter_mut().enumerate() {
-            let a_mag = a.magnitude_at(idx, amax, infl_mag);
-            let mut own = a.c0.as_slice()[idx].abs();
-            if !a.constant {
-                for i in 0..k {
-                    own += a.c1[i].as_slice()[idx].abs() * amax[i];
-                }
-            }
-            let v = a.e.as_slice()[idx] + g_own * own + tau * a_mag;
-            *s = infl_e.apply(v);
-        }
-    }
+        ws.scratch(2 * n, cols)
+    };
+    let g2 = g_own;
     if u_t <= U64 {
         // T = f64: the degree-0 radius is rounding-level, so the GEMM is replaced by the
         // Hölder bound (W_max s_e)_in <= max_j W_max,ij · Σ_j s_e,jn (all terms >= 0),
         // O(d_out N) instead of a product: a few times looser on a term of order
         // γ |W||A|, which costs nothing visible in f64 (in f32 it would, so T = f32 keeps
-        // the GEMM).
-        holder_bound(&mut z.e, &wmax, &s_e);
-    } else {
-        gemm(&mut z.e, &wmax, Transpose::No, &s_e, Transpose::No)?;
-    }
-    let infl_z = Inflate::new(n + 3);
-    for mut col in z.e.column_iter_mut() {
-        for (x, bm) in col.iter_mut().zip(&bmax) {
-            *x = infl_z.apply(*x + beta * bm);
+        // the GEMM). Only the column sums of s_e are needed, so s_e is never stored.
+        let mut colsum = ws.scratch(cols, 1);
+        if fused_q {
+            se_sums_k1(a, amax[0], &se, g2, &mut colsum, &mut stacked_s);
+        } else {
+            se_sums(a, amax, &se, &mut colsum);
         }
+        // z.e = infl_z(infl_1(rowmax · colsum) + β' b_max): the Hölder product and the
+        // degree-0 bias term in one pass (the same operations as two passes).
+        let infl_sum = Inflate::new(n);
+        let infl_1 = Inflate::new(1);
+        for (col, s) in
+            z.e.as_mut_slice()
+                .chunks_exact_mut(d_out)
+                .zip(colsum.as_slice())
+        {
+            let sum = infl_sum.apply(*s);
+            for ((x, rm), bm) in col.iter_mut().zip(&layer.rowmax).zip(&layer.bmax) {
+                *x = infl_z.apply(infl_1.apply(rm * sum) + beta * bm);
+            }
+        }
+        ws.give(colsum);
+    } else {
+        let mut s_e = ws.scratch(n, cols);
+        if fused_q {
+            se_matrix_k1(a, amax[0], &se, g2, &mut s_e, &mut stacked_s);
+        } else {
+            for (idx, s) in s_e.as_mut_slice().iter_mut().enumerate() {
+                *s = se.entry(a, idx, amax);
+            }
+        }
+        gemm(&mut z.e, &layer.wmax, Transpose::No, &s_e, Transpose::No)?;
+        for col in z.e.as_mut_slice().chunks_exact_mut(d_out) {
+            for (x, bm) in col.iter_mut().zip(&layer.bmax) {
+                *x = infl_z.apply(*x + beta * bm);
+            }
+        }
+        ws.give(s_e);
     }
-    ws.give(s_e);
     if a.constant {
         // q = 0 and a1 = 0: no degree-2 term.
         return Ok(z);
     }
     // Degree 2: mid W qm_ij + V_i a1_j; radius
     // |W|(qr_ij + γ|qm_ij|) + VA(|qm_ij| + qr_ij + (γ/ᾱ_i)|a1_j|) (fold and own rounding).
-    let g2 = gamma(2 * n + 2, U64);
-    let stacked_p = {
-        let mut p = DMatrix::zeros(d_out, 2 * n);
-        p.columns_mut(0, n).copy_from(&abs_w);
-        p.columns_mut(n, n).copy_from(&va);
-        p
-    };
-    let mut stacked_s = ws.scratch(2 * n, cols);
+    let infl_q = Inflate::new(2 * n + 1);
     for i in 0..k {
         for j in 0..k {
             let ij = i * k + j;
@@ -275,34 +403,19 @@ pub(crate) fn dense(
                 &a.qm[ij],
                 Transpose::No,
             )?;
-            gemm_acc(&mut z.qm[ij], &layer.v[i], &a.c1[j])?;
-            let gi = up_ops(g2 / amax[i], 1);
-            let (i2, i4) = (Inflate::new(2), Inflate::new(4));
-            let (qm_a, qr_a, c1_a) = (a.qm[ij].as_slice(), a.qr[ij].as_slice(), a.c1[j].as_slice());
-            // Column c of stacked_s is [qr + γ|qm| ; |qm| + qr + (γ/ᾱ_i)|a1_j|] (2n rows).
-            for (c, s_c) in stacked_s.as_mut_slice().chunks_exact_mut(2 * n).enumerate() {
-                let range = c * n..(c + 1) * n;
-                let (top, bottom) = s_c.split_at_mut(n);
-                for ((((t, b), qm), qr), c1) in top
-                    .iter_mut()
-                    .zip(bottom.iter_mut())
-                    .zip(&qm_a[range.clone()])
-                    .zip(&qr_a[range.clone()])
-                    .zip(&c1_a[range])
-                {
-                    let (qm, qr) = (qm.abs(), *qr);
-                    *t = i2.apply(qr + g2 * qm);
-                    *b = i4.apply(qm + qr + gi * c1.abs());
-                }
+            if !layer.v_zero[i] {
+                gemm_acc(&mut z.qm[ij], &layer.v[i], &a.c1[j])?;
+            }
+            if !fused_q {
+                fill_stacked(a, ij, j, up_ops(g2 / amax[i], 1), g2, n, &mut stacked_s);
             }
             gemm(
                 &mut z.qr[ij],
-                &stacked_p,
+                &layer.stacked_p,
                 Transpose::No,
                 &stacked_s,
                 Transpose::No,
             )?;
-            let infl_q = Inflate::new(2 * n + 1);
             for x in z.qr[ij].as_mut_slice() {
                 *x = infl_q.apply(*x);
             }
@@ -312,29 +425,190 @@ pub(crate) fn dense(
     Ok(z)
 }
 
-/// `out_in >= max_j p_ij · Σ_j s_jn >= (P S)_in` for nonnegative `P`, `S` (rounded up:
-/// the column sums through [`Inflate`] for their `rows - 1` additions, the product by
-/// one more inflation). NaN propagates (`f64::max` would drop it, so a NaN row maximum
-/// is kept explicitly).
-fn holder_bound(out: &mut DMatrix<f64>, p: &DMatrix<f64>, s: &DMatrix<f64>) {
-    let rows = s.nrows();
-    let infl_sum = Inflate::new(rows);
-    let infl_1 = Inflate::new(1);
-    let rowmax: Vec<f64> = p
-        .row_iter()
-        .map(|r| {
-            r.iter()
-                .fold(0.0f64, |m, x| if x.is_nan() || *x > m { *x } else { m })
-        })
-        .collect();
-    for (mut o, sc) in out.column_iter_mut().zip(s.column_iter()) {
-        let sum = infl_sum.apply(sc.iter().sum::<f64>());
-        for (x, rm) in o.iter_mut().zip(&rowmax) {
-            *x = infl_1.apply(rm * sum);
+/// The constants of the degree-0 operand `s_e` of [`dense`].
+#[derive(Clone, Copy)]
+struct SeConsts {
+    g_own: f64,
+    tau: f64,
+    infl_e: Inflate,
+    infl_mag: Inflate,
+}
+
+impl SeConsts {
+    /// `s_e` at entry `idx` of the input (any `k`, constant or not).
+    #[inline]
+    fn entry(&self, a: &Model, idx: usize, amax: &[f64]) -> f64 {
+        let a_mag = a.magnitude_at(idx, amax, self.infl_mag);
+        let mut own = a.c0.as_slice()[idx].abs();
+        if !a.constant {
+            for i in 0..a.k {
+                own += a.c1[i].as_slice()[idx].abs() * amax[i];
+            }
+        }
+        let v = a.e.as_slice()[idx] + self.g_own * own + self.tau * a_mag;
+        self.infl_e.apply(v)
+    }
+
+    /// `s_e` of a `k = 1` entry (the same operations as [`SeConsts::entry`]) and the
+    /// two halves `[qr + γ|qm| ; |qm| + qr + (γ/ᾱ)|a1|]` of the degree-2 operand (the
+    /// same operations as [`fill_stacked`]).
+    #[inline(always)]
+    fn entry_k1(&self, x: [f64; 5], q: &StackConsts) -> (f64, f64, f64) {
+        let [c0, c1, qm, qr, ea] = x;
+        let (ac0, ac1, aqm) = (c0.abs(), c1.abs(), qm.abs());
+        let m = ac0 + ea + ac1 * q.a + (aqm + qr) * q.aa;
+        let a_mag = self.infl_mag.apply(m);
+        let own = ac0 + ac1 * q.a;
+        let s = self.infl_e.apply(ea + self.g_own * own + self.tau * a_mag);
+        let top = q.i2.apply(qr + q.g2 * aqm);
+        let bottom = q.i4.apply(aqm + qr + q.gi * ac1);
+        (s, top, bottom)
+    }
+}
+
+/// The constants of the degree-2 operand `stacked_s` of [`dense`] for one `(i, j)`.
+#[derive(Clone, Copy)]
+struct StackConsts {
+    /// `γ_{2n+2}`.
+    g2: f64,
+    /// `up_ops(γ_{2n+2} / ᾱ_i, 1)`.
+    gi: f64,
+    i2: Inflate,
+    i4: Inflate,
+    /// `ᾱ` and `ᾱ²` (`k = 1`).
+    a: f64,
+    aa: f64,
+}
+
+impl StackConsts {
+    fn new(g2: f64, amax_i: f64) -> StackConsts {
+        StackConsts {
+            g2,
+            gi: up_ops(g2 / amax_i, 1),
+            i2: Inflate::new(2),
+            i4: Inflate::new(4),
+            a: amax_i,
+            aa: amax_i * amax_i,
         }
     }
 }
 
+/// The five coefficient slices of a `k = 1` model.
+fn slices_k1(a: &Model) -> [&[f64]; 5] {
+    [
+        a.c0.as_slice(),
+        a.c1[0].as_slice(),
+        a.qm[0].as_slice(),
+        a.qr[0].as_slice(),
+        a.e.as_slice(),
+    ]
+}
+
+/// `k = 1`, non-constant input, f64: the column sums of `s_e` (in row order, as
+/// [`se_sums`]) and `stacked_s`, in one pass over the input.
+fn se_sums_k1(
+    a: &Model,
+    amax: f64,
+    se: &SeConsts,
+    g2: f64,
+    colsum: &mut DMatrix<f64>,
+    stacked_s: &mut DMatrix<f64>,
+) {
+    let n = a.c0.nrows();
+    let q = StackConsts::new(g2, amax);
+    let [c0, c1, qm, qr, e] = slices_k1(a);
+    for (c, (out, s_c)) in colsum
+        .as_mut_slice()
+        .iter_mut()
+        .zip(stacked_s.as_mut_slice().chunks_exact_mut(2 * n))
+        .enumerate()
+    {
+        let (top, bottom) = s_c.split_at_mut(n);
+        let base = c * n;
+        let mut sum = 0.0;
+        for j in 0..n {
+            let idx = base + j;
+            let (s, t, b) = se.entry_k1([c0[idx], c1[idx], qm[idx], qr[idx], e[idx]], &q);
+            sum += s;
+            top[j] = t;
+            bottom[j] = b;
+        }
+        *out = sum;
+    }
+}
+
+/// `k = 1`, non-constant input, f32: `s_e` as a matrix (for the GEMM with `W_max`) and
+/// `stacked_s`, in one pass over the input.
+fn se_matrix_k1(
+    a: &Model,
+    amax: f64,
+    se: &SeConsts,
+    g2: f64,
+    s_e: &mut DMatrix<f64>,
+    stacked_s: &mut DMatrix<f64>,
+) {
+    let n = a.c0.nrows();
+    let q = StackConsts::new(g2, amax);
+    let [c0, c1, qm, qr, e] = slices_k1(a);
+    for (c, (s_col, s_c)) in s_e
+        .as_mut_slice()
+        .chunks_exact_mut(n)
+        .zip(stacked_s.as_mut_slice().chunks_exact_mut(2 * n))
+        .enumerate()
+    {
+        let (top, bottom) = s_c.split_at_mut(n);
+        let base = c * n;
+        for j in 0..n {
+            let idx = base + j;
+            let (s, t, b) = se.entry_k1([c0[idx], c1[idx], qm[idx], qr[idx], e[idx]], &q);
+            s_col[j] = s;
+            top[j] = t;
+            bottom[j] = b;
+        }
+    }
+}
+
+/// Column `c` of `stacked_s` is `[qr + γ|qm| ; |qm| + qr + (γ/ᾱ_i)|a1_j|]` (2n rows)
+/// for the coefficient `ij` of the input.
+fn fill_stacked(
+    a: &Model,
+    ij: usize,
+    j: usize,
+    gi: f64,
+    g2: f64,
+    n: usize,
+    stacked_s: &mut DMatrix<f64>,
+) {
+    let (i2, i4) = (Inflate::new(2), Inflate::new(4));
+    let (qm_a, qr_a, c1_a) = (a.qm[ij].as_slice(), a.qr[ij].as_slice(), a.c1[j].as_slice());
+    for (c, s_c) in stacked_s.as_mut_slice().chunks_exact_mut(2 * n).enumerate() {
+        let range = c * n..(c + 1) * n;
+        let (top, bottom) = s_c.split_at_mut(n);
+        for ((((t, b), qm), qr), c1) in top
+            .iter_mut()
+            .zip(bottom.iter_mut())
+            .zip(&qm_a[range.clone()])
+            .zip(&qr_a[range.clone()])
+            .zip(&c1_a[range])
+        {
+            let (qm, qr) = (qm.abs(), *qr);
+            *t = i2.apply(qr + g2 * qm);
+            *b = i4.apply(qm + qr + gi * c1.abs());
+        }
+    }
+}
+
+/// Column sums `Σ_j s_e,jn` of the degree-0 operand, summed in row order (any `k`).
+fn se_sums(a: &Model, amax: &[f64], se: &SeConsts, colsum: &mut DMatrix<f64>) {
+    let n = a.c0.nrows();
+    for (c, out) in colsum.as_mut_slice().iter_mut().enumerate() {
+        let mut sum = 0.0;
+        for idx in c * n..(c + 1) * n {
+            sum += se.entry(a, idx, amax);
+        }
+        *out = sum;
+    }
+}
 fn add_cols(m: &mut DMatrix<f64>, b: &[f64]) {
     for mut col in m.column_iter_mut() {
         for (x, bb) in col.iter_mut().zip(b) {

@@ -4,11 +4,19 @@
 //! buffers and hands them out again (zeroed), so that at steady state (same shapes, same
 //! `k`) a call allocates no large matrix. Results do not depend on the workspace's
 //! history: every buffer is zero-filled before use, exactly like a fresh allocation,
-//! except scratch buffers that the caller overwrites entirely before reading them.
+//! except scratch buffers that the caller overwrites entirely before reading them, and
+//! two kinds of buffers kept whole between calls:
+//!
+//! - the constant input model ([`EnclosureWorkspace::input_model`]): its first-order,
+//!   degree-2 and radius buffers are zero-filled once and never written afterwards (the
+//!   steps only read their input model), so a call refills only `c0` with the inputs;
+//! - the per-layer f64 operands ([`DenseDirs`]), overwritten entirely by
+//!   [`DenseDirs::load`] on every call.
 
+use autodiff::Real;
 use nalgebra::DMatrix;
 
-use super::model::Model;
+use super::model::{DenseDirs, Model};
 
 /// Reusable scratch memory of the enclosure engine (see [`super::enclose_with`]).
 /// Keep one per thread and pass it to every call; `EnclosureWorkspace::default()` is
@@ -18,12 +26,44 @@ pub struct EnclosureWorkspace {
     pool: Vec<Vec<f64>>,
     /// Per-entry classes of the ReLU step (see `Model::relu_classes`).
     pub(crate) class: Vec<u8>,
+    /// The constant input model of the last call (zero coefficients, kept).
+    input: Option<Model>,
+    /// The dense layers' f64 operands, in layer order.
+    pub(crate) layers: Vec<DenseDirs>,
 }
 
 impl EnclosureWorkspace {
     /// An empty workspace.
     pub fn new() -> EnclosureWorkspace {
         EnclosureWorkspace::default()
+    }
+
+    /// The constant model of the inputs `x` for `k` directions: `c0 = x` in f64, every
+    /// other coefficient zero. The zero buffers of the previous call are reused as they
+    /// are (no step writes into its input model; [`Self::keep_input`] takes it back), so
+    /// only `c0` is written; a new shape or `k` builds a fresh zeroed model.
+    pub(crate) fn input_model<T: Real>(&mut self, x: &DMatrix<T>, k: usize) -> Model {
+        let (r, c) = x.shape();
+        let mut m = match self.input.take() {
+            Some(m) if m.k == k && m.c0.shape() == (r, c) => m,
+            other => {
+                if let Some(old) = other {
+                    self.give_model(old);
+                }
+                self.model(r, c, k)
+            }
+        };
+        for (d, s) in m.c0.as_mut_slice().iter_mut().zip(x.as_slice()) {
+            *d = s.to_f64();
+        }
+        m.constant = true;
+        m
+    }
+
+    /// Keeps the input model for the next call (see [`Self::input_model`]).
+    pub(crate) fn keep_input(&mut self, m: Model) {
+        debug_assert!(m.constant);
+        self.input = Some(m);
     }
 
     /// A zeroed `rows x cols` matrix, reusing a pooled buffer when one is large enough.
@@ -101,6 +141,25 @@ impl EnclosureWorkspace {
             e: self.scratch(rows, cols),
             constant: false,
         }
+    }
+
+    /// A copy of `m` in pooled buffers (bit for bit, `constant` included).
+    pub(crate) fn copy_model(&mut self, m: &Model) -> Model {
+        let (rows, cols) = m.c0.shape();
+        let mut out = self.model_scratch(rows, cols, m.k, false);
+        out.c0.copy_from(&m.c0);
+        out.e.copy_from(&m.e);
+        for (o, x) in out.c1.iter_mut().zip(&m.c1) {
+            o.copy_from(x);
+        }
+        for (o, x) in out.qm.iter_mut().zip(&m.qm) {
+            o.copy_from(x);
+        }
+        for (o, x) in out.qr.iter_mut().zip(&m.qr) {
+            o.copy_from(x);
+        }
+        out.constant = m.constant;
+        out
     }
 
     /// Returns every buffer of a model to the pool.

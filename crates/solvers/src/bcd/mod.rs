@@ -71,9 +71,12 @@
 //!
 //! # Cost and memory
 //!
-//! Per layer and sweep: `V V^T` and `W^T U` GEMMs (`d^2 N`), two Cholesky solves of size
-//! `d_{l-1}` (`d^3`), one prox per entry of `U`. Memory: `U_l, V_l` for all samples,
-//! `2 N sum_{l>=1} d_l` numbers, plus one `d x N` scratch matrix. Full batch.
+//! Per layer and sweep: `V V^T` (a half product, [`crate::linalg`]'s `gram_sym`, for
+//! hidden inputs; layer 1's factor is kept) and `W^T U` GEMMs (`d^2 N`), two Cholesky
+//! solves of size `d_{l-1}` (`d^3`), one prox per entry of `U`, and the objective's
+//! layer products after the sweep, which the next sweep's U steps reuse (issue #14).
+//! Memory: `U_l, V_l` and the kept products `W_l V_{l-1} + b_l` for all samples,
+//! `3 N sum_{l>=1} d_l` numbers, plus `d x N` scratch matrices. Full batch.
 //!
 //! Accounting per sweep ([`BcdState::sweep`]): one data pass per block update (each
 //! block touches every sample once through its layer; docs/RESULTS_SCHEMA.md counts a
@@ -206,11 +209,13 @@ impl<T: Real> Bcd<T> {
         if let Some(saved) = self.pending.take() {
             state.restore(saved)?;
         }
-        net_io::reload_layers(net, &mut state.w, &mut state.b, "BCD")?;
+        if net_io::reload_layers(net, &mut state.w, &mut state.b, "BCD")? {
+            state.forget_products();
+        }
         state.sweep(&data, &cfg, ctx.threads, ctx.counters, hook)?;
         net_io::write_layers(net, &state.w, &state.b, "BCD")?;
         self.sweeps += 1;
-        let (phi, violations) = state.objective_and_violations(&data, &cfg)?;
+        let (phi, violations) = state.objective_and_violations_keep(&data, &cfg, ctx.threads)?;
         if !phi.is_finite() {
             return Err(SolverError::NonFinite(format!(
                 "BCD penalised objective after sweep {}",

@@ -48,12 +48,14 @@ pub(crate) fn read_layers<T: Real>(
 
 /// Replaces `w`, `b` by the dense chain of `net` ([`read_layers`]), erroring if the
 /// network no longer has the layer shapes of `w` (the ones the solver state was built for).
+/// Returns whether any weight or bias differs from what `w`, `b` held (the network was
+/// changed between steps, so products the solver kept are stale).
 pub(crate) fn reload_layers<T: Real>(
     net: &Sequential<T>,
     w: &mut Vec<DMatrix<T>>,
     b: &mut Vec<DVector<T>>,
     solver: &str,
-) -> Result<(), SolverError> {
+) -> Result<bool, SolverError> {
     let layers = read_layers(net, solver)?;
     if layers.w.len() != w.len()
         || layers
@@ -66,9 +68,10 @@ pub(crate) fn reload_layers<T: Real>(
             "{solver}: the network changed shape since init"
         )));
     }
+    let changed = layers.w != *w || layers.b != *b;
     *w = layers.w;
     *b = layers.b;
-    Ok(())
+    Ok(changed)
 }
 
 /// Copies `w`, `b` into the dense layers of `net` (shapes are checked first).

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::config::{BcdConfig, WbUpdate, WeightStep};
 use super::data::LiftedData;
 use crate::linalg::{
-    InputKey, add_diag, affine, check_finite, check_finite_vec, diff_and_norm, lambda_max_psd, mm,
-    row_sums, solve_spd, spd_inverse, sq_diff, sq_norm, sq_norm_vec,
+    GramScratch, InputKey, add_diag, affine, check_finite, check_finite_vec, diff_and_norm,
+    gram_sym, lambda_max_psd, mm, row_sums, solve_spd, spd_inverse, sq_diff, sq_norm, sq_norm_vec,
 };
 use crate::{Counters, SolverError};
 
@@ -61,6 +61,17 @@ pub struct BcdState<T: Real> {
     input_key: InputKey,
     input_factor: Option<nalgebra::Cholesky<T, nalgebra::Dyn>>,
     input_sums: DVector<T>,
+    /// `lin[l-1] = W_l V_{l-1} + b_l 1^T` of every layer as the penalised objective after
+    /// a sweep computed them ([`BcdState::objective_and_violations_keep`]). The next
+    /// sweep's `U_L` and hidden `U_l` steps need exactly these products (W_l and V_{l-1}
+    /// change only after the layer's U step), so they are reused instead of recomputed
+    /// (issue #14: one forward pass per sweep). Valid while `lin_ready` and `lin_key`
+    /// (inputs, threads) match; dropped when the weights were changed from outside.
+    lin: Vec<DMatrix<T>>,
+    lin_ready: bool,
+    lin_key: InputKey,
+    /// Buffers of the hidden layers' Gram matrices ([`gram_sym`]).
+    gram_ws: GramScratch<T>,
 }
 
 /// Lifted variables as checkpointed (weights live in the network).
@@ -94,6 +105,10 @@ impl<T: Real> BcdState<T> {
             input_key: InputKey::default(),
             input_factor: None,
             input_sums: DVector::zeros(0),
+            lin: vec![DMatrix::zeros(0, 0); l_count],
+            lin_ready: false,
+            lin_key: InputKey::default(),
+            gram_ws: GramScratch::default(),
         })
     }
 
@@ -123,7 +138,15 @@ impl<T: Real> BcdState<T> {
         self.u = s.u;
         self.v = s.v;
         self.input_key.clear();
+        self.forget_products();
         Ok(())
+    }
+
+    /// Drops the layer products kept from the last objective (the weights or lifted
+    /// variables were changed from outside the sweep).
+    pub(crate) fn forget_products(&mut self) {
+        self.lin_ready = false;
+        self.lin_key.clear();
     }
 
     /// The penalised objective in sum form (ALGORITHMS.md 4.1, three-splitting):
@@ -184,13 +207,27 @@ impl<T: Real> BcdState<T> {
         data: &LiftedData<T>,
         cfg: &BcdConfig,
     ) -> Result<(f64, Vec<(f64, f64)>), SolverError> {
+        self.forget_products();
+        self.objective_and_violations_keep(data, cfg, 1)
+    }
+
+    /// [`BcdState::objective_and_violations`] that keeps every layer's `W_l V_{l-1} + b_l`
+    /// (computed with `threads`) for the next [`BcdState::sweep`]'s U steps. Bit for bit
+    /// the products the U steps would compute (the same [`affine`] call on the same
+    /// operands), so the iterates do not change.
+    pub(crate) fn objective_and_violations_keep(
+        &mut self,
+        data: &LiftedData<T>,
+        cfg: &BcdConfig,
+        threads: usize,
+    ) -> Result<(f64, Vec<(f64, f64)>), SolverError> {
+        self.lin_ready = false;
         let l_count = self.num_layers();
         let mut phi = data.data_term(&self.v[l_count - 1])?;
         let ls = data.l2_sum();
         let mut out = Vec::with_capacity(l_count);
         // Work buffers kept in the state (d x N each: no allocation per step).
         let mut act = std::mem::take(&mut self.work_q);
-        let mut lin = std::mem::take(&mut self.work_q2);
         let mut r = Ok(());
         for i in 0..l_count {
             phi += 0.5 * ls * sq_norm(&self.w[i]);
@@ -203,19 +240,22 @@ impl<T: Real> BcdState<T> {
             let (d_act, n_act) = diff_and_norm(&self.v[i], act);
             phi += 0.5 * cfg.gamma * d_act;
             let input = if i == 0 { data.x } else { &self.v[i - 1] };
-            if let Err(e) = affine(&self.w[i], &self.b[i], input, 1, &mut lin) {
+            let lin = &mut self.lin[i];
+            if let Err(e) = affine(&self.w[i], &self.b[i], input, threads, lin) {
                 r = Err(e);
                 break;
             }
-            let (d_lin, n_lin) = diff_and_norm(&self.u[i], &lin);
+            let (d_lin, n_lin) = diff_and_norm(&self.u[i], lin);
             phi += 0.5 * cfg.rho * d_lin;
             let r_lin = (d_lin / n_lin.max(1e-300)).sqrt();
             let r_act = (d_act / n_act.max(1e-300)).sqrt();
             out.push((r_lin, r_act));
         }
         self.work_q = act;
-        self.work_q2 = lin;
-        r.map(|()| (phi, out))
+        r?;
+        self.lin_ready = true;
+        self.lin_key.hit(data.x, threads);
+        Ok((phi, out))
     }
 
     /// One backward sweep (ALGORITHMS.md 4.2): V_L, U_L, then for l = L..1 the weight
@@ -248,11 +288,14 @@ impl<T: Real> BcdState<T> {
             ));
         }
         let n = data.n();
+        // The products kept by the last objective (if still current) feed the U steps.
+        let key_hit = self.lin_key.hit(data.x, threads);
+        let kept = std::mem::replace(&mut self.lin_ready, false) && key_hit;
         self.update_output_v(data, cfg)?;
         counters.inner_solves += 1;
         counters.add_forward(n);
         hook(BcdBlock::OutputV, self);
-        self.update_output_u(data.x, cfg, threads)?;
+        self.update_output_u(data.x, cfg, threads, kept)?;
         counters.add_forward(n);
         hook(BcdBlock::OutputU, self);
         for i in (0..l_count).rev() {
@@ -289,7 +332,7 @@ impl<T: Real> BcdState<T> {
                 counters.inner_solves += 1;
                 counters.add_backward(n);
                 hook(BcdBlock::Activation(i), self);
-                self.update_hidden_u(i - 1, data.x, cfg, threads)?;
+                self.update_hidden_u(i - 1, data.x, cfg, threads, kept)?;
                 counters.inner_solves += 1;
                 counters.add_forward(n);
                 hook(BcdBlock::PreActivation(i), self);
@@ -300,6 +343,24 @@ impl<T: Real> BcdState<T> {
             check_finite_vec(b, &format!("BCD: b_{} after a sweep", i + 1))?;
         }
         Ok(())
+    }
+
+    /// `scratch <- W_k V_{k-1} + b_k 1^T` (0-based `k`, `V_{-1} = X`): the product kept by
+    /// the last objective when `kept` (swapped in: the objective recomputes it after the
+    /// sweep), else computed.
+    fn layer_product(
+        &mut self,
+        k: usize,
+        x: &DMatrix<T>,
+        threads: usize,
+        kept: bool,
+    ) -> Result<(), SolverError> {
+        if kept {
+            std::mem::swap(&mut self.scratch, &mut self.lin[k]);
+            return Ok(());
+        }
+        let input = if k == 0 { x } else { &self.v[k - 1] };
+        affine(&self.w[k], &self.b[k], input, threads, &mut self.scratch)
     }
 
     /// V_L <- argmin ell(V) + (gamma/2)||V - U_L||^2 + (alpha/2)||V - V_L_old||^2, i.e.
@@ -328,16 +389,10 @@ impl<T: Real> BcdState<T> {
         x: &DMatrix<T>,
         cfg: &BcdConfig,
         threads: usize,
+        kept: bool,
     ) -> Result<(), SolverError> {
         let last = self.num_layers() - 1;
-        let input = if last == 0 { x } else { &self.v[last - 1] };
-        affine(
-            &self.w[last],
-            &self.b[last],
-            input,
-            threads,
-            &mut self.scratch,
-        )?;
+        self.layer_product(last, x, threads, kept)?;
         let (g, r) = (T::of(cfg.gamma), T::of(cfg.rho));
         let s = T::one() / (g + r);
         for (u, (&v, &m)) in self.u[last]
@@ -361,9 +416,16 @@ impl<T: Real> BcdState<T> {
         let input = if i == 0 { data.x } else { &self.v[i - 1] };
         let (rho, alpha) = (cfg.rho, cfg.alpha);
         let what = format!("BCD W_{} step", i + 1);
-        let gram_of = |input: &DMatrix<T>| -> Result<DMatrix<T>, SolverError> {
+        let ws = &mut self.gram_ws;
+        let mut gram_of = |input: &DMatrix<T>| -> Result<DMatrix<T>, SolverError> {
+            // Layer 1's (X X^T, once per data set) stays the full GEMM it always was;
+            // hidden layers' (every sweep) take the half product.
             let mut gram = DMatrix::zeros(0, 0);
-            mm(&mut gram, rho, input, N, input, Y, 0.0, threads)?;
+            if i == 0 {
+                mm(&mut gram, rho, input, N, input, Y, 0.0, threads)?;
+            } else {
+                gram_sym(&mut gram, rho, input, threads, ws)?;
+            }
             add_diag(&mut gram, alpha + data.l2_sum());
             Ok(gram)
         };
@@ -589,9 +651,9 @@ impl<T: Real> BcdState<T> {
         x: &DMatrix<T>,
         cfg: &BcdConfig,
         threads: usize,
+        kept: bool,
     ) -> Result<(), SolverError> {
-        let input = if k == 0 { x } else { &self.v[k - 1] };
-        affine(&self.w[k], &self.b[k], input, threads, &mut self.scratch)?;
+        self.layer_product(k, x, threads, kept)?;
         let (rho, alpha, gamma) = (cfg.rho, cfg.alpha, cfg.gamma);
         let g = (rho + alpha) / gamma;
         let h = self.acts[k];

@@ -182,17 +182,19 @@ impl<T: Real> CertifiedMm<T> {
                 self.grad[i].to_f64()
             )));
         }
-        let k = self.dirs.len();
-        for d in &mut self.dirs {
-            d.fill(T::zero());
-        }
-        for (i, (t, p)) in self.trial.iter().zip(&self.params).enumerate() {
-            let slot = if k == 1 {
-                0
-            } else {
-                self.groups.iter().position(|r| r.contains(&i)).unwrap_or(0)
-            };
-            self.dirs[slot][i] = *t - *p;
+        if self.dirs.len() == 1 {
+            for ((d, t), p) in self.dirs[0].iter_mut().zip(&self.trial).zip(&self.params) {
+                *d = *t - *p;
+            }
+        } else {
+            // Direction l is the base direction on layer l's group and zero elsewhere
+            // (the groups partition the parameters, in order).
+            for (d, r) in self.dirs.iter_mut().zip(&self.groups) {
+                d.fill(T::zero());
+                for i in r.clone() {
+                    d[i] = self.trial[i] - self.params[i];
+                }
+            }
         }
         Ok(())
     }

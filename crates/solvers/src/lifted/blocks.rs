@@ -5,7 +5,7 @@
 
 use autodiff::{Real, Transpose};
 use nalgebra::DMatrix;
-use nets::{Loss, Targets};
+use nets::{CurvatureBound, Loss, Targets};
 
 use super::inner::SmoothBlock;
 use crate::SolverError;
@@ -59,6 +59,23 @@ pub(crate) enum Term<'a, T: Real> {
 }
 
 impl<T: Real> Term<'_, T> {
+    /// A bound `c` on the term's Hessian in each column of `v` (`H <= c I`), or `None`
+    /// when there is none: `lam` for the hidden penalty (`B`'s second derivative in `v`
+    /// is `1{v > 0}`), `s` times the loss's stated per-sample bound for the output
+    /// (nets::Loss::curvature_bound; Böhning's `(1/2)(I - 11^T/K) <= I/2`), `s` the
+    /// sample weight.
+    pub(crate) fn curvature(&self, s: f64) -> Option<f64> {
+        match *self {
+            Term::Hidden { lam, .. } => Some(lam),
+            // (The class count only labels Böhning's bound; its scale is 1/2 for any K.)
+            Term::Output { loss, .. } => match loss.curvature_bound(1) {
+                CurvatureBound::ScaledIdentity(c) => Some(s * c),
+                CurvatureBound::Bohning { .. } => Some(0.5 * s),
+                CurvatureBound::NotSmooth => None,
+            },
+        }
+    }
+
     /// The term at `v`; with `gv`, also its gradient in `v`.
     pub(crate) fn eval(
         &self,
@@ -159,6 +176,57 @@ pub(crate) struct WBlock<'a, T: Real> {
     pub(crate) v: &'a mut DMatrix<T>,
     pub(crate) gv: &'a mut DMatrix<T>,
     pub(crate) threads: usize,
+    /// The preconditioner: `M^{-1}` of the block's metric (super::metric), or `None`
+    /// for the Euclidean metric.
+    pub(crate) metric: Option<Metric<'a, T>>,
+}
+
+/// The inverse metric of a weights block, scratch for `[gW, gb]` and `[gW, gb] M^{-1}`,
+/// and the pre-activation images `V(x), V(y), V(xn)` and the direction's `P [A; 1]`
+/// (`d_out x N` each) that the preconditioned solve keeps instead of recomputing
+/// `W A + b 1^T` (SmoothBlock::image_start).
+pub(crate) struct Metric<'a, T: Real> {
+    pub(crate) minv: &'a DMatrix<T>,
+    pub(crate) gcat: &'a mut DMatrix<T>,
+    pub(crate) pcat: &'a mut DMatrix<T>,
+    pub(crate) img: &'a mut [DMatrix<T>; 4],
+}
+
+/// Value and gradient of a weights block at `x = [W, b]` from its pre-activation
+/// `v = W A + b 1^T`: `gW = G_v A^T + ridge W`, `gb = G_v 1`.
+#[allow(clippy::too_many_arguments)]
+fn weights_grad<T: Real>(
+    term: &Term<'_, T>,
+    a: &DMatrix<T>,
+    ridge: f64,
+    v: &DMatrix<T>,
+    gv: &mut DMatrix<T>,
+    x: &[DMatrix<T>],
+    g: &mut [DMatrix<T>],
+    threads: usize,
+) -> Result<f64, SolverError> {
+    let f = term.eval(v, Some(gv))? + 0.5 * ridge * sq_norm(&x[0]);
+    let (gw, gb) = g.split_at_mut(1);
+    // gW = G_v A^T + ridge W
+    gw[0].copy_from(&x[0]);
+    gemm(
+        &mut gw[0],
+        1.0,
+        gv,
+        Transpose::No,
+        a,
+        Transpose::Yes,
+        ridge,
+        threads,
+    )?;
+    // gb = G_v 1
+    gb[0].fill(T::zero());
+    for col in gv.column_iter() {
+        for (gbi, &c) in gb[0].iter_mut().zip(col.iter()) {
+            *gbi += c;
+        }
+    }
+    Ok(f)
 }
 
 impl<T: Real> SmoothBlock<T> for WBlock<'_, T> {
@@ -173,32 +241,135 @@ impl<T: Real> SmoothBlock<T> for WBlock<'_, T> {
         #[cfg(test)]
         tally::note(&tally::VALUE_GRADS);
         affine_into(self.v, &x[0], &x[1], self.a, self.threads)?;
-        let f = self.term.eval(self.v, Some(self.gv))? + 0.5 * self.ridge * sq_norm(&x[0]);
-        let (gw, gb) = g.split_at_mut(1);
-        // gW = G_v A^T + ridge W
-        gw[0].copy_from(&x[0]);
-        gemm(
-            &mut gw[0],
-            1.0,
+        weights_grad(
+            &self.term,
+            self.a,
+            self.ridge,
+            self.v,
             self.gv,
+            x,
+            g,
+            self.threads,
+        )
+    }
+
+    fn image_start(&mut self, x: &[DMatrix<T>]) -> Result<Option<f64>, SolverError> {
+        let Some(m) = self.metric.as_mut() else {
+            return Ok(None);
+        };
+        #[cfg(test)]
+        tally::note(&tally::VALUES);
+        let [vx, vy, ..] = &mut *m.img;
+        affine_into(vx, &x[0], &x[1], self.a, self.threads)?;
+        fit(vy, vx.nrows(), vx.ncols());
+        vy.copy_from(vx);
+        Ok(Some(
+            self.term.eval(vx, None)? + 0.5 * self.ridge * sq_norm(&x[0]),
+        ))
+    }
+
+    fn image_value_grad(
+        &mut self,
+        y: &[DMatrix<T>],
+        g: &mut [DMatrix<T>],
+    ) -> Result<f64, SolverError> {
+        #[cfg(test)]
+        tally::note(&tally::VALUE_GRADS);
+        let m = self.metric.as_mut().expect("image_start made the images");
+        weights_grad(
+            &self.term,
+            self.a,
+            self.ridge,
+            &m.img[1],
+            self.gv,
+            y,
+            g,
+            self.threads,
+        )
+    }
+
+    fn image_direction(&mut self, p: &[DMatrix<T>]) -> Result<(), SolverError> {
+        let m = self.metric.as_mut().expect("image_start made the images");
+        let q = &mut m.img[3];
+        fit(q, p[0].nrows(), self.a.ncols());
+        gemm(
+            q,
+            1.0,
+            &p[0],
             Transpose::No,
             self.a,
-            Transpose::Yes,
-            self.ridge,
+            Transpose::No,
+            0.0,
             self.threads,
         )?;
-        // gb = G_v 1
-        gb[0].fill(T::zero());
-        for col in self.gv.column_iter() {
-            for (gbi, &c) in gb[0].iter_mut().zip(col.iter()) {
-                *gbi += c;
+        for mut col in q.column_iter_mut() {
+            for (c, &bi) in col.iter_mut().zip(p[1].iter()) {
+                *c += bi;
             }
         }
-        Ok(f)
+        Ok(())
+    }
+
+    fn image_trial(&mut self, xn: &[DMatrix<T>], step: T) -> Result<f64, SolverError> {
+        #[cfg(test)]
+        tally::note(&tally::VALUES);
+        let m = self.metric.as_mut().expect("image_start made the images");
+        let [_, vy, vn, q] = &mut *m.img;
+        fit(vn, vy.nrows(), vy.ncols());
+        for ((n, &y), &d) in vn.iter_mut().zip(vy.iter()).zip(q.iter()) {
+            *n = y - step * d;
+        }
+        Ok(self.term.eval(vn, None)? + 0.5 * self.ridge * sq_norm(&xn[0]))
+    }
+
+    fn image_moved(&mut self, beta: T) {
+        if let Some(m) = self.metric.as_mut() {
+            let [vx, vy, vn, _] = &mut *m.img;
+            for ((y, x), &n) in vy.iter_mut().zip(vx.iter_mut()).zip(vn.iter()) {
+                *y = n + beta * (n - *x);
+                *x = n;
+            }
+        }
+    }
+
+    fn image_restart(&mut self) {
+        if let Some(m) = self.metric.as_mut() {
+            let [vx, vy, ..] = &mut *m.img;
+            vy.copy_from(vx);
+        }
     }
 
     fn nonnegative(&self) -> bool {
         false
+    }
+
+    /// `[pW, pb] = [gW, gb] M^{-1}` (one `d_out x (d_in+1) x (d_in+1)` GEMM).
+    fn precondition(
+        &mut self,
+        g: &[DMatrix<T>],
+        p: &mut [DMatrix<T>],
+    ) -> Result<bool, SolverError> {
+        let Some(m) = self.metric.as_mut() else {
+            return Ok(false);
+        };
+        let (rows, d) = g[0].shape();
+        fit(m.gcat, rows, d + 1);
+        m.gcat.columns_mut(0, d).copy_from(&g[0]);
+        m.gcat.column_mut(d).copy_from(&g[1].column(0));
+        fit(m.pcat, rows, d + 1);
+        gemm(
+            m.pcat,
+            1.0,
+            m.gcat,
+            Transpose::No,
+            m.minv,
+            Transpose::No,
+            0.0,
+            self.threads,
+        )?;
+        p[0].copy_from(&m.pcat.columns(0, d));
+        p[1].column_mut(0).copy_from(&m.pcat.column(d));
+        Ok(true)
     }
 }
 

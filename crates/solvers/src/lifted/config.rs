@@ -9,7 +9,8 @@ use crate::SolverError;
 /// Defaults: `lambda = 1` for every hidden layer (the Fenchel lifted networks code,
 /// `mnist_batch.py`, uses lambda = 1; see the module docs for how our normalisation
 /// differs), `rho = 0` (their `rho`), one block sweep per step, inner tolerance `1e-3`
-/// (relative gradient-mapping norm), at most 50 inner iterations per block.
+/// (relative gradient-mapping norm), at most 50 inner iterations per block, weights
+/// blocks preconditioned by their Hessian bound.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LiftedConfig {
@@ -33,6 +34,20 @@ pub struct LiftedConfig {
     /// shrink) and gives a higher objective per sweep and per data pass, so it is an
     /// option, off by default.
     pub warm_step: bool,
+    /// Use the blocks' curvature bounds (issue #14; `true`, the default): solve every
+    /// weights block `(W_l, b_l)` by FISTA in the metric
+    /// `M = c [A; 1][A; 1]^T + ridge diag(1, .., 1, 0)` that bounds its Hessian (`c` the
+    /// curvature bound of what follows the layer: `lambda_l s` for a hidden penalty, `s`
+    /// times the loss's bound at the output; module `metric`), i.e. with the step
+    /// `[W, b] <- [W, b] - (1/L) [gW, gb] M^{-1}`, backtracking on the descent test in
+    /// that metric from `L <= 1`; and start every X block's step search at most at its
+    /// Lipschitz bound `lambda_l s + c ||W_{l+1}||_2^2` (power-iteration estimate). `false`
+    /// is the method before (Euclidean FISTA, estimate carried and halved only). Same
+    /// block objectives and stopping rule (gradient norm, resp. gradient mapping, below
+    /// `inner_tol` times its starting value). `M` depends only on the layer's input,
+    /// fixed during the block's solve: it is factored once per block solve (for layer 1
+    /// once per run).
+    pub curvature_bounds: bool,
 }
 
 impl Default for LiftedConfig {
@@ -45,6 +60,7 @@ impl Default for LiftedConfig {
             inner_tol: 1e-3,
             inner_max_iters: 50,
             warm_step: false,
+            curvature_bounds: true,
         }
     }
 }

@@ -22,6 +22,46 @@ pub(crate) trait SmoothBlock<T: Real> {
     fn value_grad(&mut self, x: &[DMatrix<T>], g: &mut [DMatrix<T>]) -> Result<f64, SolverError>;
     /// Whether the feasible set is `x >= 0` (otherwise unconstrained).
     fn nonnegative(&self) -> bool;
+    /// A preconditioner for an unconstrained block: writes `p = M^{-1} g` for a fixed
+    /// symmetric positive definite metric `M` (the same for the whole solve) and returns
+    /// `true`, or returns `false` without touching `p` when the block has none (the
+    /// Euclidean metric). Must return `false` for nonnegative blocks.
+    fn precondition(
+        &mut self,
+        _g: &[DMatrix<T>],
+        _p: &mut [DMatrix<T>],
+    ) -> Result<bool, SolverError> {
+        Ok(false)
+    }
+    /// Image caching for a preconditioned block `f(x) = term(K x) + h(x)` with `K`
+    /// affine (issue #14): the solver then asks for the images `K x`, `K y`, `K xn`
+    /// through the methods below instead of recomputing them, since `K` of an
+    /// extrapolated point or of a trial step is the same combination of images. Returns
+    /// `Some(f(x))` after storing `K x` (and `K y = K x`) when supported, else `None`
+    /// (then the other `image_*` methods are never called).
+    fn image_start(&mut self, _x: &[DMatrix<T>]) -> Result<Option<f64>, SolverError> {
+        Ok(None)
+    }
+    /// `f(y)` and its gradient from the stored image `K y`.
+    fn image_value_grad(
+        &mut self,
+        _y: &[DMatrix<T>],
+        _g: &mut [DMatrix<T>],
+    ) -> Result<f64, SolverError> {
+        unreachable!("image_value_grad without image_start")
+    }
+    /// Stores the image of the direction `p` (its linear part `K p - K 0`).
+    fn image_direction(&mut self, _p: &[DMatrix<T>]) -> Result<(), SolverError> {
+        unreachable!("image_direction without image_start")
+    }
+    /// `f(xn)` for `xn = y - step p`, its image `K y - step K p` stored.
+    fn image_trial(&mut self, _xn: &[DMatrix<T>], _step: T) -> Result<f64, SolverError> {
+        unreachable!("image_trial without image_start")
+    }
+    /// The solver moved: `K y <- K xn + beta (K xn - K x)`, `K x <- K xn`.
+    fn image_moved(&mut self, _beta: T) {}
+    /// The solver restarted: `K y <- K x`.
+    fn image_restart(&mut self) {}
 }
 
 /// What one inner solve did.
@@ -48,6 +88,7 @@ pub(crate) struct Apg<T: Real> {
     y: Vec<DMatrix<T>>,
     xn: Vec<DMatrix<T>>,
     g: Vec<DMatrix<T>>,
+    p: Vec<DMatrix<T>>,
 }
 
 fn shape_like<T: Real>(buf: &mut Vec<DMatrix<T>>, x: &[DMatrix<T>]) {
@@ -68,14 +109,17 @@ fn copy<T: Real>(dst: &mut [DMatrix<T>], src: &[DMatrix<T>]) {
 impl<T: Real> Apg<T> {
     /// Minimises `block` starting from `x` (updated in place). `lip` is the Lipschitz
     /// estimate carried from the previous solve of this block: multiplied by `shrink`
-    /// (in (0, 1]; 1 = warm start, 0.5 = the former halving) at the start, doubled by
-    /// backtracking, and updated.
+    /// (in (0, 1]; 1 = warm start, 0.5 = the former halving) at the start, capped at
+    /// `bound` (a known Lipschitz bound of the block's gradient in its metric, if any),
+    /// doubled by backtracking, and updated.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn solve<B: SmoothBlock<T>>(
         &mut self,
         block: &mut B,
         x: &mut [DMatrix<T>],
         lip: &mut f64,
         shrink: f64,
+        bound: Option<f64>,
         tol: f64,
         max_iters: usize,
     ) -> Result<InnerStats, SolverError> {
@@ -83,14 +127,25 @@ impl<T: Real> Apg<T> {
         shape_like(&mut self.y, x);
         shape_like(&mut self.xn, x);
         shape_like(&mut self.g, x);
-        let (y, xn, g) = (&mut self.y[..k], &mut self.xn[..k], &mut self.g[..k]);
+        shape_like(&mut self.p, x);
+        let (y, xn, g, p) = (
+            &mut self.y[..k],
+            &mut self.xn[..k],
+            &mut self.g[..k],
+            &mut self.p[..k],
+        );
         let proj = block.nonnegative();
         if proj {
             for m in x.iter_mut() {
                 m.iter_mut().for_each(|v| *v = v.max(T::zero()));
             }
         }
-        let mut fx = block.value(x)?;
+        let imaged = if proj { None } else { block.image_start(x)? };
+        let mut fx = match imaged {
+            Some(f) => f,
+            None => block.value(x)?,
+        };
+        let imaged = imaged.is_some();
         if !fx.is_finite() {
             return Err(SolverError::NonFinite(
                 "lifted block objective at start".into(),
@@ -100,6 +155,9 @@ impl<T: Real> Apg<T> {
         copy(y, x);
         let mut t = 1.0f64;
         let mut l = (*lip * shrink).max(1e-12);
+        if let Some(b) = bound.filter(|b| b.is_finite() && *b > 0.0) {
+            l = l.min(b);
+        }
         let (mut iterations, mut trials) = (0usize, 0usize);
         let mut gm0: Option<f64> = None;
         let mut converged = false;
@@ -107,7 +165,73 @@ impl<T: Real> Apg<T> {
         // Rounding slack of the descent test, relative to the objective's size.
         let slack_rel = 16.0 * T::EPS.to_f64();
         while iterations < max_iters {
-            let fy = block.value_grad(y, g)?;
+            let fy = if imaged {
+                block.image_value_grad(y, g)?
+            } else {
+                block.value_grad(y, g)?
+            };
+            if !proj && block.precondition(g, p)? {
+                if imaged {
+                    block.image_direction(p)?;
+                }
+                // Preconditioned step xn = y - M^{-1} g / L. Descent test in the metric:
+                // f(xn) <= f(y) + <g, d> + (L/2) d^T M d with d = -M^{-1} g / L, i.e.
+                // f(xn) <= f(y) - <g, M^{-1} g> / (2 L). Stopping measure: the
+                // Euclidean gradient norm ||g(y)||, which is what the Euclidean step's
+                // gradient mapping L ||xn - y|| equals for an unconstrained block.
+                let (mut gp, mut gg) = (0.0f64, 0.0f64);
+                for (gm, pm) in g.iter().zip(p.iter()) {
+                    for (&a, &b) in gm.iter().zip(pm.iter()) {
+                        gp += a.to_f64() * b.to_f64();
+                        gg += a.to_f64() * a.to_f64();
+                    }
+                }
+                let fn_ = loop {
+                    let step = T::of(1.0 / l);
+                    for ((xm, ym), pm) in xn.iter_mut().zip(y.iter()).zip(p.iter()) {
+                        for ((a, &b), &c) in xm.iter_mut().zip(ym.iter()).zip(pm.iter()) {
+                            *a = b - step * c;
+                        }
+                    }
+                    let f_new = if imaged {
+                        block.image_trial(xn, step)?
+                    } else {
+                        block.value(xn)?
+                    };
+                    trials += 1;
+                    let bound = fy - 0.5 * gp / l;
+                    if f_new.is_finite() && f_new <= bound + slack_rel * (fy.abs() + 1.0) {
+                        break f_new;
+                    }
+                    l = grow(l)?;
+                };
+                iterations += 1;
+                let gm = gg.sqrt();
+                let gm0v = *gm0.get_or_insert(gm);
+                match accept(x, y, xn, fx, fn_, &mut t, &mut restarted_last) {
+                    Accept::Stationary => {
+                        converged = true;
+                        break;
+                    }
+                    Accept::Restarted => {
+                        if imaged {
+                            block.image_restart();
+                        }
+                        continue;
+                    }
+                    Accept::Moved(beta) => {
+                        if imaged {
+                            block.image_moved(beta);
+                        }
+                        fx = fn_
+                    }
+                }
+                if gm <= tol * gm0v || gm0v == 0.0 {
+                    converged = true;
+                    break;
+                }
+                continue;
+            }
             let (fn_, gm) = loop {
                 // xn = P(y - g / L), and in the same pass the terms of the
                 // descent-lemma test f(xn) <= f(y) + <g, d> + (L/2)||d||^2, d = xn - y.
@@ -128,39 +252,18 @@ impl<T: Real> Apg<T> {
                 if f_new.is_finite() && f_new <= bound + slack_rel * (fy.abs() + 1.0) {
                     break (f_new, l * dd.sqrt());
                 }
-                l *= 2.0;
-                if l.is_nan() || l >= 1e300 {
-                    return Err(SolverError::LineSearch(
-                        "lifted block: backtracking found no step (Lipschitz estimate overflow)"
-                            .into(),
-                    ));
-                }
+                l = grow(l)?;
             };
             iterations += 1;
             let gm0v = *gm0.get_or_insert(gm);
-            if fn_ > fx {
-                // Monotone restart: reject, restart the momentum from the accepted point.
-                if restarted_last {
-                    converged = true; // a plain step from x cannot decrease: stationary to rounding
+            match accept(x, y, xn, fx, fn_, &mut t, &mut restarted_last) {
+                Accept::Stationary => {
+                    converged = true;
                     break;
                 }
-                restarted_last = true;
-                copy(y, x);
-                t = 1.0;
-                continue;
+                Accept::Restarted => continue,
+                Accept::Moved(_) => fx = fn_,
             }
-            restarted_last = false;
-            let t_new = 0.5 * (1.0 + (1.0 + 4.0 * t * t).sqrt());
-            let beta = T::of((t - 1.0) / t_new);
-            // y = xn + beta (xn - x); x = xn
-            for ((ym, xm), xnm) in y.iter_mut().zip(x.iter_mut()).zip(xn.iter()) {
-                for ((yv, xv), &nv) in ym.iter_mut().zip(xm.iter_mut()).zip(xnm.iter()) {
-                    *yv = nv + beta * (nv - *xv);
-                    *xv = nv;
-                }
-            }
-            fx = fn_;
-            t = t_new;
             if gm <= tol * gm0v || gm0v == 0.0 {
                 converged = true;
                 break;
@@ -176,4 +279,60 @@ impl<T: Real> Apg<T> {
             lipschitz: l,
         })
     }
+}
+
+/// Doubles the Lipschitz estimate of a failed descent test; an error once it overflows.
+fn grow(l: f64) -> Result<f64, SolverError> {
+    let l = l * 2.0;
+    if l.is_nan() || l >= 1e300 {
+        return Err(SolverError::LineSearch(
+            "lifted block: backtracking found no step (Lipschitz estimate overflow)".into(),
+        ));
+    }
+    Ok(l)
+}
+
+/// What [`accept`] did with a trial point that passed the descent test.
+enum Accept<T> {
+    /// Moved to it and extrapolated with this momentum weight `beta`.
+    Moved(T),
+    /// It would increase the objective: rejected, momentum restarted from `x`.
+    Restarted,
+    /// It would increase the objective right after a restart: `x` is stationary to
+    /// rounding.
+    Stationary,
+}
+
+/// The monotone FISTA update: accept `xn` if `f(xn) <= f(x)` and extrapolate
+/// `y = xn + beta (xn - x)`, `x = xn` (`beta = (t - 1) / t_new`,
+/// `t_new = (1 + sqrt(1 + 4 t^2)) / 2`); otherwise restart the momentum (`y = x`, `t = 1`).
+fn accept<T: Real>(
+    x: &mut [DMatrix<T>],
+    y: &mut [DMatrix<T>],
+    xn: &[DMatrix<T>],
+    fx: f64,
+    fn_: f64,
+    t: &mut f64,
+    restarted_last: &mut bool,
+) -> Accept<T> {
+    if fn_ > fx {
+        if *restarted_last {
+            return Accept::Stationary;
+        }
+        *restarted_last = true;
+        copy(y, x);
+        *t = 1.0;
+        return Accept::Restarted;
+    }
+    *restarted_last = false;
+    let t_new = 0.5 * (1.0 + (1.0 + 4.0 * *t * *t).sqrt());
+    let beta = T::of((*t - 1.0) / t_new);
+    for ((ym, xm), xnm) in y.iter_mut().zip(x.iter_mut()).zip(xn.iter()) {
+        for ((yv, xv), &nv) in ym.iter_mut().zip(xm.iter_mut()).zip(xnm.iter()) {
+            *yv = nv + beta * (nv - *xv);
+            *xv = nv;
+        }
+    }
+    *t = t_new;
+    Accept::Moved(beta)
 }

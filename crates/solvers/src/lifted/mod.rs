@@ -47,6 +47,28 @@
 //! see its doc). Initialisation: `X_l` from a forward pass of the initial network (all
 //! penalties 0).
 //!
+//! With [`LiftedConfig::curvature_bounds`] (the default since issue #14) the inner
+//! solves use the blocks' known curvature:
+//! - a weights block runs FISTA in the metric `M = c [A; 1][A; 1]^T + ridge diag(1, .., 1, 0)`
+//!   (`A` the layer's input, `c` the curvature bound of what follows the layer:
+//!   `lambda_l s` for the ReLU penalty, whose second derivative in the pre-activation is
+//!   at most 1, `s` times the loss's bound at the output), which bounds its Hessian, so
+//!   the preconditioned step `[W, b] - [gW, gb] M^{-1} / L` descends for `L = 1`
+//!   (module `metric`); `M` is inverted once per block solve (once per run for layer 1,
+//!   whose input is the data); the step search starts at most at `L = 1`; the solve
+//!   keeps the pre-activation images `V(x)`, `V(y)`, `V(xn)` and `P [A; 1]` (the block
+//!   map is affine), so an iteration makes two layer-sized GEMMs and a trial none;
+//! - an X block starts its step search at most at its Lipschitz bound
+//!   `lambda_l s + c ||W_{l+1}||_2^2` (power-iteration estimate) instead of an estimate
+//!   carried from a previous solve that can be far too large (the carried estimate
+//!   only halves once per solve, and starts at 1 while the mean-reduced X blocks have
+//!   curvature of order 1/N).
+//!
+//! Backtracking and the monotone restart stay, so monotonicity never rests on a bound.
+//! The stopping rule is the same: for an unconstrained (weights) block the Euclidean
+//! FISTA's gradient mapping `L ||x+ - y||` is the gradient norm `||g(y)||`, which the
+//! preconditioned solve tests directly.
+//!
 //! This is the full-batch variant of the Fenchel lifted networks BCD; their reference
 //! code (beeperman/Fenchel_Lifted_Networks, read for this implementation: nn.py
 //! `neo`, layers.py `X_objective` / `Wb_objective`) solves each block with L-BFGS(-B),
@@ -71,12 +93,15 @@
 //! # Memory
 //!
 //! Lifted activations: `N * sum_{l<L} d_l` numbers. Scratch: three pre-activation
-//! buffers of the largest `d_l x N`, and the inner solver's three copies of the block
-//! being solved (at most `3 N max_l d_l` or three weight matrices).
+//! buffers of the largest `d_l x N`, and the inner solver's four copies of the block
+//! being solved (at most `4 N max_l d_l` or four weight matrices). With
+//! `curvature_bounds`: one `(d_{l-1} + 1)^2` metric inverse per layer, a
+//! `d_{l-1} x d_{l-1}` Gram scratch and two `d_l x (d_{l-1} + 1)` gradient copies.
 
 mod blocks;
 mod config;
 mod inner;
+mod metric;
 mod solver;
 mod state;
 
@@ -87,3 +112,5 @@ pub use state::{BlockId, LiftedState, SweepStats, check_network};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_metric;

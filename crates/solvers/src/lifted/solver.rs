@@ -77,6 +77,7 @@ impl<T: Real> Solver<NetProblem<T>> for Lifted<T> {
             .ok_or_else(|| SolverError::Checkpoint("Lifted: init not run".into()))?;
         st.read_weights(&problem.net)?;
         st.warm_step = self.cfg.warm_step;
+        st.curvature_bounds = self.cfg.curvature_bounds;
         let inputs = problem.train.inputs();
         let targets = problem.train.targets();
         let n = problem.train.len() as u64;

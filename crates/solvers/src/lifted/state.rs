@@ -1,14 +1,16 @@
 //! The lifted variables and the block-coordinate sweep (independent of the driver: the
 //! [`super::Lifted`] solver wraps it).
 
-use autodiff::Real;
+use autodiff::{Real, Transpose};
 use nalgebra::DMatrix;
 use nets::{Activation, Loss, LossKind, Sequential, Targets};
 use serde::{Deserialize, Serialize};
 
-use super::blocks::{Term, WBlock, XBlock, affine_into, relu_penalty_sum};
+use super::blocks::{Metric, Term, WBlock, XBlock, affine_into, relu_penalty_sum};
 use super::inner::{Apg, InnerStats};
+use super::metric::WeightMetrics;
 use crate::SolverError;
+use crate::linalg::lambda_max_psd;
 
 /// Which block a sweep just minimised (layers 1-based as in the paper).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,8 +38,9 @@ pub struct SweepStats {
 /// activations `X_l >= 0` (`d_l x N`) for `l = 1..L-1`, plus solver scratch.
 ///
 /// Memory: the lifted activations hold `N * sum_{l<L} d_l` numbers; the scratch holds
-/// one more `d x N` pre-activation per layer kind in use and the inner solver's three
-/// copies of the block being solved (the largest block bounds it).
+/// one more `d x N` pre-activation per layer kind in use, the inner solver's four
+/// copies of the block being solved (the largest block bounds it) and, with
+/// `curvature_bounds`, one `(d_{l-1} + 1)^2` metric inverse per layer.
 #[derive(Debug, Clone)]
 pub struct LiftedState<T: Real> {
     /// `[W_l, b_l]` per layer (`b_l` as a `d_l x 1` matrix).
@@ -57,10 +60,21 @@ pub struct LiftedState<T: Real> {
     /// [`super::LiftedConfig::warm_step`] by the solver at every step; `false` after
     /// [`LiftedState::from_forward`].
     pub warm_step: bool,
+    /// Use the blocks' curvature bounds (issue #14): solve every weights block in the
+    /// metric `M = c Ã Ã^T + ridge diag(1, .., 1, 0)` that bounds its Hessian
+    /// (super::metric) instead of the Euclidean one, and cap the start of every X
+    /// block's step search at its Lipschitz bound. Set from
+    /// [`super::LiftedConfig::curvature_bounds`] by the solver at every step; `true`
+    /// after [`LiftedState::from_forward`] (the default).
+    pub curvature_bounds: bool,
     apg: Apg<T>,
+    metrics: WeightMetrics<T>,
     u: DMatrix<T>,
     v: DMatrix<T>,
     gv: DMatrix<T>,
+    gcat: DMatrix<T>,
+    pcat: DMatrix<T>,
+    img: [DMatrix<T>; 4],
 }
 
 /// What checkpoints keep (weights come from the problem).
@@ -128,10 +142,15 @@ impl<T: Real> LiftedState<T> {
             lip_w: vec![1.0; l_count],
             lip_x: vec![1.0; l_count - 1],
             warm_step: false,
+            curvature_bounds: true,
             apg: Apg::default(),
+            metrics: WeightMetrics::default(),
             u: DMatrix::zeros(0, 0),
             v: DMatrix::zeros(0, 0),
             gv: DMatrix::zeros(0, 0),
+            gcat: DMatrix::zeros(0, 0),
+            pcat: DMatrix::zeros(0, 0),
+            img: std::array::from_fn(|_| DMatrix::zeros(0, 0)),
         };
         state.read_weights(net)?;
         Ok(state)
@@ -290,6 +309,18 @@ impl<T: Real> LiftedState<T> {
                         lam: self.lambdas[l] * s,
                     }
                 };
+                let metric = match (self.curvature_bounds, term.curvature(s)) {
+                    (true, Some(c)) => {
+                        self.metrics.prepare(l, a, c, self.ridge, threads)?;
+                        Some(Metric {
+                            minv: &self.metrics.minv[l],
+                            gcat: &mut self.gcat,
+                            pcat: &mut self.pcat,
+                            img: &mut self.img,
+                        })
+                    }
+                    _ => None,
+                };
                 let mut block = WBlock {
                     a,
                     term,
@@ -297,12 +328,16 @@ impl<T: Real> LiftedState<T> {
                     v: &mut self.v,
                     gv: &mut self.gv,
                     threads,
+                    metric,
                 };
+                // In the metric the descent lemma holds with L = 1.
+                let bound = block.metric.is_some().then_some(1.0);
                 self.apg.solve(
                     &mut block,
                     &mut self.layers[l][..],
                     &mut self.lip_w[l],
                     shrink,
+                    bound,
                     tol,
                     max_iters,
                 )?
@@ -334,6 +369,26 @@ impl<T: Real> LiftedState<T> {
                         lam: self.lambdas[l] * s,
                     }
                 };
+                // The X block's gradient is Lipschitz with constant
+                // lam_own s + c ||W_next||_2^2 (c the term's curvature bound); its power
+                // estimate caps the start of the step search.
+                let bound = match (self.curvature_bounds, term.curvature(s)) {
+                    (true, Some(c)) => {
+                        let w = &self.layers[l][0];
+                        crate::linalg::mm(
+                            &mut self.gcat,
+                            1.0,
+                            w,
+                            Transpose::No,
+                            w,
+                            Transpose::Yes,
+                            0.0,
+                            threads,
+                        )?;
+                        Some(self.lambdas[h] * s + c * lambda_max_psd(&self.gcat, 30))
+                    }
+                    _ => None,
+                };
                 let mut block = XBlock {
                     u: &self.u,
                     lam_own: self.lambdas[h] * s,
@@ -349,6 +404,7 @@ impl<T: Real> LiftedState<T> {
                     std::slice::from_mut(&mut left[h]),
                     &mut self.lip_x[h],
                     shrink,
+                    bound,
                     tol,
                     max_iters,
                 )?
@@ -392,10 +448,15 @@ impl<T: Real> LiftedState<T> {
             lip_w: s.lip_w,
             lip_x: s.lip_x,
             warm_step: false,
+            curvature_bounds: true,
             apg: Apg::default(),
+            metrics: WeightMetrics::default(),
             u: DMatrix::zeros(0, 0),
             v: DMatrix::zeros(0, 0),
             gv: DMatrix::zeros(0, 0),
+            gcat: DMatrix::zeros(0, 0),
+            pcat: DMatrix::zeros(0, 0),
+            img: std::array::from_fn(|_| DMatrix::zeros(0, 0)),
         })
     }
 }

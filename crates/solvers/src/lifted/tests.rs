@@ -129,6 +129,7 @@ fn block_gradients_match_finite_differences() {
         v: &mut v,
         gv: &mut gv,
         threads: 1,
+        metric: None,
     };
     fd_check(&mut wb, &[w.clone(), b.clone()]);
     let w2 = randm(d2, d1, &mut rng);
@@ -143,6 +144,7 @@ fn block_gradients_match_finite_differences() {
         v: &mut v,
         gv: &mut gv,
         threads: 1,
+        metric: None,
     };
     fd_check(&mut wo, &[w2.clone(), b2.clone()]);
     let mut u = DMatrix::zeros(0, 0);
@@ -210,7 +212,7 @@ fn inner_solve_reaches_the_constrained_minimiser() {
     let mut x = vec![u.map(|z| z.max(0.0))];
     let mut lip = 1.0;
     let st = Apg::default()
-        .solve(&mut blk, &mut x, &mut lip, 0.5, 1e-9, 5000)
+        .solve(&mut blk, &mut x, &mut lip, 0.5, None, 1e-9, 5000)
         .unwrap();
     assert!(st.converged, "{st:?}");
     assert!(st.end < st.start, "{st:?}");
@@ -228,9 +230,10 @@ fn inner_solve_reaches_the_constrained_minimiser() {
     );
 }
 
-fn check_monotone(kind: LossKind, seed: u64) {
+fn check_monotone(kind: LossKind, seed: u64, precondition: bool) {
     let f = fixture(&[5, 8, 6, 3], 40, kind, seed);
     let mut st = LiftedState::from_forward(&f.net, &f.loss, &f.x, vec![0.5, 2.0], 0.01).unwrap();
+    st.curvature_bounds = precondition;
     let j0 = reference_objective(&st, &f);
     let ours = st.objective(&f.x, &f.y, &f.loss, 1).unwrap();
     assert!(
@@ -284,12 +287,14 @@ fn check_monotone(kind: LossKind, seed: u64) {
 
 #[test]
 fn lifted_objective_never_increases_across_blocks_softmax() {
-    check_monotone(LossKind::SoftmaxCrossEntropy, 4);
+    check_monotone(LossKind::SoftmaxCrossEntropy, 4, true);
+    check_monotone(LossKind::SoftmaxCrossEntropy, 4, false);
 }
 
 #[test]
 fn lifted_objective_never_increases_across_blocks_mse() {
-    check_monotone(LossKind::Mse, 5);
+    check_monotone(LossKind::Mse, 5, true);
+    check_monotone(LossKind::Mse, 5, false);
 }
 
 #[test]

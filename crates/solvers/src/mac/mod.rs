@@ -55,10 +55,13 @@
 //! the iterates decrease `E_Q` monotonically; as `mu -> infinity` with subproblems solved
 //! to stationarity, limit points are KKT points of the nested problem. No rate.
 //!
-//! Cost per iteration: per layer `h(Z) h(Z)^T` and `W^T G` GEMMs (`d^2 N`), one Cholesky
-//! of size `d_{l-1} + 1`, a power iteration, and per Z-step MM one prox per entry and a
-//! forward of the layer above (plus one per backtracking trial). Memory: `Z_l` and the
-//! cached `h(Z_l)`: `2 N sum_{l<L} d_l` numbers.
+//! Cost per iteration: per layer `h(Z) h(Z)^T` (a half product for hidden inputs) and
+//! `W^T G` GEMMs (`d^2 N`), one Cholesky of size `d_{l-1} + 1`, a power iteration, and
+//! per Z-step MM one prox per entry and a forward of the layer above (plus one per
+//! backtracking trial); the output's loss is evaluated once per output (issue #14).
+//! Memory: `Z_l`, the cached `h(Z_l)`, the layer outputs `W_l h(Z_{l-1}) + b_l`, the
+//! Z-step backups, the feasible candidate and the output gradient: about
+//! `5 N sum_{l<L} d_l + 4 N d_L` numbers.
 //!
 //! Accounting (data passes, `crate::Counters`): `init` one forward pass; per iteration
 //! a forward for the feasible candidate (a full forward pass), per Z-step a forward and
@@ -190,9 +193,7 @@ impl<T: Real> Mac<T> {
         if let Some(z) = self.pending.take() {
             state.restore(z)?;
         }
-        let (w_old, b_old) = (state.w.clone(), state.b.clone());
-        net_io::reload_layers(net, &mut state.w, &mut state.b, "MAC")?;
-        if state.w != w_old || state.b != b_old {
+        if net_io::reload_layers(net, &mut state.w, &mut state.b, "MAC")? {
             // The network was changed between steps: drop the cached layer outputs.
             state.invalidate_all();
         }

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::config::MacConfig;
 use crate::bcd::LiftedData;
 use crate::linalg::{
-    InputKey, add_diag, affine, check_finite, check_finite_vec, diff_and_norm, lambda_max_psd, mm,
-    row_sums, solve_spd, sq_diff, sq_norm,
+    GramScratch, InputKey, add_diag, affine, check_finite, check_finite_vec, diff_and_norm,
+    gram_sym, lambda_max_psd, mm, row_sums, solve_spd, sq_diff, sq_norm,
 };
 use crate::{Counters, SolverError};
 
@@ -64,6 +64,30 @@ pub struct MacState<T: Real> {
     cand_z: Vec<DMatrix<T>>,
     cand_a: Vec<DMatrix<T>>,
     cand_out: DMatrix<T>,
+    /// The output layer's term at the current `lin[L-1]` (issue #14: one iteration needs
+    /// it several times while the output does not change): see [`OutputTerm`].
+    out_term: OutputTerm<T>,
+    /// Buffers of the hidden layers' Gram matrices in the W-step ([`gram_sym`]).
+    gram_ws: GramScratch<T>,
+}
+
+/// The loss term of the output `lin[L-1]`, kept while `lin[L-1]` is unchanged: the value
+/// and gradient (sum form) with the curvature bound, as [`MacState`]'s `top_term` returns
+/// them, and the data term as the objective computes it. Cleared whenever `lin[L-1]` is
+/// recomputed or replaced; every kept number is the one recomputation would give, bit for
+/// bit (the same call on the same operands).
+#[derive(Clone, Debug)]
+struct OutputTerm<T: Real> {
+    grad: DMatrix<T>,
+    value_curv: Option<(f64, f64)>,
+    data: Option<f64>,
+}
+
+impl<T: Real> OutputTerm<T> {
+    fn clear(&mut self) {
+        self.value_curv = None;
+        self.data = None;
+    }
 }
 
 impl<T: Real> MacState<T> {
@@ -99,6 +123,12 @@ impl<T: Real> MacState<T> {
             cand_z: Vec::new(),
             cand_a: Vec::new(),
             cand_out: DMatrix::zeros(0, 0),
+            out_term: OutputTerm {
+                grad: DMatrix::zeros(0, 0),
+                value_curv: None,
+                data: None,
+            },
+            gram_ws: GramScratch::default(),
         })
     }
 
@@ -144,8 +174,28 @@ impl<T: Real> MacState<T> {
             let input = if i == 0 { x } else { &self.a[i - 1] };
             affine(&self.w[i], &self.b[i], input, threads, &mut self.lin[i])?;
             self.lin_valid[i] = true;
+            if i + 1 == self.num_layers() {
+                self.out_term.clear();
+            }
         }
         Ok(())
+    }
+
+    /// The data term (sum form) of the current output `lin[L-1]` (made current first),
+    /// computed once per output ([`OutputTerm`]).
+    fn output_data_term(
+        &mut self,
+        data: &LiftedData<T>,
+        threads: usize,
+    ) -> Result<f64, SolverError> {
+        let last = self.num_layers() - 1;
+        self.ensure_lin(last, data.x, threads)?;
+        if let Some(v) = self.out_term.data.filter(|_| keep_output_term()) {
+            return Ok(v);
+        }
+        let v = data.data_term(&self.lin[last])?;
+        self.out_term.data = Some(v);
+        Ok(v)
     }
 
     /// [`MacState::objective`] from the cached layer outputs.
@@ -163,7 +213,7 @@ impl<T: Real> MacState<T> {
             if i + 1 < l_count {
                 e += 0.5 * mu * sq_diff(&self.z[i], &self.lin[i]);
             } else {
-                e += data.data_term(&self.lin[i])?;
+                e += self.output_data_term(data, threads)?;
             }
         }
         Ok(e)
@@ -189,7 +239,7 @@ impl<T: Real> MacState<T> {
                 e += 0.5 * mu * d;
                 v.push((d / n.max(1e-300)).sqrt());
             } else {
-                e += data.data_term(&self.lin[i])?;
+                e += self.output_data_term(data, threads)?;
             }
         }
         Ok((e, v))
@@ -316,6 +366,7 @@ impl<T: Real> MacState<T> {
                     super::z_kernel::copy_into(lin, z);
                 }
                 std::mem::swap(&mut self.lin[last], &mut out);
+                self.out_term.clear();
                 std::mem::swap(&mut self.z, &mut z_new);
                 std::mem::swap(&mut self.a, &mut a_new);
                 Ok(true)
@@ -378,6 +429,11 @@ impl<T: Real> MacState<T> {
         tally::note(&tally::TERMS);
         self.ensure_lin(i, data.x, threads)?;
         if i + 1 == self.num_layers() {
+            if let Some((val, c)) = self.out_term.value_curv.filter(|_| keep_output_term()) {
+                // The same output as when it was computed: its kept gradient.
+                super::z_kernel::copy_into(&mut self.s2, &self.out_term.grad);
+                return Ok((val, c));
+            }
             let val = data
                 .loss
                 .value_and_output_grad(&self.lin[i], data.targets, &mut self.s2)
@@ -394,13 +450,29 @@ impl<T: Real> MacState<T> {
                         SolverError::Problem("MAC: loss has no curvature bound".into())
                     })?,
             };
-            Ok((val.to_f64() / data.weight(), c))
+            let val = val.to_f64() / data.weight();
+            super::z_kernel::copy_into(&mut self.out_term.grad, &self.s2);
+            self.out_term.value_curv = Some((val, c));
+            Ok((val, c))
         } else {
-            super::z_kernel::copy_into(&mut self.s2, &self.lin[i]);
-            self.s2 -= &self.z[i];
-            let val = 0.5 * mu * sq_norm(&self.s2);
-            self.s2 *= T::of(mu);
-            Ok((val, mu))
+            // One pass: d = lin - Z in T, the sum of d^2 in f64 in entry order, and
+            // s2 = d mu (the same operations as the former copy, subtract, norm, scale).
+            crate::linalg::fit(&mut self.s2, self.lin[i].nrows(), self.lin[i].ncols());
+            let tm = T::of(mu);
+            let mut sq = 0.0;
+            for ((g, &l), &z) in self
+                .s2
+                .as_mut_slice()
+                .iter_mut()
+                .zip(self.lin[i].as_slice())
+                .zip(self.z[i].as_slice())
+            {
+                let d = l - z;
+                let df = d.to_f64();
+                sq += df * df;
+                *g = d * tm;
+            }
+            Ok((0.5 * mu * sq, mu))
         }
     }
 
@@ -457,11 +529,20 @@ impl<T: Real> MacState<T> {
             // The layer above ignores A (W_up = 0) or is broken: nothing to gain here.
             return Ok(0);
         }
+        // The old h(Z), Z move to the backup buffers (every trial rewrites every entry of
+        // a[i], z[i] from them, so they need no copy); on an error they move back.
         let mut a0 = std::mem::take(&mut self.a_old);
         let mut z0 = std::mem::take(&mut self.z_old);
-        super::z_kernel::copy_into(&mut a0, &self.a[i]);
-        super::z_kernel::copy_into(&mut z0, &self.z[i]);
+        crate::linalg::fit(&mut a0, self.a[i].nrows(), self.a[i].ncols());
+        crate::linalg::fit(&mut z0, self.z[i].nrows(), self.z[i].ncols());
+        std::mem::swap(&mut a0, &mut self.a[i]);
+        std::mem::swap(&mut z0, &mut self.z[i]);
         let r = self.z_trials_from(i, up, m, gamma, phi0, lc, tol, data, mu, threads, &a0, &z0);
+        if r.is_err() {
+            std::mem::swap(&mut a0, &mut self.a[i]);
+            std::mem::swap(&mut z0, &mut self.z[i]);
+            self.lin_valid[up] = false;
+        }
         self.a_old = a0;
         self.z_old = z0;
         r
@@ -510,9 +591,7 @@ impl<T: Real> MacState<T> {
             }
             lc *= 2.0;
         }
-        self.z[i].copy_from(z0);
-        self.a[i].copy_from(a0);
-        self.lin_valid[up] = false;
+        // (The caller restores Z_old, h(Z_old).)
         Err(SolverError::LineSearch(format!(
             "MAC Z_{} step: no certified curvature bound after 60 doublings",
             i + 1
@@ -553,7 +632,7 @@ impl<T: Real> MacState<T> {
             }
             (self.input_gram.clone(), self.input_sums.clone())
         } else {
-            mm(&mut aa_local, 1.0, input, N, input, Y, 0.0, threads)?;
+            gram_sym(&mut aa_local, 1.0, input, threads, &mut self.gram_ws)?;
             s_local = row_sums(input);
             (std::mem::take(&mut aa_local), s_local)
         };
@@ -620,6 +699,19 @@ impl<T: Real> MacState<T> {
     }
 }
 
+/// Whether [`OutputTerm`]'s kept values are used (always, except in tests that compare
+/// against recomputing them: [`tally::RECOMPUTE_OUTPUT_TERM`]).
+fn keep_output_term() -> bool {
+    #[cfg(test)]
+    {
+        !tally::RECOMPUTE_OUTPUT_TERM.with(std::cell::Cell::get)
+    }
+    #[cfg(not(test))]
+    {
+        true
+    }
+}
+
 /// Test instrument (data-pass accounting, docs/RESULTS_SCHEMA.md): the tests count the
 /// evaluations that touch all N samples where they happen, independently of the
 /// solver's counters: evaluations of a block's term over the N columns (forward-type),
@@ -632,6 +724,9 @@ pub(crate) mod tally {
         pub(crate) static TERMS: Cell<u64> = const { Cell::new(0) };
         pub(crate) static GRAD_PRODUCTS: Cell<u64> = const { Cell::new(0) };
         pub(crate) static CANDIDATES: Cell<u64> = const { Cell::new(0) };
+        /// When set, the output term is recomputed wherever it is needed (as before it
+        /// was kept), for comparisons with the kept values.
+        pub(crate) static RECOMPUTE_OUTPUT_TERM: Cell<bool> = const { Cell::new(false) };
     }
     pub(crate) fn note(c: &'static std::thread::LocalKey<Cell<u64>>) {
         c.with(|v| v.set(v.get() + 1));

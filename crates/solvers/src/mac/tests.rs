@@ -402,3 +402,44 @@ fn repeated_output_steps_count_one_value_and_gradient_each() {
     assert_eq!((counters.forward, counters.backward), (terms, grads));
     assert_eq!(counters.samples_seen, 40 * (terms + grads));
 }
+
+#[test]
+fn kept_output_term_and_swapped_backups_give_recomputed_iterates_bit_for_bit() {
+    // Issue #14: the output loss term is computed once per output, the Z-step backups
+    // are swapped in. Against a run that recomputes the output term wherever it is used
+    // and drops every kept quantity before each iteration (`invalidate_all`), with the
+    // network changed from outside once: the same reports, coordinates, weights and pass
+    // counts, bit for bit.
+    let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
+    let (net0, data) = toy::<f64>(9);
+    let (mut na, mut nb) = (net0.clone(), net0);
+    let cfg = MacConfig::default();
+    let mut a = cfg.build::<f64>().unwrap();
+    let mut b = cfg.build::<f64>().unwrap();
+    a.init_parts(&na, &data, &loss).unwrap();
+    b.init_parts(&nb, &data, &loss).unwrap();
+    for it in 0..8 {
+        if it == 4 {
+            for n in [&mut na, &mut nb] {
+                n.dense_mut(2).unwrap().bias[0] -= 0.5;
+            }
+        }
+        let mut ra = crate::StepReport::new();
+        let ca = run_ctx(|ctx| ra = a.step_parts(&mut na, &data, &loss, ctx).unwrap());
+        b.state.as_mut().unwrap().invalidate_all();
+        let mut rb = crate::StepReport::new();
+        let recompute = &super::state::tally::RECOMPUTE_OUTPUT_TERM;
+        recompute.with(|c| c.set(true));
+        let cb = run_ctx(|ctx| rb = b.step_parts(&mut nb, &data, &loss, ctx).unwrap());
+        recompute.with(|c| c.set(false));
+        assert_eq!(
+            ra.surrogate.map(f64::to_bits),
+            rb.surrogate.map(f64::to_bits),
+            "iteration {it}"
+        );
+        assert_eq!(ra.extras, rb.extras, "iteration {it}");
+        assert_eq!(ca, cb, "iteration {it}");
+        assert_eq!(a.state().unwrap().z, b.state().unwrap().z, "iteration {it}");
+        assert_eq!(na.flat_params(), nb.flat_params(), "iteration {it}");
+    }
+}

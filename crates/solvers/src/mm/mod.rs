@@ -116,7 +116,12 @@
 //! tried), `structural_l`, `trials_l`; `surrogate` is the model value of the last
 //! accepted block (an upper bound on the objective after the sweep when that block was
 //! the last one visited). Accounting: one forward pass over N samples per sweep start and
-//! per trial, one (partial) backward pass per block.
+//! per trial, one (partial) backward pass per block. The sweep start's forward pass is
+//! the trace the previous sweep left when the weights and inputs are unchanged (issue
+//! #14; bit for bit the recomputed one, counted alike); the safeguarded path forms the
+//! hidden layers' Gram matrices as half products (`gram_sym`, rounding-level changes).
+//! The certified path keeps the full GEMM, whose rounding its trust-region decisions
+//! were found to depend on.
 //!
 //! Memory: the forward trace and a trial trace (`2 N sum_l d_l` numbers), a copy of `X`,
 //! one `Delta_l` per layer, and `O(d_{l-1}^2 + d_l d_{l-1})` per layer for the solves.

@@ -501,3 +501,61 @@ fn hidden_blocks_backtrack_and_rejected_blocks_keep_their_value() {
     assert!(r.objective < out.trace.records[0].objective);
     assert_eq!(extra(r, "decreased"), 1.0);
 }
+
+#[test]
+fn kept_trace_at_sweep_start_is_bit_for_bit_a_fresh_forward_pass() {
+    use crate::Solver;
+    // Issue #14: a sweep starts from the trace the previous sweep left when the weights
+    // and inputs are unchanged. Against a run that forgets it before every sweep (and so
+    // recomputes the forward pass), on both hidden-block paths, with the network changed
+    // from outside once (which must be noticed) and the same pass counts.
+    let data = blobs::<f64>(6, 40, 12);
+    let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
+    for cfg in [BlockMmConfig::default(), BlockMmConfig::safeguarded()] {
+        let mk = || {
+            NetProblem::new(
+                net(&[6, 8, 8, 3], Activation::Relu, 5),
+                loss,
+                data.clone(),
+                None,
+            )
+            .unwrap()
+        };
+        let (mut pa, mut pb) = (mk(), mk());
+        let mut kept = cfg.clone().build::<f64>().unwrap();
+        let mut fresh = cfg.build::<f64>().unwrap();
+        with_ctx(|ctx| kept.init(&mut pa, ctx)).0.unwrap();
+        with_ctx(|ctx| fresh.init(&mut pb, ctx)).0.unwrap();
+        for sweep in 0..8 {
+            if sweep == 4 {
+                for p in [&mut pa, &mut pb] {
+                    p.net.dense_mut(1).unwrap().weight[(0, 0)] += 0.25;
+                }
+            }
+            let (ra, ca) = with_ctx(|ctx| kept.step(&mut pa, ctx).unwrap());
+            fresh.forget_trace();
+            let (rb, cb) = with_ctx(|ctx| fresh.step(&mut pb, ctx).unwrap());
+            assert_eq!(
+                ra.surrogate.map(f64::to_bits),
+                rb.surrogate.map(f64::to_bits)
+            );
+            assert_eq!(ra.extras, rb.extras, "sweep {sweep}");
+            assert_eq!(ca, cb, "sweep {sweep}: passes counted alike");
+            assert_eq!(pa.net.flat_params(), pb.net.flat_params(), "sweep {sweep}");
+        }
+    }
+}
+
+/// Runs `f` with a fresh one-thread context; returns its result and the passes counted.
+fn with_ctx<R>(f: impl FnOnce(&mut crate::Context) -> R) -> (R, crate::Counters) {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let mut counters = crate::Counters::default();
+    let mut ctx = crate::Context {
+        rng: &mut rng,
+        counters: &mut counters,
+        iteration: 1,
+        threads: 1,
+    };
+    let r = f(&mut ctx);
+    (r, counters)
+}

@@ -178,8 +178,10 @@ fn unknown_layer_is_named() {
     );
 }
 
-/// A workspace reused across calls with different shapes, k and precisions gives the
-/// same enclosure as a fresh one, bit for bit (buffers are zero-filled before use).
+/// A workspace reused across calls with different shapes, k and precisions, and with
+/// the same shapes but new inputs and directions, gives the same enclosure as a fresh
+/// one, bit for bit (buffers are zero-filled before use or overwritten entirely; the
+/// kept input model's zero coefficients are never written).
 #[test]
 fn reused_workspace_gives_identical_results() {
     let mut ws = EnclosureWorkspace::new();
@@ -188,6 +190,19 @@ fn reused_workspace_gives_identical_results() {
         let fresh = enclose(&c.request()).unwrap();
         let reused = enclose_with(&c.request(), &mut ws).unwrap();
         assert_eq!(fresh, reused, "f64 seed {seed}");
+        // Same shapes again: the kept input model and layer operands are reused, with
+        // new inputs and directions written over them.
+        assert_eq!(fresh, enclose_with(&c.request(), &mut ws).unwrap());
+        let mut c2 = c.clone();
+        c2.x.iter_mut().for_each(|v| *v = -0.5 * *v + 0.25);
+        c2.dirs
+            .iter_mut()
+            .for_each(|d| d.iter_mut().for_each(|v| *v *= -0.75));
+        assert_eq!(
+            enclose(&c2.request()).unwrap(),
+            enclose_with(&c2.request(), &mut ws).unwrap(),
+            "f64 seed {seed}, second inputs"
+        );
         let c = random_case::<f32>(seed, None, None);
         assert_eq!(
             enclose(&c.request()).unwrap(),

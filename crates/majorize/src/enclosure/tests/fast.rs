@@ -1,7 +1,10 @@
 //! The `k = 1` fast paths against the general rules (the `general_only` knob): the
 //! elementwise step of `scalar1` must give the general rule's bounds bit for bit, on
 //! adversarial entries and end to end on random networks (where the soundness property
-//! tests also run every `k = 1` case through the fast paths).
+//! tests also run every `k = 1` case through the fast paths). The cross-entropy's plain
+//! path (`ce_plain`) is not bit-identical; it is held within a stated tolerance of the
+//! interval rule (`close_enclosure`) and its own rounding terms are mutation-tested in
+//! tests/ce_plain.rs.
 
 use nalgebra::DMatrix;
 use nets::LossKind;
@@ -128,6 +131,46 @@ fn same_enclosure<T: autodiff::Real>(a: &QuadraticEnclosure<T>, b: &QuadraticEnc
             .all(|(x, y)| bits(*x) == bits(*y))
 }
 
+/// The `k = 1` cross-entropy enclosure (plain path) against the interval rule's: the same
+/// value; `Q_hi` at most `1e-9` (f64; `1e-6` in f32, a few ulps of the rounding to `T`)
+/// of the interval rule's `|Q_lo| + |Q_hi|` above it; the gradients within the same
+/// relative tolerance plus both slacks over `ᾱ` (their rounding radii are in the slack);
+/// the slack at most twice the interval rule's plus `1e-12` of the value.
+/// Returns what failed.
+fn close_enclosure<T: autodiff::Real>(
+    f: &QuadraticEnclosure<T>,
+    g: &QuadraticEnclosure<T>,
+) -> Option<String> {
+    let tol = if T::dtype_name() == "f32" { 1e-6 } else { 1e-9 };
+    let v = |x: T| x.to_f64();
+    if v(f.value).to_bits() != v(g.value).to_bits() {
+        return Some("value differs".into());
+    }
+    let (qf, qg, lg) = (
+        v(f.quad_upper[(0, 0)]),
+        v(g.quad_upper[(0, 0)]),
+        v(g.quad_lower[(0, 0)]),
+    );
+    let scale = qg.abs() + lg.abs();
+    let q_ok = qf <= qg + tol * scale;
+    if !q_ok && qg.is_finite() {
+        return Some(format!("Q_hi {qf:e} vs {qg:e} (scale {scale:e})"));
+    }
+    let (gf, gg) = (v(f.gradient[0]), v(g.gradient[0]));
+    let (sf, sg) = (v(f.slack), v(g.slack));
+    // The gradients' rounding radii (times ᾱ) are inside the slacks.
+    let gtol = tol * gg.abs() + (sf + sg) / v(f.alpha_max[0]);
+    let g_ok = (gf - gg).abs() <= gtol;
+    if !g_ok && gg.is_finite() {
+        return Some(format!("gradient {gf:e} vs {gg:e}"));
+    }
+    let s_ok = sf <= 2.0 * sg + 1e-12 * v(g.value).abs();
+    if !s_ok && sg.is_finite() {
+        return Some(format!("slack {sf:e} vs {sg:e}"));
+    }
+    None
+}
+
 fn fast_vs_general<T: autodiff::Real>(
     seed: u64,
     act: usize,
@@ -145,10 +188,20 @@ fn fast_vs_general<T: autodiff::Real>(
     let general = with_general(true, || enclose(&c.request()));
     match (fast, general) {
         (Ok(f), Ok(g)) => {
-            prop_assert!(
-                same_enclosure(&f, &g),
-                "seed {seed}: fast {f:?}\ngeneral {g:?}"
-            );
+            if kinds[kind] == LossKind::SoftmaxCrossEntropy {
+                // The plain cross-entropy path is not bit-identical: its bounds must stay
+                // within a small factor of the interval rule's.
+                let msg = close_enclosure(&f, &g);
+                prop_assert!(
+                    msg.is_none(),
+                    "seed {seed}: {msg:?}\nfast {f:?}\ngeneral {g:?}"
+                );
+            } else {
+                prop_assert!(
+                    same_enclosure(&f, &g),
+                    "seed {seed}: fast {f:?}\ngeneral {g:?}"
+                );
+            }
             let (n, worst) = violations(&c, &f, seed, 6);
             prop_assert_eq!(n, 0, "seed {}: {}", seed, worst);
         }
@@ -162,7 +215,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(150))]
 
     /// End to end, `k = 1`: the fast paths give the general rules' enclosure bit for
-    /// bit (every activation and loss, f64), and it holds at corners and random points.
+    /// bit (every activation, MSE and logistic; cross-entropy within `close_enclosure`'s
+    /// tolerance), and it holds at corners and random points.
     #[test]
     fn fast_paths_equal_general_f64(seed in any::<u64>(), act in 0..ACTS.len(), kind in 0..3usize) {
         fast_vs_general::<f64>(seed, act, kind)?;

@@ -5,7 +5,9 @@
 //! errors, surrogate, workspace) and `stats` (non-vacuity, printed statistics).
 
 mod api;
+mod ce_plain;
 mod fast;
+mod golden;
 mod mutation;
 mod soundness;
 mod stats;
