@@ -22,14 +22,16 @@
 //!
 //! Needs the `dataset-fashion-mnist` package (or `STRATA_FASHION_MNIST_DIR`).
 
+mod common;
+
 use bench_suite::papers::{paper_setups, setup_problem};
 use bench_suite::problems::{BuildOptions, HiddenActivation, ProblemData, ProblemKind};
 use bench_suite::runner::initial_network;
 use nets::init::normal_pair;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use solvers::NetProblem;
 use solvers::bcd::BcdConfig;
-use solvers::{Budget, Driver, NetProblem};
 
 /// Scale of the reference code's weight draws, `W = 0.01 N(0, 1)`.
 const CODE_WEIGHT_STD: f64 = 0.01;
@@ -98,40 +100,6 @@ fn main() {
             .expect("problem")
             .with_threads(1);
         let mut s = BcdConfig::default().build::<f32>().expect("config");
-        let t0 = std::time::Instant::now();
-        let cpu0 = cpu_ns();
-        let out = Driver::new(Budget::iterations(iterations))
-            .seed(0)
-            .run(&mut p, &mut s)
-            .expect("run");
-        let cpu = (cpu_ns() - cpu0) as f64 * 1e-9;
-        let rec = &out.trace.records;
-        let done = rec.last().map_or(1, |r| r.iteration.max(1));
-        print!("| {v} | {:.1} |", cpu / done as f64);
-        for k in &at {
-            match rec.iter().find(|r| r.iteration == *k) {
-                Some(r) => print!(
-                    " {} | {:.4} |",
-                    r.test_accuracy
-                        .map_or("-".to_string(), |a| format!("{:.1}%", 100.0 * a)),
-                    r.objective
-                ),
-                None => print!(" - | - |"),
-            }
-        }
-        println!();
-        eprintln!(
-            "{v}: status {:?}, {done} iterations, {:.0} s wall",
-            out.status,
-            t0.elapsed().as_secs_f64()
-        );
+        common::print_papers_row(v, &mut p, &mut s, iterations, &at);
     }
-}
-
-/// Nanoseconds this thread has spent on a CPU (0 if unavailable).
-fn cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }

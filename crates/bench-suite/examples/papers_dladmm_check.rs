@@ -29,6 +29,8 @@
 //!
 //! Needs the `dataset-fashion-mnist` package (or `STRATA_FASHION_MNIST_DIR`).
 
+mod common;
+
 use bench_suite::papers::{paper_setups, setup_problem};
 use bench_suite::problems::{BuildOptions, HiddenActivation, ProblemData, ProblemKind};
 use bench_suite::runner::initial_network;
@@ -37,7 +39,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use solvers::admm::{DlAdmm, DlAdmmConfig, DlPenalty};
 use solvers::first_order::AdamConfig;
-use solvers::{Batching, Budget, Driver, NetProblem, Solver};
+use solvers::{Batching, NetProblem, Solver};
 
 /// Standard deviation of the reference code's weight and bias draws.
 const CODE_INIT_STD: f64 = 0.1;
@@ -133,40 +135,6 @@ fn main() {
             .expect("problem")
             .with_threads(1);
         let mut s = solver(name);
-        let t0 = std::time::Instant::now();
-        let cpu0 = cpu_ns();
-        let out = Driver::new(Budget::iterations(iterations))
-            .seed(0)
-            .run(&mut p, &mut s)
-            .expect("run");
-        let cpu = (cpu_ns() - cpu0) as f64 * 1e-9;
-        let rec = &out.trace.records;
-        let done = rec.last().map_or(1, |r| r.iteration.max(1));
-        print!("| {v} | {:.1} |", cpu / done as f64);
-        for k in &at {
-            match rec.iter().find(|r| r.iteration == *k) {
-                Some(r) => print!(
-                    " {} | {:.4} |",
-                    r.test_accuracy
-                        .map_or("-".to_string(), |a| format!("{:.1}%", 100.0 * a)),
-                    r.objective
-                ),
-                None => print!(" - | - |"),
-            }
-        }
-        println!();
-        eprintln!(
-            "{v}: status {:?}, {done} iterations, {:.0} s wall",
-            out.status,
-            t0.elapsed().as_secs_f64()
-        );
+        common::print_papers_row(v, &mut p, &mut s, iterations, &at);
     }
-}
-
-/// Nanoseconds this thread has spent on a CPU (0 if unavailable).
-fn cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }

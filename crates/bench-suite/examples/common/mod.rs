@@ -1,5 +1,6 @@
-//! Shared by the `sweep_ratios` and `trace_check` examples: the problems of issue #14
-//! and the default list of structured solvers.
+//! Shared by the examples: the problems of issue #14 and the default list of structured
+//! solvers (`sweep_ratios`, `trace_check`, ...), and the row printer of the papers checks
+//! (`papers_dladmm_check`, `papers_bcd_check`).
 
 #![allow(dead_code)]
 
@@ -16,6 +17,46 @@ pub fn cpu_ns() -> u64 {
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
+}
+
+/// Runs `solver` on `problem` for `iterations` iterations through the `Driver` (seed 0) and
+/// prints one markdown row: `variant`, the CPU seconds per iteration, then the test
+/// accuracy and training objective recorded at each iteration of `at` (`-` where none was
+/// recorded); the final status and the wall time go to stderr.
+pub fn print_papers_row<S: solvers::Solver<NetProblem<f32>>>(
+    variant: &str,
+    problem: &mut NetProblem<f32>,
+    solver: &mut S,
+    iterations: u64,
+    at: &[u64],
+) {
+    let t0 = std::time::Instant::now();
+    let cpu0 = cpu_ns();
+    let out = solvers::Driver::new(solvers::Budget::iterations(iterations))
+        .seed(0)
+        .run(problem, solver)
+        .expect("run");
+    let cpu = (cpu_ns() - cpu0) as f64 * 1e-9;
+    let rec = &out.trace.records;
+    let done = rec.last().map_or(1, |r| r.iteration.max(1));
+    print!("| {variant} | {:.1} |", cpu / done as f64);
+    for k in at {
+        match rec.iter().find(|r| r.iteration == *k) {
+            Some(r) => print!(
+                " {} | {:.4} |",
+                r.test_accuracy
+                    .map_or("-".to_string(), |a| format!("{:.1}%", 100.0 * a)),
+                r.objective
+            ),
+            None => print!(" - | - |"),
+        }
+    }
+    println!();
+    eprintln!(
+        "{variant}: status {:?}, {done} iterations, {:.0} s wall",
+        out.status,
+        t0.elapsed().as_secs_f64()
+    );
 }
 
 /// The structured solvers of issue #14, then any other layer-wise MM entry except the
