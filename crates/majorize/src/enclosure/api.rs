@@ -460,9 +460,13 @@ fn enclose_planned<T: Real>(
     let input = ws.input_model(req.inputs, k);
     let mut layers = std::mem::take(&mut ws.layers);
     let mut cur: Option<Model> = None;
+    // `cur` is the output of a dense layer on the constant input: its degree-2
+    // coefficients are the zero buffers `model_scratch` gave it, never written.
+    let mut cur_zero_q = false;
     let mut n_dense = 0;
     for step in plan {
         let src = cur.as_ref().unwrap_or(&input);
+        let next_zero_q = matches!(step, Step::Dense(_)) && src.constant;
         let next = match *step {
             Step::Dense(li) => {
                 let d = net.layers()[li]
@@ -491,8 +495,13 @@ fn enclose_planned<T: Real>(
             Step::Act(a) => activation(a, src, &amax, u_t, ws),
         };
         if let Some(old) = cur.replace(next) {
-            ws.give_model(old);
+            if cur_zero_q {
+                ws.give_model_zero_q(old);
+            } else {
+                ws.give_model(old);
+            }
         }
+        cur_zero_q = next_zero_q;
     }
     ws.layers = layers;
     let out = cur.as_ref().unwrap_or(&input);
@@ -501,7 +510,11 @@ fn enclose_planned<T: Real>(
     dense_targets(req.targets, &mut y);
     let data = data_term(req.loss.kind, out, &y, &amax, u_t);
     if let Some(m) = cur {
-        ws.give_model(m);
+        if cur_zero_q {
+            ws.give_model_zero_q(m);
+        } else {
+            ws.give_model(m);
+        }
     }
     ws.keep_input(input);
     let w = match req.loss.reduction {

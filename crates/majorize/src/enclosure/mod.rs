@@ -51,6 +51,7 @@
 pub(crate) mod activation;
 mod api;
 mod ce_plain;
+mod degree0;
 pub(crate) mod elementwise;
 mod extreme;
 pub(crate) mod fp;

@@ -24,6 +24,9 @@ use super::model::{DenseDirs, Model};
 #[derive(Debug, Default)]
 pub struct EnclosureWorkspace {
     pool: Vec<Vec<f64>>,
+    /// Buffers known to be all `+0.0` (the degree-2 coefficients of a dense layer on the
+    /// constant input, which no step writes): handed out by [`Self::zeros`] without a fill.
+    zero_pool: Vec<Vec<f64>>,
     /// Per-entry classes of the ReLU step (see `Model::relu_classes`).
     pub(crate) class: Vec<u8>,
     /// The constant input model of the last call (zero coefficients, kept).
@@ -66,8 +69,15 @@ impl EnclosureWorkspace {
         self.input = Some(m);
     }
 
-    /// A zeroed `rows x cols` matrix, reusing a pooled buffer when one is large enough.
+    /// A zeroed `rows x cols` matrix: a kept all-zero buffer of that size if there is one
+    /// (no fill), else a pooled or new buffer, zero-filled.
     pub(crate) fn zeros(&mut self, rows: usize, cols: usize) -> DMatrix<f64> {
+        let n = rows * cols;
+        if let Some(i) = self.zero_pool.iter().position(|v| v.len() == n) {
+            let v = self.zero_pool.swap_remove(i);
+            debug_assert!(v.iter().all(|x| x.to_bits() == 0));
+            return DMatrix::from_vec(rows, cols, v);
+        }
         let mut m = self.scratch(rows, cols);
         m.fill(0.0);
         m
@@ -77,14 +87,11 @@ impl EnclosureWorkspace {
     /// entirely overwritten before being read (GEMM with `beta = 0`, full loops).
     pub(crate) fn scratch(&mut self, rows: usize, cols: usize) -> DMatrix<f64> {
         let n = rows * cols;
-        let pick = self
-            .pool
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.capacity() >= n)
-            .min_by_key(|(_, v)| v.capacity())
-            .map(|(i, _)| i);
-        let mut v = match pick {
+        // Only a buffer of exactly this length is reused: at steady state the same shapes
+        // recur, so every request finds its buffer and `resize` below writes nothing
+        // (reusing a buffer of another length would zero-fill on every call, as the next
+        // request of the other length would then find none).
+        let mut v = match self.pool.iter().position(|v| v.len() == n) {
             Some(i) => self.pool.swap_remove(i),
             None => Vec::with_capacity(n),
         };
@@ -160,6 +167,20 @@ impl EnclosureWorkspace {
         }
         out.constant = m.constant;
         out
+    }
+
+    /// Returns the buffers of a model whose degree-2 coefficients are still all `+0.0`
+    /// (the output of a dense layer on the constant input, see [`Self::zeros`]): those
+    /// go to the zero pool, the rest to the pool.
+    pub(crate) fn give_model_zero_q(&mut self, m: Model) {
+        self.give(m.c0);
+        self.give(m.e);
+        for x in m.c1 {
+            self.give(x);
+        }
+        for x in m.qm.into_iter().chain(m.qr) {
+            self.zero_pool.push(x.data.into());
+        }
     }
 
     /// Returns every buffer of a model to the pool.
