@@ -33,12 +33,11 @@
 //! of the same input is at most `D |Â| + γ_{n+1}^T((W_max + D)|Â| + b_max + D_b) + D_b`,
 //! which is added to `e` (see `docs/MAJORIZE.md`, "Rounding").
 //!
-//! **Cost** (no change to any bound, bit for bit: the golden dump `tests/golden.rs`):
-//! the layer's f64 operands (`W`, `V_i`, `|W|`, `VA`, `W_max`, `b_max`, row maxima) live
-//! in the workspace ([`DenseDirs`]) and are overwritten per call; in f64 only the column
-//! sums of `s_e` enter the Hölder bound, so `s_e` is summed in row order without being
-//! stored, and with `k = 1` the same pass over the input fills the degree-2 operand; a
-//! direction that is zero on this layer (safe-layerwise: `V_i = 0`, `β_i = 0`)
+//! **Cost**: the layer's f64 operands (`W`, `V_i`, `|W|`, `VA`, `W_max`, `b_max`, row
+//! maxima) live in the workspace ([`DenseDirs`]) and are overwritten per call; in f64
+//! only the column sums of `s_e` enter the Hölder bound, so they are computed as five
+//! vectorised column sums with one inflation per column (`degree0`), and `s_e` is never
+//! stored; a direction that is zero on this layer (safe-layerwise: `V_i = 0`, `β_i = 0`)
 //! contributes exact zeros, so its products are skipped.
 
 use autodiff::{Real, Transpose};
@@ -334,8 +333,8 @@ pub(crate) fn dense(
         infl_e,
         infl_mag,
     };
-    // With one direction the degree-2 operand `stacked_s` (below) is filled in the same
-    // pass over the input as the degree-0 sums.
+    // With one direction the degree-2 operand `stacked_s` (below) is filled once, by a
+    // dedicated loop (f64) or in the same pass as `s_e` (f32).
     let fused_q = k == 1 && !a.constant;
     let mut stacked_s = if a.constant {
         DMatrix::zeros(0, 0)

@@ -29,8 +29,8 @@ pub struct EnclosureWorkspace {
     zero_pool: Vec<Vec<f64>>,
     /// Per-entry classes of the ReLU step (see `Model::relu_classes`).
     pub(crate) class: Vec<u8>,
-    /// The constant input model of the last call (zero coefficients, kept).
-    input: Option<Model>,
+    /// Constant input models of recent blocks (zero coefficients, kept), one per shape.
+    input: Vec<Model>,
     /// The dense layers' f64 operands, in layer order.
     pub(crate) layers: Vec<DenseDirs>,
 }
@@ -41,32 +41,44 @@ impl EnclosureWorkspace {
         EnclosureWorkspace::default()
     }
 
-    /// The constant model of the inputs `x` for `k` directions: `c0 = x` in f64, every
-    /// other coefficient zero. The zero buffers of the previous call are reused as they
-    /// are (no step writes into its input model; [`Self::keep_input`] takes it back), so
-    /// only `c0` is written; a new shape or `k` builds a fresh zeroed model.
-    pub(crate) fn input_model<T: Real>(&mut self, x: &DMatrix<T>, k: usize) -> Model {
-        let (r, c) = x.shape();
-        let mut m = match self.input.take() {
-            Some(m) if m.k == k && m.c0.shape() == (r, c) => m,
-            other => {
-                if let Some(old) = other {
-                    self.give_model(old);
-                }
-                self.model(r, c, k)
-            }
+    /// The constant model of the samples `start..end` of the inputs `x` for `k`
+    /// directions: `c0` = those columns in f64, every other coefficient zero. The zero
+    /// buffers of earlier calls are reused as they are (no step writes into its input
+    /// model; [`Self::keep_input`] takes it back), so only `c0` is written; a shape or `k`
+    /// not seen before builds a fresh zeroed model.
+    pub(crate) fn input_model<T: Real>(
+        &mut self,
+        x: &DMatrix<T>,
+        start: usize,
+        end: usize,
+        k: usize,
+    ) -> Model {
+        let (r, c) = (x.nrows(), end - start);
+        let mut m = match self
+            .input
+            .iter()
+            .position(|m| m.k == k && m.c0.shape() == (r, c))
+        {
+            Some(i) => self.input.swap_remove(i),
+            None => self.model(r, c, k),
         };
-        for (d, s) in m.c0.as_mut_slice().iter_mut().zip(x.as_slice()) {
+        let src = &x.as_slice()[start * r..end * r];
+        for (d, s) in m.c0.as_mut_slice().iter_mut().zip(src) {
             *d = s.to_f64();
         }
         m.constant = true;
         m
     }
 
-    /// Keeps the input model for the next call (see [`Self::input_model`]).
+    /// Keeps an input model for later blocks and calls (see [`Self::input_model`]); at
+    /// most a few shapes are kept (the blocks of one batch have at most two widths).
     pub(crate) fn keep_input(&mut self, m: Model) {
         debug_assert!(m.constant);
-        self.input = Some(m);
+        if self.input.len() >= 4 {
+            let old = self.input.remove(0);
+            self.give_model(old);
+        }
+        self.input.push(m);
     }
 
     /// A zeroed `rows x cols` matrix: a kept all-zero buffer of that size if there is one
@@ -180,6 +192,15 @@ impl EnclosureWorkspace {
         }
         for x in m.qm.into_iter().chain(m.qr) {
             self.zero_pool.push(x.data.into());
+        }
+    }
+
+    /// [`Self::give_model_zero_q`] if `zero_q`, else [`Self::give_model`].
+    pub(crate) fn give_model_q(&mut self, m: Model, zero_q: bool) {
+        if zero_q {
+            self.give_model_zero_q(m);
+        } else {
+            self.give_model(m);
         }
     }
 
