@@ -157,12 +157,26 @@ pub(crate) struct PlainKnobs {
     pub(crate) driver: bool,
     /// Take the plain path at all (off: every sample takes the interval path).
     pub(crate) plain: bool,
+    /// Drop one radius term (mutation tests; `None` is the only sound value).
+    pub(crate) drop: Option<Term>,
 }
 
-const PLAIN_SOUND: PlainKnobs = PlainKnobs {
+/// A radius term of the plain path that a mutation test may drop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Term {
+    /// `Σ (|ĉ_j| + w_j) qr_j` in degree 2.
+    Rq,
+    /// `Σ (|ĉ_j| + w_j) e_j` in degree 0.
+    Re,
+    /// The remainder `σ [0, U]` (degree 2) and its degree-0 part.
+    Remainder,
+}
+
+pub(crate) const PLAIN_SOUND: PlainKnobs = PlainKnobs {
     apriori: 1.0,
     driver: true,
     plain: true,
+    drop: None,
 };
 
 #[cfg(test)]
@@ -447,6 +461,13 @@ pub(crate) fn ce_sample(
         rq += cw * qr[j];
         re += cw * e[j];
     }
+    let drop = plain_knobs().drop;
+    if drop == Some(Term::Rq) {
+        rq = 0.0;
+    }
+    if drop == Some(Term::Re) {
+        re = 0.0;
+    }
     acc.c1 = acc.c1.add(Iv::mid_rad(g1, up(p.ops_k.apply(w1) + p.theta)));
     acc.q = acc
         .q
@@ -508,8 +529,10 @@ pub(crate) fn ce_sample(
     let u2 = up(p.ops_k.apply(0.5 * u2) + p.theta);
     let u0 = up(p.ops_k.apply(0.5 * u0) + p.theta);
     let sg = Iv::mid_rad(sig, p.ops_k.apply(kf * p.ua * ya));
-    acc.q = acc.q.add(sg.mul(Iv::new(0.0, u2)));
-    acc.add_e(up(sg.mag() * u0));
+    if drop != Some(Term::Remainder) {
+        acc.q = acc.q.add(sg.mul(Iv::new(0.0, u2)));
+        acc.add_e(up(sg.mag() * u0));
+    }
     // The driver's terms (caller): |z| over the box and Σ|y|.
     let mut zm = 0.0f64;
     for j in 0..k {

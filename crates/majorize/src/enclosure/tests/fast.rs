@@ -132,8 +132,8 @@ fn same_enclosure<T: autodiff::Real>(a: &QuadraticEnclosure<T>, b: &QuadraticEnc
 }
 
 /// The `k = 1` cross-entropy enclosure (plain path) against the interval rule's: the same
-/// value; `Q_hi` at most `1e-9` (f64; `1e-6` in f32, a few ulps of the rounding to `T`)
-/// of the interval rule's `|Q_lo| + |Q_hi|` above it; the gradients within the same
+/// value; `Q_hi` within `1e-9` (f64; `1e-6` in f32, a few ulps of the rounding to `T`)
+/// of the interval rule's `|Q_lo| + |Q_hi|` of it, above and below; the gradients within the same
 /// relative tolerance plus both slacks over `ᾱ` (their rounding radii are in the slack);
 /// the slack at most twice the interval rule's plus `1e-12` of the value.
 /// Returns what failed.
@@ -160,6 +160,13 @@ fn close_enclosure<T: autodiff::Real>(
     let q_ok = qf <= qg + tol * scale + 1e-200;
     if !q_ok && qg.is_finite() {
         return Some(format!("Q_hi {qf:e} vs {qg:e} (scale {scale:e})"));
+    }
+    // And from below: both paths evaluate the same rule (the same p̄ up to a few ulps, the
+    // same remainder polynomial), so a plain Q_hi visibly below the interval rule's would
+    // mean a term was lost. (Where Q_hi is not finite on the interval path, the plain path
+    // may give a finite bound; nothing to compare.)
+    if qg.is_finite() && qf < qg - tol * scale - 1e-200 {
+        return Some(format!("Q_hi {qf:e} below {qg:e} (scale {scale:e})"));
     }
     let (gf, gg) = (v(f.gradient[0]), v(g.gradient[0]));
     let (sf, sg) = (v(f.slack), v(g.slack));
