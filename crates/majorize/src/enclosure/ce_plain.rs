@@ -99,6 +99,12 @@
 //!   `n / D <= q̂ (1 + 3.02u) + 2⁻¹⁰⁷⁴`; the code takes
 //!   `p̄_j = min(1, fl(fl(q̂ (1 + 6u)) + τ))`, which is at least that. Otherwise `p̄_j = 1`.
 //!
+//! - *Tiny factors.* When some `ê_j`, `Ô_j` or `ĝ` of the sample is below `2⁻⁹⁰⁰`, the
+//!   absolute margins can swamp a ratio of two tiny numbers (a logit `700` below the
+//!   maximum with a shift of `700`: `p̄_j` should be about `e⁻⁷⁰⁰`), so every `p̄_j` of that
+//!   sample is also computed as the interval path's pairwise
+//!   `1 / (1 + Σ_{i≠j} exp(z_i,lo - z_j,hi))`, rounded outward, and the smaller bound kept.
+//!
 //! These are the interval path's `p̄_j` up to a few ulps (that path rounds each operation
 //! outward and takes the product of `1/ex_hi` and the cubic, then `1/(1 + sl)`).
 //!
@@ -135,6 +141,7 @@
 //! `k = 1` and cross-entropy.
 
 use super::fp::{Iv, LIBM_ULPS, U64, UpOps, dn, rounding, up};
+use super::loss::exp_iv;
 use super::scalar1::Acc1;
 
 #[cfg(test)]
@@ -204,6 +211,18 @@ pub(crate) fn set_plain_knobs(k: PlainKnobs) {
 thread_local! {
     /// Samples that took the plain path on this thread (tests check non-vacuity).
     static PLAIN_SAMPLES: Cell<usize> = const { Cell::new(0) };
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Samples whose `p̄` also took the pairwise form (tiny factors) on this thread.
+    static PAIRWISE_SAMPLES: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Samples whose `p̄` also took the pairwise form on this thread so far (test builds only).
+#[cfg(test)]
+pub(crate) fn pairwise_samples() -> usize {
+    PAIRWISE_SAMPLES.with(|c| c.get())
 }
 
 /// Samples that took the plain path on this thread so far (test builds only).
@@ -350,6 +369,20 @@ pub(crate) struct SampleOut {
     pub(crate) ysum: f64,
 }
 
+/// `sup_box p_j <= 1 / (1 + Σ_{i≠j} exp(z_i,lo - z_j,hi))` with every operation rounded
+/// outward, as on the interval path (its fallback when a factor of `n / (n + o g)` is tiny).
+fn pairwise(c0: &[f64], dlo: &[f64], dhi: &[f64], j: usize) -> f64 {
+    let zhi = up(c0[j] + dhi[j]);
+    let mut sl = 0.0;
+    for i in 0..c0.len() {
+        if i != j {
+            let t = dn(dn(c0[i] + dlo[i]) - zhi);
+            sl = dn(sl + exp_iv(Iv::point(t)).lo);
+        }
+    }
+    up(1.0 / dn(1.0 + sl)).min(1.0)
+}
+
 #[inline(always)]
 fn min0(x: f64) -> f64 {
     if x < 0.0 { x } else { 0.0 }
@@ -491,14 +524,30 @@ pub(crate) fn ce_sample(
     // one division, rounded up a priori. (Computed for every j, c included, in a loop of
     // its own so that the divisions pipeline; p̄_c is not used.)
     let mut pre = 0.0;
+    let mut tiny_factor = false;
     for j in 0..k {
-        let o = max0((pre + suf[j + 1]) * p.f_o - p.a_o);
+        let oh = pre + suf[j + 1];
         pre += elo[j];
-        let g = max0(p.exp_neg(-dhi[j]) * p.f_g - p.a_g);
+        let gh = p.exp_neg(-dhi[j]);
+        let o = max0(oh * p.f_o - p.a_o);
+        let g = max0(gh * p.f_g - p.a_g);
         let n = eh[j] * p.f_n + p.a_n;
         let d = n + o * g;
         let q = (n / d) * p.f_p + p.tiny;
         pb[j] = if d >= D_MIN && q < 1.0 { q } else { 1.0 };
+        tiny_factor |= !(eh[j] >= D_MIN && oh >= D_MIN && gh >= D_MIN);
+    }
+    if tiny_factor {
+        // Where a factor is below 2⁻⁹⁰⁰ the product form loses the ratio of two tiny numbers
+        // (the absolute margins dominate): the interval path's pairwise sum instead.
+        #[cfg(test)]
+        PAIRWISE_SAMPLES.with(|c| c.set(c.get() + 1));
+        // (Both are upper bounds; rare, so every j takes the smaller.)
+        for j in 0..k {
+            if j != c {
+                pb[j] = pb[j].min(pairwise(c0, dlo, dhi, j));
+            }
+        }
     }
     let (c1c, qmc, qrc, ec) = (c1[c], qm[c], qr[c], e[c]);
     let s9u = 9.0 * p.ua;
