@@ -81,8 +81,8 @@
 //!   the cubic's own rounding is below `16u`, module `loss`); then
 //!   `E_i = e_i e^w >= m_i (1 - ρ_E - u) - 3η`. For `w < -¼`, `m_i = exp(â)` with
 //!   `â = fl(t̂_i + w)`: both addends are nonpositive, so `â` is the exact `t_i + w` times two
-//!   factors `(1 + δ)`, `t_i + w >= â (1 + 2.01u)`, and when `m_i > 0` (`|â| <= 746`)
-//!   `E_i >= m_i (1 - (L + 1500) u) - η`. Both: `E_i >= m_i (1 - ρ_L) - 3η`,
+//!   factors `(1 + δ)`, `t_i + w >= â (1 + 2.01u)`, and when `|â| <= 746`
+//!   `E_i >= m_i (1 - (L + 1500) u) - η` (below, `m_i <= η` and this is trivial). Both: `E_i >= m_i (1 - ρ_L) - 3η`,
 //!   `ρ_L = (L + 1510) u`.
 //! - `o`: `Ô_j = fl(pre_j + suf_{j+1})` from plain prefix and suffix sums of the `m_i`, at
 //!   most `K - 1` roundings on nonnegative numbers, so `O_j >= Ô_j (1 - ρ_O) - 3Kη`,
