@@ -266,11 +266,13 @@ impl DenseDirs {
     }
 }
 
-/// Propagates a model through `Z = W(α) A + b(α) 1ᵀ` (module doc). `amax` is `ᾱ`,
-/// `u_t` the driver's unit roundoff.
+/// Propagates a model through `Z = W(α) A + b(α) 1ᵀ` (module doc). `c0_given`, if any,
+/// is an f64 evaluation of the degree-0 part `W a0 + b` (a constant input's layer, from
+/// the caller's forward pass); `amax` is `ᾱ`, `u_t` the driver's unit roundoff.
 pub(crate) fn dense(
     a: &Model,
     layer: &DenseDirs,
+    c0_given: Option<&[f64]>,
     amax: &[f64],
     u_t: f64,
     ws: &mut EnclosureWorkspace,
@@ -282,9 +284,15 @@ pub(crate) fn dense(
     // GEMM with beta = 0 below, so those buffers need no zero fill.
     let mut z = ws.model_scratch(d_out, cols, k, a.constant);
 
-    // Degree 0: W a0 + b.
-    gemm(&mut z.c0, &layer.w, Transpose::No, &a.c0, Transpose::No)?;
-    add_cols(&mut z.c0, &layer.b);
+    // Degree 0: W a0 + b (or the caller's f64 evaluation of it, any order: the same
+    // rounding term below covers it).
+    match c0_given {
+        Some(c0) if c0.len() == z.c0.len() => z.c0.as_mut_slice().copy_from_slice(c0),
+        _ => {
+            gemm(&mut z.c0, &layer.w, Transpose::No, &a.c0, Transpose::No)?;
+            add_cols(&mut z.c0, &layer.b);
+        }
+    }
     // Degree 1: W a1_i + V_i a0 + β_i (the second product accumulated into the first:
     // one sum of 2n products, within the γ_{2n+2} charged below). A zero `V_i` (and
     // `β_i`) contributes exact zeros, so its product is skipped (the same values, up to
