@@ -67,6 +67,9 @@ const GRAM_MIN_ROWS: usize = 64;
 #[derive(Debug, Clone)]
 pub(crate) struct GramScratch<T: Real> {
     blocks: Vec<DMatrix<T>>,
+    /// The row blocks of the last, narrower chunk (kept apart so that neither set is
+    /// reshaped, i.e. zero-filled again, on every call).
+    tail_blocks: Vec<DMatrix<T>>,
     tmp: DMatrix<T>,
 }
 
@@ -74,6 +77,7 @@ impl<T: Real> Default for GramScratch<T> {
     fn default() -> Self {
         GramScratch {
             blocks: Vec::new(),
+            tail_blocks: Vec::new(),
             tmp: DMatrix::zeros(0, 0),
         }
     }
@@ -104,12 +108,18 @@ pub(crate) fn gram_sym<T: Real>(
     ensure_shape(c, d, d);
     let nb = d.div_ceil(GRAM_BLOCK);
     ws.blocks.resize_with(nb, || DMatrix::zeros(0, 0));
+    ws.tail_blocks.resize_with(nb, || DMatrix::zeros(0, 0));
     let src = a.as_slice();
     let mut c0 = 0;
     while c0 < n {
         let c1 = (c0 + GRAM_CHUNK).min(n);
         let w = c1 - c0;
-        for (j, blk) in ws.blocks.iter_mut().enumerate() {
+        let blocks = if w == GRAM_CHUNK {
+            &mut ws.blocks
+        } else {
+            &mut ws.tail_blocks
+        };
+        for (j, blk) in blocks.iter_mut().enumerate() {
             let (r0, r1) = (j * GRAM_BLOCK, ((j + 1) * GRAM_BLOCK).min(d));
             let h = r1 - r0;
             fit(blk, h, w);
@@ -120,7 +130,7 @@ pub(crate) fn gram_sym<T: Real>(
         }
         for j in 0..nb {
             for i in j..nb {
-                let (bi, bj) = (&ws.blocks[i], &ws.blocks[j]);
+                let (bi, bj) = (&blocks[i], &blocks[j]);
                 fit(&mut ws.tmp, bi.nrows(), bj.nrows());
                 gemm(
                     &mut ws.tmp,

@@ -416,7 +416,9 @@ impl<T: Real> MacState<T> {
         let r = self.feasible_candidate(data, threads, &mut z_new, &mut a_new, &mut out);
         let taken = match r {
             Ok(feasible) if feasible < current => {
-                // The new layer outputs are the new Z and `out`.
+                // The new Z_1 is layer 1's output (copied only now that it is taken); the
+                // new layer outputs are the new Z and `out`.
+                super::z_kernel::copy_into(&mut z_new[0], &self.lin[0]);
                 let last = self.num_layers() - 1;
                 for (lin, z) in self.lin[1..last].iter_mut().zip(&z_new[1..]) {
                     super::z_kernel::copy_into(lin, z);
@@ -437,7 +439,9 @@ impl<T: Real> MacState<T> {
     }
 
     /// The forward pass of the current weights into `z_new`, `a_new` (hidden layers) and
-    /// `out` (the output); returns its objective (data term + L2, sum form).
+    /// `out` (the output); returns its objective (data term + L2, sum form). `z_new[0]`
+    /// is left alone: layer 1's output is the cached `lin[0]`, copied by the caller if
+    /// the candidate is taken.
     fn feasible_candidate(
         &self,
         data: &LiftedData<T>,
@@ -449,7 +453,7 @@ impl<T: Real> MacState<T> {
         for i in 0..self.z.len() {
             if i == 0 {
                 // Layer 1's output does not depend on Z: the cached one.
-                super::z_kernel::copy_into(&mut z_new[0], &self.lin[0]);
+                self.acts[0].apply_matrix(&self.lin[0], &mut a_new[0]);
             } else {
                 affine(
                     &self.w[i],
@@ -458,8 +462,8 @@ impl<T: Real> MacState<T> {
                     threads,
                     &mut z_new[i],
                 )?;
+                self.acts[i].apply_matrix(&z_new[i], &mut a_new[i]);
             }
-            self.acts[i].apply_matrix(&z_new[i], &mut a_new[i]);
         }
         let last = self.num_layers() - 1;
         affine(&self.w[last], &self.b[last], &a_new[last - 1], threads, out)?;
@@ -521,21 +525,28 @@ impl<T: Real> MacState<T> {
             }
             // One pass: d = lin - Z in T, the sum of d^2 in f64 in entry order, and
             // s2 = d mu (the same operations as the former copy, subtract, norm, scale).
-            crate::linalg::fit(&mut self.s2, self.lin[i].nrows(), self.lin[i].ncols());
+            // `s2` is rebuilt from its storage without zero-filling it first (its shape
+            // alternates between layers).
+            let (rows, cols) = self.lin[i].shape();
+            let mut g: Vec<T> = std::mem::replace(&mut self.s2, DMatrix::zeros(0, 0))
+                .data
+                .into();
+            g.clear();
             let tm = T::of(mu);
             let mut sq = 0.0;
-            for ((g, &l), &z) in self
-                .s2
-                .as_mut_slice()
-                .iter_mut()
-                .zip(self.lin[i].as_slice())
-                .zip(self.z[i].as_slice())
-            {
-                let d = l - z;
-                let df = d.to_f64();
-                sq += df * df;
-                *g = d * tm;
-            }
+            g.extend(
+                self.lin[i]
+                    .as_slice()
+                    .iter()
+                    .zip(self.z[i].as_slice())
+                    .map(|(&l, &z)| {
+                        let d = l - z;
+                        let df = d.to_f64();
+                        sq += df * df;
+                        d * tm
+                    }),
+            );
+            self.s2 = DMatrix::from_vec(rows, cols, g);
             self.hidden_term = Some((i, mu, 0.5 * mu * sq));
             Ok((0.5 * mu * sq, mu))
         }
