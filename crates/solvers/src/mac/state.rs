@@ -523,30 +523,8 @@ impl<T: Real> MacState<T> {
                 // `s2` already holds this term's gradient (the last Z-step trial below).
                 return Ok((val, mu));
             }
-            // One pass: d = lin - Z in T, the sum of d^2 in f64 in entry order, and
-            // s2 = d mu (the same operations as the former copy, subtract, norm, scale).
-            // `s2` is rebuilt from its storage without zero-filling it first (its shape
-            // alternates between layers).
-            let (rows, cols) = self.lin[i].shape();
-            let mut g: Vec<T> = std::mem::replace(&mut self.s2, DMatrix::zeros(0, 0))
-                .data
-                .into();
-            g.clear();
-            let tm = T::of(mu);
-            let mut sq = 0.0;
-            g.extend(
-                self.lin[i]
-                    .as_slice()
-                    .iter()
-                    .zip(self.z[i].as_slice())
-                    .map(|(&l, &z)| {
-                        let d = l - z;
-                        let df = d.to_f64();
-                        sq += df * df;
-                        d * tm
-                    }),
-            );
-            self.s2 = DMatrix::from_vec(rows, cols, g);
+            // One pass: d = lin - Z in T, the sum of d^2 in f64, s2 = d mu.
+            let sq = super::z_kernel::hidden_term(&self.lin[i], &self.z[i], mu, &mut self.s2);
             self.hidden_term = Some((i, mu, 0.5 * mu * sq));
             Ok((0.5 * mu * sq, mu))
         }
