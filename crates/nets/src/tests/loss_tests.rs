@@ -316,11 +316,7 @@ fn accuracy_counts_argmax_and_binary_sign() {
 
 /// The softmax cross-entropy's value and gradient, written as before the shared exps
 /// (issue #14): the value from `value`, the gradient with two exps per entry in T.
-fn ce_reference<T: autodiff::Real>(
-    loss: &Loss,
-    z: &DMatrix<T>,
-    t: &Targets<T>,
-) -> (T, DMatrix<T>) {
+fn ce_reference<T: autodiff::Real>(loss: &Loss, z: &DMatrix<T>, t: &Targets<T>) -> (T, DMatrix<T>) {
     let v = loss.value(z, t).unwrap();
     let (k, n) = z.shape();
     let wt = T::of(loss.sample_weight(n));
