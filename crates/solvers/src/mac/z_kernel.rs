@@ -217,24 +217,33 @@ const LANES: usize = 8;
 /// `(sum_k gamma_k (a_k - a0_k), sum_k (a_k - a0_k)^2)` in [`LANES`] partial sums (the
 /// linear and quadratic terms of the majorizer at the new point).
 pub(super) fn model_terms<T: Real>(gamma: &[T], a0: &[T], a_new: &[f64]) -> (f64, f64) {
-    let n = gamma.len().min(a0.len()).min(a_new.len());
-    let (gamma, a0, a_new) = (&gamma[..n], &a0[..n], &a_new[..n]);
     let mut lin = [0.0f64; LANES];
     let mut quad = [0.0f64; LANES];
-    let body = n - n % LANES;
-    for k0 in (0..body).step_by(LANES) {
-        for l in 0..LANES {
-            let k = k0 + l;
-            let da = a_new[k] - a0[k].to_f64();
-            lin[l] += gamma[k].to_f64() * da;
-            quad[l] += da * da;
-        }
+    let lane = |(lin, quad): (&mut f64, &mut f64), ((g, a0), an): ((&T, &T), &f64)| {
+        let da = an - a0.to_f64();
+        *lin += g.to_f64() * da;
+        *quad += da * da;
+    };
+    let (mut gc, mut ac, mut nc) = (
+        gamma.chunks_exact(LANES),
+        a0.chunks_exact(LANES),
+        a_new.chunks_exact(LANES),
+    );
+    for ((g, a), an) in (&mut gc).zip(&mut ac).zip(&mut nc) {
+        lin.iter_mut()
+            .zip(quad.iter_mut())
+            .zip(g.iter().zip(a).zip(an))
+            .for_each(|(acc, x)| lane(acc, x));
     }
-    for k in body..n {
-        let da = a_new[k] - a0[k].to_f64();
-        lin[k % LANES] += gamma[k].to_f64() * da;
-        quad[k % LANES] += da * da;
-    }
+    lin.iter_mut()
+        .zip(quad.iter_mut())
+        .zip(
+            gc.remainder()
+                .iter()
+                .zip(ac.remainder())
+                .zip(nc.remainder()),
+        )
+        .for_each(|(acc, x)| lane(acc, x));
     (lin.iter().sum(), quad.iter().sum())
 }
 
@@ -254,24 +263,25 @@ pub(super) fn hidden_term<T: Real>(
     buf.clear();
     buf.reserve(rows * cols);
     let tm = T::of(mu);
-    let (l_s, z_s) = (lin.as_slice(), &z.as_slice()[..rows * cols]);
     let mut sq = [0.0f64; LANES];
-    let body = l_s.len() - l_s.len() % LANES;
-    for k0 in (0..body).step_by(LANES) {
-        for l in 0..LANES {
-            let k = k0 + l;
-            let d = l_s[k] - z_s[k];
-            let df = d.to_f64();
-            sq[l] += df * df;
-            buf.push(d * tm);
-        }
-    }
-    for k in body..l_s.len() {
-        let d = l_s[k] - z_s[k];
+    let mut lane = |s: &mut f64, (&l, &z): (&T, &T)| {
+        let d = l - z;
         let df = d.to_f64();
-        sq[k % LANES] += df * df;
+        *s += df * df;
         buf.push(d * tm);
+    };
+    let (mut lc, mut zc) = (
+        lin.as_slice().chunks_exact(LANES),
+        z.as_slice()[..rows * cols].chunks_exact(LANES),
+    );
+    for (l, z) in (&mut lc).zip(&mut zc) {
+        sq.iter_mut()
+            .zip(l.iter().zip(z))
+            .for_each(|(s, x)| lane(s, x));
     }
+    sq.iter_mut()
+        .zip(lc.remainder().iter().zip(zc.remainder()))
+        .for_each(|(s, x)| lane(s, x));
     *g = nalgebra::DMatrix::from_vec(rows, cols, buf);
     sq.iter().sum()
 }
