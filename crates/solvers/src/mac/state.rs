@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::config::MacConfig;
 use crate::bcd::LiftedData;
 use crate::linalg::{
-    GramScratch, InputKey, add_diag, affine, check_finite, check_finite_vec, diff_and_norm,
-    gram_sym, lambda_max_psd, mm, row_sums, solve_spd, sq_diff, sq_norm,
+    GramScratch, InputKey, add_diag, affine, check_finite, check_finite_vec, cholesky_solve_rows,
+    diff_and_norm, gram_sym, lambda_max_psd, mm, row_sums, sq_diff, sq_norm,
 };
 use crate::{Counters, SolverError};
 
@@ -74,6 +74,8 @@ pub struct MacState<T: Real> {
     /// and `Z_l` (issue #14: the last trial of a Z-step computes what the next Z-step
     /// starts from). Cleared whenever `s2`, `lin[l]` or any `Z` is written.
     hidden_term: Option<(usize, f64, f64)>,
+    /// Work buffer of the W-steps' solves ([`cholesky_solve_rows`]).
+    solve_ws: Vec<T>,
     /// The mu-free parts of E_Q from the objective at the end of the last iteration
     /// ([`KeptObjective`]), taken by the next iteration's feasible candidate.
     kept_objective: Option<KeptObjective>,
@@ -149,6 +151,7 @@ impl<T: Real> MacState<T> {
             },
             gram_ws: GramScratch::default(),
             hidden_term: None,
+            solve_ws: Vec::new(),
             kept_objective: None,
         })
     }
@@ -733,7 +736,7 @@ impl<T: Real> MacState<T> {
             }
             if reuse {
                 if let Some(f) = &self.input_factor {
-                    f.solve_mut(&mut rhs);
+                    cholesky_solve_rows(f.l_dirty(), &mut rhs, &mut self.solve_ws);
                 }
             } else if i == 0 {
                 self.factor_key.clear();
@@ -744,11 +747,19 @@ impl<T: Real> MacState<T> {
                         d_in + 1
                     ))
                 })?;
-                f.solve_mut(&mut rhs);
+                cholesky_solve_rows(f.l_dirty(), &mut rhs, &mut self.solve_ws);
                 self.input_factor = Some(f);
                 self.factor_key.hit_with(input, threads, [c, ls]);
             } else {
-                solve_spd(sys, &mut rhs, &format!("MAC W_{} step", i + 1))?;
+                let f = nalgebra::Cholesky::new(sys).ok_or_else(|| {
+                    SolverError::NonFinite(format!(
+                        "MAC W_{} step: the {1} x {1} system matrix is not positive definite \
+                         (non-finite entries or a vanishing ridge)",
+                        i + 1,
+                        d_in + 1
+                    ))
+                })?;
+                cholesky_solve_rows(f.l_dirty(), &mut rhs, &mut self.solve_ws);
             }
             for o in 0..d_out {
                 for k in 0..d_in {
