@@ -60,6 +60,32 @@ struct TimedEval<P> {
     evals: u32,
     wall: f64,
     cpu: f64,
+    /// Wall and thread CPU seconds inside `value_grad` (the batch gradients, with the
+    /// gather of the batch columns) and inside `set_params`.
+    grad: (f64, f64),
+    set: (f64, f64),
+}
+
+impl<P> TimedEval<P> {
+    fn new(inner: P) -> Self {
+        TimedEval {
+            inner,
+            evals: 0,
+            wall: 0.0,
+            cpu: 0.0,
+            grad: (0.0, 0.0),
+            set: (0.0, 0.0),
+        }
+    }
+}
+
+/// Runs `f`, adding its wall and thread CPU seconds to `acc`.
+fn timed<R>(acc: &mut (f64, f64), f: impl FnOnce() -> R) -> R {
+    let (w0, t0) = (Instant::now(), thread_ns());
+    let r = f();
+    acc.0 += w0.elapsed().as_secs_f64();
+    acc.1 += (thread_ns() - t0) as f64 * 1e-9;
+    r
 }
 
 impl<P: Problem> Problem for TimedEval<P> {
@@ -91,14 +117,16 @@ impl<P: Differentiable> Differentiable for TimedEval<P> {
         self.inner.params(out)
     }
     fn set_params(&mut self, p: &[P::Scalar]) -> Result<(), solvers::SolverError> {
-        self.inner.set_params(p)
+        let inner = &mut self.inner;
+        timed(&mut self.set, || inner.set_params(p))
     }
     fn value_grad(
         &mut self,
         batch: Option<&[usize]>,
         grad: &mut [P::Scalar],
     ) -> Result<P::Scalar, solvers::SolverError> {
-        self.inner.value_grad(batch, grad)
+        let inner = &mut self.inner;
+        timed(&mut self.grad, || inner.value_grad(batch, grad))
     }
 }
 
@@ -213,12 +241,7 @@ fn epoch(n: usize, threads: usize, epochs: u64, cadences: &[f64]) {
         } else {
             EvalCadence::EveryStep
         };
-        let mut p = TimedEval {
-            inner: problem::<f32>(n, threads),
-            evals: 0,
-            wall: 0.0,
-            cpu: 0.0,
-        };
+        let mut p = TimedEval::new(problem::<f32>(n, threads));
         let (w0, t0) = (Instant::now(), thread_ns());
         let out = Driver::new(Budget::iterations(epochs))
             .threads(threads)
@@ -244,6 +267,16 @@ fn epoch(n: usize, threads: usize, epochs: u64, cadences: &[f64]) {
             p.cpu,
             p.wall / last.wall_time_s,
             (wall - p.wall) / last.wall_time_s
+        );
+        println!(
+            "  inside the steps (same run): batch gradients with their gather {:.3} s wall \
+             ({:.3} s CPU), set_params {:.3} s ({:.3} s CPU); steps / batch gradients {:.3} \
+             (wall), the rest being the update rule, the shuffle and the flat-parameter copies",
+            p.grad.0,
+            p.grad.1,
+            p.set.0,
+            p.set.1,
+            last.wall_time_s / p.grad.0
         );
     }
     // One evaluation (what the driver adds per record) against one full-batch gradient.

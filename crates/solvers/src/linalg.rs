@@ -505,7 +505,10 @@ mod tests {
             assert!(err <= 1e-13 * want.abs().max(), "n {n} m {m}: {err:e}");
             // And it solves the system: A X = rhs.
             let res = (&a * &got - &rhs).abs().max();
-            assert!(res <= 1e-11 * rhs.abs().max().max(1.0), "n {n} m {m}: residual {res:e}");
+            assert!(
+                res <= 1e-11 * rhs.abs().max().max(1.0),
+                "n {n} m {m}: residual {res:e}"
+            );
         }
     }
 
