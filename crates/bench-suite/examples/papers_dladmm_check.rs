@@ -15,6 +15,8 @@
 //!   1e-6 -> 0.1); `dladmm-fixed`: rho = nu = 1e-6 fixed, which is the paper's schedule
 //!   (KDD 2019, Section 5.1.2: rho 1e-6, x10 every 100 iterations) for iterations 1-100;
 //!   `adam`: full-batch Adam, lr 1e-3 (the paper's Adam baseline, Section 5.1.3);
+//!   `admm-taylor`: Taylor et al.'s ADMM at its defaults (gamma 10, beta 1, 10 warm-start
+//!   sweeps, binary hinge output), the paper's other baseline;
 //! * init `he`: strata's He-uniform draw (runner seed 0, stream 1); `code-init`: every
 //!   weight and bias drawn from N(0, 0.1^2) as the reference code's `main.py` does
 //!   (here from ChaCha8 seed 13, so the same law, not the same numbers).
@@ -34,7 +36,7 @@ mod common;
 use nets::init::normal_pair;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use solvers::admm::{DlAdmm, DlAdmmConfig, DlPenalty};
+use solvers::admm::{DlAdmm, DlAdmmConfig, DlPenalty, TaylorAdmm, TaylorConfig};
 use solvers::first_order::AdamConfig;
 use solvers::{Batching, NetProblem, Solver};
 
@@ -53,6 +55,9 @@ fn solver(name: &str) -> Box<dyn Solver<NetProblem<f32>>> {
                 ..DlAdmmConfig::default()
             })
             .expect("config"),
+        ),
+        "admm-taylor" => Box::new(
+            TaylorAdmm::<f32>::new(TaylorConfig::default()).expect("config"),
         ),
         "adam" => Box::new(
             AdamConfig {
