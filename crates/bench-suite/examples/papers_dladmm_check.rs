@@ -56,9 +56,7 @@ fn solver(name: &str) -> Box<dyn Solver<NetProblem<f32>>> {
             })
             .expect("config"),
         ),
-        "admm-taylor" => Box::new(
-            TaylorAdmm::<f32>::new(TaylorConfig::default()).expect("config"),
-        ),
+        "admm-taylor" => Box::new(TaylorAdmm::<f32>::new(TaylorConfig::default()).expect("config")),
         "adam" => Box::new(
             AdamConfig {
                 batching: Batching::Full,

@@ -184,15 +184,21 @@ fn uniform_inits_have_the_stated_bounds_and_moments() {
         let a = (6.0 / (widths[l] + widths[l + 1]) as f64).sqrt();
         let (mean, std, min, max) = moments(d.weight.as_slice());
         assert!(mean.abs() < 2e-3 * a, "layer {l}: mean {mean}");
-        assert!((std / (a / 3f64.sqrt()) - 1.0).abs() < 0.01, "layer {l}: {std}");
-        assert!(min >= -a && max < a && min < -0.99 * a && max > 0.99 * a, "{min} {max}");
+        assert!(
+            (std / (a / 3f64.sqrt()) - 1.0).abs() < 0.01,
+            "layer {l}: {std}"
+        );
+        assert!(
+            min >= -a && max < a && min < -0.99 * a && max > 0.99 * a,
+            "{min} {max}"
+        );
         assert!(d.bias.iter().all(|&b| b == 0.1), "layer {l}: biases 0.1");
     }
     let torch = InitSpec::TorchLinear;
     let net = initial_network_with::<f32>(&widths, HiddenActivation::Relu, torch, 7).unwrap();
-    for l in 0..2 {
+    for (l, &fan_in) in widths.iter().enumerate().take(2) {
         let d = net.dense(l).unwrap();
-        let a = 1.0 / (widths[l] as f64).sqrt();
+        let a = 1.0 / (fan_in as f64).sqrt();
         for (what, x, tol) in [
             ("weights", d.weight.as_slice(), 0.01),
             ("biases", d.bias.as_slice(), 0.06),
@@ -200,9 +206,18 @@ fn uniform_inits_have_the_stated_bounds_and_moments() {
             let x: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
             let (mean, std, min, max) = moments(&x);
             assert!(mean.abs() < 0.15 * a, "layer {l} {what}: mean {mean}");
-            assert!((std / (a / 3f64.sqrt()) - 1.0).abs() < tol, "layer {l} {what}: {std}");
-            assert!(min >= -a * 1.000001 && max <= a * 1.000001, "{what}: {min} {max}");
-            assert!(min < -0.9 * a && max > 0.9 * a, "layer {l} {what}: {min} {max}");
+            assert!(
+                (std / (a / 3f64.sqrt()) - 1.0).abs() < tol,
+                "layer {l} {what}: {std}"
+            );
+            assert!(
+                min >= -a * 1.000001 && max <= a * 1.000001,
+                "{what}: {min} {max}"
+            );
+            assert!(
+                min < -0.9 * a && max > 0.9 * a,
+                "layer {l} {what}: {min} {max}"
+            );
         }
     }
     for law in [fenchel, torch] {
@@ -325,7 +340,10 @@ fn older_serialized_kinds_read_with_the_defaults() {
     };
     let text = serde_json::to_string(&own).unwrap();
     assert_eq!(serde_json::from_str::<ProblemKind>(&text).unwrap(), own);
-    for init in [InitSpec::GlorotUniformBias { bias_const: 0.1 }, InitSpec::TorchLinear] {
+    for init in [
+        InitSpec::GlorotUniformBias { bias_const: 0.1 },
+        InitSpec::TorchLinear,
+    ] {
         let text = serde_json::to_string(&init).unwrap();
         assert_eq!(serde_json::from_str::<InitSpec>(&text).unwrap(), init);
     }

@@ -211,17 +211,29 @@ fn list_with_the_papers_suite_lists_the_setups() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(text, bench_suite::papers::papers_list_text());
     for s in paper_setups() {
-        assert!(text.contains(&format!("papers-{} ", s.key)), "{}: {text}", s.key);
+        assert!(
+            text.contains(&format!("papers-{} ", s.key)),
+            "{}: {text}",
+            s.key
+        );
         let line = format!("paper iterations: {}", s.paper_solvers.join(", "));
         assert!(text.contains(&line), "{line}: {text}");
         let line = format!("equal time: {}", s.equal_time_solvers.join(", "));
         assert!(text.contains(&line), "{line}: {text}");
     }
-    for name in ["adam-full", "adam-b500", "sgd-b500", "Glorot-uniform weights, biases 0.1"] {
+    for name in [
+        "adam-full",
+        "adam-b500",
+        "sgd-b500",
+        "Glorot-uniform weights, biases 0.1",
+    ] {
         assert!(text.contains(name), "{name}: {text}");
     }
     assert!(!text.contains("digits-mlp"), "{text}");
-    let plain = std::process::Command::new(bin).arg("--list").output().unwrap();
+    let plain = std::process::Command::new(bin)
+        .arg("--list")
+        .output()
+        .unwrap();
     let plain = String::from_utf8(plain.stdout).unwrap();
     assert!(plain.contains("digits-mlp") && !plain.contains("papers-dladmm"));
     let bad = std::process::Command::new(bin)
@@ -229,5 +241,9 @@ fn list_with_the_papers_suite_lists_the_setups() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8(bad.stderr).unwrap().contains("unknown suite `nope`"));
+    assert!(
+        String::from_utf8(bad.stderr)
+            .unwrap()
+            .contains("unknown suite `nope`")
+    );
 }

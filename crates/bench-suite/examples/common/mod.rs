@@ -183,8 +183,12 @@ impl PapersCheckArgs {
             variants: variants.into(),
             at: Vec::new(),
         };
-        out.train = out.get("--train").map_or(10_000, |v| v.parse().expect("--train"));
-        out.test = out.get("--test").map_or(10_000, |v| v.parse().expect("--test"));
+        out.train = out
+            .get("--train")
+            .map_or(10_000, |v| v.parse().expect("--train"));
+        out.test = out
+            .get("--test")
+            .map_or(10_000, |v| v.parse().expect("--test"));
         out.iterations = out
             .get("--iterations")
             .map_or(iterations, |v| v.parse().expect("--iterations"));
@@ -232,12 +236,8 @@ pub fn papers_check_data(key: &str, args: &PapersCheckArgs) -> PapersCheckData {
         .into_iter()
         .find(|s| s.key == key)
         .expect("papers setup");
-    let spec = bench_suite::papers::setup_problem(
-        &setup,
-        format!("papers-{key}"),
-        args.train,
-        args.test,
-    );
+    let spec =
+        bench_suite::papers::setup_problem(&setup, format!("papers-{key}"), args.train, args.test);
     let ProblemKind::Network { widths, loss, .. } = spec.kind.clone() else {
         panic!("not a network problem");
     };
