@@ -5,8 +5,10 @@
 //! errors, surrogate, workspace) and `stats` (non-vacuity, printed statistics).
 
 mod api;
+mod blocks;
 mod ce_plain;
 mod fast;
+mod first;
 mod golden;
 mod mutation;
 mod soundness;
