@@ -24,9 +24,6 @@
 
 mod common;
 
-use bench_suite::papers::{paper_setups, setup_problem};
-use bench_suite::problems::{BuildOptions, HiddenActivation, ProblemData, ProblemKind};
-use bench_suite::runner::initial_network;
 use nets::init::normal_pair;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -39,37 +36,14 @@ const CODE_WEIGHT_STD: f64 = 0.01;
 const CODE_BIAS: f32 = 0.1;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let get = |k: &str| {
-        args.iter()
-            .position(|a| a == k)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
-    let n_train: usize = get("--train").map_or(10_000, |v| v.parse().expect("--train"));
-    let n_test: usize = get("--test").map_or(10_000, |v| v.parse().expect("--test"));
-    let iterations: u64 = get("--iterations").map_or(4, |v| v.parse().expect("--iterations"));
-    let variants = get("--variants").unwrap_or("he,code-init".into());
-    let at: Vec<u64> = get("--at")
-        .unwrap_or("1,2,3,4".into())
-        .split(',')
-        .map(|v| v.parse().expect("--at"))
-        .collect();
-
-    let setup = paper_setups()
-        .into_iter()
-        .find(|s| s.key == "bcd")
-        .expect("bcd setup");
-    let spec = setup_problem(&setup, "papers-bcd".into(), n_train, n_test);
-    let ProblemKind::Network { widths, loss, .. } = &spec.kind else {
-        panic!("not a network problem");
-    };
-    let ProblemData::Supervised { train, test } = spec
-        .build::<f32>(0, &BuildOptions::from_env())
-        .expect("Fashion-MNIST (install dataset-fashion-mnist)")
-    else {
-        panic!("not supervised");
-    };
-    let he = initial_network::<f32>(widths, HiddenActivation::Relu, 0).expect("net");
+    let args = common::PapersCheckArgs::parse(4, "he,code-init", "1,2,3,4");
+    let common::PapersCheckData {
+        loss,
+        train,
+        test,
+        he,
+        ..
+    } = common::papers_check_data("bcd", &args);
     let mut code_init = he.clone();
     let mut rng = ChaCha8Rng::seed_from_u64(40);
     let mut l = 0;
@@ -85,12 +59,7 @@ fn main() {
         l += 1;
     }
 
-    print!("| variant | CPU s / iteration |");
-    for k in &at {
-        print!(" test acc @ {k} | objective @ {k} |");
-    }
-    println!();
-    for v in variants.split(',') {
+    for v in args.variants.split(',') {
         let net = match v {
             "he" => &he,
             "code-init" => &code_init,
@@ -100,6 +69,6 @@ fn main() {
             .expect("problem")
             .with_threads(1);
         let mut s = BcdConfig::default().build::<f32>().expect("config");
-        common::print_papers_row(v, &mut p, &mut s, iterations, &at);
+        common::print_papers_row(v, &mut p, &mut s, args.iterations, &args.at);
     }
 }

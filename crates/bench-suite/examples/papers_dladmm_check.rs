@@ -15,6 +15,8 @@
 //!   1e-6 -> 0.1); `dladmm-fixed`: rho = nu = 1e-6 fixed, which is the paper's schedule
 //!   (KDD 2019, Section 5.1.2: rho 1e-6, x10 every 100 iterations) for iterations 1-100;
 //!   `adam`: full-batch Adam, lr 1e-3 (the paper's Adam baseline, Section 5.1.3);
+//!   `admm-taylor`: Taylor et al.'s ADMM at its defaults (gamma 10, beta 1, 10 warm-start
+//!   sweeps, binary hinge output), the paper's other baseline;
 //! * init `he`: strata's He-uniform draw (runner seed 0, stream 1); `code-init`: every
 //!   weight and bias drawn from N(0, 0.1^2) as the reference code's `main.py` does
 //!   (here from ChaCha8 seed 13, so the same law, not the same numbers).
@@ -31,13 +33,10 @@
 
 mod common;
 
-use bench_suite::papers::{paper_setups, setup_problem};
-use bench_suite::problems::{BuildOptions, HiddenActivation, ProblemData, ProblemKind};
-use bench_suite::runner::initial_network;
 use nets::init::normal_pair;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use solvers::admm::{DlAdmm, DlAdmmConfig, DlPenalty};
+use solvers::admm::{DlAdmm, DlAdmmConfig, DlPenalty, TaylorAdmm, TaylorConfig};
 use solvers::first_order::AdamConfig;
 use solvers::{Batching, NetProblem, Solver};
 
@@ -57,6 +56,7 @@ fn solver(name: &str) -> Box<dyn Solver<NetProblem<f32>>> {
             })
             .expect("config"),
         ),
+        "admm-taylor" => Box::new(TaylorAdmm::<f32>::new(TaylorConfig::default()).expect("config")),
         "adam" => Box::new(
             AdamConfig {
                 batching: Batching::Full,
@@ -70,38 +70,15 @@ fn solver(name: &str) -> Box<dyn Solver<NetProblem<f32>>> {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let get = |k: &str| {
-        args.iter()
-            .position(|a| a == k)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
-    let n_train: usize = get("--train").map_or(10_000, |v| v.parse().expect("--train"));
-    let n_test: usize = get("--test").map_or(10_000, |v| v.parse().expect("--test"));
-    let iterations: u64 = get("--iterations").map_or(10, |v| v.parse().expect("--iterations"));
-    let l2: Option<f64> = get("--l2").map(|v| v.parse().expect("--l2"));
-    let variants = get("--variants").unwrap_or("dladmm-he,dladmm-code-init".into());
-    let at: Vec<u64> = get("--at")
-        .unwrap_or("1,2,5,10".into())
-        .split(',')
-        .map(|v| v.parse().expect("--at"))
-        .collect();
-
-    let setup = paper_setups()
-        .into_iter()
-        .find(|s| s.key == "dladmm")
-        .expect("dladmm setup");
-    let spec = setup_problem(&setup, "papers-dladmm".into(), n_train, n_test);
-    let ProblemKind::Network { widths, loss, .. } = &spec.kind else {
-        panic!("not a network problem");
-    };
-    let ProblemData::Supervised { train, test } = spec
-        .build::<f32>(0, &BuildOptions::from_env())
-        .expect("Fashion-MNIST (install dataset-fashion-mnist)")
-    else {
-        panic!("not supervised");
-    };
-    let he = initial_network::<f32>(widths, HiddenActivation::Relu, 0).expect("net");
+    let args = common::PapersCheckArgs::parse(10, "dladmm-he,dladmm-code-init", "1,2,5,10");
+    let l2: Option<f64> = args.get("--l2").map(|v| v.parse().expect("--l2"));
+    let common::PapersCheckData {
+        loss,
+        train,
+        test,
+        he,
+        ..
+    } = common::papers_check_data("dladmm", &args);
     let mut code_init = he.clone();
     let mut rng = ChaCha8Rng::seed_from_u64(13);
     let mut flat = code_init.flat_params();
@@ -114,12 +91,7 @@ fn main() {
     }
     code_init.params_from_flat(&flat).expect("params");
 
-    print!("| variant | CPU s / iteration |");
-    for k in &at {
-        print!(" test acc @ {k} | objective @ {k} |");
-    }
-    println!();
-    for v in variants.split(',') {
+    for v in args.variants.split(',') {
         let (name, net) = if let Some(s) = v.strip_suffix("-code-init") {
             (s, &code_init)
         } else if let Some(s) = v.strip_suffix("-he") {
@@ -135,6 +107,6 @@ fn main() {
             .expect("problem")
             .with_threads(1);
         let mut s = solver(name);
-        common::print_papers_row(v, &mut p, &mut s, iterations, &at);
+        common::print_papers_row(v, &mut p, &mut s, args.iterations, &args.at);
     }
 }

@@ -22,10 +22,11 @@
 //! run in the dlADMM setup as that paper's baseline): mean softmax cross-entropy without
 //! weight penalty, W, b ~ N(0, 0.1^2) as dlADMM's `main.py`; BCD: no penalty, W =
 //! 0.01 N(0, 1), b = 0.1 as the BCD code (whose loss is squared error on one-hot targets:
-//! not changed, strata's BCD uses its cross-entropy output prox). Lifted / MAC and
-//! ProxProp: the suite's penalty 1e-4 and He-uniform weights (their codes' penalty and init
-//! not checked). Every solver of a setup, baselines included, starts from the same weights
-//! on the same objective. docs/PAPERS.md lists the differences left.
+//! not changed, strata's BCD uses its cross-entropy output prox). Lifted / MAC: no
+//! penalty, Glorot-uniform weights and biases 0.1, as the Fenchel code's `mnist_batch.py`;
+//! ProxProp: no penalty, PyTorch's `nn.Linear` law (weights and biases U(+-1/sqrt(fan_in)))
+//! as the ProxProp code. Every solver of a setup, baselines included, starts from the same
+//! weights on the same objective. docs/PAPERS.md lists the differences left.
 //!
 //! Memory: before a run, [`estimate_peak_bytes`] bounds the run's allocations from the
 //! sizes (auxiliary variables Z_l, A_l, multipliers for all N samples); a run whose
@@ -139,9 +140,11 @@ pub fn paper_setups() -> Vec<PaperSetup> {
             reported: "Fenchel paper: matches or beats the same network trained by backprop on MNIST (abstract); its tables not read (PMLR PDF over the fetch limit). MAC paper (AISTATS 2014): autoencoders on USPS / COIL-20, objective curves only, no classification number (docs/PAPERS.md)",
             paper_solvers: vec!["lifted-fenchel", "mac", "adam-b500", "sgd-b500"],
             equal_time_solvers: vec!["lifted-fenchel", "mac", "adam", "lbfgs"],
-            // Penalty and init of mnist_batch.py not checked: the suite's defaults.
-            l2: None,
-            init: InitSpec::Default,
+            // mnist_batch.py @0e19c8c: Model(rho = 0.0), so no ridge term on W, and the
+            // backprop loss is the mean softmax cross-entropy; FCLayer draws W by TF's
+            // xavier_initializer() (uniform) and sets b = 0.1.
+            l2: Some(0.0),
+            init: InitSpec::GlorotUniformBias { bias_const: 0.1 },
         },
         PaperSetup {
             key: "proxprop",
@@ -151,13 +154,50 @@ pub fn paper_setups() -> Vec<PaperSetup> {
             reported: "paper: CIFAR-10 and USPS only (no Fashion-MNIST); ProxProp+Adam reaches lower training loss than Adam per epoch (figures)",
             paper_solvers: vec!["proxprop", "adam-b500"],
             equal_time_solvers: vec!["proxprop", "adam"],
-            // Penalty and init of the ProxProp code not checked: the suite's defaults.
-            l2: None,
-            init: InitSpec::Default,
+            // proxprop_pytorch.py @42ce280: weight_decay 0 and torch.nn.CrossEntropyLoss
+            // (mean); ProxPropLinear and the final layer are nn.Linear with its default init.
+            l2: Some(0.0),
+            init: InitSpec::TorchLinear,
         },
         // Certified MM (safe-adam, safe-layerwise; branch cert-solvers) goes here once merged:
         // PaperSetup { key: "certified", .. paper_solvers: vec!["safe-adam", "safe-layerwise", "adam"], .. },
     ]
+}
+
+/// The text of `strata-compare --suite papers --list`: per setup, its two problems
+/// (`papers-<key>` under the paper's iteration count, `papers-<key>-equal-time`) with the
+/// architecture, the iteration count, the objective, the initial weights and the solvers
+/// of each variant; then the solvers the suite adds to the registry
+/// ([`papers_solver_registry`]).
+pub fn papers_list_text() -> String {
+    use std::fmt::Write as _;
+    let mut s = String::from(
+        "Papers setups (`--problems papers-<setup>` selects both variants; \
+         `papers-<setup>-paper-iterations` / `papers-<setup>-equal-time` one of them):\n",
+    );
+    for setup in paper_setups() {
+        let _ = writeln!(
+            s,
+            "  papers-{:<20} {:?} ReLU, {} iterations, softmax cross-entropy + L2 {:e}, init: {}\n      {}\n      \
+             paper iterations: {}\n      equal time: {}",
+            setup.key,
+            setup.widths,
+            setup.iterations,
+            LossSpec::SoftmaxCrossEntropy.penalty(setup.l2),
+            setup.init.text(HiddenActivation::Relu),
+            setup.paper,
+            setup.paper_solvers.join(", "),
+            setup.equal_time_solvers.join(", "),
+        );
+    }
+    s.push_str("\nSolvers the papers suite adds to the registry:\n");
+    let base: Vec<&str> = solver_registry().into_iter().map(|e| e.name).collect();
+    for e in papers_solver_registry() {
+        if !base.contains(&e.name) {
+            let _ = writeln!(s, "  {:<22} {}", e.name, e.description);
+        }
+    }
+    s
 }
 
 /// The solver registry plus the baselines in the papers' batch regimes (full-batch

@@ -166,6 +166,21 @@ pub enum InitSpec {
         /// Mean of every bias.
         bias_const: f64,
     },
+    /// Glorot-uniform weights U(-a, a), a = sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio,
+    /// AISTATS 2010, eq. 16), every bias `bias_const`; layer by layer, the weights
+    /// column-major. The Fenchel lifted networks code's law (`layers.py`, `FCLayer`:
+    /// TensorFlow's `xavier_initializer()`, uniform by default, and
+    /// `constant_initializer(0.1)`).
+    GlorotUniformBias {
+        /// Value of every bias.
+        bias_const: f64,
+    },
+    /// PyTorch's `nn.Linear` default since 1.0: every weight and every bias
+    /// U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (`kaiming_uniform_` with a = sqrt(5) gives the
+    /// bound sqrt(6 / ((1 + 5) fan_in)) = 1/sqrt(fan_in)); layer by layer, the weights
+    /// column-major, then the biases. The ProxProp code's law (its layers are `nn.Linear`
+    /// and it re-initialises nothing).
+    TorchLinear,
 }
 
 impl InitSpec {
@@ -183,6 +198,12 @@ impl InitSpec {
                 bias_std,
                 bias_const,
             } => format!("weights {weight_std} N(0, 1), biases {bias_const} + {bias_std} N(0, 1)"),
+            InitSpec::GlorotUniformBias { bias_const } => {
+                format!("Glorot-uniform weights, biases {bias_const}")
+            }
+            InitSpec::TorchLinear => {
+                "weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch nn.Linear)".into()
+            }
         }
     }
 }

@@ -127,8 +127,8 @@ fn gaussian_init_has_the_stated_moments() {
     }
 }
 
-/// dlADMM and BCD setups: no penalty and their codes' init; the others keep the suite's
-/// defaults (not checked against their codes); reports show the actual penalty.
+/// Every setup: no penalty and its reference code's init (dlADMM, BCD, the Fenchel
+/// code for the lifted setup, the ProxProp code); reports show the actual penalty.
 #[test]
 fn papers_setups_carry_their_papers_objective_and_init() {
     for setup in paper_setups() {
@@ -153,7 +153,9 @@ fn papers_setups_carry_their_papers_objective_and_init() {
                     bias_const: 0.1,
                 },
             ),
-            _ => (None, InitSpec::Default),
+            "lifted" => (Some(0.0), InitSpec::GlorotUniformBias { bias_const: 0.1 }),
+            "proxprop" => (Some(0.0), InitSpec::TorchLinear),
+            other => panic!("setup {other} not checked here"),
         };
         assert_eq!(*l2, want_l2, "{}", setup.key);
         assert_eq!(*init, want_init, "{}", setup.key);
@@ -167,6 +169,66 @@ fn papers_setups_carry_their_papers_objective_and_init() {
             assert!(text.contains("1e-4"), "{}: {text}", setup.key);
         }
     }
+}
+
+/// The Fenchel code's law (Glorot-uniform weights, biases 0.1) and PyTorch's `nn.Linear`
+/// law (weights and biases U(+-1/sqrt(fan_in))) on a 400-2500-400 net: bounds, standard
+/// deviations (a / sqrt 3 for U(-a, a)), constant biases, and a fresh draw per seed.
+#[test]
+fn uniform_inits_have_the_stated_bounds_and_moments() {
+    let widths = [400, 2500, 400];
+    let fenchel = InitSpec::GlorotUniformBias { bias_const: 0.1 };
+    let net = initial_network_with::<f64>(&widths, HiddenActivation::Relu, fenchel, 7).unwrap();
+    for l in 0..2 {
+        let d = net.dense(l).unwrap();
+        let a = (6.0 / (widths[l] + widths[l + 1]) as f64).sqrt();
+        let (mean, std, min, max) = moments(d.weight.as_slice());
+        assert!(mean.abs() < 2e-3 * a, "layer {l}: mean {mean}");
+        assert!(
+            (std / (a / 3f64.sqrt()) - 1.0).abs() < 0.01,
+            "layer {l}: {std}"
+        );
+        assert!(
+            min >= -a && max < a && min < -0.99 * a && max > 0.99 * a,
+            "{min} {max}"
+        );
+        assert!(d.bias.iter().all(|&b| b == 0.1), "layer {l}: biases 0.1");
+    }
+    let torch = InitSpec::TorchLinear;
+    let net = initial_network_with::<f32>(&widths, HiddenActivation::Relu, torch, 7).unwrap();
+    for (l, &fan_in) in widths.iter().enumerate().take(2) {
+        let d = net.dense(l).unwrap();
+        let a = 1.0 / (fan_in as f64).sqrt();
+        for (what, x, tol) in [
+            ("weights", d.weight.as_slice(), 0.01),
+            ("biases", d.bias.as_slice(), 0.06),
+        ] {
+            let x: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+            let (mean, std, min, max) = moments(&x);
+            assert!(mean.abs() < 0.15 * a, "layer {l} {what}: mean {mean}");
+            assert!(
+                (std / (a / 3f64.sqrt()) - 1.0).abs() < tol,
+                "layer {l} {what}: {std}"
+            );
+            assert!(
+                min >= -a * 1.000001 && max <= a * 1.000001,
+                "{what}: {min} {max}"
+            );
+            assert!(
+                min < -0.9 * a && max > 0.9 * a,
+                "layer {l} {what}: {min} {max}"
+            );
+        }
+    }
+    for law in [fenchel, torch] {
+        let a = initial_network_with::<f64>(&[5, 4, 3], HiddenActivation::Relu, law, 1).unwrap();
+        let b = initial_network_with::<f64>(&[5, 4, 3], HiddenActivation::Relu, law, 1).unwrap();
+        let c = initial_network_with::<f64>(&[5, 4, 3], HiddenActivation::Relu, law, 2).unwrap();
+        assert_eq!(a.flat_params(), b.flat_params());
+        assert_ne!(a.flat_params(), c.flat_params());
+    }
+    assert!(fenchel.text(HiddenActivation::Relu).contains("biases 0.1"));
+    assert!(torch.text(HiddenActivation::Relu).contains("nn.Linear"));
 }
 
 /// The runner starts every solver from the problem's init on the problem's objective:
@@ -278,4 +340,11 @@ fn older_serialized_kinds_read_with_the_defaults() {
     };
     let text = serde_json::to_string(&own).unwrap();
     assert_eq!(serde_json::from_str::<ProblemKind>(&text).unwrap(), own);
+    for init in [
+        InitSpec::GlorotUniformBias { bias_const: 0.1 },
+        InitSpec::TorchLinear,
+    ] {
+        let text = serde_json::to_string(&init).unwrap();
+        assert_eq!(serde_json::from_str::<InitSpec>(&text).unwrap(), init);
+    }
 }

@@ -196,3 +196,54 @@ fn the_default_memory_limit_never_exceeds_the_machines_memory() {
         );
     }
 }
+
+/// `--suite papers --list` lists the papers setups (both variants' problem names, the
+/// solvers of each, the objective and init) and the suite's own solvers, not the registry's
+/// problems; plain `--list` does not list the setups; an unknown suite exits 2.
+#[test]
+fn list_with_the_papers_suite_lists_the_setups() {
+    let bin = env!("CARGO_BIN_EXE_strata-compare");
+    let out = std::process::Command::new(bin)
+        .args(["--suite", "papers", "--list"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text, bench_suite::papers::papers_list_text());
+    for s in paper_setups() {
+        assert!(
+            text.contains(&format!("papers-{} ", s.key)),
+            "{}: {text}",
+            s.key
+        );
+        let line = format!("paper iterations: {}", s.paper_solvers.join(", "));
+        assert!(text.contains(&line), "{line}: {text}");
+        let line = format!("equal time: {}", s.equal_time_solvers.join(", "));
+        assert!(text.contains(&line), "{line}: {text}");
+    }
+    for name in [
+        "adam-full",
+        "adam-b500",
+        "sgd-b500",
+        "Glorot-uniform weights, biases 0.1",
+    ] {
+        assert!(text.contains(name), "{name}: {text}");
+    }
+    assert!(!text.contains("digits-mlp"), "{text}");
+    let plain = std::process::Command::new(bin)
+        .arg("--list")
+        .output()
+        .unwrap();
+    let plain = String::from_utf8(plain.stdout).unwrap();
+    assert!(plain.contains("digits-mlp") && !plain.contains("papers-dladmm"));
+    let bad = std::process::Command::new(bin)
+        .args(["--suite", "nope", "--list"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8(bad.stderr)
+            .unwrap()
+            .contains("unknown suite `nope`")
+    );
+}

@@ -149,3 +149,115 @@ pub fn make(
         .expect("problem")
         .with_threads(threads)
 }
+
+/// The command line shared by the papers checks (`papers_dladmm_check`,
+/// `papers_bcd_check`): `--train N` and `--test M` (first N training / M test
+/// Fashion-MNIST images, default 10,000 each), `--iterations K`, `--variants a,b`,
+/// `--at i,j` (iterations whose values are printed), and any other `--key value`
+/// through [`PapersCheckArgs::get`].
+pub struct PapersCheckArgs {
+    /// The arguments after the program name.
+    args: Vec<String>,
+    /// Training images.
+    pub train: usize,
+    /// Test images.
+    pub test: usize,
+    /// Iterations run per variant.
+    pub iterations: u64,
+    /// Comma-separated variants.
+    pub variants: String,
+    /// Iterations whose test accuracy and objective are printed.
+    pub at: Vec<u64>,
+}
+
+impl PapersCheckArgs {
+    /// Parses the process arguments with the example's defaults for `--iterations`,
+    /// `--variants` and `--at`; panics with the option's name on a malformed value.
+    pub fn parse(iterations: u64, variants: &str, at: &str) -> Self {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let mut out = Self {
+            args,
+            train: 10_000,
+            test: 10_000,
+            iterations,
+            variants: variants.into(),
+            at: Vec::new(),
+        };
+        out.train = out
+            .get("--train")
+            .map_or(10_000, |v| v.parse().expect("--train"));
+        out.test = out
+            .get("--test")
+            .map_or(10_000, |v| v.parse().expect("--test"));
+        out.iterations = out
+            .get("--iterations")
+            .map_or(iterations, |v| v.parse().expect("--iterations"));
+        if let Some(v) = out.get("--variants") {
+            out.variants = v;
+        }
+        out.at = out
+            .get("--at")
+            .unwrap_or(at.into())
+            .split(',')
+            .map(|v| v.parse().expect("--at"))
+            .collect();
+        out
+    }
+
+    /// The value after `key`, if given.
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.args
+            .iter()
+            .position(|a| a == key)
+            .and_then(|i| self.args.get(i + 1).cloned())
+    }
+}
+
+/// What a papers check runs on: the `papers-<key>` setup's widths and loss (with the
+/// suite's default penalty: `LossSpec::to_nets`), its Fashion-MNIST training and test
+/// sets (f32) and strata's He-uniform initial network (runner seed 0, stream 1).
+pub struct PapersCheckData {
+    /// Layer widths, input first.
+    pub widths: Vec<usize>,
+    /// The setup's loss.
+    pub loss: LossSpec,
+    /// Training set.
+    pub train: Dataset<f32>,
+    /// Test set.
+    pub test: Option<Dataset<f32>>,
+    /// He-uniform initial network.
+    pub he: Sequential<f32>,
+}
+
+/// Loads the data of the `papers-<key>` setup for `args` (panics, naming the package,
+/// when Fashion-MNIST is missing) and prints the header of the markdown table.
+pub fn papers_check_data(key: &str, args: &PapersCheckArgs) -> PapersCheckData {
+    let setup = bench_suite::papers::paper_setups()
+        .into_iter()
+        .find(|s| s.key == key)
+        .expect("papers setup");
+    let spec =
+        bench_suite::papers::setup_problem(&setup, format!("papers-{key}"), args.train, args.test);
+    let ProblemKind::Network { widths, loss, .. } = spec.kind.clone() else {
+        panic!("not a network problem");
+    };
+    let ProblemData::Supervised { train, test } = spec
+        .build::<f32>(0, &BuildOptions::from_env())
+        .expect("Fashion-MNIST (install dataset-fashion-mnist)")
+    else {
+        panic!("not supervised");
+    };
+    let he = initial_network::<f32>(&widths, HiddenActivation::Relu, 0).expect("net");
+    print!("| variant | CPU s / iteration |");
+    for k in &args.at {
+        print!(" test acc @ {k} | objective @ {k} |");
+    }
+    println!();
+    PapersCheckData {
+        widths,
+        loss,
+        train,
+        test,
+        he,
+    }
+}

@@ -24,7 +24,14 @@ static ALLOC: CountingAllocator = CountingAllocator;
 fn main() -> ExitCode {
     let args = CompareArgs::parse();
     if args.list {
-        print!("{}", list_text(&registry(), &solver_registry()));
+        match args.suite.as_deref() {
+            None => print!("{}", list_text(&registry(), &solver_registry())),
+            Some("papers") => print!("{}", bench_suite::papers::papers_list_text()),
+            Some(other) => {
+                eprintln!("strata-compare: unknown suite `{other}` (valid: papers)");
+                return ExitCode::from(2);
+            }
+        }
         return ExitCode::SUCCESS;
     }
     if let Err(e) = bench_suite::partial::install_interrupt_cleanup() {

@@ -101,7 +101,9 @@ pub fn initial_network<T: Real>(
 /// [`InitSpec::Default`] He-uniform weights for ReLU and Glorot-uniform for tanh and
 /// softplus, zero biases; [`InitSpec::Gaussian`] `weight_std N(0, 1)` weights and
 /// `bias_const + bias_std N(0, 1)` biases, layer by layer (weights column-major, then the
-/// biases when `bias_std > 0`), f64 draws rounded to `T`.
+/// biases when `bias_std > 0`); [`InitSpec::GlorotUniformBias`] Glorot-uniform weights and
+/// constant biases; [`InitSpec::TorchLinear`] weights then biases U(-1/sqrt(fan_in),
+/// 1/sqrt(fan_in)), layer by layer; f64 draws rounded to `T`.
 pub fn initial_network_with<T: Real>(
     widths: &[usize],
     hidden: HiddenActivation,
@@ -142,6 +144,30 @@ pub fn initial_network_with<T: Real>(
             while let Some(d) = net.dense_mut(l) {
                 fill(d.weight.as_mut_slice(), weight_std, 0.0);
                 fill(d.bias.as_mut_slice(), bias_std, bias_const);
+                l += 1;
+            }
+            Ok(net)
+        }
+        InitSpec::GlorotUniformBias { bias_const } => {
+            let mut net = Sequential::mlp(widths, hidden.to_nets(), Init::Zeros, &mut rng)?;
+            let mut l = 0;
+            while let Some(d) = net.dense_mut(l) {
+                let (fan_out, fan_in) = d.weight.shape();
+                Init::GlorotUniform.fill(d.weight.as_mut_slice(), fan_in, fan_out, &mut rng);
+                d.bias.iter_mut().for_each(|b| *b = T::of(bias_const));
+                l += 1;
+            }
+            Ok(net)
+        }
+        InitSpec::TorchLinear => {
+            let mut net = Sequential::mlp(widths, hidden.to_nets(), Init::Zeros, &mut rng)?;
+            let mut l = 0;
+            while let Some(d) = net.dense_mut(l) {
+                let bound = 1.0 / (d.weight.ncols().max(1) as f64).sqrt();
+                let weights = d.weight.as_mut_slice().iter_mut();
+                for x in weights.chain(d.bias.as_mut_slice().iter_mut()) {
+                    *x = T::of(bound * (2.0 * nets::init::uniform01(&mut rng) - 1.0));
+                }
                 l += 1;
             }
             Ok(net)
