@@ -4,7 +4,7 @@ use autodiff::Real;
 use nalgebra::{DMatrix, DVector};
 use nets::{Activation, LossKind, Reduction, Targets};
 
-use super::elementwise::{Acc, activation};
+use super::elementwise::{Acc, activation, activation_in_place};
 use super::fp::{Iv, U64, dn, fmax, gamma, up, up_ops};
 use super::loss::data_term;
 use super::model::{DenseDirs, Model, dense};
@@ -462,6 +462,11 @@ fn enclose_planned<T: Real>(
     let mut cur: Option<Model> = None;
     let mut n_dense = 0;
     for step in plan {
+        // Activations work in place on the previous step's model.
+        if let (Step::Act(a), Some(m)) = (step, cur.as_mut()) {
+            activation_in_place(*a, m, &amax, u_t, ws);
+            continue;
+        }
         let src = cur.as_ref().unwrap_or(&input);
         let next = match *step {
             Step::Dense(li) => {

@@ -31,9 +31,9 @@
 use nets::Activation;
 
 use super::activation::{Smooth, driver_rel, smooth_enclosure};
-use super::fp::{Iv, eta, fmax, fmin, gamma, up, up_ops};
+use super::fp::{Inflate, Iv, eta, fmax, fmin, gamma, up, up_ops};
 use super::model::Model;
-use super::scalar1::{Consts1, Entry1, Rule1};
+use super::scalar1::{Consts1, Entry1, Rule1, pwl_entry};
 use super::workspace::EnclosureWorkspace;
 
 /// One entry of a model, gathered for elementwise work (buffers reused across entries).
@@ -317,13 +317,71 @@ fn recip_pos(x: Iv) -> Iv {
     }
 }
 
-/// Applies an activation to every entry of `z`.
+/// Applies an activation to every entry of `z` in place: every rule is entrywise, so an
+/// entry's enclosure overwrites its input (no output buffer, no copy of unchanged
+/// entries). The identity leaves `z` as it is; any other activation clears `constant`.
 ///
-/// ReLU takes a fast path per entry when the whole range `c0 ± spread` lies on one side
-/// of the kink: active entries are the identity (the model is copied exactly), inactive
-/// ones are exactly 0 for both the exact and the driver's value. The copy is done array
-/// by array (streaming, vectorisable); only the entries near the kink go through the
-/// general rule.
+/// ReLU classifies each entry by its spread over the box (`Model::relu_classes`): an
+/// entry active on the whole box is the identity and is left untouched, an inactive one
+/// is exactly 0 for both the exact and the driver's value and is zeroed; only the
+/// entries whose range may contain the kink go through the rule.
+pub(crate) fn activation_in_place(
+    act: Activation,
+    z: &mut Model,
+    amax: &[f64],
+    u_t: f64,
+    ws: &mut EnclosureWorkspace,
+) {
+    if act == Activation::Identity {
+        return;
+    }
+    z.constant = false;
+    let k = z.k;
+    if k == 1 && super::fp::fast_paths() {
+        activation_k1(act, z, amax[0], u_t);
+        return;
+    }
+    let bx = BoxIv::new(amax);
+    let mut el = Elem::with_k(k);
+    let mut acc = Acc::with_k(k);
+    let n = z.c0.len();
+    if act != Activation::Relu {
+        for idx in 0..n {
+            el.load(z, idx);
+            activation_entry(act, &mut el, &bx, u_t, &mut acc);
+            acc.store(z, idx, amax);
+        }
+        return;
+    }
+    // ReLU: classify (1 active, 0 inactive, 2 near the kink), zero, then the kink entries.
+    let mut class = std::mem::take(&mut ws.class);
+    z.relu_classes(amax, &mut class);
+    let zero = |x: &mut [f64]| {
+        for (v, c) in x.iter_mut().zip(&class) {
+            *v = if *c == 0 { 0.0 } else { *v };
+        }
+    };
+    zero(z.c0.as_mut_slice());
+    zero(z.e.as_mut_slice());
+    for x in
+        z.c1.iter_mut()
+            .chain(z.qm.iter_mut())
+            .chain(z.qr.iter_mut())
+    {
+        zero(x.as_mut_slice());
+    }
+    for (idx, c) in class.iter().enumerate() {
+        if *c == 2 {
+            el.load(z, idx);
+            activation_entry(act, &mut el, &bx, u_t, &mut acc);
+            acc.store(z, idx, amax);
+        }
+    }
+    ws.class = class;
+}
+
+/// [`activation_in_place`] on a model that must be kept (the constant input model, when
+/// the network starts with an activation): a pooled copy, then the step in place.
 pub(crate) fn activation(
     act: Activation,
     z: &Model,
@@ -331,129 +389,152 @@ pub(crate) fn activation(
     u_t: f64,
     ws: &mut EnclosureWorkspace,
 ) -> Model {
-    if act == Activation::Identity {
-        return ws.copy_model(z);
-    }
-    let k = z.k;
-    let (rows, cols) = z.c0.shape();
-    if k == 1 && super::fp::fast_paths() {
-        return activation_k1(act, z, amax[0], u_t, ws);
-    }
-    let bx = BoxIv::new(amax);
-    let mut el = Elem::with_k(k);
-    let mut acc = Acc::with_k(k);
-    if act != Activation::Relu {
-        let mut out = ws.model_scratch(rows, cols, k, false);
-        for idx in 0..rows * cols {
-            el.load(z, idx);
-            activation_entry(act, &mut el, &bx, u_t, &mut acc);
-            acc.store(&mut out, idx, amax);
-        }
-        return out;
-    }
-    // ReLU: classify (1 active, 0 inactive, 2 near the kink), copy, then the kink entries.
-    let mut class = std::mem::take(&mut ws.class);
-    z.relu_classes(amax, &mut class);
-    let mut out = ws.model_scratch(rows, cols, k, false);
-    let select = |o: &mut [f64], x: &[f64]| {
-        for ((o, x), c) in o.iter_mut().zip(x).zip(&class) {
-            *o = if *c == 1 { *x } else { 0.0 };
-        }
-    };
-    select(out.c0.as_mut_slice(), z.c0.as_slice());
-    select(out.e.as_mut_slice(), z.e.as_slice());
-    for (o, x) in out.c1.iter_mut().zip(&z.c1) {
-        select(o.as_mut_slice(), x.as_slice());
-    }
-    for (o, x) in out.qm.iter_mut().zip(&z.qm) {
-        select(o.as_mut_slice(), x.as_slice());
-    }
-    for (o, x) in out.qr.iter_mut().zip(&z.qr) {
-        select(o.as_mut_slice(), x.as_slice());
-    }
-    for (idx, c) in class.iter().enumerate() {
-        if *c == 2 {
-            el.load(z, idx);
-            activation_entry(act, &mut el, &bx, u_t, &mut acc);
-            acc.store(&mut out, idx, amax);
-        }
-    }
-    ws.class = class;
+    let mut out = ws.copy_model(z);
+    activation_in_place(act, &mut out, amax, u_t, ws);
     out
 }
 
-/// [`activation`] for one direction: the same rule entry by entry on scalars
-/// ([`super::scalar1`], bit for bit the general rule's bounds), with ReLU's classes.
-fn activation_k1(
-    act: Activation,
-    z: &Model,
-    amax: f64,
-    u_t: f64,
-    ws: &mut EnclosureWorkspace,
-) -> Model {
-    let (rows, cols) = z.c0.shape();
+/// [`activation_in_place`] for one direction: the same rule entry by entry on scalars
+/// ([`super::scalar1`], bit for bit the general rule's bounds); ReLU in one fused pass
+/// ([`relu_k1`]).
+fn activation_k1(act: Activation, z: &mut Model, amax: f64, u_t: f64) {
     let kc = Consts1::new(amax, u_t);
-    let rule = Rule1::of(act);
-    let mut out = ws.model_scratch(rows, cols, 1, false);
-    let (c0, c1, qm, qr, e) = (
-        z.c0.as_slice(),
-        z.c1[0].as_slice(),
-        z.qm[0].as_slice(),
-        z.qr[0].as_slice(),
-        z.e.as_slice(),
-    );
-    let load = |idx: usize| Entry1 {
-        c0: c0[idx],
-        c1: c1[idx],
-        qm: qm[idx],
-        qr: qr[idx],
-        e: e[idx],
-    };
-    let mut class = std::mem::take(&mut ws.class);
-    let relu = act == Activation::Relu;
-    if relu {
-        z.relu_classes(&[amax], &mut class);
+    let mut cols = Cols1::of(z);
+    if act == Activation::Relu {
+        relu_k1(&mut cols, &kc);
+        return;
     }
-    {
-        let Model {
-            c0: o0,
-            c1: o1,
-            qm: oqm,
-            qr: oqr,
-            e: oe,
-            ..
-        } = &mut out;
-        let (o0, o1, oqm, oqr, oe) = (
-            o0.as_mut_slice(),
-            o1[0].as_mut_slice(),
-            oqm[0].as_mut_slice(),
-            oqr[0].as_mut_slice(),
-            oe.as_mut_slice(),
+    let rule = Rule1::of(act);
+    for idx in 0..cols.c0.len() {
+        let r = rule.apply(cols.load(idx), &kc);
+        cols.store(idx, r);
+    }
+}
+
+/// Entries per block of [`relu_k1`]'s classifying pass (its kink flags live on the stack).
+const RELU_BLOCK: usize = 256;
+
+/// ReLU on a `k = 1` model in place, classification fused with the step. Per block of
+/// entries, one branch-free (vectorisable) pass computes each entry's spread
+/// `s = e + |c1| ᾱ + (|qm| + qr) ᾱ²` and its inflated bound `S = Inflate(6)(s)` exactly as
+/// `Model::relu_classes` does (so the classes, and the bounds, are the same bit for bit),
+/// leaves an entry with `c0 - S > 0` unchanged (active on the whole box: the identity),
+/// zeroes one with `c0 + S < 0` (inactive: exactly 0) and flags the rest (the kink may be
+/// inside the range; NaN lands here too); a second loop, only over blocks with a flag,
+/// applies the kink rule ([`super::scalar1::pwl_entry`]) to the flagged entries.
+fn relu_k1(cols: &mut Cols1<'_>, kc: &Consts1) {
+    let infl = Inflate::new(6);
+    let a = kc.amax();
+    let aa = a * a;
+    let n = cols.c0.len();
+    let mut kink = [false; RELU_BLOCK];
+    let mut start = 0;
+    while start < n {
+        let end = (start + RELU_BLOCK).min(n);
+        let flags = &mut kink[..end - start];
+        let any = relu_block(
+            &mut cols.c0[start..end],
+            &mut cols.c1[start..end],
+            &mut cols.qm[start..end],
+            &mut cols.qr[start..end],
+            &mut cols.e[start..end],
+            flags,
+            infl,
+            (a, aa),
         );
-        for idx in 0..rows * cols {
-            let r = if relu && class[idx] != 2 {
-                // Active: the identity, copied exactly; inactive: exactly 0.
-                if class[idx] == 1 {
-                    load(idx)
-                } else {
-                    Entry1 {
-                        c0: 0.0,
-                        c1: 0.0,
-                        qm: 0.0,
-                        qr: 0.0,
-                        e: 0.0,
-                    }
+        if any {
+            for (j, f) in flags.iter().enumerate() {
+                if *f {
+                    let idx = start + j;
+                    let r = pwl_entry(0.0, 1.0, cols.load(idx), kc);
+                    cols.store(idx, r);
                 }
-            } else {
-                rule.apply(load(idx), &kc)
-            };
-            o0[idx] = r.c0;
-            o1[idx] = r.c1;
-            oqm[idx] = r.qm;
-            oqr[idx] = r.qr;
-            oe[idx] = r.e;
+            }
+        }
+        start = end;
+    }
+}
+
+/// The classifying pass of [`relu_k1`] over one block (all slices of one length);
+/// returns whether any entry was flagged.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn relu_block(
+    c0: &mut [f64],
+    c1: &mut [f64],
+    qm: &mut [f64],
+    qr: &mut [f64],
+    e: &mut [f64],
+    kink: &mut [bool],
+    infl: Inflate,
+    (a, aa): (f64, f64),
+) -> bool {
+    let n = c0.len();
+    let (c1, qm, qr, e, kink) = (
+        &mut c1[..n],
+        &mut qm[..n],
+        &mut qr[..n],
+        &mut e[..n],
+        &mut kink[..n],
+    );
+    let mut any = false;
+    for i in 0..n {
+        let (x0, x1, m, r, ee) = (c0[i], c1[i], qm[i], qr[i], e[i]);
+        let spread = infl.apply(ee + x1.abs() * a + (m.abs() + r) * aa);
+        let on = x0 - spread > 0.0;
+        let off = x0 + spread < 0.0;
+        let flag = !(on | off);
+        kink[i] = flag;
+        any |= flag;
+        c0[i] = if off { 0.0 } else { x0 };
+        c1[i] = if off { 0.0 } else { x1 };
+        qm[i] = if off { 0.0 } else { m };
+        qr[i] = if off { 0.0 } else { r };
+        e[i] = if off { 0.0 } else { ee };
+    }
+    any
+}
+
+/// The five coefficient columns of a `k = 1` model, borrowed for in-place entry work.
+struct Cols1<'a> {
+    c0: &'a mut [f64],
+    c1: &'a mut [f64],
+    qm: &'a mut [f64],
+    qr: &'a mut [f64],
+    e: &'a mut [f64],
+}
+
+impl<'a> Cols1<'a> {
+    fn of(z: &'a mut Model) -> Cols1<'a> {
+        let Model {
+            c0, c1, qm, qr, e, ..
+        } = z;
+        Cols1 {
+            c0: c0.as_mut_slice(),
+            c1: c1[0].as_mut_slice(),
+            qm: qm[0].as_mut_slice(),
+            qr: qr[0].as_mut_slice(),
+            e: e.as_mut_slice(),
         }
     }
-    ws.class = class;
-    out
+
+    #[inline(always)]
+    fn load(&self, idx: usize) -> Entry1 {
+        Entry1 {
+            c0: self.c0[idx],
+            c1: self.c1[idx],
+            qm: self.qm[idx],
+            qr: self.qr[idx],
+            e: self.e[idx],
+        }
+    }
+
+    #[inline(always)]
+    fn store(&mut self, idx: usize, r: Entry1) {
+        self.c0[idx] = r.c0;
+        self.c1[idx] = r.c1;
+        self.qm[idx] = r.qm;
+        self.qr[idx] = r.qr;
+        self.e[idx] = r.e;
+    }
 }
