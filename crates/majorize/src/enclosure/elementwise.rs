@@ -27,6 +27,13 @@
 //! `s = s_r` and `min(δ, 0) ∈ [min(δ_lo, 0), 0]` goes to the degree-0 term (sound, not
 //! tangent). So the degree-1 coefficient at an exact kink is the one-sided slope along
 //! the directions, which can differ from the autodiff convention `relu'(0) = 0`.
+//!
+//! **Cost.** Every rule is entrywise, so the step runs in place on the dense layer's
+//! output model ([`activation_in_place`]): no output buffer, and ReLU leaves the entries
+//! that are active on the whole box untouched, zeroes the inactive ones and applies the
+//! rule only near the kink. With `k = 1` the classification and the zeroing are one
+//! branch-free, vectorisable pass ([`relu_k1`]) with `Model::relu_classes`'s arithmetic,
+//! so the bounds are those of the general path bit for bit (tests/fast.rs).
 
 use nets::Activation;
 

@@ -97,7 +97,11 @@ fn scalar1_matches_general_rule() {
     for seed in 0..300u64 {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let special = seed % 3 == 0;
-        let n = if seed % 10 == 0 { 600 + seed as usize } else { 64 };
+        let n = if seed % 10 == 0 {
+            600 + seed as usize
+        } else {
+            64
+        };
         let z = random_model(&mut rng, n, special);
         let amax = [10f64.powf(rng.random_range(-6.0..1.0))];
         let u_t = if seed % 2 == 0 {
@@ -138,7 +142,10 @@ fn activation_on_a_kept_model_copies() {
     let before = input.clone();
     for act in ACTS {
         let out = activation(act, &input, &[0.01], f64::EPSILON / 2.0, &mut ws);
-        assert!(same_model(&input, &before) && input.constant, "{act:?} changed its input");
+        assert!(
+            same_model(&input, &before) && input.constant,
+            "{act:?} changed its input"
+        );
         assert_eq!(out.constant, act == nets::Activation::Identity, "{act:?}");
         let mut again = input.clone();
         again.constant = false;
