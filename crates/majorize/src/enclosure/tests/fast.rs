@@ -166,6 +166,58 @@ fn activation_on_a_kept_model_copies() {
     }
 }
 
+/// `Model::relu_classes` for `k > 1` (blocked, array by array) against its per-entry
+/// definition, bit for bit in the spread: models of 2 and 3 directions longer than
+/// several blocks, with kinks, NaN and infinities.
+#[test]
+fn relu_classes_match_the_per_entry_definition() {
+    use super::super::fp::Inflate;
+    for seed in 0..40u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let k = 2 + (seed % 2) as usize;
+        let n = 500 + seed as usize * 7;
+        let special = seed % 3 == 0;
+        let mut m = |nonneg: bool| {
+            DMatrix::from_fn(n, 1, |_, _| {
+                let v = pick(&mut rng, special);
+                if nonneg { v.abs() } else { v }
+            })
+        };
+        let z = Model {
+            k,
+            c0: m(false),
+            c1: (0..k).map(|_| m(false)).collect(),
+            qm: (0..k * k).map(|_| m(false)).collect(),
+            qr: (0..k * k).map(|_| m(true)).collect(),
+            e: m(true),
+            constant: false,
+        };
+        let amax: Vec<f64> = (0..k).map(|i| 10f64.powf(-(i as f64) - 1.0)).collect();
+        let mut class = Vec::new();
+        z.relu_classes(&amax, &mut class);
+        let infl = Inflate::new(2 * (k + k * k) + 2);
+        for idx in 0..n {
+            let mut s = z.e[idx];
+            for i in 0..k {
+                s += z.c1[i][idx].abs() * amax[i];
+            }
+            for ij in 0..k * k {
+                s += (z.qm[ij][idx].abs() + z.qr[ij][idx]) * (amax[ij / k] * amax[ij % k]);
+            }
+            let sp = infl.apply(s);
+            let c = z.c0[idx];
+            let want = if c - sp > 0.0 {
+                1
+            } else if c + sp < 0.0 {
+                0
+            } else {
+                2
+            };
+            assert_eq!(class[idx], want, "seed {seed}, entry {idx}");
+        }
+    }
+}
+
 fn same_enclosure<T: autodiff::Real>(a: &QuadraticEnclosure<T>, b: &QuadraticEnclosure<T>) -> bool {
     let bits = |x: T| x.to_f64().to_bits();
     bits(a.value) == bits(b.value)
