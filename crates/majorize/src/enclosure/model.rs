@@ -102,36 +102,16 @@ impl Model {
             }
             return;
         }
-        // Array by array over blocks of entries (vectorisable loads in storage order); each
-        // entry's spread takes the same additions in the same order as the per-entry sum
-        // `e + Σ_i |c1_i| ᾱ_i + Σ_ij (|qm_ij| + qr_ij) ᾱ_i ᾱ_j`, so the same bits.
         let aa: Vec<f64> = (0..k * k).map(|ij| amax[ij / k] * amax[ij % k]).collect();
-        const BLOCK: usize = 256;
-        let mut spread = [0.0f64; BLOCK];
-        let mut start = 0;
-        while start < n {
-            let end = (start + BLOCK).min(n);
-            let sp = &mut spread[..end - start];
-            sp.copy_from_slice(&e[start..end]);
-            for (c1, a) in self.c1.iter().zip(amax) {
-                for (s, c) in sp.iter_mut().zip(&c1.as_slice()[start..end]) {
-                    *s += c.abs() * a;
-                }
+        for (idx, o) in class.iter_mut().enumerate() {
+            let mut s = e[idx];
+            for i in 0..k {
+                s += self.c1[i].as_slice()[idx].abs() * amax[i];
             }
-            for ((qm, qr), a) in self.qm.iter().zip(&self.qr).zip(&aa) {
-                let (qm, qr) = (&qm.as_slice()[start..end], &qr.as_slice()[start..end]);
-                for ((s, m), r) in sp.iter_mut().zip(qm).zip(qr) {
-                    *s += (m.abs() + r) * a;
-                }
+            for (ij, a) in aa.iter().enumerate() {
+                s += (self.qm[ij].as_slice()[idx].abs() + self.qr[ij].as_slice()[idx]) * a;
             }
-            for ((o, c), s) in class[start..end]
-                .iter_mut()
-                .zip(&c0[start..end])
-                .zip(sp.iter())
-            {
-                *o = classify(*c, infl.apply(*s));
-            }
-            start = end;
+            *o = classify(c0[idx], infl.apply(s));
         }
     }
 

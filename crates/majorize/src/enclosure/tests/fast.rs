@@ -166,9 +166,9 @@ fn activation_on_a_kept_model_copies() {
     }
 }
 
-/// `Model::relu_classes` for `k > 1` (blocked, array by array) against its per-entry
-/// definition, bit for bit in the spread: models of 2 and 3 directions longer than
-/// several blocks, with kinks, NaN and infinities.
+/// `Model::relu_classes` for `k > 1` (the general ReLU path's classes) against its
+/// per-entry definition, bit for bit in the spread: models of 2 and 3 directions of 500+
+/// entries, with kinks, NaN and infinities.
 #[test]
 fn relu_classes_match_the_per_entry_definition() {
     use super::super::fp::Inflate;
