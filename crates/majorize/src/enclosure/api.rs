@@ -2,17 +2,14 @@
 
 use autodiff::Real;
 use nalgebra::{DMatrix, DVector};
-use nets::{Activation, LossKind, Reduction, Targets};
+use nets::{Activation, LossKind};
 
-use super::elementwise::{Acc, activation, activation_in_place};
-use super::fp::{Iv, U64, dn, fmax, gamma, up, up_ops};
-use super::loss::data_term;
-use super::model::{DenseDirs, Model, dense};
+use super::fp::Iv;
 use super::workspace::EnclosureWorkspace;
 use crate::error::{MajorizeError, Result};
 use crate::surrogate::{InnerSolve, Minimizer, MinimizerKind};
 
-const OP: &str = "enclose";
+pub(super) const OP: &str = "enclose";
 
 /// What to enclose: `phi(alpha) = F(x + sum_i alpha_i v_i)` for `alpha` in `[0, alpha_max]`,
 /// where `x` are the weights stored in `net` and `F` is `loss` on `(inputs, targets)`
@@ -71,7 +68,7 @@ pub struct QuadraticEnclosure<T: Real> {
     pub alpha_max: Vec<T>,
 }
 
-fn to_t_up<T: Real>(x: f64) -> T {
+pub(super) fn to_t_up<T: Real>(x: f64) -> T {
     if x.is_nan() {
         return T::of(f64::INFINITY);
     }
@@ -83,7 +80,7 @@ fn to_t_up<T: Real>(x: f64) -> T {
     }
 }
 
-fn to_t_down<T: Real>(x: f64) -> T {
+pub(super) fn to_t_down<T: Real>(x: f64) -> T {
     if x.is_nan() {
         return T::of(f64::NEG_INFINITY);
     }
@@ -235,7 +232,7 @@ impl<T: Real> crate::Surrogate<T> for EnclosureSurrogate<T> {
     }
 }
 
-fn nets_err(e: nets::NetsError) -> MajorizeError {
+pub(super) fn nets_err(e: nets::NetsError) -> MajorizeError {
     MajorizeError::Domain {
         op: OP,
         detail: e.to_string(),
@@ -355,37 +352,12 @@ fn validate<T: Real>(req: &EnclosureRequest<'_, T>) -> Result<Vec<Step>> {
 
 /// The network's parameter tensors in the flat order of
 /// [`nets::Sequential::params_to_flat`] (borrowed, no copy).
-fn params<T: Real>(net: &nets::Sequential<T>) -> impl Iterator<Item = nets::ParamRef<'_, T>> {
+pub(super) fn params<T: Real>(
+    net: &nets::Sequential<T>,
+) -> impl Iterator<Item = nets::ParamRef<'_, T>> {
     net.layers()
         .iter()
         .flat_map(|l| (0..l.num_param_tensors()).filter_map(move |i| l.param(i)))
-}
-
-/// Dense targets `K x N` in f64 into `y` (already `K x N`): one-hot for labels, 0/1 for
-/// binary logistic labels.
-fn dense_targets<T: Real>(t: &Targets<T>, y: &mut DMatrix<f64>) {
-    let rows = y.nrows();
-    match t {
-        Targets::Dense(m) => {
-            for (o, v) in y.as_mut_slice().iter_mut().zip(m.as_slice()) {
-                *o = v.to_f64();
-            }
-        }
-        Targets::Labels { labels, classes } => {
-            // nets: one output with two classes is the binary (logistic) view; otherwise one-hot.
-            if rows == 1 && *classes == 2 {
-                for (o, l) in y.as_mut_slice().iter_mut().zip(labels) {
-                    *o = *l as f64;
-                }
-            } else {
-                for (col, l) in y.as_mut_slice().chunks_exact_mut(rows).zip(labels) {
-                    for (r, o) in col.iter_mut().enumerate() {
-                        *o = if *l == r { 1.0 } else { 0.0 };
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// Computes the certified enclosure of the request (see [`QuadraticEnclosure`] and the
@@ -412,7 +384,7 @@ pub fn enclose_with<T: Real>(
         .net
         .objective(req.loss, req.inputs, req.targets)
         .map_err(nets_err)?;
-    enclose_planned(req, &plan, value, ws)
+    super::sweep::enclose_planned(req, &plan, value, ws)
 }
 
 /// [`enclose_with`] around a base value the caller already has (e.g. the loss returned
@@ -433,243 +405,7 @@ pub fn enclose_with_value<T: Real>(
 ) -> Result<QuadraticEnclosure<T>> {
     let plan = validate(req)?;
     super::extreme::check_l2(req.loss)?;
-    enclose_planned(req, &plan, value, ws)
-}
-
-fn enclose_planned<T: Real>(
-    req: &EnclosureRequest<'_, T>,
-    plan: &[Step],
-    value: T,
-    ws: &mut EnclosureWorkspace,
-) -> Result<QuadraticEnclosure<T>> {
-    let net = req.net;
-    if !value.finite() {
-        return Err(MajorizeError::Domain {
-            op: OP,
-            detail: format!("the objective at the base point is {value}"),
-        });
-    }
-    let k = req.directions.len();
-    let amax: Vec<f64> = req.alpha_max.iter().map(|a| a.to_f64()).collect();
-    let u_t = T::EPS.to_f64() / 2.0;
-    let layout = net.param_layout();
-
-    // The input model's zero coefficients are kept in the workspace between calls, and
-    // so are the layers' f64 operands (`DenseDirs`): a steady-state call allocates
-    // neither.
-    let input = ws.input_model(req.inputs, k);
-    let mut layers = std::mem::take(&mut ws.layers);
-    let mut cur: Option<Model> = None;
-    let mut n_dense = 0;
-    for step in plan {
-        // Activations work in place on the previous step's model.
-        if let (Step::Act(a), Some(m)) = (step, cur.as_mut()) {
-            activation_in_place(*a, m, &amax, u_t, ws);
-            continue;
-        }
-        let src = cur.as_ref().unwrap_or(&input);
-        let next = match *step {
-            Step::Dense(li) => {
-                let d = net.layers()[li]
-                    .as_dense()
-                    .ok_or_else(|| MajorizeError::Unsupported("dense layer vanished".into()))?;
-                let info = |name: &str| layout.iter().find(|p| p.layer == li && p.name == name);
-                let (Some(wi), Some(bi)) = (info("weight"), info("bias")) else {
-                    return Err(MajorizeError::Unsupported(format!(
-                        "enclose: dense layer {li} does not expose weight and bias"
-                    )));
-                };
-                if layers.len() <= n_dense {
-                    layers.push(DenseDirs::new());
-                }
-                let dd = &mut layers[n_dense];
-                n_dense += 1;
-                dd.load(
-                    &d.weight,
-                    d.bias.as_slice(),
-                    req.directions,
-                    (wi.offset, bi.offset),
-                    &amax,
-                );
-                dense(src, dd, &amax, u_t, ws)?
-            }
-            Step::Act(a) => activation(a, src, &amax, u_t, ws),
-        };
-        if let Some(old) = cur.replace(next) {
-            ws.give_model(old);
-        }
-    }
-    ws.layers = layers;
-    let out = cur.as_ref().unwrap_or(&input);
-    let (rows, cols) = out.c0.shape();
-    let mut y = ws.scratch(rows, cols);
-    dense_targets(req.targets, &mut y);
-    let data = data_term(req.loss.kind, out, &y, &amax, u_t);
-    if let Some(m) = cur {
-        ws.give_model(m);
-    }
-    ws.keep_input(input);
-    let w = match req.loss.reduction {
-        Reduction::Sum => Iv::point(1.0),
-        Reduction::Mean => Iv::new(dn(1.0 / cols as f64), up(1.0 / cols as f64)),
-    };
-    let mut tot = scale_acc(&data.acc, w);
-
-    let abs_w = up(data.abs_sum * w.hi);
-
-    // L2 penalty: exact polynomial (l2/2)||w + Σ α_i v_i||² over penalised tensors, plus
-    // the driver's error on the rounded weights and its f64 summation.
-    let half_l2 = Iv::point(0.5 * req.loss.l2);
-    let g_round = gamma(2 * k + 2, u_t);
-    let mut pen_max = 0.0;
-    if req.loss.l2 != 0.0 {
-        let mut s_ww = Iv::ZERO;
-        let mut s_wv = vec![Iv::ZERO; k];
-        let mut s_vv = vec![Iv::ZERO; k * k];
-        let mut wmax2 = 0.0;
-        let mut offset = 0;
-        for p in params(net) {
-            let len = p.values.len();
-            if p.penalised {
-                for (j, w) in (offset..offset + len).zip(p.values) {
-                    let wj = Iv::point(w.to_f64());
-                    s_ww = s_ww.add(wj.mul(wj));
-                    let mut m = wj.mag();
-                    for i in 0..k {
-                        let vi = Iv::point(req.directions[i][j].to_f64());
-                        s_wv[i] = s_wv[i].add(wj.mul(vi));
-                        m = up(m + up(vi.mag() * amax[i]));
-                        for l in 0..k {
-                            let vl = Iv::point(req.directions[l][j].to_f64());
-                            s_vv[i * k + l] = s_vv[i * k + l].add(vi.mul(vl));
-                        }
-                    }
-                    wmax2 = up(wmax2 + up(m * m));
-                }
-            }
-            offset += len;
-        }
-        tot.c0 = tot.c0.add(half_l2.mul(s_ww));
-        for i in 0..k {
-            tot.c1[i] = tot.c1[i].add(Iv::point(req.loss.l2).mul(s_wv[i]));
-            for l in 0..k {
-                tot.q[i * k + l] = tot.q[i * k + l].add(half_l2.mul(s_vv[i * k + l]));
-            }
-        }
-        let n_pen = layout
-            .iter()
-            .filter(|p| p.penalised)
-            .map(|p| p.rows * p.cols)
-            .sum::<usize>();
-        let fac = up_ops(
-            (1.0 + g_round) * (1.0 + g_round) * (1.0 + gamma(n_pen + 3, U64)) - 1.0 + 4.0 * U64,
-            4,
-        );
-        pen_max = up(half_l2.hi * up(wmax2 * (1.0 + 3.0 * g_round)));
-        tot.add_e(up(half_l2.hi * up(wmax2 * fac)));
-    }
-    // The driver's sums over samples/outputs in f64 and the final roundings to T.
-    let nk = rows * cols;
-    let fin = up_ops(
-        (gamma(nk + rows + 4, U64) + 2.0 * gamma(2, u_t)) * up(abs_w + pen_max),
-        4,
-    );
-    tot.add_e(fin);
-    // Underflow and overflow in T (module `extreme`).
-    let y_abs_max = y.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-    ws.give(y);
-    match super::extreme::extreme_terms(
-        net,
-        plan,
-        &layout,
-        req.inputs,
-        y_abs_max,
-        req.loss,
-        req.directions,
-        &amax,
-    ) {
-        super::extreme::Extreme::Finite(e) => {
-            tot.add_e(e);
-            assemble(req, value, &tot, &amax)
-        }
-        super::extreme::Extreme::Overflow => {
-            tot.add_e(f64::INFINITY);
-            let mut enc = match assemble(req, value, &tot, &amax) {
-                Ok(enc) => enc,
-                // A non-finite derivative on a box where T overflows: report it as an
-                // unusable (infinite) bound with a zero slope rather than an error.
-                Err(_) => QuadraticEnclosure {
-                    value,
-                    gradient: vec![T::zero(); k],
-                    quad_lower: DMatrix::from_element(k, k, T::of(f64::NEG_INFINITY)),
-                    quad_upper: DMatrix::from_element(k, k, T::of(f64::INFINITY)),
-                    slack: T::of(f64::INFINITY),
-                    alpha_max: req.alpha_max.to_vec(),
-                },
-            };
-            enc.slack = T::of(f64::INFINITY);
-            Ok(enc)
-        }
-    }
-}
-
-fn scale_acc(a: &Acc, w: Iv) -> Acc {
-    Acc {
-        c0: a.c0.mul(w),
-        c1: a.c1.iter().map(|x| x.mul(w)).collect(),
-        q: a.q.iter().map(|x| x.mul(w)).collect(),
-        e: up(a.e * w.hi),
-    }
-}
-
-fn assemble<T: Real>(
-    req: &EnclosureRequest<'_, T>,
-    value: T,
-    tot: &Acc,
-    amax: &[f64],
-) -> Result<QuadraticEnclosure<T>> {
-    let k = amax.len();
-    let v = value.to_f64();
-    let mut slack = up(tot.e + fmax(fmax(tot.c0.hi - v, v - tot.c0.lo), 0.0));
-    let mut gradient = Vec::with_capacity(k);
-    for i in 0..k {
-        let (m, _) = tot.c1[i].to_mid_rad();
-        let g = T::of(m);
-        if !g.finite() {
-            return Err(MajorizeError::Domain {
-                op: OP,
-                detail: format!("the derivative along direction {i} is not finite"),
-            });
-        }
-        let gd = g.to_f64();
-        let dev = up(fmax(fmax(tot.c1[i].hi - gd, gd - tot.c1[i].lo), 0.0));
-        slack = up(slack + up(dev * amax[i]));
-        gradient.push(g);
-    }
-    let quad_upper = DMatrix::from_fn(k, k, |i, j| {
-        let x = tot.q[i * k + j].hi;
-        if x.is_nan() {
-            T::of(f64::INFINITY)
-        } else {
-            to_t_up::<T>(x)
-        }
-    });
-    let quad_lower = DMatrix::from_fn(k, k, |i, j| {
-        let x = tot.q[i * k + j].lo;
-        if x.is_nan() {
-            T::of(f64::NEG_INFINITY)
-        } else {
-            to_t_down::<T>(x)
-        }
-    });
-    Ok(QuadraticEnclosure {
-        value,
-        gradient,
-        quad_lower,
-        quad_upper,
-        slack: to_t_up(slack),
-        alpha_max: req.alpha_max.to_vec(),
-    })
+    super::sweep::enclose_planned(req, &plan, value, ws)
 }
 
 /// Sets the weights of `net` to `fl(base + sum_i alpha_i v_i)`, evaluated per entry as

@@ -32,7 +32,7 @@
 //! output model ([`activation_in_place`]): no output buffer, and ReLU leaves the entries
 //! that are active on the whole box untouched, zeroes the inactive ones and applies the
 //! rule only near the kink. With `k = 1` the classification and the zeroing are one
-//! branch-free, vectorisable pass ([`relu_k1`]) with `Model::relu_classes`'s arithmetic,
+//! branch-free, vectorisable pass per block ([`relu_block`]) with `Model::relu_classes`'s arithmetic,
 //! so the bounds are those of the general path bit for bit (tests/fast.rs).
 
 use nets::Activation;
@@ -387,8 +387,11 @@ pub(crate) fn activation_in_place(
     ws.class = class;
 }
 
-/// [`activation_in_place`] on a model that must be kept (the constant input model, when
-/// the network starts with an activation): a pooled copy, then the step in place.
+/// The activation of a model that must be kept, into a new pooled model: the constant
+/// input model (a network starting with an activation), or a dense layer's output whose
+/// degree-2 buffers are kept zeros (the sweep returns them to the workspace's zero pool
+/// unwritten). The identity is a copy; `k = 1` writes every entry of the output from `z`
+/// ([`activation_k1_into`]); otherwise a copy, then the step in place.
 pub(crate) fn activation(
     act: Activation,
     z: &Model,
@@ -396,6 +399,15 @@ pub(crate) fn activation(
     u_t: f64,
     ws: &mut EnclosureWorkspace,
 ) -> Model {
+    if act == Activation::Identity {
+        return ws.copy_model(z);
+    }
+    if z.k == 1 && super::fp::fast_paths() {
+        let (rows, cols) = z.c0.shape();
+        let mut out = ws.model_scratch(rows, cols, 1, false);
+        activation_k1_into(act, z, &mut out, amax[0], u_t);
+        return out;
+    }
     let mut out = ws.copy_model(z);
     activation_in_place(act, &mut out, amax, u_t, ws);
     out
@@ -403,12 +415,34 @@ pub(crate) fn activation(
 
 /// [`activation_in_place`] for one direction: the same rule entry by entry on scalars
 /// ([`super::scalar1`], bit for bit the general rule's bounds); ReLU in one fused pass
-/// ([`relu_k1`]).
+/// per block ([`relu_block`]), each block first copied to the stack so that the pass
+/// reads its input there and writes the model.
 fn activation_k1(act: Activation, z: &mut Model, amax: f64, u_t: f64) {
     let kc = Consts1::new(amax, u_t);
     let mut cols = Cols1::of(z);
     if act == Activation::Relu {
-        relu_k1(&mut cols, &kc);
+        let n = cols.c0.len();
+        let mut buf = [[0.0f64; RELU_BLOCK]; 5];
+        let mut start = 0;
+        while start < n {
+            let end = (start + RELU_BLOCK).min(n);
+            let len = end - start;
+            let [b0, b1, bm, br, be] = &mut buf;
+            b0[..len].copy_from_slice(&cols.c0[start..end]);
+            b1[..len].copy_from_slice(&cols.c1[start..end]);
+            bm[..len].copy_from_slice(&cols.qm[start..end]);
+            br[..len].copy_from_slice(&cols.qr[start..end]);
+            be[..len].copy_from_slice(&cols.e[start..end]);
+            let src = Src1 {
+                c0: &b0[..len],
+                c1: &b1[..len],
+                qm: &bm[..len],
+                qr: &br[..len],
+                e: &be[..len],
+            };
+            relu_block(&src, &mut cols.range(start, end), &kc);
+            start = end;
+        }
         return;
     }
     let rule = Rule1::of(act);
@@ -418,71 +452,59 @@ fn activation_k1(act: Activation, z: &mut Model, amax: f64, u_t: f64) {
     }
 }
 
-/// Entries per block of [`relu_k1`]'s classifying pass (its kink flags live on the stack).
-const RELU_BLOCK: usize = 256;
-
-/// ReLU on a `k = 1` model in place, classification fused with the step. Per block of
-/// entries, one branch-free (vectorisable) pass computes each entry's spread
-/// `s = e + |c1| ᾱ + (|qm| + qr) ᾱ²` and its inflated bound `S = Inflate(6)(s)` exactly as
-/// `Model::relu_classes` does (so the classes, and the bounds, are the same bit for bit),
-/// leaves an entry with `c0 - S > 0` unchanged (active on the whole box: the identity),
-/// zeroes one with `c0 + S < 0` (inactive: exactly 0) and flags the rest (the kink may be
-/// inside the range; NaN lands here too); a second loop, only over blocks with a flag,
-/// applies the kink rule ([`super::scalar1::pwl_entry`]) to the flagged entries.
-fn relu_k1(cols: &mut Cols1<'_>, kc: &Consts1) {
-    let infl = Inflate::new(6);
-    let a = kc.amax();
-    let aa = a * a;
-    let n = cols.c0.len();
-    let mut kink = [false; RELU_BLOCK];
-    let mut start = 0;
-    while start < n {
-        let end = (start + RELU_BLOCK).min(n);
-        let flags = &mut kink[..end - start];
-        let any = relu_block(
-            &mut cols.c0[start..end],
-            &mut cols.c1[start..end],
-            &mut cols.qm[start..end],
-            &mut cols.qr[start..end],
-            &mut cols.e[start..end],
-            flags,
-            infl,
-            (a, aa),
-        );
-        if any {
-            for (j, f) in flags.iter().enumerate() {
-                if *f {
-                    let idx = start + j;
-                    let r = pwl_entry(0.0, 1.0, cols.load(idx), kc);
-                    cols.store(idx, r);
-                }
-            }
+/// The `k = 1` step from `z` into `out` (same shape, every entry written).
+fn activation_k1_into(act: Activation, z: &Model, out: &mut Model, amax: f64, u_t: f64) {
+    let kc = Consts1::new(amax, u_t);
+    let src = Src1::of(z);
+    let mut dst = Cols1::of(out);
+    let n = src.c0.len();
+    if act == Activation::Relu {
+        let mut start = 0;
+        while start < n {
+            let end = (start + RELU_BLOCK).min(n);
+            relu_block(&src.range(start, end), &mut dst.range(start, end), &kc);
+            start = end;
         }
-        start = end;
+        return;
+    }
+    let rule = Rule1::of(act);
+    for idx in 0..n {
+        dst.store(idx, rule.apply(src.load(idx), &kc));
     }
 }
 
-/// The classifying pass of [`relu_k1`] over one block (all slices of one length);
-/// returns whether any entry was flagged.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn relu_block(
-    c0: &mut [f64],
-    c1: &mut [f64],
-    qm: &mut [f64],
-    qr: &mut [f64],
-    e: &mut [f64],
-    kink: &mut [bool],
-    infl: Inflate,
-    (a, aa): (f64, f64),
-) -> bool {
-    let n = c0.len();
-    let (c1, qm, qr, e, kink) = (
-        &mut c1[..n],
-        &mut qm[..n],
-        &mut qr[..n],
-        &mut e[..n],
-        &mut kink[..n],
+/// Entries per block of [`relu_block`] (its kink flags live on the stack).
+const RELU_BLOCK: usize = 256;
+
+/// ReLU on one block of a `k = 1` model (at most [`RELU_BLOCK`] entries), from `src`
+/// into `dst`, classification fused with the step. One branch-free (vectorisable) pass
+/// computes each entry's spread `s = e + |c1| ᾱ + (|qm| + qr) ᾱ²` and its inflated bound
+/// `S = Inflate(6)(s)` exactly as `Model::relu_classes` does (so the classes, and the
+/// bounds, are the same bit for bit), copies an entry with `c0 - S > 0` (active on the
+/// whole box: the identity), writes zeros for one with `c0 + S < 0` (inactive: exactly 0)
+/// and flags the rest (the kink may be inside the range; NaN lands here too); if any
+/// entry was flagged, a second loop applies the kink rule
+/// ([`super::scalar1::pwl_entry`]) to those entries.
+fn relu_block(src: &Src1<'_>, dst: &mut Cols1<'_>, kc: &Consts1) {
+    let infl = Inflate::new(6);
+    let a = kc.amax();
+    let aa = a * a;
+    let n = src.c0.len();
+    let mut kink = [false; RELU_BLOCK];
+    let kink = &mut kink[..n];
+    let (c0, c1, qm, qr, e) = (
+        &src.c0[..n],
+        &src.c1[..n],
+        &src.qm[..n],
+        &src.qr[..n],
+        &src.e[..n],
+    );
+    let (o0, o1, om, or, oe) = (
+        &mut dst.c0[..n],
+        &mut dst.c1[..n],
+        &mut dst.qm[..n],
+        &mut dst.qr[..n],
+        &mut dst.e[..n],
     );
     let mut any = false;
     for i in 0..n {
@@ -493,16 +515,64 @@ fn relu_block(
         let flag = !(on | off);
         kink[i] = flag;
         any |= flag;
-        c0[i] = if off { 0.0 } else { x0 };
-        c1[i] = if off { 0.0 } else { x1 };
-        qm[i] = if off { 0.0 } else { m };
-        qr[i] = if off { 0.0 } else { r };
-        e[i] = if off { 0.0 } else { ee };
+        o0[i] = if off { 0.0 } else { x0 };
+        o1[i] = if off { 0.0 } else { x1 };
+        om[i] = if off { 0.0 } else { m };
+        or[i] = if off { 0.0 } else { r };
+        oe[i] = if off { 0.0 } else { ee };
     }
-    any
+    if any {
+        for (i, f) in kink.iter().enumerate() {
+            if *f {
+                dst.store(i, pwl_entry(0.0, 1.0, src.load(i), kc));
+            }
+        }
+    }
 }
 
-/// The five coefficient columns of a `k = 1` model, borrowed for in-place entry work.
+/// The five coefficient columns of a `k = 1` model, read only.
+struct Src1<'a> {
+    c0: &'a [f64],
+    c1: &'a [f64],
+    qm: &'a [f64],
+    qr: &'a [f64],
+    e: &'a [f64],
+}
+
+impl<'a> Src1<'a> {
+    fn of(z: &'a Model) -> Src1<'a> {
+        Src1 {
+            c0: z.c0.as_slice(),
+            c1: z.c1[0].as_slice(),
+            qm: z.qm[0].as_slice(),
+            qr: z.qr[0].as_slice(),
+            e: z.e.as_slice(),
+        }
+    }
+
+    fn range(&self, start: usize, end: usize) -> Src1<'a> {
+        Src1 {
+            c0: &self.c0[start..end],
+            c1: &self.c1[start..end],
+            qm: &self.qm[start..end],
+            qr: &self.qr[start..end],
+            e: &self.e[start..end],
+        }
+    }
+
+    #[inline(always)]
+    fn load(&self, idx: usize) -> Entry1 {
+        Entry1 {
+            c0: self.c0[idx],
+            c1: self.c1[idx],
+            qm: self.qm[idx],
+            qr: self.qr[idx],
+            e: self.e[idx],
+        }
+    }
+}
+
+/// The five coefficient columns of a `k = 1` model, borrowed for writing.
 struct Cols1<'a> {
     c0: &'a mut [f64],
     c1: &'a mut [f64],
@@ -522,6 +592,16 @@ impl<'a> Cols1<'a> {
             qm: qm[0].as_mut_slice(),
             qr: qr[0].as_mut_slice(),
             e: e.as_mut_slice(),
+        }
+    }
+
+    fn range(&mut self, start: usize, end: usize) -> Cols1<'_> {
+        Cols1 {
+            c0: &mut self.c0[start..end],
+            c1: &mut self.c1[start..end],
+            qm: &mut self.qm[start..end],
+            qr: &mut self.qr[start..end],
+            e: &mut self.e[start..end],
         }
     }
 

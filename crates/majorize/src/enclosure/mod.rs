@@ -23,7 +23,9 @@
 //! interval second-order coefficients (`model`); dense layers are bilinear in weights
 //! and activations and propagate with GEMMs, folding degree 3 into degree 2 with the box;
 //! activations use 1-D remainder enclosures on the range of their input (`activation`,
-//! `elementwise`); the losses close the chain (`loss`).
+//! `elementwise`); the losses close the chain (`loss`). Samples are independent until
+//! the loss sums them, so the sweep (`sweep`) runs the models block by block of samples,
+//! which keeps each block's buffers in cache, and adds the blocks' sums outward-rounded.
 //!
 //! **Floating point** (`fp`): the bound holds for what the driver computes, not only in
 //! exact arithmetic. (a) Every interval endpoint of the enclosure's own arithmetic is
@@ -51,6 +53,7 @@
 pub(crate) mod activation;
 mod api;
 mod ce_plain;
+mod degree0;
 pub(crate) mod elementwise;
 mod extreme;
 pub(crate) mod fp;
@@ -58,6 +61,7 @@ pub(crate) mod loss;
 mod loss1;
 pub(crate) mod model;
 pub(crate) mod scalar1;
+mod sweep;
 #[cfg(test)]
 mod tests;
 mod workspace;

@@ -33,17 +33,17 @@
 //! of the same input is at most `D |Â| + γ_{n+1}^T((W_max + D)|Â| + b_max + D_b) + D_b`,
 //! which is added to `e` (see `docs/MAJORIZE.md`, "Rounding").
 //!
-//! **Cost** (no change to any bound, bit for bit: the golden dump `tests/golden.rs`):
-//! the layer's f64 operands (`W`, `V_i`, `|W|`, `VA`, `W_max`, `b_max`, row maxima) live
-//! in the workspace ([`DenseDirs`]) and are overwritten per call; in f64 only the column
-//! sums of `s_e` enter the Hölder bound, so `s_e` is summed in row order without being
-//! stored, and with `k = 1` the same pass over the input fills the degree-2 operand; a
-//! direction that is zero on this layer (safe-layerwise: `V_i = 0`, `β_i = 0`)
+//! **Cost**: the layer's f64 operands (`W`, `V_i`, `|W|`, `VA`, `W_max`, `b_max`, row
+//! maxima) live in the workspace ([`DenseDirs`]) and are overwritten per call; in f64
+//! only the column sums of `s_e` enter the Hölder bound, so they are computed as five
+//! vectorised column sums with one inflation per column (`degree0`), and `s_e` is never
+//! stored; a direction that is zero on this layer (safe-layerwise: `V_i = 0`, `β_i = 0`)
 //! contributes exact zeros, so its products are skipped.
 
 use autodiff::{Real, Transpose};
 use nalgebra::{DMatrix, DVector};
 
+use super::degree0::{SeConsts, colsum_bounds, fill_stacked, fill_stacked_k1, se_matrix_k1};
 use super::fp::{Inflate, U64, gamma, up_ops};
 use super::workspace::EnclosureWorkspace;
 use crate::error::Result;
@@ -333,8 +333,8 @@ pub(crate) fn dense(
         infl_e,
         infl_mag,
     };
-    // With one direction the degree-2 operand `stacked_s` (below) is filled in the same
-    // pass over the input as the degree-0 sums.
+    // With one direction the degree-2 operand `stacked_s` (below) is filled once, by a
+    // dedicated loop (f64) or in the same pass as `s_e` (f32).
     let fused_q = k == 1 && !a.constant;
     let mut stacked_s = if a.constant {
         DMatrix::zeros(0, 0)
@@ -349,23 +349,20 @@ pub(crate) fn dense(
         // γ |W||A|, which costs nothing visible in f64 (in f32 it would, so T = f32 keeps
         // the GEMM). Only the column sums of s_e are needed, so s_e is never stored.
         let mut colsum = ws.scratch(cols, 1);
+        colsum_bounds(a, amax, g_own, tau, &mut colsum);
         if fused_q {
-            se_sums_k1(a, amax[0], &se, g2, &mut colsum, &mut stacked_s);
-        } else {
-            se_sums(a, amax, &se, &mut colsum);
+            fill_stacked_k1(a, amax[0], g2, &mut stacked_s);
         }
         // z.e = infl_z(infl_1(rowmax · colsum) + β' b_max): the Hölder product and the
-        // degree-0 bias term in one pass (the same operations as two passes).
-        let infl_sum = Inflate::new(n);
+        // degree-0 bias term in one pass (`colsum` already bounds the exact sums).
         let infl_1 = Inflate::new(1);
         for (col, s) in
             z.e.as_mut_slice()
                 .chunks_exact_mut(d_out)
                 .zip(colsum.as_slice())
         {
-            let sum = infl_sum.apply(*s);
             for ((x, rm), bm) in col.iter_mut().zip(&layer.rowmax).zip(&layer.bmax) {
-                *x = infl_z.apply(infl_1.apply(rm * sum) + beta * bm);
+                *x = infl_z.apply(infl_1.apply(rm * s) + beta * bm);
             }
         }
         ws.give(colsum);
@@ -425,190 +422,6 @@ pub(crate) fn dense(
     Ok(z)
 }
 
-/// The constants of the degree-0 operand `s_e` of [`dense`].
-#[derive(Clone, Copy)]
-struct SeConsts {
-    g_own: f64,
-    tau: f64,
-    infl_e: Inflate,
-    infl_mag: Inflate,
-}
-
-impl SeConsts {
-    /// `s_e` at entry `idx` of the input (any `k`, constant or not).
-    #[inline]
-    fn entry(&self, a: &Model, idx: usize, amax: &[f64]) -> f64 {
-        let a_mag = a.magnitude_at(idx, amax, self.infl_mag);
-        let mut own = a.c0.as_slice()[idx].abs();
-        if !a.constant {
-            for i in 0..a.k {
-                own += a.c1[i].as_slice()[idx].abs() * amax[i];
-            }
-        }
-        let v = a.e.as_slice()[idx] + self.g_own * own + self.tau * a_mag;
-        self.infl_e.apply(v)
-    }
-
-    /// `s_e` of a `k = 1` entry (the same operations as [`SeConsts::entry`]) and the
-    /// two halves `[qr + γ|qm| ; |qm| + qr + (γ/ᾱ)|a1|]` of the degree-2 operand (the
-    /// same operations as [`fill_stacked`]).
-    #[inline(always)]
-    fn entry_k1(&self, x: [f64; 5], q: &StackConsts) -> (f64, f64, f64) {
-        let [c0, c1, qm, qr, ea] = x;
-        let (ac0, ac1, aqm) = (c0.abs(), c1.abs(), qm.abs());
-        let m = ac0 + ea + ac1 * q.a + (aqm + qr) * q.aa;
-        let a_mag = self.infl_mag.apply(m);
-        let own = ac0 + ac1 * q.a;
-        let s = self.infl_e.apply(ea + self.g_own * own + self.tau * a_mag);
-        let top = q.i2.apply(qr + q.g2 * aqm);
-        let bottom = q.i4.apply(aqm + qr + q.gi * ac1);
-        (s, top, bottom)
-    }
-}
-
-/// The constants of the degree-2 operand `stacked_s` of [`dense`] for one `(i, j)`.
-#[derive(Clone, Copy)]
-struct StackConsts {
-    /// `γ_{2n+2}`.
-    g2: f64,
-    /// `up_ops(γ_{2n+2} / ᾱ_i, 1)`.
-    gi: f64,
-    i2: Inflate,
-    i4: Inflate,
-    /// `ᾱ` and `ᾱ²` (`k = 1`).
-    a: f64,
-    aa: f64,
-}
-
-impl StackConsts {
-    fn new(g2: f64, amax_i: f64) -> StackConsts {
-        StackConsts {
-            g2,
-            gi: up_ops(g2 / amax_i, 1),
-            i2: Inflate::new(2),
-            i4: Inflate::new(4),
-            a: amax_i,
-            aa: amax_i * amax_i,
-        }
-    }
-}
-
-/// The five coefficient slices of a `k = 1` model.
-fn slices_k1(a: &Model) -> [&[f64]; 5] {
-    [
-        a.c0.as_slice(),
-        a.c1[0].as_slice(),
-        a.qm[0].as_slice(),
-        a.qr[0].as_slice(),
-        a.e.as_slice(),
-    ]
-}
-
-/// `k = 1`, non-constant input, f64: the column sums of `s_e` (in row order, as
-/// [`se_sums`]) and `stacked_s`, in one pass over the input.
-fn se_sums_k1(
-    a: &Model,
-    amax: f64,
-    se: &SeConsts,
-    g2: f64,
-    colsum: &mut DMatrix<f64>,
-    stacked_s: &mut DMatrix<f64>,
-) {
-    let n = a.c0.nrows();
-    let q = StackConsts::new(g2, amax);
-    let [c0, c1, qm, qr, e] = slices_k1(a);
-    for (c, (out, s_c)) in colsum
-        .as_mut_slice()
-        .iter_mut()
-        .zip(stacked_s.as_mut_slice().chunks_exact_mut(2 * n))
-        .enumerate()
-    {
-        let (top, bottom) = s_c.split_at_mut(n);
-        let base = c * n;
-        let mut sum = 0.0;
-        for j in 0..n {
-            let idx = base + j;
-            let (s, t, b) = se.entry_k1([c0[idx], c1[idx], qm[idx], qr[idx], e[idx]], &q);
-            sum += s;
-            top[j] = t;
-            bottom[j] = b;
-        }
-        *out = sum;
-    }
-}
-
-/// `k = 1`, non-constant input, f32: `s_e` as a matrix (for the GEMM with `W_max`) and
-/// `stacked_s`, in one pass over the input.
-fn se_matrix_k1(
-    a: &Model,
-    amax: f64,
-    se: &SeConsts,
-    g2: f64,
-    s_e: &mut DMatrix<f64>,
-    stacked_s: &mut DMatrix<f64>,
-) {
-    let n = a.c0.nrows();
-    let q = StackConsts::new(g2, amax);
-    let [c0, c1, qm, qr, e] = slices_k1(a);
-    for (c, (s_col, s_c)) in s_e
-        .as_mut_slice()
-        .chunks_exact_mut(n)
-        .zip(stacked_s.as_mut_slice().chunks_exact_mut(2 * n))
-        .enumerate()
-    {
-        let (top, bottom) = s_c.split_at_mut(n);
-        let base = c * n;
-        for j in 0..n {
-            let idx = base + j;
-            let (s, t, b) = se.entry_k1([c0[idx], c1[idx], qm[idx], qr[idx], e[idx]], &q);
-            s_col[j] = s;
-            top[j] = t;
-            bottom[j] = b;
-        }
-    }
-}
-
-/// Column `c` of `stacked_s` is `[qr + γ|qm| ; |qm| + qr + (γ/ᾱ_i)|a1_j|]` (2n rows)
-/// for the coefficient `ij` of the input.
-fn fill_stacked(
-    a: &Model,
-    ij: usize,
-    j: usize,
-    gi: f64,
-    g2: f64,
-    n: usize,
-    stacked_s: &mut DMatrix<f64>,
-) {
-    let (i2, i4) = (Inflate::new(2), Inflate::new(4));
-    let (qm_a, qr_a, c1_a) = (a.qm[ij].as_slice(), a.qr[ij].as_slice(), a.c1[j].as_slice());
-    for (c, s_c) in stacked_s.as_mut_slice().chunks_exact_mut(2 * n).enumerate() {
-        let range = c * n..(c + 1) * n;
-        let (top, bottom) = s_c.split_at_mut(n);
-        for ((((t, b), qm), qr), c1) in top
-            .iter_mut()
-            .zip(bottom.iter_mut())
-            .zip(&qm_a[range.clone()])
-            .zip(&qr_a[range.clone()])
-            .zip(&c1_a[range])
-        {
-            let (qm, qr) = (qm.abs(), *qr);
-            *t = i2.apply(qr + g2 * qm);
-            *b = i4.apply(qm + qr + gi * c1.abs());
-        }
-    }
-}
-
-/// Column sums `Σ_j s_e,jn` of the degree-0 operand, summed in row order (any `k`).
-fn se_sums(a: &Model, amax: &[f64], se: &SeConsts, colsum: &mut DMatrix<f64>) {
-    let n = a.c0.nrows();
-    for (c, out) in colsum.as_mut_slice().iter_mut().enumerate() {
-        let mut sum = 0.0;
-        for idx in c * n..(c + 1) * n {
-            sum += se.entry(a, idx, amax);
-        }
-        *out = sum;
-    }
-}
 fn add_cols(m: &mut DMatrix<f64>, b: &[f64]) {
     for mut col in m.column_iter_mut() {
         for (x, bb) in col.iter_mut().zip(b) {

@@ -24,10 +24,13 @@ use super::model::{DenseDirs, Model};
 #[derive(Debug, Default)]
 pub struct EnclosureWorkspace {
     pool: Vec<Vec<f64>>,
+    /// Buffers known to be all `+0.0` (the degree-2 coefficients of a dense layer on the
+    /// constant input, which no step writes): handed out by [`Self::zeros`] without a fill.
+    zero_pool: Vec<Vec<f64>>,
     /// Per-entry classes of the ReLU step (see `Model::relu_classes`).
     pub(crate) class: Vec<u8>,
-    /// The constant input model of the last call (zero coefficients, kept).
-    input: Option<Model>,
+    /// Constant input models of recent blocks (zero coefficients, kept), one per shape.
+    input: Vec<Model>,
     /// The dense layers' f64 operands, in layer order.
     pub(crate) layers: Vec<DenseDirs>,
 }
@@ -38,36 +41,55 @@ impl EnclosureWorkspace {
         EnclosureWorkspace::default()
     }
 
-    /// The constant model of the inputs `x` for `k` directions: `c0 = x` in f64, every
-    /// other coefficient zero. The zero buffers of the previous call are reused as they
-    /// are (no step writes into its input model; [`Self::keep_input`] takes it back), so
-    /// only `c0` is written; a new shape or `k` builds a fresh zeroed model.
-    pub(crate) fn input_model<T: Real>(&mut self, x: &DMatrix<T>, k: usize) -> Model {
-        let (r, c) = x.shape();
-        let mut m = match self.input.take() {
-            Some(m) if m.k == k && m.c0.shape() == (r, c) => m,
-            other => {
-                if let Some(old) = other {
-                    self.give_model(old);
-                }
-                self.model(r, c, k)
-            }
+    /// The constant model of the samples `start..end` of the inputs `x` for `k`
+    /// directions: `c0` = those columns in f64, every other coefficient zero. The zero
+    /// buffers of earlier calls are reused as they are (no step writes into its input
+    /// model; [`Self::keep_input`] takes it back), so only `c0` is written; a shape or `k`
+    /// not seen before builds a fresh zeroed model.
+    pub(crate) fn input_model<T: Real>(
+        &mut self,
+        x: &DMatrix<T>,
+        start: usize,
+        end: usize,
+        k: usize,
+    ) -> Model {
+        let (r, c) = (x.nrows(), end - start);
+        let mut m = match self
+            .input
+            .iter()
+            .position(|m| m.k == k && m.c0.shape() == (r, c))
+        {
+            Some(i) => self.input.swap_remove(i),
+            None => self.model(r, c, k),
         };
-        for (d, s) in m.c0.as_mut_slice().iter_mut().zip(x.as_slice()) {
+        let src = &x.as_slice()[start * r..end * r];
+        for (d, s) in m.c0.as_mut_slice().iter_mut().zip(src) {
             *d = s.to_f64();
         }
         m.constant = true;
         m
     }
 
-    /// Keeps the input model for the next call (see [`Self::input_model`]).
+    /// Keeps an input model for later blocks and calls (see [`Self::input_model`]); at
+    /// most a few shapes are kept (the blocks of one batch have at most two widths).
     pub(crate) fn keep_input(&mut self, m: Model) {
         debug_assert!(m.constant);
-        self.input = Some(m);
+        if self.input.len() >= 4 {
+            let old = self.input.remove(0);
+            self.give_model(old);
+        }
+        self.input.push(m);
     }
 
-    /// A zeroed `rows x cols` matrix, reusing a pooled buffer when one is large enough.
+    /// A zeroed `rows x cols` matrix: a kept all-zero buffer of that size if there is one
+    /// (no fill), else a pooled or new buffer, zero-filled.
     pub(crate) fn zeros(&mut self, rows: usize, cols: usize) -> DMatrix<f64> {
+        let n = rows * cols;
+        if let Some(i) = self.zero_pool.iter().position(|v| v.len() == n) {
+            let v = self.zero_pool.swap_remove(i);
+            debug_assert!(v.iter().all(|x| x.to_bits() == 0));
+            return DMatrix::from_vec(rows, cols, v);
+        }
         let mut m = self.scratch(rows, cols);
         m.fill(0.0);
         m
@@ -77,14 +99,11 @@ impl EnclosureWorkspace {
     /// entirely overwritten before being read (GEMM with `beta = 0`, full loops).
     pub(crate) fn scratch(&mut self, rows: usize, cols: usize) -> DMatrix<f64> {
         let n = rows * cols;
-        let pick = self
-            .pool
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.capacity() >= n)
-            .min_by_key(|(_, v)| v.capacity())
-            .map(|(i, _)| i);
-        let mut v = match pick {
+        // Only a buffer of exactly this length is reused: at steady state the same shapes
+        // recur, so every request finds its buffer and `resize` below writes nothing
+        // (reusing a buffer of another length would zero-fill on every call, as the next
+        // request of the other length would then find none).
+        let mut v = match self.pool.iter().position(|v| v.len() == n) {
             Some(i) => self.pool.swap_remove(i),
             None => Vec::with_capacity(n),
         };
@@ -160,6 +179,29 @@ impl EnclosureWorkspace {
         }
         out.constant = m.constant;
         out
+    }
+
+    /// Returns the buffers of a model whose degree-2 coefficients are still all `+0.0`
+    /// (the output of a dense layer on the constant input, see [`Self::zeros`]): those
+    /// go to the zero pool, the rest to the pool.
+    pub(crate) fn give_model_zero_q(&mut self, m: Model) {
+        self.give(m.c0);
+        self.give(m.e);
+        for x in m.c1 {
+            self.give(x);
+        }
+        for x in m.qm.into_iter().chain(m.qr) {
+            self.zero_pool.push(x.data.into());
+        }
+    }
+
+    /// [`Self::give_model_zero_q`] if `zero_q`, else [`Self::give_model`].
+    pub(crate) fn give_model_q(&mut self, m: Model, zero_q: bool) {
+        if zero_q {
+            self.give_model_zero_q(m);
+        } else {
+            self.give_model(m);
+        }
     }
 
     /// Returns every buffer of a model to the pool.

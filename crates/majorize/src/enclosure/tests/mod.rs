@@ -5,6 +5,7 @@
 //! errors, surrogate, workspace) and `stats` (non-vacuity, printed statistics).
 
 mod api;
+mod blocks;
 mod ce_plain;
 mod fast;
 mod golden;

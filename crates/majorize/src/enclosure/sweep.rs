@@ -1,0 +1,444 @@
+//! The enclosure's sweep: the network's models block by block of samples, the data
+//! term, the L2 penalty, the driver's summation and extreme-value terms, and the
+//! assembled [`QuadraticEnclosure`] (see the module doc of `enclosure` and
+//! docs/MAJORIZE.md for the rules).
+
+use autodiff::Real;
+use nalgebra::DMatrix;
+use nets::{Reduction, Targets};
+
+use super::EnclosureRequest;
+use super::api::{OP, QuadraticEnclosure, Step, params, to_t_down, to_t_up};
+use super::elementwise::{Acc, activation, activation_in_place};
+use super::fp::{Iv, U64, dn, fmax, gamma, up, up_ops};
+use super::loss::data_term;
+use super::model::{DenseDirs, Model, dense};
+use super::workspace::EnclosureWorkspace;
+use crate::error::{MajorizeError, Result};
+
+/// Dense targets of samples `start..start + N` in f64 into `y` (already `K x N`):
+/// one-hot for labels, 0/1 for binary logistic labels.
+fn dense_targets<T: Real>(t: &Targets<T>, start: usize, y: &mut DMatrix<f64>) {
+    let (rows, cols) = y.shape();
+    match t {
+        Targets::Dense(m) => {
+            let src = &m.as_slice()[start * rows..(start + cols) * rows];
+            for (o, v) in y.as_mut_slice().iter_mut().zip(src) {
+                *o = v.to_f64();
+            }
+        }
+        Targets::Labels { labels, classes } => {
+            let labels = &labels[start..start + cols];
+            // nets: one output with two classes is the binary (logistic) view; otherwise one-hot.
+            if rows == 1 && *classes == 2 {
+                for (o, l) in y.as_mut_slice().iter_mut().zip(labels) {
+                    *o = *l as f64;
+                }
+            } else {
+                for (col, l) in y.as_mut_slice().chunks_exact_mut(rows).zip(labels) {
+                    for (r, o) in col.iter_mut().enumerate() {
+                        *o = if *l == r { 1.0 } else { 0.0 };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Samples per block of the enclosure's sweep through the network. Every model of a
+/// block is `d x BLOCK`, so a layer's input and output models (five buffers each for
+/// `k = 1`) stay in the per-core cache (1-2 MiB) between the GEMM, the activation and
+/// the next GEMM, instead of streaming `d x N` buffers from memory at every step; the
+/// GEMMs keep enough columns to run at full speed. Bounds do not depend on it beyond
+/// the order of the blocks' (outward-rounded) sums.
+pub(super) const BLOCK: usize = 256;
+
+/// One block of samples `[start, end)` through the plan and the data term: the block's
+/// accumulator, its sum of absolute loss terms, `max |y|` over its targets and the
+/// number of outputs.
+fn run_block<T: Real>(
+    req: &EnclosureRequest<'_, T>,
+    plan: &[Step],
+    layers: &[DenseDirs],
+    (start, end): (usize, usize),
+    amax: &[f64],
+    u_t: f64,
+    ws: &mut EnclosureWorkspace,
+) -> Result<(Acc, f64, f64, usize)> {
+    let k = amax.len();
+    // The input model's zero coefficients are kept in the workspace between calls.
+    let input = ws.input_model(req.inputs, start, end, k);
+    let mut cur: Option<Model> = None;
+    // `cur` is the output of a dense layer on the constant input: its degree-2
+    // coefficients are the zero buffers `model_scratch` gave it, never written.
+    let mut cur_zero_q = false;
+    let mut n_dense = 0;
+    for step in plan {
+        // An activation works in place on the previous step's model, unless that model's
+        // degree-2 buffers are kept zeros (they must go back to the zero pool unwritten):
+        // then, as on the input model, it writes a new model.
+        if let (Step::Act(a), Some(m), false) = (step, cur.as_mut(), cur_zero_q) {
+            activation_in_place(*a, m, amax, u_t, ws);
+            continue;
+        }
+        let src = cur.as_ref().unwrap_or(&input);
+        let next_zero_q = matches!(step, Step::Dense(_)) && src.constant;
+        let next = match *step {
+            Step::Dense(_) => {
+                n_dense += 1;
+                match dense(src, &layers[n_dense - 1], amax, u_t, ws) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        ws.keep_input(input);
+                        return Err(e);
+                    }
+                }
+            }
+            Step::Act(a) => activation(a, src, amax, u_t, ws),
+        };
+        if let Some(old) = cur.replace(next) {
+            ws.give_model_q(old, cur_zero_q);
+        }
+        cur_zero_q = next_zero_q;
+    }
+    let out = cur.as_ref().unwrap_or(&input);
+    let (rows, cols) = out.c0.shape();
+    let mut y = ws.scratch(rows, cols);
+    dense_targets(req.targets, start, &mut y);
+    let data = data_term(req.loss.kind, out, &y, amax, u_t);
+    let y_abs_max = y.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    ws.give(y);
+    if let Some(m) = cur {
+        ws.give_model_q(m, cur_zero_q);
+    }
+    ws.keep_input(input);
+    Ok((data.acc, data.abs_sum, y_abs_max, rows))
+}
+
+pub(super) fn enclose_planned<T: Real>(
+    req: &EnclosureRequest<'_, T>,
+    plan: &[Step],
+    value: T,
+    ws: &mut EnclosureWorkspace,
+) -> Result<QuadraticEnclosure<T>> {
+    let net = req.net;
+    if !value.finite() {
+        return Err(MajorizeError::Domain {
+            op: OP,
+            detail: format!("the objective at the base point is {value}"),
+        });
+    }
+    let k = req.directions.len();
+    let amax: Vec<f64> = req.alpha_max.iter().map(|a| a.to_f64()).collect();
+    let u_t = T::EPS.to_f64() / 2.0;
+    let layout = net.param_layout();
+
+    // The layers' f64 operands (`DenseDirs`) are loaded once per call into buffers kept
+    // in the workspace, so a steady-state call allocates none of them.
+    let mut layers = std::mem::take(&mut ws.layers);
+    let mut n_dense = 0;
+    for step in plan {
+        let Step::Dense(li) = *step else { continue };
+        let d = net.layers()[li]
+            .as_dense()
+            .ok_or_else(|| MajorizeError::Unsupported("dense layer vanished".into()))?;
+        let info = |name: &str| layout.iter().find(|p| p.layer == li && p.name == name);
+        let (Some(wi), Some(bi)) = (info("weight"), info("bias")) else {
+            return Err(MajorizeError::Unsupported(format!(
+                "enclose: dense layer {li} does not expose weight and bias"
+            )));
+        };
+        if layers.len() <= n_dense {
+            layers.push(DenseDirs::new());
+        }
+        layers[n_dense].load(
+            &d.weight,
+            d.bias.as_slice(),
+            req.directions,
+            (wi.offset, bi.offset),
+            &amax,
+        );
+        n_dense += 1;
+    }
+    // Samples are independent until the loss sums them, so the models run block by block
+    // of samples (module doc of `BLOCK`): the block's buffers stay in cache between the
+    // steps. The blocks' accumulators are added with outward rounding.
+    let n_samples = req.inputs.ncols();
+    let blocks = n_samples.div_ceil(BLOCK).max(1);
+    let mut data_acc = Acc::with_k(k);
+    let mut abs_sum = 0.0;
+    let mut y_abs_max = 0.0f64;
+    let mut rows = 0;
+    for b in 0..blocks {
+        let (start, end) = (b * n_samples / blocks, (b + 1) * n_samples / blocks);
+        let block = run_block(req, plan, &layers, (start, end), &amax, u_t, ws);
+        let (acc, block_abs, block_y, block_rows) = match block {
+            Ok(v) => v,
+            Err(e) => {
+                ws.layers = layers;
+                return Err(e);
+            }
+        };
+        merge_acc(&mut data_acc, &acc);
+        abs_sum = up(abs_sum + block_abs);
+        y_abs_max = y_abs_max.max(block_y);
+        rows = block_rows;
+    }
+    ws.layers = layers;
+    let cols = n_samples;
+    let w = match req.loss.reduction {
+        Reduction::Sum => Iv::point(1.0),
+        Reduction::Mean => Iv::new(dn(1.0 / cols as f64), up(1.0 / cols as f64)),
+    };
+    let mut tot = scale_acc(&data_acc, w);
+
+    let abs_w = up(abs_sum * w.hi);
+
+    // L2 penalty: exact polynomial (l2/2)||w + Σ α_i v_i||² over penalised tensors, plus
+    // the driver's error on the rounded weights and its f64 summation.
+    let half_l2 = Iv::point(0.5 * req.loss.l2);
+    let g_round = gamma(2 * k + 2, u_t);
+    let mut pen_max = 0.0;
+    if req.loss.l2 != 0.0 {
+        // Plain f64 sums with the a-priori bound |fl(Σ x y) - Σ x y| <= γ_n Σ|x y|
+        // (Higham eq. 3.5, any order) plus an underflow allowance per product; the
+        // magnitudes Σ|x y| are themselves sums of nonnegative terms (`penalty_sums`).
+        let mut sums = PenaltySums::new(k);
+        let mut offset = 0;
+        for p in params(net) {
+            let len = p.values.len();
+            if p.penalised {
+                sums.add(p.values, req.directions, offset, &amax);
+            }
+            offset += len;
+        }
+        // Every product's path to a sum has at most `n + tensors + 1` operations.
+        let n_ops = sums.n + sums.tensors + 2;
+        let s_ww = sums.interval(sums.ww, sums.ww);
+        let s_wv: Vec<Iv> = (0..k)
+            .map(|i| sums.interval(sums.wv[i], sums.wv_abs[i]))
+            .collect();
+        let s_vv: Vec<Iv> = (0..k * k)
+            .map(|il| sums.interval(sums.vv[il], sums.vv_abs[il]))
+            .collect();
+        let wmax2 = up_ops(sums.mm, n_ops + 2 * k + 2);
+        tot.c0 = tot.c0.add(half_l2.mul(s_ww));
+        for i in 0..k {
+            tot.c1[i] = tot.c1[i].add(Iv::point(req.loss.l2).mul(s_wv[i]));
+            for l in 0..k {
+                tot.q[i * k + l] = tot.q[i * k + l].add(half_l2.mul(s_vv[i * k + l]));
+            }
+        }
+        let fac = up_ops(
+            (1.0 + g_round) * (1.0 + g_round) * (1.0 + gamma(sums.n + 3, U64)) - 1.0 + 4.0 * U64,
+            4,
+        );
+        pen_max = up(half_l2.hi * up(wmax2 * (1.0 + 3.0 * g_round)));
+        tot.add_e(up(half_l2.hi * up(wmax2 * fac)));
+    }
+    // The driver's sums over samples/outputs in f64 and the final roundings to T.
+    let nk = rows * cols;
+    let fin = up_ops(
+        (gamma(nk + rows + 4, U64) + 2.0 * gamma(2, u_t)) * up(abs_w + pen_max),
+        4,
+    );
+    tot.add_e(fin);
+    // Underflow and overflow in T (module `extreme`).
+    match super::extreme::extreme_terms(
+        net,
+        plan,
+        &layout,
+        req.inputs,
+        y_abs_max,
+        req.loss,
+        req.directions,
+        &amax,
+    ) {
+        super::extreme::Extreme::Finite(e) => {
+            tot.add_e(e);
+            assemble(req, value, &tot, &amax)
+        }
+        super::extreme::Extreme::Overflow => {
+            tot.add_e(f64::INFINITY);
+            let mut enc = match assemble(req, value, &tot, &amax) {
+                Ok(enc) => enc,
+                // A non-finite derivative on a box where T overflows: report it as an
+                // unusable (infinite) bound with a zero slope rather than an error.
+                Err(_) => QuadraticEnclosure {
+                    value,
+                    gradient: vec![T::zero(); k],
+                    quad_lower: DMatrix::from_element(k, k, T::of(f64::NEG_INFINITY)),
+                    quad_upper: DMatrix::from_element(k, k, T::of(f64::INFINITY)),
+                    slack: T::of(f64::INFINITY),
+                    alpha_max: req.alpha_max.to_vec(),
+                },
+            };
+            enc.slack = T::of(f64::INFINITY);
+            Ok(enc)
+        }
+    }
+}
+
+/// `into += a`, every endpoint rounded outward (`e` up).
+fn merge_acc(into: &mut Acc, a: &Acc) {
+    into.c0 = into.c0.add(a.c0);
+    for (o, x) in into.c1.iter_mut().zip(&a.c1) {
+        *o = o.add(*x);
+    }
+    for (o, x) in into.q.iter_mut().zip(&a.q) {
+        *o = o.add(*x);
+    }
+    into.add_e(a.e);
+}
+
+fn scale_acc(a: &Acc, w: Iv) -> Acc {
+    Acc {
+        c0: a.c0.mul(w),
+        c1: a.c1.iter().map(|x| x.mul(w)).collect(),
+        q: a.q.iter().map(|x| x.mul(w)).collect(),
+        e: up(a.e * w.hi),
+    }
+}
+
+fn assemble<T: Real>(
+    req: &EnclosureRequest<'_, T>,
+    value: T,
+    tot: &Acc,
+    amax: &[f64],
+) -> Result<QuadraticEnclosure<T>> {
+    let k = amax.len();
+    let v = value.to_f64();
+    let mut slack = up(tot.e + fmax(fmax(tot.c0.hi - v, v - tot.c0.lo), 0.0));
+    let mut gradient = Vec::with_capacity(k);
+    for i in 0..k {
+        let (m, _) = tot.c1[i].to_mid_rad();
+        let g = T::of(m);
+        if !g.finite() {
+            return Err(MajorizeError::Domain {
+                op: OP,
+                detail: format!("the derivative along direction {i} is not finite"),
+            });
+        }
+        let gd = g.to_f64();
+        let dev = up(fmax(fmax(tot.c1[i].hi - gd, gd - tot.c1[i].lo), 0.0));
+        slack = up(slack + up(dev * amax[i]));
+        gradient.push(g);
+    }
+    let quad_upper = DMatrix::from_fn(k, k, |i, j| {
+        let x = tot.q[i * k + j].hi;
+        if x.is_nan() {
+            T::of(f64::INFINITY)
+        } else {
+            to_t_up::<T>(x)
+        }
+    });
+    let quad_lower = DMatrix::from_fn(k, k, |i, j| {
+        let x = tot.q[i * k + j].lo;
+        if x.is_nan() {
+            T::of(f64::NEG_INFINITY)
+        } else {
+            to_t_down::<T>(x)
+        }
+    });
+    Ok(QuadraticEnclosure {
+        value,
+        gradient,
+        quad_lower,
+        quad_upper,
+        slack: to_t_up(slack),
+        alpha_max: req.alpha_max.to_vec(),
+    })
+}
+
+/// The L2 penalty's sums over the penalised weights, in plain f64: `Σ w²`, `Σ w v_i`,
+/// `Σ |w v_i|`, `Σ v_i v_l`, `Σ |v_i v_l|` and `Σ m²` with `m = |w| + Σ_i ᾱ_i |v_i|` (the
+/// largest magnitude of a weight over the box).
+struct PenaltySums {
+    n: usize,
+    tensors: usize,
+    ww: f64,
+    wv: Vec<f64>,
+    wv_abs: Vec<f64>,
+    vv: Vec<f64>,
+    vv_abs: Vec<f64>,
+    mm: f64,
+}
+
+impl PenaltySums {
+    fn new(k: usize) -> PenaltySums {
+        PenaltySums {
+            n: 0,
+            tensors: 0,
+            ww: 0.0,
+            wv: vec![0.0; k],
+            wv_abs: vec![0.0; k],
+            vv: vec![0.0; k * k],
+            vv_abs: vec![0.0; k * k],
+            mm: 0.0,
+        }
+    }
+
+    /// Adds one tensor's weights `w` (flat offset `offset`) and the directions there.
+    fn add<T: Real>(
+        &mut self,
+        w: &[T],
+        dirs: &[nalgebra::DVector<T>],
+        offset: usize,
+        amax: &[f64],
+    ) {
+        let k = dirs.len();
+        self.n += w.len();
+        self.tensors += 1;
+        if k == 1 {
+            let (a, v) = (amax[0], &dirs[0].as_slice()[offset..offset + w.len()]);
+            let (mut ww, mut wv, mut wva, mut vv, mut mm) = (0.0, 0.0, 0.0, 0.0, 0.0);
+            for (w, v) in w.iter().zip(v) {
+                let (w, v) = (w.to_f64(), v.to_f64());
+                ww += w * w;
+                let p = w * v;
+                wv += p;
+                wva += p.abs();
+                vv += v * v;
+                let m = w.abs() + v.abs() * a;
+                mm += m * m;
+            }
+            self.ww += ww;
+            self.wv[0] += wv;
+            self.wv_abs[0] += wva;
+            self.vv[0] += vv;
+            self.vv_abs[0] += vv;
+            self.mm += mm;
+            return;
+        }
+        for (j, w) in w.iter().enumerate() {
+            let w = w.to_f64();
+            self.ww += w * w;
+            let mut m = w.abs();
+            for i in 0..k {
+                let vi = dirs[i][offset + j].to_f64();
+                let p = w * vi;
+                self.wv[i] += p;
+                self.wv_abs[i] += p.abs();
+                m += vi.abs() * amax[i];
+                for l in 0..k {
+                    let p = vi * dirs[l][offset + j].to_f64();
+                    self.vv[i * k + l] += p;
+                    self.vv_abs[i * k + l] += p.abs();
+                }
+            }
+            self.mm += m * m;
+        }
+    }
+
+    /// An interval containing the exact sum whose computed value is `s` and whose
+    /// computed magnitude sum is `abs` (`n` products, summed per tensor and then across
+    /// tensors, so at most `m = n + tensors + 2` operations on any path): `s ± γ_m A` with
+    /// `A` an upper bound of the exact magnitude sum, plus `n η` for underflow of the
+    /// products.
+    fn interval(&self, s: f64, abs: f64) -> Iv {
+        let m = self.n + self.tensors + 2;
+        let a = up_ops(abs, m);
+        let r = up(up(gamma(m, U64) * a) + self.n as f64 * super::fp::eta(U64));
+        Iv::new(dn(s - r), up(s + r))
+    }
+}
