@@ -116,6 +116,21 @@ fn scalar1_matches_general_rule() {
                 same_model(&fast, &general),
                 "seed {seed}, {act:?}: fast {fast:?}\ngeneral {general:?}"
             );
+            // The in-place `k = 1` step (blocks copied to the stack) gives the same bits.
+            let mut inplace = z.clone();
+            with_general(false, || {
+                super::super::elementwise::activation_in_place(
+                    act,
+                    &mut inplace,
+                    &amax,
+                    u_t,
+                    &mut ws,
+                )
+            });
+            assert!(
+                same_model(&fast, &inplace),
+                "seed {seed}, {act:?}: in place"
+            );
         }
     }
 }
