@@ -445,10 +445,20 @@ fn activation_k1(act: Activation, z: &mut Model, amax: f64, u_t: f64) {
         }
         return;
     }
+    k1_entries(act, None, &mut cols, &kc);
+}
+
+/// The `k = 1` step entry by entry (every activation but ReLU): each entry of `dst` from
+/// the same entry of `src`, or of `dst` itself when `src` is `None` (in place). One loop
+/// for both, so the rule is inlined once.
+fn k1_entries(act: Activation, src: Option<&Src1<'_>>, dst: &mut Cols1<'_>, kc: &Consts1) {
     let rule = Rule1::of(act);
-    for idx in 0..cols.c0.len() {
-        let r = rule.apply(cols.load(idx), &kc);
-        cols.store(idx, r);
+    for idx in 0..dst.c0.len() {
+        let x = match src {
+            Some(s) => s.load(idx),
+            None => dst.load(idx),
+        };
+        dst.store(idx, rule.apply(x, kc));
     }
 }
 
@@ -467,10 +477,7 @@ fn activation_k1_into(act: Activation, z: &Model, out: &mut Model, amax: f64, u_
         }
         return;
     }
-    let rule = Rule1::of(act);
-    for idx in 0..n {
-        dst.store(idx, rule.apply(src.load(idx), &kc));
-    }
+    k1_entries(act, Some(&src), &mut dst, &kc);
 }
 
 /// Entries per block of [`relu_block`] (its kink flags live on the stack).
