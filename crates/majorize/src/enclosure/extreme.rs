@@ -325,7 +325,7 @@ mod tests {
             let (rows, cols) = (rng.random_range(1..150usize), rng.random_range(1..9usize));
             let k = rng.random_range(0..3usize);
             let offset = rng.random_range(0..5usize);
-            let mut val = |rng: &mut ChaCha8Rng| match rng.random_range(0..20) {
+            let val = |rng: &mut ChaCha8Rng| match rng.random_range(0..20) {
                 0 => f64::NAN,
                 1 => 0.0,
                 2 if seed % 7 == 0 => 1e300,
