@@ -306,9 +306,39 @@ impl Loss {
         let wt = T::of(w);
         let k = output.nrows();
         let mut total = 0.0f64;
+        // Softmax: each column's exps once, in f64 for the value and in T for the
+        // gradient (the same numbers when T is f64: one `exp` per entry instead of three).
+        let same_exp = T::dtype_name() == "f64";
+        let (mut ef, mut et) = (Vec::new(), Vec::new());
         for n in 0..output.ncols() {
-            total += self.sample_value(output, &view, n);
             let z = output.column(n);
+            if self.kind == LossKind::SoftmaxCrossEntropy {
+                let mx = z.max();
+                let mxf = mx.to_f64();
+                ef.clear();
+                ef.extend((0..k).map(|i| (z[i].to_f64() - mxf).exp()));
+                et.clear();
+                if same_exp {
+                    et.extend(ef.iter().map(|&e| T::of(e)));
+                } else {
+                    et.extend((0..k).map(|i| (z[i] - mx).exp()));
+                }
+                total += ce_sample_value(output, &view, n, mxf, ef.iter().copied().sum());
+                let mut se = T::zero();
+                for &e in &et {
+                    se += e;
+                }
+                let mut ysum = T::zero();
+                for i in 0..k {
+                    ysum += view.at(i, n);
+                }
+                for i in 0..k {
+                    let p = et[i] / se;
+                    grad[(i, n)] = wt * (ysum * p - view.at(i, n));
+                }
+                continue;
+            }
+            total += self.sample_value(output, &view, n);
             match self.kind {
                 LossKind::Mse => {
                     for i in 0..k {
@@ -320,21 +350,7 @@ impl Loss {
                         grad[(i, n)] = wt * (sigmoid(z[i]) - view.at(i, n));
                     }
                 }
-                LossKind::SoftmaxCrossEntropy => {
-                    let mx = z.max();
-                    let mut se = T::zero();
-                    for i in 0..k {
-                        se += (z[i] - mx).exp();
-                    }
-                    let mut ysum = T::zero();
-                    for i in 0..k {
-                        ysum += view.at(i, n);
-                    }
-                    for i in 0..k {
-                        let p = (z[i] - mx).exp() / se;
-                        grad[(i, n)] = wt * (ysum * p - view.at(i, n));
-                    }
-                }
+                LossKind::SoftmaxCrossEntropy => unreachable!("handled above"),
                 LossKind::MulticlassHinge => {
                     let TargetView::Labels(l) = view else {
                         unreachable!("checked by target_view")
@@ -376,17 +392,8 @@ impl Loss {
                 .sum(),
             LossKind::SoftmaxCrossEntropy => {
                 let mx = z.max().to_f64();
-                let lse = mx + (0..k).map(|i| (z[i].to_f64() - mx).exp()).sum::<f64>().ln();
-                (0..k)
-                    .map(|i| {
-                        let y = view.at(i, n).to_f64();
-                        if y == 0.0 {
-                            0.0
-                        } else {
-                            y * (lse - z[i].to_f64())
-                        }
-                    })
-                    .sum()
+                let sum_exp = (0..k).map(|i| (z[i].to_f64() - mx).exp()).sum::<f64>();
+                ce_sample_value(output, view, n, mx, sum_exp)
             }
             LossKind::MulticlassHinge => {
                 let TargetView::Labels(l) = view else {
@@ -400,6 +407,30 @@ impl Loss {
             }
         }
     }
+}
+
+/// Softmax cross-entropy of column `n`, `sum_i y_i (lse - z_i)` with
+/// `lse = mx + ln(sum_exp)`, `mx` the column's maximum and `sum_exp = sum_i exp(z_i - mx)`
+/// (in f64, summed in entry order by the caller).
+fn ce_sample_value<T: Real>(
+    output: &DMatrix<T>,
+    view: &TargetView<'_, T>,
+    n: usize,
+    mx: f64,
+    sum_exp: f64,
+) -> f64 {
+    let z = output.column(n);
+    let lse = mx + sum_exp.ln();
+    (0..output.nrows())
+        .map(|i| {
+            let y = view.at(i, n).to_f64();
+            if y == 0.0 {
+                0.0
+            } else {
+                y * (lse - z[i].to_f64())
+            }
+        })
+        .sum()
 }
 
 /// Fraction of samples whose predicted class matches the label: the argmax of each

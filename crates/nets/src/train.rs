@@ -95,6 +95,35 @@ pub fn loss_and_grad<T: Real>(
     tape: &mut Tape<T>,
     grad_out: &mut [T],
 ) -> Result<T> {
+    loss_and_grad_impl(net, loss, x, targets, tape, grad_out, None)
+}
+
+/// [`loss_and_grad`] that also records the tape variable of every layer's output, in
+/// layer order, in `outputs` (cleared first): after the call, `tape.value(outputs[i])`
+/// is layer `i`'s output on `x` at the network's weights (valid until the tape is reset),
+/// so a caller can reuse the forward pass (e.g. the certified enclosure's first layer).
+pub fn loss_and_grad_outputs<T: Real>(
+    net: &Sequential<T>,
+    loss: &Loss,
+    x: &DMatrix<T>,
+    targets: &Targets<T>,
+    tape: &mut Tape<T>,
+    grad_out: &mut [T],
+    outputs: &mut Vec<Var>,
+) -> Result<T> {
+    outputs.clear();
+    loss_and_grad_impl(net, loss, x, targets, tape, grad_out, Some(outputs))
+}
+
+fn loss_and_grad_impl<T: Real>(
+    net: &Sequential<T>,
+    loss: &Loss,
+    x: &DMatrix<T>,
+    targets: &Targets<T>,
+    tape: &mut Tape<T>,
+    grad_out: &mut [T],
+    mut outputs: Option<&mut Vec<Var>>,
+) -> Result<T> {
     loss.validate()?;
     let n_params = net.num_params();
     if grad_out.len() != n_params {
@@ -132,6 +161,9 @@ pub fn loss_and_grad<T: Real>(
     let mut expected = 0;
     for (i, layer) in net.layers().iter().enumerate() {
         cur = layer.forward_tape(&mut ctx, cur)?;
+        if let Some(o) = outputs.as_deref_mut() {
+            o.push(cur);
+        }
         expected += layer.num_param_tensors();
         if ctx.params().len() != expected {
             return Err(NetsError::Architecture {

@@ -7,8 +7,10 @@
 //! * `epoch`: `--epochs` Adam epochs (default 1; batch 128, shuffled) through the
 //!   [`Driver`], once per evaluation cadence of `--eval-every` (data passes,
 //!   comma-separated, 0 = after every step; default 0), against the sum of its steps
-//!   as the driver itself times them (`wall_time_s` of the last record), and the same
-//!   epochs in a bare loop of `Solver::step` (no evaluation).
+//!   as the driver itself times them (`wall_time_s` of the last record), split into
+//!   the evaluations (timed by a wrapper of the problem) and the rest (the driver's own
+//!   bookkeeping), and the same epochs in a bare loop of `Solver::step` (no evaluation)
+//!   against as many batch-128 gradients alone.
 //!
 //! Times: wall, this thread's CPU time (`/proc/thread-self/schedstat`) and the whole
 //! process's CPU time (`/proc/self/stat`, all threads; 10 ms resolution), best of
@@ -27,7 +29,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use solvers::first_order::AdamConfig;
 use solvers::{
-    Batching, Budget, Context, Counters, Differentiable, Driver, EvalCadence, NetProblem, Solver,
+    Batching, Budget, Context, Counters, Differentiable, Driver, EvalCadence, NetProblem, Problem,
+    Solver,
 };
 
 /// Nanoseconds this thread has spent on a CPU.
@@ -46,6 +49,85 @@ fn process_cpu() -> f64 {
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     // Fields 14 and 15 of stat (utime, stime) are 12 and 13 after the ')'.
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// A problem whose evaluations (the Driver's measurement of the true objective, not
+/// charged to the solver) are timed, wall and thread CPU, so that one Driver run splits
+/// into its steps (the Driver's `wall_time_s`), its evaluations and the rest (the
+/// Driver's own bookkeeping: records, cadence, budget checks).
+struct TimedEval<P> {
+    inner: P,
+    evals: u32,
+    wall: f64,
+    cpu: f64,
+    /// Wall and thread CPU seconds inside `value_grad` (the batch gradients, with the
+    /// gather of the batch columns) and inside `set_params`.
+    grad: (f64, f64),
+    set: (f64, f64),
+}
+
+impl<P> TimedEval<P> {
+    fn new(inner: P) -> Self {
+        TimedEval {
+            inner,
+            evals: 0,
+            wall: 0.0,
+            cpu: 0.0,
+            grad: (0.0, 0.0),
+            set: (0.0, 0.0),
+        }
+    }
+}
+
+/// Runs `f`, adding its wall and thread CPU seconds to `acc`.
+fn timed<R>(acc: &mut (f64, f64), f: impl FnOnce() -> R) -> R {
+    let (w0, t0) = (Instant::now(), thread_ns());
+    let r = f();
+    acc.0 += w0.elapsed().as_secs_f64();
+    acc.1 += (thread_ns() - t0) as f64 * 1e-9;
+    r
+}
+
+impl<P: Problem> Problem for TimedEval<P> {
+    fn evaluate(&mut self) -> solvers::Evaluation {
+        let (w0, t0) = (Instant::now(), thread_ns());
+        let e = self.inner.evaluate();
+        self.wall += w0.elapsed().as_secs_f64();
+        self.cpu += (thread_ns() - t0) as f64 * 1e-9;
+        self.evals += 1;
+        e
+    }
+    fn num_samples(&self) -> usize {
+        self.inner.num_samples()
+    }
+    fn save_params(&self) -> serde_json::Value {
+        self.inner.save_params()
+    }
+    fn load_params(&mut self, v: &serde_json::Value) -> Result<(), solvers::SolverError> {
+        self.inner.load_params(v)
+    }
+}
+
+impl<P: Differentiable> Differentiable for TimedEval<P> {
+    type Scalar = P::Scalar;
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn params(&self, out: &mut [P::Scalar]) {
+        self.inner.params(out)
+    }
+    fn set_params(&mut self, p: &[P::Scalar]) -> Result<(), solvers::SolverError> {
+        let inner = &mut self.inner;
+        timed(&mut self.set, || inner.set_params(p))
+    }
+    fn value_grad(
+        &mut self,
+        batch: Option<&[usize]>,
+        grad: &mut [P::Scalar],
+    ) -> Result<P::Scalar, solvers::SolverError> {
+        let inner = &mut self.inner;
+        timed(&mut self.grad, || inner.value_grad(batch, grad))
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -159,7 +241,7 @@ fn epoch(n: usize, threads: usize, epochs: u64, cadences: &[f64]) {
         } else {
             EvalCadence::EveryStep
         };
-        let mut p = problem::<f32>(n, threads);
+        let mut p = TimedEval::new(problem::<f32>(n, threads));
         let (w0, t0) = (Instant::now(), thread_ns());
         let out = Driver::new(Budget::iterations(epochs))
             .threads(threads)
@@ -170,13 +252,31 @@ fn epoch(n: usize, threads: usize, epochs: u64, cadences: &[f64]) {
         let last = out.trace.last().expect("records");
         steps = last.iteration as usize;
         driver_walls.push((cadence, wall, cpu));
+        let own = wall - p.wall - last.wall_time_s;
         println!(
             "Adam via Driver, N={n}, batch 128, {steps} epochs, evaluation {cadence:?}: {} records; \
              wall {wall:.3} s (thread CPU {cpu:.3} s); sum of steps as timed by the driver \
-             {:.3} s; driver wall / sum of steps {:.3}",
+             {:.3} s; driver wall / sum of steps {:.3}\n  of which {} evaluations: wall {:.3} s \
+             (thread CPU {:.3} s), {:.3} x the steps; the rest (driver bookkeeping): {own:.4} s, \
+             (driver wall - evaluations) / sum of steps {:.4}",
             out.trace.records.len(),
             last.wall_time_s,
-            wall / last.wall_time_s
+            wall / last.wall_time_s,
+            p.evals,
+            p.wall,
+            p.cpu,
+            p.wall / last.wall_time_s,
+            (wall - p.wall) / last.wall_time_s
+        );
+        println!(
+            "  inside the steps (same run): batch gradients with their gather {:.3} s wall \
+             ({:.3} s CPU), set_params {:.3} s ({:.3} s CPU); steps / batch gradients {:.3} \
+             (wall), the rest being the update rule, the shuffle and the flat-parameter copies",
+            p.grad.0,
+            p.grad.1,
+            p.set.0,
+            p.set.1,
+            last.wall_time_s / p.grad.0
         );
     }
     // One evaluation (what the driver adds per record) against one full-batch gradient.

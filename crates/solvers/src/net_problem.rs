@@ -53,6 +53,9 @@ pub struct NetProblem<T: Real> {
     pub test: Option<Dataset<T>>,
     tape: Tape<T>,
     batches: Vec<BatchBuf<T>>,
+    /// The tape variables of the layers' outputs of the last full-batch gradient pass
+    /// (empty after a mini-batch pass): see [`NetProblem::full_batch_layer_output`].
+    outputs: Vec<autodiff::Var>,
 }
 
 impl<T: Real> std::fmt::Debug for NetProblem<T> {
@@ -124,12 +127,23 @@ impl<T: Real> NetProblem<T> {
             test,
             tape: Tape::new(),
             batches: Vec::new(),
+            outputs: Vec::new(),
         })
+    }
+
+    /// Layer `layer`'s output on the whole training set, as the last full-batch
+    /// gradient pass ([`Differentiable::value_grad`] with `batch = None`) computed it:
+    /// `None` if the last pass was a mini-batch one or there is no such layer. It is the
+    /// output at the weights of that pass: a caller that changed the weights since must
+    /// not use it.
+    pub fn full_batch_layer_output(&self, layer: usize) -> Option<&DMatrix<T>> {
+        self.outputs.get(layer).map(|v| self.tape.value(*v))
     }
 
     /// Uses `threads` threads in the tape's matrix products (default 1).
     pub fn with_threads(mut self, threads: usize) -> Self {
         self.tape = Tape::with_threads(threads.max(1));
+        self.outputs.clear();
         self
     }
 
@@ -287,15 +301,17 @@ impl<T: Real> Differentiable for NetProblem<T> {
             ));
         }
         let f = match batch {
-            None => nets::loss_and_grad(
+            None => nets::loss_and_grad_outputs(
                 &self.net,
                 &self.loss,
                 self.train.inputs(),
                 self.train.targets(),
                 &mut self.tape,
                 grad,
+                &mut self.outputs,
             )?,
             Some(b) => {
+                self.outputs.clear();
                 let slot = self.gather(b)?;
                 let buf = &self.batches[slot];
                 nets::loss_and_grad(
@@ -369,6 +385,28 @@ mod tests {
         assert_eq!((f, g), (f_ref, g_ref));
         // The evaluation's objective is the full-batch value.
         assert!((p.evaluate().objective - f_full).abs() < 1e-12);
+    }
+
+    /// The full-batch pass keeps the layers' outputs (the first is `W₁x + b₁`); a
+    /// mini-batch pass forgets them.
+    #[test]
+    fn full_batch_pass_keeps_layer_outputs() {
+        let mut p = problem(2);
+        let mut g = vec![0.0; p.dim()];
+        assert!(p.full_batch_layer_output(0).is_none());
+        p.value_grad(None, &mut g).unwrap();
+        let z1 = p.full_batch_layer_output(0).unwrap().clone();
+        let d = p.net.layers()[0].as_dense().unwrap();
+        let want = &d.weight * p.train.inputs() + DMatrix::from_fn(8, 30, |i, _| d.bias[i]);
+        assert!(
+            (&z1 - &want).abs().max() < 1e-13,
+            "{}",
+            (&z1 - &want).abs().max()
+        );
+        assert_eq!(p.full_batch_layer_output(2).unwrap().shape(), (3, 30));
+        assert!(p.full_batch_layer_output(3).is_none());
+        p.value_grad(Some(&[1, 2, 3]), &mut g).unwrap();
+        assert!(p.full_batch_layer_output(0).is_none());
     }
 
     #[test]

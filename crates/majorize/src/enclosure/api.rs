@@ -408,6 +408,87 @@ pub fn enclose_with_value<T: Real>(
     super::sweep::enclose_planned(req, &plan, value, ws)
 }
 
+/// [`enclose_with_value`] that also takes the first layer's output from the caller's
+/// forward pass: `first = W₁ x + b₁` on `req.inputs` at the request's weights (what
+/// [`nets::loss_and_grad_outputs`] records), which saves the enclosure's largest
+/// product. Only for `T = f64`, where any f64 evaluation of that sum is covered by the
+/// dense rule's rounding term (`γ_{n+1}(|W₁||x| + |b₁|)`, any order); for other `T` the
+/// product is recomputed and `first` is only checked.
+///
+/// `first` is checked before use: the network must start with a dense layer, `first`
+/// must have that layer's shape on the inputs and be finite, and its first and last
+/// columns must agree with a recomputation within `2 γ_{n+1}(|W₁||x| + |b₁|)`; otherwise
+/// a typed error. Errors as [`enclose_with_value`] besides.
+pub fn enclose_with_value_first<T: Real>(
+    req: &EnclosureRequest<'_, T>,
+    value: T,
+    first: &DMatrix<T>,
+    ws: &mut EnclosureWorkspace,
+) -> Result<QuadraticEnclosure<T>> {
+    let plan = validate(req)?;
+    super::extreme::check_l2(req.loss)?;
+    check_first(req, &plan, first)?;
+    let first64 = (first as &dyn std::any::Any).downcast_ref::<DMatrix<f64>>();
+    super::sweep::enclose_planned_first(req, &plan, value, first64, ws)
+}
+
+/// The checks of [`enclose_with_value_first`] on the caller's first-layer output.
+fn check_first<T: Real>(
+    req: &EnclosureRequest<'_, T>,
+    plan: &[Step],
+    first: &DMatrix<T>,
+) -> Result<()> {
+    let bad = |detail: String| MajorizeError::Shape { op: OP, detail };
+    let Some(Step::Dense(0)) = plan.first() else {
+        return Err(bad(
+            "the first layer's output was given but the network does not start with a dense layer"
+                .into(),
+        ));
+    };
+    let Some(d) = req.net.layers()[0].as_dense() else {
+        return Err(bad("layer 0 is not dense".into()));
+    };
+    let (rows, n) = d.weight.shape();
+    let cols = req.inputs.ncols();
+    if first.shape() != (rows, cols) {
+        return Err(bad(format!(
+            "the first layer's output is {}x{}, expected {rows}x{cols}",
+            first.nrows(),
+            first.ncols()
+        )));
+    }
+    crate::validate::finite(OP, "first layer output", first)?;
+    let tol_gamma = 2.0 * super::fp::gamma(n + 1, super::fp::U64);
+    for j in [0, cols - 1] {
+        for r in 0..rows {
+            let (mut s, mut a) = (d.bias[r].to_f64(), d.bias[r].to_f64().abs());
+            for c in 0..n {
+                let p = d.weight[(r, c)].to_f64() * req.inputs[(c, j)].to_f64();
+                s += p;
+                a += p.abs();
+            }
+            let tol = super::fp::up_ops(tol_gamma * a, n + 3) + 1e-300;
+            let got = first[(r, j)].to_f64();
+            // In f32 the caller's value carries f32 rounding: only a coarse check.
+            let tol = if T::EPS.to_f64() > 1e-10 {
+                tol + 4.0 * T::EPS.to_f64() * (a + got.abs()) * n as f64
+            } else {
+                tol
+            };
+            let within = (got - s).abs() <= tol;
+            if !within {
+                return Err(MajorizeError::Domain {
+                    op: OP,
+                    detail: format!(
+                        "the given first-layer output at ({r}, {j}) is {got:e}, but W x + b is {s:e}: it is not this network's first layer on these inputs"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Sets the weights of `net` to `fl(base + sum_i alpha_i v_i)`, evaluated per entry as
 /// `acc = base_j; for i in 0..k { acc = acc + alpha_i * v_i[j] }` in `T` (no FMA). This
 /// is the one way solvers must apply a certified step: the enclosure's slack accounts

@@ -58,6 +58,8 @@ pub(crate) fn ce_k1(z: &Model, y: &DMatrix<f64>, kc: &Consts1, total: &mut Acc) 
     let mut scratch = Scratch::new(rows);
     let ops_d = UpOps::new(rows + 12);
     let driver = plain_knobs().driver;
+    // The driver's per-sample constants, hoisted (`k η` is subnormal: computed once).
+    let (g1, k_eta) = (gamma(1, U64), kf * eta(U64));
     let ys = y.as_slice();
     for n in 0..cols {
         if let Some(p) = &plain {
@@ -76,7 +78,7 @@ pub(crate) fn ce_k1(z: &Model, y: &DMatrix<f64>, kc: &Consts1, total: &mut Acc) 
                 if driver {
                     let per =
                         12.0 * o.zm + (LIBM_ULPS + 8.0) * ln_k + 2.0 * LIBM_ULPS + 4.0 * kf + 8.0;
-                    acc.add_e(ops_d.apply(gamma(1, U64) * o.ysum * per + kf * eta(U64)));
+                    acc.add_e(ops_d.apply(g1 * o.ysum * per + k_eta));
                 }
                 abs_sum = up(abs_sum + ops_d.apply(o.ysum * (2.0 * o.zm + ln_k + 1.0)));
                 continue;

@@ -68,6 +68,6 @@ mod workspace;
 
 pub use api::{
     EnclosureRequest, EnclosureSurrogate, QuadraticEnclosure, apply_step, enclose, enclose_with,
-    enclose_with_value,
+    enclose_with_value, enclose_with_value_first,
 };
 pub use workspace::EnclosureWorkspace;

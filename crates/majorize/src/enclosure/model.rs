@@ -155,6 +155,9 @@ pub(crate) struct DenseDirs {
     bmax: Vec<f64>,
     rowmax: Vec<f64>,
     stacked_p: DMatrix<f64>,
+    /// `[W; V_1]` (`2 d_out x n`, `k = 1` only): the degree-0/1/2 products that share a
+    /// right operand in one GEMM each.
+    wv: DMatrix<f64>,
 }
 
 /// Gives `m` the shape `rows x cols` (reallocating only when the shape changes).
@@ -180,6 +183,7 @@ impl DenseDirs {
             bmax: Vec::new(),
             rowmax: Vec::new(),
             stacked_p: z(),
+            wv: z(),
         }
     }
 
@@ -263,14 +267,21 @@ impl DenseDirs {
         shape(&mut self.stacked_p, r, 2 * c);
         self.stacked_p.columns_mut(0, c).copy_from(&self.abs_w);
         self.stacked_p.columns_mut(c, c).copy_from(&self.va);
+        if k == 1 {
+            shape(&mut self.wv, 2 * r, c);
+            self.wv.rows_mut(0, r).copy_from(&self.w);
+            self.wv.rows_mut(r, r).copy_from(&self.v[0]);
+        }
     }
 }
 
-/// Propagates a model through `Z = W(α) A + b(α) 1ᵀ` (module doc). `amax` is `ᾱ`,
-/// `u_t` the driver's unit roundoff.
+/// Propagates a model through `Z = W(α) A + b(α) 1ᵀ` (module doc). `c0_given`, if any,
+/// is an f64 evaluation of the degree-0 part `W a0 + b` (a constant input's layer, from
+/// the caller's forward pass); `amax` is `ᾱ`, `u_t` the driver's unit roundoff.
 pub(crate) fn dense(
     a: &Model,
     layer: &DenseDirs,
+    c0_given: Option<&[f64]>,
     amax: &[f64],
     u_t: f64,
     ws: &mut EnclosureWorkspace,
@@ -282,14 +293,59 @@ pub(crate) fn dense(
     // GEMM with beta = 0 below, so those buffers need no zero fill.
     let mut z = ws.model_scratch(d_out, cols, k, a.constant);
 
-    // Degree 0: W a0 + b.
-    gemm(&mut z.c0, &layer.w, Transpose::No, &a.c0, Transpose::No)?;
-    add_cols(&mut z.c0, &layer.b);
+    // k = 1 on a non-constant input: `[W; V] a0` and `[W; V] a1` in one GEMM each (the
+    // right operand packed once), then c0 = W a0 + b, c1 = (V a0 + W a1) + β and
+    // qm = W qm_a + V a1 (below). Each sum of two separately rounded n-term products
+    // and one addition is within the γ_{2n+2} charged for it.
+    let stacked = k == 1 && !a.constant && !layer.v_zero[0] && c0_given.is_none();
+    if stacked {
+        let mut t0 = ws.scratch(2 * d_out, cols);
+        let mut t1 = ws.scratch(2 * d_out, cols);
+        gemm(&mut t0, &layer.wv, Transpose::No, &a.c0, Transpose::No)?;
+        gemm(&mut t1, &layer.wv, Transpose::No, &a.c1[0], Transpose::No)?;
+        gemm(
+            &mut z.qm[0],
+            &layer.w,
+            Transpose::No,
+            &a.qm[0],
+            Transpose::No,
+        )?;
+        let (vb, d) = (&layer.vb[0], d_out);
+        for ((((t0c, t1c), c0c), c1c), qmc) in t0
+            .as_slice()
+            .chunks_exact(2 * d)
+            .zip(t1.as_slice().chunks_exact(2 * d))
+            .zip(z.c0.as_mut_slice().chunks_exact_mut(d))
+            .zip(z.c1[0].as_mut_slice().chunks_exact_mut(d))
+            .zip(z.qm[0].as_mut_slice().chunks_exact_mut(d))
+        {
+            for r in 0..d {
+                c0c[r] = t0c[r] + layer.b[r];
+                c1c[r] = (t0c[d + r] + t1c[r]) + vb[r];
+                qmc[r] += t1c[d + r];
+            }
+        }
+        ws.give(t0);
+        ws.give(t1);
+    }
+    // Degree 0: W a0 + b (or the caller's f64 evaluation of it, any order: the same
+    // rounding term below covers it).
+    match c0_given {
+        _ if stacked => {}
+        Some(c0) if c0.len() == z.c0.len() => z.c0.as_mut_slice().copy_from_slice(c0),
+        _ => {
+            gemm(&mut z.c0, &layer.w, Transpose::No, &a.c0, Transpose::No)?;
+            add_cols(&mut z.c0, &layer.b);
+        }
+    }
     // Degree 1: W a1_i + V_i a0 + β_i (the second product accumulated into the first:
     // one sum of 2n products, within the γ_{2n+2} charged below). A zero `V_i` (and
     // `β_i`) contributes exact zeros, so its product is skipped (the same values, up to
     // the sign of zeros, which `+ β_i = +0` then normalises as before).
     for i in 0..k {
+        if stacked {
+            break;
+        }
         if layer.v_zero[i] {
             if a.constant {
                 z.c1[i].fill(0.0);
@@ -393,15 +449,17 @@ pub(crate) fn dense(
     for i in 0..k {
         for j in 0..k {
             let ij = i * k + j;
-            gemm(
-                &mut z.qm[ij],
-                &layer.w,
-                Transpose::No,
-                &a.qm[ij],
-                Transpose::No,
-            )?;
-            if !layer.v_zero[i] {
-                gemm_acc(&mut z.qm[ij], &layer.v[i], &a.c1[j])?;
+            if !stacked {
+                gemm(
+                    &mut z.qm[ij],
+                    &layer.w,
+                    Transpose::No,
+                    &a.qm[ij],
+                    Transpose::No,
+                )?;
+                if !layer.v_zero[i] {
+                    gemm_acc(&mut z.qm[ij], &layer.v[i], &a.c1[j])?;
+                }
             }
             if !fused_q {
                 fill_stacked(a, ij, j, up_ops(g2 / amax[i], 1), g2, n, &mut stacked_s);

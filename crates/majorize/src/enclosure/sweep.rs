@@ -53,13 +53,16 @@ fn dense_targets<T: Real>(t: &Targets<T>, start: usize, y: &mut DMatrix<f64>) {
 /// the order of the blocks' (outward-rounded) sums.
 pub(super) const BLOCK: usize = 256;
 
-/// One block of samples `[start, end)` through the plan and the data term: the block's
+/// One block of samples `[start, end)` through the plan and the data term (with the
+/// first dense layer's degree-0 part taken from `first` when given): the block's
 /// accumulator, its sum of absolute loss terms, `max |y|` over its targets and the
 /// number of outputs.
+#[allow(clippy::too_many_arguments)]
 fn run_block<T: Real>(
     req: &EnclosureRequest<'_, T>,
     plan: &[Step],
     layers: &[DenseDirs],
+    first: Option<&DMatrix<f64>>,
     (start, end): (usize, usize),
     amax: &[f64],
     u_t: f64,
@@ -86,7 +89,12 @@ fn run_block<T: Real>(
         let next = match *step {
             Step::Dense(_) => {
                 n_dense += 1;
-                match dense(src, &layers[n_dense - 1], amax, u_t, ws) {
+                // The caller's first-layer output, this block's columns (contiguous).
+                let given = first.filter(|_| n_dense == 1 && src.constant).map(|m| {
+                    let d = m.nrows();
+                    &m.as_slice()[start * d..end * d]
+                });
+                match dense(src, &layers[n_dense - 1], given, amax, u_t, ws) {
                     Ok(m) => m,
                     Err(e) => {
                         ws.keep_input(input);
@@ -119,6 +127,18 @@ pub(super) fn enclose_planned<T: Real>(
     req: &EnclosureRequest<'_, T>,
     plan: &[Step],
     value: T,
+    ws: &mut EnclosureWorkspace,
+) -> Result<QuadraticEnclosure<T>> {
+    enclose_planned_first(req, plan, value, None, ws)
+}
+
+/// [`enclose_planned`] with the first dense layer's output on the inputs given in f64
+/// (checked by the caller: `api::enclose_with_value_first`).
+pub(super) fn enclose_planned_first<T: Real>(
+    req: &EnclosureRequest<'_, T>,
+    plan: &[Step],
+    value: T,
+    first: Option<&DMatrix<f64>>,
     ws: &mut EnclosureWorkspace,
 ) -> Result<QuadraticEnclosure<T>> {
     let net = req.net;
@@ -171,7 +191,7 @@ pub(super) fn enclose_planned<T: Real>(
     let mut rows = 0;
     for b in 0..blocks {
         let (start, end) = (b * n_samples / blocks, (b + 1) * n_samples / blocks);
-        let block = run_block(req, plan, &layers, (start, end), &amax, u_t, ws);
+        let block = run_block(req, plan, &layers, first, (start, end), &amax, u_t, ws);
         let (acc, block_abs, block_y, block_rows) = match block {
             Ok(v) => v,
             Err(e) => {

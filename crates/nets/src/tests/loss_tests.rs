@@ -313,3 +313,68 @@ fn accuracy_counts_argmax_and_binary_sign() {
         None
     );
 }
+
+/// The softmax cross-entropy's value and gradient, written as before the shared exps
+/// (issue #14): the value from `value`, the gradient with two exps per entry in T.
+fn ce_reference<T: autodiff::Real>(loss: &Loss, z: &DMatrix<T>, t: &Targets<T>) -> (T, DMatrix<T>) {
+    let v = loss.value(z, t).unwrap();
+    let (k, n) = z.shape();
+    let wt = T::of(loss.sample_weight(n));
+    let y = |i: usize, j: usize| match t {
+        Targets::Labels { labels, .. } => T::of(f64::from(u8::from(labels[j] == i))),
+        Targets::Dense(m) => m[(i, j)],
+    };
+    let mut g = DMatrix::zeros(k, n);
+    for j in 0..n {
+        let col = z.column(j);
+        let mx = col.max();
+        let mut se = T::zero();
+        for i in 0..k {
+            se += (col[i] - mx).exp();
+        }
+        let mut ysum = T::zero();
+        for i in 0..k {
+            ysum += y(i, j);
+        }
+        for i in 0..k {
+            g[(i, j)] = wt * (ysum * ((col[i] - mx).exp() / se) - y(i, j));
+        }
+    }
+    (v, g)
+}
+
+#[test]
+fn softmax_value_and_gradient_with_shared_exps_are_the_former_ones_bit_for_bit() {
+    let mut r = rng(44);
+    let (k, n) = (10, 37);
+    for red in [Reduction::Sum, Reduction::Mean] {
+        let loss = Loss::new(LossKind::SoftmaxCrossEntropy, red);
+        let labels: Vec<usize> = (0..n).map(|i| (i * 3 + 1) % k).collect();
+        let z = rand_matrix(&mut r, k, n, 30.0);
+        let t = Targets::Labels {
+            labels: labels.clone(),
+            classes: k,
+        };
+        let mut g = DMatrix::zeros(0, 0);
+        let v = loss.value_and_output_grad(&z, &t, &mut g).unwrap();
+        let (v0, g0) = ce_reference(&loss, &z, &t);
+        assert_eq!(v.to_bits(), v0.to_bits());
+        assert_eq!(g, g0);
+        // f32 (value from f64 exps, gradient from f32 exps) and dense targets.
+        let z32 = z.map(|x| x as f32);
+        let dense = Targets::Dense(DMatrix::from_fn(k, n, |_, _| unif(&mut r, 0.0, 0.3) as f32));
+        for t32 in [
+            Targets::Labels {
+                labels: labels.clone(),
+                classes: k,
+            },
+            dense,
+        ] {
+            let mut g32 = DMatrix::zeros(0, 0);
+            let v32 = loss.value_and_output_grad(&z32, &t32, &mut g32).unwrap();
+            let (v0, g0) = ce_reference(&loss, &z32, &t32);
+            assert_eq!(v32.to_bits(), v0.to_bits());
+            assert_eq!(g32, g0);
+        }
+    }
+}

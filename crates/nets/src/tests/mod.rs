@@ -9,6 +9,7 @@ mod loss_tests;
 mod net_tests;
 mod persist_tests;
 mod prox_tests;
+mod train_outputs_tests;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -384,8 +384,19 @@ impl<T: Real> Solver<NetProblem<T>> for CertifiedMm<T> {
         // The gradient pass's value serves as phi(0): the enclosure's slack is computed
         // against it, so `choose_step`'s test `bound < phi0 - slack` stays valid for the
         // driver's record, and the forward pass of `Sequential::objective` is saved.
-        let enc = enclosure::enclose_with_value(&req, f0, &mut self.enc_ws)
-            .map_err(|e| SolverError::Problem(format!("certified MM: {e}")))?;
+        // The gradient pass's first-layer output W₁x + b₁ also saves the enclosure that
+        // product (f64; `enclose_with_value_first` checks it against the weights).
+        let first = problem
+            .net
+            .layers()
+            .first()
+            .and_then(|l| l.as_dense())
+            .and(problem.full_batch_layer_output(0));
+        let enc = match first {
+            Some(first) => enclosure::enclose_with_value_first(&req, f0, first, &mut self.enc_ws),
+            None => enclosure::enclose_with_value(&req, f0, &mut self.enc_ws),
+        }
+        .map_err(|e| SolverError::Problem(format!("certified MM: {e}")))?;
         ctx.counters.forward += 1;
         ctx.counters.samples_seen += n as u64;
         ctx.counters.inner_solves += 1;

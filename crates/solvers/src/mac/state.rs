@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::config::MacConfig;
 use crate::bcd::LiftedData;
 use crate::linalg::{
-    GramScratch, InputKey, add_diag, affine, check_finite, check_finite_vec, diff_and_norm,
-    gram_sym, lambda_max_psd, mm, row_sums, solve_spd, sq_diff, sq_norm,
+    GramScratch, InputKey, add_diag, affine, check_finite, check_finite_vec, cholesky_solve_rows,
+    diff_and_norm, gram_sym, lambda_max_psd, mm, row_sums, sq_diff, sq_norm,
 };
 use crate::{Counters, SolverError};
 
@@ -69,6 +69,27 @@ pub struct MacState<T: Real> {
     out_term: OutputTerm<T>,
     /// Buffers of the hidden layers' Gram matrices in the W-step ([`gram_sym`]).
     gram_ws: GramScratch<T>,
+    /// `Some((l, mu, value))` while `s2` holds the gradient `mu (lin[l] - Z_l)` of the
+    /// hidden term on layer `l`'s output and `value` its value, for the current `lin[l]`
+    /// and `Z_l` (issue #14: the last trial of a Z-step computes what the next Z-step
+    /// starts from). Cleared whenever `s2`, `lin[l]` or any `Z` is written.
+    hidden_term: Option<(usize, f64, f64)>,
+    /// Work buffer of the W-steps' solves ([`cholesky_solve_rows`]).
+    solve_ws: Vec<T>,
+    /// The mu-free parts of E_Q from the objective at the end of the last iteration
+    /// ([`KeptObjective`]), taken by the next iteration's feasible candidate.
+    kept_objective: Option<KeptObjective>,
+}
+
+/// The parts of E_Q that do not depend on mu, as [`MacState::objective_and_violations_cached`]
+/// summed them at the end of an iteration: per layer `||W_l||^2` and, for hidden layers,
+/// `||Z_l - W_l h(Z_{l-1}) - b_l||^2`. The next iteration starts from the same state, so
+/// its feasible-candidate test recombines them with its own mu in the same order (bit for
+/// bit the recomputed E_Q) instead of another pass over every `d_l x N` block (issue #14).
+#[derive(Clone, Debug)]
+struct KeptObjective {
+    w_sq: Vec<f64>,
+    gap_sq: Vec<f64>,
 }
 
 /// The loss term of the output `lin[L-1]`, kept while `lin[L-1]` is unchanged: the value
@@ -129,6 +150,9 @@ impl<T: Real> MacState<T> {
                 data: None,
             },
             gram_ws: GramScratch::default(),
+            hidden_term: None,
+            solve_ws: Vec::new(),
+            kept_objective: None,
         })
     }
 
@@ -157,6 +181,8 @@ impl<T: Real> MacState<T> {
     pub(crate) fn check_data(&mut self, x: &DMatrix<T>, threads: usize) {
         if !self.data_key.hit(x, threads) {
             self.lin_valid.iter_mut().for_each(|v| *v = false);
+            self.hidden_term = None;
+            self.kept_objective = None;
         }
     }
 
@@ -166,6 +192,8 @@ impl<T: Real> MacState<T> {
         self.lin_valid.iter_mut().for_each(|v| *v = false);
         self.input_key.clear();
         self.factor_key.clear();
+        self.hidden_term = None;
+        self.kept_objective = None;
     }
 
     /// Makes `lin[i] = W_i h(Z_{i-1}) + b_i 1^T` current (bit for bit [`affine`]).
@@ -176,6 +204,9 @@ impl<T: Real> MacState<T> {
             self.lin_valid[i] = true;
             if i + 1 == self.num_layers() {
                 self.out_term.clear();
+            }
+            if matches!(self.hidden_term, Some((l, _, _)) if l == i) {
+                self.hidden_term = None;
             }
         }
         Ok(())
@@ -198,7 +229,10 @@ impl<T: Real> MacState<T> {
         Ok(v)
     }
 
-    /// [`MacState::objective`] from the cached layer outputs.
+    /// [`MacState::objective`] from the cached layer outputs; when the state is the one
+    /// the last [`MacState::objective_and_violations_cached`] saw (its [`KeptObjective`]
+    /// is still held and no layer output was invalidated since), from its mu-free parts
+    /// and the kept output term, bit for bit the same sum.
     pub(crate) fn objective_cached(
         &mut self,
         data: &LiftedData<T>,
@@ -206,14 +240,24 @@ impl<T: Real> MacState<T> {
         threads: usize,
     ) -> Result<f64, SolverError> {
         let l_count = self.num_layers();
+        let kept = self
+            .kept_objective
+            .take()
+            .filter(|_| keep_output_term() && self.lin_valid.iter().all(|&v| v));
         let mut e = 0.0;
         for i in 0..l_count {
             self.ensure_lin(i, data.x, threads)?;
-            e += 0.5 * data.l2_sum() * sq_norm(&self.w[i]);
-            if i + 1 < l_count {
-                e += 0.5 * mu * sq_diff(&self.z[i], &self.lin[i]);
-            } else {
-                e += self.output_data_term(data, threads)?;
+            let (w_sq, gap_sq) = match &kept {
+                Some(k) => (k.w_sq[i], k.gap_sq.get(i).copied()),
+                None => (
+                    sq_norm(&self.w[i]),
+                    (i + 1 < l_count).then(|| sq_diff(&self.z[i], &self.lin[i])),
+                ),
+            };
+            e += 0.5 * data.l2_sum() * w_sq;
+            match gap_sq {
+                Some(d) if i + 1 < l_count => e += 0.5 * mu * d,
+                _ => e += self.output_data_term(data, threads)?,
             }
         }
         Ok(e)
@@ -221,7 +265,8 @@ impl<T: Real> MacState<T> {
 
     /// [`MacState::objective_cached`] and [`MacState::violations`] from the cached layer
     /// outputs in one pass: each hidden layer's `||Z_l - W_l h(Z_{l-1}) - b_l||^2` is
-    /// summed once for both (bit for bit the two separate calls).
+    /// summed once for both (bit for bit the two separate calls). Keeps the mu-free parts
+    /// for the next iteration's start ([`KeptObjective`]).
     pub(crate) fn objective_and_violations_cached(
         &mut self,
         data: &LiftedData<T>,
@@ -231,17 +276,26 @@ impl<T: Real> MacState<T> {
         let l_count = self.num_layers();
         let mut e = 0.0;
         let mut v = Vec::with_capacity(self.z.len());
+        let mut kept = KeptObjective {
+            w_sq: Vec::with_capacity(l_count),
+            gap_sq: Vec::with_capacity(self.z.len()),
+        };
+        self.kept_objective = None;
         for i in 0..l_count {
             self.ensure_lin(i, data.x, threads)?;
-            e += 0.5 * data.l2_sum() * sq_norm(&self.w[i]);
+            let w_sq = sq_norm(&self.w[i]);
+            kept.w_sq.push(w_sq);
+            e += 0.5 * data.l2_sum() * w_sq;
             if i + 1 < l_count {
                 let (d, n) = diff_and_norm(&self.z[i], &self.lin[i]);
+                kept.gap_sq.push(d);
                 e += 0.5 * mu * d;
                 v.push((d / n.max(1e-300)).sqrt());
             } else {
                 e += self.output_data_term(data, threads)?;
             }
         }
+        self.kept_objective = Some(kept);
         Ok((e, v))
     }
 
@@ -309,9 +363,13 @@ impl<T: Real> MacState<T> {
                 hook(MacBlock::FeasibleCandidate, self);
             }
         }
+        // Only the first iteration after a change can use it (the state it described).
+        self.kept_objective = None;
         for i in 0..self.z.len() {
+            // ||W_{i+1}||_2^2, fixed during this layer's Z-steps: once for all of them.
+            let w_norm2 = self.weight_norm2(i + 1, threads)?;
             for _ in 0..cfg.z_steps {
-                let trials = self.z_step(i, data, mu, threads)?;
+                let trials = self.z_step(i, w_norm2, data, mu, threads)?;
                 counters.inner_solves += trials;
                 // The term above and its gradient (a forward and a backward pass over
                 // the N columns), then one forward of that term per backtracking trial.
@@ -350,6 +408,7 @@ impl<T: Real> MacState<T> {
     ) -> Result<bool, SolverError> {
         #[cfg(test)]
         tally::note(&tally::CANDIDATES);
+        self.hidden_term = None; // Z may be replaced below
         let current = self.objective_cached(data, mu, threads)?;
         // The candidate's buffers are kept between iterations (no d x N allocations).
         let mut z_new = std::mem::take(&mut self.cand_z);
@@ -360,7 +419,9 @@ impl<T: Real> MacState<T> {
         let r = self.feasible_candidate(data, threads, &mut z_new, &mut a_new, &mut out);
         let taken = match r {
             Ok(feasible) if feasible < current => {
-                // The new layer outputs are the new Z and `out`.
+                // The new Z_1 is layer 1's output (copied only now that it is taken); the
+                // new layer outputs are the new Z and `out`.
+                super::z_kernel::copy_into(&mut z_new[0], &self.lin[0]);
                 let last = self.num_layers() - 1;
                 for (lin, z) in self.lin[1..last].iter_mut().zip(&z_new[1..]) {
                     super::z_kernel::copy_into(lin, z);
@@ -381,7 +442,9 @@ impl<T: Real> MacState<T> {
     }
 
     /// The forward pass of the current weights into `z_new`, `a_new` (hidden layers) and
-    /// `out` (the output); returns its objective (data term + L2, sum form).
+    /// `out` (the output); returns its objective (data term + L2, sum form). `z_new[0]`
+    /// is left alone: layer 1's output is the cached `lin[0]`, copied by the caller if
+    /// the candidate is taken.
     fn feasible_candidate(
         &self,
         data: &LiftedData<T>,
@@ -393,7 +456,7 @@ impl<T: Real> MacState<T> {
         for i in 0..self.z.len() {
             if i == 0 {
                 // Layer 1's output does not depend on Z: the cached one.
-                super::z_kernel::copy_into(&mut z_new[0], &self.lin[0]);
+                self.acts[0].apply_matrix(&self.lin[0], &mut a_new[0]);
             } else {
                 affine(
                     &self.w[i],
@@ -402,8 +465,8 @@ impl<T: Real> MacState<T> {
                     threads,
                     &mut z_new[i],
                 )?;
+                self.acts[i].apply_matrix(&z_new[i], &mut a_new[i]);
             }
-            self.acts[i].apply_matrix(&z_new[i], &mut a_new[i]);
         }
         let last = self.num_layers() - 1;
         affine(&self.w[last], &self.b[last], &a_new[last - 1], threads, out)?;
@@ -429,6 +492,7 @@ impl<T: Real> MacState<T> {
         tally::note(&tally::TERMS);
         self.ensure_lin(i, data.x, threads)?;
         if i + 1 == self.num_layers() {
+            self.hidden_term = None; // `s2` is overwritten below
             if let Some((val, c)) = self.out_term.value_curv.filter(|_| keep_output_term()) {
                 // The same output as when it was computed: its kept gradient.
                 super::z_kernel::copy_into(&mut self.s2, &self.out_term.grad);
@@ -455,25 +519,32 @@ impl<T: Real> MacState<T> {
             self.out_term.value_curv = Some((val, c));
             Ok((val, c))
         } else {
-            // One pass: d = lin - Z in T, the sum of d^2 in f64 in entry order, and
-            // s2 = d mu (the same operations as the former copy, subtract, norm, scale).
-            crate::linalg::fit(&mut self.s2, self.lin[i].nrows(), self.lin[i].ncols());
-            let tm = T::of(mu);
-            let mut sq = 0.0;
-            for ((g, &l), &z) in self
-                .s2
-                .as_mut_slice()
-                .iter_mut()
-                .zip(self.lin[i].as_slice())
-                .zip(self.z[i].as_slice())
+            if let Some((l, m, val)) = self.hidden_term.filter(|_| keep_output_term())
+                && l == i
+                && m.to_bits() == mu.to_bits()
             {
-                let d = l - z;
-                let df = d.to_f64();
-                sq += df * df;
-                *g = d * tm;
+                // `s2` already holds this term's gradient (the last Z-step trial below).
+                return Ok((val, mu));
             }
+            // One pass: d = lin - Z in T, the sum of d^2 in f64, s2 = d mu.
+            let sq = super::z_kernel::hidden_term(&self.lin[i], &self.z[i], mu, &mut self.s2);
+            self.hidden_term = Some((i, mu, 0.5 * mu * sq));
             Ok((0.5 * mu * sq, mu))
         }
+    }
+
+    /// `||W_l||_2^2` of layer `l` (0-based), the largest eigenvalue of the smaller of
+    /// `W W^T`, `W^T W`, estimated by [`lambda_max_psd`] (30 power iterations; the Z-step
+    /// certifies it by backtracking).
+    fn weight_norm2(&self, l: usize, threads: usize) -> Result<f64, SolverError> {
+        let w = &self.w[l];
+        let mut gram = DMatrix::zeros(0, 0);
+        if w.nrows() <= w.ncols() {
+            mm(&mut gram, 1.0, w, N, w, Y, 0.0, threads)?;
+        } else {
+            mm(&mut gram, 1.0, w, Y, w, N, 0.0, threads)?;
+        }
+        Ok(lambda_max_psd(&gram, 30))
     }
 
     /// Z-step on hidden layer `i` (0-based; Z_{i+1}): one MM step (see the module doc),
@@ -481,6 +552,7 @@ impl<T: Real> MacState<T> {
     fn z_step(
         &mut self,
         i: usize,
+        w_norm2: f64,
         data: &LiftedData<T>,
         mu: f64,
         threads: usize,
@@ -493,14 +565,7 @@ impl<T: Real> MacState<T> {
         #[cfg(test)]
         tally::note(&tally::GRAD_PRODUCTS);
         mm(&mut gamma, 1.0, &self.w[up], Y, &self.s2, N, 0.0, threads)?;
-        let w_up = &self.w[up];
-        let mut gram = DMatrix::zeros(0, 0);
-        if w_up.nrows() <= w_up.ncols() {
-            mm(&mut gram, 1.0, w_up, N, w_up, Y, 0.0, threads)?;
-        } else {
-            mm(&mut gram, 1.0, w_up, Y, w_up, N, 0.0, threads)?;
-        }
-        let lc = c_up * lambda_max_psd(&gram, 30);
+        let lc = c_up * w_norm2;
         // Below: M = W_i h(Z_{i-1}) + b_i (cached; unchanged by this step).
         self.ensure_lin(i, data.x, threads)?;
         let m = std::mem::take(&mut self.lin[i]);
@@ -525,6 +590,7 @@ impl<T: Real> MacState<T> {
         threads: usize,
     ) -> Result<u64, SolverError> {
         let tol = 64.0 * T::EPS.to_f64() * (1.0 + phi0.abs());
+        self.hidden_term = None; // Z_i changes below
         if lc <= 0.0 || !lc.is_finite() {
             // The layer above ignores A (W_up = 0) or is broken: nothing to gain here.
             return Ok(0);
@@ -670,7 +736,7 @@ impl<T: Real> MacState<T> {
             }
             if reuse {
                 if let Some(f) = &self.input_factor {
-                    f.solve_mut(&mut rhs);
+                    cholesky_solve_rows(f.l_dirty(), &mut rhs, &mut self.solve_ws);
                 }
             } else if i == 0 {
                 self.factor_key.clear();
@@ -681,11 +747,19 @@ impl<T: Real> MacState<T> {
                         d_in + 1
                     ))
                 })?;
-                f.solve_mut(&mut rhs);
+                cholesky_solve_rows(f.l_dirty(), &mut rhs, &mut self.solve_ws);
                 self.input_factor = Some(f);
                 self.factor_key.hit_with(input, threads, [c, ls]);
             } else {
-                solve_spd(sys, &mut rhs, &format!("MAC W_{} step", i + 1))?;
+                let f = nalgebra::Cholesky::new(sys).ok_or_else(|| {
+                    SolverError::NonFinite(format!(
+                        "MAC W_{} step: the {1} x {1} system matrix is not positive definite \
+                         (non-finite entries or a vanishing ridge)",
+                        i + 1,
+                        d_in + 1
+                    ))
+                })?;
+                cholesky_solve_rows(f.l_dirty(), &mut rhs, &mut self.solve_ws);
             }
             for o in 0..d_out {
                 for k in 0..d_in {

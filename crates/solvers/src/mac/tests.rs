@@ -443,3 +443,36 @@ fn kept_output_term_and_swapped_backups_give_recomputed_iterates_bit_for_bit() {
         assert_eq!(na.flat_params(), nb.flat_params(), "iteration {it}");
     }
 }
+
+#[test]
+fn a_taken_feasible_candidate_is_the_forward_pass_exactly() {
+    // Issue #14: the candidate's Z_1 (layer 1's cached output) is copied only when the
+    // candidate is taken. When taken, every Z_l must be the forward pass of the weights
+    // (violations exactly 0) and the cached h(Z_l) its activation.
+    let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
+    let (mut net, data) = toy::<f64>(31);
+    let cfg = MacConfig {
+        mu0: 0.05,
+        mu_factor: 3.0,
+        iters_per_mu: 1,
+        ..MacConfig::default()
+    };
+    let mut mac = cfg.build::<f64>().unwrap();
+    mac.init_parts(&net, &data, &loss).unwrap();
+    let mut taken = 0;
+    run_ctx(|ctx| {
+        for _ in 0..12 {
+            mac.step_with_hook(&mut net, &data, &loss, ctx, &mut |b, st| {
+                if b == MacBlock::FeasibleCandidate {
+                    taken += 1;
+                    assert_eq!(st.violations(data.inputs()).unwrap(), vec![0.0; 2]);
+                    for (z, a) in st.z.iter().zip(&st.a) {
+                        assert_eq!(&z.map(|v| v.max(0.0)), a);
+                    }
+                }
+            })
+            .unwrap();
+        }
+    });
+    assert!(taken >= 2, "the candidate was taken {taken} times");
+}

@@ -8,6 +8,7 @@ mod api;
 mod blocks;
 mod ce_plain;
 mod fast;
+mod first;
 mod golden;
 mod mutation;
 mod soundness;
