@@ -27,13 +27,20 @@
 //! `s = s_r` and `min(δ, 0) ∈ [min(δ_lo, 0), 0]` goes to the degree-0 term (sound, not
 //! tangent). So the degree-1 coefficient at an exact kink is the one-sided slope along
 //! the directions, which can differ from the autodiff convention `relu'(0) = 0`.
+//!
+//! **Cost.** Every rule is entrywise, so the step runs in place on the dense layer's
+//! output model ([`activation_in_place`]): no output buffer, and ReLU leaves the entries
+//! that are active on the whole box untouched, zeroes the inactive ones and applies the
+//! rule only near the kink. With `k = 1` the classification and the zeroing are one
+//! branch-free, vectorisable pass per block ([`relu_block`]) with `Model::relu_classes`'s arithmetic,
+//! so the bounds are those of the general path bit for bit (tests/fast.rs).
 
 use nets::Activation;
 
 use super::activation::{Smooth, driver_rel, smooth_enclosure};
-use super::fp::{Iv, eta, fmax, fmin, gamma, up, up_ops};
+use super::fp::{Inflate, Iv, eta, fmax, fmin, gamma, up, up_ops};
 use super::model::Model;
-use super::scalar1::{Consts1, Entry1, Rule1};
+use super::scalar1::{Consts1, Entry1, Rule1, pwl_entry};
 use super::workspace::EnclosureWorkspace;
 
 /// One entry of a model, gathered for elementwise work (buffers reused across entries).
@@ -317,13 +324,74 @@ fn recip_pos(x: Iv) -> Iv {
     }
 }
 
-/// Applies an activation to every entry of `z`.
+/// Applies an activation to every entry of `z` in place: every rule is entrywise, so an
+/// entry's enclosure overwrites its input (no output buffer, no copy of unchanged
+/// entries). The identity leaves `z` as it is; any other activation clears `constant`.
 ///
-/// ReLU takes a fast path per entry when the whole range `c0 ± spread` lies on one side
-/// of the kink: active entries are the identity (the model is copied exactly), inactive
-/// ones are exactly 0 for both the exact and the driver's value. The copy is done array
-/// by array (streaming, vectorisable); only the entries near the kink go through the
-/// general rule.
+/// ReLU classifies each entry by its spread over the box (`Model::relu_classes`): an
+/// entry active on the whole box is the identity and is left untouched, an inactive one
+/// is exactly 0 for both the exact and the driver's value and is zeroed; only the
+/// entries whose range may contain the kink go through the rule.
+pub(crate) fn activation_in_place(
+    act: Activation,
+    z: &mut Model,
+    amax: &[f64],
+    u_t: f64,
+    ws: &mut EnclosureWorkspace,
+) {
+    if act == Activation::Identity {
+        return;
+    }
+    z.constant = false;
+    let k = z.k;
+    if k == 1 && super::fp::fast_paths() {
+        activation_k1(act, z, amax[0], u_t);
+        return;
+    }
+    let bx = BoxIv::new(amax);
+    let mut el = Elem::with_k(k);
+    let mut acc = Acc::with_k(k);
+    let n = z.c0.len();
+    if act != Activation::Relu {
+        for idx in 0..n {
+            el.load(z, idx);
+            activation_entry(act, &mut el, &bx, u_t, &mut acc);
+            acc.store(z, idx, amax);
+        }
+        return;
+    }
+    // ReLU: classify (1 active, 0 inactive, 2 near the kink), zero, then the kink entries.
+    let mut class = std::mem::take(&mut ws.class);
+    z.relu_classes(amax, &mut class);
+    let zero = |x: &mut [f64]| {
+        for (v, c) in x.iter_mut().zip(&class) {
+            *v = if *c == 0 { 0.0 } else { *v };
+        }
+    };
+    zero(z.c0.as_mut_slice());
+    zero(z.e.as_mut_slice());
+    for x in
+        z.c1.iter_mut()
+            .chain(z.qm.iter_mut())
+            .chain(z.qr.iter_mut())
+    {
+        zero(x.as_mut_slice());
+    }
+    for (idx, c) in class.iter().enumerate() {
+        if *c == 2 {
+            el.load(z, idx);
+            activation_entry(act, &mut el, &bx, u_t, &mut acc);
+            acc.store(z, idx, amax);
+        }
+    }
+    ws.class = class;
+}
+
+/// The activation of a model that must be kept, into a new pooled model: the constant
+/// input model (a network starting with an activation), or a dense layer's output whose
+/// degree-2 buffers are kept zeros (the sweep returns them to the workspace's zero pool
+/// unwritten). The identity is a copy; `k = 1` writes every entry of the output from `z`
+/// ([`activation_k1_into`]); otherwise a copy, then the step in place.
 pub(crate) fn activation(
     act: Activation,
     z: &Model,
@@ -334,126 +402,233 @@ pub(crate) fn activation(
     if act == Activation::Identity {
         return ws.copy_model(z);
     }
-    let k = z.k;
-    let (rows, cols) = z.c0.shape();
-    if k == 1 && super::fp::fast_paths() {
-        return activation_k1(act, z, amax[0], u_t, ws);
-    }
-    let bx = BoxIv::new(amax);
-    let mut el = Elem::with_k(k);
-    let mut acc = Acc::with_k(k);
-    if act != Activation::Relu {
-        let mut out = ws.model_scratch(rows, cols, k, false);
-        for idx in 0..rows * cols {
-            el.load(z, idx);
-            activation_entry(act, &mut el, &bx, u_t, &mut acc);
-            acc.store(&mut out, idx, amax);
-        }
+    if z.k == 1 && super::fp::fast_paths() {
+        let (rows, cols) = z.c0.shape();
+        let mut out = ws.model_scratch(rows, cols, 1, false);
+        activation_k1_into(act, z, &mut out, amax[0], u_t);
         return out;
     }
-    // ReLU: classify (1 active, 0 inactive, 2 near the kink), copy, then the kink entries.
-    let mut class = std::mem::take(&mut ws.class);
-    z.relu_classes(amax, &mut class);
-    let mut out = ws.model_scratch(rows, cols, k, false);
-    let select = |o: &mut [f64], x: &[f64]| {
-        for ((o, x), c) in o.iter_mut().zip(x).zip(&class) {
-            *o = if *c == 1 { *x } else { 0.0 };
-        }
-    };
-    select(out.c0.as_mut_slice(), z.c0.as_slice());
-    select(out.e.as_mut_slice(), z.e.as_slice());
-    for (o, x) in out.c1.iter_mut().zip(&z.c1) {
-        select(o.as_mut_slice(), x.as_slice());
-    }
-    for (o, x) in out.qm.iter_mut().zip(&z.qm) {
-        select(o.as_mut_slice(), x.as_slice());
-    }
-    for (o, x) in out.qr.iter_mut().zip(&z.qr) {
-        select(o.as_mut_slice(), x.as_slice());
-    }
-    for (idx, c) in class.iter().enumerate() {
-        if *c == 2 {
-            el.load(z, idx);
-            activation_entry(act, &mut el, &bx, u_t, &mut acc);
-            acc.store(&mut out, idx, amax);
-        }
-    }
-    ws.class = class;
+    let mut out = ws.copy_model(z);
+    activation_in_place(act, &mut out, amax, u_t, ws);
     out
 }
 
-/// [`activation`] for one direction: the same rule entry by entry on scalars
-/// ([`super::scalar1`], bit for bit the general rule's bounds), with ReLU's classes.
-fn activation_k1(
-    act: Activation,
-    z: &Model,
-    amax: f64,
-    u_t: f64,
-    ws: &mut EnclosureWorkspace,
-) -> Model {
-    let (rows, cols) = z.c0.shape();
+/// [`activation_in_place`] for one direction: the same rule entry by entry on scalars
+/// ([`super::scalar1`], bit for bit the general rule's bounds); ReLU in one fused pass
+/// per block ([`relu_block`]), each block first copied to the stack so that the pass
+/// reads its input there and writes the model.
+fn activation_k1(act: Activation, z: &mut Model, amax: f64, u_t: f64) {
     let kc = Consts1::new(amax, u_t);
-    let rule = Rule1::of(act);
-    let mut out = ws.model_scratch(rows, cols, 1, false);
-    let (c0, c1, qm, qr, e) = (
-        z.c0.as_slice(),
-        z.c1[0].as_slice(),
-        z.qm[0].as_slice(),
-        z.qr[0].as_slice(),
-        z.e.as_slice(),
-    );
-    let load = |idx: usize| Entry1 {
-        c0: c0[idx],
-        c1: c1[idx],
-        qm: qm[idx],
-        qr: qr[idx],
-        e: e[idx],
-    };
-    let mut class = std::mem::take(&mut ws.class);
-    let relu = act == Activation::Relu;
-    if relu {
-        z.relu_classes(&[amax], &mut class);
-    }
-    {
-        let Model {
-            c0: o0,
-            c1: o1,
-            qm: oqm,
-            qr: oqr,
-            e: oe,
-            ..
-        } = &mut out;
-        let (o0, o1, oqm, oqr, oe) = (
-            o0.as_mut_slice(),
-            o1[0].as_mut_slice(),
-            oqm[0].as_mut_slice(),
-            oqr[0].as_mut_slice(),
-            oe.as_mut_slice(),
-        );
-        for idx in 0..rows * cols {
-            let r = if relu && class[idx] != 2 {
-                // Active: the identity, copied exactly; inactive: exactly 0.
-                if class[idx] == 1 {
-                    load(idx)
-                } else {
-                    Entry1 {
-                        c0: 0.0,
-                        c1: 0.0,
-                        qm: 0.0,
-                        qr: 0.0,
-                        e: 0.0,
-                    }
-                }
-            } else {
-                rule.apply(load(idx), &kc)
+    let mut cols = Cols1::of(z);
+    if act == Activation::Relu {
+        let n = cols.c0.len();
+        let mut buf = [[0.0f64; RELU_BLOCK]; 5];
+        let mut start = 0;
+        while start < n {
+            let end = (start + RELU_BLOCK).min(n);
+            let len = end - start;
+            let [b0, b1, bm, br, be] = &mut buf;
+            b0[..len].copy_from_slice(&cols.c0[start..end]);
+            b1[..len].copy_from_slice(&cols.c1[start..end]);
+            bm[..len].copy_from_slice(&cols.qm[start..end]);
+            br[..len].copy_from_slice(&cols.qr[start..end]);
+            be[..len].copy_from_slice(&cols.e[start..end]);
+            let src = Src1 {
+                c0: &b0[..len],
+                c1: &b1[..len],
+                qm: &bm[..len],
+                qr: &br[..len],
+                e: &be[..len],
             };
-            o0[idx] = r.c0;
-            o1[idx] = r.c1;
-            oqm[idx] = r.qm;
-            oqr[idx] = r.qr;
-            oe[idx] = r.e;
+            relu_block(&src, &mut cols.range(start, end), &kc);
+            start = end;
+        }
+        return;
+    }
+    k1_entries(act, None, &mut cols, &kc);
+}
+
+/// The `k = 1` step entry by entry (every activation but ReLU): each entry of `dst` from
+/// the same entry of `src`, or of `dst` itself when `src` is `None` (in place). One loop
+/// for both, so the rule is inlined once.
+fn k1_entries(act: Activation, src: Option<&Src1<'_>>, dst: &mut Cols1<'_>, kc: &Consts1) {
+    let rule = Rule1::of(act);
+    for idx in 0..dst.c0.len() {
+        let x = match src {
+            Some(s) => s.load(idx),
+            None => dst.load(idx),
+        };
+        dst.store(idx, rule.apply(x, kc));
+    }
+}
+
+/// The `k = 1` step from `z` into `out` (same shape, every entry written).
+fn activation_k1_into(act: Activation, z: &Model, out: &mut Model, amax: f64, u_t: f64) {
+    let kc = Consts1::new(amax, u_t);
+    let src = Src1::of(z);
+    let mut dst = Cols1::of(out);
+    let n = src.c0.len();
+    if act == Activation::Relu {
+        let mut start = 0;
+        while start < n {
+            let end = (start + RELU_BLOCK).min(n);
+            relu_block(&src.range(start, end), &mut dst.range(start, end), &kc);
+            start = end;
+        }
+        return;
+    }
+    k1_entries(act, Some(&src), &mut dst, &kc);
+}
+
+/// Entries per block of [`relu_block`] (its kink flags live on the stack).
+const RELU_BLOCK: usize = 256;
+
+/// ReLU on one block of a `k = 1` model (at most [`RELU_BLOCK`] entries), from `src`
+/// into `dst`, classification fused with the step. One branch-free (vectorisable) pass
+/// computes each entry's spread `s = e + |c1| ᾱ + (|qm| + qr) ᾱ²` and its inflated bound
+/// `S = Inflate(6)(s)` exactly as `Model::relu_classes` does (so the classes, and the
+/// bounds, are the same bit for bit), copies an entry with `c0 - S > 0` (active on the
+/// whole box: the identity), writes zeros for one with `c0 + S < 0` (inactive: exactly 0)
+/// and flags the rest (the kink may be inside the range; NaN lands here too); if any
+/// entry was flagged, a second loop applies the kink rule
+/// ([`super::scalar1::pwl_entry`]) to those entries.
+fn relu_block(src: &Src1<'_>, dst: &mut Cols1<'_>, kc: &Consts1) {
+    let infl = Inflate::new(6);
+    let a = kc.amax();
+    let aa = a * a;
+    let n = src.c0.len();
+    let mut kink = [false; RELU_BLOCK];
+    let kink = &mut kink[..n];
+    let (c0, c1, qm, qr, e) = (
+        &src.c0[..n],
+        &src.c1[..n],
+        &src.qm[..n],
+        &src.qr[..n],
+        &src.e[..n],
+    );
+    let (o0, o1, om, or, oe) = (
+        &mut dst.c0[..n],
+        &mut dst.c1[..n],
+        &mut dst.qm[..n],
+        &mut dst.qr[..n],
+        &mut dst.e[..n],
+    );
+    let mut any = false;
+    for i in 0..n {
+        let (x0, x1, m, r, ee) = (c0[i], c1[i], qm[i], qr[i], e[i]);
+        let spread = infl.apply(ee + x1.abs() * a + (m.abs() + r) * aa);
+        let on = x0 - spread > 0.0;
+        let off = x0 + spread < 0.0;
+        let flag = !(on | off);
+        kink[i] = flag;
+        any |= flag;
+        o0[i] = if off { 0.0 } else { x0 };
+        o1[i] = if off { 0.0 } else { x1 };
+        om[i] = if off { 0.0 } else { m };
+        or[i] = if off { 0.0 } else { r };
+        oe[i] = if off { 0.0 } else { ee };
+    }
+    if any {
+        for (i, f) in kink.iter().enumerate() {
+            if *f {
+                dst.store(i, pwl_entry(0.0, 1.0, src.load(i), kc));
+            }
         }
     }
-    ws.class = class;
-    out
+}
+
+/// The five coefficient columns of a `k = 1` model, read only.
+struct Src1<'a> {
+    c0: &'a [f64],
+    c1: &'a [f64],
+    qm: &'a [f64],
+    qr: &'a [f64],
+    e: &'a [f64],
+}
+
+impl<'a> Src1<'a> {
+    fn of(z: &'a Model) -> Src1<'a> {
+        Src1 {
+            c0: z.c0.as_slice(),
+            c1: z.c1[0].as_slice(),
+            qm: z.qm[0].as_slice(),
+            qr: z.qr[0].as_slice(),
+            e: z.e.as_slice(),
+        }
+    }
+
+    fn range(&self, start: usize, end: usize) -> Src1<'a> {
+        Src1 {
+            c0: &self.c0[start..end],
+            c1: &self.c1[start..end],
+            qm: &self.qm[start..end],
+            qr: &self.qr[start..end],
+            e: &self.e[start..end],
+        }
+    }
+
+    #[inline(always)]
+    fn load(&self, idx: usize) -> Entry1 {
+        Entry1 {
+            c0: self.c0[idx],
+            c1: self.c1[idx],
+            qm: self.qm[idx],
+            qr: self.qr[idx],
+            e: self.e[idx],
+        }
+    }
+}
+
+/// The five coefficient columns of a `k = 1` model, borrowed for writing.
+struct Cols1<'a> {
+    c0: &'a mut [f64],
+    c1: &'a mut [f64],
+    qm: &'a mut [f64],
+    qr: &'a mut [f64],
+    e: &'a mut [f64],
+}
+
+impl<'a> Cols1<'a> {
+    fn of(z: &'a mut Model) -> Cols1<'a> {
+        let Model {
+            c0, c1, qm, qr, e, ..
+        } = z;
+        Cols1 {
+            c0: c0.as_mut_slice(),
+            c1: c1[0].as_mut_slice(),
+            qm: qm[0].as_mut_slice(),
+            qr: qr[0].as_mut_slice(),
+            e: e.as_mut_slice(),
+        }
+    }
+
+    fn range(&mut self, start: usize, end: usize) -> Cols1<'_> {
+        Cols1 {
+            c0: &mut self.c0[start..end],
+            c1: &mut self.c1[start..end],
+            qm: &mut self.qm[start..end],
+            qr: &mut self.qr[start..end],
+            e: &mut self.e[start..end],
+        }
+    }
+
+    #[inline(always)]
+    fn load(&self, idx: usize) -> Entry1 {
+        Entry1 {
+            c0: self.c0[idx],
+            c1: self.c1[idx],
+            qm: self.qm[idx],
+            qr: self.qr[idx],
+            e: self.e[idx],
+        }
+    }
+
+    #[inline(always)]
+    fn store(&mut self, idx: usize, r: Entry1) {
+        self.c0[idx] = r.c0;
+        self.c1[idx] = r.c1;
+        self.qm[idx] = r.qm;
+        self.qr[idx] = r.qr;
+        self.e[idx] = r.e;
+    }
 }

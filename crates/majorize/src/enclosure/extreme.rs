@@ -86,7 +86,7 @@ pub(crate) fn extreme_terms<T: Real>(
     let limit = t_max / 16.0;
     let k = directions.len() as f64;
     let n = inputs.ncols().max(1) as f64;
-    let mut m = inputs.iter().fold(0.0f64, |a, v| a.max(v.to_f64().abs()));
+    let mut m = abs_max(inputs.as_slice());
     let mut e = 0.0f64;
     let mut w_max = 0.0f64;
     let grow = |x: f64| up(x * (1.0 + 1e-12));
@@ -101,24 +101,18 @@ pub(crate) fn extreme_terms<T: Real>(
                     return Extreme::Overflow;
                 };
                 let (rows, cols) = (wi.rows, wi.cols);
-                let mut r_max = 0.0f64;
-                for r in 0..rows {
-                    let mut s = 0.0f64;
-                    for c in 0..cols {
-                        let j = wi.offset + c * rows + r;
-                        let mut a = d.weight[(r, c)].to_f64().abs();
-                        for (dir, am) in directions.iter().zip(amax) {
-                            let step = up(am * dir[j].to_f64().abs());
-                            if !fits(step, limit) {
-                                return Extreme::Overflow;
-                            }
-                            a = up(a + step);
-                        }
-                        w_max = w_max.max(a);
-                        s = up(s + a);
-                    }
-                    r_max = r_max.max(s);
-                }
+                let Some((r_max, wm)) = row_sums(
+                    d.weight.as_slice(),
+                    rows,
+                    cols,
+                    directions,
+                    wi.offset,
+                    amax,
+                    limit,
+                ) else {
+                    return Extreme::Overflow;
+                };
+                w_max = w_max.max(wm);
                 let mut b_max = 0.0f64;
                 for r in 0..bi.rows {
                     let mut a = d.bias[r].to_f64().abs();
@@ -207,4 +201,152 @@ pub(crate) fn extreme_terms<T: Real>(
         0.0
     };
     Extreme::Finite(up(2.0 * up(up(samples * per_sample) + pen)))
+}
+
+/// `max |x|` over a slice, ignoring NaN (as a fold with `f64::max`; 0 for an empty or
+/// all-NaN slice). Four independent accumulators, so the compare chain is not one long
+/// dependency; the result does not depend on the order (a maximum).
+fn abs_max<T: Real>(x: &[T]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let mut chunks = x.chunks_exact(4);
+    for ch in &mut chunks {
+        for (a, v) in acc.iter_mut().zip(ch) {
+            let v = v.to_f64().abs();
+            *a = if v > *a { v } else { *a };
+        }
+    }
+    let mut m = 0.0f64;
+    for v in chunks
+        .remainder()
+        .iter()
+        .map(|v| v.to_f64().abs())
+        .chain(acc)
+    {
+        m = if v > m { v } else { m };
+    }
+    m
+}
+
+/// Rows per block of [`row_sums`] (their partial sums live on the stack).
+const ROW_BLOCK: usize = 64;
+
+/// For one dense layer (weights `w`, column-major `rows x cols`; the directions' entries
+/// of this weight start at `offset`): `(max_r Σ_c a_rc, max_rc a_rc)` with
+/// `a_rc = |w_rc| + Σ_i up(ᾱ_i |v_i,rc|)`, every sum rounded up, each row's sum taken in
+/// column order; `None` if some `up(ᾱ_i |v_i,rc|)` reaches `limit` (or is NaN).
+///
+/// The walk is column by column over blocks of rows (the storage order of `w` and of
+/// the directions), so the loads are contiguous; every row still sums its columns in
+/// increasing order, so the result equals a row-by-row walk bit for bit.
+fn row_sums<T: Real>(
+    w: &[T],
+    rows: usize,
+    cols: usize,
+    directions: &[DVector<T>],
+    offset: usize,
+    amax: &[f64],
+    limit: f64,
+) -> Option<(f64, f64)> {
+    let mut r_max = 0.0f64;
+    let mut w_max = 0.0f64;
+    let mut sums = [0.0f64; ROW_BLOCK];
+    let mut r0 = 0;
+    while r0 < rows {
+        let nr = ROW_BLOCK.min(rows - r0);
+        let sums = &mut sums[..nr];
+        sums.fill(0.0);
+        for c in 0..cols {
+            let col = c * rows + r0;
+            for (r, s) in sums.iter_mut().enumerate() {
+                let mut a = w[col + r].to_f64().abs();
+                for (dir, am) in directions.iter().zip(amax) {
+                    let step = up(am * dir[offset + col + r].to_f64().abs());
+                    if !fits(step, limit) {
+                        return None;
+                    }
+                    a = up(a + step);
+                }
+                w_max = w_max.max(a);
+                *s = up(*s + a);
+            }
+        }
+        for s in sums.iter() {
+            r_max = r_max.max(*s);
+        }
+        r0 += nr;
+    }
+    Some((r_max, w_max))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// The row-by-row walk [`row_sums`] replaces (its definition, written out).
+    fn row_sums_by_rows(
+        w: &[f64],
+        rows: usize,
+        cols: usize,
+        dirs: &[DVector<f64>],
+        offset: usize,
+        amax: &[f64],
+        limit: f64,
+    ) -> Option<(f64, f64)> {
+        let (mut r_max, mut w_max) = (0.0f64, 0.0f64);
+        for r in 0..rows {
+            let mut s = 0.0f64;
+            for c in 0..cols {
+                let j = c * rows + r;
+                let mut a = w[j].abs();
+                for (d, am) in dirs.iter().zip(amax) {
+                    let step = up(am * d[offset + j].abs());
+                    if !fits(step, limit) {
+                        return None;
+                    }
+                    a = up(a + step);
+                }
+                w_max = w_max.max(a);
+                s = up(s + a);
+            }
+            r_max = r_max.max(s);
+        }
+        Some((r_max, w_max))
+    }
+
+    /// Blocked column-major walk = row-by-row walk, bit for bit, across block boundaries
+    /// (up to 150 rows: two full blocks and a partial one), with NaN weights, zero and
+    /// overflowing directions; and `abs_max` = the `f64::max` fold, NaN ignored.
+    #[test]
+    fn blocked_walks_equal_their_definitions() {
+        for seed in 0..60u64 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let (rows, cols) = (rng.random_range(1..150usize), rng.random_range(1..9usize));
+            let k = rng.random_range(0..3usize);
+            let offset = rng.random_range(0..5usize);
+            let val = |rng: &mut ChaCha8Rng| match rng.random_range(0..20) {
+                0 => f64::NAN,
+                1 => 0.0,
+                2 if seed % 7 == 0 => 1e300,
+                _ => rng.random::<f64>() * 4.0 - 2.0,
+            };
+            let w: Vec<f64> = (0..rows * cols).map(|_| val(&mut rng)).collect();
+            let dirs: Vec<DVector<f64>> = (0..k)
+                .map(|_| DVector::from_fn(offset + rows * cols, |_, _| val(&mut rng)))
+                .collect();
+            let amax: Vec<f64> = (0..k).map(|_| rng.random::<f64>()).collect();
+            let limit = f64::MAX / 16.0;
+            let got = row_sums(&w, rows, cols, &dirs, offset, &amax, limit);
+            let want = row_sums_by_rows(&w, rows, cols, &dirs, offset, &amax, limit);
+            let bits = |x: Option<(f64, f64)>| x.map(|(a, b)| (a.to_bits(), b.to_bits()));
+            assert_eq!(bits(got), bits(want), "seed {seed}: {got:?} vs {want:?}");
+            let m = abs_max(&w);
+            let fold = w.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+            assert_eq!(m.to_bits(), fold.to_bits(), "seed {seed}");
+        }
+        assert_eq!(abs_max::<f64>(&[]), 0.0);
+        assert_eq!(abs_max(&[f64::NAN; 5]), 0.0);
+        assert_eq!(abs_max(&[-3.0f32, 1.0, f32::NAN, 2.0, -0.5]), 3.0);
+    }
 }

@@ -9,7 +9,7 @@ use nets::{Reduction, Targets};
 
 use super::EnclosureRequest;
 use super::api::{OP, QuadraticEnclosure, Step, params, to_t_down, to_t_up};
-use super::elementwise::{Acc, activation};
+use super::elementwise::{Acc, activation, activation_in_place};
 use super::fp::{Iv, U64, dn, fmax, gamma, up, up_ops};
 use super::loss::data_term;
 use super::model::{DenseDirs, Model, dense};
@@ -77,6 +77,13 @@ fn run_block<T: Real>(
     let mut cur_zero_q = false;
     let mut n_dense = 0;
     for step in plan {
+        // An activation works in place on the previous step's model, unless that model's
+        // degree-2 buffers are kept zeros (they must go back to the zero pool unwritten):
+        // then, as on the input model, it writes a new model.
+        if let (Step::Act(a), Some(m), false) = (step, cur.as_mut(), cur_zero_q) {
+            activation_in_place(*a, m, amax, u_t, ws);
+            continue;
+        }
         let src = cur.as_ref().unwrap_or(&input);
         let next_zero_q = matches!(step, Step::Dense(_)) && src.constant;
         let next = match *step {

@@ -90,13 +90,20 @@ fn same_model(a: &Model, b: &Model) -> bool {
 
 /// Every activation's `k = 1` step equals the general rule's, bit for bit, on entries at
 /// and near kinks, with zero and huge radii, NaN and infinities, f32 and f64 roundoffs.
+/// Every tenth model is longer than several of ReLU's blocks (`RELU_BLOCK = 256`) and
+/// ends in a partial one.
 #[test]
 fn scalar1_matches_general_rule() {
     let mut ws = EnclosureWorkspace::new();
     for seed in 0..300u64 {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let special = seed % 3 == 0;
-        let z = random_model(&mut rng, 64, special);
+        let n = if seed % 10 == 0 {
+            600 + seed as usize
+        } else {
+            64
+        };
+        let z = random_model(&mut rng, n, special);
         let amax = [10f64.powf(rng.random_range(-6.0..1.0))];
         let u_t = if seed % 2 == 0 {
             f64::EPSILON / 2.0
@@ -110,6 +117,119 @@ fn scalar1_matches_general_rule() {
                 same_model(&fast, &general),
                 "seed {seed}, {act:?}: fast {fast:?}\ngeneral {general:?}"
             );
+            // The in-place `k = 1` step (blocks copied to the stack) gives the same bits.
+            let mut inplace = z.clone();
+            with_general(false, || {
+                super::super::elementwise::activation_in_place(
+                    act,
+                    &mut inplace,
+                    &amax,
+                    u_t,
+                    &mut ws,
+                )
+            });
+            assert!(
+                same_model(&fast, &inplace),
+                "seed {seed}, {act:?}: in place"
+            );
+        }
+    }
+}
+
+/// The step on a model that must be kept (the constant input model, when a network
+/// starts with an activation): `activation` leaves its input as it was and returns the
+/// in-place step's result on a copy, marked non-constant (except for the identity, a
+/// plain copy). The in-place step on a non-constant model gives the same bits.
+#[test]
+fn activation_on_a_kept_model_copies() {
+    let mut ws = EnclosureWorkspace::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let c0 = DMatrix::from_fn(3, 200, |_, _| pick(&mut rng, false));
+    let zero = DMatrix::zeros(3, 200);
+    let input = Model {
+        k: 1,
+        c0,
+        c1: vec![zero.clone()],
+        qm: vec![zero.clone()],
+        qr: vec![zero.clone()],
+        e: zero,
+        constant: true,
+    };
+    let before = input.clone();
+    for act in ACTS {
+        let out = activation(act, &input, &[0.01], f64::EPSILON / 2.0, &mut ws);
+        assert!(
+            same_model(&input, &before) && input.constant,
+            "{act:?} changed its input"
+        );
+        assert_eq!(out.constant, act == nets::Activation::Identity, "{act:?}");
+        let mut again = input.clone();
+        again.constant = false;
+        super::super::elementwise::activation_in_place(
+            act,
+            &mut again,
+            &[0.01],
+            f64::EPSILON / 2.0,
+            &mut ws,
+        );
+        assert!(same_model(&out, &again), "{act:?}");
+        if act == nets::Activation::Relu {
+            // Constant entries: active ones copied, inactive ones exactly 0, no kinks.
+            for (o, x) in out.c0.iter().zip(input.c0.iter()) {
+                assert_eq!(o.to_bits(), if *x > 0.0 { *x } else { 0.0 }.to_bits());
+            }
+        }
+    }
+}
+
+/// `Model::relu_classes` for `k > 1` (the general ReLU path's classes) against its
+/// per-entry definition, bit for bit in the spread: models of 2 and 3 directions of 500+
+/// entries, with kinks, NaN and infinities.
+#[test]
+fn relu_classes_match_the_per_entry_definition() {
+    use super::super::fp::Inflate;
+    for seed in 0..40u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let k = 2 + (seed % 2) as usize;
+        let n = 500 + seed as usize * 7;
+        let special = seed % 3 == 0;
+        let mut m = |nonneg: bool| {
+            DMatrix::from_fn(n, 1, |_, _| {
+                let v = pick(&mut rng, special);
+                if nonneg { v.abs() } else { v }
+            })
+        };
+        let z = Model {
+            k,
+            c0: m(false),
+            c1: (0..k).map(|_| m(false)).collect(),
+            qm: (0..k * k).map(|_| m(false)).collect(),
+            qr: (0..k * k).map(|_| m(true)).collect(),
+            e: m(true),
+            constant: false,
+        };
+        let amax: Vec<f64> = (0..k).map(|i| 10f64.powf(-(i as f64) - 1.0)).collect();
+        let mut class = Vec::new();
+        z.relu_classes(&amax, &mut class);
+        let infl = Inflate::new(2 * (k + k * k) + 2);
+        for idx in 0..n {
+            let mut s = z.e[idx];
+            for i in 0..k {
+                s += z.c1[i][idx].abs() * amax[i];
+            }
+            for ij in 0..k * k {
+                s += (z.qm[ij][idx].abs() + z.qr[ij][idx]) * (amax[ij / k] * amax[ij % k]);
+            }
+            let sp = infl.apply(s);
+            let c = z.c0[idx];
+            let want = if c - sp > 0.0 {
+                1
+            } else if c + sp < 0.0 {
+                0
+            } else {
+                2
+            };
+            assert_eq!(class[idx], want, "seed {seed}, entry {idx}");
         }
     }
 }
