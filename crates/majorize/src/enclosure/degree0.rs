@@ -29,41 +29,35 @@ use nalgebra::DMatrix;
 use super::fp::{Inflate, up_ops};
 use super::model::Model;
 
-/// `Σ_j |x_j|` in eight interleaved partial sums (any order is covered by the caller's
-/// inflation; NaN propagates).
-#[inline]
-fn sum_abs(x: &[f64]) -> f64 {
+/// `Σ_j f(x_j)` in eight interleaved partial sums (any order is covered by the caller's
+/// inflation; NaN propagates). `f` is `abs` or the identity on nonnegative data.
+#[inline(always)]
+fn sum8(x: &[f64], f: impl Fn(f64) -> f64) -> f64 {
     let mut acc = [0.0f64; 8];
     let chunks = x.chunks_exact(8);
     let rest = chunks.remainder();
     for ch in chunks {
         for l in 0..8 {
-            acc[l] += ch[l].abs();
+            acc[l] += f(ch[l]);
         }
     }
     let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
     for v in rest {
-        s += v.abs();
+        s += f(*v);
     }
     s
 }
 
-/// `Σ_j x_j` of nonnegative data (or NaN / +inf), as [`sum_abs`] without the `abs`.
+/// `Σ_j |x_j|` ([`sum8`]).
+#[inline]
+fn sum_abs(x: &[f64]) -> f64 {
+    sum8(x, f64::abs)
+}
+
+/// `Σ_j x_j` of nonnegative data (or NaN / +inf) ([`sum8`]).
 #[inline]
 fn sum_nonneg(x: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let chunks = x.chunks_exact(8);
-    let rest = chunks.remainder();
-    for ch in chunks {
-        for l in 0..8 {
-            acc[l] += ch[l];
-        }
-    }
-    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for v in rest {
-        s += *v;
-    }
-    s
+    sum8(x, |v| v)
 }
 
 /// f64 path: `colsum[c] >= Σ_j s_e[j, c]` (exact), for every column `c` of the input
@@ -81,10 +75,6 @@ pub(crate) fn colsum_bounds(
     let infl = Inflate::new(n + k * k + k + 8);
     let w_e = 1.0 + tau;
     let w_c0 = g_own + tau;
-    let w_c1: Vec<f64> = amax.iter().map(|a| w_c0 * a).collect();
-    let w_q: Vec<f64> = (0..k * k)
-        .map(|ij| tau * (amax[ij / k] * amax[ij % k]))
-        .collect();
     for (c, out) in colsum.as_mut_slice().iter_mut().enumerate() {
         let col = c * n..(c + 1) * n;
         let e = sum_nonneg(&a.e.as_slice()[col.clone()]);
@@ -92,12 +82,12 @@ pub(crate) fn colsum_bounds(
         let mut tot = w_e * e + w_c0 * c0;
         if !a.constant {
             for i in 0..k {
-                tot += w_c1[i] * sum_abs(&a.c1[i].as_slice()[col.clone()]);
+                tot += (w_c0 * amax[i]) * sum_abs(&a.c1[i].as_slice()[col.clone()]);
             }
             for ij in 0..k * k {
                 let q = sum_abs(&a.qm[ij].as_slice()[col.clone()])
                     + sum_nonneg(&a.qr[ij].as_slice()[col.clone()]);
-                tot += w_q[ij] * q;
+                tot += (tau * (amax[ij / k] * amax[ij % k])) * q;
             }
         }
         *out = infl.apply(tot);
