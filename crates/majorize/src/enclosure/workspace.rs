@@ -29,6 +29,9 @@ pub struct EnclosureWorkspace {
     zero_pool: Vec<Vec<f64>>,
     /// Per-entry classes of the ReLU step (see `Model::relu_classes`).
     pub(crate) class: Vec<u8>,
+    /// Entries of a zero-pool model's degree-2 buffers that the in-place ReLU wrote
+    /// (`relu1::relu_zero_q_in_place`); [`Self::give_model_kink_q`] zeroes them again.
+    pub(crate) kinks: Vec<usize>,
     /// Constant input models of recent blocks (zero coefficients, kept), one per shape.
     input: Vec<Model>,
     /// The dense layers' f64 operands, in layer order.
@@ -195,13 +198,21 @@ impl EnclosureWorkspace {
         }
     }
 
-    /// [`Self::give_model_zero_q`] if `zero_q`, else [`Self::give_model`].
-    pub(crate) fn give_model_q(&mut self, m: Model, zero_q: bool) {
-        if zero_q {
-            self.give_model_zero_q(m);
-        } else {
-            self.give_model(m);
+    /// Returns a model whose degree-2 buffers are `+0.0` except at the entries listed in
+    /// `self.kinks` (the first dense layer's output after the in-place ReLU of
+    /// `relu1::relu_zero_q_in_place`): those entries are set to `+0.0` again, so the
+    /// buffers go to the zero pool as in [`Self::give_model_zero_q`] (about 1.5% of the
+    /// entries written instead of a fill of the whole buffers on their next use); the
+    /// list is cleared.
+    pub(crate) fn give_model_kink_q(&mut self, mut m: Model) {
+        for x in m.qm.iter_mut().chain(m.qr.iter_mut()) {
+            let s = x.as_mut_slice();
+            for &i in &self.kinks {
+                s[i] = 0.0;
+            }
         }
+        self.kinks.clear();
+        self.give_model_zero_q(m);
     }
 
     /// Returns every buffer of a model to the pool.

@@ -1,0 +1,136 @@
+//! ReLU with one direction (`k = 1`) in place on a model whose degree-2 buffers are all
+//! `+0.0`: the first dense layer's output, computed on the constant input model, whose
+//! `qm`/`qr` are buffers of the workspace's zero pool (`EnclosureWorkspace::zeros`).
+//!
+//! The general `k = 1` ReLU ([`super::elementwise`]'s `relu_block`) reads the five
+//! coefficient arrays of its input and writes five new ones. Here the input's degree-2
+//! coefficients are known, so the step reads and writes only `c0`, `c1` and `e`, in
+//! place, and writes the degree-2 buffers only at the entries near the kink (about 1.5%
+//! of them on digits-mlp). It records those entries in the workspace's list
+//! (`EnclosureWorkspace::kinks`), so that the buffers are zeroed again there and go
+//! back to the zero pool when the model is released (`give_model_kink_q`).
+//!
+//! **Same bounds, bit for bit.** The classification is `relu_block`'s with
+//! `qm = qr = +0`: its spread `e + |c1| ᾱ + (|qm| + qr) ᾱ²` adds `(+0 + +0) ᾱ² = +0`
+//! (for a finite ᾱ²; otherwise this path declines) to `s = e + |c1| ᾱ`, which is never
+//! `-0` (`|c1| ᾱ` is `+0`, positive, `+inf` or NaN), so the sum is `s` itself and the
+//! classes are the same. Active entries keep their values, inactive ones become `+0`,
+//! and a kink entry gets [`pwl_entry`] of the same `(c0, c1, +0, +0, e)` that
+//! `relu_block` would read. The test `relu_zero_q_matches_the_general_step`
+//! (tests/fast.rs) checks equality with `elementwise::activation` on random and
+//! adversarial entries, and the golden dump (tests/golden.rs) end to end.
+
+use nets::Activation;
+
+use super::fp::{Inflate, fast_paths};
+use super::model::Model;
+use super::scalar1::{Consts1, Entry1, pwl_entry};
+
+/// Entries per block: the kink flags of a block live on the stack.
+const BLOCK: usize = 256;
+
+/// ReLU in place on `z`, whose degree-2 buffers must be all `+0.0` (module doc): `c0`,
+/// `c1` and `e` are overwritten with the step's result and `qm`/`qr` only at the kink
+/// entries, whose indices are written to `kinks` (cleared first). Returns `false`, with
+/// `z` unchanged, unless the activation is ReLU, `k = 1`, the fast paths are on and ᾱ²
+/// is finite; the caller then takes the general step (`elementwise::activation`).
+pub(crate) fn relu_zero_q_in_place(
+    act: Activation,
+    z: &mut Model,
+    amax: &[f64],
+    u_t: f64,
+    kinks: &mut Vec<usize>,
+) -> bool {
+    kinks.clear();
+    if act != Activation::Relu || z.k != 1 || !fast_paths() {
+        return false;
+    }
+    let a = amax[0];
+    if !(a * a).is_finite() {
+        return false;
+    }
+    let kc = Consts1::new(a, u_t);
+    let infl = Inflate::new(6);
+    let Model {
+        c0, c1, qm, qr, e, ..
+    } = z;
+    let (c0, c1, e) = (c0.as_mut_slice(), c1[0].as_mut_slice(), e.as_mut_slice());
+    let (qm, qr) = (qm[0].as_mut_slice(), qr[0].as_mut_slice());
+    debug_assert!(qm.iter().chain(qr.iter()).all(|x| x.to_bits() == 0));
+    let n = c0.len();
+    let mut flags = [0u8; BLOCK];
+    let mut start = 0;
+    while start < n {
+        let end = (start + BLOCK).min(n);
+        let fl = &mut flags[..end - start];
+        let any = classify_and_zero(
+            &mut c0[start..end],
+            &mut c1[start..end],
+            &mut e[start..end],
+            fl,
+            a,
+            infl,
+        );
+        if any {
+            // Most 8-entry groups have no kink: skip them a word at a time.
+            for (g, chunk) in fl.chunks(8).enumerate() {
+                if chunk.iter().all(|f| *f == 0) {
+                    continue;
+                }
+                for (j, f) in chunk.iter().enumerate() {
+                    if *f == 0 {
+                        continue;
+                    }
+                    let idx = start + 8 * g + j;
+                    let x = Entry1 {
+                        c0: c0[idx],
+                        c1: c1[idx],
+                        qm: 0.0,
+                        qr: 0.0,
+                        e: e[idx],
+                    };
+                    let r = pwl_entry(0.0, 1.0, x, &kc);
+                    c0[idx] = r.c0;
+                    c1[idx] = r.c1;
+                    qm[idx] = r.qm;
+                    qr[idx] = r.qr;
+                    e[idx] = r.e;
+                    kinks.push(idx);
+                }
+            }
+        }
+        start = end;
+    }
+    true
+}
+
+/// The branch-free pass over one block: each entry's spread `S = Inflate(6)(e + |c1| ᾱ)`
+/// (module doc); an entry with `c0 + S < 0` is inactive on the whole box and becomes
+/// `+0`, one with `c0 - S > 0` is active and keeps its values, the others (the kink may
+/// be inside the range; NaN too) are flagged with 1 in `flags`. Returns whether any was.
+#[inline(always)]
+fn classify_and_zero(
+    c0: &mut [f64],
+    c1: &mut [f64],
+    e: &mut [f64],
+    flags: &mut [u8],
+    a: f64,
+    infl: Inflate,
+) -> bool {
+    let n = c0.len();
+    let (c1, e, flags) = (&mut c1[..n], &mut e[..n], &mut flags[..n]);
+    let mut any = 0u8;
+    for i in 0..n {
+        let (x0, x1, ee) = (c0[i], c1[i], e[i]);
+        let spread = infl.apply(ee + x1.abs() * a);
+        let on = x0 - spread > 0.0;
+        let off = x0 + spread < 0.0;
+        let flag = u8::from(!(on | off));
+        flags[i] = flag;
+        any |= flag;
+        c0[i] = if off { 0.0 } else { x0 };
+        c1[i] = if off { 0.0 } else { x1 };
+        e[i] = if off { 0.0 } else { ee };
+    }
+    any != 0
+}
