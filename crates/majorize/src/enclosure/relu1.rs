@@ -31,9 +31,14 @@ const BLOCK: usize = 256;
 
 /// ReLU in place on `z`, whose degree-2 buffers must be all `+0.0` (module doc): `c0`,
 /// `c1` and `e` are overwritten with the step's result and `qm`/`qr` only at the kink
-/// entries, whose indices are written to `kinks` (cleared first). Returns `false`, with
-/// `z` unchanged, unless the activation is ReLU, `k = 1`, the fast paths are on and ᾱ²
-/// is finite; the caller then takes the general step (`elementwise::activation`).
+/// entries, whose indices are written to `kinks` (cleared first, increasing). Returns
+/// `false`, with `z` unchanged, unless the activation is ReLU, `k = 1`, the fast paths
+/// are on and ᾱ² is finite; the caller then takes the general step
+/// (`elementwise::activation`).
+///
+/// On x86-64 the pass is compiled for AVX-512F or AVX2 as well, and the widest the CPU
+/// has runs. The arithmetic is the same (Rust never contracts a multiply and an add into
+/// an FMA), so the results are the same bits on every path.
 pub(crate) fn relu_zero_q_in_place(
     act: Activation,
     z: &mut Model,
@@ -49,59 +54,108 @@ pub(crate) fn relu_zero_q_in_place(
     if !(a * a).is_finite() {
         return false;
     }
-    let kc = Consts1::new(a, u_t);
-    let infl = Inflate::new(6);
     let Model {
         c0, c1, qm, qr, e, ..
     } = z;
-    let (c0, c1, e) = (c0.as_mut_slice(), c1[0].as_mut_slice(), e.as_mut_slice());
-    let (qm, qr) = (qm[0].as_mut_slice(), qr[0].as_mut_slice());
-    debug_assert!(qm.iter().chain(qr.iter()).all(|x| x.to_bits() == 0));
-    let n = c0.len();
+    let mut cols = Cols {
+        c0: c0.as_mut_slice(),
+        c1: c1[0].as_mut_slice(),
+        qm: qm[0].as_mut_slice(),
+        qr: qr[0].as_mut_slice(),
+        e: e.as_mut_slice(),
+    };
+    debug_assert!(cols.qm.iter().chain(cols.qr.iter()).all(|x| x.to_bits() == 0));
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked on the line above), the only
+            // requirement of calling a function compiled with that target feature.
+            unsafe { relu_avx512(&mut cols, a, u_t, kinks) };
+            return true;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked on the line above).
+            unsafe { relu_avx2(&mut cols, a, u_t, kinks) };
+            return true;
+        }
+    }
+    relu_cols(&mut cols, a, u_t, kinks);
+    true
+}
+
+/// The five coefficient columns of a `k = 1` model.
+struct Cols<'a> {
+    c0: &'a mut [f64],
+    c1: &'a mut [f64],
+    qm: &'a mut [f64],
+    qr: &'a mut [f64],
+    e: &'a mut [f64],
+}
+
+/// [`relu_cols`] with AVX-512F code generation.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn relu_avx512(cols: &mut Cols<'_>, a: f64, u_t: f64, kinks: &mut Vec<usize>) {
+    relu_cols(cols, a, u_t, kinks);
+}
+
+/// [`relu_cols`] with AVX2 code generation.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn relu_avx2(cols: &mut Cols<'_>, a: f64, u_t: f64, kinks: &mut Vec<usize>) {
+    relu_cols(cols, a, u_t, kinks);
+}
+
+/// The step on the columns, block by block: the branch-free pass
+/// ([`classify_and_zero`]), then the kink rule on the flagged entries.
+#[inline(always)]
+fn relu_cols(cols: &mut Cols<'_>, a: f64, u_t: f64, kinks: &mut Vec<usize>) {
+    let kc = Consts1::new(a, u_t);
+    let infl = Inflate::new(6);
+    let n = cols.c0.len();
     let mut flags = [0u8; BLOCK];
     let mut start = 0;
     while start < n {
         let end = (start + BLOCK).min(n);
         let fl = &mut flags[..end - start];
         let any = classify_and_zero(
-            &mut c0[start..end],
-            &mut c1[start..end],
-            &mut e[start..end],
+            &mut cols.c0[start..end],
+            &mut cols.c1[start..end],
+            &mut cols.e[start..end],
             fl,
             a,
             infl,
         );
         if any {
-            // Most 8-entry groups have no kink: skip them a word at a time.
+            // Most groups of 8 entries have no kink: one word test per group, then the
+            // flagged bytes of a word by their bit positions.
             for (g, chunk) in fl.chunks(8).enumerate() {
-                if chunk.iter().all(|f| *f == 0) {
-                    continue;
-                }
-                for (j, f) in chunk.iter().enumerate() {
-                    if *f == 0 {
-                        continue;
-                    }
+                let mut word = [0u8; 8];
+                word[..chunk.len()].copy_from_slice(chunk);
+                let mut bits = u64::from_le_bytes(word);
+                while bits != 0 {
+                    let j = (bits.trailing_zeros() / 8) as usize;
+                    bits &= !(0xffu64 << (8 * j));
                     let idx = start + 8 * g + j;
                     let x = Entry1 {
-                        c0: c0[idx],
-                        c1: c1[idx],
+                        c0: cols.c0[idx],
+                        c1: cols.c1[idx],
                         qm: 0.0,
                         qr: 0.0,
-                        e: e[idx],
+                        e: cols.e[idx],
                     };
                     let r = pwl_entry(0.0, 1.0, x, &kc);
-                    c0[idx] = r.c0;
-                    c1[idx] = r.c1;
-                    qm[idx] = r.qm;
-                    qr[idx] = r.qr;
-                    e[idx] = r.e;
+                    cols.c0[idx] = r.c0;
+                    cols.c1[idx] = r.c1;
+                    cols.qm[idx] = r.qm;
+                    cols.qr[idx] = r.qr;
+                    cols.e[idx] = r.e;
                     kinks.push(idx);
                 }
             }
         }
         start = end;
     }
-    true
 }
 
 /// The branch-free pass over one block: each entry's spread `S = Inflate(6)(e + |c1| ᾱ)`
