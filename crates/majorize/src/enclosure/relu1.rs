@@ -64,7 +64,12 @@ pub(crate) fn relu_zero_q_in_place(
         qr: qr[0].as_mut_slice(),
         e: e.as_mut_slice(),
     };
-    debug_assert!(cols.qm.iter().chain(cols.qr.iter()).all(|x| x.to_bits() == 0));
+    debug_assert!(
+        cols.qm
+            .iter()
+            .chain(cols.qr.iter())
+            .all(|x| x.to_bits() == 0)
+    );
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
@@ -187,4 +192,47 @@ fn classify_and_zero(
         e[i] = if off { 0.0 } else { ee };
     }
     any != 0
+}
+
+/// Every code generation of the step this CPU can run (baseline, then AVX2 and AVX-512F
+/// when present) on a copy of `z` each, with the kink lists: the tests compare them all
+/// with the general step, whichever one the dispatch picks on the machine at hand.
+#[cfg(test)]
+pub(crate) fn all_variants(z: &Model, a: f64, u_t: f64) -> Vec<(Model, Vec<usize>)> {
+    type Variant = fn(&mut Cols<'_>, f64, f64, &mut Vec<usize>);
+    let mut variants: Vec<Variant> = vec![relu_cols];
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            variants.push(|c, a, u, k| {
+                // SAFETY: AVX2 support was checked before this closure was pushed.
+                unsafe { relu_avx2(c, a, u, k) }
+            });
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            variants.push(|c, a, u, k| {
+                // SAFETY: AVX-512F support was checked before this closure was pushed.
+                unsafe { relu_avx512(c, a, u, k) }
+            });
+        }
+    }
+    variants
+        .into_iter()
+        .map(|f| {
+            let mut m = z.clone();
+            let mut kinks = Vec::new();
+            let Model {
+                c0, c1, qm, qr, e, ..
+            } = &mut m;
+            let mut cols = Cols {
+                c0: c0.as_mut_slice(),
+                c1: c1[0].as_mut_slice(),
+                qm: qm[0].as_mut_slice(),
+                qr: qr[0].as_mut_slice(),
+                e: e.as_mut_slice(),
+            };
+            f(&mut cols, a, u_t, &mut kinks);
+            (m, kinks)
+        })
+        .collect()
 }

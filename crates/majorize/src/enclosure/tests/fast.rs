@@ -216,6 +216,15 @@ fn relu_zero_q_matches_the_general_step() {
             &mut kinks
         ));
         assert!(same_model(&want, &got), "seed {seed}");
+        // Every code generation (baseline, AVX2, AVX-512F as available) alike.
+        let variants = super::super::relu1::all_variants(&z, amax[0], u_t);
+        assert!(!variants.is_empty());
+        for (i, (m, k)) in variants.iter().enumerate() {
+            assert!(
+                same_model(&want, m) && *k == kinks,
+                "seed {seed}, variant {i}"
+            );
+        }
         assert!(kinks.windows(2).all(|w| w[0] < w[1]), "seed {seed}");
         let mut cleared = got.clone();
         for &i in &kinks {
@@ -223,7 +232,10 @@ fn relu_zero_q_matches_the_general_step() {
             cleared.qr[0][i] = 0.0;
         }
         assert!(
-            cleared.qm[0].iter().chain(cleared.qr[0].iter()).all(|x| x.to_bits() == 0),
+            cleared.qm[0]
+                .iter()
+                .chain(cleared.qr[0].iter())
+                .all(|x| x.to_bits() == 0),
             "seed {seed}: degree-2 entries written outside the list"
         );
         // Some entries are kinks with a nonzero degree-2 bound (the list is not empty
@@ -243,7 +255,13 @@ fn relu_zero_q_matches_the_general_step() {
         (nets::Activation::LeakyRelu { slope: 0.1 }, 0.1),
         (nets::Activation::Relu, 1e200),
     ] {
-        assert!(!relu_zero_q_in_place(act, &mut z, &[a], f64::EPSILON / 2.0, &mut kinks));
+        assert!(!relu_zero_q_in_place(
+            act,
+            &mut z,
+            &[a],
+            f64::EPSILON / 2.0,
+            &mut kinks
+        ));
         assert!(same_model(&z, &before) && kinks.is_empty(), "{act:?} {a}");
     }
 }
