@@ -44,7 +44,7 @@ use autodiff::{Real, Transpose};
 use nalgebra::{DMatrix, DVector};
 
 use super::degree0::{SeConsts, colsum_bounds, fill_stacked, fill_stacked_k1, se_matrix_k1};
-use super::fp::{Inflate, U64, fast_paths, gamma, up_ops};
+use super::fp::{Inflate, U64, gamma, up_ops};
 use super::sparse::{RadiusOps, abs_colsums, note_taken, radius_k1, sparse_allowed, w_times_q};
 use super::workspace::EnclosureWorkspace;
 use crate::error::Result;
@@ -311,7 +311,6 @@ pub(crate) fn dense(
     // ReLU after the first layer) takes the sparse degree-2 products (`sparse`).
     let mut pattern = std::mem::take(&mut ws.pattern);
     let sparse = stacked
-        && fast_paths()
         && sparse_allowed()
         && d_out > 0
         && n > 0
