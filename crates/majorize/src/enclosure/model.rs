@@ -436,7 +436,15 @@ pub(crate) fn dense(
         // γ |W||A|, which costs nothing visible in f64 (in f32 it would, so T = f32 keeps
         // the GEMM). Only the column sums of s_e are needed, so s_e is never stored.
         let mut colsum = ws.scratch(cols, 1);
-        colsum_bounds(a, amax, g_own, tau, &mut colsum, sparse.then_some(&mut h));
+        colsum_bounds(
+            a,
+            amax,
+            g_own,
+            tau,
+            &mut colsum,
+            sparse.then_some(&mut h),
+            sparse.then_some(&pattern),
+        );
         if fused_q {
             fill_stacked_k1(a, amax[0], g2, &mut stacked_s);
         }
