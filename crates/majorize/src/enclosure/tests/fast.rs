@@ -16,7 +16,6 @@ use super::super::ce_plain::pairwise_samples;
 use super::super::elementwise::activation;
 use super::super::fp::{Knobs, knobs, set_knobs};
 use super::super::model::Model;
-use super::super::sparse::{SparseKnob, set_sparse_knob};
 use super::super::workspace::EnclosureWorkspace;
 use super::super::*;
 use super::{ACTS, random_case, violations};
@@ -414,12 +413,7 @@ fn fast_vs_general<T: autodiff::Real>(
     c.dirs.truncate(1);
     c.amax.truncate(1);
     let pw = pairwise_samples();
-    // The sparse dense rule (`sparse`, its own tests in tests/sparse.rs) is within a
-    // tolerance of the GEMMs, not bit-identical: off here, so that the elementwise fast
-    // paths are compared bit for bit.
-    set_sparse_knob(SparseKnob::Off);
     let fast = with_general(false, || enclose(&c.request()));
-    set_sparse_knob(SparseKnob::Auto);
     let pairwise = pairwise_samples() > pw;
     let general = with_general(true, || enclose(&c.request()));
     match (fast, general) {
