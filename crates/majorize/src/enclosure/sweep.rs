@@ -111,7 +111,10 @@ fn run_block<T: Real>(
                     let d = m.nrows();
                     &m.as_slice()[start * d..end * d]
                 });
-                match dense(src, &layers[n_dense - 1], given, amax, u_t, ws) {
+                ws.q_at_kinks = q == QBufs::Kinks && cur.is_some();
+                let out = dense(src, &layers[n_dense - 1], given, amax, u_t, ws);
+                ws.q_at_kinks = false;
+                match out {
                     Ok(m) => m,
                     Err(e) => {
                         ws.keep_input(input);

@@ -33,6 +33,10 @@ pub struct EnclosureWorkspace {
     /// Entries of a zero-pool model's degree-2 buffers that the in-place ReLU wrote
     /// (`relu1::relu_zero_q_in_place`); [`Self::give_model_kink_q`] zeroes them again.
     pub(crate) kinks: Vec<usize>,
+    /// Set by the sweep before a dense layer: the input's degree-2 entries are `±0`
+    /// outside [`Self::kinks`] (the in-place ReLU's output), so `dense` takes its sparse
+    /// pattern from that list instead of scanning.
+    pub(crate) q_at_kinks: bool,
     /// Nonzero degree-2 positions of a dense layer's input (`sparse`), reused.
     pub(crate) pattern: Pattern,
     /// Column sums of `|a1|` (the sparse radius's Hölder term), reused.
