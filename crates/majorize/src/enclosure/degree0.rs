@@ -258,6 +258,18 @@ pub(crate) fn se_matrix_k1(
     }
 }
 
+/// `k = 1`, non-constant input, f32, sparse degree-2 path (no `stacked_s`): `s_e` only,
+/// by the same operations as [`se_matrix_k1`].
+pub(crate) fn se_only_k1(a: &Model, amax: f64, se: &SeConsts, g2: f64, s_e: &mut DMatrix<f64>) {
+    let q = StackConsts::new(g2, amax);
+    let [c0, c1, qm, qr, e] = slices_k1(a);
+    for (idx, s) in s_e.as_mut_slice().iter_mut().enumerate() {
+        *s = se
+            .entry_k1([c0[idx], c1[idx], qm[idx], qr[idx], e[idx]], &q)
+            .0;
+    }
+}
+
 /// Column `c` of `stacked_s` is `[qr + γ|qm| ; |qm| + qr + (γ/ᾱ_i)|a1_j|]` (2n rows)
 /// for the coefficient `ij` of the input.
 pub(crate) fn fill_stacked(

@@ -43,7 +43,9 @@
 use autodiff::{Real, Transpose};
 use nalgebra::{DMatrix, DVector};
 
-use super::degree0::{SeConsts, colsum_bounds, fill_stacked, fill_stacked_k1, se_matrix_k1};
+use super::degree0::{
+    SeConsts, colsum_bounds, fill_stacked, fill_stacked_k1, se_matrix_k1, se_only_k1,
+};
 use super::fp::{Inflate, U64, gamma, up_ops};
 use super::sparse::{RadiusOps, abs_colsums, note_taken, radius_k1, sparse_allowed, w_times_q};
 use super::workspace::EnclosureWorkspace;
@@ -469,6 +471,8 @@ pub(crate) fn dense(
         let mut s_e = ws.scratch(n, cols);
         if fused_q {
             se_matrix_k1(a, amax[0], &se, g2, &mut s_e, &mut stacked_s);
+        } else if sparse {
+            se_only_k1(a, amax[0], &se, g2, &mut s_e);
         } else {
             for (idx, s) in s_e.as_mut_slice().iter_mut().enumerate() {
                 *s = se.entry(a, idx, amax);
