@@ -52,8 +52,10 @@
 
 pub(crate) mod activation;
 mod api;
+mod ce_block;
 mod ce_plain;
 mod degree0;
+mod expo;
 pub(crate) mod elementwise;
 mod extreme;
 pub(crate) mod fp;
