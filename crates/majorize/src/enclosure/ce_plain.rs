@@ -134,10 +134,27 @@
 //!
 //! **Sums of nonnegative terms.** Every radius above is a nonnegative expression of
 //! nonnegative data computed in at most `2K + 13` (degree 0: `2K + 8`) operations along
-//! any chain (`Y` takes `K - 1`, the sum over entries another `K - 1`), so
-//! `fp::UpOps` (`x (1 + 2γ_{m+1}) + (m + 1) η`, rounded up) bounds its exact value. The
-//! midpoint ± radius is then added to the accumulators with outward rounding
-//! (`Iv::mid_rad`), once per sample.
+//! any chain (`Y` takes `K - 1`, the sum over entries another `K - 1`), so its exact value
+//! is at most `x (1 + 2γ_{m+1}) + (m + 1) η` (as `fp::UpOps`). The code computes
+//! `r = fl(fl(x F_m) + 2Θ)` with `F_m = (1 + 2γ_{m+1})(1 + 5u)` rounded up: the two
+//! roundings lose at most `(1 - u)²`, which `1 + 5u` more than repays, and a product's
+//! underflow (`<= 2⁻¹⁰⁷⁵`) plus `(m + 1) η` plus the `Θ` this radius must carry are below
+//! `2Θ (1 - u)`; so `r` is at least the sample's term plus `Θ`, with no directed rounding.
+//! The remainder's `σ [0, U]` uses `|σ| <= S = fl(fl(|σ̂| + r_σ)(1 + 5u))` (two roundings)
+//! and the term `h = fl(fl(fl(S U)(1 + 5u)) + 2Θ) >= S U` (three roundings, two
+//! underflows), entering as `[0, h]` where `fl(σ̂ - r_σ) >= 0` (then `σ >= 0`: the
+//! difference of two floats rounds to 0 only when it is 0), `[-h, 0]` where
+//! `fl(σ̂ + r_σ) <= 0`, and `[-h, h]` otherwise; in degree 0, `S U0`.
+//!
+//! **Sums over a block.** The midpoints `m_n` and the radii `r_n` of the samples of a block
+//! that pass the guard (the others contribute exact zeros) are summed in plain `f64`:
+//! `M̂ = fl(Σ m_n)`, `Â = fl(Σ |m_n|)`, `R̂ = fl(Σ r_n)`, `N - 1` additions each. Then
+//! `|M̂ - Σ m_n| <= γ_N Σ |m_n|` and the exact `Σ |m_n|`, `Σ r_n` are at most `UpOps`
+//! (`m = N + 1`) of `Â`, `R̂` (Higham, §4.2), so `Σ_n [m_n ± r_n] ⊆ M̂ ± (UpOps(R̂) +
+//! γ_{N+1} UpOps(Â))`, rounded up, which is added to the accumulator once per block with
+//! outward rounding (`Iv::mid_rad`); the remainder's `[Σ -h, Σ h]` and the degree-0 radius
+//! likewise through `UpOps`. (With rounding switched off every factor is 1 and every
+//! margin 0.)
 //!
 //! **Cost.** No directed rounding (`next_up`/`next_down`) and no subnormal operand in the
 //! per-logit loops, one division per logit, no libm call per logit (three
@@ -153,7 +170,7 @@
 //! `k = 1` and cross-entropy.
 
 use super::expo::EXP_ULPS;
-use super::fp::{LIBM_ULPS, U64, UpOps, dn, rounding, up};
+use super::fp::{LIBM_ULPS, U64, dn, gamma, rounding, up};
 
 #[cfg(test)]
 use std::cell::Cell;
@@ -265,7 +282,6 @@ pub(crate) struct Plain {
     pub(super) a2: f64,
     /// `u` (0 with rounding off), times the a-priori knob.
     pub(super) ua: f64,
-    pub(super) theta: f64,
     pub(super) kf: f64,
     /// Ranges: `dlo = lô F_R - A_R`, `dhi = hî F_R + A_R` (`F_R = 1 + 8u`, `A_R = 2η`).
     pub(super) fr: f64,
@@ -285,8 +301,13 @@ pub(crate) struct Plain {
     pub(super) f_g: f64,
     pub(super) a_g: f64,
     pub(super) f_p: f64,
-    pub(super) ops_s: UpOps,
-    pub(super) ops_k: UpOps,
+    /// Per-sample radii in plain f64 (module doc, "Sums over a block"):
+    /// `fl(fl(x F) + M)` with `F` = `UpOps`'s factor times `1 + 5u`, `M = 2Θ`, and
+    /// `1 + 5u` for the products of two upper bounds.
+    pub(super) out_s: f64,
+    pub(super) out_k: f64,
+    pub(super) out_5: f64,
+    pub(super) out_m: f64,
 }
 
 /// `2⁻¹⁰⁰⁰`: the absolute margins of the hot loops (normal, unlike `η`, so no
@@ -321,7 +342,6 @@ impl Plain {
             a: amax,
             a2: up(amax * amax),
             ua: u * kn.apriori,
-            theta: if on { THETA } else { 0.0 },
             kf,
             fr: 1.0 + 8.0 * u,
             ar: 2.0 * tiny,
@@ -335,8 +355,10 @@ impl Plain {
             f_g: lower(rho_g),
             a_g: 2.0 * tiny,
             f_p: 1.0 + 6.0 * u,
-            ops_s: UpOps::new(2 * k + 8),
-            ops_k: UpOps::new(2 * k + 13),
+            out_s: if on { up(up(1.0 + 2.0 * gamma(2 * k + 9, U64)) * up(1.0 + 5.0 * u)) } else { 1.0 },
+            out_k: if on { up(up(1.0 + 2.0 * gamma(2 * k + 14, U64)) * up(1.0 + 5.0 * u)) } else { 1.0 },
+            out_5: if on { up(1.0 + 5.0 * u) } else { 1.0 },
+            out_m: if on { 2.0 * THETA } else { 0.0 },
         })
     }
 
