@@ -14,6 +14,7 @@ mod first;
 mod golden;
 mod mutation;
 mod soundness;
+mod sparse;
 mod stats;
 
 use autodiff::Real;
