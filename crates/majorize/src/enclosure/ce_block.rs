@@ -184,7 +184,7 @@ fn small(x: f64) -> bool {
 /// `0 <= x <= 2⁶⁴` (false for NaN).
 #[inline(always)]
 fn radius(x: f64) -> bool {
-    (x >= 0.0) & (x <= BIG)
+    (0.0..=BIG).contains(&x)
 }
 
 /// The remainder's two terms of logit `j` against the maximal logit `c` (module doc,
@@ -218,10 +218,7 @@ fn rem_terms(
     let mdq = dqm.abs() + dqr;
     let m2 = mdm * mdm + mdq * (2.0 * mdm * a + mdq * a2);
     let de = e + ec;
-    (
-        c2 + 9.0 * p.ua * m2,
-        de * (2.0 * (mdm * a + mdq * a2) + de),
-    )
+    (c2 + 9.0 * p.ua * m2, de * (2.0 * (mdm * a + mdq * a2) + de))
 }
 
 /// Adds the cross-entropy model of every sample of the block that passes the guard to
@@ -261,7 +258,7 @@ fn ce_block_avx2(p: &Plain, l: &Logits, k: usize, b: &mut Block, acc: &mut Acc1)
 /// The block kernel (module doc) with the default code generation.
 #[inline(always)]
 pub(crate) fn ce_block_for(p: &Plain, l: &Logits, k: usize, b: &mut Block, acc: &mut Acc1) {
-    let nn = if k == 0 { 0 } else { l.c0.len() / k };
+    let nn = l.c0.len().checked_div(k).unwrap_or(0);
     b.reserve(k, nn);
     let kn = k * nn;
     // Transpose the inputs.
@@ -349,11 +346,7 @@ pub(crate) fn ce_block_for(p: &Plain, l: &Logits, k: usize, b: &mut Block, acc: 
                 &b.dlo[r.clone()],
                 &b.dhi[r.clone()],
             );
-            let (eh, elo, gh) = (
-                &mut b.eh[r.clone()],
-                &mut b.elo[r.clone()],
-                &mut b.gh[r],
-            );
+            let (eh, elo, gh) = (&mut b.eh[r.clone()], &mut b.elo[r.clone()], &mut b.gh[r]);
             for n in 0..nn {
                 let t = c0[n] - mx[n];
                 let x = exp_nonpos(t);
@@ -509,7 +502,8 @@ pub(crate) fn ce_block_for(p: &Plain, l: &Logits, k: usize, b: &mut Block, acc: 
                 pbs[n] = pb;
                 tiny[n] |= !((eh[n] >= D_MIN) & (oh >= D_MIN) & (gh[n] >= D_MIN));
                 let pb = if jf == ci[n] { 0.0 } else { pb };
-                let (t2, t0) = rem_terms(p, c1[n], qm[n], qr[n], e[n], c1c[n], qmc[n], qrc[n], ec[n]);
+                let (t2, t0) =
+                    rem_terms(p, c1[n], qm[n], qr[n], e[n], c1c[n], qmc[n], qrc[n], ec[n]);
                 u2[n] += pb * t2;
                 u0[n] += pb * t0;
                 zm[n] = zm[n].max(c0[n].abs() + (-dlo[n]).max(dhi[n]));

@@ -355,8 +355,16 @@ impl Plain {
             f_g: lower(rho_g),
             a_g: 2.0 * tiny,
             f_p: 1.0 + 6.0 * u,
-            out_s: if on { up(up(1.0 + 2.0 * gamma(2 * k + 9, U64)) * up(1.0 + 5.0 * u)) } else { 1.0 },
-            out_k: if on { up(up(1.0 + 2.0 * gamma(2 * k + 14, U64)) * up(1.0 + 5.0 * u)) } else { 1.0 },
+            out_s: if on {
+                up(up(1.0 + 2.0 * gamma(2 * k + 9, U64)) * up(1.0 + 5.0 * u))
+            } else {
+                1.0
+            },
+            out_k: if on {
+                up(up(1.0 + 2.0 * gamma(2 * k + 14, U64)) * up(1.0 + 5.0 * u))
+            } else {
+                1.0
+            },
             out_5: if on { up(1.0 + 5.0 * u) } else { 1.0 },
             out_m: if on { 2.0 * THETA } else { 0.0 },
         })
@@ -371,4 +379,3 @@ impl Plain {
         if w >= self.wmin { cubic } else { ex }
     }
 }
-

@@ -46,7 +46,11 @@ fn case(k: usize, n: usize, seed: u64) -> Case {
             c.c1.push(rng.random_range(-5.0..5.0));
             c.qm.push(rng.random_range(-2.0..2.0));
             c.qr.push(rng.random_range(0.0..0.1));
-            c.e.push(if kind == 3 { 700.0 } else { rng.random_range(0.0..0.01) });
+            c.e.push(if kind == 3 {
+                700.0
+            } else {
+                rng.random_range(0.0..0.01)
+            });
         }
         c.y[s * k + rng.random_range(0..k)] = 1.0;
         if kind == 4 {
@@ -119,7 +123,10 @@ fn dispatched_kernel_equals_portable_bit_for_bit() {
 #[test]
 fn reused_scratch_equals_fresh() {
     let mut kept = Block::default();
-    for (seed, (k, n)) in [(10, 300), (10, 37), (4, 500), (10, 256)].into_iter().enumerate() {
+    for (seed, (k, n)) in [(10, 300), (10, 37), (4, 500), (10, 256)]
+        .into_iter()
+        .enumerate()
+    {
         let c = case(k, n, 100 + seed as u64);
         let again = run(&c, &mut kept, true);
         let fresh = run(&c, &mut Block::default(), true);
