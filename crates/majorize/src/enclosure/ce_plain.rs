@@ -163,7 +163,9 @@
 //! of a block, so they vectorise (AVX-512F / AVX2 chosen at run time, the same bits).
 //! Measured on digits-mlp (docs/MAJORIZE.md §4(f)).
 //!
-//! Tests: tests/expo.rs (the `exp` and its error budget), tests/ce_plain.rs (mutation: dropping the a-priori terms, or only the radii of
+//! Tests: tests/expo.rs (the `exp` and its error budget), tests/ce_block.rs (the
+//! dispatched kernel equals the portable one bit for bit; a reused scratch equals a fresh
+//! one), tests/ce_plain.rs (mutation: dropping the a-priori terms, or only the radii of
 //! `qr`, `e` or the remainder, is caught on shift-invariant cases whose exact value is
 //! known; the guard's fallback to the interval path is sound), tests/fast.rs (agreement
 //! with the interval rule, from above and below), and every end-to-end soundness test with

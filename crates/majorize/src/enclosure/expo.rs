@@ -54,7 +54,7 @@
 //! `2^k` is exact. The test `tests/expo.rs` recomputes this budget (the Horner recursion
 //! included) and checks `EXP_ULPS` against it, checks the polynomial's truncation error in
 //! double-double arithmetic, and compares the function with a double-double `exp` at
-//! about a million points, the ends of the range included.
+//! about 300,000 points, the ends of the range included (largest error seen: 1.47 u).
 
 /// Below this argument the result is flushed to 0 (`e^x < 2⁻¹⁰²¹` there).
 pub(crate) const X_FLUSH: f64 = -708.0;
