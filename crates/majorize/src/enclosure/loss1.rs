@@ -50,11 +50,8 @@ pub(crate) fn ce_k1(z: &Model, y: &DMatrix<f64>, kc: &Consts1, total: &mut Acc) 
         q: Iv::ZERO,
         e: 0.0,
     };
-    let mut lg = vec![blank; rows];
-    let mut zbox = vec![Iv::ZERO; rows];
-    let mut ex = vec![Iv::ZERO; rows];
-    let mut elo = vec![0.0; rows];
-    let mut suf = vec![0.0; rows + 1];
+    // The interval path's per-sample scratch, allocated only when a sample takes it.
+    let mut interval_scratch = None;
     let plain = Plain::new(kc.amax(), rows);
     let ops_d = UpOps::new(rows + 12);
     let driver = plain_knobs().driver;
@@ -96,6 +93,15 @@ pub(crate) fn ce_k1(z: &Model, y: &DMatrix<f64>, kc: &Consts1, total: &mut Acc) 
         if done.get(n) == Some(&true) {
             continue;
         }
+        let (lg, zbox, ex, elo, suf) = interval_scratch.get_or_insert_with(|| {
+            (
+                vec![blank; rows],
+                vec![Iv::ZERO; rows],
+                vec![Iv::ZERO; rows],
+                vec![0.0; rows],
+                vec![0.0; rows + 1],
+            )
+        });
         for j in 0..rows {
             let idx = n * rows + j;
             let q = Iv::mid_rad(qms[idx], qrs[idx]);
