@@ -2,15 +2,24 @@
 //! one a-priori rounding-error term per output coefficient instead of outward rounding
 //! after every operation. The rule (module `loss`) is unchanged; only how its numbers are
 //! computed differs. `loss1::ce_k1` takes this path for every sample that passes the
-//! guard below and the outward-rounded interval path otherwise.
+//! guard below and the outward-rounded interval path otherwise. The computation runs a
+//! whole block of samples at once (module `ce_block`); per sample it does the operations
+//! counted below.
 //!
 //! # Rounding argument
 //!
 //! Standard model (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed.,
 //! §2.2, Lemma 3.1): `fl(a op b) = (a op b)(1 + δ)`, `|δ| <= u = 2⁻⁵³`, plus an absolute
 //! error `<= 2⁻¹⁰⁷⁵` for a product that underflows (sums that underflow are exact);
-//! `γ_n = nu/(1 - nu)`. `exp` and `ln` are within `L u` relative (`L = fp::LIBM_ULPS = 8`)
-//! plus `η = fp::eta` absolute (module `fp`). `K <= 1024` logits; `Y = Σ|y_j|`.
+//! `γ_n = nu/(1 - nu)`. `ln` (libm) is within `L u` relative (`L = fp::LIBM_ULPS = 8`)
+//! plus `η = fp::eta = 2⁻¹⁰⁷¹` absolute (module `fp`). `exp` is our own
+//! `expo::exp_nonpos`, called only on nonpositive arguments: within
+//! `expo::EXP_ULPS u = 2.5 u <= L u` relative for arguments `>= -708`, and 0 below, where
+//! `e^x < η_E = 2⁻¹⁰²¹` (module `expo` proves both). So everything said of libm's `exp`
+//! below holds with `η_E` in place of `η`; every absolute term `η_E` enters is absorbed in
+//! a multiple of `u` (as `η` was) or of `τ = 2⁻¹⁰⁰⁰ >= 2²¹ η_E`, and in the "Guard" sums
+//! `K η_E (1 + Y) 2⁶⁴ <= 2⁻⁸⁷²` is still far below `2⁻⁸⁰⁰`. `K <= 1024` logits;
+//! `Y = Σ|y_j|`.
 //!
 //! **Guard.** Every input (`c0, c1, qm, qr, e` of the `K` logits, the targets) is finite
 //! with magnitude `<= 2⁶⁴`, the radii `qr, e` are `>= 0`, and `ᾱ <= 2³²`; otherwise the
@@ -40,10 +49,10 @@
 //! `|t| <= 2⁴⁶` (so `u |t| <= 2⁻⁷`), `|e^{t̂} - e^t| = e^t |e^{t̂ - t} - 1| <= 1.01 u |t| e^t
 //! <= 0.372 u` (`|t| e^t <= 1/e` for `t <= 0`); for `t < -2⁴⁶` both `e^t` and `e^{t̂}` are
 //! below `e^{-2⁴⁵}`, far below `0.372 u`, so the same bound holds (the step through
-//! `1.01 u |t| e^t` does not). With libm: `|ê_j - e_j| <= L u e_j + 0.38 u` (η absorbed).
+//! `1.01 u |t| e^t` does not). So `|ê_j - e_j| <= L u e_j + 0.38 u` (`η_E` absorbed).
 //! Relative form, used for the rigorous bounds that feed `p̄`: when `ê_j > 0`,
-//! `|t̂_j| <= 750` and `e_j ∈ [ê_j (1 - ρ_E) - 2η, ê_j (1 + ρ_E) + 2η]`, `ρ_E = (L + 760) u`;
-//! when `ê_j = 0`, `e_j ∈ [0, η]`.
+//! `|t̂_j| <= 708` and `e_j ∈ [ê_j (1 - ρ_E) - 2η, ê_j (1 + ρ_E) + 2η]`, `ρ_E = (L + 760) u`;
+//! when `ê_j = 0`, `e_j ∈ [0, η_E]`.
 //!
 //! **Sum, log, softmax.** `s = Σ e_j >= 1` (the maximal logit contributes `e⁰ = 1`), so
 //! absolute errors are relative ones: `|ŝ - s| <= ε_s s`, `ε_s = (2K + L + 1) u`
@@ -81,8 +90,8 @@
 //!   the cubic's own rounding is below `16u`, module `loss`); then
 //!   `E_i = e_i e^w >= m_i (1 - ρ_E - u) - 3η`. For `w < -¼`, `m_i = exp(â)` with
 //!   `â = fl(t̂_i + w)`: both addends are nonpositive, so `â` is the exact `t_i + w` times two
-//!   factors `(1 + δ)`, `t_i + w >= â (1 + 2.01u)`, and when `|â| <= 746`
-//!   `E_i >= m_i (1 - (L + 1500) u) - η` (below, `m_i <= η` and this is trivial). Both: `E_i >= m_i (1 - ρ_L) - 3η`,
+//!   factors `(1 + δ)`, `t_i + w >= â (1 + 2.01u)`, and when `â >= -708`
+//!   `E_i >= m_i (1 - (L + 1500) u)` (below, `m_i = 0` and this is trivial). Both: `E_i >= m_i (1 - ρ_L) - 3η`,
 //!   `ρ_L = (L + 1510) u`.
 //! - `o`: `Ô_j = fl(pre_j + suf_{j+1})` from plain prefix and suffix sums of the `m_i`, at
 //!   most `K - 1` roundings on nonnegative numbers, so `O_j >= Ô_j (1 - ρ_O) - 3Kη`,
@@ -125,30 +134,54 @@
 //!
 //! **Sums of nonnegative terms.** Every radius above is a nonnegative expression of
 //! nonnegative data computed in at most `2K + 13` (degree 0: `2K + 8`) operations along
-//! any chain (`Y` takes `K - 1`, the sum over entries another `K - 1`), so
-//! `fp::UpOps` (`x (1 + 2γ_{m+1}) + (m + 1) η`, rounded up) bounds its exact value. The
-//! midpoint ± radius is then added to the accumulators with outward rounding
-//! (`Iv::mid_rad`), once per sample.
+//! any chain (`Y` takes `K - 1`, the sum over entries another `K - 1`), so its exact value
+//! is at most `x (1 + 2γ_{m+1}) + (m + 1) η` (as `fp::UpOps`). The code computes
+//! `r = fl(fl(x F_m) + 2Θ)` with `F_m = (1 + 2γ_{m+1})(1 + 5u)` rounded up: the two
+//! roundings lose at most `(1 - u)²`, which `1 + 5u` more than repays, and a product's
+//! underflow (`<= 2⁻¹⁰⁷⁵`) plus `(m + 1) η` plus the `Θ` this radius must carry are below
+//! `2Θ (1 - u)`; so `r` is at least the sample's term plus `Θ`, with no directed rounding.
+//! The remainder's `σ [0, U]` uses `|σ| <= S = fl(fl(|σ̂| + r_σ)(1 + 5u))` (two roundings)
+//! and the term `h = fl(fl(fl(S U)(1 + 5u)) + 2Θ) >= S U` (three roundings, two
+//! underflows), entering as `[0, h]` where `fl(σ̂ - r_σ) >= 0` (then `σ >= 0`: the
+//! difference of two floats rounds to 0 only when it is 0), `[-h, 0]` where
+//! `fl(σ̂ + r_σ) <= 0`, and `[-h, h]` otherwise; in degree 0, `S U0`.
+//!
+//! **Sums over a block.** The midpoints `m_n` and the radii `r_n` of the samples of a block
+//! that pass the guard (the others contribute exact zeros) are summed in plain `f64`:
+//! `M̂ = fl(Σ m_n)`, `Â = fl(Σ |m_n|)`, `R̂ = fl(Σ r_n)`, `N - 1` additions each. Then
+//! `|M̂ - Σ m_n| <= γ_N Σ |m_n|` and the exact `Σ |m_n|`, `Σ r_n` are at most `UpOps`
+//! (`m = N + 1`) of `Â`, `R̂` (Higham, §4.2), so `Σ_n [m_n ± r_n] ⊆ M̂ ± (UpOps(R̂) +
+//! γ_{N+1} UpOps(Â))`, rounded up, which is added to the accumulator once per block with
+//! outward rounding (`Iv::mid_rad`); the remainder's `[Σ -h, Σ h]` and the degree-0 radius
+//! likewise through `UpOps`. (With rounding switched off every factor is 1 and every
+//! margin 0.)
 //!
 //! **Cost.** No directed rounding (`next_up`/`next_down`) and no subnormal operand in the
-//! per-logit loops, one division per logit, and one libm `exp` per logit plus one per
-//! range end outside `[-¼, 0]`. Measured on digits-mlp (docs/MAJORIZE.md §4(f)).
+//! per-logit loops, one division per logit, no libm call per logit (three
+//! `expo::exp_nonpos` per logit: `ê_j`, `m_j`, `ĝ_j`, the cubic selected where it
+//! applies), one libm `ln` per sample. Module `ce_block` runs these loops over the samples
+//! of a block, so they vectorise (AVX-512F / AVX2 chosen at run time, the same bits).
+//! Measured on digits-mlp (docs/MAJORIZE.md §4(f)).
 //!
-//! Tests: tests/ce_plain.rs (mutation: dropping the a-priori terms, or only the radii of
+//! Tests: tests/expo.rs (the `exp` and its error budget), tests/ce_block.rs (the
+//! dispatched kernel equals the portable one bit for bit; a reused scratch equals a fresh
+//! one), tests/ce_plain.rs (mutation: dropping the a-priori terms, or only the radii of
 //! `qr`, `e` or the remainder, is caught on shift-invariant cases whose exact value is
 //! known; the guard's fallback to the interval path is sound), tests/fast.rs (agreement
 //! with the interval rule, from above and below), and every end-to-end soundness test with
 //! `k = 1` and cross-entropy.
 
-use super::fp::{Iv, LIBM_ULPS, U64, UpOps, dn, rounding, up};
-use super::loss::exp_iv;
-use super::scalar1::Acc1;
+use super::expo::EXP_ULPS;
+use super::fp::{LIBM_ULPS, U64, dn, gamma, rounding, up};
 
 #[cfg(test)]
 use std::cell::Cell;
 
+// The argument below assumes libm's error bound `L u` for `exp` (module doc).
+const _: () = assert!(EXP_ULPS <= LIBM_ULPS);
+
 /// Largest input magnitude the plain path accepts (`2⁶⁴`).
-const BIG: f64 = 18_446_744_073_709_551_616.0;
+pub(super) const BIG: f64 = 18_446_744_073_709_551_616.0;
 /// Largest trust-region end the plain path accepts (`2³²`).
 const AMAX_BIG: f64 = 4_294_967_296.0;
 /// Most logits the plain path accepts.
@@ -225,6 +258,18 @@ pub(crate) fn pairwise_samples() -> usize {
     PAIRWISE_SAMPLES.with(|c| c.get())
 }
 
+/// Counts one sample that took the plain path (test builds only).
+#[cfg(test)]
+pub(super) fn count_plain() {
+    PLAIN_SAMPLES.with(|c| c.set(c.get() + 1));
+}
+
+/// Counts one sample whose `p̄` also took the pairwise form (test builds only).
+#[cfg(test)]
+pub(super) fn count_pairwise() {
+    PAIRWISE_SAMPLES.with(|c| c.set(c.get() + 1));
+}
+
 /// Samples that took the plain path on this thread so far (test builds only).
 #[cfg(test)]
 pub(crate) fn plain_samples() -> usize {
@@ -235,32 +280,36 @@ pub(crate) fn plain_samples() -> usize {
 /// mutation knob every factor is 1 and every absolute term 0).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Plain {
-    a: f64,
-    a2: f64,
+    pub(super) a: f64,
+    pub(super) a2: f64,
     /// `u` (0 with rounding off), times the a-priori knob.
-    ua: f64,
-    theta: f64,
-    kf: f64,
+    pub(super) ua: f64,
+    pub(super) kf: f64,
     /// Ranges: `dlo = lô F_R - A_R`, `dhi = hî F_R + A_R` (`F_R = 1 + 8u`, `A_R = 2η`).
-    fr: f64,
-    ar: f64,
+    pub(super) fr: f64,
+    pub(super) ar: f64,
+    /// `2⁻¹⁰⁰⁰` (0 with rounding off).
+    pub(super) tiny: f64,
     /// The cubic lower bound of `exp(w)` is used for `w ∈ [wmin, 0]` (`-1/4`; `+∞`, so
     /// never, with rounding off, as on the interval path), and its margin `32u`.
-    wmin: f64,
-    c32: f64,
-    /// `2⁻¹⁰⁰⁰` (0 with rounding off).
-    tiny: f64,
+    pub(super) wmin: f64,
+    pub(super) c32: f64,
     /// `p̄`'s inputs: `n = ê F_N + 3η`, `o = Ô F_O - 4Kη`, `g = ĝ F_G - 2η`, and
     /// `p̄ = q̂ F_P + η` (module doc, "Remainder").
-    f_n: f64,
-    a_n: f64,
-    f_o: f64,
-    a_o: f64,
-    f_g: f64,
-    a_g: f64,
-    f_p: f64,
-    ops_s: UpOps,
-    ops_k: UpOps,
+    pub(super) f_n: f64,
+    pub(super) a_n: f64,
+    pub(super) f_o: f64,
+    pub(super) a_o: f64,
+    pub(super) f_g: f64,
+    pub(super) a_g: f64,
+    pub(super) f_p: f64,
+    /// Per-sample radii in plain f64 (module doc, "Sums over a block"):
+    /// `fl(fl(x F) + M)` with `F` = `UpOps`'s factor times `1 + 5u`, `M = 2Θ`, and
+    /// `1 + 5u` for the products of two upper bounds.
+    pub(super) out_s: f64,
+    pub(super) out_k: f64,
+    pub(super) out_5: f64,
+    pub(super) out_m: f64,
 }
 
 /// `2⁻¹⁰⁰⁰`: the absolute margins of the hot loops (normal, unlike `η`, so no
@@ -271,7 +320,7 @@ const TINY: f64 = f64::from_bits((1023 - 1000) << 52);
 const THETA: f64 = f64::from_bits((1023 - 799) << 52);
 
 /// Smallest denominator `n + o g` for which `p̄` is computed (below it, `p̄ = 1`).
-const D_MIN: f64 = f64::from_bits((1023 - 900) << 52);
+pub(super) const D_MIN: f64 = f64::from_bits((1023 - 900) << 52);
 
 impl Plain {
     /// `None` when the plain path does not apply to the whole call (`K > 1024`,
@@ -295,13 +344,12 @@ impl Plain {
             a: amax,
             a2: up(amax * amax),
             ua: u * kn.apriori,
-            theta: if on { THETA } else { 0.0 },
             kf,
             fr: 1.0 + 8.0 * u,
             ar: 2.0 * tiny,
+            tiny,
             wmin: if on { -0.25 } else { f64::INFINITY },
             c32: 32.0 * u,
-            tiny,
             f_n: up(up(1.0 + rho_e) * up(1.0 + 3.0 * u)),
             a_n: 3.0 * tiny,
             f_o: lower(rho_o),
@@ -309,285 +357,27 @@ impl Plain {
             f_g: lower(rho_g),
             a_g: 2.0 * tiny,
             f_p: 1.0 + 6.0 * u,
-            ops_s: UpOps::new(2 * k + 8),
-            ops_k: UpOps::new(2 * k + 13),
+            out_s: if on {
+                up(up(1.0 + 2.0 * gamma(2 * k + 9, U64)) * up(1.0 + 5.0 * u))
+            } else {
+                1.0
+            },
+            out_k: if on {
+                up(up(1.0 + 2.0 * gamma(2 * k + 14, U64)) * up(1.0 + 5.0 * u))
+            } else {
+                1.0
+            },
+            out_5: if on { up(1.0 + 5.0 * u) } else { 1.0 },
+            out_m: if on { 2.0 * THETA } else { 0.0 },
         })
     }
 
-    /// A lower bound of `exp(w)` for `w <= 0`, up to the factor `1 - L u` and `η`
-    /// absolute (module doc): the cubic `1 + w + w²/2 + w³/6 - 32u` on `[wmin, 0]`, libm
-    /// below.
+    /// A lower bound of `e^w` for `w <= 0`, up to the factor `1 - L u` and `η_E` absolute
+    /// (module doc), `ex = exp_nonpos(w)` given: the cubic `1 + w + w²/2 + w³/6 - 32u` on
+    /// `[wmin, 0]` (as the interval path), `ex` below. Branch free.
     #[inline(always)]
-    fn exp_neg(&self, w: f64) -> f64 {
-        if w >= self.wmin {
-            (1.0 + w * (1.0 + w * (0.5 + w * (1.0 / 6.0)))) - self.c32
-        } else {
-            w.exp()
-        }
+    pub(super) fn exp_low(&self, w: f64, ex: f64) -> f64 {
+        let cubic = (1.0 + w * (1.0 + w * (0.5 + w * (1.0 / 6.0)))) - self.c32;
+        if w >= self.wmin { cubic } else { ex }
     }
-}
-
-/// Per-sample scratch (length `K`), reused across samples.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Scratch {
-    eh: Vec<f64>,
-    dlo: Vec<f64>,
-    dhi: Vec<f64>,
-    elo: Vec<f64>,
-    suf: Vec<f64>,
-    pb: Vec<f64>,
-}
-
-impl Scratch {
-    pub(crate) fn new(k: usize) -> Scratch {
-        Scratch {
-            eh: vec![0.0; k],
-            dlo: vec![0.0; k],
-            dhi: vec![0.0; k],
-            elo: vec![0.0; k],
-            suf: vec![0.0; k + 1],
-            pb: vec![0.0; k],
-        }
-    }
-}
-
-/// One sample's logits (`K` entries each) and targets.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Logits<'a> {
-    pub(crate) c0: &'a [f64],
-    pub(crate) c1: &'a [f64],
-    pub(crate) qm: &'a [f64],
-    pub(crate) qr: &'a [f64],
-    pub(crate) e: &'a [f64],
-    pub(crate) y: &'a [f64],
-}
-
-/// What the caller needs for the driver's error and `Σ max |ℓ|`: an upper bound of
-/// `max_j |z_j|` over the box and `Σ |y_j|` (computed, nonnegative).
-pub(crate) struct SampleOut {
-    pub(crate) zm: f64,
-    pub(crate) ysum: f64,
-}
-
-/// `sup_box p_j <= 1 / (1 + Σ_{i≠j} exp(z_i,lo - z_j,hi))` with every operation rounded
-/// outward, as on the interval path (its fallback when a factor of `n / (n + o g)` is tiny).
-fn pairwise(c0: &[f64], dlo: &[f64], dhi: &[f64], j: usize) -> f64 {
-    let zhi = up(c0[j] + dhi[j]);
-    let mut sl = 0.0;
-    for i in 0..c0.len() {
-        if i != j {
-            let t = dn(dn(c0[i] + dlo[i]) - zhi);
-            sl = dn(sl + exp_iv(Iv::point(t)).lo);
-        }
-    }
-    up(1.0 / dn(1.0 + sl)).min(1.0)
-}
-
-#[inline(always)]
-fn min0(x: f64) -> f64 {
-    if x < 0.0 { x } else { 0.0 }
-}
-
-#[inline(always)]
-fn max0(x: f64) -> f64 {
-    if x > 0.0 { x } else { 0.0 }
-}
-
-/// `|x| <= 2⁶⁴` (false for NaN).
-#[inline(always)]
-fn small(x: f64) -> bool {
-    x.abs() <= BIG
-}
-
-/// `0 <= x <= 2⁶⁴` (false for NaN).
-#[inline(always)]
-fn radius(x: f64) -> bool {
-    (0.0..=BIG).contains(&x)
-}
-
-/// Adds one sample's cross-entropy model to `acc` (module doc); `None`, with `acc`
-/// untouched, when the guard fails.
-pub(crate) fn ce_sample(
-    p: &Plain,
-    l: &Logits,
-    sc: &mut Scratch,
-    acc: &mut Acc1,
-) -> Option<SampleOut> {
-    let k = l.c0.len();
-    let (c0, c1, qm, qr, e, y) = (
-        l.c0,
-        &l.c1[..k],
-        &l.qm[..k],
-        &l.qr[..k],
-        &l.e[..k],
-        &l.y[..k],
-    );
-    let (eh, dlo, dhi, elo) = (
-        &mut sc.eh[..k],
-        &mut sc.dlo[..k],
-        &mut sc.dhi[..k],
-        &mut sc.elo[..k],
-    );
-    let suf = &mut sc.suf[..=k];
-    let pb = &mut sc.pb[..k];
-    let (a, a2) = (p.a, p.a2);
-    // Guard, outer ranges of each logit's shift over the box ("Ranges"), and the argmax,
-    // in one branch-free pass (a NaN fails the guard).
-    let mut ok = true;
-    let mut c = 0;
-    for j in 0..k {
-        ok &= small(c0[j]) & small(c1[j]) & small(qm[j]) & radius(qr[j]) & radius(e[j]);
-        ok &= small(y[j]);
-        let lin = c1[j] * a;
-        let lo = (min0(lin) + min0((qm[j] - qr[j]) * a2)) - e[j];
-        let hi = (max0(lin) + max0((qm[j] + qr[j]) * a2)) + e[j];
-        dlo[j] = lo * p.fr - p.ar;
-        dhi[j] = hi * p.fr + p.ar;
-        if c0[j] >= c0[c] {
-            c = j;
-        }
-    }
-    if !ok {
-        return None;
-    }
-    let mx = c0[c];
-    // Exponentials, sums, log.
-    let mut s = 0.0;
-    let (mut sig, mut ya, mut yz, mut yza) = (0.0, 0.0, 0.0, 0.0);
-    for j in 0..k {
-        let x = (c0[j] - mx).exp();
-        eh[j] = x;
-        s += x;
-        let yj = y[j];
-        sig += yj;
-        ya += yj.abs();
-        let t = yj * c0[j];
-        yz += t;
-        yza += t.abs();
-    }
-    let inv = 1.0 / s;
-    let ln_s = s.ln();
-    let lse = mx + ln_s;
-    let v = sig * lse - yz;
-    let kf = p.kf;
-    let lf = LIBM_ULPS;
-    let e0 = p.ua
-        * (v.abs()
-            + (kf + 2.0) * ya * lse.abs()
-            + ya * ((lf + 1.0) * ln_s.abs() + 2.0 * kf + lf + 2.0)
-            + (kf + 1.0) * yza);
-    acc.c0 = acc.c0.add(Iv::mid_rad(v, up(p.ops_s.apply(e0) + p.theta)));
-    // Degree 1 and the linear part of degree 2, one a-priori term per entry.
-    let cd = 3.0 * kf + 2.0 * lf + 6.0;
-    let (mut g1, mut w1, mut gq, mut wq, mut rq, mut re) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-    let wabs = 0.4 * ya;
-    for j in 0..k {
-        let pj = eh[j] * inv;
-        let cj = sig * pj - y[j];
-        let ca = cj.abs();
-        let w = p.ua * (cd * ya * pj + y[j].abs() + wabs + (kf + 1.0) * ca);
-        g1 += cj * c1[j];
-        w1 += w * c1[j].abs();
-        gq += cj * qm[j];
-        wq += w * qm[j].abs();
-        let cw = ca + w;
-        rq += cw * qr[j];
-        re += cw * e[j];
-    }
-    let drop = plain_knobs().drop;
-    if drop == Some(Term::Rq) {
-        rq = 0.0;
-    }
-    if drop == Some(Term::Re) {
-        re = 0.0;
-    }
-    acc.c1 = acc.c1.add(Iv::mid_rad(g1, up(p.ops_k.apply(w1) + p.theta)));
-    acc.q = acc
-        .q
-        .add(Iv::mid_rad(gq, up(p.ops_k.apply(wq + rq) + p.theta)));
-    acc.add_e(up(p.ops_k.apply(re) + p.theta));
-    // Remainder ("Remainder" in the module doc): m_i, lower bounds (up to one factor
-    // applied to their sums) of exp(c0_i - mx + dlo_i).
-    for i in 0..k {
-        let w = dlo[i];
-        elo[i] = if w >= p.wmin {
-            eh[i] * p.exp_neg(w)
-        } else {
-            ((c0[i] - mx) + w).exp()
-        };
-    }
-    suf[k] = 0.0;
-    for i in (0..k).rev() {
-        suf[i] = suf[i + 1] + elo[i];
-    }
-    // p̄_j <= n / (n + o g): n >= e_j, o <= Σ_{i≠j} exp(z_i,lo - mx), g <= exp(-dhi_j);
-    // one division, rounded up a priori. (Computed for every j, c included, in a loop of
-    // its own so that the divisions pipeline; p̄_c is not used.)
-    let mut pre = 0.0;
-    let mut tiny_factor = false;
-    for j in 0..k {
-        let oh = pre + suf[j + 1];
-        pre += elo[j];
-        let gh = p.exp_neg(-dhi[j]);
-        let o = max0(oh * p.f_o - p.a_o);
-        let g = max0(gh * p.f_g - p.a_g);
-        let n = eh[j] * p.f_n + p.a_n;
-        let d = n + o * g;
-        let q = (n / d) * p.f_p + p.tiny;
-        pb[j] = if d >= D_MIN && q < 1.0 { q } else { 1.0 };
-        tiny_factor |= !(eh[j] >= D_MIN && oh >= D_MIN && gh >= D_MIN);
-    }
-    if tiny_factor {
-        // Where a factor is below 2⁻⁹⁰⁰ the product form loses the ratio of two tiny numbers
-        // (the absolute margins dominate): the interval path's pairwise sum instead.
-        #[cfg(test)]
-        PAIRWISE_SAMPLES.with(|c| c.set(c.get() + 1));
-        // (Both are upper bounds; rare, so every j takes the smaller.)
-        for j in 0..k {
-            if j != c {
-                pb[j] = pb[j].min(pairwise(c0, dlo, dhi, j));
-            }
-        }
-    }
-    let (c1c, qmc, qrc, ec) = (c1[c], qm[c], qr[c], e[c]);
-    let s9u = 9.0 * p.ua;
-    let (mut u2, mut u0) = (0.0, 0.0);
-    for j in 0..k {
-        if j == c {
-            continue;
-        }
-        let pbar = pb[j];
-        let dm = c1[j] - c1c;
-        let dqm = qm[j] - qmc;
-        let dqr = qr[j] + qrc;
-        let (dql, dqh) = (dqm - dqr, dqm + dqr);
-        let lin = dm * a;
-        let tlo = 2.0 * min0(lin) + min0(dql * a2);
-        let thi = 2.0 * max0(lin) + max0(dqh * a2);
-        let sup = (dql * tlo).max(dql * thi).max(dqh * tlo).max(dqh * thi);
-        let c2 = max0(dm * dm + sup);
-        // Absolute-value polynomial at the leaves `Dm`, `qm_j - qm_c`, `qr_j + qr_c` (each
-        // computed with one rounding relative to its own exact value; module doc).
-        let mdm = dm.abs();
-        let mdq = dqm.abs() + dqr;
-        let m2 = mdm * mdm + mdq * (2.0 * mdm * a + mdq * a2);
-        u2 += pbar * (c2 + s9u * m2);
-        let de = e[j] + ec;
-        u0 += pbar * (de * (2.0 * (mdm * a + mdq * a2) + de));
-    }
-    let u2 = up(p.ops_k.apply(0.5 * u2) + p.theta);
-    let u0 = up(p.ops_k.apply(0.5 * u0) + p.theta);
-    let sg = Iv::mid_rad(sig, p.ops_k.apply(kf * p.ua * ya));
-    if drop != Some(Term::Remainder) {
-        acc.q = acc.q.add(sg.mul(Iv::new(0.0, u2)));
-        acc.add_e(up(sg.mag() * u0));
-    }
-    // The driver's terms (caller): |z| over the box and Σ|y|.
-    let mut zm = 0.0f64;
-    for j in 0..k {
-        zm = zm.max(c0[j].abs() + (-dlo[j]).max(dhi[j]));
-    }
-    #[cfg(test)]
-    PLAIN_SAMPLES.with(|c| c.set(c.get() + 1));
-    Some(SampleOut { zm, ysum: ya })
 }

@@ -7,7 +7,8 @@
 
 use nalgebra::DMatrix;
 
-use super::ce_plain::{Logits, Plain, Scratch, ce_sample, plain_knobs};
+use super::ce_block::{Logits, ce_block, with_block};
+use super::ce_plain::{Plain, plain_knobs};
 use super::elementwise::Acc;
 use super::fp::{Iv, LIBM_ULPS, U64, UpOps, dn, eta, fmax, fmin, gamma, up, up_ops};
 use super::loss::{exp_iv, exp_lower_shift, ln_iv};
@@ -49,41 +50,58 @@ pub(crate) fn ce_k1(z: &Model, y: &DMatrix<f64>, kc: &Consts1, total: &mut Acc) 
         q: Iv::ZERO,
         e: 0.0,
     };
-    let mut lg = vec![blank; rows];
-    let mut zbox = vec![Iv::ZERO; rows];
-    let mut ex = vec![Iv::ZERO; rows];
-    let mut elo = vec![0.0; rows];
-    let mut suf = vec![0.0; rows + 1];
+    // The interval path's per-sample scratch, allocated only when a sample takes it.
+    let mut interval_scratch = None;
     let plain = Plain::new(kc.amax(), rows);
-    let mut scratch = Scratch::new(rows);
     let ops_d = UpOps::new(rows + 12);
     let driver = plain_knobs().driver;
     // The driver's per-sample constants, hoisted (`k η` is subnormal: computed once).
     let (g1, k_eta) = (gamma(1, U64), kf * eta(U64));
     let ys = y.as_slice();
-    for n in 0..cols {
-        if let Some(p) = &plain {
-            let r = n * rows..(n + 1) * rows;
-            let l = Logits {
-                c0: &c0s[r.clone()],
-                c1: &c1s[r.clone()],
-                qm: &qms[r.clone()],
-                qr: &qrs[r.clone()],
-                e: &es[r.clone()],
-                y: &ys[r],
-            };
-            if let Some(o) = ce_sample(p, &l, &mut scratch, &mut acc) {
+    // Samples that pass the plain path's guard take it, the whole block at once; `done[n]`
+    // marks them.
+    let mut done = vec![false; if plain.is_some() { cols } else { 0 }];
+    if let Some(p) = &plain {
+        let l = Logits {
+            c0: c0s,
+            c1: c1s,
+            qm: qms,
+            qr: qrs,
+            e: es,
+            y: ys,
+        };
+        with_block(|b| {
+            ce_block(p, &l, rows, b, &mut acc);
+            for n in 0..cols {
+                if !b.ok[n] {
+                    continue;
+                }
+                done[n] = true;
+                let (zm, ysum) = (b.zm[n], b.ya[n]);
                 // Driver's error and Σ max|ℓ| as on the interval path (its m = 8 and 6
                 // raised to K + 12 for the plain sums inside zm and ysum).
                 if driver {
                     let per =
-                        12.0 * o.zm + (LIBM_ULPS + 8.0) * ln_k + 2.0 * LIBM_ULPS + 4.0 * kf + 8.0;
-                    acc.add_e(ops_d.apply(g1 * o.ysum * per + k_eta));
+                        12.0 * zm + (LIBM_ULPS + 8.0) * ln_k + 2.0 * LIBM_ULPS + 4.0 * kf + 8.0;
+                    acc.add_e(ops_d.apply(g1 * ysum * per + k_eta));
                 }
-                abs_sum = up(abs_sum + ops_d.apply(o.ysum * (2.0 * o.zm + ln_k + 1.0)));
-                continue;
+                abs_sum = up(abs_sum + ops_d.apply(ysum * (2.0 * zm + ln_k + 1.0)));
             }
+        });
+    }
+    for n in 0..cols {
+        if done.get(n) == Some(&true) {
+            continue;
         }
+        let (lg, zbox, ex, elo, suf) = interval_scratch.get_or_insert_with(|| {
+            (
+                vec![blank; rows],
+                vec![Iv::ZERO; rows],
+                vec![Iv::ZERO; rows],
+                vec![0.0; rows],
+                vec![0.0; rows + 1],
+            )
+        });
         for j in 0..rows {
             let idx = n * rows + j;
             let q = Iv::mid_rad(qms[idx], qrs[idx]);

@@ -52,9 +52,11 @@
 
 pub(crate) mod activation;
 mod api;
+mod ce_block;
 mod ce_plain;
 mod degree0;
 pub(crate) mod elementwise;
+mod expo;
 mod extreme;
 pub(crate) mod fp;
 pub(crate) mod loss;

@@ -6,7 +6,9 @@
 
 mod api;
 mod blocks;
+mod ce_block;
 mod ce_plain;
+mod expo;
 mod fast;
 mod first;
 mod golden;
