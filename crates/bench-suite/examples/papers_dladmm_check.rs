@@ -16,7 +16,11 @@
 //!   (KDD 2019, Section 5.1.2: rho 1e-6, x10 every 100 iterations) for iterations 1-100;
 //!   `adam`: full-batch Adam, lr 1e-3 (the paper's Adam baseline, Section 5.1.3);
 //!   `admm-taylor`: Taylor et al.'s ADMM at its defaults (gamma 10, beta 1, 10 warm-start
-//!   sweeps, binary hinge output), the paper's other baseline;
+//!   sweeps, binary hinge output), the paper's other baseline, its lifted variables
+//!   started from a forward pass of the initial weights; `admm-taylor-paper`: the same
+//!   from Taylor et al.'s start (Section 6, p. 6: Z_l, A_l i.i.d. N(0, 1) from the
+//!   driver's seed 0, weights by least squares from them, so the init suffix only
+//!   enters through the W-step's 1e-8 proximal ridge);
 //! * init `he`: strata's He-uniform draw (runner seed 0, stream 1); `code-init`: every
 //!   weight and bias drawn from N(0, 0.1^2) as the reference code's `main.py` does
 //!   (here from ChaCha8 seed 13, so the same law, not the same numbers).
@@ -57,6 +61,10 @@ fn solver(name: &str) -> Box<dyn Solver<NetProblem<f32>>> {
             .expect("config"),
         ),
         "admm-taylor" => Box::new(TaylorAdmm::<f32>::new(TaylorConfig::default()).expect("config")),
+        "admm-taylor-paper" => Box::new(
+            TaylorAdmm::<f32>::new(TaylorConfig::default().with_gaussian_start(1.0))
+                .expect("config"),
+        ),
         "adam" => Box::new(
             AdamConfig {
                 batching: Batching::Full,

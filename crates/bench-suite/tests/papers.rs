@@ -225,6 +225,7 @@ fn list_with_the_papers_suite_lists_the_setups() {
         "adam-full",
         "adam-b500",
         "sgd-b500",
+        "admm-taylor-paper",
         "Glorot-uniform weights, biases 0.1",
     ] {
         assert!(text.contains(name), "{name}: {text}");

@@ -57,9 +57,14 @@
 //! residuals are step-report values (not counted, as BCD's penalised objective).
 //! Until round 2 (issue #12) a whole iteration counted as one forward pass.
 //!
+//! Start ([`super::TaylorStart`]): by default `Z_l`, `A_l` come from a forward pass of
+//! the problem's weights (every residual 0); the paper's start draws them i.i.d.
+//! `N(0, 1)` and fits every `W_l` to the draws first ([`TaylorAdmm::initialize_with`];
+//! Section 6, PDF p. 6 of the PMLR camera-ready).
+//!
 //! Verification: the update equations follow ALGORITHMS.md 2.2 (checked numerically
-//! there against brute-force minimisation); the defaults gamma = 10, beta = 1 match a
-//! third-party port only, the paper text was not readable here (see
+//! there against brute-force minimisation) and Algorithm 1 of the paper (p. 3); the
+//! defaults gamma = 10, beta = 1 are the paper's (Section 6, p. 6; see
 //! [`super::TaylorConfig`]).
 
 use autodiff::{Real, Transpose};
