@@ -19,7 +19,8 @@
 //!
 //! Objective and initial weights: each setup carries its paper's ([`PaperSetup::l2`],
 //! [`PaperSetup::init`]; drawn on seed stream 1 like every run). dlADMM (and Taylor ADMM,
-//! run in the dlADMM setup as that paper's baseline): mean softmax cross-entropy without
+//! run in the dlADMM setup as that paper's baseline, from its own paper's start: Z_l,
+//! A_l i.i.d. N(0, 1), `admm-taylor-paper`): mean softmax cross-entropy without
 //! weight penalty, W, b ~ N(0, 0.1^2) as dlADMM's `main.py`; BCD: no penalty, W =
 //! 0.01 N(0, 1), b = 0.1 as the BCD code (whose loss is squared error on one-hot targets:
 //! not changed, strata's BCD uses its cross-entropy output prox). Lifted / MAC: no
