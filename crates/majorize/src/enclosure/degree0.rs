@@ -50,7 +50,7 @@ fn sum8(x: &[f64], f: impl Fn(f64) -> f64) -> f64 {
 
 /// `Σ_j |x_j|` ([`sum8`]).
 #[inline]
-fn sum_abs(x: &[f64]) -> f64 {
+pub(crate) fn sum_abs(x: &[f64]) -> f64 {
     sum8(x, f64::abs)
 }
 
@@ -62,17 +62,21 @@ fn sum_nonneg(x: &[f64]) -> f64 {
 
 /// f64 path: `colsum[c] >= Σ_j s_e[j, c]` (exact), for every column `c` of the input
 /// model (module doc: five column sums per column, one inflation). `g_own = γ'` and
-/// `tau = τ` as in [`super::model::dense`].
+/// `tau = τ` as in [`super::model::dense`]. If `abs_c1` is given (and the input is not
+/// constant), it also receives `>= Σ_j |c1_1[j, c]|` per column (`n - 1` additions,
+/// `Inflate::new(n)`), for the sparse degree-2 radius (`sparse`).
 pub(crate) fn colsum_bounds(
     a: &Model,
     amax: &[f64],
     g_own: f64,
     tau: f64,
     colsum: &mut DMatrix<f64>,
+    mut abs_c1: Option<&mut Vec<f64>>,
 ) {
     let n = a.c0.nrows();
     let k = a.k;
     let infl = Inflate::new(n + k * k + k + 8);
+    let infl_n = Inflate::new(n);
     let w_e = 1.0 + tau;
     let w_c0 = g_own + tau;
     for (c, out) in colsum.as_mut_slice().iter_mut().enumerate() {
@@ -82,7 +86,11 @@ pub(crate) fn colsum_bounds(
         let mut tot = w_e * e + w_c0 * c0;
         if !a.constant {
             for i in 0..k {
-                tot += (w_c0 * amax[i]) * sum_abs(&a.c1[i].as_slice()[col.clone()]);
+                let s1 = sum_abs(&a.c1[i].as_slice()[col.clone()]);
+                if let (0, Some(h)) = (i, abs_c1.as_mut()) {
+                    h.push(infl_n.apply(s1));
+                }
+                tot += (w_c0 * amax[i]) * s1;
             }
             for ij in 0..k * k {
                 let q = sum_abs(&a.qm[ij].as_slice()[col.clone()])

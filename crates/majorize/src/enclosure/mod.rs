@@ -61,6 +61,7 @@ pub(crate) mod loss;
 mod loss1;
 pub(crate) mod model;
 pub(crate) mod scalar1;
+mod sparse;
 mod sweep;
 #[cfg(test)]
 mod tests;

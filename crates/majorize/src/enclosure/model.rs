@@ -44,7 +44,8 @@ use autodiff::{Real, Transpose};
 use nalgebra::{DMatrix, DVector};
 
 use super::degree0::{SeConsts, colsum_bounds, fill_stacked, fill_stacked_k1, se_matrix_k1};
-use super::fp::{Inflate, U64, gamma, up_ops};
+use super::fp::{Inflate, U64, fast_paths, gamma, up_ops};
+use super::sparse::{RadiusOps, abs_colsums, note_taken, radius_k1, sparse_allowed, w_times_q};
 use super::workspace::EnclosureWorkspace;
 use crate::error::Result;
 use crate::prod::{gemm, gemm_acc};
@@ -154,6 +155,8 @@ pub(crate) struct DenseDirs {
     wmax: DMatrix<f64>,
     bmax: Vec<f64>,
     rowmax: Vec<f64>,
+    /// Row maxima of `VA` (the Hölder bound of the sparse degree-2 radius, `sparse`).
+    va_rowmax: Vec<f64>,
     stacked_p: DMatrix<f64>,
     /// `[W; V_1]` (`2 d_out x n`, `k = 1` only): the degree-0/1/2 products that share a
     /// right operand in one GEMM each.
@@ -182,6 +185,7 @@ impl DenseDirs {
             wmax: z(),
             bmax: Vec::new(),
             rowmax: Vec::new(),
+            va_rowmax: Vec::new(),
             stacked_p: z(),
             wv: z(),
         }
@@ -264,6 +268,11 @@ impl DenseDirs {
             row.iter()
                 .fold(0.0f64, |m, x| if x.is_nan() || *x > m { *x } else { m })
         }));
+        self.va_rowmax.clear();
+        self.va_rowmax.extend(self.va.row_iter().map(|row| {
+            row.iter()
+                .fold(0.0f64, |m, x| if x.is_nan() || *x > m { *x } else { m })
+        }));
         shape(&mut self.stacked_p, r, 2 * c);
         self.stacked_p.columns_mut(0, c).copy_from(&self.abs_w);
         self.stacked_p.columns_mut(c, c).copy_from(&self.va);
@@ -298,18 +307,35 @@ pub(crate) fn dense(
     // qm = W qm_a + V a1 (below). Each sum of two separately rounded n-term products
     // and one addition is within the γ_{2n+2} charged for it.
     let stacked = k == 1 && !a.constant && !layer.v_zero[0] && c0_given.is_none();
+    // With one direction, an input whose degree-2 coefficients are mostly exact zeros (a
+    // ReLU after the first layer) takes the sparse degree-2 products (`sparse`).
+    let mut pattern = std::mem::take(&mut ws.pattern);
+    let sparse = stacked
+        && fast_paths()
+        && sparse_allowed()
+        && d_out > 0
+        && n > 0
+        && n < u32::MAX as usize
+        && pattern.scan_k1(a);
+    if sparse {
+        note_taken();
+    }
     if stacked {
         let mut t0 = ws.scratch(2 * d_out, cols);
         let mut t1 = ws.scratch(2 * d_out, cols);
         gemm(&mut t0, &layer.wv, Transpose::No, &a.c0, Transpose::No)?;
         gemm(&mut t1, &layer.wv, Transpose::No, &a.c1[0], Transpose::No)?;
-        gemm(
-            &mut z.qm[0],
-            &layer.w,
-            Transpose::No,
-            &a.qm[0],
-            Transpose::No,
-        )?;
+        if sparse {
+            w_times_q(&layer.w, &a.qm[0], &pattern, &mut z.qm[0]);
+        } else {
+            gemm(
+                &mut z.qm[0],
+                &layer.w,
+                Transpose::No,
+                &a.qm[0],
+                Transpose::No,
+            )?;
+        }
         let (vb, d) = (&layer.vb[0], d_out);
         for ((((t0c, t1c), c0c), c1c), qmc) in t0
             .as_slice()
@@ -391,13 +417,19 @@ pub(crate) fn dense(
     };
     // With one direction the degree-2 operand `stacked_s` (below) is filled once, by a
     // dedicated loop (f64) or in the same pass as `s_e` (f32).
-    let fused_q = k == 1 && !a.constant;
-    let mut stacked_s = if a.constant {
+    let fused_q = k == 1 && !a.constant && !sparse;
+    let mut stacked_s = if a.constant || sparse {
         DMatrix::zeros(0, 0)
     } else {
         ws.scratch(2 * n, cols)
     };
     let g2 = g_own;
+    // Column sums of `|a1|` for the sparse radius (filled with the f64 path's column sums).
+    let mut h = std::mem::take(&mut ws.abs_sums);
+    h.clear();
+    if sparse && u_t > U64 {
+        abs_colsums(&a.c1[0], &mut h);
+    }
     if u_t <= U64 {
         // T = f64: the degree-0 radius is rounding-level, so the GEMM is replaced by the
         // Hölder bound (W_max s_e)_in <= max_j W_max,ij · Σ_j s_e,jn (all terms >= 0),
@@ -405,7 +437,7 @@ pub(crate) fn dense(
         // γ |W||A|, which costs nothing visible in f64 (in f32 it would, so T = f32 keeps
         // the GEMM). Only the column sums of s_e are needed, so s_e is never stored.
         let mut colsum = ws.scratch(cols, 1);
-        colsum_bounds(a, amax, g_own, tau, &mut colsum);
+        colsum_bounds(a, amax, g_own, tau, &mut colsum, sparse.then_some(&mut h));
         if fused_q {
             fill_stacked_k1(a, amax[0], g2, &mut stacked_s);
         }
@@ -441,8 +473,30 @@ pub(crate) fn dense(
     }
     if a.constant {
         // q = 0 and a1 = 0: no degree-2 term.
+        ws.pattern = pattern;
+        ws.abs_sums = h;
         return Ok(z);
     }
+    if sparse {
+        let ops = RadiusOps {
+            abs_w: &layer.abs_w,
+            va: &layer.va,
+            va_rowmax: &layer.va_rowmax,
+        };
+        radius_k1(
+            &ops,
+            a,
+            &pattern,
+            &h,
+            (g2, up_ops(g2 / amax[0], 1)),
+            &mut z.qr[0],
+        );
+        ws.abs_sums = h;
+        ws.pattern = pattern;
+        return Ok(z);
+    }
+    ws.pattern = pattern;
+    ws.abs_sums = h;
     // Degree 2: mid W qm_ij + V_i a1_j; radius
     // |W|(qr_ij + γ|qm_ij|) + VA(|qm_ij| + qr_ij + (γ/ᾱ_i)|a1_j|) (fold and own rounding).
     let infl_q = Inflate::new(2 * n + 1);
@@ -481,7 +535,11 @@ pub(crate) fn dense(
 }
 
 fn add_cols(m: &mut DMatrix<f64>, b: &[f64]) {
-    for mut col in m.column_iter_mut() {
+    let d = m.nrows();
+    if d == 0 {
+        return;
+    }
+    for col in m.as_mut_slice().chunks_exact_mut(d) {
         for (x, bb) in col.iter_mut().zip(b) {
             *x += bb;
         }

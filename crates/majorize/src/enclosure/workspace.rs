@@ -17,6 +17,7 @@ use autodiff::Real;
 use nalgebra::DMatrix;
 
 use super::model::{DenseDirs, Model};
+use super::sparse::Pattern;
 
 /// Reusable scratch memory of the enclosure engine (see [`super::enclose_with`]).
 /// Keep one per thread and pass it to every call; `EnclosureWorkspace::default()` is
@@ -29,6 +30,10 @@ pub struct EnclosureWorkspace {
     zero_pool: Vec<Vec<f64>>,
     /// Per-entry classes of the ReLU step (see `Model::relu_classes`).
     pub(crate) class: Vec<u8>,
+    /// Nonzero degree-2 positions of a dense layer's input (`sparse`), reused.
+    pub(crate) pattern: Pattern,
+    /// Column sums of `|a1|` (the sparse radius's Hölder term), reused.
+    pub(crate) abs_sums: Vec<f64>,
     /// Constant input models of recent blocks (zero coefficients, kept), one per shape.
     input: Vec<Model>,
     /// The dense layers' f64 operands, in layer order.

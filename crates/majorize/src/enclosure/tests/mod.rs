@@ -12,6 +12,7 @@ mod first;
 mod golden;
 mod mutation;
 mod soundness;
+mod sparse;
 mod stats;
 
 use autodiff::Real;
