@@ -28,6 +28,7 @@ use nalgebra::DMatrix;
 
 use super::fp::{Inflate, up_ops};
 use super::model::Model;
+use super::sparse::Pattern;
 
 /// `Σ_j f(x_j)` in eight interleaved partial sums (any order is covered by the caller's
 /// inflation; NaN propagates). `f` is `abs` or the identity on nonnegative data.
@@ -64,7 +65,8 @@ fn sum_nonneg(x: &[f64]) -> f64 {
 /// model (module doc: five column sums per column, one inflation). `g_own = γ'` and
 /// `tau = τ` as in [`super::model::dense`]. If `abs_c1` is given (and the input is not
 /// constant), it also receives `>= Σ_j |c1_1[j, c]|` per column (`n - 1` additions,
-/// `Inflate::new(n)`), for the sparse degree-2 radius (`sparse`).
+/// `Inflate::new(n)`), for the sparse degree-2 radius (`sparse`). With a `pattern`
+/// (`k = 1`), the degree-2 sums run over its nonzero entries only (the others are `±0`).
 pub(crate) fn colsum_bounds(
     a: &Model,
     amax: &[f64],
@@ -72,6 +74,7 @@ pub(crate) fn colsum_bounds(
     tau: f64,
     colsum: &mut DMatrix<f64>,
     mut abs_c1: Option<&mut Vec<f64>>,
+    pattern: Option<&Pattern>,
 ) {
     let n = a.c0.nrows();
     let k = a.k;
@@ -81,7 +84,12 @@ pub(crate) fn colsum_bounds(
     let w_c0 = g_own + tau;
     for (c, out) in colsum.as_mut_slice().iter_mut().enumerate() {
         let col = c * n..(c + 1) * n;
-        let e = sum_nonneg(&a.e.as_slice()[col.clone()]);
+        // The constant input model's `e` is all zeros (`EnclosureWorkspace::input_model`).
+        let e = if a.constant {
+            0.0
+        } else {
+            sum_nonneg(&a.e.as_slice()[col.clone()])
+        };
         let c0 = sum_abs(&a.c0.as_slice()[col.clone()]);
         let mut tot = w_e * e + w_c0 * c0;
         if !a.constant {
@@ -93,8 +101,14 @@ pub(crate) fn colsum_bounds(
                 tot += (w_c0 * amax[i]) * s1;
             }
             for ij in 0..k * k {
-                let q = sum_abs(&a.qm[ij].as_slice()[col.clone()])
-                    + sum_nonneg(&a.qr[ij].as_slice()[col.clone()]);
+                let q = match pattern {
+                    // `k = 1` with a sparse degree-2 part: the other entries are ±0.
+                    Some(p) => p.abs_sum_k1(c, a, n),
+                    None => {
+                        sum_abs(&a.qm[ij].as_slice()[col.clone()])
+                            + sum_nonneg(&a.qr[ij].as_slice()[col.clone()])
+                    }
+                };
                 tot += (tau * (amax[ij / k] * amax[ij % k])) * q;
             }
         }

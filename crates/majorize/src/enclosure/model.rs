@@ -44,7 +44,7 @@ use autodiff::{Real, Transpose};
 use nalgebra::{DMatrix, DVector};
 
 use super::degree0::{SeConsts, colsum_bounds, fill_stacked, fill_stacked_k1, se_matrix_k1};
-use super::fp::{Inflate, U64, fast_paths, gamma, up_ops};
+use super::fp::{Inflate, U64, gamma, up_ops};
 use super::sparse::{RadiusOps, abs_colsums, note_taken, radius_k1, sparse_allowed, w_times_q};
 use super::workspace::EnclosureWorkspace;
 use crate::error::Result;
@@ -311,7 +311,6 @@ pub(crate) fn dense(
     // ReLU after the first layer) takes the sparse degree-2 products (`sparse`).
     let mut pattern = std::mem::take(&mut ws.pattern);
     let sparse = stacked
-        && fast_paths()
         && sparse_allowed()
         && d_out > 0
         && n > 0
@@ -437,7 +436,15 @@ pub(crate) fn dense(
         // γ |W||A|, which costs nothing visible in f64 (in f32 it would, so T = f32 keeps
         // the GEMM). Only the column sums of s_e are needed, so s_e is never stored.
         let mut colsum = ws.scratch(cols, 1);
-        colsum_bounds(a, amax, g_own, tau, &mut colsum, sparse.then_some(&mut h));
+        colsum_bounds(
+            a,
+            amax,
+            g_own,
+            tau,
+            &mut colsum,
+            sparse.then_some(&mut h),
+            sparse.then_some(&pattern),
+        );
         if fused_q {
             fill_stacked_k1(a, amax[0], g2, &mut stacked_s);
         }

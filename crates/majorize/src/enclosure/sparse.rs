@@ -135,6 +135,18 @@ impl Pattern {
         true
     }
 
+    /// `Σ_j |qm_jc| + Σ_j qr_jc` of a `k = 1` model over the nonzero rows of column `c`
+    /// (`n` rows per column): the full column sums, since the other entries are `±0`.
+    pub(crate) fn abs_sum_k1(&self, c: usize, a: &Model, n: usize) -> f64 {
+        let (qm, qr) = (a.qm[0].as_slice(), a.qr[0].as_slice());
+        let (mut sm, mut sr) = (0.0, 0.0);
+        for &j in self.col(c) {
+            sm += qm[c * n + j as usize].abs();
+            sr += qr[c * n + j as usize];
+        }
+        sm + sr
+    }
+
     /// The nonzero rows of column `c`.
     #[inline]
     fn col(&self, c: usize) -> &[u32] {
