@@ -389,8 +389,8 @@ pub(crate) fn activation_in_place(
 
 /// The activation of a model that must be kept, into a new pooled model: the constant
 /// input model (a network starting with an activation), or a dense layer's output whose
-/// degree-2 buffers are kept zeros (the sweep returns them to the workspace's zero pool
-/// unwritten). The identity is a copy; `k = 1` writes every entry of the output from `z`
+/// degree-2 buffers are kept zeros (the sweep returns them to the workspace's zero pool;
+/// `k = 1` ReLU works in place there instead, [`super::relu1`]). The identity is a copy; `k = 1` writes every entry of the output from `z`
 /// ([`activation_k1_into`]); otherwise a copy, then the step in place.
 pub(crate) fn activation(
     act: Activation,

@@ -60,6 +60,7 @@ pub(crate) mod fp;
 pub(crate) mod loss;
 mod loss1;
 pub(crate) mod model;
+pub(crate) mod relu1;
 pub(crate) mod scalar1;
 mod sparse;
 mod sweep;

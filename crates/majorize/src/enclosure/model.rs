@@ -315,7 +315,11 @@ pub(crate) fn dense(
         && d_out > 0
         && n > 0
         && n < u32::MAX as usize
-        && pattern.scan_k1(a);
+        && if ws.q_at_kinks {
+            pattern.from_list_k1(&ws.kinks, a)
+        } else {
+            pattern.scan_k1(a)
+        };
     if sparse {
         note_taken();
     }

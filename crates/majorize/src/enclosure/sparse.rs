@@ -135,6 +135,38 @@ impl Pattern {
         true
     }
 
+    /// [`Pattern::scan_k1`] when the caller knows that every entry of `qm[0]`, `qr[0]`
+    /// outside `list` (increasing indices into the `n x N` buffers) is `±0`: the in-place
+    /// ReLU of the first layer's output lists its kink entries (`relu1`), so the two
+    /// buffers need not be read elsewhere. The same pattern as the scan's.
+    pub(crate) fn from_list_k1(&mut self, list: &[usize], a: &Model) -> bool {
+        let (n, cols) = a.c0.shape();
+        if list.len() > a.c0.len() / 8 {
+            return false;
+        }
+        self.ptr.clear();
+        self.idx.clear();
+        self.ptr.push(0);
+        let (qm, qr) = (a.qm[0].as_slice(), a.qr[0].as_slice());
+        let mut rest = list;
+        for c in 0..cols {
+            let end = (c + 1) * n;
+            let here = rest.iter().take_while(|i| **i < end).count();
+            for &i in &rest[..here] {
+                if qm[i] != 0.0 || qr[i] != 0.0 {
+                    self.idx.push((i - c * n) as u32);
+                }
+            }
+            rest = &rest[here..];
+            self.ptr.push(self.idx.len());
+        }
+        debug_assert!({
+            let mut scanned = Pattern::default();
+            !scanned.scan_k1(a) || (scanned.ptr == self.ptr && scanned.idx == self.idx)
+        });
+        true
+    }
+
     /// `Σ_j |qm_jc| + Σ_j qr_jc` of a `k = 1` model over the nonzero rows of column `c`
     /// (`n` rows per column): the full column sums, since the other entries are `±0`.
     pub(crate) fn abs_sum_k1(&self, c: usize, a: &Model, n: usize) -> f64 {

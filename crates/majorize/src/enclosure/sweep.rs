@@ -13,6 +13,7 @@ use super::elementwise::{Acc, activation, activation_in_place};
 use super::fp::{Iv, U64, dn, fmax, gamma, up, up_ops};
 use super::loss::data_term;
 use super::model::{DenseDirs, Model, dense};
+use super::relu1::relu_zero_q_in_place;
 use super::workspace::EnclosureWorkspace;
 use crate::error::{MajorizeError, Result};
 
@@ -77,20 +78,31 @@ fn run_block<T: Real>(
     // The input model's zero coefficients are kept in the workspace between calls.
     let input = ws.input_model(req.inputs, start, end, k);
     let mut cur: Option<Model> = None;
-    // `cur` is the output of a dense layer on the constant input: its degree-2
-    // coefficients are the zero buffers `model_scratch` gave it, never written.
-    let mut cur_zero_q = false;
+    // What is known of `cur`'s degree-2 buffers (which pool they go back to).
+    let mut q = QBufs::Written;
     let mut n_dense = 0;
     for step in plan {
-        // An activation works in place on the previous step's model, unless that model's
-        // degree-2 buffers are kept zeros (they must go back to the zero pool unwritten):
-        // then, as on the input model, it writes a new model.
-        if let (Step::Act(a), Some(m), false) = (step, cur.as_mut(), cur_zero_q) {
-            activation_in_place(*a, m, amax, u_t, ws);
-            continue;
+        // An activation works in place on the previous step's model. The exception is a
+        // dense layer's output on the constant input: its degree-2 buffers are kept zeros
+        // that must go back to the zero pool, so only ReLU (k = 1) works in place there,
+        // writing them at its kink entries only (`relu1`); other steps write a new model.
+        if let (Step::Act(a), Some(m)) = (step, cur.as_mut()) {
+            if q != QBufs::Zero {
+                activation_in_place(*a, m, amax, u_t, ws);
+                q = QBufs::Written;
+                continue;
+            }
+            if relu_zero_q_in_place(*a, m, amax, u_t, &mut ws.kinks) {
+                q = QBufs::Kinks;
+                continue;
+            }
         }
         let src = cur.as_ref().unwrap_or(&input);
-        let next_zero_q = matches!(step, Step::Dense(_)) && src.constant;
+        let next_q = if matches!(step, Step::Dense(_)) && src.constant {
+            QBufs::Zero
+        } else {
+            QBufs::Written
+        };
         let next = match *step {
             Step::Dense(_) => {
                 n_dense += 1;
@@ -99,7 +111,10 @@ fn run_block<T: Real>(
                     let d = m.nrows();
                     &m.as_slice()[start * d..end * d]
                 });
-                match dense(src, &layers[n_dense - 1], given, amax, u_t, ws) {
+                ws.q_at_kinks = q == QBufs::Kinks && cur.is_some();
+                let out = dense(src, &layers[n_dense - 1], given, amax, u_t, ws);
+                ws.q_at_kinks = false;
+                match out {
                     Ok(m) => m,
                     Err(e) => {
                         ws.keep_input(input);
@@ -110,9 +125,9 @@ fn run_block<T: Real>(
             Step::Act(a) => activation(a, src, amax, u_t, ws),
         };
         if let Some(old) = cur.replace(next) {
-            ws.give_model_q(old, cur_zero_q);
+            q.release(old, ws);
         }
-        cur_zero_q = next_zero_q;
+        q = next_q;
     }
     let out = cur.as_ref().unwrap_or(&input);
     let (rows, cols) = out.c0.shape();
@@ -122,10 +137,34 @@ fn run_block<T: Real>(
     let y_abs_max = y.iter().fold(0.0f64, |a, v| a.max(v.abs()));
     ws.give(y);
     if let Some(m) = cur {
-        ws.give_model_q(m, cur_zero_q);
+        q.release(m, ws);
     }
     ws.keep_input(input);
     Ok((data.acc, data.abs_sum, y_abs_max, rows))
+}
+
+/// What is known of the degree-2 buffers of a block's current model: it decides which
+/// pool of the workspace they go back to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum QBufs {
+    /// Any values: the pool.
+    Written,
+    /// All `+0.0` (a dense layer's output on the constant input, never written): the
+    /// zero pool.
+    Zero,
+    /// `+0.0` except at the entries in `ws.kinks` (a `Zero` model after the in-place
+    /// ReLU of `relu1`): those are zeroed, then the zero pool.
+    Kinks,
+}
+
+impl QBufs {
+    fn release(self, m: Model, ws: &mut EnclosureWorkspace) {
+        match self {
+            QBufs::Written => ws.give_model(m),
+            QBufs::Zero => ws.give_model_zero_q(m),
+            QBufs::Kinks => ws.give_model_kink_q(m),
+        }
+    }
 }
 
 pub(super) fn enclose_planned<T: Real>(

@@ -30,6 +30,13 @@ pub struct EnclosureWorkspace {
     zero_pool: Vec<Vec<f64>>,
     /// Per-entry classes of the ReLU step (see `Model::relu_classes`).
     pub(crate) class: Vec<u8>,
+    /// Entries of a zero-pool model's degree-2 buffers that the in-place ReLU wrote
+    /// (`relu1::relu_zero_q_in_place`); [`Self::give_model_kink_q`] zeroes them again.
+    pub(crate) kinks: Vec<usize>,
+    /// Set by the sweep before a dense layer: the input's degree-2 entries are `±0`
+    /// outside [`Self::kinks`] (the in-place ReLU's output), so `dense` takes its sparse
+    /// pattern from that list instead of scanning.
+    pub(crate) q_at_kinks: bool,
     /// Nonzero degree-2 positions of a dense layer's input (`sparse`), reused.
     pub(crate) pattern: Pattern,
     /// Column sums of `|a1|` (the sparse radius's Hölder term), reused.
@@ -200,13 +207,21 @@ impl EnclosureWorkspace {
         }
     }
 
-    /// [`Self::give_model_zero_q`] if `zero_q`, else [`Self::give_model`].
-    pub(crate) fn give_model_q(&mut self, m: Model, zero_q: bool) {
-        if zero_q {
-            self.give_model_zero_q(m);
-        } else {
-            self.give_model(m);
+    /// Returns a model whose degree-2 buffers are `+0.0` except at the entries listed in
+    /// `self.kinks` (the first dense layer's output after the in-place ReLU of
+    /// `relu1::relu_zero_q_in_place`): those entries are set to `+0.0` again, so the
+    /// buffers go to the zero pool as in [`Self::give_model_zero_q`] (about 1.5% of the
+    /// entries written instead of a fill of the whole buffers on their next use); the
+    /// list is cleared.
+    pub(crate) fn give_model_kink_q(&mut self, mut m: Model) {
+        for x in m.qm.iter_mut().chain(m.qr.iter_mut()) {
+            let s = x.as_mut_slice();
+            for &i in &self.kinks {
+                s[i] = 0.0;
+            }
         }
+        self.kinks.clear();
+        self.give_model_zero_q(m);
     }
 
     /// Returns every buffer of a model to the pool.

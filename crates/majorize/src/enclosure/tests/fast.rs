@@ -182,6 +182,90 @@ fn activation_on_a_kept_model_copies() {
     }
 }
 
+/// ReLU in place on a model with kept-zero degree-2 buffers (`relu1`, the first dense
+/// layer's output) gives `activation`'s bits, writes the degree-2 buffers only at the
+/// entries it lists, and declines (model unchanged) where it does not apply.
+#[test]
+fn relu_zero_q_matches_the_general_step() {
+    use super::super::relu1::relu_zero_q_in_place;
+    let mut ws = EnclosureWorkspace::new();
+    let mut kinks = vec![7usize];
+    for seed in 0..200u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(1000 + seed);
+        let n = if seed % 10 == 0 { 700 } else { 64 };
+        let mut z = random_model(&mut rng, n, seed % 3 == 0);
+        z.qm[0].fill(0.0);
+        z.qr[0].fill(0.0);
+        // Entries exactly at the kink and on the classification's edges.
+        for i in (0..n).step_by(7) {
+            z.c0[i] = 0.0;
+        }
+        let amax = [10f64.powf(rng.random_range(-6.0..1.0))];
+        let u_t = if seed % 2 == 0 {
+            f64::EPSILON / 2.0
+        } else {
+            f64::from(f32::EPSILON) / 2.0
+        };
+        let want = activation(nets::Activation::Relu, &z, &amax, u_t, &mut ws);
+        let mut got = z.clone();
+        assert!(relu_zero_q_in_place(
+            nets::Activation::Relu,
+            &mut got,
+            &amax,
+            u_t,
+            &mut kinks
+        ));
+        assert!(same_model(&want, &got), "seed {seed}");
+        // Every code generation (baseline, AVX2, AVX-512F as available) alike.
+        let variants = super::super::relu1::all_variants(&z, amax[0], u_t);
+        assert!(!variants.is_empty());
+        for (i, (m, k)) in variants.iter().enumerate() {
+            assert!(
+                same_model(&want, m) && *k == kinks,
+                "seed {seed}, variant {i}"
+            );
+        }
+        assert!(kinks.windows(2).all(|w| w[0] < w[1]), "seed {seed}");
+        let mut cleared = got.clone();
+        for &i in &kinks {
+            cleared.qm[0][i] = 0.0;
+            cleared.qr[0][i] = 0.0;
+        }
+        assert!(
+            cleared.qm[0]
+                .iter()
+                .chain(cleared.qr[0].iter())
+                .all(|x| x.to_bits() == 0),
+            "seed {seed}: degree-2 entries written outside the list"
+        );
+        // Some entries are kinks with a nonzero degree-2 bound (the list is not empty
+        // for nothing): the entries set to c0 = 0 above with a positive radius or slope.
+        if seed % 3 != 0 {
+            assert!(!kinks.is_empty(), "seed {seed}");
+        }
+    }
+    // Declines: another activation, an infinite ᾱ².
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut z = random_model(&mut rng, 64, false);
+    z.qm[0].fill(0.0);
+    z.qr[0].fill(0.0);
+    let before = z.clone();
+    for (act, a) in [
+        (nets::Activation::Tanh, 0.1),
+        (nets::Activation::LeakyRelu { slope: 0.1 }, 0.1),
+        (nets::Activation::Relu, 1e200),
+    ] {
+        assert!(!relu_zero_q_in_place(
+            act,
+            &mut z,
+            &[a],
+            f64::EPSILON / 2.0,
+            &mut kinks
+        ));
+        assert!(same_model(&z, &before) && kinks.is_empty(), "{act:?} {a}");
+    }
+}
+
 /// `Model::relu_classes` for `k > 1` (the general ReLU path's classes) against its
 /// per-entry definition, bit for bit in the spread: models of 2 and 3 directions of 500+
 /// entries, with kinks, NaN and infinities.
