@@ -316,7 +316,7 @@ pub(crate) fn dense(
         && n > 0
         && n < u32::MAX as usize
         && if ws.q_at_kinks {
-            pattern.from_list_k1(&ws.kinks, a)
+            pattern.fill_from_list_k1(&ws.kinks, a)
         } else {
             pattern.scan_k1(a)
         };

@@ -139,7 +139,7 @@ impl Pattern {
     /// outside `list` (increasing indices into the `n x N` buffers) is `±0`: the in-place
     /// ReLU of the first layer's output lists its kink entries (`relu1`), so the two
     /// buffers need not be read elsewhere. The same pattern as the scan's.
-    pub(crate) fn from_list_k1(&mut self, list: &[usize], a: &Model) -> bool {
+    pub(crate) fn fill_from_list_k1(&mut self, list: &[usize], a: &Model) -> bool {
         let (n, cols) = a.c0.shape();
         if list.len() > a.c0.len() / 8 {
             return false;
