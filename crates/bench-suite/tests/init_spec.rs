@@ -145,7 +145,7 @@ fn papers_setups_carry_their_papers_objective_and_init() {
                     bias_const: 0.0,
                 },
             ),
-            "bcd" => (
+            "bcd" | "bcd-squared" => (
                 Some(0.0),
                 InitSpec::Gaussian {
                     weight_std: 0.01,
@@ -159,6 +159,13 @@ fn papers_setups_carry_their_papers_objective_and_init() {
         };
         assert_eq!(*l2, want_l2, "{}", setup.key);
         assert_eq!(*init, want_init, "{}", setup.key);
+        // The BCD code's squared loss on one-hot labels only in `bcd-squared`.
+        let want_loss = if setup.key == "bcd-squared" {
+            LossSpec::Mse
+        } else {
+            LossSpec::SoftmaxCrossEntropy
+        };
+        assert_eq!(*loss, want_loss, "{}", setup.key);
         let text = spec.objective_text();
         if want_l2 == Some(0.0) {
             assert_eq!(loss.to_nets_with(*l2).l2, 0.0);

@@ -178,6 +178,50 @@ fn every_setup_solver_is_registered_and_unknown_suites_are_rejected() {
     }
 }
 
+/// `papers-bcd-squared` is the BCD setup with the code's squared loss on one-hot labels
+/// (same network, weights, penalty and solvers), and selecting `papers-bcd` does not pick it.
+#[test]
+fn the_bcd_setup_has_a_squared_loss_variant_selected_by_its_own_name() {
+    let setups = paper_setups();
+    let find = |k: &str| setups.iter().find(|s| s.key == k).unwrap();
+    let (ce, sq) = (find("bcd"), find("bcd-squared"));
+    assert_eq!(ce.loss, LossSpec::SoftmaxCrossEntropy);
+    assert_eq!(sq.loss, LossSpec::Mse);
+    assert_eq!(
+        (&sq.widths, sq.iterations, sq.l2),
+        (&ce.widths, ce.iterations, ce.l2)
+    );
+    assert_eq!((sq.init, &sq.paper_solvers), (ce.init, &ce.paper_solvers));
+    let plan_of = |sel: &str| {
+        let args =
+            CompareArgs::parse_from(["strata-compare", "--suite", "papers", "--problems", sel]);
+        papers_plan(&args, 24 << 30).unwrap().0
+    };
+    let names = |sel: &str| -> Vec<String> {
+        plan_of(sel)
+            .problems
+            .iter()
+            .map(|p| p.spec.name.clone())
+            .collect()
+    };
+    assert_eq!(names("papers-bcd"), ["papers-bcd", "papers-bcd-equal-time"]);
+    assert_eq!(
+        names("papers-bcd-squared"),
+        ["papers-bcd-squared", "papers-bcd-squared-equal-time"]
+    );
+    let plan = plan_of("papers-bcd-squared-paper-iterations");
+    let spec = &plan.problems[0].spec;
+    let ProblemKind::Network { loss, l2, .. } = &spec.kind else {
+        panic!("not a network problem");
+    };
+    assert_eq!((*loss, *l2), (LossSpec::Mse, Some(0.0)));
+    assert!(
+        spec.description.contains("squared error"),
+        "{}",
+        spec.description
+    );
+}
+
 #[test]
 fn the_default_memory_limit_never_exceeds_the_machines_memory() {
     let limit = bench_suite::papers::default_memory_limit_bytes();
@@ -225,6 +269,7 @@ fn list_with_the_papers_suite_lists_the_setups() {
         "adam-full",
         "adam-b500",
         "sgd-b500",
+        "admm-taylor-paper",
         "Glorot-uniform weights, biases 0.1",
     ] {
         assert!(text.contains(name), "{name}: {text}");

@@ -491,3 +491,26 @@ fn taylor_and_dladmm_resume_on_shards_as_if_never_stopped() {
     resumed_equals_full(|| DistributedTaylorAdmm::<f64>::new(taylor.clone()).unwrap());
     resumed_equals_full(|| DistributedDlAdmm::<f64>::new(DlAdmmConfig::default()).unwrap());
 }
+
+/// The Gaussian start of Taylor ADMM (`TaylorStart::Gaussian`) is not sharded: every rank
+/// would draw the same columns from the same seed. The run stops as not applicable,
+/// before any step, with the reason.
+#[test]
+fn taylor_admm_on_shards_refuses_the_gaussian_start() {
+    let comm: Arc<dyn Comm> = Arc::new(ThreadComm::group(1).into_iter().next().unwrap());
+    let full = net_problem(Activation::Relu, LossKind::SoftmaxCrossEntropy);
+    let mut sharded = ShardedNetProblem::new(full, comm).unwrap();
+    let config = TaylorConfig::default().with_gaussian_start(1.0);
+    let mut s = DistributedTaylorAdmm::<f64>::new(config).unwrap();
+    let out = Driver::new(Budget::iterations(2))
+        .seed(5)
+        .run(&mut sharded, &mut s)
+        .unwrap();
+    match out.status {
+        solvers::Status::NotApplicable { reason } => {
+            assert!(reason.contains("Gaussian start"), "{reason}")
+        }
+        other => panic!("expected NotApplicable, got {other:?}"),
+    }
+    assert!(out.trace.records.is_empty());
+}

@@ -106,6 +106,64 @@ impl<T: Real> Lifted<T> {
         })
     }
 
+    /// Weights and biases from `net` (their shapes; the Taylor start overwrites their
+    /// values by least squares), and lifted variables for `n` samples drawn i.i.d.
+    /// `N(0, std^2)` from `rng` (Taylor et al., ICML 2016, Section 6, p. 6). Draw order:
+    /// layer by layer, `Z_l` then `A_l` (hidden layers), each column by column, from
+    /// consecutive [`nets::init::normal_pair`] draws (both values of a pair used), so a
+    /// seed fixes every entry. Errors if `std` is not finite and > 0 or `net` is no MLP.
+    pub fn gaussian<R: rand::Rng + ?Sized>(
+        net: &Sequential<T>,
+        n: usize,
+        std: f64,
+        rng: &mut R,
+    ) -> Result<Self, SolverError> {
+        if !(std > 0.0 && std.is_finite()) {
+            return Err(SolverError::config(
+                "Lifted::gaussian",
+                "std",
+                std,
+                "must be finite and > 0",
+            ));
+        }
+        let view = net
+            .mlp_view()
+            .map_err(|e| SolverError::NotApplicable(format!("ADMM needs an MLP: {e}")))?;
+        let l_count = view.num_layers();
+        let mut pending: Option<f64> = None;
+        let mut draw = |m: &mut DMatrix<T>| {
+            for v in m.iter_mut() {
+                let g = match pending.take() {
+                    Some(g) => g,
+                    None => {
+                        let (a, b) = nets::init::normal_pair(rng);
+                        pending = Some(b);
+                        a
+                    }
+                };
+                *v = T::of(std * g);
+            }
+        };
+        let (mut w, mut b, mut z, mut a) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for l in 0..l_count {
+            let d = net
+                .dense(l)
+                .ok_or_else(|| SolverError::Problem(format!("dense layer {l} missing")))?;
+            w.push(d.weight.clone());
+            b.push(d.bias.clone());
+            let mut zl = DMatrix::zeros(d.weight.nrows(), n);
+            draw(&mut zl);
+            z.push(zl);
+            if l + 1 < l_count {
+                let mut al = DMatrix::zeros(d.weight.nrows(), n);
+                draw(&mut al);
+                a.push(al);
+            }
+        }
+        let h = view.activations[..l_count.saturating_sub(1)].to_vec();
+        Ok(Lifted { w, b, z, a, h })
+    }
+
     /// Copies the weights and biases into the dense layers of `net`.
     pub fn write_to(&self, net: &mut Sequential<T>) -> Result<(), SolverError> {
         for l in 0..self.layers() {

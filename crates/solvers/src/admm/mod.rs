@@ -38,7 +38,9 @@ mod output_pg;
 mod taylor;
 mod taylor_solver;
 
-pub use config::{DlAdmmConfig, DlPenalty, OutputLoss, SAMPLE_CHUNK, TaylorConfig, ZlSolver};
+pub use config::{
+    DlAdmmConfig, DlPenalty, OutputLoss, SAMPLE_CHUNK, TaylorConfig, TaylorStart, ZlSolver,
+};
 pub use dladmm::{DlAdmm, DlBlock, DlStepInfo};
 pub use lifted::{Lifted, Residuals};
 pub use taylor::{TaylorAdmm, TaylorBlock, TaylorStepInfo};
@@ -49,3 +51,5 @@ mod tests_dladmm;
 mod tests_dladmm_ref;
 #[cfg(test)]
 mod tests_taylor;
+#[cfg(test)]
+mod tests_taylor_start;

@@ -57,9 +57,14 @@
 //! residuals are step-report values (not counted, as BCD's penalised objective).
 //! Until round 2 (issue #12) a whole iteration counted as one forward pass.
 //!
+//! Start ([`super::TaylorStart`]): by default `Z_l`, `A_l` come from a forward pass of
+//! the problem's weights (every residual 0); the paper's start draws them i.i.d.
+//! `N(0, 1)` and fits every `W_l` to the draws first ([`TaylorAdmm::initialize_with`];
+//! Section 6, PDF p. 6 of the PMLR camera-ready).
+//!
 //! Verification: the update equations follow ALGORITHMS.md 2.2 (checked numerically
-//! there against brute-force minimisation); the defaults gamma = 10, beta = 1 match a
-//! third-party port only, the paper text was not readable here (see
+//! there against brute-force minimisation) and Algorithm 1 of the paper (p. 3); the
+//! defaults gamma = 10, beta = 1 are the paper's (Section 6, p. 6; see
 //! [`super::TaylorConfig`]).
 
 use autodiff::{Real, Transpose};
@@ -67,7 +72,7 @@ use nalgebra::{DMatrix, DVector};
 use nets::{Dataset, Loss, Sequential};
 use serde::{Deserialize, Serialize};
 
-use super::config::TaylorConfig;
+use super::config::{TaylorConfig, TaylorStart};
 use super::lifted::{Lifted, Residuals};
 use super::linalg::{
     InputKey, LsInverse, SampleSums, SumsWork, least_squares_w, sample_sums, sample_sums_keep,
@@ -263,16 +268,69 @@ impl<T: Real> TaylorAdmm<T> {
     }
 
     /// Weights from `net`, lifted variables from its forward pass on the training
-    /// inputs, Lambda = 0.
+    /// inputs, Lambda = 0 ([`TaylorStart::ForwardPass`]). A config with the Gaussian
+    /// start needs the run's RNG: this then returns an error naming
+    /// [`TaylorAdmm::initialize_with`].
     pub fn initialize(
         &mut self,
         net: &Sequential<T>,
         loss: &Loss,
         train: &Dataset<T>,
     ) -> Result<(), SolverError> {
+        if let TaylorStart::Gaussian { .. } = self.config.start {
+            return Err(SolverError::Problem(
+                "TaylorAdmm: the Gaussian start draws from the run's RNG: call initialize_with"
+                    .into(),
+            ));
+        }
         let vars = Lifted::from_net(net, train.inputs())?;
         #[cfg(test)]
         tally::note(&tally::LAYER_MAPS);
+        self.start_from(vars, loss, train)
+    }
+
+    /// The configured start ([`TaylorConfig::start`]), Lambda = 0:
+    ///
+    /// * [`TaylorStart::ForwardPass`]: as [`TaylorAdmm::initialize`] (`rng` unused); one
+    ///   forward pass over the samples;
+    /// * [`TaylorStart::Gaussian`] (Taylor et al., Section 6, p. 6): `Z_l`, `A_l` i.i.d.
+    ///   `N(0, std^2)` from `rng` ([`Lifted::gaussian`]), then the W-step of every layer,
+    ///   in order, from those draws (`A_0 = X`), so the weights of `net` enter only
+    ///   through the W-step's relative proximal ridge ([`TaylorConfig::ridge`], 1e-8):
+    ///   `L` backward-type passes, no forward pass.
+    ///
+    /// Returns the data passes it made over the samples, `(forward, backward)`.
+    pub fn initialize_with<R: rand::Rng + ?Sized>(
+        &mut self,
+        net: &Sequential<T>,
+        loss: &Loss,
+        train: &Dataset<T>,
+        rng: &mut R,
+        threads: usize,
+    ) -> Result<(u64, u64), SolverError> {
+        let TaylorStart::Gaussian { std } = self.config.start else {
+            self.initialize(net, loss, train)?;
+            return Ok((1, 0));
+        };
+        let vars = Lifted::gaussian(net, train.len(), std, rng)?;
+        self.start_from(vars, loss, train)?;
+        let l_count = self.vars_ref()?.layers();
+        for l in 0..l_count {
+            self.run_block(TaylorBlock::Weights(l), train, threads)?;
+        }
+        self.vars_ref()?
+            .check_finite("TaylorAdmm (Gaussian start)", 0)?;
+        Ok((0, l_count as u64))
+    }
+
+    /// Takes `vars` as the lifted variables, Lambda = 0, no previous output, then
+    /// [`TaylorAdmm::prepare`].
+    fn start_from(
+        &mut self,
+        vars: Lifted<T>,
+        loss: &Loss,
+        train: &Dataset<T>,
+    ) -> Result<(), SolverError> {
         let out = &vars.z[vars.layers() - 1];
         self.lambda = DMatrix::zeros(out.nrows(), out.ncols());
         self.prev_m = DMatrix::zeros(0, 0);

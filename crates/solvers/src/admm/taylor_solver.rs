@@ -8,17 +8,35 @@ use crate::{Context, NetProblem, Solver, SolverError, StepReport};
 impl<T: Real> Solver<NetProblem<T>> for TaylorAdmm<T> {
     fn name(&self) -> String {
         let c = self.config();
+        let start = match c.start {
+            super::TaylorStart::ForwardPass => String::new(),
+            super::TaylorStart::Gaussian { std } => format!(", start=N(0,{std}^2)"),
+        };
         format!(
-            "TaylorADMM(gamma={}, beta={}, warm={}, out={:?})",
+            "TaylorADMM(gamma={}, beta={}, warm={}, out={:?}{start})",
             c.gamma, c.beta, c.warm_start, c.output_loss
         )
     }
 
-    /// Lifted variables from the network's forward pass (counted: one forward pass
-    /// over N samples).
+    /// The configured start ([`TaylorAdmm::initialize_with`]), the Gaussian draws from
+    /// the run's RNG `ctx.rng`. `problem.net` keeps its initial weights until the first
+    /// step (so the iteration-0 record is the same for every solver). Counted: one
+    /// forward pass over the N samples (forward-pass start), or one backward-type pass
+    /// per layer (the Gaussian start's W-steps).
     fn init(&mut self, problem: &mut NetProblem<T>, ctx: &mut Context) -> Result<(), SolverError> {
-        self.initialize(&problem.net, &problem.loss, &problem.train)?;
-        ctx.counters.add_forward(problem.train.len());
+        let threads = ctx.threads.max(1);
+        let (forward, backward) = self.initialize_with(
+            &problem.net,
+            &problem.loss,
+            &problem.train,
+            &mut *ctx.rng,
+            threads,
+        )?;
+        let n = problem.train.len();
+        ctx.counters.add_forward_n(forward, n);
+        for _ in 0..backward {
+            ctx.counters.add_backward(n);
+        }
         Ok(())
     }
 

@@ -38,12 +38,21 @@ impl<T: Real> Solver<ShardedNetProblem<T>> for DistributedTaylorAdmm<T> {
     }
 
     /// Lifted variables from the forward pass of the local shard (one forward pass over
-    /// the N samples in all).
+    /// the N samples in all). The Gaussian start is refused (`NotApplicable`).
     fn init(
         &mut self,
         problem: &mut ShardedNetProblem<T>,
         ctx: &mut Context,
     ) -> Result<(), SolverError> {
+        if let crate::admm::TaylorStart::Gaussian { .. } = self.inner.config().start {
+            // Each rank would draw its shard from the same seeded RNG: not the law of
+            // one process's draw over all N columns (no shard offset into the stream).
+            return Err(SolverError::NotApplicable(
+                "DistributedTaylorAdmm: the Gaussian start (TaylorStart::Gaussian) is not \
+                 implemented for sharded runs; use the forward-pass start"
+                    .into(),
+            ));
+        }
         let n = problem.num_samples_global();
         self.inner.set_distributed(problem.comm_arc(), n);
         self.inner
