@@ -81,15 +81,7 @@ impl<T: Real> Lifted<T> {
             .forward_trace(x)
             .map_err(|e| SolverError::Problem(format!("ADMM forward trace: {e}")))?;
         let l_count = view.num_layers();
-        let mut w = Vec::with_capacity(l_count);
-        let mut b = Vec::with_capacity(l_count);
-        for l in 0..l_count {
-            let d = net
-                .dense(l)
-                .ok_or_else(|| SolverError::Problem(format!("dense layer {l} missing")))?;
-            w.push(d.weight.clone());
-            b.push(d.bias.clone());
-        }
+        let (w, b) = weights_of(net, l_count)?;
         let mut tz = trace.z;
         let mut ta = trace.a;
         // trace.z[0] is an empty placeholder, trace.a[0] = X, trace.a[L] = Z_L.
@@ -144,18 +136,14 @@ impl<T: Real> Lifted<T> {
                 *v = T::of(std * g);
             }
         };
-        let (mut w, mut b, mut z, mut a) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for l in 0..l_count {
-            let d = net
-                .dense(l)
-                .ok_or_else(|| SolverError::Problem(format!("dense layer {l} missing")))?;
-            w.push(d.weight.clone());
-            b.push(d.bias.clone());
-            let mut zl = DMatrix::zeros(d.weight.nrows(), n);
+        let (w, b) = weights_of(net, l_count)?;
+        let (mut z, mut a) = (Vec::new(), Vec::new());
+        for (l, wl) in w.iter().enumerate() {
+            let mut zl = DMatrix::zeros(wl.nrows(), n);
             draw(&mut zl);
             z.push(zl);
             if l + 1 < l_count {
-                let mut al = DMatrix::zeros(d.weight.nrows(), n);
+                let mut al = DMatrix::zeros(wl.nrows(), n);
                 draw(&mut al);
                 a.push(al);
             }
@@ -288,4 +276,21 @@ pub(crate) fn dense_targets<T: Real>(
             Ok(y)
         }
     }
+}
+
+/// Weights and biases of the dense layers, in layer order.
+type LayerParams<T> = (Vec<DMatrix<T>>, Vec<DVector<T>>);
+
+/// Copies of the weights and biases of the first `l_count` dense layers of `net`.
+fn weights_of<T: Real>(net: &Sequential<T>, l_count: usize) -> Result<LayerParams<T>, SolverError> {
+    let mut w = Vec::with_capacity(l_count);
+    let mut b = Vec::with_capacity(l_count);
+    for l in 0..l_count {
+        let d = net
+            .dense(l)
+            .ok_or_else(|| SolverError::Problem(format!("dense layer {l} missing")))?;
+        w.push(d.weight.clone());
+        b.push(d.bias.clone());
+    }
+    Ok((w, b))
 }
