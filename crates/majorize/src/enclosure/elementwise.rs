@@ -580,16 +580,17 @@ impl<'a> Src1<'a> {
 }
 
 /// The five coefficient columns of a `k = 1` model, borrowed for writing.
-struct Cols1<'a> {
-    c0: &'a mut [f64],
-    c1: &'a mut [f64],
-    qm: &'a mut [f64],
-    qr: &'a mut [f64],
-    e: &'a mut [f64],
+pub(crate) struct Cols1<'a> {
+    pub(crate) c0: &'a mut [f64],
+    pub(crate) c1: &'a mut [f64],
+    pub(crate) qm: &'a mut [f64],
+    pub(crate) qr: &'a mut [f64],
+    pub(crate) e: &'a mut [f64],
 }
 
 impl<'a> Cols1<'a> {
-    fn of(z: &'a mut Model) -> Cols1<'a> {
+    /// The columns of `z` (`k = 1`).
+    pub(crate) fn of(z: &'a mut Model) -> Cols1<'a> {
         let Model {
             c0, c1, qm, qr, e, ..
         } = z;

@@ -264,17 +264,9 @@ impl DenseDirs {
                 self.b[row].abs() + (0..k).map(|l| self.vb[l][row].abs() * amax[l]).sum::<f64>();
             self.bmax.push(up_ops(s, 2 * k + 1));
         }
-        // Row maxima of W_max (NaN kept: `f64::max` would drop it).
-        self.rowmax.clear();
-        self.rowmax.extend(self.wmax.row_iter().map(|row| {
-            row.iter()
-                .fold(0.0f64, |m, x| if x.is_nan() || *x > m { *x } else { m })
-        }));
-        self.va_rowmax.clear();
-        self.va_rowmax.extend(self.va.row_iter().map(|row| {
-            row.iter()
-                .fold(0.0f64, |m, x| if x.is_nan() || *x > m { *x } else { m })
-        }));
+        // Row maxima of W_max and of VA (the two Hölder bounds).
+        row_maxima(&self.wmax, &mut self.rowmax);
+        row_maxima(&self.va, &mut self.va_rowmax);
         shape(&mut self.stacked_p, r, 2 * c);
         self.stacked_p.columns_mut(0, c).copy_from(&self.abs_w);
         self.stacked_p.columns_mut(c, c).copy_from(&self.va);
@@ -547,6 +539,16 @@ pub(crate) fn dense(
     }
     ws.give(stacked_s);
     Ok(z)
+}
+
+/// `out[r] = max_j m[r, j]` of a nonnegative matrix (0 for no columns), NaN kept
+/// (`f64::max` would drop it, and a NaN must reach the bound).
+fn row_maxima(m: &DMatrix<f64>, out: &mut Vec<f64>) {
+    out.clear();
+    out.extend(m.row_iter().map(|row| {
+        row.iter()
+            .fold(0.0f64, |mx, x| if x.is_nan() || *x > mx { *x } else { mx })
+    }));
 }
 
 fn add_cols(m: &mut DMatrix<f64>, b: &[f64]) {

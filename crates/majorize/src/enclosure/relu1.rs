@@ -22,6 +22,7 @@
 
 use nets::Activation;
 
+use super::elementwise::Cols1 as Cols;
 use super::fp::{Inflate, fast_paths};
 use super::model::Model;
 use super::scalar1::{Consts1, Entry1, pwl_entry};
@@ -54,16 +55,7 @@ pub(crate) fn relu_zero_q_in_place(
     if !(a * a).is_finite() {
         return false;
     }
-    let Model {
-        c0, c1, qm, qr, e, ..
-    } = z;
-    let mut cols = Cols {
-        c0: c0.as_mut_slice(),
-        c1: c1[0].as_mut_slice(),
-        qm: qm[0].as_mut_slice(),
-        qr: qr[0].as_mut_slice(),
-        e: e.as_mut_slice(),
-    };
+    let mut cols = Cols::of(z);
     debug_assert!(
         cols.qm
             .iter()
@@ -86,15 +78,6 @@ pub(crate) fn relu_zero_q_in_place(
     }
     relu_cols(&mut cols, a, u_t, kinks);
     true
-}
-
-/// The five coefficient columns of a `k = 1` model.
-struct Cols<'a> {
-    c0: &'a mut [f64],
-    c1: &'a mut [f64],
-    qm: &'a mut [f64],
-    qr: &'a mut [f64],
-    e: &'a mut [f64],
 }
 
 /// [`relu_cols`] with AVX-512F code generation.
@@ -221,16 +204,7 @@ pub(crate) fn all_variants(z: &Model, a: f64, u_t: f64) -> Vec<(Model, Vec<usize
         .map(|f| {
             let mut m = z.clone();
             let mut kinks = Vec::new();
-            let Model {
-                c0, c1, qm, qr, e, ..
-            } = &mut m;
-            let mut cols = Cols {
-                c0: c0.as_mut_slice(),
-                c1: c1[0].as_mut_slice(),
-                qm: qm[0].as_mut_slice(),
-                qr: qr[0].as_mut_slice(),
-                e: e.as_mut_slice(),
-            };
+            let mut cols = Cols::of(&mut m);
             f(&mut cols, a, u_t, &mut kinks);
             (m, kinks)
         })
