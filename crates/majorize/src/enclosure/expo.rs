@@ -62,7 +62,7 @@ pub(crate) const X_FLUSH: f64 = -708.0;
 #[cfg(test)]
 pub(crate) const EXP_FLUSH: f64 = f64::from_bits((1023 - 1021) << 52);
 /// Relative error bound of [`exp_nonpos`] on `[X_FLUSH, 0]`, in units of `u = 2⁻⁵³`.
-pub(crate) const EXP_ULPS: f64 = 2.5;
+pub const EXP_ULPS: f64 = 2.5;
 
 /// `1 / ln 2`, rounded.
 const INV_LN2: f64 = std::f64::consts::LOG2_E;
@@ -118,9 +118,10 @@ pub(crate) fn poly_with(r: f64, c: &[f64]) -> f64 {
 
 /// `e^x` for `x <= 0` within `EXP_ULPS · u` relative on `[X_FLUSH, 0]`, 0 below `X_FLUSH`
 /// (absolute error `< EXP_FLUSH`), `+∞` for `x > 0`, `NaN` for `NaN` (module doc). Branch
-/// free, so loops over slices vectorise.
+/// free, so loops over slices vectorise. Public (re-exported as
+/// `majorize::enclosure::exp_nonpos`) for the solvers' softmax kernels (issue #14).
 #[inline(always)]
-pub(crate) fn exp_nonpos(x: f64) -> f64 {
+pub fn exp_nonpos(x: f64) -> f64 {
     exp_nonpos_with(x, &COEF)
 }
 

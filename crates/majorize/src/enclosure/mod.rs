@@ -57,6 +57,7 @@ mod ce_plain;
 mod degree0;
 pub(crate) mod elementwise;
 mod expo;
+pub use expo::{EXP_ULPS, exp_nonpos};
 mod extreme;
 pub(crate) mod fp;
 pub(crate) mod loss;

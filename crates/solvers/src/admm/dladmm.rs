@@ -56,7 +56,7 @@
 //! paper here (the paper text was not readable), so [`super::DlPenalty::Fixed`] lets the
 //! user set it and the code's adaptive rule is [`super::DlPenalty::Adaptive`].
 
-use autodiff::{Real, Reduction, Transpose};
+use autodiff::{Real, Reduction};
 use nalgebra::DMatrix;
 use nets::{Dataset, Loss, LossKind, Sequential, Targets};
 use serde::{Deserialize, Serialize};
@@ -65,9 +65,11 @@ use super::config::{DlAdmmConfig, DlPenalty, ZlSolver};
 use super::lifted::{Lifted, Residuals, dense_targets};
 use super::linalg::{InputKey, SampleSums, SumsWork};
 use super::output_pg::prox_gradient;
+use super::output_softmax::SoftmaxWork;
 use crate::SolverError;
-use crate::linalg::{ensure_shape, gemm, require_finite, sq_norm};
+use crate::linalg::{ensure_shape, require_finite, sq_norm};
 
+mod fused;
 mod lagrangian;
 pub(crate) mod steps;
 #[cfg(test)]
@@ -168,14 +170,17 @@ pub struct DlAdmm<T: Real> {
     /// at most four times).
     prods: Vec<DMatrix<T>>,
     prod_valid: Vec<bool>,
-    /// One column's exponentials in the fused softmax output iterations.
-    exps: Vec<f64>,
+    /// The samples-contiguous copy of the output block for the fused softmax output
+    /// iterations (`output_softmax`).
+    softmax: SoftmaxWork<T>,
     /// Data-parallel mode ([`crate::distributed::DistributedDlAdmm`]): the communicator
     /// over which the sums over samples are added, and the global N.
     dist: Option<(std::sync::Arc<dyn crate::comm::Comm>, usize)>,
     dist_scratch: Vec<f64>,
     /// The b-step's row sums.
     bias_sums: Vec<f64>,
+    /// Layer outputs of the adaptive rule's true-objective evaluation (reused).
+    pub(super) eval_bufs: [DMatrix<T>; 2],
 }
 
 impl<T: Real> DlAdmm<T> {
@@ -213,10 +218,11 @@ impl<T: Real> DlAdmm<T> {
             data_key: InputKey::default(),
             prods: Vec::new(),
             prod_valid: Vec::new(),
-            exps: Vec::new(),
+            softmax: SoftmaxWork::default(),
             dist: None,
             dist_scratch: Vec::new(),
             bias_sums: Vec::new(),
+            eval_bufs: [DMatrix::zeros(0, 0), DMatrix::zeros(0, 0)],
         })
     }
 
@@ -367,44 +373,6 @@ impl<T: Real> DlAdmm<T> {
         if l + 1 == l_count { self.rho } else { self.nu }
     }
 
-    /// `scratch <- W_l A_{l-1} + b_l 1^T`, bit for bit [`affine`], with the product `W_l A_{l-1}` taken from the cache when
-    /// neither factor changed since it was computed.
-    fn affine_cached(
-        &mut self,
-        l: usize,
-        x: &DMatrix<T>,
-        threads: usize,
-    ) -> Result<(), SolverError> {
-        let vars = self.vars.as_ref().ok_or_else(not_init)?;
-        let l_count = vars.layers();
-        if self.prod_valid.len() != l_count {
-            self.prod_valid = vec![false; l_count];
-            self.prods.resize_with(l_count, || DMatrix::zeros(0, 0));
-        }
-        let (w, input) = (&vars.w[l], vars.input(x, l));
-        if !self.prod_valid[l] {
-            let p = &mut self.prods[l];
-            ensure_shape(p, w.nrows(), input.ncols());
-            gemm(p, 1.0, w, Transpose::No, input, Transpose::No, 0.0, threads)?;
-            self.prod_valid[l] = true;
-        }
-        let out = &mut self.scratch;
-        let p = &self.prods[l];
-        ensure_shape(out, p.nrows(), p.ncols());
-        out.copy_from(p);
-        for mut col in out.column_iter_mut() {
-            col += &vars.b[l];
-        }
-        Ok(())
-    }
-
-    /// Marks `W_l A_{l-1}` as changed.
-    fn invalidate(&mut self, l: usize) {
-        if let Some(v) = self.prod_valid.get_mut(l) {
-            *v = false;
-        }
-    }
-
     /// [`Lifted::residuals`] with the cached products.
     fn residuals_cached(
         &mut self,
@@ -426,26 +394,6 @@ impl<T: Real> DlAdmm<T> {
             }
         }
         Ok(r)
-    }
-
-    /// `scratch <- Z_l - W_l A_{l-1} - b_l (+ U / rho for the output layer)`.
-    fn residual_into(
-        &mut self,
-        l: usize,
-        x: &DMatrix<T>,
-        threads: usize,
-    ) -> Result<(), SolverError> {
-        self.affine_cached(l, x, threads)?;
-        let vars = self.vars.as_ref().ok_or_else(not_init)?;
-        let last = l + 1 == vars.layers();
-        let inv_rho = T::of(1.0 / self.rho);
-        for (i, (s, &z)) in self.scratch.iter_mut().zip(vars.z[l].iter()).enumerate() {
-            *s = z - *s;
-            if last {
-                *s += self.u.as_slice()[i] * inv_rho;
-            }
-        }
-        Ok(())
     }
 
     /// Runs one block step; returns the inner solves (backtracking trials, inner
@@ -473,17 +421,11 @@ impl<T: Real> DlAdmm<T> {
         }
         match block {
             DlBlock::Bias(l) => {
-                self.residual_into(l, x, threads)?;
+                // Row sums of the residual over the samples (over all ranks).
+                self.residual_sums(l, x, threads)?;
                 note_pass!(FORWARD);
                 let inv_n = 1.0 / self.global_n(n) as f64;
-                // Row sums of the residual over the samples (over all ranks).
                 let sums = &mut self.bias_sums;
-                sums.clear();
-                sums.extend(
-                    self.scratch
-                        .row_iter()
-                        .map(|row| row.iter().map(|v| v.to_f64()).sum::<f64>()),
-                );
                 reduce(&self.dist, sums, &mut self.dist_scratch)?;
                 let vars = self.vars.as_mut().ok_or_else(not_init)?;
                 for (bi, s) in vars.b[l].iter_mut().zip(sums.iter()) {
@@ -555,7 +497,7 @@ impl<T: Real> DlAdmm<T> {
                                 tol,
                                 z,
                                 &mut self.grad,
-                                &mut self.exps,
+                                &mut self.softmax,
                                 &mut |b: &mut [f64]| reduce(dist, b, scratch),
                             )
                         }

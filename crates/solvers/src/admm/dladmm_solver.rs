@@ -1,6 +1,7 @@
 //! [`DlAdmm`] as a [`Solver`] of a [`NetProblem`].
 
 use autodiff::Real;
+use nalgebra::DMatrix;
 
 use super::config::DlPenalty;
 use super::dladmm::{DlAdmm, DlSaved, DlStepInfo};
@@ -23,6 +24,29 @@ impl<T: Real> DlAdmm<T> {
             .with("inner_solves", info.inner_solves as f64)
             .with("output_inner", info.output_inner as f64)
     }
+}
+
+/// `Sequential::objective` (the same operations, so the same bits) with the layer
+/// outputs in `bufs`, reused between calls: the evaluation allocated two `d x N`
+/// matrices per sweep (page faults and zeroing were ~5% of a digits-mlp sweep, issue
+/// #14).
+fn objective_buffered<T: Real>(
+    problem: &NetProblem<T>,
+    bufs: &mut [DMatrix<T>; 2],
+) -> Result<f64, nets::NetsError> {
+    let (net, loss, x) = (&problem.net, &problem.loss, problem.train.inputs());
+    let Some((first, rest)) = net.layers().split_first() else {
+        return Ok(net.objective(loss, x, problem.train.targets())?.to_f64());
+    };
+    loss.validate()?;
+    let [cur, next] = bufs;
+    first.forward(x, cur)?;
+    for l in rest {
+        l.forward(cur, next)?;
+        std::mem::swap(cur, next);
+    }
+    let data = loss.value(cur, problem.train.targets())?;
+    Ok(T::of(data.to_f64() + net.weight_penalty(loss.l2)).to_f64())
 }
 
 impl<T: Real> Solver<NetProblem<T>> for DlAdmm<T> {
@@ -70,15 +94,8 @@ impl<T: Real> Solver<NetProblem<T>> for DlAdmm<T> {
         }
         ctx.counters.inner_solves += info.inner_solves;
         if matches!(self.config().penalty, DlPenalty::Adaptive { .. }) {
-            let obj = problem
-                .net
-                .objective(
-                    &problem.loss,
-                    problem.train.inputs(),
-                    problem.train.targets(),
-                )
-                .map_err(|e| SolverError::Problem(format!("dlADMM objective: {e}")))?
-                .to_f64();
+            let obj = objective_buffered(problem, &mut self.eval_bufs)
+                .map_err(|e| SolverError::Problem(format!("dlADMM objective: {e}")))?;
             ctx.counters.add_forward(n);
             let widest = self
                 .lifted()
@@ -123,5 +140,39 @@ impl<T: Real> Solver<NetProblem<T>> for DlAdmm<T> {
         super::checks::check_lifted("dlADMM", vars, problem)?;
         super::checks::check_output_sized("dlADMM", "u", &s.u, problem, false)?;
         super::checks::check_output_sized("dlADMM", "prev_m", &s.prev_m, problem, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use autodiff::Reduction;
+    use nets::{Dataset, Loss, LossKind, Targets};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+    use crate::admm::tests_taylor::{gauss, net};
+
+    /// The buffered objective is `Sequential::objective` bit for bit, also when its
+    /// buffers come from another network's shapes.
+    #[test]
+    fn buffered_objective_is_the_networks_objective_bit_for_bit() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let x = gauss(&mut rng, 4, 70);
+        let labels: Vec<usize> = (0..70).map(|i| (i * 5 + i / 4) % 3).collect();
+        let data = Dataset::new(x, Targets::Labels { labels, classes: 3 }).unwrap();
+        let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean).with_l2(0.1);
+        let mut bufs = [DMatrix::zeros(2, 3), DMatrix::zeros(0, 0)];
+        for widths in [&[4, 7, 5, 3][..], &[4, 9, 3]] {
+            let p = NetProblem::new(net(widths, 3), loss.clone(), data.clone(), None).unwrap();
+            let want = p
+                .net
+                .objective(&loss, p.train.inputs(), p.train.targets())
+                .unwrap();
+            for _ in 0..2 {
+                let got = objective_buffered(&p, &mut bufs).unwrap();
+                assert_eq!(got.to_bits(), want.to_bits(), "{widths:?}");
+            }
+        }
     }
 }

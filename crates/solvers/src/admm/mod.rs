@@ -35,6 +35,7 @@ mod lifted;
 mod linalg;
 mod output;
 mod output_pg;
+mod output_softmax;
 mod taylor;
 mod taylor_solver;
 

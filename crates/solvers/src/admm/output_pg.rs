@@ -35,6 +35,7 @@ use nalgebra::DMatrix;
 use nets::{Loss, LossKind, Targets};
 
 use super::dladmm::steps::note_pass;
+use super::output_softmax::{SoftmaxWork, pass};
 use crate::SolverError;
 
 fn nerr(e: nets::NetsError) -> SolverError {
@@ -56,7 +57,7 @@ pub(crate) fn prox_gradient<T: Real>(
     tol: f64,
     z: &mut DMatrix<T>,
     grad: &mut DMatrix<T>,
-    exps: &mut Vec<f64>,
+    work: &mut SoftmaxWork<T>,
     sum: &mut Summer<'_>,
 ) -> Result<u64, SolverError> {
     if loss.kind == LossKind::SoftmaxCrossEntropy {
@@ -66,7 +67,7 @@ pub(crate) fn prox_gradient<T: Real>(
                 let y = |i: usize, n: usize| {
                     if labels[n] == i { T::one() } else { T::zero() }
                 };
-                softmax_loop(y, v, rho, eta, max_iter, tol, z, grad, exps, sum)
+                softmax_loop(y, v, rho, eta, max_iter, tol, z, grad, work, sum)
             }
             Targets::Dense(y) => {
                 if y.shape() != z.shape() {
@@ -85,7 +86,7 @@ pub(crate) fn prox_gradient<T: Real>(
                     tol,
                     z,
                     grad,
-                    exps,
+                    work,
                     sum,
                 )
             }
@@ -175,7 +176,8 @@ fn generic_loop<T: Real>(
     Ok(max_iter as u64)
 }
 
-/// Softmax cross-entropy: the fused loop (module doc). `y(i, n)` is the target entry.
+/// Softmax cross-entropy: the fused loop (module doc) on the samples-contiguous copy of
+/// the block (`output_softmax`). `y(i, n)` is the target entry.
 #[allow(clippy::too_many_arguments)]
 fn softmax_loop<T: Real, Y: Fn(usize, usize) -> T>(
     y: Y,
@@ -186,104 +188,31 @@ fn softmax_loop<T: Real, Y: Fn(usize, usize) -> T>(
     tol: f64,
     z: &mut DMatrix<T>,
     grad: &mut DMatrix<T>,
-    exps: &mut Vec<f64>,
+    work: &mut SoftmaxWork<T>,
     sum: &mut Summer<'_>,
 ) -> Result<u64, SolverError> {
-    if grad.shape() != z.shape() {
-        *grad = DMatrix::zeros(z.nrows(), z.ncols());
-    }
-    exps.resize(z.nrows(), 0.0);
-    let mut parts = softmax_pass(&y, v, rho, None, z, grad, exps);
-    sum(&mut parts)?;
-    let mut prev = parts[0] + 0.5 * rho * parts[1];
-    let denom = rho + 1.0 / eta;
-    for it in 1..=max_iter {
-        let mut parts = softmax_pass(&y, v, rho, Some((eta, denom)), z, grad, exps);
+    work.load(z, v, y);
+    let mut run = || -> Result<u64, SolverError> {
+        note_pass!(FORWARD);
+        let mut parts = pass(work, rho, None);
         sum(&mut parts)?;
-        let cur = parts[0] + 0.5 * rho * parts[1];
-        if (cur - prev).abs() < tol {
-            return Ok(it as u64);
-        }
-        prev = cur;
-    }
-    Ok(max_iter as u64)
-}
-
-/// One column-by-column pass: with `step = Some((eta, denom))` first the prox-gradient
-/// update of the column from the gradient stored in `grad`, then the softmax CE value,
-/// its gradient (into `grad`) and the quadratic term at the (new) column. Returns the
-/// two parts of the block objective `T(R(Z)) + (rho/2) ||Z - v||^2`: `[T(R(Z)),
-/// ||Z - v||^2]`, with `R` rounded to `T` as the generic loss returns it.
-fn softmax_pass<T: Real, Y: Fn(usize, usize) -> T>(
-    y: &Y,
-    v: &DMatrix<T>,
-    rho: f64,
-    step: Option<(f64, f64)>,
-    z: &mut DMatrix<T>,
-    grad: &mut DMatrix<T>,
-    exps: &mut [f64],
-) -> [f64; 2] {
-    note_pass!(FORWARD);
-    let k = z.nrows();
-    if k == 0 {
-        return [0.0, 0.0];
-    }
-    // In f64 the gradient's exponentials are the value's; in f32 they are separate.
-    let wide = std::mem::size_of::<T>() == std::mem::size_of::<f64>();
-    let (mut total, mut quad) = (0.0f64, 0.0f64);
-    let cols = z
-        .as_mut_slice()
-        .chunks_exact_mut(k)
-        .zip(v.as_slice().chunks_exact(k))
-        .zip(grad.as_mut_slice().chunks_exact_mut(k));
-    for (n, ((zc, vc), gc)) in cols.enumerate() {
-        if let Some((eta, denom)) = step {
-            for ((zi, &vi), &gi) in zc.iter_mut().zip(vc).zip(gc.iter()) {
-                let nz = (rho * vi.to_f64() + zi.to_f64() / eta - gi.to_f64()) / denom;
-                *zi = T::of(nz);
+        let mut prev = parts[0] + 0.5 * rho * parts[1];
+        let denom = rho + 1.0 / eta;
+        for it in 1..=max_iter {
+            note_pass!(FORWARD);
+            let mut parts = pass(work, rho, Some((eta, denom)));
+            sum(&mut parts)?;
+            let cur = parts[0] + 0.5 * rho * parts[1];
+            if (cur - prev).abs() < tol {
+                return Ok(it as u64);
             }
+            prev = cur;
         }
-        // The column's maximum (any order gives the same value for finite entries).
-        let mx = zc[1..]
-            .iter()
-            .fold(zc[0], |a, &b| if b > a { b } else { a });
-        let mx64 = mx.to_f64();
-        let mut s64 = 0.0f64;
-        for (e, &zi) in exps.iter_mut().zip(zc.iter()) {
-            *e = (zi.to_f64() - mx64).exp();
-            s64 += *e;
-        }
-        let lse = mx64 + s64.ln();
-        let mut sample = 0.0f64;
-        let mut ysum = T::zero();
-        for (i, &zi) in zc.iter().enumerate() {
-            let yi = y(i, n);
-            ysum += yi;
-            let y64 = yi.to_f64();
-            sample += if y64 == 0.0 {
-                0.0
-            } else {
-                y64 * (lse - zi.to_f64())
-            };
-        }
-        total += sample;
-        let mut se = T::zero();
-        for (&e64, &zi) in exps.iter().zip(zc.iter()) {
-            se += if wide { T::of(e64) } else { (zi - mx).exp() };
-        }
-        for (i, (((g, &e64), &zi), &vi)) in gc
-            .iter_mut()
-            .zip(exps.iter())
-            .zip(zc.iter())
-            .zip(vc)
-            .enumerate()
-        {
-            let e = if wide { T::of(e64) } else { (zi - mx).exp() };
-            quad += (zi.to_f64() - vi.to_f64()).powi(2);
-            *g = ysum * (e / se) - y(i, n);
-        }
-    }
-    [T::of(total).to_f64(), quad]
+        Ok(max_iter as u64)
+    };
+    let out = run();
+    work.store(z, grad);
+    out
 }
 
 #[cfg(test)]
@@ -301,14 +230,21 @@ mod tests {
         (z, v, labels)
     }
 
-    /// The fused loop gives the generic loop's iterates and count bit for bit (f64),
-    /// for labels and for dense (soft) targets, stopping on tol and on the cap.
+    /// The fused loop gives the generic loop's iteration count and its iterates and
+    /// gradients to rounding (f64: the exponential is `exp_nonpos`, not libm's), for
+    /// labels and for dense (soft) targets, stopping on tol and on the cap.
     #[test]
-    fn fused_softmax_matches_the_generic_loss_bit_for_bit() {
+    fn fused_softmax_matches_the_generic_loss_to_rounding() {
         let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Sum);
         let (z0, v, labels) = fixture(37, 5, 3);
         let mut rng = ChaCha8Rng::seed_from_u64(9);
-        let soft = DMatrix::from_fn(5, 37, |_, _| rng.random_range(0.0..1.0));
+        // Soft targets: a distribution per sample (a loss of curvature <= 1/2, so the
+        // code's eta = 4 = 2 / L is non-expansive; targets summing to more would make
+        // the iteration expansive and amplify any rounding difference).
+        let mut soft = DMatrix::from_fn(5, 37, |_, _| rng.random_range(0.0..1.0));
+        for mut c in soft.column_iter_mut() {
+            c /= c.sum();
+        }
         for targets in [
             Targets::Labels {
                 labels: labels.clone(),
@@ -319,7 +255,7 @@ mod tests {
             for (rho, max_iter, tol) in [(1e-3, 500, 1e-3), (0.1, 7, 0.0), (2.0, 50, 1e-9)] {
                 let (mut za, mut zb) = (z0.clone(), z0.clone());
                 let (mut ga, mut gb) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
-                let mut exps = Vec::new();
+                let mut work = SoftmaxWork::default();
                 let na = prox_gradient(
                     &loss,
                     &targets,
@@ -330,7 +266,7 @@ mod tests {
                     tol,
                     &mut za,
                     &mut ga,
-                    &mut exps,
+                    &mut work,
                     &mut |_| Ok(()),
                 )
                 .unwrap();
@@ -349,8 +285,18 @@ mod tests {
                 .unwrap();
                 assert_eq!(na, nb, "iterations, rho {rho}");
                 assert!(na >= 2);
-                assert_eq!(za, zb, "iterates, rho {rho}");
-                assert_eq!(ga, gb, "gradients, rho {rho}");
+                // `exp_nonpos` is within 2.5 ulps, libm's within 1: the iterates may
+                // differ in their last bits, and the difference stays at that level
+                // (each iteration is a contraction).
+                let close = |a: &DMatrix<f64>, b: &DMatrix<f64>| {
+                    a.iter()
+                        .zip(b.iter())
+                        .map(|(x, y)| (x - y).abs() / (1.0 + y.abs()))
+                        .fold(0.0f64, f64::max)
+                };
+                let (dz, dg) = (close(&za, &zb), close(&ga, &gb));
+                assert!(dz <= 1e-14, "iterates, rho {rho}: {dz:e}");
+                assert!(dg <= 1e-14, "gradients, rho {rho}: {dg:e}");
             }
         }
     }
@@ -364,7 +310,7 @@ mod tests {
         let targets = Targets::Labels { labels, classes: 4 };
         let (mut za, mut zb) = (z0.clone(), z0.clone());
         let (mut ga, mut gb) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
-        let mut exps = Vec::new();
+        let mut work = SoftmaxWork::default();
         prox_gradient(
             &loss,
             &targets,
@@ -375,7 +321,7 @@ mod tests {
             0.0,
             &mut za,
             &mut ga,
-            &mut exps,
+            &mut work,
             &mut |_| Ok(()),
         )
         .unwrap();
@@ -416,7 +362,7 @@ mod tests {
             1e-3,
             &mut z,
             &mut g,
-            &mut Vec::new(),
+            &mut SoftmaxWork::default(),
             &mut |_| Ok(()),
         )
         .unwrap_err();
