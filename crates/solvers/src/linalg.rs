@@ -362,7 +362,7 @@ pub(crate) fn lambda_max_psd<T: Real>(g: &DMatrix<T>, iters: usize) -> f64 {
 
 /// Squared Frobenius norm `||m||_F^2`, accumulated in f64.
 pub(crate) fn sq_norm<T: Real>(m: &DMatrix<T>) -> f64 {
-    m.iter().map(|x| x.to_f64() * x.to_f64()).sum()
+    m.as_slice().iter().map(|x| x.to_f64() * x.to_f64()).sum()
 }
 
 /// Squared Euclidean norm `||v||^2` of a vector, accumulated in f64.
@@ -372,8 +372,9 @@ pub(crate) fn sq_norm_vec<T: Real>(v: &DVector<T>) -> f64 {
 
 /// `||a - b||_F^2` in f64 (same shapes).
 pub(crate) fn sq_diff<T: Real>(a: &DMatrix<T>, b: &DMatrix<T>) -> f64 {
-    a.iter()
-        .zip(b.iter())
+    a.as_slice()
+        .iter()
+        .zip(b.as_slice())
         .map(|(x, y)| {
             let d = x.to_f64() - y.to_f64();
             d * d
@@ -396,15 +397,19 @@ pub(crate) fn diff_and_norm<T: Real>(a: &DMatrix<T>, b: &DMatrix<T>) -> (f64, f6
 
 /// Frobenius inner product `<x, y> = sum_ij x_ij y_ij` in f64.
 pub(crate) fn dot<T: Real>(x: &DMatrix<T>, y: &DMatrix<T>) -> f64 {
-    x.iter()
-        .zip(y.iter())
+    x.as_slice()
+        .iter()
+        .zip(y.as_slice())
         .map(|(a, b)| a.to_f64() * b.to_f64())
         .sum()
 }
 
 /// Whether every entry of `m` is finite.
 pub(crate) fn all_finite<T: Real>(m: &DMatrix<T>) -> bool {
-    m.iter().all(|v| v.finite())
+    // Branch-free within a chunk (so it vectorizes), early exit between chunks.
+    m.as_slice()
+        .chunks(256)
+        .all(|c| c.iter().fold(true, |ok, v| ok & v.finite()))
 }
 
 /// `Err(NonFinite(what()))` if any entry of `m` is NaN or infinite (the message is

@@ -67,7 +67,7 @@ use super::linalg::{InputKey, SampleSums, SumsWork};
 use super::output_pg::prox_gradient;
 use super::output_softmax::SoftmaxWork;
 use crate::SolverError;
-use crate::linalg::{ensure_shape, require_finite, sq_norm};
+use crate::linalg::{all_finite, ensure_shape, require_finite};
 
 mod fused;
 mod lagrangian;
@@ -373,29 +373,6 @@ impl<T: Real> DlAdmm<T> {
         if l + 1 == l_count { self.rho } else { self.nu }
     }
 
-    /// [`Lifted::residuals`] with the cached products.
-    fn residuals_cached(
-        &mut self,
-        x: &DMatrix<T>,
-        threads: usize,
-    ) -> Result<Residuals, SolverError> {
-        let mut r = Residuals::default();
-        let l_count = self.vars.as_ref().ok_or_else(not_init)?.layers();
-        for l in 0..l_count {
-            self.affine_cached(l, x, threads)?;
-            let vars = self.vars.as_ref().ok_or_else(not_init)?;
-            self.scratch -= &vars.z[l];
-            r.linear.push(sq_norm(&self.scratch).sqrt());
-            if l + 1 < l_count {
-                ensure_shape(&mut self.scratch, vars.z[l].nrows(), vars.z[l].ncols());
-                vars.h[l].apply_matrix(&vars.z[l], &mut self.scratch);
-                self.scratch -= &vars.a[l];
-                r.activation.push(sq_norm(&self.scratch).sqrt());
-            }
-        }
-        Ok(r)
-    }
-
     /// Runs one block step; returns the inner solves (backtracking trials, inner
     /// output iterations) it made.
     pub fn run_block(
@@ -472,7 +449,12 @@ impl<T: Real> DlAdmm<T> {
                 } else {
                     // v = m - U / rho; Z_L = prox_{R/rho}(v).
                     let inv_rho = T::of(1.0 / self.rho);
-                    for (s, &u) in self.scratch.iter_mut().zip(self.u.iter()) {
+                    for (s, &u) in self
+                        .scratch
+                        .as_mut_slice()
+                        .iter_mut()
+                        .zip(self.u.as_slice())
+                    {
                         *s -= u * inv_rho;
                     }
                     let z = &mut vars.z[l];
@@ -540,8 +522,9 @@ impl<T: Real> DlAdmm<T> {
         let vars = self.vars.as_ref().ok_or_else(not_init)?;
         let dual2 = if self.prev_m.shape() == self.scratch.shape() {
             self.scratch
+                .as_slice()
                 .iter()
-                .zip(self.prev_m.iter())
+                .zip(self.prev_m.as_slice())
                 .map(|(a, b)| (a.to_f64() - b.to_f64()).powi(2))
                 .sum::<f64>()
         } else {
@@ -550,16 +533,17 @@ impl<T: Real> DlAdmm<T> {
         let rt = T::of(self.rho);
         for ((u, &z), &m) in self
             .u
+            .as_mut_slice()
             .iter_mut()
-            .zip(vars.z[last].iter())
-            .zip(self.scratch.iter())
+            .zip(vars.z[last].as_slice())
+            .zip(self.scratch.as_slice())
         {
             *u += rt * (z - m);
         }
         ensure_shape(&mut self.prev_m, self.scratch.nrows(), self.scratch.ncols());
         self.prev_m.copy_from(&self.scratch);
         let local_err = vars.check_finite("DlAdmm", self.iterations).err();
-        let bad = local_err.is_some() || !self.u.iter().all(|v| v.finite());
+        let bad = local_err.is_some() || !all_finite(&self.u);
         let mut extra = [loss, ur, dual2, if bad { 1.0 } else { 0.0 }];
         self.reduce_residuals(&mut r, &mut extra)?;
         let augmented = self.lagrangian_combine(&r, [extra[0], extra[1]])?;

@@ -150,8 +150,9 @@ impl<T: Real> SampleSums<T> {
 }
 
 fn row_sums_into<T: Real>(m: &DMatrix<T>, out: &mut [f64]) {
-    for col in m.column_iter() {
-        for (o, v) in out.iter_mut().zip(col.iter()) {
+    // Column by column over the contiguous storage (same order of the sums).
+    for col in m.as_slice().chunks_exact(m.nrows().max(1)) {
+        for (o, v) in out.iter_mut().zip(col) {
             *o += v.to_f64();
         }
     }

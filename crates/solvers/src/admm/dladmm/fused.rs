@@ -11,6 +11,7 @@ use autodiff::{Real, Transpose};
 
 use super::{DlAdmm, not_init};
 use crate::SolverError;
+use crate::admm::lifted::Residuals;
 use crate::linalg::{ensure_shape, gemm};
 
 impl<T: Real> DlAdmm<T> {
@@ -147,5 +148,47 @@ impl<T: Real> DlAdmm<T> {
             }
         }
         Ok(())
+    }
+
+    /// [`crate::admm::lifted::Lifted::residuals`] from the cached products: per layer
+    /// `||W_l A_{l-1} + b_l - Z_l||` and, for hidden layers, `||h(Z_l) - A_l||`, each
+    /// squared entry summed in storage order (as `sq_norm` of the difference matrix),
+    /// without writing the differences.
+    pub(super) fn residuals_cached(
+        &mut self,
+        x: &nalgebra::DMatrix<T>,
+        threads: usize,
+    ) -> Result<Residuals, SolverError> {
+        let mut r = Residuals::default();
+        let l_count = self.vars.as_ref().ok_or_else(not_init)?.layers();
+        for l in 0..l_count {
+            self.product(l, x, threads)?;
+            let vars = self.vars.as_ref().ok_or_else(not_init)?;
+            let (p, b, z) = (&self.prods[l], vars.b[l].as_slice(), &vars.z[l]);
+            let k = p.nrows().max(1);
+            // `Iterator::sum` of f64 starts from -0.0.
+            let mut lin = -0.0f64;
+            for (pc, zc) in p
+                .as_slice()
+                .chunks_exact(k)
+                .zip(z.as_slice().chunks_exact(k))
+            {
+                for ((&pi, &bi), &zi) in pc.iter().zip(b).zip(zc) {
+                    let d = ((pi + bi) - zi).to_f64();
+                    lin += d * d;
+                }
+            }
+            r.linear.push(lin.sqrt());
+            if l + 1 < l_count {
+                let h = vars.h[l];
+                let mut act = -0.0f64;
+                for (&zi, &ai) in z.as_slice().iter().zip(vars.a[l].as_slice()) {
+                    let d = (h.apply(zi) - ai).to_f64();
+                    act += d * d;
+                }
+                r.activation.push(act.sqrt());
+            }
+        }
+        Ok(r)
     }
 }

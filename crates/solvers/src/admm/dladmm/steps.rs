@@ -131,7 +131,13 @@ impl<T: Real> DlAdmm<T> {
         let w = &mut vars.w[l];
         ensure_shape(&mut self.gw, w.nrows(), w.ncols());
         ensure_shape(&mut self.ggw, w.nrows(), w.ncols());
-        for ((gi, &ci), &wi) in self.gw.iter_mut().zip(sums.cross.iter()).zip(w.iter()) {
+        for ((gi, &ci), &wi) in self
+            .gw
+            .as_mut_slice()
+            .iter_mut()
+            .zip(sums.cross.as_slice())
+            .zip(w.as_slice())
+        {
             *gi = T::of(-c * ci.to_f64() + l2w * wi.to_f64());
         }
         let g = &self.gw;
@@ -171,7 +177,7 @@ impl<T: Real> DlAdmm<T> {
         let curv = c * ga2 + l2w * g2;
         let theta = backtrack(&self.config, self.theta, curv, g2, ("W", "theta"), l)?;
         let step = T::of(1.0 / theta.0);
-        for (wi, &gi) in w.iter_mut().zip(g.iter()) {
+        for (wi, &gi) in w.as_mut_slice().iter_mut().zip(g.as_slice()) {
             *wi -= step * gi;
         }
         self.invalidate(l);
@@ -197,7 +203,12 @@ impl<T: Real> DlAdmm<T> {
         ensure_shape(&mut self.scratch2, d, n);
         vars.h[l].apply_matrix(&vars.z[l], &mut self.scratch2);
         let nt = T::of(nu);
-        for (s, &a) in self.scratch2.iter_mut().zip(vars.a[l].iter()) {
+        for (s, &a) in self
+            .scratch2
+            .as_mut_slice()
+            .iter_mut()
+            .zip(vars.a[l].as_slice())
+        {
             *s = nt * (a - *s);
         }
         let w = &vars.w[l + 1];
@@ -237,7 +248,11 @@ impl<T: Real> DlAdmm<T> {
         let tau = backtrack(&self.config, self.tau, curv, g2, ("A", "tau"), l)?;
         let step = T::of(1.0 / tau.0);
         let vars = self.vars.as_mut().ok_or_else(not_init)?;
-        for (ai, &gi) in vars.a[l].iter_mut().zip(self.scratch2.iter()) {
+        for (ai, &gi) in vars.a[l]
+            .as_mut_slice()
+            .iter_mut()
+            .zip(self.scratch2.as_slice())
+        {
             *ai -= step * gi;
         }
         self.invalidate(l + 1);
