@@ -70,6 +70,7 @@ use crate::SolverError;
 use crate::linalg::{all_finite, ensure_shape, require_finite};
 
 mod fused;
+mod hidden_z;
 mod lagrangian;
 pub(crate) mod steps;
 #[cfg(test)]
@@ -436,15 +437,7 @@ impl<T: Real> DlAdmm<T> {
                 finite?;
                 let vars = self.vars.as_mut().ok_or_else(not_init)?;
                 if l + 1 < l_count {
-                    nets::prox::prox_weighted_matrix(
-                        &vars.h[l],
-                        &vars.a[l],
-                        &self.scratch,
-                        1.0,
-                        1.0,
-                        &mut vars.z[l],
-                    )
-                    .map_err(|e| SolverError::Problem(format!("DlAdmm Z-step: {e}")))?;
+                    hidden_z::hidden_z_step(&vars.h[l], &vars.a[l], &self.scratch, &mut vars.z[l])?;
                     Ok(1)
                 } else {
                     // v = m - U / rho; Z_L = prox_{R/rho}(v).

@@ -29,8 +29,8 @@ impl<T: Real> DlAdmm<T> {
 /// `Sequential::objective` (the same operations, so the same bits) with the layer
 /// outputs in `bufs`, reused between calls: the evaluation allocated two `d x N`
 /// matrices per sweep (page faults and zeroing were ~5% of a digits-mlp sweep, issue
-/// #14).
-fn objective_buffered<T: Real>(
+/// #14). `DlAdmm::true_objective` uses it on more than one thread.
+pub(super) fn objective_buffered<T: Real>(
     problem: &NetProblem<T>,
     bufs: &mut [DMatrix<T>; 2],
 ) -> Result<f64, nets::NetsError> {
@@ -94,8 +94,7 @@ impl<T: Real> Solver<NetProblem<T>> for DlAdmm<T> {
         }
         ctx.counters.inner_solves += info.inner_solves;
         if matches!(self.config().penalty, DlPenalty::Adaptive { .. }) {
-            let obj = objective_buffered(problem, &mut self.eval_bufs)
-                .map_err(|e| SolverError::Problem(format!("dlADMM objective: {e}")))?;
+            let obj = self.true_objective(problem, threads)?;
             ctx.counters.add_forward(n);
             let widest = self
                 .lifted()
@@ -172,6 +171,34 @@ mod tests {
             for _ in 0..2 {
                 let got = objective_buffered(&p, &mut bufs).unwrap();
                 assert_eq!(got.to_bits(), want.to_bits(), "{widths:?}");
+            }
+        }
+    }
+
+    /// The adaptive rule's objective from the cached `W_1 X` is the network's objective
+    /// bit for bit after every iteration (and on two threads through the network).
+    #[test]
+    fn true_objective_from_the_cache_is_the_networks_bit_for_bit() {
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let x = gauss(&mut rng, 4, 90);
+        let labels: Vec<usize> = (0..90).map(|i| (i * 7 + i / 5) % 3).collect();
+        let data = Dataset::new(x, Targets::Labels { labels, classes: 3 }).unwrap();
+        let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean).with_l2(0.05);
+        for widths in [&[4, 7, 5, 3][..], &[4, 9, 3]] {
+            let mut p = NetProblem::new(net(widths, 5), loss.clone(), data.clone(), None).unwrap();
+            let mut s = DlAdmm::<f64>::new(crate::admm::DlAdmmConfig::default()).unwrap();
+            s.initialize(&p.net, &loss, &p.train).unwrap();
+            for it in 0..4 {
+                s.iterate(&p.train, 1).unwrap();
+                s.write_weights(&mut p.net).unwrap();
+                let want = p
+                    .net
+                    .objective(&loss, p.train.inputs(), p.train.targets())
+                    .unwrap();
+                for threads in [1, 2] {
+                    let got = s.true_objective(&p, threads).unwrap();
+                    assert_eq!(got.to_bits(), want.to_bits(), "{widths:?} iteration {it}");
+                }
             }
         }
     }

@@ -191,4 +191,55 @@ impl<T: Real> DlAdmm<T> {
         }
         Ok(r)
     }
+
+    /// The adaptive rule's true objective `Sequential::objective` of `problem.net`,
+    /// which holds the lifted weights (`write_weights`), with layer 1's product `W_1 X`
+    /// taken from the cache: on one thread it is the same GEMM call as
+    /// `Dense::forward`'s, so the value is the same bit for bit (one `d_1 x d_0 x N`
+    /// GEMM saved per sweep). Layer outputs go to `eval_bufs`. On more threads the
+    /// network is evaluated (`objective_buffered`).
+    pub(crate) fn true_objective(
+        &mut self,
+        problem: &crate::NetProblem<T>,
+        threads: usize,
+    ) -> Result<f64, SolverError> {
+        let (loss, x) = (&problem.loss, problem.train.inputs());
+        let err = |e: nets::NetsError| SolverError::Problem(format!("dlADMM objective: {e}"));
+        if threads > 1 {
+            return super::super::dladmm_solver::objective_buffered(problem, &mut self.eval_bufs)
+                .map_err(err);
+        }
+        loss.validate().map_err(err)?;
+        self.product(0, x, 1)?;
+        let vars = self.vars.as_ref().ok_or_else(not_init)?;
+        let [cur, next] = &mut self.eval_bufs;
+        let (p, b) = (&self.prods[0], vars.b[0].as_slice());
+        ensure_shape(cur, p.nrows(), p.ncols());
+        let k = p.nrows().max(1);
+        for (oc, pc) in cur
+            .as_mut_slice()
+            .chunks_exact_mut(k)
+            .zip(p.as_slice().chunks_exact(k))
+        {
+            for ((o, &pi), &bi) in oc.iter_mut().zip(pc).zip(b) {
+                *o = pi + bi;
+            }
+        }
+        for l in 1..vars.layers() {
+            vars.h[l - 1].apply_matrix(cur, next);
+            std::mem::swap(cur, next);
+            let (w, b) = (&vars.w[l], vars.b[l].as_slice());
+            ensure_shape(next, w.nrows(), cur.ncols());
+            gemm(next, 1.0, w, Transpose::No, cur, Transpose::No, 0.0, 1)?;
+            let k = w.nrows().max(1);
+            for oc in next.as_mut_slice().chunks_exact_mut(k) {
+                for (o, &bi) in oc.iter_mut().zip(b) {
+                    *o += bi;
+                }
+            }
+            std::mem::swap(cur, next);
+        }
+        let data = loss.value(cur, problem.train.targets()).map_err(err)?;
+        Ok(T::of(data.to_f64() + problem.net.weight_penalty(loss.l2)).to_f64())
+    }
 }

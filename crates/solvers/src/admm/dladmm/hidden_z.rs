@@ -1,0 +1,110 @@
+//! dlADMM's hidden Z-step `Z_l <- argmin (z - m)^2 + (a - h(z))^2` entrywise
+//! (`nets::prox::prox_weighted_matrix` with weights 1, 1), with the closed-form prox
+//! (ReLU, leaky ReLU, identity) compiled for AVX-512F or AVX2 when the CPU has it
+//! (run-time dispatch, as in `mac::z_kernel`; issue #14: the baseline build's loop and
+//! its chained finiteness test were ~9% of a digits-mlp sweep). Every entry is
+//! `ClosedProx::eval`, the function `prox_weighted_matrix` calls, so the results are the
+//! same bit for bit; inputs with a non-finite entry and activations without a closed
+//! form go through `prox_weighted_matrix` itself (which reports the error).
+
+use autodiff::Real;
+use nalgebra::DMatrix;
+use nets::Activation;
+use nets::prox::{ClosedProx, WeightedProx, prox_weighted_matrix};
+
+use crate::SolverError;
+use crate::linalg::{all_finite, ensure_shape};
+
+/// `out <- prox(a, m)` entrywise (module doc).
+pub(super) fn hidden_z_step<T: Real>(
+    h: &Activation,
+    a: &DMatrix<T>,
+    m: &DMatrix<T>,
+    out: &mut DMatrix<T>,
+) -> Result<(), SolverError> {
+    let err = |e: nets::NetsError| SolverError::Problem(format!("DlAdmm Z-step: {e}"));
+    if a.shape() == m.shape() && !a.is_empty() {
+        let prox = WeightedProx::new(h, 1.0, 1.0).map_err(err)?;
+        if let Some(cf) = prox.closed_form()
+            && all_finite(a)
+            && all_finite(m)
+        {
+            ensure_shape(out, a.nrows(), a.ncols());
+            closed_dispatch(cf, a.as_slice(), m.as_slice(), out.as_mut_slice());
+            return Ok(());
+        }
+    }
+    prox_weighted_matrix(h, a, m, 1.0, 1.0, out).map_err(err)
+}
+
+/// [`closed`] for the widest vector unit the CPU has (same bits on every one: Rust never
+/// contracts a multiply and an add).
+fn closed_dispatch<T: Real>(cf: ClosedProx, a: &[T], m: &[T], out: &mut [T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked on the line above), the only
+            // requirement of calling a function compiled with that target feature.
+            return unsafe { closed_avx512(cf, a, m, out) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked on the line above).
+            return unsafe { closed_avx2(cf, a, m, out) };
+        }
+    }
+    closed(cf, a, m, out)
+}
+
+/// [`closed`] with AVX-512F code generation.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn closed_avx512<T: Real>(cf: ClosedProx, a: &[T], m: &[T], out: &mut [T]) {
+    closed(cf, a, m, out)
+}
+
+/// [`closed`] with AVX2 code generation.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn closed_avx2<T: Real>(cf: ClosedProx, a: &[T], m: &[T], out: &mut [T]) {
+    closed(cf, a, m, out)
+}
+
+/// The entrywise closed form.
+#[inline(always)]
+fn closed<T: Real>(cf: ClosedProx, a: &[T], m: &[T], out: &mut [T]) {
+    for ((o, &ai), &mi) in out.iter_mut().zip(a).zip(m) {
+        *o = T::of(cf.eval(ai.to_f64(), mi.to_f64()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// The same bits as `prox_weighted_matrix` for every activation, and the same
+    /// error for a non-finite input.
+    #[test]
+    fn hidden_z_step_is_prox_weighted_matrix_bit_for_bit() {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let a = DMatrix::from_fn(13, 29, |_, _| rng.random_range(-3.0..3.0));
+        let m = DMatrix::from_fn(13, 29, |_, _| rng.random_range(-3.0..3.0));
+        for h in [
+            Activation::Relu,
+            Activation::Identity,
+            Activation::LeakyRelu { slope: 0.1 },
+            Activation::Tanh,
+        ] {
+            let (mut got, mut want) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
+            hidden_z_step(&h, &a, &m, &mut got).unwrap();
+            prox_weighted_matrix(&h, &a, &m, 1.0, 1.0, &mut want).unwrap();
+            assert_eq!(got, want, "{h:?}");
+        }
+        let mut bad = m.clone();
+        bad[(4, 7)] = f64::NAN;
+        let mut out = DMatrix::zeros(0, 0);
+        let e = hidden_z_step(&Activation::Relu, &a, &bad, &mut out).unwrap_err();
+        assert!(e.to_string().contains("Z-step"), "{e}");
+    }
+}
