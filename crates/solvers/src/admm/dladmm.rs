@@ -156,6 +156,9 @@ pub struct DlAdmm<T: Real> {
     ready: bool,
     scratch: DMatrix<T>,
     scratch2: DMatrix<T>,
+    /// The other layer shape's buffers of `scratch` and `scratch2` (`shape_pair`).
+    scratch_alt: DMatrix<T>,
+    scratch2_alt: DMatrix<T>,
     grad: DMatrix<T>,
     gw: DMatrix<T>,
     ggw: DMatrix<T>,
@@ -180,8 +183,9 @@ pub struct DlAdmm<T: Real> {
     dist_scratch: Vec<f64>,
     /// The b-step's row sums.
     bias_sums: Vec<f64>,
-    /// Layer outputs of the adaptive rule's true-objective evaluation (reused).
-    pub(super) eval_bufs: [DMatrix<T>; 2],
+    /// Layer outputs of the adaptive rule's true-objective evaluation, one buffer per
+    /// layer (reused: no reshaping between sweeps).
+    pub(super) eval_bufs: Vec<DMatrix<T>>,
 }
 
 impl<T: Real> DlAdmm<T> {
@@ -209,6 +213,8 @@ impl<T: Real> DlAdmm<T> {
             ready: false,
             scratch: DMatrix::zeros(0, 0),
             scratch2: DMatrix::zeros(0, 0),
+            scratch_alt: DMatrix::zeros(0, 0),
+            scratch2_alt: DMatrix::zeros(0, 0),
             grad: DMatrix::zeros(0, 0),
             gw: DMatrix::zeros(0, 0),
             ggw: DMatrix::zeros(0, 0),
@@ -223,7 +229,7 @@ impl<T: Real> DlAdmm<T> {
             dist: None,
             dist_scratch: Vec::new(),
             bias_sums: Vec::new(),
-            eval_bufs: [DMatrix::zeros(0, 0), DMatrix::zeros(0, 0)],
+            eval_bufs: Vec::new(),
         })
     }
 

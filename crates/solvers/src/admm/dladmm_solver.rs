@@ -27,25 +27,26 @@ impl<T: Real> DlAdmm<T> {
 }
 
 /// `Sequential::objective` (the same operations, so the same bits) with the layer
-/// outputs in `bufs`, reused between calls: the evaluation allocated two `d x N`
+/// outputs in `bufs` (one per layer), reused between calls: the evaluation allocated two `d x N`
 /// matrices per sweep (page faults and zeroing were ~5% of a digits-mlp sweep, issue
 /// #14). `DlAdmm::true_objective` uses it on more than one thread.
 pub(super) fn objective_buffered<T: Real>(
     problem: &NetProblem<T>,
-    bufs: &mut [DMatrix<T>; 2],
+    bufs: &mut Vec<DMatrix<T>>,
 ) -> Result<f64, nets::NetsError> {
     let (net, loss, x) = (&problem.net, &problem.loss, problem.train.inputs());
-    let Some((first, rest)) = net.layers().split_first() else {
+    let layers = net.layers();
+    if layers.is_empty() {
         return Ok(net.objective(loss, x, problem.train.targets())?.to_f64());
-    };
-    loss.validate()?;
-    let [cur, next] = bufs;
-    first.forward(x, cur)?;
-    for l in rest {
-        l.forward(cur, next)?;
-        std::mem::swap(cur, next);
     }
-    let data = loss.value(cur, problem.train.targets())?;
+    loss.validate()?;
+    bufs.resize_with(layers.len(), || DMatrix::zeros(0, 0));
+    layers[0].forward(x, &mut bufs[0])?;
+    for (i, l) in layers.iter().enumerate().skip(1) {
+        let (done, rest) = bufs.split_at_mut(i);
+        l.forward(&done[i - 1], &mut rest[0])?;
+    }
+    let data = loss.value(&bufs[layers.len() - 1], problem.train.targets())?;
     Ok(T::of(data.to_f64() + net.weight_penalty(loss.l2)).to_f64())
 }
 
@@ -161,7 +162,7 @@ mod tests {
         let labels: Vec<usize> = (0..70).map(|i| (i * 5 + i / 4) % 3).collect();
         let data = Dataset::new(x, Targets::Labels { labels, classes: 3 }).unwrap();
         let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean).with_l2(0.1);
-        let mut bufs = [DMatrix::zeros(2, 3), DMatrix::zeros(0, 0)];
+        let mut bufs = vec![DMatrix::zeros(2, 3)];
         for widths in [&[4, 7, 5, 3][..], &[4, 9, 3]] {
             let p = NetProblem::new(net(widths, 3), loss.clone(), data.clone(), None).unwrap();
             let want = p

@@ -57,7 +57,12 @@ impl<T: Real> DlAdmm<T> {
         self.product(l, x, threads)?;
         let vars = self.vars.as_ref().ok_or_else(not_init)?;
         let (p, b) = (&self.prods[l], vars.b[l].as_slice());
-        ensure_shape(&mut self.scratch, p.nrows(), p.ncols());
+        shape_pair(
+            &mut self.scratch,
+            &mut self.scratch_alt,
+            p.nrows(),
+            p.ncols(),
+        );
         let k = p.nrows().max(1);
         for (oc, pc) in self
             .scratch
@@ -83,7 +88,12 @@ impl<T: Real> DlAdmm<T> {
         let vars = self.vars.as_ref().ok_or_else(not_init)?;
         let last = l + 1 == vars.layers();
         let (p, b, z) = (&self.prods[l], vars.b[l].as_slice(), &vars.z[l]);
-        ensure_shape(&mut self.scratch, p.nrows(), p.ncols());
+        shape_pair(
+            &mut self.scratch,
+            &mut self.scratch_alt,
+            p.nrows(),
+            p.ncols(),
+        );
         let k = p.nrows().max(1);
         let cols = self
             .scratch
@@ -212,8 +222,13 @@ impl<T: Real> DlAdmm<T> {
         loss.validate().map_err(err)?;
         self.product(0, x, 1)?;
         let vars = self.vars.as_ref().ok_or_else(not_init)?;
-        let [cur, next] = &mut self.eval_bufs;
+        let l_count = vars.layers();
+        let bufs = &mut self.eval_bufs;
+        bufs.resize_with(l_count, || nalgebra::DMatrix::zeros(0, 0));
+        // bufs[l]: layer l's output, `h` applied in place for a hidden layer (the same
+        // operation per entry as the activation layer's forward).
         let (p, b) = (&self.prods[0], vars.b[0].as_slice());
+        let cur = &mut bufs[0];
         ensure_shape(cur, p.nrows(), p.ncols());
         let k = p.nrows().max(1);
         for (oc, pc) in cur
@@ -225,9 +240,13 @@ impl<T: Real> DlAdmm<T> {
                 *o = pi + bi;
             }
         }
-        for l in 1..vars.layers() {
-            vars.h[l - 1].apply_matrix(cur, next);
-            std::mem::swap(cur, next);
+        for l in 1..l_count {
+            let (done, rest) = bufs.split_at_mut(l);
+            let (cur, next) = (&mut done[l - 1], &mut rest[0]);
+            let h = vars.h[l - 1];
+            for v in cur.as_mut_slice() {
+                *v = h.apply(*v);
+            }
             let (w, b) = (&vars.w[l], vars.b[l].as_slice());
             ensure_shape(next, w.nrows(), cur.ncols());
             gemm(next, 1.0, w, Transpose::No, cur, Transpose::No, 0.0, 1)?;
@@ -237,9 +256,25 @@ impl<T: Real> DlAdmm<T> {
                     *o += bi;
                 }
             }
-            std::mem::swap(cur, next);
         }
+        let cur = &bufs[l_count - 1];
         let data = loss.value(cur, problem.train.targets()).map_err(err)?;
         Ok(T::of(data.to_f64() + problem.net.weight_penalty(loss.l2)).to_f64())
+    }
+}
+
+/// Gives `m` the shape `r x c` for a caller that overwrites every entry: when it has
+/// another shape, `m` and `alt` are swapped first, so two alternating layer shapes keep
+/// their buffers (a reshape allocated and zeroed `d x N` entries every time a sweep
+/// passed from one layer to the next; issue #14).
+pub(super) fn shape_pair<T: Real>(
+    m: &mut nalgebra::DMatrix<T>,
+    alt: &mut nalgebra::DMatrix<T>,
+    r: usize,
+    c: usize,
+) {
+    if m.shape() != (r, c) {
+        std::mem::swap(m, alt);
+        ensure_shape(m, r, c);
     }
 }

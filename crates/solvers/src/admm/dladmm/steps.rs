@@ -21,6 +21,7 @@
 
 use autodiff::{Real, Transpose};
 
+use super::fused::shape_pair;
 use super::{DlAdmm, not_init};
 use crate::SolverError;
 use crate::admm::linalg::{sample_sums, sample_sums_keep};
@@ -146,7 +147,12 @@ impl<T: Real> DlAdmm<T> {
             return Ok(0);
         }
         let ga2 = if narrow {
-            ensure_shape(&mut self.scratch2, g.nrows(), input.ncols());
+            shape_pair(
+                &mut self.scratch2,
+                &mut self.scratch2_alt,
+                g.nrows(),
+                input.ncols(),
+            );
             gemm(
                 &mut self.scratch2,
                 1.0,
@@ -200,7 +206,7 @@ impl<T: Real> DlAdmm<T> {
         let nu = self.nu;
         let vars = self.vars.as_mut().ok_or_else(not_init)?;
         let d = vars.a[l].nrows();
-        ensure_shape(&mut self.scratch2, d, n);
+        shape_pair(&mut self.scratch2, &mut self.scratch2_alt, d, n);
         vars.h[l].apply_matrix(&vars.z[l], &mut self.scratch2);
         let nt = T::of(nu);
         for (s, &a) in self
