@@ -183,6 +183,11 @@ pub struct DlAdmm<T: Real> {
     dist_scratch: Vec<f64>,
     /// The b-step's row sums.
     bias_sums: Vec<f64>,
+    /// The step `s` of a layer-1 W-step made by the block just run (`steps`): the next
+    /// W-step of layer 1, if it comes right after, forms its `R X^T` from the kept one.
+    w0_chain: Option<T>,
+    /// Whether the last W-step of layer 1 did so (it then made no pass over the data).
+    w0_reused: bool,
     /// Layer outputs of the adaptive rule's true-objective evaluation, one buffer per
     /// layer (reused: no reshaping between sweeps).
     pub(super) eval_bufs: Vec<DMatrix<T>>,
@@ -229,6 +234,8 @@ impl<T: Real> DlAdmm<T> {
             dist: None,
             dist_scratch: Vec::new(),
             bias_sums: Vec::new(),
+            w0_chain: None,
+            w0_reused: false,
             eval_bufs: Vec::new(),
         })
     }
@@ -320,6 +327,7 @@ impl<T: Real> DlAdmm<T> {
         self.input_key.clear();
         self.data_key.clear();
         self.prod_valid.clear();
+        self.w0_chain = None;
         loss.validate()
             .map_err(|e| SolverError::Problem(format!("DlAdmm: {e}")))?;
         if loss.kind == LossKind::MulticlassHinge {
@@ -390,8 +398,12 @@ impl<T: Real> DlAdmm<T> {
     ) -> Result<u64, SolverError> {
         let x = train.inputs();
         let n = x.ncols();
+        // A chain of layer-1 W-steps holds only from one block to the next, on the
+        // same data.
+        let mut chain = self.w0_chain.take();
         if !self.data_key.hit(x, threads) {
             self.prod_valid.clear();
+            chain = None;
         }
         let l_count = self.vars.as_ref().ok_or_else(not_init)?.layers();
         let layer = match block {
@@ -417,7 +429,7 @@ impl<T: Real> DlAdmm<T> {
                 }
                 Ok(0)
             }
-            DlBlock::Weights(l) => self.weight_step(l, x, threads),
+            DlBlock::Weights(l) => self.weight_step(l, x, threads, chain),
             DlBlock::Activations(l) => self.activation_step(l, x, threads),
             DlBlock::PreActivations(l) => {
                 let eta_eff = match self.config.zl_solver {

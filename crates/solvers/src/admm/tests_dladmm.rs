@@ -300,8 +300,10 @@ fn data_passes_match_an_independent_tally_and_trials_touch_no_sample() {
         let extra = 1 + if adaptive { 5 } else { 0 };
         assert_eq!(out.counters.forward, forward + extra);
         assert_eq!(out.counters.backward, backward);
-        // 5 iterations x (2L W-steps + 2(L-1) A-steps), L = 3: one backward each.
-        assert_eq!(backward, 5 * (6 + 4));
+        // 5 iterations x (2L W-steps + 2(L-1) A-steps), L = 3: one backward each,
+        // except the forward pass's layer-1 W-step, which follows the backward pass's
+        // and forms its `R X^T` from it (no pass over the data).
+        assert_eq!(backward, 5 * (6 + 4 - 1));
         // inner_solves = backtracking trials + hidden Z prox maps + output iterations.
         let output: f64 = out.trace.records[1..]
             .iter()
@@ -349,4 +351,44 @@ fn data_passes_match_an_independent_tally_and_trials_touch_no_sample() {
         passes[0].1
     );
     assert_eq!(passes[0].2, passes[0].1.0 + passes[0].1.1);
+}
+
+/// Two layer-1 W-steps in a row: the second forms `R X^T` from the first's (no pass
+/// over the data) and gives the weights of recomputing it, to rounding.
+#[test]
+fn chained_layer1_w_step_matches_recomputation() {
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let x = gauss(&mut rng, 4, 80);
+    let labels: Vec<usize> = (0..80).map(|i| (i * 5 + i / 7) % 3).collect();
+    let data = Dataset::new(x, Targets::Labels { labels, classes: 3 }).unwrap();
+    let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Sum).with_l2(0.01);
+    let mut a = DlAdmm::new(fixed(0.5, 1.0)).unwrap();
+    a.initialize(&net(&[4, 7, 5, 3], 1), &loss, &data).unwrap();
+    a.iterate(&data, 1).unwrap();
+    let mut b = DlAdmm::new(fixed(0.5, 1.0)).unwrap();
+    b.restore(a.saved());
+    b.prepare(&loss, &data).unwrap();
+    for s in [&mut a, &mut b] {
+        s.run_block(DlBlock::Weights(0), &data, 1).unwrap();
+    }
+    // `b` loses the chain (prepare clears it) and recomputes R X^T from the data.
+    b.prepare(&loss, &data).unwrap();
+    let w_first = a.lifted().unwrap().w[0].clone();
+    let t0 = super::dladmm::tally::read();
+    a.run_block(DlBlock::Weights(0), &data, 1).unwrap();
+    let t1 = super::dladmm::tally::read();
+    b.run_block(DlBlock::Weights(0), &data, 1).unwrap();
+    let t2 = super::dladmm::tally::read();
+    assert_eq!(
+        (t1.0 - t0.0, t1.1 - t0.1),
+        (0, 0),
+        "chained step touches no sample"
+    );
+    assert_eq!((t2.0 - t1.0, t2.1 - t1.1), (1, 1));
+    let (wa, wb) = (&a.lifted().unwrap().w[0], &b.lifted().unwrap().w[0]);
+    let diff = (wa - wb).abs().max();
+    assert!(diff <= 1e-13 * wb.abs().max(), "{diff:e}");
+    // The second step moves the weights far more than the two ways differ.
+    let moved = (wa - &w_first).abs().max();
+    assert!(moved > 1e6 * diff && moved > 1e-8, "{moved:e} vs {diff:e}");
 }

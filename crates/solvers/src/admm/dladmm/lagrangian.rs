@@ -115,6 +115,7 @@ impl<T: Real> DlAdmm<T> {
                 ZlSolver::Newton => (2, 0),
                 ZlSolver::ProxGradient { .. } => (2 + k, 0),
             },
+            DlBlock::Weights(0) if self.w0_reused => (0, 0),
             DlBlock::Weights(l) => {
                 let narrow = l > 0 && vars.w[l].nrows() < vars.w[l].ncols();
                 (1 + u64::from(narrow && k > 0), 1)

@@ -57,10 +57,18 @@ impl<T: Real> DlAdmm<T> {
         l: usize,
         x: &nalgebra::DMatrix<T>,
         threads: usize,
+        chain: Option<T>,
     ) -> Result<u64, SolverError> {
         let l_count = self.vars.as_ref().ok_or_else(not_init)?.layers();
-        self.residual_into(l, x, threads)?;
-        note_pass!(FORWARD);
+        // Layer 1's second W-step in a row (module doc): `R' X^T = R X^T + s G (X X^T)`.
+        let chained = chain.filter(|_| {
+            l == 0 && self.dist.is_none() && self.ggw.shape() == self.sums0.cross.shape()
+        });
+        self.w0_reused = chained.is_some();
+        if chained.is_none() {
+            self.residual_into(l, x, threads)?;
+            note_pass!(FORWARD);
+        }
         let c = self.coupling(l, l_count);
         let l2w = self.l2 / self.sample_weight;
         let vars = self.vars.as_mut().ok_or_else(not_init)?;
@@ -88,6 +96,17 @@ impl<T: Real> DlAdmm<T> {
                 &mut self.dist_scratch,
             )?;
             &self.sums
+        } else if let Some(s) = chained {
+            for (ci, &gi) in self
+                .sums0
+                .cross
+                .as_mut_slice()
+                .iter_mut()
+                .zip(self.ggw.as_slice())
+            {
+                *ci += s * gi;
+            }
+            &self.sums0
         } else if l == 0 {
             // X X^T is computed once (X never changes); in a data-parallel run the
             // cached Gram is the sum over ranks, reduced once.
@@ -127,7 +146,9 @@ impl<T: Real> DlAdmm<T> {
             }
             &self.sums
         };
-        note_pass!(BACKWARD);
+        if chained.is_none() {
+            note_pass!(BACKWARD);
+        }
         // G = -c R A^T + l2w W (buffers reused across calls), identical on every rank.
         let w = &mut vars.w[l];
         ensure_shape(&mut self.gw, w.nrows(), w.ncols());
@@ -185,6 +206,10 @@ impl<T: Real> DlAdmm<T> {
         let step = T::of(1.0 / theta.0);
         for (wi, &gi) in w.as_mut_slice().iter_mut().zip(g.as_slice()) {
             *wi -= step * gi;
+        }
+        // `ggw` keeps `G (X X^T)` for a following W-step of layer 1 (`chain`).
+        if l == 0 && self.dist.is_none() {
+            self.w0_chain = Some(step);
         }
         self.invalidate(l);
         Ok(theta.1)
