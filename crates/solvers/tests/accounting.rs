@@ -122,9 +122,11 @@ fn admm_counts_init_and_per_iteration_passes() {
     // `W^T R`); each A-step and each narrow W-step (2 x 2) a curvature product `W G` /
     // `G A` (forward); the two output Z-steps one loss evaluation per prox-gradient
     // iterate (1 + k each); the dual step one; the adaptive rule's objective one.
-    // Backtracking trials add nothing (scalar tests).
+    // Backtracking trials add nothing (scalar tests). The forward pass's layer-1
+    // W-step follows the backward pass's and forms `R X^T` from it: no pass (-1
+    // forward, -1 backward).
     let l = 3;
-    let per_forward = 2 * l + 2 * l + 2 * l + 2 * (l - 1) + 2 * (l - 1) + 4 + 2 + 1;
+    let per_forward = 2 * l + 2 * l + 2 * l + 2 * (l - 1) + 2 * (l - 1) + 4 + 2 + 1 - 1;
     let per_forward = per_forward + u64::from(adaptive);
     let mut forward = 1;
     for r in &out.trace.records[1..] {
@@ -137,7 +139,7 @@ fn admm_counts_init_and_per_iteration_passes() {
         forward += per_forward + inner as u64;
     }
     assert_eq!(out.counters.forward, forward);
-    assert_eq!(out.counters.backward, 4 * (2 * l + 2 * (l - 1)));
+    assert_eq!(out.counters.backward, 4 * (2 * l + 2 * (l - 1) - 1));
 }
 
 #[test]

@@ -21,14 +21,21 @@
 //!   with `||G A||^2 = tr(G (A A^T) G^T)` from the sample sums (no extra pass over N),
 //!   or, for a layer narrower than its input (not layer 1, whose `X X^T` is computed
 //!   once), from the `d_out x N` product `G A`, which is cheaper than `A A^T`.
+//!   Layer 1's W-step of the forward pass comes right after the backward pass's, with
+//!   only `W_1` moved (by `-s G`) in between, so it forms `R X^T` as
+//!   `R X^T + s G (X X^T)` from the previous step's sums and `G (X X^T)`, which that step
+//!   formed for its curvature: no pass over the data and two `d_1 x d_0 x N` GEMMs fewer
+//!   per iteration, equal to rounding (issue #14,
+//!   `chained_layer1_w_step_matches_recomputation`).
 //! * A-step: the same on `A_l` with `tau`.
 //! * b-step: exact, `b <- b + mean over samples of the residual`.
 //! * Z_l (hidden): exact entrywise `argmin (z - m)^2 + (a - h(z))^2` (nets prox).
 //! * Z_L: `prox_{R / rho}(m - U / rho)`: Newton (exact) or the code's proximal-gradient
 //!   iterations ([`ZlSolver::reference`], the default; not accelerated, the code's are),
 //!   which for softmax cross-entropy
-//!   run through a fused kernel (`output_pg`: one `exp` per entry instead of three, no
-//!   allocation; the same iterates bit for bit in f64, issue #14). The exact Newton prox
+//!   run through a fused kernel (`output_pg`, `output_softmax`: one vectorised `exp` per
+//!   entry instead of three libm calls, no allocation; the same iterates to rounding,
+//!   issue #14). The exact Newton prox
 //!   is not a faster replacement with the code's adaptive rho: at rho = 1e-6 the prox
 //!   parameter is 1e6 and `nets::softmax_ce_prox` fails to converge (NaN residual) on
 //!   digits-mlp and spirals.

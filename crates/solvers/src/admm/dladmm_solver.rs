@@ -164,7 +164,7 @@ mod tests {
         let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean).with_l2(0.1);
         let mut bufs = vec![DMatrix::zeros(2, 3)];
         for widths in [&[4, 7, 5, 3][..], &[4, 9, 3]] {
-            let p = NetProblem::new(net(widths, 3), loss.clone(), data.clone(), None).unwrap();
+            let p = NetProblem::new(net(widths, 3), loss, data.clone(), None).unwrap();
             let want = p
                 .net
                 .objective(&loss, p.train.inputs(), p.train.targets())
@@ -186,7 +186,7 @@ mod tests {
         let data = Dataset::new(x, Targets::Labels { labels, classes: 3 }).unwrap();
         let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean).with_l2(0.05);
         for widths in [&[4, 7, 5, 3][..], &[4, 9, 3]] {
-            let mut p = NetProblem::new(net(widths, 5), loss.clone(), data.clone(), None).unwrap();
+            let mut p = NetProblem::new(net(widths, 5), loss, data.clone(), None).unwrap();
             let mut s = DlAdmm::<f64>::new(crate::admm::DlAdmmConfig::default()).unwrap();
             s.initialize(&p.net, &loss, &p.train).unwrap();
             for it in 0..4 {

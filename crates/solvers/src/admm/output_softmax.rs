@@ -63,13 +63,12 @@ impl<T: Real> SoftmaxWork<T> {
     pub(crate) fn load(&mut self, z: &DMatrix<T>, v: &DMatrix<T>, y: impl Fn(usize, usize) -> T) {
         let (k, n) = z.shape();
         (self.k, self.n) = (k, n);
+        // Every entry is written below (`g` and `e` by a pass before they are read), so
+        // buffers of the right length are not cleared.
         for buf in [&mut self.z, &mut self.v, &mut self.g, &mut self.y] {
-            buf.clear();
             buf.resize(k * n, T::zero());
         }
-        self.ysum.clear();
         self.ysum.resize(n, T::zero());
-        self.e.clear();
         self.e.resize(k * CHUNK, 0.0);
         let (zs, vs) = (z.as_slice(), v.as_slice());
         for c in 0..n {
@@ -285,7 +284,11 @@ fn ln_ge1(s: f64) -> f64 {
         p = c + t2 * p;
     }
     let r = k * LN2_HI + (t * p + k * LN2_LO);
-    if s >= 1.0 && s < f64::INFINITY { r } else { s }
+    if (1.0..f64::INFINITY).contains(&s) {
+        r
+    } else {
+        s
+    }
 }
 
 /// `1 / eta` when it is exact and `x / eta == x * (1 / eta)` for every `x`: `eta` a

@@ -101,7 +101,9 @@ impl<T: Real> DlAdmm<T> {
     /// transposed factor (`R A^T`, `W^T R`: backward) and, when the gradient is not zero,
     /// one product along it for the curvature (`G A` for a narrow layer, `W G` for the
     /// A-step: forward; a wide layer's `tr(G (A A^T) G^T)` reuses the Gram formed in the
-    /// same pass as `R A^T`). Backtracking trials add nothing: each is one scalar test
+    /// same pass as `R A^T`). A layer-1 W-step that formed `R X^T` from the previous
+    /// one's (`DlAdmm::w0_reused`, module `steps`) touches no sample and adds nothing.
+    /// Backtracking trials add nothing: each is one scalar test
     /// (module `steps`). The output block adds one loss evaluation over the N columns
     /// per prox-gradient iterate (`1 + k`), one for the Newton prox.
     pub(super) fn block_passes(&self, block: DlBlock, k: u64) -> (u64, u64) {

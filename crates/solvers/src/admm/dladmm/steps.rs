@@ -8,7 +8,11 @@
 //! `c ||W G||^2 + nu ||G||^2` (A-step); the bound reads `curv <= theta ||G||^2`. So
 //! `curv` and `||G||^2` are computed once per step and every backtracking trial is one
 //! scalar comparison: a trial after the first touches no sample (docs/RESULTS_SCHEMA.md,
-//! "Data passes").
+//! "Data passes"). Layer 1's W-step of the forward pass, run right after the backward
+//! pass's (the `chain` argument, set by that step and dropped by any other block), forms
+//! `R' X^T = R X^T + s G (X X^T)` from the kept sums and `G (X X^T)` (`ggw`, formed for
+//! the curvature) instead of a residual and a GEMM over the samples (issue #14; equal to
+//! rounding, not bit for bit; one process only, a data-parallel run recomputes).
 //!
 //! Data-parallel mode (`crate::distributed::DistributedDlAdmm`): each rank holds its
 //! columns of `X`, `Z_l`, `A_l` and `U`. The W-step needs the sums over ALL samples of
