@@ -190,6 +190,8 @@ pub struct DlAdmm<T: Real> {
     dist_scratch: Vec<f64>,
     /// The b-step's row sums.
     bias_sums: Vec<f64>,
+    /// Per-row accumulators of squared norms (`fused::row_sq_norm`).
+    row_acc: Vec<f64>,
     /// The step `s` of a layer-1 W-step made by the block just run (`steps`): the next
     /// W-step of layer 1, if it comes right after, forms its `R X^T` from the kept one.
     w0_chain: Option<T>,
@@ -241,6 +243,7 @@ impl<T: Real> DlAdmm<T> {
             dist: None,
             dist_scratch: Vec::new(),
             bias_sums: Vec::new(),
+            row_acc: Vec::new(),
             w0_chain: None,
             w0_reused: false,
             eval_bufs: Vec::new(),

@@ -25,7 +25,7 @@
 
 use autodiff::{Real, Transpose};
 
-use super::fused::shape_pair;
+use super::fused::{row_sq_norm, shape_pair};
 use super::{DlAdmm, not_init};
 use crate::SolverError;
 use crate::admm::linalg::{sample_sums, sample_sums_keep};
@@ -189,7 +189,7 @@ impl<T: Real> DlAdmm<T> {
                 threads,
             )?;
             note_pass!(FORWARD);
-            let mut s = [sq_norm(&self.scratch2)];
+            let mut s = [row_sq_norm(&self.scratch2, &mut self.row_acc)];
             reduce(&self.dist, &mut s, &mut self.dist_scratch)?;
             s[0]
         } else {
@@ -259,7 +259,7 @@ impl<T: Real> DlAdmm<T> {
         )?;
         note_pass!(BACKWARD);
         // [||G||^2, ||W G||^2] over all samples; one process skips W G when G = 0.
-        let mut s = [sq_norm(&self.scratch2), 0.0];
+        let mut s = [row_sq_norm(&self.scratch2, &mut self.row_acc), 0.0];
         if self.dist.is_some() || s[0] != 0.0 {
             gemm(
                 &mut self.scratch,
@@ -271,7 +271,7 @@ impl<T: Real> DlAdmm<T> {
                 0.0,
                 threads,
             )?;
-            s[1] = sq_norm(&self.scratch);
+            s[1] = row_sq_norm(&self.scratch, &mut self.row_acc);
             reduce(&self.dist, &mut s, &mut self.dist_scratch)?;
         }
         let [g2, wg2] = s;
