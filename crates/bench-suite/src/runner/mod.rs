@@ -42,6 +42,7 @@ mod args;
 mod budgets;
 pub mod distributed;
 mod execute;
+mod initial;
 pub mod limits;
 mod registry;
 pub mod tune;
@@ -54,9 +55,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub use args::{CompareArgs, parse_seeds};
 pub use budgets::{default_budget, to_driver, with_overrides};
-pub use execute::{
-    INIT_STREAM, RunSettings, RunnerReal, initial_factors, initial_network, initial_network_with,
-};
+pub use execute::{RunSettings, RunnerReal};
+pub use initial::{INIT_STREAM, initial_factors, initial_network, initial_network_with};
 pub use registry::{
     Built, Factory, NetFactory, NmfFactory, SolverCtx, SolverEntry, nmf_config, solver_registry,
 };

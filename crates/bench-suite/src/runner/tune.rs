@@ -59,6 +59,10 @@
 //! marks the value `(at edge: not bracketed)`. No further extension is made, so the cost
 //! of a search is bounded by `P + (P-1)/2` runs for every solver.
 
+use autodiff::Real;
+use nets::Dataset;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
 pub use crate::results::TuningRecord;
@@ -314,6 +318,29 @@ pub fn select(scores: &[Option<f64>], fallback: usize) -> usize {
 pub const SELECTION_RULE: &str = "lowest final validation objective (data term on a 20% \
     validation split of the training set; test set unused), same budget and initial \
     weights for every candidate; then the chosen values run on the full training set";
+
+/// The validation split of `train` for `--tune` (this module): stratified by class
+/// for labels, uniform for dense targets; (training part, validation part).
+pub fn validation_split<T: Real>(
+    train: &Dataset<T>,
+    seed: u64,
+) -> Result<(Dataset<T>, Dataset<T>), crate::BenchError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(VALIDATION_STREAM);
+    let keep = 1.0 - VALIDATION_FRACTION;
+    let (fit, val) = match train.targets() {
+        nets::Targets::Labels { labels, classes } => {
+            crate::data::stratified_split(labels, *classes, keep, &mut rng)?
+        }
+        nets::Targets::Dense(_) => crate::data::random_split(train.len(), keep, &mut rng)?,
+    };
+    let sub = |idx: &[usize]| {
+        train
+            .subset(idx)
+            .map_err(|e| crate::BenchError::arg("validation split", e.to_string()))
+    };
+    Ok((sub(&fit)?, sub(&val)?))
+}
 
 #[cfg(test)]
 mod tests {
