@@ -4,8 +4,9 @@
 //! (run-time dispatch, as in `mac::z_kernel`; issue #14: the baseline build's loop and
 //! its chained finiteness test were ~9% of a digits-mlp sweep). Every entry is
 //! `ClosedProx::eval`, the function `prox_weighted_matrix` calls, so the results are the
-//! same bit for bit; inputs with a non-finite entry and activations without a closed
-//! form go through `prox_weighted_matrix` itself (which reports the error).
+//! same bit for bit; the finiteness of the inputs is tested in the same loop, and inputs
+//! with a non-finite entry and activations without a closed form go through
+//! `prox_weighted_matrix` itself (which reports the error).
 
 use autodiff::Real;
 use nalgebra::DMatrix;
@@ -13,7 +14,7 @@ use nets::Activation;
 use nets::prox::{ClosedProx, WeightedProx, prox_weighted_matrix};
 
 use crate::SolverError;
-use crate::linalg::{all_finite, ensure_shape};
+use crate::linalg::ensure_shape;
 
 /// `out <- prox(a, m)` entrywise (module doc).
 pub(super) fn hidden_z_step<T: Real>(
@@ -25,13 +26,11 @@ pub(super) fn hidden_z_step<T: Real>(
     let err = |e: nets::NetsError| SolverError::Problem(format!("DlAdmm Z-step: {e}"));
     if a.shape() == m.shape() && !a.is_empty() {
         let prox = WeightedProx::new(h, 1.0, 1.0).map_err(err)?;
-        if let Some(cf) = prox.closed_form()
-            && all_finite(a)
-            && all_finite(m)
-        {
+        if let Some(cf) = prox.closed_form() {
             ensure_shape(out, a.nrows(), a.ncols());
-            closed_dispatch(cf, a.as_slice(), m.as_slice(), out.as_mut_slice());
-            return Ok(());
+            if closed_dispatch(cf, a.as_slice(), m.as_slice(), out.as_mut_slice()) {
+                return Ok(());
+            }
         }
     }
     prox_weighted_matrix(h, a, m, 1.0, 1.0, out).map_err(err)
@@ -39,7 +38,7 @@ pub(super) fn hidden_z_step<T: Real>(
 
 /// [`closed`] for the widest vector unit the CPU has (same bits on every one: Rust never
 /// contracts a multiply and an add).
-fn closed_dispatch<T: Real>(cf: ClosedProx, a: &[T], m: &[T], out: &mut [T]) {
+fn closed_dispatch<T: Real>(cf: ClosedProx, a: &[T], m: &[T], out: &mut [T]) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
@@ -58,23 +57,28 @@ fn closed_dispatch<T: Real>(cf: ClosedProx, a: &[T], m: &[T], out: &mut [T]) {
 /// [`closed`] with AVX-512F code generation.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn closed_avx512<T: Real>(cf: ClosedProx, a: &[T], m: &[T], out: &mut [T]) {
+fn closed_avx512<T: Real>(cf: ClosedProx, a: &[T], m: &[T], out: &mut [T]) -> bool {
     closed(cf, a, m, out)
 }
 
 /// [`closed`] with AVX2 code generation.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn closed_avx2<T: Real>(cf: ClosedProx, a: &[T], m: &[T], out: &mut [T]) {
+fn closed_avx2<T: Real>(cf: ClosedProx, a: &[T], m: &[T], out: &mut [T]) -> bool {
     closed(cf, a, m, out)
 }
 
-/// The entrywise closed form.
+/// The entrywise closed form; returns whether every input was finite (when not, `out`
+/// holds meaningless values and the caller takes the checked path).
 #[inline(always)]
-fn closed<T: Real>(cf: ClosedProx, a: &[T], m: &[T], out: &mut [T]) {
+fn closed<T: Real>(cf: ClosedProx, a: &[T], m: &[T], out: &mut [T]) -> bool {
+    let mut ok = true;
     for ((o, &ai), &mi) in out.iter_mut().zip(a).zip(m) {
-        *o = T::of(cf.eval(ai.to_f64(), mi.to_f64()));
+        let (ai, mi) = (ai.to_f64(), mi.to_f64());
+        ok &= ai.is_finite() & mi.is_finite();
+        *o = T::of(cf.eval(ai, mi));
     }
+    ok
 }
 
 #[cfg(test)]
@@ -101,10 +105,14 @@ mod tests {
             prox_weighted_matrix(&h, &a, &m, 1.0, 1.0, &mut want).unwrap();
             assert_eq!(got, want, "{h:?}");
         }
-        let mut bad = m.clone();
-        bad[(4, 7)] = f64::NAN;
         let mut out = DMatrix::zeros(0, 0);
-        let e = hidden_z_step(&Activation::Relu, &a, &bad, &mut out).unwrap_err();
-        assert!(e.to_string().contains("Z-step"), "{e}");
+        for (i, v) in [(4, f64::NAN), (12, f64::INFINITY)] {
+            let mut bad = m.clone();
+            bad[(i, 7)] = v;
+            let e = hidden_z_step(&Activation::Relu, &a, &bad, &mut out).unwrap_err();
+            assert!(e.to_string().contains("Z-step"), "{e}");
+            let e = hidden_z_step(&Activation::Relu, &bad, &m, &mut out).unwrap_err();
+            assert!(e.to_string().contains("Z-step"), "{e}");
+        }
     }
 }
