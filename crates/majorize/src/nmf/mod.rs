@@ -16,14 +16,23 @@
 //!   Févotte & Idier and in our tests. Not guaranteed outside `[0, 2]`: ALGORITHMS.md
 //!   reports increases for `beta = 3, 4, 5`; a random search of ours over 400 single
 //!   columns at `beta = 3` found none, so we neither assert nor rule them out.
-//! - [`Rule::Me`]: majorization-equalization (1.6) as Févotte & Idier run it: for
-//!   `beta >= 1` the relaxed point `h = h_MM + theta (h_ME - h_MM)` with
-//!   [`NmfConfig::me_theta`] (default [`DEFAULT_ME_THETA`] = 0.95), where `h_ME` is the
-//!   other point of the surrogate's level set through the current value and a
-//!   nonpositive `h_ME` counts as 0 before relaxing; for `beta < 1` the exact closed-form
-//!   / root-solved ME point. Monotone with a strict surrogate decrease for `theta < 1`
+//! - [`Rule::Me`]: majorization-equalization (1.6): for `beta >= 1` the relaxed point
+//!   `h = h_MM + theta (h_ME - h_MM)` with [`NmfConfig::me_theta`] (default
+//!   [`DEFAULT_ME_THETA`] = 0.95), where `h_ME` is the other point of the surrogate's
+//!   level set through the current value and a nonpositive `h_ME` counts as 0 before
+//!   relaxing; for `beta < 1` the exact closed-form / root-solved ME point. Monotone with
+//!   a strict surrogate decrease for `theta < 1`
 //!   ([`crate::beta::EntrySurrogate::me_relaxed`]); `theta = 1` is the exact
 //!   equalization point, with the nonnegativity safeguard documented in [`crate::beta`].
+//!   Against the authors' MATLAB code (`beta_nmf_ME.m`, see [`DEFAULT_ME_THETA`]): the
+//!   same map at `beta = 1.5` and `beta = 2` (W then H, `theta = 0.95`), and the exact
+//!   point at `beta = 0, 0.5` (and `-1`); at `beta = 3` the code relaxes towards the
+//!   exponent-1 (heuristic) point instead of the MM point, which can leave the
+//!   surrogate's sublevel set (with `R = N / D = 4`, in units of `h~`: heuristic 4, ME
+//!   point `(sqrt(12 R - 3) - 1) / 2 = 2.854`, relaxed 2.911, outside `[1, 2.854]`), so
+//!   strata relaxes towards the MM point there too; every other `beta`, KL (`beta = 1`)
+//!   included, is strata's extension by the same rule (the code implements only
+//!   `beta in {-1, 0, 0.5, 1.5, 2, 3}`).
 //!
 //! **Conventions (strata mode).** One iteration updates `W` then `H` (as scikit-learn),
 //! each from the current other factor, with `W H` formed afresh before each update.
@@ -133,12 +142,17 @@ impl Penalties {
     }
 }
 
-/// The default relaxation of majorization-equalization, `theta = 0.95`: the value of
-/// Févotte & Idier's reference implementation of the ME updates (its `theta`
-/// parameter, "mixed update prolonged ME and MM", `h = h_MM + theta (h_ME - h_MM)`,
-/// with `h_ME` set to 0 where negative), as ported in Y. Pradat's Julia NMF package
-/// (CentraleSupélec, 2020; `FIParams`, `_update_nmf_ME!`). The paper (Neural
-/// Computation 23(9), 2011, Section 4) defines only the exact equalization point.
+/// The default relaxation of majorization-equalization, `theta = 0.95`: the hard-coded
+/// "relaxation coefficient" of Févotte & Idier's own MATLAB code `beta_nmf_ME.m`
+/// (copyright 2011, GPL v3; read in the copy kept by the TDALAB toolbox,
+/// `andrewssobral/TDALAB`, `BSS/beta_nmf_ME.m`, commit `79b14fd`): "mixed update
+/// prolonged ME and MM", `h = h_MM + theta (h_ME - h_MM)` with `h_ME` set to 0 where
+/// nonpositive, W then H, once each per iteration (its l1 normalisation of W's columns
+/// after each iteration leaves the multiplicative updates unchanged in exact
+/// arithmetic). Y. Pradat's Julia port (CentraleSupélec, 2020; `FIParams`,
+/// `_update_nmf_ME!`) has the same value and adds a floor at machine epsilon. The
+/// paper's abstract (Neural Computation 23(9), 2011) speaks of the equalization point
+/// only; its body was not read.
 pub const DEFAULT_ME_THETA: f64 = 0.95;
 
 fn default_me_theta() -> f64 {
