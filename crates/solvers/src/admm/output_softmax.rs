@@ -87,9 +87,7 @@ impl<T: Real> SoftmaxWork<T> {
     /// Writes the block and the gradient back (column-major `K x N`).
     pub(crate) fn store(&self, z: &mut DMatrix<T>, grad: &mut DMatrix<T>) {
         let (k, n) = (self.k, self.n);
-        if grad.shape() != (k, n) {
-            *grad = DMatrix::zeros(k, n);
-        }
+        crate::linalg::ensure_shape(grad, k, n);
         let (zs, gs) = (z.as_mut_slice(), grad.as_mut_slice());
         for c in 0..n {
             for i in 0..k {
