@@ -12,13 +12,17 @@
 //!   bookkeeping), and the same epochs in a bare loop of `Solver::step` (no evaluation)
 //!   against as many batch-128 gradients alone.
 //!
+//! * `sums`: the ADMM W-step's sample sums (`A A^T`, `Z A^T`, row sums; the
+//!   data-parallel part of Taylor ADMM and dlADMM) of a 784 x `--n` input `A` and a
+//!   256 x `--n` `Z`, f32 and f64, at `--threads`.
+//!
 //! Times: wall, this thread's CPU time (`/proc/thread-self/schedstat`) and the whole
 //! process's CPU time (`/proc/self/stat`, all threads; 10 ms resolution), best of
 //! `--reps` (default 3). With `--threads 2` compare the wall times of two runs on idle
 //! cores; on a loaded machine only the process CPU time is meaningful.
 //!
 //! Run: `cargo run --release -p solvers --example core_speed -- grad --threads 1`
-//! (parts: `grad`, `batch`, `epoch`; several may be given; default all).
+//! (parts: `grad`, `batch`, `epoch`, `sums`; several may be given; default all).
 
 use std::time::Instant;
 
@@ -203,6 +207,28 @@ fn grad<T: Real>(n: usize, threads: usize, reps: usize) {
     );
 }
 
+fn sums<T: Real>(n: usize, threads: usize, reps: usize) {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let mut draw =
+        |rows: usize| DMatrix::<T>::from_fn(rows, n, |_, _| T::of(nets::init::uniform01(&mut rng)));
+    let (a, z) = (draw(784), draw(256));
+    // Each timed call keeps one workspace (and pool) for `INNER` reductions, as a solver
+    // does across its iterations; the times are per reduction.
+    const INNER: usize = 5;
+    let t = time(reps, || {
+        let r = solvers::admm::bench_sample_sums(&a, &z, threads, INNER).expect("sums");
+        std::hint::black_box(r);
+    });
+    let per = INNER as f64;
+    println!(
+        "sums {} N={n} threads={threads}: wall {:.4} s, thread CPU {:.4} s, process CPU {:.3} s (per reduction)",
+        T::dtype_name(),
+        t.wall / per,
+        t.thread / per,
+        t.process / per
+    );
+}
+
 fn batch<T: Real>(threads: usize, reps: usize) {
     let mut p = problem::<T>(10_240, threads);
     let mut g = vec![T::zero(); p.dim()];
@@ -362,7 +388,7 @@ fn main() {
                 .map(|c| c.parse().expect("--eval-every"))
                 .collect()
         });
-    let parts: Vec<&str> = ["grad", "batch", "epoch"]
+    let parts: Vec<&str> = ["grad", "batch", "epoch", "sums"]
         .into_iter()
         .filter(|p| args.iter().any(|a| a == p))
         .collect();
@@ -376,5 +402,9 @@ fn main() {
     }
     if all || parts.contains(&"epoch") {
         epoch(n, threads, epochs, &cadences);
+    }
+    if all || parts.contains(&"sums") {
+        sums::<f32>(n, threads, reps);
+        sums::<f64>(n, threads, reps);
     }
 }

@@ -46,6 +46,26 @@ pub use dladmm::{DlAdmm, DlBlock, DlStepInfo};
 pub use lifted::{Lifted, Residuals};
 pub use taylor::{TaylorAdmm, TaylorBlock, TaylorStepInfo};
 
+/// Benchmark hook (issue #14, `core_speed sums`): the W-step's sample sums
+/// `A A^T`, `Z A^T`, `A 1`, `Z 1` of `a` (`p x N`) and `z` (`q x N`) at `threads`, `reps`
+/// times on one kept workspace (the first call warms it), as the ADMM solvers compute
+/// them. Returns `sum(A A^T) + sum(Z A^T)` of the last call, so that the work is used.
+#[doc(hidden)]
+pub fn bench_sample_sums<T: autodiff::Real>(
+    a: &nalgebra::DMatrix<T>,
+    z: &nalgebra::DMatrix<T>,
+    threads: usize,
+    reps: usize,
+) -> Result<f64, crate::SolverError> {
+    let mut work = linalg::SumsWork::default();
+    let mut out = linalg::SampleSums::default();
+    for _ in 0..reps {
+        linalg::sample_sums(a, z, threads, &mut work, &mut out)?;
+    }
+    let total = |m: &nalgebra::DMatrix<T>| m.iter().map(|v| v.to_f64()).sum::<f64>();
+    Ok(total(&out.gram) + total(&out.cross))
+}
+
 #[cfg(test)]
 mod tests_dladmm;
 #[cfg(test)]
