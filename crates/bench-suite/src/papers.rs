@@ -195,8 +195,31 @@ pub fn paper_setups() -> Vec<PaperSetup> {
             init: InitSpec::TorchLinear,
             loss: LossSpec::SoftmaxCrossEntropy,
         },
-        // Certified MM (safe-adam, safe-layerwise; branch cert-solvers) goes here once merged:
-        // PaperSetup { key: "certified", .. paper_solvers: vec!["safe-adam", "safe-layerwise", "adam"], .. },
+        PaperSetup {
+            key: "certified",
+            paper: "Streeter & Dillon 2022 (AutoBound, arXiv 2212.11429 ch. 5) and Streeter 2023 (Universal MM, arXiv 2308.00190): SafeRate / SafeCombination; strata's certified block MM",
+            // The one setup that could be read (Google Research blog, 14 Apr 2023): "a
+            // single-hidden-layer neural network on a subset of the MNIST dataset, in the
+            // full-batch setting". Width, subset size, step count, loss and activation were
+            // not readable here; 128 hidden units and 200 full-batch steps are strata's
+            // choice (docs/PAPERS.md).
+            widths: vec![784, 128, 10],
+            iterations: 200,
+            reported: "blog (SafeRate(Adam), single hidden layer, MNIST subset, full batch): training loss below Adam's on a log-scale plot, each step about 2x an Adam step's wall time; paper abstracts: beats tuned GD, Adam and AdaGrad on some problems, no tuning; no number could be read (docs/PAPERS.md)",
+            paper_solvers: vec![
+                "safe-adam",
+                "safe-layerwise",
+                "block-mm",
+                "gd",
+                "adam-full",
+                "lbfgs",
+            ],
+            equal_time_solvers: vec!["safe-adam", "safe-layerwise", "block-mm", "adam", "lbfgs"],
+            // Not stated where it could be read: the suite's penalty and He-uniform.
+            l2: None,
+            init: InitSpec::Default,
+            loss: LossSpec::SoftmaxCrossEntropy,
+        },
     ]
 }
 
@@ -295,6 +318,8 @@ pub fn estimate_peak_bytes(
         "mac" => 8,
         "lifted-fenchel" => 8,
         "gd" | "adam-full" | "lbfgs" | "block-mm" | "block-mm-safeguarded" | "last-layer-mm" => 6,
+        // A full-batch gradient plus the enclosure, which runs over blocks of samples.
+        "safe-adam" | "safe-layerwise" | "safe-gd" | "safe-heavy-ball" => 6,
         _ => 0,
     };
     let d0 = widths.first().copied().unwrap_or(0) as u64;

@@ -62,6 +62,9 @@ fn estimate_bounds_the_measured_peak_of_every_method() {
         "lbfgs",
         "proxprop",
         "adam-b500",
+        "safe-adam",
+        "safe-layerwise",
+        "block-mm",
     ];
     let out = temp_dir("mem");
     let args = CompareArgs::parse_from([
