@@ -37,9 +37,12 @@ fn scalar_bytes(dtype: Dtype) -> u64 {
 /// With `H = sum_{l>=1} d_l` (values per sample of all layers' Z_l / A_l), `P` the
 /// parameter count, `N` training and `M` test samples, `b` bytes per scalar:
 ///
-/// `bytes = b * (2 d_0 (N + M) + c_aux * N * H + c_eval * max(N, M) * H + c_par * P)`
+/// `bytes = b * (2 d_0 (N + M) + c_in * d_0 * N + c_aux * N * H + c_eval * max(N, M) * H + c_par * P)`
 ///
-/// `2 d_0 (N + M)`: the data each run holds and one copy of it (tape input, batch). `c_eval = 3`: the evaluation forward pass
+/// `2 d_0 (N + M)`: the data each run holds and one copy of it (tape input, batch).
+/// `c_in`: further input-sized `d_0 x N` buffers of the method (block MM's workspace
+/// keeps four per-layer `d_k x N` matrices for layer 0 too: activation, trial, backward
+/// and derivative; 0 for the others, measured). `c_eval = 3`: the evaluation forward pass
 /// (Z, A and a scratch per layer). `c_par = 8`: weights, gradients, optimiser moments,
 /// line-search copies. `c_aux`: per-sample auxiliary matrices of the method (dlADMM: Z,
 /// A, previous Z/A, multiplier, scratch and gradient blocks; Taylor ADMM: Z, A,
@@ -69,8 +72,13 @@ pub fn estimate_peak_bytes(
         "safe-adam" | "safe-layerwise" | "safe-gd" | "safe-heavy-ball" => 6,
         _ => 0,
     };
+    let c_in: u64 = match solver {
+        "block-mm" | "block-mm-safeguarded" | "last-layer-mm" => 4,
+        _ => 0,
+    };
     let d0 = widths.first().copied().unwrap_or(0) as u64;
-    scalar_bytes(dtype) * (2 * d0 * (n + m) + c_aux * n * h + 3 * n.max(m) * h + 8 * p)
+    scalar_bytes(dtype)
+        * (2 * d0 * (n + m) + c_in * d0 * n + c_aux * n * h + 3 * n.max(m) * h + 8 * p)
 }
 
 /// [`BenchError::MemoryLimit`] if the estimate of `solver` exceeds `limit_bytes`.
