@@ -173,24 +173,52 @@ pub(super) fn enclose_planned<T: Real>(
     value: T,
     ws: &mut EnclosureWorkspace,
 ) -> Result<QuadraticEnclosure<T>> {
-    enclose_planned_first(req, plan, value, None, ws)
+    enclose_planned_first(req, Planned::whole(plan), Some(value), None, ws)
 }
 
-/// [`enclose_planned`] with the first dense layer's output on the inputs given in f64
-/// (checked by the caller: `api::enclose_with_value_first`).
+/// Which part of the validated plan the sweep runs: `run` from `req.inputs`, after the
+/// steps `below`, which are not evaluated (the directions are zero there and
+/// `req.inputs` is their output as the caller computed it; only their weights' size
+/// enters, through the penalty's overflow check).
+#[derive(Clone, Copy)]
+pub(super) struct Planned<'p> {
+    pub(super) below: &'p [Step],
+    pub(super) run: &'p [Step],
+}
+
+impl<'p> Planned<'p> {
+    /// The whole network from its inputs.
+    pub(super) fn whole(plan: &'p [Step]) -> Self {
+        Planned {
+            below: &[],
+            run: plan,
+        }
+    }
+}
+
+/// [`enclose_planned`] on a part of the plan ([`Planned`]), with the first dense layer's
+/// output on the inputs given in f64 (checked by the caller:
+/// `api::enclose_with_value_first`, `from_layer::enclose_from_layer`), and the base
+/// value given or, for `None`, the enclosure's own: the midpoint of its degree-0
+/// interval rounded to `T` (then `slack >= e + |c0 - value|` covers the driver's value
+/// at `alpha = 0` just the same).
 pub(super) fn enclose_planned_first<T: Real>(
     req: &EnclosureRequest<'_, T>,
-    plan: &[Step],
-    value: T,
+    planned: Planned<'_>,
+    value: Option<T>,
     first: Option<&DMatrix<f64>>,
     ws: &mut EnclosureWorkspace,
 ) -> Result<QuadraticEnclosure<T>> {
     let net = req.net;
-    if !value.finite() {
-        return Err(MajorizeError::Domain {
-            op: OP,
-            detail: format!("the objective at the base point is {value}"),
-        });
+    let plan = planned.run;
+    let not_finite = |value: T| MajorizeError::Domain {
+        op: OP,
+        detail: format!("the objective at the base point is {value}"),
+    };
+    if let Some(v) = value
+        && !v.finite()
+    {
+        return Err(not_finite(v));
     }
     let k = req.directions.len();
     let amax: Vec<f64> = req.alpha_max.iter().map(|a| a.to_f64()).collect();
@@ -308,8 +336,20 @@ pub(super) fn enclose_planned_first<T: Real>(
     );
     tot.add_e(fin);
     // Underflow and overflow in T (module `extreme`).
+    // The enclosure's own base value: the midpoint of its degree-0 interval in T.
+    let value = match value {
+        Some(v) => v,
+        None => {
+            let v = T::of(tot.c0.to_mid_rad().0);
+            if !v.finite() {
+                return Err(not_finite(v));
+            }
+            v
+        }
+    };
     match super::extreme::extreme_terms(
         net,
+        planned.below,
         plan,
         &layout,
         req.inputs,

@@ -3,7 +3,7 @@
 //! minimising the enclosure's 1-D bound over an adaptive trust region.
 
 use autodiff::Real;
-use majorize::enclosure::{EnclosureRequest, EnclosureWorkspace, enclose_with};
+use majorize::enclosure::{EnclosureRequest, EnclosureWorkspace, FromLayer, enclose_from_layer};
 use nalgebra::DVector;
 
 use super::config::BlockMmConfig;
@@ -20,13 +20,15 @@ const TRUST_MAX: f64 = 1e12;
 
 /// Buffers of the certified path, kept across sweeps so that a sweep allocates nothing
 /// on this side at steady state: the flat direction (zero outside the block), the flat
-/// offsets of each dense layer's weight and bias, and the enclosure engine's workspace.
+/// offsets of each dense layer's weight and bias and its index in the network's layers,
+/// and the enclosure engine's workspace.
 #[derive(Debug, Default)]
 pub(crate) struct CertBuffers<T: Real> {
     dir: Vec<DVector<T>>,
-    /// Per dense layer: flat offsets of its weight (column-major) and bias, if the
-    /// layout is the plain `d_out x d_in` weight and `d_out` bias.
-    offsets: Vec<Option<(usize, usize)>>,
+    /// Per dense layer: flat offsets of its weight (column-major) and bias, and its
+    /// index in `net.layers()`, if the layout is the plain `d_out x d_in` weight and
+    /// `d_out` bias.
+    offsets: Vec<Option<(usize, usize, usize)>>,
     enc: EnclosureWorkspace,
 }
 
@@ -44,7 +46,7 @@ impl<T: Real> CertBuffers<T> {
                 let (w, b) = (find("weight")?, find("bias")?);
                 let (din, dout) = (widths[i], widths[i + 1]);
                 (w.rows == dout && w.cols == din && b.rows * b.cols == dout)
-                    .then_some((w.offset, b.offset))
+                    .then_some((w.offset, b.offset, layer))
             })
             .collect();
         if self.dir.len() != 1 || self.dir[0].len() != p {
@@ -94,7 +96,7 @@ pub(crate) fn certified_block<T: Real>(
         alpha: 0.0,
         bound: *f,
     };
-    let Some(&Some((w_off, b_off))) = cert.offsets.get(i) else {
+    let Some(&Some((w_off, b_off, layer))) = cert.offsets.get(i) else {
         return Ok(none);
     };
     if cert.dir.len() != 1 || cert.dir[0].len() != problem.net.num_params() {
@@ -127,9 +129,22 @@ pub(crate) fn certified_block<T: Real>(
             directions: &cert.dir,
             alpha_max: &abar,
         };
+        // The direction is zero below block i, so the enclosure starts at the block from
+        // the trace's input `a[i]` (unchanged by the block's steps), which is also what
+        // the forward pass below starts from: the bound covers that record. Before the
+        // first step, the base value is `f` (the trace's record) and the block's output
+        // `z[i]` saves its product; after a step both are stale, and the enclosure takes
+        // its own base value (the slack covers the driver's value either way).
+        let fresh = steps == 0;
+        let from = FromLayer {
+            layer,
+            input: &ws.a[i],
+            output: fresh.then_some(&ws.z[i]),
+        };
+        let value = fresh.then(|| T::of(*f));
         // An unsupported layer, activation or loss (or an error of the engine): this
         // block keeps the safeguarded path, or stops where the last certified step left it.
-        let Ok(enc) = enclose_with(&req, &mut cert.enc) else {
+        let Ok(enc) = enclose_from_layer(&req, value, &from, &mut cert.enc) else {
             break;
         };
         ctx.counters.add_forward(n);
