@@ -76,8 +76,10 @@ pub(crate) struct CertOutcome {
 /// step, an uncertified enclosure is retried on the shrunk region, unless its slack
 /// exceeds the first-order decrease `-g trust`). Then one forward pass from the
 /// block up makes the new point current. `steps == 0` (block and `f` unchanged) when
-/// the enclosure does not apply or no step was certified. Each enclosure is counted as
-/// one forward pass over the N samples, like the forward pass at the end.
+/// the enclosure does not apply or no step was certified. Each enclosure runs from the
+/// block's kept input `ws.a[i]` up (`enclose_from_layer`: the direction is zero below)
+/// and is counted as one forward pass over the N samples, like the forward pass at the
+/// end.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn certified_block<T: Real>(
     cfg: &BlockMmConfig,
