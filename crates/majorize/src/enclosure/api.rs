@@ -430,7 +430,11 @@ pub fn enclose_with_value_first<T: Real>(
     check_first(req, &plan, first)?;
     let first64 = (first as &dyn std::any::Any).downcast_ref::<DMatrix<f64>>();
     let planned = super::sweep::Planned::whole(&plan);
-    super::sweep::enclose_planned_first(req, planned, Some(value), first64, ws)
+    let given = super::sweep::Given {
+        out: first64,
+        dir: None,
+    };
+    super::sweep::enclose_planned_first(req, planned, Some(value), given, ws)
 }
 
 /// The checks of [`enclose_with_value_first`] on the caller's first-layer output.

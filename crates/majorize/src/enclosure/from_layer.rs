@@ -27,11 +27,11 @@
 //! layers plus the forward pass of `Sequential::objective`.
 
 use autodiff::Real;
-use nalgebra::DMatrix;
+use nalgebra::{DMatrix, DVector};
 
 use super::EnclosureWorkspace;
 use super::api::{EnclosureRequest, OP, QuadraticEnclosure, Step, check_output, validate};
-use super::sweep::{Planned, enclose_planned_first};
+use super::sweep::{Given, Planned, enclose_planned_first};
 use crate::error::{MajorizeError, Result};
 
 /// Where an enclosure from a kept activation starts ([`enclose_from_layer`]).
@@ -48,6 +48,12 @@ pub struct FromLayer<'a, T: Real> {
     /// checked against a recomputation of its first and last columns, recomputed for
     /// `T != f64`.
     pub output: Option<&'a DMatrix<T>>,
+    /// Optionally, with one direction `v`, the product `V input + β` of that layer's part
+    /// of `v` (weight `V`, bias `β`), which saves the sweep's degree-1 product in f64 (the
+    /// same argument as `output`: any f64 evaluation is within the `γ` the rule charges
+    /// for its own; a caller taking several enclosures along one direction computes it
+    /// once). Checked like `output`; recomputed for `T != f64`.
+    pub output_dir: Option<&'a DMatrix<T>>,
 }
 
 /// The certified enclosure of `psi(alpha)` (module doc: the objective with the layers
@@ -111,6 +117,9 @@ pub fn enclose_from_layer<T: Real>(
     if let Some(out) = from.output {
         check_output(d, from.input, out, &format!("layer {}", from.layer))?;
     }
+    if let Some(out) = from.output_dir {
+        check_dir_output(req, from.layer, from.input, out)?;
+    }
     let sub = EnclosureRequest {
         inputs: from.input,
         ..*req
@@ -119,8 +128,48 @@ pub fn enclose_from_layer<T: Real>(
         below: &plan[..at],
         run: &plan[at..],
     };
-    let first64 = from
-        .output
-        .and_then(|m| (m as &dyn std::any::Any).downcast_ref::<DMatrix<f64>>());
-    enclose_planned_first(&sub, planned, value, first64, ws)
+    let given = Given {
+        out: f64_of(from.output),
+        dir: f64_of(from.output_dir),
+    };
+    enclose_planned_first(&sub, planned, value, given, ws)
+}
+
+/// The matrix as `DMatrix<f64>` when `T = f64`.
+fn f64_of<'m, T: Real>(m: Option<&'m DMatrix<T>>) -> Option<&'m DMatrix<f64>> {
+    m.and_then(|m| (m as &dyn std::any::Any).downcast_ref::<DMatrix<f64>>())
+}
+
+/// Checks `out` against the product `V input + β` of the single direction's part on
+/// dense layer `layer` (as [`check_output`] checks a layer's output).
+fn check_dir_output<T: Real>(
+    req: &EnclosureRequest<'_, T>,
+    layer: usize,
+    input: &DMatrix<T>,
+    out: &DMatrix<T>,
+) -> Result<()> {
+    let [dir] = req.directions else {
+        return Err(MajorizeError::Shape {
+            op: OP,
+            detail: format!(
+                "a direction product was given with {} directions (only with one)",
+                req.directions.len()
+            ),
+        });
+    };
+    let layout = req.net.param_layout();
+    let info = |name: &str| layout.iter().find(|p| p.layer == layer && p.name == name);
+    let (Some(wi), Some(bi)) = (info("weight"), info("bias")) else {
+        return Err(MajorizeError::Unsupported(format!(
+            "enclose: dense layer {layer} does not expose weight and bias"
+        )));
+    };
+    let v = DMatrix::from_column_slice(
+        wi.rows,
+        wi.cols,
+        &dir.as_slice()[wi.offset..wi.offset + wi.rows * wi.cols],
+    );
+    let beta = DVector::from_column_slice(&dir.as_slice()[bi.offset..bi.offset + bi.rows]);
+    let vd = nets::Dense::new(v, beta).map_err(super::api::nets_err)?;
+    check_output(&vd, input, out, &format!("layer {layer} direction"))
 }

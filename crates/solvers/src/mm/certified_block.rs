@@ -2,12 +2,13 @@
 //! certified steps along the block's preconditioned MM direction, each chosen by
 //! minimising the enclosure's 1-D bound over an adaptive trust region.
 
-use autodiff::Real;
+use autodiff::{Real, Transpose};
 use majorize::enclosure::{EnclosureRequest, EnclosureWorkspace, FromLayer, enclose_from_layer};
 use nalgebra::DVector;
 
 use super::config::BlockMmConfig;
 use super::workspace::Workspace;
+use crate::linalg::gemm;
 use crate::{Context, NetProblem, SolverError};
 
 /// Trust-region factors of the certified path (as the safe-* solvers' defaults): grow
@@ -30,6 +31,10 @@ pub(crate) struct CertBuffers<T: Real> {
     /// `d_out` bias.
     offsets: Vec<Option<(usize, usize, usize)>>,
     enc: EnclosureWorkspace,
+    /// The block's part of the direction as a `d_out x d_in` matrix, and its product
+    /// with the block's input plus the bias part (`T = f64` only; see `dir_product`).
+    dw: nalgebra::DMatrix<T>,
+    vz: nalgebra::DMatrix<T>,
 }
 
 impl<T: Real> CertBuffers<T> {
@@ -119,6 +124,7 @@ pub(crate) fn certified_block<T: Real>(
     if !dir.iter().all(|v| v.finite()) {
         return Ok(none);
     }
+    let has_vz = dir_product(cert, ws, i, (w_off, b_off))?;
     let (mut steps, mut alpha, mut bound, mut enclosures) = (0, 0.0, *f, 0);
     while enclosures < cfg.certified_steps {
         let t = *trust;
@@ -142,6 +148,7 @@ pub(crate) fn certified_block<T: Real>(
             layer,
             input: &ws.a[i],
             output: fresh.then_some(&ws.z[i]),
+            output_dir: has_vz.then_some(&cert.vz),
         };
         let value = fresh.then(|| T::of(*f));
         // An unsupported layer, activation or loss (or an error of the engine): this
@@ -214,6 +221,51 @@ pub(crate) fn certified_block<T: Real>(
     ws.accept_trial(i);
     *f = f_new;
     Ok(out)
+}
+
+/// For `T = f64`, forms `V a[i] + β` into `cert.vz` (the direction's weight and bias
+/// parts on block `i`, the block's kept input): every enclosure of the block along this
+/// direction takes it instead of its own product (`FromLayer::output_dir`; one GEMM per
+/// block instead of one per enclosure). Returns whether it was formed (not for f32,
+/// where the enclosure would recompute it anyway).
+fn dir_product<T: Real>(
+    cert: &mut CertBuffers<T>,
+    ws: &Workspace<T>,
+    i: usize,
+    (w_off, b_off): (usize, usize),
+) -> Result<bool, SolverError> {
+    if T::dtype_name() != "f64" {
+        return Ok(false);
+    }
+    let (din, dout) = (ws.widths[i], ws.widths[i + 1]);
+    let n = ws.a[i].ncols();
+    let v = cert.dir[0].as_slice();
+    if cert.dw.shape() != (dout, din) {
+        cert.dw = nalgebra::DMatrix::zeros(dout, din);
+    }
+    cert.dw
+        .as_mut_slice()
+        .copy_from_slice(&v[w_off..w_off + dout * din]);
+    if cert.vz.shape() != (dout, n) {
+        cert.vz = nalgebra::DMatrix::zeros(dout, n);
+    }
+    gemm(
+        &mut cert.vz,
+        1.0,
+        &cert.dw,
+        Transpose::No,
+        &ws.a[i],
+        Transpose::No,
+        0.0,
+        1,
+    )?;
+    let beta = &v[b_off..b_off + dout];
+    for col in cert.vz.as_mut_slice().chunks_exact_mut(dout) {
+        for (x, b) in col.iter_mut().zip(beta) {
+            *x += *b;
+        }
+    }
+    Ok(true)
 }
 
 fn dense_mut<T: Real>(

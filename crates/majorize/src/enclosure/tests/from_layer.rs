@@ -68,6 +68,7 @@ fn check_case<T: Real>(seed: u64, rel: f64) -> usize {
             layer: li,
             input,
             output: None,
+            output_dir: None,
         };
         let sub = enclose_from_layer(&cl.request(), Some(v), &from, &mut ws).unwrap();
         if li == 0 {
@@ -178,6 +179,7 @@ fn from_layer_drops_the_lower_radius() {
             layer: li,
             input: &outs[li - 1],
             output: Some(&outs[li]),
+            output_dir: None,
         };
         let sub = enclose_from_layer(&c.request(), Some(v), &from, &mut ws).unwrap();
         strict += usize::from(sub.slack < whole.slack);
@@ -203,6 +205,7 @@ fn from_layer_errors_are_typed() {
         layer: 2,
         input: &outs[1],
         output: Some(&outs[2]),
+        output_dir: None,
     };
     let err =
         |c: &Case<f64>, f: &FromLayer<'_, f64>, v: Option<f64>, ws: &mut EnclosureWorkspace| {
@@ -255,4 +258,124 @@ fn from_layer_errors_are_typed() {
     assert!(e.contains("not this network's layer 2"), "{e}");
     let e = err(&cz, &from, Some(f64::NAN), &mut ws);
     assert!(e.contains("objective at the base point"), "{e}");
+}
+
+/// `V input + β` of the case's single direction on dense layer `li`, as nets' dense
+/// forward pass computes it.
+fn dir_product<T: Real>(c: &Case<T>, li: usize, input: &DMatrix<T>) -> DMatrix<T> {
+    let layout = c.net.param_layout();
+    let info = |name: &str| layout.iter().find(|p| p.layer == li && p.name == name);
+    let (wi, bi) = (info("weight").unwrap(), info("bias").unwrap());
+    let d = c.dirs[0].as_slice();
+    let v = DMatrix::from_column_slice(
+        wi.rows,
+        wi.cols,
+        &d[wi.offset..wi.offset + wi.rows * wi.cols],
+    );
+    let b = DVector::from_column_slice(&d[bi.offset..bi.offset + bi.rows]);
+    let mut out = DMatrix::zeros(0, 0);
+    nets::Layer::forward(&nets::Dense::new(v, b).unwrap(), input, &mut out).unwrap();
+    out
+}
+
+/// The direction's product given (`output_dir`): f64 takes it, with the bound of the
+/// recomputed one within 1e-12 relative and sound; f32 recomputes (the same bound bit
+/// for bit). A product that is not the direction's, or a request with two directions,
+/// is a typed error.
+#[test]
+fn given_direction_product_keeps_the_bound() {
+    fn one<T: Real>(seed: u64, exact: bool) -> usize {
+        let mut c = random_case::<T>(seed, None, None);
+        c.dirs.truncate(1);
+        c.amax.truncate(1);
+        let outs = c.net.layer_outputs(&c.x).unwrap();
+        let mut ws = EnclosureWorkspace::new();
+        let mut n = 0;
+        for li in dense_layers(&c) {
+            let mut cl = c.clone();
+            cl.dirs = zero_below(&c, li);
+            let input = if li == 0 { &c.x } else { &outs[li - 1] };
+            let vz = dir_product(&cl, li, input);
+            let from = FromLayer {
+                layer: li,
+                input,
+                output: Some(&outs[li]),
+                output_dir: None,
+            };
+            let own = enclose_from_layer(&cl.request(), None, &from, &mut ws).unwrap();
+            let with = FromLayer {
+                output_dir: Some(&vz),
+                ..from
+            };
+            let given = enclose_from_layer(&cl.request(), None, &with, &mut ws).unwrap();
+            if exact {
+                assert_eq!(own, given, "seed {seed} layer {li}: f32 recomputes");
+            } else {
+                let close = |a: f64, b: f64| {
+                    a == b || (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1e-300)
+                };
+                let pairs = [
+                    (own.slack.to_f64(), given.slack.to_f64()),
+                    (own.gradient[0].to_f64(), given.gradient[0].to_f64()),
+                    (
+                        own.quad_upper[(0, 0)].to_f64(),
+                        given.quad_upper[(0, 0)].to_f64(),
+                    ),
+                ];
+                for (a, b) in pairs {
+                    assert!(close(a, b), "seed {seed} layer {li}: {a:e} vs {b:e}");
+                }
+            }
+            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xd1);
+            for a in cl.points(&mut rng, 8) {
+                let rec = record_from(&cl, li, input, &a);
+                let ub = given.upper_bound(&a).unwrap().to_f64();
+                let lb = given.lower_bound(&a).unwrap().to_f64();
+                assert!(lb <= rec && rec <= ub, "seed {seed} layer {li}: {rec:e}");
+            }
+            n += 1;
+        }
+        n
+    }
+    let mut n = 0;
+    for seed in 0..60u64 {
+        n += one::<f64>(seed, false);
+        n += one::<f32>(seed, true);
+    }
+    assert!(n > 200, "{n} cases");
+    // Errors.
+    let mut c = (0..50u64)
+        .map(|s| random_case::<f64>(s, Some(Activation::Relu), None))
+        .find(|c| c.net.layers().len() >= 3)
+        .unwrap();
+    c.dirs.truncate(1);
+    c.amax.truncate(1);
+    c.dirs = zero_below(&c, 2);
+    let outs = c.net.layer_outputs(&c.x).unwrap();
+    let mut vz = dir_product(&c, 2, &outs[1]);
+    let last = vz.ncols() - 1;
+    vz[(0, last)] += 1e-3 * (1.0 + vz[(0, last)].abs());
+    let from = FromLayer {
+        layer: 2,
+        input: &outs[1],
+        output: None,
+        output_dir: Some(&vz),
+    };
+    let mut ws = EnclosureWorkspace::new();
+    let e = enclose_from_layer(&c.request(), None, &from, &mut ws)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not this network's layer 2 direction"), "{e}");
+    let good = dir_product(&c, 2, &outs[1]);
+    let from = FromLayer {
+        output_dir: Some(&good),
+        ..from
+    };
+    assert!(enclose_from_layer(&c.request(), None, &from, &mut ws).is_ok());
+    c.dirs.push(c.dirs[0].clone());
+    c.amax.push(c.amax[0]);
+    let e = enclose_from_layer(&c.request(), None, &from, &mut ws)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("only with one"), "{e}");
 }
