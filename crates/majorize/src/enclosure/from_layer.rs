@@ -136,7 +136,7 @@ pub fn enclose_from_layer<T: Real>(
 }
 
 /// The matrix as `DMatrix<f64>` when `T = f64`.
-fn f64_of<'m, T: Real>(m: Option<&'m DMatrix<T>>) -> Option<&'m DMatrix<f64>> {
+fn f64_of<T: Real>(m: Option<&DMatrix<T>>) -> Option<&DMatrix<f64>> {
     m.and_then(|m| (m as &dyn std::any::Any).downcast_ref::<DMatrix<f64>>())
 }
 
