@@ -47,7 +47,9 @@
 //!   which is also where the forward pass that records the new objective starts, so
 //!   the bound covers that record (issue #14); before the block's first step its base
 //!   value is the recorded `F` and the trace's `Z_l` saves its first product, after a
-//!   step it takes its own base value (no forward pass of `Sequential::objective`).
+//!   step it takes its own base value (no forward pass of `Sequential::objective`);
+//!   the direction's product with the block input, `V A_{l-1} + beta`, is formed once
+//!   per block (f64) and given to each of its enclosures.
 //!   The step `a*` minimising the certified bound
 //!   `q(a) >= phi(a)` is taken when `q(a*) < F` (the certificate of [`crate::certified`],
 //!   floating point included; the new weights are formed as `fl(w + a* v)` entry by entry,
