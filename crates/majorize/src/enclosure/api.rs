@@ -245,7 +245,7 @@ pub(crate) enum Step {
     Act(Activation),
 }
 
-fn validate<T: Real>(req: &EnclosureRequest<'_, T>) -> Result<Vec<Step>> {
+pub(super) fn validate<T: Real>(req: &EnclosureRequest<'_, T>) -> Result<Vec<Step>> {
     let net = req.net;
     let k = req.directions.len();
     if k == 0 {
@@ -429,7 +429,12 @@ pub fn enclose_with_value_first<T: Real>(
     super::extreme::check_l2(req.loss)?;
     check_first(req, &plan, first)?;
     let first64 = (first as &dyn std::any::Any).downcast_ref::<DMatrix<f64>>();
-    super::sweep::enclose_planned_first(req, &plan, value, first64, ws)
+    let planned = super::sweep::Planned::whole(&plan);
+    let given = super::sweep::Given {
+        out: first64,
+        dir: None,
+    };
+    super::sweep::enclose_planned_first(req, planned, Some(value), given, ws)
 }
 
 /// The checks of [`enclose_with_value_first`] on the caller's first-layer output.
@@ -448,13 +453,27 @@ fn check_first<T: Real>(
     let Some(d) = req.net.layers()[0].as_dense() else {
         return Err(bad("layer 0 is not dense".into()));
     };
+    check_output(d, req.inputs, first, "first layer")
+}
+
+/// Checks that `first` is dense layer `d`'s output `W x + b` on `inputs` (`name` names
+/// the layer in the errors): its shape, finiteness, and its first and last columns
+/// against a recomputation within `2 γ_{n+1}(|W||x| + |b|)` (coarser in f32).
+pub(super) fn check_output<T: Real>(
+    d: &nets::Dense<T>,
+    inputs: &DMatrix<T>,
+    first: &DMatrix<T>,
+    name: &str,
+) -> Result<()> {
+    let bad = |detail: String| MajorizeError::Shape { op: OP, detail };
     let (rows, n) = d.weight.shape();
-    let cols = req.inputs.ncols();
-    if first.shape() != (rows, cols) {
+    let cols = inputs.ncols();
+    if first.shape() != (rows, cols) || inputs.nrows() != n || cols == 0 {
         return Err(bad(format!(
-            "the first layer's output is {}x{}, expected {rows}x{cols}",
+            "the {name}'s output is {}x{} on {}x{cols} inputs, expected {rows}x{cols} on {n}x{cols} (cols > 0)",
             first.nrows(),
-            first.ncols()
+            first.ncols(),
+            inputs.nrows(),
         )));
     }
     crate::validate::finite(OP, "first layer output", first)?;
@@ -463,7 +482,7 @@ fn check_first<T: Real>(
         for r in 0..rows {
             let (mut s, mut a) = (d.bias[r].to_f64(), d.bias[r].to_f64().abs());
             for c in 0..n {
-                let p = d.weight[(r, c)].to_f64() * req.inputs[(c, j)].to_f64();
+                let p = d.weight[(r, c)].to_f64() * inputs[(c, j)].to_f64();
                 s += p;
                 a += p.abs();
             }
@@ -480,7 +499,7 @@ fn check_first<T: Real>(
                 return Err(MajorizeError::Domain {
                     op: OP,
                     detail: format!(
-                        "the given first-layer output at ({r}, {j}) is {got:e}, but W x + b is {s:e}: it is not this network's first layer on these inputs"
+                        "the given {name}'s output at ({r}, {j}) is {got:e}, but W x + b is {s:e}: it is not this network's {name} on these inputs"
                     ),
                 });
             }

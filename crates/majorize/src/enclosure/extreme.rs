@@ -72,8 +72,13 @@ pub(crate) fn check_l2(loss: &Loss) -> Result<()> {
 
 /// The module doc's terms for the request's network, data, directions and box.
 #[allow(clippy::too_many_arguments)]
+///
+/// `below`: dense layers before `plan` that the driver does not evaluate (a sweep from a
+/// kept activation, whose directions are zero there); only their weights' magnitudes
+/// enter, through the penalty's overflow check.
 pub(crate) fn extreme_terms<T: Real>(
     net: &Sequential<T>,
+    below: &[Step],
     plan: &[Step],
     layout: &[ParamInfo],
     inputs: &nalgebra::DMatrix<T>,
@@ -90,6 +95,13 @@ pub(crate) fn extreme_terms<T: Real>(
     let mut e = 0.0f64;
     let mut w_max = 0.0f64;
     let grow = |x: f64| up(x * (1.0 + 1e-12));
+    for step in below {
+        let Step::Dense(li) = *step else { continue };
+        match layer_max(net, layout, li, directions, amax, limit) {
+            Some(wm) => w_max = w_max.max(wm),
+            None => return Extreme::Overflow,
+        }
+    }
     for step in plan {
         match *step {
             Step::Dense(li) => {
@@ -201,6 +213,40 @@ pub(crate) fn extreme_terms<T: Real>(
         0.0
     };
     Extreme::Finite(up(2.0 * up(up(samples * per_sample) + pen)))
+}
+
+/// The largest weight or bias magnitude `|w| + Σ ᾱ_i |v_i|` of dense layer `li` over the
+/// box (rounded up), as the main loop of [`extreme_terms`] computes it; `None` when it
+/// may overflow or the layer is missing.
+fn layer_max<T: Real>(
+    net: &Sequential<T>,
+    layout: &[ParamInfo],
+    li: usize,
+    directions: &[DVector<T>],
+    amax: &[f64],
+    limit: f64,
+) -> Option<f64> {
+    let info = |name: &str| layout.iter().find(|p| p.layer == li && p.name == name);
+    let (wi, bi) = (info("weight")?, info("bias")?);
+    let d = net.layers().get(li).and_then(|l| l.as_dense())?;
+    let (_, wm) = row_sums(
+        d.weight.as_slice(),
+        wi.rows,
+        wi.cols,
+        directions,
+        wi.offset,
+        amax,
+        limit,
+    )?;
+    let mut m = wm;
+    for r in 0..bi.rows {
+        let mut a = d.bias[r].to_f64().abs();
+        for (dir, am) in directions.iter().zip(amax) {
+            a = up(a + up(am * dir[bi.offset + r].to_f64().abs()));
+        }
+        m = m.max(a);
+    }
+    fits(m, limit).then_some(m)
 }
 
 /// `max |x|` over a slice, ignoring NaN (as a fold with `f64::max`; 0 for an empty or

@@ -45,6 +45,9 @@
 //! a-priori rounding-error term per output coefficient from the standard model
 //! `fl(a op b) = (a op b)(1 + δ)` instead of outward rounding per operation; its module
 //! doc gives that argument, and samples outside its guard take the interval path.
+//! [`enclose_from_layer`] starts the sweep at a dense layer from the caller's activation
+//! when the directions are zero below it (block MM's per-layer directions), which
+//! certifies the objective as computed from that activation (`from_layer`).
 //! docs/MAJORIZE.md gives the full argument and what is not certified.
 
 // Loops over the k directions index several parallel arrays (coefficients, box, models).
@@ -60,6 +63,8 @@ mod expo;
 pub use expo::{EXP_ULPS, exp_nonpos};
 mod extreme;
 pub(crate) mod fp;
+mod from_layer;
+pub use from_layer::{FromLayer, enclose_from_layer};
 pub(crate) mod loss;
 mod loss1;
 pub(crate) mod model;

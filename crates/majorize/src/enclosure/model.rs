@@ -280,11 +280,13 @@ impl DenseDirs {
 
 /// Propagates a model through `Z = W(α) A + b(α) 1ᵀ` (module doc). `c0_given`, if any,
 /// is an f64 evaluation of the degree-0 part `W a0 + b` (a constant input's layer, from
-/// the caller's forward pass); `amax` is `ᾱ`, `u_t` the driver's unit roundoff.
+/// the caller's forward pass), `c1_given` one of the degree-1 part `V a0 + β` (the same,
+/// `k = 1`; any order: the rounding term charged for the rule's own product covers it);
+/// `amax` is `ᾱ`, `u_t` the driver's unit roundoff.
 pub(crate) fn dense(
     a: &Model,
     layer: &DenseDirs,
-    c0_given: Option<&[f64]>,
+    (c0_given, c1_given): (Option<&[f64]>, Option<&[f64]>),
     amax: &[f64],
     u_t: f64,
     ws: &mut EnclosureWorkspace,
@@ -367,6 +369,14 @@ pub(crate) fn dense(
     // the sign of zeros, which `+ β_i = +0` then normalises as before).
     for i in 0..k {
         if stacked {
+            break;
+        }
+        if let Some(c1) = c1_given
+            && k == 1
+            && a.constant
+            && c1.len() == z.c1[0].len()
+        {
+            z.c1[0].as_mut_slice().copy_from_slice(c1);
             break;
         }
         if layer.v_zero[i] {

@@ -60,7 +60,7 @@ fn dense_targets<T: Real>(t: &Targets<T>, start: usize, y: &mut DMatrix<f64>) {
 pub(super) const BLOCK: usize = 64;
 
 /// One block of samples `[start, end)` through the plan and the data term (with the
-/// first dense layer's degree-0 part taken from `first` when given): the block's
+/// first dense layer's degree-0 and degree-1 parts taken from `first` when given): the block's
 /// accumulator, its sum of absolute loss terms, `max |y|` over its targets and the
 /// number of outputs.
 #[allow(clippy::too_many_arguments)]
@@ -68,7 +68,7 @@ fn run_block<T: Real>(
     req: &EnclosureRequest<'_, T>,
     plan: &[Step],
     layers: &[DenseDirs],
-    first: Option<&DMatrix<f64>>,
+    first: Given<'_>,
     (start, end): (usize, usize),
     amax: &[f64],
     u_t: f64,
@@ -107,12 +107,11 @@ fn run_block<T: Real>(
             Step::Dense(_) => {
                 n_dense += 1;
                 // The caller's first-layer output, this block's columns (contiguous).
-                let given = first.filter(|_| n_dense == 1 && src.constant).map(|m| {
-                    let d = m.nrows();
-                    &m.as_slice()[start * d..end * d]
-                });
+                let on_input = n_dense == 1 && src.constant;
+                let given = first.out.filter(|_| on_input).map(|m| cols(m, start, end));
+                let given_dir = first.dir.filter(|_| on_input).map(|m| cols(m, start, end));
                 ws.q_at_kinks = q == QBufs::Kinks && cur.is_some();
-                let out = dense(src, &layers[n_dense - 1], given, amax, u_t, ws);
+                let out = dense(src, &layers[n_dense - 1], (given, given_dir), amax, u_t, ws);
                 ws.q_at_kinks = false;
                 match out {
                     Ok(m) => m,
@@ -141,6 +140,12 @@ fn run_block<T: Real>(
     }
     ws.keep_input(input);
     Ok((data.acc, data.abs_sum, y_abs_max, rows))
+}
+
+/// Columns `start..end` of `m` (contiguous, column-major).
+fn cols(m: &DMatrix<f64>, start: usize, end: usize) -> &[f64] {
+    let d = m.nrows();
+    &m.as_slice()[start * d..end * d]
 }
 
 /// What is known of the degree-2 buffers of a block's current model: it decides which
@@ -173,24 +178,70 @@ pub(super) fn enclose_planned<T: Real>(
     value: T,
     ws: &mut EnclosureWorkspace,
 ) -> Result<QuadraticEnclosure<T>> {
-    enclose_planned_first(req, plan, value, None, ws)
+    enclose_planned_first(req, Planned::whole(plan), Some(value), Given::NONE, ws)
 }
 
-/// [`enclose_planned`] with the first dense layer's output on the inputs given in f64
-/// (checked by the caller: `api::enclose_with_value_first`).
+/// f64 evaluations, from the caller's forward pass, of the first dense layer's products
+/// on the sweep's (constant) input `x`: its output `out = W x + b` (degree 0) and, with
+/// one direction, `dir = V x + β` (degree 1). Any f64 evaluation of either sum is
+/// within the `γ` the dense rule charges for its own (checked by the callers).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Given<'a> {
+    pub(super) out: Option<&'a DMatrix<f64>>,
+    pub(super) dir: Option<&'a DMatrix<f64>>,
+}
+
+impl Given<'_> {
+    /// Nothing given.
+    pub(super) const NONE: Given<'static> = Given {
+        out: None,
+        dir: None,
+    };
+}
+
+/// Which part of the validated plan the sweep runs: `run` from `req.inputs`, after the
+/// steps `below`, which are not evaluated (the directions are zero there and
+/// `req.inputs` is their output as the caller computed it; only their weights' size
+/// enters, through the penalty's overflow check).
+#[derive(Clone, Copy)]
+pub(super) struct Planned<'p> {
+    pub(super) below: &'p [Step],
+    pub(super) run: &'p [Step],
+}
+
+impl<'p> Planned<'p> {
+    /// The whole network from its inputs.
+    pub(super) fn whole(plan: &'p [Step]) -> Self {
+        Planned {
+            below: &[],
+            run: plan,
+        }
+    }
+}
+
+/// [`enclose_planned`] on a part of the plan ([`Planned`]), with the first dense layer's
+/// output on the inputs given in f64 (checked by the caller:
+/// `api::enclose_with_value_first`, `from_layer::enclose_from_layer`), and the base
+/// value given or, for `None`, the enclosure's own: the midpoint of its degree-0
+/// interval rounded to `T` (then `slack >= e + |c0 - value|` covers the driver's value
+/// at `alpha = 0` just the same).
 pub(super) fn enclose_planned_first<T: Real>(
     req: &EnclosureRequest<'_, T>,
-    plan: &[Step],
-    value: T,
-    first: Option<&DMatrix<f64>>,
+    planned: Planned<'_>,
+    value: Option<T>,
+    first: Given<'_>,
     ws: &mut EnclosureWorkspace,
 ) -> Result<QuadraticEnclosure<T>> {
     let net = req.net;
-    if !value.finite() {
-        return Err(MajorizeError::Domain {
-            op: OP,
-            detail: format!("the objective at the base point is {value}"),
-        });
+    let plan = planned.run;
+    let not_finite = |value: T| MajorizeError::Domain {
+        op: OP,
+        detail: format!("the objective at the base point is {value}"),
+    };
+    if let Some(v) = value
+        && !v.finite()
+    {
+        return Err(not_finite(v));
     }
     let k = req.directions.len();
     let amax: Vec<f64> = req.alpha_max.iter().map(|a| a.to_f64()).collect();
@@ -308,8 +359,20 @@ pub(super) fn enclose_planned_first<T: Real>(
     );
     tot.add_e(fin);
     // Underflow and overflow in T (module `extreme`).
+    // The enclosure's own base value: the midpoint of its degree-0 interval in T.
+    let value = match value {
+        Some(v) => v,
+        None => {
+            let v = T::of(tot.c0.to_mid_rad().0);
+            if !v.finite() {
+                return Err(not_finite(v));
+            }
+            v
+        }
+    };
     match super::extreme::extreme_terms(
         net,
+        planned.below,
         plan,
         &layout,
         req.inputs,

@@ -2,12 +2,13 @@
 //! certified steps along the block's preconditioned MM direction, each chosen by
 //! minimising the enclosure's 1-D bound over an adaptive trust region.
 
-use autodiff::Real;
-use majorize::enclosure::{EnclosureRequest, EnclosureWorkspace, enclose_with};
+use autodiff::{Real, Transpose};
+use majorize::enclosure::{EnclosureRequest, EnclosureWorkspace, FromLayer, enclose_from_layer};
 use nalgebra::DVector;
 
 use super::config::BlockMmConfig;
 use super::workspace::Workspace;
+use crate::linalg::gemm;
 use crate::{Context, NetProblem, SolverError};
 
 /// Trust-region factors of the certified path (as the safe-* solvers' defaults): grow
@@ -20,14 +21,20 @@ const TRUST_MAX: f64 = 1e12;
 
 /// Buffers of the certified path, kept across sweeps so that a sweep allocates nothing
 /// on this side at steady state: the flat direction (zero outside the block), the flat
-/// offsets of each dense layer's weight and bias, and the enclosure engine's workspace.
+/// offsets of each dense layer's weight and bias and its index in the network's layers,
+/// and the enclosure engine's workspace.
 #[derive(Debug, Default)]
 pub(crate) struct CertBuffers<T: Real> {
     dir: Vec<DVector<T>>,
-    /// Per dense layer: flat offsets of its weight (column-major) and bias, if the
-    /// layout is the plain `d_out x d_in` weight and `d_out` bias.
-    offsets: Vec<Option<(usize, usize)>>,
+    /// Per dense layer: flat offsets of its weight (column-major) and bias, and its
+    /// index in `net.layers()`, if the layout is the plain `d_out x d_in` weight and
+    /// `d_out` bias.
+    offsets: Vec<Option<(usize, usize, usize)>>,
     enc: EnclosureWorkspace,
+    /// The block's part of the direction as a `d_out x d_in` matrix, and its product
+    /// with the block's input plus the bias part (`T = f64` only; see `dir_product`).
+    dw: nalgebra::DMatrix<T>,
+    vz: nalgebra::DMatrix<T>,
 }
 
 impl<T: Real> CertBuffers<T> {
@@ -44,7 +51,7 @@ impl<T: Real> CertBuffers<T> {
                 let (w, b) = (find("weight")?, find("bias")?);
                 let (din, dout) = (widths[i], widths[i + 1]);
                 (w.rows == dout && w.cols == din && b.rows * b.cols == dout)
-                    .then_some((w.offset, b.offset))
+                    .then_some((w.offset, b.offset, layer))
             })
             .collect();
         if self.dir.len() != 1 || self.dir[0].len() != p {
@@ -74,8 +81,10 @@ pub(crate) struct CertOutcome {
 /// step, an uncertified enclosure is retried on the shrunk region, unless its slack
 /// exceeds the first-order decrease `-g trust`). Then one forward pass from the
 /// block up makes the new point current. `steps == 0` (block and `f` unchanged) when
-/// the enclosure does not apply or no step was certified. Each enclosure is counted as
-/// one forward pass over the N samples, like the forward pass at the end.
+/// the enclosure does not apply or no step was certified. Each enclosure runs from the
+/// block's kept input `ws.a[i]` up (`enclose_from_layer`: the direction is zero below)
+/// and is counted as one forward pass over the N samples, like the forward pass at the
+/// end.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn certified_block<T: Real>(
     cfg: &BlockMmConfig,
@@ -94,7 +103,7 @@ pub(crate) fn certified_block<T: Real>(
         alpha: 0.0,
         bound: *f,
     };
-    let Some(&Some((w_off, b_off))) = cert.offsets.get(i) else {
+    let Some(&Some((w_off, b_off, layer))) = cert.offsets.get(i) else {
         return Ok(none);
     };
     if cert.dir.len() != 1 || cert.dir[0].len() != problem.net.num_params() {
@@ -115,6 +124,7 @@ pub(crate) fn certified_block<T: Real>(
     if !dir.iter().all(|v| v.finite()) {
         return Ok(none);
     }
+    let has_vz = dir_product(cert, ws, i, (w_off, b_off))?;
     let (mut steps, mut alpha, mut bound, mut enclosures) = (0, 0.0, *f, 0);
     while enclosures < cfg.certified_steps {
         let t = *trust;
@@ -127,9 +137,23 @@ pub(crate) fn certified_block<T: Real>(
             directions: &cert.dir,
             alpha_max: &abar,
         };
+        // The direction is zero below block i, so the enclosure starts at the block from
+        // the trace's input `a[i]` (unchanged by the block's steps), which is also what
+        // the forward pass below starts from: the bound covers that record. Before the
+        // first step, the base value is `f` (the trace's record) and the block's output
+        // `z[i]` saves its product; after a step both are stale, and the enclosure takes
+        // its own base value (the slack covers the driver's value either way).
+        let fresh = steps == 0;
+        let from = FromLayer {
+            layer,
+            input: &ws.a[i],
+            output: fresh.then_some(&ws.z[i]),
+            output_dir: has_vz.then_some(&cert.vz),
+        };
+        let value = fresh.then(|| T::of(*f));
         // An unsupported layer, activation or loss (or an error of the engine): this
         // block keeps the safeguarded path, or stops where the last certified step left it.
-        let Ok(enc) = enclose_with(&req, &mut cert.enc) else {
+        let Ok(enc) = enclose_from_layer(&req, value, &from, &mut cert.enc) else {
             break;
         };
         ctx.counters.add_forward(n);
@@ -197,6 +221,51 @@ pub(crate) fn certified_block<T: Real>(
     ws.accept_trial(i);
     *f = f_new;
     Ok(out)
+}
+
+/// For `T = f64`, forms `V a[i] + β` into `cert.vz` (the direction's weight and bias
+/// parts on block `i`, the block's kept input): every enclosure of the block along this
+/// direction takes it instead of its own product (`FromLayer::output_dir`; one GEMM per
+/// block instead of one per enclosure). Returns whether it was formed (not for f32,
+/// where the enclosure would recompute it anyway).
+fn dir_product<T: Real>(
+    cert: &mut CertBuffers<T>,
+    ws: &Workspace<T>,
+    i: usize,
+    (w_off, b_off): (usize, usize),
+) -> Result<bool, SolverError> {
+    if T::dtype_name() != "f64" {
+        return Ok(false);
+    }
+    let (din, dout) = (ws.widths[i], ws.widths[i + 1]);
+    let n = ws.a[i].ncols();
+    let v = cert.dir[0].as_slice();
+    if cert.dw.shape() != (dout, din) {
+        cert.dw = nalgebra::DMatrix::zeros(dout, din);
+    }
+    cert.dw
+        .as_mut_slice()
+        .copy_from_slice(&v[w_off..w_off + dout * din]);
+    if cert.vz.shape() != (dout, n) {
+        cert.vz = nalgebra::DMatrix::zeros(dout, n);
+    }
+    gemm(
+        &mut cert.vz,
+        1.0,
+        &cert.dw,
+        Transpose::No,
+        &ws.a[i],
+        Transpose::No,
+        0.0,
+        1,
+    )?;
+    let beta = &v[b_off..b_off + dout];
+    for col in cert.vz.as_mut_slice().chunks_exact_mut(dout) {
+        for (x, b) in col.iter_mut().zip(beta) {
+            *x += *b;
+        }
+    }
+    Ok(true)
 }
 
 fn dense_mut<T: Real>(

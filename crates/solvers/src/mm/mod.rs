@@ -41,8 +41,16 @@
 //!   fixed by the network, so a step size in units of it means the same from sweep to
 //!   sweep), damped by the relative ridge `certified_ridge` (default 1, in place of
 //!   `ridge`: `D = -G (c_l M + l2 P + r I)^{-1}`, `r = certified_ridge c_l tr(M)/dim`). `majorize::enclosure` encloses `phi(a) = F(Wb + a D)` on a trust region
-//!   `[0, abar_l]` (k = 1; `EnclosureWorkspace` + `enclose_with`, so no large buffer is
-//!   allocated per call), and the step `a*` minimising the certified bound
+//!   `[0, abar_l]` (k = 1; `EnclosureWorkspace` + `enclose_from_layer`, so no large buffer
+//!   is allocated per call). Since `D` is zero below block `l`, the enclosure starts at
+//!   the block from its kept input `A_{l-1}` (the trace; the layers below do not move),
+//!   which is also where the forward pass that records the new objective starts, so
+//!   the bound covers that record (issue #14); before the block's first step its base
+//!   value is the recorded `F` and the trace's `Z_l` saves its first product, after a
+//!   step it takes its own base value (no forward pass of `Sequential::objective`);
+//!   the direction's product with the block input, `V A_{l-1} + beta`, is formed once
+//!   per block (f64) and given to each of its enclosures.
+//!   The step `a*` minimising the certified bound
 //!   `q(a) >= phi(a)` is taken when `q(a*) < F` (the certificate of [`crate::certified`],
 //!   floating point included; the new weights are formed as `fl(w + a* v)` entry by entry,
 //!   exactly the rounding `enclosure::apply_step` does and the bound covers). Per block the
@@ -60,8 +68,9 @@
 //!   safeguarded; the output layer always takes its closed-form step on the safeguarded
 //!   path, where its structural bound makes the first trial succeed), `cert_steps_l`,
 //!   `enclosures_l` and `trust_l` (after the update). Cost of a certified block: one
-//!   solve (inner solve), one forward pass per enclosure and one forward pass from the
-//!   block up (each over the N samples).
+//!   solve (inner solve), one enclosure of the layers from the block up per enclosure
+//!   (counted as a forward pass) and one forward pass from the block up (each over the
+//!   N samples).
 //!
 //! ## Certified or safeguarded hidden blocks: objective per data pass
 //!
@@ -89,6 +98,9 @@
 //! Wall time of the 50 sweeps in the same run (load average 1-2 on 2 cores), safeguarded
 //! / certified default: digits-mlp 0.49 / 2.2 s, digits-mlp-deep 2.3 / 16 s, spirals
 //! 0.13 / 0.82 s, digits-softplus-mse 0.20 / 2.3 s, teacher-student 0.34 / 6.0 s.
+//! (Table and times from before the enclosures started at the block, issue #14, which
+//! changed the iterates by rounding only on one-hidden-layer networks and roughly
+//! halved the certified sweep: docs/PERFORMANCE.md, "Certified block MM from the block".)
 //!
 //! Why the certified path trails on ReLU networks: along the block's direction the
 //! bound's degree-2 coefficient stays nearly flat while the trust region is small, then

@@ -82,6 +82,8 @@ pub(crate) struct Workspace<T: Real> {
     pub half_gram: bool,
     /// Buffers of the hidden layers' Gram matrices ([`gram_sym`]).
     gram_ws: GramScratch<T>,
+    /// Row sums of a trace matrix ([`row_sums`]).
+    rsum: Vec<T>,
 }
 
 /// How many first-layer factors are kept (each `(d_0 + 1)^2` numbers): backtracking
@@ -130,6 +132,7 @@ impl<T: Real> Workspace<T> {
             kept_valid: false,
             half_gram: false,
             gram_ws: GramScratch::default(),
+            rsum: Vec::new(),
         };
         for k in 0..layers {
             let (din, dout) = (widths[k], widths[k + 1]);
@@ -304,13 +307,14 @@ impl<T: Real> Workspace<T> {
             0.0,
             1,
         )?;
+        row_sums(d, &mut self.rsum);
         let rhs = &mut self.rhs[i];
         let l2t = T::of(l2);
         for o in 0..d.nrows() {
             for r in 0..din {
                 rhs[(r, o)] = self.gtop[i][(r, o)] + l2t * w[(o, r)];
             }
-            rhs[(din, o)] = d.row(o).sum();
+            rhs[(din, o)] = self.rsum[o];
         }
         Ok(())
     }
@@ -335,10 +339,11 @@ impl<T: Real> Workspace<T> {
         } else {
             gram_sym(&mut self.gtmp[i], 1.0, a, 1, &mut self.gram_ws)?;
         }
+        row_sums(a, &mut self.rsum);
         let g = &mut self.gram[i];
         g.view_mut((0, 0), (din, din)).copy_from(&self.gtmp[i]);
         for r in 0..din {
-            let s = a.row(r).sum();
+            let s = self.rsum[r];
             g[(r, din)] = s;
             g[(din, r)] = s;
         }
@@ -381,6 +386,23 @@ impl<T: Real> Workspace<T> {
             self.h[0] = c.unpack();
         }
         self.factors0.clear();
+    }
+}
+
+/// `out[r] = sum_j m[r, j]` for every row of `m`, each row summed from `0` in increasing
+/// `j` (the order of nalgebra's `m.row(r).sum()`, so the same bits), walking `m` column
+/// by column (contiguous) instead of one strided row at a time (issue #14).
+fn row_sums<T: Real>(m: &DMatrix<T>, out: &mut Vec<T>) {
+    let d = m.nrows();
+    out.clear();
+    out.resize(d, T::zero());
+    if d == 0 {
+        return;
+    }
+    for col in m.as_slice().chunks_exact(d) {
+        for (s, x) in out.iter_mut().zip(col) {
+            *s += *x;
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod ce_plain;
 mod expo;
 mod fast;
 mod first;
+mod from_layer;
 mod golden;
 mod mutation;
 mod soundness;
