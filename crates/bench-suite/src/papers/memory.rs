@@ -41,8 +41,7 @@ fn scalar_bytes(dtype: Dtype) -> u64 {
 ///
 /// `2 d_0 (N + M)`: the data each run holds and one copy of it (tape input, batch).
 /// `c_in`: further input-sized `d_0 x N` buffers of the method (block MM's workspace
-/// keeps four per-layer `d_k x N` matrices for layer 0 too: activation, trial, backward
-/// and derivative; 0 for the others, measured). `c_eval = 3`: the evaluation forward pass
+/// keeps its own copy of the input; 0 for the others, measured). `c_eval = 3`: the evaluation forward pass
 /// (Z, A and a scratch per layer). `c_par = 8`: weights, gradients, optimiser moments,
 /// line-search copies. `c_aux`: per-sample auxiliary matrices of the method (dlADMM: Z,
 /// A, previous Z/A, multiplier, scratch and gradient blocks; Taylor ADMM: Z, A,
@@ -67,13 +66,16 @@ pub fn estimate_peak_bytes(
         "bcd" => 8,
         "mac" => 8,
         "lifted-fenchel" => 8,
-        "gd" | "adam-full" | "lbfgs" | "block-mm" | "block-mm-safeguarded" | "last-layer-mm" => 6,
+        "gd" | "adam-full" | "lbfgs" => 6,
+        // The trace's Z, A, trial, delta, scratch per layer, and the certified block's
+        // direction product.
+        "block-mm" | "block-mm-safeguarded" | "last-layer-mm" => 7,
         // A full-batch gradient plus the enclosure, which runs over blocks of samples.
         "safe-adam" | "safe-layerwise" | "safe-gd" | "safe-heavy-ball" => 6,
         _ => 0,
     };
     let c_in: u64 = match solver {
-        "block-mm" | "block-mm-safeguarded" | "last-layer-mm" => 4,
+        "block-mm" | "block-mm-safeguarded" | "last-layer-mm" => 1,
         _ => 0,
     };
     let d0 = widths.first().copied().unwrap_or(0) as u64;

@@ -32,14 +32,14 @@ pub(crate) struct Workspace<T: Real> {
     pub a: Vec<DMatrix<T>>,
     /// z[k] = output of dense layer k (pre-activation).
     pub z: Vec<DMatrix<T>>,
-    /// Trial versions of a and z.
+    /// Trial versions of a and z (`ta[0]` is empty: the input does not change).
     pub ta: Vec<DMatrix<T>>,
     pub tz: Vec<DMatrix<T>>,
     /// delta[k] = d data term / d z[k].
     pub delta: Vec<DMatrix<T>>,
     /// Output gradient at the trial point.
     pub tgrad: DMatrix<T>,
-    /// Scratch: W^T delta and h'(z), per layer input (d_{k} x N).
+    /// Scratch: W^T delta and h'(z), per layer input (d_{k} x N; empty for k = 0).
     pub back: Vec<DMatrix<T>>,
     pub deriv: Vec<DMatrix<T>>,
     /// Gram matrix [A; 1][A; 1]^T per layer ((d_in + 1)^2), the solve matrix and the
@@ -108,12 +108,21 @@ impl<T: Real> Workspace<T> {
             widths: widths.clone(),
             a: (0..layers).map(|k| z(widths[k])).collect(),
             z: (0..layers).map(|k| z(widths[k + 1])).collect(),
-            ta: (0..layers).map(|k| z(widths[k])).collect(),
+            // Index 0 of `ta`, `back` and `deriv` is never read (the input X never
+            // changes, and backprop stops at layer 1's input): empty, so the workspace
+            // holds one input-sized matrix (`a[0]`), not four.
+            ta: (0..layers)
+                .map(|k| z(if k == 0 { 0 } else { widths[k] }))
+                .collect(),
             tz: (0..layers).map(|k| z(widths[k + 1])).collect(),
             delta: (0..layers).map(|k| z(widths[k + 1])).collect(),
             tgrad: z(widths[layers]),
-            back: (0..layers).map(|k| z(widths[k])).collect(),
-            deriv: (0..layers).map(|k| z(widths[k])).collect(),
+            back: (0..layers)
+                .map(|k| z(if k == 0 { 0 } else { widths[k] }))
+                .collect(),
+            deriv: (0..layers)
+                .map(|k| z(if k == 0 { 0 } else { widths[k] }))
+                .collect(),
             gram: Vec::new(),
             h: Vec::new(),
             rhs: Vec::new(),
