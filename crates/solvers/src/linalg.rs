@@ -339,25 +339,55 @@ pub(crate) fn affine<T: Real>(
 
 /// Largest eigenvalue of the symmetric PSD matrix `g` by `iters` power iterations from
 /// the all-ones vector (an estimate from below; callers certify with a backtracking check).
+///
+/// When `g 1 = 0` exactly (the all-ones vector lies in the null space, e.g. a Gram
+/// `W W^T` of weights whose columns sum to zero, as a least-squares fit of centred
+/// targets gives), the iteration restarts from `e_j`, `j` the largest diagonal entry:
+/// `g e_j` is column `j`, of norm `>= g_jj > 0` unless `g = 0`. Without the restart the
+/// estimate was 0 for a nonzero `g`, and whether the rounding of `g 1` happened to give
+/// exactly 0 depended on the machine's GEMM kernel (MAC then skipped its Z-step).
 pub(crate) fn lambda_max_psd<T: Real>(g: &DMatrix<T>, iters: usize) -> f64 {
     let n = g.nrows();
     if n == 0 {
         return 0.0;
     }
     let gf = g.map(|x| x.to_f64());
-    let mut v = DVector::from_element(n, 1.0 / (n as f64).sqrt());
+    let ones = DVector::from_element(n, 1.0 / (n as f64).sqrt());
+    match power_iteration(&gf, ones, iters) {
+        Ok(lam) => lam,
+        Err(nw) if nw != 0.0 => nw, // non-finite `g`
+        Err(_) => {
+            let (mut j, mut best) = (0, f64::NEG_INFINITY);
+            for i in 0..n {
+                if gf[(i, i)] > best {
+                    (j, best) = (i, gf[(i, i)]);
+                }
+            }
+            if best.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+                return best.max(0.0); // g = 0 (a PSD matrix with no positive diagonal)
+            }
+            let mut e = DVector::zeros(n);
+            e[j] = 1.0;
+            power_iteration(&gf, e, iters).unwrap_or_else(|nw| nw)
+        }
+    }
+}
+
+/// `iters` power iterations of `gf` from the unit vector `v`: the largest Rayleigh
+/// quotient seen, or `Err(||gf v||)` when an iterate's image is zero or non-finite.
+fn power_iteration(gf: &DMatrix<f64>, mut v: DVector<f64>, iters: usize) -> Result<f64, f64> {
     let mut lam = 0.0;
     for _ in 0..iters {
-        let w = &gf * &v;
+        let w = gf * &v;
         let nw = w.norm();
         if nw == 0.0 || !nw.is_finite() {
-            return nw;
+            return Err(nw);
         }
         lam = v.dot(&w);
         v = w / nw;
     }
     // Rayleigh quotient of the final vector (never above the true maximum).
-    lam.max(v.dot(&(&gf * &v)))
+    Ok(lam.max(v.dot(&(gf * &v))))
 }
 
 /// Squared Frobenius norm `||m||_F^2`, accumulated in f64.
@@ -485,6 +515,43 @@ impl InputKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `lambda_max_psd` on a Gram `W W^T` whose all-ones image is exactly zero (the
+    /// columns of `W` sum to zero, exactly representable): the estimate is the largest
+    /// eigenvalue, not 0 (MAC skipped Z-steps with the old 0 on AMD machines, where
+    /// the rounding of `g 1` gave exactly 0); ordinary matrices keep the all-ones start.
+    #[test]
+    fn lambda_max_psd_restarts_when_the_ones_vector_is_in_the_null_space() {
+        // 3 x 5, every column sums to 0 exactly (small integers).
+        let w = DMatrix::<f64>::from_row_slice(
+            3,
+            5,
+            &[
+                1.0, -2.0, 3.0, 0.5, -1.0, -3.0, 1.0, -1.0, 0.25, 4.0, 2.0, 1.0, -2.0, -0.75, -3.0,
+            ],
+        );
+        for j in 0..5 {
+            assert_eq!(w.column(j).sum(), 0.0);
+        }
+        let g = &w * w.transpose();
+        assert_eq!((&g * DVector::from_element(3, 1.0)).norm(), 0.0);
+        let want = g.clone().symmetric_eigen().eigenvalues.max();
+        let got = lambda_max_psd(&g, 30);
+        assert!(want > 1.0, "{want}");
+        assert!((got - want).abs() <= 1e-10 * want, "{got} vs {want}");
+        // Zero and empty matrices: 0; non-finite: not finite.
+        assert_eq!(lambda_max_psd(&DMatrix::<f64>::zeros(4, 4), 30), 0.0);
+        assert_eq!(lambda_max_psd(&DMatrix::<f64>::zeros(0, 0), 30), 0.0);
+        let mut bad = g.clone();
+        bad[(1, 1)] = f64::NAN;
+        assert!(!lambda_max_psd(&bad, 30).is_finite());
+        // A generic PSD matrix: the estimate matches the eigenvalue.
+        let b = DMatrix::<f64>::from_fn(6, 4, |i, j| ((i * 7 + j * 3) % 11) as f64 - 5.0);
+        let g = &b * b.transpose();
+        let want = g.clone().symmetric_eigen().eigenvalues.max();
+        let got = lambda_max_psd(&g, 200);
+        assert!((got - want).abs() <= 1e-9 * want, "{got} vs {want}");
+    }
 
     #[test]
     fn row_wise_cholesky_solve_matches_nalgebra_and_ignores_the_upper_triangle() {
