@@ -133,6 +133,60 @@ fn certified_step_allocates_no_large_buffer_at_steady_state() {
     }
 }
 
+/// Certified block MM (the default `block-mm`) at steady state: a sweep allocates no
+/// large buffer beyond its gradient passes'. Each hidden block's enclosure is given the
+/// direction's product on the block (`enclose_from_layer`'s `output_dir`), whose check
+/// once copied the direction's `d_out x d_in` part into a fresh matrix per enclosure
+/// (session 9's note); f64 and 32-wide layers make that copy (8 KB) a large allocation.
+#[test]
+fn certified_block_mm_sweep_allocates_no_large_buffer_at_steady_state() {
+    use solvers::Differentiable;
+    use solvers::mm::BlockMmConfig;
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let n = 100;
+    let x = DMatrix::from_fn(5, n, |i, j| ((i * 13 + j * 7) % 17) as f64 / 17.0 - 0.5);
+    let labels = (0..n).map(|j| j % 3).collect();
+    let data = Dataset::new(x, Targets::Labels { labels, classes: 3 }).unwrap();
+    let net =
+        Sequential::mlp(&[5, 32, 32, 3], Activation::Relu, Init::HeUniform, &mut rng).unwrap();
+    let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
+    let mut p = NetProblem::new(net, loss, data, None).unwrap();
+    let mut g = vec![0f64; p.dim()];
+    for _ in 0..3 {
+        p.value_grad(None, &mut g).unwrap();
+    }
+    let (_, grad_large) = counts_in(|| {
+        p.value_grad(None, &mut g).unwrap();
+    });
+    let cfg = BlockMmConfig::default();
+    assert!(cfg.certified, "the default block MM is the certified one");
+    let mut solver = cfg.build::<f64>().unwrap();
+    let mut counters = Counters::default();
+    let mut ctx = Context {
+        rng: &mut rng,
+        counters: &mut counters,
+        iteration: 0,
+        threads: 1,
+    };
+    solver.init(&mut p, &mut ctx).unwrap();
+    for _ in 0..4 {
+        solver.step(&mut p, &mut ctx).unwrap(); // warm-up: the workspace fills
+    }
+    let forward_before = ctx.counters.forward;
+    let (allocs, large) = counts_in(|| {
+        solver.step(&mut p, &mut ctx).unwrap();
+    });
+    let forwards = ctx.counters.forward - forward_before;
+    eprintln!(
+        "certified block MM: {allocs} allocations per sweep, {large} of >= {LARGE_BYTES} bytes, {forwards} forward passes (gradient pass: {grad_large})"
+    );
+    assert!(forwards >= 1, "the sweep made no forward pass");
+    assert!(
+        large <= grad_large,
+        "{large} large allocations in one certified block MM sweep, the gradient pass makes {grad_large}"
+    );
+}
+
 #[test]
 fn solver_overhead_per_step_is_a_constant_handful() {
     use solvers::Differentiable;

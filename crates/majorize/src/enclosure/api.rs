@@ -453,20 +453,52 @@ fn check_first<T: Real>(
     let Some(d) = req.net.layers()[0].as_dense() else {
         return Err(bad("layer 0 is not dense".into()));
     };
-    check_output(d, req.inputs, first, "first layer")
+    check_output(d, req.inputs, first, &"first layer")
 }
 
 /// Checks that `first` is dense layer `d`'s output `W x + b` on `inputs` (`name` names
-/// the layer in the errors): its shape, finiteness, and its first and last columns
+/// the layer in the errors; it is formatted only on an error): its shape, finiteness, and its first and last columns
 /// against a recomputation within `2 γ_{n+1}(|W||x| + |b|)` (coarser in f32).
 pub(super) fn check_output<T: Real>(
     d: &nets::Dense<T>,
     inputs: &DMatrix<T>,
     first: &DMatrix<T>,
-    name: &str,
+    name: &dyn std::fmt::Display,
+) -> Result<()> {
+    let (rows, n) = d.weight.shape();
+    let affine = AffineParts {
+        weight: d.weight.as_slice(),
+        rows,
+        cols: n,
+        bias: d.bias.as_slice(),
+    };
+    check_affine_output(affine, inputs, first, name)
+}
+
+/// A dense map `x -> W x + b` read in place: `weight` is `W` column-major
+/// (`rows x cols`), `bias` has `rows` entries (the caller guarantees both lengths).
+#[derive(Clone, Copy)]
+pub(super) struct AffineParts<'a, T> {
+    /// `W`, column-major, `rows * cols` entries.
+    pub weight: &'a [T],
+    /// Rows of `W` (outputs).
+    pub rows: usize,
+    /// Columns of `W` (inputs).
+    pub cols: usize,
+    /// `b`, `rows` entries.
+    pub bias: &'a [T],
+}
+
+/// [`check_output`] on a map given by its parts: no matrix is built, so a solver can
+/// check a direction's block part inside its training loop without allocating.
+pub(super) fn check_affine_output<T: Real>(
+    map: AffineParts<'_, T>,
+    inputs: &DMatrix<T>,
+    first: &DMatrix<T>,
+    name: &dyn std::fmt::Display,
 ) -> Result<()> {
     let bad = |detail: String| MajorizeError::Shape { op: OP, detail };
-    let (rows, n) = d.weight.shape();
+    let (rows, n) = (map.rows, map.cols);
     let cols = inputs.ncols();
     if first.shape() != (rows, cols) || inputs.nrows() != n || cols == 0 {
         return Err(bad(format!(
@@ -480,9 +512,10 @@ pub(super) fn check_output<T: Real>(
     let tol_gamma = 2.0 * super::fp::gamma(n + 1, super::fp::U64);
     for j in [0, cols - 1] {
         for r in 0..rows {
-            let (mut s, mut a) = (d.bias[r].to_f64(), d.bias[r].to_f64().abs());
+            let bias = map.bias[r].to_f64();
+            let (mut s, mut a) = (bias, bias.abs());
             for c in 0..n {
-                let p = d.weight[(r, c)].to_f64() * inputs[(c, j)].to_f64();
+                let p = map.weight[r + c * rows].to_f64() * inputs[(c, j)].to_f64();
                 s += p;
                 a += p.abs();
             }

@@ -27,10 +27,13 @@
 //! layers plus the forward pass of `Sequential::objective`.
 
 use autodiff::Real;
-use nalgebra::{DMatrix, DVector};
+use nalgebra::DMatrix;
 
 use super::EnclosureWorkspace;
-use super::api::{EnclosureRequest, OP, QuadraticEnclosure, Step, check_output, validate};
+use super::api::{
+    AffineParts, EnclosureRequest, OP, QuadraticEnclosure, Step, check_affine_output, check_output,
+    validate,
+};
 use super::sweep::{Given, Planned, enclose_planned_first};
 use crate::error::{MajorizeError, Result};
 
@@ -115,7 +118,7 @@ pub fn enclose_from_layer<T: Real>(
     }
     crate::validate::finite(OP, "layer input", from.input)?;
     if let Some(out) = from.output {
-        check_output(d, from.input, out, &format!("layer {}", from.layer))?;
+        check_output(d, from.input, out, &format_args!("layer {}", from.layer))?;
     }
     if let Some(out) = from.output_dir {
         check_dir_output(req, from.layer, from.input, out)?;
@@ -164,12 +167,22 @@ fn check_dir_output<T: Real>(
             "enclose: dense layer {layer} does not expose weight and bias"
         )));
     };
-    let v = DMatrix::from_column_slice(
-        wi.rows,
-        wi.cols,
-        &dir.as_slice()[wi.offset..wi.offset + wi.rows * wi.cols],
-    );
-    let beta = DVector::from_column_slice(&dir.as_slice()[bi.offset..bi.offset + bi.rows]);
-    let vd = nets::Dense::new(v, beta).map_err(super::api::nets_err)?;
-    check_output(&vd, input, out, &format!("layer {layer} direction"))
+    let d = dir.as_slice();
+    let (w_end, b_end) = (wi.offset + wi.rows * wi.cols, bi.offset + bi.rows);
+    if w_end > d.len() || b_end > d.len() || bi.rows != wi.rows {
+        return Err(MajorizeError::Shape {
+            op: OP,
+            detail: format!(
+                "the direction has {} entries, too few for layer {layer}'s weight and bias",
+                d.len()
+            ),
+        });
+    }
+    let map = AffineParts {
+        weight: &d[wi.offset..w_end],
+        rows: wi.rows,
+        cols: wi.cols,
+        bias: &d[bi.offset..b_end],
+    };
+    check_affine_output(map, input, out, &format_args!("layer {layer} direction"))
 }

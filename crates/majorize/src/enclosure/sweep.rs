@@ -104,14 +104,14 @@ fn run_block<T: Real>(
             QBufs::Written
         };
         let next = match *step {
-            Step::Dense(_) => {
+            Step::Dense(li) => {
                 n_dense += 1;
                 // The caller's first-layer output, this block's columns (contiguous).
                 let on_input = n_dense == 1 && src.constant;
                 let given = first.out.filter(|_| on_input).map(|m| cols(m, start, end));
                 let given_dir = first.dir.filter(|_| on_input).map(|m| cols(m, start, end));
                 ws.q_at_kinks = q == QBufs::Kinks && cur.is_some();
-                let out = dense(src, &layers[n_dense - 1], (given, given_dir), amax, u_t, ws);
+                let out = dense(src, &layers[li], (given, given_dir), amax, u_t, ws);
                 ws.q_at_kinks = false;
                 match out {
                     Ok(m) => m,
@@ -251,7 +251,6 @@ pub(super) fn enclose_planned_first<T: Real>(
     // The layers' f64 operands (`DenseDirs`) are loaded once per call into buffers kept
     // in the workspace, so a steady-state call allocates none of them.
     let mut layers = std::mem::take(&mut ws.layers);
-    let mut n_dense = 0;
     for step in plan {
         let Step::Dense(li) = *step else { continue };
         let d = net.layers()[li]
@@ -263,17 +262,18 @@ pub(super) fn enclose_planned_first<T: Real>(
                 "enclose: dense layer {li} does not expose weight and bias"
             )));
         };
-        if layers.len() <= n_dense {
-            layers.push(DenseDirs::new());
+        // One slot per network layer (not per position in the plan): enclosures that
+        // start at different layers (block MM) then find each layer's buffers in shape.
+        if layers.len() <= li {
+            layers.resize_with(li + 1, DenseDirs::new);
         }
-        layers[n_dense].load(
+        layers[li].load(
             &d.weight,
             d.bias.as_slice(),
             req.directions,
             (wi.offset, bi.offset),
             &amax,
         );
-        n_dense += 1;
     }
     // Samples are independent until the loss sums them, so the models run block by block
     // of samples (module doc of `BLOCK`): the block's buffers stay in cache between the

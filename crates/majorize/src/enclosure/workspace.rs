@@ -43,7 +43,8 @@ pub struct EnclosureWorkspace {
     pub(crate) abs_sums: Vec<f64>,
     /// Constant input models of recent blocks (zero coefficients, kept), one per shape.
     input: Vec<Model>,
-    /// The dense layers' f64 operands, in layer order.
+    /// The dense layers' f64 operands, indexed by the layer's index in the network
+    /// (slots of layers outside the current plan keep their last shapes).
     pub(crate) layers: Vec<DenseDirs>,
 }
 

@@ -31,10 +31,12 @@ pub(crate) struct CertBuffers<T: Real> {
     /// `d_out` bias.
     offsets: Vec<Option<(usize, usize, usize)>>,
     enc: EnclosureWorkspace,
-    /// The block's part of the direction as a `d_out x d_in` matrix, and its product
+    /// Per block: its part of the direction as a `d_out x d_in` matrix, and its product
     /// with the block's input plus the bias part (`T = f64` only; see `dir_product`).
-    dw: nalgebra::DMatrix<T>,
-    vz: nalgebra::DMatrix<T>,
+    /// One pair per block, since one shared pair would be reallocated at every block
+    /// whose shape differs from the last one's.
+    dw: Vec<nalgebra::DMatrix<T>>,
+    vz: Vec<nalgebra::DMatrix<T>>,
 }
 
 impl<T: Real> CertBuffers<T> {
@@ -148,7 +150,7 @@ pub(crate) fn certified_block<T: Real>(
             layer,
             input: &ws.a[i],
             output: fresh.then_some(&ws.z[i]),
-            output_dir: has_vz.then_some(&cert.vz),
+            output_dir: if has_vz { cert.vz.get(i) } else { None },
         };
         let value = fresh.then(|| T::of(*f));
         // An unsupported layer, activation or loss (or an error of the engine): this
@@ -223,7 +225,7 @@ pub(crate) fn certified_block<T: Real>(
     Ok(out)
 }
 
-/// For `T = f64`, forms `V a[i] + β` into `cert.vz` (the direction's weight and bias
+/// For `T = f64`, forms `V a[i] + β` into `cert.vz[i]` (the direction's weight and bias
 /// parts on block `i`, the block's kept input): every enclosure of the block along this
 /// direction takes it instead of its own product (`FromLayer::output_dir`; one GEMM per
 /// block instead of one per enclosure). Returns whether it was formed (not for f32,
@@ -240,27 +242,24 @@ fn dir_product<T: Real>(
     let (din, dout) = (ws.widths[i], ws.widths[i + 1]);
     let n = ws.a[i].ncols();
     let v = cert.dir[0].as_slice();
-    if cert.dw.shape() != (dout, din) {
-        cert.dw = nalgebra::DMatrix::zeros(dout, din);
+    if cert.dw.len() <= i {
+        cert.dw
+            .resize_with(i + 1, || nalgebra::DMatrix::zeros(0, 0));
+        cert.vz
+            .resize_with(i + 1, || nalgebra::DMatrix::zeros(0, 0));
     }
-    cert.dw
-        .as_mut_slice()
+    let (dw, vz) = (&mut cert.dw[i], &mut cert.vz[i]);
+    if dw.shape() != (dout, din) {
+        *dw = nalgebra::DMatrix::zeros(dout, din);
+    }
+    dw.as_mut_slice()
         .copy_from_slice(&v[w_off..w_off + dout * din]);
-    if cert.vz.shape() != (dout, n) {
-        cert.vz = nalgebra::DMatrix::zeros(dout, n);
+    if vz.shape() != (dout, n) {
+        *vz = nalgebra::DMatrix::zeros(dout, n);
     }
-    gemm(
-        &mut cert.vz,
-        1.0,
-        &cert.dw,
-        Transpose::No,
-        &ws.a[i],
-        Transpose::No,
-        0.0,
-        1,
-    )?;
+    gemm(vz, 1.0, dw, Transpose::No, &ws.a[i], Transpose::No, 0.0, 1)?;
     let beta = &v[b_off..b_off + dout];
-    for col in cert.vz.as_mut_slice().chunks_exact_mut(dout) {
+    for col in vz.as_mut_slice().chunks_exact_mut(dout) {
         for (x, b) in col.iter_mut().zip(beta) {
             *x += *b;
         }
