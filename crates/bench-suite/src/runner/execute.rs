@@ -7,19 +7,20 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
 use autodiff::Real;
-use nalgebra::DMatrix;
 use nets::Dataset;
 use serde_json::Value;
-use solvers::nmf::{BetaNmfConfig, NmfProblem};
 use solvers::{Driver, NetProblem, Problem};
 
-use super::initial::{initial_factors, initial_network_with};
+use super::initial::initial_network_with;
 use super::registry::{Built, Factory, NetFactory, NmfFactory, SolverCtx, SolverEntry};
 use super::tune::validation_split;
 use crate::convert::{RunContext, run_result};
 use crate::memory::PeakScope;
 use crate::problems::{ProblemKind, ProblemSpec};
 use crate::results::{BudgetSpec, RunResult, RunStatus, TuningRecord};
+
+mod nmf;
+pub use nmf::run_nmf;
 
 /// The precisions the runner supports, with the factory of each.
 pub trait RunnerReal: Real {
@@ -516,88 +517,6 @@ pub fn run_network<T: RunnerReal>(
         );
         r.trained_objective = trained_objective(&r.hyperparameters, loss.kind);
         out.push(r);
-    }
-    out
-}
-
-/// Every applicable entry on an NMF problem of precision `T` for one seed.
-#[allow(clippy::too_many_arguments)]
-pub fn run_nmf<T: RunnerReal>(
-    spec: &ProblemSpec,
-    seed: u64,
-    v: DMatrix<T>,
-    entries: &[&SolverEntry],
-    budget: &BudgetSpec,
-    settings: &RunSettings,
-    tick: Tick,
-) -> Vec<RunResult> {
-    let ProblemKind::Nmf { rank, beta } = spec.kind else {
-        return Vec::new();
-    };
-    let (w0, h0) = initial_factors(&v, rank, seed);
-    let objective = BetaNmfConfig {
-        beta,
-        ..Default::default()
-    };
-    let make_problem = || NmfProblem::new(v.clone(), w0.clone(), h0.clone(), &objective);
-    let ctx = SolverCtx {
-        beta,
-        ..Default::default()
-    };
-    let mut out = Vec::new();
-    if let Some(comm) = &settings.comm {
-        let make_sharded = || {
-            solvers::distributed::ShardedNmfProblem::new(
-                v.clone(),
-                w0.clone(),
-                h0.clone(),
-                &objective,
-                comm.clone(),
-            )
-        };
-        for entry in entries {
-            if T::nmf_factory(&entry.factory).is_none() {
-                continue;
-            }
-            out.push(run_entry(
-                &spec.name,
-                entry,
-                seed,
-                budget,
-                settings,
-                &ctx,
-                &make_sharded,
-                &|c| super::distributed::sharded_nmf_solver::<T>(entry, c),
-                None,
-                &|_| None,
-                tick,
-            ));
-        }
-        return out;
-    }
-    for entry in entries {
-        let Some(factory) = T::nmf_factory(&entry.factory) else {
-            continue;
-        };
-        let env = settings.tune_points.map(|points| TuneEnv {
-            points,
-            make_problem: &make_problem,
-            size_ratio: 1.0,
-            active: false,
-        });
-        out.push(run_entry(
-            &spec.name,
-            entry,
-            seed,
-            budget,
-            settings,
-            &ctx,
-            &make_problem,
-            &|c| factory(c),
-            env.as_ref(),
-            &|_| None,
-            tick,
-        ));
     }
     out
 }
