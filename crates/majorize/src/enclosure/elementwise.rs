@@ -362,7 +362,7 @@ pub(crate) fn activation_in_place(
     }
     // ReLU: classify (1 active, 0 inactive, 2 near the kink), zero, then the kink entries.
     let mut class = std::mem::take(&mut ws.class);
-    z.relu_classes(amax, &mut class);
+    z.relu_classes(amax, &mut class, &mut ws.spread);
     let zero = |x: &mut [f64]| {
         for (v, c) in x.iter_mut().zip(&class) {
             *v = if *c == 0 { 0.0 } else { *v };

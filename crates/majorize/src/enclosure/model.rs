@@ -70,7 +70,12 @@ impl Model {
     /// (rounded up, an upper bound of `max_α |value - c0|` over the box): 1 if
     /// `c0 - spread > 0` (active on the whole box), 0 if `c0 + spread < 0` (inactive),
     /// 2 otherwise (the kink may be inside the range; NaN also lands here).
-    pub(crate) fn relu_classes(&self, amax: &[f64], class: &mut Vec<u8>) {
+    ///
+    /// For `k > 1` the spread is summed buffer by buffer into `spread` (one vectorisable
+    /// pass per coefficient buffer instead of a gather of `k + 2k²` buffers per entry),
+    /// with every entry's additions in the same order as the per-entry sum, so the
+    /// classes are the same bit for bit (tests/fast.rs).
+    pub(crate) fn relu_classes(&self, amax: &[f64], class: &mut Vec<u8>, spread: &mut Vec<f64>) {
         let k = self.k;
         let n = self.e.len();
         class.clear();
@@ -105,16 +110,26 @@ impl Model {
             }
             return;
         }
-        let aa: Vec<f64> = (0..k * k).map(|ij| amax[ij / k] * amax[ij % k]).collect();
-        for (idx, o) in class.iter_mut().enumerate() {
-            let mut s = e[idx];
-            for i in 0..k {
-                s += self.c1[i].as_slice()[idx].abs() * amax[i];
+        spread.clear();
+        spread.extend_from_slice(e);
+        for i in 0..k {
+            let a = amax[i];
+            for (s, c) in spread.iter_mut().zip(self.c1[i].as_slice()) {
+                *s += c.abs() * a;
             }
-            for (ij, a) in aa.iter().enumerate() {
-                s += (self.qm[ij].as_slice()[idx].abs() + self.qr[ij].as_slice()[idx]) * a;
+        }
+        for ij in 0..k * k {
+            let a = amax[ij / k] * amax[ij % k];
+            for ((s, qm), qr) in spread
+                .iter_mut()
+                .zip(self.qm[ij].as_slice())
+                .zip(self.qr[ij].as_slice())
+            {
+                *s += (qm.abs() + qr) * a;
             }
-            *o = classify(c0[idx], infl.apply(s));
+        }
+        for ((o, c), s) in class.iter_mut().zip(c0).zip(spread.iter()) {
+            *o = classify(*c, infl.apply(*s));
         }
     }
 
@@ -382,6 +397,12 @@ pub(crate) fn dense(
         if layer.v_zero[i] {
             if a.constant {
                 z.c1[i].fill(0.0);
+            } else if let Some(r) =
+                (0..i).find(|&r| layer.v_zero[r] && same_bits(&a.c1[r], &a.c1[i]))
+            {
+                // The same operands as direction r (`+ β = +0` too): the same result.
+                copy_within(&mut z.c1, r, i);
+                continue;
             } else {
                 gemm(
                     &mut z.c1[i],
@@ -516,24 +537,65 @@ pub(crate) fn dense(
     ws.abs_sums = h;
     // Degree 2: mid W qm_ij + V_i a1_j; radius
     // |W|(qr_ij + γ|qm_ij|) + VA(|qm_ij| + qr_ij + (γ/ᾱ_i)|a1_j|) (fold and own rounding).
+    //
+    // A pair whose operands are bit for bit those of an earlier pair gets a copy of that
+    // pair's product (a GEMM is a deterministic function of its operands): with
+    // per-layer directions (safe-layerwise) the directions of the layers above this one
+    // are exactly zero here, so most pairs share their operands (`qm = ±0`, equal `qr`,
+    // `a1_j = 0`, no `V_i` term). Mid: `V_i = 0` and the same `qm`. Radius: the same
+    // `qm` and `qr`, and either the same `j` and `γ/ᾱ_i` or `a1_j = 0` for both (then
+    // `(γ/ᾱ_i)|a1_j| = +0` for every finite `γ/ᾱ_i`); the operand `stacked_s` is then
+    // equal bit for bit (`fill_stacked`).
     let infl_q = Inflate::new(2 * n + 1);
+    let gi = |i: usize| up_ops(g2 / amax[i], 1);
+    let mut a1_zero = std::mem::take(&mut ws.a1_zero);
+    a1_zero.clear();
+    a1_zero.extend(a.c1.iter().map(|m| m.iter().all(|x| *x == 0.0)));
+    let zero_tail = |p: usize| a1_zero[p % k] && gi(p / k).is_finite();
+    let mut reps_m = std::mem::take(&mut ws.reps_m);
+    let mut reps_r = std::mem::take(&mut ws.reps_r);
+    reps_m.clear();
+    reps_r.clear();
     for i in 0..k {
         for j in 0..k {
             let ij = i * k + j;
             if !stacked {
-                gemm(
-                    &mut z.qm[ij],
-                    &layer.w,
-                    Transpose::No,
-                    &a.qm[ij],
-                    Transpose::No,
-                )?;
-                if !layer.v_zero[i] {
-                    gemm_acc(&mut z.qm[ij], &layer.v[i], &a.c1[j])?;
+                let same = if layer.v_zero[i] {
+                    reps_m
+                        .iter()
+                        .copied()
+                        .find(|&r| same_bits(&a.qm[r], &a.qm[ij]))
+                } else {
+                    None
+                };
+                if let Some(r) = same {
+                    copy_within(&mut z.qm, r, ij);
+                } else {
+                    gemm(
+                        &mut z.qm[ij],
+                        &layer.w,
+                        Transpose::No,
+                        &a.qm[ij],
+                        Transpose::No,
+                    )?;
+                    if layer.v_zero[i] {
+                        reps_m.push(ij);
+                    } else {
+                        gemm_acc(&mut z.qm[ij], &layer.v[i], &a.c1[j])?;
+                    }
                 }
             }
+            let same = reps_r.iter().copied().find(|&r| {
+                let tail = (zero_tail(r) && zero_tail(ij))
+                    || (r % k == j && gi(r / k).to_bits() == gi(i).to_bits());
+                tail && same_bits(&a.qm[r], &a.qm[ij]) && same_bits(&a.qr[r], &a.qr[ij])
+            });
+            if let Some(r) = same {
+                copy_within(&mut z.qr, r, ij);
+                continue;
+            }
             if !fused_q {
-                fill_stacked(a, ij, j, up_ops(g2 / amax[i], 1), g2, n, &mut stacked_s);
+                fill_stacked(a, ij, j, gi(i), g2, n, &mut stacked_s);
             }
             gemm(
                 &mut z.qr[ij],
@@ -545,10 +607,29 @@ pub(crate) fn dense(
             for x in z.qr[ij].as_mut_slice() {
                 *x = infl_q.apply(*x);
             }
+            reps_r.push(ij);
         }
     }
+    ws.reps_m = reps_m;
+    ws.reps_r = reps_r;
+    ws.a1_zero = a1_zero;
     ws.give(stacked_s);
     Ok(z)
+}
+
+/// `x` and `y` have the same shape and the same bits entry by entry.
+fn same_bits(x: &DMatrix<f64>, y: &DMatrix<f64>) -> bool {
+    x.shape() == y.shape()
+        && x.as_slice()
+            .iter()
+            .zip(y.as_slice())
+            .all(|(a, b)| a.to_bits() == b.to_bits())
+}
+
+/// `v[to] = v[from]` for `from < to` (same shapes).
+fn copy_within(v: &mut [DMatrix<f64>], from: usize, to: usize) {
+    let (head, tail) = v.split_at_mut(to);
+    tail[0].copy_from(&head[from]);
 }
 
 /// `out[r] = max_j m[r, j]` of a nonnegative matrix (0 for no columns), NaN kept

@@ -294,7 +294,7 @@ fn relu_classes_match_the_per_entry_definition() {
         };
         let amax: Vec<f64> = (0..k).map(|i| 10f64.powf(-(i as f64) - 1.0)).collect();
         let mut class = Vec::new();
-        z.relu_classes(&amax, &mut class);
+        z.relu_classes(&amax, &mut class, &mut Vec::new());
         let infl = Inflate::new(2 * (k + k * k) + 2);
         for idx in 0..n {
             let mut s = z.e[idx];
