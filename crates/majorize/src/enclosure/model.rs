@@ -542,7 +542,8 @@ pub(crate) fn dense(
     // pair's product (a GEMM is a deterministic function of its operands): with
     // per-layer directions (safe-layerwise) the directions of the layers above this one
     // are exactly zero here, so most pairs share their operands (`qm = ±0`, equal `qr`,
-    // `a1_j = 0`, no `V_i` term). Mid: `V_i = 0` and the same `qm`. Radius: the same
+    // `a1_j = 0`, no `V_i` term). Mid: the same `qm`, and no `V_i` term in both or the
+    // same `i` and bit-equal `a1_j`. Radius: the same
     // `qm` and `qr`, and either the same `j` and `γ/ᾱ_i` or `a1_j = 0` for both (then
     // `(γ/ᾱ_i)|a1_j| = +0` for every finite `γ/ᾱ_i`); the operand `stacked_s` is then
     // equal bit for bit (`fill_stacked`).
@@ -560,14 +561,16 @@ pub(crate) fn dense(
         for j in 0..k {
             let ij = i * k + j;
             if !stacked {
-                let same = if layer.v_zero[i] {
-                    reps_m
-                        .iter()
-                        .copied()
-                        .find(|&r| same_bits(&a.qm[r], &a.qm[ij]))
-                } else {
-                    None
-                };
+                // The `V_i a1_j` term is the same if both pairs have none, or if both
+                // have the same `V_i` and bit-equal `a1_j`.
+                let same = reps_m.iter().copied().find(|&r| {
+                    let v_same = if layer.v_zero[i] {
+                        layer.v_zero[r / k]
+                    } else {
+                        r / k == i && same_bits(&a.c1[r % k], &a.c1[j])
+                    };
+                    v_same && same_bits(&a.qm[r], &a.qm[ij])
+                });
                 if let Some(r) = same {
                     copy_within(&mut z.qm, r, ij);
                 } else {
@@ -578,11 +581,10 @@ pub(crate) fn dense(
                         &a.qm[ij],
                         Transpose::No,
                     )?;
-                    if layer.v_zero[i] {
-                        reps_m.push(ij);
-                    } else {
+                    if !layer.v_zero[i] {
                         gemm_acc(&mut z.qm[ij], &layer.v[i], &a.c1[j])?;
                     }
+                    reps_m.push(ij);
                 }
             }
             let same = reps_r.iter().copied().find(|&r| {
