@@ -106,13 +106,16 @@ impl BoxIv {
 }
 
 pub(crate) fn ranges(el: &Elem, bx: &BoxIv) -> Ranges {
+    // The box's lower ends are `+0.0` ([`BoxIv::new`]); written here as constants, the
+    // endpoint products with them fold away (`pmul(x, 0) = 0` for every `x`), so the
+    // values are those of the general products bit for bit.
     let mut lin = Iv::ZERO;
     for (c, a) in el.c1.iter().zip(&bx.lin) {
-        lin = lin.add(a.scale(*c));
+        lin = lin.add(Iv::new(0.0, a.hi).scale(*c));
     }
     let mut quad = Iv::ZERO;
     for (q, a) in el.q.iter().zip(&bx.quad) {
-        quad = quad.add(q.mul(*a));
+        quad = quad.add(q.mul(Iv::new(0.0, a.hi)));
     }
     let d0 = lin.add(quad);
     let d = d0.add(Iv::new(-el.e, el.e));
@@ -127,9 +130,8 @@ pub(crate) fn add_square(el: &Elem, rg: &Ranges, r: Iv, out: &mut [Iv]) -> f64 {
     for i in 0..k {
         for j in 0..k {
             let ij = i * k + j;
-            let coef = Iv::point(el.c1[i])
-                .mul(Iv::point(el.c1[j]))
-                .add(el.q[ij].mul(t));
+            // `point.scale(x)` is `point.mul(point(x))` bit for bit (`Iv::scale`).
+            let coef = Iv::point(el.c1[i]).scale(el.c1[j]).add(el.q[ij].mul(t));
             out[ij] = out[ij].add(r.mul(coef));
         }
     }
