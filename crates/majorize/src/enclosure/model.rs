@@ -46,7 +46,7 @@ use nalgebra::{DMatrix, DVector};
 use super::degree0::{
     SeConsts, colsum_bounds, fill_stacked, fill_stacked_k1, se_matrix_k1, se_only_k1,
 };
-use super::fp::{Inflate, U64, gamma, up_ops};
+use super::fp::{Inflate, U64, fast_paths, gamma, up_ops};
 use super::sparse::{RadiusOps, abs_colsums, note_taken, radius_k1, sparse_allowed, w_times_q};
 use super::workspace::EnclosureWorkspace;
 use crate::error::Result;
@@ -397,10 +397,12 @@ pub(crate) fn dense(
         if layer.v_zero[i] {
             if a.constant {
                 z.c1[i].fill(0.0);
-            } else if let Some(r) =
-                (0..i).find(|&r| layer.v_zero[r] && same_bits(&a.c1[r], &a.c1[i]))
+            } else if let Some(r) = (0..i)
+                .filter(|_| fast_paths())
+                .find(|&r| layer.v_zero[r] && same_bits(&a.c1[r], &a.c1[i]))
             {
                 // The same operands as direction r (`+ β = +0` too): the same result.
+                note_shared();
                 copy_within(&mut z.c1, r, i);
                 continue;
             } else {
@@ -553,6 +555,8 @@ pub(crate) fn dense(
     a1_zero.clear();
     a1_zero.extend(a.c1.iter().map(|m| m.iter().all(|x| *x == 0.0)));
     let zero_tail = |p: usize| a1_zero[p % k] && gi(p / k).is_finite();
+    // The tests switch sharing off with the fast paths (`fp::Knobs::general_only`).
+    let share = fast_paths();
     let mut reps_m = std::mem::take(&mut ws.reps_m);
     let mut reps_r = std::mem::take(&mut ws.reps_r);
     reps_m.clear();
@@ -563,7 +567,7 @@ pub(crate) fn dense(
             if !stacked {
                 // The `V_i a1_j` term is the same if both pairs have none, or if both
                 // have the same `V_i` and bit-equal `a1_j`.
-                let same = reps_m.iter().copied().find(|&r| {
+                let same = reps_m.iter().copied().filter(|_| share).find(|&r| {
                     let v_same = if layer.v_zero[i] {
                         layer.v_zero[r / k]
                     } else {
@@ -572,6 +576,7 @@ pub(crate) fn dense(
                     v_same && same_bits(&a.qm[r], &a.qm[ij])
                 });
                 if let Some(r) = same {
+                    note_shared();
                     copy_within(&mut z.qm, r, ij);
                 } else {
                     gemm(
@@ -587,12 +592,13 @@ pub(crate) fn dense(
                     reps_m.push(ij);
                 }
             }
-            let same = reps_r.iter().copied().find(|&r| {
+            let same = reps_r.iter().copied().filter(|_| share).find(|&r| {
                 let tail = (zero_tail(r) && zero_tail(ij))
                     || (r % k == j && gi(r / k).to_bits() == gi(i).to_bits());
                 tail && same_bits(&a.qm[r], &a.qm[ij]) && same_bits(&a.qr[r], &a.qr[ij])
             });
             if let Some(r) = same {
+                note_shared();
                 copy_within(&mut z.qr, r, ij);
                 continue;
             }
@@ -617,6 +623,24 @@ pub(crate) fn dense(
     ws.a1_zero = a1_zero;
     ws.give(stacked_s);
     Ok(z)
+}
+
+#[cfg(test)]
+thread_local! {
+    static SHARED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Products this thread copied from an earlier pair or direction instead of forming them
+/// (tests only: the sharing test is not vacuous).
+#[cfg(test)]
+pub(crate) fn shared_count() -> usize {
+    SHARED.with(|c| c.get())
+}
+
+#[inline(always)]
+fn note_shared() {
+    #[cfg(test)]
+    SHARED.with(|c| c.set(c.get() + 1));
 }
 
 /// `x` and `y` have the same shape and the same bits entry by entry.

@@ -17,7 +17,7 @@ use super::{Case, gauss, random_case};
 /// paths), one unit-norm direction per layer (`k = L`), ReLU mostly, softmax
 /// cross-entropy mostly; one case in four has zero biases and a zero input column
 /// (exact kinks).
-fn layerwise_case<T: Real>(seed: u64) -> Case<T> {
+pub(crate) fn layerwise_case<T: Real>(seed: u64) -> Case<T> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x1a7e_5eed);
     let depth = rng.random_range(2..=4usize);
     let widths: Vec<usize> = (0..=depth).map(|_| rng.random_range(8..=140)).collect();
