@@ -38,7 +38,12 @@
 //! only the column sums of `s_e` enter the Hölder bound, so they are computed as five
 //! vectorised column sums with one inflation per column (`degree0`), and `s_e` is never
 //! stored; a direction that is zero on this layer (safe-layerwise: `V_i = 0`, `β_i = 0`)
-//! contributes exact zeros, so its products are skipped.
+//! contributes exact zeros, so its products are skipped. With several directions, a
+//! degree-1 direction or degree-2 pair whose operands are bit for bit those of an
+//! earlier one gets a copy of that product (a GEMM is a deterministic function of its
+//! operands): with per-layer directions the directions of the layers above are exactly
+//! zero, so on digits-mlp-deep (`k = 4`) about half of the products are shared
+//! (docs/MAJORIZE.md, "Session 10").
 
 use autodiff::{Real, Transpose};
 use nalgebra::{DMatrix, DVector};
