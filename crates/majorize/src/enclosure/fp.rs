@@ -47,7 +47,9 @@ pub(crate) struct Knobs {
     /// The activation whose remainder is scaled (`nets::Activation::name`).
     pub(crate) scaled: Option<&'static str>,
     /// Take the general (any `k`) rules even for `k = 1` (tests compare the `k = 1`
-    /// fast paths against them).
+    /// fast paths against them); for `k > 1`, form every degree-2 product (no sharing
+    /// between pairs with equal operands, `model::dense`) and copy a zero-`Q` model
+    /// before the ReLU instead of working in place (`sweep`).
     pub(crate) general_only: bool,
 }
 

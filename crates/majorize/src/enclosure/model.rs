@@ -38,7 +38,12 @@
 //! only the column sums of `s_e` enter the Hölder bound, so they are computed as five
 //! vectorised column sums with one inflation per column (`degree0`), and `s_e` is never
 //! stored; a direction that is zero on this layer (safe-layerwise: `V_i = 0`, `β_i = 0`)
-//! contributes exact zeros, so its products are skipped.
+//! contributes exact zeros, so its products are skipped. With several directions, a
+//! degree-1 direction or degree-2 pair whose operands are bit for bit those of an
+//! earlier one gets a copy of that product (a GEMM is a deterministic function of its
+//! operands): with per-layer directions the directions of the layers above are exactly
+//! zero, so on digits-mlp-deep (`k = 4`) about half of the products are shared
+//! (docs/MAJORIZE.md, "Session 10").
 
 use autodiff::{Real, Transpose};
 use nalgebra::{DMatrix, DVector};
@@ -46,7 +51,7 @@ use nalgebra::{DMatrix, DVector};
 use super::degree0::{
     SeConsts, colsum_bounds, fill_stacked, fill_stacked_k1, se_matrix_k1, se_only_k1,
 };
-use super::fp::{Inflate, U64, gamma, up_ops};
+use super::fp::{Inflate, U64, fast_paths, gamma, up_ops};
 use super::sparse::{RadiusOps, abs_colsums, note_taken, radius_k1, sparse_allowed, w_times_q};
 use super::workspace::EnclosureWorkspace;
 use crate::error::Result;
@@ -70,7 +75,12 @@ impl Model {
     /// (rounded up, an upper bound of `max_α |value - c0|` over the box): 1 if
     /// `c0 - spread > 0` (active on the whole box), 0 if `c0 + spread < 0` (inactive),
     /// 2 otherwise (the kink may be inside the range; NaN also lands here).
-    pub(crate) fn relu_classes(&self, amax: &[f64], class: &mut Vec<u8>) {
+    ///
+    /// For `k > 1` the spread is summed buffer by buffer into `spread` (one vectorisable
+    /// pass per coefficient buffer instead of a gather of `k + 2k²` buffers per entry),
+    /// with every entry's additions in the same order as the per-entry sum, so the
+    /// classes are the same bit for bit (tests/fast.rs).
+    pub(crate) fn relu_classes(&self, amax: &[f64], class: &mut Vec<u8>, spread: &mut Vec<f64>) {
         let k = self.k;
         let n = self.e.len();
         class.clear();
@@ -105,16 +115,26 @@ impl Model {
             }
             return;
         }
-        let aa: Vec<f64> = (0..k * k).map(|ij| amax[ij / k] * amax[ij % k]).collect();
-        for (idx, o) in class.iter_mut().enumerate() {
-            let mut s = e[idx];
-            for i in 0..k {
-                s += self.c1[i].as_slice()[idx].abs() * amax[i];
+        spread.clear();
+        spread.extend_from_slice(e);
+        for i in 0..k {
+            let a = amax[i];
+            for (s, c) in spread.iter_mut().zip(self.c1[i].as_slice()) {
+                *s += c.abs() * a;
             }
-            for (ij, a) in aa.iter().enumerate() {
-                s += (self.qm[ij].as_slice()[idx].abs() + self.qr[ij].as_slice()[idx]) * a;
+        }
+        for ij in 0..k * k {
+            let a = amax[ij / k] * amax[ij % k];
+            for ((s, qm), qr) in spread
+                .iter_mut()
+                .zip(self.qm[ij].as_slice())
+                .zip(self.qr[ij].as_slice())
+            {
+                *s += (qm.abs() + qr) * a;
             }
-            *o = classify(c0[idx], infl.apply(s));
+        }
+        for ((o, c), s) in class.iter_mut().zip(c0).zip(spread.iter()) {
+            *o = classify(*c, infl.apply(*s));
         }
     }
 
@@ -382,6 +402,14 @@ pub(crate) fn dense(
         if layer.v_zero[i] {
             if a.constant {
                 z.c1[i].fill(0.0);
+            } else if let Some(r) = (0..i)
+                .filter(|_| fast_paths())
+                .find(|&r| layer.v_zero[r] && same_bits(&a.c1[r], &a.c1[i]))
+            {
+                // The same operands as direction r (`+ β = +0` too): the same result.
+                note_shared();
+                copy_within(&mut z.c1, r, i);
+                continue;
             } else {
                 gemm(
                     &mut z.c1[i],
@@ -516,24 +544,71 @@ pub(crate) fn dense(
     ws.abs_sums = h;
     // Degree 2: mid W qm_ij + V_i a1_j; radius
     // |W|(qr_ij + γ|qm_ij|) + VA(|qm_ij| + qr_ij + (γ/ᾱ_i)|a1_j|) (fold and own rounding).
+    //
+    // A pair whose operands are bit for bit those of an earlier pair gets a copy of that
+    // pair's product (a GEMM is a deterministic function of its operands): with
+    // per-layer directions (safe-layerwise) the directions of the layers above this one
+    // are exactly zero here, so most pairs share their operands (`qm = ±0`, equal `qr`,
+    // `a1_j = 0`, no `V_i` term). Mid: the same `qm`, and no `V_i` term in both or the
+    // same `i` and bit-equal `a1_j`. Radius: the same
+    // `qm` and `qr`, and either the same `j` and `γ/ᾱ_i` or `a1_j = 0` for both (then
+    // `(γ/ᾱ_i)|a1_j| = +0` for every finite `γ/ᾱ_i`); the operand `stacked_s` is then
+    // equal bit for bit (`fill_stacked`).
     let infl_q = Inflate::new(2 * n + 1);
+    let gi = |i: usize| up_ops(g2 / amax[i], 1);
+    let mut a1_zero = std::mem::take(&mut ws.a1_zero);
+    a1_zero.clear();
+    a1_zero.extend(a.c1.iter().map(|m| m.iter().all(|x| *x == 0.0)));
+    let zero_tail = |p: usize| a1_zero[p % k] && gi(p / k).is_finite();
+    // The tests switch sharing off with the fast paths (`fp::Knobs::general_only`).
+    let share = fast_paths();
+    let mut reps_m = std::mem::take(&mut ws.reps_m);
+    let mut reps_r = std::mem::take(&mut ws.reps_r);
+    reps_m.clear();
+    reps_r.clear();
     for i in 0..k {
         for j in 0..k {
             let ij = i * k + j;
             if !stacked {
-                gemm(
-                    &mut z.qm[ij],
-                    &layer.w,
-                    Transpose::No,
-                    &a.qm[ij],
-                    Transpose::No,
-                )?;
-                if !layer.v_zero[i] {
-                    gemm_acc(&mut z.qm[ij], &layer.v[i], &a.c1[j])?;
+                // The `V_i a1_j` term is the same if both pairs have none, or if both
+                // have the same `V_i` and bit-equal `a1_j`.
+                let same = reps_m.iter().copied().filter(|_| share).find(|&r| {
+                    let v_same = if layer.v_zero[i] {
+                        layer.v_zero[r / k]
+                    } else {
+                        r / k == i && same_bits(&a.c1[r % k], &a.c1[j])
+                    };
+                    v_same && same_bits(&a.qm[r], &a.qm[ij])
+                });
+                if let Some(r) = same {
+                    note_shared();
+                    copy_within(&mut z.qm, r, ij);
+                } else {
+                    gemm(
+                        &mut z.qm[ij],
+                        &layer.w,
+                        Transpose::No,
+                        &a.qm[ij],
+                        Transpose::No,
+                    )?;
+                    if !layer.v_zero[i] {
+                        gemm_acc(&mut z.qm[ij], &layer.v[i], &a.c1[j])?;
+                    }
+                    reps_m.push(ij);
                 }
             }
+            let same = reps_r.iter().copied().filter(|_| share).find(|&r| {
+                let tail = (zero_tail(r) && zero_tail(ij))
+                    || (r % k == j && gi(r / k).to_bits() == gi(i).to_bits());
+                tail && same_bits(&a.qm[r], &a.qm[ij]) && same_bits(&a.qr[r], &a.qr[ij])
+            });
+            if let Some(r) = same {
+                note_shared();
+                copy_within(&mut z.qr, r, ij);
+                continue;
+            }
             if !fused_q {
-                fill_stacked(a, ij, j, up_ops(g2 / amax[i], 1), g2, n, &mut stacked_s);
+                fill_stacked(a, ij, j, gi(i), g2, n, &mut stacked_s);
             }
             gemm(
                 &mut z.qr[ij],
@@ -545,10 +620,47 @@ pub(crate) fn dense(
             for x in z.qr[ij].as_mut_slice() {
                 *x = infl_q.apply(*x);
             }
+            reps_r.push(ij);
         }
     }
+    ws.reps_m = reps_m;
+    ws.reps_r = reps_r;
+    ws.a1_zero = a1_zero;
     ws.give(stacked_s);
     Ok(z)
+}
+
+#[cfg(test)]
+thread_local! {
+    static SHARED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Products this thread copied from an earlier pair or direction instead of forming them
+/// (tests only: the sharing test is not vacuous).
+#[cfg(test)]
+pub(crate) fn shared_count() -> usize {
+    SHARED.with(|c| c.get())
+}
+
+#[inline(always)]
+fn note_shared() {
+    #[cfg(test)]
+    SHARED.with(|c| c.set(c.get() + 1));
+}
+
+/// `x` and `y` have the same shape and the same bits entry by entry.
+fn same_bits(x: &DMatrix<f64>, y: &DMatrix<f64>) -> bool {
+    x.shape() == y.shape()
+        && x.as_slice()
+            .iter()
+            .zip(y.as_slice())
+            .all(|(a, b)| a.to_bits() == b.to_bits())
+}
+
+/// `v[to] = v[from]` for `from < to` (same shapes).
+fn copy_within(v: &mut [DMatrix<f64>], from: usize, to: usize) {
+    let (head, tail) = v.split_at_mut(to);
+    tail[0].copy_from(&head[from]);
 }
 
 /// `out[r] = max_j m[r, j]` of a nonnegative matrix (0 for no columns), NaN kept

@@ -5,12 +5,12 @@
 
 use autodiff::Real;
 use nalgebra::DMatrix;
-use nets::{Reduction, Targets};
+use nets::{Activation, Reduction, Targets};
 
 use super::EnclosureRequest;
 use super::api::{OP, QuadraticEnclosure, Step, params, to_t_down, to_t_up};
 use super::elementwise::{Acc, activation, activation_in_place};
-use super::fp::{Iv, U64, dn, fmax, gamma, up, up_ops};
+use super::fp::{Iv, U64, dn, fast_paths, fmax, gamma, up, up_ops};
 use super::loss::data_term;
 use super::model::{DenseDirs, Model, dense};
 use super::relu1::relu_zero_q_in_place;
@@ -93,6 +93,18 @@ fn run_block<T: Real>(
                 continue;
             }
             if relu_zero_q_in_place(*a, m, amax, u_t, &mut ws.kinks) {
+                q = QBufs::Kinks;
+                continue;
+            }
+            // k > 1: the general ReLU in place too (no copy of the model); it writes the
+            // degree-2 buffers only at its kink entries (class 2: the rule; class 0:
+            // `+0.0` again; class 1: untouched), which are listed so that the buffers go
+            // back to the zero pool as for `k = 1`.
+            if *a == Activation::Relu && m.k > 1 && fast_paths() {
+                activation_in_place(*a, m, amax, u_t, ws);
+                ws.kinks.clear();
+                let kinks = ws.class.iter().enumerate().filter(|(_, c)| **c == 2);
+                ws.kinks.extend(kinks.map(|(idx, _)| idx));
                 q = QBufs::Kinks;
                 continue;
             }

@@ -30,6 +30,15 @@ pub struct EnclosureWorkspace {
     zero_pool: Vec<Vec<f64>>,
     /// Per-entry classes of the ReLU step (see `Model::relu_classes`).
     pub(crate) class: Vec<u8>,
+    /// Per-entry spread of the general (`k > 1`) ReLU classification, reused.
+    pub(crate) spread: Vec<f64>,
+    /// Degree-2 products of the current dense layer already formed (`model::dense`,
+    /// `k > 1`): the pairs whose operands later pairs are compared with, reused.
+    pub(crate) reps_m: Vec<usize>,
+    /// As `reps_m`, for the degree-2 radius products.
+    pub(crate) reps_r: Vec<usize>,
+    /// Per direction: the dense layer's input has `a1_j = ±0` everywhere, reused.
+    pub(crate) a1_zero: Vec<bool>,
     /// Entries of a zero-pool model's degree-2 buffers that the in-place ReLU wrote
     /// (`relu1::relu_zero_q_in_place`); [`Self::give_model_kink_q`] zeroes them again.
     pub(crate) kinks: Vec<usize>,

@@ -294,7 +294,7 @@ fn relu_classes_match_the_per_entry_definition() {
         };
         let amax: Vec<f64> = (0..k).map(|i| 10f64.powf(-(i as f64) - 1.0)).collect();
         let mut class = Vec::new();
-        z.relu_classes(&amax, &mut class);
+        z.relu_classes(&amax, &mut class, &mut Vec::new());
         let infl = Inflate::new(2 * (k + k * k) + 2);
         for idx in 0..n {
             let mut s = z.e[idx];
@@ -516,5 +516,41 @@ fn scalar_shortcuts_match_their_definitions() {
             let x = lo.abs();
             assert_eq!(bits(UpOps::new(m).apply(x)), bits(up_ops(x, m)), "{x} {m}");
         }
+    }
+}
+
+/// The `k > 1` shortcuts (session 10: a degree-2 product or degree-1 direction whose
+/// operands equal an earlier one's bit for bit is copied; the ReLU on the first layer's
+/// output in place) against the plain general path, bit for bit in every output, f32 and
+/// f64, on safe-layerwise-shaped cases (`k = L` = 2-4, widths 8-140, 65-300 samples);
+/// the shortcuts must actually be taken.
+#[test]
+fn layerwise_shortcuts_match_the_plain_path() {
+    use super::golden::layerwise_case;
+    fn bits<T: autodiff::Real>(e: &QuadraticEnclosure<T>) -> Vec<u64> {
+        let mut v = vec![e.value.to_f64().to_bits(), e.slack.to_f64().to_bits()];
+        v.extend(e.gradient.iter().map(|g| g.to_f64().to_bits()));
+        v.extend(e.quad_lower.iter().map(|q| q.to_f64().to_bits()));
+        v.extend(e.quad_upper.iter().map(|q| q.to_f64().to_bits()));
+        v
+    }
+    fn check<T: autodiff::Real>(seed: u64) {
+        let case = layerwise_case::<T>(seed);
+        let mut ws = EnclosureWorkspace::new();
+        let before = super::super::model::shared_count();
+        let fast = enclose_with(&case.request(), &mut ws).map(|e| bits(&e));
+        let shared = super::super::model::shared_count() - before;
+        let plain = with_general(true, || {
+            enclose_with(&case.request(), &mut EnclosureWorkspace::new()).map(|e| bits(&e))
+        });
+        match (fast, plain) {
+            (Ok(f), Ok(p)) => assert_eq!(f, p, "seed {seed}"),
+            (f, p) => assert_eq!(f.is_err(), p.is_err(), "seed {seed}"),
+        }
+        assert!(shared > 0, "seed {seed}: no product shared");
+    }
+    for seed in 0..12 {
+        check::<f64>(seed);
+        check::<f32>(seed);
     }
 }
