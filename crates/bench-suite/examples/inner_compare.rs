@@ -11,16 +11,18 @@
 //! Variants (`--variants a,b`): `dladmm-pg` (the reference code's prox-gradient output
 //! block), `dladmm-newton` (exact per-sample Newton prox), `lifted-default`
 //! (`LiftedConfig::default()`: 50 inner iterations, tolerance 1e-3, estimate halved),
-//! `lifted-<cap>[-<tol>][-warm|-cold][-euclid]` for a cap of inner iterations, optionally
-//! another tolerance, the warm (carried) or halved (cold, default) Lipschitz estimate, and
-//! without the blocks' curvature bounds (`euclid`: `LiftedConfig::curvature_bounds = false`,
-//! the Euclidean inner FISTA from before issue #14's metric).
+//! `lifted-<cap>[-<tol>][-warm|-cold][-euclid][-newton|-fista]` for a cap of inner
+//! iterations, optionally another tolerance, the warm (carried) or halved (cold, default)
+//! Lipschitz estimate, without the blocks' curvature bounds (`euclid`:
+//! `LiftedConfig::curvature_bounds = false`, the Euclidean inner FISTA from before issue
+//! #14's metric), and the hidden weights blocks' method (`newton`:
+//! `WeightsMethod::NewtonCg`, `fista`: `WeightsMethod::Fista`).
 
 mod common;
 
 use common::cpu_ns;
 use solvers::admm::{DlAdmm, DlAdmmConfig, ZlSolver};
-use solvers::lifted::LiftedConfig;
+use solvers::lifted::{LiftedConfig, WeightsMethod};
 use solvers::{Budget, Driver, NetProblem, Solver};
 
 fn variant(name: &str) -> Box<dyn Solver<NetProblem<f64>>> {
@@ -59,6 +61,10 @@ fn variant(name: &str) -> Box<dyn Solver<NetProblem<f64>>> {
                     cfg.warm_step = true;
                 } else if *p == "euclid" {
                     cfg.curvature_bounds = false;
+                } else if *p == "newton" {
+                    cfg.weights_method = WeightsMethod::NewtonCg;
+                } else if *p == "fista" {
+                    cfg.weights_method = WeightsMethod::Fista;
                 } else {
                     cfg.inner_tol = p.parse().expect("tol");
                 }

@@ -48,6 +48,26 @@ pub struct LiftedConfig {
     /// fixed during the block's solve: it is factored once per block solve (for layer 1
     /// once per run).
     pub curvature_bounds: bool,
+    /// Inner method of the hidden weights blocks (round 4 of issue #14, module
+    /// `newton`); needs `curvature_bounds` (its preconditioner is the blocks' metric),
+    /// otherwise FISTA is used. The output weights block and the X blocks always use
+    /// FISTA.
+    pub weights_method: WeightsMethod,
+}
+
+/// How [`LiftedConfig`] solves the hidden weights blocks `(W_l, b_l)`, `l < L`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightsMethod {
+    /// Monotone FISTA with restart in the block's metric (rounds 2-3).
+    #[default]
+    Fista,
+    /// Semismooth Newton-CG: per-row preconditioned CG on the generalized Hessian
+    /// `lam ((E Ã) ∘ 1{V > 0}) Ã^T + ridge [E_W, 0]` (regularised by `1e-3` times the
+    /// metric), then a per-row line search on the piecewise quadratic row objective
+    /// (Qi & Sun 1993; Dembo, Eisenstat & Steihaug 1982). `inner_max_iters` caps the
+    /// gradients plus Hessian products of one block solve.
+    NewtonCg,
 }
 
 impl Default for LiftedConfig {
@@ -61,6 +81,7 @@ impl Default for LiftedConfig {
             inner_max_iters: 50,
             warm_step: false,
             curvature_bounds: true,
+            weights_method: WeightsMethod::Fista,
         }
     }
 }

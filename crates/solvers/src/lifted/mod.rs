@@ -102,10 +102,11 @@ mod blocks;
 mod config;
 mod inner;
 mod metric;
+mod newton;
 mod solver;
 mod state;
 
-pub use config::LiftedConfig;
+pub use config::{LiftedConfig, WeightsMethod};
 pub use inner::InnerStats;
 pub use solver::Lifted;
 pub use state::{BlockId, LiftedState, SweepStats, check_network};

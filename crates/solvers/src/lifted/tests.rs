@@ -231,9 +231,14 @@ fn inner_solve_reaches_the_constrained_minimiser() {
 }
 
 fn check_monotone(kind: LossKind, seed: u64, precondition: bool) {
+    check_monotone_with(kind, seed, precondition, WeightsMethod::Fista);
+}
+
+fn check_monotone_with(kind: LossKind, seed: u64, precondition: bool, method: WeightsMethod) {
     let f = fixture(&[5, 8, 6, 3], 40, kind, seed);
     let mut st = LiftedState::from_forward(&f.net, &f.loss, &f.x, vec![0.5, 2.0], 0.01).unwrap();
     st.curvature_bounds = precondition;
+    st.weights_method = method;
     let j0 = reference_objective(&st, &f);
     let ours = st.objective(&f.x, &f.y, &f.loss, 1).unwrap();
     assert!(
@@ -295,6 +300,19 @@ fn lifted_objective_never_increases_across_blocks_softmax() {
 fn lifted_objective_never_increases_across_blocks_mse() {
     check_monotone(LossKind::Mse, 5, true);
     check_monotone(LossKind::Mse, 5, false);
+}
+
+#[test]
+fn lifted_objective_never_increases_across_blocks_newton_weights() {
+    for seed in [4, 6, 7] {
+        check_monotone_with(
+            LossKind::SoftmaxCrossEntropy,
+            seed,
+            true,
+            WeightsMethod::NewtonCg,
+        );
+    }
+    check_monotone_with(LossKind::Mse, 5, true, WeightsMethod::NewtonCg);
 }
 
 #[test]
