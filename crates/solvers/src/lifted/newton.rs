@@ -34,6 +34,8 @@ use autodiff::{Real, Transpose};
 use nalgebra::DMatrix;
 
 use super::blocks::affine_into;
+#[cfg(test)]
+use super::blocks::tally;
 use super::inner::InnerStats;
 use crate::SolverError;
 use crate::linalg::{fit, gemm};
@@ -306,6 +308,9 @@ impl<T: Real> Newton<T> {
         self.rows.resize(dout);
         let n = blk.a.ncols();
         fit(&mut self.qd, dout, n);
+        // The start: one forward product (counted as the block's start value).
+        #[cfg(test)]
+        tally::note(&tally::VALUES);
         affine_into(&mut self.v, &x[0], &x[1], blk.a, blk.threads)?;
         let Newton {
             v,
@@ -345,6 +350,8 @@ impl<T: Real> Newton<T> {
                 start = fx;
             }
             blk.backward(wq, &x[0], blk.ridge, g)?;
+            #[cfg(test)]
+            tally::note(&tally::VALUE_GRADS);
             iterations += 1;
             let gm = (g[0].norm_squared_f64() + g[1].norm_squared_f64()).sqrt();
             let gm0v = *gm0.get_or_insert(gm);
@@ -380,6 +387,8 @@ impl<T: Real> Newton<T> {
             let mut cg = 0usize;
             while cg < CG_CAP && iterations < max_evals && rows.active.iter().any(|a| *a) {
                 blk.hess_prod(v, p, REG, qp, wq, hp)?;
+                #[cfg(test)]
+                tally::note(&tally::VALUE_GRADS);
                 iterations += 1;
                 cg += 1;
                 row_dots(p, hp, &mut rows.tmp);
@@ -533,6 +542,8 @@ fn line_search<T: Real>(
     let ridge = blk.ridge;
     while passes < LS_PASSES && rows.open.iter().any(|o| *o) {
         passes += 1;
+        #[cfg(test)]
+        tally::note(&tally::VALUES);
         for i in 0..dout {
             rows.phi[i] = 0.0;
             rows.dphi[i] = 0.0;

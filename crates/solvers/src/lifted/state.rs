@@ -71,7 +71,8 @@ pub struct LiftedState<T: Real> {
     pub curvature_bounds: bool,
     /// Inner method of the hidden weights blocks; set from
     /// [`super::LiftedConfig::weights_method`] by the solver at every step
-    /// ([`WeightsMethod::Fista`] after [`LiftedState::from_forward`]). Newton-CG needs
+    /// ([`WeightsMethod::Fista`] after [`LiftedState::from_forward`], the state-level
+    /// method before round 4; the solver sets the config's, by default Newton-CG). Newton-CG needs
     /// `curvature_bounds` (its preconditioner is the metric); without them FISTA runs.
     pub weights_method: WeightsMethod,
     apg: Apg<T>,
