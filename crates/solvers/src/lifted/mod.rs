@@ -111,6 +111,7 @@ mod config;
 mod inner;
 mod metric;
 mod newton;
+mod rowops;
 mod solver;
 mod state;
 

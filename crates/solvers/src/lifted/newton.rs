@@ -37,6 +37,7 @@ use super::blocks::affine_into;
 #[cfg(test)]
 use super::blocks::tally;
 use super::inner::InnerStats;
+use super::rowops::{axpy_rows, axpy_rows_mat, row_dots, row_sq_norms, scale_add_rows};
 use crate::SolverError;
 use crate::linalg::{fit, gemm};
 
@@ -134,18 +135,6 @@ impl Rows {
 fn shape_pair<T: Real>(m: &mut [DMatrix<T>; 2], rows: usize, cols: usize) {
     fit(&mut m[0], rows, cols);
     fit(&mut m[1], rows, 1);
-}
-
-/// `out[i] = <x_i, y_i>` over the rows of the pairs `[W, b]` (f64 sums).
-fn row_dots<T: Real>(x: &[DMatrix<T>; 2], y: &[DMatrix<T>; 2], out: &mut [f64]) {
-    out.iter_mut().for_each(|o| *o = 0.0);
-    for k in 0..2 {
-        for (cx, cy) in x[k].column_iter().zip(y[k].column_iter()) {
-            for ((o, &a), &b) in out.iter_mut().zip(cx.iter()).zip(cy.iter()) {
-                *o += a.to_f64() * b.to_f64();
-            }
-        }
-    }
 }
 
 /// `dst = src M^{-1}` for a pair `[W, b]` (one `d_out x (d_in+1)^2` GEMM through the
@@ -464,46 +453,6 @@ impl<T: Real> Newton<T> {
 
 fn x_pair<T: Real>(x: &mut [DMatrix<T>]) -> &mut [DMatrix<T>; 2] {
     <&mut [DMatrix<T>; 2]>::try_from(&mut x[..2]).expect("a weights block has [W, b]")
-}
-
-/// `out[i] = ||w_i||^2`.
-fn row_sq_norms<T: Real>(w: &DMatrix<T>, out: &mut [f64]) {
-    out.iter_mut().for_each(|o| *o = 0.0);
-    for c in w.column_iter() {
-        for (o, &v) in out.iter_mut().zip(c.iter()) {
-            *o += v.to_f64() * v.to_f64();
-        }
-    }
-}
-
-/// `y_i += a_i x_i` row-wise on pairs.
-fn axpy_rows<T: Real>(y: &mut [DMatrix<T>; 2], a: &[f64], x: &[DMatrix<T>; 2]) {
-    for k in 0..2 {
-        axpy_rows_mat(&mut y[k], a, &x[k]);
-    }
-}
-
-/// `y_i += a_i x_i` row-wise.
-fn axpy_rows_mat<T: Real>(y: &mut DMatrix<T>, a: &[f64], x: &DMatrix<T>) {
-    for (cy, cx) in y.column_iter_mut().zip(x.column_iter()) {
-        for ((o, &v), &s) in cy.into_iter().zip(cx.iter()).zip(a) {
-            if s != 0.0 {
-                *o += T::of(s) * v;
-            }
-        }
-    }
-}
-
-/// `p_i = z_i + b_i p_i` row-wise on pairs (rows with `b_i = 0` become `z_i`; they are
-/// inactive and their alpha is 0 from now on).
-fn scale_add_rows<T: Real>(p: &mut [DMatrix<T>; 2], b: &[f64], z: &[DMatrix<T>; 2]) {
-    for k in 0..2 {
-        for (cp, cz) in p[k].column_iter_mut().zip(z[k].column_iter()) {
-            for ((o, &v), &s) in cp.into_iter().zip(cz.iter()).zip(b) {
-                *o = v + T::of(s) * *o;
-            }
-        }
-    }
 }
 
 /// The per-row line search of the module docs; leaves the chosen steps in

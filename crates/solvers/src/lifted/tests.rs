@@ -568,6 +568,11 @@ fn lifted_checkpoint_resume_is_bit_identical() {
 
 #[test]
 fn f32_sweep_is_monotone_up_to_rounding() {
+    f32_sweep_check(WeightsMethod::Fista, 50);
+    f32_sweep_check(WeightsMethod::NewtonCg, 5);
+}
+
+fn f32_sweep_check(method: WeightsMethod, cap: usize) {
     let f = fixture(&[5, 8, 3], 30, LossKind::SoftmaxCrossEntropy, 12);
     let net32: Sequential<f32> = {
         let mut rng = ChaCha8Rng::seed_from_u64(12);
@@ -582,10 +587,11 @@ fn f32_sweep_is_monotone_up_to_rounding() {
         Targets::Dense(m) => Targets::Dense(m.map(|v| v as f32)),
     };
     let mut st = LiftedState::from_forward(&net32, &f.loss, &x32, vec![1.0], 0.0).unwrap();
+    st.weights_method = method;
     let mut prev = st.objective(&x32, &y32, &f.loss, 1).unwrap();
     let j0 = prev;
     for _ in 0..5 {
-        st.sweep(&x32, &y32, &f.loss, 1e-3, 50, 1, &mut |s, id, _| {
+        st.sweep(&x32, &y32, &f.loss, 1e-3, cap, 1, &mut |s, id, _| {
             let j = s.objective(&x32, &y32, &f.loss, 1)?;
             assert!(
                 j <= prev + 1e-5 * (1.0 + prev.abs()),
