@@ -10,17 +10,21 @@
 //!
 //! Variants (`--variants a,b`): `dladmm-pg` (the reference code's prox-gradient output
 //! block), `dladmm-newton` (exact per-sample Newton prox), `lifted-default`
-//! (`LiftedConfig::default()`: 50 inner iterations, tolerance 1e-3, estimate halved),
-//! `lifted-<cap>[-<tol>][-warm|-cold][-euclid]` for a cap of inner iterations, optionally
-//! another tolerance, the warm (carried) or halved (cold, default) Lipschitz estimate, and
-//! without the blocks' curvature bounds (`euclid`: `LiftedConfig::curvature_bounds = false`,
-//! the Euclidean inner FISTA from before issue #14's metric).
+//! (`LiftedConfig::default()`: since round 4 of issue #14 5 inner iterations, hidden
+//! weights blocks by Newton-CG, tolerance 1e-3, estimate halved), `lifted-round3`
+//! (`LiftedConfig::round3()`: 50 iterations, FISTA everywhere),
+//! `lifted-<cap>[-<tol>][-warm|-cold][-euclid][-newton|-fista]` for a cap of inner
+//! iterations, optionally another tolerance, the warm (carried) or halved (cold, default)
+//! Lipschitz estimate, without the blocks' curvature bounds (`euclid`:
+//! `LiftedConfig::curvature_bounds = false`, the Euclidean inner FISTA from before issue
+//! #14's metric), and the hidden weights blocks' method (`newton`:
+//! `WeightsMethod::NewtonCg`, `fista`: `WeightsMethod::Fista`).
 
 mod common;
 
 use common::cpu_ns;
 use solvers::admm::{DlAdmm, DlAdmmConfig, ZlSolver};
-use solvers::lifted::LiftedConfig;
+use solvers::lifted::{LiftedConfig, WeightsMethod};
 use solvers::{Budget, Driver, NetProblem, Solver};
 
 fn variant(name: &str) -> Box<dyn Solver<NetProblem<f64>>> {
@@ -41,6 +45,7 @@ fn variant(name: &str) -> Box<dyn Solver<NetProblem<f64>>> {
         ),
         "dladmm-default" => Box::new(DlAdmm::<f64>::new(DlAdmmConfig::default()).expect("config")),
         "lifted-default" => Box::new(LiftedConfig::default().build::<f64>().expect("config")),
+        "lifted-round3" => Box::new(LiftedConfig::round3().build::<f64>().expect("config")),
         other => {
             // lifted-<cap>[-<tol>][-warm|-cold]
             let parts: Vec<&str> = other
@@ -59,6 +64,10 @@ fn variant(name: &str) -> Box<dyn Solver<NetProblem<f64>>> {
                     cfg.warm_step = true;
                 } else if *p == "euclid" {
                     cfg.curvature_bounds = false;
+                } else if *p == "newton" {
+                    cfg.weights_method = WeightsMethod::NewtonCg;
+                } else if *p == "fista" {
+                    cfg.weights_method = WeightsMethod::Fista;
                 } else {
                     cfg.inner_tol = p.parse().expect("tol");
                 }

@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Options: `--problems a,b` `--sweeps 5` `--euclidean` (weights blocks without the
-//! metric, the method before issue #14) `--tol 1e-3` `--cap 50`.
+//! metric, the method before issue #14) `--newton` (hidden weights blocks by
+//! semismooth Newton-CG, `WeightsMethod::NewtonCg`) `--tol 1e-3` `--cap 50`.
 
 mod common;
 
@@ -28,12 +29,16 @@ fn main() {
     let tol: f64 = get("--tol").map_or(1e-3, |v| v.parse().expect("--tol"));
     let cap: usize = get("--cap").map_or(50, |v| v.parse().expect("--cap"));
     let euclidean = args.iter().any(|a| a == "--euclidean");
+    let newton = args.iter().any(|a| a == "--newton");
     for pname in problems.split(',') {
         let (train, net, loss) = common::problem(pname);
         let hidden = net.num_dense() - 1;
         let mut st = LiftedState::from_forward(&net, &loss, train.inputs(), vec![1.0; hidden], 0.0)
             .expect("state");
         st.curvature_bounds = !euclidean;
+        if newton {
+            st.weights_method = solvers::lifted::WeightsMethod::NewtonCg;
+        }
         let (inputs, targets) = (train.inputs(), train.targets());
         for sweep in 1..=sweeps {
             let mut t = cpu_ns();

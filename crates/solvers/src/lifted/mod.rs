@@ -64,6 +64,14 @@
 //!   only halves once per solve, and starts at 1 while the mean-reduced X blocks have
 //!   curvature of order 1/N).
 //!
+//! Since round 4 of issue #14 ([`LiftedConfig::weights_method`], default
+//! [`WeightsMethod::NewtonCg`]) the hidden weights blocks are solved by semismooth
+//! Newton-CG instead (module `newton`: per-row preconditioned CG on the generalized
+//! Hessian in the same metric, a per-row line search that never increases a row), and
+//! every block stops after `inner_max_iters = 5` evaluations by default (inexact blocks,
+//! better per data pass than 50, docs/PERFORMANCE.md "Lifted network, round 4");
+//! [`LiftedConfig::round3`] is the method before.
+//!
 //! Backtracking and the monotone restart stay, so monotonicity never rests on a bound.
 //! The stopping rule is the same: for an unconstrained (weights) block the Euclidean
 //! FISTA's gradient mapping `L ||x+ - y||` is the gradient norm `||g(y)||`, which the
@@ -102,10 +110,12 @@ mod blocks;
 mod config;
 mod inner;
 mod metric;
+mod newton;
+mod rowops;
 mod solver;
 mod state;
 
-pub use config::LiftedConfig;
+pub use config::{LiftedConfig, WeightsMethod};
 pub use inner::InnerStats;
 pub use solver::Lifted;
 pub use state::{BlockId, LiftedState, SweepStats, check_network};

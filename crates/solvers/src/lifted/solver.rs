@@ -78,6 +78,7 @@ impl<T: Real> Solver<NetProblem<T>> for Lifted<T> {
         st.read_weights(&problem.net)?;
         st.warm_step = self.cfg.warm_step;
         st.curvature_bounds = self.cfg.curvature_bounds;
+        st.weights_method = self.cfg.weights_method;
         let inputs = problem.train.inputs();
         let targets = problem.train.targets();
         let n = problem.train.len() as u64;

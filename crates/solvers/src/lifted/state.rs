@@ -6,9 +6,11 @@ use nalgebra::DMatrix;
 use nets::{Activation, Loss, LossKind, Sequential, Targets};
 use serde::{Deserialize, Serialize};
 
+use super::WeightsMethod;
 use super::blocks::{Metric, Term, WBlock, XBlock, affine_into, relu_penalty_sum};
 use super::inner::{Apg, InnerStats};
 use super::metric::WeightMetrics;
+use super::newton::{HiddenW, Newton};
 use crate::SolverError;
 use crate::linalg::lambda_max_psd;
 
@@ -67,7 +69,14 @@ pub struct LiftedState<T: Real> {
     /// [`super::LiftedConfig::curvature_bounds`] by the solver at every step; `true`
     /// after [`LiftedState::from_forward`] (the default).
     pub curvature_bounds: bool,
+    /// Inner method of the hidden weights blocks; set from
+    /// [`super::LiftedConfig::weights_method`] by the solver at every step
+    /// ([`WeightsMethod::Fista`] after [`LiftedState::from_forward`], the state-level
+    /// method before round 4; the solver sets the config's, by default Newton-CG). Newton-CG needs
+    /// `curvature_bounds` (its preconditioner is the metric); without them FISTA runs.
+    pub weights_method: WeightsMethod,
     apg: Apg<T>,
+    newton: Newton<T>,
     metrics: WeightMetrics<T>,
     u: DMatrix<T>,
     v: DMatrix<T>,
@@ -143,7 +152,9 @@ impl<T: Real> LiftedState<T> {
             lip_x: vec![1.0; l_count - 1],
             warm_step: false,
             curvature_bounds: true,
+            weights_method: WeightsMethod::Fista,
             apg: Apg::default(),
+            newton: Newton::default(),
             metrics: WeightMetrics::default(),
             u: DMatrix::zeros(0, 0),
             v: DMatrix::zeros(0, 0),
@@ -309,38 +320,56 @@ impl<T: Real> LiftedState<T> {
                         lam: self.lambdas[l] * s,
                     }
                 };
-                let metric = match (self.curvature_bounds, term.curvature(s)) {
-                    (true, Some(c)) => {
-                        self.metrics.prepare(l, a, c, self.ridge, threads)?;
-                        Some(Metric {
-                            minv: &self.metrics.minv[l],
-                            gcat: &mut self.gcat,
-                            pcat: &mut self.pcat,
-                            img: &mut self.img,
-                        })
-                    }
-                    _ => None,
-                };
-                let mut block = WBlock {
-                    a,
-                    term,
-                    ridge: self.ridge,
-                    v: &mut self.v,
-                    gv: &mut self.gv,
-                    threads,
-                    metric,
-                };
-                // In the metric the descent lemma holds with L = 1.
-                let bound = block.metric.is_some().then_some(1.0);
-                self.apg.solve(
-                    &mut block,
-                    &mut self.layers[l][..],
-                    &mut self.lip_w[l],
-                    shrink,
-                    bound,
-                    tol,
-                    max_iters,
-                )?
+                let newton = self.curvature_bounds
+                    && self.weights_method == WeightsMethod::NewtonCg
+                    && l + 1 < l_count;
+                if newton {
+                    let lam = self.lambdas[l] * s;
+                    self.metrics.prepare(l, a, lam, self.ridge, threads)?;
+                    let blk = HiddenW {
+                        a,
+                        x_next: &self.x[l],
+                        lam,
+                        ridge: self.ridge,
+                        minv: &self.metrics.minv[l],
+                        threads,
+                    };
+                    self.newton
+                        .solve(&blk, &mut self.layers[l][..], tol, max_iters)?
+                } else {
+                    let metric = match (self.curvature_bounds, term.curvature(s)) {
+                        (true, Some(c)) => {
+                            self.metrics.prepare(l, a, c, self.ridge, threads)?;
+                            Some(Metric {
+                                minv: &self.metrics.minv[l],
+                                gcat: &mut self.gcat,
+                                pcat: &mut self.pcat,
+                                img: &mut self.img,
+                            })
+                        }
+                        _ => None,
+                    };
+                    let mut block = WBlock {
+                        a,
+                        term,
+                        ridge: self.ridge,
+                        v: &mut self.v,
+                        gv: &mut self.gv,
+                        threads,
+                        metric,
+                    };
+                    // In the metric the descent lemma holds with L = 1.
+                    let bound = block.metric.is_some().then_some(1.0);
+                    self.apg.solve(
+                        &mut block,
+                        &mut self.layers[l][..],
+                        &mut self.lip_w[l],
+                        shrink,
+                        bound,
+                        tol,
+                        max_iters,
+                    )?
+                }
             };
             check_finite(&self.layers[l][0], "W", l + 1)?;
             check_finite(&self.layers[l][1], "b", l + 1)?;
@@ -449,7 +478,9 @@ impl<T: Real> LiftedState<T> {
             lip_x: s.lip_x,
             warm_step: false,
             curvature_bounds: true,
+            weights_method: WeightsMethod::Fista,
             apg: Apg::default(),
+            newton: Newton::default(),
             metrics: WeightMetrics::default(),
             u: DMatrix::zeros(0, 0),
             v: DMatrix::zeros(0, 0),

@@ -231,9 +231,14 @@ fn inner_solve_reaches_the_constrained_minimiser() {
 }
 
 fn check_monotone(kind: LossKind, seed: u64, precondition: bool) {
+    check_monotone_with(kind, seed, precondition, WeightsMethod::Fista);
+}
+
+fn check_monotone_with(kind: LossKind, seed: u64, precondition: bool, method: WeightsMethod) {
     let f = fixture(&[5, 8, 6, 3], 40, kind, seed);
     let mut st = LiftedState::from_forward(&f.net, &f.loss, &f.x, vec![0.5, 2.0], 0.01).unwrap();
     st.curvature_bounds = precondition;
+    st.weights_method = method;
     let j0 = reference_objective(&st, &f);
     let ours = st.objective(&f.x, &f.y, &f.loss, 1).unwrap();
     assert!(
@@ -295,6 +300,19 @@ fn lifted_objective_never_increases_across_blocks_softmax() {
 fn lifted_objective_never_increases_across_blocks_mse() {
     check_monotone(LossKind::Mse, 5, true);
     check_monotone(LossKind::Mse, 5, false);
+}
+
+#[test]
+fn lifted_objective_never_increases_across_blocks_newton_weights() {
+    for seed in [4, 6, 7] {
+        check_monotone_with(
+            LossKind::SoftmaxCrossEntropy,
+            seed,
+            true,
+            WeightsMethod::NewtonCg,
+        );
+    }
+    check_monotone_with(LossKind::Mse, 5, true, WeightsMethod::NewtonCg);
 }
 
 #[test]
@@ -436,15 +454,23 @@ fn steps(
 
 #[test]
 fn solver_steps_decrease_the_surrogate_and_write_the_network() {
-    use crate::{Problem, Solver};
-    let mut p = net_problem(10);
-    let f0 = p.evaluate().objective;
-    let mut s = LiftedConfig {
+    // The default (Newton-CG hidden weights blocks, 5 evaluations) and round 3's.
+    solver_steps_check(LiftedConfig {
         lambda: 0.5,
         ..Default::default()
-    }
-    .build::<f64>()
-    .unwrap();
+    });
+    solver_steps_check(LiftedConfig {
+        lambda: 0.5,
+        ..LiftedConfig::round3()
+    });
+}
+
+fn solver_steps_check(cfg: LiftedConfig) {
+    use crate::{Problem, Solver};
+    let fista = cfg.weights_method == WeightsMethod::Fista;
+    let mut p = net_problem(10);
+    let f0 = p.evaluate().objective;
+    let mut s = cfg.build::<f64>().unwrap();
     let mut c = crate::Counters::default();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     s.init(
@@ -478,11 +504,15 @@ fn solver_steps_decrease_the_surrogate_and_write_the_network() {
     let (values, grads) = super::blocks::tally::read();
     let (values, grads) = (values - tally0.0, grads - tally0.1);
     assert!(grads > 6 * 10, "{grads} inner iterations in 6 sweeps");
-    // 3 layers: 5 blocks per sweep, each solve starts with one value.
-    assert!(
-        values >= grads + 6 * 5,
-        "{values} values, {grads} gradients"
-    );
+    // 3 layers: 5 blocks per sweep, each solve starts with one value; every FISTA
+    // iteration makes at least one trial (Newton's Hessian products make none).
+    assert!(values >= 6 * 5, "{values} values, {grads} gradients");
+    if fista {
+        assert!(
+            values >= grads + 6 * 5,
+            "{values} values, {grads} gradients"
+        );
+    }
     assert_eq!((c.forward, c.backward), (1 + values + grads, grads));
     assert_eq!(c.samples_seen, 40 * (c.forward + c.backward));
     assert_eq!(c.inner_solves, reported as u64);
@@ -538,6 +568,11 @@ fn lifted_checkpoint_resume_is_bit_identical() {
 
 #[test]
 fn f32_sweep_is_monotone_up_to_rounding() {
+    f32_sweep_check(WeightsMethod::Fista, 50);
+    f32_sweep_check(WeightsMethod::NewtonCg, 5);
+}
+
+fn f32_sweep_check(method: WeightsMethod, cap: usize) {
     let f = fixture(&[5, 8, 3], 30, LossKind::SoftmaxCrossEntropy, 12);
     let net32: Sequential<f32> = {
         let mut rng = ChaCha8Rng::seed_from_u64(12);
@@ -552,10 +587,11 @@ fn f32_sweep_is_monotone_up_to_rounding() {
         Targets::Dense(m) => Targets::Dense(m.map(|v| v as f32)),
     };
     let mut st = LiftedState::from_forward(&net32, &f.loss, &x32, vec![1.0], 0.0).unwrap();
+    st.weights_method = method;
     let mut prev = st.objective(&x32, &y32, &f.loss, 1).unwrap();
     let j0 = prev;
     for _ in 0..5 {
-        st.sweep(&x32, &y32, &f.loss, 1e-3, 50, 1, &mut |s, id, _| {
+        st.sweep(&x32, &y32, &f.loss, 1e-3, cap, 1, &mut |s, id, _| {
             let j = s.objective(&x32, &y32, &f.loss, 1)?;
             assert!(
                 j <= prev + 1e-5 * (1.0 + prev.abs()),
