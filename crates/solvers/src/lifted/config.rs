@@ -11,7 +11,8 @@ use crate::SolverError;
 /// differs), `rho = 0` (their `rho`), one block sweep per step, inner tolerance `1e-3`
 /// (relative gradient-mapping norm), at most 5 inner iterations per block (round 4 of
 /// issue #14: with the metric, inexact blocks are better per data pass than the former
-/// 50, docs/PERFORMANCE.md), weights blocks preconditioned by their Hessian bound, hidden
+/// 50 on digits-mlp and spirals, and even with it on `mnist-synth-small`, a problem in
+/// no suite; docs/PERFORMANCE.md), weights blocks preconditioned by their Hessian bound, hidden
 /// weights blocks by semismooth Newton-CG. [`LiftedConfig::round3`] is the default
 /// before round 4 (50 iterations, FISTA everywhere).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
