@@ -124,3 +124,5 @@ pub use state::{BlockId, LiftedState, SweepStats, check_network};
 mod tests;
 #[cfg(test)]
 mod tests_metric;
+#[cfg(test)]
+mod tests_solver;
