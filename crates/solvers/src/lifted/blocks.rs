@@ -18,13 +18,41 @@ fn nets_err(e: nets::NetsError) -> SolverError {
 /// `sum_ij B(u_ij, x_ij)` for the ReLU Fenchel / LPOM penalty on `x >= 0` (its smooth
 /// extension `x^2/2 - u x + relu(u)^2/2` elsewhere), ALGORITHMS.md 6.1.
 pub(crate) fn relu_penalty_sum<T: Real>(u: &DMatrix<T>, x: &DMatrix<T>) -> f64 {
-    let mut s = 0.0f64;
-    for (&ui, &xi) in u.iter().zip(x.iter()) {
-        let (u, x) = (ui.to_f64(), xi.to_f64());
-        let r = u.max(0.0);
-        s += 0.5 * x * x - u * x + 0.5 * r * r;
+    let mut lanes = Lanes::default();
+    let (u, x) = (u.as_slice(), x.as_slice());
+    let n = u.len().min(x.len());
+    for e in 0..n {
+        lanes.add(e, penalty_entry(u[e].to_f64(), x[e].to_f64()));
     }
-    s
+    lanes.total()
+}
+
+/// `B(u, x) = x^2/2 - u x + max(u, 0)^2/2` for one entry, in f64.
+#[inline(always)]
+fn penalty_entry(u: f64, x: f64) -> f64 {
+    let r = u.max(0.0);
+    0.5 * x * x - u * x + 0.5 * r * r
+}
+
+/// A sum over a matrix's entries in four interleaved partial sums (entry `e` goes to
+/// lane `e mod 4`), totalled as `(s0 + s1) + (s2 + s3)`: the adds of one lane no longer
+/// wait on the previous entry's, so the loops over `d x N` blocks vectorise. Every sum
+/// of the block objectives and their gradients' entries goes through it, so a block's
+/// value and its value-and-gradient agree bit for bit.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Lanes([f64; 4]);
+
+impl Lanes {
+    /// Adds `v` (the term of entry `e`) to its lane.
+    #[inline(always)]
+    pub(crate) fn add(&mut self, e: usize, v: f64) {
+        self.0[e & 3] += v;
+    }
+    /// The sum of all lanes.
+    #[inline(always)]
+    pub(crate) fn total(&self) -> f64 {
+        (self.0[0] + self.0[1]) + (self.0[2] + self.0[3])
+    }
 }
 
 /// `v = W a + b 1^T` (v resized to fit, reusing its allocation).
@@ -37,8 +65,10 @@ pub(crate) fn affine_into<T: Real>(
 ) -> Result<(), SolverError> {
     fit(v, w.nrows(), a.ncols());
     gemm(v, 1.0, w, Transpose::No, a, Transpose::No, 0.0, threads)?;
-    for mut col in v.column_iter_mut() {
-        for (c, &bi) in col.iter_mut().zip(b.iter()) {
+    let rows = v.nrows().max(1);
+    let b = &b.as_slice()[..v.nrows().min(b.len())];
+    for col in v.as_mut_slice().chunks_exact_mut(rows) {
+        for (c, &bi) in col.iter_mut().zip(b) {
             *c += bi;
         }
     }
@@ -91,14 +121,15 @@ impl<T: Real> Term<'_, T> {
                 // order as `relu_penalty_sum`).
                 fit(gv, v.nrows(), v.ncols());
                 let lt = T::of(lam);
-                let mut s = 0.0f64;
-                for ((g, &vi), &xi) in gv.iter_mut().zip(v.iter()).zip(x_next.iter()) {
-                    *g = lt * (vi.max(T::zero()) - xi);
-                    let (u, x) = (vi.to_f64(), xi.to_f64());
-                    let r = u.max(0.0);
-                    s += 0.5 * x * x - u * x + 0.5 * r * r;
+                let mut lanes = Lanes::default();
+                let (gs, vs, xs) = (gv.as_mut_slice(), v.as_slice(), x_next.as_slice());
+                let n = gs.len().min(vs.len()).min(xs.len());
+                for e in 0..n {
+                    let (vi, xi) = (vs[e], xs[e]);
+                    gs[e] = lt * (vi.max(T::zero()) - xi);
+                    lanes.add(e, penalty_entry(vi.to_f64(), xi.to_f64()));
                 }
-                Ok(lam * s)
+                Ok(lam * lanes.total())
             }
             Term::Output { loss, targets } => match gv {
                 Some(gv) => Ok(loss
@@ -139,14 +170,15 @@ impl<T: Real> SmoothBlock<T> for XBlock<'_, T> {
         // Own penalty (as `relu_penalty_sum`) and its gradient `lam_own (X - U)` in one
         // pass; then g += W_next^T G_v.
         let lt = T::of(self.lam_own);
-        let mut s = 0.0f64;
-        for ((gi, &xi), &ui) in g[0].iter_mut().zip(x[0].iter()).zip(self.u.iter()) {
-            *gi = lt * (xi - ui);
-            let (u, x) = (ui.to_f64(), xi.to_f64());
-            let r = u.max(0.0);
-            s += 0.5 * x * x - u * x + 0.5 * r * r;
+        let mut lanes = Lanes::default();
+        let (gs, xs, us) = (g[0].as_mut_slice(), x[0].as_slice(), self.u.as_slice());
+        let n = gs.len().min(xs.len()).min(us.len());
+        for e in 0..n {
+            let (xi, ui) = (xs[e], us[e]);
+            gs[e] = lt * (xi - ui);
+            lanes.add(e, penalty_entry(ui.to_f64(), xi.to_f64()));
         }
-        let own = self.lam_own * s;
+        let own = self.lam_own * lanes.total();
         affine_into(self.v, self.w_next, self.b_next, &x[0], self.threads)?;
         let next = self.term.eval(self.v, Some(self.gv))?;
         gemm(

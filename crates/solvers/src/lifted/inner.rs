@@ -10,6 +10,7 @@
 use autodiff::Real;
 use nalgebra::DMatrix;
 
+use super::blocks::Lanes;
 use crate::SolverError;
 use crate::linalg::fit;
 
@@ -236,16 +237,21 @@ impl<T: Real> Apg<T> {
                 // xn = P(y - g / L), and in the same pass the terms of the
                 // descent-lemma test f(xn) <= f(y) + <g, d> + (L/2)||d||^2, d = xn - y.
                 let step = T::of(1.0 / l);
-                let (mut gd, mut dd) = (0.0f64, 0.0f64);
+                let (mut gd, mut dd) = (Lanes::default(), Lanes::default());
                 for ((xm, ym), gm) in xn.iter_mut().zip(y.iter()).zip(g.iter()) {
-                    for ((a, &b), &c) in xm.iter_mut().zip(ym.iter()).zip(gm.iter()) {
+                    let (xs, ys, gs) = (xm.as_mut_slice(), ym.as_slice(), gm.as_slice());
+                    let n = xs.len().min(ys.len()).min(gs.len());
+                    for e in 0..n {
+                        let (b, c) = (ys[e], gs[e]);
                         let v = b - step * c;
-                        *a = if proj { v.max(T::zero()) } else { v };
-                        let d = (*a - b).to_f64();
-                        gd += c.to_f64() * d;
-                        dd += d * d;
+                        let a = if proj { v.max(T::zero()) } else { v };
+                        xs[e] = a;
+                        let d = (a - b).to_f64();
+                        gd.add(e, c.to_f64() * d);
+                        dd.add(e, d * d);
                     }
                 }
+                let (gd, dd) = (gd.total(), dd.total());
                 let f_new = block.value(xn)?;
                 trials += 1;
                 let bound = fy + gd + 0.5 * l * dd;
@@ -328,7 +334,8 @@ fn accept<T: Real>(
     let t_new = 0.5 * (1.0 + (1.0 + 4.0 * *t * *t).sqrt());
     let beta = T::of((*t - 1.0) / t_new);
     for ((ym, xm), xnm) in y.iter_mut().zip(x.iter_mut()).zip(xn.iter()) {
-        for ((yv, xv), &nv) in ym.iter_mut().zip(xm.iter_mut()).zip(xnm.iter()) {
+        let (ys, xs, ns) = (ym.as_mut_slice(), xm.as_mut_slice(), xnm.as_slice());
+        for ((yv, xv), &nv) in ys.iter_mut().zip(xs.iter_mut()).zip(ns) {
             *yv = nv + beta * (nv - *xv);
             *xv = nv;
         }
