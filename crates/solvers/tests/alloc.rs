@@ -84,6 +84,45 @@ fn counts_in<F: FnMut()>(mut f: F) -> (u64, u64) {
     (ALLOCS.with(Cell::get) - a, LARGE.with(Cell::get) - l)
 }
 
+/// Large allocations of one full-batch gradient pass of `p`, after three warm-up passes
+/// (the baseline the solvers' steps are held to).
+fn gradient_pass_large<T: autodiff::Real>(p: &mut NetProblem<T>) -> u64 {
+    use solvers::Differentiable;
+    let mut g = vec![T::zero(); p.dim()];
+    for _ in 0..3 {
+        p.value_grad(None, &mut g).unwrap();
+    }
+    counts_in(|| {
+        p.value_grad(None, &mut g).unwrap();
+    })
+    .1
+}
+
+/// `solver.init`, four warm-up steps (its workspace fills), then the allocations and
+/// large allocations of one more step, and the forward passes it counted.
+fn steady_step_counts<T: autodiff::Real, S: Solver<NetProblem<T>>>(
+    solver: &mut S,
+    p: &mut NetProblem<T>,
+    rng: &mut ChaCha8Rng,
+) -> (u64, u64, u64) {
+    let mut counters = Counters::default();
+    let mut ctx = Context {
+        rng,
+        counters: &mut counters,
+        iteration: 0,
+        threads: 1,
+    };
+    solver.init(p, &mut ctx).unwrap();
+    for _ in 0..4 {
+        solver.step(p, &mut ctx).unwrap();
+    }
+    let forward_before = ctx.counters.forward;
+    let (n, large) = counts_in(|| {
+        solver.step(p, &mut ctx).unwrap();
+    });
+    (n, large, ctx.counters.forward - forward_before)
+}
+
 /// A certified-MM step at steady state (same shapes, same k) allocates no large buffer
 /// beyond those of its gradient pass: the enclosure's models, the layers' f64 operands,
 /// the constant input model and the targets come from the solver's kept workspace, and
@@ -91,36 +130,16 @@ fn counts_in<F: FnMut()>(mut f: F) -> (u64, u64) {
 /// allocations remain (the step report's names, the k x k enclosure).
 #[test]
 fn certified_step_allocates_no_large_buffer_at_steady_state() {
-    use solvers::Differentiable;
     use solvers::certified::CertifiedConfig;
     let mut p = problem();
-    let mut g = vec![0f32; p.dim()];
-    for _ in 0..3 {
-        p.value_grad(None, &mut g).unwrap();
-    }
-    let (_, grad_large) = counts_in(|| {
-        p.value_grad(None, &mut g).unwrap();
-    });
+    let grad_large = gradient_pass_large(&mut p);
     for cfg in [
         CertifiedConfig::safe_adam(),
         CertifiedConfig::safe_layerwise(),
     ] {
         let mut solver = cfg.build::<f32>().unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let mut counters = Counters::default();
-        let mut ctx = Context {
-            rng: &mut rng,
-            counters: &mut counters,
-            iteration: 0,
-            threads: 1,
-        };
-        solver.init(&mut p, &mut ctx).unwrap();
-        for _ in 0..4 {
-            solver.step(&mut p, &mut ctx).unwrap(); // warm-up: the workspace fills
-        }
-        let (n, large) = counts_in(|| {
-            solver.step(&mut p, &mut ctx).unwrap();
-        });
+        let (n, large, _) = steady_step_counts(&mut solver, &mut p, &mut rng);
         eprintln!(
             "{}: {n} allocations per step, {large} of >= {LARGE_BYTES} bytes (gradient pass: {grad_large})",
             solver.name()
@@ -140,7 +159,6 @@ fn certified_step_allocates_no_large_buffer_at_steady_state() {
 /// (session 9's note); f64 and 32-wide layers make that copy (8 KB) a large allocation.
 #[test]
 fn certified_block_mm_sweep_allocates_no_large_buffer_at_steady_state() {
-    use solvers::Differentiable;
     use solvers::mm::BlockMmConfig;
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let n = 100;
@@ -151,32 +169,11 @@ fn certified_block_mm_sweep_allocates_no_large_buffer_at_steady_state() {
         Sequential::mlp(&[5, 32, 32, 3], Activation::Relu, Init::HeUniform, &mut rng).unwrap();
     let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
     let mut p = NetProblem::new(net, loss, data, None).unwrap();
-    let mut g = vec![0f64; p.dim()];
-    for _ in 0..3 {
-        p.value_grad(None, &mut g).unwrap();
-    }
-    let (_, grad_large) = counts_in(|| {
-        p.value_grad(None, &mut g).unwrap();
-    });
+    let grad_large = gradient_pass_large(&mut p);
     let cfg = BlockMmConfig::default();
     assert!(cfg.certified, "the default block MM is the certified one");
     let mut solver = cfg.build::<f64>().unwrap();
-    let mut counters = Counters::default();
-    let mut ctx = Context {
-        rng: &mut rng,
-        counters: &mut counters,
-        iteration: 0,
-        threads: 1,
-    };
-    solver.init(&mut p, &mut ctx).unwrap();
-    for _ in 0..4 {
-        solver.step(&mut p, &mut ctx).unwrap(); // warm-up: the workspace fills
-    }
-    let forward_before = ctx.counters.forward;
-    let (allocs, large) = counts_in(|| {
-        solver.step(&mut p, &mut ctx).unwrap();
-    });
-    let forwards = ctx.counters.forward - forward_before;
+    let (allocs, large, forwards) = steady_step_counts(&mut solver, &mut p, &mut rng);
     eprintln!(
         "certified block MM: {allocs} allocations per sweep, {large} of >= {LARGE_BYTES} bytes, {forwards} forward passes (gradient pass: {grad_large})"
     );

@@ -283,6 +283,11 @@ impl<T: Real> Newton<T> {
         tol: f64,
         max_evals: usize,
     ) -> Result<InnerStats, SolverError> {
+        // A weights block is the pair `[W, b]` (built by the solver, never user data).
+        let x: &mut [DMatrix<T>; 2] = x
+            .get_mut(..2)
+            .and_then(|p| p.try_into().ok())
+            .ok_or_else(|| SolverError::Problem("lifted weights block: expected [W, b]".into()))?;
         let (dout, din) = x[0].shape();
         for m in [
             &mut self.g,
@@ -431,7 +436,7 @@ impl<T: Real> Newton<T> {
                 break;
             }
             // x += t d, v += t qd (row-wise t).
-            axpy_rows(x_pair(x), &rows.best_t, &*d);
+            axpy_rows(x, &rows.best_t, &*d);
             axpy_rows_mat(v, &rows.best_t, qd);
             if iterations >= max_evals {
                 // Budget spent: the value at the new point is the line search's (no
@@ -449,10 +454,6 @@ impl<T: Real> Newton<T> {
             lipschitz: 1.0,
         })
     }
-}
-
-fn x_pair<T: Real>(x: &mut [DMatrix<T>]) -> &mut [DMatrix<T>; 2] {
-    <&mut [DMatrix<T>; 2]>::try_from(&mut x[..2]).expect("a weights block has [W, b]")
 }
 
 /// The per-row line search of the module docs; leaves the chosen steps in

@@ -1,17 +1,29 @@
 //! Row-wise helpers of the Newton-CG weights solve (super::newton): per-row dot
-//! products and row-scaled updates of `d_out x k` matrices (column-major loops, f64 row
-//! scalars), so every row of a weights block runs its own CG and line search on shared
-//! GEMMs.
+//! products and row-scaled updates of `d_out x k` matrices (column-major loops over
+//! contiguous column slices, f64 row scalars), so every row of a weights block runs its
+//! own CG and line search on shared GEMMs.
 
 use autodiff::Real;
 use nalgebra::DMatrix;
+
+/// The columns of a column-major matrix as contiguous slices (none when it has no rows,
+/// which `chunks_exact(0)` would reject).
+fn columns<T: Real>(m: &DMatrix<T>) -> std::slice::ChunksExact<'_, T> {
+    m.as_slice().chunks_exact(m.nrows().max(1))
+}
+
+/// [`columns`], mutable.
+fn columns_mut<T: Real>(m: &mut DMatrix<T>) -> std::slice::ChunksExactMut<'_, T> {
+    let rows = m.nrows().max(1);
+    m.as_mut_slice().chunks_exact_mut(rows)
+}
 
 /// `out[i] = <x_i, y_i>` over the rows of the pairs `[W, b]` (f64 sums).
 pub(super) fn row_dots<T: Real>(x: &[DMatrix<T>; 2], y: &[DMatrix<T>; 2], out: &mut [f64]) {
     out.iter_mut().for_each(|o| *o = 0.0);
     for k in 0..2 {
-        for (cx, cy) in x[k].column_iter().zip(y[k].column_iter()) {
-            for ((o, &a), &b) in out.iter_mut().zip(cx.iter()).zip(cy.iter()) {
+        for (cx, cy) in columns(&x[k]).zip(columns(&y[k])) {
+            for ((o, &a), &b) in out.iter_mut().zip(cx).zip(cy) {
                 *o += a.to_f64() * b.to_f64();
             }
         }
@@ -21,8 +33,8 @@ pub(super) fn row_dots<T: Real>(x: &[DMatrix<T>; 2], y: &[DMatrix<T>; 2], out: &
 /// `out[i] = ||w_i||^2`.
 pub(super) fn row_sq_norms<T: Real>(w: &DMatrix<T>, out: &mut [f64]) {
     out.iter_mut().for_each(|o| *o = 0.0);
-    for c in w.column_iter() {
-        for (o, &v) in out.iter_mut().zip(c.iter()) {
+    for c in columns(w) {
+        for (o, &v) in out.iter_mut().zip(c) {
             *o += v.to_f64() * v.to_f64();
         }
     }
@@ -35,10 +47,10 @@ pub(super) fn axpy_rows<T: Real>(y: &mut [DMatrix<T>; 2], a: &[f64], x: &[DMatri
     }
 }
 
-/// `y_i += a_i x_i` row-wise.
+/// `y_i += a_i x_i` row-wise (rows with `a_i = 0` are left untouched, not added `0 x_i`).
 pub(super) fn axpy_rows_mat<T: Real>(y: &mut DMatrix<T>, a: &[f64], x: &DMatrix<T>) {
-    for (cy, cx) in y.column_iter_mut().zip(x.column_iter()) {
-        for ((o, &v), &s) in cy.into_iter().zip(cx.iter()).zip(a) {
+    for (cy, cx) in columns_mut(y).zip(columns(x)) {
+        for ((o, &v), &s) in cy.iter_mut().zip(cx).zip(a) {
             if s != 0.0 {
                 *o += T::of(s) * v;
             }
@@ -50,8 +62,8 @@ pub(super) fn axpy_rows_mat<T: Real>(y: &mut DMatrix<T>, a: &[f64], x: &DMatrix<
 /// inactive and their alpha is 0 from now on).
 pub(super) fn scale_add_rows<T: Real>(p: &mut [DMatrix<T>; 2], b: &[f64], z: &[DMatrix<T>; 2]) {
     for k in 0..2 {
-        for (cp, cz) in p[k].column_iter_mut().zip(z[k].column_iter()) {
-            for ((o, &v), &s) in cp.into_iter().zip(cz.iter()).zip(b) {
+        for (cp, cz) in columns_mut(&mut p[k]).zip(columns(&z[k])) {
+            for ((o, &v), &s) in cp.iter_mut().zip(cz).zip(b) {
                 *o = v + T::of(s) * *o;
             }
         }

@@ -71,8 +71,8 @@ pub struct LiftedState<T: Real> {
     pub curvature_bounds: bool,
     /// Inner method of the hidden weights blocks; set from
     /// [`super::LiftedConfig::weights_method`] by the solver at every step
-    /// ([`WeightsMethod::Fista`] after [`LiftedState::from_forward`], the state-level
-    /// method before round 4; the solver sets the config's, by default Newton-CG). Newton-CG needs
+    /// ([`WeightsMethod::default`], Newton-CG, after [`LiftedState::from_forward`], as in
+    /// [`super::LiftedConfig::default`]). Newton-CG needs
     /// `curvature_bounds` (its preconditioner is the metric); without them FISTA runs.
     pub weights_method: WeightsMethod,
     apg: Apg<T>,
@@ -152,7 +152,7 @@ impl<T: Real> LiftedState<T> {
             lip_x: vec![1.0; l_count - 1],
             warm_step: false,
             curvature_bounds: true,
-            weights_method: WeightsMethod::Fista,
+            weights_method: WeightsMethod::default(),
             apg: Apg::default(),
             newton: Newton::default(),
             metrics: WeightMetrics::default(),
@@ -478,7 +478,7 @@ impl<T: Real> LiftedState<T> {
             lip_x: s.lip_x,
             warm_step: false,
             curvature_bounds: true,
-            weights_method: WeightsMethod::Fista,
+            weights_method: WeightsMethod::default(),
             apg: Apg::default(),
             newton: Newton::default(),
             metrics: WeightMetrics::default(),
