@@ -299,7 +299,19 @@ pub(super) fn validate<T: Real>(req: &EnclosureRequest<'_, T>) -> Result<Vec<Ste
     }
     let mut plan = Vec::new();
     for (i, l) in net.layers().iter().enumerate() {
-        if l.as_dense().is_some() {
+        if let Some(d) = l.as_dense() {
+            // A zero-width layer (`Sequential::from_weights` builds one) has no
+            // per-sample columns for the sweep's loops: a typed error, not a panic.
+            if d.weight.nrows() == 0 || d.weight.ncols() == 0 {
+                return Err(MajorizeError::Shape {
+                    op: OP,
+                    detail: format!(
+                        "dense layer {i} is {}x{}: a layer of zero width is not supported",
+                        d.weight.nrows(),
+                        d.weight.ncols()
+                    ),
+                });
+            }
             plan.push(Step::Dense(i));
         } else if let Some(a) = l.as_activation() {
             if matches!(a, Activation::Elu { .. }) {
@@ -365,7 +377,7 @@ pub(super) fn params<T: Real>(
 ///
 /// Errors: an unsupported layer, activation (ELU) or loss (multiclass hinge), naming it;
 /// an empty or non-finite trust region; a non-finite or wrong-length direction; shape
-/// mismatches of inputs/targets; non-finite inputs or weights.
+/// mismatches of inputs/targets; a dense layer of zero width; non-finite inputs or weights.
 pub fn enclose<T: Real>(req: &EnclosureRequest<'_, T>) -> Result<QuadraticEnclosure<T>> {
     enclose_with(req, &mut EnclosureWorkspace::new())
 }

@@ -252,3 +252,40 @@ fn caller_value_keeps_the_bound() {
         .to_string();
     assert!(m.contains("objective at the base point is NaN"), "{m}");
 }
+
+/// A dense layer of width zero (buildable with `Sequential::from_weights`) is user data:
+/// every entry point returns a typed error instead of panicking in the sweep's
+/// per-column loops (`chunks_exact(0)`), for one and for several directions, with a
+/// zero-width hidden layer and a zero-width input.
+#[test]
+fn zero_width_layers_get_typed_errors() {
+    // (d_in, hidden): a zero-width hidden layer, then a zero-width input.
+    for (d_in, hidden) in [(3usize, 0usize), (0, 4)] {
+        let w1 = DMatrix::<f64>::from_element(hidden, d_in, 0.3);
+        let b1 = DVector::<f64>::from_element(hidden, 0.1);
+        let w2 = DMatrix::<f64>::from_element(2, hidden, -0.2);
+        let b2 = DVector::<f64>::from_element(2, 0.5);
+        let net = Sequential::from_weights(&[(w1, b1), (w2, b2)], &[Activation::Relu]).unwrap();
+        let n = 7;
+        let x = DMatrix::<f64>::from_fn(d_in, n, |i, j| (i + 2 * j) as f64 * 0.1 - 0.3);
+        let y = Targets::Dense(DMatrix::<f64>::from_element(2, n, 0.25));
+        let loss = Loss::new(LossKind::Mse, Reduction::Mean);
+        let p = net.num_params();
+        for k in [1usize, 2] {
+            let dirs: Vec<DVector<f64>> = (0..k)
+                .map(|i| DVector::from_fn(p, |j, _| 0.1 * (i + j + 1) as f64))
+                .collect();
+            let amax = vec![0.1; k];
+            let req = EnclosureRequest {
+                net: &net,
+                loss: &loss,
+                inputs: &x,
+                targets: &y,
+                directions: &dirs,
+                alpha_max: &amax,
+            };
+            let err = enclose(&req).unwrap_err().to_string();
+            assert!(err.contains("zero"), "({d_in}, {hidden}), k = {k}: {err}");
+        }
+    }
+}
