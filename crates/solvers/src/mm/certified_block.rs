@@ -259,7 +259,7 @@ fn dir_product<T: Real>(
     }
     gemm(vz, 1.0, dw, Transpose::No, &ws.a[i], Transpose::No, 0.0, 1)?;
     let beta = &v[b_off..b_off + dout];
-    for col in vz.as_mut_slice().chunks_exact_mut(dout) {
+    for col in vz.as_mut_slice().chunks_exact_mut(dout.max(1)) {
         for (x, b) in col.iter_mut().zip(beta) {
             *x += *b;
         }

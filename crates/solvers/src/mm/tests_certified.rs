@@ -287,3 +287,32 @@ fn certified_ridge_is_validated() {
         assert!(err.contains("certified_ridge"), "{err}");
     }
 }
+
+/// A zero-width hidden layer (buildable with `Sequential::from_weights`, user data): the
+/// certified path skips that block's enclosure and the run goes on, monotone (the
+/// direction product's per-column loop over `d_out = 0` rows, `chunks_exact_mut(0)`).
+#[test]
+fn zero_width_hidden_layer_does_not_panic() {
+    use nalgebra::{DMatrix, DVector};
+    let widths = [6usize, 0, 7, 3];
+    let layers: Vec<(DMatrix<f64>, DVector<f64>)> = (0..3)
+        .map(|l| {
+            let (din, dout) = (widths[l], widths[l + 1]);
+            (
+                DMatrix::from_fn(dout, din, |i, j| ((i + 2 * j) % 5) as f64 * 0.1 - 0.2),
+                DVector::from_element(dout, 0.1),
+            )
+        })
+        .collect();
+    let net =
+        nets::Sequential::from_weights(&layers, &[Activation::Relu, Activation::Relu]).unwrap();
+    let data = blobs::<f64>(6, 30, 7);
+    let mut loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
+    loss.l2 = 1e-3;
+    let mut p = NetProblem::new(net, loss, data, None).unwrap();
+    let mut solver = certified(2).build::<f64>().unwrap();
+    let out = Driver::new(Budget::iterations(3)).run(&mut p, &mut solver);
+    let recs = out.unwrap().trace.records;
+    assert_eq!(recs.len(), 4);
+    assert_monotone(&objectives(&recs));
+}
