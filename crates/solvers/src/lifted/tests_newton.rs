@@ -256,3 +256,42 @@ fn newton_reaches_the_fista_minimiser() {
         norm(&g0)
     );
 }
+
+/// A zero-width hidden layer (buildable with `Sequential::from_weights`, user data):
+/// sweeps with either weights method run (no panic) and do not increase the objective;
+/// the Newton blocks of width 0 (`d_out = 0`) and on an empty input (`d_in = 0`) are
+/// both reached.
+#[test]
+fn zero_width_hidden_layer_does_not_panic() {
+    use crate::lifted::{LiftedState, WeightsMethod};
+    use nets::{Activation, Loss, LossKind, Reduction, Sequential, Targets};
+    let mut rng = ChaCha8Rng::seed_from_u64(41);
+    let widths = [5usize, 0, 4, 3];
+    let layers: Vec<(DMatrix<f64>, nalgebra::DVector<f64>)> = (0..3)
+        .map(|l| {
+            (
+                randm(widths[l + 1], widths[l], &mut rng),
+                nalgebra::DVector::from_element(widths[l + 1], 0.1),
+            )
+        })
+        .collect();
+    let net = Sequential::from_weights(&layers, &[Activation::Relu, Activation::Relu]).unwrap();
+    let n = 12;
+    let x = randm(5, n, &mut rng);
+    let y = Targets::Dense(randm(3, n, &mut rng));
+    let loss = Loss::new(LossKind::Mse, Reduction::Mean).with_l2(1e-3);
+    for method in [WeightsMethod::NewtonCg, WeightsMethod::Fista] {
+        let mut st = LiftedState::from_forward(&net, &loss, &x, vec![1.0, 1.0], 0.0).unwrap();
+        st.weights_method = method;
+        let j0 = st.objective(&x, &y, &loss, 1).unwrap();
+        let s = st
+            .sweep(&x, &y, &loss, 1e-3, 5, 1, &mut |_, _, _| Ok(()))
+            .unwrap();
+        assert_eq!(s.blocks, 5, "{method:?}: {s:?}");
+        let j1 = st.objective(&x, &y, &loss, 1).unwrap();
+        assert!(
+            j1 <= j0 + 1e-12 * (1.0 + j0.abs()),
+            "{method:?}: {j0} -> {j1}"
+        );
+    }
+}
