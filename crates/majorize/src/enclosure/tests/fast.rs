@@ -554,3 +554,46 @@ fn layerwise_shortcuts_match_the_plain_path() {
         check::<f32>(seed);
     }
 }
+
+/// The `k > 1` sharing on directions that are not per-layer: a duplicated direction,
+/// one equal to another on the first layer only (equal `a1` with nonzero `V_i` there),
+/// and a negated one (equal magnitudes, different bits): bit for bit the plain path.
+#[test]
+fn sharing_with_equal_and_overlapping_directions_matches_the_plain_path() {
+    use super::golden::layerwise_case;
+    fn check<T: autodiff::Real>(seed: u64, variant: u64) {
+        let mut case = layerwise_case::<T>(seed);
+        let d0 = case.dirs[0].clone();
+        match variant {
+            0 => case.dirs[1] = d0,
+            1 => case.dirs[1] = &case.dirs[1] + &d0,
+            _ => case.dirs[1] = -d0,
+        }
+        case.amax[1] = case.amax[0];
+        let bits = |e: &QuadraticEnclosure<T>| {
+            let mut v = vec![e.value.to_f64().to_bits(), e.slack.to_f64().to_bits()];
+            v.extend(e.gradient.iter().map(|g| g.to_f64().to_bits()));
+            v.extend(
+                e.quad_lower
+                    .iter()
+                    .chain(&e.quad_upper)
+                    .map(|q| q.to_f64().to_bits()),
+            );
+            v
+        };
+        let fast = enclose_with(&case.request(), &mut EnclosureWorkspace::new()).map(|e| bits(&e));
+        let plain = with_general(true, || {
+            enclose_with(&case.request(), &mut EnclosureWorkspace::new()).map(|e| bits(&e))
+        });
+        match (fast, plain) {
+            (Ok(f), Ok(p)) => assert_eq!(f, p, "seed {seed} variant {variant}"),
+            (f, p) => assert_eq!(f.is_err(), p.is_err(), "seed {seed} variant {variant}"),
+        }
+    }
+    for seed in 0..4 {
+        for variant in 0..3 {
+            check::<f64>(seed, variant);
+            check::<f32>(seed, variant);
+        }
+    }
+}
