@@ -379,3 +379,48 @@ fn given_direction_product_keeps_the_bound() {
         .to_string();
     assert!(e.contains("only with one"), "{e}");
 }
+
+/// One workspace shared by enclosures from every dense layer of networks of different
+/// shapes, `k` and precisions, interleaved (block MM's slots per network layer): each
+/// result is bit for bit the one a fresh workspace gives.
+#[test]
+fn shared_workspace_across_networks_and_start_layers_is_bit_identical() {
+    fn one<T: Real>(seed: u64, ws: &mut EnclosureWorkspace) -> usize {
+        let mut c = random_case::<T>(seed, None, None);
+        if seed % 2 == 0 {
+            c.dirs.truncate(1);
+            c.amax.truncate(1);
+        }
+        let outs = c.net.layer_outputs(&c.x).unwrap();
+        let mut n = 0;
+        for li in dense_layers(&c).into_iter().rev() {
+            let mut cl = c.clone();
+            cl.dirs = zero_below(&c, li);
+            let input = if li == 0 { &c.x } else { &outs[li - 1] };
+            let from = FromLayer {
+                layer: li,
+                input,
+                output: Some(&outs[li]),
+                output_dir: None,
+            };
+            let shared = enclose_from_layer(&cl.request(), None, &from, ws);
+            let fresh =
+                enclose_from_layer(&cl.request(), None, &from, &mut EnclosureWorkspace::new());
+            match (shared, fresh) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(a, b, "seed {seed} layer {li}");
+                    n += 1;
+                }
+                (a, b) => assert_eq!(a.is_err(), b.is_err(), "seed {seed} layer {li}"),
+            }
+        }
+        n
+    }
+    let mut ws = EnclosureWorkspace::new();
+    let mut n = 0;
+    for seed in 0..40u64 {
+        n += one::<f64>(seed, &mut ws);
+        n += one::<f32>(seed + 1000, &mut ws);
+    }
+    assert!(n > 100, "{n} cases");
+}
