@@ -387,7 +387,7 @@ fn given_direction_product_keeps_the_bound() {
 fn shared_workspace_across_networks_and_start_layers_is_bit_identical() {
     fn one<T: Real>(seed: u64, ws: &mut EnclosureWorkspace) -> usize {
         let mut c = random_case::<T>(seed, None, None);
-        if seed % 2 == 0 {
+        if seed.is_multiple_of(2) {
             c.dirs.truncate(1);
             c.amax.truncate(1);
         }
