@@ -2,7 +2,9 @@
 //! `/proc/thread-self/schedstat`, nanoseconds on CPU) next to wall time, so figures stay
 //! meaningful when the 2-core machine is shared with compile jobs. Single thread.
 //!
-//! Run: `cargo run --release -p autodiff --example cpu_time`
+//! Run: `cargo run --release -p autodiff --example cpu_time` (parts: `gemm`, `mlp`, or
+//! `shapes`: the eight products of a batch-1024 step of the 784-256-256-10 MLP one by one,
+//! GFLOP/s by CPU time; default `gemm` and `mlp`)
 
 #[path = "../benches/common/mod.rs"]
 mod common;
@@ -70,6 +72,42 @@ fn gemm<T: Real>(n: usize) {
     );
 }
 
+/// One product `C = op(A) op(B)` of the given output shape and depth, f32, as the
+/// batch-1024 step of a 784-256-256-10 MLP runs it.
+fn shape(name: &str, m: usize, n: usize, k: usize, ta: Transpose, tb: Transpose) {
+    let (ar, ac) = if ta == Transpose::No { (m, k) } else { (k, m) };
+    let (br, bc) = if tb == Transpose::No { (k, n) } else { (n, k) };
+    let a = DMatrix::<f32>::from_fn(ar, ac, |i, j| ((i + 2 * j) % 7) as f32 * 0.1);
+    let b = DMatrix::<f32>::from_fn(br, bc, |i, j| ((3 * i + j) % 5) as f32 * 0.1);
+    let mut c = DMatrix::<f32>::zeros(m, n);
+    let (cpu, _) = time(1.0, || {
+        gemm_into(&mut c, 1.0, &a, ta, &b, tb, 0.0, 1).unwrap();
+    });
+    let flops = 2.0 * (m * n * k) as f64;
+    println!(
+        "{name:<28} {m:>4}x{n:<4} k={k:<4} {:>7.1} us  {:>6.1} GFLOP/s (CPU time)",
+        cpu * 1e6,
+        flops / cpu * 1e-9
+    );
+}
+
+/// The products of one batch-1024 step of the 784-256-256-10 MLP (column-major: a layer
+/// is `Z = W A`, its weight gradient `dW = dZ A^T`, its input gradient `W^T dZ`).
+fn shapes() {
+    use Transpose::{No, Yes};
+    let nb = 1024;
+    shape("gemm 1024^3", 1024, 1024, 1024, No, No);
+    shape("fwd  Z1 = W1 X", 256, nb, 784, No, No);
+    shape("fwd  Z2 = W2 A1", 256, nb, 256, No, No);
+    shape("fwd  Z3 = W3 A2", 10, nb, 256, No, No);
+    shape("bwd dW3 = dZ3 A2^T", 10, 256, nb, No, Yes);
+    shape("bwd dA2 = W3^T dZ3", 256, nb, 10, Yes, No);
+    shape("bwd dW2 = dZ2 A1^T", 256, 256, nb, No, Yes);
+    shape("bwd dA1 = W2^T dZ2", 256, nb, 256, Yes, No);
+    shape("bwd dW1 = dZ1 X^T", 256, 784, nb, No, Yes);
+    shape("alt dW1^T = X dZ1^T", 784, 256, nb, No, Yes);
+}
+
 fn mlp(widths: &[usize], batch: usize) {
     let (x, labels) = data(widths[0], batch, *widths.last().unwrap());
     let mut net = Mlp::new(widths);
@@ -91,6 +129,9 @@ fn main() {
         gemm::<f32>(1024);
         gemm::<f64>(256);
         gemm::<f64>(1024);
+    }
+    if only == "shapes" {
+        shapes();
     }
     if only.is_empty() || only == "mlp" {
         mlp(&[784, 256, 256, 10], 128);

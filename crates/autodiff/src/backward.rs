@@ -111,6 +111,10 @@ impl<T: Real> Tape<T> {
                 Op::MatMul { a, ta, b, tb } => {
                     matmul::backward(&mut grads, g, a, ta, &v[a], b, tb, &v[b], threads)?
                 }
+                // W X + b 1^T:  dW = g X^T,  dX = W^T g,  db = g 1 (no copy of g).
+                Op::Affine { w, x, b } => {
+                    matmul::affine_backward(&mut grads, g, w, &v[w], x, &v[x], b, threads)?
+                }
                 // d(a + b) = (g, g); d(a - b) = (g, -g); d(a b) = (g b, g a);
                 // d(a / b) = (g / b, -g a / b^2).
                 Op::Binary(a, b, kind) => {

@@ -20,8 +20,10 @@
 //! The pieces:
 //!
 //! - [`Tape`] records ops on [`Var`] handles: leaves ([`Tape::param`],
-//!   [`Tape::constant`], and `*_from_slice` for column ranges); the product
-//!   [`Tape::matmul`] with either operand transposed; elementwise `add`, `sub`, `mul`,
+//!   [`Tape::constant`], `*_from_slice` for column ranges, and
+//!   [`Tape::constant_columns`] for a mini-batch of scattered columns); the product
+//!   [`Tape::matmul`] with either operand transposed, and the dense layer
+//!   [`Tape::affine`] (`W X + b 1^T`, the bias seeded into the product); elementwise `add`, `sub`, `mul`,
 //!   `div`, `add_scalar`, `mul_scalar`, `neg`, [`Tape::add_bias`]; sums and means over
 //!   all entries, rows or columns; `exp`, `log`, `sqrt`, `abs`, `square`, `powf`; the
 //!   activations `relu`, `leaky_relu`, `elu`, `sigmoid`, `tanh`, `softplus`;

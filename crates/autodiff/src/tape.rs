@@ -170,6 +170,30 @@ impl<T: Real> Tape<T> {
         self.leaf_from_slice("constant_from_slice", rows, cols, data, false)
     }
 
+    /// Constant leaf made of the columns `cols` of `x`, in that order (`x.nrows() x
+    /// cols.len()`): a mini-batch gathered straight into the tape's pooled buffer, one
+    /// contiguous copy per column (column `j` of a column-major matrix is the slice
+    /// `[j d, (j + 1) d)`), without an intermediate batch matrix. Errors on an index
+    /// `>= x.ncols()`.
+    pub fn constant_columns(&mut self, x: &DMatrix<T>, cols: &[usize]) -> Result<Var> {
+        let (d, n) = x.shape();
+        if let Some(&j) = cols.iter().find(|&&j| j >= n) {
+            return Err(AutodiffError::InvalidArgument {
+                op: "constant_columns",
+                what: format!("column {j} of a {d}x{n} matrix"),
+            });
+        }
+        let v = self.push(Op::Leaf, d, cols.len(), false);
+        if d > 0 {
+            let src = x.as_slice();
+            let dst = self.values[v.index].as_mut_slice();
+            for (to, &j) in dst.chunks_exact_mut(d).zip(cols) {
+                to.copy_from_slice(&src[j * d..(j + 1) * d]);
+            }
+        }
+        Ok(v)
+    }
+
     fn leaf_from_slice(
         &mut self,
         op: &'static str,

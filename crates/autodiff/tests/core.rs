@@ -84,6 +84,26 @@ fn leaves_from_slices_take_column_ranges() {
 }
 
 #[test]
+fn constant_columns_gathers_scattered_columns() {
+    // Columns 3, 0, 3 of a 2x4 matrix (repeats allowed), reused after a reset.
+    let x = dmatrix![1.0, 2.0, 3.0, 4.0; 5.0, 6.0, 7.0, 8.0];
+    let mut t = Tape::<f64>::new();
+    for _ in 0..2 {
+        t.reset();
+        let c = t.constant_columns(&x, &[3, 0, 3]).unwrap();
+        assert_eq!(t.value(c), &dmatrix![4.0, 1.0, 4.0; 8.0, 5.0, 8.0]);
+        assert!(!t.requires_grad(c));
+    }
+    let e = t.constant_columns(&x, &[1, 4]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "constant_columns: invalid argument: column 4 of a 2x4 matrix"
+    );
+    let none = t.constant_columns(&x, &[]).unwrap();
+    assert_eq!(t.shape(none), (2, 0));
+}
+
+#[test]
 fn reset_reuses_and_gives_identical_results() {
     let mut t = Tape::<f32>::new();
     let mut first = None;

@@ -135,8 +135,9 @@ impl<T: Real> Layer<T> for Dense<T> {
         self.check("Dense::forward_tape")?;
         let w = ctx.param(&self.weight);
         let b = ctx.param_vector(&self.bias);
-        let z = ctx.tape.matmul(w, Transpose::No, input, Transpose::No)?;
-        Ok(ctx.tape.add_bias(z, b)?)
+        // One node `W A + b 1^T`: the bias seeds the product's output (no separate
+        // bias pass forward, no copy of the upstream gradient backward).
+        Ok(ctx.tape.affine(w, input, b)?)
     }
 
     fn num_param_tensors(&self) -> usize {

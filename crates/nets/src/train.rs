@@ -95,7 +95,38 @@ pub fn loss_and_grad<T: Real>(
     tape: &mut Tape<T>,
     grad_out: &mut [T],
 ) -> Result<T> {
-    loss_and_grad_impl(net, loss, x, targets, tape, grad_out, None)
+    loss_and_grad_impl(net, loss, Input::All(x), targets, tape, grad_out, None)
+}
+
+/// [`loss_and_grad`] on the mini-batch made of the columns `cols` of `x` (in that
+/// order), gathered straight onto the tape ([`Tape::constant_columns`]: one copy of the
+/// batch, no intermediate batch matrix); `targets` are the batch's own targets (one per
+/// entry of `cols`). Errors as [`loss_and_grad`], and on a column index `>= x.ncols()`.
+pub fn loss_and_grad_columns<T: Real>(
+    net: &Sequential<T>,
+    loss: &Loss,
+    x: &DMatrix<T>,
+    cols: &[usize],
+    targets: &Targets<T>,
+    tape: &mut Tape<T>,
+    grad_out: &mut [T],
+) -> Result<T> {
+    loss_and_grad_impl(
+        net,
+        loss,
+        Input::Columns(x, cols),
+        targets,
+        tape,
+        grad_out,
+        None,
+    )
+}
+
+/// The input of a gradient pass: a whole matrix, or some of its columns (a mini-batch).
+#[derive(Clone, Copy)]
+enum Input<'a, T: Real> {
+    All(&'a DMatrix<T>),
+    Columns(&'a DMatrix<T>, &'a [usize]),
 }
 
 /// [`loss_and_grad`] that also records the tape variable of every layer's output, in
@@ -112,18 +143,29 @@ pub fn loss_and_grad_outputs<T: Real>(
     outputs: &mut Vec<Var>,
 ) -> Result<T> {
     outputs.clear();
-    loss_and_grad_impl(net, loss, x, targets, tape, grad_out, Some(outputs))
+    loss_and_grad_impl(
+        net,
+        loss,
+        Input::All(x),
+        targets,
+        tape,
+        grad_out,
+        Some(outputs),
+    )
 }
 
 fn loss_and_grad_impl<T: Real>(
     net: &Sequential<T>,
     loss: &Loss,
-    x: &DMatrix<T>,
+    input: Input<'_, T>,
     targets: &Targets<T>,
     tape: &mut Tape<T>,
     grad_out: &mut [T],
     mut outputs: Option<&mut Vec<Var>>,
 ) -> Result<T> {
+    let x = match input {
+        Input::All(x) | Input::Columns(x, _) => x,
+    };
     loss.validate()?;
     let n_params = net.num_params();
     if grad_out.len() != n_params {
@@ -150,7 +192,10 @@ fn loss_and_grad_impl<T: Real>(
         None => local.insert(TapeScratch::default()),
     };
     tape.reset();
-    let xv = tape.constant(x);
+    let xv = match input {
+        Input::All(x) => tape.constant(x),
+        Input::Columns(x, cols) => tape.constant_columns(x, cols)?,
+    };
     let TapeScratch {
         vars,
         mats,

@@ -4,6 +4,9 @@
 //! * `grad`: one full-batch gradient (`NetProblem::value_grad(None)`: forward, backward,
 //!   loss) on `--n` samples (default 60 000), f32 and f64, at `--threads` (default 1);
 //! * `batch`: one mini-batch gradient of 1024 samples (gather + forward + backward);
+//! * `fixed`: the same step on a fixed batch (a 1024-sample problem's full-batch
+//!   gradient: the batch is one contiguous matrix, copied onto the tape as a whole), what
+//!   a benchmark that feeds one pre-sliced batch times;
 //! * `epoch`: `--epochs` Adam epochs (default 1; batch 128, shuffled) through the
 //!   [`Driver`], once per evaluation cadence of `--eval-every` (data passes,
 //!   comma-separated, 0 = after every step; default 0), against the sum of its steps
@@ -22,7 +25,7 @@
 //! cores; on a loaded machine only the process CPU time is meaningful.
 //!
 //! Run: `cargo run --release -p solvers --example core_speed -- grad --threads 1`
-//! (parts: `grad`, `batch`, `epoch`, `sums`; several may be given; default all).
+//! (parts: `grad`, `batch`, `fixed`, `epoch`, `sums`; several may be given; default all).
 
 use std::time::Instant;
 
@@ -229,6 +232,26 @@ fn sums<T: Real>(n: usize, threads: usize, reps: usize) {
     );
 }
 
+/// The batch-1024 step on a fixed, contiguous batch: `value_grad(None)` of a problem of
+/// exactly 1024 samples (no gather of scattered columns).
+fn fixed<T: Real>(threads: usize, reps: usize) {
+    let mut p = problem::<T>(1024, threads);
+    let mut g = vec![T::zero(); p.dim()];
+    p.value_grad(None, &mut g).expect("grad");
+    let steps = 50;
+    let t = time(reps, || {
+        for _ in 0..steps {
+            std::hint::black_box(p.value_grad(None, &mut g).expect("grad"));
+        }
+    });
+    println!(
+        "batch-1024 gradient on a fixed batch {} threads={threads}: wall {:.2} ms, thread CPU {:.2} ms per step",
+        T::dtype_name(),
+        t.wall / steps as f64 * 1e3,
+        t.thread / steps as f64 * 1e3
+    );
+}
+
 fn batch<T: Real>(threads: usize, reps: usize) {
     let mut p = problem::<T>(10_240, threads);
     let mut g = vec![T::zero(); p.dim()];
@@ -388,7 +411,7 @@ fn main() {
                 .map(|c| c.parse().expect("--eval-every"))
                 .collect()
         });
-    let parts: Vec<&str> = ["grad", "batch", "epoch", "sums"]
+    let parts: Vec<&str> = ["grad", "batch", "fixed", "epoch", "sums"]
         .into_iter()
         .filter(|p| args.iter().any(|a| a == p))
         .collect();
@@ -399,6 +422,9 @@ fn main() {
     }
     if all || parts.contains(&"batch") {
         batch::<f32>(threads, reps);
+    }
+    if all || parts.contains(&"fixed") {
+        fixed::<f32>(threads, reps);
     }
     if all || parts.contains(&"epoch") {
         epoch(n, threads, epochs, &cadences);

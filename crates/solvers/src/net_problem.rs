@@ -18,10 +18,10 @@ impl From<nets::NetsError> for SolverError {
     }
 }
 
-/// A mini-batch's inputs and targets, kept for reuse (one per batch size seen).
+/// A mini-batch's targets, kept for reuse (one per batch size seen). Its inputs are
+/// gathered straight onto the tape ([`nets::loss_and_grad_columns`]).
 #[derive(Debug)]
 struct BatchBuf<T: Real> {
-    x: DMatrix<T>,
     targets: Targets<T>,
 }
 
@@ -31,8 +31,9 @@ struct BatchBuf<T: Real> {
 /// Implements [`Problem`] (the driver's evaluation: true objective on the whole training
 /// set without a tape, training accuracy, test data term and accuracy) and
 /// [`Differentiable`] (through [`nets::loss_and_grad`] with a reusable tape; mini-batch
-/// columns are copied into reused buffers, one per batch size, so steady-state
-/// gradients allocate nothing). Parameters are flat in the order of
+/// columns are copied once, straight into the tape's pooled input buffer, and their
+/// targets into reused buffers, one per batch size, so steady-state gradients allocate
+/// nothing). Parameters are flat in the order of
 /// [`Sequential::params_to_flat`].
 ///
 /// Structured solvers implement `Solver<NetProblem<T>>` and use the public fields
@@ -147,7 +148,8 @@ impl<T: Real> NetProblem<T> {
         self
     }
 
-    /// Copies the batch columns into the reused buffer of that size; returns its index.
+    /// Checks the batch indices and copies the batch's targets into the reused buffer of
+    /// that size; returns its index. (The inputs are gathered onto the tape.)
     fn gather(&mut self, batch: &[usize]) -> Result<usize, SolverError> {
         let n = self.train.len();
         if batch.is_empty() {
@@ -161,7 +163,7 @@ impl<T: Real> NetProblem<T> {
             ));
         }
         let b = batch.len();
-        let slot = match self.batches.iter().position(|s| s.x.ncols() == b) {
+        let slot = match self.batches.iter().position(|s| s.targets.len() == b) {
             Some(s) => s,
             None => {
                 let targets = match self.train.targets() {
@@ -171,22 +173,11 @@ impl<T: Real> NetProblem<T> {
                     },
                     Targets::Dense(m) => Targets::Dense(DMatrix::zeros(m.nrows(), b)),
                 };
-                self.batches.push(BatchBuf {
-                    x: DMatrix::zeros(self.train.input_dim(), b),
-                    targets,
-                });
+                self.batches.push(BatchBuf { targets });
                 self.batches.len() - 1
             }
         };
         let buf = &mut self.batches[slot];
-        let x = self.train.inputs();
-        // Column-major storage: column i is the contiguous slice [i d, (i + 1) d), so
-        // each column is one memcpy (nalgebra's view `copy_from` went entry by entry).
-        let d = x.nrows();
-        let (src, dst) = (x.as_slice(), buf.x.as_mut_slice());
-        for (to, &i) in dst.chunks_exact_mut(d.max(1)).zip(batch) {
-            to.copy_from_slice(&src[i * d..(i + 1) * d]);
-        }
         match (&mut buf.targets, self.train.targets()) {
             (Targets::Labels { labels: dst, .. }, Targets::Labels { labels: src, .. }) => {
                 for (d, &i) in dst.iter_mut().zip(batch) {
@@ -313,12 +304,13 @@ impl<T: Real> Differentiable for NetProblem<T> {
             Some(b) => {
                 self.outputs.clear();
                 let slot = self.gather(b)?;
-                let buf = &self.batches[slot];
-                nets::loss_and_grad(
+                // The batch's columns go straight onto the tape (one copy each).
+                nets::loss_and_grad_columns(
                     &self.net,
                     &self.loss,
-                    &buf.x,
-                    &buf.targets,
+                    self.train.inputs(),
+                    b,
+                    &self.batches[slot].targets,
                     &mut self.tape,
                     grad,
                 )?

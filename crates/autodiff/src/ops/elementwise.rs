@@ -423,6 +423,14 @@ pub(crate) fn add_bias_backward<T: Real>(
             acc1(dst, first, &gs[off..off + dst.len()], |g| g)
         });
     }
+    bias_backward(grads, g, b);
+}
+
+/// The bias part of the backward of `A + b 1^T` (and of `W X + b 1^T`): `db += g 1`,
+/// the sum of each row of `g`, on the calling thread in column order.
+pub(crate) fn bias_backward<T: Real>(grads: &mut Grads<'_, T>, g: &DMatrix<T>, b: usize) {
+    let d = g.nrows();
+    let gs = g.as_slice();
     if let Some((gb, first)) = grads.slot(b, (d, 1)) {
         let db = gb.as_mut_slice();
         if first {

@@ -56,6 +56,108 @@ impl<T: Real> Tape<T> {
         gemm_into(c, T::one(), &ins[ia], ta, &ins[ib], tb, T::zero(), threads)?;
         Ok(out)
     }
+
+    /// `W X + b 1^T`: a dense layer (`W` is `d_out x d_in`, `X` is `d_in x N`, `b` a
+    /// `d_out x 1` column), recorded as one node: the product is written into the
+    /// output and the bias added in place (no second `d_out x N` buffer), and the
+    /// backward needs no copy of the upstream gradient: `dW = g X^T`, `dX = W^T g`,
+    /// `db = g 1`. Bit-identical to `add_bias(matmul(W, X), b)` (the same roundings in
+    /// the same order). Seeding the GEMM's output with the bias (`C <- W X + C`) was
+    /// tried first: it moves the same memory (a fill pass instead of an add pass) and
+    /// changes the rounding whenever the GEMM splits the depth into several blocks.
+    pub fn affine(&mut self, w: Var, x: Var, b: Var) -> Result<Var> {
+        let iw = self.check("affine", w)?;
+        let ix = self.check("affine", x)?;
+        let ib = self.check("affine", b)?;
+        let (sw, sx, sb) = (
+            self.values[iw].shape(),
+            self.values[ix].shape(),
+            self.values[ib].shape(),
+        );
+        if sw.1 != sx.0 {
+            return Err(AutodiffError::ShapeMismatch {
+                op: "affine",
+                lhs_name: "w",
+                lhs: sw,
+                rhs_name: "x",
+                rhs: sx,
+                expected: "columns of w must equal rows of x",
+            });
+        }
+        if sb != (sw.0, 1) {
+            return Err(AutodiffError::ShapeMismatch {
+                op: "affine",
+                lhs_name: "w",
+                lhs: sw,
+                rhs_name: "bias",
+                rhs: sb,
+                expected: "bias must be a column with as many rows as w",
+            });
+        }
+        let needs = self.needs_grad[iw] || self.needs_grad[ix] || self.needs_grad[ib];
+        let out = self.push(
+            Op::Affine {
+                w: iw,
+                x: ix,
+                b: ib,
+            },
+            sw.0,
+            sx.1,
+            needs,
+        );
+        let threads = self.threads;
+        let (ins, c) = self.io(out.index);
+        gemm_into(
+            c,
+            T::one(),
+            &ins[iw],
+            Transpose::No,
+            &ins[ix],
+            Transpose::No,
+            T::zero(),
+            threads,
+        )?;
+        // The bias in place, while the product's output is still in cache; every entry
+        // is `fl(fl(W X)_ij + b_i)` as in `add_bias(matmul(W, X), b)`, bit for bit.
+        let d = sw.0;
+        if d > 0 {
+            let bias = ins[ib].as_slice();
+            super::par_chunks(threads, c.as_mut_slice(), d, |_, cs| {
+                for col in cs.chunks_exact_mut(d) {
+                    col.iter_mut().zip(bias).for_each(|(z, &b)| *z += b);
+                }
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Backward of `C = W X + b 1^T` with upstream gradient `g = dC`: the product's rules
+/// (`dW = g X^T`, `dX = W^T g`, see [`backward`]) on `g` itself, and `db = g 1`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn affine_backward<T: Real>(
+    grads: &mut Grads<'_, T>,
+    g: &DMatrix<T>,
+    w: usize,
+    vw: &DMatrix<T>,
+    x: usize,
+    vx: &DMatrix<T>,
+    b: usize,
+    threads: usize,
+) -> Result<()> {
+    backward(
+        grads,
+        g,
+        w,
+        Transpose::No,
+        vw,
+        x,
+        Transpose::No,
+        vx,
+        threads,
+    )?;
+    super::elementwise::bias_backward(grads, g, b);
+    Ok(())
 }
 
 /// Backward of `C = op(A) op(B)` with upstream gradient `g = dC`:
@@ -148,6 +250,89 @@ mod tests {
         let r = &x * DMatrix::from_element(2, 1, 1.0);
         let want = 2.0 * &r * DMatrix::from_element(1, 2, 1.0);
         assert!((t.grad(v).unwrap() - want).abs().max() < 1e-14);
+    }
+
+    /// `affine(W, X, b)` is `add_bias(matmul(W, X), b)`: value and all three gradients
+    /// (exact on these small integers), and a bias of the wrong shape is an error.
+    #[test]
+    fn affine_is_matmul_plus_bias() {
+        let w = dmatrix![1.0, -2.0, 0.5; 3.0, 0.0, -1.0]; // 2x3
+        let x = dmatrix![1.0, 2.0, -1.0, 0.0; 0.5, -1.0, 2.0, 1.0; -2.0, 1.0, 0.0, 3.0]; // 3x4
+        let b = dmatrix![10.0; -20.0];
+        let s = dmatrix![1.0, 2.0, 3.0, 4.0; -1.0, 0.5, 2.0, -3.0]; // weights of the sum
+        let run = |fused: bool| {
+            let mut t = Tape::<f64>::new();
+            let (vw, vx, vb) = (t.param(&w), t.param(&x), t.param(&b));
+            let z = if fused {
+                t.affine(vw, vx, vb).unwrap()
+            } else {
+                let p = t.matmul(vw, Transpose::No, vx, Transpose::No).unwrap();
+                t.add_bias(p, vb).unwrap()
+            };
+            let c = t.constant(&s);
+            let m = t.mul(z, c).unwrap();
+            let f = t.sum_all(m).unwrap();
+            t.backward(f).unwrap();
+            let g = |v| t.grad(v).unwrap().clone();
+            (t.value(z).clone(), g(vw), g(vx), g(vb))
+        };
+        let (fused, plain) = (run(true), run(false));
+        assert_eq!(fused.0, &w * &x + DMatrix::from_fn(2, 4, |i, _| b[i]));
+        assert_eq!(fused, plain);
+        assert_eq!(fused.3, dmatrix![10.0; -1.5]);
+        let mut t = Tape::<f32>::new();
+        let (vw, vx) = (
+            t.param(&DMatrix::zeros(2, 3)),
+            t.param(&DMatrix::zeros(3, 4)),
+        );
+        let bad = t.param(&DMatrix::zeros(3, 1));
+        assert_eq!(
+            t.affine(vw, vx, bad).unwrap_err().to_string(),
+            "affine: shape mismatch: w is 2x3 but bias is 3x1 (bias must be a column with as many rows as w)"
+        );
+        assert!(t.affine(vw, vw, bad).is_err());
+    }
+
+    /// Bit-identical to `add_bias(matmul(W, X), b)` on a depth the GEMM splits into
+    /// blocks (784, f32 and f64), one and two threads: value and gradients.
+    #[test]
+    fn affine_is_bit_identical_to_matmul_then_bias() {
+        fn check<T: Real>(threads: usize) {
+            let (m, k, n) = (24, 784, 40);
+            let w = DMatrix::from_fn(m, k, |i, j| {
+                T::of(((i * 31 + j * 17) % 101) as f64 / 37.0 - 1.3)
+            });
+            let x = DMatrix::from_fn(k, n, |i, j| {
+                T::of(((i * 7 + j * 13) % 89) as f64 / 29.0 - 1.1)
+            });
+            let b = DMatrix::from_fn(m, 1, |i, _| T::of(i as f64 / 3.0 - 3.7));
+            let run = |fused: bool| {
+                let mut t = Tape::<T>::with_threads(threads);
+                let (vw, vx, vb) = (t.param(&w), t.param(&x), t.param(&b));
+                let z = if fused {
+                    t.affine(vw, vx, vb).unwrap()
+                } else {
+                    let p = t.matmul(vw, Transpose::No, vx, Transpose::No).unwrap();
+                    t.add_bias(p, vb).unwrap()
+                };
+                let h = t.tanh(z).unwrap();
+                let f = t.sum_all(h).unwrap();
+                t.backward(f).unwrap();
+                let bits =
+                    |m: &DMatrix<T>| m.iter().map(|v| v.to_f64().to_bits()).collect::<Vec<_>>();
+                let g = |v| bits(t.grad(v).unwrap());
+                (bits(t.value(z)), g(vw), g(vx), g(vb))
+            };
+            assert!(
+                run(true) == run(false),
+                "{} threads={threads}",
+                T::dtype_name()
+            );
+        }
+        for threads in [1, 2] {
+            check::<f32>(threads);
+            check::<f64>(threads);
+        }
     }
 
     #[test]
