@@ -23,7 +23,7 @@
 //!   [`Tape::constant`], `*_from_slice` for column ranges, and
 //!   [`Tape::constant_columns`] for a mini-batch of scattered columns); the product
 //!   [`Tape::matmul`] with either operand transposed, and the dense layer
-//!   [`Tape::affine`] (`W X + b 1^T`, the bias seeded into the product); elementwise `add`, `sub`, `mul`,
+//!   [`Tape::affine`] (`W X + b 1^T`, the bias added in place into the product); elementwise `add`, `sub`, `mul`,
 //!   `div`, `add_scalar`, `mul_scalar`, `neg`, [`Tape::add_bias`]; sums and means over
 //!   all entries, rows or columns; `exp`, `log`, `sqrt`, `abs`, `square`, `powf`; the
 //!   activations `relu`, `leaky_relu`, `elu`, `sigmoid`, `tanh`, `softplus`;

@@ -68,8 +68,8 @@ pub(crate) enum Op<T> {
     Unary(usize, Unary<T>),
     /// `A + b 1^T`, `b` a column.
     AddBias(usize, usize),
-    /// `W X + b 1^T` (a dense layer), `b` a column: one product whose output starts
-    /// from the broadcast bias.
+    /// `W X + b 1^T` (a dense layer), `b` a column: one product, then the bias added in
+    /// place into its output.
     Affine { w: usize, x: usize, b: usize },
     /// `scale * sum` over `axis`.
     Reduce(usize, Axis, T),

@@ -135,8 +135,8 @@ impl<T: Real> Layer<T> for Dense<T> {
         self.check("Dense::forward_tape")?;
         let w = ctx.param(&self.weight);
         let b = ctx.param_vector(&self.bias);
-        // One node `W A + b 1^T`: the bias seeds the product's output (no separate
-        // bias pass forward, no copy of the upstream gradient backward).
+        // One node `W A + b 1^T`: the bias is added in place into the product's output
+        // (no second output buffer forward, no copy of the upstream gradient backward).
         Ok(ctx.tape.affine(w, input, b)?)
     }
 
