@@ -254,7 +254,7 @@ impl<const K: usize> AccN<K> {
     }
 
     /// The general accumulator with the same intervals (row-major `Q`).
-    pub(crate) fn to_acc(self) -> super::Acc {
+    pub(crate) fn to_acc(&self) -> super::Acc {
         super::Acc {
             c0: self.c0,
             c1: self.c1.to_vec(),
