@@ -290,9 +290,11 @@ impl Iv {
                 hi: up(f64::NAN),
             };
         }
+        let mn = |x: f64, y: f64| if x < y { x } else { y };
+        let mx = |x: f64, y: f64| if x > y { x } else { y };
         Iv {
-            lo: dn(sel_min(sel_min(a, b), sel_min(c, d))),
-            hi: up(sel_max(sel_max(a, b), sel_max(c, d))),
+            lo: dn(mn(mn(a, b), mn(c, d))),
+            hi: up(mx(mx(a, b), mx(c, d))),
         }
     }
     /// Product with a point: `self.mul(Iv::point(s))` bit for bit, with two endpoint
@@ -338,48 +340,9 @@ impl Iv {
 
 /// Endpoint product with `0 * inf = 0` (interval convention: the sets are bounded
 /// where the endpoint is zero).
-///
-/// Written without a branch: the product's bits are masked to `+0.0` when an operand is
-/// zero (`if a == 0 || b == 0 { 0.0 } else { a * b }` bit for bit, NaN included), so a
-/// data-dependent zero costs no mispredicted branch.
-#[inline(always)]
+#[inline]
 fn pmul(a: f64, b: f64) -> f64 {
-    let zero = (a == 0.0) | (b == 0.0);
-    f64::from_bits((a * b).to_bits() & u64::from(zero).wrapping_sub(1))
-}
-
-/// `if x < y { x } else { y }` (the second operand on ties, on `±0` and on NaN) without
-/// a data-dependent branch: on x86-64 it is SSE2's `minsd x, y`, whose result is defined
-/// as exactly that selection (Intel SDM, MINSD); elsewhere the selection itself.
-#[inline(always)]
-pub(crate) fn sel_min(x: f64, y: f64) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_cvtsd_f64, _mm_min_sd, _mm_set_sd};
-        // SAFETY: SSE2 is part of the x86-64 baseline, so these instructions exist on
-        // every x86-64 CPU; the intrinsics only read their register arguments.
-        unsafe { _mm_cvtsd_f64(_mm_min_sd(_mm_set_sd(x), _mm_set_sd(y))) }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        if x < y { x } else { y }
-    }
-}
-
-/// `if x > y { x } else { y }` without a data-dependent branch (`maxsd x, y` on x86-64,
-/// see [`sel_min`]).
-#[inline(always)]
-pub(crate) fn sel_max(x: f64, y: f64) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_cvtsd_f64, _mm_max_sd, _mm_set_sd};
-        // SAFETY: as in `sel_min`.
-        unsafe { _mm_cvtsd_f64(_mm_max_sd(_mm_set_sd(x), _mm_set_sd(y))) }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        if x > y { x } else { y }
-    }
+    if a == 0.0 || b == 0.0 { 0.0 } else { a * b }
 }
 
 /// `min` that propagates NaN (so a NaN never silently disappears from a bound).
@@ -387,8 +350,10 @@ pub(crate) fn sel_max(x: f64, y: f64) -> f64 {
 pub(crate) fn fmin(a: f64, b: f64) -> f64 {
     if a.is_nan() || b.is_nan() {
         f64::NAN
+    } else if a < b {
+        a
     } else {
-        sel_min(a, b)
+        b
     }
 }
 
@@ -397,8 +362,10 @@ pub(crate) fn fmin(a: f64, b: f64) -> f64 {
 pub(crate) fn fmax(a: f64, b: f64) -> f64 {
     if a.is_nan() || b.is_nan() {
         f64::NAN
+    } else if a > b {
+        a
     } else {
-        sel_max(a, b)
+        b
     }
 }
 
@@ -435,36 +402,5 @@ mod next_tests {
         }
         assert!(next_up_fast(f64::NAN).is_nan());
         assert!(next_down_fast(f64::NAN).is_nan());
-    }
-
-    /// `sel_min` / `sel_max` are the plain selections `x < y ? x : y` / `x > y ? x : y`
-    /// bit for bit, on signed zeros, subnormals, infinities and NaN in both positions;
-    /// and the branch-free product `pmul` masks to `+0.0` exactly when an operand is 0.
-    #[test]
-    fn branch_free_selections_match_the_selections() {
-        use super::{pmul, sel_max, sel_min};
-        let xs = [
-            0.0,
-            -0.0,
-            f64::from_bits(1),
-            -f64::from_bits(1),
-            1.5,
-            -2.0,
-            f64::MAX,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::NAN,
-            -f64::NAN,
-        ];
-        for &x in &xs {
-            for &y in &xs {
-                let lo = if x < y { x } else { y };
-                let hi = if x > y { x } else { y };
-                assert_eq!(sel_min(x, y).to_bits(), lo.to_bits(), "min {x} {y}");
-                assert_eq!(sel_max(x, y).to_bits(), hi.to_bits(), "max {x} {y}");
-                let p = if x == 0.0 || y == 0.0 { 0.0 } else { x * y };
-                assert_eq!(pmul(x, y).to_bits(), p.to_bits(), "pmul {x} {y}");
-            }
-        }
     }
 }
