@@ -45,28 +45,6 @@ use super::workspace::EnclosureWorkspace;
 mod k1;
 pub(crate) use k1::Cols1;
 use k1::{activation_k1, activation_k1_into};
-pub(crate) mod kn;
-
-/// The rule on the entries of `z` selected by `take` (all, or class 2) through the
-/// small-`k` path ([`kn`], bit for bit the general rule) when `k` is 2, 3 or 4 and the
-/// fast paths are on; `false` (nothing done) otherwise.
-fn entries_small_k(
-    act: Activation,
-    z: &mut Model,
-    amax: &[f64],
-    u_t: f64,
-    take: Option<&[u8]>,
-) -> bool {
-    if !super::fp::fast_paths() {
-        return false;
-    }
-    match z.k {
-        2 => kn::entries_n::<2>(act, z, amax, u_t, take),
-        3 => kn::entries_n::<3>(act, z, amax, u_t, take),
-        4 => kn::entries_n::<4>(act, z, amax, u_t, take),
-        _ => false,
-    }
-}
 
 /// One entry of a model, gathered for elementwise work (buffers reused across entries).
 #[derive(Clone, Debug, Default)]
@@ -375,9 +353,6 @@ pub(crate) fn activation_in_place(
         activation_k1(act, z, amax[0], u_t);
         return;
     }
-    if act != Activation::Relu && entries_small_k(act, z, amax, u_t, None) {
-        return;
-    }
     let bx = BoxIv::new(amax);
     let mut el = Elem::with_k(k);
     let mut acc = Acc::with_k(k);
@@ -406,10 +381,6 @@ pub(crate) fn activation_in_place(
             .chain(z.qr.iter_mut())
     {
         zero(x.as_mut_slice());
-    }
-    if entries_small_k(act, z, amax, u_t, Some(&class)) {
-        ws.class = class;
-        return;
     }
     for (idx, c) in class.iter().enumerate() {
         if *c == 2 {

@@ -162,160 +162,135 @@ pub(crate) fn data_term(
         LossKind::SoftmaxCrossEntropy if k == 1 && super::fp::fast_paths() => {
             abs_sum = super::loss1::ce_k1(z, y, &Consts1::new(amax[0], u_t), &mut total);
         }
-        LossKind::SoftmaxCrossEntropy if (2..=4).contains(&k) && super::fp::fast_paths() => {
-            let small = match k {
-                2 => super::ce_kn::ce_n::<2>(z, y, amax),
-                3 => super::ce_kn::ce_n::<3>(z, y, amax),
-                _ => super::ce_kn::ce_n::<4>(z, y, amax),
-            };
-            if let Some(d) = small {
-                return d;
-            }
-            return data_term_ce_general(z, y, amax);
-        }
         LossKind::SoftmaxCrossEntropy => {
-            return data_term_ce_general(z, y, amax);
+            let mut els: Vec<Elem> = (0..rows).map(|_| Elem::with_k(k)).collect();
+            let mut rgs = Vec::with_capacity(rows);
+            let mut zbox = vec![Iv::ZERO; rows];
+            let mut diff = Elem::with_k(k);
+            let mut u_acc = Acc::with_k(k);
+            let kf = rows as f64;
+            let ln_k = kf.ln();
+            let mut ex = vec![Iv::ZERO; rows];
+            let mut elo = vec![0.0; rows];
+            let mut suf = vec![0.0; rows + 1];
+            for n in 0..cols {
+                rgs.clear();
+                for j in 0..rows {
+                    els[j].load(z, n * rows + j);
+                    let rg = ranges(&els[j], &bx);
+                    zbox[j] = Iv::point(els[j].c0).add(rg.d);
+                    rgs.push(rg);
+                }
+                let c = (0..rows)
+                    .max_by(|&a, &b| els[a].c0.total_cmp(&els[b].c0))
+                    .unwrap_or(0);
+                let mx = els[c].c0;
+                // lse(c0) and p(c0), enclosed.
+                let mut s = Iv::ZERO;
+                for j in 0..rows {
+                    let t = Iv::point(els[j].c0).sub(Iv::point(mx));
+                    ex[j] = exp_iv(t);
+                    s = s.add(ex[j]);
+                }
+                let lse0 = Iv::point(mx).add(ln_iv(s));
+                let inv_s = Iv::new(dn(1.0 / s.hi), up(1.0 / s.lo));
+                let mut sigma = Iv::ZERO;
+                let mut yz = Iv::ZERO;
+                for j in 0..rows {
+                    let yj = y[(j, n)];
+                    sigma = sigma.add(Iv::point(yj));
+                    yz = yz.add(Iv::point(yj).mul(Iv::point(els[j].c0)));
+                }
+                total.c0 = total.c0.add(sigma.mul(lse0).sub(yz));
+                for j in 0..rows {
+                    let pj = ex[j].mul(inv_s);
+                    let coef = sigma.mul(pj).sub(Iv::point(y[(j, n)]));
+                    total.add_linear(&els[j], coef);
+                }
+                // Remainder: σ θ U, θ ∈ [0, 1], U = ½ Σ_{j≠c} p̄_j (δ_j - δ_c)².
+                u_acc.clear();
+                // Σ_{i≠j} exp(z_i,lo - z_j,hi) >= (Σ_{i≠j} E_i) F_j with lower bounds
+                // E_i <= exp(z_i,lo - mx), F_j <= exp(mx - z_j,hi): K exponentials per
+                // sample instead of K²; the sums over i ≠ j come from prefix and suffix
+                // sums (rounded down, no cancellation). Pairwise fallback if F_j overflows.
+                for i in 0..rows {
+                    elo[i] = exp_lower_shift(ex[i].lo, zbox[i].lo, els[i].c0, || {
+                        let t = Iv::point(zbox[i].lo).sub(Iv::point(mx));
+                        exp_iv(Iv::point(t.lo)).lo
+                    });
+                }
+                suf[rows] = 0.0;
+                for i in (0..rows).rev() {
+                    suf[i] = dn(suf[i + 1] + elo[i]);
+                }
+                let mut pre = 0.0;
+                for j in 0..rows {
+                    let pre_j = pre;
+                    pre = dn(pre + elo[j]);
+                    if j == c {
+                        continue;
+                    }
+                    // exp(mx - c0_j) >= 1 / ex_j.hi, times exp(c0_j - z_j,hi).
+                    let inv = if ex[j].hi.is_finite() && ex[j].hi > 0.0 {
+                        dn(1.0 / ex[j].hi)
+                    } else {
+                        0.0
+                    };
+                    let f = exp_lower_shift(inv, els[j].c0, zbox[j].hi, || {
+                        let t = Iv::point(mx).sub(Iv::point(zbox[j].hi));
+                        exp_iv(Iv::point(t.lo)).lo
+                    });
+                    let others = dn(pre_j + suf[j + 1]);
+                    let mut sl = dn(others * f);
+                    if !(f.is_finite() && sl.is_finite()) {
+                        sl = 0.0;
+                        for i in 0..rows {
+                            if i != j {
+                                let t = Iv::point(zbox[i].lo).sub(Iv::point(zbox[j].hi));
+                                sl = dn(sl + exp_iv(Iv::point(t.lo)).lo);
+                            }
+                        }
+                    }
+                    let pbar = fmin(up(1.0 / dn(1.0 + sl)), 1.0);
+                    if pbar == 0.0 {
+                        continue;
+                    }
+                    diff.c0 = 0.0;
+                    diff.e = up(els[j].e + els[c].e);
+                    for i in 0..k {
+                        let d = Iv::point(els[j].c1[i]).sub(Iv::point(els[c].c1[i]));
+                        let (m, r) = d.to_mid_rad();
+                        diff.c1[i] = m;
+                        diff.e = up(diff.e + up(r * amax[i]));
+                    }
+                    for ij in 0..k * k {
+                        diff.q[ij] = els[j].q[ij].sub(els[c].q[ij]);
+                    }
+                    let rg = ranges(&diff, &bx);
+                    let d0 = add_square(&diff, &rg, Iv::new(0.0, up(0.5 * pbar)), &mut u_acc.q);
+                    u_acc.add_e(d0);
+                }
+                for (o, q) in total.q.iter_mut().zip(&u_acc.q) {
+                    let h = Iv::new(fmin(q.lo, 0.0), fmax(q.hi, 0.0));
+                    *o = o.add(sigma.mul(h));
+                }
+                total.add_e(up(sigma.mag() * u_acc.e));
+                // Driver: nets evaluates in f64 from the T logits (module doc, MAJORIZE.md).
+                let zm = zbox.iter().map(|b| b.mag()).fold(0.0, f64::max);
+                let ysum: f64 = (0..rows).map(|j| y[(j, n)].abs()).sum();
+                let per = 12.0 * zm + (LIBM_ULPS + 8.0) * ln_k + 2.0 * LIBM_ULPS + 4.0 * kf + 8.0;
+                // `ysum` (rows - 1 roundings) and `ln_k` (libm, LIBM_ULPS ulps) are plain f64: their
+                // relative errors are counted as `rows + LIBM_ULPS` more operations.
+                let extra = rows + LIBM_ULPS as usize;
+                let drv = up_ops(gamma(1, U64) * ysum * per + kf * eta(U64), 8 + extra);
+                if super::ce_plain::plain_knobs().driver {
+                    total.add_e(drv);
+                }
+                let _ = &rgs;
+                abs_sum = up(abs_sum + up_ops(ysum * (2.0 * zm + ln_k + 1.0), 6 + extra));
+            }
         }
         LossKind::MulticlassHinge => {}
-    }
-    DataModel {
-        acc: total,
-        abs_sum,
-    }
-}
-
-/// The general (any `k`) softmax cross-entropy rule (module doc).
-fn data_term_ce_general(z: &Model, y: &DMatrix<f64>, amax: &[f64]) -> DataModel {
-    let k = z.k;
-    let (rows, cols) = z.c0.shape();
-    let bx = BoxIv::new(amax);
-    let mut total = Acc::with_k(k);
-    let mut abs_sum = 0.0;
-    let mut els: Vec<Elem> = (0..rows).map(|_| Elem::with_k(k)).collect();
-    let mut rgs = Vec::with_capacity(rows);
-    let mut zbox = vec![Iv::ZERO; rows];
-    let mut diff = Elem::with_k(k);
-    let mut u_acc = Acc::with_k(k);
-    let kf = rows as f64;
-    let ln_k = kf.ln();
-    let mut ex = vec![Iv::ZERO; rows];
-    let mut elo = vec![0.0; rows];
-    let mut suf = vec![0.0; rows + 1];
-    for n in 0..cols {
-        rgs.clear();
-        for j in 0..rows {
-            els[j].load(z, n * rows + j);
-            let rg = ranges(&els[j], &bx);
-            zbox[j] = Iv::point(els[j].c0).add(rg.d);
-            rgs.push(rg);
-        }
-        let c = (0..rows)
-            .max_by(|&a, &b| els[a].c0.total_cmp(&els[b].c0))
-            .unwrap_or(0);
-        let mx = els[c].c0;
-        // lse(c0) and p(c0), enclosed.
-        let mut s = Iv::ZERO;
-        for j in 0..rows {
-            let t = Iv::point(els[j].c0).sub(Iv::point(mx));
-            ex[j] = exp_iv(t);
-            s = s.add(ex[j]);
-        }
-        let lse0 = Iv::point(mx).add(ln_iv(s));
-        let inv_s = Iv::new(dn(1.0 / s.hi), up(1.0 / s.lo));
-        let mut sigma = Iv::ZERO;
-        let mut yz = Iv::ZERO;
-        for j in 0..rows {
-            let yj = y[(j, n)];
-            sigma = sigma.add(Iv::point(yj));
-            yz = yz.add(Iv::point(yj).mul(Iv::point(els[j].c0)));
-        }
-        total.c0 = total.c0.add(sigma.mul(lse0).sub(yz));
-        for j in 0..rows {
-            let pj = ex[j].mul(inv_s);
-            let coef = sigma.mul(pj).sub(Iv::point(y[(j, n)]));
-            total.add_linear(&els[j], coef);
-        }
-        // Remainder: σ θ U, θ ∈ [0, 1], U = ½ Σ_{j≠c} p̄_j (δ_j - δ_c)².
-        u_acc.clear();
-        // Σ_{i≠j} exp(z_i,lo - z_j,hi) >= (Σ_{i≠j} E_i) F_j with lower bounds
-        // E_i <= exp(z_i,lo - mx), F_j <= exp(mx - z_j,hi): K exponentials per
-        // sample instead of K²; the sums over i ≠ j come from prefix and suffix
-        // sums (rounded down, no cancellation). Pairwise fallback if F_j overflows.
-        for i in 0..rows {
-            elo[i] = exp_lower_shift(ex[i].lo, zbox[i].lo, els[i].c0, || {
-                let t = Iv::point(zbox[i].lo).sub(Iv::point(mx));
-                exp_iv(Iv::point(t.lo)).lo
-            });
-        }
-        suf[rows] = 0.0;
-        for i in (0..rows).rev() {
-            suf[i] = dn(suf[i + 1] + elo[i]);
-        }
-        let mut pre = 0.0;
-        for j in 0..rows {
-            let pre_j = pre;
-            pre = dn(pre + elo[j]);
-            if j == c {
-                continue;
-            }
-            // exp(mx - c0_j) >= 1 / ex_j.hi, times exp(c0_j - z_j,hi).
-            let inv = if ex[j].hi.is_finite() && ex[j].hi > 0.0 {
-                dn(1.0 / ex[j].hi)
-            } else {
-                0.0
-            };
-            let f = exp_lower_shift(inv, els[j].c0, zbox[j].hi, || {
-                let t = Iv::point(mx).sub(Iv::point(zbox[j].hi));
-                exp_iv(Iv::point(t.lo)).lo
-            });
-            let others = dn(pre_j + suf[j + 1]);
-            let mut sl = dn(others * f);
-            if !(f.is_finite() && sl.is_finite()) {
-                sl = 0.0;
-                for i in 0..rows {
-                    if i != j {
-                        let t = Iv::point(zbox[i].lo).sub(Iv::point(zbox[j].hi));
-                        sl = dn(sl + exp_iv(Iv::point(t.lo)).lo);
-                    }
-                }
-            }
-            let pbar = fmin(up(1.0 / dn(1.0 + sl)), 1.0);
-            if pbar == 0.0 {
-                continue;
-            }
-            diff.c0 = 0.0;
-            diff.e = up(els[j].e + els[c].e);
-            for i in 0..k {
-                let d = Iv::point(els[j].c1[i]).sub(Iv::point(els[c].c1[i]));
-                let (m, r) = d.to_mid_rad();
-                diff.c1[i] = m;
-                diff.e = up(diff.e + up(r * amax[i]));
-            }
-            for ij in 0..k * k {
-                diff.q[ij] = els[j].q[ij].sub(els[c].q[ij]);
-            }
-            let rg = ranges(&diff, &bx);
-            let d0 = add_square(&diff, &rg, Iv::new(0.0, up(0.5 * pbar)), &mut u_acc.q);
-            u_acc.add_e(d0);
-        }
-        for (o, q) in total.q.iter_mut().zip(&u_acc.q) {
-            let h = Iv::new(fmin(q.lo, 0.0), fmax(q.hi, 0.0));
-            *o = o.add(sigma.mul(h));
-        }
-        total.add_e(up(sigma.mag() * u_acc.e));
-        // Driver: nets evaluates in f64 from the T logits (module doc, MAJORIZE.md).
-        let zm = zbox.iter().map(|b| b.mag()).fold(0.0, f64::max);
-        let ysum: f64 = (0..rows).map(|j| y[(j, n)].abs()).sum();
-        let per = 12.0 * zm + (LIBM_ULPS + 8.0) * ln_k + 2.0 * LIBM_ULPS + 4.0 * kf + 8.0;
-        // `ysum` (rows - 1 roundings) and `ln_k` (libm, LIBM_ULPS ulps) are plain f64: their
-        // relative errors are counted as `rows + LIBM_ULPS` more operations.
-        let extra = rows + LIBM_ULPS as usize;
-        let drv = up_ops(gamma(1, U64) * ysum * per + kf * eta(U64), 8 + extra);
-        if super::ce_plain::plain_knobs().driver {
-            total.add_e(drv);
-        }
-        let _ = &rgs;
-        abs_sum = up(abs_sum + up_ops(ysum * (2.0 * zm + ln_k + 1.0), 6 + extra));
     }
     DataModel {
         acc: total,

@@ -56,7 +56,6 @@
 pub(crate) mod activation;
 mod api;
 mod ce_block;
-mod ce_kn;
 mod ce_plain;
 mod degree0;
 pub(crate) mod elementwise;

@@ -14,7 +14,6 @@ mod first;
 mod from_layer;
 mod golden;
 mod mutation;
-mod small_k;
 mod soundness;
 mod sparse;
 mod stats;
