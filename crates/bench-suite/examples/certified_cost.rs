@@ -215,6 +215,9 @@ fn run<T: Real>(pname: &str, rounds: usize, secs: f64) {
     }
 }
 
+const USAGE: &str = "usage: certified_cost [--problems digits-mlp,digits-softplus-mse] \
+[--rounds 5] [--secs 0.3] [--f32]";
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut problems = vec!["digits-mlp".to_string(), "digits-softplus-mse".to_string()];
@@ -231,7 +234,14 @@ fn main() {
                 i += 1;
                 continue;
             }
-            other => panic!("unknown option {other}"),
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                return;
+            }
+            other => {
+                eprintln!("unknown option `{other}`\n{USAGE}");
+                std::process::exit(2);
+            }
         }
         i += 2;
     }

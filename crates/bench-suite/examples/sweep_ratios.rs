@@ -61,12 +61,22 @@ fn parse() -> Opts {
             "--min-sweeps" => o.min_sweeps = v.parse().expect("--min-sweeps"),
             "--max-sweeps" => o.max_sweeps = v.parse().expect("--max-sweeps"),
             "--threads" => o.threads = v.parse().expect("--threads"),
-            other => panic!("unknown option {other}"),
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => {
+                eprintln!("unknown option `{other}`\n{USAGE}");
+                std::process::exit(2);
+            }
         }
         i += 2;
     }
     o
 }
+
+const USAGE: &str = "usage: sweep_ratios [--problems digits-mlp,digits-mlp-deep,mnist-synth] \
+[--solvers a,b] [--min-time 2] [--min-sweeps 2] [--max-sweeps 50] [--threads 1]";
 
 struct Timing {
     cpu: f64,

@@ -286,7 +286,13 @@ impl<T: Real> LiftedState<T> {
     /// One block-coordinate sweep, output to input: `(W_L, b_L)`, `X_{L-1}`,
     /// `(W_{L-1}, b_{L-1})`, ..., `X_1`, `(W_1, b_1)`. Each block problem is convex and is
     /// solved by the monotone accelerated projected gradient from the current value, never increasing the lifted
-    /// objective. `hook` is called after every block (for monotonicity tests / tracing).
+    /// objective (the hidden weights blocks by Newton-CG with a monotone line search when
+    /// [`Self::weights_method`] says so). `hook` is called after every block (for
+    /// monotonicity tests / tracing). The first weights block's metric `c X X^T + ...` is
+    /// cached for the `inputs` buffer (its address and shape, as the solvers' other
+    /// input caches): to sweep on other data, pass another buffer or build a new state;
+    /// overwriting `inputs` in place keeps the old metric (a worse preconditioner, still
+    /// monotone).
     #[allow(clippy::too_many_arguments)]
     pub fn sweep(
         &mut self,
