@@ -29,7 +29,7 @@ pub(crate) fn relu_penalty_sum<T: Real>(u: &DMatrix<T>, x: &DMatrix<T>) -> f64 {
 
 /// `B(u, x) = x^2/2 - u x + max(u, 0)^2/2` for one entry, in f64.
 #[inline(always)]
-fn penalty_entry(u: f64, x: f64) -> f64 {
+pub(crate) fn penalty_entry(u: f64, x: f64) -> f64 {
     let r = u.max(0.0);
     0.5 * x * x - u * x + 0.5 * r * r
 }
@@ -239,26 +239,32 @@ fn weights_grad<T: Real>(
 ) -> Result<f64, SolverError> {
     let f = term.eval(v, Some(gv))? + 0.5 * ridge * sq_norm(&x[0]);
     let (gw, gb) = g.split_at_mut(1);
-    // gW = G_v A^T + ridge W
-    gw[0].copy_from(&x[0]);
-    gemm(
-        &mut gw[0],
-        1.0,
-        gv,
-        Transpose::No,
-        a,
-        Transpose::Yes,
-        ridge,
-        threads,
-    )?;
-    // gb = G_v 1
-    gb[0].fill(T::zero());
+    weights_backward(gv, a, &x[0], ridge, &mut gw[0], &mut gb[0], threads)?;
+    Ok(f)
+}
+
+/// The backward product of a weights block `[W, b]` from a gradient `G_v` in its
+/// pre-activation `V = W A + b 1^T`: `gW = G_v A^T + s W` (one GEMM) and `gb = G_v 1`
+/// (row sums, column by column). Shared by the FISTA blocks (`s` = the ridge) and the
+/// Newton-CG Hessian products (`s` = the regularised ridge).
+pub(crate) fn weights_backward<T: Real>(
+    gv: &DMatrix<T>,
+    a: &DMatrix<T>,
+    w: &DMatrix<T>,
+    s: f64,
+    gw: &mut DMatrix<T>,
+    gb: &mut DMatrix<T>,
+    threads: usize,
+) -> Result<(), SolverError> {
+    gw.copy_from(w);
+    gemm(gw, 1.0, gv, Transpose::No, a, Transpose::Yes, s, threads)?;
+    gb.fill(T::zero());
     for col in gv.column_iter() {
-        for (gbi, &c) in gb[0].iter_mut().zip(col.iter()) {
+        for (gbi, &c) in gb.iter_mut().zip(col.iter()) {
             *gbi += c;
         }
     }
-    Ok(f)
+    Ok(())
 }
 
 impl<T: Real> SmoothBlock<T> for WBlock<'_, T> {

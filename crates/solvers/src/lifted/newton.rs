@@ -33,13 +33,13 @@
 use autodiff::{Real, Transpose};
 use nalgebra::DMatrix;
 
-use super::blocks::affine_into;
 #[cfg(test)]
 use super::blocks::tally;
+use super::blocks::{affine_into, penalty_entry, weights_backward};
 use super::inner::InnerStats;
-use super::rowops::{axpy_rows, axpy_rows_mat, row_dots, row_sq_norms, scale_add_rows};
+use super::rowops::{axpy_rows, axpy_rows_mat, row_dots, row_dots_mat, scale_add_rows};
 use crate::SolverError;
-use crate::linalg::{fit, gemm};
+use crate::linalg::{fit, gemm, sq_norm};
 
 /// Regularisation `mu` of the Newton systems (relative to the metric `M`).
 pub(crate) const REG: f64 = 1e-3;
@@ -184,18 +184,14 @@ impl<T: Real> HiddenW<'_, T> {
                     for (((o, g), &vi), &xi) in out.iter_mut().zip(cg).zip(cv.iter()).zip(cx.iter())
                     {
                         *g = lt * (vi.max(T::zero()) - xi);
-                        let (u, x) = (vi.to_f64(), xi.to_f64());
-                        let r = u.max(0.0);
-                        *o += 0.5 * x * x - u * x + 0.5 * r * r;
+                        *o += penalty_entry(vi.to_f64(), xi.to_f64());
                     }
                 }
             }
             None => {
                 for (cv, cx) in v.column_iter().zip(self.x_next.column_iter()) {
                     for ((o, &vi), &xi) in out.iter_mut().zip(cv.iter()).zip(cx.iter()) {
-                        let (u, x) = (vi.to_f64(), xi.to_f64());
-                        let r = u.max(0.0);
-                        *o += 0.5 * x * x - u * x + 0.5 * r * r;
+                        *o += penalty_entry(vi.to_f64(), xi.to_f64());
                     }
                 }
             }
@@ -208,7 +204,7 @@ impl<T: Real> HiddenW<'_, T> {
         affine_into(v, &x[0], &x[1], self.a, self.threads)?;
         let mut rows = vec![0.0; v.nrows()];
         self.rows_value(v, None, &mut rows);
-        Ok(self.lam * rows.iter().sum::<f64>() + 0.5 * self.ridge * x[0].norm_squared_f64())
+        Ok(self.lam * rows.iter().sum::<f64>() + 0.5 * self.ridge * sq_norm(&x[0]))
     }
 
     /// `hp = (H + mu M) p` at the image `v` (mask `1{v > 0}`), with `qp = P Ã` and `wq`
@@ -232,7 +228,8 @@ impl<T: Real> HiddenW<'_, T> {
         self.backward(wq, &p[0], (1.0 + mu) * self.ridge, hp)
     }
 
-    /// `out = [G Ã^T + s W', G 1]`, i.e. `out_W = G A^T + s w`, `out_b = G 1`.
+    /// `out = [G Ã^T + s W', G 1]`, i.e. `out_W = G A^T + s w`, `out_b = G 1`
+    /// ([`weights_backward`], the FISTA blocks' backward product).
     fn backward(
         &self,
         gmat: &DMatrix<T>,
@@ -240,35 +237,8 @@ impl<T: Real> HiddenW<'_, T> {
         s: f64,
         out: &mut [DMatrix<T>; 2],
     ) -> Result<(), SolverError> {
-        out[0].copy_from(w);
-        gemm(
-            &mut out[0],
-            1.0,
-            gmat,
-            Transpose::No,
-            self.a,
-            Transpose::Yes,
-            s,
-            self.threads,
-        )?;
-        out[1].fill(T::zero());
-        for col in gmat.column_iter() {
-            for (o, &c) in out[1].iter_mut().zip(col.iter()) {
-                *o += c;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// f64 helpers on matrices.
-trait NormF64 {
-    fn norm_squared_f64(&self) -> f64;
-}
-
-impl<T: Real> NormF64 for DMatrix<T> {
-    fn norm_squared_f64(&self) -> f64 {
-        self.iter().map(|v| v.to_f64() * v.to_f64()).sum()
+        let [ow, ob] = out;
+        weights_backward(gmat, self.a, w, s, ow, ob, self.threads)
     }
 }
 
@@ -330,7 +300,7 @@ impl<T: Real> Newton<T> {
             // Value (per row) and gradient at x from the image v.
             blk.rows_value(v, Some(wq), &mut rows.phi0);
             let ridge_half = 0.5 * blk.ridge;
-            row_sq_norms(&x[0], &mut rows.ww);
+            row_dots_mat(&x[0], &x[0], &mut rows.ww);
             for (ph, &w2) in rows.phi0.iter_mut().zip(rows.ww.iter()) {
                 *ph = blk.lam * *ph + ridge_half * w2;
             }
@@ -347,7 +317,7 @@ impl<T: Real> Newton<T> {
             #[cfg(test)]
             tally::note(&tally::VALUE_GRADS);
             iterations += 1;
-            let gm = (g[0].norm_squared_f64() + g[1].norm_squared_f64()).sqrt();
+            let gm = (sq_norm(&g[0]) + sq_norm(&g[1])).sqrt();
             let gm0v = *gm0.get_or_insert(gm);
             if gm0v == 0.0 || (iterations > 1 && gm <= tol * gm0v) {
                 converged = true;
@@ -470,14 +440,9 @@ fn line_search<T: Real>(
     let dout = w.nrows();
     row_dots(g, d, &mut rows.dphi0);
     // ridge terms: ||w_i + t dw_i||^2 = ww + 2 t wd + t^2 dd.
-    row_sq_norms(w, &mut rows.ww);
-    rows.wd.iter_mut().for_each(|o| *o = 0.0);
-    for (cw, cd) in w.column_iter().zip(d[0].column_iter()) {
-        for ((o, &a), &b) in rows.wd.iter_mut().zip(cw.iter()).zip(cd.iter()) {
-            *o += a.to_f64() * b.to_f64();
-        }
-    }
-    row_sq_norms(&d[0], &mut rows.dd);
+    row_dots_mat(w, w, &mut rows.ww);
+    row_dots_mat(w, &d[0], &mut rows.wd);
+    row_dots_mat(&d[0], &d[0], &mut rows.dd);
     for i in 0..dout {
         rows.best_t[i] = 0.0;
         rows.best_phi[i] = rows.phi0[i];
@@ -513,7 +478,7 @@ fn line_search<T: Real>(
                 let u = (cv[i] + t * cq[i]).to_f64();
                 let (q, x) = (cq[i].to_f64(), cx[i].to_f64());
                 let r = u.max(0.0);
-                rows.phi[i] += 0.5 * x * x - u * x + 0.5 * r * r;
+                rows.phi[i] += penalty_entry(u, x);
                 rows.dphi[i] += (r - x) * q;
                 if u > 0.0 {
                     rows.ddphi[i] += q * q;

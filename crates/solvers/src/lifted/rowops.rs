@@ -22,20 +22,21 @@ fn columns_mut<T: Real>(m: &mut DMatrix<T>) -> std::slice::ChunksExactMut<'_, T>
 pub(super) fn row_dots<T: Real>(x: &[DMatrix<T>; 2], y: &[DMatrix<T>; 2], out: &mut [f64]) {
     out.iter_mut().for_each(|o| *o = 0.0);
     for k in 0..2 {
-        for (cx, cy) in columns(&x[k]).zip(columns(&y[k])) {
-            for ((o, &a), &b) in out.iter_mut().zip(cx).zip(cy) {
-                *o += a.to_f64() * b.to_f64();
-            }
-        }
+        add_row_dots(&x[k], &y[k], out);
     }
 }
 
-/// `out[i] = ||w_i||^2`.
-pub(super) fn row_sq_norms<T: Real>(w: &DMatrix<T>, out: &mut [f64]) {
+/// `out[i] = <x_i, y_i>` over the rows of two matrices (`x = y` gives `||x_i||^2`).
+pub(super) fn row_dots_mat<T: Real>(x: &DMatrix<T>, y: &DMatrix<T>, out: &mut [f64]) {
     out.iter_mut().for_each(|o| *o = 0.0);
-    for c in columns(w) {
-        for (o, &v) in out.iter_mut().zip(c) {
-            *o += v.to_f64() * v.to_f64();
+    add_row_dots(x, y, out);
+}
+
+/// `out[i] += <x_i, y_i>`, column by column (f64 products and sums).
+fn add_row_dots<T: Real>(x: &DMatrix<T>, y: &DMatrix<T>, out: &mut [f64]) {
+    for (cx, cy) in columns(x).zip(columns(y)) {
+        for ((o, &a), &b) in out.iter_mut().zip(cx).zip(cy) {
+            *o += a.to_f64() * b.to_f64();
         }
     }
 }
