@@ -76,8 +76,13 @@ pub struct InnerStats {
     pub start: f64,
     /// Block objective at the end (never above `start`).
     pub end: f64,
-    /// Whether the relative tolerance was met (otherwise `max_iters` ran out).
+    /// Whether the relative tolerance was met.
     pub converged: bool,
+    /// Whether the solve stopped because no step decreased the block objective any
+    /// more (stationary to rounding: FISTA's trial after a restart, or every row of
+    /// Newton-CG's line search, found no decrease) with the tolerance not met. When
+    /// neither this nor `converged` holds, `max_iters` ran out.
+    pub stalled: bool,
     /// Final Lipschitz estimate.
     pub lipschitz: f64,
 }
@@ -161,7 +166,7 @@ impl<T: Real> Apg<T> {
         }
         let (mut iterations, mut trials) = (0usize, 0usize);
         let mut gm0: Option<f64> = None;
-        let mut converged = false;
+        let (mut converged, mut stalled) = (false, false);
         let mut restarted_last = false;
         // Rounding slack of the descent test, relative to the objective's size.
         let slack_rel = 16.0 * T::EPS.to_f64();
@@ -211,7 +216,8 @@ impl<T: Real> Apg<T> {
                 let gm0v = *gm0.get_or_insert(gm);
                 match accept(x, y, xn, fx, fn_, &mut t, &mut restarted_last) {
                     Accept::Stationary => {
-                        converged = true;
+                        converged = gm <= tol * gm0v || gm0v == 0.0;
+                        stalled = !converged;
                         break;
                     }
                     Accept::Restarted => {
@@ -264,7 +270,8 @@ impl<T: Real> Apg<T> {
             let gm0v = *gm0.get_or_insert(gm);
             match accept(x, y, xn, fx, fn_, &mut t, &mut restarted_last) {
                 Accept::Stationary => {
-                    converged = true;
+                    converged = gm <= tol * gm0v || gm0v == 0.0;
+                    stalled = !converged;
                     break;
                 }
                 Accept::Restarted => continue,
@@ -282,6 +289,7 @@ impl<T: Real> Apg<T> {
             start,
             end: fx,
             converged,
+            stalled,
             lipschitz: l,
         })
     }

@@ -293,7 +293,7 @@ impl<T: Real> Newton<T> {
         } = self;
         let (mut iterations, mut trials) = (0usize, 0usize);
         let mut gm0: Option<f64> = None;
-        let mut converged = false;
+        let (mut converged, mut stalled) = (false, false);
         let mut start = f64::NAN;
         let mut fx;
         loop {
@@ -401,8 +401,9 @@ impl<T: Real> Newton<T> {
                 moved |= t > 0.0;
             }
             if !moved {
-                // No row can decrease: stationary to rounding.
-                converged = true;
+                // No row can decrease: stationary to rounding, the tolerance not met
+                // (checked above at this point's gradient).
+                stalled = true;
                 break;
             }
             // x += t d, v += t qd (row-wise t).
@@ -421,6 +422,7 @@ impl<T: Real> Newton<T> {
             start,
             end: fx,
             converged,
+            stalled,
             lipschitz: 1.0,
         })
     }

@@ -14,7 +14,8 @@ use crate::{Context, NetProblem, Solver, SolverError, StepReport};
 /// objective J as the surrogate, with extras `viol_l{l}` (`||X_l - relu(W_l X_{l-1} +
 /// b_l)||_F`), `viol_rel_l{l}` (the same over `||relu(W_l X_{l-1} + b_l)||_F`),
 /// `lambda_l{l}`, `rho`, `inner_iterations`, `backtracking_trials`,
-/// `unconverged_blocks`.
+/// `unconverged_blocks` (inner solves that hit their cap), `stalled_blocks` (inner solves
+/// that stopped at rounding level above the tolerance).
 #[derive(Debug, Clone)]
 pub struct Lifted<T: Real> {
     cfg: LiftedConfig,
@@ -82,7 +83,8 @@ impl<T: Real> Solver<NetProblem<T>> for Lifted<T> {
         let inputs = problem.train.inputs();
         let targets = problem.train.targets();
         let n = problem.train.len() as u64;
-        let (mut iters, mut trials, mut unconverged) = (0usize, 0usize, 0usize);
+        let (mut iters, mut trials) = (0usize, 0usize);
+        let (mut unconverged, mut stalled) = (0usize, 0usize);
         for _ in 0..self.cfg.sweeps_per_step {
             let s = st.sweep(
                 inputs,
@@ -107,6 +109,7 @@ impl<T: Real> Solver<NetProblem<T>> for Lifted<T> {
             iters += s.iterations;
             trials += s.trials;
             unconverged += s.unconverged;
+            stalled += s.stalled;
         }
         st.write_weights(&mut problem.net)?;
         let j = st.objective(inputs, targets, &problem.loss, ctx.threads.max(1))?;
@@ -130,7 +133,8 @@ impl<T: Real> Solver<NetProblem<T>> for Lifted<T> {
             .with("rho", self.cfg.rho)
             .with("inner_iterations", iters as f64)
             .with("backtracking_trials", trials as f64)
-            .with("unconverged_blocks", unconverged as f64))
+            .with("unconverged_blocks", unconverged as f64)
+            .with("stalled_blocks", stalled as f64))
     }
 
     fn save_state(&self) -> serde_json::Value {

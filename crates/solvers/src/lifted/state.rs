@@ -32,6 +32,9 @@ pub struct SweepStats {
     pub trials: usize,
     /// Blocks whose inner solve hit its iteration cap before the tolerance.
     pub unconverged: usize,
+    /// Blocks whose inner solve stopped with no further decrease to rounding before the
+    /// tolerance ([`InnerStats::stalled`]).
+    pub stalled: usize,
     /// Blocks solved.
     pub blocks: usize,
 }
@@ -312,7 +315,8 @@ impl<T: Real> LiftedState<T> {
             stats.iterations += st.iterations;
             stats.trials += st.trials;
             stats.blocks += 1;
-            stats.unconverged += usize::from(!st.converged);
+            stats.unconverged += usize::from(!st.converged && !st.stalled);
+            stats.stalled += usize::from(st.stalled);
         };
         for l in (0..l_count).rev() {
             // (W_l, b_l) block.

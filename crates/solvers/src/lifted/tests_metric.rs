@@ -211,7 +211,12 @@ fn preconditioned_solve_reaches_the_euclidean_minimiser_in_fewer_iterations() {
     };
     let (xe, se, ge) = solve(false);
     let (xp, sp, gp) = solve(true);
-    assert!(se.converged && sp.converged, "{se:?} {sp:?}");
+    // Both end before their budgets, tolerance met or stalled at rounding (the gradient
+    // norms are checked next).
+    assert!(
+        (se.converged || se.stalled) && (sp.converged || sp.stalled),
+        "{se:?} {sp:?}"
+    );
     assert!(ge < 1e-6 && gp < 1e-6, "gradients {ge} {gp}");
     let diff = (&xe[0] - &xp[0])
         .abs()
