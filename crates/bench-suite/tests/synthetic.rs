@@ -183,7 +183,9 @@ fn registry_problems_build_with_their_declared_sizes() {
     for p in &reg {
         let sizes = p.sizes();
         match p.build_dtype(0, Dtype::F32, &opts) {
-            Err(BenchError::DataMissing { .. }) => {
+            // No files (MNIST) or no system package (Fashion-MNIST's Debian package, which
+            // CI installs on a best-effort basis): the problem is skipped, never failed.
+            Err(BenchError::DataMissing { .. } | BenchError::PackageMissing { .. }) => {
                 assert!(p.name.contains("mnist"), "{} should not need files", p.name);
                 continue;
             }
