@@ -18,26 +18,38 @@ mod common;
 use solvers::mm::BlockMmConfig;
 use solvers::{Budget, Driver, Record};
 
+const USAGE: &str = "usage: block_mm_paths [--problems digits-mlp,digits-mlp-deep,spirals] \
+[--sweeps 50] [--configs 'name={json};name={json}'] [--dump]";
+
 fn extra(r: &Record, name: &str) -> Option<f64> {
     r.extras.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let get = |k: &str| {
-        args.iter()
-            .position(|a| a == k)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
-    let problems = get("--problems").unwrap_or("digits-mlp,digits-mlp-deep,spirals".into());
-    let sweeps: u64 = get("--sweeps").map_or(50, |v| v.parse().expect("--sweeps"));
-    let configs = get("--configs")
+    let opts = common::Opts::parse(
+        USAGE,
+        &["--problems", "--sweeps", "--configs"],
+        &["--dump"],
+        false,
+    );
+    let problems = opts
+        .get("--problems")
+        .unwrap_or("digits-mlp,digits-mlp-deep,spirals".into());
+    let sweeps: u64 = opts.num("--sweeps", 50);
+    let configs = opts
+        .get("--configs")
         .unwrap_or(r#"safeguarded={"certified":false};certified={"certified":true}"#.into());
     let configs: Vec<(String, BlockMmConfig)> = configs
         .split(';')
         .map(|c| {
-            let (name, json) = c.split_once('=').expect("name=json");
-            let cfg: BlockMmConfig = serde_json::from_str(json).expect("BlockMmConfig JSON");
+            let Some((name, json)) = c.split_once('=') else {
+                opts.fail(&format!("--configs: `{c}` is not name=json"));
+            };
+            let cfg: BlockMmConfig = serde_json::from_str(json)
+                .unwrap_or_else(|e| opts.fail(&format!("--configs: {name}: {e}")));
+            if let Err(e) = cfg.clone().build::<f64>() {
+                opts.fail(&format!("--configs: {name}: {e}"));
+            }
             (name.to_string(), cfg)
         })
         .collect();
@@ -46,7 +58,7 @@ fn main() {
         .filter(|m| *m <= sweeps)
         .collect();
     for pname in problems.split(',') {
-        let (train, net, loss) = common::problem(pname);
+        let (train, net, loss) = common::problem(&opts, pname);
         println!("\n## {pname}: {sweeps} sweeps");
         let mut runs = Vec::new();
         for (name, cfg) in &configs {
@@ -74,7 +86,7 @@ fn main() {
                 "{name}: status {:?}, {secs:.2} s wall, hidden blocks certified {cert}/{total}",
                 out.status
             );
-            if args.iter().any(|a| a == "--dump") {
+            if opts.flag("--dump") {
                 for r in &rec[1..] {
                     let ex: Vec<String> = r
                         .extras

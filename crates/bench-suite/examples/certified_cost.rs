@@ -28,8 +28,8 @@ use solvers::certified::CertifiedConfig;
 use solvers::first_order::AdamConfig;
 use solvers::{Batching, Context, Counters, NetProblem, Solver};
 
-fn problem<T: Real>(name: &str) -> NetProblem<T> {
-    let spec = find_problem(name).expect("registered problem");
+fn problem<T: Real>(opts: &common::Opts, name: &str) -> NetProblem<T> {
+    let spec = find_problem(name).unwrap_or_else(|e| opts.fail(&e.to_string()));
     let ProblemKind::Network {
         widths,
         hidden,
@@ -37,15 +37,17 @@ fn problem<T: Real>(name: &str) -> NetProblem<T> {
         ..
     } = &spec.kind
     else {
-        panic!("{name} is not a network problem")
+        opts.fail(&format!("{name} is not a network problem"))
     };
-    let ProblemData::Supervised { train, .. } =
-        spec.build::<T>(0, &BuildOptions::from_env()).expect("data")
-    else {
-        panic!("{name} is not supervised")
+    let train = match spec.build::<T>(0, &BuildOptions::from_env()) {
+        Ok(ProblemData::Supervised { train, .. }) => train,
+        Ok(_) => opts.fail(&format!("{name} is not supervised")),
+        Err(e) => opts.fail(&format!("{name}: {e}")),
     };
-    let net = initial_network::<T>(widths, *hidden, 0).expect("net");
-    NetProblem::new(net, loss.to_nets(), train, None).expect("problem")
+    let net = initial_network::<T>(widths, *hidden, 0)
+        .unwrap_or_else(|e| opts.fail(&format!("{name}: {e}")));
+    NetProblem::new(net, loss.to_nets(), train, None)
+        .unwrap_or_else(|e| opts.fail(&format!("{name}: {e}")))
 }
 
 /// Mean CPU seconds per call of `f` over about `secs` seconds of CPU time (at least 2 calls).
@@ -68,11 +70,15 @@ struct Stepper<T: Real> {
 }
 
 impl<T: Real> Stepper<T> {
-    fn new(name: &'static str, solver: Box<dyn Solver<NetProblem<T>>>, pname: &str) -> Self {
+    fn new(
+        name: &'static str,
+        solver: Box<dyn Solver<NetProblem<T>>>,
+        problem: NetProblem<T>,
+    ) -> Self {
         let mut s = Stepper {
             name,
             solver,
-            problem: problem::<T>(pname),
+            problem,
             rng: ChaCha8Rng::seed_from_u64(0),
             counters: Counters::default(),
         };
@@ -100,7 +106,7 @@ impl<T: Real> Stepper<T> {
     }
 }
 
-fn run<T: Real>(pname: &str, rounds: usize, secs: f64) {
+fn run<T: Real>(opts: &common::Opts, pname: &str, rounds: usize, secs: f64) {
     let adam = AdamConfig {
         batching: Batching::Full,
         ..Default::default()
@@ -109,21 +115,21 @@ fn run<T: Real>(pname: &str, rounds: usize, secs: f64) {
         Stepper::new(
             "adam (full batch)",
             Box::new(adam.build::<T>().unwrap()),
-            pname,
+            problem::<T>(opts, pname),
         ),
         Stepper::new(
             "safe-adam",
             Box::new(CertifiedConfig::safe_adam().build::<T>().unwrap()),
-            pname,
+            problem::<T>(opts, pname),
         ),
         Stepper::new(
             "safe-layerwise",
             Box::new(CertifiedConfig::safe_layerwise().build::<T>().unwrap()),
-            pname,
+            problem::<T>(opts, pname),
         ),
     ];
     // Parts of a step, on the initial network with the negative gradient as direction.
-    let p = problem::<T>(pname);
+    let p = problem::<T>(opts, pname);
     let dim = p.net.num_params();
     let mut grad = vec![T::zero(); dim];
     let mut tape = Tape::new();
@@ -219,37 +225,30 @@ const USAGE: &str = "usage: certified_cost [--problems digits-mlp,digits-softplu
 [--rounds 5] [--secs 0.3] [--f32]";
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut problems = vec!["digits-mlp".to_string(), "digits-softplus-mse".to_string()];
-    let (mut rounds, mut secs, mut f32_too) = (5usize, 0.3f64, false);
-    let mut i = 0;
-    while i < args.len() {
-        let v = args.get(i + 1).cloned().unwrap_or_default();
-        match args[i].as_str() {
-            "--problems" => problems = v.split(',').map(str::to_string).collect(),
-            "--rounds" => rounds = v.parse().expect("--rounds"),
-            "--secs" => secs = v.parse().expect("--secs"),
-            "--f32" => {
-                f32_too = true;
-                i += 1;
-                continue;
-            }
-            "--help" | "-h" => {
-                println!("{USAGE}");
-                return;
-            }
-            other => {
-                eprintln!("unknown option `{other}`\n{USAGE}");
-                std::process::exit(2);
-            }
-        }
-        i += 2;
+    let opts = common::Opts::parse(
+        USAGE,
+        &["--problems", "--rounds", "--secs"],
+        &["--f32"],
+        false,
+    );
+    let problems: Vec<String> = opts
+        .get("--problems")
+        .unwrap_or("digits-mlp,digits-softplus-mse".into())
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let rounds: usize = opts.num("--rounds", 5);
+    let secs: f64 = opts.num("--secs", 0.3);
+    let f32_too = opts.flag("--f32");
+    for pname in &problems {
+        // The problem's kind and data are checked before any timing starts.
+        let _ = problem::<f64>(&opts, pname);
     }
     println!("# certified-MM step cost, one thread, CPU time");
     for pname in &problems {
-        run::<f64>(pname, rounds, secs);
+        run::<f64>(&opts, pname, rounds, secs);
         if f32_too {
-            run::<f32>(pname, rounds, secs);
+            run::<f32>(&opts, pname, rounds, secs);
         }
     }
 }

@@ -27,34 +27,54 @@ use solvers::admm::{DlAdmm, DlAdmmConfig, ZlSolver};
 use solvers::lifted::{LiftedConfig, WeightsMethod};
 use solvers::{Budget, Driver, NetProblem, Solver};
 
-fn variant(name: &str) -> Box<dyn Solver<NetProblem<f64>>> {
+const USAGE: &str = "usage: inner_compare [--problems digits-mlp,spirals] [--sweeps 40] \
+[--variants dladmm-pg,dladmm-newton,lifted-50,lifted-default] [--at-sweeps 1,5,10,20,40] \
+[--at-passes 20,50,100,200,400]";
+
+/// The solver of a variant name (module doc), or what is wrong with the name.
+fn variant(name: &str) -> Result<Box<dyn Solver<NetProblem<f64>>>, String> {
+    let built = |r: Result<Box<dyn Solver<NetProblem<f64>>>, solvers::SolverError>| {
+        r.map_err(|e| format!("variant {name}: {e}"))
+    };
     match name {
-        "dladmm-pg" => Box::new(
+        "dladmm-pg" => built(
             DlAdmm::<f64>::new(DlAdmmConfig {
                 zl_solver: ZlSolver::reference(),
                 ..DlAdmmConfig::default()
             })
-            .expect("config"),
+            .map(|s| Box::new(s) as _),
         ),
-        "dladmm-newton" => Box::new(
+        "dladmm-newton" => built(
             DlAdmm::<f64>::new(DlAdmmConfig {
                 zl_solver: ZlSolver::Newton,
                 ..DlAdmmConfig::default()
             })
-            .expect("config"),
+            .map(|s| Box::new(s) as _),
         ),
-        "dladmm-default" => Box::new(DlAdmm::<f64>::new(DlAdmmConfig::default()).expect("config")),
-        "lifted-default" => Box::new(LiftedConfig::default().build::<f64>().expect("config")),
-        "lifted-round3" => Box::new(LiftedConfig::round3().build::<f64>().expect("config")),
+        "dladmm-default" => {
+            built(DlAdmm::<f64>::new(DlAdmmConfig::default()).map(|s| Box::new(s) as _))
+        }
+        "lifted-default" => built(
+            LiftedConfig::default()
+                .build::<f64>()
+                .map(|s| Box::new(s) as _),
+        ),
+        "lifted-round3" => built(
+            LiftedConfig::round3()
+                .build::<f64>()
+                .map(|s| Box::new(s) as _),
+        ),
         other => {
             // lifted-<cap>[-<tol>][-warm|-cold]
             let parts: Vec<&str> = other
                 .strip_prefix("lifted-")
-                .unwrap_or_else(|| panic!("unknown variant {other}"))
+                .ok_or_else(|| format!("unknown variant {other}"))?
                 .split('-')
                 .collect();
             let mut cfg = LiftedConfig {
-                inner_max_iters: parts[0].parse().expect("cap"),
+                inner_max_iters: parts[0]
+                    .parse()
+                    .map_err(|_| format!("variant {other}: `{}` is not a cap", parts[0]))?,
                 ..LiftedConfig::default()
             };
             for p in &parts[1..] {
@@ -69,35 +89,43 @@ fn variant(name: &str) -> Box<dyn Solver<NetProblem<f64>>> {
                 } else if *p == "fista" {
                     cfg.weights_method = WeightsMethod::Fista;
                 } else {
-                    cfg.inner_tol = p.parse().expect("tol");
+                    cfg.inner_tol = p
+                        .parse()
+                        .map_err(|_| format!("variant {other}: `{p}` is not a tolerance"))?;
                 }
             }
-            Box::new(cfg.build::<f64>().expect("config"))
+            built(cfg.build::<f64>().map(|s| Box::new(s) as _))
         }
     }
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let get = |k: &str| {
-        args.iter()
-            .position(|a| a == k)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
-    let problems = get("--problems").unwrap_or("digits-mlp,spirals".into());
-    let sweeps: u64 = get("--sweeps").map_or(40, |v| v.parse().expect("--sweeps"));
-    let variants =
-        get("--variants").unwrap_or("dladmm-pg,dladmm-newton,lifted-50,lifted-default".into());
-    let at_sweeps: Vec<u64> = get("--at-sweeps")
-        .unwrap_or("1,5,10,20,40".into())
-        .split(',')
-        .map(|v| v.parse().expect("--at-sweeps"))
-        .collect();
-    let at_passes: Vec<f64> = get("--at-passes")
-        .unwrap_or("20,50,100,200,400".into())
-        .split(',')
-        .map(|v| v.parse().expect("--at-passes"))
-        .collect();
+    let opts = common::Opts::parse(
+        USAGE,
+        &[
+            "--problems",
+            "--sweeps",
+            "--variants",
+            "--at-sweeps",
+            "--at-passes",
+        ],
+        &[],
+        false,
+    );
+    let problems = opts
+        .get("--problems")
+        .unwrap_or("digits-mlp,spirals".into());
+    let sweeps: u64 = opts.num("--sweeps", 40);
+    let variants = opts
+        .get("--variants")
+        .unwrap_or("dladmm-pg,dladmm-newton,lifted-50,lifted-default".into());
+    for v in variants.split(',') {
+        if let Err(msg) = variant(v) {
+            opts.fail(&msg);
+        }
+    }
+    let at_sweeps: Vec<u64> = opts.list("--at-sweeps", "1,5,10,20,40");
+    let at_passes: Vec<f64> = opts.list("--at-passes", "20,50,100,200,400");
     print!("| problem | variant | passes/sweep | inner evals/sweep | CPU ms/sweep |");
     for s in &at_sweeps {
         print!(" obj @ {s} sweeps |");
@@ -107,9 +135,9 @@ fn main() {
     }
     println!();
     for pname in problems.split(',') {
-        let (train, net, loss) = common::problem(pname);
+        let (train, net, loss) = common::problem(&opts, pname);
         for v in variants.split(',') {
-            let mut solver = variant(v);
+            let mut solver = variant(v).unwrap_or_else(|m| opts.fail(&m));
             let mut p = common::make(&train, &net, loss, 1);
             let t0 = cpu_ns();
             let out = Driver::new(Budget::iterations(sweeps))

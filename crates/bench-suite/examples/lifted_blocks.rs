@@ -9,36 +9,47 @@
 //! ```
 //!
 //! Options: `--problems a,b` `--sweeps 5` `--euclidean` (weights blocks without the
-//! metric, the method before issue #14) `--newton` (hidden weights blocks by
-//! semismooth Newton-CG, `WeightsMethod::NewtonCg`) `--tol 1e-3` `--cap 50`.
+//! metric, the method before issue #14) `--fista` (hidden weights blocks by FISTA,
+//! `WeightsMethod::Fista`, instead of the default semismooth Newton-CG; `--newton`, the
+//! default, is still accepted) `--tol 1e-3` `--cap 50`. Before session 11 made Newton-CG
+//! `LiftedState::from_forward`'s default, no flag meant FISTA: the commands without
+//! `--newton` in docs/PERFORMANCE.md's rounds 3 and 4 ran FISTA (`--fista` now).
 
 mod common;
 
 use common::cpu_ns;
 use solvers::lifted::{BlockId, InnerStats, LiftedState};
 
+const USAGE: &str = "usage: lifted_blocks [--problems digits-mlp] [--sweeps 5] [--tol 1e-3] \
+[--cap 50] [--euclidean] [--newton | --fista]";
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let get = |k: &str| {
-        args.iter()
-            .position(|a| a == k)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
-    let problems = get("--problems").unwrap_or("digits-mlp".into());
-    let sweeps: usize = get("--sweeps").map_or(5, |v| v.parse().expect("--sweeps"));
-    let tol: f64 = get("--tol").map_or(1e-3, |v| v.parse().expect("--tol"));
-    let cap: usize = get("--cap").map_or(50, |v| v.parse().expect("--cap"));
-    let euclidean = args.iter().any(|a| a == "--euclidean");
-    let newton = args.iter().any(|a| a == "--newton");
+    let opts = common::Opts::parse(
+        USAGE,
+        &["--problems", "--sweeps", "--tol", "--cap"],
+        &["--euclidean", "--newton", "--fista"],
+        false,
+    );
+    let problems = opts.get("--problems").unwrap_or("digits-mlp".into());
+    let sweeps: usize = opts.num("--sweeps", 5);
+    let tol: f64 = opts.num("--tol", 1e-3);
+    let cap: usize = opts.num("--cap", 50);
+    let euclidean = opts.flag("--euclidean");
+    if opts.flag("--newton") && opts.flag("--fista") {
+        opts.fail("--newton and --fista exclude each other");
+    }
+    let fista = opts.flag("--fista");
     for pname in problems.split(',') {
-        let (train, net, loss) = common::problem(pname);
+        let (train, net, loss) = common::problem(&opts, pname);
         let hidden = net.num_dense() - 1;
         let mut st = LiftedState::from_forward(&net, &loss, train.inputs(), vec![1.0; hidden], 0.0)
             .expect("state");
         st.curvature_bounds = !euclidean;
-        if newton {
-            st.weights_method = solvers::lifted::WeightsMethod::NewtonCg;
-        }
+        st.weights_method = if fista {
+            solvers::lifted::WeightsMethod::Fista
+        } else {
+            solvers::lifted::WeightsMethod::NewtonCg
+        };
         let (inputs, targets) = (train.inputs(), train.targets());
         for sweep in 1..=sweeps {
             let mut t = cpu_ns();
@@ -54,8 +65,8 @@ fn main() {
             let j = st.objective(inputs, targets, &loss, 1).expect("objective");
             for (id, s, ms) in rows {
                 println!(
-                    "{pname} sweep {sweep} {id:?}: iters {} trials {} conv {} start {:.6e} end {:.6e} L {:.3e} {ms:.1} ms",
-                    s.iterations, s.trials, s.converged, s.start, s.end, s.lipschitz
+                    "{pname} sweep {sweep} {id:?}: iters {} trials {} conv {} stalled {} start {:.6e} end {:.6e} L {:.3e} {ms:.1} ms",
+                    s.iterations, s.trials, s.converged, s.stalled, s.start, s.end, s.lipschitz
                 );
             }
             println!("{pname} sweep {sweep}: J = {j:.8e}");

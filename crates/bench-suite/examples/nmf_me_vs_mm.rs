@@ -26,16 +26,27 @@
 //! 12 of 20 seeds with the floor and 12 of 20 without (not kept).
 //! The exact ME point (theta 1) stalls far above both (2.0e6 - 3.0e6 at beta 2).
 
+mod common;
+
 use bench_suite::data::{PianoSpec, piano_spectrogram};
 use bench_suite::runner::initial_factors;
 use majorize::nmf::{self, NmfConfig, Rule};
 use nalgebra::DMatrix;
 
+const USAGE: &str = "usage: nmf_me_vs_mm [BETA ...]   (default: 1 2)";
+
 fn main() {
-    let betas: Vec<f64> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse().expect("beta must be a number"))
+    let opts = common::Opts::parse(USAGE, &[], &[], true);
+    let betas: Vec<f64> = opts
+        .positional
+        .iter()
+        .map(|a| opts.parse_value("BETA", a))
         .collect();
+    for &beta in &betas {
+        if let Err(e) = NmfConfig::new(beta).validate() {
+            opts.fail(&format!("beta {beta}: {e}"));
+        }
+    }
     let betas = if betas.is_empty() {
         vec![1.0, 2.0]
     } else {

@@ -36,7 +36,8 @@ const CODE_WEIGHT_STD: f64 = 0.01;
 const CODE_BIAS: f32 = 0.1;
 
 fn main() {
-    let args = common::PapersCheckArgs::parse(4, "he,code-init", "1,2,3,4");
+    let args =
+        common::PapersCheckArgs::parse("papers_bcd_check", &[], 4, "he,code-init", "1,2,3,4");
     let common::PapersCheckData {
         loss,
         train,
@@ -63,7 +64,9 @@ fn main() {
         let net = match v {
             "he" => &he,
             "code-init" => &code_init,
-            other => panic!("variant {other}: expected he or code-init"),
+            other => args
+                .opts
+                .fail(&format!("variant {other}: expected he or code-init")),
         };
         let mut p = NetProblem::new(net.clone(), loss.to_nets(), train.clone(), test.clone())
             .expect("problem")

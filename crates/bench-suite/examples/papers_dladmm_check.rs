@@ -48,8 +48,8 @@ use solvers::{Batching, NetProblem, Solver};
 /// Standard deviation of the reference code's weight and bias draws.
 const CODE_INIT_STD: f64 = 0.1;
 
-fn solver(name: &str, taylor_std: f64) -> Box<dyn Solver<NetProblem<f32>>> {
-    match name {
+fn solver(name: &str, taylor_std: f64) -> Option<Box<dyn Solver<NetProblem<f32>>>> {
+    Some(match name {
         "dladmm" => Box::new(DlAdmm::<f32>::new(DlAdmmConfig::default()).expect("config")),
         "dladmm-fixed" => Box::new(
             DlAdmm::<f32>::new(DlAdmmConfig {
@@ -74,16 +74,23 @@ fn solver(name: &str, taylor_std: f64) -> Box<dyn Solver<NetProblem<f32>>> {
             .build::<f32>()
             .expect("config"),
         ),
-        other => panic!("unknown solver {other}"),
-    }
+        _ => return None,
+    })
 }
 
 fn main() {
-    let args = common::PapersCheckArgs::parse(10, "dladmm-he,dladmm-code-init", "1,2,5,10");
-    let l2: Option<f64> = args.get("--l2").map(|v| v.parse().expect("--l2"));
-    let taylor_std: f64 = args
-        .get("--taylor-std")
-        .map_or(1.0, |v| v.parse().expect("--taylor-std"));
+    let args = common::PapersCheckArgs::parse(
+        "papers_dladmm_check",
+        &["--l2", "--taylor-std"],
+        10,
+        "dladmm-he,dladmm-code-init",
+        "1,2,5,10",
+    );
+    let l2: Option<f64> = args
+        .opts
+        .get("--l2")
+        .map(|v| args.opts.parse_value("--l2", &v));
+    let taylor_std: f64 = args.opts.num("--taylor-std", 1.0);
     let common::PapersCheckData {
         loss,
         train,
@@ -109,7 +116,9 @@ fn main() {
         } else if let Some(s) = v.strip_suffix("-he") {
             (s, &he)
         } else {
-            panic!("variant {v}: expected <solver>-he or <solver>-code-init");
+            args.opts.fail(&format!(
+                "variant {v}: expected <solver>-he or <solver>-code-init"
+            ));
         };
         let mut nets_loss = loss.to_nets();
         if let Some(l2) = l2 {
@@ -118,7 +127,12 @@ fn main() {
         let mut p = NetProblem::new(net.clone(), nets_loss, train.clone(), test.clone())
             .expect("problem")
             .with_threads(1);
-        let mut s = solver(name, taylor_std);
+        let Some(mut s) = solver(name, taylor_std) else {
+            args.opts.fail(&format!(
+                "variant {v}: unknown solver {name} (dladmm, dladmm-fixed, admm-taylor, \
+                 admm-taylor-paper, adam)"
+            ));
+        };
         common::print_papers_row(v, &mut p, &mut s, args.iterations, &args.at);
     }
 }

@@ -27,52 +27,43 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use solvers::{Context, Counters, Solver};
 
-struct Opts {
+struct Settings {
     problems: Vec<String>,
     solvers: Option<Vec<String>>,
     min_time: f64,
     min_sweeps: usize,
     max_sweeps: usize,
     threads: usize,
+    cli: common::Opts,
 }
 
-fn parse() -> Opts {
-    let mut o = Opts {
-        problems: vec![
-            "digits-mlp".into(),
-            "digits-mlp-deep".into(),
-            "mnist-synth".into(),
+fn parse() -> Settings {
+    let cli = common::Opts::parse(
+        USAGE,
+        &[
+            "--problems",
+            "--solvers",
+            "--min-time",
+            "--min-sweeps",
+            "--max-sweeps",
+            "--threads",
         ],
-        solvers: None,
-        min_time: 2.0,
-        min_sweeps: 2,
-        max_sweeps: 50,
-        threads: 1,
-    };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let list = |s: &str| s.split(',').map(str::to_string).collect::<Vec<_>>();
-    let mut i = 0;
-    while i < args.len() {
-        let v = args.get(i + 1).cloned().unwrap_or_default();
-        match args[i].as_str() {
-            "--problems" => o.problems = list(&v),
-            "--solvers" => o.solvers = Some(list(&v)),
-            "--min-time" => o.min_time = v.parse().expect("--min-time"),
-            "--min-sweeps" => o.min_sweeps = v.parse().expect("--min-sweeps"),
-            "--max-sweeps" => o.max_sweeps = v.parse().expect("--max-sweeps"),
-            "--threads" => o.threads = v.parse().expect("--threads"),
-            "--help" | "-h" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => {
-                eprintln!("unknown option `{other}`\n{USAGE}");
-                std::process::exit(2);
-            }
-        }
-        i += 2;
+        &[],
+        false,
+    );
+    let list = |s: String| s.split(',').map(str::to_string).collect::<Vec<_>>();
+    Settings {
+        problems: list(
+            cli.get("--problems")
+                .unwrap_or("digits-mlp,digits-mlp-deep,mnist-synth".into()),
+        ),
+        solvers: cli.get("--solvers").map(list),
+        min_time: cli.num("--min-time", 2.0),
+        min_sweeps: cli.num("--min-sweeps", 2),
+        max_sweeps: cli.num("--max-sweeps", 50),
+        threads: cli.num("--threads", 1),
+        cli,
     }
-    o
 }
 
 const USAGE: &str = "usage: sweep_ratios [--problems digits-mlp,digits-mlp-deep,mnist-synth] \
@@ -90,7 +81,7 @@ fn time_solver(
     entry: &SolverEntry,
     make: &dyn Fn() -> NetProblem<f64>,
     loss: nets::LossKind,
-    o: &Opts,
+    o: &Settings,
 ) -> Result<Timing, String> {
     let Factory::Network { f64: factory, .. } = entry.factory else {
         return Err("not a network solver".into());
@@ -139,7 +130,7 @@ fn main() {
         o.threads
     );
     for pname in &o.problems {
-        let (train, net, loss) = common::problem(pname);
+        let (train, net, loss) = common::problem(&o.cli, pname);
         let threads = o.threads;
         let make = || common::make(&train, &net, loss, threads);
         let gd0 = time_solver(gd, &make, loss.kind, &o).expect("gd");

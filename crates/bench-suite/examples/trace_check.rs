@@ -23,17 +23,36 @@ use solvers::{Budget, Driver};
 
 type Traces = BTreeMap<String, Vec<Option<f64>>>;
 
+const USAGE: &str = "usage: trace_check [--problems digits-mlp,digits-mlp-deep,mnist-synth-small] \
+[--solvers a,b] [--iterations 6] [--tol 1e-10] [--write FILE | --compare FILE]";
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let get = |k: &str| {
-        args.iter()
-            .position(|a| a == k)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
+    let opts = common::Opts::parse(
+        USAGE,
+        &[
+            "--problems",
+            "--solvers",
+            "--iterations",
+            "--tol",
+            "--write",
+            "--compare",
+        ],
+        &[],
+        false,
+    );
+    let get = |k: &str| opts.get(k);
     let problems =
         get("--problems").unwrap_or("digits-mlp,digits-mlp-deep,mnist-synth-small".into());
-    let iterations: u64 = get("--iterations").map_or(6, |v| v.parse().expect("--iterations"));
-    let tol: f64 = get("--tol").map_or(1e-10, |v| v.parse().expect("--tol"));
+    let iterations: u64 = opts.num("--iterations", 6);
+    let tol: f64 = opts.num("--tol", 1e-10);
+    // The file to compare with is read before anything runs (a bad path or file ends the
+    // example at once).
+    let before: Option<Traces> = get("--compare").map(|path| {
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| opts.fail(&format!("cannot read {path}: {e}")));
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| opts.fail(&format!("{path} is not a trace file: {e}")))
+    });
     let reg = solver_registry();
     let solvers = get("--solvers").map_or_else(
         || common::default_solvers(&reg),
@@ -41,7 +60,7 @@ fn main() {
     );
     let mut traces = Traces::new();
     for pname in problems.split(',') {
-        let (train, net, loss) = common::problem(pname);
+        let (train, net, loss) = common::problem(&opts, pname);
         for s in &solvers {
             let Some(entry) = reg.iter().find(|e| e.name == s) else {
                 eprintln!("no registry entry `{s}`");
@@ -77,11 +96,13 @@ fn main() {
         }
     }
     if let Some(path) = get("--write") {
-        std::fs::write(&path, serde_json::to_string_pretty(&traces).expect("json")).expect("write");
+        let json = serde_json::to_string_pretty(&traces).expect("traces serialise");
+        if let Err(e) = std::fs::write(&path, json) {
+            eprintln!("cannot write {path}: {e}");
+            std::process::exit(1);
+        }
         println!("wrote {} traces to {path}", traces.len());
-    } else if let Some(path) = get("--compare") {
-        let before: Traces =
-            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+    } else if let (Some(path), Some(before)) = (get("--compare"), before) {
         let mut bad = 0;
         for (k, now) in &traces {
             let Some(was) = before.get(k) else {

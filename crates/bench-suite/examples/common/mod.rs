@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+mod opts;
+pub use opts::Opts;
+
 use bench_suite::problems::{
     BuildOptions, DataSource, HiddenActivation, LossSpec, ProblemData, ProblemKind, ProblemSpec,
     SolverFamily, find_problem,
@@ -113,11 +116,12 @@ pub fn mnist_synth(train: usize) -> ProblemSpec {
 
 /// A named problem's training set, initial network (runner seed 0) and loss.
 /// `mnist-synth` has 10 000 samples, `mnist-synth-small` 1 000.
-pub fn problem(name: &str) -> (Dataset<f64>, Sequential<f64>, Loss) {
+pub fn problem(opts: &Opts, name: &str) -> (Dataset<f64>, Sequential<f64>, Loss) {
     let spec = match name {
         "mnist-synth" => mnist_synth(10_000),
         "mnist-synth-small" => mnist_synth(1_000),
-        _ => find_problem(name).expect("problem"),
+        _ => find_problem(name)
+            .unwrap_or_else(|e| opts.fail(&format!("{e} (or mnist-synth, mnist-synth-small)"))),
     };
     let ProblemKind::Network {
         widths,
@@ -126,15 +130,15 @@ pub fn problem(name: &str) -> (Dataset<f64>, Sequential<f64>, Loss) {
         ..
     } = &spec.kind
     else {
-        panic!("{name} is not a network problem");
+        opts.fail(&format!("{name} is not a network problem"));
     };
-    let ProblemData::Supervised { train, .. } = spec
-        .build::<f64>(0, &BuildOptions::from_env())
-        .expect("data")
-    else {
-        panic!("not supervised");
+    let train = match spec.build::<f64>(0, &BuildOptions::from_env()) {
+        Ok(ProblemData::Supervised { train, .. }) => train,
+        Ok(_) => opts.fail(&format!("{name} is not a supervised problem")),
+        Err(e) => opts.fail(&format!("{name}: {e}")),
     };
-    let net = initial_network::<f64>(widths, *hidden, 0).expect("net");
+    let net = initial_network::<f64>(widths, *hidden, 0)
+        .unwrap_or_else(|e| opts.fail(&format!("{name}: initial network: {e}")));
     (train, net, loss.to_nets())
 }
 
@@ -153,11 +157,11 @@ pub fn make(
 /// The command line shared by the papers checks (`papers_dladmm_check`,
 /// `papers_bcd_check`): `--train N` and `--test M` (first N training / M test
 /// Fashion-MNIST images, default 10,000 each), `--iterations K`, `--variants a,b`,
-/// `--at i,j` (iterations whose values are printed), and any other `--key value`
-/// through [`PapersCheckArgs::get`].
+/// `--at i,j` (iterations whose values are printed), and the example's own `--key value`
+/// options through [`PapersCheckArgs::opts`] (a bad command line: usage, status 2).
 pub struct PapersCheckArgs {
-    /// The arguments after the program name.
-    args: Vec<String>,
+    /// The parsed command line.
+    pub opts: Opts,
     /// Training images.
     pub train: usize,
     /// Test images.
@@ -172,44 +176,27 @@ pub struct PapersCheckArgs {
 
 impl PapersCheckArgs {
     /// Parses the process arguments with the example's defaults for `--iterations`,
-    /// `--variants` and `--at`; panics with the option's name on a malformed value.
-    pub fn parse(iterations: u64, variants: &str, at: &str) -> Self {
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        let mut out = Self {
-            args,
-            train: 10_000,
-            test: 10_000,
-            iterations,
-            variants: variants.into(),
-            at: Vec::new(),
-        };
-        out.train = out
-            .get("--train")
-            .map_or(10_000, |v| v.parse().expect("--train"));
-        out.test = out
-            .get("--test")
-            .map_or(10_000, |v| v.parse().expect("--test"));
-        out.iterations = out
-            .get("--iterations")
-            .map_or(iterations, |v| v.parse().expect("--iterations"));
-        if let Some(v) = out.get("--variants") {
-            out.variants = v;
+    /// `--variants` and `--at`; `extra` are the example's own valued options.
+    pub fn parse(name: &str, extra: &[&str], iterations: u64, variants: &str, at: &str) -> Self {
+        let mut valued = vec!["--train", "--test", "--iterations", "--variants", "--at"];
+        valued.extend_from_slice(extra);
+        let usage = format!(
+            "usage: {name} [--train 10000] [--test 10000] [--iterations {iterations}] \
+             [--variants {variants}] [--at {at}]{}",
+            extra
+                .iter()
+                .map(|k| format!(" [{k} V]"))
+                .collect::<String>()
+        );
+        let opts = Opts::parse(&usage, &valued, &[], false);
+        Self {
+            train: opts.num("--train", 10_000),
+            test: opts.num("--test", 10_000),
+            iterations: opts.num("--iterations", iterations),
+            variants: opts.get("--variants").unwrap_or(variants.into()),
+            at: opts.list("--at", at),
+            opts,
         }
-        out.at = out
-            .get("--at")
-            .unwrap_or(at.into())
-            .split(',')
-            .map(|v| v.parse().expect("--at"))
-            .collect();
-        out
-    }
-
-    /// The value after `key`, if given.
-    pub fn get(&self, key: &str) -> Option<String> {
-        self.args
-            .iter()
-            .position(|a| a == key)
-            .and_then(|i| self.args.get(i + 1).cloned())
     }
 }
 
