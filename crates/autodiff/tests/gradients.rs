@@ -1,6 +1,7 @@
 //! Property tests (f64): every op's gradient matches central finite differences to a
 //! relative error of 1e-6, on random shapes and values kept away from kinks and outside
-//! the domains' edges, and so do random deep compositions with fan-out.
+//! the domains' edges (the fused `affine` included), and so do random deep compositions
+//! with fan-out.
 
 use autodiff::gradcheck::{GradCheckConfig, check_tape_gradient};
 use autodiff::{Reduction, Result, Tape, Transpose, Var};
@@ -99,6 +100,29 @@ proptest! {
                 t.sum_all(s)
             },
             &[a, b],
+            &GradCheckConfig::default(),
+        ).unwrap();
+        prop_assert!(rep.passes(TOL), "{}", rep);
+    }
+
+    /// The fused dense layer `W X + b 1^T` (its own forward and backward kernel), with
+    /// all three operands as parameters.
+    #[test]
+    fn affine(m in 1usize..5, k in 1usize..5, n in 1usize..5, seed in any::<u64>()) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let w = uniform(m, k, -1.0, 1.0, &mut rng);
+        let x = uniform(k, n, -1.0, 1.0, &mut rng);
+        let b = uniform(m, 1, -1.0, 1.0, &mut rng);
+        let s = uniform(m, n, -1.0, 1.0, &mut rng);
+        let rep = check_tape_gradient(
+            |t, p| {
+                let y = t.affine(p[0], p[1], p[2])?;
+                let sv = t.constant(&s);
+                let q = t.mul(y, sv)?;
+                let q = t.square(q)?;
+                t.sum_all(q)
+            },
+            &[w, x, b],
             &GradCheckConfig::default(),
         ).unwrap();
         prop_assert!(rep.passes(TOL), "{}", rep);

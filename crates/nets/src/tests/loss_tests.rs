@@ -112,6 +112,40 @@ fn output_gradients_match_finite_differences() {
     }
 }
 
+/// The f32 output gradients (softmax takes its own f32 branch: exps in f32) agree with
+/// the f64 ones checked above, to f32 precision, for every loss and target kind.
+#[test]
+fn f32_output_gradients_agree_with_the_checked_f64_ones() {
+    let mut r = rng(45);
+    let (k, n) = (4, 5);
+    for (loss, t) in cases(&mut r, k, n) {
+        let z = rand_matrix(&mut r, k, n, 2.0);
+        let mut g = DMatrix::zeros(0, 0);
+        let v = loss.value_and_output_grad(&z, &t, &mut g).unwrap();
+        let t32 = match &t {
+            Targets::Labels { labels, classes } => Targets::Labels {
+                labels: labels.clone(),
+                classes: *classes,
+            },
+            Targets::Dense(m) => Targets::Dense(m.map(|x| x as f32)),
+        };
+        let mut g32 = DMatrix::zeros(0, 0);
+        let v32 = loss
+            .value_and_output_grad(&z.map(|x| x as f32), &t32, &mut g32)
+            .unwrap();
+        assert!(
+            (v32 as f64 - v).abs() <= 1e-6 * (1.0 + v.abs()),
+            "{loss:?}: value f32 {v32} vs f64 {v}"
+        );
+        let err = (g32.map(|x| x as f64) - &g).amax();
+        assert!(
+            err <= 1e-6 * (1.0 + g.amax()),
+            "{loss:?}: gradient differs by {err:e}"
+        );
+        assert!(g.amax() > 1e-2, "{loss:?}: vanishing gradient");
+    }
+}
+
 /// Analytic per-sample Hessian in the logits.
 fn hessian(kind: LossKind, z: &[f64], ysum: f64) -> DMatrix<f64> {
     let k = z.len();

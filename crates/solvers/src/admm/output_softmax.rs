@@ -307,15 +307,13 @@ mod tests {
     /// `+inf` passed through.
     #[test]
     fn ln_ge1_matches_libm() {
-        let mut worst = 0.0f64;
-        let mut check = |s: f64| {
+        let check = |s: f64| {
             let (got, want) = (super::ln_ge1(s), s.ln());
             let err = (got - want).abs() / (want.abs() * f64::EPSILON).max(f64::MIN_POSITIVE);
             assert!(
                 err <= 4.0 || got == want,
                 "s {s}: {got} vs {want} ({err} ulps)"
             );
-            worst = worst.max(if got == want { 0.0 } else { err });
         };
         check(1.0);
         for i in 1..200_000 {
@@ -331,7 +329,6 @@ mod tests {
                 }
             }
         }
-        assert!(worst <= 4.0, "{worst}");
         assert!(super::ln_ge1(f64::NAN).is_nan());
         assert_eq!(super::ln_ge1(f64::INFINITY), f64::INFINITY);
     }

@@ -113,17 +113,25 @@ fn softmax_ce_mean_with_l2_never_increases_phi() {
 
 #[test]
 fn sigmoid_network_never_increases_phi() {
-    // Numeric activation prox (guarded entrywise): still monotone.
+    // Numeric activation prox (guarded entrywise): still monotone. (The network was a
+    // tanh one, and nothing checked that the hook ran: the test passed with no block.)
     let (_, data) = toy::<f64>(3);
     let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let mut net =
-        Sequential::mlp(&[4, 5, 3], Activation::Tanh, Init::GlorotNormal, &mut rng).unwrap();
+    let mut net = Sequential::mlp(
+        &[4, 5, 3],
+        Activation::Sigmoid,
+        Init::GlorotNormal,
+        &mut rng,
+    )
+    .unwrap();
     let loss = Loss::new(LossKind::Mse, Reduction::Sum);
     let cfg = BcdConfig::default();
     let mut bcd = cfg.build::<f64>().unwrap();
     bcd.init_parts(&net, &data, &loss).unwrap();
     let ld = LiftedData::new(&data, &loss);
-    let mut prev = bcd.state().unwrap().objective(&ld, &cfg).unwrap();
+    let start = bcd.state().unwrap().objective(&ld, &cfg).unwrap();
+    let mut prev = start;
+    let mut checked = 0usize;
     run_ctx(|ctx| {
         for _ in 0..3 {
             bcd.step_with_hook(&mut net, &data, &loss, ctx, &mut |blk, st| {
@@ -133,10 +141,14 @@ fn sigmoid_network_never_increases_phi() {
                     "{blk:?}: {prev} -> {phi}"
                 );
                 prev = phi;
+                checked += 1;
             })
             .unwrap();
         }
     });
+    // 2 output blocks + 2 weight pairs + (V, U) of the hidden layer per sweep.
+    assert_eq!(checked, 3 * 6);
+    assert!(prev < start, "Phi {start} -> {prev}");
 }
 
 #[test]

@@ -82,7 +82,9 @@ impl<T: Real> SurrogateBuilder<T> for Builder<'_, T> {
     }
 }
 
-fn contract<T: Real>(seed: u64, tangency_tol: f64) -> Result<(), TestCaseError> {
+/// The contract on one random case; tangency within `tangency_tol` relative, or within
+/// `abs_tol * (1 + |f|)` absolute (the tape's gradient rounds at the scale of `f`).
+fn contract<T: Real>(seed: u64, tangency_tol: f64, abs_tol: f64) -> Result<(), TestCaseError> {
     let case = random_case::<T>(seed, None, None);
     let obj = AlphaObjective { case: &case };
     let b = Builder { case: &case };
@@ -128,7 +130,7 @@ fn contract<T: Real>(seed: u64, tangency_tol: f64) -> Result<(), TestCaseError> 
                 .objective(&case.loss, &case.x, &case.y)
                 .unwrap()
                 .to_f64();
-            let abs_ok = v.absolute <= 1e-8 * (1.0 + f0.abs());
+            let abs_ok = v.absolute <= abs_tol * (1.0 + f0.abs());
             prop_assert!(
                 v.relative <= tangency_tol || abs_ok,
                 "seed {seed}: tangency {:e} (absolute {:e})",
@@ -143,9 +145,12 @@ fn contract<T: Real>(seed: u64, tangency_tol: f64) -> Result<(), TestCaseError> 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
     #[test]
-    fn check_surrogate_passes_f64(seed in any::<u64>()) { contract::<f64>(seed, 1e-6)?; }
+    fn check_surrogate_passes_f64(seed in any::<u64>()) { contract::<f64>(seed, 1e-6, 1e-8)?; }
+    /// f32: the tape's gradient carries f32 rounding (relative errors seen up to 7e-3
+    /// where it nearly cancels, the absolute error then below 1e-6); 15 000 random cases
+    /// passed at these tolerances. (The tolerance was infinite: tangency was unchecked.)
     #[test]
-    fn check_surrogate_passes_f32(seed in any::<u64>()) { contract::<f32>(seed, f64::INFINITY)?; }
+    fn check_surrogate_passes_f32(seed in any::<u64>()) { contract::<f32>(seed, 1e-3, 1e-5)?; }
 }
 
 /// Every activation and every loss, in both precisions, with kinks and saturation.
