@@ -245,3 +245,20 @@ fn csv_class_counts_and_f32_overflow_are_typed_errors() {
     assert!(e.to_string().contains("line 1, column 2"), "{e}");
     assert_eq!(t.to_matrix::<f64>().unwrap()[(0, 1)], 1e39);
 }
+
+/// Review 2: the initial NMF factors are counted before they are allocated (Python's
+/// `NMF(n_components=10**9)` aborted the interpreter on an 32 GB allocation): a typed
+/// error naming the rank; a rank of 0 too.
+#[test]
+fn initial_nmf_factors_beyond_the_entry_cap_are_an_error() {
+    let v = DMatrix::from_element(30, 4, 1.0f64);
+    for rank in [1_000_000_000, usize::MAX, 0] {
+        let e = bench_suite::runner::initial_factors(&v, rank, 0).unwrap_err();
+        assert!(
+            matches!(e, BenchError::InvalidArgument { name: "rank", .. }),
+            "{rank}: {e}"
+        );
+    }
+    let (w, h) = bench_suite::runner::initial_factors(&v, 3, 0).unwrap();
+    assert_eq!((w.shape(), h.shape()), ((30, 3), (3, 4)));
+}
