@@ -100,7 +100,7 @@ fn fit_impl<T: Real>(
             }
             (w, h)
         }
-        None => bench_suite::runner::initial_factors(&v, k, seed),
+        None => bench_suite::runner::initial_factors(&v, k, seed).map_err(val)?,
     };
     let mut problem = NmfProblem::new(v, w0, h0, &config).map_err(val)?;
     let mut solver = BetaNmf::new(config).map_err(val)?;

@@ -60,14 +60,24 @@ def as_float_array(x, name="X"):
     return arr
 
 
+def count_of(name, value, low=1):
+    """``value`` as an int in ``[low, 2**63)`` (the counts the Rust side takes as
+    ``usize``); out of range is a ``ValueError`` naming the parameter, not the
+    ``OverflowError`` of the conversion."""
+    n = int(value)
+    if not low <= n < 2**63:
+        raise ValueError(f"{name} = {value!r} must be an int in [{low}, 2**63)")
+    return n
+
+
 def seed_of(random_state):
     """A 64-bit seed: an int as is, ``None`` from NumPy's global generator (as
     scikit-learn), a ``RandomState`` / ``Generator`` by drawing from it."""
     if random_state is None:
         return int(np.random.randint(0, 2**63 - 1, dtype=np.int64))
     if isinstance(random_state, (int, np.integer)):
-        if random_state < 0:
-            raise ValueError(f"random_state = {random_state} must be >= 0")
+        if not 0 <= random_state < 2**64:
+            raise ValueError(f"random_state = {random_state} must be in [0, 2**64)")
         return int(random_state)
     if isinstance(random_state, np.random.RandomState):
         return int(random_state.randint(0, 2**63 - 1, dtype=np.int64))

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from . import _native
-from ._base import Params, as_float_array, check_fitted, seed_of
+from ._base import Params, as_float_array, check_fitted, count_of, seed_of
 
 
 def solvers():
@@ -64,16 +64,22 @@ class _BaseMLP(Params):
         hidden = [int(h) for h in hidden]
         if any(h < 1 for h in hidden):
             raise ValueError(f"hidden_layer_sizes = {self.hidden_layer_sizes} must be positive")
+        hidden = [count_of("hidden_layer_sizes", h) for h in hidden]
         if self.batch_size == "auto":
             batch = None
         elif isinstance(self.batch_size, (int, np.integer)):
-            batch = int(self.batch_size)
+            batch = count_of("batch_size", self.batch_size)
         else:
             raise ValueError(f"batch_size = {self.batch_size!r} must be 'auto' or an int")
+        for name, value in self.solver_options.items():
+            if isinstance(value, float) and not np.isfinite(value):
+                raise ValueError(f"solver option {name} = {value} must be finite")
         try:
-            options = json.dumps(self.solver_options)
+            options = json.dumps(self.solver_options, allow_nan=False)
         except TypeError as e:
             raise TypeError(f"solver options must be JSON-serialisable: {e}") from None
+        except ValueError as e:  # a NaN or infinity nested in a list
+            raise ValueError(f"solver options must be finite: {e}") from None
         out = _native.mlp_fit(
             X,
             y,
@@ -81,7 +87,7 @@ class _BaseMLP(Params):
             hidden=hidden,
             activation=self.activation,
             alpha=float(self.alpha),
-            max_iter=int(self.max_iter),
+            max_iter=count_of("max_iter", self.max_iter, 0),
             batch_size=batch,
             seed=seed_of(self.random_state),
             solver=self.solver,

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 
 from . import _native
-from ._base import ConvergenceWarning, Params, as_float_array, check_fitted, seed_of
+from ._base import ConvergenceWarning, Params, as_float_array, check_fitted, count_of, seed_of
 
 _BETA_NAMES = {"frobenius": 2.0, "kullback-leibler": 1.0, "itakura-saito": 0.0}
 
@@ -98,7 +98,7 @@ class NMF(Params):
         return dict(
             beta=_beta(self.beta_loss),
             solver=self.solver,
-            max_iter=int(self.max_iter),
+            max_iter=count_of("max_iter", self.max_iter, 0),
             tol=float(self.tol),
             alpha_w=float(self.alpha_W),
             alpha_h=float(alpha_h),
@@ -124,7 +124,7 @@ class NMF(Params):
         k = self.n_components
         if k is None:
             k = X.shape[1]
-        if not isinstance(k, (int, np.integer)) or k < 1:
+        if not isinstance(k, (int, np.integer)) or not 1 <= k < 2**63:
             raise ValueError(f"n_components = {k!r} must be a positive int or None")
         out = _native.nmf_fit(
             X, W, H, n_components=int(k), seed=seed_of(self.random_state), **self._common()

@@ -140,3 +140,38 @@ def test_compare_bad_option():
         strata.compare(bogus=1)
     with pytest.raises(ValueError, match="unknown solver|no-such"):
         strata.compare(solvers=["no-such"], problems="blobs", epochs=1, out="/tmp/strata-py-never")
+
+
+def test_sizes_too_large_are_errors_not_aborts():
+    """Review 2: a mistyped size allocated terabytes and aborted the interpreter
+    (``memory allocation ... failed``): the network's parameters and the NMF factors are
+    counted first (at most 10^9) in the Rust library."""
+    with pytest.raises(ValueError, match="more than 1000000000 parameters"):
+        strata.MLPClassifier((10**12,), max_iter=1).fit(Xd, yd)
+    with pytest.raises(ValueError, match="more than 1000000000 factor entries"):
+        strata.NMF(10**9, max_iter=1).fit(V)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: strata.MLPClassifier((3,), max_iter=-1), r"max_iter = -1 must be an int in \[0, 2\*\*63\)"),
+        (lambda: strata.MLPClassifier((3,), max_iter=2**70), r"max_iter = .* must be an int"),
+        (lambda: strata.MLPClassifier((3,), batch_size=-1), r"batch_size = -1 must be an int in \[1"),
+        (lambda: strata.MLPClassifier((2**70,)), r"hidden_layer_sizes = .* must be an int"),
+        (lambda: strata.MLPClassifier((3,), random_state=2**64), r"random_state = .* must be in \[0, 2\*\*64\)"),
+        (lambda: strata.MLPClassifier((3,), lr=float("nan")), "solver option lr = nan must be finite"),
+        (lambda: strata.MLPClassifier((3,), lr=float("inf")), "solver option lr = inf must be finite"),
+        (lambda: strata.NMF(2, max_iter=-1), r"max_iter = -1 must be an int"),
+        (lambda: strata.NMF(2**70), r"n_components = .* must be a positive int"),
+    ],
+)
+def test_out_of_range_counts_are_value_errors(make, match):
+    """Review 2: these raised OverflowError (the conversion to usize / u64) or, for a
+    NaN option, a ValueError saying the options were not a JSON object."""
+    est = make()
+    with pytest.raises(ValueError, match=match):
+        if isinstance(est, strata.NMF):
+            est.fit(V)
+        else:
+            est.fit(Xd, yd)

@@ -274,3 +274,62 @@ impl PlusTenth for Var {
         t.add(self, s)
     }
 }
+
+/// `affine(W, X, b)` against central differences on degenerate and thin shapes
+/// (`d_out x depth x N`: 1 x 1 x 1, no output rows, depth 0, no samples, width 1 on
+/// either side), one and two threads, with a non-uniform upstream gradient
+/// (`f = sum(S (.) Z (.) Z)`); every entry of all three parameters is compared. Also
+/// one operand in two roles (`W` is also the input: `affine(W, W, b)` then again).
+#[test]
+fn affine_matches_finite_differences_on_degenerate_shapes() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    for (m, k, n) in [
+        (1, 1, 1),
+        (0, 3, 2),
+        (2, 0, 3),
+        (3, 2, 0),
+        (0, 0, 0),
+        (1, 5, 1),
+        (5, 1, 7),
+    ] {
+        let s = uniform(m, n, -1.0, 1.0, &mut rng);
+        let params = [
+            uniform(m, k, -1.0, 1.0, &mut rng),
+            uniform(k, n, -1.0, 1.0, &mut rng),
+            uniform(m, 1, -1.0, 1.0, &mut rng),
+        ];
+        for threads in [1, 2] {
+            let rep = check_tape_gradient(
+                |t, p| {
+                    t.set_threads(threads);
+                    let z = t.affine(p[0], p[1], p[2])?;
+                    let sv = t.constant(&s);
+                    let q = t.mul(z, sv)?;
+                    let q = t.mul(q, z)?;
+                    t.sum_all(q)
+                },
+                &params,
+                &GradCheckConfig::default(),
+            )
+            .unwrap();
+            assert_eq!(rep.checked, m * k + k * n + m, "{m}x{k}x{n}");
+            assert!(rep.passes(TOL), "{m}x{k}x{n}, {threads} threads: {rep}");
+        }
+    }
+    let rep = check_tape_gradient(
+        |t, p| {
+            let z = t.affine(p[0], p[0], p[1])?;
+            let z = t.affine(p[0], z, p[1])?;
+            let z = t.tanh(z)?;
+            t.sum_all(z)
+        },
+        &[
+            uniform(2, 2, -1.0, 1.0, &mut rng),
+            uniform(2, 1, -1.0, 1.0, &mut rng),
+        ],
+        &GradCheckConfig::default(),
+    )
+    .unwrap();
+    assert_eq!(rep.checked, 6);
+    assert!(rep.passes(TOL), "{rep}");
+}

@@ -56,7 +56,7 @@ fn main() {
     let at = [10usize, 50, 100, 200, 500];
     for beta in betas {
         for seed in 0..3u64 {
-            let (w0, h0) = initial_factors(&v, 4, seed);
+            let (w0, h0) = initial_factors(&v, 4, seed).unwrap();
             let run = |cfg: NmfConfig| {
                 let (mut w, mut h) = (w0.clone(), h0.clone());
                 nmf::factorize(&v, &mut w, &mut h, &cfg, 500).expect("factorize")

@@ -206,7 +206,7 @@ pub fn papers_plan(
 /// Runs `--suite papers` and writes the usual outputs into a new directory.
 pub fn run_papers(args: &CompareArgs) -> Result<CompareOutcome, BenchError> {
     let limit = match args.memory_limit_gib {
-        Some(gib) => (gib * (1u64 << 30) as f64) as u64,
+        Some(gib) => crate::runner::limits::memory_limit_bytes(gib)?,
         None => default_memory_limit_bytes(),
     };
     let (plan, refused) = papers_plan(args, limit)?;

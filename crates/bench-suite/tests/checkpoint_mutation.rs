@@ -181,7 +181,7 @@ fn net_problem() -> NetProblem<f64> {
 
 fn nmf_problem(beta: f64) -> NmfProblem<f64> {
     let v = DMatrix::from_fn(6, 8, |i, j| 0.5 + ((i * 3 + j * 5) % 7) as f64);
-    let (w, h) = initial_factors(&v, 2, 3);
+    let (w, h) = initial_factors(&v, 2, 3).unwrap();
     let cfg = BetaNmfConfig {
         beta,
         ..Default::default()

@@ -71,6 +71,45 @@ fn huge_counts_and_durations_are_refused_before_anything_runs() {
     assert!(entries(&root).is_empty(), "{:?}", entries(&root));
 }
 
+/// Review 2: the options the table above missed. `--memory-limit-gib` NaN, 0, a
+/// negative value or infinity became a 0-byte (or saturated) limit: with `--suite
+/// papers` every run was refused and a results directory written (exit 3); `--max-train
+/// 0` built empty data sets. Each is now refused up front, with or without the suite:
+/// `InvalidArgument`, exit 2, nothing written.
+#[test]
+fn memory_limits_and_sample_caps_out_of_range_are_refused_up_front() {
+    let root = common::temp_dir("hard-caps");
+    let out = root.display().to_string();
+    for suite in [None, Some("papers")] {
+        for extra in [
+            ["--memory-limit-gib", "NaN"],
+            ["--memory-limit-gib", "0"],
+            ["--memory-limit-gib", "-1"],
+            ["--memory-limit-gib", "inf"],
+            ["--memory-limit-gib", "1e30"],
+            ["--max-train", "0"],
+            ["--max-test", "0"],
+        ] {
+            let mut v = vec!["strata-compare", "--out", &out, "--no-progress"];
+            match suite {
+                Some(s) => v.extend_from_slice(&["--suite", s, "--seeds", "1"]),
+                None => v.extend_from_slice(&["--problems", "spirals", "--solvers", "lbfgs"]),
+            }
+            v.extend_from_slice(&extra);
+            let e = run(&CompareArgs::parse_from(&v)).unwrap_err();
+            assert!(
+                matches!(&e, BenchError::InvalidArgument { name, .. } if *name == &extra[0][2..]),
+                "{suite:?} {extra:?}: {e}"
+            );
+            let o = Command::new(BIN).args(&v[1..]).output().unwrap();
+            assert_eq!(o.status.code(), Some(2), "{suite:?} {extra:?}");
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(err.contains("invalid argument"), "{extra:?}: {err}");
+        }
+    }
+    assert!(entries(&root).is_empty(), "{:?}", entries(&root));
+}
+
 /// Defect 9: Ctrl-C during a comparison removes the partial directory and exits 130;
 /// no directory carrying a run's name is left behind.
 #[cfg(unix)]
@@ -205,4 +244,21 @@ fn csv_class_counts_and_f32_overflow_are_typed_errors() {
     let e = t.to_matrix::<f32>().unwrap_err();
     assert!(e.to_string().contains("line 1, column 2"), "{e}");
     assert_eq!(t.to_matrix::<f64>().unwrap()[(0, 1)], 1e39);
+}
+
+/// Review 2: the initial NMF factors are counted before they are allocated (Python's
+/// `NMF(n_components=10**9)` aborted the interpreter on an 32 GB allocation): a typed
+/// error naming the rank; a rank of 0 too.
+#[test]
+fn initial_nmf_factors_beyond_the_entry_cap_are_an_error() {
+    let v = DMatrix::from_element(30, 4, 1.0f64);
+    for rank in [1_000_000_000, usize::MAX, 0] {
+        let e = bench_suite::runner::initial_factors(&v, rank, 0).unwrap_err();
+        assert!(
+            matches!(e, BenchError::InvalidArgument { name: "rank", .. }),
+            "{rank}: {e}"
+        );
+    }
+    let (w, h) = bench_suite::runner::initial_factors(&v, 3, 0).unwrap();
+    assert_eq!((w.shape(), h.shape()), ((30, 3), (3, 4)));
 }

@@ -10,7 +10,7 @@ use nalgebra::DMatrix;
 #[test]
 fn relaxed_me_ends_below_mm_on_the_piano_spectrogram() {
     let v: DMatrix<f64> = piano_spectrogram(&PianoSpec::default()).unwrap();
-    let (w0, h0) = initial_factors(&v, 4, 0);
+    let (w0, h0) = initial_factors(&v, 4, 0).unwrap();
     for beta in [1.0, 1.5, 2.0, 3.0] {
         let run = |cfg: NmfConfig| {
             let (mut w, mut h) = (w0.clone(), h0.clone());

@@ -79,7 +79,7 @@ pub use error::{ModelFileError, NetsError, Result};
 pub use init::Init;
 pub use layer::{Layer, LayerClone, ParamMut, ParamRef, TapeContext};
 pub use loss::{CurvatureBound, Loss, LossKind, accuracy};
-pub use sequential::{ForwardTrace, MlpView, ParamInfo, Sequential};
+pub use sequential::{ForwardTrace, MAX_MLP_PARAMS, MlpView, ParamInfo, Sequential};
 pub use train::{loss_and_grad, loss_and_grad_columns, loss_and_grad_outputs};
 
 #[cfg(test)]

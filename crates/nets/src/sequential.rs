@@ -18,6 +18,11 @@ use crate::error::{NetsError, Result};
 use crate::init::Init;
 use crate::layer::{Layer, ParamMut, ParamRef};
 
+/// Most parameters [`Sequential::mlp`] builds (10^9: 8 GB of f64 weights, the cap of
+/// `strata-nmf`'s factors too): a mistyped width is an error, not an abort of the
+/// process on a failed allocation of terabytes.
+pub const MAX_MLP_PARAMS: usize = 1_000_000_000;
+
 /// Where one parameter tensor sits in the flat vector.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParamInfo {
@@ -208,7 +213,9 @@ impl<T: Real> Sequential<T> {
 
     /// The usual MLP: dense layers `widths[0] -> widths[1] -> ... -> widths[L]`, the
     /// activation `hidden` after every dense layer but the last (linear output), weights
-    /// from `init` with `rng` (drawn layer by layer, in order), zero biases.
+    /// from `init` with `rng` (drawn layer by layer, in order), zero biases. At most
+    /// [`MAX_MLP_PARAMS`] parameters, `sum_l (d_(l-1) + 1) d_l` counted before anything
+    /// is allocated.
     pub fn mlp<R: Rng>(
         widths: &[usize],
         hidden: Activation,
@@ -228,6 +235,15 @@ impl<T: Real> Sequential<T> {
             return Err(NetsError::Architecture {
                 op: "Sequential::mlp",
                 detail: format!("width {i} is zero"),
+            });
+        }
+        let params = widths.windows(2).try_fold(0usize, |n, w| {
+            n.checked_add(w[0].checked_add(1)?.checked_mul(w[1])?)
+        });
+        if params.is_none_or(|p| p > MAX_MLP_PARAMS) {
+            return Err(NetsError::Architecture {
+                op: "Sequential::mlp",
+                detail: format!("more than {MAX_MLP_PARAMS} parameters (a width too large?)"),
             });
         }
         hidden.validate()?;

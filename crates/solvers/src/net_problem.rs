@@ -177,20 +177,13 @@ impl<T: Real> NetProblem<T> {
                 self.batches.len() - 1
             }
         };
-        let buf = &mut self.batches[slot];
-        match (&mut buf.targets, self.train.targets()) {
-            (Targets::Labels { labels: dst, .. }, Targets::Labels { labels: src, .. }) => {
-                for (d, &i) in dst.iter_mut().zip(batch) {
-                    *d = src[i];
-                }
-            }
-            (Targets::Dense(dst), Targets::Dense(src)) => {
-                for (j, &i) in batch.iter().enumerate() {
-                    dst.column_mut(j).copy_from(&src.column(i));
-                }
-            }
-            _ => return Err(SolverError::Problem("batch target kind changed".into())),
-        }
+        // `select_into` reuses the buffer when it still has the training targets' kind,
+        // classes and rows, and re-shapes it otherwise (the public `train` field may
+        // have been replaced since the buffer was made): never a shape panic.
+        self.train
+            .targets()
+            .select_into(batch, &mut self.batches[slot].targets)
+            .map_err(nets::NetsError::from)?;
         Ok(slot)
     }
 
@@ -422,6 +415,38 @@ mod tests {
                 .to_string(),
             "shape mismatch in mini-batch index bound: expected < 30, got 30"
         );
+    }
+
+    /// `train` is a public field: replacing it after a mini-batch pass (dense targets
+    /// with other rows, or another target kind) must not hit the old batch buffer's
+    /// shape (it panicked in nalgebra's `copy_from`): a typed error when the new data
+    /// do not fit the network, and the fresh problem's exact gradient when they do.
+    #[test]
+    fn replacing_the_training_set_after_a_mini_batch_is_safe() {
+        let mut p = problem(5);
+        let Targets::Labels { labels, .. } = p.train.targets().clone() else {
+            unreachable!()
+        };
+        let x = p.train.inputs().clone();
+        let one_hot = |rows: usize| DMatrix::from_fn(rows, 30, |k, j| f64::from(labels[j] == k));
+        let dense = |rows| Dataset::new(x.clone(), Targets::Dense(one_hot(rows))).unwrap();
+        p.loss = Loss::new(LossKind::Mse, Reduction::Mean);
+        p.train = dense(3);
+        let mut g = vec![0.0; p.dim()];
+        let batch = [4usize, 17, 4];
+        p.value_grad(Some(&batch), &mut g).unwrap();
+        p.train = dense(5);
+        assert_eq!(
+            p.value_grad(Some(&batch), &mut g).unwrap_err().to_string(),
+            "problem error: mse: targets do not fit the loss: output has 3 rows but dense targets have 5"
+        );
+        // Back to labels (one-hot for MSE): the same value and gradient as a new problem.
+        p.train = Dataset::new(x.clone(), Targets::Labels { labels, classes: 3 }).unwrap();
+        let f = p.value_grad(Some(&batch), &mut g).unwrap();
+        let mut fresh = NetProblem::new(p.net.clone(), p.loss, p.train.clone(), None).unwrap();
+        let mut g_fresh = vec![0.0; p.dim()];
+        let f_fresh = fresh.value_grad(Some(&batch), &mut g_fresh).unwrap();
+        assert_eq!((f, g), (f_fresh, g_fresh));
     }
 
     #[test]

@@ -49,8 +49,8 @@ enum RuleArg {
     Me,
 }
 
-/// Most entries of W and H together (10^9, 8 GB in f64).
-const MAX_FACTOR_ENTRIES: usize = 1_000_000_000;
+/// Most entries of W and H together (10^9, 8 GB in f64): the library's cap.
+const MAX_FACTOR_ENTRIES: usize = bench_suite::runner::limits::MAX_FACTOR_ENTRIES;
 
 /// Exit status of a diverged or failed run.
 const EXIT_RUN_FAILED: u8 = 3;

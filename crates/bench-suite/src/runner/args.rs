@@ -90,7 +90,7 @@ pub struct CompareArgs {
     pub suite: Option<String>,
     /// Refuse (before allocating) any papers-suite run whose estimated peak memory exceeds
     /// this many GiB. Default 24.
-    #[arg(long, value_name = "GIB")]
+    #[arg(long, value_name = "GIB", allow_negative_numbers = true)]
     pub memory_limit_gib: Option<f64>,
     /// Use only the first N training images of the (Fashion-)MNIST problems (papers
     /// suite: instead of its 10,000 / 60,000 with --full).

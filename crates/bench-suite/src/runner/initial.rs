@@ -107,12 +107,15 @@ pub fn initial_network_with<T: Real>(
 /// Initial NMF factors: scikit-learn's 'random' scheme `|N(0, 1)| sqrt(mean(V) / K)`,
 /// H (K x N) then W (F x K), entries drawn row by row from
 /// `ChaCha8Rng::seed_from_u64(seed)` on stream [`INIT_STREAM`]; zeros (probability 0)
-/// are floored at 1e-12 so every factor starts strictly positive.
+/// are floored at 1e-12 so every factor starts strictly positive. Errors (before
+/// allocating) on a rank of 0 or factors of more than
+/// [`MAX_FACTOR_ENTRIES`](super::limits::MAX_FACTOR_ENTRIES) entries.
 pub fn initial_factors<T: Real>(
     v: &DMatrix<T>,
     rank: usize,
     seed: u64,
-) -> (DMatrix<T>, DMatrix<T>) {
+) -> Result<(DMatrix<T>, DMatrix<T>), crate::BenchError> {
+    super::limits::check_factor_entries(rank, v.nrows(), v.ncols())?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(INIT_STREAM);
     let mean = v.iter().map(|x| x.to_f64()).sum::<f64>() / v.len().max(1) as f64;
@@ -133,5 +136,5 @@ pub fn initial_factors<T: Real>(
     };
     let h = draw(rank, v.ncols());
     let w = draw(v.nrows(), rank);
-    (w, h)
+    Ok((w, h))
 }

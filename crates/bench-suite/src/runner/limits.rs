@@ -7,6 +7,9 @@
 //! | `--seeds` | at most [`MAX_SEEDS`] seeds, each `< 2^63` | the seed list is allocated; `--seeds 10^9` asked for 8 GB |
 //! | `--time-budget T` | `0` (no cap) or `MIN_TIME_BUDGET_S <= T <= MAX_TIME_BUDGET_S` | below 1 ms the budget rounds to a zero `Duration` (every run fails); above ~116 days `Duration` conversion overflowed |
 //! | `--epochs E` | `0 < E <= MAX_EPOCHS` | beyond, `E * N` samples is meaningless |
+//! | `--memory-limit-gib G` | `0 < G <= MAX_MEMORY_LIMIT_GIB` ([`memory_limit_bytes`]) | NaN, 0 or a negative value became a 0-byte limit that refused every run; infinity saturated |
+//! | `--max-train N`, `--max-test N` | `N >= 1` | 0 samples is an empty data set, not a smaller one |
+//! | NMF rank `K` on `F x N` data ([`check_factor_entries`]) | `K (F + N) <= MAX_FACTOR_ENTRIES` | the initial factors are allocated from `K`: Python's `NMF(n_components=10**9)` aborted the process |
 
 use std::time::Duration;
 
@@ -20,6 +23,10 @@ pub const MIN_TIME_BUDGET_S: f64 = 1e-3;
 pub const MAX_TIME_BUDGET_S: f64 = 1e7;
 /// Largest `--epochs`.
 pub const MAX_EPOCHS: f64 = 1e9;
+/// Largest `--memory-limit-gib` (2^34 GiB = 2^64 bytes would not fit a `u64`).
+pub const MAX_MEMORY_LIMIT_GIB: f64 = (1u64 << 33) as f64;
+/// Most entries of the NMF factors W and H together (10^9, 8 GB in f64).
+pub const MAX_FACTOR_ENTRIES: usize = 1_000_000_000;
 /// `--threads` may be at most this multiple of the available parallelism (unless
 /// `--force-threads`).
 pub const THREADS_FACTOR: usize = 4;
@@ -76,6 +83,44 @@ pub fn validate_epochs(e: f64) -> Result<(), BenchError> {
             "epochs",
             format!("{e} must be finite, > 0 and <= {MAX_EPOCHS:e}"),
         ));
+    }
+    Ok(())
+}
+
+/// Checks `--memory-limit-gib` and converts it to bytes: finite, `> 0` and `<=`
+/// [`MAX_MEMORY_LIMIT_GIB`] (so `G * 2^30` fits a `u64` exactly up to rounding).
+pub fn memory_limit_bytes(gib: f64) -> Result<u64, BenchError> {
+    if !(gib > 0.0 && gib <= MAX_MEMORY_LIMIT_GIB) {
+        return Err(BenchError::arg(
+            "memory-limit-gib",
+            format!("{gib} must be finite, > 0 and <= {MAX_MEMORY_LIMIT_GIB} GiB"),
+        ));
+    }
+    Ok((gib * (1u64 << 30) as f64) as u64)
+}
+
+/// Checks that rank-`k` factors of an `f x n` matrix (`W` f x k, `H` k x n) hold at most
+/// [`MAX_FACTOR_ENTRIES`] entries, before they are allocated; `k >= 1`.
+pub fn check_factor_entries(k: usize, f: usize, n: usize) -> Result<(), BenchError> {
+    if k == 0 {
+        return Err(BenchError::arg("rank", "must be at least 1"));
+    }
+    let entries = f.checked_add(n).and_then(|s| s.checked_mul(k));
+    if entries.is_none_or(|e| e > MAX_FACTOR_ENTRIES) {
+        return Err(BenchError::arg(
+            "rank",
+            format!(
+                "rank {k} on a {f}x{n} matrix needs more than {MAX_FACTOR_ENTRIES} factor entries"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a sample cap (`--max-train`, `--max-test`; `option` names it): at least 1.
+pub fn validate_sample_cap(option: &'static str, n: Option<usize>) -> Result<(), BenchError> {
+    if n == Some(0) {
+        return Err(BenchError::arg(option, "must be >= 1"));
     }
     Ok(())
 }
@@ -179,5 +224,21 @@ mod tests {
         }
         assert!(check_seed_count(MAX_SEEDS, "x").is_ok());
         assert!(check_seed_count(MAX_SEEDS + 1, "x").is_err());
+        assert!(check_factor_entries(2, 3, 4).is_ok());
+        assert!(check_factor_entries(1, MAX_FACTOR_ENTRIES - 1, 1).is_ok());
+        for (k, f, n) in [(0, 3, 4), (1, MAX_FACTOR_ENTRIES, 1), (usize::MAX, 2, 2)] {
+            assert!(check_factor_entries(k, f, n).is_err(), "{k} {f} {n}");
+        }
+        assert_eq!(memory_limit_bytes(1.5).unwrap(), 3 << 29);
+        assert_eq!(memory_limit_bytes(MAX_MEMORY_LIMIT_GIB).unwrap(), 1 << 63);
+        for bad in [
+            0.0,
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+            2.0 * MAX_MEMORY_LIMIT_GIB,
+        ] {
+            assert!(memory_limit_bytes(bad).is_err(), "{bad}");
+        }
     }
 }

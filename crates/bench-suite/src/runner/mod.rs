@@ -135,6 +135,11 @@ pub fn plan(
     args.time_budget
         .map(limits::validate_time_budget)
         .transpose()?;
+    args.memory_limit_gib
+        .map(limits::memory_limit_bytes)
+        .transpose()?;
+    limits::validate_sample_cap("max-train", args.max_train)?;
+    limits::validate_sample_cap("max-test", args.max_test)?;
     let eval_cadence = match args.eval_every {
         None => solvers::EvalCadence::EveryStep,
         Some(k) => {

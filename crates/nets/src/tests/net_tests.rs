@@ -125,6 +125,24 @@ fn mlp_structure_flat_params_and_layout() {
             .to_string()
             .contains("width 1 is zero")
     );
+    // Review 2: a width with extra zeros (from Python's hidden_layer_sizes) is counted
+    // before allocating: it aborted the process on a failed 32 TB allocation. The count
+    // `(d_in + 1) d_out` summed over layers, overflow included; the cap itself is exact.
+    for widths in [
+        &[4, 1_000_000_000_000, 3][..],
+        &[usize::MAX, 2],
+        &[2, usize::MAX],
+        &[1 << 40, 1 << 40],
+    ] {
+        let e = Sequential::<f32>::mlp(widths, Activation::Relu, Init::HeNormal, &mut r);
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "Sequential::mlp: unsupported architecture: more than 1000000000 parameters (a width too large?)"
+        );
+    }
+    // (1 + 1) x 500,000,001 is two parameters over the cap: refused, nothing allocated.
+    let e = Sequential::<f64>::mlp(&[1, 500_000_001], Activation::Relu, Init::Zeros, &mut r);
+    assert!(e.is_err());
 }
 
 #[test]

@@ -25,7 +25,19 @@ pub fn run_nmf<T: RunnerReal>(
     let ProblemKind::Nmf { rank, beta } = spec.kind else {
         return Vec::new();
     };
-    let (w0, h0) = initial_factors(&v, rank, seed);
+    let (w0, h0) = match initial_factors(&v, rank, seed) {
+        Ok(f) => f,
+        Err(e) => {
+            let failed = |entry: &&SolverEntry| {
+                let mut r = RunResult::skipped(&spec.name, entry.name, seed, "");
+                r.status = crate::results::RunStatus::Failed {
+                    error: e.to_string(),
+                };
+                r
+            };
+            return entries.iter().map(failed).collect();
+        }
+    };
     let objective = BetaNmfConfig {
         beta,
         ..Default::default()
