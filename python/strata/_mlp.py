@@ -61,6 +61,11 @@ class _BaseMLP(Params):
         hidden = self.hidden_layer_sizes
         if isinstance(hidden, (int, np.integer)):
             hidden = (hidden,)
+        if any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) for h in hidden):
+            raise ValueError(
+                f"hidden_layer_sizes = {self.hidden_layer_sizes} must be integers "
+                "(a width is not rounded)"
+            )
         hidden = [int(h) for h in hidden]
         if any(h < 1 for h in hidden):
             raise ValueError(f"hidden_layer_sizes = {self.hidden_layer_sizes} must be positive")

@@ -159,6 +159,8 @@ def test_sizes_too_large_are_errors_not_aborts():
         (lambda: strata.MLPClassifier((3,), max_iter=2**70), r"max_iter = .* must be an int"),
         (lambda: strata.MLPClassifier((3,), batch_size=-1), r"batch_size = -1 must be an int in \[1"),
         (lambda: strata.MLPClassifier((2**70,)), r"hidden_layer_sizes = .* must be an int"),
+        (lambda: strata.MLPClassifier((2.5,)), r"hidden_layer_sizes = .* must be integers"),
+        (lambda: strata.MLPClassifier((True,)), r"hidden_layer_sizes = .* must be integers"),
         (lambda: strata.MLPClassifier((3,), random_state=2**64), r"random_state = .* must be in \[0, 2\*\*64\)"),
         (lambda: strata.MLPClassifier((3,), lr=float("nan")), "solver option lr = nan must be finite"),
         (lambda: strata.MLPClassifier((3,), lr=float("inf")), "solver option lr = inf must be finite"),
