@@ -6,7 +6,7 @@
 //! `Driver` must end `Ok` or with a typed error; a panic is a failure, and so is a
 //! returned objective that is not finite when the run says it succeeded.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
+mod common;
 
 use autodiff::Reduction;
 use nalgebra::{DMatrix, DVector};
@@ -60,8 +60,7 @@ fn every_network_solver_survives_degenerate_shapes() {
         (&[1, 1, 2], 5),
         (&[3, 1, 1, 2], 6),
     ];
-    let mut failures = Vec::new();
-    let (mut runs, mut completed) = (0, 0);
+    let mut tally = common::Tally::default();
     for entry in solver_registry() {
         let Factory::Network { f64: make, .. } = entry.factory else {
             continue;
@@ -73,32 +72,19 @@ fn every_network_solver_survives_degenerate_shapes() {
                     ..Default::default()
                 };
                 let what = format!("{} on {widths:?}, N = {n}, {kind:?}", entry.name);
-                let outcome = catch_unwind(AssertUnwindSafe(|| {
+                tally.run(&what, || {
                     let mut p = problem(widths, n, kind);
                     let mut built = make(&ctx).map_err(|e| e.to_string())?;
-                    Driver::new(Budget::iterations(3))
+                    let out = Driver::new(Budget::iterations(3))
                         .run(&mut p, &mut built.solver)
-                        .map(|out| out.trace.records.last().map(|r| r.objective))
-                        .map_err(|e| e.to_string())
-                }));
-                runs += 1;
-                match outcome {
-                    Err(_) => failures.push(format!("{what}: panicked")),
-                    Ok(Ok(Some(f))) if !f.is_finite() => {
-                        failures.push(format!("{what}: finished with objective {f}"))
-                    }
-                    Ok(Ok(_)) => completed += 1,
-                    Ok(Err(e)) => eprintln!("{what}: typed error: {e}"),
-                }
+                        .map_err(|e| e.to_string())?;
+                    Ok(match out.trace.records.last().map(|r| r.objective) {
+                        Some(f) if !f.is_finite() => Some(format!("finished with objective {f}")),
+                        _ => None,
+                    })
+                });
             }
         }
     }
-    eprintln!("{completed} of {runs} runs completed, the rest ended with typed errors");
-    assert!(runs >= 6 * 2 * 15, "only {runs} runs");
-    assert!(
-        failures.is_empty(),
-        "{} of {runs} runs failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    tally.assert_clean(6 * 2 * 15);
 }

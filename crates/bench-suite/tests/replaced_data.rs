@@ -6,7 +6,7 @@
 //! must still return `Ok` (a solver that re-sizes its state) or a typed error, never
 //! panic, and an `Ok` step must leave finite parameters.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
+mod common;
 
 use autodiff::Reduction;
 use nalgebra::DMatrix;
@@ -52,8 +52,7 @@ fn every_network_solver_survives_a_replaced_training_set() {
     let widths = [3usize, 5, 4, 2];
     // (samples before, samples after): fewer, more, the same number of other samples.
     let sizes = [(12usize, 7usize), (12, 19), (12, 12)];
-    let mut failures = Vec::new();
-    let (mut runs, mut completed) = (0, 0);
+    let mut tally = common::Tally::default();
     for entry in solver_registry() {
         let Factory::Network { f64: make, .. } = entry.factory else {
             continue;
@@ -65,7 +64,7 @@ fn every_network_solver_survives_a_replaced_training_set() {
                     ..Default::default()
                 };
                 let what = format!("{} ({kind:?}), N {n0} -> {n1}", entry.name);
-                let outcome = catch_unwind(AssertUnwindSafe(|| {
+                tally.run(&what, || {
                     let mut rng = ChaCha8Rng::seed_from_u64(3);
                     let net = Sequential::mlp(&widths, Activation::Relu, Init::HeUniform, &mut rng)
                         .unwrap();
@@ -89,24 +88,10 @@ fn every_network_solver_survives_a_replaced_training_set() {
                     steps(built.solver.as_mut(), &mut p, &mut ctx, 2)?;
                     p.train = data(n1, widths[0], d_out, kind, 1);
                     steps(built.solver.as_mut(), &mut p, &mut ctx, 2)?;
-                    Ok::<bool, String>(p.params_finite())
-                }));
-                runs += 1;
-                match outcome {
-                    Err(_) => failures.push(format!("{what}: panicked")),
-                    Ok(Ok(false)) => failures.push(format!("{what}: non-finite parameters")),
-                    Ok(Ok(true)) => completed += 1,
-                    Ok(Err(e)) => eprintln!("{what}: typed error: {e}"),
-                }
+                    Ok((!p.params_finite()).then(|| "non-finite parameters".to_string()))
+                });
             }
         }
     }
-    eprintln!("{completed} of {runs} runs completed, the rest ended with typed errors");
-    assert!(runs >= 3 * 2 * 15, "only {runs} runs");
-    assert!(
-        failures.is_empty(),
-        "{} of {runs} runs failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    tally.assert_clean(3 * 2 * 15);
 }
