@@ -69,6 +69,28 @@ fn grad(b: &HiddenW<'_, f64>, x: &[DMatrix<f64>; 2]) -> [DMatrix<f64>; 2] {
     g
 }
 
+/// The case's hidden weights block as the FISTA blocks see it (`metric`: its
+/// preconditioner, or `None` for the Euclidean metric).
+fn fista_block<'a>(
+    c: &'a Case,
+    v: &'a mut DMatrix<f64>,
+    gv: &'a mut DMatrix<f64>,
+    metric: Option<Metric<'a, f64>>,
+) -> WBlock<'a, f64> {
+    WBlock {
+        a: &c.a,
+        term: Term::Hidden {
+            x_next: &c.x_next,
+            lam: c.lam,
+        },
+        ridge: c.ridge,
+        v,
+        gv,
+        threads: 1,
+        metric,
+    }
+}
+
 #[test]
 fn newton_gradient_and_hessian_products_match_finite_differences() {
     let c = case(11, 4, 3, 30);
@@ -205,23 +227,13 @@ fn newton_reaches_the_fista_minimiser() {
     let (mut v, mut gv) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
     let (mut gcat, mut pcat) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
     let mut img = std::array::from_fn(|_| DMatrix::zeros(0, 0));
-    let mut wb = WBlock {
-        a: &c.a,
-        term: Term::Hidden {
-            x_next: &c.x_next,
-            lam: c.lam,
-        },
-        ridge: c.ridge,
-        v: &mut v,
-        gv: &mut gv,
-        threads: 1,
-        metric: Some(Metric {
-            minv: &c.minv,
-            gcat: &mut gcat,
-            pcat: &mut pcat,
-            img: &mut img,
-        }),
-    };
+    let metric = Some(Metric {
+        minv: &c.minv,
+        gcat: &mut gcat,
+        pcat: &mut pcat,
+        img: &mut img,
+    });
+    let mut wb = fista_block(&c, &mut v, &mut gv, metric);
     let mut x_fista = vec![c.w.clone(), c.b.clone()];
     let mut lip = 1.0;
     let sf = Apg::default()
@@ -317,18 +329,7 @@ fn a_solve_stopped_at_rounding_is_stalled_not_converged() {
     );
 
     let (mut v, mut gv) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
-    let mut wb = WBlock {
-        a: &c.a,
-        term: Term::Hidden {
-            x_next: &c.x_next,
-            lam: c.lam,
-        },
-        ridge: c.ridge,
-        v: &mut v,
-        gv: &mut gv,
-        threads: 1,
-        metric: None,
-    };
+    let mut wb = fista_block(&c, &mut v, &mut gv, None);
     let mut xf = vec![c.w.clone(), c.b.clone()];
     let mut lip = 1.0;
     let sf = Apg::default()
