@@ -62,8 +62,11 @@ def as_float_array(x, name="X"):
 
 def count_of(name, value, low=1):
     """``value`` as an int in ``[low, 2**63)`` (the counts the Rust side takes as
-    ``usize``); out of range is a ``ValueError`` naming the parameter, not the
-    ``OverflowError`` of the conversion."""
+    ``usize``); a non-integer (``2.5``, ``True``) or out of range is a ``ValueError``
+    naming the parameter, not a silent truncation or the ``OverflowError`` of the
+    conversion."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} = {value!r} must be an int (a count is not rounded)")
     n = int(value)
     if not low <= n < 2**63:
         raise ValueError(f"{name} = {value!r} must be an int in [{low}, 2**63)")

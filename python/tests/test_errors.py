@@ -165,6 +165,8 @@ def test_sizes_too_large_are_errors_not_aborts():
         (lambda: strata.MLPClassifier((3,), lr=float("nan")), "solver option lr = nan must be finite"),
         (lambda: strata.MLPClassifier((3,), lr=float("inf")), "solver option lr = inf must be finite"),
         (lambda: strata.NMF(2, max_iter=-1), r"max_iter = -1 must be an int"),
+        (lambda: strata.NMF(2, max_iter=2.5), r"max_iter = 2.5 must be an int"),
+        (lambda: strata.MLPClassifier((3,), max_iter=2.5), r"max_iter = 2.5 must be an int"),
         (lambda: strata.NMF(2**70), r"n_components = .* must be a positive int"),
     ],
 )
