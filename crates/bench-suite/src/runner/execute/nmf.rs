@@ -5,7 +5,7 @@
 use nalgebra::DMatrix;
 use solvers::nmf::{BetaNmfConfig, NmfProblem};
 
-use super::{RunSettings, RunnerReal, Tick, TuneEnv, run_entry};
+use super::{RunSettings, RunnerReal, Tick, TuneEnv, failed, run_entry};
 use crate::problems::{ProblemKind, ProblemSpec};
 use crate::results::{BudgetSpec, RunResult};
 use crate::runner::initial::initial_factors;
@@ -28,14 +28,10 @@ pub fn run_nmf<T: RunnerReal>(
     let (w0, h0) = match initial_factors(&v, rank, seed) {
         Ok(f) => f,
         Err(e) => {
-            let failed = |entry: &&SolverEntry| {
-                let mut r = RunResult::skipped(&spec.name, entry.name, seed, "");
-                r.status = crate::results::RunStatus::Failed {
-                    error: e.to_string(),
-                };
-                r
-            };
-            return entries.iter().map(failed).collect();
+            return entries
+                .iter()
+                .map(|en| failed(&spec.name, en.name, seed, e.to_string(), Default::default()))
+                .collect();
         }
     };
     let objective = BetaNmfConfig {
