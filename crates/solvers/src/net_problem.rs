@@ -162,28 +162,28 @@ impl<T: Real> NetProblem<T> {
                 i,
             ));
         }
-        let b = batch.len();
-        let slot = match self.batches.iter().position(|s| s.targets.len() == b) {
-            Some(s) => s,
+        // One buffer per batch size. `select_into` reuses it when it still has the
+        // training targets' kind, classes and rows, and re-shapes it otherwise (the
+        // public `train` field may have been replaced since it was made): never a shape
+        // panic.
+        let targets = self.train.targets();
+        let slot = match self
+            .batches
+            .iter()
+            .position(|s| s.targets.len() == batch.len())
+        {
+            Some(s) => {
+                targets
+                    .select_into(batch, &mut self.batches[s].targets)
+                    .map_err(nets::NetsError::from)?;
+                s
+            }
             None => {
-                let targets = match self.train.targets() {
-                    Targets::Labels { classes, .. } => Targets::Labels {
-                        labels: vec![0; b],
-                        classes: *classes,
-                    },
-                    Targets::Dense(m) => Targets::Dense(DMatrix::zeros(m.nrows(), b)),
-                };
+                let targets = targets.select(batch).map_err(nets::NetsError::from)?;
                 self.batches.push(BatchBuf { targets });
                 self.batches.len() - 1
             }
         };
-        // `select_into` reuses the buffer when it still has the training targets' kind,
-        // classes and rows, and re-shapes it otherwise (the public `train` field may
-        // have been replaced since the buffer was made): never a shape panic.
-        self.train
-            .targets()
-            .select_into(batch, &mut self.batches[slot].targets)
-            .map_err(nets::NetsError::from)?;
         Ok(slot)
     }
 
