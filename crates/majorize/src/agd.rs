@@ -267,6 +267,11 @@ pub fn deep_relative_trust_bound(w_norms: &[f64], dw_norms: &[f64], x_norm: f64)
     Ok(x_norm * (p1 - p0))
 }
 
+/// `max(v, 0)`, NaN for NaN (`RealField::max` would mask it to 0).
+fn relu<T: Real>(v: T) -> T {
+    if v <= T::zero() { T::zero() } else { v }
+}
+
 /// Output of a bias-free ReLU network `W_L relu(... relu(W_1 X))` (`X` is `d_0 x N`).
 pub fn relu_net_forward<T: Real>(weights: &[DMatrix<T>], x: &DMatrix<T>) -> Result<DMatrix<T>> {
     let mut a = x.clone();
@@ -283,7 +288,7 @@ pub fn relu_net_forward<T: Real>(weights: &[DMatrix<T>], x: &DMatrix<T>) -> Resu
         }
         a = crate::prod::mul_nn(w, &a)?;
         if l + 1 < weights.len() {
-            a.apply(|v| *v = v.max(T::zero()));
+            a.apply(|v| *v = relu(*v));
         }
     }
     Ok(a)
@@ -371,7 +376,7 @@ impl<T: Real> AgdSquareLoss<T> {
         for (l, w) in ws.iter().enumerate() {
             let z = crate::prod::mul_nn(w, &acts[l])?;
             let a = if l + 1 < ws.len() {
-                z.map(|v| v.max(T::zero()))
+                z.map(relu)
             } else {
                 z.clone()
             };

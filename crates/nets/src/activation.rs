@@ -108,11 +108,12 @@ impl Activation {
         let zero = T::zero();
         match *self {
             Activation::Identity => z,
+            // `z <= 0` is false for NaN, so a NaN is carried, never masked to 0.
             Activation::Relu => {
-                if z > zero {
-                    z
-                } else {
+                if z <= zero {
                     zero
+                } else {
+                    z
                 }
             }
             Activation::LeakyRelu { slope } => {

@@ -359,9 +359,13 @@ impl Loss {
                     let mut gy = T::zero();
                     for i in 0..k {
                         grad[(i, n)] = T::zero();
-                        if i != y && T::one() + z[i] - z[y] > T::zero() {
+                        let m = T::one() + z[i] - z[y];
+                        if i != y && m > T::zero() {
                             grad[(i, n)] = wt;
                             gy -= wt;
+                        } else if i != y && m.to_f64().is_nan() {
+                            grad[(i, n)] = m;
+                            gy = m;
                         }
                     }
                     grad[(y, n)] = gy;
@@ -402,11 +406,17 @@ impl Loss {
                 let y = l[n];
                 (0..k)
                     .filter(|&i| i != y)
-                    .map(|i| (1.0 + z[i].to_f64() - z[y].to_f64()).max(0.0))
+                    .map(|i| hinge_term(1.0 + z[i].to_f64() - z[y].to_f64()))
                     .sum()
             }
         }
     }
+}
+
+/// `max(m, 0)` of a hinge margin, NaN for a NaN margin (`f64::max` would return 0 and
+/// hide a NaN output behind a finite loss).
+fn hinge_term(m: f64) -> f64 {
+    if m <= 0.0 { 0.0 } else { m }
 }
 
 /// Softmax cross-entropy of column `n`, `sum_i y_i (lse - z_i)` with

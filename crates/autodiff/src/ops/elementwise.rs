@@ -60,11 +60,12 @@ impl<T: Real> Unary<T> {
             Unary::Abs => x.abs(),
             Unary::Square => x * x,
             Unary::Powf(p) => x.powf(p),
+            // NaN-carrying: `x <= 0` is false for NaN (`if x > 0` would return 0).
             Unary::Relu => {
-                if x > z {
-                    x
-                } else {
+                if x <= z {
                     z
+                } else {
+                    x
                 }
             }
             Unary::LeakyRelu(s) => {
@@ -98,7 +99,7 @@ impl<T: Real> Unary<T> {
         }
         let z = T::zero();
         match self {
-            Unary::Relu => map(xs, ys, |x| if x > z { x } else { z }),
+            Unary::Relu => map(xs, ys, |x| if x <= z { z } else { x }),
             Unary::LeakyRelu(s) => map(xs, ys, |x| if x > z { x } else { s * x }),
             Unary::Square => map(xs, ys, |x| x * x),
             Unary::AddScalar(c) => map(xs, ys, |x| x + c),
@@ -260,7 +261,8 @@ impl<T: Real> Tape<T> {
         self.unary(a, Unary::Powf(p))
     }
 
-    /// `max(a, 0)`; derivative 1 for `a > 0`, 0 otherwise (subgradient 0 at the kink).
+    /// `max(a, 0)`, NaN for a NaN entry (never masked to 0); derivative 1 for `a > 0`, 0
+    /// otherwise (subgradient 0 at the kink).
     pub fn relu(&mut self, a: Var) -> Result<Var> {
         self.unary(a, Unary::Relu)
     }

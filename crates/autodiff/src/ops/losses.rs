@@ -62,7 +62,8 @@ impl<T: Real> Tape<T> {
     /// Weston-Watkins multiclass hinge (Weston & Watkins 1999):
     /// `sum_n sum_{j != y_n} max(0, 1 + z_jn - z_{y_n n})`, divided by `N` for
     /// [`Reduction::Mean`]. Result 1x1. Subgradient: an active margin (`> 0`) adds 1 to
-    /// `z_j` and -1 to `z_y`; margins exactly at 0 count as inactive.
+    /// `z_j` and -1 to `z_y`; margins exactly at 0 count as inactive. A NaN margin is
+    /// carried into the value and its gradient entries (never dropped as inactive).
     pub fn multiclass_hinge(&mut self, logits: Var, labels: &[usize], r: Reduction) -> Result<Var> {
         const OP: &str = "multiclass_hinge";
         let iz = self.check(OP, logits)?;
@@ -79,7 +80,7 @@ impl<T: Real> Tape<T> {
             let zy = col[y];
             for (j, &zj) in col.iter().enumerate() {
                 let m = T::one() + zj - zy;
-                if j != y && m > T::zero() {
+                if j != y && (m > T::zero() || m.to_f64().is_nan()) {
                     total += m;
                 }
             }
@@ -155,9 +156,13 @@ pub(crate) fn hinge_backward<T: Real>(
     for ((d, col), &y) in cols.zip(labels) {
         let zy = col[y];
         for j in 0..k {
-            if j != y && T::one() + col[j] - zy > T::zero() {
+            let m = T::one() + col[j] - zy;
+            if j != y && m > T::zero() {
                 d[j] += s;
                 d[y] -= s;
+            } else if j != y && m.to_f64().is_nan() {
+                d[j] += m;
+                d[y] += m;
             }
         }
     }

@@ -6,6 +6,7 @@ mod from_weights_tests;
 mod init_tests;
 mod loss_prox_tests;
 mod loss_tests;
+mod nan_tests;
 mod net_alloc_tests;
 mod net_tests;
 mod persist_tests;
