@@ -66,6 +66,7 @@ pub mod init;
 pub mod layer;
 pub mod loss;
 pub mod loss_prox;
+pub mod params;
 pub mod persist;
 pub mod prox;
 pub mod sequential;
@@ -79,7 +80,8 @@ pub use error::{ModelFileError, NetsError, Result};
 pub use init::Init;
 pub use layer::{Layer, LayerClone, ParamMut, ParamRef, TapeContext};
 pub use loss::{CurvatureBound, Loss, LossKind, accuracy};
-pub use sequential::{ForwardTrace, MAX_MLP_PARAMS, MlpView, ParamInfo, Sequential};
+pub use params::{ParamInfo, ParamSpan};
+pub use sequential::{ForwardTrace, MAX_MLP_PARAMS, MlpView, Sequential};
 pub use train::{loss_and_grad, loss_and_grad_columns, loss_and_grad_outputs};
 
 #[cfg(test)]

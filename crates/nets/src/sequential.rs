@@ -16,29 +16,12 @@ use crate::activation::Activation;
 use crate::dense::Dense;
 use crate::error::{NetsError, Result};
 use crate::init::Init;
-use crate::layer::{Layer, ParamMut, ParamRef};
+use crate::layer::Layer;
 
 /// Most parameters [`Sequential::mlp`] builds (10^9: 8 GB of f64 weights, the cap of
 /// `strata-nmf`'s factors too): a mistyped width is an error, not an abort of the
 /// process on a failed allocation of terabytes.
 pub const MAX_MLP_PARAMS: usize = 1_000_000_000;
-
-/// Where one parameter tensor sits in the flat vector.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParamInfo {
-    /// Index of the layer in the network.
-    pub layer: usize,
-    /// Parameter name within the layer.
-    pub name: String,
-    /// Rows of the tensor.
-    pub rows: usize,
-    /// Columns of the tensor.
-    pub cols: usize,
-    /// Offset of its first entry in the flat vector.
-    pub offset: usize,
-    /// Whether the L2 weight penalty applies.
-    pub penalised: bool,
-}
 
 /// The (dense, activation) structure of an MLP, for structured solvers:
 /// `Z_l = W_l A_{l-1} + b_l 1^T`, `A_l = h_l(Z_l)` for `l = 1..L-1`, output `Z_L`.
@@ -88,7 +71,7 @@ pub(crate) struct TapeScratch<T: Real> {
 
 /// A sequential composition of layers (any [`Layer`], including user-defined ones).
 pub struct Sequential<T: Real> {
-    layers: Vec<Box<dyn Layer<T>>>,
+    pub(crate) layers: Vec<Box<dyn Layer<T>>>,
     pub(crate) scratch: Mutex<TapeScratch<T>>,
 }
 
@@ -292,97 +275,6 @@ impl<T: Real> Sequential<T> {
         cur
     }
 
-    /// Total number of scalar parameters.
-    pub fn num_params(&self) -> usize {
-        self.layers
-            .iter()
-            .map(|l| {
-                (0..l.num_param_tensors())
-                    .filter_map(|i| l.param(i))
-                    .map(|p| p.values.len())
-                    .sum::<usize>()
-            })
-            .sum()
-    }
-
-    /// Where each parameter tensor sits in the flat vector (module doc for the order).
-    pub fn param_layout(&self) -> Vec<ParamInfo> {
-        let mut out = Vec::new();
-        let mut offset = 0;
-        for (li, l) in self.layers.iter().enumerate() {
-            for p in (0..l.num_param_tensors()).filter_map(|i| l.param(i)) {
-                out.push(ParamInfo {
-                    layer: li,
-                    name: p.name.to_string(),
-                    rows: p.rows,
-                    cols: p.cols,
-                    offset,
-                    penalised: p.penalised,
-                });
-                offset += p.values.len();
-            }
-        }
-        out
-    }
-
-    fn check_flat_len(&self, op: &'static str, len: usize) -> Result<()> {
-        let n = self.num_params();
-        if len != n {
-            return Err(NetsError::Shape {
-                op,
-                detail: format!("flat vector has length {len} but the network has {n} parameters"),
-            });
-        }
-        Ok(())
-    }
-
-    /// Copies all parameters into `out` (length [`Sequential::num_params`]), in the flat
-    /// order of the module doc.
-    pub fn params_to_flat(&self, out: &mut [T]) -> Result<()> {
-        self.check_flat_len("Sequential::params_to_flat", out.len())?;
-        let mut o = 0;
-        for l in &self.layers {
-            for p in (0..l.num_param_tensors()).filter_map(|i| l.param(i)) {
-                out[o..o + p.values.len()].copy_from_slice(p.values);
-                o += p.values.len();
-            }
-        }
-        Ok(())
-    }
-
-    /// Sets all parameters from `flat` (length [`Sequential::num_params`], flat order).
-    pub fn params_from_flat(&mut self, flat: &[T]) -> Result<()> {
-        self.check_flat_len("Sequential::params_from_flat", flat.len())?;
-        let mut o = 0;
-        for (li, l) in self.layers.iter_mut().enumerate() {
-            for i in 0..l.num_param_tensors() {
-                let declared = l.param(i).map(|p| p.values.len());
-                if let Some(p) = l.param_mut(i) {
-                    let n = p.values.len();
-                    if Some(n) != declared || o + n > flat.len() {
-                        return Err(NetsError::Architecture {
-                            op: "Sequential::params_from_flat",
-                            detail: format!(
-                                "layer {li} parameter {i}: param_mut gives {n} values but param gives {declared:?}"
-                            ),
-                        });
-                    }
-                    p.values.copy_from_slice(&flat[o..o + n]);
-                    o += n;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The parameters as one flat vector (allocating form of `params_to_flat`).
-    pub fn flat_params(&self) -> Vec<T> {
-        let mut v = vec![T::zero(); self.num_params()];
-        // Length is right by construction.
-        let _ = self.params_to_flat(&mut v);
-        v
-    }
-
     fn check_input(&self, op: &'static str, x: &DMatrix<T>) -> Result<()> {
         if let Some(d) = self.input_dim()
             && x.nrows() != d
@@ -533,21 +425,6 @@ impl<T: Real> Sequential<T> {
         Ok(())
     }
 
-    /// The parameter tensor `name` of layer `layer` (e.g. `(0, "weight")`).
-    pub fn param(&self, layer: usize, name: &str) -> Option<ParamRef<'_, T>> {
-        let l = self.layers.get(layer)?;
-        (0..l.num_param_tensors())
-            .filter_map(|i| l.param(i))
-            .find(|p| p.name == name)
-    }
-
-    /// The parameter tensor `name` of layer `layer`, mutably.
-    pub fn param_mut(&mut self, layer: usize, name: &str) -> Option<ParamMut<'_, T>> {
-        let l = self.layers.get_mut(layer)?;
-        let i = (0..l.num_param_tensors()).find(|&i| l.param(i).is_some_and(|p| p.name == name))?;
-        l.param_mut(i)
-    }
-
     /// The `l`-th dense layer (0-based, counting dense layers only).
     pub fn dense(&self, l: usize) -> Option<&Dense<T>> {
         self.layers.iter().filter_map(|x| x.as_dense()).nth(l)
@@ -567,23 +444,6 @@ impl<T: Real> Sequential<T> {
             .iter()
             .filter(|x| x.as_dense().is_some())
             .count()
-    }
-
-    /// The L2 penalty `(l2/2) sum ||P||^2` over penalised parameter tensors (weights).
-    pub fn weight_penalty(&self, l2: f64) -> f64 {
-        let mut s = 0.0;
-        for l in &self.layers {
-            for p in (0..l.num_param_tensors()).filter_map(|i| l.param(i)) {
-                if p.penalised {
-                    s += p
-                        .values
-                        .iter()
-                        .map(|v| v.to_f64() * v.to_f64())
-                        .sum::<f64>();
-                }
-            }
-        }
-        0.5 * l2 * s
     }
 
     /// The training objective without a tape: data term of `loss` on `predict(x)` plus

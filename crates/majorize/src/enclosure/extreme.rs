@@ -29,7 +29,7 @@
 
 use autodiff::Real;
 use nalgebra::DVector;
-use nets::{Activation, Loss, LossKind, ParamInfo, Reduction, Sequential};
+use nets::{Activation, Loss, LossKind, Reduction, Sequential};
 
 use super::api::Step;
 use super::fp::up;
@@ -80,7 +80,6 @@ pub(crate) fn extreme_terms<T: Real>(
     net: &Sequential<T>,
     below: &[Step],
     plan: &[Step],
-    layout: &[ParamInfo],
     inputs: &nalgebra::DMatrix<T>,
     y_abs_max: f64,
     loss: &Loss,
@@ -97,7 +96,7 @@ pub(crate) fn extreme_terms<T: Real>(
     let grow = |x: f64| up(x * (1.0 + 1e-12));
     for step in below {
         let Step::Dense(li) = *step else { continue };
-        match layer_max(net, layout, li, directions, amax, limit) {
+        match layer_max(net, li, directions, amax, limit) {
             Some(wm) => w_max = w_max.max(wm),
             None => return Extreme::Overflow,
         }
@@ -105,7 +104,7 @@ pub(crate) fn extreme_terms<T: Real>(
     for step in plan {
         match *step {
             Step::Dense(li) => {
-                let info = |name: &str| layout.iter().find(|p| p.layer == li && p.name == name);
+                let info = |name: &str| net.param_span(li, name);
                 let (Some(wi), Some(bi)) = (info("weight"), info("bias")) else {
                     return Extreme::Overflow;
                 };
@@ -162,7 +161,7 @@ pub(crate) fn extreme_terms<T: Real>(
         }
     }
     let out_k = match plan.iter().rev().find_map(|s| match s {
-        Step::Dense(li) => layout.iter().find(|p| p.layer == *li && p.name == "weight"),
+        Step::Dense(li) => net.param_span(*li, "weight"),
         Step::Act(_) => None,
     }) {
         Some(p) => p.rows as f64,
@@ -197,8 +196,10 @@ pub(crate) fn extreme_terms<T: Real>(
     }
     if loss.l2 != 0.0 {
         // The driver sums the penalty in f64: bound it with the largest weight.
-        let count = layout
+        let count = net
+            .layers()
             .iter()
+            .flat_map(|l| (0..l.num_param_tensors()).filter_map(|i| l.param(i)))
             .filter(|p| p.penalised)
             .map(|p| p.rows * p.cols)
             .sum::<usize>() as f64;
@@ -220,14 +221,12 @@ pub(crate) fn extreme_terms<T: Real>(
 /// may overflow or the layer is missing.
 fn layer_max<T: Real>(
     net: &Sequential<T>,
-    layout: &[ParamInfo],
     li: usize,
     directions: &[DVector<T>],
     amax: &[f64],
     limit: f64,
 ) -> Option<f64> {
-    let info = |name: &str| layout.iter().find(|p| p.layer == li && p.name == name);
-    let (wi, bi) = (info("weight")?, info("bias")?);
+    let (wi, bi) = (net.param_span(li, "weight")?, net.param_span(li, "bias")?);
     let d = net.layers().get(li).and_then(|l| l.as_dense())?;
     let (_, wm) = row_sums(
         d.weight.as_slice(),

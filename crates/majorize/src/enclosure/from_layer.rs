@@ -87,25 +87,25 @@ pub fn enclose_from_layer<T: Real>(
     let d = req.net.layers()[from.layer]
         .as_dense()
         .ok_or_else(|| bad(format!("layer {} is not dense", from.layer)))?;
-    for info in req.net.param_layout() {
-        if info.layer >= from.layer {
+    // The layers below the start own the prefix `0..below` of the flat vector (flat
+    // order: layer by layer); only a violation builds the named layout for its message.
+    let below = req.net.layer_param_offset(from.layer);
+    for (i, dir) in req.directions.iter().enumerate() {
+        let Some(j) = dir.as_slice()[..below].iter().position(|v| *v != T::zero()) else {
             continue;
-        }
-        let range = info.offset..info.offset + info.rows * info.cols;
-        for (i, dir) in req.directions.iter().enumerate() {
-            if dir.as_slice()[range.clone()]
-                .iter()
-                .any(|v| *v != T::zero())
-            {
-                return Err(MajorizeError::Domain {
-                    op: OP,
-                    detail: format!(
-                        "direction {i} moves layer {} ({}), below the start layer {}",
-                        info.layer, info.name, from.layer
-                    ),
-                });
-            }
-        }
+        };
+        let layout = req.net.param_layout();
+        let info = layout
+            .iter()
+            .rfind(|p| p.offset <= j)
+            .ok_or_else(|| bad(format!("flat entry {j} belongs to no parameter")))?;
+        return Err(MajorizeError::Domain {
+            op: OP,
+            detail: format!(
+                "direction {i} moves layer {} ({}), below the start layer {}",
+                info.layer, info.name, from.layer
+            ),
+        });
     }
     let (rows, n) = (d.weight.ncols(), req.inputs.ncols());
     if from.input.shape() != (rows, n) {
@@ -160,8 +160,7 @@ fn check_dir_output<T: Real>(
             ),
         });
     };
-    let layout = req.net.param_layout();
-    let info = |name: &str| layout.iter().find(|p| p.layer == layer && p.name == name);
+    let info = |name: &str| req.net.param_span(layer, name);
     let (Some(wi), Some(bi)) = (info("weight"), info("bias")) else {
         return Err(MajorizeError::Unsupported(format!(
             "enclose: dense layer {layer} does not expose weight and bias"

@@ -258,7 +258,6 @@ pub(super) fn enclose_planned_first<T: Real>(
     let k = req.directions.len();
     let amax: Vec<f64> = req.alpha_max.iter().map(|a| a.to_f64()).collect();
     let u_t = T::EPS.to_f64() / 2.0;
-    let layout = net.param_layout();
 
     // The layers' f64 operands (`DenseDirs`) are loaded once per call into buffers kept
     // in the workspace, so a steady-state call allocates none of them.
@@ -268,7 +267,8 @@ pub(super) fn enclose_planned_first<T: Real>(
         let d = net.layers()[li]
             .as_dense()
             .ok_or_else(|| MajorizeError::Unsupported("dense layer vanished".into()))?;
-        let info = |name: &str| layout.iter().find(|p| p.layer == li && p.name == name);
+        // Allocation-free lookups (`param_layout` builds a named list per call).
+        let info = |name: &str| net.param_span(li, name);
         let (Some(wi), Some(bi)) = (info("weight"), info("bias")) else {
             return Err(MajorizeError::Unsupported(format!(
                 "enclose: dense layer {li} does not expose weight and bias"
@@ -386,7 +386,6 @@ pub(super) fn enclose_planned_first<T: Real>(
         net,
         planned.below,
         plan,
-        &layout,
         req.inputs,
         y_abs_max,
         req.loss,

@@ -55,6 +55,9 @@ pub struct EnclosureWorkspace {
     /// The dense layers' f64 operands, indexed by the layer's index in the network
     /// (slots of layers outside the current plan keep their last shapes).
     pub(crate) layers: Vec<DenseDirs>,
+    /// Emptied coefficient lists of returned models (capacity kept), so that a model
+    /// built at steady state allocates no list either.
+    shells: Vec<Vec<DMatrix<f64>>>,
 }
 
 impl EnclosureWorkspace {
@@ -138,14 +141,36 @@ impl EnclosureWorkspace {
         self.pool.push(m.data.into());
     }
 
+    /// An empty list for `n` coefficient matrices: a kept one if any (no allocation
+    /// once it has grown to `n`), else a new one.
+    fn shell(&mut self, n: usize) -> Vec<DMatrix<f64>> {
+        let mut v = self.shells.pop().unwrap_or_default();
+        v.reserve(n);
+        v
+    }
+
+    /// Keeps an emptied coefficient list (see [`Self::shell`]).
+    fn give_shell(&mut self, mut v: Vec<DMatrix<f64>>) {
+        v.clear();
+        self.shells.push(v);
+    }
+
     /// A zeroed (non-constant) model.
     pub(crate) fn model(&mut self, rows: usize, cols: usize, k: usize) -> Model {
+        let (mut c1, mut qm, mut qr) = (self.shell(k), self.shell(k * k), self.shell(k * k));
+        for _ in 0..k {
+            c1.push(self.zeros(rows, cols));
+        }
+        for _ in 0..k * k {
+            qm.push(self.zeros(rows, cols));
+            qr.push(self.zeros(rows, cols));
+        }
         Model {
             k,
             c0: self.zeros(rows, cols),
-            c1: (0..k).map(|_| self.zeros(rows, cols)).collect(),
-            qm: (0..k * k).map(|_| self.zeros(rows, cols)).collect(),
-            qr: (0..k * k).map(|_| self.zeros(rows, cols)).collect(),
+            c1,
+            qm,
+            qr,
             e: self.zeros(rows, cols),
             constant: false,
         }
@@ -167,16 +192,18 @@ impl EnclosureWorkspace {
                 ws.scratch(rows, cols)
             }
         };
-        let mut qm = Vec::with_capacity(k * k);
-        let mut qr = Vec::with_capacity(k * k);
+        let (mut c1, mut qm, mut qr) = (self.shell(k), self.shell(k * k), self.shell(k * k));
         for _ in 0..k * k {
             qm.push(q(self));
             qr.push(q(self));
         }
+        for _ in 0..k {
+            c1.push(self.scratch(rows, cols));
+        }
         Model {
             k,
             c0: self.scratch(rows, cols),
-            c1: (0..k).map(|_| self.scratch(rows, cols)).collect(),
+            c1,
             qm,
             qr,
             e: self.scratch(rows, cols),
@@ -206,15 +233,18 @@ impl EnclosureWorkspace {
     /// Returns the buffers of a model whose degree-2 coefficients are still all `+0.0`
     /// (the output of a dense layer on the constant input, see [`Self::zeros`]): those
     /// go to the zero pool, the rest to the pool.
-    pub(crate) fn give_model_zero_q(&mut self, m: Model) {
+    pub(crate) fn give_model_zero_q(&mut self, mut m: Model) {
         self.give(m.c0);
         self.give(m.e);
-        for x in m.c1 {
-            self.give(x);
+        for x in m.c1.drain(..) {
+            self.pool.push(x.data.into());
         }
-        for x in m.qm.into_iter().chain(m.qr) {
+        for x in m.qm.drain(..).chain(m.qr.drain(..)) {
             self.zero_pool.push(x.data.into());
         }
+        self.give_shell(m.c1);
+        self.give_shell(m.qm);
+        self.give_shell(m.qr);
     }
 
     /// Returns a model whose degree-2 buffers are `+0.0` except at the entries listed in
@@ -235,11 +265,14 @@ impl EnclosureWorkspace {
     }
 
     /// Returns every buffer of a model to the pool.
-    pub(crate) fn give_model(&mut self, m: Model) {
+    pub(crate) fn give_model(&mut self, mut m: Model) {
         self.give(m.c0);
         self.give(m.e);
-        for x in m.c1.into_iter().chain(m.qm).chain(m.qr) {
-            self.give(x);
+        for x in m.c1.drain(..).chain(m.qm.drain(..)).chain(m.qr.drain(..)) {
+            self.pool.push(x.data.into());
         }
+        self.give_shell(m.c1);
+        self.give_shell(m.qm);
+        self.give_shell(m.qr);
     }
 }

@@ -407,6 +407,26 @@ fn custom_layer_trains_through_the_same_machinery() {
         ),
         ("w", 1, true)
     );
+    // The allocation-free lookups agree with the layout on every tensor, through a
+    // parameter-free layer (the activation) and the custom layer.
+    for info in &layout {
+        let span = net.param_span(info.layer, &info.name).unwrap();
+        assert_eq!(
+            (span.offset, span.rows, span.cols),
+            (info.offset, info.rows, info.cols),
+            "{info:?}"
+        );
+    }
+    let starts: Vec<usize> = (0..=net.len()).map(|l| net.layer_param_offset(l)).collect();
+    assert_eq!(starts, vec![0, 9, 18, 18, 26]);
+    assert_eq!(net.layer_param_offset(99), net.num_params());
+    assert_eq!(
+        net.param_span(2, "weight"),
+        None,
+        "an activation has no tensors"
+    );
+    assert_eq!(net.param_span(0, "gamma"), None);
+    assert_eq!(net.param_span(9, "weight"), None);
     // A layer that does not register its parameter is caught.
     let bad = Sequential::from_layers(vec![
         Box::new(Dense::<f64>::init(2, 2, Init::Zeros, &mut r)),
