@@ -43,15 +43,7 @@ pub struct ParamSpan {
 impl<T: Real> Sequential<T> {
     /// Total number of scalar parameters.
     pub fn num_params(&self) -> usize {
-        self.layers
-            .iter()
-            .map(|l| {
-                (0..l.num_param_tensors())
-                    .filter_map(|i| l.param(i))
-                    .map(|p| p.values.len())
-                    .sum::<usize>()
-            })
-            .sum()
+        self.layer_param_offset(self.layers.len())
     }
 
     /// Offset of the first parameter of layer `layer` in the flat vector: the number of
