@@ -152,6 +152,17 @@ def test_sizes_too_large_are_errors_not_aborts():
         strata.NMF(10**9, max_iter=1).fit(V)
 
 
+def test_layer_outputs_too_large_are_errors_not_aborts():
+    """A width whose parameters fit but whose layer outputs on the data do not
+    (``(10**6,)`` on 2000 samples: a failed 16 GB allocation aborted the interpreter)
+    is refused by ``NetProblem::new`` before the forward pass: here 2 x 20,000 outputs
+    per sample on 120,000 samples, 38 GB of f64 against the 16 GiB cap."""
+    X = np.zeros((120_000, 4))
+    y = np.arange(120_000) % 2
+    with pytest.raises(ValueError, match="more than MAX_ACTIVATION_BYTES"):
+        strata.MLPClassifier((20_000,), max_iter=1).fit(X, y)
+
+
 @pytest.mark.parametrize(
     "make, match",
     [

@@ -261,6 +261,18 @@ impl<T: Real> Sequential<T> {
         self.layers.iter().find_map(|l| l.input_dim())
     }
 
+    /// `sum_l d_l`, the entries of every layer's output for one sample on inputs of
+    /// width `input_dim` (what a forward pass stores per sample, the tape twice that
+    /// with the gradients); `None` on overflow or if a layer refuses the width.
+    pub fn output_entries_per_sample(&self, input_dim: usize) -> Option<usize> {
+        let (mut width, mut total) = (input_dim, 0usize);
+        for l in &self.layers {
+            width = l.output_dim(width).ok()?;
+            total = total.checked_add(width)?;
+        }
+        Some(total)
+    }
+
     /// Output width (`None` if no layer fixes it).
     pub fn output_dim(&self) -> Option<usize> {
         let mut cur: Option<usize> = None;

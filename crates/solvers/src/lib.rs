@@ -141,7 +141,7 @@ pub use context::{Context, Counters, StepReport};
 pub use driver::{Budget, DEFAULT_BLOWUP_FACTOR, DivergenceRule, Driver, RunOutcome};
 pub use error::SolverError;
 pub use eval_cadence::EvalCadence;
-pub use net_problem::NetProblem;
+pub use net_problem::{MAX_ACTIVATION_BYTES, NetProblem};
 pub use observer::{Control, Frequency, Observer};
 pub use problem::{Differentiable, Evaluation, Problem};
 pub use solver::Solver;

@@ -70,6 +70,36 @@ impl<T: Real> std::fmt::Debug for NetProblem<T> {
     }
 }
 
+/// Most bytes the layer outputs of one forward pass over the training or the test set
+/// may take in a [`NetProblem`] (`sum_l d_l` entries per sample, times the samples,
+/// times the float's size): 16 GiB. The tape keeps about twice that (values and
+/// gradients). A width or data set beyond it is a typed error before anything of that
+/// size is allocated: Python's `MLPClassifier(hidden_layer_sizes=(10**6,))` on 2000
+/// samples aborted the interpreter on a failed 16 GB allocation. The largest papers
+/// setup (784-4000-1000-4000-10 on 60,000 images) needs 8.6 GB in f64.
+pub const MAX_ACTIVATION_BYTES: usize = 16 << 30;
+
+/// The layer outputs of `net` on `data` within [`MAX_ACTIVATION_BYTES`].
+fn check_activation_bytes<T: Real>(
+    net: &Sequential<T>,
+    data: &Dataset<T>,
+    which: &str,
+) -> Result<(), SolverError> {
+    let n = data.len();
+    let per_sample = net.output_entries_per_sample(data.input_dim());
+    let bytes = per_sample
+        .and_then(|e| e.checked_mul(n))
+        .and_then(|e| e.checked_mul(std::mem::size_of::<T>()));
+    if bytes.is_none_or(|b| b > MAX_ACTIVATION_BYTES) {
+        let per = per_sample.map_or("more than usize::MAX".to_string(), |e| e.to_string());
+        return Err(SolverError::Problem(format!(
+            "the layer outputs on the {which} set need {per} entries per sample x {n} samples x {} bytes, more than MAX_ACTIVATION_BYTES = {MAX_ACTIVATION_BYTES} (a width too large?)",
+            std::mem::size_of::<T>()
+        )));
+    }
+    Ok(())
+}
+
 fn check_dims<T: Real>(
     net: &Sequential<T>,
     data: &Dataset<T>,
@@ -118,8 +148,10 @@ impl<T: Real> NetProblem<T> {
             return Err(SolverError::EmptyData("network has no parameters".into()));
         }
         check_dims(&net, &train, "training")?;
+        check_activation_bytes(&net, &train, "training")?;
         if let Some(t) = &test {
             check_dims(&net, t, "test")?;
+            check_activation_bytes(&net, t, "test")?;
         }
         Ok(NetProblem {
             net,
@@ -415,6 +447,37 @@ mod tests {
                 .to_string(),
             "shape mismatch in mini-batch index bound: expected < 30, got 30"
         );
+    }
+
+    /// Layer outputs beyond [`MAX_ACTIVATION_BYTES`] are refused before any of them is
+    /// allocated: a 10^6-wide hidden layer (2 x 10^6 + 2 entries per sample, the ReLU
+    /// layer's output and the 2 outputs counted too) takes 1073 f64 training samples, not
+    /// 1074, and the test set is checked as well.
+    #[test]
+    fn layer_outputs_beyond_the_entry_cap_are_an_error() {
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let wide = 1_000_000;
+        let net =
+            Sequential::mlp(&[2, wide, 2], Activation::Relu, Init::HeUniform, &mut rng).unwrap();
+        assert_eq!(net.output_entries_per_sample(2), Some(wide * 2 + 2));
+        let data = |n: usize| {
+            let x = DMatrix::from_fn(2, n, |i, j| ((i + j) % 3) as f64);
+            let labels = (0..n).map(|j| j % 2).collect();
+            Dataset::new(x, Targets::Labels { labels, classes: 2 }).unwrap()
+        };
+        let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
+        // (2 * 10^6 + 2) * 8 * 1073 <= 16 * 2^30 < (2 * 10^6 + 2) * 8 * 1074.
+        assert!(NetProblem::new(net.clone(), loss, data(1073), None).is_ok());
+        for (train, test) in [(1074, None), (10, Some(1074))] {
+            let err = NetProblem::new(net.clone(), loss, data(train), test.map(data)).unwrap_err();
+            let which = if test.is_some() { "test" } else { "training" };
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "problem error: the layer outputs on the {which} set need 2000002 entries per sample x 1074 samples x 8 bytes, more than MAX_ACTIVATION_BYTES = 17179869184 (a width too large?)"
+                )
+            );
+        }
     }
 
     /// `train` is a public field: replacing it after a mini-batch pass (dense targets
