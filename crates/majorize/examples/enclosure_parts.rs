@@ -14,10 +14,40 @@ use nets::{Activation, Init, Loss, LossKind, Reduction, Sequential, Targets};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-fn main() {
+const USAGE: &str = "usage: enclosure_parts [relu|softplus] [secs > 0] [alpha_max > 0]";
+
+/// `(softplus, secs, alpha_max)` from the positional arguments; `--help` prints the
+/// usage, a value that does not parse (or an extra one) exits 2 with the usage.
+fn options() -> (bool, f64, f64) {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let softplus = args.first().is_some_and(|a| a == "softplus");
-    let secs: f64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2.0);
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        std::process::exit(0);
+    }
+    let fail = || -> ! {
+        eprintln!("enclosure_parts: bad arguments {args:?}\n{USAGE}");
+        std::process::exit(2);
+    };
+    let softplus = match args.first().map(String::as_str) {
+        None | Some("relu") => false,
+        Some("softplus") => true,
+        Some(_) => fail(),
+    };
+    let positive = |i: usize, default: f64| match args.get(i) {
+        None => default,
+        Some(s) => match s.parse::<f64>() {
+            Ok(v) if v > 0.0 && v.is_finite() => v,
+            _ => fail(),
+        },
+    };
+    if args.len() > 3 {
+        fail();
+    }
+    (softplus, positive(1, 2.0), positive(2, 1e-3))
+}
+
+fn main() {
+    let (softplus, secs, alpha_max) = options();
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let n = 1438;
     let act = if softplus {
@@ -43,7 +73,7 @@ fn main() {
     let mut tape = Tape::new();
     let f0 = nets::loss_and_grad(&net, &loss, &x, &y, &mut tape, &mut grad).unwrap();
     let d1 = vec![DVector::from_iterator(p, grad.iter().map(|g| -g))];
-    let amax = [args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1e-3)];
+    let amax = [alpha_max];
     let req = EnclosureRequest {
         net: &net,
         loss: &loss,

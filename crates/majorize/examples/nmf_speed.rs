@@ -9,11 +9,31 @@ use std::time::Instant;
 use majorize::nmf::{self, NmfConfig, NmfWorkspace, Rule};
 use nalgebra::DMatrix;
 
-fn main() {
-    let a: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|s| s.parse().ok())
+const USAGE: &str = "usage: nmf_speed [F N K ITERS]   (positive integers; defaults 500 400 20 50)";
+
+/// The positional sizes; `--help` prints the usage, anything else that is not a
+/// positive integer (or more than four values) exits 2 with the usage.
+fn sizes() -> Vec<usize> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        std::process::exit(0);
+    }
+    let parsed: Option<Vec<usize>> = args
+        .iter()
+        .map(|s| s.parse().ok().filter(|&v: &usize| v > 0))
         .collect();
+    match parsed {
+        Some(a) if a.len() <= 4 => a,
+        _ => {
+            eprintln!("nmf_speed: bad arguments {args:?}\n{USAGE}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn main() {
+    let a = sizes();
     let (f, n, k, iters) = (
         a.first().copied().unwrap_or(500),
         a.get(1).copied().unwrap_or(400),
