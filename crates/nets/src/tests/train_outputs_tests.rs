@@ -45,3 +45,61 @@ fn outputs_are_the_layers_intermediates() {
     let logits = net.predict(&x).unwrap();
     assert_eq!(tape.value(outs[2]), &logits);
 }
+
+/// `loss_and_grad` records a dense layer followed by a ReLU as one fused tape node
+/// (`Layer::forward_tape_relu`); `loss_and_grad_outputs` records them apart. Value and
+/// gradient are the same bit for bit, f32 and f64, one and two threads, on a first
+/// layer of depth 784 (the GEMM splits it into blocks) and a stack where only some
+/// ReLUs follow a dense layer (dense-ReLU-ReLU, dense-tanh, a final ReLU).
+#[test]
+fn fused_dense_relu_pass_is_bit_identical_to_the_unfused_pass() {
+    fn check<T: autodiff::Real>(threads: usize) {
+        let mut r = rng(5);
+        let (d, n) = (784, 70);
+        let mut net = Sequential::<T>::new();
+        for layer in [
+            Box::new(crate::Dense::init(d, 24, Init::HeUniform, &mut r))
+                as Box<dyn crate::Layer<T>>,
+            Box::new(Activation::Relu),
+            Box::new(Activation::Relu),
+            Box::new(crate::Dense::init(24, 16, Init::HeUniform, &mut r)),
+            Box::new(Activation::Tanh),
+            Box::new(crate::Dense::init(16, 12, Init::HeUniform, &mut r)),
+            Box::new(Activation::Relu),
+            Box::new(crate::Dense::init(12, 5, Init::HeUniform, &mut r)),
+            Box::new(Activation::Relu),
+        ] {
+            net.push(layer).unwrap();
+        }
+        let x = DMatrix::from_fn(d, n, |_, _| T::of(unif(&mut r, -2.0, 2.0)));
+        let t = Targets::Labels {
+            labels: (0..n).map(|i| i % 5).collect(),
+            classes: 5,
+        };
+        let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean).with_l2(1e-3);
+        let mut fused_tape = Tape::with_threads(threads);
+        let mut g = vec![T::zero(); net.num_params()];
+        let v = loss_and_grad(&net, &loss, &x, &t, &mut fused_tape, &mut g).unwrap();
+        let mut tape = Tape::with_threads(threads);
+        let mut g_ref = vec![T::zero(); net.num_params()];
+        let mut outs = Vec::new();
+        let v_ref =
+            loss_and_grad_outputs(&net, &loss, &x, &t, &mut tape, &mut g_ref, &mut outs).unwrap();
+        // Three dense-ReLU pairs fused (the second ReLU of the first pair and the tanh
+        // stay apart): three nodes fewer.
+        assert_eq!(fused_tape.len() + 3, tape.len());
+        let bits = |v: &[T]| v.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>();
+        assert_eq!(v.to_f64().to_bits(), v_ref.to_f64().to_bits());
+        assert_eq!(
+            bits(&g),
+            bits(&g_ref),
+            "{} threads={threads}",
+            T::dtype_name()
+        );
+        assert!(g.iter().all(|x| x.to_f64().is_finite()) && g.iter().any(|x| *x != T::zero()));
+    }
+    for threads in [1, 2] {
+        check::<f32>(threads);
+        check::<f64>(threads);
+    }
+}
