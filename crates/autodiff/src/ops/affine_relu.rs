@@ -134,9 +134,13 @@ pub(crate) fn affine_relu_backward<T: Real>(
             if first {
                 db.fill(z);
             }
-            for (j, col) in dz.as_mut_slice().chunks_exact_mut(d).enumerate() {
-                mask(col, j * d);
-                db.iter_mut().zip(col.iter()).for_each(|(s, &v)| *s += v);
+            let cols = dz.as_mut_slice().chunks_exact_mut(d);
+            for (col, (gc, yc)) in cols.zip(gs.chunks_exact(d).zip(ys.chunks_exact(d))) {
+                for (o, (s, (&g, &y))) in col.iter_mut().zip(db.iter_mut().zip(gc.iter().zip(yc))) {
+                    let v = if y > z { g } else { z };
+                    *o = v;
+                    *s += v;
+                }
             }
         }
         _ => {
