@@ -215,9 +215,10 @@ fn loss_and_grad_impl<T: Real>(
         if std::mem::take(&mut skip_relu) {
             continue;
         }
-        let next_is_relu = layers
-            .get(i + 1)
-            .is_some_and(|l| l.as_activation() == Some(Activation::Relu));
+        // (A parameter-free ReLU only: a skipped layer registers nothing.)
+        let next_is_relu = layers.get(i + 1).is_some_and(|l| {
+            l.as_activation() == Some(Activation::Relu) && l.num_param_tensors() == 0
+        });
         let fused = if fuse && next_is_relu {
             layer.forward_tape_relu(&mut ctx, cur)?
         } else {
