@@ -20,7 +20,7 @@
 //! constant a rule needs.
 
 use crate::op::Op;
-use crate::ops::{elementwise, losses, matmul, reductions, softmax};
+use crate::ops::{affine_relu, elementwise, losses, matmul, reductions, softmax};
 use crate::{AutodiffError, Real, Result, Tape, Var};
 use nalgebra::DMatrix;
 
@@ -115,6 +115,20 @@ impl<T: Real> Tape<T> {
                 Op::Affine { w, x, b } => {
                     matmul::affine_backward(&mut grads, g, w, &v[w], x, &v[x], b, threads)?
                 }
+                // relu(W X + b 1^T):  dZ = g (.) [y > 0] (in the slot's scratch),
+                // db = dZ 1,  dW = dZ X^T,  dX = W^T dZ.
+                Op::AffineRelu { w, x, b } => affine_relu::affine_relu_backward(
+                    &mut grads,
+                    g,
+                    y,
+                    &mut self.aux[i],
+                    w,
+                    &v[w],
+                    x,
+                    &v[x],
+                    b,
+                    threads,
+                )?,
                 // d(a + b) = (g, g); d(a - b) = (g, -g); d(a b) = (g b, g a);
                 // d(a / b) = (g / b, -g a / b^2).
                 Op::Binary(a, b, kind) => {

@@ -71,6 +71,9 @@ pub(crate) enum Op<T> {
     /// `W X + b 1^T` (a dense layer), `b` a column: one product, then the bias added in
     /// place into its output.
     Affine { w: usize, x: usize, b: usize },
+    /// `max(W X + b 1^T, 0)` (a dense layer and its ReLU): one product, then one pass
+    /// adding the bias and clamping; the backward's `dZ` lives in the slot's scratch.
+    AffineRelu { w: usize, x: usize, b: usize },
     /// `scale * sum` over `axis`.
     Reduce(usize, Axis, T),
     /// Column-wise log-softmax.

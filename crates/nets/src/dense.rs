@@ -144,6 +144,15 @@ impl<T: Real> Layer<T> for Dense<T> {
         2
     }
 
+    fn forward_tape_relu(&self, ctx: &mut TapeContext<'_, T>, input: Var) -> Result<Option<Var>> {
+        self.check("Dense::forward_tape_relu")?;
+        let w = ctx.param(&self.weight);
+        let b = ctx.param_vector(&self.bias);
+        // One node `relu(W A + b 1^T)`: bias and clamp in one pass over the output, the
+        // ReLU mask and the bias gradient in one pass over the upstream gradient.
+        Ok(Some(ctx.tape.affine_relu(w, input, b)?))
+    }
+
     fn param(&self, i: usize) -> Option<ParamRef<'_, T>> {
         match i {
             0 => Some(ParamRef {

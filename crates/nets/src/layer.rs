@@ -132,6 +132,15 @@ pub trait Layer<T: Real>: LayerClone<T> + Send + Sync + std::fmt::Debug {
     /// [`TapeContext::param`] / [`TapeContext::param_vector`] in [`Layer::param`] order.
     fn forward_tape(&self, ctx: &mut TapeContext<'_, T>, input: Var) -> Result<Var>;
 
+    /// Records `relu(layer(input))` on `ctx.tape` as one fused node, registering the
+    /// parameters as [`Layer::forward_tape`] does, when the layer can (a dense layer:
+    /// [`autodiff::Tape::affine_relu`]); `Ok(None)` (nothing recorded, nothing
+    /// registered) otherwise, and the caller records the layer and the ReLU apart. The
+    /// fused node must be bit-identical to the two nodes. The default declines.
+    fn forward_tape_relu(&self, _ctx: &mut TapeContext<'_, T>, _input: Var) -> Result<Option<Var>> {
+        Ok(None)
+    }
+
     /// Number of parameter tensors.
     fn num_param_tensors(&self) -> usize {
         0

@@ -3,6 +3,7 @@
 use autodiff::{Real, Tape, Var};
 use nalgebra::DMatrix;
 
+use crate::activation::Activation;
 use crate::dataset::Targets;
 use crate::error::{NetsError, Result};
 use crate::layer::TapeContext;
@@ -204,8 +205,32 @@ fn loss_and_grad_impl<T: Real>(
     let mut ctx = TapeContext::new(tape, vars, mats);
     let mut cur = xv;
     let mut expected = 0;
-    for (i, layer) in net.layers().iter().enumerate() {
-        cur = layer.forward_tape(&mut ctx, cur)?;
+    let layers = net.layers();
+    // A layer followed by a ReLU is recorded as one node when the layer offers it
+    // (`Layer::forward_tape_relu`, bit-identical to the two nodes), except when every
+    // layer's output is asked for: the fused node has no pre-activation to return.
+    let fuse = outputs.is_none();
+    let mut skip_relu = false;
+    for (i, layer) in layers.iter().enumerate() {
+        if std::mem::take(&mut skip_relu) {
+            continue;
+        }
+        // (A parameter-free ReLU only: a skipped layer registers nothing.)
+        let next_is_relu = layers.get(i + 1).is_some_and(|l| {
+            l.as_activation() == Some(Activation::Relu) && l.num_param_tensors() == 0
+        });
+        let fused = if fuse && next_is_relu {
+            layer.forward_tape_relu(&mut ctx, cur)?
+        } else {
+            None
+        };
+        match fused {
+            Some(y) => {
+                cur = y;
+                skip_relu = true;
+            }
+            None => cur = layer.forward_tape(&mut ctx, cur)?,
+        }
         if let Some(o) = outputs.as_deref_mut() {
             o.push(cur);
         }

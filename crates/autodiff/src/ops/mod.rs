@@ -2,6 +2,7 @@
 //! (shape checks and forward), their backward kernels (called from the one match in
 //! `backward.rs`), and their tests.
 
+pub(crate) mod affine_relu;
 pub(crate) mod elementwise;
 pub(crate) mod losses;
 pub(crate) mod matmul;

@@ -365,6 +365,8 @@ impl<T: Real> Solver<NetProblem<T>> for CertifiedMm<T> {
         self.prepare(problem)?;
         let n = problem.train.len();
         problem.params(&mut self.params);
+        // Keep the layers' outputs: the enclosure reuses the first one (below).
+        problem.keep_layer_outputs(true);
         let f0 = problem.value_grad(None, &mut self.grad)?;
         ctx.counters.add_value_grad(n);
         self.base_direction()?;
