@@ -15,9 +15,7 @@
 //! `dZ` in column order as `bias_backward` does.
 
 use crate::backward::Grads;
-use crate::kernels::gemm_into;
-use crate::op::Op;
-use crate::{AutodiffError, Real, Result, Tape, Transpose, Var};
+use crate::{Real, Result, Tape, Transpose, Var};
 use nalgebra::DMatrix;
 
 impl<T: Real> Tape<T> {
@@ -29,72 +27,7 @@ impl<T: Real> Tape<T> {
     /// Bit-identical to `relu(affine(W, X, b))` (values and gradients); the subgradient
     /// at the kink is 0, as for [`Tape::relu`]. Errors as [`Tape::affine`].
     pub fn affine_relu(&mut self, w: Var, x: Var, b: Var) -> Result<Var> {
-        let iw = self.check("affine_relu", w)?;
-        let ix = self.check("affine_relu", x)?;
-        let ib = self.check("affine_relu", b)?;
-        let (sw, sx, sb) = (
-            self.values[iw].shape(),
-            self.values[ix].shape(),
-            self.values[ib].shape(),
-        );
-        if sw.1 != sx.0 {
-            return Err(AutodiffError::ShapeMismatch {
-                op: "affine_relu",
-                lhs_name: "w",
-                lhs: sw,
-                rhs_name: "x",
-                rhs: sx,
-                expected: "columns of w must equal rows of x",
-            });
-        }
-        if sb != (sw.0, 1) {
-            return Err(AutodiffError::ShapeMismatch {
-                op: "affine_relu",
-                lhs_name: "w",
-                lhs: sw,
-                rhs_name: "bias",
-                rhs: sb,
-                expected: "bias must be a column with as many rows as w",
-            });
-        }
-        let needs = self.needs_grad[iw] || self.needs_grad[ix] || self.needs_grad[ib];
-        let out = self.push(
-            Op::AffineRelu {
-                w: iw,
-                x: ix,
-                b: ib,
-            },
-            sw.0,
-            sx.1,
-            needs,
-        );
-        let threads = self.threads;
-        let (ins, c) = self.io(out.index);
-        gemm_into(
-            c,
-            T::one(),
-            &ins[iw],
-            Transpose::No,
-            &ins[ix],
-            Transpose::No,
-            T::zero(),
-            threads,
-        )?;
-        let d = sw.0;
-        if d > 0 {
-            let bias = ins[ib].as_slice();
-            let z = T::zero();
-            // Column-aligned chunks: entry (i, j) gets bias i whatever the split.
-            super::par_chunks(threads, c.as_mut_slice(), d, |_, cs| {
-                for col in cs.chunks_exact_mut(d) {
-                    col.iter_mut().zip(bias).for_each(|(y, &b)| {
-                        let s = *y + b;
-                        *y = if s <= z { z } else { s };
-                    });
-                }
-            });
-        }
-        Ok(out)
+        self.dense_node(w, x, b, true)
     }
 }
 

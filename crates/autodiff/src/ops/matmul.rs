@@ -66,9 +66,19 @@ impl<T: Real> Tape<T> {
     /// tried first: it moves the same memory (a fill pass instead of an add pass) and
     /// changes the rounding whenever the GEMM splits the depth into several blocks.
     pub fn affine(&mut self, w: Var, x: Var, b: Var) -> Result<Var> {
-        let iw = self.check("affine", w)?;
-        let ix = self.check("affine", x)?;
-        let ib = self.check("affine", b)?;
+        self.dense_node(w, x, b, false)
+    }
+
+    /// The node of [`Tape::affine`] (`relu = false`) or [`Tape::affine_relu`]
+    /// (`relu = true`): shape checks, the GEMM into the node's output, then one pass
+    /// that adds the bias (and clamps, `if z <= 0 { 0 } else { z }`, NaN carried as in
+    /// `Unary::Relu`) while the output is in cache. Every entry is `fl(fl(W X)_ij +
+    /// b_i)` (clamped), as in `add_bias(matmul(W, X), b)` (then `relu`), bit for bit.
+    pub(super) fn dense_node(&mut self, w: Var, x: Var, b: Var, relu: bool) -> Result<Var> {
+        let op = if relu { "affine_relu" } else { "affine" };
+        let iw = self.check(op, w)?;
+        let ix = self.check(op, x)?;
+        let ib = self.check(op, b)?;
         let (sw, sx, sb) = (
             self.values[iw].shape(),
             self.values[ix].shape(),
@@ -76,7 +86,7 @@ impl<T: Real> Tape<T> {
         );
         if sw.1 != sx.0 {
             return Err(AutodiffError::ShapeMismatch {
-                op: "affine",
+                op,
                 lhs_name: "w",
                 lhs: sw,
                 rhs_name: "x",
@@ -86,7 +96,7 @@ impl<T: Real> Tape<T> {
         }
         if sb != (sw.0, 1) {
             return Err(AutodiffError::ShapeMismatch {
-                op: "affine",
+                op,
                 lhs_name: "w",
                 lhs: sw,
                 rhs_name: "bias",
@@ -95,16 +105,13 @@ impl<T: Real> Tape<T> {
             });
         }
         let needs = self.needs_grad[iw] || self.needs_grad[ix] || self.needs_grad[ib];
-        let out = self.push(
-            Op::Affine {
-                w: iw,
-                x: ix,
-                b: ib,
-            },
-            sw.0,
-            sx.1,
-            needs,
-        );
+        let (w, x, b) = (iw, ix, ib);
+        let node = if relu {
+            Op::AffineRelu { w, x, b }
+        } else {
+            Op::Affine { w, x, b }
+        };
+        let out = self.push(node, sw.0, sx.1, needs);
         let threads = self.threads;
         let (ins, c) = self.io(out.index);
         gemm_into(
@@ -117,14 +124,21 @@ impl<T: Real> Tape<T> {
             T::zero(),
             threads,
         )?;
-        // The bias in place, while the product's output is still in cache; every entry
-        // is `fl(fl(W X)_ij + b_i)` as in `add_bias(matmul(W, X), b)`, bit for bit.
         let d = sw.0;
         if d > 0 {
             let bias = ins[ib].as_slice();
+            let z = T::zero();
+            // Column-aligned chunks: entry (i, j) gets bias i whatever the split.
             super::par_chunks(threads, c.as_mut_slice(), d, |_, cs| {
                 for col in cs.chunks_exact_mut(d) {
-                    col.iter_mut().zip(bias).for_each(|(z, &b)| *z += b);
+                    if relu {
+                        col.iter_mut().zip(bias).for_each(|(y, &b)| {
+                            let s = *y + b;
+                            *y = if s <= z { z } else { s };
+                        });
+                    } else {
+                        col.iter_mut().zip(bias).for_each(|(y, &b)| *y += b);
+                    }
                 }
             });
         }
