@@ -81,7 +81,7 @@ pub use init::Init;
 pub use layer::{Layer, LayerClone, ParamMut, ParamRef, TapeContext};
 pub use loss::{CurvatureBound, Loss, LossKind, accuracy};
 pub use params::{ParamInfo, ParamSpan};
-pub use sequential::{ForwardTrace, MAX_MLP_PARAMS, MlpView, Sequential};
+pub use sequential::{ForwardTrace, MAX_ACTIVATION_BYTES, MAX_MLP_PARAMS, MlpView, Sequential};
 pub use train::{loss_and_grad, loss_and_grad_columns, loss_and_grad_outputs};
 
 #[cfg(test)]

@@ -23,6 +23,15 @@ use crate::layer::Layer;
 /// process on a failed allocation of terabytes.
 pub const MAX_MLP_PARAMS: usize = 1_000_000_000;
 
+/// Most bytes the layer outputs of one forward pass may take (`sum_l d_l` entries per
+/// sample, times the samples, times the float's size; see
+/// [`Sequential::output_entries_per_sample`]): 16 GiB. `predict`, `layer_outputs` and
+/// `forward_trace` check it before allocating (a failed allocation aborts the process,
+/// which Python cannot catch), and so does `solvers::NetProblem::new` for its data sets.
+/// The largest papers setup (784-4000-1000-4000-10 on 60,000 images) needs 8.6 GB in
+/// f64.
+pub const MAX_ACTIVATION_BYTES: usize = 16 << 30;
+
 /// The (dense, activation) structure of an MLP, for structured solvers:
 /// `Z_l = W_l A_{l-1} + b_l 1^T`, `A_l = h_l(Z_l)` for `l = 1..L-1`, output `Z_L`.
 #[derive(Clone, Debug, PartialEq)]
@@ -294,6 +303,21 @@ impl<T: Real> Sequential<T> {
             return Err(NetsError::Shape {
                 op,
                 detail: format!("network takes {d} input rows but x has {}", x.nrows()),
+            });
+        }
+        let per_sample = self.output_entries_per_sample(x.nrows());
+        let bytes = per_sample
+            .and_then(|e| e.checked_mul(x.ncols()))
+            .and_then(|e| e.checked_mul(std::mem::size_of::<T>()));
+        if bytes.is_none_or(|b| b > MAX_ACTIVATION_BYTES) {
+            let per = per_sample.map_or("more than usize::MAX".to_string(), |e| e.to_string());
+            return Err(NetsError::Shape {
+                op,
+                detail: format!(
+                    "the layer outputs on x need {per} entries per sample x {} samples x {} bytes, more than MAX_ACTIVATION_BYTES = {MAX_ACTIVATION_BYTES}",
+                    x.ncols(),
+                    std::mem::size_of::<T>()
+                ),
             });
         }
         Ok(())

@@ -2,7 +2,7 @@
 
 use autodiff::{Real, Tape};
 use nalgebra::DMatrix;
-use nets::{Dataset, Loss, Sequential, Targets};
+use nets::{Dataset, Loss, MAX_ACTIVATION_BYTES, Sequential, Targets};
 
 use crate::{Differentiable, Evaluation, Problem, SolverError};
 
@@ -72,16 +72,11 @@ impl<T: Real> std::fmt::Debug for NetProblem<T> {
     }
 }
 
-/// Most bytes the layer outputs of one forward pass over the training or the test set
-/// may take in a [`NetProblem`] (`sum_l d_l` entries per sample, times the samples,
-/// times the float's size): 16 GiB. The tape keeps about twice that (values and
-/// gradients). A width or data set beyond it is a typed error before anything of that
-/// size is allocated: Python's `MLPClassifier(hidden_layer_sizes=(10**6,))` on 2000
-/// samples aborted the interpreter on a failed 16 GB allocation. The largest papers
-/// setup (784-4000-1000-4000-10 on 60,000 images) needs 8.6 GB in f64.
-pub const MAX_ACTIVATION_BYTES: usize = 16 << 30;
-
-/// The layer outputs of `net` on `data` within [`MAX_ACTIVATION_BYTES`].
+/// The layer outputs of `net` on `data` within [`MAX_ACTIVATION_BYTES`] (16 GiB for one
+/// forward pass; the tape keeps about twice that, values and gradients), checked when
+/// the problem is built, before anything of that size is allocated: Python's
+/// `MLPClassifier(hidden_layer_sizes=(10**6,))` on 2000 samples aborted the interpreter
+/// on a failed 16 GB allocation.
 fn check_activation_bytes<T: Real>(
     net: &Sequential<T>,
     data: &Dataset<T>,

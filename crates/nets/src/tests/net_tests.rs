@@ -553,3 +553,30 @@ mod random_shapes {
         }
     }
 }
+
+/// `predict`, `layer_outputs` and `forward_trace` refuse layer outputs beyond
+/// [`crate::MAX_ACTIVATION_BYTES`] before allocating them: a 10^6-wide hidden layer
+/// (2 x 10^6 + 2 entries per sample with its ReLU and the 2 outputs) takes 1073 f64
+/// samples, not 1074.
+#[test]
+fn forward_passes_beyond_the_activation_cap_are_errors() {
+    let mut r = rng(64);
+    let net = Sequential::<f64>::mlp(
+        &[2, 1_000_000, 2],
+        Activation::Relu,
+        Init::HeUniform,
+        &mut r,
+    )
+    .unwrap();
+    let x = |n: usize| DMatrix::from_fn(2, n, |i, j| ((i + j) % 3) as f64);
+    assert_eq!(net.predict(&x(3)).unwrap().shape(), (2, 3));
+    let big = x(1074);
+    let want = "the layer outputs on x need 2000002 entries per sample x 1074 samples x 8 bytes, more than MAX_ACTIVATION_BYTES = 17179869184";
+    for e in [
+        net.predict(&big).unwrap_err(),
+        net.layer_outputs(&big).unwrap_err(),
+        net.forward_trace(&big).unwrap_err(),
+    ] {
+        assert!(e.to_string().contains(want), "{e}");
+    }
+}
