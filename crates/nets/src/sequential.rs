@@ -305,17 +305,29 @@ impl<T: Real> Sequential<T> {
                 detail: format!("network takes {d} input rows but x has {}", x.nrows()),
             });
         }
-        let per_sample = self.output_entries_per_sample(x.nrows());
+        self.check_activation_bytes(op, x.nrows(), x.ncols())
+    }
+
+    /// `Ok` when the layer outputs of one forward pass over `n` samples of width
+    /// `input_dim`, `sum_l d_l x n x size_of::<T>()` bytes (counted with overflow
+    /// checks), fit [`MAX_ACTIVATION_BYTES`]; a `Shape` error naming `op` and the numbers
+    /// otherwise. Allocates nothing; `op` names the caller (and the data set).
+    pub fn check_activation_bytes(
+        &self,
+        op: &'static str,
+        input_dim: usize,
+        n: usize,
+    ) -> Result<()> {
+        let per_sample = self.output_entries_per_sample(input_dim);
         let bytes = per_sample
-            .and_then(|e| e.checked_mul(x.ncols()))
+            .and_then(|e| e.checked_mul(n))
             .and_then(|e| e.checked_mul(std::mem::size_of::<T>()));
         if bytes.is_none_or(|b| b > MAX_ACTIVATION_BYTES) {
             let per = per_sample.map_or("more than usize::MAX".to_string(), |e| e.to_string());
             return Err(NetsError::Shape {
                 op,
                 detail: format!(
-                    "the layer outputs on x need {per} entries per sample x {} samples x {} bytes, more than MAX_ACTIVATION_BYTES = {MAX_ACTIVATION_BYTES}",
-                    x.ncols(),
+                    "the layer outputs need {per} entries per sample x {n} samples x {} bytes, more than MAX_ACTIVATION_BYTES = {MAX_ACTIVATION_BYTES}",
                     std::mem::size_of::<T>()
                 ),
             });

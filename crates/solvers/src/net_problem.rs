@@ -2,7 +2,7 @@
 
 use autodiff::{Real, Tape};
 use nalgebra::DMatrix;
-use nets::{Dataset, Loss, MAX_ACTIVATION_BYTES, Sequential, Targets};
+use nets::{Dataset, Loss, Sequential, Targets};
 
 use crate::{Differentiable, Evaluation, Problem, SolverError};
 
@@ -72,31 +72,6 @@ impl<T: Real> std::fmt::Debug for NetProblem<T> {
     }
 }
 
-/// The layer outputs of `net` on `data` within [`MAX_ACTIVATION_BYTES`] (16 GiB for one
-/// forward pass; the tape keeps about twice that, values and gradients), checked when
-/// the problem is built, before anything of that size is allocated: Python's
-/// `MLPClassifier(hidden_layer_sizes=(10**6,))` on 2000 samples aborted the interpreter
-/// on a failed 16 GB allocation.
-fn check_activation_bytes<T: Real>(
-    net: &Sequential<T>,
-    data: &Dataset<T>,
-    which: &str,
-) -> Result<(), SolverError> {
-    let n = data.len();
-    let per_sample = net.output_entries_per_sample(data.input_dim());
-    let bytes = per_sample
-        .and_then(|e| e.checked_mul(n))
-        .and_then(|e| e.checked_mul(std::mem::size_of::<T>()));
-    if bytes.is_none_or(|b| b > MAX_ACTIVATION_BYTES) {
-        let per = per_sample.map_or("more than usize::MAX".to_string(), |e| e.to_string());
-        return Err(SolverError::Problem(format!(
-            "the layer outputs on the {which} set need {per} entries per sample x {n} samples x {} bytes, more than MAX_ACTIVATION_BYTES = {MAX_ACTIVATION_BYTES} (a width too large?)",
-            std::mem::size_of::<T>()
-        )));
-    }
-    Ok(())
-}
-
 fn check_dims<T: Real>(
     net: &Sequential<T>,
     data: &Dataset<T>,
@@ -145,10 +120,17 @@ impl<T: Real> NetProblem<T> {
             return Err(SolverError::EmptyData("network has no parameters".into()));
         }
         check_dims(&net, &train, "training")?;
-        check_activation_bytes(&net, &train, "training")?;
+        // Layer outputs within MAX_ACTIVATION_BYTES, before anything of that size is
+        // allocated: Python's `MLPClassifier(hidden_layer_sizes=(10**6,))` on 2000
+        // samples aborted the interpreter on a failed 16 GB allocation.
+        net.check_activation_bytes(
+            "NetProblem::new (training set)",
+            train.input_dim(),
+            train.len(),
+        )?;
         if let Some(t) = &test {
             check_dims(&net, t, "test")?;
-            check_activation_bytes(&net, t, "test")?;
+            net.check_activation_bytes("NetProblem::new (test set)", t.input_dim(), t.len())?;
         }
         Ok(NetProblem {
             net,

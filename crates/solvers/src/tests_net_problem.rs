@@ -114,7 +114,7 @@ fn rejects_mismatched_data_and_buffers() {
     );
 }
 
-/// Layer outputs beyond [`MAX_ACTIVATION_BYTES`] are refused before any of them is
+/// Layer outputs beyond [`crate::MAX_ACTIVATION_BYTES`] are refused before any of them is
 /// allocated: a 10^6-wide hidden layer (2 x 10^6 + 2 entries per sample, the ReLU
 /// layer's output and the 2 outputs counted too) takes 1073 f64 training samples, not
 /// 1074, and the test set is checked as well.
@@ -138,7 +138,7 @@ fn layer_outputs_beyond_the_entry_cap_are_an_error() {
         assert_eq!(
             err.to_string(),
             format!(
-                "problem error: the layer outputs on the {which} set need 2000002 entries per sample x 1074 samples x 8 bytes, more than MAX_ACTIVATION_BYTES = 17179869184 (a width too large?)"
+                "problem error: NetProblem::new ({which} set): shape mismatch: the layer outputs need 2000002 entries per sample x 1074 samples x 8 bytes, more than MAX_ACTIVATION_BYTES = 17179869184"
             )
         );
     }

@@ -571,7 +571,7 @@ fn forward_passes_beyond_the_activation_cap_are_errors() {
     let x = |n: usize| DMatrix::from_fn(2, n, |i, j| ((i + j) % 3) as f64);
     assert_eq!(net.predict(&x(3)).unwrap().shape(), (2, 3));
     let big = x(1074);
-    let want = "the layer outputs on x need 2000002 entries per sample x 1074 samples x 8 bytes, more than MAX_ACTIVATION_BYTES = 17179869184";
+    let want = "the layer outputs need 2000002 entries per sample x 1074 samples x 8 bytes, more than MAX_ACTIVATION_BYTES = 17179869184";
     for e in [
         net.predict(&big).unwrap_err(),
         net.layer_outputs(&big).unwrap_err(),
