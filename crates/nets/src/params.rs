@@ -174,6 +174,18 @@ impl<T: Real> Sequential<T> {
         l.param_mut(i)
     }
 
+    /// Tensor number `tensor` of layer `layer` (its [`crate::Layer::param_mut`] index, the
+    /// flat order within the layer), mutably; `None` if there is no such tensor. Unlike
+    /// [`Sequential::param_mut`] it needs no name, so a caller can walk the flat vector
+    /// tensor by tensor without building [`Sequential::param_layout`].
+    pub fn param_mut_at(&mut self, layer: usize, tensor: usize) -> Option<ParamMut<'_, T>> {
+        let l = self.layers.get_mut(layer)?;
+        if tensor >= l.num_param_tensors() {
+            return None;
+        }
+        l.param_mut(tensor)
+    }
+
     /// The L2 penalty `(l2/2) sum ||P||^2` over penalised parameter tensors (weights).
     pub fn weight_penalty(&self, l2: f64) -> f64 {
         let mut s = 0.0;

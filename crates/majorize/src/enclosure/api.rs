@@ -601,20 +601,30 @@ pub fn apply_step<T: Real>(
             reason: "must be finite",
         });
     }
-    // Written tensor by tensor into the network (no parameter-sized temporary).
-    for info in net.param_layout() {
-        let Some(p) = net.param_mut(info.layer, &info.name) else {
-            return Err(MajorizeError::Unsupported(format!(
-                "apply_step: layer {} parameter {} is not writable",
-                info.layer, info.name
-            )));
-        };
-        for (j, w) in (info.offset..).zip(p.values.iter_mut()) {
-            let mut acc = base[j];
-            for (d, a) in directions.iter().zip(alpha) {
-                acc += *a * d[j];
+    // Written tensor by tensor into the network, in the flat order (layer by layer, the
+    // tensors a layer reports through `param`): no parameter-sized temporary and no
+    // named layout, so nothing is allocated.
+    let mut offset = 0;
+    for layer in 0..net.len() {
+        for tensor in 0..net.layers()[layer].num_param_tensors() {
+            let Some(len) = net.layers()[layer].param(tensor).map(|p| p.values.len()) else {
+                continue;
+            };
+            let writable = net.param_mut_at(layer, tensor);
+            let Some(w) = writable.filter(|w| w.values.len() == len) else {
+                return Err(MajorizeError::Unsupported(format!(
+                    "apply_step: layer {layer} parameter {tensor} is not writable as the {len} values it reports"
+                )));
+            };
+            let values = &base[offset..offset + len];
+            for (j, (w, b)) in (offset..).zip(w.values.iter_mut().zip(values)) {
+                let mut acc = *b;
+                for (d, a) in directions.iter().zip(alpha) {
+                    acc += *a * d[j];
+                }
+                *w = acc;
             }
-            *w = acc;
+            offset += len;
         }
     }
     Ok(())

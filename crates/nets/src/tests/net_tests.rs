@@ -96,6 +96,14 @@ fn mlp_structure_flat_params_and_layout() {
     net2.dense_mut(1).unwrap().bias[0] = -1.0;
     assert_eq!(net2.flat_params()[24], -1.0);
     assert!(net2.dense(2).is_none());
+    // By tensor index: layer 2's tensor 1 is its bias; the activation layer and indices
+    // past the last tensor have none.
+    net2.param_mut_at(2, 1).unwrap().values[1] = -2.0;
+    assert_eq!(net2.flat_params()[25], -2.0);
+    assert_eq!(net2.param_mut_at(0, 0).unwrap().name, "weight");
+    assert!(net2.param_mut_at(1, 0).is_none());
+    assert!(net2.param_mut_at(2, 2).is_none());
+    assert!(net2.param_mut_at(3, 0).is_none());
     // Same seed, same network.
     let again = Sequential::<f64>::mlp(
         &[3, 4, 2],

@@ -72,18 +72,24 @@ pub struct CertifiedMm<T: Real> {
     enc_ws: enclosure::EnclosureWorkspace,
 }
 
-/// The dense-layer parameter ranges of the flat vector (consecutive tensors of one layer,
-/// e.g. weight then bias, form one group).
-fn layer_groups<T: Real>(net: &nets::Sequential<T>) -> Vec<Range<usize>> {
-    let mut groups: Vec<(usize, Range<usize>)> = Vec::new();
-    for p in net.param_layout() {
-        let len = p.rows * p.cols;
-        match groups.last_mut() {
-            Some((layer, r)) if *layer == p.layer && r.end == p.offset => r.end += len,
-            _ => groups.push((p.layer, p.offset..p.offset + len)),
+/// The per-layer parameter ranges of the flat vector, written into `groups`: one range
+/// per layer that owns a parameter tensor, covering its tensors (e.g. weight then bias),
+/// which are consecutive in the flat order. Reuses `groups`' storage and builds no named
+/// layout, so a step at steady state allocates nothing here.
+fn layer_groups_into<T: Real>(net: &nets::Sequential<T>, groups: &mut Vec<Range<usize>>) {
+    groups.clear();
+    let mut offset = 0;
+    for layer in net.layers() {
+        let mut owns = false;
+        let start = offset;
+        for p in (0..layer.num_param_tensors()).filter_map(|i| layer.param(i)) {
+            owns = true;
+            offset += p.values.len();
+        }
+        if owns {
+            groups.push(start..offset);
         }
     }
-    groups.into_iter().map(|(_, r)| r).collect()
 }
 
 impl<T: Real> CertifiedMm<T> {
@@ -140,7 +146,7 @@ impl<T: Real> CertifiedMm<T> {
             self.grad = vec![T::zero(); dim];
             self.trial = vec![T::zero(); dim];
         }
-        self.groups = layer_groups(&problem.net);
+        layer_groups_into(&problem.net, &mut self.groups);
         let k = self.num_steps();
         if self.dirs.len() != k || self.dirs.first().is_some_and(|d| d.len() != dim) {
             self.dirs = vec![DVector::zeros(dim); k];
@@ -461,7 +467,11 @@ impl<T: Real> Solver<NetProblem<T>> for CertifiedMm<T> {
         crate::state_check::check_count(WHAT, "steps", self.st.steps)?;
         let k = match self.cfg.step_sizes {
             StepSizes::Single => 1,
-            StepSizes::PerLayer => layer_groups(&problem.net).len(),
+            StepSizes::PerLayer => {
+                let mut groups = Vec::new();
+                layer_groups_into(&problem.net, &mut groups);
+                groups.len()
+            }
         };
         crate::state_check::check_len(WHAT, "trust", k, self.st.trust.len())?;
         for t in &self.st.trust {
