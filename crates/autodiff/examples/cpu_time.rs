@@ -122,8 +122,22 @@ fn mlp(widths: &[usize], batch: usize) {
     );
 }
 
+const USAGE: &str = "usage: cpu_time [gemm | mlp | shapes]  (default: gemm and mlp)";
+
 fn main() {
-    let only = std::env::args().nth(1).unwrap_or_default();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let only = match args.as_slice() {
+        [] => String::new(),
+        [h] if h == "--help" || h == "-h" => {
+            println!("{USAGE}");
+            return;
+        }
+        [part] if ["gemm", "mlp", "shapes"].contains(&part.as_str()) => part.clone(),
+        _ => {
+            eprintln!("cpu_time: unexpected arguments {args:?}\n{USAGE}");
+            std::process::exit(2)
+        }
+    };
     if only.is_empty() || only == "gemm" {
         gemm::<f32>(256);
         gemm::<f32>(1024);

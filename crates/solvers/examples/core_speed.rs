@@ -391,30 +391,85 @@ fn epoch(n: usize, threads: usize, epochs: u64, cadences: &[f64]) {
     }
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let opt = |name: &str, default: usize| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .map_or(default, |v| v.parse().expect(name))
+const USAGE: &str = "usage: core_speed [grad] [batch] [fixed] [epoch] [sums] [--n N] \
+[--threads T] [--reps R] [--epochs E] [--eval-every C1,C2,...]";
+
+/// Prints `msg` and the usage, then exits with status 2 (a bad command line).
+fn usage_error(msg: &str) -> ! {
+    eprintln!("core_speed: {msg}\n{USAGE}");
+    std::process::exit(2)
+}
+
+/// The command line: parts to run and the options, every argument checked (an unknown
+/// part or option, a missing or malformed value, or a zero count exits with the usage).
+struct Args {
+    parts: Vec<String>,
+    n: usize,
+    threads: usize,
+    reps: usize,
+    epochs: u64,
+    cadences: Vec<f64>,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        parts: Vec::new(),
+        n: 60_000,
+        threads: 1,
+        reps: 3,
+        epochs: 1,
+        cadences: vec![0.0],
     };
-    let (n, threads, reps) = (opt("--n", 60_000), opt("--threads", 1), opt("--reps", 3));
-    let epochs = opt("--epochs", 1) as u64;
-    // Evaluation cadences in data passes for `epoch`, comma-separated; 0 = every step.
-    let cadences: Vec<f64> = args
-        .iter()
-        .position(|a| a == "--eval-every")
-        .and_then(|i| args.get(i + 1))
-        .map_or(vec![0.0], |v| {
-            v.split(',')
-                .map(|c| c.parse().expect("--eval-every"))
-                .collect()
-        });
-    let parts: Vec<&str> = ["grad", "batch", "fixed", "epoch", "sums"]
-        .into_iter()
-        .filter(|p| args.iter().any(|a| a == p))
-        .collect();
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .unwrap_or_else(|| usage_error(&format!("{name} needs a value")))
+        };
+        let count = |name: &str, v: String| -> usize {
+            match v.parse() {
+                Ok(c) if c > 0 => c,
+                _ => usage_error(&format!("{name} must be a positive integer, got {v:?}")),
+            }
+        };
+        match arg.as_str() {
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                std::process::exit(0)
+            }
+            "grad" | "batch" | "fixed" | "epoch" | "sums" => a.parts.push(arg),
+            "--n" => a.n = count("--n", value("--n")),
+            "--threads" => a.threads = count("--threads", value("--threads")),
+            "--reps" => a.reps = count("--reps", value("--reps")),
+            "--epochs" => a.epochs = count("--epochs", value("--epochs")) as u64,
+            "--eval-every" => {
+                let v = value("--eval-every");
+                a.cadences = v
+                    .split(',')
+                    .map(|c| match c.parse::<f64>() {
+                        Ok(x) if x.is_finite() && x >= 0.0 => x,
+                        _ => {
+                            usage_error(&format!("--eval-every takes data passes >= 0, got {c:?}"))
+                        }
+                    })
+                    .collect();
+            }
+            other => usage_error(&format!("unknown argument {other:?}")),
+        }
+    }
+    a
+}
+
+fn main() {
+    let Args {
+        parts,
+        n,
+        threads,
+        reps,
+        epochs,
+        cadences,
+    } = parse_args();
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     let all = parts.is_empty();
     if all || parts.contains(&"grad") {
         grad::<f32>(n, threads, reps);
