@@ -242,25 +242,42 @@ fn main() -> std::process::ExitCode {
             Arc::new(LocalComm)
         }
     };
-    match args.get(1).map(String::as_str) {
-        Some("check") => {
+    let usage = |msg: &str| {
+        eprintln!(
+            "mpi_ranks: {msg}\nusage: mpi_ranks check | scaling [N] [ITERS] | soak [SECONDS]"
+        );
+        std::process::ExitCode::from(2)
+    };
+    let words: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    // Every value is checked: a malformed one is a usage error, not a silent default.
+    let count = |v: &str| v.parse::<usize>().ok().filter(|c| *c > 0);
+    match words.as_slice() {
+        ["--help" | "-h"] => {
+            println!("usage: mpi_ranks check | scaling [N] [ITERS] | soak [SECONDS]");
+        }
+        ["check"] => {
             if !check(comm) {
                 return std::process::ExitCode::FAILURE;
             }
         }
-        Some("scaling") => {
-            let n = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10_000);
-            let iters = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5);
-            scaling(comm, n, iters);
+        ["scaling", rest @ ..] if rest.len() <= 2 => {
+            let n = rest.first().map_or(Some(10_000), |v| count(v));
+            let iters = rest.get(1).map_or(Some(5), |v| count(v));
+            let (Some(n), Some(iters)) = (n, iters) else {
+                return usage(&format!("scaling takes positive integers, got {rest:?}"));
+            };
+            scaling(comm, n, iters as u64);
         }
-        Some("soak") => {
-            let s = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(60.0);
-            soak(comm, s);
+        ["soak", rest @ ..] if rest.len() <= 1 => {
+            let seconds = rest.first().map_or(Some(60.0), |v| {
+                v.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0)
+            });
+            let Some(seconds) = seconds else {
+                return usage(&format!("soak takes seconds >= 0, got {rest:?}"));
+            };
+            soak(comm, seconds);
         }
-        _ => {
-            eprintln!("usage: mpi_ranks check | scaling [N] [ITERS] | soak SECONDS");
-            return std::process::ExitCode::from(2);
-        }
+        _ => return usage(&format!("unexpected arguments {words:?}")),
     }
     std::process::ExitCode::SUCCESS
 }
