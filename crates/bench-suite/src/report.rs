@@ -125,6 +125,18 @@ pub fn render_report(
          whose true objective rose by more than 1e-10 relative.\n",
         crate::stats::method_text(m.seeds.len())
     );
+    if m.dtype == "f32" {
+        // The tolerance is the issue's, fixed for both precisions; in f32 a monotone
+        // method's iterates move by rounding once its exact decrease per step falls below
+        // the precision, so the reader needs the scale to judge a flag.
+        let _ = writeln!(
+            s,
+            "This run is in f32 (machine epsilon {:.3e}): a flagged rise well below that \
+             relative size is at the level of the iterates' rounding, not a failure of the \
+             method's decrease in exact arithmetic.\n",
+            f64::from(f32::EPSILON)
+        );
+    }
     let summaries = summarize(results, TARGET_TAU);
     render_profiles(&mut s, profiles);
     render_time_to_target(&mut s, &summaries);

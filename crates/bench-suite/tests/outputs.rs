@@ -437,6 +437,15 @@ fn monotone_methods_that_rise_are_flagged_and_others_are_not() {
     );
     assert!(report.contains("⚠ `block-mm` promises a monotone decrease but its true objective rose: seed 1: 1 increase(s), largest 1.00e-6 relative"), "{report}");
     assert!(!report.contains("`adam` promises"));
+    // The f32 scale note appears in f32 runs only.
+    r.metadata.dtype = "f64".into();
+    assert!(!render_report(&r, &[], &[]).contains("This run is in f32"));
+    r.metadata.dtype = "f32".into();
+    let report = render_report(&r, &[], &[]);
+    assert!(
+        report.contains("This run is in f32 (machine epsilon 1.192e-7)"),
+        "{report}"
+    );
 }
 
 #[test]
