@@ -37,8 +37,8 @@ def compare(**options):
     Every option of ``strata-compare`` is a keyword argument with ``-`` written ``_``:
     ``solvers=["adam", "bcd"]``, ``problems="digits-mlp"``, ``seeds=3`` (or ``"0,4"``,
     ``"3..6"``), ``epochs=5``, ``time_budget=0``, ``threads=1``, ``dtype="f32"``,
-    ``out="results"``, ``full=True``, ``lr_grid="1e-3,1e-2"``, ``mnist_dir=...``,
-    ``no_progress=True``. Lists are joined with commas; ``True`` gives the bare flag;
+    ``out="results"``, ``full=True``, ``tune=True`` (``tune_points=5``),
+    ``eval_every=2``, ``mnist_dir=...``, ``suite="papers"``, ``no_progress=True``. Lists are joined with commas; ``True`` gives the bare flag;
     ``False`` / ``None`` leave the option out. A bad option raises ``ValueError`` with
     the parser's message.
 

@@ -5,7 +5,8 @@
 //!
 //! - `cargo xtask compare [ARGS]`: solvers x problems x seeds; tables, JSON and plots.
 //! - `cargo xtask nmf [ARGS]`: beta-NMF of a user's CSV matrix.
-//! - `cargo xtask ci`: exactly what `.ci/run` runs (tests, fmt, clippy).
+//! - `cargo xtask ci`: the workspace steps of `.ci/run` (tests, fmt, clippy); `.ci/run`
+//!   also runs the release certified-MM test, the Python package and the MPI checks.
 
 use std::process::{Command, ExitCode};
 

@@ -23,13 +23,17 @@
 //!   [`Tape::constant`], `*_from_slice` for column ranges, and
 //!   [`Tape::constant_columns`] for a mini-batch of scattered columns); the product
 //!   [`Tape::matmul`] with either operand transposed, and the dense layer
-//!   [`Tape::affine`] (`W X + b 1^T`, the bias added in place into the product); elementwise `add`, `sub`, `mul`,
+//!   [`Tape::affine`] (`W X + b 1^T`, the bias added in place into the product) and,
+//!   fused with its ReLU, [`Tape::affine_relu`] (one node, bit-identical to
+//!   `relu(affine(..))`); elementwise `add`, `sub`, `mul`,
 //!   `div`, `add_scalar`, `mul_scalar`, `neg`, [`Tape::add_bias`]; sums and means over
 //!   all entries, rows or columns; `exp`, `log`, `sqrt`, `abs`, `square`, `powf`; the
 //!   activations `relu`, `leaky_relu`, `elu`, `sigmoid`, `tanh`, `softplus`;
 //!   [`Tape::log_softmax`]; the losses (softmax cross-entropy with labels or soft
 //!   targets, MSE, binary cross-entropy on logits, Weston-Watkins hinge), each reduced
 //!   over samples by a [`Reduction`].
+//! - [`Tape::with_threads`]: a tape whose large products and element-wise ops may use
+//!   that many rayon threads (bit-identical to one thread for the element-wise ops).
 //! - [`Tape::backward`] from a 1x1 node, [`Tape::vjp`] from any node with a seed, then
 //!   [`Tape::grad`].
 //! - [`kernels::gemm_into`]: `C <- alpha op(A) op(B) + beta C`, the one matrix product of

@@ -29,6 +29,9 @@
 //!   `runner::run(&CompareArgs)`, the entry point of the `strata-compare` binary.
 //! - [`papers`]: `--suite papers`, each structured method in its paper's setup on
 //!   Fashion-MNIST with gradient baselines, and the up-front memory estimate.
+//! - [`classification`]: the confusion matrix and per-class accuracy of each
+//!   classification run's final weights (`results.json`, a report section and
+//!   `confusion/*.svg` heatmaps).
 //! - [`memory`]: peak-memory measurement (a counting global allocator the binary
 //!   installs; `VmHWM` from `/proc` as a process-wide fallback).
 //!
@@ -41,7 +44,10 @@
 //!
 //! (display name, [`problems::SolverFamily`] variant, `quick` or `full`, description,
 //! a serde config with `build::<T>()`; append `, |c, T| EXPR` to build it another way;
-//! [`nmf_solver!`] for beta-NMF methods). See [`runner`] for the details.
+//! [`nmf_solver!`] for beta-NMF methods), plus one line in `runner/tune.rs`
+//! ([`runner::tune::DECLARATIONS`]: what `--tune` searches and whether the method
+//! promises a monotone decrease; a registry test requires it). See [`runner`] for the
+//! details.
 //!
 //! Layout everywhere: samples are columns. Every random draw comes from
 //! `ChaCha8Rng::seed_from_u64(seed)` or an RNG the caller passes.

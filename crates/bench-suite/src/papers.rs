@@ -72,7 +72,7 @@ fn selects(sel: &str, name: &str) -> bool {
 
 /// The plan of `--suite papers`, and the runs refused by the memory check.
 ///
-/// `--problems` selects setups by problem name (`papers-dladmm`, ...; see [`selects`]), `--solvers`
+/// `--problems` selects setups by problem name (`papers-dladmm`, ...; see `selects`), `--solvers`
 /// filters solvers, `--time-budget` replaces [`EQUAL_TIME_S`] (and caps the paper-iteration
 /// runs), `--epochs` is ignored (the paper's iteration count is the budget), `--full`
 /// uses all 60,000 training images, `--max-train N` the first N, `--max-test M` the

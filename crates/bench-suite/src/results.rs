@@ -255,7 +255,8 @@ pub struct TraceRecord {
 pub struct RunResult {
     /// Problem name (registry name).
     pub problem: String,
-    /// Solver name (as the solver reports it).
+    /// Solver name: the runner's registry display name (e.g. `adam`); the solver's own
+    /// name with its hyperparameters is `hyperparameters["solver"]`.
     pub solver: String,
     /// Seed of data and initial weights.
     pub seed: u64,

@@ -19,6 +19,12 @@
 //!   preserve majorization (sum, positive scaling, affine composition, block-separable).
 //! - [`agd`]: the AGD majorizer of Bernstein et al. (2023) with its assumptions, deep
 //!   relative trust, and the AGD step as pure functions.
+//! - [`enclosure`]: certified degree-2 Taylor enclosures of a network's whole training
+//!   objective along k directions on a trust region ([`enclose`], [`QuadraticEnclosure`],
+//!   [`EnclosureSurrogate`]) and [`apply_step`], the one way to write a certified step;
+//!   the rules and the rounding argument are in `docs/MAJORIZE.md`.
+//! - [`root`]: the safeguarded Newton / bisection scalar root finder of the beta-NMF
+//!   factors, with its tolerance [`root::ROOT_TOL`].
 //!
 //! This crate never records a tape for its own computations (everything is plain
 //! nalgebra arithmetic) and never depends on `solvers` or `bench-suite`: solvers call

@@ -20,7 +20,13 @@
 //! * [`Init`]: Glorot / He / LeCun initialisers from an explicit seeded RNG,
 //!   bit-reproducible on every machine ([`init`] explains how).
 //! * [`Dense`], the [`Layer`] trait (implement it for your own layers), and
-//!   [`Sequential`] with the flat parameter vector of a documented order.
+//!   [`Sequential`] with the flat parameter vector of a documented order ([`params`]:
+//!   its layout [`ParamInfo`] / [`ParamSpan`] and allocation-free access to one tensor).
+//!   [`Sequential::check_activation_bytes`] caps one forward pass's layer outputs at
+//!   [`MAX_ACTIVATION_BYTES`], [`Sequential::mlp`] the parameters at [`MAX_MLP_PARAMS`].
+//! * [`loss_and_grad`] (batch loss and flat gradient through a reused tape; Dense+ReLU
+//!   pairs recorded as one fused node), [`loss_and_grad_columns`] (a mini-batch given
+//!   as column indices) and [`loss_and_grad_outputs`] (also keeps every layer's output).
 //! * [`persist`]: a versioned JSON model format with typed errors and atomic writes.
 //!
 //! Data layout (one convention for the whole workspace): **samples are columns**.

@@ -26,7 +26,9 @@
 //!   step sizes), and an optional convergence reason.
 //! * [`Driver`]: budget ([`Budget`]: iterations, epochs, solver wall time, target
 //!   objective), [`Observer`]s attached at a [`Frequency`], the [`DivergenceRule`]
-//!   (NaN/Inf, or objective > 1e3 max(|f_0|, 1) by default), checkpoints through a
+//!   (NaN/Inf, or objective > [`DEFAULT_BLOWUP_FACTOR`] `|f_0|` = 10 `|f_0|` by
+//!   default), the [`EvalCadence`] (evaluate after every step, or on a grid of data
+//!   passes), checkpoints through a
 //!   [`CheckpointStore`] ([`MemoryStore`], [`FileStore`]; format [`CheckpointV1`]) with
 //!   bit-identical resume. It records a [`Record`] per iteration, iteration 0 included,
 //!   into a [`Trace`] (serde JSON), and ends with a [`Status`].
@@ -41,6 +43,12 @@
 //!   [`certified`] (`safe-gd`, `safe-heavy-ball`, `safe-adam`, `safe-layerwise`: step
 //!   sizes minimising a certified Taylor-enclosure bound of the objective, so every
 //!   full-batch step provably does not increase it).
+//! * Data-parallel training over ranks (docs/DISTRIBUTED.md): [`comm`] (the `Comm`
+//!   trait: `LocalComm`, `ThreadComm`, and `MpiComm` behind the cargo feature `mpi`;
+//!   sums over ranks in rank order) and [`distributed`] (sharded problems and the
+//!   distributed solvers).
+//! * Hostile input: [`caps`] (inner-loop count caps of solver configs) and
+//!   [`state_check`] (checkpoint validation before a resume).
 //!
 //! Fair accounting: the driver times only `init` and `step` (evaluation and
 //! checkpoints excluded), evaluates every iterate on the full training set with the

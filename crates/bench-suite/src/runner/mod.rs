@@ -8,7 +8,10 @@
 //! driver evaluates the true training objective at every iteration and counts time and
 //! data passes the same way for every method) -> [`crate::convert`] ->
 //! [`crate::results::ResultsFile`] -> [`crate::report::write_outputs`] (`results.json`,
-//! `report.md`, SVG plots) in a new directory under `--out`.
+//! `report.md`, SVG plots) in a new directory under `--out` (built under a hidden
+//! `.partial` name and renamed when complete: [`crate::partial`]). With
+//! `--eval-every` the driver evaluates only on a grid of data passes (plus the start
+//! and the end).
 //!
 //! Fairness: every solver runs with its documented defaults (the registry entry; no
 //! per-problem tuning in the runner), from the same initial weights, on the same data,
@@ -36,7 +39,9 @@
 //! `, |c, T| EXPR` (e.g. `, |c, T| Mac::<T>::new(c)`). beta-NMF methods use
 //! [`nmf_solver!`](crate::nmf_solver). The entry then runs on every problem listing its
 //! family, appears in `--list`, and its config is recorded in each run's
-//! hyperparameters.
+//! hyperparameters. One more line in [`tune::DECLARATIONS`] states what `--tune`
+//! searches and whether the method promises a monotone decrease (the report flags a
+//! rise only then); the registry's tests fail for an entry without it.
 
 mod args;
 mod budgets;

@@ -73,7 +73,7 @@ impl<T: Real> Solver<NetProblem<T>> for DlAdmm<T> {
     /// block, the W- and A-steps' gradient and curvature products, one per output
     /// prox-gradient iterate, the dual step; backtracking trials are scalar tests and
     /// touch no sample). In the adaptive mode the true training objective is computed
-    /// for the rule (one more forward pass, counted). Report: [`DlAdmm::report`].
+    /// for the rule (one more forward pass, counted). Report: `DlAdmm::report`.
     fn step(
         &mut self,
         problem: &mut NetProblem<T>,

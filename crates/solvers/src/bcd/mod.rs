@@ -71,7 +71,7 @@
 //!
 //! # Cost and memory
 //!
-//! Per layer and sweep: `V V^T` (a half product, [`crate::linalg`]'s `gram_sym`, for
+//! Per layer and sweep: `V V^T` (a half product, `crate::linalg`'s `gram_sym`, for
 //! hidden inputs; layer 1's factor is kept) and `W^T U` GEMMs (`d^2 N`), two Cholesky
 //! solves of size `d_{l-1}` (`d^3`), one prox per entry of `U`, and the objective's
 //! layer products after the sweep, which the next sweep's U steps reuse (issue #14).

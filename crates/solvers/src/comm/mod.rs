@@ -1,7 +1,7 @@
 //! Communicators for data-parallel training: the [`Comm`] trait, the single-process
 //! [`LocalComm`] (the default everywhere), the in-process [`ThreadComm`] (several ranks
 //! as threads of one process, for tests and for machines without MPI) and, behind the
-//! cargo feature `mpi`, [`MpiComm`] over the system's MPI library (rsmpi).
+//! cargo feature `mpi`, `MpiComm` over the system's MPI library (rsmpi).
 //!
 //! ## Deterministic reductions
 //!
@@ -35,7 +35,7 @@ use crate::SolverError;
 /// A group of `size` processes (ranks) that run the same program on different shards of
 /// the data and combine partial results. All methods are collective: every rank must
 /// call them in the same order with buffers of the same length, or the group hangs or
-/// fails (an MPI implementation aborts every rank on a failure, see [`MpiComm`]).
+/// fails (an MPI implementation aborts every rank on a failure, see `MpiComm`).
 pub trait Comm: Send + Sync + std::fmt::Debug {
     /// This process's rank in `0..size`.
     fn rank(&self) -> usize;

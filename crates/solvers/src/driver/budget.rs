@@ -93,11 +93,11 @@ impl Budget {
 
 /// When a run counts as diverged (documented setting of the driver).
 ///
-/// After every step (and at iteration 0) the run stops with [`Status::Diverged`] if the
+/// After every step (and at iteration 0) the run stops with [`crate::Status::Diverged`] if the
 /// true objective is NaN or infinite, or if `objective > blowup_factor * |f_0|` with
 /// `f_0` the objective at iteration 0 (a run that rises to ten times its starting value
 /// has diverged, whatever its budget), or (when `check_params`) if
-/// [`Problem::params_finite`] is false. Default: `blowup_factor = 10`,
+/// [`crate::Problem::params_finite`] is false. Default: `blowup_factor = 10`,
 /// `check_params = true`. (Until round 2 the limit was `1e3 * max(|f_0|, 1)`, which let
 /// MAC on spirals rise from 1.22 to 262 and end with a budget status.) With `f_0 = 0`
 /// any positive objective fires.
