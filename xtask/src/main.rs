@@ -14,7 +14,8 @@ const USAGE: &str = "usage: cargo xtask <compare|nmf|ci> [ARGS...]
   compare   run solvers x problems x seeds and write results.json, report.md and plots
             (pass --help after it for its options)
   nmf       factorise a nonnegative CSV matrix with beta-NMF (pass --help for options)
-  ci        run the test suite, rustfmt check and clippy exactly as CI does";
+  ci        run the workspace tests, the rustfmt check and clippy (the Rust steps of
+            .ci/run; CI also runs the release certified-MM test, Python and MPI)";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
