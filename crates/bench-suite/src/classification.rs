@@ -77,10 +77,12 @@ impl ClassificationMetrics {
 
     /// Overall accuracy: trace over total (`None` if empty).
     pub fn accuracy(&self) -> Option<f64> {
-        let total: u64 = self.confusion.iter().flatten().sum();
-        let right: u64 = (0..self.confusion.len())
-            .map(|i| self.confusion[i][i])
-            .sum();
+        // Saturating, and a short row has no diagonal entry: a matrix built by hand (the
+        // fields are public) must not panic here.
+        let sum = |it: &mut dyn Iterator<Item = u64>| it.fold(0u64, u64::saturating_add);
+        let total = sum(&mut self.confusion.iter().flatten().copied());
+        let right =
+            sum(&mut (0..self.confusion.len()).filter_map(|i| self.confusion[i].get(i).copied()));
         (total > 0).then(|| right as f64 / total as f64)
     }
 }
@@ -196,10 +198,10 @@ pub fn confusion_svg(title: &str, m: &ClassificationMetrics) -> String {
     let _ = writeln!(
         s,
         r#"<text x="{left}" y="36">predicted class (columns), true class (rows), set: {}</text>"#,
-        m.set
+        m.set.replace('&', "&amp;").replace('<', "&lt;")
     );
     for (t, row) in m.confusion.iter().enumerate() {
-        let n: u64 = row.iter().sum::<u64>().max(1);
+        let n = row.iter().fold(0u64, |a, &c| a.saturating_add(c)).max(1);
         let y = top + t * cell;
         let _ = writeln!(
             s,

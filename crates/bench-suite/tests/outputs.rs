@@ -211,6 +211,69 @@ fn validator_names_the_offending_field() {
     assert!(e.starts_with("/runs/2/tuning/at_edge"), "{e}");
 }
 
+/// A run's classification metrics and the metadata's rank count are checked like the
+/// rest: a ragged confusion matrix (the report and the heatmaps index it as square), a
+/// foreign `set` (written into the heatmap's SVG), counts or accuracies out of range,
+/// and zero ranks name their field.
+#[test]
+fn validator_checks_classification_metrics_and_ranks() {
+    let metrics = json!({
+        "set": "test", "confusion": [[3, 1], [0, 4]], "per_class_accuracy": [0.75, 1.0]
+    });
+    let mut ok = serde_json::to_value(example()).unwrap();
+    ok["runs"][0]["classification"] = metrics.clone();
+    ok["metadata"]["ranks"] = json!(2);
+    validate_results(&ok).unwrap();
+    type Edit<'a> = &'a dyn Fn(&mut serde_json::Value);
+    let cases: [(Edit, &str); 7] = [
+        (
+            &|c| c["confusion"] = json!([[3, 1], [0]]),
+            "/runs/0/classification/confusion/1: has 1 entries",
+        ),
+        (
+            &|c| c["confusion"] = json!([]),
+            "/runs/0/classification/confusion: must have at least one class",
+        ),
+        (
+            &|c| c["confusion"][0][1] = json!(-1),
+            "/runs/0/classification/confusion/0/1: must be a nonnegative integer",
+        ),
+        (
+            &|c| c["confusion"][0][0] = json!(u64::MAX),
+            "/runs/0/classification/confusion/0/0: the counts sum beyond 2^53",
+        ),
+        (
+            &|c| c["set"] = json!("<script>"),
+            "/runs/0/classification/set",
+        ),
+        (
+            &|c| c["per_class_accuracy"] = json!([0.5]),
+            "/runs/0/classification/per_class_accuracy: has 1 entries for 2 classes",
+        ),
+        (
+            &|c| c["per_class_accuracy"][1] = json!(1.5),
+            "/runs/0/classification/per_class_accuracy/1",
+        ),
+    ];
+    for (edit, want) in cases {
+        let e = violation(|v| {
+            v["runs"][0]["classification"] = metrics.clone();
+            edit(&mut v["runs"][0]["classification"]);
+        });
+        assert!(e.starts_with(want), "{e}");
+    }
+    let e = violation(|v| v["metadata"]["ranks"] = json!(0));
+    assert!(e.starts_with("/metadata/ranks: must be at least 1"), "{e}");
+    // Built by hand (public fields), a ragged matrix renders without a panic.
+    let m = bench_suite::classification::ClassificationMetrics {
+        set: "test".into(),
+        confusion: vec![vec![u64::MAX, 1], vec![]],
+        per_class_accuracy: vec![None],
+    };
+    assert_eq!(m.accuracy(), Some(1.0));
+    assert!(bench_suite::classification::confusion_svg("t", &m).ends_with("</svg>\n"));
+}
+
 #[test]
 fn analysis_target_and_aggregates() {
     let r = example();

@@ -121,6 +121,14 @@ fn validate_metadata(m: &Value) -> Result<(), BenchError> {
             format!("must be a number > 0, found {k}"),
         ));
     }
+    if let Some(r) = field(m, p, "ranks", Kind::UInt, true)?
+        && r.as_u64() == Some(0)
+    {
+        return Err(schema_err(
+            "/metadata/ranks",
+            "must be at least 1 (a single-process run has 1)",
+        ));
+    }
     if let Some(pb) = field(m, p, "problem_budgets", Kind::Obj, true)? {
         for (name, b) in pb.as_object().into_iter().flatten() {
             let bp = format!("/metadata/problem_budgets/{name}");
@@ -219,6 +227,9 @@ fn validate_run(run: &Value, path: &str) -> Result<(), BenchError> {
     req(run, path, "hyperparameters", Kind::Obj)?;
     let tuned = req(run, path, "tuned", Kind::Bool)?;
     field(run, path, "trained_objective", Kind::Str, true)?;
+    if let Some(c) = field(run, path, "classification", Kind::Obj, true)? {
+        validate_classification(c, &format!("{path}/classification"))?;
+    }
     let tuning = field(run, path, "tuning", Kind::Obj, true)?;
     if let Some(t) = tuning {
         validate_tuning(t, &format!("{path}/tuning"))?;
@@ -228,6 +239,82 @@ fn validate_run(run: &Value, path: &str) -> Result<(), BenchError> {
             &format!("{path}/tuning"),
             "a run with `tuned: true` must record its search (`tuning`)",
         ));
+    }
+    Ok(())
+}
+
+/// A run's `classification` (crate::classification::ClassificationMetrics): `set` is
+/// `"test"` or `"train"`, `confusion` a k x k matrix (k >= 1) of nonnegative integer
+/// counts whose total stays within 2^53, `per_class_accuracy` k entries, each null or in
+/// [0, 1]. The report and the heatmaps index the matrix as square.
+fn validate_classification(c: &Value, path: &str) -> Result<(), BenchError> {
+    let set = req(c, path, "set", Kind::Str)?;
+    if set != "test" && set != "train" {
+        return Err(schema_err(
+            &format!("{path}/set"),
+            format!("must be \"test\" or \"train\", found {set}"),
+        ));
+    }
+    let rows = req(c, path, "confusion", Kind::Arr)?
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    let k = rows.len();
+    if k == 0 {
+        return Err(schema_err(
+            &format!("{path}/confusion"),
+            "must have at least one class",
+        ));
+    }
+    let mut total = 0u64;
+    for (t, row) in rows.iter().enumerate() {
+        let rp = format!("{path}/confusion/{t}");
+        let Some(row) = row.as_array() else {
+            return Err(schema_err(&rp, "must be an array of counts"));
+        };
+        if row.len() != k {
+            return Err(schema_err(
+                &rp,
+                format!(
+                    "has {} entries, but the matrix has {k} rows: it must be square",
+                    row.len()
+                ),
+            ));
+        }
+        for (p, count) in row.iter().enumerate() {
+            let Some(n) = count.as_u64() else {
+                return Err(schema_err(
+                    &format!("{rp}/{p}"),
+                    format!("must be a nonnegative integer, found {count}"),
+                ));
+            };
+            total = match total.checked_add(n) {
+                Some(t) if t <= 1 << 53 => t,
+                _ => {
+                    return Err(schema_err(
+                        &format!("{rp}/{p}"),
+                        "the counts sum beyond 2^53",
+                    ));
+                }
+            };
+        }
+    }
+    let acc = req(c, path, "per_class_accuracy", Kind::Arr)?
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    if acc.len() != k {
+        return Err(schema_err(
+            &format!("{path}/per_class_accuracy"),
+            format!("has {} entries for {k} classes", acc.len()),
+        ));
+    }
+    for (i, a) in acc.iter().enumerate() {
+        let ok = a.is_null() || a.as_f64().is_some_and(|v| (0.0..=1.0).contains(&v));
+        if !ok {
+            return Err(schema_err(
+                &format!("{path}/per_class_accuracy/{i}"),
+                format!("must be null or a number in [0, 1], found {a}"),
+            ));
+        }
     }
     Ok(())
 }
