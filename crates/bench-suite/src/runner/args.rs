@@ -74,8 +74,14 @@ pub struct CompareArgs {
     /// solver, not only the learning rates).
     #[arg(long, visible_alias = "lr-grid")]
     pub tune: bool,
-    /// Grid points per solver with --tune (odd keeps the default on the grid).
-    #[arg(long, default_value_t = super::tune::DEFAULT_TUNE_POINTS, value_name = "P")]
+    /// Grid points per solver with --tune (odd keeps the default on the grid); given
+    /// without --tune it is an error, not silently ignored.
+    #[arg(
+        long,
+        default_value_t = super::tune::DEFAULT_TUNE_POINTS,
+        value_name = "P",
+        requires = "tune"
+    )]
     pub tune_points: usize,
     /// Directory of the MNIST IDX files (else $STRATA_MNIST_DIR).
     #[arg(long, value_name = "DIR")]
@@ -211,6 +217,10 @@ mod tests {
         assert_eq!(d.out, PathBuf::from("results"));
         assert!(!d.tune && d.tune_points == 5 && d.seeds.is_none());
         assert!(CompareArgs::try_parse_from(["x", "--dtype", "f16"]).is_err());
+        // --tune-points without --tune would be ignored: it is refused instead.
+        let e = CompareArgs::try_parse_from(["x", "--tune-points", "7"]).unwrap_err();
+        assert!(e.to_string().contains("--tune"), "{e}");
+        assert!(CompareArgs::try_parse_from(["x", "--lr-grid", "--tune-points", "7"]).is_ok());
         // `--opt -1` reaches validation (a clear message) instead of a clap parse error.
         let neg = CompareArgs::parse_from(["x", "--epochs", "-1", "--time-budget", "-2"]);
         assert_eq!((neg.epochs, neg.time_budget), (Some(-1.0), Some(-2.0)));
