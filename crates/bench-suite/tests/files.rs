@@ -214,7 +214,7 @@ fn csv_with_header_and_label_column_choice() {
     assert_eq!(t.labels, vec![1, 0, 2]);
     assert_eq!(t.classes, 3);
     assert_eq!(t.features, vec![0.5, 2.0, -1e-3, 4.0, 7.0, 8.0]);
-    let x = t.inputs::<f64>();
+    let x = t.inputs::<f64>().unwrap();
     assert_eq!(x.shape(), (2, 3));
     assert_eq!(x[(1, 1)], 4.0);
     // Same data, label in the middle column, no header declared.
