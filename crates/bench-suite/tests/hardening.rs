@@ -318,3 +318,22 @@ fn hand_built_tables_that_break_their_invariants_are_typed_errors() {
         "has 3 values, 2 rows x 2 columns need 4",
     );
 }
+
+/// Review 3: a CSV path that is not a regular file is refused before reading
+/// (`/dev/zero` never ends: `read_to_string` grew its buffer until the allocation
+/// failed).
+#[cfg(unix)]
+#[test]
+fn a_device_as_csv_file_is_an_error_not_an_endless_read() {
+    use bench_suite::data::{read_labeled_csv, read_numeric_csv};
+    let dev = Path::new("/dev/zero");
+    for e in [
+        read_labeled_csv(dev, &CsvOptions::default()).unwrap_err(),
+        read_numeric_csv(dev, None, ',').unwrap_err(),
+    ] {
+        assert!(
+            matches!(&e, BenchError::Io { source, .. } if source.to_string() == "not a regular file"),
+            "{e}"
+        );
+    }
+}

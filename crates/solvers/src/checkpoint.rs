@@ -110,7 +110,16 @@ impl CheckpointStore for FileStore {
         std::fs::rename(&tmp, &self.path).map_err(io)
     }
 
+    /// The checkpoint in the file, `None` if there is no file; an error if the path is
+    /// not a regular file (a device or FIFO such as `/dev/zero` would be read without
+    /// end), cannot be read, or does not hold a version-1 checkpoint.
     fn load(&self) -> Result<Option<CheckpointV1>, SolverError> {
+        if std::fs::metadata(&self.path).is_ok_and(|m| !m.is_file()) {
+            return Err(SolverError::Checkpoint(format!(
+                "reading {}: not a regular file",
+                self.path.display()
+            )));
+        }
         let bytes = match std::fs::read(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -181,3 +181,16 @@ fn parameters_beyond_the_float_range_are_refused_on_resume() {
         "{err}"
     );
 }
+
+/// Review 3: a checkpoint path that is not a regular file is refused before reading
+/// (`/dev/zero` never ends: `fs::read` grew its buffer until the allocation failed).
+#[cfg(unix)]
+#[test]
+fn a_device_as_checkpoint_file_is_an_error_not_an_endless_read() {
+    use solvers::CheckpointStore;
+    let e = FileStore::new("/dev/zero").load().unwrap_err();
+    assert!(
+        matches!(&e, SolverError::Checkpoint(m) if m == "reading /dev/zero: not a regular file"),
+        "{e}"
+    );
+}
