@@ -194,3 +194,33 @@ fn a_device_as_checkpoint_file_is_an_error_not_an_endless_read() {
         "{e}"
     );
 }
+
+/// Review 3: `FileStore::save` wrote through the fixed temporary name `<path>.tmp`,
+/// replacing a user's file of that name (and racing a second store on the same path).
+/// It now writes through a fresh, exclusively created name and touches no other file.
+#[test]
+fn saving_a_checkpoint_leaves_other_files_alone() {
+    use solvers::CheckpointStore;
+    let dir = std::env::temp_dir().join(format!("strata-cpv-tmp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("cp.json");
+    let mine = dir.join("cp.json.tmp");
+    std::fs::write(&mine, b"the user's notes").unwrap();
+    let cp = checkpoint();
+    let mut store = FileStore::new(&path);
+    store.save(&cp).unwrap();
+    store.save(&cp).unwrap();
+    assert_eq!(std::fs::read(&mine).unwrap(), b"the user's notes");
+    assert_eq!(store.load().unwrap().unwrap(), cp);
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["cp.json", "cp.json.tmp"],
+        "no temporary file is left"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
