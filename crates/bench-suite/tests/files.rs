@@ -160,6 +160,19 @@ fn malformed_idx_files_name_file_and_offset() {
         10,
         "label 10 out of range",
     );
+    // Images of zero columns (review 3: accepted as a data set of 0 features).
+    let flat = encode_idx_images(&IdxImages {
+        count: 4,
+        rows: 2,
+        cols: 0,
+        pixels: Vec::new(),
+    });
+    assert_idx(
+        idx_error(&dir, &flat, &good_l),
+        "i",
+        12,
+        "images of 2 x 0 pixels",
+    );
     // Inconsistent counts.
     match idx_error(&dir, &good_i, &encode_idx_labels(&[1, 2, 3])) {
         BenchError::Inconsistent { message, .. } => {
