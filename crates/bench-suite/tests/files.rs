@@ -160,6 +160,19 @@ fn malformed_idx_files_name_file_and_offset() {
         10,
         "label 10 out of range",
     );
+    // Images of zero columns (review 3: accepted as a data set of 0 features).
+    let flat = encode_idx_images(&IdxImages {
+        count: 4,
+        rows: 2,
+        cols: 0,
+        pixels: Vec::new(),
+    });
+    assert_idx(
+        idx_error(&dir, &flat, &good_l),
+        "i",
+        12,
+        "images of 2 x 0 pixels",
+    );
     // Inconsistent counts.
     match idx_error(&dir, &good_i, &encode_idx_labels(&[1, 2, 3])) {
         BenchError::Inconsistent { message, .. } => {
@@ -214,7 +227,7 @@ fn csv_with_header_and_label_column_choice() {
     assert_eq!(t.labels, vec![1, 0, 2]);
     assert_eq!(t.classes, 3);
     assert_eq!(t.features, vec![0.5, 2.0, -1e-3, 4.0, 7.0, 8.0]);
-    let x = t.inputs::<f64>();
+    let x = t.inputs::<f64>().unwrap();
     assert_eq!(x.shape(), (2, 3));
     assert_eq!(x[(1, 1)], 4.0);
     // Same data, label in the middle column, no header declared.

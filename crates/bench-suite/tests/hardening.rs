@@ -237,7 +237,8 @@ fn csv_class_counts_and_f32_overflow_are_typed_errors() {
     assert_eq!(
         parse_labeled_csv(text, "t.csv", &ok)
             .unwrap()
-            .class_counts(),
+            .class_counts()
+            .unwrap(),
         vec![1, 1]
     );
     let t = parse_numeric_csv("1,1e39\n2,3\n", "n.csv", Some(false), ',').unwrap();
@@ -261,4 +262,78 @@ fn initial_nmf_factors_beyond_the_entry_cap_are_an_error() {
     }
     let (w, h) = bench_suite::runner::initial_factors(&v, 3, 0).unwrap();
     assert_eq!((w.shape(), h.shape()), ((30, 3), (3, 4)));
+}
+
+/// Review 3: `LabeledTable` and `NumericTable` have public fields, so a table built by
+/// hand may break what a parsed one guarantees. `inputs`, `class_counts`,
+/// `train_test_from_table` and `to_matrix` give typed errors naming the field instead
+/// of panicking (`from_iterator` on too few values, an out-of-range count index).
+#[test]
+fn hand_built_tables_that_break_their_invariants_are_typed_errors() {
+    use bench_suite::data::{LabeledTable, NumericTable, train_test_from_table};
+    let good = LabeledTable {
+        features: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
+        labels: vec![0, 1, 0, 1],
+        num_features: 2,
+        classes: 2,
+        header: None,
+    };
+    assert_eq!(good.class_counts().unwrap(), vec![2, 2]);
+    assert_eq!(good.inputs::<f64>().unwrap()[(1, 3)], 8.0);
+    let short = LabeledTable {
+        num_features: 3,
+        ..good.clone()
+    };
+    let far = LabeledTable {
+        labels: vec![0, 1, 0, 7],
+        ..good.clone()
+    };
+    let named = |e: BenchError, name: &str, needle: &str| match e {
+        BenchError::InvalidArgument { name: n, message } => {
+            assert_eq!(n, name, "{message}");
+            assert!(message.contains(needle), "{message}");
+        }
+        other => panic!("expected an error naming {name}, got {other}"),
+    };
+    let need = "has 8 values, 3 features x 4 records need 12";
+    named(short.inputs::<f64>().unwrap_err(), "features", need);
+    named(short.class_counts().unwrap_err(), "features", need);
+    named(
+        train_test_from_table::<f64>(&short, 0.5, 1).unwrap_err(),
+        "features",
+        need,
+    );
+    let below = "label 7 of record 3 is not below 2 classes";
+    named(far.class_counts().unwrap_err(), "labels", below);
+    named(far.inputs::<f32>().unwrap_err(), "labels", below);
+    let t = NumericTable {
+        values: vec![1.0, 2.0, 3.0],
+        rows: 2,
+        cols: 2,
+        header: None,
+    };
+    named(
+        t.to_matrix::<f64>().unwrap_err(),
+        "values",
+        "has 3 values, 2 rows x 2 columns need 4",
+    );
+}
+
+/// Review 3: a CSV path that is not a regular file is refused before reading
+/// (`/dev/zero` never ends: `read_to_string` grew its buffer until the allocation
+/// failed).
+#[cfg(unix)]
+#[test]
+fn a_device_as_csv_file_is_an_error_not_an_endless_read() {
+    use bench_suite::data::{read_labeled_csv, read_numeric_csv};
+    let dev = Path::new("/dev/zero");
+    for e in [
+        read_labeled_csv(dev, &CsvOptions::default()).unwrap_err(),
+        read_numeric_csv(dev, None, ',').unwrap_err(),
+    ] {
+        assert!(
+            matches!(&e, BenchError::Io { source, .. } if source.to_string() == "not a regular file"),
+            "{e}"
+        );
+    }
 }

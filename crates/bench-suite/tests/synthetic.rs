@@ -296,3 +296,102 @@ fn registry_build_is_deterministic_per_seed() {
     assert!(matches!(err, BenchError::DataMissing { .. }));
     assert!(err.to_string().contains("STRATA_MNIST_DIR"), "{err}");
 }
+
+/// The generators check their sizes against `MAX_DATA_ENTRIES` (and the NMF factors
+/// against `MAX_FACTOR_ENTRIES`) before allocating, and refuse non-finite real
+/// parameters, with errors naming the argument: before, `synthetic_nmf(10^6, 10^6, ..)`,
+/// a piano spectrogram of 10^12 samples or of a hop-1 STFT, `spirals(10^12)` or
+/// `blobs` of 10^12 samples aborted the process on a failed allocation, and a NaN
+/// onset spacing, spiral noise or blob std gave NaN data.
+#[test]
+fn generators_refuse_huge_sizes_and_non_finite_parameters() {
+    use bench_suite::data::MAX_DATA_ENTRIES;
+    fn named(r: Result<impl std::fmt::Debug, BenchError>, name: &str, needle: &str) {
+        match r {
+            Err(BenchError::InvalidArgument { name: n, message }) => {
+                assert_eq!(n, name, "{message}");
+                assert!(message.contains(needle), "{message}");
+            }
+            other => panic!("expected an error naming {name}, got {other:?}"),
+        }
+    }
+    let big = "more than MAX_DATA_ENTRIES = 1000000000";
+    assert_eq!(MAX_DATA_ENTRIES, 1_000_000_000);
+    let mut r = rng(9);
+    named(
+        synthetic_nmf::<f64, _>(1 << 20, 1 << 20, 1, NmfNoise::None, 0.0, &mut r),
+        "rows/cols",
+        big,
+    );
+    named(
+        synthetic_nmf::<f64, _>(10, 10, usize::MAX / 4, NmfNoise::None, 0.0, &mut r),
+        "rank",
+        "factor entries",
+    );
+    // Small sizes pass (and the instance is built).
+    assert!(synthetic_nmf::<f64, _>(4, 5, 2, NmfNoise::None, 0.0, &mut r).is_ok());
+    let spec = |f: &dyn Fn(&mut PianoSpec)| {
+        let mut s = PianoSpec::default();
+        f(&mut s);
+        s
+    };
+    named(
+        piano_spectrogram::<f64>(&spec(&|s| s.duration_s = 1e9)),
+        "duration_s",
+        big,
+    );
+    named(
+        piano_spectrogram::<f64>(&spec(&|s| {
+            s.duration_s = 100.0;
+            s.frame = 100_000;
+            s.hop = 1;
+        })),
+        "frame/hop",
+        big,
+    );
+    for v in [f64::NAN, f64::INFINITY, -0.5] {
+        named(
+            piano_spectrogram::<f64>(&spec(&|s| s.onset_spacing_s = v)),
+            "onset_spacing_s",
+            "must be finite and >= 0",
+        );
+    }
+    named(
+        stft_power(&vec![0.0; 300_000], 200_000, 1),
+        "frame/hop",
+        big,
+    );
+    named(spirals::<f64, _>(1 << 40, 3, 1.0, 0.1, &mut r), "n", big);
+    named(
+        spirals::<f64, _>(10, 3, 1.0, f64::NAN, &mut r),
+        "noise",
+        "finite",
+    );
+    named(
+        spirals::<f64, _>(10, 3, f64::INFINITY, 0.1, &mut r),
+        "turns",
+        "finite",
+    );
+    let centers = blob_centers(4, 3, 1.0, &mut r);
+    named(
+        blobs::<f64, _>(&centers, 1 << 40, 0.5, &mut r),
+        "dim/n",
+        big,
+    );
+    named(
+        blobs::<f64, _>(&centers, 10, f64::NAN, &mut r),
+        "std",
+        "finite",
+    );
+    let nan_centers = blob_centers(4, 3, f64::NAN, &mut r);
+    named(
+        blobs::<f64, _>(&nan_centers, 10, 0.5, &mut r),
+        "centers",
+        "non-finite",
+    );
+    named(
+        teacher_student::<f64, _, _>(1 << 20, 1 << 20, 0.0, |x| Ok(x.clone()), &mut r),
+        "input_dim/n",
+        big,
+    );
+}

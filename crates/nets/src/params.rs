@@ -127,6 +127,9 @@ impl<T: Real> Sequential<T> {
     }
 
     /// Sets all parameters from `flat` (length [`Sequential::num_params`], flat order).
+    /// A tensor a user's layer exposes read-only ([`crate::Layer::param`] but no
+    /// [`crate::Layer::param_mut`]) keeps its values; its slot in `flat` is skipped, so
+    /// the tensors after it still read their own slots.
     pub fn params_from_flat(&mut self, flat: &[T]) -> Result<()> {
         self.check_flat_len("Sequential::params_from_flat", flat.len())?;
         let mut o = 0;
@@ -144,6 +147,9 @@ impl<T: Real> Sequential<T> {
                         });
                     }
                     p.values.copy_from_slice(&flat[o..o + n]);
+                    o += n;
+                } else if let Some(n) = declared {
+                    // Read-only: its slot is in the flat order all the same.
                     o += n;
                 }
             }

@@ -399,8 +399,18 @@ pub fn save<T: Real>(net: &Sequential<T>, path: impl AsRef<Path>, overwrite: boo
 }
 
 /// Loads a model saved by [`save`] into scalar type `T` (the file's dtype must match).
+/// `path` must be a regular file: a device or FIFO (`/dev/zero`, `/dev/stdin`) is an
+/// [`NetsError::Io`] error, not an unbounded read that ends in a failed allocation.
 pub fn load<T: Real>(path: impl AsRef<Path>) -> Result<Sequential<T>> {
     let path = path.as_ref();
+    let meta = fs::metadata(path).map_err(|e| io_err("read", path, e))?;
+    if !meta.is_file() {
+        return Err(io_err(
+            "read",
+            path,
+            std::io::Error::other("not a regular file"),
+        ));
+    }
     let text = fs::read_to_string(path).map_err(|e| io_err("read", path, e))?;
     decode(&text, Some(path))
 }

@@ -8,7 +8,7 @@ use crate::dataset::Targets;
 use crate::error::{NetsError, Result};
 use crate::layer::TapeContext;
 use crate::loss::{Loss, LossKind, TargetView};
-use crate::sequential::{Sequential, TapeScratch};
+use crate::sequential::{MAX_ACTIVATION_BYTES, Sequential, TapeScratch};
 
 impl Loss {
     /// Records the data term (no weight penalty) of `output` (a `K x N` node) on the
@@ -87,7 +87,9 @@ impl Loss {
 /// the tape (reset first); the penalty and its gradient `l2 W` are added directly.
 /// The tape's buffers and the network's pooled scratch are reused, so repeated calls
 /// with the same shapes allocate nothing (when two threads use the same network at
-/// once, the second falls back to a fresh scratch).
+/// once, the second falls back to a fresh scratch). A pass whose layer outputs exceed
+/// [`crate::MAX_ACTIVATION_BYTES`] ([`Sequential::check_activation_bytes`]) is a
+/// `Shape` error, returned before anything is recorded.
 pub fn loss_and_grad<T: Real>(
     net: &Sequential<T>,
     loss: &Loss,
@@ -186,6 +188,32 @@ fn loss_and_grad_impl<T: Real>(
             detail: format!("network takes {d} input rows but x has {}", x.nrows()),
         });
     }
+    // The tape holds every layer's output (and its gradient) for the pass's columns:
+    // refused beyond MAX_ACTIVATION_BYTES before anything is recorded, as `predict`
+    // does (a wide net on many samples aborted the process on a failed allocation). A
+    // column list may repeat columns, so the gathered input is checked too.
+    let n = match input {
+        Input::All(x) => x.ncols(),
+        Input::Columns(x, cols) => {
+            let bytes = x
+                .nrows()
+                .checked_mul(cols.len())
+                .and_then(|e| e.checked_mul(std::mem::size_of::<T>()));
+            if bytes.is_none_or(|b| b > MAX_ACTIVATION_BYTES) {
+                return Err(NetsError::Shape {
+                    op: "loss_and_grad",
+                    detail: format!(
+                        "the gathered batch needs {} rows x {} columns x {} bytes, more than MAX_ACTIVATION_BYTES = {MAX_ACTIVATION_BYTES}",
+                        x.nrows(),
+                        cols.len(),
+                        std::mem::size_of::<T>()
+                    ),
+                });
+            }
+            cols.len()
+        }
+    };
+    net.check_activation_bytes("loss_and_grad", x.nrows(), n)?;
     let mut local = None;
     let mut guard = net.scratch.try_lock().ok();
     let scratch: &mut TapeScratch<T> = match guard.as_deref_mut() {

@@ -6,7 +6,9 @@
 //! reference value. (JSON floats round-trip exactly: serde_json's `float_roundtrip`
 //! feature is enabled by this crate.)
 
+use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -37,6 +39,9 @@ pub struct CheckpointV1 {
     /// Cumulative solver wall time so far, seconds.
     pub wall_time_s: f64,
 }
+
+/// Distinguishes the temporary files of the saves of one process.
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// The current checkpoint format version.
 pub const CHECKPOINT_VERSION: u32 = 1;
@@ -78,8 +83,10 @@ impl CheckpointStore for MemoryStore {
     }
 }
 
-/// Writes the latest checkpoint as JSON to one file, atomically (temporary file in the
-/// same directory, then rename), so a crash never leaves a half-written checkpoint.
+/// Writes the latest checkpoint as JSON to one file, atomically (a temporary file of a
+/// fresh name `.<name>.tmp-<pid>-<n>` in the same directory, created exclusively, flushed
+/// to disk, then renamed over the checkpoint), so a crash never leaves a half-written
+/// checkpoint and no other file is ever touched.
 #[derive(Debug, Clone)]
 pub struct FileStore {
     path: PathBuf,
@@ -103,14 +110,41 @@ impl CheckpointStore for FileStore {
             SolverError::Checkpoint(format!("writing {}: {e}", self.path.display()))
         };
         let json = serde_json::to_vec(cp)?;
-        let mut tmp = self.path.clone().into_os_string();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
-        std::fs::write(&tmp, json).map_err(io)?;
-        std::fs::rename(&tmp, &self.path).map_err(io)
+        let name = self
+            .path
+            .file_name()
+            .map_or("checkpoint".into(), |n| n.to_string_lossy().into_owned());
+        let tmp = self.path.with_file_name(format!(
+            ".{name}.tmp-{}-{}",
+            std::process::id(),
+            TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let written = (|| {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)?;
+            f.write_all(&json)?;
+            f.sync_all()?;
+            drop(f);
+            std::fs::rename(&tmp, &self.path)
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written.map_err(io)
     }
 
+    /// The checkpoint in the file, `None` if there is no file; an error if the path is
+    /// not a regular file (a device or FIFO such as `/dev/zero` would be read without
+    /// end), cannot be read, or does not hold a version-1 checkpoint.
     fn load(&self) -> Result<Option<CheckpointV1>, SolverError> {
+        if std::fs::metadata(&self.path).is_ok_and(|m| !m.is_file()) {
+            return Err(SolverError::Checkpoint(format!(
+                "reading {}: not a regular file",
+                self.path.display()
+            )));
+        }
         let bytes = match std::fs::read(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

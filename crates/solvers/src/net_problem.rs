@@ -265,6 +265,8 @@ impl<T: Real> Problem for NetProblem<T> {
                 flat.len(),
             ));
         }
+        // A number beyond the float's range (1e39 in f32) deserialises to infinity.
+        crate::state_check::check_finite("NetProblem", "params", &flat)?;
         self.net.params_from_flat(&flat)?;
         Ok(())
     }

@@ -137,6 +137,13 @@ struct Args {
 }
 
 fn read_csv(path: &Path) -> Result<DMatrix<f64>, String> {
+    // A device or FIFO (`/dev/zero`) would be read without end.
+    if fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(format!(
+            "cannot read {}: not a regular file",
+            path.display()
+        ));
+    }
     let text =
         fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     parse_csv(&text).map_err(|e| format!("{}: {e}", path.display()))
@@ -375,6 +382,16 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Review 3: a device (`/dev/zero`, read without end) is refused before reading.
+    #[cfg(unix)]
+    #[test]
+    fn a_device_as_input_is_an_error_not_an_endless_read() {
+        assert_eq!(
+            read_csv(Path::new("/dev/zero")).unwrap_err(),
+            "cannot read /dev/zero: not a regular file"
+        );
+    }
 
     fn tmp(name: &str) -> PathBuf {
         std::env::temp_dir().join(format!("strata-nmf-test-{}-{name}", std::process::id()))

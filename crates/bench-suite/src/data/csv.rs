@@ -83,22 +83,66 @@ impl LabeledTable {
         self.labels.is_empty()
     }
 
-    /// The features as a `d x N` matrix (samples as columns), rounded to `T`.
-    pub fn inputs<T: Real>(&self) -> DMatrix<T> {
-        DMatrix::from_iterator(
+    /// Checks the invariants a parsed table has and a table built by hand (the fields
+    /// are public) may not: `features` holds `num_features x len()` values and every
+    /// label lies in `0..classes`, with `classes <= MAX_INFERRED_CLASSES`. An
+    /// [`BenchError::InvalidArgument`] naming the field otherwise.
+    pub fn validate(&self) -> Result<(), BenchError> {
+        let need = self.num_features.checked_mul(self.len());
+        if need != Some(self.features.len()) {
+            return Err(BenchError::arg(
+                "features",
+                format!(
+                    "has {} values, {} features x {} records need {}",
+                    self.features.len(),
+                    self.num_features,
+                    self.len(),
+                    need.map_or("more than usize::MAX".into(), |n| n.to_string())
+                ),
+            ));
+        }
+        if self.classes > MAX_INFERRED_CLASSES {
+            return Err(BenchError::arg(
+                "classes",
+                format!("{} is more than {MAX_INFERRED_CLASSES}", self.classes),
+            ));
+        }
+        if let Some((i, l)) = self
+            .labels
+            .iter()
+            .enumerate()
+            .find(|(_, l)| **l >= self.classes)
+        {
+            return Err(BenchError::arg(
+                "labels",
+                format!(
+                    "label {l} of record {i} is not below {} classes",
+                    self.classes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The features as a `d x N` matrix (samples as columns), rounded to `T`. Errors as
+    /// [`LabeledTable::validate`].
+    pub fn inputs<T: Real>(&self) -> Result<DMatrix<T>, BenchError> {
+        self.validate()?;
+        Ok(DMatrix::from_iterator(
             self.num_features,
             self.len(),
             self.features.iter().map(|&v| T::of(v)),
-        )
+        ))
     }
 
-    /// The class count of each label `0..classes`.
-    pub fn class_counts(&self) -> Vec<usize> {
+    /// The class count of each label `0..classes`. Errors as [`LabeledTable::validate`].
+    pub fn class_counts(&self) -> Result<Vec<usize>, BenchError> {
+        self.validate()?;
         let mut counts = vec![0; self.classes];
         for &l in &self.labels {
             counts[l] += 1;
         }
-        counts
+        Ok(counts)
     }
 }
 
@@ -118,8 +162,23 @@ pub struct NumericTable {
 impl NumericTable {
     /// The table as a `rows x cols` matrix (the CSV's own orientation), rounded to `T`.
     /// Errors ([`BenchError::Csv`], naming the record and field) if a value is finite in
-    /// f64 but overflows `T` (e.g. 1e39 in f32), instead of silently becoming infinite.
+    /// f64 but overflows `T` (e.g. 1e39 in f32), instead of silently becoming infinite;
+    /// an [`BenchError::InvalidArgument`] if `values` does not hold `rows x cols` values
+    /// (a table built by hand: the fields are public).
     pub fn to_matrix<T: Real>(&self) -> Result<DMatrix<T>, BenchError> {
+        let need = self.rows.checked_mul(self.cols);
+        if need != Some(self.values.len()) {
+            return Err(BenchError::arg(
+                "values",
+                format!(
+                    "has {} values, {} rows x {} columns need {}",
+                    self.values.len(),
+                    self.rows,
+                    self.cols,
+                    need.map_or("more than usize::MAX".into(), |n| n.to_string())
+                ),
+            ));
+        }
         if let Some(i) = self.values.iter().position(|&v| !T::of(v).finite()) {
             let (r, c) = (i / self.cols.max(1), i % self.cols.max(1));
             return Err(BenchError::Csv {
@@ -339,8 +398,19 @@ pub fn parse_numeric_csv(
     })
 }
 
-/// Reads a whole text file; a missing file is [`BenchError::DataMissing`].
+/// Reads a whole text file; a missing file is [`BenchError::DataMissing`], and anything
+/// but a regular file (a device or FIFO such as `/dev/zero`, whose read never ends) an
+/// [`BenchError::Io`] error.
 pub(crate) fn read_text(path: &Path) -> Result<String, BenchError> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => {
+            return Err(BenchError::io(
+                path,
+                std::io::Error::other("not a regular file"),
+            ));
+        }
+        _ => {} // a missing file is reported below
+    }
     match std::fs::read_to_string(path) {
         Ok(s) => Ok(s),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BenchError::DataMissing {

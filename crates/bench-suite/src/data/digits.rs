@@ -59,7 +59,7 @@ pub fn digits_split_unit<T: Real>(seed: u64) -> Result<(Dataset<T>, Dataset<T>),
         DIGITS_TRAIN_FRACTION,
         &mut rng,
     )?;
-    let all = table.inputs::<T>().map(|v| v / T::of(DIGITS_MAX_PIXEL));
+    let all = table.inputs::<T>()?.map(|v| v / T::of(DIGITS_MAX_PIXEL));
     let labels = |idx: &[usize]| nets::Targets::Labels {
         labels: idx.iter().map(|&i| table.labels[i]).collect(),
         classes: table.classes,

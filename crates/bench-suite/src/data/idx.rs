@@ -113,10 +113,19 @@ fn check_len(bytes: &[u8], file: &str, start: usize, need: usize) -> Result<(), 
     Ok(())
 }
 
-/// Parses an IDX3 unsigned-byte image file (already decompressed).
+/// Parses an IDX3 unsigned-byte image file (already decompressed). Images of zero rows
+/// or columns are an error (at the offset of that dimension): they would make a data
+/// set of 0 features.
 pub fn parse_idx_images(bytes: &[u8], file: &str) -> Result<IdxImages, BenchError> {
     let (dims, start) = header(bytes, file, 3)?;
     let (count, rows, cols) = (dims[0], dims[1], dims[2]);
+    if let Some(i) = [rows, cols].iter().position(|&d| d == 0) {
+        return Err(idx_err(
+            file,
+            8 + 4 * i,
+            format!("images of {rows} x {cols} pixels (a dimension is zero)"),
+        ));
+    }
     let need = count
         .checked_mul(rows)
         .and_then(|v| v.checked_mul(cols))

@@ -30,7 +30,7 @@ pub fn train_test_from_table<T: Real>(
             ),
         ));
     }
-    let all = table.inputs::<T>();
+    let all = table.inputs::<T>()?;
     let mut x_train = take_columns(&all, &train_idx)?;
     let mut x_test = take_columns(&all, &test_idx)?;
     let stats = Standardizer::fit(&x_train);

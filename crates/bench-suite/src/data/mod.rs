@@ -14,6 +14,29 @@ pub mod spectrogram;
 pub mod split;
 pub mod synthetic;
 
+/// Most entries (`rows x cols`) a generated data matrix may have: 10^9, 8 GB of f64
+/// (the cap of `nets::MAX_MLP_PARAMS` and of the NMF factors too). The generators
+/// ([`synthetic_nmf`], [`piano_spectrogram`], [`stft_power`], [`spirals`], [`blobs`],
+/// [`teacher_student`]) check their sizes against it before allocating: a mistyped size
+/// is an error, not an abort of the process on a failed allocation.
+pub const MAX_DATA_ENTRIES: usize = 1_000_000_000;
+
+/// `Ok` when a `rows x cols` matrix has at most [`MAX_DATA_ENTRIES`] entries (counted
+/// without overflow); an [`BenchError::InvalidArgument`] naming `name` otherwise.
+pub(crate) fn check_entries(
+    name: &'static str,
+    rows: usize,
+    cols: usize,
+) -> Result<(), crate::BenchError> {
+    if rows.checked_mul(cols).is_none_or(|e| e > MAX_DATA_ENTRIES) {
+        return Err(crate::BenchError::arg(
+            name,
+            format!("{rows} x {cols} entries are more than MAX_DATA_ENTRIES = {MAX_DATA_ENTRIES}"),
+        ));
+    }
+    Ok(())
+}
+
 pub use csv::{
     CsvOptions, LabelColumn, LabeledTable, NumericTable, parse_labeled_csv, parse_numeric_csv,
     read_labeled_csv, read_numeric_csv,

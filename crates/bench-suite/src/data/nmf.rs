@@ -62,6 +62,8 @@ pub fn synthetic_nmf<T: Real, R: Rng + ?Sized>(
             format!("must be positive, got {rows} x {cols}, rank {rank}"),
         ));
     }
+    super::check_entries("rows/cols", rows, cols)?;
+    crate::runner::limits::check_factor_entries(rank, rows, cols)?;
     if !(floor.is_finite() && floor >= 0.0) {
         return Err(BenchError::arg(
             "floor",

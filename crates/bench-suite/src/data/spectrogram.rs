@@ -72,6 +72,12 @@ impl PianoSpec {
                 return Err(BenchError::arg(name, format!("must be > 0, got {v}")));
             }
         }
+        if !(self.onset_spacing_s.is_finite() && self.onset_spacing_s >= 0.0) {
+            return Err(BenchError::arg(
+                "onset_spacing_s",
+                format!("must be finite and >= 0, got {}", self.onset_spacing_s),
+            ));
+        }
         if !(self.attack_s.is_finite() && self.attack_s >= 0.0) {
             return Err(BenchError::arg("attack_s", "must be >= 0"));
         }
@@ -81,13 +87,30 @@ impl PianoSpec {
         if self.frame < 2 || self.hop == 0 {
             return Err(BenchError::arg("frame/hop", "need frame >= 2 and hop >= 1"));
         }
-        let len = (self.sample_rate * self.duration_s).round() as usize;
+        // The signal's length, checked before the cast (which saturates) and before
+        // anything of that size is allocated; the spectrogram's size below.
+        let samples = (self.sample_rate * self.duration_s).round();
+        if samples > super::MAX_DATA_ENTRIES as f64 {
+            return Err(BenchError::arg(
+                "duration_s",
+                format!(
+                    "{samples} samples are more than MAX_DATA_ENTRIES = {}",
+                    super::MAX_DATA_ENTRIES
+                ),
+            ));
+        }
+        let len = samples as usize;
         if len < self.frame {
             return Err(BenchError::arg(
                 "duration_s",
                 format!("{len} samples are fewer than one frame of {}", self.frame),
             ));
         }
+        super::check_entries(
+            "frame/hop",
+            self.frame / 2 + 1,
+            1 + (len - self.frame) / self.hop,
+        )?;
         Ok(len)
     }
 
@@ -152,6 +175,7 @@ pub fn stft_power(signal: &[f64], frame: usize, hop: usize) -> Result<DMatrix<f6
     }
     let frames = 1 + (signal.len() - frame) / hop;
     let bins = frame / 2 + 1;
+    super::check_entries("frame/hop", bins, frames)?;
     let window: Vec<f64> = (0..frame)
         .map(|i| 0.5 - 0.5 * (2.0 * PI * i as f64 / frame as f64).cos())
         .collect();

@@ -104,6 +104,7 @@ where
             format!("must be finite and >= 0, got {noise_std}"),
         ));
     }
+    super::check_entries("input_dim/n", input_dim, n)?;
     let x = DMatrix::from_fn(input_dim, n, |_, _| T::of(normal(rng)));
     let mut y = teacher(&x)?;
     if y.ncols() != n {
@@ -139,6 +140,12 @@ pub fn spirals<T: Real, R: Rng + ?Sized>(
             format!("need >= 2, got {classes}"),
         ));
     }
+    for (name, v) in [("turns", turns), ("noise", noise)] {
+        if !v.is_finite() {
+            return Err(BenchError::arg(name, format!("must be finite, got {v}")));
+        }
+    }
+    super::check_entries("n", 2, n)?;
     let mut x = DMatrix::zeros(2, n);
     let mut labels = Vec::with_capacity(n);
     for i in 0..n {
@@ -178,7 +185,20 @@ pub fn blobs<T: Real, R: Rng + ?Sized>(
     if classes < 2 {
         return Err(BenchError::arg("centers", "need at least two centres"));
     }
+    if !(std.is_finite() && std >= 0.0) {
+        return Err(BenchError::arg(
+            "std",
+            format!("must be finite and >= 0, got {std}"),
+        ));
+    }
+    if let Some(v) = centers.iter().find(|v| !v.is_finite()) {
+        return Err(BenchError::arg(
+            "centers",
+            format!("has a non-finite entry {v}"),
+        ));
+    }
     let dim = centers.nrows();
+    super::check_entries("dim/n", dim, n)?;
     let mut x = DMatrix::zeros(dim, n);
     let mut labels = Vec::with_capacity(n);
     for i in 0..n {

@@ -9,6 +9,7 @@ mod loss_tests;
 mod nan_tests;
 mod net_alloc_tests;
 mod net_tests;
+mod params_tests;
 mod persist_tests;
 mod prox_tests;
 mod train_outputs_tests;

@@ -264,3 +264,20 @@ fn a_model_without_dense_layers_is_refused_both_ways() {
             .contains("no dense layer")
     );
 }
+
+/// Review 3: a path that is not a regular file is refused before reading: `/dev/zero`
+/// never ends, and `read_to_string` grew its buffer until the allocation failed.
+#[cfg(unix)]
+#[test]
+fn loading_a_device_is_an_io_error_not_an_endless_read() {
+    let e = load::<f64>("/dev/zero").unwrap_err();
+    assert!(
+        matches!(&e, NetsError::Io { op: "read", message, .. } if message == "not a regular file"),
+        "{e}"
+    );
+    // A directory, too (it failed before, with the system's message).
+    assert!(matches!(
+        load::<f64>(std::env::temp_dir()).unwrap_err(),
+        NetsError::Io { .. }
+    ));
+}

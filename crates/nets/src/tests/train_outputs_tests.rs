@@ -175,3 +175,61 @@ fn a_relu_layer_with_parameters_is_not_fused_away() {
     // The unused parameter (after W1 and b1) has a zero gradient.
     assert_eq!(g[4 * 6 + 6], 0.0);
 }
+
+/// `loss_and_grad`, `loss_and_grad_outputs` and `loss_and_grad_columns` refuse a pass
+/// whose layer outputs exceed [`crate::MAX_ACTIVATION_BYTES`] before recording anything
+/// (the same bound as `predict`: 1074 f64 samples through a 10^6-wide hidden layer),
+/// and a column list (repeats allowed) whose gathered input alone exceeds it.
+#[test]
+fn gradient_passes_beyond_the_activation_cap_are_errors() {
+    let mut r = rng(65);
+    let net = Sequential::<f64>::mlp(
+        &[2, 1_000_000, 2],
+        Activation::Relu,
+        Init::HeUniform,
+        &mut r,
+    )
+    .unwrap();
+    let loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
+    let targets = |n: usize| Targets::Labels {
+        labels: vec![0; n],
+        classes: 2,
+    };
+    let mut g = vec![0.0; net.num_params()];
+    let mut tape = Tape::new();
+    let want = "the layer outputs need 2000002 entries per sample x 1074 samples x 8 bytes, more than MAX_ACTIVATION_BYTES = 17179869184";
+    let big = DMatrix::from_fn(2, 1074, |i, j| ((i + j) % 3) as f64);
+    let t = targets(1074);
+    let mut outs = Vec::new();
+    let cols: Vec<usize> = (0..1074).collect();
+    for e in [
+        loss_and_grad(&net, &loss, &big, &t, &mut tape, &mut g).unwrap_err(),
+        loss_and_grad_outputs(&net, &loss, &big, &t, &mut tape, &mut g, &mut outs).unwrap_err(),
+        crate::loss_and_grad_columns(&net, &loss, &big, &cols, &t, &mut tape, &mut g).unwrap_err(),
+    ] {
+        assert!(e.to_string().contains(want), "{e}");
+    }
+    // Nothing was recorded.
+    assert_eq!(tape.len(), 0);
+    // A 2^20-row input gathered 2049 times (repeats) is 2^34 + 2^23 bytes, over the
+    // cap, while the layer outputs (one unit) are small.
+    let rows = 1 << 20;
+    let small =
+        Sequential::<f64>::mlp(&[rows, 1], Activation::Relu, Init::HeUniform, &mut r).unwrap();
+    let x = DMatrix::from_element(rows, 1, 1.0);
+    let mut g1 = vec![0.0; small.num_params()];
+    let mse = Loss::new(LossKind::Mse, Reduction::Mean);
+    let run = |m: usize, tape: &mut Tape<f64>, g1: &mut [f64]| {
+        let t1 = Targets::Dense(DMatrix::zeros(1, m));
+        crate::loss_and_grad_columns(&small, &mse, &x, &vec![0; m], &t1, tape, g1)
+    };
+    let e = run(2049, &mut tape, &mut g1).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("the gathered batch needs 1048576 rows x 2049 columns x 8 bytes"),
+        "{e}"
+    );
+    assert_eq!(tape.len(), 0);
+    // Within the cap the pass runs.
+    assert!(run(3, &mut tape, &mut g1).unwrap().is_finite());
+}

@@ -56,6 +56,19 @@ pub trait Comm: Send + Sync + std::fmt::Debug {
     fn describe(&self) -> String;
 }
 
+/// `Ok` when `comm` reports at least one rank and a rank in `0..size` (a user's
+/// [`Comm`] may not); a [`SolverError::Problem`] naming both otherwise. The sharded
+/// problems check it before cutting the data.
+pub fn check_group(comm: &dyn Comm) -> Result<(), SolverError> {
+    let (rank, size) = (comm.rank(), comm.size());
+    if size == 0 || rank >= size {
+        return Err(SolverError::Problem(format!(
+            "communicator reports rank {rank} of {size} ranks (the rank must lie in 0..size)"
+        )));
+    }
+    Ok(())
+}
+
 /// The contiguous, deterministic shard of `n` samples held by `rank` of `size`:
 /// samples `[rank n / size, (rank + 1) n / size)` (sizes differ by at most one).
 pub fn shard_range(n: usize, rank: usize, size: usize) -> std::ops::Range<usize> {

@@ -74,3 +74,69 @@ fn one_rank_is_the_identity_and_checks_buffers() {
     assert!(c.broadcast_f64(&mut [1.0], 1).is_err());
     assert_eq!(ThreadComm::group(0).len(), 1);
 }
+
+/// A user's `Comm` that reports a rank outside `0..size` (or no ranks at all).
+#[derive(Debug)]
+struct BadComm {
+    rank: usize,
+    size: usize,
+}
+
+impl Comm for BadComm {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+    fn size(&self) -> usize {
+        self.size
+    }
+    fn allgather_f64(&self, _: &[f64], _: &mut [f64]) -> Result<(), SolverError> {
+        Ok(())
+    }
+    fn broadcast_f64(&self, _: &mut [f64], _: usize) -> Result<(), SolverError> {
+        Ok(())
+    }
+    fn barrier(&self) -> Result<(), SolverError> {
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "bad".into()
+    }
+}
+
+/// The sharded problems check the communicator's rank and size before cutting the
+/// data: a rank `>= size` (or `size = 0`) from a user's `Comm` cut a shard starting
+/// beyond the data (a slicing panic for the NMF columns, an empty shard for the net).
+#[test]
+fn sharded_problems_refuse_a_rank_outside_the_group() {
+    use crate::distributed::{ShardedNetProblem, ShardedNmfProblem};
+    use nalgebra::DMatrix;
+    use nets::{Activation, Dataset, Init, Loss, LossKind, Reduction, Sequential, Targets};
+    use rand::SeedableRng;
+    let v = DMatrix::from_fn(3, 6, |i, j| 1.0 + (i + j) as f64);
+    let (w, h) = (
+        DMatrix::from_element(3, 2, 1.0),
+        DMatrix::from_element(2, 6, 1.0),
+    );
+    let cfg = crate::nmf::BetaNmfConfig::default();
+    let problem = || {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let net = Sequential::<f64>::mlp(&[2, 3, 1], Activation::Relu, Init::HeUniform, &mut rng)
+            .unwrap();
+        let data = Dataset::new(
+            DMatrix::from_fn(2, 6, |i, j| (i * j) as f64),
+            Targets::Dense(DMatrix::zeros(1, 6)),
+        )
+        .unwrap();
+        crate::NetProblem::new(net, Loss::new(LossKind::Mse, Reduction::Mean), data, None).unwrap()
+    };
+    for (rank, size) in [(7, 2), (2, 2), (0, 0)] {
+        let comm = || Arc::new(BadComm { rank, size }) as Arc<dyn Comm>;
+        let want = format!("communicator reports rank {rank} of {size} ranks");
+        let e = ShardedNmfProblem::new(v.clone(), w.clone(), h.clone(), &cfg, comm())
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains(&want), "{e}");
+        let e = ShardedNetProblem::new(problem(), comm()).err().unwrap();
+        assert!(e.to_string().contains(&want), "{e}");
+    }
+}

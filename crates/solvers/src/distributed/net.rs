@@ -58,7 +58,8 @@ impl<T: Real> std::fmt::Debug for ShardedNetProblem<T> {
 impl<T: Real> ShardedNetProblem<T> {
     /// Keeps this rank's shard of `full`'s training set (every rank must build `full`
     /// identically: same data, same initial network). Errors if there are fewer samples
-    /// than ranks (a rank would hold nothing).
+    /// than ranks (a rank would hold nothing) or the communicator's rank is outside
+    /// `0..size` ([`crate::comm::check_group`]).
     pub fn new(full: NetProblem<T>, comm: Arc<dyn Comm>) -> Result<Self, SolverError> {
         let NetProblem {
             net,
@@ -67,6 +68,7 @@ impl<T: Real> ShardedNetProblem<T> {
             test,
             ..
         } = full;
+        crate::comm::check_group(comm.as_ref())?;
         let n = train.len();
         let (rank, size) = (comm.rank(), comm.size());
         if n < size {

@@ -36,7 +36,8 @@ impl<T: Real> std::fmt::Debug for ShardedNmfProblem<T> {
 impl<T: Real> ShardedNmfProblem<T> {
     /// Keeps this rank's columns of `v` and `h` (every rank passes the same full
     /// matrices). Errors in scikit-learn mode (its update is single-process only) and
-    /// when there are fewer columns than ranks.
+    /// when there are fewer columns than ranks or the communicator's rank is outside
+    /// `0..size` ([`crate::comm::check_group`]).
     pub fn new(
         v: DMatrix<T>,
         w: DMatrix<T>,
@@ -49,6 +50,7 @@ impl<T: Real> ShardedNmfProblem<T> {
                 "distributed beta-NMF: the scikit-learn-exact mode runs on one process only".into(),
             ));
         }
+        crate::comm::check_group(comm.as_ref())?;
         let n = v.ncols();
         if n < comm.size() {
             return Err(SolverError::EmptyData(format!(

@@ -78,6 +78,8 @@ impl<T: Real, O: Objective<T>, B: SurrogateBuilder<T>> Problem for SurrogateProb
         if x.len() != self.x.len() {
             return Err(SolverError::shape("loaded MM point", self.x.len(), x.len()));
         }
+        // A number beyond the float's range (1e39 in f32) deserialises to infinity.
+        crate::state_check::check_finite("SurrogateProblem", "x", &x)?;
         self.x.as_mut_slice().copy_from_slice(&x);
         Ok(())
     }

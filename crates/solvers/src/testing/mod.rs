@@ -41,5 +41,6 @@ pub(crate) fn params_from_json<T: Real>(
 ) -> Result<Vec<T>, SolverError> {
     let x: Vec<T> = serde_json::from_value(v.clone())?;
     check_len("loaded parameters", dim, x.len())?;
+    crate::state_check::check_finite("test problem", "params", &x)?;
     Ok(x)
 }
