@@ -311,14 +311,21 @@ impl<T: Real> Sequential<T> {
     /// `Ok` when the layer outputs of one forward pass over `n` samples of width
     /// `input_dim`, `sum_l d_l x n x size_of::<T>()` bytes (counted with overflow
     /// checks), fit [`MAX_ACTIVATION_BYTES`]; a `Shape` error naming `op` and the numbers
-    /// otherwise. Allocates nothing; `op` names the caller (and the data set).
+    /// otherwise; a layer that refuses the width returns its own error. Allocates
+    /// nothing; `op` names the caller (and the data set).
     pub fn check_activation_bytes(
         &self,
         op: &'static str,
         input_dim: usize,
         n: usize,
     ) -> Result<()> {
-        let per_sample = self.output_entries_per_sample(input_dim);
+        // As `output_entries_per_sample`, but a layer's refusal of the width is its own
+        // error (a shape message naming the layer), not an overflow.
+        let (mut width, mut per_sample) = (input_dim, Some(0usize));
+        for l in &self.layers {
+            width = l.output_dim(width)?;
+            per_sample = per_sample.and_then(|t| t.checked_add(width));
+        }
         let bytes = per_sample
             .and_then(|e| e.checked_mul(n))
             .and_then(|e| e.checked_mul(std::mem::size_of::<T>()));

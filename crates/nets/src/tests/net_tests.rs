@@ -588,3 +588,17 @@ fn forward_passes_beyond_the_activation_cap_are_errors() {
         assert!(e.to_string().contains(want), "{e}");
     }
 }
+
+/// A width a layer refuses is that layer's error, not a claimed overflow of the entry
+/// count (the message said "more than usize::MAX entries per sample").
+#[test]
+fn activation_check_reports_a_refused_width_as_the_layers_error() {
+    let net = Sequential::<f64>::mlp(&[3, 4, 2], Activation::Tanh, Init::HeUniform, &mut rng(65))
+        .unwrap();
+    net.check_activation_bytes("test", 3, 10).unwrap();
+    let e = net.check_activation_bytes("test", 5, 10).unwrap_err();
+    let text = e.to_string();
+    assert!(!text.contains("usize::MAX"), "{text}");
+    assert!(matches!(e, crate::NetsError::Shape { .. }), "{text}");
+    assert!(text.contains('5') && text.contains('3'), "{text}");
+}
