@@ -361,15 +361,17 @@ pub fn write_atomic(path: &Path, text: &str, overwrite: bool) -> Result<()> {
         std::process::id(),
         TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
+    // Errors name the user's `path`: the temporary name is an implementation detail (a
+    // missing directory used to be reported as a missing `.name.tmp-<pid>-<n>`).
     let result = (|| {
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&tmp)
-            .map_err(|e| io_err("create", &tmp, e))?;
+            .map_err(|e| io_err("create", path, e))?;
         f.write_all(text.as_bytes())
-            .map_err(|e| io_err("write", &tmp, e))?;
-        f.sync_all().map_err(|e| io_err("sync", &tmp, e))?;
+            .map_err(|e| io_err("write", path, e))?;
+        f.sync_all().map_err(|e| io_err("sync", path, e))?;
         drop(f);
         if overwrite {
             fs::rename(&tmp, path).map_err(|e| io_err("rename", path, e))

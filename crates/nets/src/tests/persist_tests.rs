@@ -218,6 +218,16 @@ fn every_bad_file_gives_its_typed_error() {
         matches!(e, NetsError::Io { op: "read", .. }) && e.to_string().contains("missing.json"),
         "{e}"
     );
+    // Saving into a missing directory names the path the user gave, not the temporary.
+    let net = from_json_str::<f64>(&good).unwrap();
+    let target = dir.join("no-such-dir").join("model.json");
+    let e = crate::persist::save(&net, &target, false).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        matches!(e, NetsError::Io { op: "create", ref path, .. } if *path == target)
+            && !text.contains(".tmp-"),
+        "{text}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
