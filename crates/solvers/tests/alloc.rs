@@ -157,12 +157,14 @@ fn certified_step_allocates_no_large_buffer_at_steady_state() {
     use solvers::certified::CertifiedConfig;
     let mut p = problem();
     let grad_large = gradient_pass_large(&mut p);
-    // Bounds on the small allocations outside `gemm`: 70 / 237 while every step built
-    // the named parameter layout (`apply_step`, the per-layer groups); 53 / 220 since
+    // Bounds on the small allocations outside `gemm`: 70 / 237 (release; safe-adam 90
+    // in a debug build) while every step built the named parameter layout
+    // (`apply_step`, the per-layer groups); 53 / 220 (safe-adam 73 in debug) since
     // session 14. The rest is per step, not per entry (the step report's names, the
     // k x k enclosure and box QP).
+    let safe_adam_max = if cfg!(debug_assertions) { 80 } else { 60 };
     for (cfg, max_ours) in [
-        (CertifiedConfig::safe_adam(), 60),
+        (CertifiedConfig::safe_adam(), safe_adam_max),
         (CertifiedConfig::safe_layerwise(), 228),
     ] {
         let mut solver = cfg.build::<f32>().unwrap();
