@@ -52,6 +52,13 @@ pub trait CheckpointStore {
     fn save(&mut self, cp: &CheckpointV1) -> Result<(), SolverError>;
     /// The latest checkpoint, if any.
     fn load(&self) -> Result<Option<CheckpointV1>, SolverError>;
+
+    /// Called by the driver before a fresh (not resumed) run first saves: `Err` if that
+    /// save would replace something a user produced earlier. The default protects
+    /// nothing (in-memory stores belong to the caller's process).
+    fn check_fresh(&self) -> Result<(), SolverError> {
+        Ok(())
+    }
 }
 
 impl<S: CheckpointStore + ?Sized> CheckpointStore for &mut S {
@@ -60,6 +67,9 @@ impl<S: CheckpointStore + ?Sized> CheckpointStore for &mut S {
     }
     fn load(&self) -> Result<Option<CheckpointV1>, SolverError> {
         (**self).load()
+    }
+    fn check_fresh(&self) -> Result<(), SolverError> {
+        (**self).check_fresh()
     }
 }
 
@@ -163,5 +173,19 @@ impl CheckpointStore for FileStore {
                 self.path.display()
             ))),
         }
+    }
+
+    /// A fresh run refuses a path where anything exists (an earlier run's checkpoint, or
+    /// any other file given by mistake): its first save would replace it. Resuming
+    /// ([`crate::Driver::resume`]) continues such a checkpoint instead.
+    fn check_fresh(&self) -> Result<(), SolverError> {
+        if std::fs::symlink_metadata(&self.path).is_ok() {
+            return Err(SolverError::Checkpoint(format!(
+                "{} already exists and a fresh run would replace it: resume from it \
+                 (Driver::resume(true)), or remove it or choose another path",
+                self.path.display()
+            )));
+        }
+        Ok(())
     }
 }

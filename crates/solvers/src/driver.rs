@@ -98,7 +98,9 @@ impl<'a> Driver<'a> {
     }
 
     /// Saves a checkpoint to `store` every `every` iterations (and at the end of a run
-    /// that ran out of budget or converged). `every = 0` saves only at the end.
+    /// that ran out of budget or converged). `every = 0` saves only at the end. A fresh
+    /// run (without [`Driver::resume`]) refuses a store that would replace earlier data
+    /// ([`CheckpointStore::check_fresh`]: a [`crate::FileStore`] whose path exists).
     pub fn checkpointing(mut self, store: impl CheckpointStore + 'a, every: u64) -> Self {
         self.checkpoint = Some((Box::new(store), every));
         self
@@ -143,6 +145,11 @@ impl<'a> Driver<'a> {
 
         let restored = match (&self.checkpoint, self.resume) {
             (Some((store, _)), true) => store.load()?,
+            (Some((store, _)), false) => {
+                // Nothing a user produced earlier is replaced by a fresh run's saves.
+                store.check_fresh()?;
+                None
+            }
             _ => None,
         };
         let status = if let Some(cp) = restored {

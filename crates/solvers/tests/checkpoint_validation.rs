@@ -224,3 +224,37 @@ fn saving_a_checkpoint_leaves_other_files_alone() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A fresh run (no `resume`) whose `FileStore` path already exists is refused before it
+/// starts, so its first save cannot replace an earlier run's checkpoint or a file given
+/// by mistake (review 3's note: the first save replaced it). Resuming continues the
+/// checkpoint; a missing path starts fresh either way.
+#[test]
+fn a_fresh_run_does_not_replace_an_existing_file() {
+    let dir = std::env::temp_dir().join(format!("strata-cpv-fresh-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |path: &std::path::Path, resume: bool| {
+        let mut adam = AdamConfig::default().build::<f64>().unwrap();
+        Driver::new(Budget::iterations(3))
+            .checkpointing(FileStore::new(path), 1)
+            .resume(resume)
+            .run(&mut problem(4), &mut adam)
+    };
+    // Another file at the path: untouched, the run refused.
+    let notes = dir.join("notes.txt");
+    std::fs::write(&notes, b"the user's notes").unwrap();
+    let err = run(&notes, false).unwrap_err();
+    assert!(
+        matches!(&err, SolverError::Checkpoint(m) if m.contains("already exists") && m.contains("notes.txt")),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&notes).unwrap(), b"the user's notes");
+    // An earlier run's checkpoint: refused fresh, continued with resume.
+    let cp = dir.join("cp.json");
+    run(&cp, true).unwrap();
+    let before = std::fs::read(&cp).unwrap();
+    assert!(run(&cp, false).is_err());
+    assert_eq!(std::fs::read(&cp).unwrap(), before);
+    run(&cp, true).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
