@@ -62,7 +62,7 @@ fn spirals_and_blobs_are_seeded_and_shaped() {
     };
     assert_eq!(*classes, 3);
     assert_eq!(labels.iter().filter(|&&l| l == 2).count(), 30);
-    let centers = blob_centers(4, 3, 3.0, &mut rng(2));
+    let centers = blob_centers(4, 3, 3.0, &mut rng(2)).unwrap();
     assert!(centers.iter().all(|v| v.abs() <= 3.0));
     let d = blobs::<f32, _>(&centers, 3000, 0.5, &mut rng(3)).unwrap();
     // The mean of class 1 is near centre 1 (std of mean = 0.5/sqrt(1000) ~ 0.016).
@@ -372,7 +372,7 @@ fn generators_refuse_huge_sizes_and_non_finite_parameters() {
         "turns",
         "finite",
     );
-    let centers = blob_centers(4, 3, 1.0, &mut r);
+    let centers = blob_centers(4, 3, 1.0, &mut r).unwrap();
     named(
         blobs::<f64, _>(&centers, 1 << 40, 0.5, &mut r),
         "dim/n",
@@ -383,7 +383,7 @@ fn generators_refuse_huge_sizes_and_non_finite_parameters() {
         "std",
         "finite",
     );
-    let nan_centers = blob_centers(4, 3, f64::NAN, &mut r);
+    let nan_centers = blob_centers(4, 3, f64::NAN, &mut r).unwrap();
     named(
         blobs::<f64, _>(&nan_centers, 10, 0.5, &mut r),
         "centers",
@@ -393,5 +393,21 @@ fn generators_refuse_huge_sizes_and_non_finite_parameters() {
         teacher_student::<f64, _, _>(1 << 20, 1 << 20, 0.0, |x| Ok(x.clone()), &mut r),
         "input_dim/n",
         big,
+    );
+    // The blob centres and the teacher's weights (session 14, from review 3's note).
+    named(
+        blob_centers(1 << 20, 1 << 20, 1.0, &mut r),
+        "dim/classes",
+        big,
+    );
+    named(
+        TeacherMlp::random(&[1 << 20, 1 << 20], &mut r),
+        "widths",
+        big,
+    );
+    named(
+        TeacherMlp::random(&[30_000, 30_000, 30_000], &mut r),
+        "widths",
+        "the teacher's weights have 1800000000 entries",
     );
 }

@@ -42,6 +42,22 @@ impl TeacherMlp {
                 format!("need at least two positive widths, got {widths:?}"),
             ));
         }
+        // Every matrix is checked before any is drawn: a mistyped width is an error,
+        // not an abort on a failed allocation.
+        let mut total = 0usize;
+        for w in widths.windows(2) {
+            super::check_entries("widths", w[1], w[0])?;
+            total = total.saturating_add(w[1] * w[0]);
+        }
+        if total > super::MAX_DATA_ENTRIES {
+            return Err(BenchError::arg(
+                "widths",
+                format!(
+                    "the teacher's weights have {total} entries, more than MAX_DATA_ENTRIES = {}",
+                    super::MAX_DATA_ENTRIES
+                ),
+            ));
+        }
         let mut weights = Vec::new();
         let mut biases = Vec::new();
         for w in widths.windows(2) {
@@ -161,16 +177,18 @@ pub fn spirals<T: Real, R: Rng + ?Sized>(
 }
 
 /// Centres of Gaussian blobs: `classes` points uniform in `[-spread, spread]^dim`,
-/// drawn centre by centre.
+/// drawn centre by centre. `dim x classes` at most [`super::MAX_DATA_ENTRIES`] entries
+/// (checked before allocating).
 pub fn blob_centers<R: Rng + ?Sized>(
     dim: usize,
     classes: usize,
     spread: f64,
     rng: &mut R,
-) -> DMatrix<f64> {
-    DMatrix::from_fn(dim, classes, |_, _| {
+) -> Result<DMatrix<f64>, BenchError> {
+    super::check_entries("dim/classes", dim, classes)?;
+    Ok(DMatrix::from_fn(dim, classes, |_, _| {
         spread * (2.0 * rng.random::<f64>() - 1.0)
-    })
+    }))
 }
 
 /// Gaussian blobs around given centres (`dim x classes`): sample i has class

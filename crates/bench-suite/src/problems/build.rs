@@ -131,7 +131,7 @@ impl ProblemSpec {
                 spread,
                 std,
             } => {
-                let centers = data::blob_centers(*dim, *classes, *spread, &mut rng);
+                let centers = data::blob_centers(*dim, *classes, *spread, &mut rng)?;
                 let tr = data::blobs(&centers, *train, *std, &mut rng)?;
                 let te = data::blobs(&centers, *test, *std, &mut rng)?;
                 supervised(tr, te)
