@@ -59,7 +59,7 @@ fn main() {
             ("sklearn", NmfConfig::new(beta).sklearn()),
         ] {
             let (mut w, mut h) = (w0.clone(), h0.clone());
-            let mut ws = NmfWorkspace::new(f, n, k);
+            let mut ws = NmfWorkspace::new(f, n, k).unwrap();
             nmf::iterate(&v, &mut w, &mut h, &cfg, &mut ws).unwrap();
             let t = Instant::now();
             for _ in 0..iters {

@@ -176,6 +176,21 @@ pub fn agd_step<T: Real>(
             format!("{} layers but {} bias vectors", weights.len(), b.len()),
         ));
     }
+    // Every check before the first write: an error leaves the weights untouched.
+    if let (Some(b), Some(gb)) = (&biases, grads_b) {
+        for (l, (bl, gl)) in b.iter().zip(gb).enumerate() {
+            if bl.len() != gl.len() {
+                return Err(shape_err(
+                    "agd_step",
+                    format!(
+                        "layer {l}: bias length {} but gradient length {}",
+                        bl.len(),
+                        gl.len()
+                    ),
+                ));
+            }
+        }
+    }
     for l in 0..weights.len() {
         if norms[l] == 0.0 {
             continue;
@@ -184,16 +199,6 @@ pub fn agd_step<T: Real>(
         let scale = T::of(gain * eta / nl * (dout as f64 / din as f64).sqrt() / norms[l]);
         weights[l].zip_apply(&grads_w[l], |w, g| *w -= scale * g);
         if let (Some(b), Some(gb)) = (biases.as_deref_mut(), grads_b) {
-            if b[l].len() != gb[l].len() {
-                return Err(shape_err(
-                    "agd_step",
-                    format!(
-                        "layer {l}: bias length {} but gradient length {}",
-                        b[l].len(),
-                        gb[l].len()
-                    ),
-                ));
-            }
             b[l].axpy(-scale, &gb[l], T::one());
         }
     }
@@ -213,7 +218,8 @@ fn gaussian<R: rand::Rng + ?Sized>(rng: &mut R) -> f64 {
 
 /// AGD's initialisation: each `W_l` (`widths[l+1] x widths[l]`) a random semi-orthogonal
 /// matrix (orthonormal columns or rows, from the QR factor of a Gaussian matrix) scaled
-/// by `sqrt(d_l/d_{l-1})`, so `||W_l||_* = sqrt(d_l/d_{l-1})` exactly.
+/// by `sqrt(d_l/d_{l-1})`, so `||W_l||_* = sqrt(d_l/d_{l-1})` exactly. Errors on fewer
+/// than two widths, a zero width, or weights above [`crate::MAX_ENTRIES`].
 pub fn agd_init<T: Real, R: rand::Rng + ?Sized>(
     widths: &[usize],
     rng: &mut R,
@@ -225,6 +231,7 @@ pub fn agd_init<T: Real, R: rand::Rng + ?Sized>(
             reason: "need at least two positive widths",
         });
     }
+    param_count("agd_init", widths)?;
     let mut out = Vec::with_capacity(widths.len() - 1);
     for l in 1..widths.len() {
         let (dout, din) = (widths[l], widths[l - 1]);
@@ -239,12 +246,28 @@ pub fn agd_init<T: Real, R: rand::Rng + ?Sized>(
     Ok(out)
 }
 
-/// The spectral norm `||M||_*` (largest singular value, via SVD in f64).
-pub fn spectral_norm<T: Real>(m: &DMatrix<T>) -> f64 {
-    if m.is_empty() {
-        return 0.0;
+/// The number of weights `sum_l d_l d_{l-1}` of a network with these widths; errors if a
+/// layer or the total exceeds [`crate::MAX_ENTRIES`] (or overflows), before allocating.
+fn param_count(op: &'static str, widths: &[usize]) -> Result<usize> {
+    let mut total = 0usize;
+    for w in widths.windows(2) {
+        total = total.saturating_add(crate::validate::entries(
+            op,
+            "layer (d_l x d_{l-1})",
+            &[w[1], w[0]],
+        )?);
     }
-    m.map(|v| v.to_f64()).singular_values().max()
+    crate::validate::entries(op, "all layers' weights", &[total])
+}
+
+/// The spectral norm `||M||_*` (largest singular value, via SVD in f64); 0 for an empty
+/// matrix. Errors on a NaN or infinite entry (nalgebra's SVD never returns on one).
+pub fn spectral_norm<T: Real>(m: &DMatrix<T>) -> Result<f64> {
+    if m.is_empty() {
+        return Ok(0.0);
+    }
+    crate::validate::finite("spectral_norm", "M", m)?;
+    Ok(m.map(|v| v.to_f64()).singular_values().max())
 }
 
 /// Deep relative trust: `prod_l s_l * x_norm * [prod_l (1 + t_l/s_l) - 1]`
@@ -307,7 +330,8 @@ pub struct AgdSquareLoss<T: Real> {
 }
 
 impl<T: Real> AgdSquareLoss<T> {
-    /// Widths `d_0, ..., d_L`, inputs `x` (`d_0 x N`), targets `y` (`d_L x N`).
+    /// Widths `d_0, ..., d_L`, inputs `x` (`d_0 x N`), targets `y` (`d_L x N`). Errors on
+    /// bad widths or shapes, non-finite data, or weights above [`crate::MAX_ENTRIES`].
     pub fn new(widths: Vec<usize>, x: DMatrix<T>, y: DMatrix<T>) -> Result<Self> {
         if widths.len() < 2 || widths.contains(&0) {
             return Err(MajorizeError::InvalidParameter {
@@ -316,6 +340,7 @@ impl<T: Real> AgdSquareLoss<T> {
                 reason: "need at least two positive widths",
             });
         }
+        param_count("AgdSquareLoss::new", &widths)?;
         let (d0, dl) = (widths[0], widths[widths.len() - 1]);
         if x.nrows() != d0 || y.nrows() != dl || x.ncols() != y.ncols() || x.ncols() == 0 {
             return Err(shape_err(
@@ -444,6 +469,8 @@ impl<T: Real> AgdSurrogate<T> {
         let dws = self.loss.unflatten(&d)?;
         let mut parts = Vec::new();
         for dw in &dws {
+            // nalgebra's SVD never returns on a NaN or infinite entry.
+            crate::validate::finite("AgdSurrogate", "x - anchor", dw)?;
             let m = dw.map(|v| v.to_f64());
             let svd = m.clone().svd(true, true);
             let (mut best, mut idx) = (0.0, 0);
@@ -517,7 +544,7 @@ impl<T: Real> SurrogateBuilder<T> for AgdSquareLoss<T> {
             anchor: anchor.clone(),
             f0,
             g0,
-            w_norms: ws.iter().map(spectral_norm).collect(),
+            w_norms: ws.iter().map(spectral_norm).collect::<Result<_>>()?,
             coef: xmax / (2.0 * dl),
         })
     }

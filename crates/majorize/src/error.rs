@@ -95,6 +95,19 @@ pub enum MajorizeError {
     /// check shapes first).
     #[error("matrix product: {0}")]
     Kernel(#[from] autodiff::AutodiffError),
+    /// A size given by the caller asks for more than [`crate::MAX_ENTRIES`] entries in
+    /// one buffer (or overflows `usize`); refused before anything is allocated.
+    #[error("{op}: {what} of size {dims} is larger than the limit of {limit} entries")]
+    TooLarge {
+        /// The operation.
+        op: &'static str,
+        /// Which buffer.
+        what: &'static str,
+        /// The requested dimensions, e.g. `"1099511627776 x 1099511627776"`.
+        dims: String,
+        /// The limit ([`crate::MAX_ENTRIES`]).
+        limit: usize,
+    },
     /// A point lies outside the domain of an objective (e.g. a nonpositive entry where
     /// the objective needs positive arguments).
     #[error("{op}: point outside the domain: {detail}")]

@@ -38,7 +38,8 @@ pub struct GramFactor<T: Real> {
 
 impl<T: Real> GramFactor<T> {
     /// Factors `M` for inputs `a` (`d x N`); with `bias`, `Ab = [A; 1^T]`.
-    /// Errors on non-finite input, negative ridge, or a singular `M` (use ridge > 0).
+    /// Errors on non-finite input, negative ridge, a singular `M` (use ridge > 0), or
+    /// `M` above [`crate::MAX_ENTRIES`] entries.
     pub fn new(a: &DMatrix<T>, bias: bool, ridge: T) -> Result<Self> {
         const OP: &str = "GramFactor::new";
         crate::validate::finite(OP, "A", a)?;
@@ -50,7 +51,8 @@ impl<T: Real> GramFactor<T> {
             });
         }
         let (d, n) = a.shape();
-        let db = d + usize::from(bias);
+        let db = d.saturating_add(usize::from(bias));
+        crate::validate::entries(OP, "Gram matrix", &[db, db])?;
         let mut m = DMatrix::zeros(db, db);
         let gram = mul_nt(a, a)?;
         m.view_mut((0, 0), (d, d)).copy_from(&gram);
@@ -122,6 +124,16 @@ impl<T: Real> GramFactor<T> {
             ));
         }
         crate::validate::finite(OP, "W", w)?;
+        if let Some(bv) = &b
+            && let Some(i) = bv.iter().position(|v| !v.finite())
+        {
+            return Err(MajorizeError::NonFinite {
+                op: OP,
+                what: "b",
+                row: i,
+                col: 0,
+            });
+        }
         crate::validate::targets(OP, loss, targets)?;
         let mut z = mul_nn(w, a)?;
         if let Some(bv) = &b {
@@ -158,8 +170,10 @@ impl<T: Real> GramFactor<T> {
     }
 }
 
-/// One-hot targets (`K x N`) from labels; errors on a label `>= k`.
+/// One-hot targets (`K x N`) from labels; errors on a label `>= k` and on `k x N` above
+/// [`crate::MAX_ENTRIES`].
 pub fn one_hot<T: Real>(labels: &[usize], k: usize) -> Result<DMatrix<T>> {
+    crate::validate::entries("one_hot", "targets (classes x samples)", &[k, labels.len()])?;
     let mut y = DMatrix::zeros(k, labels.len());
     for (n, &l) in labels.iter().enumerate() {
         if l >= k {

@@ -232,7 +232,8 @@ pub struct LinearModelLoss<T: Real> {
 impl<T: Real> LinearModelLoss<T> {
     /// Loss `kind` with inputs `a` (`d x N`, samples as columns; append a row of ones for
     /// a bias) and targets `y` (`K x N`). Checks shapes, finiteness, logistic targets in
-    /// [0, 1] and softmax target columns summing to 1 (within 1e-6).
+    /// [0, 1], softmax target columns summing to 1 (within 1e-6), and that `W` (`K x d`)
+    /// and the Gram matrix (`d x d`) fit in [`crate::MAX_ENTRIES`].
     pub fn new(kind: LinearLoss, a: DMatrix<T>, y: DMatrix<T>) -> Result<Self> {
         const OP: &str = "LinearModelLoss::new";
         if a.ncols() != y.ncols() {
@@ -247,6 +248,8 @@ impl<T: Real> LinearModelLoss<T> {
                 ),
             ));
         }
+        crate::validate::entries(OP, "W (outputs x inputs)", &[y.nrows(), a.nrows()])?;
+        crate::validate::entries(OP, "Gram matrix A A^T", &[a.nrows(), a.nrows()])?;
         crate::validate::finite(OP, "A", &a)?;
         crate::validate::finite(OP, "Y", &y)?;
         crate::validate::targets(OP, kind, &y)?;

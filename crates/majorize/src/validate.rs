@@ -6,6 +6,24 @@ use nalgebra::DMatrix;
 use crate::error::{MajorizeError, Result};
 use crate::quadratic::LinearLoss;
 
+/// The number of entries of a buffer with dimensions `dims`; errors (before anything is
+/// allocated) if the product overflows `usize` or exceeds [`crate::MAX_ENTRIES`].
+pub(crate) fn entries(op: &'static str, what: &'static str, dims: &[usize]) -> Result<usize> {
+    match dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) {
+        Some(n) if n <= crate::MAX_ENTRIES => Ok(n),
+        _ => Err(MajorizeError::TooLarge {
+            op,
+            what,
+            dims: dims
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(" x "),
+            limit: crate::MAX_ENTRIES,
+        }),
+    }
+}
+
 /// Errors on the first NaN or infinite entry of `m`.
 pub(crate) fn finite<T: Real>(op: &'static str, what: &'static str, m: &DMatrix<T>) -> Result<()> {
     for j in 0..m.ncols() {
@@ -70,11 +88,11 @@ pub(crate) fn positive<T: Real>(
     Ok(())
 }
 
-/// Target checks of a linear-model loss: logistic targets in [0, 1], softmax target
-/// columns nonnegative and summing to 1 (within 1e-6).
+/// Target checks of a linear-model loss: least-squares targets finite, logistic targets
+/// in [0, 1], softmax target columns nonnegative and summing to 1 (within 1e-6).
 pub(crate) fn targets<T: Real>(op: &'static str, kind: LinearLoss, y: &DMatrix<T>) -> Result<()> {
     match kind {
-        LinearLoss::LeastSquares => Ok(()),
+        LinearLoss::LeastSquares => finite(op, "Y", y),
         LinearLoss::Logistic => {
             for j in 0..y.ncols() {
                 for i in 0..y.nrows() {

@@ -23,7 +23,7 @@ fn problem(seed: u64) -> (DMatrix<f64>, DMatrix<f64>, DMatrix<f64>) {
 fn monotone_run(cfg: &NmfConfig, seed: u64, iters: usize) -> Vec<f64> {
     let (v, mut w, mut h) = problem(seed);
     nmf::validate_inputs(&v, &w, &h, cfg.beta).unwrap();
-    let mut ws = NmfWorkspace::new(12, 10, 3);
+    let mut ws = NmfWorkspace::new(12, 10, 3).unwrap();
     let mut prev = nmf::objective(&v, &w, &h, cfg, &mut ws).unwrap();
     let mut trace = vec![prev];
     for it in 0..iters {
@@ -112,7 +112,7 @@ fn heuristic_is_monotone_on_zero_to_two_and_equals_mm_on_one_to_two() {
 fn beta_two_mm_is_lee_seung() {
     let (v, w0, h0) = problem(3);
     let cfg = NmfConfig::new(2.0);
-    let mut ws = NmfWorkspace::new(12, 10, 3);
+    let mut ws = NmfWorkspace::new(12, 10, 3).unwrap();
     let (mut w, mut h) = (w0.clone(), h0.clone());
     let (mut wl, mut hl) = (w0, h0);
     for _ in 0..20 {
@@ -145,7 +145,7 @@ fn mm_update_matches_the_column_surrogate_minimiser() {
     for &beta in &[0.0, 0.5, 1.0, 1.5, 2.5, 3.0] {
         let (v, w, h0) = problem(8);
         let mut h = h0.clone();
-        let mut ws = NmfWorkspace::new(12, 10, 3);
+        let mut ws = NmfWorkspace::new(12, 10, 3).unwrap();
         let pen = Penalties {
             l1_h: 0.1,
             l2_h: 0.2,
@@ -254,7 +254,7 @@ fn bad_inputs_are_typed_errors() {
         nmf::validate_inputs(&v, &w, &hbad, 1.0),
         Err(MajorizeError::Shape { .. })
     ));
-    let mut ws = NmfWorkspace::new(12, 10, 3);
+    let mut ws = NmfWorkspace::new(12, 10, 3).unwrap();
     let mut hb = hbad.clone();
     assert!(matches!(
         nmf::update_h(&v, &w, &mut hb, &NmfConfig::new(1.0), &mut ws),

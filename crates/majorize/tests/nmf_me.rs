@@ -91,7 +91,7 @@ fn theta_one_reproduces_the_exact_rule_trace_and_bad_theta_is_rejected() {
     assert!(exact[20] != relaxed[20]);
     // The exact rule through the per-entry API gives the same first W update.
     let (v, mut w, h) = planted(7);
-    let mut ws = nmf::NmfWorkspace::new(40, 60, 4);
+    let mut ws = nmf::NmfWorkspace::new(40, 60, 4).unwrap();
     let cfg = NmfConfig::new(1.5).with_rule(Rule::Me).with_me_theta(1.0);
     let wh = &w * &h;
     let a = v.zip_map(&wh, |x, y| x * y.powf(-0.5));

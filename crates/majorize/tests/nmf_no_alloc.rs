@@ -65,7 +65,7 @@ fn iterations_allocate_nothing_outside_gemm() {
         l1_h: 0.1,
         l2_h: 0.3,
     };
-    let mut ws = NmfWorkspace::new(f, n, k);
+    let mut ws = NmfWorkspace::new(f, n, k).unwrap();
     // The counter works: an allocation is seen.
     let c0 = allocs();
     let probe = std::hint::black_box(vec![1u8; 64]);

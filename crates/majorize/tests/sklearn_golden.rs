@@ -48,7 +48,7 @@ fn sklearn_mode_reproduces_the_golden_objective_traces() {
         let v = mat(&c["x"]);
         let (mut w, mut h) = (mat(&c["w0"]), mat(&c["h0"]));
         nmf::validate_inputs(&v, &w, &h, beta).unwrap();
-        let mut ws = NmfWorkspace::new(v.nrows(), v.ncols(), w.ncols());
+        let mut ws = NmfWorkspace::new(v.nrows(), v.ncols(), w.ncols()).unwrap();
         let expect: Vec<f64> = c["objective"]
             .as_array()
             .unwrap()
@@ -88,7 +88,7 @@ fn sklearn_stopping_rule_stops_where_sklearn_does() {
         let expect = s["n_iter"].as_u64().unwrap() as usize;
         let (mut w, mut h) = (mat(&g["w0"]), mat(&g["h0"]));
         let cfg = NmfConfig::new(beta).sklearn();
-        let mut ws = NmfWorkspace::new(v.nrows(), v.ncols(), w.ncols());
+        let mut ws = NmfWorkspace::new(v.nrows(), v.ncols(), w.ncols()).unwrap();
         let d0 = nmf::sklearn::sklearn_divergence(&v, &w, &h, beta, &mut ws).unwrap();
         let mut stop = SklearnStop::new(tol, d0);
         let mut n_iter = max_iter;

@@ -98,7 +98,29 @@ impl<T: Real> QuadraticEnclosure<T> {
         self.gradient.len()
     }
 
+    /// Errors unless the public fields agree (a value built by hand may not): `k =
+    /// gradient.len()`, both quadratic parts `k x k`, `alpha_max` of length `k`.
+    fn check_fields(&self, op: &'static str) -> Result<()> {
+        let k = self.dim();
+        if self.quad_lower.shape() != (k, k)
+            || self.quad_upper.shape() != (k, k)
+            || self.alpha_max.len() != k
+        {
+            return Err(MajorizeError::Shape {
+                op,
+                detail: format!(
+                    "gradient has length {k} but quad_lower is {:?}, quad_upper is {:?} and alpha_max has length {} (expected {k}x{k}, {k}x{k}, {k})",
+                    self.quad_lower.shape(),
+                    self.quad_upper.shape(),
+                    self.alpha_max.len()
+                ),
+            });
+        }
+        Ok(())
+    }
+
     fn check_alpha(&self, alpha: &[T]) -> Result<bool> {
+        self.check_fields("QuadraticEnclosure::bound")?;
         if alpha.len() != self.dim() {
             return Err(MajorizeError::Shape {
                 op: "QuadraticEnclosure::bound",
@@ -188,6 +210,7 @@ impl<T: Real> crate::Surrogate<T> for EnclosureSurrogate<T> {
     fn gradient(&self, x: &DVector<T>, grad: &mut DVector<T>) -> Result<()> {
         let e = &self.enclosure;
         let k = e.dim();
+        e.check_fields("EnclosureSurrogate::gradient")?;
         crate::surrogate::check_len("EnclosureSurrogate::gradient", x, k)?;
         crate::surrogate::check_len("EnclosureSurrogate::gradient", grad, k)?;
         for i in 0..k {
@@ -207,6 +230,7 @@ impl<T: Real> crate::Surrogate<T> for EnclosureSurrogate<T> {
     }
     fn minimize(&self, inner: &InnerSolve) -> Result<Minimizer<T>> {
         let e = &self.enclosure;
+        e.check_fields("EnclosureSurrogate::minimize")?;
         if e.dim() != 1 {
             return crate::surrogate::inner_minimize(self, inner);
         }

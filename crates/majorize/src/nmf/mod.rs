@@ -298,6 +298,9 @@ pub fn validate_inputs<T: Real>(
     crate::validate::positive(OP, "H", h, LOCK)
 }
 
+/// The most trace entries [`factorize`] reserves before iterating (it grows past this).
+const TRACE_PREALLOC: usize = 1 << 16;
+
 /// Runs `iterations` iterations from `(w, h)` after validating, returning the objective
 /// ([`objective`]) at the start and after every iteration (length `iterations + 1`).
 pub fn factorize<T: Real>(
@@ -309,8 +312,9 @@ pub fn factorize<T: Real>(
 ) -> Result<Vec<f64>> {
     config.validate()?;
     validate_inputs(v, w, h, config.beta)?;
-    let mut ws = NmfWorkspace::new(v.nrows(), v.ncols(), w.ncols());
-    let mut trace = Vec::with_capacity(iterations + 1);
+    let mut ws = NmfWorkspace::new(v.nrows(), v.ncols(), w.ncols())?;
+    // The trace grows as it is filled: a huge `iterations` must not be allocated upfront.
+    let mut trace = Vec::with_capacity(iterations.min(TRACE_PREALLOC) + 1);
     trace.push(objective(v, w, h, config, &mut ws)?);
     for _ in 0..iterations {
         iterate(v, w, h, config, &mut ws)?;

@@ -168,7 +168,7 @@ pub fn sklearn_divergence<T: Real>(
     ws: &mut NmfWorkspace<T>,
 ) -> Result<f64> {
     check_shapes("nmf::sklearn_divergence", v, w, h)?;
-    ws.ensure(v.nrows(), v.ncols(), w.ncols());
+    ws.ensure(v.nrows(), v.ncols(), w.ncols())?;
     gemm(&mut ws.wh, w, Transpose::No, h, Transpose::No)?;
     let n_all = v.len();
     if beta == 2.0 {

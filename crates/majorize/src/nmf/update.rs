@@ -81,7 +81,7 @@ pub fn update_h<T: Real>(
 ) -> Result<()> {
     config.validate()?;
     check_shapes("nmf::update_h", v, w, h)?;
-    ws.ensure(v.nrows(), v.ncols(), w.ncols());
+    ws.ensure(v.nrows(), v.ncols(), w.ncols())?;
     if config.sklearn_compatible {
         return sklearn::update_h(v, w, h, config, ws);
     }
@@ -156,7 +156,7 @@ pub fn update_w_reduced<T: Real>(
 ) -> Result<()> {
     config.validate()?;
     check_shapes("nmf::update_w", v, w, h)?;
-    ws.ensure(v.nrows(), v.ncols(), w.ncols());
+    ws.ensure(v.nrows(), v.ncols(), w.ncols())?;
     let beta = config.beta;
     if config.sklearn_compatible {
         return sklearn::update_w(v, w, h, config, ws);
@@ -230,7 +230,7 @@ pub fn divergence<T: Real>(
     ws: &mut NmfWorkspace<T>,
 ) -> Result<f64> {
     check_shapes("nmf::divergence", v, w, h)?;
-    ws.ensure(v.nrows(), v.ncols(), w.ncols());
+    ws.ensure(v.nrows(), v.ncols(), w.ncols())?;
     gemm(&mut ws.wh, w, Transpose::No, h, Transpose::No)?;
     Ok((0..v.len())
         .map(|i| crate::beta::divergence(v[i].to_f64(), ws.wh[i].to_f64(), beta))

@@ -277,8 +277,12 @@ impl<T: Real> BlockSurrogate<T> {
 }
 
 impl<T: Real> Objective<T> for BlockSeparable<T> {
+    /// The sum of the blocks' dimensions (saturating: a sum past `usize::MAX` can match no
+    /// vector, so every call with it fails its length check instead of overflowing).
     fn dim(&self) -> usize {
-        self.blocks.iter().map(|b| b.dim()).sum()
+        self.blocks
+            .iter()
+            .fold(0usize, |a, b| a.saturating_add(b.dim()))
     }
     fn value(&self, x: &DVector<T>) -> Result<T> {
         let parts = self.split(x)?;

@@ -55,7 +55,7 @@ impl<T: Real> NmfProblem<T> {
                 w.ncols()
             )));
         }
-        let ws = NmfWorkspace::new(v.nrows(), v.ncols(), w.ncols());
+        let ws = NmfWorkspace::new(v.nrows(), v.ncols(), w.ncols()).map_err(from_majorize)?;
         let objective = NmfConfig {
             beta: config.beta,
             rule: Rule::Mm,
