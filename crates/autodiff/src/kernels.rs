@@ -21,6 +21,11 @@ use std::cell::Cell;
 /// when more are allowed: threading overhead dominates below it (STYLE.md B1).
 pub const PARALLEL_THRESHOLD: usize = 1 << 21;
 
+/// The most threads a product (and a [`crate::Tape`]) uses: larger requests are clamped
+/// to it. `gemm`'s rayon parallelism splits the work into as many parts as it is asked
+/// for, so `usize::MAX` threads never finished a 300 x 300 product.
+pub const MAX_THREADS: usize = 1024;
+
 thread_local! {
     static IN_GEMM: Cell<bool> = const { Cell::new(false) };
 }
@@ -113,7 +118,7 @@ impl<'a, T> View<'a, T> {
 /// `op(X)` is `X` or `X^T` according to `ta`/`tb` (strides are swapped, nothing is
 /// copied). `threads <= 1` runs on the calling thread; otherwise products with at least
 /// [`PARALLEL_THRESHOLD`] multiply-adds use `gemm`'s rayon parallelism with that many
-/// threads. With `beta = 0`, `C` is only written. Errors (without touching `C`) when
+/// threads (at most [`MAX_THREADS`]). With `beta = 0`, `C` is only written. Errors (without touching `C`) when
 /// the inner dimensions differ or `C` is not `rows(op(A)) x cols(op(B))`.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_into<T: Real>(
@@ -203,7 +208,7 @@ fn gemm_views<T: Real>(
     let par = if threads <= 1 || m.saturating_mul(n).saturating_mul(k) < PARALLEL_THRESHOLD {
         gemm::Parallelism::None
     } else {
-        gemm::Parallelism::Rayon(threads)
+        gemm::Parallelism::Rayon(threads.min(MAX_THREADS))
     };
     gemm_raw(c.as_mut_slice(), m, n, k, alpha, a, b, beta, par);
     Ok(())

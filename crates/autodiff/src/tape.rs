@@ -102,12 +102,13 @@ impl<T: Real> Tape<T> {
     }
 
     /// An empty tape whose large products may use `threads` rayon threads (0 is taken
-    /// as 1). Results are bit-identical for a fixed thread count.
+    /// as 1, more than [`crate::kernels::MAX_THREADS`] as that). Results are
+    /// bit-identical for a fixed thread count.
     pub fn with_threads(threads: usize) -> Self {
         Tape {
             id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed),
             epoch: 0,
-            threads: threads.max(1),
+            threads: threads.clamp(1, crate::kernels::MAX_THREADS),
             ops: Vec::new(),
             values: Vec::new(),
             grads: Vec::new(),
@@ -124,9 +125,10 @@ impl<T: Real> Tape<T> {
         self.threads
     }
 
-    /// Changes the number of threads products may use (0 is taken as 1).
+    /// Changes the number of threads products may use (0 is taken as 1, more than
+    /// [`crate::kernels::MAX_THREADS`] as that).
     pub fn set_threads(&mut self, threads: usize) {
-        self.threads = threads.max(1);
+        self.threads = threads.clamp(1, crate::kernels::MAX_THREADS);
     }
 
     /// Number of nodes recorded since the last reset.

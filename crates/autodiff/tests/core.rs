@@ -198,3 +198,32 @@ fn threaded_tape_matches_single_thread() {
     assert!((g1 - g2).abs().max() < 1e-10);
     assert_eq!(Tape::<f32>::with_threads(0).threads(), 1);
 }
+
+/// A huge thread count is clamped to `kernels::MAX_THREADS` (review4): with
+/// `usize::MAX`, `gemm`'s rayon split of a 300 x 300 product never finished (killed
+/// after 10 minutes); 0 is still taken as 1. The product is the exact 300 (all ones).
+#[test]
+fn huge_thread_counts_are_clamped() {
+    let mut t = Tape::<f64>::with_threads(usize::MAX);
+    assert_eq!(t.threads(), autodiff::kernels::MAX_THREADS);
+    t.set_threads(0);
+    assert_eq!(t.threads(), 1);
+    t.set_threads(usize::MAX);
+    let a = t.param(&DMatrix::from_element(300, 300, 1.0));
+    let p = t.matmul(a, Transpose::No, a, Transpose::Yes).unwrap();
+    assert_eq!(t.value(p)[(7, 11)], 300.0);
+    let mut c = DMatrix::zeros(300, 300);
+    let ones = DMatrix::from_element(300, 300, 1.0f64);
+    autodiff::kernels::gemm_into(
+        &mut c,
+        1.0,
+        &ones,
+        Transpose::No,
+        &ones,
+        Transpose::No,
+        0.0,
+        usize::MAX,
+    )
+    .unwrap();
+    assert_eq!(c[(299, 0)], 300.0);
+}
