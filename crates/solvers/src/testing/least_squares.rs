@@ -20,8 +20,8 @@ pub struct LeastSquares<T: Real> {
 }
 
 impl<T: Real> LeastSquares<T> {
-    /// A problem from data (`a`: d x N column-major, `y`: N targets) and `lambda >= 0`,
-    /// starting at x = 0.
+    /// A problem from data (`a`: d x N column-major, `y`: N targets, all finite,
+    /// `d * N <= MAX_TEST_ENTRIES`) and `lambda >= 0`, starting at x = 0.
     pub fn new(d: usize, a: Vec<T>, y: Vec<T>, lambda: f64) -> Result<Self, SolverError> {
         if d == 0 || y.is_empty() {
             return Err(SolverError::EmptyData(format!(
@@ -29,7 +29,10 @@ impl<T: Real> LeastSquares<T> {
                 y.len()
             )));
         }
-        check_len("least-squares data matrix (d*N)", d * y.len(), a.len())?;
+        let entries = super::check_size("LeastSquares", d, y.len())?;
+        check_len("least-squares data matrix (d*N)", entries, a.len())?;
+        super::check_data_finite("LeastSquares", "data matrix", &a)?;
+        super::check_data_finite("LeastSquares", "targets", &y)?;
         if !(lambda >= 0.0 && lambda.is_finite()) {
             return Err(SolverError::config(
                 "LeastSquares",
@@ -48,12 +51,14 @@ impl<T: Real> LeastSquares<T> {
     }
 
     /// Random data: a_i ~ N(0, I), y_i = a_i^T x_true + 0.1 noise, x_true ~ N(0, I).
+    /// `d * n` above [`super::MAX_TEST_ENTRIES`] is refused before drawing.
     pub fn random<R: Rng + ?Sized>(
         d: usize,
         n: usize,
         lambda: f64,
         rng: &mut R,
     ) -> Result<Self, SolverError> {
+        super::check_size("LeastSquares", d, n)?;
         let xt: Vec<f64> = (0..d).map(|_| normal(rng)).collect();
         let mut a = Vec::with_capacity(d * n);
         let mut y = Vec::with_capacity(n);

@@ -40,8 +40,8 @@ fn sigmoid<T: Real>(t: T) -> T {
 }
 
 impl<T: Real> Logistic<T> {
-    /// A problem from data (`x`: d x N column-major, labels +-1) and `lambda >= 0`,
-    /// starting at w = 0.
+    /// A problem from data (`x`: d x N column-major and finite, labels +-1,
+    /// `d * N <= MAX_TEST_ENTRIES`) and `lambda >= 0`, starting at w = 0.
     pub fn new(d: usize, x: Vec<T>, y: Vec<T>, lambda: f64) -> Result<Self, SolverError> {
         if d == 0 || y.is_empty() {
             return Err(SolverError::EmptyData(format!(
@@ -49,7 +49,9 @@ impl<T: Real> Logistic<T> {
                 y.len()
             )));
         }
-        check_len("logistic data matrix (d*N)", d * y.len(), x.len())?;
+        let entries = super::check_size("Logistic", d, y.len())?;
+        check_len("logistic data matrix (d*N)", entries, x.len())?;
+        super::check_data_finite("Logistic", "data matrix", &x)?;
         if let Some(bad) = y.iter().find(|v| **v != T::one() && **v != -T::one()) {
             return Err(SolverError::config(
                 "Logistic",
@@ -76,13 +78,15 @@ impl<T: Real> Logistic<T> {
     }
 
     /// Random overlapping classes: features N(0, I) with a last constant feature 1,
-    /// labels from a noisy linear rule (not separable).
+    /// labels from a noisy linear rule (not separable). `d * n` above
+    /// [`super::MAX_TEST_ENTRIES`] is refused before drawing.
     pub fn random<R: Rng + ?Sized>(
         d: usize,
         n: usize,
         lambda: f64,
         rng: &mut R,
     ) -> Result<Self, SolverError> {
+        super::check_size("Logistic", d, n)?;
         let wt: Vec<f64> = (0..d).map(|_| normal(rng)).collect();
         let mut x = Vec::with_capacity(d * n);
         let mut y = Vec::with_capacity(n);

@@ -21,6 +21,39 @@ pub fn normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {
 }
 
 /// Checks a parameter vector's length.
+/// The most data entries (`d * N`) a test problem accepts or draws (1e9, as
+/// `majorize::MAX_ENTRIES`).
+pub const MAX_TEST_ENTRIES: usize = 1_000_000_000;
+
+/// Checks the size `d * N` of a test problem (no overflow, at most [`MAX_TEST_ENTRIES`])
+/// before anything of that size is allocated, and returns it.
+pub(crate) fn check_size(what: &'static str, d: usize, n: usize) -> Result<usize, SolverError> {
+    match d.checked_mul(n) {
+        Some(e) if e <= MAX_TEST_ENTRIES => Ok(e),
+        _ => Err(SolverError::config(
+            what,
+            "d * N",
+            format!("{d} * {n}"),
+            "the data would exceed MAX_TEST_ENTRIES = 1e9 entries",
+        )),
+    }
+}
+
+/// Errors on the first NaN or infinite entry of a test problem's data.
+pub(crate) fn check_data_finite<T: Real>(
+    what: &str,
+    field: &str,
+    v: &[T],
+) -> Result<(), SolverError> {
+    match v.iter().position(|x| !x.finite()) {
+        Some(i) => Err(SolverError::NonFinite(format!(
+            "{what}: {field}[{i}] = {} is not finite",
+            v[i].to_f64()
+        ))),
+        None => Ok(()),
+    }
+}
+
 pub(crate) fn check_len(what: &str, expected: usize, got: usize) -> Result<(), SolverError> {
     if expected == got {
         Ok(())
