@@ -39,6 +39,19 @@ mod tests {
     /// The reproductions: `usize::MAX` counts are configuration errors now.
     #[test]
     fn huge_inner_counts_are_rejected_by_validate() {
+        // review4: GenericMM's inner count was the one left unchecked.
+        let generic = crate::mm::GenericMmConfig {
+            inner_max_iter: usize::MAX,
+            ..Default::default()
+        };
+        assert!(
+            generic
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("inner_max_iter")
+        );
+        assert!(crate::mm::GenericMmConfig::default().validate().is_ok());
         let mm = BlockMmConfig {
             power_iterations: usize::MAX,
             ..Default::default()

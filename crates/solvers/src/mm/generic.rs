@@ -97,7 +97,7 @@ impl<T: Real, O: Objective<T>, B: SurrogateBuilder<T>> Problem for SurrogateProb
 pub struct GenericMmConfig {
     /// Relative gradient tolerance of the inner solve (> 0).
     pub inner_tol: f64,
-    /// Iteration cap of the inner solve (>= 1).
+    /// Iteration cap of the inner solve (in `1..=caps::MAX_INNER_ITERATIONS`).
     pub inner_max_iter: usize,
     /// Keep the anchor when `f(x+) > f(y)`.
     pub reject_increase: bool,
@@ -127,6 +127,7 @@ impl GenericMmConfig {
         if self.inner_max_iter == 0 {
             return e("inner_max_iter", 0.0, "must be >= 1");
         }
+        crate::caps::check_inner_count("GenericMM", "inner_max_iter", self.inner_max_iter)?;
         if !(self.step_tol >= 0.0 && self.step_tol.is_finite()) {
             return e("step_tol", self.step_tol, "must be finite and >= 0");
         }
