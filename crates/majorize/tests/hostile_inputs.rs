@@ -181,3 +181,57 @@ fn inconsistent_enclosure_fields_are_refused() {
         Err(MajorizeError::Shape { .. })
     ));
 }
+
+/// A user-written block whose surrogate's minimiser has the wrong length.
+struct BadBlock;
+
+struct BadSurrogate(DVector<f64>);
+
+impl Objective<f64> for BadBlock {
+    fn dim(&self) -> usize {
+        2
+    }
+    fn value(&self, _x: &DVector<f64>) -> majorize::Result<f64> {
+        Ok(0.0)
+    }
+    fn gradient(&self, _x: &DVector<f64>, g: &mut DVector<f64>) -> majorize::Result<()> {
+        g.fill(0.0);
+        Ok(())
+    }
+}
+
+impl Surrogate<f64> for BadSurrogate {
+    fn anchor(&self) -> &DVector<f64> {
+        &self.0
+    }
+    fn value(&self, _x: &DVector<f64>) -> majorize::Result<f64> {
+        Ok(0.0)
+    }
+    fn gradient(&self, _x: &DVector<f64>, g: &mut DVector<f64>) -> majorize::Result<()> {
+        g.fill(0.0);
+        Ok(())
+    }
+    fn minimize(&self, _inner: &InnerSolve) -> majorize::Result<majorize::Minimizer<f64>> {
+        Ok(majorize::Minimizer {
+            point: DVector::zeros(5),
+            kind: majorize::MinimizerKind::ClosedForm,
+        })
+    }
+}
+
+impl SurrogateBuilder<f64> for BadBlock {
+    type Surrogate = BadSurrogate;
+    fn build(&self, anchor: &DVector<f64>) -> majorize::Result<BadSurrogate> {
+        Ok(BadSurrogate(anchor.clone()))
+    }
+}
+
+/// `BlockSurrogate::minimize` copied each block's minimiser into its rows unchecked:
+/// a user block returning a point of the wrong length made nalgebra panic.
+#[test]
+fn block_minimiser_of_wrong_length_is_refused() {
+    let b = BlockSeparable::<f64>::new(vec![Box::new(HalfSquaredNorm::new(1)), Box::new(BadBlock)]);
+    let s = b.build(&DVector::from_element(3, 1.0)).unwrap();
+    let r = s.minimize(&InnerSolve::default());
+    assert!(matches!(r, Err(MajorizeError::Shape { .. })), "{r:?}");
+}

@@ -337,6 +337,12 @@ impl<T: Real> Surrogate<T> for BlockSurrogate<T> {
         let mut start = 0;
         for (p, d) in self.parts.iter().zip(&self.dims) {
             let m = p.minimize(inner)?;
+            // A block's surrogate may be user code: a wrong-length minimiser is an error.
+            check_len(
+                "BlockSurrogate::minimize (a block's minimiser)",
+                &m.point,
+                *d,
+            )?;
             point.rows_mut(start, *d).copy_from(&m.point);
             if let MinimizerKind::Inner {
                 iterations,
