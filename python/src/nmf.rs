@@ -257,7 +257,7 @@ fn transform_impl<T: Real>(
     // scikit-learn's start for 'mu' with fixed H: every entry sqrt(mean(X) / k).
     let mean = v.iter().map(|x| x.to_f64()).sum::<f64>() / v.len().max(1) as f64;
     let mut w = DMatrix::from_element(v.nrows(), k, T::of((mean / k as f64).sqrt()));
-    let mut ws = NmfWorkspace::new(v.nrows(), v.ncols(), k);
+    let mut ws = NmfWorkspace::new(v.nrows(), v.ncols(), k).map_err(val)?;
     let div = |w: &DMatrix<T>, ws: &mut NmfWorkspace<T>| {
         if config.sklearn_compatible {
             sklearn_divergence(&v, w, &h, config.beta, ws)
