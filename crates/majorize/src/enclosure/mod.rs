@@ -55,6 +55,7 @@
 
 pub(crate) mod activation;
 mod api;
+mod apply;
 mod ce_block;
 mod ce_plain;
 mod degree0;
@@ -77,7 +78,8 @@ mod tests;
 mod workspace;
 
 pub use api::{
-    EnclosureRequest, EnclosureSurrogate, QuadraticEnclosure, apply_step, enclose, enclose_with,
+    EnclosureRequest, EnclosureSurrogate, QuadraticEnclosure, enclose, enclose_with,
     enclose_with_value, enclose_with_value_first,
 };
+pub use apply::apply_step;
 pub use workspace::EnclosureWorkspace;
