@@ -1,5 +1,6 @@
 //! Unit tests of the crate (one binary, to keep link time small).
 
+mod activation_cap_tests;
 mod activation_tests;
 mod fenchel_tests;
 mod from_weights_tests;
