@@ -39,7 +39,7 @@ pub struct EnclosureRequest<'a, T: Real> {
 /// For every `alpha` in the box, `lower_bound(alpha) <= phi(alpha) <= upper_bound(alpha)`,
 /// where `phi(alpha)` is the floating-point objective ([`nets::Sequential::objective`], or
 /// the solvers' driver's record `data + penalty`) of the network whose weights were set
-/// by [`apply_step`], and also the exact objective at the exact weights
+/// by [`apply_step`](super::apply_step), and also the exact objective at the exact weights
 /// `x + Σ alpha_i v_i`. Convention (no factor 1/2):
 /// `phi(alpha) ∈ value + gradient·α + αᵀ[quad_lower, quad_upper]α ± slack` for
 /// `alpha != 0`; at `alpha = 0` the network is unchanged and `phi(0) = value` exactly.
@@ -61,7 +61,7 @@ pub struct QuadraticEnclosure<T: Real> {
     /// Upper endpoints of the degree-2 coefficient interval (k x k).
     pub quad_upper: DMatrix<T>,
     /// `>= 0`: additive term covering floating-point effects (rounding of the weights in
-    /// [`apply_step`], the driver's evaluation error, the enclosure's own arithmetic).
+    /// [`apply_step`](super::apply_step), the driver's evaluation error, the enclosure's own arithmetic).
     /// Not applied at `alpha = 0`, where the bound is exact (`value`).
     pub slack: T,
     /// The trust region.
