@@ -53,9 +53,10 @@ pub use error::{MajorizeError, Result};
 pub use surrogate::{InnerSolve, Minimizer, MinimizerKind, Objective, Surrogate, SurrogateBuilder};
 
 /// The largest number of entries this crate allocates in one buffer from a caller-given
-/// size (1e9, 8 GB in f64; the same bound as `nets::MAX_MLP_PARAMS`): larger requests get
-/// [`MajorizeError::TooLarge`] before anything is allocated.
-pub const MAX_ENTRIES: usize = 1_000_000_000;
+/// size (1e9, 8 GB in f64; defined as `nets::MAX_MLP_PARAMS`, so the workspace's size
+/// caps are one value): larger requests get [`MajorizeError::TooLarge`] before anything
+/// is allocated.
+pub const MAX_ENTRIES: usize = nets::MAX_MLP_PARAMS;
 
 /// The traits and the checker, for `use majorize::prelude::*`.
 pub mod prelude {

@@ -15,11 +15,12 @@ pub mod split;
 pub mod synthetic;
 
 /// Most entries (`rows x cols`) a generated data matrix may have: 10^9, 8 GB of f64
-/// (the cap of `nets::MAX_MLP_PARAMS` and of the NMF factors too). The generators
+/// (defined as `majorize::MAX_ENTRIES`, the workspace's one size cap, which also bounds
+/// `nets::MAX_MLP_PARAMS` and the NMF factors). The generators
 /// ([`synthetic_nmf`], [`piano_spectrogram`], [`stft_power`], [`spirals`], [`blobs`],
 /// [`teacher_student`]) check their sizes against it before allocating: a mistyped size
 /// is an error, not an abort of the process on a failed allocation.
-pub const MAX_DATA_ENTRIES: usize = 1_000_000_000;
+pub const MAX_DATA_ENTRIES: usize = majorize::MAX_ENTRIES;
 
 /// `Ok` when a `rows x cols` matrix has at most [`MAX_DATA_ENTRIES`] entries (counted
 /// without overflow); an [`BenchError::InvalidArgument`] naming `name` otherwise.

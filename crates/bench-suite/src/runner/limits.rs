@@ -25,8 +25,9 @@ pub const MAX_TIME_BUDGET_S: f64 = 1e7;
 pub const MAX_EPOCHS: f64 = 1e9;
 /// Largest `--memory-limit-gib` (2^34 GiB = 2^64 bytes would not fit a `u64`).
 pub const MAX_MEMORY_LIMIT_GIB: f64 = (1u64 << 33) as f64;
-/// Most entries of the NMF factors W and H together (10^9, 8 GB in f64).
-pub const MAX_FACTOR_ENTRIES: usize = 1_000_000_000;
+/// Most entries of the NMF factors W and H together (10^9, 8 GB in f64; defined as
+/// `majorize::MAX_ENTRIES`, the workspace's one size cap).
+pub const MAX_FACTOR_ENTRIES: usize = majorize::MAX_ENTRIES;
 /// `--threads` may be at most this multiple of the available parallelism (unless
 /// `--force-threads`).
 pub const THREADS_FACTOR: usize = 4;

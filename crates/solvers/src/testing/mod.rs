@@ -20,10 +20,9 @@ pub fn normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
-/// Checks a parameter vector's length.
-/// The most data entries (`d * N`) a test problem accepts or draws (1e9, as
-/// `majorize::MAX_ENTRIES`).
-pub const MAX_TEST_ENTRIES: usize = 1_000_000_000;
+/// The most data entries (`d * N`) a test problem accepts or draws (1e9: defined as
+/// `majorize::MAX_ENTRIES`, the workspace's one size cap).
+pub const MAX_TEST_ENTRIES: usize = majorize::MAX_ENTRIES;
 
 /// Checks the size `d * N` of a test problem (no overflow, at most [`MAX_TEST_ENTRIES`])
 /// before anything of that size is allocated, and returns it.
@@ -54,6 +53,7 @@ pub(crate) fn check_data_finite<T: Real>(
     }
 }
 
+/// Checks a parameter vector's length.
 pub(crate) fn check_len(what: &str, expected: usize, got: usize) -> Result<(), SolverError> {
     if expected == got {
         Ok(())
