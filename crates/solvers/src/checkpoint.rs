@@ -6,9 +6,7 @@
 //! reference value. (JSON floats round-trip exactly: serde_json's `float_roundtrip`
 //! feature is enabled by this crate.)
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -39,9 +37,6 @@ pub struct CheckpointV1 {
     /// Cumulative solver wall time so far, seconds.
     pub wall_time_s: f64,
 }
-
-/// Distinguishes the temporary files of the saves of one process.
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// The current checkpoint format version.
 pub const CHECKPOINT_VERSION: u32 = 1;
@@ -93,10 +88,11 @@ impl CheckpointStore for MemoryStore {
     }
 }
 
-/// Writes the latest checkpoint as JSON to one file, atomically (a temporary file of a
-/// fresh name `.<name>.tmp-<pid>-<n>` in the same directory, created exclusively, flushed
-/// to disk, then renamed over the checkpoint), so a crash never leaves a half-written
-/// checkpoint and no other file is ever touched.
+/// Writes the latest checkpoint as JSON to one file, atomically
+/// ([`nets::persist::write_atomic`]: a temporary file of a fresh name
+/// `.<name>.tmp-<pid>-<n>` in the same directory, created exclusively, flushed to disk,
+/// then renamed over the checkpoint), so a crash never leaves a half-written checkpoint
+/// and no other file is ever touched.
 #[derive(Debug, Clone)]
 pub struct FileStore {
     path: PathBuf,
@@ -116,33 +112,11 @@ impl FileStore {
 
 impl CheckpointStore for FileStore {
     fn save(&mut self, cp: &CheckpointV1) -> Result<(), SolverError> {
-        let io = |e: std::io::Error| {
-            SolverError::Checkpoint(format!("writing {}: {e}", self.path.display()))
-        };
-        let json = serde_json::to_vec(cp)?;
-        let name = self
-            .path
-            .file_name()
-            .map_or("checkpoint".into(), |n| n.to_string_lossy().into_owned());
-        let tmp = self.path.with_file_name(format!(
-            ".{name}.tmp-{}-{}",
-            std::process::id(),
-            TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let written = (|| {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)?;
-            f.write_all(&json)?;
-            f.sync_all()?;
-            drop(f);
-            std::fs::rename(&tmp, &self.path)
-        })();
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        written.map_err(io)
+        // `nets::persist::write_atomic`: a fresh, exclusively created temporary name in the
+        // same directory, flushed to disk, then renamed over the checkpoint.
+        let json = serde_json::to_string(cp)?;
+        nets::persist::write_atomic(&self.path, &json, true)
+            .map_err(|e| SolverError::Checkpoint(format!("writing the checkpoint: {e}")))
     }
 
     /// The checkpoint in the file, `None` if there is no file; an error if the path is
