@@ -15,19 +15,21 @@
 use crate::op::Op;
 use crate::{AutodiffError, Real, Result};
 use nalgebra::DMatrix;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-static NEXT_TAPE_ID: AtomicU32 = AtomicU32::new(1);
+static NEXT_TAPE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Handle to a node of a tape: an index into its arena, plus the identity of the tape
 /// and of the recording (the number of resets) it belongs to, so that a handle from
 /// another tape or from before a [`Tape::reset`] is detected instead of silently
-/// pointing at another node. `Copy` and cheap.
+/// pointing at another node. `Copy` and cheap. Both counters are 64-bit, so neither
+/// wraps in practice: a 32-bit epoch came back to a stale handle's value after 2^32
+/// resets (about a minute of small recordings), which then read another node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Var {
     pub(crate) index: usize,
-    pub(crate) tape: u32,
-    pub(crate) epoch: u32,
+    pub(crate) tape: u64,
+    pub(crate) epoch: u64,
 }
 
 impl Var {
@@ -44,8 +46,8 @@ impl Var {
 /// gradients with [`Tape::grad`], then [`Tape::reset`] and record again: the second and
 /// later recordings of the same graph reuse every buffer.
 pub struct Tape<T: Real> {
-    pub(crate) id: u32,
-    pub(crate) epoch: u32,
+    pub(crate) id: u64,
+    pub(crate) epoch: u64,
     pub(crate) threads: usize,
     /// One op per recorded node; `ops.len()` is the number of live nodes.
     pub(crate) ops: Vec<Op<T>>,
@@ -309,5 +311,29 @@ impl<T: Real> Tape<T> {
     pub(crate) fn io(&mut self, i: usize) -> (&[DMatrix<T>], &mut DMatrix<T>) {
         let (ins, outs) = self.values.split_at_mut(i);
         (ins, &mut outs[0])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A handle recorded before `2^32` resets is stale. With 32-bit epochs the counter
+    /// wrapped back to the handle's epoch and the handle read whatever node now sat at its
+    /// index (here the second recording's `b`).
+    #[test]
+    fn a_handle_stays_stale_after_two_to_the_32_resets() {
+        let mut tape = Tape::<f64>::new();
+        let a = tape.param(&DMatrix::from_element(1, 1, 3.0));
+        tape.reset();
+        // Jump the counter as 2^32 - 1 further resets would (each adds one).
+        tape.epoch += (1u64 << 32) - 1;
+        let b = tape.param(&DMatrix::from_element(1, 1, 5.0));
+        assert_eq!(b.index(), a.index());
+        assert!(matches!(
+            tape.try_value(a),
+            Err(AutodiffError::StaleVar { index: 0, .. })
+        ));
+        assert_eq!(tape.try_value(b).unwrap()[(0, 0)], 5.0);
     }
 }
