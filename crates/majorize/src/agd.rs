@@ -177,6 +177,14 @@ pub fn agd_step<T: Real>(
         ));
     }
     // Every check before the first write: an error leaves the weights untouched.
+    for w in weights.iter() {
+        crate::validate::finite("agd_step", "W", w)?;
+    }
+    if let Some(b) = &biases {
+        for bl in b.iter() {
+            crate::validate::finite_slice("agd_step", "bias", bl.as_slice())?;
+        }
+    }
     if let (Some(b), Some(gb)) = (&biases, grads_b) {
         for (l, (bl, gl)) in b.iter().zip(gb).enumerate() {
             if bl.len() != gl.len() {
@@ -273,8 +281,26 @@ pub fn spectral_norm<T: Real>(m: &DMatrix<T>) -> Result<f64> {
 /// Deep relative trust: `prod_l s_l * x_norm * [prod_l (1 + t_l/s_l) - 1]`
 /// with `s_l = ||W_l||_*`, `t_l = ||dW_l||_*`, written without division as
 /// `x_norm (prod (s_l + t_l) - prod s_l)`. Bounds `||f(x; W + dW) - f(x; W)||` for
-/// bias-free ReLU (or any 1-Lipschitz, zero-at-zero activation) networks.
+/// bias-free ReLU (or any 1-Lipschitz, zero-at-zero activation) networks. Every norm
+/// must be finite and nonnegative (a typed error names the first that is not).
 pub fn deep_relative_trust_bound(w_norms: &[f64], dw_norms: &[f64], x_norm: f64) -> Result<f64> {
+    const OP: &str = "deep_relative_trust_bound";
+    for (what, v) in [
+        ("w_norms", w_norms),
+        ("dw_norms", dw_norms),
+        ("x_norm", &[x_norm]),
+    ] {
+        crate::validate::finite_slice(OP, what, v)?;
+        if let Some(row) = v.iter().position(|x| *x < 0.0) {
+            return Err(MajorizeError::Negative {
+                op: OP,
+                what,
+                row,
+                col: 0,
+                value: v[row],
+            });
+        }
+    }
     if w_norms.len() != dw_norms.len() {
         return Err(shape_err(
             "deep_relative_trust_bound",

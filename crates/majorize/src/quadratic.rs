@@ -62,8 +62,14 @@ pub struct IsotropicQuadratic<T: Real> {
 
 impl<T: Real> IsotropicQuadratic<T> {
     /// A quadratic with value `f0` and gradient `g0` at `anchor` and curvature `l` (> 0).
+    /// Errors on a NaN or infinite `anchor`, `f0` or `g0` entry (a NaN would otherwise
+    /// reach the closed-form minimiser and every value).
     pub fn new(anchor: DVector<T>, f0: T, g0: DVector<T>, l: T) -> Result<Self> {
-        check_len("IsotropicQuadratic::new", &g0, anchor.len())?;
+        const OP: &str = "IsotropicQuadratic::new";
+        check_len(OP, &g0, anchor.len())?;
+        crate::validate::finite_slice(OP, "anchor", anchor.as_slice())?;
+        crate::validate::finite_slice(OP, "f0", &[f0])?;
+        crate::validate::finite_slice(OP, "g0", g0.as_slice())?;
         if !(l > T::zero() && l.finite()) {
             return Err(MajorizeError::InvalidParameter {
                 name: "curvature",

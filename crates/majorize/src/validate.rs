@@ -41,6 +41,20 @@ pub(crate) fn finite<T: Real>(op: &'static str, what: &'static str, m: &DMatrix<
     Ok(())
 }
 
+/// Errors on the first NaN or infinite entry of a vector or slice (its index is the
+/// error's row, column 0).
+pub(crate) fn finite_slice<T: Real>(op: &'static str, what: &'static str, v: &[T]) -> Result<()> {
+    match v.iter().position(|x| !x.finite()) {
+        Some(row) => Err(MajorizeError::NonFinite {
+            op,
+            what,
+            row,
+            col: 0,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Errors on the first non-finite or negative entry of `m`.
 pub(crate) fn nonnegative<T: Real>(
     op: &'static str,

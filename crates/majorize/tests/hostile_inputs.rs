@@ -2,11 +2,11 @@
 //! naming the problem, never panic, abort on a huge allocation, or hang.
 
 use majorize::MajorizeError;
-use majorize::agd::{AgdSquareLoss, agd_init, agd_step, spectral_norm};
+use majorize::agd::{AgdSquareLoss, agd_init, agd_step, deep_relative_trust_bound, spectral_norm};
 use majorize::enclosure::QuadraticEnclosure;
 use majorize::last_layer::{GramFactor, least_squares_step, one_hot};
 use majorize::nmf::{NmfConfig, NmfWorkspace, update_h};
-use majorize::quadratic::{LinearLoss, LinearModelLoss};
+use majorize::quadratic::{IsotropicQuadratic, LinearLoss, LinearModelLoss};
 use majorize::rules::{BlockSeparable, HalfSquaredNorm};
 use majorize::{InnerSolve, Objective, Surrogate, SurrogateBuilder};
 use nalgebra::{DMatrix, DVector};
@@ -139,6 +139,98 @@ fn agd_step_error_leaves_weights_untouched() {
     assert!(matches!(r, Err(MajorizeError::Shape { .. })), "{r:?}");
     assert_eq!(ws, before);
     assert_eq!(bs[0], DVector::zeros(2));
+}
+
+/// NaN or infinite inputs of three public builders propagated silently: the isotropic
+/// quadratic's minimiser and values became NaN, the deep-relative-trust bound returned
+/// NaN (or a negative "bound" from a negative norm), and `agd_step` wrote NaN weights on.
+/// Each now returns a typed error naming the input, and `agd_step` writes nothing.
+#[test]
+fn non_finite_builder_inputs_are_refused() {
+    let ok = DVector::from_vec(vec![1.0, 2.0]);
+    let nan = DVector::from_vec(vec![1.0, f64::NAN]);
+    let iq = |a: &DVector<f64>, f0: f64, g: &DVector<f64>| {
+        IsotropicQuadratic::new(a.clone(), f0, g.clone(), 1.0)
+    };
+    assert!(iq(&ok, 0.0, &ok).is_ok());
+    for (r, what) in [
+        (iq(&nan, 0.0, &ok), "anchor"),
+        (iq(&ok, f64::INFINITY, &ok), "f0"),
+        (iq(&ok, 0.0, &nan), "g0"),
+    ] {
+        assert!(
+            matches!(r, Err(MajorizeError::NonFinite { what: w, .. }) if w == what),
+            "{what}: {r:?}"
+        );
+    }
+
+    assert_eq!(
+        deep_relative_trust_bound(&[1.0, 2.0], &[0.5, 0.0], 3.0),
+        Ok(3.0)
+    );
+    let r = deep_relative_trust_bound(&[1.0, f64::NAN], &[0.5, 0.0], 3.0);
+    assert!(
+        matches!(
+            r,
+            Err(MajorizeError::NonFinite {
+                what: "w_norms",
+                row: 1,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    let r = deep_relative_trust_bound(&[1.0, 2.0], &[0.5, 0.0], f64::INFINITY);
+    assert!(
+        matches!(r, Err(MajorizeError::NonFinite { what: "x_norm", .. })),
+        "{r:?}"
+    );
+    let r = deep_relative_trust_bound(&[1.0, 2.0], &[-0.5, 0.0], 3.0);
+    assert!(
+        matches!(
+            r,
+            Err(MajorizeError::Negative {
+                what: "dw_norms",
+                row: 0,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+
+    let mut ws = vec![DMatrix::from_element(2, 2, 1.0)];
+    ws[0][(1, 0)] = f64::NAN;
+    let gw = [DMatrix::from_element(2, 2, 1.0)];
+    let r = agd_step(&mut ws, None, &gw, None, 1.0);
+    assert!(
+        matches!(
+            r,
+            Err(MajorizeError::NonFinite {
+                what: "W",
+                row: 1,
+                col: 0,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    assert_eq!(ws[0][(0, 0)], 1.0);
+    let mut ws = vec![DMatrix::from_element(2, 2, 1.0)];
+    let mut bs = vec![DVector::from_vec(vec![0.0, f64::NEG_INFINITY])];
+    let gb = vec![DVector::from_element(2, 1.0)];
+    let r = agd_step(&mut ws, Some(&mut bs), &gw, Some(&gb), 1.0);
+    assert!(
+        matches!(
+            r,
+            Err(MajorizeError::NonFinite {
+                what: "bias",
+                row: 1,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    assert_eq!(ws[0], DMatrix::from_element(2, 2, 1.0));
 }
 
 /// `QuadraticEnclosure` has public fields; one built by hand with disagreeing sizes made
