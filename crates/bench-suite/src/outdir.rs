@@ -1,8 +1,6 @@
 //! Output directories that never overwrite an earlier run, and atomic file writes.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::BenchError;
@@ -84,34 +82,15 @@ pub fn create_run_dir_at(root: &Path, prefix: &str, unix_s: u64) -> Result<PathB
     ))
 }
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Writes `bytes` to `path` atomically: into a temporary file in the same directory
-/// (`.<name>.tmp-<pid>-<k>`), flushed to disk, then renamed over `path`. Readers see
-/// either the old file or the complete new one, never a partial write.
+/// Writes `bytes` to `path` atomically, replacing an existing file: through
+/// `nets::persist::write_atomic_bytes` (an exclusively created temporary name in the same
+/// directory, flushed to disk, then renamed over `path`). Readers see either the old file
+/// or the complete new one, never a partial write.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BenchError> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| BenchError::arg("path", format!("{} has no file name", path.display())))?;
-    let k = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}-{k}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(BenchError::io(path, e));
-    }
-    Ok(())
+    nets::persist::write_atomic_bytes(path, bytes, true).map_err(|e| match e {
+        nets::NetsError::Io { op, message, .. } => {
+            BenchError::io(path, std::io::Error::other(format!("{op}: {message}")))
+        }
+        other => BenchError::io(path, std::io::Error::other(other.to_string())),
+    })
 }

@@ -343,6 +343,14 @@ fn io_err(op: &'static str, path: &Path, e: std::io::Error) -> NetsError {
 /// Writes `text` to `path` atomically (temp file in the same directory, fsync, then
 /// hard link or rename). Never replaces an existing file unless `overwrite`.
 pub fn write_atomic(path: &Path, text: &str, overwrite: bool) -> Result<()> {
+    write_atomic_bytes(path, text.as_bytes(), overwrite)
+}
+
+/// [`write_atomic`] for bytes: the workspace's one atomic write (models, checkpoints,
+/// results, plots, `strata-nmf`'s factors). The temporary name
+/// `.<name>.tmp-<pid>-<k>` is created exclusively (`create_new`), so it never replaces
+/// a file of the user's, and is flushed (`sync_all`) before the link or rename.
+pub fn write_atomic_bytes(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
     if !overwrite && path.exists() {
         return Err(NetsError::AlreadyExists {
             path: path.to_path_buf(),
@@ -369,8 +377,7 @@ pub fn write_atomic(path: &Path, text: &str, overwrite: bool) -> Result<()> {
             .create_new(true)
             .open(&tmp)
             .map_err(|e| io_err("create", path, e))?;
-        f.write_all(text.as_bytes())
-            .map_err(|e| io_err("write", path, e))?;
+        f.write_all(bytes).map_err(|e| io_err("write", path, e))?;
         f.sync_all().map_err(|e| io_err("sync", path, e))?;
         drop(f);
         if overwrite {
@@ -405,14 +412,31 @@ pub fn save<T: Real>(net: &Sequential<T>, path: impl AsRef<Path>, overwrite: boo
 /// [`NetsError::Io`] error, not an unbounded read that ends in a failed allocation.
 pub fn load<T: Real>(path: impl AsRef<Path>) -> Result<Sequential<T>> {
     let path = path.as_ref();
-    let meta = fs::metadata(path).map_err(|e| io_err("read", path, e))?;
-    if !meta.is_file() {
-        return Err(io_err(
-            "read",
-            path,
-            std::io::Error::other("not a regular file"),
-        ));
-    }
-    let text = fs::read_to_string(path).map_err(|e| io_err("read", path, e))?;
+    let text = read_regular_to_string(path).map_err(|e| io_err("read", path, e))?;
     decode(&text, Some(path))
+}
+
+/// Reads the whole of `path`, refusing anything but a regular file: a device or FIFO
+/// (`/dev/zero`, `/dev/stdin`) would be read without end, or block, until memory runs
+/// out. The refusal is an [`std::io::Error`] saying "not a regular file"; other errors
+/// (`NotFound` included) are the OS's, so callers can tell a missing file apart. The
+/// workspace's one such check (models, checkpoints, CSV data, `strata-nmf`'s inputs).
+pub fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+    check_regular(path)?;
+    fs::read(path)
+}
+
+/// [`read_regular`] as UTF-8 text.
+pub fn read_regular_to_string(path: &Path) -> std::io::Result<String> {
+    check_regular(path)?;
+    fs::read_to_string(path)
+}
+
+/// Errors if `path` exists and is not a regular file (checked before opening: opening a
+/// FIFO for reading blocks until a writer appears).
+fn check_regular(path: &Path) -> std::io::Result<()> {
+    match fs::metadata(path) {
+        Ok(m) if !m.is_file() => Err(std::io::Error::other("not a regular file")),
+        _ => Ok(()), // a missing or unreadable file is reported by the read itself
+    }
 }

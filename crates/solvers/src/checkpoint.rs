@@ -123,13 +123,7 @@ impl CheckpointStore for FileStore {
     /// not a regular file (a device or FIFO such as `/dev/zero` would be read without
     /// end), cannot be read, or does not hold a version-1 checkpoint.
     fn load(&self) -> Result<Option<CheckpointV1>, SolverError> {
-        if std::fs::metadata(&self.path).is_ok_and(|m| !m.is_file()) {
-            return Err(SolverError::Checkpoint(format!(
-                "reading {}: not a regular file",
-                self.path.display()
-            )));
-        }
-        let bytes = match std::fs::read(&self.path) {
+        let bytes = match nets::persist::read_regular(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => {

@@ -24,7 +24,6 @@
 //! accept `--opt -1` as well as `--opt=-1`.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -137,15 +136,9 @@ struct Args {
 }
 
 fn read_csv(path: &Path) -> Result<DMatrix<f64>, String> {
-    // A device or FIFO (`/dev/zero`) would be read without end.
-    if fs::metadata(path).is_ok_and(|m| !m.is_file()) {
-        return Err(format!(
-            "cannot read {}: not a regular file",
-            path.display()
-        ));
-    }
-    let text =
-        fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    // A device or FIFO (`/dev/zero`) would be read without end: refused.
+    let text = nets::persist::read_regular_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     parse_csv(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -195,16 +188,10 @@ fn to_csv(m: &DMatrix<f64>) -> String {
 }
 
 /// Writes `content` to `dir/name` through a temporary file and a rename.
+/// `dir/name` through `nets::persist::write_atomic`; never replaces a file (the
+/// directory was just created for this run).
 fn write_atomic(dir: &Path, name: &str, content: &str) -> Result<(), String> {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let fin = dir.join(name);
-    let mut f =
-        fs::File::create(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
-    f.write_all(content.as_bytes())
-        .and_then(|_| f.sync_all())
-        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    fs::rename(&tmp, &fin)
-        .map_err(|e| format!("cannot rename {} to {}: {e}", tmp.display(), fin.display()))
+    nets::persist::write_atomic(&dir.join(name), content, false).map_err(|e| e.to_string())
 }
 
 fn random_factor(rng: &mut ChaCha8Rng, rows: usize, cols: usize, scale: f64) -> DMatrix<f64> {

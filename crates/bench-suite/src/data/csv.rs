@@ -402,16 +402,7 @@ pub fn parse_numeric_csv(
 /// but a regular file (a device or FIFO such as `/dev/zero`, whose read never ends) an
 /// [`BenchError::Io`] error.
 pub(crate) fn read_text(path: &Path) -> Result<String, BenchError> {
-    match std::fs::metadata(path) {
-        Ok(m) if !m.is_file() => {
-            return Err(BenchError::io(
-                path,
-                std::io::Error::other("not a regular file"),
-            ));
-        }
-        _ => {} // a missing file is reported below
-    }
-    match std::fs::read_to_string(path) {
+    match nets::persist::read_regular_to_string(path) {
         Ok(s) => Ok(s),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BenchError::DataMissing {
             path: path.to_path_buf(),
