@@ -75,7 +75,9 @@ fn huge_counts_and_durations_are_refused_before_anything_runs() {
 /// negative value or infinity became a 0-byte (or saturated) limit: with `--suite
 /// papers` every run was refused and a results directory written (exit 3); `--max-train
 /// 0` built empty data sets. Each is now refused up front, with or without the suite:
-/// `InvalidArgument`, exit 2, nothing written.
+/// `InvalidArgument`, exit 2, nothing written. `--memory-limit-gib` and `--max-test` act
+/// only in the papers suite: without `--suite` they are a command-line error (exit 2),
+/// whatever their value, instead of being checked and then ignored.
 #[test]
 fn memory_limits_and_sample_caps_out_of_range_are_refused_up_front() {
     let root = common::temp_dir("hard-caps");
@@ -96,6 +98,14 @@ fn memory_limits_and_sample_caps_out_of_range_are_refused_up_front() {
                 None => v.extend_from_slice(&["--problems", "spirals", "--solvers", "lbfgs"]),
             }
             v.extend_from_slice(&extra);
+            if suite.is_none() && extra[0] != "--max-train" {
+                assert!(CompareArgs::try_parse_from(&v).is_err(), "{extra:?}");
+                let o = Command::new(BIN).args(&v[1..]).output().unwrap();
+                assert_eq!(o.status.code(), Some(2), "{extra:?}");
+                let err = String::from_utf8_lossy(&o.stderr);
+                assert!(err.contains("--suite"), "{extra:?}: {err}");
+                continue;
+            }
             let e = run(&CompareArgs::parse_from(&v)).unwrap_err();
             assert!(
                 matches!(&e, BenchError::InvalidArgument { name, .. } if *name == &extra[0][2..]),
@@ -108,6 +118,14 @@ fn memory_limits_and_sample_caps_out_of_range_are_refused_up_front() {
         }
     }
     assert!(entries(&root).is_empty(), "{:?}", entries(&root));
+    // In range but without the suite: refused too (it would not apply).
+    for extra in [["--memory-limit-gib", "4"], ["--max-test", "100"]] {
+        let mut v = vec!["strata-compare", "--out", &out, "--problems", "spirals"];
+        v.extend_from_slice(&extra);
+        assert!(CompareArgs::try_parse_from(&v).is_err(), "{extra:?}");
+        v.extend_from_slice(&["--suite", "papers"]);
+        assert!(CompareArgs::try_parse_from(&v).is_ok(), "{extra:?}");
+    }
 }
 
 /// Defect 9: Ctrl-C during a comparison removes the partial directory and exits 130;

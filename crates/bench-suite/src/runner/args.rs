@@ -95,15 +95,22 @@ pub struct CompareArgs {
     #[arg(long, value_name = "papers")]
     pub suite: Option<String>,
     /// Refuse (before allocating) any papers-suite run whose estimated peak memory exceeds
-    /// this many GiB. Default 24.
-    #[arg(long, value_name = "GIB", allow_negative_numbers = true)]
+    /// this many GiB. Default 24. Only with --suite (without it, an error rather than
+    /// silently ignored).
+    #[arg(
+        long,
+        value_name = "GIB",
+        allow_negative_numbers = true,
+        requires = "suite"
+    )]
     pub memory_limit_gib: Option<f64>,
     /// Use only the first N training images of the (Fashion-)MNIST problems (papers
     /// suite: instead of its 10,000 / 60,000 with --full).
     #[arg(long, value_name = "N")]
     pub max_train: Option<usize>,
-    /// Papers suite: use only the first N of the 10,000 test images.
-    #[arg(long, value_name = "N")]
+    /// Papers suite: use only the first N of the 10,000 test images. Only with --suite
+    /// (without it, an error rather than silently ignored).
+    #[arg(long, value_name = "N", requires = "suite")]
     pub max_test: Option<usize>,
     /// Shard the training samples over the ranks of an MPI job (launch under
     /// `mpirun -np N`; needs a build with `--features mpi`; docs/DISTRIBUTED.md).
