@@ -77,8 +77,8 @@
 //! assert_eq!(tape.scalar(l)?, 0.0);
 //! # Ok::<(), autodiff::AutodiffError>(())
 //! ```
-
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 mod backward;
 mod error;

@@ -51,6 +51,7 @@
 //!
 //! Layout everywhere: samples are columns. Every random draw comes from
 //! `ChaCha8Rng::seed_from_u64(seed)` or an RNG the caller passes.
+#![warn(missing_docs)]
 
 mod error;
 

@@ -29,6 +29,7 @@
 //! This crate never records a tape for its own computations (everything is plain
 //! nalgebra arithmetic) and never depends on `solvers` or `bench-suite`: solvers call
 //! these pure functions.
+#![warn(missing_docs)]
 
 pub mod agd;
 pub mod beta;

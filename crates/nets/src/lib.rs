@@ -61,6 +61,7 @@
 //! ```
 //!
 //! This crate must never depend on `majorize`, `solvers` or `bench-suite`.
+#![warn(missing_docs)]
 
 mod dataset;
 

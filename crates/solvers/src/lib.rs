@@ -110,6 +110,7 @@
 //! The built-in methods come from validated configs, e.g.
 //! `solvers::first_order::AdamConfig::default().build::<f32>()?` (PyTorch defaults) or
 //! `solvers::lbfgs::LbfgsConfig::default().build::<f64>()?`.
+#![warn(missing_docs)]
 
 pub mod admm;
 pub mod agd;
