@@ -24,8 +24,9 @@
 //! `[0, ā]` (forward from the block); a violation is printed loudly.
 //!
 //! Run: `nice -n 10 cargo run --release -p bench-suite --example cheap_certificate`
-//! Options: `--problems digits-mlp,mnist-synth-small` `--sweeps 5` (block-mm sweeps of the
-//! second state) `--reps 7` (timed calls per figure; the median is printed).
+//! Options: `--problems digits-mlp,mnist-synth-small` `--sweeps 5,25` (block-mm sweeps of the
+//! later states) `--reps 7` (timing samples per figure, each the mean over >= 20 ms of
+//! calls; the median is printed).
 
 mod common;
 
@@ -42,7 +43,7 @@ use solvers::{Budget, Driver, Solver};
 use std::time::Instant;
 
 const USAGE: &str = "usage: cheap_certificate [--problems digits-mlp,mnist-synth-small] \
-[--sweeps 5] [--reps 7]";
+[--sweeps 5,25] [--reps 7]";
 
 /// The top hidden block at one state: what both bounds read.
 struct Block {
@@ -242,9 +243,13 @@ impl Block {
         let (dout, din) = self.w1.shape();
         let n = self.a_in.ncols();
         let w = loss.sample_weight(n);
-        let ab = DMatrix::from_fn(din + 1, n, |r, s| {
-            if r < din { self.a_in[(r, s)] } else { 1.0 }
-        });
+        let ab = DMatrix::from_fn(
+            din + 1,
+            n,
+            |r, s| {
+                if r < din { self.a_in[(r, s)] } else { 1.0 }
+            },
+        );
         let m = &ab * ab.transpose();
         let c = 0.5 * w * (1.05 * self.sigma).powi(2);
         let trace_m = m.trace() / (din + 1) as f64;
@@ -305,12 +310,21 @@ impl Block {
     /// `J = W2 (P ∘ [relu'(Z0+; P) = 1])`: the logits' right derivative along the
     /// direction (one `K x d x N` product per direction, like `P` itself).
     fn jvp(&self, p: &DMatrix<f64>) -> DMatrix<f64> {
-        let masked = self
-            .z0
-            .zip_map(p, |z, p| p * f64::from(u8::from((z > 0.0) | ((z == 0.0) & (p > 0.0)))));
+        let masked = self.z0.zip_map(p, |z, p| {
+            p * f64::from(u8::from((z > 0.0) | ((z == 0.0) & (p > 0.0))))
+        });
         let mut j = DMatrix::zeros(self.w2.nrows(), p.ncols());
-        gemm_into(&mut j, 1.0, &self.w2, Transpose::No, &masked, Transpose::No, 0.0, 1)
-            .expect("gemm");
+        gemm_into(
+            &mut j,
+            1.0,
+            &self.w2,
+            Transpose::No,
+            &masked,
+            Transpose::No,
+            0.0,
+            1,
+        )
+        .expect("gemm");
         j
     }
 
@@ -321,12 +335,14 @@ impl Block {
     fn cheap(&self, dir: &Dir, abar: f64, w: f64, sharp: bool, ws: &mut CheapWs) -> Cheap {
         let (d, n) = self.z0.shape();
         let k = self.w2.nrows();
-        ws.buf.resize(6 * k, 0.0);
+        ws.buf.resize(8 * k, 0.0);
         let (wu, rest) = ws.buf.split_at_mut(k);
         let (wm, rest) = rest.split_at_mut(k);
         let (wr, rest) = rest.split_at_mut(k);
         let (rd, rest) = rest.split_at_mut(k);
-        let (lo_e, hi_e) = rest.split_at_mut(k);
+        let (lo_x, rest) = rest.split_at_mut(k);
+        let (hi_x, rest) = rest.split_at_mut(k);
+        let (pb, pl) = rest.split_at_mut(k);
         let (z0, pp, cc) = (self.z0.as_slice(), dir.p.as_slice(), self.c.as_slice());
         let (w2, w2a, jj) = (self.w2.as_slice(), self.w2abs.as_slice(), dir.j.as_slice());
         let (mut lin, mut q) = (0.0, 0.0);
@@ -354,7 +370,11 @@ impl Block {
                 // so that the loop vectorises without branches).
                 let slope = sel(z > 0.0, p) + sel(z == 0.0, p.max(0.0));
                 let cross = sel(z * z1 < 0.0, 1.0);
-                (c.max(0.0) * chord + c.min(0.0) * slope, cross * p * p, cross)
+                (
+                    c.max(0.0) * chord + c.min(0.0) * slope,
+                    cross * p * p,
+                    cross,
+                )
             };
             let (z4, p4, c4) = (z.chunks_exact(4), p.chunks_exact(4), c.chunks_exact(4));
             let tail = z4.remainder().len();
@@ -414,23 +434,50 @@ impl Block {
             for i in 0..k {
                 mx = mx.max(z0l[i] + (abar * (wm[i] + wr[i])).max(0.0));
             }
+            // Exponents relative to the largest upper end (all <= 0).
+            let mut tiny = false;
             for i in 0..k {
-                lo_e[i] = (z0l[i] + (abar * (wm[i] - wr[i])).min(0.0) - mx).exp();
-                hi_e[i] = (z0l[i] + (abar * (wm[i] + wr[i])).max(0.0) - mx).exp();
+                lo_x[i] = z0l[i] + (abar * (wm[i] - wr[i])).min(0.0) - mx;
+                hi_x[i] = z0l[i] + (abar * (wm[i] + wr[i])).max(0.0) - mx;
+                tiny |= lo_x[i] < -700.0;
+            }
+            if tiny {
+                // A wide box (exponentials would underflow and give 0/0): the ratios
+                // from differences, 1 / (1 + Σ_{i≠j} exp(lo_i - hi_j)), O(K²) exps.
+                for j in 0..k {
+                    let (mut ol, mut oh) = (0.0, 0.0);
+                    for i in (0..k).filter(|i| *i != j) {
+                        ol += (lo_x[i] - hi_x[j]).exp();
+                        oh += (hi_x[i] - lo_x[j]).exp();
+                    }
+                    (pb[j], pl[j]) = (1.0 / (1.0 + ol), 1.0 / (1.0 + oh));
+                }
+            } else {
+                // Other classes' sums as prefix + suffix sums (no cancellation).
+                let (mut sl, mut sh) = (0.0, 0.0);
+                for j in 0..k {
+                    (pb[j], pl[j]) = (sl, sh);
+                    (lo_x[j], hi_x[j]) = (lo_x[j].exp(), hi_x[j].exp());
+                    sl += lo_x[j];
+                    sh += hi_x[j];
+                }
+                let (mut sl, mut sh) = (0.0, 0.0);
+                for j in (0..k).rev() {
+                    let (olo, ohi) = (pb[j] + sl, pl[j] + sh);
+                    sl += lo_x[j];
+                    sh += hi_x[j];
+                    pb[j] = hi_x[j] / (hi_x[j] + olo);
+                    pl[j] = lo_x[j] / (lo_x[j] + ohi);
+                }
             }
             let (mut t, mut soft): (f64, f64) = (0.0, 0.0);
             for j in 0..k {
-                let (mut olo, mut ohi) = (0.0, 0.0);
-                for i in (0..k).filter(|i| *i != j) {
-                    olo += lo_e[i];
-                    ohi += hi_e[i];
-                }
-                let pbar = hi_e[j] / (hi_e[j] + olo);
-                let plo = lo_e[j] / (lo_e[j] + ohi);
+                let (pbar, plo) = (pb[j], pl[j]);
                 // Var_p(δ) <= Σ_{j≠c} p_j (δ_j - δ_c)², each difference over its box.
                 if j != cls {
                     soft += pbar * ((wm[j] - wm[cls]).abs() + rd[j]).powi(2);
                 }
+                // sup of p (1 - p) over [plo, pbar].
                 t = t.max(if plo <= 0.5 && pbar >= 0.5 {
                     0.25
                 } else if pbar < 0.5 {
@@ -498,6 +545,8 @@ struct Best {
     t_sharp: Vec<f64>,
     /// Wall ms of the per-direction setup `J` ([`Block::jvp`]).
     t_setup: f64,
+    /// Wall ms per call of each bound at its own best `abar`.
+    t_at_best: [f64; 3],
 }
 
 fn keep(best: &mut (f64, f64), a: f64, dec: f64) {
@@ -515,7 +564,7 @@ fn run_dir(
     state: &str,
     reps: usize,
     violations: &mut usize,
-    worst: &mut f64,
+    worst: &mut [f64; 3],
 ) -> Best {
     let w = prob.loss.sample_weight(prob.train.len());
     let mut ews = EnclosureWorkspace::new();
@@ -527,7 +576,7 @@ fn run_dir(
         }),
         ..Best::default()
     };
-    for kexp in -8..=4 {
+    for kexp in -8..=8 {
         let abar = dir.scale * 10f64.powf(f64::from(kexp) / 2.0);
         let dirs = std::slice::from_ref(&dir.flat);
         let amax = [abar];
@@ -570,9 +619,10 @@ fn run_dir(
         let ub_t = |a: f64| e.upper_bound(&[a]).expect("in the box");
         let ub_b = |a: f64| blk.f0 + a * slope + a * a * qb;
         let ub_s = |a: f64| blk.f0 + a * slope + a * a * qs;
-        let mut check = |what: &str, a: f64, bound: f64, phi: f64| {
+        let mut check = |which: usize, a: f64, bound: f64, phi: f64| {
+            let what = ["taylor", "basic", "sharp"][which];
             let margin = (bound - phi) / phi.abs().max(1.0);
-            *worst = worst.min(margin);
+            worst[which] = worst[which].min(margin);
             if margin < -1e-12 {
                 *violations += 1;
                 println!(
@@ -582,27 +632,41 @@ fn run_dir(
             }
         };
         let mut true_at = [0.0; 3];
-        for (i, (a, ub)) in [(at, &ub_t as &dyn Fn(f64) -> f64), (ab, &ub_b), (as_, &ub_s)]
-            .into_iter()
-            .enumerate()
+        for (i, (a, ub)) in [
+            (at, &ub_t as &dyn Fn(f64) -> f64),
+            (ab, &ub_b),
+            (as_, &ub_s),
+        ]
+        .into_iter()
+        .enumerate()
         {
             if a > 0.0 {
                 let phi = blk.phi_exact(&mut scratch, dir, a, prob);
-                check(["taylor", "basic", "sharp"][i], a, ub(a), phi);
+                check(i, a, ub(a), phi);
                 true_at[i] = phi - blk.f0;
             }
         }
         for j in 1..=50 {
-            let a = abar * f64::from(j) / 50.0;
+            let a = (abar * f64::from(j) / 50.0).min(abar);
             let phi = blk.phi_fast(dir, a, &prob.loss, &prob.train);
-            check("taylor", a, ub_t(a), phi);
-            check("basic", a, ub_b(a), phi);
-            check("sharp", a, ub_s(a), phi);
+            check(0, a, ub_t(a), phi);
+            check(1, a, ub_b(a), phi);
+            check(2, a, ub_s(a), phi);
             keep(&mut best.truth, a, phi - blk.f0);
         }
-        keep(&mut best.taylor, at, dt);
-        keep(&mut best.basic, ab, db);
-        keep(&mut best.sharp, as_, ds);
+        for (i, (b, a, dec, t)) in [
+            (&mut best.taylor, at, dt, t_t),
+            (&mut best.basic, ab, db, t_b),
+            (&mut best.sharp, as_, ds, t_s),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if dec < b.1 {
+                *b = (a, dec);
+                best.t_at_best[i] = t;
+            }
+        }
         best.t_taylor.push(t_t);
         best.t_basic.push(t_b);
         best.t_sharp.push(t_s);
@@ -614,13 +678,14 @@ fn run_dir(
             }
         };
         println!(
-            "| {} | {state} | {} | 1e{:+.1} | {abar:.3e} | {dt:.3e} | {db:.3e} | {ds:.3e} | {} | {} | {:.3e} | {:.3e} | {:.3e} | {:.3e} | {:.3e} | {:.3e} | {:.3} | {:.3} | {:.3} |",
+            "| {} | {state} | {} | 1e{:+.1} | {abar:.3e} | {dt:.3e} | {db:.3e} | {ds:.3e} | {} | {} | {:.3e} | {:.3e} | {:.3e} | {:.3e} | {:.3e} | {:.3e} | {:.3e} | {:.3} | {:.3} | {:.3} |",
             prob.name,
             dir.name,
             f64::from(kexp) / 2.0,
             ratio(db),
             ratio(ds),
             true_at[0],
+            true_at[2],
             e.gradient[0],
             slope,
             e.quad_upper[(0, 0)],
@@ -639,21 +704,21 @@ fn main() {
     let problems = opts
         .get("--problems")
         .unwrap_or("digits-mlp,mnist-synth-small".into());
-    let sweeps: u64 = opts.num("--sweeps", 5);
+    let sweeps: Vec<u64> = opts.list("--sweeps", "5,25");
     let reps: usize = opts.num("--reps", 7);
     println!("# chord/tangent certificate of the top hidden block vs the Taylor enclosure");
     println!(
         "\nColumns: certified decrease `min bound - phi(0)` of the Taylor enclosure, the basic \
-         and the sharp chord/tangent bound; their ratios to Taylor's; the true decrease at \
-         Taylor's minimiser; slopes (Taylor g, chord/tangent incl. penalty); curvatures \
+         and the sharp chord/tangent bound; their ratios to Taylor's; the true decrease \
+         phi(a) - phi(0) at Taylor's and at the sharp bound's minimiser; slopes (Taylor g, chord/tangent incl. penalty); curvatures \
          (Taylor Q_hi, basic, sharp); wall ms per call (median of {reps} samples).\n"
     );
     println!(
-        "| problem | state | direction | abar/scale | abar | Taylor | basic | sharp | basic/T | sharp/T | true at a_T | g_T | slope_C | Q_T | Q_basic | Q_sharp | ms T | ms basic | ms sharp |"
+        "| problem | state | direction | abar/scale | abar | Taylor | basic | sharp | basic/T | sharp/T | true at a_T | true at a_S | g_T | slope_C | Q_T | Q_basic | Q_sharp | ms T | ms basic | ms sharp |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut summary = Vec::new();
-    let (mut violations, mut worst) = (0usize, f64::INFINITY);
+    let (mut violations, mut worst) = (0usize, [f64::INFINITY; 3]);
     for pname in problems.split(',') {
         let (train, net0, loss) = common::problem(&opts, pname);
         let prob = Prob {
@@ -661,18 +726,20 @@ fn main() {
             train,
             loss,
         };
-        // State 2: after `sweeps` sweeps of block-mm (defaults, seed 0, one thread).
-        let mut p = common::make(&prob.train, &net0, loss, 1);
-        let mut solver = BlockMmConfig::default().build::<f64>().expect("config");
-        Driver::new(Budget::iterations(sweeps))
-            .seed(0)
-            .run(&mut p, &mut solver)
-            .expect("block-mm run");
-        let trust = solver.save_state()["trust"].clone();
-        for (state, net) in [
-            ("init".to_string(), net0.clone()),
-            (format!("{sweeps} sweeps"), p.net.clone()),
-        ] {
+        // The states: the initial weights, then after each number of sweeps of block-mm
+        // (defaults, seed 0, one thread), with block-mm's trust region there.
+        let mut states = vec![("init".to_string(), net0.clone(), serde_json::Value::Null)];
+        for &k in &sweeps {
+            let mut p = common::make(&prob.train, &net0, loss, 1);
+            let mut solver = BlockMmConfig::default().build::<f64>().expect("config");
+            Driver::new(Budget::iterations(k))
+                .seed(0)
+                .run(&mut p, &mut solver)
+                .expect("block-mm run");
+            let trust = solver.save_state()["trust"].clone();
+            states.push((format!("{k} sweeps"), p.net.clone(), trust));
+        }
+        for (state, net, trust) in states {
             let blk = Block::new(&net, &prob.loss, &prob.train);
             let mut tape = Tape::new();
             let mut g = vec![0.0; net.num_params()];
@@ -714,9 +781,9 @@ fn main() {
         "\n## Best over the abar grid (decrease, at a) and median over the grid of the wall ms per call\n"
     );
     println!(
-        "| problem | state | direction | scale | Taylor | basic | sharp | basic/T | sharp/T | best sampled phi | ms T | ms basic | ms sharp | ms setup J | ms GD step | block-mm trust |"
+        "| problem | state | direction | scale | Taylor | basic | sharp | basic/T | sharp/T | best sampled phi | ms T | ms basic | ms sharp | ms T / basic / sharp at own best | ms setup J | ms GD step | block-mm trust |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let med = |v: &[f64]| {
         let mut v = v.to_vec();
         v.sort_by(f64::total_cmp);
@@ -737,7 +804,7 @@ fn main() {
             "-".into()
         };
         println!(
-            "| {pname} | {state} | {dname} | {scale:.3e} | {} | {} | {} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {t_gd:.3} | {trust} |",
+            "| {pname} | {state} | {dname} | {scale:.3e} | {} | {} | {} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} / {:.3} / {:.3} | {:.3} | {t_gd:.3} | {trust} |",
             f(b.taylor),
             f(b.basic),
             f(b.sharp),
@@ -747,12 +814,20 @@ fn main() {
             med(&b.t_taylor),
             med(&b.t_basic),
             med(&b.t_sharp),
+            b.t_at_best[0],
+            b.t_at_best[1],
+            b.t_at_best[2],
             b.t_setup,
         );
     }
+    let [wt, wb, ws] = worst;
     if violations > 0 {
-        println!("\n!!! {violations} VIOLATIONS (worst relative margin {worst:.3e}) !!!");
+        println!(
+            "\n!!! {violations} VIOLATIONS (worst relative margins Taylor {wt:.3e}, basic {wb:.3e}, sharp {ws:.3e}) !!!"
+        );
     } else {
-        println!("\nNo violation: worst relative margin bound - phi = {worst:.3e}");
+        println!(
+            "\nNo violation (threshold -1e-12): worst relative margin (bound - phi)/max(1, |phi|): Taylor {wt:.3e}, basic {wb:.3e}, sharp {ws:.3e}"
+        );
     }
 }
