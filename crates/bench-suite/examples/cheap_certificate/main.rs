@@ -13,9 +13,12 @@
 //! - `Q = w/4 Σ_s (||W2 u_s|| + ||W2||₂ ||e_s||)²` ("basic": Böhning's `H <= I/2`, `w` the
 //!   sample weight; `u_s` the exact slope of the entries that do not cross the kink on
 //!   `[0, ā]`, `e_s` the crossing ones, each in `[min(0,P), max(0,P)]`), or
-//! - `Q = w/2 Σ_s λ_s (||Π W2 u_s|| + ||Π W2||₂ ||e_s||)²` ("sharp": `Π = I - 11ᵀ/K`, since
-//!   `H 1 = 0`; `λ_s = min(1/2, max_k 2 sup p_k(1 - p_k))` (Gershgorin) with the softmax's
-//!   range over the box of logits `z0 + a W2 (u + e)`, `a ∈ [0, ā]`, `e` in its box).
+//! - `Q = w/2 Σ_s min(λ_s (||Π W2 u_s|| + ||Π W2||₂ ||e_s||)², Σ_{j≠c} p̄_j (|m_j - m_c| +
+//!   Σ_i |W2_ji - W2_ci| r_i)²)` ("sharp": `Π = I - 11ᵀ/K`, since `H 1 = 0`;
+//!   `λ_s = min(1/2, max_k 2 sup p_k(1 - p_k))` (Gershgorin); the second term bounds
+//!   `Var_p(δ) <= Σ_{j≠c} p_j (δ_j - δ_c)²`, `c` the largest logit at 0, with
+//!   `W2 (u + e) ∈ m ± |W2| r`; `p̄`, `inf p` the softmax's range over the box of logits
+//!   `z0 + a W2 (u + e)`, `a ∈ [0, ā]`, `e` in its box).
 //!
 //! Exact arithmetic is assumed for this bound (no rounding slack); the Taylor enclosure
 //! (`enclose_from_layer`, as block MM calls it: kept input, output and direction product
