@@ -252,22 +252,40 @@ impl Block {
     /// `J = W2 (P ∘ [relu'(Z0+; P) = 1])`: the logits' right derivative along the
     /// direction (one `K x d x N` product per direction, like `P` itself).
     pub(crate) fn jvp(&self, p: &DMatrix<f64>) -> DMatrix<f64> {
-        let masked = self.z0.zip_map(p, |z, p| {
-            p * f64::from(u8::from((z > 0.0) | ((z == 0.0) & (p > 0.0))))
-        });
-        let mut j = DMatrix::zeros(self.w2.nrows(), p.ncols());
+        let (mut masked, mut j) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
+        self.jvp_into(p, &mut masked, &mut j);
+        j
+    }
+
+    /// [`Block::jvp`] into kept buffers (`masked`: `d x N`, `j`: `K x N`; no allocation
+    /// once they have their shapes, as a solver would keep them).
+    pub(crate) fn jvp_into(
+        &self,
+        p: &DMatrix<f64>,
+        masked: &mut DMatrix<f64>,
+        j: &mut DMatrix<f64>,
+    ) {
+        if masked.shape() != p.shape() {
+            *masked = DMatrix::zeros(p.nrows(), p.ncols());
+        }
+        if j.shape() != (self.w2.nrows(), p.ncols()) {
+            *j = DMatrix::zeros(self.w2.nrows(), p.ncols());
+        }
+        let (zs, ps) = (self.z0.as_slice(), p.as_slice());
+        for ((m, &z), &p) in masked.as_mut_slice().iter_mut().zip(zs).zip(ps) {
+            *m = sel(z > 0.0, p) + sel(z == 0.0, p.max(0.0));
+        }
         gemm_into(
-            &mut j,
+            j,
             1.0,
             &self.w2,
             Transpose::No,
-            &masked,
+            masked,
             Transpose::No,
             0.0,
             1,
         )
         .expect("gemm");
-        j
     }
 
     /// The chord/tangent bound on `[0, abar]` (module doc); `sharp` selects the projected,
@@ -295,7 +313,6 @@ impl Block {
         let (z0, pp, cc) = (self.z0.as_slice(), dir.p.as_slice(), self.c.as_slice());
         let (w2, w2a, jj) = (self.w2.as_slice(), self.w2abs.as_slice(), dir.j.as_slice());
         let (mut lin, mut q) = (0.0, 0.0);
-        let inv = 1.0 / abar;
         for s in 0..n {
             let col = s * d..(s + 1) * d;
             let (z, p, c) = (&z0[col.clone()], &pp[col.clone()], &cc[col]);
@@ -308,43 +325,11 @@ impl Block {
                 wr.fill(0.0);
                 rd.fill(0.0);
             }
-            // First pass, branch-free and vectorisable (4 partial sums): the linear term,
-            // ||e_s||² and the number of crossings (the sign of `c` is a coin flip, so
-            // every selection is arithmetic).
-            let (mut acc, mut e2a, mut nc) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
-            let lanes = |z: f64, p: f64, c: f64| {
-                let z1 = z + abar * p;
-                let chord = (z1.max(0.0) - z.max(0.0)) * inv;
-                // The right derivative of relu(z + a p) at a = 0 (selections as bit masks,
-                // so that the loop vectorises without branches).
-                let slope = sel(z > 0.0, p) + sel(z == 0.0, p.max(0.0));
-                let cross = sel(z * z1 < 0.0, 1.0);
-                (
-                    c.max(0.0) * chord + c.min(0.0) * slope,
-                    cross * p * p,
-                    cross,
-                )
-            };
-            let (z4, p4, c4) = (z.chunks_exact(4), p.chunks_exact(4), c.chunks_exact(4));
-            let tail = z4.remainder().len();
-            for ((zc, pc), cc) in z4.zip(p4).zip(c4) {
-                for l in 0..4 {
-                    let (a, e, x) = lanes(zc[l], pc[l], cc[l]);
-                    acc[l] += a;
-                    e2a[l] += e;
-                    nc[l] += x;
-                }
-            }
-            for j in d - tail..d {
-                let (a, e, x) = lanes(z[j], p[j], c[j]);
-                acc[0] += a;
-                e2a[0] += e;
-                nc[0] += x;
-            }
-            lin += (acc[0] + acc[1]) + (acc[2] + acc[3]);
-            let e2 = (e2a[0] + e2a[1]) + (e2a[2] + e2a[3]);
+            let (l, e2, ncross) = first_pass(z, p, c, abar);
+            lin += l;
+
             // Second pass, only over a sample with crossings: move them from u to e.
-            if (nc[0] + nc[1]) + (nc[2] + nc[3]) > 0.0 {
+            if ncross > 0.0 {
                 for j in 0..d {
                     let (z, p) = (z[j], p[j]);
                     let z1 = z + abar * p;
@@ -441,4 +426,66 @@ impl Block {
         let quad = if sharp { 0.5 * w * q } else { 0.25 * w * q };
         Cheap { lin, quad }
     }
+}
+
+/// First pass over one sample's `d` entries, branch-free and vectorisable (4 partial
+/// sums; the sign of `c` is a coin flip, so every selection is arithmetic): the linear
+/// term `Σ_j C_j (chord or tangent slope)`, `||e_s||²` and the number of crossings.
+#[inline(always)]
+fn first_pass_body(z: &[f64], p: &[f64], c: &[f64], abar: f64) -> (f64, f64, f64) {
+    let d = z.len();
+    let inv = 1.0 / abar;
+    let (mut acc, mut e2a, mut nc) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
+    let lanes = |z: f64, p: f64, c: f64| {
+        let z1 = z + abar * p;
+        let chord = (z1.max(0.0) - z.max(0.0)) * inv;
+        // The right derivative of relu(z + a p) at a = 0 (selections as bit masks,
+        // so that the loop vectorises without branches).
+        let slope = sel(z > 0.0, p) + sel(z == 0.0, p.max(0.0));
+        let cross = sel(z * z1 < 0.0, 1.0);
+        (
+            c.max(0.0) * chord + c.min(0.0) * slope,
+            cross * p * p,
+            cross,
+        )
+    };
+    let (z4, p4, c4) = (z.chunks_exact(4), p.chunks_exact(4), c.chunks_exact(4));
+    let tail = z4.remainder().len();
+    for ((zc, pc), cc) in z4.zip(p4).zip(c4) {
+        for l in 0..4 {
+            let (a, e, x) = lanes(zc[l], pc[l], cc[l]);
+            acc[l] += a;
+            e2a[l] += e;
+            nc[l] += x;
+        }
+    }
+    for j in d - tail..d {
+        let (a, e, x) = lanes(z[j], p[j], c[j]);
+        acc[0] += a;
+        e2a[0] += e;
+        nc[0] += x;
+    }
+    (
+        (acc[0] + acc[1]) + (acc[2] + acc[3]),
+        (e2a[0] + e2a[1]) + (e2a[2] + e2a[3]),
+        (nc[0] + nc[1]) + (nc[2] + nc[3]),
+    )
+}
+
+/// [`first_pass_body`] compiled for AVX2 (the enclosure's ReLU pass is dispatched the same
+/// way, so the two are timed on equal terms).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn first_pass_avx2(z: &[f64], p: &[f64], c: &[f64], abar: f64) -> (f64, f64, f64) {
+    first_pass_body(z, p, c, abar)
+}
+
+/// [`first_pass_body`], on AVX2 when the CPU has it (same operations, same bits).
+fn first_pass(z: &[f64], p: &[f64], c: &[f64], abar: f64) -> (f64, f64, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked on the line above).
+        return unsafe { first_pass_avx2(z, p, c, abar) };
+    }
+    first_pass_body(z, p, c, abar)
 }

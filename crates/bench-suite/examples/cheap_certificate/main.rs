@@ -23,13 +23,14 @@
 //! Exact arithmetic is assumed for this bound (no rounding slack); the Taylor enclosure
 //! (`enclose_from_layer`, as block MM calls it: kept input, output and direction product
 //! given) carries its full floating-point slack. Every bound is checked against the true
-//! `phi` at its minimiser (`Sequential::objective` after `apply_step`) and at 50 points of
-//! `[0, ā]` (forward from the block); a violation is printed loudly.
+//! `phi` at its minimiser (`Sequential::objective` after `apply_step`) and at `--points`
+//! equally spaced points of `[0, ā]` (forward from the block); a violation is printed
+//! loudly.
 //!
 //! Run: `nice -n 10 cargo run --release -p bench-suite --example cheap_certificate`
 //! Options: `--problems digits-mlp,mnist-synth-small` `--sweeps 5,25` (block-mm sweeps of the
 //! later states) `--reps 7` (timing samples per figure, each the mean over >= 20 ms of
-//! calls; the median is printed).
+//! calls; the median is printed) `--points 50` (soundness check points per region).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -42,13 +43,14 @@ use majorize::enclosure::{
     EnclosureRequest, EnclosureWorkspace, FromLayer, QuadraticEnclosure, apply_step,
     enclose_from_layer,
 };
+use nalgebra::DMatrix;
 use nets::{Dataset, Loss, Sequential};
 use solvers::mm::BlockMmConfig;
 use solvers::{Budget, Driver, Solver};
 use std::time::Instant;
 
 const USAGE: &str = "usage: cheap_certificate [--problems digits-mlp,mnist-synth-small] \
-[--sweeps 5,25] [--reps 7]";
+[--sweeps 5,25] [--reps 7] [--points 50]";
 
 /// Wall milliseconds per call of `f`: the median over `reps` samples, each the mean over
 /// calls repeated for at least 20 ms (the thread's CPU clock ticks every 4 ms here, too
@@ -125,7 +127,7 @@ struct Best {
     t_taylor: Vec<f64>,
     t_basic: Vec<f64>,
     t_sharp: Vec<f64>,
-    /// Wall ms of the per-direction setup `J` ([`Block::jvp`]).
+    /// Wall ms of the per-direction setup `J` ([`Block::jvp_into`], kept buffers).
     t_setup: f64,
     /// Wall ms per call of each bound at its own best `abar`.
     t_at_best: [f64; 3],
@@ -144,7 +146,7 @@ fn run_dir(
     blk: &Block,
     dir: &Dir,
     state: &str,
-    reps: usize,
+    (reps, points): (usize, u32),
     violations: &mut usize,
     worst: &mut [f64; 3],
 ) -> Best {
@@ -152,9 +154,11 @@ fn run_dir(
     let mut ews = EnclosureWorkspace::new();
     let mut cws = CheapWs::default();
     let mut scratch = net.clone();
+    let (mut masked, mut jbuf) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
     let mut best = Best {
         t_setup: median_ms(reps, || {
-            std::hint::black_box(blk.jvp(&dir.p));
+            blk.jvp_into(&dir.p, &mut masked, &mut jbuf);
+            std::hint::black_box(&jbuf);
         }),
         ..Best::default()
     };
@@ -197,7 +201,7 @@ fn run_dir(
         let (ab, db) = argmin_quad(slope, qb, abar);
         let (as_, ds) = argmin_quad(slope, qs, abar);
         // Soundness: each bound against phi at its minimiser (the driver's record) and at
-        // 50 points of [0, abar] (forward from the block).
+        // `points` points of [0, abar] (forward from the block).
         let ub_t = |a: f64| e.upper_bound(&[a]).expect("in the box");
         let ub_b = |a: f64| blk.f0 + a * slope + a * a * qb;
         let ub_s = |a: f64| blk.f0 + a * slope + a * a * qs;
@@ -228,8 +232,8 @@ fn run_dir(
                 true_at[i] = phi - blk.f0;
             }
         }
-        for j in 1..=50 {
-            let a = (abar * f64::from(j) / 50.0).min(abar);
+        for j in 1..=points {
+            let a = (abar * f64::from(j) / f64::from(points)).min(abar);
             let phi = blk.phi_fast(dir, a, &prob.loss, &prob.train);
             check(0, a, ub_t(a), phi);
             check(1, a, ub_b(a), phi);
@@ -282,12 +286,18 @@ fn run_dir(
 }
 
 fn main() {
-    let opts = common::Opts::parse(USAGE, &["--problems", "--sweeps", "--reps"], &[], false);
+    let opts = common::Opts::parse(
+        USAGE,
+        &["--problems", "--sweeps", "--reps", "--points"],
+        &[],
+        false,
+    );
     let problems = opts
         .get("--problems")
         .unwrap_or("digits-mlp,mnist-synth-small".into());
     let sweeps: Vec<u64> = opts.list("--sweeps", "5,25");
     let reps: usize = opts.num("--reps", 7);
+    let points: u32 = opts.num("--points", 50).max(1);
     println!("# chord/tangent certificate of the top hidden block vs the Taylor enclosure");
     println!(
         "\nColumns: certified decrease `min bound - phi(0)` of the Taylor enclosure, the basic \
@@ -343,7 +353,7 @@ fn main() {
                     &blk,
                     &dir,
                     &state,
-                    reps,
+                    (reps, points),
                     &mut violations,
                     &mut worst,
                 );
