@@ -139,7 +139,7 @@ fn unsupported(why: String) -> MajorizeError {
     MajorizeError::Unsupported(format!("enclose_top_block: {why}"))
 }
 
-fn as_f64<'a, X: 'static, Y: 'static>(x: &'a X) -> Option<&'a Y> {
+fn as_f64<X: 'static, Y: 'static>(x: &X) -> Option<&Y> {
     (x as &dyn std::any::Any).downcast_ref::<Y>()
 }
 
