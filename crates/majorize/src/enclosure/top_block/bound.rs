@@ -210,7 +210,7 @@ pub(crate) fn ray_bound(
             ua(ua(eps_p, 2.0 * gk), um(4.0, gamma(4, u))) * (1.0 + 4.0 * u),
         );
         let g1 = ws.grad.column(s).iter().fold(0.0, |a, x| ua(a, x.abs()));
-        eps_c[s] = ua(ua(eg, um(gk, g1)), kf * et);
+        eps_c[s] = ua(eg, um(gk, g1));
     }
     // Steps 2, 3, 5: one pass over the d x N entries.
     let kn = knobs();
@@ -264,7 +264,8 @@ pub(crate) fn ray_bound(
             lin += t;
             labs = ua(labs, t.abs());
         }
-        slope_err = ua(slope_err, um(eps_c[s], sc));
+        // |C - Ĉ|_js <= cm_j eps_c[s] + K η (the gemm_tr's underflow).
+        slope_err = ua(slope_err, ua(um(eps_c[s], sc), um(kf * et, p1)));
         quad = ua(quad, um(um(w, ys), q));
         // Step 6: the per-sample deviations of the logits and the loss.
         let ez = up(et * ua(ua(alpha_s, 1.0), (nin as f64 + 1.0) * (3.0 + abar)));
@@ -277,7 +278,7 @@ pub(crate) fn ray_bound(
         let dlt = ua(ua(dex, um(gd, mag)), (dh as f64 + 2.0) * et);
         let zm = ua(um(mag, 1.0 + 2.0 * gd), (dh as f64 + 2.0) * et);
         let per = ua(ua(um(12.0, zm), um(l + 8.0, ln_k)), per_ce);
-        let drv = up_ops(um(um(u, ys), per) + kf * et, 8 + kk + l as usize);
+        let drv = up_ops(um(um(gamma(1, u), ys), per) + kf * et, 8 + kk + l as usize);
         err_d = ua(err_d, um(w, ua(um(2.0 * ys, dlt), drv)));
         lsum = ua(lsum, um(w, um(ys, ua(ua(um(2.0, zm), ln_k), 1.0))));
     }
