@@ -147,8 +147,10 @@ pub(crate) fn ray_bound(
     // Per-hidden-unit constants (step 2): wa_j = max_k|W_jk| + ā max_k|V_jk|,
     // bb_j = |b_j| + ā|β_j|, cm_j = max_k |W2_kj|.
     ws.col.clear();
-    ws.col.resize(n + 3 * dh, 0.0);
+    ws.col.resize(3 * n + 3 * dh, 0.0);
     let (eps_c, rest) = ws.col.split_at_mut(n);
+    let (dzs, rest) = rest.split_at_mut(n);
+    let (qb, rest) = rest.split_at_mut(n);
     let (wa, rest) = rest.split_at_mut(dh);
     let (bb, cm) = rest.split_at_mut(dh);
     for j in 0..dh {
@@ -211,11 +213,15 @@ pub(crate) fn ray_bound(
         );
         let g1 = ws.grad.column(s).iter().fold(0.0, |a, x| ua(a, x.abs()));
         eps_c[s] = ua(eg, um(gk, g1));
+        dzs[s] = dz;
     }
     // Steps 2, 3, 5: one pass over the d x N entries.
     let kn = knobs();
     let (mut lin, mut labs) = (0.0f64, 0.0f64);
-    let (mut slope_err, mut quad, mut err_d, mut lsum) = (0.0, 0.0, 0.0, 0.0);
+    if ws.pm.shape() != (dh, n) {
+        ws.pm = DMatrix::zeros(dh, n);
+    }
+    let (mut slope_err, mut err_d, mut lsum) = (0.0, 0.0, 0.0);
     let per_ce = 2.0 * l + 4.0 * kf + 8.0;
     for s in 0..n {
         let ys: f64 = (0..kk).fold(0.0, |a, k| ua(a, target_at(p.targets, k, s).abs()));
@@ -228,8 +234,12 @@ pub(crate) fn ray_bound(
             p1 = ua(p1, pv.abs());
             sc = ua(sc, um(cm[j], pv.abs()));
             let t_hi = ua(z, um(abar, pv));
+            // Active somewhere on [0, ā] unless both ends are <= 0 (ΔA ≡ 0 then).
             if z > 0.0 || t_hi > 0.0 {
                 q = ua(q, um(pv, pv));
+                ws.pm[(j, s)] = pv.abs();
+            } else {
+                ws.pm[(j, s)] = 0.0;
             }
             if c == 0.0 {
                 continue;
@@ -266,7 +276,7 @@ pub(crate) fn ray_bound(
         }
         // |C - Ĉ|_js <= cm_j eps_c[s] + K η (the gemm_tr's underflow).
         slope_err = ua(slope_err, ua(um(eps_c[s], sc), um(kf * et, p1)));
-        quad = ua(quad, um(um(w, ys), q));
+        qb[s] = q;
         // Step 6: the per-sample deviations of the logits and the loss.
         let ez = up(et * ua(ua(alpha_s, 1.0), (nin as f64 + 1.0) * (3.0 + abar)));
         let dex = ua(um(cdev, ua(um(alpha_s, m1), m2)), um(rowsum, ez));
@@ -283,6 +293,49 @@ pub(crate) fn ray_bound(
         lsum = ua(lsum, um(w, um(ys, ua(ua(um(2.0, zm), ln_k), 1.0))));
     }
     let lin_hi = ua(lin, um(gamma(dh * n + 1, u), labs));
+    // Step 6, quadratic term: R = |W2| (|P'| ∘ active) bounds |δ_s(a)| / a per logit.
+    super::copy_into(&mut ws.absw2, p.w2);
+    ws.absw2.apply(|x| *x = x.abs());
+    if ws.r.shape() != (kk, n) {
+        ws.r = DMatrix::zeros(kk, n);
+    }
+    ws.r.gemm(1.0, &ws.absw2, &ws.pm, 0.0);
+    let rf = up(1.0 + 2.0 * gamma(dh + 1, u));
+    let r_eta = (dh as f64 + 1.0) * et;
+    let exp_f = dn(1.0 - 2.0 * l * u);
+    let mut quad = 0.0f64;
+    for s in 0..n {
+        let ys: f64 = (0..kk).fold(0.0, |a, k| ua(a, target_at(p.targets, k, s).abs()));
+        let rk = |k: usize| ua(um(ws.r[(k, s)], rf), r_eta);
+        let boh = um(um(0.25, nb2), qb[s]);
+        let boh2 = um(0.25, (0..kk).fold(0.0, |a, k| ua(a, um(rk(k), rk(k)))));
+        // Var_p(δ) <= Σ_{j≠c} p̄_j (δ_j - δ_c)², p̄_j = sup of softmax_j over the box of
+        // the exact logits ± ā R (which contains every Lagrange point ξ_s).
+        let zc = ws.logits.column(s);
+        let c = (0..kk).fold(0, |m, k| if zc[k] > zc[m] { k } else { m });
+        let rad = |k: usize| ua(dzs[s], um(abar, rk(k)));
+        let (mut var, mut ok) = (0.0f64, true);
+        for j in (0..kk).filter(|j| *j != c) {
+            let hi_j = up(zc[j] + rad(j));
+            let mut sl = 0.0f64;
+            for i in (0..kk).filter(|i| *i != j) {
+                let x = dn(dn(zc[i] - rad(i)) - hi_j);
+                let e = if x < -745.0 {
+                    0.0
+                } else {
+                    dn(dn(dn(x.exp() * exp_f)) - et).max(0.0)
+                };
+                sl = dn(sl + e);
+            }
+            let pbar = up(1.0 / dn(1.0 + sl)).min(1.0);
+            let dd = ua(rk(j), rk(c));
+            var = ua(var, um(pbar, um(dd, dd)));
+            ok &= var.is_finite();
+        }
+        let vb = if ok { um(0.5, var) } else { f64::INFINITY };
+        let qs = boh.min(boh2).min(vb);
+        quad = ua(quad, um(um(w, ys), qs));
+    }
     // Step 7: the penalty, over every penalised tensor (the direction lives on the block).
     let l2 = p.loss.l2;
     let (mut sw2, mut nparams) = (0.0f64, 0usize);
@@ -325,7 +378,7 @@ pub(crate) fn ray_bound(
         slack = 0.0;
     }
     let slope = ua(ua(lin_hi, slope_err), pslope);
-    let curvature = ua(um(um(0.25, nb2), quad), pcurv);
+    let curvature = ua(quad, pcurv);
     if !(slack.is_finite() && slope.is_finite() && curvature.is_finite()) {
         slack = f64::INFINITY;
     }

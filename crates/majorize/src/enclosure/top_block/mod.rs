@@ -108,6 +108,9 @@ pub struct TopBlockWorkspace {
     pub(crate) logits: DMatrix<f64>,
     pub(crate) grad: DMatrix<f64>,
     pub(crate) c: DMatrix<f64>,
+    pub(crate) pm: DMatrix<f64>,
+    pub(crate) absw2: DMatrix<f64>,
+    pub(crate) r: DMatrix<f64>,
     pub(crate) col: Vec<f64>,
 }
 
@@ -133,6 +136,15 @@ pub(crate) struct Parts<'a> {
     pub(crate) alpha_max: f64,
     pub(crate) w_penalised: bool,
     pub(crate) b_penalised: bool,
+}
+
+/// `dst = src`, reusing `dst`'s allocation when the shapes agree.
+pub(crate) fn copy_into(dst: &mut DMatrix<f64>, src: &DMatrix<f64>) {
+    if dst.shape() == src.shape() {
+        dst.copy_from(src);
+    } else {
+        *dst = src.clone();
+    }
 }
 
 fn unsupported(why: String) -> MajorizeError {
@@ -246,7 +258,7 @@ pub fn enclose_top_block<T: Real>(
     match from.output.and_then(as_f64::<_, DMatrix<f64>>) {
         Some(z) => {
             check_output(d, a_in, z, &format_args!("layer {}", from.layer))?;
-            ws.z0.clone_from(z);
+            copy_into(&mut ws.z0, z);
         }
         None => {
             d.forward_into(a_in, &mut ws.z0)
@@ -269,7 +281,7 @@ pub fn enclose_top_block<T: Real>(
                 p,
                 &format_args!("layer {} direction", from.layer),
             )?;
-            ws.pd.clone_from(p);
+            copy_into(&mut ws.pd, p);
         }
         None => {
             if ws.pd.shape() != ws.z0.shape() {
