@@ -209,7 +209,7 @@ pub(crate) fn ray_bound(
         let eps_p = ua(ua(geps_p, um(2.0, ua(um(2.0 * u, zm0), dz))), kf * et);
         let eg = um(
             um(w, ys),
-            ua(ua(eps_p, 2.0 * gk), um(4.0, gamma(4, u))) * (1.0 + 4.0 * u),
+            um(ua(ua(eps_p, 2.0 * gk), um(4.0, gamma(4, u))), 1.0 + 4.0 * u),
         );
         let g1 = ws.grad.column(s).iter().fold(0.0, |a, x| ua(a, x.abs()));
         eps_c[s] = ua(eg, um(gk, g1));
@@ -278,7 +278,10 @@ pub(crate) fn ray_bound(
         slope_err = ua(slope_err, ua(um(eps_c[s], sc), um(kf * et, p1)));
         qb[s] = q;
         // Step 6: the per-sample deviations of the logits and the loss.
-        let ez = up(et * ua(ua(alpha_s, 1.0), (nin as f64 + 1.0) * (3.0 + abar)));
+        let ez = um(
+            et,
+            ua(ua(alpha_s, 1.0), um(nin as f64 + 1.0, ua(3.0, abar))),
+        );
         let dex = ua(um(cdev, ua(um(alpha_s, m1), m2)), um(rowsum, ez));
         let s_s = ua(
             ua(ua(z1, um(abar, p1)), um(cdev, ua(um(alpha_s, rw), rb))),
