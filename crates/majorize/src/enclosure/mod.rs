@@ -73,6 +73,8 @@ pub(crate) mod relu1;
 pub(crate) mod scalar1;
 mod sparse;
 mod sweep;
+mod top_block;
+pub use top_block::{RayBound, TopBlockWorkspace, enclose_top_block};
 #[cfg(test)]
 mod tests;
 mod workspace;

@@ -1,0 +1,394 @@
+//! The arithmetic of the top block's chord/tangent bound (docs/MAJORIZE.md, "The top
+//! block's chord/tangent bound", steps 1-7; the step numbers below refer to it). All in
+//! f64; nonnegative error terms are accumulated with `up` (round to nearest, then one ulp
+//! up), signed sums get one a-priori `γ_m Σ|·|` term.
+
+use nalgebra::DMatrix;
+use nets::Targets;
+
+use super::{Parts, TopBlockWorkspace};
+use crate::enclosure::api::OP;
+use crate::enclosure::fp::{LIBM_ULPS, U64, dn, eta, gamma, up, up_ops};
+use crate::error::{MajorizeError, Result};
+
+#[cfg(test)]
+thread_local! {
+    /// Test-only mutation knobs (absent from non-test builds).
+    pub(crate) static KNOBS: std::cell::Cell<Knobs> = const { std::cell::Cell::new(Knobs {
+        zero_slack: false,
+        tangent_everywhere: false,
+    }) };
+}
+
+/// Mutation knobs of the tests: drop the slack; take the tangent also where `C > 0`.
+#[cfg(test)]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Knobs {
+    pub(crate) zero_slack: bool,
+    pub(crate) tangent_everywhere: bool,
+}
+
+#[cfg(test)]
+fn knobs() -> Knobs {
+    KNOBS.with(|k| k.get())
+}
+
+#[cfg(not(test))]
+#[derive(Clone, Copy)]
+struct Knobs {
+    zero_slack: bool,
+    tangent_everywhere: bool,
+}
+
+#[cfg(not(test))]
+#[inline(always)]
+fn knobs() -> Knobs {
+    Knobs {
+        zero_slack: false,
+        tangent_everywhere: false,
+    }
+}
+
+/// The bound's coefficients in f64.
+pub(crate) struct Raw {
+    pub(crate) value: f64,
+    pub(crate) slope: f64,
+    pub(crate) curvature: f64,
+    pub(crate) slack: f64,
+}
+
+/// `up(x + y)`.
+#[inline]
+fn ua(x: f64, y: f64) -> f64 {
+    up(x + y)
+}
+
+/// `up(x * y)`.
+#[inline]
+fn um(x: f64, y: f64) -> f64 {
+    up(x * y)
+}
+
+/// Per-sample `Σ_k |y_k|` and the target entry `y_k` (labels: one-hot).
+fn target_at(t: &Targets<f64>, k: usize, s: usize) -> f64 {
+    match t {
+        Targets::Labels { labels, .. } => f64::from(u8::from(labels[s] == k)),
+        Targets::Dense(m) => m[(k, s)],
+    }
+}
+
+fn check_targets(t: &Targets<f64>, k: usize, n: usize) -> Result<()> {
+    let bad = |detail: String| MajorizeError::Shape { op: OP, detail };
+    match t {
+        Targets::Labels { labels, classes } => {
+            if labels.len() != n || *classes != k {
+                return Err(bad(format!(
+                    "{} labels of {classes} classes for {n} samples and {k} outputs",
+                    labels.len()
+                )));
+            }
+            if let Some(s) = labels.iter().position(|l| *l >= k) {
+                return Err(bad(format!("label {} of sample {s} is >= {k}", labels[s])));
+            }
+        }
+        Targets::Dense(m) => {
+            if m.shape() != (k, n) {
+                return Err(bad(format!(
+                    "targets are {}x{}, expected {k}x{n}",
+                    m.nrows(),
+                    m.ncols()
+                )));
+            }
+            crate::validate::finite(OP, "targets", m)?;
+        }
+    }
+    Ok(())
+}
+
+/// The bound (module doc of `top_block`; steps of docs/MAJORIZE.md in the comments).
+pub(crate) fn ray_bound(
+    p: &Parts<'_>,
+    value: Option<f64>,
+    ws: &mut TopBlockWorkspace,
+) -> Result<Raw> {
+    let (kk, dh) = p.w2.shape();
+    let (nin, n) = p.a_in.shape();
+    let abar = p.alpha_max;
+    check_targets(p.targets, kk, n)?;
+    let kf = kk as f64;
+    let (u, et) = (U64, eta(U64));
+    let w = p.loss.sample_weight(n);
+    // Step 4: the logits at a = 0 from relu(Z0'), nets' loss value and gradient there.
+    if ws.act.shape() != ws.z0.shape() {
+        ws.act = DMatrix::zeros(dh, n);
+    }
+    for (o, z) in ws.act.iter_mut().zip(ws.z0.iter()) {
+        *o = z.max(0.0);
+    }
+    if ws.logits.shape() != (kk, n) {
+        ws.logits = DMatrix::zeros(kk, n);
+    }
+    ws.logits.gemm(1.0, p.w2, &ws.act, 0.0);
+    for mut c in ws.logits.column_iter_mut() {
+        c += p.b2;
+    }
+    let data0 = p
+        .loss
+        .value_and_output_grad(&ws.logits, p.targets, &mut ws.grad)
+        .map_err(|e| MajorizeError::Unsupported(format!("enclose_top_block: loss: {e}")))?;
+    let value = match value {
+        Some(v) => v,
+        None => data0 + p.net.weight_penalty(p.loss.l2),
+    };
+    if ws.c.shape() != (dh, n) {
+        ws.c = DMatrix::zeros(dh, n);
+    }
+    ws.c.gemm_tr(1.0, p.w2, &ws.grad, 0.0);
+    // Per-hidden-unit constants (step 2): wa_j = max_k|W_jk| + ā max_k|V_jk|,
+    // bb_j = |b_j| + ā|β_j|, cm_j = max_k |W2_kj|.
+    ws.col.clear();
+    ws.col.resize(3 * n + 3 * dh, 0.0);
+    let (eps_c, rest) = ws.col.split_at_mut(n);
+    let (dzs, rest) = rest.split_at_mut(n);
+    let (qb, rest) = rest.split_at_mut(n);
+    let (wa, rest) = rest.split_at_mut(dh);
+    let (bb, cm) = rest.split_at_mut(dh);
+    for j in 0..dh {
+        let (mut mw, mut mv) = (0.0f64, 0.0f64);
+        for c in 0..nin {
+            mw = mw.max(p.w[(j, c)].abs());
+            mv = mv.max(p.v[j + c * dh].abs());
+        }
+        wa[j] = ua(mw, um(abar, mv));
+        bb[j] = ua(p.b[j].abs(), um(abar, p.beta[j].abs()));
+        cm[j] = (0..kk).map(|k| p.w2[(k, j)].abs()).fold(0.0, f64::max);
+    }
+    let (mut m1, mut m2, mut rowsum) = (0.0f64, 0.0f64, 0.0f64);
+    for k in 0..kk {
+        let (mut s1, mut s2, mut s3) = (0.0, 0.0, 0.0);
+        for j in 0..dh {
+            let a = p.w2[(k, j)].abs();
+            s1 = ua(s1, um(a, wa[j]));
+            s2 = ua(s2, um(a, bb[j]));
+            s3 = ua(s3, a);
+        }
+        (m1, m2, rowsum) = (m1.max(s1), m2.max(s2), rowsum.max(s3));
+    }
+    let rw = wa.iter().fold(0.0, |s, x| ua(s, *x));
+    let rb = bb.iter().fold(0.0, |s, x| ua(s, *x));
+    let w2max = cm.iter().copied().fold(0.0, f64::max);
+    let b2max = p.b2.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    // ||W2||_2 <= min(||W2||_F, sqrt(||W2||_1 ||W2||_inf)).
+    let fro = p.w2.iter().fold(0.0, |s, x| ua(s, um(*x, *x)));
+    let col1 = (0..dh)
+        .map(|j| (0..kk).fold(0.0, |s, k| ua(s, p.w2[(k, j)].abs())))
+        .fold(0.0, f64::max);
+    let nb2 = fro.min(um(col1, rowsum));
+    // Step 1: c bounds |Ẑ - Z'| and |Z - Z'| relative to G (apply_step, the driver's
+    // GEMM + bias, the given products with the check's 2γ).
+    let g4 = gamma(4, u);
+    let gn = gamma(nin + 1, u);
+    let cdev = ua(g4, um(gn, ua(3.0, g4)));
+    let gd = gamma(dh + 1, u);
+    let gk = gamma(kk, u);
+    let ln_k = up(kf.ln());
+    let l = LIBM_ULPS;
+    let geps_p = gamma(2 * l as usize + kk + 2, u);
+    // Step 4: per sample, the bound on ||ĝ_s - g_s||_1 and the gemm_tr term.
+    for s in 0..n {
+        let ys: f64 = (0..kk).fold(0.0, |a, k| ua(a, target_at(p.targets, k, s).abs()));
+        let act1 = ws.act.column(s).iter().fold(0.0, |a, x| ua(a, *x));
+        let dz = ua(um(gd, ua(um(w2max, act1), b2max)), (dh as f64 + 2.0) * et);
+        let zm0 = um(
+            ws.logits
+                .column(s)
+                .iter()
+                .fold(0.0f64, |m, x| m.max(x.abs())),
+            1.0 + 2.0 * u,
+        );
+        let eps_p = ua(ua(geps_p, um(2.0, ua(um(2.0 * u, zm0), dz))), kf * et);
+        let eg = um(
+            um(w, ys),
+            um(ua(ua(eps_p, 2.0 * gk), um(4.0, gamma(4, u))), 1.0 + 4.0 * u),
+        );
+        let g1 = ws.grad.column(s).iter().fold(0.0, |a, x| ua(a, x.abs()));
+        eps_c[s] = ua(eg, um(gk, g1));
+        dzs[s] = dz;
+    }
+    // Steps 2, 3, 5: one pass over the d x N entries.
+    let kn = knobs();
+    let (mut lin, mut labs) = (0.0f64, 0.0f64);
+    if ws.pm.shape() != (dh, n) {
+        ws.pm = DMatrix::zeros(dh, n);
+    }
+    let (mut slope_err, mut err_d, mut lsum) = (0.0, 0.0, 0.0);
+    let per_ce = 2.0 * l + 4.0 * kf + 8.0;
+    for s in 0..n {
+        let ys: f64 = (0..kk).fold(0.0, |a, k| ua(a, target_at(p.targets, k, s).abs()));
+        let alpha_s = p.a_in.column(s).iter().fold(0.0, |a, x| ua(a, x.abs()));
+        let (mut z1, mut p1, mut q, mut sc) = (0.0, 0.0, 0.0, 0.0);
+        let (zc, pc, cc) = (ws.z0.column(s), ws.pd.column(s), ws.c.column(s));
+        for j in 0..dh {
+            let (z, pv, c) = (zc[j], pc[j], cc[j]);
+            z1 = ua(z1, z.abs());
+            p1 = ua(p1, pv.abs());
+            sc = ua(sc, um(cm[j], pv.abs()));
+            let t_hi = ua(z, um(abar, pv));
+            // Active somewhere on [0, ā] unless both ends are <= 0 (ΔA ≡ 0 then).
+            if z > 0.0 || t_hi > 0.0 {
+                q = ua(q, um(pv, pv));
+                ws.pm[(j, s)] = pv.abs();
+            } else {
+                ws.pm[(j, s)] = 0.0;
+            }
+            if c == 0.0 {
+                continue;
+            }
+            let x = if c > 0.0 && !kn.tangent_everywhere {
+                // Chord: an upper bound of ΔA(ā)/ā, which is p (both ends active), 0
+                // (both inactive), -z/ā (z > 0 >= t) or t/ā <= p (z <= 0 < t), with
+                // t = z + ā p in [t_lo, t_hi].
+                if z > 0.0 {
+                    let t_lo = dn(z + dn(abar * pv));
+                    let down = up(-z / abar);
+                    if t_lo > 0.0 {
+                        pv
+                    } else if t_hi <= 0.0 {
+                        down
+                    } else {
+                        pv.max(down)
+                    }
+                } else if t_hi <= 0.0 {
+                    0.0
+                } else {
+                    pv.min(up(t_hi / abar)).max(0.0)
+                }
+            } else if z > 0.0 {
+                pv
+            } else if z < 0.0 {
+                0.0
+            } else {
+                pv.max(0.0)
+            };
+            let t = c * x;
+            lin += t;
+            labs = ua(labs, t.abs());
+        }
+        // |C - Ĉ|_js <= cm_j eps_c[s] + K η (the gemm_tr's underflow).
+        slope_err = ua(slope_err, ua(um(eps_c[s], sc), um(kf * et, p1)));
+        qb[s] = q;
+        // Step 6: the per-sample deviations of the logits and the loss.
+        let ez = um(
+            et,
+            ua(ua(alpha_s, 1.0), um(nin as f64 + 1.0, ua(3.0, abar))),
+        );
+        let dex = ua(um(cdev, ua(um(alpha_s, m1), m2)), um(rowsum, ez));
+        let s_s = ua(
+            ua(ua(z1, um(abar, p1)), um(cdev, ua(um(alpha_s, rw), rb))),
+            um(dh as f64, ez),
+        );
+        let mag = ua(um(w2max, s_s), b2max);
+        let dlt = ua(ua(dex, um(gd, mag)), (dh as f64 + 2.0) * et);
+        let zm = ua(um(mag, 1.0 + 2.0 * gd), (dh as f64 + 2.0) * et);
+        let per = ua(ua(um(12.0, zm), um(l + 8.0, ln_k)), per_ce);
+        let drv = up_ops(um(um(gamma(1, u), ys), per) + kf * et, 8 + kk + l as usize);
+        err_d = ua(err_d, um(w, ua(um(2.0 * ys, dlt), drv)));
+        lsum = ua(lsum, um(w, um(ys, ua(ua(um(2.0, zm), ln_k), 1.0))));
+    }
+    let lin_hi = ua(lin, um(gamma(dh * n + 1, u), labs));
+    // Step 6, quadratic term: R = |W2| (|P'| ∘ active) bounds |δ_s(a)| / a per logit.
+    super::copy_into(&mut ws.absw2, p.w2);
+    ws.absw2.apply(|x| *x = x.abs());
+    if ws.r.shape() != (kk, n) {
+        ws.r = DMatrix::zeros(kk, n);
+    }
+    ws.r.gemm(1.0, &ws.absw2, &ws.pm, 0.0);
+    let rf = up(1.0 + 2.0 * gamma(dh + 1, u));
+    let r_eta = (dh as f64 + 1.0) * et;
+    let exp_f = dn(1.0 - 2.0 * l * u);
+    let mut quad = 0.0f64;
+    for s in 0..n {
+        let ys: f64 = (0..kk).fold(0.0, |a, k| ua(a, target_at(p.targets, k, s).abs()));
+        let rk = |k: usize| ua(um(ws.r[(k, s)], rf), r_eta);
+        let boh = um(um(0.25, nb2), qb[s]);
+        let boh2 = um(0.25, (0..kk).fold(0.0, |a, k| ua(a, um(rk(k), rk(k)))));
+        // Var_p(δ) <= Σ_{j≠c} p̄_j (δ_j - δ_c)², p̄_j = sup of softmax_j over the box of
+        // the exact logits ± ā R (which contains every Lagrange point ξ_s).
+        let zc = ws.logits.column(s);
+        let c = (0..kk).fold(0, |m, k| if zc[k] > zc[m] { k } else { m });
+        let rad = |k: usize| ua(dzs[s], um(abar, rk(k)));
+        let (mut var, mut ok) = (0.0f64, true);
+        for j in (0..kk).filter(|j| *j != c) {
+            let hi_j = up(zc[j] + rad(j));
+            let mut sl = 0.0f64;
+            for i in (0..kk).filter(|i| *i != j) {
+                let x = dn(dn(zc[i] - rad(i)) - hi_j);
+                let e = if x < -745.0 {
+                    0.0
+                } else {
+                    dn(dn(dn(x.exp() * exp_f)) - et).max(0.0)
+                };
+                sl = dn(sl + e);
+            }
+            let pbar = up(1.0 / dn(1.0 + sl)).min(1.0);
+            let dd = ua(rk(j), rk(c));
+            var = ua(var, um(pbar, um(dd, dd)));
+            ok &= var.is_finite();
+        }
+        let vb = if ok { um(0.5, var) } else { f64::INFINITY };
+        let qs = boh.min(boh2).min(vb);
+        quad = ua(quad, um(um(w, ys), qs));
+    }
+    // Step 7: the penalty, over every penalised tensor (the direction lives on the block).
+    let l2 = p.loss.l2;
+    let (mut sw2, mut nparams) = (0.0f64, 0usize);
+    for layer in p.net.layers() {
+        for t in (0..layer.num_param_tensors()).filter_map(|i| layer.param(i)) {
+            nparams += t.values.len();
+            if t.penalised {
+                sw2 = t.values.iter().fold(sw2, |a, x| ua(a, um(*x, *x)));
+            }
+        }
+    }
+    let (mut wv, mut swv, mut sv2) = (0.0f64, 0.0f64, 0.0f64);
+    let blocks: [(&[f64], &[f64], bool); 2] = [
+        (p.w.as_slice(), p.v, p.w_penalised),
+        (p.b.as_slice(), p.beta, p.b_penalised),
+    ];
+    for (x, v, pen) in blocks {
+        if !pen {
+            continue;
+        }
+        for (a, b) in x.iter().zip(v) {
+            wv += a * b;
+            swv = ua(swv, um(a.abs(), b.abs()));
+            sv2 = ua(sv2, um(*b, *b));
+        }
+    }
+    let m_pen = p.v.len() + p.beta.len();
+    let dot_hi = ua(wv, um(gamma(m_pen + 1, u), swv));
+    let pslope = um(l2, dot_hi);
+    let pcurv = um(0.5 * l2, sv2);
+    let sm = ua(ua(sw2, um(2.0 * abar, swv)), um(um(abar, abar), sv2));
+    let f1 = up(1.0 + g4);
+    let fac = up(um(um(f1, f1), up(1.0 + gamma(nparams + 6, u))) - 1.0);
+    let pen_max = um(0.5 * l2, sm);
+    let pe = ua(um(pen_max, fac), nparams as f64 * et);
+    let sums = um(gamma(n + 4, u), ua(ua(lsum, pen_max), value.abs()));
+    let err = ua(ua(err_d, pe), sums);
+    let mut slack = um(2.0, err);
+    if kn.zero_slack {
+        slack = 0.0;
+    }
+    let slope = ua(ua(lin_hi, slope_err), pslope);
+    let curvature = ua(quad, pcurv);
+    if !(slack.is_finite() && slope.is_finite() && curvature.is_finite()) {
+        slack = f64::INFINITY;
+    }
+    Ok(Raw {
+        value,
+        slope,
+        curvature,
+        slack,
+    })
+}

@@ -1,0 +1,331 @@
+//! A chord/tangent upper bound along one direction that moves only the **top** hidden
+//! block (dense layer `l`, then ReLU, then the output dense layer, then softmax
+//! cross-entropy), with an a-priori floating-point slack (docs/MAJORIZE.md, "The top
+//! block's chord/tangent bound"; the exact-arithmetic derivation was measured in
+//! `bench-suite/examples/cheap_certificate`, session 15).
+//!
+//! **What is certified.** With the block's input `A` (`from.input`) taken as data, as
+//! [`super::enclose_from_layer`] does, let `psi(a)` be the objective computed from `A`
+//! at the weights `x + a v`: the exact value, and the driver's floating-point record
+//! (block MM's `forward_trial` from the block: `fl(Ŵ A) + b̂` by the GEMM kernel, ReLU,
+//! `fl(W2 Â) + b2`, then `Loss::value_and_output_grad`'s value, plus
+//! `Sequential::weight_penalty(l2)`, added in f64) at the weights
+//! [`super::apply_step`] writes. For every `a` in `[0, alpha_max]` both lie under
+//! [`RayBound::upper_bound`]. `value` is the caller's record at `a = 0` (or this
+//! module's own driver-style evaluation), and the exact `psi(0)` is within `slack` of it.
+//!
+//! **Preconditions** (the engine's): a given `from.output` / `from.output_dir` is a
+//! floating-point evaluation of `W A + b` / `V A + β` (any summation order, FMA or not;
+//! the first and last columns are checked with the engine's tolerance); a given `value`
+//! is the driver's record at the base weights computed from the same `A`.
+//!
+//! **Scope.** `T = f64` only (f32 returns [`MajorizeError::Unsupported`]); one direction.
+//! Anything else returns `Unsupported` and the caller falls back to the Taylor enclosure.
+
+mod bound;
+#[cfg(test)]
+mod tests;
+
+use autodiff::Real;
+use nalgebra::{DMatrix, DVector};
+use nets::{Activation, LossKind, Sequential, Targets};
+
+use super::api::{EnclosureRequest, OP, Step, check_output, to_t_up, validate};
+use super::fp::Iv;
+use super::from_layer::FromLayer;
+use crate::error::{MajorizeError, Result};
+
+/// A certified 1-D upper bound along a ray: for every `a` in `[0, alpha_max]`,
+/// `phi(a) <= value + slope a + curvature a² + slack`, for both the exact `phi` and the
+/// driver's floating-point record of it (module doc: which computation), and
+/// `|phi(0) - value| <= slack`.
+///
+/// `slope` is **not** the derivative: it is the chord/tangent slope (each ReLU output's
+/// change bounded by its chord on `[0, alpha_max]` where the gradient weight is positive
+/// and by its tangent at `0+` where it is negative), which is `>=` the one-sided
+/// derivative at `0+` and tends to it as `alpha_max -> 0`. `curvature >= 0` is the
+/// softmax Böhning term plus the penalty's exact quadratic.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RayBound<T: Real> {
+    /// The caller's (or this module's driver-style) objective at `a = 0`.
+    pub value: T,
+    /// The chord/tangent slope (`>=` the one-sided directional derivative at `0+`).
+    pub slope: T,
+    /// The coefficient of `a²`, `>= 0`.
+    pub curvature: T,
+    /// `>= 0`: covers every floating-point effect (module doc), applied at every `a`.
+    pub slack: T,
+    /// The trust region `[0, alpha_max]` on which the bound holds.
+    pub alpha_max: T,
+}
+
+impl<T: Real> RayBound<T> {
+    /// `value + slope a + curvature a² + slack`, evaluated with outward rounding and
+    /// rounded up to `T` (valid at `a = 0` too). Errors unless `0 <= a <= alpha_max`.
+    pub fn upper_bound(&self, a: T) -> Result<T> {
+        if !(a.finite() && a >= T::zero() && a <= self.alpha_max) {
+            return Err(MajorizeError::InvalidParameter {
+                name: "a",
+                value: a.to_f64(),
+                reason: "must lie in the trust region [0, alpha_max]",
+            });
+        }
+        let x = Iv::point(a.to_f64());
+        let s = Iv::point(self.value.to_f64())
+            .add(Iv::point(self.slope.to_f64()).mul(x))
+            .add(Iv::point(self.curvature.to_f64()).mul(x.mul(x)))
+            .add(Iv::point(self.slack.to_f64()));
+        Ok(to_t_up(s.hi))
+    }
+
+    /// The minimiser of the bound's polynomial on `[0, alpha_max]`: the vertex
+    /// `-slope / (2 curvature)` clamped to the interval, or an end when `curvature = 0`
+    /// (`alpha_max` if `slope < 0`, else 0). The bound holds there like anywhere else.
+    pub fn minimizer(&self) -> T {
+        let (s, c, m) = (
+            self.slope.to_f64(),
+            self.curvature.to_f64(),
+            self.alpha_max.to_f64(),
+        );
+        if s >= 0.0 || !s.is_finite() || !c.is_finite() {
+            return T::zero();
+        }
+        if c <= 0.0 {
+            return self.alpha_max;
+        }
+        let v = -s / (2.0 * c);
+        if v >= m { self.alpha_max } else { T::of(v) }
+    }
+}
+
+/// Buffers of [`enclose_top_block`], kept between calls so that a steady state
+/// allocates nothing (resized only when a shape grows).
+#[derive(Debug, Default)]
+pub struct TopBlockWorkspace {
+    pub(crate) z0: DMatrix<f64>,
+    pub(crate) pd: DMatrix<f64>,
+    pub(crate) act: DMatrix<f64>,
+    pub(crate) logits: DMatrix<f64>,
+    pub(crate) grad: DMatrix<f64>,
+    pub(crate) c: DMatrix<f64>,
+    pub(crate) pm: DMatrix<f64>,
+    pub(crate) absw2: DMatrix<f64>,
+    pub(crate) r: DMatrix<f64>,
+    pub(crate) col: Vec<f64>,
+}
+
+impl TopBlockWorkspace {
+    /// An empty workspace.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// The parts of the request the bound reads, all as f64 (`T = f64`).
+pub(crate) struct Parts<'a> {
+    pub(crate) w: &'a DMatrix<f64>,
+    pub(crate) b: &'a DVector<f64>,
+    pub(crate) v: &'a [f64],
+    pub(crate) beta: &'a [f64],
+    pub(crate) w2: &'a DMatrix<f64>,
+    pub(crate) b2: &'a DVector<f64>,
+    pub(crate) a_in: &'a DMatrix<f64>,
+    pub(crate) targets: &'a Targets<f64>,
+    pub(crate) loss: &'a nets::Loss,
+    pub(crate) net: &'a Sequential<f64>,
+    pub(crate) alpha_max: f64,
+    pub(crate) w_penalised: bool,
+    pub(crate) b_penalised: bool,
+}
+
+/// `dst = src`, reusing `dst`'s allocation when the shapes agree.
+pub(crate) fn copy_into(dst: &mut DMatrix<f64>, src: &DMatrix<f64>) {
+    if dst.shape() == src.shape() {
+        dst.copy_from(src);
+    } else {
+        *dst = src.clone();
+    }
+}
+
+fn unsupported(why: String) -> MajorizeError {
+    MajorizeError::Unsupported(format!("enclose_top_block: {why}"))
+}
+
+fn as_f64<X: 'static, Y: 'static>(x: &X) -> Option<&Y> {
+    (x as &dyn std::any::Any).downcast_ref::<Y>()
+}
+
+/// The certified chord/tangent bound of `psi(a)` (module doc) along the single direction
+/// of `req` on `[0, req.alpha_max[0]]`, for a direction that moves only the top hidden
+/// dense layer `from.layer`. Inputs as [`super::enclose_from_layer`]; `value` = the
+/// caller's record at `a = 0`, or `None` for this function's own driver-style evaluation.
+///
+/// Returns [`MajorizeError::Unsupported`] unless: `T = f64`; one direction; the
+/// direction is zero outside layer `from.layer`'s weight and bias; that layer is
+/// followed by exactly ReLU, one dense layer and nothing else; the loss is softmax
+/// cross-entropy (labels or dense targets). Other errors: those of
+/// [`super::enclose`]'s validation, a misshapen or non-finite `from.input`, a given
+/// output that is not this layer's, a non-finite `value`. A bound whose terms overflow
+/// has an infinite slack (valid, useless: shrink the trust region).
+pub fn enclose_top_block<T: Real>(
+    req: &EnclosureRequest<'_, T>,
+    value: Option<T>,
+    from: &FromLayer<'_, T>,
+    ws: &mut TopBlockWorkspace,
+) -> Result<RayBound<T>> {
+    if T::dtype_name() != "f64" {
+        return Err(unsupported(format!(
+            "scalar type {} (f64 only)",
+            T::dtype_name()
+        )));
+    }
+    let plan = validate(req)?;
+    super::extreme::check_l2(req.loss)?;
+    let [dir] = req.directions else {
+        return Err(unsupported(format!(
+            "{} directions (one only)",
+            req.directions.len()
+        )));
+    };
+    if req.loss.kind != LossKind::SoftmaxCrossEntropy {
+        return Err(unsupported(format!(
+            "loss {:?} (softmax cross-entropy only)",
+            req.loss.kind
+        )));
+    }
+    let at = plan
+        .iter()
+        .position(|s| matches!(s, Step::Dense(li) if *li == from.layer))
+        .ok_or_else(|| unsupported(format!("layer {} is not a dense layer", from.layer)))?;
+    let top = match &plan[at..] {
+        [Step::Dense(_), Step::Act(Activation::Relu), Step::Dense(o)] => *o,
+        _ => {
+            return Err(unsupported(format!(
+                "layer {} is not followed by exactly ReLU and one dense output layer",
+                from.layer
+            )));
+        }
+    };
+    let net: &Sequential<f64> = as_f64(req.net).ok_or_else(|| unsupported("not f64".into()))?;
+    let a_in: &DMatrix<f64> = as_f64(from.input).ok_or_else(|| unsupported("not f64".into()))?;
+    let targets: &Targets<f64> =
+        as_f64(req.targets).ok_or_else(|| unsupported("not f64".into()))?;
+    let dir: &DVector<f64> = as_f64(dir).ok_or_else(|| unsupported("not f64".into()))?;
+    let alpha_max = req.alpha_max[0].to_f64();
+    let (Some(d), Some(out)) = (
+        net.layers()[from.layer].as_dense(),
+        net.layers()[top].as_dense(),
+    ) else {
+        return Err(unsupported("the layers are not dense".into()));
+    };
+    let (Some(wi), Some(bi)) = (
+        net.param_span(from.layer, "weight"),
+        net.param_span(from.layer, "bias"),
+    ) else {
+        return Err(unsupported(format!(
+            "dense layer {} does not expose weight and bias",
+            from.layer
+        )));
+    };
+    let (lo, hi) = (
+        wi.offset.min(bi.offset),
+        net.layer_param_offset(from.layer + 1),
+    );
+    let ds = dir.as_slice();
+    if let Some(j) = ds[..lo].iter().chain(&ds[hi..]).position(|x| *x != 0.0) {
+        return Err(unsupported(format!(
+            "the direction is nonzero outside layer {} (entry {})",
+            from.layer,
+            if j < lo { j } else { j - lo + hi }
+        )));
+    }
+    let (rows, n) = (d.weight.ncols(), req.inputs.ncols());
+    if a_in.shape() != (rows, n) {
+        return Err(MajorizeError::Shape {
+            op: OP,
+            detail: format!(
+                "the input of layer {} is {}x{}, expected {rows}x{n}",
+                from.layer,
+                a_in.nrows(),
+                a_in.ncols()
+            ),
+        });
+    }
+    crate::validate::finite(OP, "layer input", a_in)?;
+    let v = &ds[wi.offset..wi.offset + wi.rows * wi.cols];
+    let beta = &ds[bi.offset..bi.offset + bi.rows];
+    // Z0 and P: the given products (checked on two columns, as the engine does) or ours.
+    match from.output.and_then(as_f64::<_, DMatrix<f64>>) {
+        Some(z) => {
+            check_output(d, a_in, z, &format_args!("layer {}", from.layer))?;
+            copy_into(&mut ws.z0, z);
+        }
+        None => {
+            d.forward_into(a_in, &mut ws.z0)
+                .map_err(|e| unsupported(format!("forward: {e}")))?;
+        }
+    }
+    let vm = nalgebra::DMatrixView::from_slice(v, wi.rows, wi.cols);
+    let given_dir = from.output_dir.and_then(as_f64::<_, DMatrix<f64>>);
+    match given_dir {
+        Some(p) => {
+            let map = super::api::AffineParts {
+                weight: v,
+                rows: wi.rows,
+                cols: wi.cols,
+                bias: beta,
+            };
+            super::api::check_affine_output(
+                map,
+                a_in,
+                p,
+                &format_args!("layer {} direction", from.layer),
+            )?;
+            copy_into(&mut ws.pd, p);
+        }
+        None => {
+            if ws.pd.shape() != ws.z0.shape() {
+                ws.pd = DMatrix::zeros(ws.z0.nrows(), ws.z0.ncols());
+            }
+            ws.pd.gemm(1.0, &vm, a_in, 0.0);
+            for mut c in ws.pd.column_iter_mut() {
+                for (x, b) in c.iter_mut().zip(beta) {
+                    *x += *b;
+                }
+            }
+        }
+    }
+    if let Some(val) = value
+        && !val.finite()
+    {
+        return Err(MajorizeError::NonFinite {
+            op: OP,
+            what: "value",
+            row: 0,
+            col: 0,
+        });
+    }
+    let parts = Parts {
+        w: &d.weight,
+        b: &d.bias,
+        v,
+        beta,
+        w2: &out.weight,
+        b2: &out.bias,
+        a_in,
+        targets,
+        loss: req.loss,
+        net,
+        alpha_max,
+        w_penalised: net.param(from.layer, "weight").is_some_and(|t| t.penalised),
+        b_penalised: net.param(from.layer, "bias").is_some_and(|t| t.penalised),
+    };
+    let r = bound::ray_bound(&parts, value.map(|x| x.to_f64()), ws)?;
+    Ok(RayBound {
+        value: T::of(r.value),
+        slope: to_t_up(r.slope),
+        curvature: to_t_up(r.curvature),
+        slack: to_t_up(r.slack),
+        alpha_max: req.alpha_max[0],
+    })
+}
