@@ -47,6 +47,8 @@ struct BlockOutcome {
     cert_steps: usize,
     /// Enclosures computed for this block (certified path tried).
     enclosures: usize,
+    /// Of those, chord/tangent bounds of the top block (`top_block_bound`).
+    rays: usize,
 }
 
 impl<T: Real> BlockMm<T> {
@@ -166,7 +168,7 @@ impl<T: Real> BlockMm<T> {
         let dim = din + 1;
         let trace_m: f64 = (0..dim).map(|r| ws.gram[i][(r, r)].to_f64()).sum::<f64>() / dim as f64;
         let tol = 8.0 * T::EPS.to_f64() * f.abs().max(1.0);
-        let mut enclosures = 0;
+        let (mut enclosures, mut rays) = (0, 0);
         if cfg.certified && i != last {
             // The direction: the MM step at the structural curvature (a fixed scale, so
             // that the trust region, in units of it, carries over between sweeps).
@@ -182,7 +184,7 @@ impl<T: Real> BlockMm<T> {
             let ridge = cfg.certified_ridge;
             if Self::solve_at(ws, i, c_ref, l2, ridge, trace_m).is_some() {
                 let out = certified_block(cfg, ws, cert, problem, ctx, i, f, trust)?;
-                enclosures = out.enclosures;
+                (enclosures, rays) = (out.enclosures, out.rays);
                 if out.steps > 0 {
                     return Ok(BlockOutcome {
                         accepted: true,
@@ -193,6 +195,7 @@ impl<T: Real> BlockMm<T> {
                         model: out.bound,
                         cert_steps: out.steps,
                         enclosures,
+                        rays,
                     });
                 }
             }
@@ -234,6 +237,7 @@ impl<T: Real> BlockMm<T> {
                     model,
                     cert_steps: 0,
                     enclosures,
+                    rays,
                 });
             }
             curv *= cfg.increase;
@@ -253,6 +257,7 @@ impl<T: Real> BlockMm<T> {
             model: *f,
             cert_steps: 0,
             enclosures,
+            rays,
         })
     }
 
@@ -391,6 +396,9 @@ impl<T: Real> Solver<NetProblem<T>> for BlockMm<T> {
                     .with(&format!("cert_steps_{i}"), out.cert_steps as f64)
                     .with(&format!("enclosures_{i}"), out.enclosures as f64)
                     .with(&format!("trust_{i}"), self.st.trust[i]);
+                if cfg.top_block_bound {
+                    report = report.with(&format!("rays_{i}"), out.rays as f64);
+                }
             }
         }
         for k in first..=last {

@@ -3,7 +3,11 @@
 //! minimising the enclosure's 1-D bound over an adaptive trust region.
 
 use autodiff::{Real, Transpose};
-use majorize::enclosure::{EnclosureRequest, EnclosureWorkspace, FromLayer, enclose_from_layer};
+use majorize::MajorizeError;
+use majorize::enclosure::{
+    EnclosureRequest, EnclosureWorkspace, FromLayer, RayBound, TopBlockWorkspace,
+    enclose_from_layer, enclose_top_block,
+};
 use nalgebra::DVector;
 
 use super::config::BlockMmConfig;
@@ -31,6 +35,8 @@ pub(crate) struct CertBuffers<T: Real> {
     /// `d_out` bias.
     offsets: Vec<Option<(usize, usize, usize)>>,
     enc: EnclosureWorkspace,
+    /// Buffers of the top block's chord/tangent bound.
+    top: TopBlockWorkspace,
     /// Per block: its part of the direction as a `d_out x d_in` matrix, and its product
     /// with the block's input plus the bias part (`T = f64` only; see `dir_product`).
     /// One pair per block, since one shared pair would be reallocated at every block
@@ -68,6 +74,8 @@ pub(crate) struct CertOutcome {
     pub steps: usize,
     /// Enclosures computed (each counted as one forward pass).
     pub enclosures: usize,
+    /// Of those, chord/tangent bounds of the top block.
+    pub rays: usize,
     /// Sum of the step sizes, in units of the structural MM step.
     pub alpha: f64,
     /// The certified bound of the last step (an upper bound on the new objective).
@@ -102,6 +110,7 @@ pub(crate) fn certified_block<T: Real>(
     let none = CertOutcome {
         steps: 0,
         enclosures: 0,
+        rays: 0,
         alpha: 0.0,
         bound: *f,
     };
@@ -127,7 +136,10 @@ pub(crate) fn certified_block<T: Real>(
         return Ok(none);
     }
     let has_vz = dir_product(cert, ws, i, (w_off, b_off))?;
-    let (mut steps, mut alpha, mut bound, mut enclosures) = (0, 0.0, *f, 0);
+    // Block `i` is the top hidden block when one dense layer (the output) follows it;
+    // `enclose_top_block` checks the rest (ReLU, the loss, f64) and declines otherwise.
+    let top = cfg.top_block_bound && i + 3 == ws.widths.len();
+    let (mut steps, mut alpha, mut bound, mut enclosures, mut rays) = (0, 0.0, *f, 0, 0);
     while enclosures < cfg.certified_steps {
         let t = *trust;
         let abar = [T::of(t)];
@@ -153,26 +165,52 @@ pub(crate) fn certified_block<T: Real>(
             output_dir: if has_vz { cert.vz.get(i) } else { None },
         };
         let value = fresh.then(|| T::of(*f));
-        // An unsupported layer, activation or loss (or an error of the engine): this
-        // block keeps the safeguarded path, or stops where the last certified step left it.
-        let Ok(enc) = enclose_from_layer(&req, value, &from, &mut cert.enc) else {
-            break;
+        // The top block's chord/tangent bound where it applies, else the Taylor
+        // enclosure. An unsupported layer, activation or loss (or an error of the
+        // engine): this block keeps the safeguarded path, or stops where the last
+        // certified step left it.
+        let ray = if top {
+            match enclose_top_block(&req, value, &from, &mut cert.top) {
+                Ok(rb) => Some(rb),
+                Err(MajorizeError::Unsupported(_)) => None,
+                Err(_) => break,
+            }
+        } else {
+            None
+        };
+        let step = match ray {
+            Some(rb) => {
+                rays += 1;
+                ray_step(&rb)?
+            }
+            None => {
+                let Ok(enc) = enclose_from_layer(&req, value, &from, &mut cert.enc) else {
+                    break;
+                };
+                let s = crate::certified::choose_step(&enc, &[t], 1)?;
+                Decision {
+                    a: s.alpha[0],
+                    certified: s.certified,
+                    bound: s.bound,
+                    slope: enc.gradient[0].to_f64(),
+                    slack: enc.slack.to_f64(),
+                }
+            }
         };
         ctx.counters.add_forward(n);
         enclosures += 1;
-        let step = crate::certified::choose_step(&enc, &[t], 1)?;
-        let a = step.alpha[0];
+        let a = step.a;
         let af = a.to_f64();
         let edge = step.certified && af >= 0.5 * t;
         *trust = if edge { t * GROW } else { t * SHRINK }.clamp(TRUST_MIN, TRUST_MAX);
         if !step.certified {
             // After a step, stop there. Before the first one, retry on the shrunk region
             // while enclosures remain, unless the slack alone exceeds the first-order
-            // decrease `-g t` the whole region allows: a smaller region (with a
-            // nonnegative degree-2 bound) cannot certify more, so retrying would only
-            // spend data passes (f32, once the decrease falls below the rounding slack).
-            let g = enc.gradient[0].to_f64();
-            let room = (enc.slack.to_f64() < -g * t).then_some(());
+            // decrease `-g t` the whole region allows (`g` the bound's slope at `0+`): a
+            // smaller region (with a nonnegative degree-2 bound) cannot certify more, so
+            // retrying would only spend data passes (f32, once the decrease falls below
+            // the rounding slack).
+            let room = (step.slack < -step.slope * t).then_some(());
             if steps > 0 || room.is_none() {
                 break;
             }
@@ -202,6 +240,7 @@ pub(crate) fn certified_block<T: Real>(
     let mut out = CertOutcome {
         steps,
         enclosures,
+        rays,
         alpha,
         bound,
     };
@@ -223,6 +262,52 @@ pub(crate) fn certified_block<T: Real>(
     ws.accept_trial(i);
     *f = f_new;
     Ok(out)
+}
+
+/// One certified-step decision, from either bound: the step `a`, whether it is
+/// certified, the bound at `a`, and the bound's slope at `0+` and slack (the retry test).
+struct Decision<T: Real> {
+    a: T,
+    certified: bool,
+    bound: f64,
+    slope: f64,
+    slack: f64,
+}
+
+/// The step of a chord/tangent bound ([`RayBound`]): its minimiser on `[0, alpha_max]`,
+/// certified when the bound there lies strictly below `value - slack` rounded down (the
+/// rule of [`crate::certified::choose_step`]: `value` may differ from the driver's
+/// record by the slack).
+fn ray_step<T: Real>(rb: &RayBound<T>) -> Result<Decision<T>, SolverError> {
+    let a = rb.minimizer();
+    let slope = rb.slope.to_f64();
+    let slack = rb.slack.to_f64();
+    let mut d = Decision {
+        a: T::zero(),
+        certified: false,
+        bound: rb.value.to_f64(),
+        slope,
+        slack,
+    };
+    if a <= T::zero() {
+        return Ok(d);
+    }
+    let bound = rb
+        .upper_bound(a)
+        .map_err(|e| SolverError::Problem(format!("certified block MM: {e}")))?
+        .to_f64();
+    let floor = rb.value.to_f64() - slack;
+    let floor = floor - floor.abs() * f64::EPSILON;
+    if bound.is_finite() && bound < floor {
+        d = Decision {
+            a,
+            certified: true,
+            bound,
+            slope,
+            slack,
+        };
+    }
+    Ok(d)
 }
 
 /// For `T = f64`, forms `V a[i] + β` into `cert.vz[i]` (the direction's weight and bias

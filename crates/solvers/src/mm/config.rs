@@ -83,6 +83,24 @@ pub struct BlockMmConfig {
     /// before the first step, an enclosure that certifies nothing is retried on the
     /// halved region.
     pub certified_steps: usize,
+    /// Certificate of the **top** hidden block's steps (default false): the chord/tangent
+    /// bound [`majorize::enclosure::enclose_top_block`] (a ReLU block right under the
+    /// output layer, softmax cross-entropy, f64; docs/MAJORIZE.md, "The top block's
+    /// chord/tangent bound") instead of the Taylor enclosure. It reads only the block's
+    /// `d x N` outputs, and a region that crosses ReLU kinks costs it slope, not the
+    /// `P²/(4|Z0|)` curvature the Taylor model pays, so it certifies longer steps (docs/
+    /// PERFORMANCE.md, "A chord/tangent certificate for the top block"). Every other
+    /// block, and this one where the bound does not apply (f32, another activation or
+    /// loss), keeps the Taylor enclosure. `false` is the Taylor enclosure everywhere.
+    ///
+    /// Not the default yet (session 15, `block_mm_paths --sweeps 100`, f64, seed 0): per
+    /// data pass it is better on the one-hidden-layer problems (digits-mlp, best
+    /// objective within 100 / 400 passes 0.0338 / 0.0114 against 0.0422 / 0.0132;
+    /// mnist-synth-small within 200 passes 0.00112 against 0.00676) and mixed on spirals
+    /// and digits-mlp-deep, but its floating-point slack, rounded outward entry by entry,
+    /// makes a call cost more than the Taylor enclosure it replaces (digits-mlp, 100
+    /// sweeps: 3.06 s against 1.32 s), where the exact-arithmetic bound measured 0.25x.
+    pub top_block_bound: bool,
 }
 
 impl Default for BlockMmConfig {
@@ -100,6 +118,7 @@ impl Default for BlockMmConfig {
             certified_ridge: 1.0,
             certified_trust_region: 2.0,
             certified_steps: 4,
+            top_block_bound: false,
         }
     }
 }

@@ -67,7 +67,12 @@
 //!   `block-mm-safeguarded`, takes it on every block). Trace: `path_l` (1 certified, 0
 //!   safeguarded; the output layer always takes its closed-form step on the safeguarded
 //!   path, where its structural bound makes the first trial succeed), `cert_steps_l`,
-//!   `enclosures_l` and `trust_l` (after the update). Cost of a certified block: one
+//!   `enclosures_l` and `trust_l` (after the update). With `top_block_bound` (default
+//!   off), the top hidden block (ReLU under the output layer, softmax cross-entropy,
+//!   f64) is certified by `majorize::enclosure::enclose_top_block`'s chord/tangent bound
+//!   `value + slope a + curvature a² + slack` instead (same certificate rule, same
+//!   trust region; each call counted as one forward pass, like an enclosure; `rays_l`
+//!   counts them). Cost of a certified block: one
 //!   solve (inner solve), one enclosure of the layers from the block up per enclosure
 //!   (counted as a forward pass) and one forward pass from the block up (each over the
 //!   N samples).

@@ -316,3 +316,62 @@ fn zero_width_hidden_layer_does_not_panic() {
     assert_eq!(recs.len(), 4);
     assert_monotone(&objectives(&recs));
 }
+
+/// `top_block_bound`: the top hidden ReLU block of a cross-entropy net is certified by
+/// the chord/tangent bound (`rays_1` counts its calls; every enclosure of that block is
+/// one), the block below it by the Taylor enclosure; the objective never rises, work is
+/// counted the same way, and in f32 (where the bound declines) the Taylor enclosure
+/// certifies the top block instead. Off (the default), no `rays_*` extra is written.
+#[test]
+fn top_block_bound_certifies_the_top_relu_block_monotonically() {
+    let cfg = BlockMmConfig {
+        top_block_bound: true,
+        ..certified(4)
+    };
+    let recs = run::<f64>(
+        &[6, 9, 7, 3],
+        Activation::Relu,
+        LossKind::SoftmaxCrossEntropy,
+        cfg.clone(),
+        30,
+    );
+    let obj = objectives(&recs);
+    assert_monotone(&obj);
+    assert!(obj[30] < 0.8 * obj[0], "{} -> {}", obj[0], obj[30]);
+    let (mut rays, mut top_steps, mut encl) = (0.0, 0.0, 0.0);
+    for r in &recs[1..] {
+        assert_eq!(
+            extra(r, "rays_0"),
+            0.0,
+            "the lower block is not the top one"
+        );
+        assert_eq!(extra(r, "rays_1"), extra(r, "enclosures_1"));
+        rays += extra(r, "rays_1");
+        encl += extra(r, "enclosures_0") + extra(r, "enclosures_1");
+        top_steps += extra(r, "cert_steps_1");
+    }
+    assert!(rays >= 30.0, "{rays} chord/tangent bounds in 30 sweeps");
+    assert!(
+        top_steps >= 20.0,
+        "{top_steps} certified steps of the top block"
+    );
+    assert!(encl >= rays);
+    let recs32 = run::<f32>(
+        &[6, 9, 7, 3],
+        Activation::Relu,
+        LossKind::SoftmaxCrossEntropy,
+        cfg,
+        10,
+    );
+    assert_monotone(&objectives(&recs32));
+    assert!(recs32[1..].iter().all(|r| extra(r, "rays_1") == 0.0));
+    assert!(certified_blocks(&recs32, 2) >= 10);
+    let off = run::<f64>(
+        &[6, 9, 7, 3],
+        Activation::Relu,
+        LossKind::SoftmaxCrossEntropy,
+        certified(4),
+        2,
+    );
+    assert!(off[1].extras.iter().all(|(k, _)| !k.starts_with("rays_")));
+}
