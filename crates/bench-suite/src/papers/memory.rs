@@ -70,12 +70,14 @@ pub fn estimate_peak_bytes(
         // The trace's Z, A, trial, delta, scratch per layer, and the certified block's
         // direction product.
         "block-mm" | "block-mm-safeguarded" | "last-layer-mm" => 7,
+        // The same, plus the top block's chord/tangent bound: five `d x N` buffers.
+        "block-mm-chord" => 12,
         // A full-batch gradient plus the enclosure, which runs over blocks of samples.
         "safe-adam" | "safe-layerwise" | "safe-gd" | "safe-heavy-ball" => 6,
         _ => 0,
     };
     let c_in: u64 = match solver {
-        "block-mm" | "block-mm-safeguarded" | "last-layer-mm" => 1,
+        "block-mm" | "block-mm-safeguarded" | "block-mm-chord" | "last-layer-mm" => 1,
         _ => 0,
     };
     let d0 = widths.first().copied().unwrap_or(0) as u64;
