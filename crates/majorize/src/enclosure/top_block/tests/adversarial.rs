@@ -4,7 +4,6 @@
 use nalgebra::{DMatrix, DVector};
 use nets::{Activation, Dense, Layer, Loss, LossKind, Reduction, Sequential, Targets};
 
-use super::super::super::*;
 use super::{TCase, dd, dd_add};
 
 /// The ulp of a positive normal `x`.
@@ -99,4 +98,155 @@ fn cross_entropy_sum_over_outputs_is_charged() {
     }
     // The construction works: the driver's sum is below the exact one by many ulps.
     assert!(shortfall > 1e-11, "{shortfall:e}");
+}
+
+/// Edge shapes and trust regions: K = 1 and 2, N = 1 and 3, one or three hidden units,
+/// every pre-activation exactly 0 (`W = 0`, `b = 0`: each ReLU sits on its kink and the
+/// direction decides), `ā` from 1e-300 to 1e12, sum and mean, labels and soft targets
+/// whose sum is not 1. Record and double-double `psi` under the bound at every point
+/// (or an infinite slack), `|phi(0) - value| <= slack`.
+#[test]
+fn edge_shapes_on_the_kink_and_extreme_regions() {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(15);
+    let (mut checked, mut infinite) = (0usize, 0usize);
+    for k in [1usize, 2] {
+        for n in [1usize, 3] {
+            for dh in [1usize, 3] {
+                for (ci, amax) in [1e-300, 1e-8, 1.0, 1e12].into_iter().enumerate() {
+                    let d0 = 2;
+                    let x = DMatrix::from_fn(d0, n, |_, _| 2.0 * rng.random::<f64>() - 1.0);
+                    let l0 = Dense::new(DMatrix::zeros(dh, d0), DVector::zeros(dh)).unwrap();
+                    let w2 = DMatrix::from_fn(k, dh, |_, _| 4.0 * rng.random::<f64>() - 2.0);
+                    let b2 = DVector::from_fn(k, |_, _| rng.random::<f64>());
+                    let layers: Vec<Box<dyn Layer<f64>>> = vec![
+                        Box::new(l0),
+                        Box::new(Activation::Relu),
+                        Box::new(Dense::new(w2, b2).unwrap()),
+                    ];
+                    let net = Sequential::from_layers(layers).unwrap();
+                    let mut dir = DVector::zeros(net.num_params());
+                    for i in 0..dh * d0 + dh {
+                        dir[i] = 2.0 * rng.random::<f64>() - 1.0;
+                    }
+                    let y = if ci % 2 == 0 {
+                        Targets::Labels {
+                            labels: (0..n).map(|s| s % k).collect(),
+                            classes: k,
+                        }
+                    } else {
+                        Targets::Dense(DMatrix::from_fn(k, n, |_, _| {
+                            3.0 * rng.random::<f64>() - 1.0
+                        }))
+                    };
+                    let c = TCase {
+                        net,
+                        loss: Loss {
+                            kind: LossKind::SoftmaxCrossEntropy,
+                            reduction: if n == 1 {
+                                Reduction::Sum
+                            } else {
+                                Reduction::Mean
+                            },
+                            l2: if ci == 2 { 0.1 } else { 0.0 },
+                        },
+                        x: x.clone(),
+                        y,
+                        layer: 0,
+                        input: x,
+                        dir,
+                        amax,
+                    };
+                    let r0 = c.record(0.0);
+                    for value in [Some(r0), None] {
+                        let b = c.bound(value).unwrap();
+                        assert!(b.slack >= 0.0 && b.curvature >= 0.0, "{b:?}");
+                        if !b.slack.is_finite() {
+                            infinite += 1;
+                            continue;
+                        }
+                        assert!((c.accurate(0.0) - b.value).abs() <= b.slack, "{b:?}");
+                        for a in super::points(&b) {
+                            let ub = b.upper_bound(a).unwrap();
+                            for x in [c.record(a), c.accurate(a)] {
+                                assert!(
+                                    x <= ub,
+                                    "k {k} n {n} d {dh} ā {amax:e} a {a:e}: {x:e} > {ub:e}"
+                                );
+                                checked += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("edge shapes: {checked} comparisons, {infinite} infinite slacks");
+    assert!(checked > 2000, "{checked}");
+}
+
+/// The sign of `Ĉ` decided by rounding: the rows of `W2` agree up to 1e-14 relative, so
+/// the exact `C = W2ᵀ g` (with `Σ_k g_k = 0` for labels) is of order 1e-14 and the
+/// computed one is partly noise; the chord/tangent choice then follows the noise and
+/// only the `|C - Ĉ| |P'|` term keeps the slope an upper bound. Large regions (up to
+/// 1e6) make any slope error visible against the slack. Near-kink pre-activations.
+#[test]
+fn rounding_decides_the_sign_of_c() {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(16);
+    let (mut checked, mut worst) = (0usize, f64::INFINITY);
+    for case in 0..40 {
+        let (d0, dh, k, n) = (4, 8, 5, 20);
+        let x = DMatrix::from_fn(d0, n, |_, _| 2.0 * rng.random::<f64>() - 1.0);
+        let w = DMatrix::from_fn(dh, d0, |_, _| 2.0 * rng.random::<f64>() - 1.0);
+        let mut b = DVector::from_fn(dh, |_, _| 0.2 * rng.random::<f64>() - 0.1);
+        for j in 0..dh / 2 {
+            let s = rng.random_range(0..n);
+            b[j] = -(w.row(j) * x.column(s))[0];
+        }
+        let row = DVector::from_fn(dh, |_, _| 4.0 * rng.random::<f64>() - 2.0);
+        let w2 = DMatrix::from_fn(k, dh, |_, j| {
+            row[j] * (1.0 + 1e-14 * (2.0 * rng.random::<f64>() - 1.0))
+        });
+        let b2 = DVector::from_fn(k, |_, _| 1e-3 * rng.random::<f64>());
+        let layers: Vec<Box<dyn Layer<f64>>> = vec![
+            Box::new(Dense::new(w, b).unwrap()),
+            Box::new(Activation::Relu),
+            Box::new(Dense::new(w2, b2).unwrap()),
+        ];
+        let net = Sequential::from_layers(layers).unwrap();
+        let mut dir = DVector::zeros(net.num_params());
+        for i in 0..dh * d0 + dh {
+            dir[i] = 2.0 * rng.random::<f64>() - 1.0;
+        }
+        let c = TCase {
+            net,
+            loss: Loss {
+                kind: LossKind::SoftmaxCrossEntropy,
+                reduction: Reduction::Mean,
+                l2: 0.0,
+            },
+            x: x.clone(),
+            y: Targets::Labels {
+                labels: (0..n).map(|s| (s + case) % k).collect(),
+                classes: k,
+            },
+            layer: 0,
+            input: x,
+            dir,
+            amax: [1.0, 1e3, 1e6][case % 3],
+        };
+        let r0 = c.record(0.0);
+        let b = c.bound(Some(r0)).unwrap();
+        assert!(b.slack.is_finite(), "{b:?}");
+        for a in super::points(&b) {
+            let ub = b.upper_bound(a).unwrap();
+            for x in [c.record(a), c.accurate(a)] {
+                assert!(x <= ub, "case {case} a {a:e}: {x:e} > {ub:e} ({b:?})");
+                worst = worst.min((ub - x) / b.slack);
+                checked += 1;
+            }
+        }
+    }
+    eprintln!("sign of C by rounding: {checked} comparisons, smallest (bound - x)/slack {worst}");
 }
