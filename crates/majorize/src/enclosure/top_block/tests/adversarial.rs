@@ -250,3 +250,67 @@ fn rounding_decides_the_sign_of_c() {
     }
     eprintln!("sign of C by rounding: {checked} comparisons, smallest (bound - x)/slack {worst}");
 }
+
+/// The loss side at scale: N = 300 samples, logits of order ±700 (softmax saturated both
+/// ways; `exp` of the shifted logits underflows), soft targets with negative entries
+/// (cancelling terms in the driver's sums), mean and sum, `ā` from 1e-14 to 1. The record
+/// under the bound at every point.
+#[test]
+fn saturated_logits_and_signed_soft_targets_at_scale() {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);
+    let (mut checked, mut worst) = (0usize, f64::INFINITY);
+    for case in 0..12 {
+        let (d0, dh, k, n) = (5, 12, 7, 300);
+        let x = DMatrix::from_fn(d0, n, |_, _| 2.0 * rng.random::<f64>() - 1.0);
+        let w = DMatrix::from_fn(dh, d0, |_, _| 2.0 * rng.random::<f64>() - 1.0);
+        let b = DVector::from_fn(dh, |_, _| 0.5 * rng.random::<f64>() - 0.1);
+        let w2 = DMatrix::from_fn(k, dh, |_, _| 200.0 * (2.0 * rng.random::<f64>() - 1.0));
+        let b2 = DVector::from_fn(k, |_, _| 300.0 * (2.0 * rng.random::<f64>() - 1.0));
+        let layers: Vec<Box<dyn Layer<f64>>> = vec![
+            Box::new(Dense::new(w, b).unwrap()),
+            Box::new(Activation::Relu),
+            Box::new(Dense::new(w2, b2).unwrap()),
+        ];
+        let net = Sequential::from_layers(layers).unwrap();
+        let mut dir = DVector::zeros(net.num_params());
+        for i in 0..dh * d0 + dh {
+            dir[i] = 2.0 * rng.random::<f64>() - 1.0;
+        }
+        let y = DMatrix::from_fn(k, n, |_, _| 2.0 * rng.random::<f64>() - 0.7);
+        let c = TCase {
+            net,
+            loss: Loss {
+                kind: LossKind::SoftmaxCrossEntropy,
+                reduction: if case % 2 == 0 {
+                    Reduction::Mean
+                } else {
+                    Reduction::Sum
+                },
+                l2: if case % 3 == 0 { 1e-3 } else { 0.0 },
+            },
+            x: x.clone(),
+            y: Targets::Dense(y),
+            layer: 0,
+            input: x,
+            dir,
+            amax: 10f64.powi(-((case as i32 * 13) % 15)),
+        };
+        let r0 = c.record(0.0);
+        for value in [Some(r0), None] {
+            let b = c.bound(value).unwrap();
+            assert!(b.slack.is_finite(), "{b:?}");
+            for a in super::points(&b) {
+                let ub = b.upper_bound(a).unwrap();
+                let x = c.record(a);
+                assert!(
+                    x <= ub,
+                    "case {case} a {a:e}: record {x:e} > {ub:e} ({b:?})"
+                );
+                worst = worst.min((ub - x) / b.slack);
+                checked += 1;
+            }
+        }
+    }
+    eprintln!("saturated at scale: {checked} comparisons, smallest (bound - record)/slack {worst}");
+}
