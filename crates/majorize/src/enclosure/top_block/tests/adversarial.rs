@@ -294,7 +294,7 @@ fn saturated_logits_and_signed_soft_targets_at_scale() {
             layer: 0,
             input: x,
             dir,
-            amax: 10f64.powi(-((case as i32 * 13) % 15)),
+            amax: 10f64.powi(-((case * 13) % 15)),
         };
         let r0 = c.record(0.0);
         for value in [Some(r0), None] {
