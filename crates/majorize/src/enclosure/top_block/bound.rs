@@ -374,7 +374,14 @@ pub(crate) fn ray_bound(
     let fac = up(um(um(f1, f1), up(1.0 + gamma(nparams + 6, u))) - 1.0);
     let pen_max = um(0.5 * l2, sm);
     let pe = ua(um(pen_max, fac), nparams as f64 * et);
-    let sums = um(gamma(n + 4, u), ua(ua(lsum, pen_max), value.abs()));
+    // The driver's sums: over the K outputs inside each sample's loss (K - 1 roundings
+    // on terms of total size <= Y_s (2 z_s + ln K); exact for labels, whose other terms
+    // are exact zeros), over the N samples, the product by fl(1/N) and the penalty.
+    let k_sum = match p.targets {
+        Targets::Labels { .. } => 0,
+        Targets::Dense(_) => kk,
+    };
+    let sums = um(gamma(n + k_sum + 4, u), ua(ua(lsum, pen_max), value.abs()));
     let err = ua(ua(err_d, pe), sums);
     let mut slack = um(2.0, err);
     if kn.zero_slack {

@@ -392,4 +392,5 @@ fn slope_tends_to_the_one_sided_derivative() {
     assert!(richardson >= 20, "{richardson}");
 }
 
+mod adversarial;
 mod checks;
