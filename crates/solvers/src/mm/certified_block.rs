@@ -189,6 +189,7 @@ pub(crate) fn certified_block<T: Real>(
                 };
                 let s = crate::certified::choose_step(&enc, &[t], 1)?;
                 Decision {
+                    chord: false,
                     a: s.alpha[0],
                     certified: s.certified,
                     bound: s.bound,
@@ -209,8 +210,11 @@ pub(crate) fn certified_block<T: Real>(
             // decrease `-g t` the whole region allows (`g` the bound's slope at `0+`): a
             // smaller region (with a nonnegative degree-2 bound) cannot certify more, so
             // retrying would only spend data passes (f32, once the decrease falls below
-            // the rounding slack).
-            let room = (step.slack < -step.slope * t).then_some(());
+            // the rounding slack). That argument fails for the chord/tangent bound, whose
+            // slope itself falls as the region shrinks (a chord across a kink where
+            // `C > 0` can make it positive on `[0, t]` and negative on `[0, t/2]`): it is
+            // always retried.
+            let room = (step.chord || step.slack < -step.slope * t).then_some(());
             if steps > 0 || room.is_none() {
                 break;
             }
@@ -267,6 +271,8 @@ pub(crate) fn certified_block<T: Real>(
 /// One certified-step decision, from either bound: the step `a`, whether it is
 /// certified, the bound at `a`, and the bound's slope at `0+` and slack (the retry test).
 struct Decision<T: Real> {
+    /// From the chord/tangent bound (its slope depends on the region).
+    chord: bool,
     a: T,
     certified: bool,
     bound: f64,
@@ -283,6 +289,7 @@ fn ray_step<T: Real>(rb: &RayBound<T>) -> Result<Decision<T>, SolverError> {
     let slope = rb.slope.to_f64();
     let slack = rb.slack.to_f64();
     let mut d = Decision {
+        chord: true,
         a: T::zero(),
         certified: false,
         bound: rb.value.to_f64(),
@@ -300,6 +307,7 @@ fn ray_step<T: Real>(rb: &RayBound<T>) -> Result<Decision<T>, SolverError> {
     let floor = floor - floor.abs() * f64::EPSILON;
     if bound.is_finite() && bound < floor {
         d = Decision {
+            chord: true,
             a,
             certified: true,
             bound,
