@@ -1,14 +1,18 @@
 //! The arithmetic of the top block's chord/tangent bound (docs/MAJORIZE.md, "The top
 //! block's chord/tangent bound", steps 1-7; the step numbers below refer to it). All in
-//! f64; nonnegative error terms are accumulated with `up` (round to nearest, then one ulp
-//! up), signed sums get one a-priori `γ_m Σ|·|` term.
+//! f64. The long sums (over the `d` hidden units per sample, over the `d x N` entries)
+//! are plain f64 sums of nonnegative terms followed by one rigorous inflation
+//! ([`UpOps`]: `x (1 + 2γ_{m+1}) + (m + 1)η` for `m` operations); short sums and the
+//! per-sample error terms are accumulated with `up` (round to nearest, then one ulp
+//! up); signed sums get one a-priori `γ_m Σ|·|` term; directed rounding is kept where
+//! it decides a branch (the chord cases, "active somewhere") or bounds an exponential.
 
 use nalgebra::DMatrix;
 use nets::Targets;
 
 use super::{Parts, TopBlockWorkspace};
 use crate::enclosure::api::OP;
-use crate::enclosure::fp::{LIBM_ULPS, U64, dn, eta, gamma, up, up_ops};
+use crate::enclosure::fp::{LIBM_ULPS, U64, UpOps, dn, eta, gamma, up, up_ops};
 use crate::error::{MajorizeError, Result};
 
 #[cfg(test)]
@@ -69,7 +73,20 @@ fn um(x: f64, y: f64) -> f64 {
     up(x * y)
 }
 
-/// Per-sample `Σ_k |y_k|` and the target entry `y_k` (labels: one-hot).
+/// A lower bound of `exp(y)` for every real `y >= x` (step 6, the variance bound):
+/// `exp(x)(1 - 2Lu) - η` rounded down (libm accuracy, docs/MAJORIZE.md §4), with the
+/// argument clamped to `[., 709]` (so the result stays finite; `exp` is increasing) and
+/// 0 below -745 or for NaN. `exp_f = dn(1 - 2Lu)`, `et = η`.
+#[inline]
+fn exp_lo(x: f64, exp_f: f64, et: f64) -> f64 {
+    if x.is_nan() || x < -745.0 {
+        return 0.0;
+    }
+    let x = x.min(709.0);
+    dn(dn(dn(x.exp() * exp_f)) - et).max(0.0)
+}
+
+/// The target entry `y_k` of sample `s` (labels: one-hot).
 fn target_at(t: &Targets<f64>, k: usize, s: usize) -> f64 {
     match t {
         Targets::Labels { labels, .. } => f64::from(u8::from(labels[s] == k)),
@@ -147,12 +164,18 @@ pub(crate) fn ray_bound(
     // Per-hidden-unit constants (step 2): wa_j = max_k|W_jk| + ā max_k|V_jk|,
     // bb_j = |b_j| + ā|β_j|, cm_j = max_k |W2_kj|.
     ws.col.clear();
-    ws.col.resize(3 * n + 3 * dh, 0.0);
+    ws.col.resize(4 * n + 3 * dh + 5 * kk + 2, 0.0);
     let (eps_c, rest) = ws.col.split_at_mut(n);
     let (dzs, rest) = rest.split_at_mut(n);
     let (qb, rest) = rest.split_at_mut(n);
+    let (ysb, rest) = rest.split_at_mut(n);
     let (wa, rest) = rest.split_at_mut(dh);
-    let (bb, cm) = rest.split_at_mut(dh);
+    let (bb, rest) = rest.split_at_mut(dh);
+    let (cm, rest) = rest.split_at_mut(dh);
+    let (rkb, rest) = rest.split_at_mut(kk);
+    let (lob, rest) = rest.split_at_mut(kk);
+    let (eb, rest) = rest.split_at_mut(kk);
+    let (pre, suf) = rest.split_at_mut(kk + 1);
     for j in 0..dh {
         let (mut mw, mut mv) = (0.0f64, 0.0f64);
         for c in 0..nin {
@@ -194,10 +217,14 @@ pub(crate) fn ray_bound(
     let ln_k = up(kf.ln());
     let l = LIBM_ULPS;
     let geps_p = gamma(2 * l as usize + kk + 2, u);
+    // Plain sums of `d` (or `2d`: `d` products and `d` additions) nonnegative terms,
+    // then one inflation to an upper bound of the exact sum.
+    let (ops_d, ops_2d) = (UpOps::new(dh), UpOps::new(2 * dh));
     // Step 4: per sample, the bound on ||ĝ_s - g_s||_1 and the gemm_tr term.
     for s in 0..n {
         let ys: f64 = (0..kk).fold(0.0, |a, k| ua(a, target_at(p.targets, k, s).abs()));
-        let act1 = ws.act.column(s).iter().fold(0.0, |a, x| ua(a, *x));
+        ysb[s] = ys;
+        let act1 = ops_d.apply(ws.act.column(s).iter().sum::<f64>());
         let dz = ua(um(gd, ua(um(w2max, act1), b2max)), (dh as f64 + 2.0) * et);
         let zm0 = um(
             ws.logits
@@ -224,22 +251,24 @@ pub(crate) fn ray_bound(
     let (mut slope_err, mut err_d, mut lsum) = (0.0, 0.0, 0.0);
     let per_ce = 2.0 * l + 4.0 * kf + 8.0;
     for s in 0..n {
-        let ys: f64 = (0..kk).fold(0.0, |a, k| ua(a, target_at(p.targets, k, s).abs()));
+        let ys = ysb[s];
         let alpha_s = p.a_in.column(s).iter().fold(0.0, |a, x| ua(a, x.abs()));
-        let (mut z1, mut p1, mut q, mut sc) = (0.0, 0.0, 0.0, 0.0);
+        let (mut z1, mut p1, mut q, mut sc) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
         let (zc, pc, cc) = (ws.z0.column(s), ws.pd.column(s), ws.c.column(s));
+        let mut pmc = ws.pm.column_mut(s);
         for j in 0..dh {
             let (z, pv, c) = (zc[j], pc[j], cc[j]);
-            z1 = ua(z1, z.abs());
-            p1 = ua(p1, pv.abs());
-            sc = ua(sc, um(cm[j], pv.abs()));
+            z1 += z.abs();
+            p1 += pv.abs();
+            sc += cm[j] * pv.abs();
+            // Directed rounding: it decides a branch.
             let t_hi = ua(z, um(abar, pv));
             // Active somewhere on [0, ā] unless both ends are <= 0 (ΔA ≡ 0 then).
             if z > 0.0 || t_hi > 0.0 {
-                q = ua(q, um(pv, pv));
-                ws.pm[(j, s)] = pv.abs();
+                q += pv * pv;
+                pmc[j] = pv.abs();
             } else {
-                ws.pm[(j, s)] = 0.0;
+                pmc[j] = 0.0;
             }
             if c == 0.0 {
                 continue;
@@ -250,13 +279,12 @@ pub(crate) fn ray_bound(
                 // t = z + ā p in [t_lo, t_hi].
                 if z > 0.0 {
                     let t_lo = dn(z + dn(abar * pv));
-                    let down = up(-z / abar);
                     if t_lo > 0.0 {
                         pv
                     } else if t_hi <= 0.0 {
-                        down
+                        up(-z / abar)
                     } else {
-                        pv.max(down)
+                        pv.max(up(-z / abar))
                     }
                 } else if t_hi <= 0.0 {
                     0.0
@@ -272,8 +300,14 @@ pub(crate) fn ray_bound(
             };
             let t = c * x;
             lin += t;
-            labs = ua(labs, t.abs());
+            labs += t.abs();
         }
+        let (z1, p1, sc, q) = (
+            ops_d.apply(z1),
+            ops_d.apply(p1),
+            ops_2d.apply(sc),
+            ops_2d.apply(q),
+        );
         // |C - Ĉ|_js <= cm_j eps_c[s] + K η (the gemm_tr's underflow).
         slope_err = ua(slope_err, ua(um(eps_c[s], sc), um(kf * et, p1)));
         qb[s] = q;
@@ -295,7 +329,14 @@ pub(crate) fn ray_bound(
         err_d = ua(err_d, um(w, ua(um(2.0 * ys, dlt), drv)));
         lsum = ua(lsum, um(w, um(ys, ua(ua(um(2.0, zm), ln_k), 1.0))));
     }
-    let lin_hi = ua(lin, um(gamma(dh * n + 1, u), labs));
+    // `labs` = fl Σ|fl(Ĉ x)| over the d N entries (d N products, d N additions), so
+    // `UpOps(2 d N)` bounds the exact Σ|Ĉ x|; the d N products may underflow, by at most
+    // η/16 each: `d N η` more.
+    let labs = UpOps::new(2 * dh * n).apply(labs);
+    let lin_hi = ua(
+        ua(lin, um(gamma(dh * n + 1, u), labs)),
+        (dh * n) as f64 * et,
+    );
     // Step 6, quadratic term: R = |W2| (|P'| ∘ active) bounds |δ_s(a)| / a per logit.
     super::copy_into(&mut ws.absw2, p.w2);
     ws.absw2.apply(|x| *x = x.abs());
@@ -308,30 +349,48 @@ pub(crate) fn ray_bound(
     let exp_f = dn(1.0 - 2.0 * l * u);
     let mut quad = 0.0f64;
     for s in 0..n {
-        let ys: f64 = (0..kk).fold(0.0, |a, k| ua(a, target_at(p.targets, k, s).abs()));
-        let rk = |k: usize| ua(um(ws.r[(k, s)], rf), r_eta);
+        let ys = ysb[s];
+        for (k, r) in rkb.iter_mut().enumerate() {
+            *r = ua(um(ws.r[(k, s)], rf), r_eta);
+        }
         let boh = um(um(0.25, nb2), qb[s]);
-        let boh2 = um(0.25, (0..kk).fold(0.0, |a, k| ua(a, um(rk(k), rk(k)))));
-        // Var_p(δ) <= Σ_{j≠c} p̄_j (δ_j - δ_c)², p̄_j = sup of softmax_j over the box of
-        // the exact logits ± ā R (which contains every Lagrange point ξ_s).
+        let boh2 = um(0.25, rkb.iter().fold(0.0, |a, r| ua(a, um(*r, *r))));
+        // Var_p(δ) <= Σ_{j≠c} p̄_j (δ_j - δ_c)², p̄_j = sup of softmax_j over the box
+        // [lo, hi] of the exact logits ± ā R (which contains every Lagrange point ξ_s):
+        // p̄_j = 1/(1 + Σ_{i≠j} exp(lo_i - hi_j)), with exp(lo_i - hi_j) =
+        // exp(lo_i - M) exp(M - hi_j), M = max_i lo_i, so 2K - 1 exponentials per sample:
+        // E_i <= exp(lo_i - M), F_j <= exp(M - hi_j), and prefix and suffix sums of E,
+        // everything rounded down. When M is not finite, p̄_j = 1 (always valid).
         let zc = ws.logits.column(s);
         let c = (0..kk).fold(0, |m, k| if zc[k] > zc[m] { k } else { m });
-        let rad = |k: usize| ua(dzs[s], um(abar, rk(k)));
+        let rad = |k: usize| ua(dzs[s], um(abar, rkb[k]));
+        for (k, lo) in lob.iter_mut().enumerate() {
+            *lo = dn(zc[k] - rad(k));
+        }
+        let shift = lob.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let shifted = shift.is_finite();
+        if shifted {
+            pre[0] = 0.0;
+            for k in 0..kk {
+                eb[k] = exp_lo(dn(lob[k] - shift), exp_f, et);
+                pre[k + 1] = dn(pre[k] + eb[k]);
+            }
+            suf[kk] = 0.0;
+            for k in (0..kk).rev() {
+                suf[k] = dn(suf[k + 1] + eb[k]);
+            }
+        }
         let (mut var, mut ok) = (0.0f64, true);
         for j in (0..kk).filter(|j| *j != c) {
-            let hi_j = up(zc[j] + rad(j));
-            let mut sl = 0.0f64;
-            for i in (0..kk).filter(|i| *i != j) {
-                let x = dn(dn(zc[i] - rad(i)) - hi_j);
-                let e = if x < -745.0 {
-                    0.0
-                } else {
-                    dn(dn(dn(x.exp() * exp_f)) - et).max(0.0)
-                };
-                sl = dn(sl + e);
-            }
-            let pbar = up(1.0 / dn(1.0 + sl)).min(1.0);
-            let dd = ua(rk(j), rk(c));
+            let pbar = if shifted {
+                let hi_j = up(zc[j] + rad(j));
+                let f = exp_lo(dn(shift - hi_j), exp_f, et);
+                let sl = dn(f * dn(pre[j] + suf[j + 1]));
+                up(1.0 / dn(1.0 + sl)).min(1.0)
+            } else {
+                1.0
+            };
+            let dd = ua(rkb[j], rkb[c]);
             var = ua(var, um(pbar, um(dd, dd)));
             ok &= var.is_finite();
         }
