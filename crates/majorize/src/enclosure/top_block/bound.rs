@@ -219,7 +219,7 @@ pub(crate) fn ray_bound(
     let geps_p = gamma(2 * l as usize + kk + 2, u);
     // Plain sums of `d` (or `2d`: `d` products and `d` additions) nonnegative terms,
     // then one inflation to an upper bound of the exact sum.
-    let (ops_d, ops_2d) = (UpOps::new(dh), UpOps::new(2 * dh));
+    let (ops_d, ops_2d, ops_n) = (UpOps::new(dh), UpOps::new(2 * dh), UpOps::new(nin));
     // Step 4: per sample, the bound on ||ĝ_s - g_s||_1 and the gemm_tr term.
     for s in 0..n {
         let ys: f64 = (0..kk).fold(0.0, |a, k| ua(a, target_at(p.targets, k, s).abs()));
@@ -252,7 +252,7 @@ pub(crate) fn ray_bound(
     let per_ce = 2.0 * l + 4.0 * kf + 8.0;
     for s in 0..n {
         let ys = ysb[s];
-        let alpha_s = p.a_in.column(s).iter().fold(0.0, |a, x| ua(a, x.abs()));
+        let alpha_s = ops_n.apply(p.a_in.column(s).iter().map(|x| x.abs()).sum::<f64>());
         let (mut z1, mut p1, mut q, mut sc) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
         let (zc, pc, cc) = (ws.z0.column(s), ws.pd.column(s), ws.c.column(s));
         let mut pmc = ws.pm.column_mut(s);
@@ -261,8 +261,15 @@ pub(crate) fn ray_bound(
             z1 += z.abs();
             p1 += pv.abs();
             sc += cm[j] * pv.abs();
-            // Directed rounding: it decides a branch.
-            let t_hi = ua(z, um(abar, pv));
+            // The signs of t_hi and t_lo (directed) decide the branches below. The plain
+            // t̂ = fl(z + fl(ā p)) is within 8.2u S + 6η of both (S = |z| + |ā p|), so
+            // outside the margin mg >= 18u S (1 - 3u) + 1e-300 it has their sign and
+            // stands in for them; inside it (or when not finite) they are computed
+            // with directed rounding (docs/MAJORIZE.md step 6).
+            let ap = abar * pv;
+            let tp = z + ap;
+            let sure = tp.abs() > (z.abs() + ap.abs()) * 2e-15 + 1e-300;
+            let t_hi = if sure { tp } else { ua(z, um(abar, pv)) };
             // Active somewhere on [0, ā] unless both ends are <= 0 (ΔA ≡ 0 then).
             if z > 0.0 || t_hi > 0.0 {
                 q += pv * pv;
@@ -278,7 +285,7 @@ pub(crate) fn ray_bound(
                 // (both inactive), -z/ā (z > 0 >= t) or t/ā <= p (z <= 0 < t), with
                 // t = z + ā p in [t_lo, t_hi].
                 if z > 0.0 {
-                    let t_lo = dn(z + dn(abar * pv));
+                    let t_lo = if sure { tp } else { dn(z + dn(abar * pv)) };
                     if t_lo > 0.0 {
                         pv
                     } else if t_hi <= 0.0 {
@@ -289,7 +296,8 @@ pub(crate) fn ray_bound(
                 } else if t_hi <= 0.0 {
                     0.0
                 } else {
-                    pv.min(up(t_hi / abar)).max(0.0)
+                    // The directed t_hi's value (tp only stood in for its sign).
+                    pv.min(up(ua(z, um(abar, pv)) / abar)).max(0.0)
                 }
             } else if z > 0.0 {
                 pv
