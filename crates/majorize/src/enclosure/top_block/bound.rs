@@ -78,12 +78,25 @@ fn um(x: f64, y: f64) -> f64 {
 /// argument clamped to `[., 709]` (so the result stays finite; `exp` is increasing) and
 /// 0 below -745 or for NaN. `exp_f = dn(1 - 2Lu)`, `et = η`.
 #[inline]
-fn exp_lo(x: f64, exp_f: f64, et: f64) -> f64 {
+pub(crate) fn exp_lo(x: f64, exp_f: f64, et: f64) -> f64 {
     if x.is_nan() || x < -745.0 {
         return 0.0;
     }
     let x = x.min(709.0);
     dn(dn(dn(x.exp() * exp_f)) - et).max(0.0)
+}
+
+/// `(sure, t̂)` with `t̂ = fl(z + fl(ā p))`: when `sure`, `t̂` has the sign of the exact
+/// `z + ā p` and of its directed bounds `t_hi = up(z + up(ā p))`, `t_lo = dn(z + dn(ā
+/// p))`. All three are within `8.2u S + 6η` of `t̂` (`S = |z| + |ā p|`: two operations
+/// of error `u`, two ulps `<= 2u|·| + 2^-1074`), and the margin
+/// `fl(fl(|z| + |fl(ā p)|)·2e-15 + 1e-300)` is at least `18u S (1 - 4u) + 0.99e-300`
+/// (docs/MAJORIZE.md, the top block's bound, step 7). Not `sure` for NaN or infinities.
+#[inline(always)]
+pub(crate) fn sure_t(z: f64, pv: f64, abar: f64) -> (bool, f64) {
+    let ap = abar * pv;
+    let tp = z + ap;
+    (tp.abs() > (z.abs() + ap.abs()) * 2e-15 + 1e-300, tp)
 }
 
 /// The target entry `y_k` of sample `s` (labels: one-hot).
@@ -261,14 +274,9 @@ pub(crate) fn ray_bound(
             z1 += z.abs();
             p1 += pv.abs();
             sc += cm[j] * pv.abs();
-            // The signs of t_hi and t_lo (directed) decide the branches below. The plain
-            // t̂ = fl(z + fl(ā p)) is within 8.2u S + 6η of both (S = |z| + |ā p|), so
-            // outside the margin mg >= 18u S (1 - 3u) + 1e-300 it has their sign and
-            // stands in for them; inside it (or when not finite) they are computed
-            // with directed rounding (docs/MAJORIZE.md step 6).
-            let ap = abar * pv;
-            let tp = z + ap;
-            let sure = tp.abs() > (z.abs() + ap.abs()) * 2e-15 + 1e-300;
+            // The signs of t_hi and t_lo (directed) decide the branches below; `sure_t`
+            // stands in for them when it can.
+            let (sure, tp) = sure_t(z, pv, abar);
             let t_hi = if sure { tp } else { ua(z, um(abar, pv)) };
             // Active somewhere on [0, ā] unless both ends are <= 0 (ΔA ≡ 0 then).
             if z > 0.0 || t_hi > 0.0 {
