@@ -277,6 +277,18 @@ pub(crate) fn ray_bound(
             // The signs of t_hi and t_lo (directed) decide the branches below; `sure_t`
             // stands in for them when it can.
             let (sure, tp) = sure_t(z, pv, abar);
+            if sure && z != 0.0 && (z > 0.0) == (tp > 0.0) {
+                // No kink on [0, ā] (z and t have one sign): active iff z > 0, and the
+                // chord, the tangent and ΔA(ā)/ā are all `x` below. Branch-free; the
+                // same values as the general path (an added ±0 leaves q, lin, labs).
+                let x = if z > 0.0 { pv } else { 0.0 };
+                q += x * x;
+                pmc[j] = x.abs();
+                let t = c * x;
+                lin += t;
+                labs += t.abs();
+                continue;
+            }
             let t_hi = if sure { tp } else { ua(z, um(abar, pv)) };
             // Active somewhere on [0, ā] unless both ends are <= 0 (ΔA ≡ 0 then).
             if z > 0.0 || t_hi > 0.0 {
