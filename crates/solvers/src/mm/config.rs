@@ -97,9 +97,9 @@ pub struct BlockMmConfig {
     /// data pass it is better on the one-hidden-layer problems (digits-mlp, best
     /// objective within 100 / 400 passes 0.0338 / 0.0114 against 0.0422 / 0.0132;
     /// mnist-synth-small within 200 passes 0.00112 against 0.00676) and mixed on spirals
-    /// and digits-mlp-deep, but its floating-point slack, rounded outward entry by entry,
-    /// makes a call cost more than the Taylor enclosure it replaces (digits-mlp, 100
-    /// sweeps: 3.06 s against 1.32 s), where the exact-arithmetic bound measured 0.25x.
+    /// and digits-mlp-deep, and per sweep it still costs more than the Taylor enclosure
+    /// it replaces (`sweep_ratios`: 8.9x against 5.9x a GD step on digits-mlp, 3.9x
+    /// against 3.3x on mnist-synth; docs/PERFORMANCE.md).
     pub top_block_bound: bool,
 }
 
