@@ -149,10 +149,10 @@ pub(crate) fn ray_bound(
     let (u, et) = (U64, eta(U64));
     let w = p.loss.sample_weight(n);
     // Step 4: the logits at a = 0 from relu(Z0'), nets' loss value and gradient there.
-    if ws.act.shape() != ws.z0.shape() {
+    if ws.act.shape() != p.z0.shape() {
         ws.act = DMatrix::zeros(dh, n);
     }
-    for (o, z) in ws.act.iter_mut().zip(ws.z0.iter()) {
+    for (o, z) in ws.act.iter_mut().zip(p.z0.iter()) {
         *o = z.max(0.0);
     }
     if ws.logits.shape() != (kk, n) {
@@ -267,7 +267,7 @@ pub(crate) fn ray_bound(
         let ys = ysb[s];
         let alpha_s = ops_n.apply(p.a_in.column(s).iter().map(|x| x.abs()).sum::<f64>());
         let (mut z1, mut p1, mut q, mut sc) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
-        let (zc, pc, cc) = (ws.z0.column(s), ws.pd.column(s), ws.c.column(s));
+        let (zc, pc, cc) = (p.z0.column(s), p.pd.column(s), ws.c.column(s));
         let mut pmc = ws.pm.column_mut(s);
         for j in 0..dh {
             let (z, pv, c) = (zc[j], pc[j], cc[j]);

@@ -130,6 +130,10 @@ pub(crate) struct Parts<'a> {
     pub(crate) w2: &'a DMatrix<f64>,
     pub(crate) b2: &'a DVector<f64>,
     pub(crate) a_in: &'a DMatrix<f64>,
+    /// The block's output `Z0'` and direction product `P'` (`d x N`): the caller's
+    /// (borrowed, not copied) or the workspace's own.
+    pub(crate) z0: &'a DMatrix<f64>,
+    pub(crate) pd: &'a DMatrix<f64>,
     pub(crate) targets: &'a Targets<f64>,
     pub(crate) loss: &'a nets::Loss,
     pub(crate) net: &'a Sequential<f64>,
@@ -254,20 +258,23 @@ pub fn enclose_top_block<T: Real>(
     crate::validate::finite(OP, "layer input", a_in)?;
     let v = &ds[wi.offset..wi.offset + wi.rows * wi.cols];
     let beta = &ds[bi.offset..bi.offset + bi.rows];
-    // Z0 and P: the given products (checked on two columns, as the engine does) or ours.
-    match from.output.and_then(as_f64::<_, DMatrix<f64>>) {
+    // Z0 and P: the given products (checked on two columns, as the engine does),
+    // borrowed, or ours, formed in the workspace's buffers (taken out while the bound
+    // borrows them, and put back after).
+    let (mut z0_buf, mut pd_buf) = (std::mem::take(&mut ws.z0), std::mem::take(&mut ws.pd));
+    let z0: &DMatrix<f64> = match from.output.and_then(as_f64::<_, DMatrix<f64>>) {
         Some(z) => {
             check_output(d, a_in, z, &format_args!("layer {}", from.layer))?;
-            copy_into(&mut ws.z0, z);
+            z
         }
         None => {
-            d.forward_into(a_in, &mut ws.z0)
+            d.forward_into(a_in, &mut z0_buf)
                 .map_err(|e| unsupported(format!("forward: {e}")))?;
+            &z0_buf
         }
-    }
+    };
     let vm = nalgebra::DMatrixView::from_slice(v, wi.rows, wi.cols);
-    let given_dir = from.output_dir.and_then(as_f64::<_, DMatrix<f64>>);
-    match given_dir {
+    let pd: &DMatrix<f64> = match from.output_dir.and_then(as_f64::<_, DMatrix<f64>>) {
         Some(p) => {
             let map = super::api::AffineParts {
                 weight: v,
@@ -281,20 +288,21 @@ pub fn enclose_top_block<T: Real>(
                 p,
                 &format_args!("layer {} direction", from.layer),
             )?;
-            copy_into(&mut ws.pd, p);
+            p
         }
         None => {
-            if ws.pd.shape() != ws.z0.shape() {
-                ws.pd = DMatrix::zeros(ws.z0.nrows(), ws.z0.ncols());
+            if pd_buf.shape() != z0.shape() {
+                pd_buf = DMatrix::zeros(z0.nrows(), z0.ncols());
             }
-            ws.pd.gemm(1.0, &vm, a_in, 0.0);
-            for mut c in ws.pd.column_iter_mut() {
+            pd_buf.gemm(1.0, &vm, a_in, 0.0);
+            for mut c in pd_buf.column_iter_mut() {
                 for (x, b) in c.iter_mut().zip(beta) {
                     *x += *b;
                 }
             }
+            &pd_buf
         }
-    }
+    };
     if let Some(val) = value
         && !val.finite()
     {
@@ -313,6 +321,8 @@ pub fn enclose_top_block<T: Real>(
         w2: &out.weight,
         b2: &out.bias,
         a_in,
+        z0,
+        pd,
         targets,
         loss: req.loss,
         net,
@@ -320,7 +330,9 @@ pub fn enclose_top_block<T: Real>(
         w_penalised: net.param(from.layer, "weight").is_some_and(|t| t.penalised),
         b_penalised: net.param(from.layer, "bias").is_some_and(|t| t.penalised),
     };
-    let r = bound::ray_bound(&parts, value.map(|x| x.to_f64()), ws)?;
+    let r = bound::ray_bound(&parts, value.map(|x| x.to_f64()), ws);
+    (ws.z0, ws.pd) = (z0_buf, pd_buf);
+    let r = r?;
     Ok(RayBound {
         value: T::of(r.value),
         slope: to_t_up(r.slope),
