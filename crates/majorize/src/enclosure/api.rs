@@ -464,7 +464,7 @@ pub fn enclose_with_value_first<T: Real>(
     let plan = validate(req)?;
     super::extreme::check_l2(req.loss)?;
     check_first(req, &plan, first)?;
-    let first64 = (first as &dyn std::any::Any).downcast_ref::<DMatrix<f64>>();
+    let first64 = super::downcast::<_, DMatrix<f64>>(first);
     let planned = super::sweep::Planned::whole(&plan);
     let given = super::sweep::Given {
         out: first64,

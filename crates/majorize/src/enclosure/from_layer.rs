@@ -132,15 +132,10 @@ pub fn enclose_from_layer<T: Real>(
         run: &plan[at..],
     };
     let given = Given {
-        out: f64_of(from.output),
-        dir: f64_of(from.output_dir),
+        out: from.output.and_then(super::downcast::<_, DMatrix<f64>>),
+        dir: from.output_dir.and_then(super::downcast::<_, DMatrix<f64>>),
     };
     enclose_planned_first(&sub, planned, value, given, ws)
-}
-
-/// The matrix as `DMatrix<f64>` when `T = f64`.
-fn f64_of<T: Real>(m: Option<&DMatrix<T>>) -> Option<&DMatrix<f64>> {
-    m.and_then(|m| (m as &dyn std::any::Any).downcast_ref::<DMatrix<f64>>())
 }
 
 /// Checks `out` against the product `V input + β` of the single direction's part on

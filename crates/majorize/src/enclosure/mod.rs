@@ -85,3 +85,9 @@ pub use api::{
 };
 pub use apply::apply_step;
 pub use workspace::EnclosureWorkspace;
+
+/// `x` as a `Y` when `X` is `Y` (e.g. a `DMatrix<T>` as a `DMatrix<f64>` when `T = f64`):
+/// the one downcast behind the f64-only fast paths and bounds of this module.
+fn downcast<X: 'static, Y: 'static>(x: &X) -> Option<&Y> {
+    (x as &dyn std::any::Any).downcast_ref::<Y>()
+}

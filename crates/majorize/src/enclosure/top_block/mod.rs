@@ -31,6 +31,7 @@ use nalgebra::{DMatrix, DVector};
 use nets::{Activation, LossKind, Sequential, Targets};
 
 use super::api::{EnclosureRequest, OP, Step, check_output, to_t_up, validate};
+use super::downcast;
 use super::fp::Iv;
 use super::from_layer::FromLayer;
 use crate::error::{MajorizeError, Result};
@@ -155,10 +156,6 @@ fn unsupported(why: String) -> MajorizeError {
     MajorizeError::Unsupported(format!("enclose_top_block: {why}"))
 }
 
-fn as_f64<X: 'static, Y: 'static>(x: &X) -> Option<&Y> {
-    (x as &dyn std::any::Any).downcast_ref::<Y>()
-}
-
 /// The certified chord/tangent bound of `psi(a)` (module doc) along the single direction
 /// of `req` on `[0, req.alpha_max[0]]`, for a direction that moves only the top hidden
 /// dense layer `from.layer`. Inputs as [`super::enclose_from_layer`]; `value` = the
@@ -210,11 +207,11 @@ pub fn enclose_top_block<T: Real>(
             )));
         }
     };
-    let net: &Sequential<f64> = as_f64(req.net).ok_or_else(|| unsupported("not f64".into()))?;
-    let a_in: &DMatrix<f64> = as_f64(from.input).ok_or_else(|| unsupported("not f64".into()))?;
+    let net: &Sequential<f64> = downcast(req.net).ok_or_else(|| unsupported("not f64".into()))?;
+    let a_in: &DMatrix<f64> = downcast(from.input).ok_or_else(|| unsupported("not f64".into()))?;
     let targets: &Targets<f64> =
-        as_f64(req.targets).ok_or_else(|| unsupported("not f64".into()))?;
-    let dir: &DVector<f64> = as_f64(dir).ok_or_else(|| unsupported("not f64".into()))?;
+        downcast(req.targets).ok_or_else(|| unsupported("not f64".into()))?;
+    let dir: &DVector<f64> = downcast(dir).ok_or_else(|| unsupported("not f64".into()))?;
     let alpha_max = req.alpha_max[0].to_f64();
     let (Some(d), Some(out)) = (
         net.layers()[from.layer].as_dense(),
@@ -262,7 +259,7 @@ pub fn enclose_top_block<T: Real>(
     // borrowed, or ours, formed in the workspace's buffers (taken out while the bound
     // borrows them, and put back after).
     let (mut z0_buf, mut pd_buf) = (std::mem::take(&mut ws.z0), std::mem::take(&mut ws.pd));
-    let z0: &DMatrix<f64> = match from.output.and_then(as_f64::<_, DMatrix<f64>>) {
+    let z0: &DMatrix<f64> = match from.output.and_then(downcast::<_, DMatrix<f64>>) {
         Some(z) => {
             check_output(d, a_in, z, &format_args!("layer {}", from.layer))?;
             z
@@ -274,7 +271,7 @@ pub fn enclose_top_block<T: Real>(
         }
     };
     let vm = nalgebra::DMatrixView::from_slice(v, wi.rows, wi.cols);
-    let pd: &DMatrix<f64> = match from.output_dir.and_then(as_f64::<_, DMatrix<f64>>) {
+    let pd: &DMatrix<f64> = match from.output_dir.and_then(downcast::<_, DMatrix<f64>>) {
         Some(p) => {
             let map = super::api::AffineParts {
                 weight: v,
