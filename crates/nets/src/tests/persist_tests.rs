@@ -291,3 +291,38 @@ fn loading_a_device_is_an_io_error_not_an_endless_read() {
         NetsError::Io { .. }
     ));
 }
+
+/// A regular file too large for memory is an error, not an abort: `read_regular` (through
+/// `fs::read_to_string`) reserves the file's length with a fallible reservation, so a
+/// sparse 1 TiB "model" fails with the OS's out-of-memory kind before a byte is read.
+/// Checked only where the kernel refuses such a reservation (`vm.overcommit_memory` 0 or
+/// 2, the Linux default); with overcommit 1 the reservation would succeed and the read
+/// would run, so the test says so and returns.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_file_larger_than_memory_is_an_io_error_not_an_abort() {
+    let mode = std::fs::read_to_string("/proc/sys/vm/overcommit_memory").unwrap_or_default();
+    if mode.trim() == "1" {
+        eprintln!("vm.overcommit_memory = 1: a 1 TiB reservation would succeed; not checked");
+        return;
+    }
+    let dir = tmp_dir("huge");
+    let path = dir.join("huge.json");
+    let f = std::fs::File::create(&path).unwrap();
+    if f.set_len(1 << 40).is_err() {
+        eprintln!("this filesystem has no sparse 1 TiB files; not checked");
+        return;
+    }
+    drop(f);
+    let e = load::<f64>(&path).unwrap_err();
+    let raw = crate::persist::read_regular(&path).map(|v| v.len());
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        matches!(&e, NetsError::Io { op: "read", message, .. } if message.contains("memory")),
+        "a 1 TiB file must fail to read, got {e}"
+    );
+    assert_eq!(
+        raw.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::OutOfMemory)
+    );
+}
