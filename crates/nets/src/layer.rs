@@ -156,7 +156,8 @@ pub trait Layer<T: Real>: LayerClone<T> + Send + Sync + std::fmt::Debug {
         None
     }
 
-    /// The layer as a dense layer, for structured solvers.
+    /// The layer as a dense layer, for structured solvers. A contract like
+    /// [`Layer::as_activation`]'s: `Some(d)` only if this layer computes exactly `d`.
     fn as_dense(&self) -> Option<&Dense<T>> {
         None
     }
@@ -166,7 +167,11 @@ pub trait Layer<T: Real>: LayerClone<T> + Send + Sync + std::fmt::Debug {
         None
     }
 
-    /// The layer as an elementwise activation.
+    /// The layer as an elementwise activation. A contract, not a hint: return `Some(a)`
+    /// only if [`Layer::forward`] and [`Layer::forward_tape`] compute exactly `a` entry by
+    /// entry. Structured solvers, the enclosure engine and the training pass (which fuses
+    /// a dense layer and a following parameter-free ReLU into one tape node) use `a`'s
+    /// own maths in place of this layer's code.
     fn as_activation(&self) -> Option<Activation> {
         None
     }
