@@ -387,3 +387,69 @@ fn long_sums_over_a_million_entries() {
     }
     eprintln!("10^6 entries: {checked} comparisons");
 }
+
+/// The shifted exponentials (`shifted_exps` + `sup_softmax`, 2K - 1 `exp` per sample)
+/// against the pairwise `p_j = 1/(1 + Σ_{i≠j} exp(lo_i - hi_j))` in f64 (relative error
+/// ~K u): never below it beyond that error (soundness; each `exp` has an exact real
+/// argument in [-745, 709] here or is 0 or clamped), and equal to it within 1e-12
+/// relative plus 1e-300 (the shift loses nothing at that level). Boxes of K = 1, 2, 3, 17
+/// and 1025 logits with centres of scale 1..700 and radii 0..50 (so the arguments run
+/// from underflow to the clamp), every `j`. Taking `i = j` into the sum (`pre[K]` for
+/// `pre[j] + suf[j + 1]`, an unsound `p̄`) fails here; no end-to-end test catches it
+/// (the curvature is the minimum of three bounds, all loose).
+#[test]
+fn shifted_exponentials_match_the_pairwise_supremum() {
+    use super::super::bound::{shifted_exps, sup_softmax};
+    use crate::enclosure::fp::{LIBM_ULPS, dn, eta};
+    let (exp_f, et) = (dn(1.0 - 2.0 * LIBM_ULPS * U64), eta(U64));
+    let mut rng = ChaCha8Rng::seed_from_u64(2025);
+    let (mut checked, mut worst) = (0usize, 0.0f64);
+    for case in 0..400 {
+        let k = [1usize, 2, 3, 17, 1025][case % 5];
+        let scale = [1.0, 30.0, 300.0, 700.0][(case / 5) % 4];
+        let rmax = [0.0, 1e-3, 1.0, 50.0][(case / 20) % 4];
+        let z: Vec<f64> = (0..k).map(|_| scale * gauss(&mut rng)).collect();
+        let r: Vec<f64> = (0..k).map(|_| rmax * rng.random::<f64>()).collect();
+        let lo: Vec<f64> = z.iter().zip(&r).map(|(a, b)| a - b).collect();
+        let hi: Vec<f64> = z.iter().zip(&r).map(|(a, b)| a + b).collect();
+        let (mut eb, mut pre, mut suf) = (vec![0.0; k], vec![0.0; k + 1], vec![0.0; k + 1]);
+        let shift = shifted_exps(&lo, &mut eb, &mut pre, &mut suf, exp_f, et);
+        assert!(shift.is_some());
+        for j in 0..k {
+            let pbar = sup_softmax(shift, j, || hi[j], &pre, &suf, exp_f, et);
+            let sum: f64 = (0..k)
+                .filter(|i| *i != j)
+                .map(|i| (lo[i] - hi[j]).exp())
+                .sum();
+            let p = 1.0 / (1.0 + sum);
+            assert!(
+                pbar >= p * (1.0 - 1e-12),
+                "case {case} K {k} j {j}: p̄ {pbar:e} < pairwise {p:e}"
+            );
+            assert!(
+                pbar <= p * (1.0 + 1e-12) + 1e-300,
+                "case {case} K {k} j {j}: p̄ {pbar:e} >> pairwise {p:e}"
+            );
+            if p > 1e-300 {
+                worst = worst.max(pbar / p - 1.0);
+            }
+            checked += 1;
+        }
+    }
+    // M not finite: p̄ = 1 without evaluating hi.
+    let (mut eb, mut pre, mut suf) = (vec![0.0; 2], vec![0.0; 3], vec![0.0; 3]);
+    let lo = [f64::NEG_INFINITY, f64::NEG_INFINITY];
+    let shift = shifted_exps(&lo, &mut eb, &mut pre, &mut suf, exp_f, et);
+    assert_eq!(shift, None);
+    assert_eq!(
+        sup_softmax(shift, 0, || unreachable!(), &pre, &suf, exp_f, et),
+        1.0
+    );
+    let lo = [f64::INFINITY, 0.0];
+    assert_eq!(
+        shifted_exps(&lo, &mut eb, &mut pre, &mut suf, exp_f, et),
+        None
+    );
+    eprintln!("shifted exponentials: {checked} p̄, largest p̄/p - 1 {worst:e}");
+    assert!(checked > 50_000, "{checked}");
+}
