@@ -99,6 +99,59 @@ pub(crate) fn sure_t(z: f64, pv: f64, abar: f64) -> (bool, f64) {
     (tp.abs() > (z.abs() + ap.abs()) * 2e-15 + 1e-300, tp)
 }
 
+/// Step 6, the shifted exponentials of the box `[lo, hi]` of one sample's logits: with
+/// `M = max_k lo_k`, `E_k <= exp(lo_k - M)` into `eb`, its prefix sums `pre[k] <=
+/// Σ_{i<k} E_i` and suffix sums `suf[k] <= Σ_{i>=k} E_i`, all rounded down (`pre`,
+/// `suf` of length `K + 1`). Returns `M`, or `None` (nothing written) when `M` is not
+/// finite.
+pub(crate) fn shifted_exps(
+    lo: &[f64],
+    eb: &mut [f64],
+    pre: &mut [f64],
+    suf: &mut [f64],
+    exp_f: f64,
+    et: f64,
+) -> Option<f64> {
+    let kk = lo.len();
+    let shift = lo.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !shift.is_finite() {
+        return None;
+    }
+    pre[0] = 0.0;
+    for k in 0..kk {
+        eb[k] = exp_lo(dn(lo[k] - shift), exp_f, et);
+        pre[k + 1] = dn(pre[k] + eb[k]);
+    }
+    suf[kk] = 0.0;
+    for k in (0..kk).rev() {
+        suf[k] = dn(suf[k + 1] + eb[k]);
+    }
+    Some(shift)
+}
+
+/// Step 6: an upper bound of `sup softmax_j` over the box `[lo, hi]`, i.e. of `1/(1 +
+/// Σ_{i≠j} exp(lo_i - hi_j))`, from [`shifted_exps`]' output: `exp(lo_i - hi_j) >=
+/// E_i F_j` with `F_j <= exp(M - hi_j)`, the sum over `i ≠ j` = `pre[j] + suf[j + 1]`,
+/// everything rounded so that the bound only grows; 1 when `M` is not finite (`hi_j`
+/// is then not evaluated).
+#[inline]
+pub(crate) fn sup_softmax(
+    shift: Option<f64>,
+    j: usize,
+    hi_j: impl FnOnce() -> f64,
+    pre: &[f64],
+    suf: &[f64],
+    exp_f: f64,
+    et: f64,
+) -> f64 {
+    let Some(shift) = shift else {
+        return 1.0;
+    };
+    let f = exp_lo(dn(shift - hi_j()), exp_f, et);
+    let sl = dn(f * dn(pre[j] + suf[j + 1]));
+    up(1.0 / dn(1.0 + sl)).min(1.0)
+}
+
 /// The target entry `y_k` of sample `s` (labels: one-hot).
 fn target_at(t: &Targets<f64>, k: usize, s: usize) -> f64 {
     match t {
@@ -395,29 +448,10 @@ pub(crate) fn ray_bound(
         for (k, lo) in lob.iter_mut().enumerate() {
             *lo = dn(zc[k] - rad(k));
         }
-        let shift = lob.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let shifted = shift.is_finite();
-        if shifted {
-            pre[0] = 0.0;
-            for k in 0..kk {
-                eb[k] = exp_lo(dn(lob[k] - shift), exp_f, et);
-                pre[k + 1] = dn(pre[k] + eb[k]);
-            }
-            suf[kk] = 0.0;
-            for k in (0..kk).rev() {
-                suf[k] = dn(suf[k + 1] + eb[k]);
-            }
-        }
+        let shift = shifted_exps(lob, eb, pre, suf, exp_f, et);
         let (mut var, mut ok) = (0.0f64, true);
         for j in (0..kk).filter(|j| *j != c) {
-            let pbar = if shifted {
-                let hi_j = up(zc[j] + rad(j));
-                let f = exp_lo(dn(shift - hi_j), exp_f, et);
-                let sl = dn(f * dn(pre[j] + suf[j + 1]));
-                up(1.0 / dn(1.0 + sl)).min(1.0)
-            } else {
-                1.0
-            };
+            let pbar = sup_softmax(shift, j, || up(zc[j] + rad(j)), pre, suf, exp_f, et);
             let dd = ua(rkb[j], rkb[c]);
             var = ua(var, um(pbar, um(dd, dd)));
             ok &= var.is_finite();

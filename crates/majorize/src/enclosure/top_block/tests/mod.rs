@@ -395,3 +395,4 @@ fn slope_tends_to_the_one_sided_derivative() {
 mod adversarial;
 mod checks;
 mod fastpaths;
+mod review16;
