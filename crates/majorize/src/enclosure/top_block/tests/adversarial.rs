@@ -61,20 +61,15 @@ fn cross_entropy_sum_over_outputs_is_charged() {
     let bi = net.param_span(0, "bias").unwrap();
     dir[wi.offset] = -0.3;
     dir[bi.offset] = 0.2;
-    let c = TCase {
+    let c = TCase::ce(
         net,
-        loss: Loss {
-            kind: LossKind::SoftmaxCrossEntropy,
-            reduction: Reduction::Sum,
-            l2: 0.0,
-        },
-        x: x.clone(),
-        y: Targets::Dense(targets),
-        layer: 0,
-        input: x,
+        Reduction::Sum,
+        0.0,
+        x,
+        Targets::Dense(targets),
         dir,
-        amax: 1.0,
-    };
+        1.0,
+    );
     // A rigorous lower bound of the exact phi(0): Σ y_k (512 - z_k) exactly (each term
     // y t_k is a float; double-double sum), and the exact lse exceeds 512.
     let mut exact = dd(0.0);
@@ -209,44 +204,28 @@ fn rounding_decides_the_sign_of_c() {
             row[j] * (1.0 + 1e-14 * (2.0 * rng.random::<f64>() - 1.0))
         });
         let b2 = DVector::from_fn(k, |_, _| 1e-3 * rng.random::<f64>());
-        let layers: Vec<Box<dyn Layer<f64>>> = vec![
-            Box::new(Dense::new(w, b).unwrap()),
-            Box::new(Activation::Relu),
-            Box::new(Dense::new(w2, b2).unwrap()),
-        ];
-        let net = Sequential::from_layers(layers).unwrap();
+        let net = super::relu_net(w, b, w2, b2);
         let mut dir = DVector::zeros(net.num_params());
         for i in 0..dh * d0 + dh {
             dir[i] = 2.0 * rng.random::<f64>() - 1.0;
         }
-        let c = TCase {
+        let c = TCase::ce(
             net,
-            loss: Loss {
-                kind: LossKind::SoftmaxCrossEntropy,
-                reduction: Reduction::Mean,
-                l2: 0.0,
-            },
-            x: x.clone(),
-            y: Targets::Labels {
+            Reduction::Mean,
+            0.0,
+            x,
+            Targets::Labels {
                 labels: (0..n).map(|s| (s + case) % k).collect(),
                 classes: k,
             },
-            layer: 0,
-            input: x,
             dir,
-            amax: [1.0, 1e3, 1e6][case % 3],
-        };
+            [1.0, 1e3, 1e6][case % 3],
+        );
         let r0 = c.record(0.0);
         let b = c.bound(Some(r0)).unwrap();
         assert!(b.slack.is_finite(), "{b:?}");
-        for a in super::points(&b) {
-            let ub = b.upper_bound(a).unwrap();
-            for x in [c.record(a), c.accurate(a)] {
-                assert!(x <= ub, "case {case} a {a:e}: {x:e} > {ub:e} ({b:?})");
-                worst = worst.min((ub - x) / b.slack);
-                checked += 1;
-            }
-        }
+        let (n, w) = c.assert_under(&b, super::points(&b), &format!("case {case}"));
+        (checked, worst) = (checked + n, worst.min(w));
     }
     eprintln!("sign of C by rounding: {checked} comparisons, smallest (bound - x)/slack {worst}");
 }
@@ -267,12 +246,7 @@ fn saturated_logits_and_signed_soft_targets_at_scale() {
         let b = DVector::from_fn(dh, |_, _| 0.5 * rng.random::<f64>() - 0.1);
         let w2 = DMatrix::from_fn(k, dh, |_, _| 200.0 * (2.0 * rng.random::<f64>() - 1.0));
         let b2 = DVector::from_fn(k, |_, _| 300.0 * (2.0 * rng.random::<f64>() - 1.0));
-        let layers: Vec<Box<dyn Layer<f64>>> = vec![
-            Box::new(Dense::new(w, b).unwrap()),
-            Box::new(Activation::Relu),
-            Box::new(Dense::new(w2, b2).unwrap()),
-        ];
-        let net = Sequential::from_layers(layers).unwrap();
+        let net = super::relu_net(w, b, w2, b2);
         let mut dir = DVector::zeros(net.num_params());
         for i in 0..dh * d0 + dh {
             dir[i] = 2.0 * rng.random::<f64>() - 1.0;

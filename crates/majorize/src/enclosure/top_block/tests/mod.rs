@@ -32,6 +32,21 @@ fn dense(net: &Sequential<f64>, l: usize) -> &Dense<f64> {
     net.layers()[l].as_dense().unwrap()
 }
 
+/// The one-hidden-layer net `W2 relu(W x + b) + b2` of most fixtures.
+fn relu_net(
+    w: DMatrix<f64>,
+    b: DVector<f64>,
+    w2: DMatrix<f64>,
+    b2: DVector<f64>,
+) -> Sequential<f64> {
+    let layers: Vec<Box<dyn Layer<f64>>> = vec![
+        Box::new(Dense::new(w, b).unwrap()),
+        Box::new(Activation::Relu),
+        Box::new(Dense::new(w2, b2).unwrap()),
+    ];
+    Sequential::from_layers(layers).unwrap()
+}
+
 /// A random case: 1 or 2 hidden ReLU blocks (the top one moves), near-kink `Z0`
 /// entries (bias set so that `Z0` is at rounding level), saturated softmax sometimes.
 fn random_tcase(seed: u64) -> TCase {
@@ -253,6 +268,56 @@ fn dd_mul(a: Dd, b: Dd) -> Dd {
     let p = a.0 * b.0;
     let e = a.0.mul_add(b.0, -p) + (a.0 * b.1 + a.1 * b.0);
     two_sum(p, e)
+}
+
+impl TCase {
+    /// A case on a one-hidden-layer net (block 0 moves, so its input is the data `x`)
+    /// with softmax cross-entropy of the given reduction and L2 weight.
+    fn ce(
+        net: Sequential<f64>,
+        reduction: Reduction,
+        l2: f64,
+        x: DMatrix<f64>,
+        y: Targets<f64>,
+        dir: DVector<f64>,
+        amax: f64,
+    ) -> TCase {
+        TCase {
+            net,
+            loss: Loss {
+                kind: LossKind::SoftmaxCrossEntropy,
+                reduction,
+                l2,
+            },
+            x: x.clone(),
+            y,
+            layer: 0,
+            input: x,
+            dir,
+            amax,
+        }
+    }
+
+    /// Asserts that the driver's record and the double-double `psi` lie under the bound
+    /// `b` at every point of `pts` (`what` names the case in a failure); returns the
+    /// number of comparisons and the smallest `(bound - x) / slack`.
+    fn assert_under(
+        &self,
+        b: &RayBound<f64>,
+        pts: impl IntoIterator<Item = f64>,
+        what: &str,
+    ) -> (usize, f64) {
+        let (mut checked, mut worst) = (0usize, f64::INFINITY);
+        for a in pts {
+            let ub = b.upper_bound(a).unwrap();
+            for x in [self.record(a), self.accurate(a)] {
+                assert!(x <= ub, "{what} a {a:e}: {x:e} > {ub:e} ({b:?})");
+                worst = worst.min((ub - x) / b.slack);
+                checked += 1;
+            }
+        }
+        (checked, worst)
+    }
 }
 
 /// Points of `(0, ā]`: 40 geometric from `ā 1e-8`, 20 uniform, `ā` and the minimiser.

@@ -3,7 +3,7 @@
 //! step 7) and checks it against an exact or double-double reference.
 
 use nalgebra::{DMatrix, DVector};
-use nets::{Activation, Dense, Layer, Loss, LossKind, Reduction, Sequential, Targets};
+use nets::{Reduction, Targets};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -198,12 +198,7 @@ fn every_entry_at_its_kink_near_the_margin() {
         let scale = if case < 3 { 200.0 } else { 1.0 };
         let w2 = DMatrix::from_fn(k, dh, |_, _| scale * gauss(&mut rng));
         let b2 = DVector::from_fn(k, |_, _| gauss(&mut rng));
-        let layers: Vec<Box<dyn Layer<f64>>> = vec![
-            Box::new(Dense::new(w, DVector::zeros(dh)).unwrap()),
-            Box::new(Activation::Relu),
-            Box::new(Dense::new(w2, b2).unwrap()),
-        ];
-        let net = Sequential::from_layers(layers).unwrap();
+        let net = super::relu_net(w, DVector::zeros(dh), w2, b2);
         let mut dir = DVector::zeros(net.num_params());
         let wi = net.param_span(0, "weight").unwrap();
         for j in 0..dh {
@@ -216,20 +211,7 @@ fn every_entry_at_its_kink_near_the_margin() {
             let s = col.sum();
             col /= s;
         }
-        let c = TCase {
-            net,
-            loss: Loss {
-                kind: LossKind::SoftmaxCrossEntropy,
-                reduction: Reduction::Mean,
-                l2: 0.0,
-            },
-            x: x.clone(),
-            y: Targets::Dense(y),
-            layer: 0,
-            input: x,
-            dir,
-            amax,
-        };
+        let c = TCase::ce(net, Reduction::Mean, 0.0, x, Targets::Dense(y), dir, amax);
         let r0 = c.record(0.0);
         for value in [Some(r0), None] {
             let b = c.bound(value).unwrap();
@@ -237,14 +219,8 @@ fn every_entry_at_its_kink_near_the_margin() {
             let mut pts = super::points(&b);
             // And points at rounding distance of ā, where the kinks are.
             pts.extend([amax * (1.0 - 1e-15), amax * (1.0 - 1e-12), amax]);
-            for a in pts {
-                let ub = b.upper_bound(a).unwrap();
-                for x in [c.record(a), c.accurate(a)] {
-                    assert!(x <= ub, "case {case} a {a:e}: {x:e} > {ub:e} ({b:?})");
-                    worst = worst.min((ub - x) / b.slack);
-                    checked += 1;
-                }
-            }
+            let (n, w) = c.assert_under(&b, pts, &format!("case {case}"));
+            (checked, worst) = (checked + n, worst.min(w));
         }
     }
     eprintln!("all at the kink: {checked} comparisons, smallest (bound - x)/slack {worst}");
@@ -265,12 +241,7 @@ fn many_outputs_with_saturated_logits() {
         let b = DVector::from_fn(dh, |_, _| 0.3 * gauss(&mut rng));
         let w2 = DMatrix::from_fn(k, dh, |_, _| 150.0 * (2.0 * rng.random::<f64>() - 1.0));
         let b2 = DVector::from_fn(k, |_, _| 500.0 * (2.0 * rng.random::<f64>() - 1.0));
-        let layers: Vec<Box<dyn Layer<f64>>> = vec![
-            Box::new(Dense::new(w, b).unwrap()),
-            Box::new(Activation::Relu),
-            Box::new(Dense::new(w2, b2).unwrap()),
-        ];
-        let net = Sequential::from_layers(layers).unwrap();
+        let net = super::relu_net(w, b, w2, b2);
         let mut dir = DVector::zeros(net.num_params());
         for i in 0..dh * d0 + dh {
             dir[i] = 2.0 * rng.random::<f64>() - 1.0;
@@ -289,30 +260,21 @@ fn many_outputs_with_saturated_logits() {
             Targets::Dense(m)
         };
         for amax in [1e-3, 1.0] {
-            let c = TCase {
-                net: net.clone(),
-                loss: Loss {
-                    kind: LossKind::SoftmaxCrossEntropy,
-                    reduction: Reduction::Sum,
-                    l2: 0.0,
-                },
-                x: x.clone(),
-                y: y.clone(),
-                layer: 0,
-                input: x.clone(),
-                dir: dir.clone(),
+            let c = TCase::ce(
+                net.clone(),
+                Reduction::Sum,
+                0.0,
+                x.clone(),
+                y.clone(),
+                dir.clone(),
                 amax,
-            };
+            );
             let r0 = c.record(0.0);
             let b = c.bound(Some(r0)).unwrap();
             assert!(b.slack.is_finite() && b.curvature.is_finite(), "{b:?}");
-            for a in super::points(&b) {
-                let ub = b.upper_bound(a).unwrap();
-                for x in [c.record(a), c.accurate(a)] {
-                    assert!(x <= ub, "K {k} ā {amax} a {a:e}: {x:e} > {ub:e} ({b:?})");
-                    checked += 1;
-                }
-            }
+            checked += c
+                .assert_under(&b, super::points(&b), &format!("K {k} ā {amax}"))
+                .0;
         }
     }
     eprintln!("K up to 1025, saturated: {checked} comparisons");
@@ -338,12 +300,7 @@ fn long_sums_over_a_million_entries() {
     }
     let w2 = DMatrix::from_fn(k, dh, |_, _| gauss(&mut rng) / 8.0);
     let b2 = DVector::from_fn(k, |_, _| 0.1 * gauss(&mut rng));
-    let layers: Vec<Box<dyn Layer<f64>>> = vec![
-        Box::new(Dense::new(w, b).unwrap()),
-        Box::new(Activation::Relu),
-        Box::new(Dense::new(w2, b2).unwrap()),
-    ];
-    let net = Sequential::from_layers(layers).unwrap();
+    let net = super::relu_net(w, b, w2, b2);
     let mut dir = DVector::zeros(net.num_params());
     for i in 0..dh * d0 + dh {
         dir[i] = gauss(&mut rng);
@@ -353,20 +310,15 @@ fn long_sums_over_a_million_entries() {
         classes: k,
     };
     for amax in [1e-8, 1.0] {
-        let c = TCase {
-            net: net.clone(),
-            loss: Loss {
-                kind: LossKind::SoftmaxCrossEntropy,
-                reduction: Reduction::Mean,
-                l2: 1e-4,
-            },
-            x: x.clone(),
-            y: y.clone(),
-            layer: 0,
-            input: x.clone(),
-            dir: dir.clone(),
+        let c = TCase::ce(
+            net.clone(),
+            Reduction::Mean,
+            1e-4,
+            x.clone(),
+            y.clone(),
+            dir.clone(),
             amax,
-        };
+        );
         let r0 = c.record(0.0);
         let b = c.bound(Some(r0)).unwrap();
         assert!(b.slack.is_finite() && b.slack < 1e-9, "{b:?}");
