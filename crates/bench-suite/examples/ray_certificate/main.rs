@@ -30,7 +30,8 @@
 //!
 //! Run: `nice -n 10 cargo run --release -p bench-suite --example ray_certificate`
 //! Options: `--problems digits-mlp-deep,spirals` `--sweeps 5,25` `--reps 5` (timing samples,
-//! each the mean over >= 20 ms of calls; the median is printed) `--points 50`.
+//! each the mean over >= 20 ms of calls; the median is printed) `--points 50` `--kmax 12`
+//! (grid `ā = scale 10^{k/2}`, `k = -8..=kmax`).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -49,7 +50,7 @@ use solvers::{Budget, Driver, Solver};
 use std::time::Instant;
 
 const USAGE: &str = "usage: ray_certificate [--problems digits-mlp-deep,spirals] \
-[--sweeps 5,25] [--reps 5] [--points 50]";
+[--sweeps 5,25] [--reps 5] [--points 50] [--kmax 12]";
 
 /// Wall milliseconds per call of `f`: the median over `reps` samples, each the mean over
 /// calls repeated for at least 20 ms.
@@ -131,6 +132,12 @@ struct Best {
     t_ray: Vec<f64>,
     /// Wall ms per call of each bound at its own best `abar`.
     t_at_best: [f64; 2],
+    /// At the ray bound's best point: the terms of `bound - phi(0)` = `a g_T` (first
+    /// order, exact slope) + `a (slope_R - g_T)` (the band's loss in the linear term) +
+    /// `a² Q_R`, and the kink fraction and `Σ rad / Σ |m|` there.
+    split: [f64; 3],
+    kinks: f64,
+    widen: f64,
 }
 
 /// Soundness bookkeeping: violations and the worst relative margin per bound.
@@ -145,7 +152,7 @@ fn run_dir(
     blk: &Block,
     dir: &Dir,
     state: &str,
-    (reps, points): (usize, u32),
+    (reps, points, kmax): (usize, u32, i32),
     chk: &mut Check,
 ) -> Best {
     let w = prob.loss.sample_weight(prob.train.len());
@@ -153,7 +160,7 @@ fn run_dir(
     let mut rws = RayWs::default();
     let mut scratch = net.clone();
     let mut best = Best::default();
-    for kexp in -8..=8 {
+    for kexp in -8..=kmax {
         let abar = dir.scale * 10f64.powf(f64::from(kexp) / 2.0);
         let dirs = std::slice::from_ref(&dir.flat);
         let amax = [abar];
@@ -230,6 +237,11 @@ fn run_dir(
             if dec < b.1 {
                 *b = (a, dec);
                 best.t_at_best[i] = t;
+                if i == 1 {
+                    let g = e.gradient[0];
+                    best.split = [a * g, a * (slope - g), a * a * qr];
+                    (best.kinks, best.widen) = (ry.kinks, ry.widen);
+                }
             }
         }
         best.t_taylor.push(t_t);
@@ -273,7 +285,7 @@ fn gd_units(net: &Sequential<f64>, unit: usize) -> f64 {
 fn main() {
     let opts = common::Opts::parse(
         USAGE,
-        &["--problems", "--sweeps", "--reps", "--points"],
+        &["--problems", "--sweeps", "--reps", "--points", "--kmax"],
         &[],
         false,
     );
@@ -283,6 +295,7 @@ fn main() {
     let sweeps: Vec<u64> = opts.list("--sweeps", "5,25");
     let reps: usize = opts.num("--reps", 5);
     let points: u32 = opts.num("--points", 50).max(1);
+    let kmax: i32 = opts.num("--kmax", 12);
     println!("# ray (forward linear band) certificate of hidden blocks vs the Taylor enclosure");
     println!(
         "\nColumns: certified decrease `min bound - phi(0)` of the Taylor enclosure and the ray \
@@ -341,7 +354,15 @@ fn main() {
             for l in 0..widths.len() - 2 {
                 let blk = Block::new(&net, &prob.loss, &prob.train, l);
                 for dir in [blk.grad_dir(&prob.loss), blk.bmm_dir(&prob.loss)] {
-                    let b = run_dir(&prob, &net, &blk, &dir, &state, (reps, points), &mut chk);
+                    let b = run_dir(
+                        &prob,
+                        &net,
+                        &blk,
+                        &dir,
+                        &state,
+                        (reps, points, kmax),
+                        &mut chk,
+                    );
                     summary.push((
                         pname.to_string(),
                         state.clone(),
@@ -362,9 +383,9 @@ fn main() {
         "\n## Best over the abar grid (decrease @ a) and median over the grid of the wall ms per call\n"
     );
     println!(
-        "| problem | state | block | direction | scale | Taylor | ray | ray/T | best sampled phi | ms T | ms R | ms T / R at own best | ms GD step | GEMM units ray / GD | block-mm trust |"
+        "| problem | state | block | direction | scale | Taylor | ray | ray/T | best sampled phi | ms T | ms R | ms T / R at own best | ms GD step | GEMM units ray / GD | block-mm trust | ray at a_R: a g_T / a (slope_R - g_T) / a² Q_R | kinks / rad/|m| at a_R |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (pname, state, l, dname, scale, b, t_gd, trust, gu, gd) in &summary {
         let f = |x: (f64, f64)| format!("{:.3e} @ {:.2e}", x.1, x.0);
         let r = if b.taylor.1 < 0.0 {
@@ -380,7 +401,7 @@ fn main() {
             "-".into()
         };
         println!(
-            "| {pname} | {state} | {l} | {dname} | {scale:.3e} | {} | {} | {r} | {} | {:.3} | {:.3} | {:.3} / {:.3} | {t_gd:.3} | {gu:.2} / {gd:.2} | {trust} |",
+            "| {pname} | {state} | {l} | {dname} | {scale:.3e} | {} | {} | {r} | {} | {:.3} | {:.3} | {:.3} / {:.3} | {t_gd:.3} | {gu:.2} / {gd:.2} | {trust} | {:.2e} / {:.2e} / {:.2e} | {:.3} / {:.2e} |",
             f(b.taylor),
             f(b.ray),
             f(b.truth),
@@ -388,6 +409,11 @@ fn main() {
             median(&b.t_ray),
             b.t_at_best[0],
             b.t_at_best[1],
+            b.split[0],
+            b.split[1],
+            b.split[2],
+            b.kinks,
+            b.widen,
         );
     }
     let [wt, wr] = chk.worst;
