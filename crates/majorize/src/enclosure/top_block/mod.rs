@@ -22,7 +22,8 @@
 //! **Scope.** `T = f64` only (f32 returns [`MajorizeError::Unsupported`]); one direction.
 //! Anything else returns `Unsupported` and the caller falls back to the Taylor enclosure.
 
-mod bound;
+pub(crate) mod bound;
+pub(crate) mod terms;
 #[cfg(test)]
 mod tests;
 
