@@ -25,7 +25,7 @@
 pub(crate) mod bound;
 pub(crate) mod terms;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use autodiff::Real;
 use nalgebra::{DMatrix, DVector};

@@ -1,0 +1,160 @@
+//! Steps R1-R2 of the ray bound (docs/MAJORIZE.md, "The ray bound of a lower block"): the
+//! anchored forward pass at `a = 0` and the forward band of slopes through the layers
+//! above the block, every bound a rigorous f64 bound of the exact reference `ψ`.
+
+use nalgebra::DMatrix;
+
+use super::{Parts, RayWorkspace};
+use crate::enclosure::fp::{U64, UpOps, dn, eta, gamma, up};
+use crate::enclosure::top_block::bound::{sure_t, ua, um};
+
+/// R2, ReLU of the band `z + a [lo, hi]` (`lo <= hi`, `z` exact): `(sL, sU)` with
+/// `a sL <= relu(z + a s) - relu(z) <= a sU` for every `s` in `[lo, hi]` and `a` in
+/// `[0, ā]`. `sU` bounds the chord of the `hi` line from above (directed; the branch
+/// by `sure_t` or the directed `t_hi`/`t_lo`), `sL` is the right tangent of the `lo`
+/// line (exact). Finite inputs give `sL <= sU`.
+#[inline]
+pub(crate) fn relu_band(
+    z: f64,
+    lo: f64,
+    hi: f64,
+    abar: f64,
+    tangent_for_chord: bool,
+) -> (f64, f64) {
+    let sl = if z > 0.0 {
+        lo
+    } else if z == 0.0 {
+        lo.max(0.0)
+    } else {
+        0.0
+    };
+    if tangent_for_chord {
+        // Mutation (tests only): the right derivative of the hi line, not its chord.
+        let d = if z > 0.0 {
+            hi
+        } else if z == 0.0 {
+            hi.max(0.0)
+        } else {
+            0.0
+        };
+        return (sl, d);
+    }
+    let (sure, tp) = sure_t(z, hi, abar);
+    let su = if z > 0.0 {
+        // Exact chord max(hi, -z/ā); hi alone when t = z + ā hi > 0.
+        let t_lo = if sure { tp } else { dn(z + dn(abar * hi)) };
+        if t_lo > 0.0 {
+            hi
+        } else {
+            hi.max(up(-z / abar))
+        }
+    } else if z == 0.0 {
+        hi.max(0.0)
+    } else {
+        // Exact chord max(0, t/ā) <= max(0, min(hi, t_hi/ā)) (t/ā < hi as z < 0).
+        let t_hi = if sure { tp } else { ua(z, um(abar, hi)) };
+        if t_hi <= 0.0 {
+            0.0
+        } else {
+            hi.min(up(ua(z, um(abar, hi)) / abar)).max(0.0)
+        }
+    };
+    (sl, su)
+}
+
+/// R1 and R2 into the workspace: the anchors `act[k] = Ĥ0_k`, `zh[k - 1] = Ẑ0_k`; for
+/// the last hidden layer `m - 1` its band `sl`, `su`; for each hidden layer `k < m` and
+/// sample `s` the inflated sums `U_d(Σ_j |Ĥ0_k|)` at `col[k N + s]` and `U_d(Σ_j M_k)`
+/// (`M = max(|sL|, |sU|)`) at `col[(m + k) N + s]`. Returns `false` (bound useless: the
+/// caller makes the slack infinite) when an anchor or a band entry is not finite.
+pub(crate) fn band(p: &Parts<'_>, ws: &mut RayWorkspace, tangent_for_chord: bool) -> bool {
+    let m = p.above.len();
+    let n = p.a_in.ncols();
+    let abar = p.alpha_max;
+    let et = eta(U64);
+    ws.shape(p);
+    ws.col.clear();
+    ws.col.resize(2 * m * n, 0.0);
+    // R1: Ĥ0_0 = relu(Z0'), Ẑ0_k = fl(W_k Ĥ0_{k-1}) + b_k, Ĥ0_k = relu(Ẑ0_k).
+    for (o, z) in ws.act[0].iter_mut().zip(p.z0.iter()) {
+        *o = z.max(0.0);
+    }
+    for k in 1..=m {
+        if p.above[k - 1]
+            .forward_into(&ws.act[k - 1], &mut ws.zh[k - 1])
+            .is_err()
+        {
+            return false;
+        }
+        if k < m {
+            let (a, z) = (&mut ws.act[k], &ws.zh[k - 1]);
+            for (o, x) in a.iter_mut().zip(z.iter()) {
+                *o = x.max(0.0);
+            }
+        }
+        if !ws.zh[k - 1].iter().all(|x| x.is_finite()) {
+            return false;
+        }
+    }
+    // R2: the band, layer by layer.
+    let mut ok = true;
+    for k in 0..m {
+        let d = ws.act[k].nrows();
+        let ops_d = UpOps::new(d);
+        {
+            let z = if k == 0 { p.z0 } else { &ws.zh[k - 1] };
+            let (sl, su) = (&mut ws.sl[k], &mut ws.su[k]);
+            for s in 0..n {
+                let (mut h1, mut m1) = (0.0f64, 0.0f64);
+                for j in 0..d {
+                    let (lo, hi) = if k == 0 {
+                        (p.pd[(j, s)], p.pd[(j, s)])
+                    } else {
+                        let (c, r) = (ws.mu[k - 1][(j, s)], ws.rad[k - 1][(j, s)]);
+                        (dn(c - r), up(c + r))
+                    };
+                    let (a, b) = relu_band(z[(j, s)], lo, hi, abar, tangent_for_chord);
+                    ok &= a.is_finite() && b.is_finite();
+                    sl[(j, s)] = a;
+                    su[(j, s)] = b;
+                    h1 += ws.act[k][(j, s)];
+                    m1 += a.abs().max(b.abs());
+                }
+                ws.col[k * n + s] = ops_d.apply(h1);
+                ws.col[(m + k) * n + s] = ops_d.apply(m1);
+            }
+        }
+        if !ok {
+            return false;
+        }
+        if k + 1 == m {
+            break;
+        }
+        // Dense k + 1: c = sL/2 + sU/2, r' = up(r + γ_d |c|) with [sL, sU] ⊆ c ± r exactly;
+        // μ = fl(W c), rad = U_{2d}(fl(|W| r')) + (d + 1)η.
+        // (in place: sL_k, sU_k are not needed after this, only the last layer's are).
+        let gdc = gamma(d, U64);
+        for (a, b) in ws.sl[k].iter_mut().zip(ws.su[k].iter_mut()) {
+            let x = 0.5 * *a + 0.5 * *b;
+            let r = ua(up(*b - x).max(up(x - *a)), um(gdc, x.abs()));
+            (*a, *b) = (x, r);
+        }
+        ws.mu[k].gemm(1.0, &p.above[k].weight, &ws.sl[k], 0.0);
+        ws.rad[k].gemm(1.0, &ws.absw[k], &ws.su[k], 0.0);
+        let ops = UpOps::new(2 * d);
+        let tail = (d as f64 + 1.0) * et;
+        for x in ws.rad[k].iter_mut() {
+            *x = ua(ops.apply(*x), tail);
+        }
+        if !(ws.mu[k].iter().all(|x| x.is_finite()) && ws.rad[k].iter().all(|x| x.is_finite())) {
+            return false;
+        }
+    }
+    true
+}
+
+/// `|W|` of `w` into `dst` (reusing its allocation when the shapes agree).
+pub(crate) fn abs_into(dst: &mut DMatrix<f64>, w: &DMatrix<f64>) {
+    crate::enclosure::top_block::copy_into(dst, w);
+    dst.apply(|x| *x = x.abs());
+}
