@@ -130,6 +130,7 @@ pub(crate) fn grad_error(
 /// the Böhning bound `boh`, `¼ Σ_k R_k²` and the variance bound `½ Σ_{j≠c} p̄_j (R_j +
 /// R_c)²` over the box `zc ± (dz + ā R)`; `rkb` = the rigorous `R` of the sample, `bufs`
 /// = four `K` (`K`, `K`, `K + 1`, `K + 1`... as the caller's split) scratch slices.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn quad_sample(
     zc: nalgebra::DVectorView<'_, f64>,
     rkb: &[f64],
