@@ -232,8 +232,116 @@ fn slope_tends_to_the_one_sided_derivative() {
         let b = c.bound(None).unwrap();
         let (d, scale) = one_sided_derivative(&c);
         let rel = (b.slope - d).abs() / scale.max(1e-300);
-        assert!(rel <= 1e-9 && b.slope >= d - 1e-9 * scale, "seed {seed}: {b:?} derivative {d:e} ({scale:e})");
+        assert!(
+            rel <= 1e-9 && b.slope >= d - 1e-9 * scale,
+            "seed {seed}: {b:?} derivative {d:e} ({scale:e})"
+        );
         worst = worst.max(rel);
     }
-    println!("slope at ā = 1e-20 against the one-sided derivative: largest relative gap {worst:.2e}");
+    println!(
+        "slope at ā = 1e-20 against the one-sided derivative: largest relative gap {worst:.2e}"
+    );
+}
+
+/// Every ReLU of every layer exactly on its kink at `a = 0` (equal input rows, block
+/// rows `(w, -w)`, zero biases), K = 1 or 2, N = 1 or 3, two or three hidden layers, `ā`
+/// from 1e-300 to 1e12: no violation.
+#[test]
+fn every_relu_on_its_kink() {
+    let (mut checked, mut finite) = (0usize, 0usize);
+    for seed in 0..24u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(1000 + seed);
+        let n = [1usize, 3][(seed % 2) as usize];
+        let k = 1 + ((seed / 2) % 2) as usize;
+        let nh = 2 + ((seed / 4) % 2) as usize;
+        let row: Vec<f64> = (0..n).map(|_| gauss(&mut rng)).collect();
+        let x = DMatrix::from_fn(2, n, |_, s| row[s]);
+        let mut layers: Vec<Box<dyn Layer<f64>>> = Vec::new();
+        let mut din = 2;
+        for i in 0..nh {
+            let dw = 3;
+            let w = if i == 0 {
+                DMatrix::from_fn(dw, 2, |j, c| {
+                    (j as f64 + 1.0) * if c == 0 { 1.0 } else { -1.0 }
+                })
+            } else {
+                DMatrix::from_fn(dw, din, |_, _| gauss(&mut rng))
+            };
+            layers.push(Box::new(Dense::new(w, DVector::zeros(dw)).unwrap()));
+            layers.push(Box::new(Activation::Relu));
+            din = dw;
+        }
+        let w2 = DMatrix::from_fn(k, din, |_, _| gauss(&mut rng));
+        layers.push(Box::new(Dense::new(w2, DVector::zeros(k)).unwrap()));
+        let net = Sequential::from_layers(layers).unwrap();
+        let mut dir = DVector::zeros(net.num_params());
+        let wi = net.param_span(0, "weight").unwrap();
+        let bi = net.param_span(0, "bias").unwrap();
+        for i in (wi.offset..wi.offset + wi.rows * wi.cols).chain(bi.offset..bi.offset + bi.rows) {
+            dir[i] = gauss(&mut rng);
+        }
+        for amax in [1e-300, 1e-150, 1e-20, 1e-8, 1.0, 1e6, 1e12] {
+            let c = RCase {
+                net: net.clone(),
+                loss: Loss {
+                    kind: LossKind::SoftmaxCrossEntropy,
+                    reduction: Reduction::Mean,
+                    l2: 0.0,
+                },
+                x: x.clone(),
+                y: Targets::Labels {
+                    labels: (0..n).map(|s| s % k).collect(),
+                    classes: k,
+                },
+                layer: 0,
+                input: x.clone(),
+                dir: dir.clone(),
+                amax,
+            };
+            for value in [Some(c.record(0.0)), None] {
+                let b = c.bound(value).unwrap();
+                finite += usize::from(b.slack.is_finite());
+                let (v, m, _) = c.check(&b, points(&b));
+                assert!(v.is_none(), "seed {seed} ā {amax:e}: {}", v.unwrap());
+                checked += m;
+            }
+        }
+    }
+    println!("every ReLU on its kink: {checked} comparisons, {finite} of 336 bounds finite");
+    assert!(checked > 20_000 && finite == 336);
+}
+
+/// Rounding-dominated cases: the block's inputs ±1e4 (alternating signs, relative noise
+/// 1e-12), `ā` in 1e-14..1e-6, so that rounding is a large part of each change: no
+/// violation.
+#[test]
+fn rounding_dominated_cases() {
+    let (mut checked, mut zero, mut used) = (0usize, 0usize, f64::NEG_INFINITY);
+    for seed in 0..100u64 {
+        let mut c = random_rcase(5000 + seed, 10);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (d, n) = c.input.shape();
+        for s in 0..n {
+            for j in 0..d {
+                c.input[(j, s)] =
+                    if j % 2 == 0 { 1e4 } else { -1e4 } * (1.0 + 1e-12 * gauss(&mut rng));
+            }
+        }
+        c.x = if c.layer == 0 { c.input.clone() } else { c.x };
+        c.amax = 10f64.powf(rng.random_range(-14.0..-6.0));
+        for value in [Some(c.record(0.0)), None] {
+            let b = c.bound(value).unwrap();
+            let (v, m, w) = c.check(&b, points(&b));
+            assert!(v.is_none(), "seed {seed}: {}", v.unwrap());
+            checked += m;
+            used = used.max(1.0 - w);
+            let b0 = RayBound { slack: 0.0, ..b };
+            zero += usize::from(c.check(&b0, points(&b)).0.is_some());
+        }
+    }
+    println!(
+        "rounding-dominated: {checked} comparisons; the zero-slack bound is violated in {zero} \
+         of 200; largest share of the slack used {used:.3}"
+    );
+    assert!(zero > 0);
 }
