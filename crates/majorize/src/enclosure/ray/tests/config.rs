@@ -1,0 +1,138 @@
+//! The ray bound's configurations: what is `Unsupported`, the given products, and a
+//! workspace reused across shapes.
+
+use super::*;
+
+fn is_unsupported(r: crate::Result<RayBound<f64>>) -> bool {
+    matches!(r, Err(crate::MajorizeError::Unsupported(_)))
+}
+
+fn bound_with(
+    c: &RCase,
+    output: Option<&DMatrix<f64>>,
+    output_dir: Option<&DMatrix<f64>>,
+    ws: &mut RayWorkspace,
+) -> crate::Result<RayBound<f64>> {
+    let dirs = [c.dir.clone()];
+    let amax = [c.amax];
+    let req = EnclosureRequest {
+        net: &c.net,
+        loss: &c.loss,
+        inputs: &c.x,
+        targets: &c.y,
+        directions: &dirs,
+        alpha_max: &amax,
+    };
+    let from = FromLayer {
+        layer: c.layer,
+        input: &c.input,
+        output,
+        output_dir,
+    };
+    enclose_ray(&req, None, &from, ws)
+}
+
+#[test]
+fn unsupported_configurations_say_so() {
+    let c = (0..50u64)
+        .map(|s| random_rcase(s, 10))
+        .find(|c| c.layer == 2 && c.net.layers().len() == 7)
+        .unwrap();
+    assert!(c.bound(None).is_ok());
+    // Direction nonzero below the block, or on the output layer.
+    let mut m = c.clone();
+    m.dir[0] = 1.0;
+    assert!(is_unsupported(m.bound(None)));
+    let mut m = c.clone();
+    let last = m.dir.len() - 1;
+    m.dir[last] = 1.0;
+    assert!(is_unsupported(m.bound(None)));
+    // The output layer as the block.
+    let mut m = c.clone();
+    m.layer = 6;
+    m.dir.fill(0.0);
+    assert!(is_unsupported(m.bound(None)));
+    // MSE loss.
+    let mut m = c.clone();
+    let k = dense(&m.net, 6).weight.nrows();
+    m.loss.kind = LossKind::Mse;
+    m.y = Targets::Dense(DMatrix::zeros(k, m.x.ncols()));
+    assert!(is_unsupported(m.bound(None)));
+    // A tanh above the block.
+    let layers: Vec<Box<dyn Layer<f64>>> = c
+        .net
+        .layers()
+        .iter()
+        .enumerate()
+        .map(|(i, l)| match l.as_dense() {
+            Some(d) => Box::new(d.clone()) as Box<dyn Layer<f64>>,
+            None if i == 3 => Box::new(Activation::Tanh),
+            None => Box::new(Activation::Relu),
+        })
+        .collect();
+    let mut m = c.clone();
+    m.net = Sequential::from_layers(layers).unwrap();
+    assert!(is_unsupported(m.bound(None)));
+    // Two directions.
+    let dirs = [c.dir.clone(), c.dir.clone()];
+    let amax = [1.0, 1.0];
+    let req = EnclosureRequest {
+        net: &c.net,
+        loss: &c.loss,
+        inputs: &c.x,
+        targets: &c.y,
+        directions: &dirs,
+        alpha_max: &amax,
+    };
+    let from = FromLayer {
+        layer: c.layer,
+        input: &c.input,
+        output: None,
+        output_dir: None,
+    };
+    assert!(is_unsupported(enclose_ray(
+        &req,
+        None,
+        &from,
+        &mut RayWorkspace::default()
+    )));
+}
+
+/// The given products `Z0`, `P` give the bound of the recomputed ones when they are the
+/// same numbers, a wrong `Z0` is refused, and one workspace reused across 40 cases of
+/// different shapes and depths gives the bits of a fresh one.
+#[test]
+fn given_products_and_workspace_reuse() {
+    let mut ws = RayWorkspace::default();
+    for seed in 0..40u64 {
+        let c = random_rcase(seed, if seed % 4 == 0 { 60 } else { 10 });
+        let fresh = c.bound(None).unwrap();
+        let reused = bound_with(&c, None, None, &mut ws).unwrap();
+        assert_eq!(fresh, reused, "seed {seed}");
+        let d = dense(&c.net, c.layer);
+        let mut z = DMatrix::zeros(0, 0);
+        d.forward_into(&c.input, &mut z).unwrap();
+        let wi = c.net.param_span(c.layer, "weight").unwrap();
+        let bi = c.net.param_span(c.layer, "bias").unwrap();
+        let v = DMatrix::from_column_slice(
+            wi.rows,
+            wi.cols,
+            &c.dir.as_slice()[wi.offset..wi.offset + wi.rows * wi.cols],
+        );
+        let mut p = DMatrix::zeros(wi.rows, c.input.ncols());
+        p.gemm(1.0, &v, &c.input, 0.0);
+        for mut col in p.column_iter_mut() {
+            for (x, b) in col
+                .iter_mut()
+                .zip(&c.dir.as_slice()[bi.offset..bi.offset + bi.rows])
+            {
+                *x += *b;
+            }
+        }
+        let given = bound_with(&c, Some(&z), Some(&p), &mut ws).unwrap();
+        assert_eq!(fresh, given, "seed {seed}");
+        let mut wrong = z.clone();
+        wrong[(0, 0)] += 1.0;
+        assert!(bound_with(&c, Some(&wrong), None, &mut ws).is_err());
+    }
+}
