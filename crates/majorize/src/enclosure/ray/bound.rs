@@ -123,14 +123,7 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
     }
     ws.r.gemm(1.0, &ws.absw[m - 1], &ws.mtop, 0.0);
     // Constants of the output layer and of each layer above (R4): ω_k, ρ_k, β_k.
-    let cm: Vec<f64> = (0..dh)
-        .map(|j| {
-            (0..kk)
-                .map(|k| out.weight[(k, j)].abs())
-                .fold(0.0, f64::max)
-        })
-        .collect();
-    let rowsum_fro = |wk: &DMatrix<f64>| {
+    let row_sum_max = |wk: &DMatrix<f64>| {
         let mut rs = 0.0f64;
         for i in 0..wk.nrows() {
             rs = rs.max(wk.row(i).iter().fold(0.0, |s, x| ua(s, x.abs())));
@@ -141,7 +134,7 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
     let col1 = (0..dh)
         .map(|j| (0..kk).fold(0.0, |s, k| ua(s, out.weight[(k, j)].abs())))
         .fold(0.0, f64::max);
-    let nb2 = fro.min(um(col1, rowsum_fro(&out.weight)));
+    let nb2 = fro.min(um(col1, row_sum_max(&out.weight)));
     // The block (step 1 of the top block): wa_max, bb_max, cdev.
     let dblk = p.w.nrows();
     let (mut wamax, mut bbmax) = (0.0f64, 0.0f64);
@@ -163,18 +156,26 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
     let r_eta = (dh as f64 + 1.0) * et;
     let exp_f = dn(1.0 - 2.0 * LIBM_ULPS * u);
     let (ops_d, ops_2d, ops_n) = (UpOps::new(dh), UpOps::new(2 * dh), UpOps::new(nin));
+    // One buffer: cm_j = max_k |W_m,kj| (d), then (ω_k, ρ_k, β_k) per layer above, then
+    // the K-sized scratch of the per-sample quadratic factor.
     let mut lay = std::mem::take(&mut ws.col2);
     lay.clear();
+    lay.extend((0..dh).map(|j| {
+        (0..kk)
+            .map(|k| out.weight[(k, j)].abs())
+            .fold(0.0, f64::max)
+    }));
     for k in 1..=m {
         let wk = &p.above[k - 1];
         let om = wk.weight.iter().fold(0.0f64, |a, x| a.max(x.abs()));
         let bm = wk.bias.iter().fold(0.0f64, |a, x| a.max(x.abs()));
-        lay.extend([om, rowsum_fro(&wk.weight), bm]);
+        lay.extend([om, row_sum_max(&wk.weight), bm]);
     }
     let kbuf = 5 * kk + 2;
     let base = lay.len();
     lay.resize(base + kbuf, 0.0);
     let (consts, scratch) = lay.split_at_mut(base);
+    let (cm, consts) = consts.split_at(dh);
     let (rkb, rest) = scratch.split_at_mut(kk);
     let (lob, rest) = rest.split_at_mut(kk);
     let (eb, rest) = rest.split_at_mut(kk);

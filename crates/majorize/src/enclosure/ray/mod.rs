@@ -56,10 +56,10 @@ pub(crate) struct RayWorkspace {
     pub(crate) col2: Vec<f64>,
 }
 
-fn shaped(v: &mut Vec<DMatrix<f64>>, shapes: impl Iterator<Item = (usize, usize)>) {
-    let shapes: Vec<(usize, usize)> = shapes.collect();
-    v.truncate(shapes.len());
-    for (i, sh) in shapes.into_iter().enumerate() {
+/// `v` resized to the shapes of `shapes`, reusing every matrix whose shape is unchanged.
+fn shaped(v: &mut Vec<DMatrix<f64>>, shapes: impl Iterator<Item = (usize, usize)> + Clone) {
+    v.truncate(shapes.clone().count());
+    for (i, sh) in shapes.enumerate() {
         if i == v.len() {
             v.push(DMatrix::zeros(sh.0, sh.1));
         } else if v[i].shape() != sh {
@@ -69,8 +69,7 @@ fn shaped(v: &mut Vec<DMatrix<f64>>, shapes: impl Iterator<Item = (usize, usize)
 }
 
 impl RayWorkspace {
-    /// Shapes every buffer for `p` (no allocation when the shapes are unchanged, but for
-    /// the short list of shapes).
+    /// Shapes every buffer for `p` (no allocation when the shapes are unchanged).
     pub(crate) fn shape(&mut self, p: &Parts<'_>) {
         let n = p.a_in.ncols();
         let m = p.above.len();
