@@ -12,6 +12,7 @@ use super::super::*;
 use super::{RayWorkspace, enclose_ray};
 
 mod checks;
+mod compare;
 mod config;
 
 /// One problem: `layer` is the moving dense layer (ReLU, dense pairs above it), `input`
