@@ -14,6 +14,7 @@ use super::{RayWorkspace, enclose_ray};
 mod checks;
 mod compare;
 mod config;
+mod units;
 
 /// One problem: `layer` is the moving dense layer (ReLU, dense pairs above it), `input`
 /// enters it, `dir` moves only it.
