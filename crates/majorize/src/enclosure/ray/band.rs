@@ -71,7 +71,6 @@ pub(crate) fn band(p: &Parts<'_>, ws: &mut RayWorkspace, tangent_for_chord: bool
     let m = p.above.len();
     let n = p.a_in.ncols();
     let abar = p.alpha_max;
-    let et = eta(U64);
     ws.shape(p);
     ws.col.clear();
     ws.col.resize(2 * m * n, 0.0);
@@ -130,27 +129,46 @@ pub(crate) fn band(p: &Parts<'_>, ws: &mut RayWorkspace, tangent_for_chord: bool
         if k + 1 == m {
             break;
         }
-        // Dense k + 1: c = sL/2 + sU/2, r' = up(r + γ_d |c|) with [sL, sU] ⊆ c ± r exactly;
-        // μ = fl(W c), rad = U_{2d}(fl(|W| r')) + (d + 1)η.
-        // (in place: sL_k, sU_k are not needed after this, only the last layer's are).
-        let gdc = gamma(d, U64);
-        for (a, b) in ws.sl[k].iter_mut().zip(ws.su[k].iter_mut()) {
-            let x = 0.5 * *a + 0.5 * *b;
-            let r = ua(up(*b - x).max(up(x - *a)), um(gdc, x.abs()));
-            (*a, *b) = (x, r);
-        }
-        ws.mu[k].gemm(1.0, &p.above[k].weight, &ws.sl[k], 0.0);
-        ws.rad[k].gemm(1.0, &ws.absw[k], &ws.su[k], 0.0);
-        let ops = UpOps::new(2 * d);
-        let tail = (d as f64 + 1.0) * et;
-        for x in ws.rad[k].iter_mut() {
-            *x = ua(ops.apply(*x), tail);
-        }
+        let (mu, rad) = (&mut ws.mu[k], &mut ws.rad[k]);
+        dense_step(
+            &p.above[k].weight,
+            &ws.absw[k],
+            (&mut ws.sl[k], &mut ws.su[k]),
+            (mu, rad),
+        );
         if !(ws.mu[k].iter().all(|x| x.is_finite()) && ws.rad[k].iter().all(|x| x.is_finite())) {
             return false;
         }
     }
     true
+}
+
+/// R2, dense: from the band `[sL, sU]` of a layer's output slopes (`sl`, `su`, `d x N`),
+/// the next pre-activation's slopes `W σ ∈ μ ± rad` for every `σ` in the band, with
+/// `μ = fl(W c)`, `c = sL/2 + sU/2`, `rad = U_{2d}(fl(|W| r')) + (d + 1)η`, `r' = up(r +
+/// γ_d |c|)`, `r` = the directed `max(sU - c, c - sL)` (so `[sL, sU] ⊆ c ± r` exactly,
+/// and `|fl(W c) - W c| <= γ_d |W||c| + (d + 1)η` is inside `rad`). Overwrites `sl`,
+/// `su` with `c`, `r'`. `absw = |W|`.
+pub(crate) fn dense_step(
+    w: &DMatrix<f64>,
+    absw: &DMatrix<f64>,
+    (sl, su): (&mut DMatrix<f64>, &mut DMatrix<f64>),
+    (mu, rad): (&mut DMatrix<f64>, &mut DMatrix<f64>),
+) {
+    let d = w.ncols();
+    let gdc = gamma(d, U64);
+    for (a, b) in sl.iter_mut().zip(su.iter_mut()) {
+        let x = 0.5 * *a + 0.5 * *b;
+        let r = ua(up(*b - x).max(up(x - *a)), um(gdc, x.abs()));
+        (*a, *b) = (x, r);
+    }
+    mu.gemm(1.0, w, sl, 0.0);
+    rad.gemm(1.0, absw, su, 0.0);
+    let ops = UpOps::new(2 * d);
+    let tail = (d as f64 + 1.0) * eta(U64);
+    for x in rad.iter_mut() {
+        *x = ua(ops.apply(*x), tail);
+    }
 }
 
 /// `|W|` of `w` into `dst` (reusing its allocation when the shapes agree).

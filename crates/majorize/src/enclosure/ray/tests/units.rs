@@ -72,3 +72,79 @@ fn relu_band_is_a_band() {
     }
     println!("relu_band: {n} points");
 }
+
+/// The dense step of R2: for every row, the exact extremes of `W σ` over the box `σ ∈
+/// [sL, sU]` (`Σ_i max/min(W_ji sL_i, W_ji sU_i)`, exact products summed in
+/// double-double) lie in `[μ - rad, μ + rad]` after the outward rounding of `lo`, `hi`.
+/// Random bands and cancelling ones (rows `(w, -w, ...)` on nearly equal slopes of size
+/// up to 1e8, where `fl(W c)` errs by far more than the box's width).
+#[test]
+fn dense_step_contains_the_exact_range() {
+    use super::super::band::{abs_into, dense_step};
+    let mut rng = ChaCha8Rng::seed_from_u64(78);
+    let mut n_checked = 0usize;
+    for case in 0..3000u32 {
+        let (dout, din, n) = (
+            rng.random_range(1..=6usize),
+            rng.random_range(2..=12usize),
+            rng.random_range(1..=4usize),
+        );
+        let cancel = case % 2 == 0;
+        let big = 10f64.powf(rng.random_range(-3.0..8.0));
+        let w = DMatrix::from_fn(dout, din, |_, i| {
+            if cancel {
+                big * if i % 2 == 0 { 1.0 } else { -1.0 } * (1.0 + 1e-3 * f64::from(i as u32))
+            } else {
+                gauss(&mut rng)
+            }
+        });
+        let mut sl = DMatrix::from_fn(din, n, |_, _| {
+            if cancel {
+                big * (1.0 + 1e-15 * gauss(&mut rng))
+            } else {
+                big * gauss(&mut rng)
+            }
+        });
+        let mut su = sl.map(|x| {
+            if rng.random_range(0..3) == 0 {
+                x
+            } else {
+                x + big * 1e-14 * rng.random::<f64>()
+            }
+        });
+        let (sl0, su0) = (sl.clone(), su.clone());
+        let mut absw = DMatrix::zeros(0, 0);
+        abs_into(&mut absw, &w);
+        let (mut mu, mut rad) = (DMatrix::zeros(dout, n), DMatrix::zeros(dout, n));
+        dense_step(&w, &absw, (&mut sl, &mut su), (&mut mu, &mut rad));
+        for s in 0..n {
+            for j in 0..dout {
+                let (mut hi, mut lo) = (dd(0.0), dd(0.0));
+                for i in 0..din {
+                    let (p, q) = (
+                        dd_mul(dd(w[(j, i)]), dd(sl0[(i, s)])),
+                        dd_mul(dd(w[(j, i)]), dd(su0[(i, s)])),
+                    );
+                    let (mx, mn) = if p.0 + p.1 >= q.0 + q.1 {
+                        (p, q)
+                    } else {
+                        (q, p)
+                    };
+                    hi = dd_add(hi, mx);
+                    lo = dd_add(lo, mn);
+                }
+                let (m, r) = (mu[(j, s)], rad[(j, s)]);
+                let (bl, bh) = ((m - r).next_down(), (m + r).next_up());
+                let tol = 1e-28 * (m.abs() + r);
+                assert!(
+                    hi.0 + hi.1 - bh <= tol && lo.0 + lo.1 - bl >= -tol,
+                    "case {case} ({j}, {s}): [{:e}, {:e}] not in [{bl:e}, {bh:e}]",
+                    lo.0 + lo.1,
+                    hi.0 + hi.1
+                );
+                n_checked += 1;
+            }
+        }
+    }
+    println!("dense_step: {n_checked} rows");
+}
