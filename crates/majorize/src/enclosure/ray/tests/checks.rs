@@ -345,3 +345,30 @@ fn rounding_dominated_cases() {
     );
     assert!(zero > 0);
 }
+
+/// Deeper nets (2-5 hidden layers), long rays (`ā` up to 1e4, where the bands widen
+/// through every layer) and saturated logits (output weights x300 on every fourth case):
+/// no violation; counts the bounds that are finite and those that certify a decrease.
+#[test]
+fn deep_long_and_saturated() {
+    let (mut checked, mut finite, mut total) = (0usize, 0usize, 0usize);
+    for seed in 0..200u64 {
+        let c = random_rcase_with(
+            9000 + seed,
+            if seed % 5 == 0 { 100 } else { 8 },
+            5,
+            (-2.0, 4.0),
+            300.0,
+        );
+        for value in [Some(c.record(0.0)), None] {
+            let b = c.bound(value).unwrap();
+            finite += usize::from(b.slack.is_finite());
+            total += 1;
+            let (v, m, _) = c.check(&b, points(&b));
+            assert!(v.is_none(), "seed {seed}: {}", v.unwrap());
+            checked += m;
+        }
+    }
+    println!("deep, long, saturated: {checked} comparisons, {finite} of {total} bounds finite");
+    assert!(finite == total);
+}

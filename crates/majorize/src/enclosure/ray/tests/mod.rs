@@ -42,15 +42,27 @@ fn dense(net: &Sequential<f64>, l: usize) -> &Dense<f64> {
 /// included), near-kink pre-activations (bias set so that the entry is at rounding
 /// level) in the block and above, saturated softmax sometimes; `n_max` samples at most.
 pub(super) fn random_rcase(seed: u64, n_max: usize) -> RCase {
+    random_rcase_with(seed, n_max, 3, (-4.0, 1.0), 30.0)
+}
+
+/// [`random_rcase`] with 2 to `nh_max` hidden layers, `log10 ā` uniform in `la`, and the
+/// output weights scaled by `sat` on every fourth case.
+pub(super) fn random_rcase_with(
+    seed: u64,
+    n_max: usize,
+    nh_max: usize,
+    la: (f64, f64),
+    sat_scale: f64,
+) -> RCase {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let nh = rng.random_range(2..=3usize);
+    let nh = rng.random_range(2..=nh_max);
     let blk = rng.random_range(0..nh);
     let d0 = rng.random_range(1..=5usize);
     let widths: Vec<usize> = (0..nh).map(|_| rng.random_range(1..=8usize)).collect();
     let k = rng.random_range(2..=5usize);
     let n = rng.random_range(1..=n_max);
     let sat = if rng.random_range(0..4) == 0 {
-        30.0
+        sat_scale
     } else {
         1.0
     };
@@ -112,7 +124,7 @@ pub(super) fn random_rcase(seed: u64, n_max: usize) -> RCase {
     for i in (wi.offset..wi.offset + wi.rows * wi.cols).chain(bi.offset..bi.offset + bi.rows) {
         dir[i] = ds * gauss(&mut rng);
     }
-    let amax = 10f64.powf(rng.random_range(-4.0..1.0));
+    let amax = 10f64.powf(rng.random_range(la.0..la.1));
     RCase {
         net,
         loss: Loss {
