@@ -163,3 +163,68 @@ fn certified_descent_over_the_blocks() {
     }
     assert!(f < f_start);
 }
+
+/// Time per call (printed only; the machine is shared): the ray bound, the Taylor
+/// enclosure and one gradient (`nets::loss_and_grad`) on the deep net's blocks, and
+/// `enclose_top_block` on the top one.
+#[test]
+fn time_per_call_on_the_deep_net() {
+    use std::time::Instant;
+    let mut c = deep_case();
+    let reps = 20;
+    let mut grad = vec![0.0; c.net.num_params()];
+    let mut tape = Tape::new();
+    let t0 = Instant::now();
+    for _ in 0..reps {
+        nets::loss_and_grad(&c.net, &c.loss, &c.x, &c.y, &mut tape, &mut grad).unwrap();
+    }
+    let g_ms = t0.elapsed().as_secs_f64() * 1e3 / f64::from(reps);
+    for layer in [0, 2, 4] {
+        on_block(&mut c, layer);
+        c.amax = 0.1 / c.dir.norm();
+        let dirs = [c.dir.clone()];
+        let amax = [c.amax];
+        let req = EnclosureRequest {
+            net: &c.net,
+            loss: &c.loss,
+            inputs: &c.x,
+            targets: &c.y,
+            directions: &dirs,
+            alpha_max: &amax,
+        };
+        let from = FromLayer {
+            layer: c.layer,
+            input: &c.input,
+            output: None,
+            output_dir: None,
+        };
+        let (mut rws, mut tws) = (RayWorkspace::default(), EnclosureWorkspace::new());
+        enclose_ray(&req, None, &from, &mut rws).unwrap();
+        let t0 = Instant::now();
+        for _ in 0..reps {
+            enclose_ray(&req, None, &from, &mut rws).unwrap();
+        }
+        let r_ms = t0.elapsed().as_secs_f64() * 1e3 / f64::from(reps);
+        enclose_from_layer(&req, None, &from, &mut tws).unwrap();
+        let t0 = Instant::now();
+        for _ in 0..reps {
+            enclose_from_layer(&req, None, &from, &mut tws).unwrap();
+        }
+        let t_ms = t0.elapsed().as_secs_f64() * 1e3 / f64::from(reps);
+        let mut top = String::new();
+        if layer == 4 {
+            let mut ws = TopBlockWorkspace::new();
+            enclose_top_block(&req, None, &from, &mut ws).unwrap();
+            let t0 = Instant::now();
+            for _ in 0..reps {
+                enclose_top_block(&req, None, &from, &mut ws).unwrap();
+            }
+            let ms = t0.elapsed().as_secs_f64() * 1e3 / f64::from(reps);
+            top = format!(", enclose_top_block {ms:.3} ms");
+        }
+        eprintln!(
+            "block {}: ray {r_ms:.3} ms, Taylor {t_ms:.3} ms, gradient {g_ms:.3} ms per call{top}",
+            layer / 2
+        );
+    }
+}
