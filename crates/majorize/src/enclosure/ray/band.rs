@@ -62,12 +62,23 @@ pub(crate) fn relu_band(
     (sl, su)
 }
 
+/// The outcome of [`band`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Band {
+    /// Anchors and band finite.
+    Fine,
+    /// The anchors (our forward pass at `a = 0`) are finite, the band is not.
+    Overflow,
+    /// The forward pass at `a = 0` failed or is not finite.
+    NoAnchors,
+}
+
 /// R1 and R2 into the workspace: the anchors `act[k] = Ĥ0_k`, `zh[k - 1] = Ẑ0_k`; for
 /// the last hidden layer `m - 1` its band `sl`, `su`; for each hidden layer `k < m` and
 /// sample `s` the inflated sums `U_d(Σ_j |Ĥ0_k|)` at `col[k N + s]` and `U_d(Σ_j M_k)`
-/// (`M = max(|sL|, |sU|)`) at `col[(m + k) N + s]`. Returns `false` (bound useless: the
-/// caller makes the slack infinite) when an anchor or a band entry is not finite.
-pub(crate) fn band(p: &Parts<'_>, ws: &mut RayWorkspace, tangent_for_chord: bool) -> bool {
+/// (`M = max(|sL|, |sU|)`) at `col[(m + k) N + s]`. Returns which of them are finite
+/// (the caller makes the slack infinite otherwise: valid, useless).
+pub(crate) fn band(p: &Parts<'_>, ws: &mut RayWorkspace, tangent_for_chord: bool) -> Band {
     let m = p.above.len();
     let n = p.a_in.ncols();
     let abar = p.alpha_max;
@@ -83,7 +94,7 @@ pub(crate) fn band(p: &Parts<'_>, ws: &mut RayWorkspace, tangent_for_chord: bool
             .forward_into(&ws.act[k - 1], &mut ws.zh[k - 1])
             .is_err()
         {
-            return false;
+            return Band::NoAnchors;
         }
         if k < m {
             let (a, z) = (&mut ws.act[k], &ws.zh[k - 1]);
@@ -92,7 +103,7 @@ pub(crate) fn band(p: &Parts<'_>, ws: &mut RayWorkspace, tangent_for_chord: bool
             }
         }
         if !ws.zh[k - 1].iter().all(|x| x.is_finite()) {
-            return false;
+            return Band::NoAnchors;
         }
     }
     // R2: the band, layer by layer.
@@ -124,7 +135,7 @@ pub(crate) fn band(p: &Parts<'_>, ws: &mut RayWorkspace, tangent_for_chord: bool
             }
         }
         if !ok {
-            return false;
+            return Band::Overflow;
         }
         if k + 1 == m {
             break;
@@ -137,10 +148,10 @@ pub(crate) fn band(p: &Parts<'_>, ws: &mut RayWorkspace, tangent_for_chord: bool
             (mu, rad),
         );
         if !(ws.mu[k].iter().all(|x| x.is_finite()) && ws.rad[k].iter().all(|x| x.is_finite())) {
-            return false;
+            return Band::Overflow;
         }
     }
-    true
+    Band::Fine
 }
 
 /// R2, dense: from the band `[sL, sU]` of a layer's output slopes (`sl`, `su`, `d x N`),

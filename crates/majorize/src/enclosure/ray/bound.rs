@@ -63,22 +63,15 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
     let (u, et) = (U64, eta(U64));
     let w = p.loss.sample_weight(n);
     let kn = knobs();
+    let value_given = value.is_some();
     // R1, R2: anchors and band. The value at a = 0 from the anchored logits Ẑ0_m.
-    let fine = band::band(p, ws, kn.tangent_for_chord);
+    let outcome = band::band(p, ws, kn.tangent_for_chord);
     if ws.grad.shape() != (kk, n) {
         ws.grad = DMatrix::zeros(kk, n);
     }
-    let data0 = if fine {
-        p.loss
-            .value_and_output_grad(&ws.zh[m - 1], p.targets, &mut ws.grad)
-            .map_err(|e| MajorizeError::Unsupported(format!("enclose_ray: loss: {e}")))?
-    } else {
-        f64::NAN
-    };
-    let value = match value {
-        Some(v) => v,
-        None if fine => data0 + p.net.weight_penalty(p.loss.l2),
-        None => {
+    let value = match (value, outcome) {
+        (Some(v), _) => v,
+        (None, band::Band::NoAnchors) => {
             return Err(MajorizeError::NonFinite {
                 op: OP,
                 what: "forward pass from the block",
@@ -86,9 +79,21 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
                 col: 0,
             });
         }
+        (None, _) => {
+            let data0 = p
+                .loss
+                .value_and_output_grad(&ws.zh[m - 1], p.targets, &mut ws.grad)
+                .map_err(|e| MajorizeError::Unsupported(format!("enclose_ray: loss: {e}")))?;
+            data0 + p.net.weight_penalty(p.loss.l2)
+        }
     };
-    if !fine {
+    if outcome != band::Band::Fine {
         return Ok(infinite(value));
+    }
+    if value_given {
+        p.loss
+            .value_and_output_grad(&ws.zh[m - 1], p.targets, &mut ws.grad)
+            .map_err(|e| MajorizeError::Unsupported(format!("enclose_ray: loss: {e}")))?;
     }
     let logits = &ws.zh[m - 1];
     if ws.c.shape() != (dh, n) {

@@ -136,3 +136,34 @@ fn given_products_and_workspace_reuse() {
         assert!(bound_with(&c, Some(&wrong), None, &mut ws).is_err());
     }
 }
+
+/// A band that overflows while the forward pass does not (direction entries scaled by
+/// 1e290..1e300, the weights of the layer above the block by 1e10) gives a valid,
+/// useless bound: the own value (finite, the unscaled direction's) and an infinite
+/// slack, not an error.
+#[test]
+fn an_overflowing_band_has_an_infinite_slack() {
+    let mut infinite = 0;
+    for seed in 0..50u64 {
+        let mut c0 = random_rcase(seed, 10);
+        if c0.layer + 3 == c0.net.layers().len() {
+            continue;
+        }
+        let wi = c0.net.param_span(c0.layer + 2, "weight").unwrap();
+        let mut flat = c0.net.flat_params();
+        flat[wi.offset..wi.offset + wi.rows * wi.cols]
+            .iter_mut()
+            .for_each(|x| *x *= 1e10);
+        c0.net.params_from_flat(&flat).unwrap();
+        let v0 = c0.bound(None).unwrap().value;
+        for e in [290, 295, 300] {
+            let mut c = c0.clone();
+            c.dir.iter_mut().for_each(|x| *x *= 10f64.powi(e));
+            c.amax = 1.0;
+            let b = c.bound(None).unwrap();
+            assert!(b.value == v0 && b.slack >= 0.0, "seed {seed} 1e{e}: {b:?}");
+            infinite += usize::from(b.slack == f64::INFINITY);
+        }
+    }
+    assert!(infinite > 0);
+}
