@@ -33,6 +33,7 @@ use crate::error::{MajorizeError, Result};
 /// Buffers of [`enclose_ray`], kept between calls (resized only when a shape changes).
 #[derive(Debug, Default)]
 pub(crate) struct RayWorkspace {
+    /// The block's own `Z0'` and `P'` when not given (`d_0 x N`).
     pub(crate) z0: DMatrix<f64>,
     pub(crate) pd: DMatrix<f64>,
     /// `Ĥ0_k`, `k = 0..m-1` (`d_k x N`).
@@ -48,10 +49,13 @@ pub(crate) struct RayWorkspace {
     pub(crate) rad: Vec<DMatrix<f64>>,
     /// `|W_k|`, `k = 1..m` at index `k - 1`.
     pub(crate) absw: Vec<DMatrix<f64>>,
+    /// nets' gradient `ĝ` at the logits `Ẑ0_m` (`K x N`) and `Ĉ = fl(W_mᵀ ĝ)`.
     pub(crate) grad: DMatrix<f64>,
     pub(crate) c: DMatrix<f64>,
+    /// `M = max(|sL|, |sU|)` of the last hidden layer and `R = fl(|W_m| M)` (`K x N`).
     pub(crate) mtop: DMatrix<f64>,
     pub(crate) r: DMatrix<f64>,
+    /// Per-layer, per-sample sums of the band pass; the constants and scratch of R3-R4.
     pub(crate) col: Vec<f64>,
     pub(crate) col2: Vec<f64>,
 }
