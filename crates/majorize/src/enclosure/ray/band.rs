@@ -112,22 +112,36 @@ pub(crate) fn band(p: &Parts<'_>, ws: &mut RayWorkspace, tangent_for_chord: bool
         let d = ws.act[k].nrows();
         let ops_d = UpOps::new(d);
         {
-            let z = if k == 0 { p.z0 } else { &ws.zh[k - 1] };
-            let (sl, su) = (&mut ws.sl[k], &mut ws.su[k]);
+            // Column-major: sample s is the slice [s d, (s + 1) d) of every d x N matrix.
+            let z = if k == 0 { p.z0 } else { &ws.zh[k - 1] }.as_slice();
+            let (lo_src, hi_src) = if k == 0 {
+                (p.pd.as_slice(), p.pd.as_slice())
+            } else {
+                (ws.mu[k - 1].as_slice(), ws.rad[k - 1].as_slice())
+            };
+            let (sl, su) = (ws.sl[k].as_mut_slice(), ws.su[k].as_mut_slice());
+            let act = ws.act[k].as_slice();
             for s in 0..n {
+                let r = s * d..(s + 1) * d;
                 let (mut h1, mut m1) = (0.0f64, 0.0f64);
-                for j in 0..d {
+                let cols = z[r.clone()]
+                    .iter()
+                    .zip(&lo_src[r.clone()])
+                    .zip(&hi_src[r.clone()])
+                    .zip(sl[r.clone()].iter_mut().zip(su[r.clone()].iter_mut()))
+                    .zip(&act[r]);
+                for ((((zv, x), y), (slv, suv)), h) in cols {
+                    // k = 0: lo = hi = P'; k >= 1: x = μ, y = rad.
                     let (lo, hi) = if k == 0 {
-                        (p.pd[(j, s)], p.pd[(j, s)])
+                        (*x, *y)
                     } else {
-                        let (c, r) = (ws.mu[k - 1][(j, s)], ws.rad[k - 1][(j, s)]);
-                        (dn(c - r), up(c + r))
+                        (dn(x - y), up(x + y))
                     };
-                    let (a, b) = relu_band(z[(j, s)], lo, hi, abar, tangent_for_chord);
+                    let (a, b) = relu_band(*zv, lo, hi, abar, tangent_for_chord);
                     ok &= a.is_finite() && b.is_finite();
-                    sl[(j, s)] = a;
-                    su[(j, s)] = b;
-                    h1 += ws.act[k][(j, s)];
+                    *slv = a;
+                    *suv = b;
+                    h1 += h;
                     m1 += a.abs().max(b.abs());
                 }
                 ws.col[k * n + s] = ops_d.apply(h1);
