@@ -5,8 +5,11 @@
 use nalgebra::DMatrix;
 
 use super::{Parts, RayWorkspace};
+use crate::enclosure::api::{OP, check_output};
 use crate::enclosure::fp::{U64, UpOps, dn, eta, gamma, up};
 use crate::enclosure::top_block::bound::{sure_t, ua, um};
+use crate::enclosure::top_block::copy_into;
+use crate::error::{MajorizeError, Result};
 
 /// R2, ReLU of the band `z + a [lo, hi]` (`lo <= hi`, `z` exact): `(sL, sU)` with
 /// `a sL <= relu(z + a s) - relu(z) <= a sU` for every `s` in `[lo, hi]` and `a` in
@@ -73,12 +76,13 @@ pub(crate) enum Band {
     NoAnchors,
 }
 
-/// R1 and R2 into the workspace: the anchors `act[k] = Ĥ0_k`, `zh[k - 1] = Ẑ0_k`; for
+/// R1 and R2 into the workspace: the anchors `act[k] = Ĥ0_k`, `zh[k - 1] = Ẑ0_k` (ours,
+/// or the caller's `p.anchors`, checked on two columns and copied); for
 /// the last hidden layer `m - 1` its band `sl`, `su`; for each hidden layer `k < m` and
 /// sample `s` the inflated sums `U_d(Σ_j |Ĥ0_k|)` at `col[k N + s]` and `U_d(Σ_j M_k)`
 /// (`M = max(|sL|, |sU|)`) at `col[(m + k) N + s]`. Returns which of them are finite
 /// (the caller makes the slack infinite otherwise: valid, useless).
-pub(crate) fn band(p: &Parts<'_>, ws: &mut RayWorkspace, tangent_for_chord: bool) -> Band {
+pub(crate) fn band(p: &Parts<'_>, ws: &mut RayWorkspace, tangent_for_chord: bool) -> Result<Band> {
     let m = p.above.len();
     let n = p.a_in.ncols();
     let abar = p.alpha_max;
@@ -89,12 +93,25 @@ pub(crate) fn band(p: &Parts<'_>, ws: &mut RayWorkspace, tangent_for_chord: bool
     for (o, z) in ws.act[0].iter_mut().zip(p.z0.iter()) {
         *o = z.max(0.0);
     }
+    if let Some(t) = p.anchors.as_deref()
+        && t.len() != m
+    {
+        return Err(MajorizeError::Shape {
+            op: OP,
+            detail: format!("{} anchors for {m} dense layers above the block", t.len()),
+        });
+    }
     for k in 1..=m {
-        if p.above[k - 1]
+        if let Some(t) = p.anchors.as_deref() {
+            // The caller's forward pass (checked on two columns, as a given Z0').
+            let what = format_args!("dense layer {k} above the block");
+            check_output(p.above[k - 1], &ws.act[k - 1], t[k - 1], &what)?;
+            copy_into(&mut ws.zh[k - 1], t[k - 1]);
+        } else if p.above[k - 1]
             .forward_into(&ws.act[k - 1], &mut ws.zh[k - 1])
             .is_err()
         {
-            return Band::NoAnchors;
+            return Ok(Band::NoAnchors);
         }
         if k < m {
             let (a, z) = (&mut ws.act[k], &ws.zh[k - 1]);
@@ -103,7 +120,7 @@ pub(crate) fn band(p: &Parts<'_>, ws: &mut RayWorkspace, tangent_for_chord: bool
             }
         }
         if !ws.zh[k - 1].iter().all(|x| x.is_finite()) {
-            return Band::NoAnchors;
+            return Ok(Band::NoAnchors);
         }
     }
     // R2: the band, layer by layer.
@@ -149,7 +166,7 @@ pub(crate) fn band(p: &Parts<'_>, ws: &mut RayWorkspace, tangent_for_chord: bool
             }
         }
         if !ok {
-            return Band::Overflow;
+            return Ok(Band::Overflow);
         }
         if k + 1 == m {
             break;
@@ -162,10 +179,10 @@ pub(crate) fn band(p: &Parts<'_>, ws: &mut RayWorkspace, tangent_for_chord: bool
             (mu, rad),
         );
         if !(ws.mu[k].iter().all(|x| x.is_finite()) && ws.rad[k].iter().all(|x| x.is_finite())) {
-            return Band::Overflow;
+            return Ok(Band::Overflow);
         }
     }
-    Band::Fine
+    Ok(Band::Fine)
 }
 
 /// R2, dense: from the band `[sL, sU]` of a layer's output slopes (`sl`, `su`, `d x N`),

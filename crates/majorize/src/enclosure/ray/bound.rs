@@ -65,7 +65,7 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
     let kn = knobs();
     let value_given = value.is_some();
     // R1, R2: anchors and band. The value at a = 0 from the anchored logits Ẑ0_m.
-    let outcome = band::band(p, ws, kn.tangent_for_chord);
+    let outcome = band::band(p, ws, kn.tangent_for_chord)?;
     if ws.grad.shape() != (kk, n) {
         ws.grad = DMatrix::zeros(kk, n);
     }

@@ -26,6 +26,7 @@ use nalgebra::{DMatrix, DVector};
 use nets::{Activation, Dense, Sequential, Targets};
 
 use super::api::{EnclosureRequest, Step, to_t_up};
+use super::downcast;
 use super::from_layer::FromLayer;
 use super::top_block::{RayBound, prep};
 use crate::error::{MajorizeError, Result};
@@ -113,6 +114,8 @@ pub(crate) struct Parts<'a> {
     pub(crate) pd: &'a DMatrix<f64>,
     /// The dense layers above the block, `W_1..W_m` (the last one the output layer).
     pub(crate) above: Vec<&'a Dense<f64>>,
+    /// Optionally the caller's pre-activations `Ẑ0_1..Ẑ0_m` at `a = 0` (R1's anchors).
+    pub(crate) anchors: Option<Vec<&'a DMatrix<f64>>>,
     pub(crate) targets: &'a Targets<f64>,
     pub(crate) loss: &'a nets::Loss,
     pub(crate) net: &'a Sequential<f64>,
@@ -134,6 +137,22 @@ pub(crate) fn enclose_ray<T: Real>(
     req: &EnclosureRequest<'_, T>,
     value: Option<T>,
     from: &FromLayer<'_, T>,
+    ws: &mut RayWorkspace,
+) -> Result<RayBound<T>> {
+    enclose_ray_with(req, value, from, None, ws)
+}
+
+/// [`enclose_ray`] with, optionally, the caller's pre-activations `Ẑ0_1..Ẑ0_m` of the
+/// dense layers above the block at `a = 0` (its kept forward trace, `anchors[k - 1]`
+/// `d_k x N`) instead of this function's own forward pass: R1 holds for any f64
+/// evaluation of `W_k relu(Ẑ0_{k-1}) + b_k`; each is checked on its first and last
+/// columns (as a given `Z0'`), and the chain starts at the block's `Z0'` (given or
+/// computed), so the trace must be the one from that `Z0'`.
+pub(crate) fn enclose_ray_with<T: Real>(
+    req: &EnclosureRequest<'_, T>,
+    value: Option<T>,
+    from: &FromLayer<'_, T>,
+    anchors: Option<&[DMatrix<T>]>,
     ws: &mut RayWorkspace,
 ) -> Result<RayBound<T>> {
     const WHO: &str = "enclose_ray";
@@ -165,6 +184,15 @@ pub(crate) fn enclose_ray<T: Real>(
                 .ok_or_else(|| unsupported("a layer above is not dense".into()))?,
         );
     }
+    let anchors = match anchors {
+        None => None,
+        Some(t) => Some(
+            t.iter()
+                .map(|m| downcast::<_, DMatrix<f64>>(m))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| unsupported("not f64".into()))?,
+        ),
+    };
     let (mut z0_buf, mut pd_buf) = (std::mem::take(&mut ws.z0), std::mem::take(&mut ws.pd));
     let (z0, pd) = prep::products(&blk, d, from, value, &mut z0_buf, &mut pd_buf, WHO)?;
     let parts = Parts {
@@ -176,6 +204,7 @@ pub(crate) fn enclose_ray<T: Real>(
         z0,
         pd,
         above,
+        anchors,
         targets: blk.targets,
         loss: req.loss,
         net: blk.net,

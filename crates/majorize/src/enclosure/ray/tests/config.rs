@@ -167,3 +167,51 @@ fn an_overflowing_band_has_an_infinite_slack() {
     }
     assert!(infinite > 0);
 }
+
+/// The caller's forward trace above the block as R1's anchors: the same numbers give the
+/// bits of the own forward pass; a wrong entry or a wrong count is refused.
+#[test]
+fn given_anchors() {
+    use super::super::enclose_ray_with;
+    for seed in 0..40u64 {
+        let c = random_rcase(seed, if seed % 4 == 0 { 60 } else { 10 });
+        let own = c.bound(None).unwrap();
+        let nl = c.net.layers().len();
+        let (mut z, mut h) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
+        dense(&c.net, c.layer)
+            .forward_into(&c.input, &mut z)
+            .unwrap();
+        let mut trace = Vec::new();
+        for l in (c.layer + 2..nl).step_by(2) {
+            Activation::Relu.apply_matrix(&z, &mut h);
+            let mut zn = DMatrix::zeros(0, 0);
+            dense(&c.net, l).forward_into(&h, &mut zn).unwrap();
+            trace.push(zn.clone());
+            z = zn;
+        }
+        let dirs = [c.dir.clone()];
+        let amax = [c.amax];
+        let req = EnclosureRequest {
+            net: &c.net,
+            loss: &c.loss,
+            inputs: &c.x,
+            targets: &c.y,
+            directions: &dirs,
+            alpha_max: &amax,
+        };
+        let from = FromLayer {
+            layer: c.layer,
+            input: &c.input,
+            output: None,
+            output_dir: None,
+        };
+        let mut ws = RayWorkspace::default();
+        let given = enclose_ray_with(&req, None, &from, Some(&trace), &mut ws).unwrap();
+        assert_eq!(own, given, "seed {seed}");
+        let mut wrong = trace.clone();
+        let last = wrong.len() - 1;
+        wrong[last][(0, 0)] += 1.0;
+        assert!(enclose_ray_with(&req, None, &from, Some(&wrong), &mut ws).is_err());
+        assert!(enclose_ray_with(&req, None, &from, Some(&trace[..last]), &mut ws).is_err());
+    }
+}
