@@ -228,3 +228,87 @@ fn time_per_call_on_the_deep_net() {
         );
     }
 }
+
+/// The prototype's slope (`bench-suite/examples/ray_certificate`, `Block::ray`, plain
+/// f64: the band `[sL, sU]` through the layers above, `Σ max(C sL, C sU)` at the last
+/// hidden layer) plus `l2 <W, V>`.
+fn prototype_slope(c: &RCase) -> f64 {
+    let net = &c.net;
+    let nl = net.layers().len();
+    let abar = c.amax;
+    let wi = net.param_span(c.layer, "weight").unwrap();
+    let bi = net.param_span(c.layer, "bias").unwrap();
+    let ds = c.dir.as_slice();
+    let v = DMatrix::from_column_slice(
+        wi.rows,
+        wi.cols,
+        &ds[wi.offset..wi.offset + wi.rows * wi.cols],
+    );
+    let mut p = &v * &c.input;
+    for mut col in p.column_iter_mut() {
+        for (x, b) in col.iter_mut().zip(&ds[bi.offset..bi.offset + bi.rows]) {
+            *x += *b;
+        }
+    }
+    let mut z = DMatrix::zeros(0, 0);
+    dense(net, c.layer).forward_into(&c.input, &mut z).unwrap();
+    let (mut lo, mut hi) = (p.clone(), p);
+    let mut l = c.layer + 2;
+    loop {
+        let mut sl = z.clone();
+        let mut su = z.clone();
+        for i in 0..z.len() {
+            let (z0, a, b) = (z[i], lo[i], hi[i]);
+            su[i] = ((z0 + abar * b).max(0.0) - z0.max(0.0)) / abar;
+            sl[i] = if z0 > 0.0 {
+                a
+            } else if z0 == 0.0 {
+                a.max(0.0)
+            } else {
+                0.0
+            };
+        }
+        let h = z.map(|x| x.max(0.0));
+        let d = dense(net, l);
+        let mut zn = DMatrix::zeros(0, 0);
+        d.forward_into(&h, &mut zn).unwrap();
+        if l + 1 == nl {
+            let mut g = DMatrix::zeros(0, 0);
+            c.loss.value_and_output_grad(&zn, &c.y, &mut g).unwrap();
+            let cm = d.weight.transpose() * g;
+            let lin: f64 = (0..cm.len())
+                .map(|i| (cm[i] * sl[i]).max(cm[i] * su[i]))
+                .sum();
+            let w = &dense(net, c.layer).weight;
+            return lin + c.loss.l2 * w.iter().zip(v.iter()).map(|(a, b)| a * b).sum::<f64>();
+        }
+        let cen = (&sl + &su) * 0.5;
+        let rad = (&su - &sl) * 0.5;
+        let m = &d.weight * cen;
+        let r = d.weight.abs() * rad;
+        (lo, hi) = (&m - &r, &m + &r);
+        z = zn;
+        l += 2;
+    }
+}
+
+/// The rigorous slope is the prototype's up to rounding-level terms (it is never below
+/// it by more than rounding): on 300 random cases the largest gap relative to the size
+/// of the slope's terms, printed.
+#[test]
+fn the_slope_is_the_prototypes() {
+    let mut worst = 0.0f64;
+    for seed in 0..300u64 {
+        let c = random_rcase(seed, 10);
+        let b = c.bound(None).unwrap();
+        let s = prototype_slope(&c);
+        let gap = (b.slope - s) / (b.slope.abs() + s.abs()).max(1e-300);
+        assert!(
+            gap > -1e-9,
+            "seed {seed}: rigorous {} < prototype {s}",
+            b.slope
+        );
+        worst = worst.max(gap.abs());
+    }
+    println!("rigorous slope against the prototype's: largest relative gap {worst:.2e}");
+}
