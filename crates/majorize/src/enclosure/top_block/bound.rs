@@ -10,9 +10,10 @@
 use nalgebra::DMatrix;
 use nets::Targets;
 
+use super::terms::{driver_ce, grad_error, penalty_terms, quad_sample, sums_term};
 use super::{Parts, TopBlockWorkspace};
 use crate::enclosure::api::OP;
-use crate::enclosure::fp::{LIBM_ULPS, U64, UpOps, dn, eta, gamma, up, up_ops};
+use crate::enclosure::fp::{LIBM_ULPS, U64, UpOps, dn, eta, gamma, up};
 use crate::error::{MajorizeError, Result};
 
 #[cfg(test)]
@@ -63,13 +64,13 @@ pub(crate) struct Raw {
 
 /// `up(x + y)`.
 #[inline]
-fn ua(x: f64, y: f64) -> f64 {
+pub(crate) fn ua(x: f64, y: f64) -> f64 {
     up(x + y)
 }
 
 /// `up(x * y)`.
 #[inline]
-fn um(x: f64, y: f64) -> f64 {
+pub(crate) fn um(x: f64, y: f64) -> f64 {
     up(x * y)
 }
 
@@ -153,14 +154,15 @@ pub(crate) fn sup_softmax(
 }
 
 /// The target entry `y_k` of sample `s` (labels: one-hot).
-fn target_at(t: &Targets<f64>, k: usize, s: usize) -> f64 {
+pub(crate) fn target_at(t: &Targets<f64>, k: usize, s: usize) -> f64 {
     match t {
         Targets::Labels { labels, .. } => f64::from(u8::from(labels[s] == k)),
         Targets::Dense(m) => m[(k, s)],
     }
 }
 
-fn check_targets(t: &Targets<f64>, k: usize, n: usize) -> Result<()> {
+/// Errors unless the targets fit `k` outputs and `n` samples (finite dense targets).
+pub(crate) fn check_targets(t: &Targets<f64>, k: usize, n: usize) -> Result<()> {
     let bad = |detail: String| MajorizeError::Shape { op: OP, detail };
     match t {
         Targets::Labels { labels, classes } => {
@@ -292,20 +294,7 @@ pub(crate) fn ray_bound(
         ysb[s] = ys;
         let act1 = ops_d.apply(ws.act.column(s).iter().sum::<f64>());
         let dz = ua(um(gd, ua(um(w2max, act1), b2max)), (dh as f64 + 2.0) * et);
-        let zm0 = um(
-            ws.logits
-                .column(s)
-                .iter()
-                .fold(0.0f64, |m, x| m.max(x.abs())),
-            1.0 + 2.0 * u,
-        );
-        let eps_p = ua(ua(geps_p, um(2.0, ua(um(2.0 * u, zm0), dz))), kf * et);
-        let eg = um(
-            um(w, ys),
-            um(ua(ua(eps_p, 2.0 * gk), um(4.0, gamma(4, u))), 1.0 + 4.0 * u),
-        );
-        let g1 = ws.grad.column(s).iter().fold(0.0, |a, x| ua(a, x.abs()));
-        eps_c[s] = ua(eg, um(gk, g1));
+        eps_c[s] = grad_error(&ws.logits, &ws.grad, s, ys, dz, w, geps_p, gk);
         dzs[s] = dz;
     }
     // Steps 2, 3, 5: one pass over the d x N entries.
@@ -315,7 +304,6 @@ pub(crate) fn ray_bound(
         ws.pm = DMatrix::zeros(dh, n);
     }
     let (mut slope_err, mut err_d, mut lsum) = (0.0, 0.0, 0.0);
-    let per_ce = 2.0 * l + 4.0 * kf + 8.0;
     for s in 0..n {
         let ys = ysb[s];
         let alpha_s = ops_n.apply(p.a_in.column(s).iter().map(|x| x.abs()).sum::<f64>());
@@ -405,8 +393,7 @@ pub(crate) fn ray_bound(
         let mag = ua(um(w2max, s_s), b2max);
         let dlt = ua(ua(dex, um(gd, mag)), (dh as f64 + 2.0) * et);
         let zm = ua(um(mag, 1.0 + 2.0 * gd), (dh as f64 + 2.0) * et);
-        let per = ua(ua(um(12.0, zm), um(l + 8.0, ln_k)), per_ce);
-        let drv = up_ops(um(um(gamma(1, u), ys), per) + kf * et, 8 + kk + l as usize);
+        let drv = driver_ce(ys, zm, kk, ln_k);
         err_d = ua(err_d, um(w, ua(um(2.0 * ys, dlt), drv)));
         lsum = ua(lsum, um(w, um(ys, ua(ua(um(2.0, zm), ln_k), 1.0))));
     }
@@ -435,81 +422,24 @@ pub(crate) fn ray_bound(
             *r = ua(um(ws.r[(k, s)], rf), r_eta);
         }
         let boh = um(um(0.25, nb2), qb[s]);
-        let boh2 = um(0.25, rkb.iter().fold(0.0, |a, r| ua(a, um(*r, *r))));
-        // Var_p(δ) <= Σ_{j≠c} p̄_j (δ_j - δ_c)², p̄_j = sup of softmax_j over the box
-        // [lo, hi] of the exact logits ± ā R (which contains every Lagrange point ξ_s):
-        // p̄_j = 1/(1 + Σ_{i≠j} exp(lo_i - hi_j)), with exp(lo_i - hi_j) =
-        // exp(lo_i - M) exp(M - hi_j), M = max_i lo_i, so 2K - 1 exponentials per sample:
-        // E_i <= exp(lo_i - M), F_j <= exp(M - hi_j), and prefix and suffix sums of E,
-        // everything rounded down. When M is not finite, p̄_j = 1 (always valid).
         let zc = ws.logits.column(s);
-        let c = (0..kk).fold(0, |m, k| if zc[k] > zc[m] { k } else { m });
-        let rad = |k: usize| ua(dzs[s], um(abar, rkb[k]));
-        for (k, lo) in lob.iter_mut().enumerate() {
-            *lo = dn(zc[k] - rad(k));
-        }
-        let shift = shifted_exps(lob, eb, pre, suf, exp_f, et);
-        let (mut var, mut ok) = (0.0f64, true);
-        for j in (0..kk).filter(|j| *j != c) {
-            let pbar = sup_softmax(shift, j, || up(zc[j] + rad(j)), pre, suf, exp_f, et);
-            let dd = ua(rkb[j], rkb[c]);
-            var = ua(var, um(pbar, um(dd, dd)));
-            ok &= var.is_finite();
-        }
-        let vb = if ok { um(0.5, var) } else { f64::INFINITY };
-        let qs = boh.min(boh2).min(vb);
+        let qs = quad_sample(zc, rkb, dzs[s], abar, boh, (lob, eb, pre, suf), exp_f, et);
         quad = ua(quad, um(um(w, ys), qs));
     }
     // Step 7: the penalty, over every penalised tensor (the direction lives on the block).
-    let l2 = p.loss.l2;
-    let (mut sw2, mut nparams) = (0.0f64, 0usize);
-    for layer in p.net.layers() {
-        for t in (0..layer.num_param_tensors()).filter_map(|i| layer.param(i)) {
-            nparams += t.values.len();
-            if t.penalised {
-                sw2 = t.values.iter().fold(sw2, |a, x| ua(a, um(*x, *x)));
-            }
-        }
-    }
-    let (mut wv, mut swv, mut sv2) = (0.0f64, 0.0f64, 0.0f64);
     let blocks: [(&[f64], &[f64], bool); 2] = [
         (p.w.as_slice(), p.v, p.w_penalised),
         (p.b.as_slice(), p.beta, p.b_penalised),
     ];
-    for (x, v, pen) in blocks {
-        if !pen {
-            continue;
-        }
-        for (a, b) in x.iter().zip(v) {
-            wv += a * b;
-            swv = ua(swv, um(a.abs(), b.abs()));
-            sv2 = ua(sv2, um(*b, *b));
-        }
-    }
-    let m_pen = p.v.len() + p.beta.len();
-    let dot_hi = ua(wv, um(gamma(m_pen + 1, u), swv));
-    let pslope = um(l2, dot_hi);
-    let pcurv = um(0.5 * l2, sv2);
-    let sm = ua(ua(sw2, um(2.0 * abar, swv)), um(um(abar, abar), sv2));
-    let f1 = up(1.0 + g4);
-    let fac = up(um(um(f1, f1), up(1.0 + gamma(nparams + 6, u))) - 1.0);
-    let pen_max = um(0.5 * l2, sm);
-    let pe = ua(um(pen_max, fac), nparams as f64 * et);
-    // The driver's sums: over the K outputs inside each sample's loss (K - 1 roundings
-    // on terms of total size <= Y_s (2 z_s + ln K); exact for labels, whose other terms
-    // are exact zeros), over the N samples, the product by fl(1/N) and the penalty.
-    let k_sum = match p.targets {
-        Targets::Labels { .. } => 0,
-        Targets::Dense(_) => kk,
-    };
-    let sums = um(gamma(n + k_sum + 4, u), ua(ua(lsum, pen_max), value.abs()));
-    let err = ua(ua(err_d, pe), sums);
+    let pen = penalty_terms(p.net, p.loss.l2, abar, blocks);
+    let sums = sums_term(p.targets, n, kk, lsum, pen.pen_max, value);
+    let err = ua(ua(err_d, pen.pe), sums);
     let mut slack = um(2.0, err);
     if kn.zero_slack {
         slack = 0.0;
     }
-    let slope = ua(ua(lin_hi, slope_err), pslope);
-    let curvature = ua(quad, pcurv);
+    let slope = ua(ua(lin_hi, slope_err), pen.slope);
+    let curvature = ua(quad, pen.curv);
     if !(slack.is_finite() && slope.is_finite() && curvature.is_finite()) {
         slack = f64::INFINITY;
     }

@@ -22,16 +22,17 @@
 //! **Scope.** `T = f64` only (f32 returns [`MajorizeError::Unsupported`]); one direction.
 //! Anything else returns `Unsupported` and the caller falls back to the Taylor enclosure.
 
-mod bound;
+pub(crate) mod bound;
+pub(crate) mod prep;
+pub(crate) mod terms;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use autodiff::Real;
 use nalgebra::{DMatrix, DVector};
-use nets::{Activation, LossKind, Sequential, Targets};
+use nets::{Activation, Sequential, Targets};
 
-use super::api::{EnclosureRequest, OP, Step, check_output, to_t_up, validate};
-use super::downcast;
+use super::api::{EnclosureRequest, Step, to_t_up};
 use super::fp::Iv;
 use super::from_layer::FromLayer;
 use crate::error::{MajorizeError, Result};
@@ -153,7 +154,7 @@ pub(crate) fn copy_into(dst: &mut DMatrix<f64>, src: &DMatrix<f64>) {
 }
 
 fn unsupported(why: String) -> MajorizeError {
-    MajorizeError::Unsupported(format!("enclose_top_block: {why}"))
+    prep::unsupported("enclose_top_block", why)
 }
 
 /// The certified chord/tangent bound of `psi(a)` (module doc) along the single direction
@@ -174,30 +175,8 @@ pub fn enclose_top_block<T: Real>(
     from: &FromLayer<'_, T>,
     ws: &mut TopBlockWorkspace,
 ) -> Result<RayBound<T>> {
-    if T::dtype_name() != "f64" {
-        return Err(unsupported(format!(
-            "scalar type {} (f64 only)",
-            T::dtype_name()
-        )));
-    }
-    let plan = validate(req)?;
-    super::extreme::check_l2(req.loss)?;
-    let [dir] = req.directions else {
-        return Err(unsupported(format!(
-            "{} directions (one only)",
-            req.directions.len()
-        )));
-    };
-    if req.loss.kind != LossKind::SoftmaxCrossEntropy {
-        return Err(unsupported(format!(
-            "loss {:?} (softmax cross-entropy only)",
-            req.loss.kind
-        )));
-    }
-    let at = plan
-        .iter()
-        .position(|s| matches!(s, Step::Dense(li) if *li == from.layer))
-        .ok_or_else(|| unsupported(format!("layer {} is not a dense layer", from.layer)))?;
+    const WHO: &str = "enclose_top_block";
+    let (plan, at) = prep::head(req, from.layer, WHO)?;
     let top = match &plan[at..] {
         [Step::Dense(_), Step::Act(Activation::Relu), Step::Dense(o)] => *o,
         _ => {
@@ -207,109 +186,12 @@ pub fn enclose_top_block<T: Real>(
             )));
         }
     };
-    let net: &Sequential<f64> = downcast(req.net).ok_or_else(|| unsupported("not f64".into()))?;
-    let a_in: &DMatrix<f64> = downcast(from.input).ok_or_else(|| unsupported("not f64".into()))?;
-    let targets: &Targets<f64> =
-        downcast(req.targets).ok_or_else(|| unsupported("not f64".into()))?;
-    let dir: &DVector<f64> = downcast(dir).ok_or_else(|| unsupported("not f64".into()))?;
-    let alpha_max = req.alpha_max[0].to_f64();
-    let (Some(d), Some(out)) = (
-        net.layers()[from.layer].as_dense(),
-        net.layers()[top].as_dense(),
-    ) else {
-        return Err(unsupported("the layers are not dense".into()));
-    };
-    let (Some(wi), Some(bi)) = (
-        net.param_span(from.layer, "weight"),
-        net.param_span(from.layer, "bias"),
-    ) else {
-        return Err(unsupported(format!(
-            "dense layer {} does not expose weight and bias",
-            from.layer
-        )));
-    };
-    let (lo, hi) = (
-        wi.offset.min(bi.offset),
-        net.layer_param_offset(from.layer + 1),
-    );
-    let ds = dir.as_slice();
-    if let Some(j) = ds[..lo].iter().chain(&ds[hi..]).position(|x| *x != 0.0) {
-        return Err(unsupported(format!(
-            "the direction is nonzero outside layer {} (entry {})",
-            from.layer,
-            if j < lo { j } else { j - lo + hi }
-        )));
-    }
-    let (rows, n) = (d.weight.ncols(), req.inputs.ncols());
-    if a_in.shape() != (rows, n) {
-        return Err(MajorizeError::Shape {
-            op: OP,
-            detail: format!(
-                "the input of layer {} is {}x{}, expected {rows}x{n}",
-                from.layer,
-                a_in.nrows(),
-                a_in.ncols()
-            ),
-        });
-    }
-    crate::validate::finite(OP, "layer input", a_in)?;
-    let v = &ds[wi.offset..wi.offset + wi.rows * wi.cols];
-    let beta = &ds[bi.offset..bi.offset + bi.rows];
-    // Z0 and P: the given products (checked on two columns, as the engine does),
-    // borrowed, or ours, formed in the workspace's buffers (taken out while the bound
-    // borrows them, and put back after).
+    let (blk, d, out) = prep::block(req, from, top, WHO)?;
+    let (a_in, v, beta) = (blk.a_in, blk.v, blk.beta);
+    // Z0 and P: the given products or ours, formed in the workspace's buffers (taken out
+    // while the bound borrows them, and put back after).
     let (mut z0_buf, mut pd_buf) = (std::mem::take(&mut ws.z0), std::mem::take(&mut ws.pd));
-    let z0: &DMatrix<f64> = match from.output.and_then(downcast::<_, DMatrix<f64>>) {
-        Some(z) => {
-            check_output(d, a_in, z, &format_args!("layer {}", from.layer))?;
-            z
-        }
-        None => {
-            d.forward_into(a_in, &mut z0_buf)
-                .map_err(|e| unsupported(format!("forward: {e}")))?;
-            &z0_buf
-        }
-    };
-    let vm = nalgebra::DMatrixView::from_slice(v, wi.rows, wi.cols);
-    let pd: &DMatrix<f64> = match from.output_dir.and_then(downcast::<_, DMatrix<f64>>) {
-        Some(p) => {
-            let map = super::api::AffineParts {
-                weight: v,
-                rows: wi.rows,
-                cols: wi.cols,
-                bias: beta,
-            };
-            super::api::check_affine_output(
-                map,
-                a_in,
-                p,
-                &format_args!("layer {} direction", from.layer),
-            )?;
-            p
-        }
-        None => {
-            if pd_buf.shape() != z0.shape() {
-                pd_buf = DMatrix::zeros(z0.nrows(), z0.ncols());
-            }
-            pd_buf.gemm(1.0, &vm, a_in, 0.0);
-            for mut c in pd_buf.column_iter_mut() {
-                for (x, b) in c.iter_mut().zip(beta) {
-                    *x += *b;
-                }
-            }
-            &pd_buf
-        }
-    };
-    if let Some(val) = value
-        && !val.finite()
-    {
-        return Err(MajorizeError::NonFinite {
-            op: OP,
-            what: "value",
-            row: 0,
-            col: 0,
-        });
-    }
+    let (z0, pd) = prep::products(&blk, d, from, value, &mut z0_buf, &mut pd_buf, WHO)?;
     let parts = Parts {
         w: &d.weight,
         b: &d.bias,
@@ -320,12 +202,18 @@ pub fn enclose_top_block<T: Real>(
         a_in,
         z0,
         pd,
-        targets,
+        targets: blk.targets,
         loss: req.loss,
-        net,
-        alpha_max,
-        w_penalised: net.param(from.layer, "weight").is_some_and(|t| t.penalised),
-        b_penalised: net.param(from.layer, "bias").is_some_and(|t| t.penalised),
+        net: blk.net,
+        alpha_max: blk.alpha_max,
+        w_penalised: blk
+            .net
+            .param(from.layer, "weight")
+            .is_some_and(|t| t.penalised),
+        b_penalised: blk
+            .net
+            .param(from.layer, "bias")
+            .is_some_and(|t| t.penalised),
     };
     let r = bound::ray_bound(&parts, value.map(|x| x.to_f64()), ws);
     (ws.z0, ws.pd) = (z0_buf, pd_buf);

@@ -250,8 +250,8 @@ impl TCase {
     }
 }
 
-type Dd = (f64, f64);
-fn dd(x: f64) -> Dd {
+pub(crate) type Dd = (f64, f64);
+pub(crate) fn dd(x: f64) -> Dd {
     (x, 0.0)
 }
 fn two_sum(a: f64, b: f64) -> Dd {
@@ -259,12 +259,12 @@ fn two_sum(a: f64, b: f64) -> Dd {
     let bb = s - a;
     (s, (a - (s - bb)) + (b - bb))
 }
-fn dd_add(a: Dd, b: Dd) -> Dd {
+pub(crate) fn dd_add(a: Dd, b: Dd) -> Dd {
     let (s, e) = two_sum(a.0, b.0);
     let e = e + a.1 + b.1;
     two_sum(s, e)
 }
-fn dd_mul(a: Dd, b: Dd) -> Dd {
+pub(crate) fn dd_mul(a: Dd, b: Dd) -> Dd {
     let p = a.0 * b.0;
     let e = a.0.mul_add(b.0, -p) + (a.0 * b.1 + a.1 * b.0);
     two_sum(p, e)
@@ -321,7 +321,7 @@ impl TCase {
 }
 
 /// Points of `(0, ā]`: 40 geometric from `ā 1e-8`, 20 uniform, `ā` and the minimiser.
-fn points(b: &RayBound<f64>) -> Vec<f64> {
+pub(crate) fn points(b: &RayBound<f64>) -> Vec<f64> {
     let m = b.alpha_max;
     let mut v: Vec<f64> = (0..40)
         .map(|i| m * 10f64.powf(-8.0 * f64::from(i) / 39.0))

@@ -1,0 +1,220 @@
+//! Steps R1-R2 of the ray bound (docs/MAJORIZE.md, "The ray bound of a lower block"): the
+//! anchored forward pass at `a = 0` and the forward band of slopes through the layers
+//! above the block, every bound a rigorous f64 bound of the exact reference `ψ`.
+
+use nalgebra::DMatrix;
+
+use super::{Parts, RayWorkspace};
+use crate::enclosure::api::{OP, check_output};
+use crate::enclosure::fp::{U64, UpOps, dn, eta, gamma, up};
+use crate::enclosure::top_block::bound::{sure_t, ua, um};
+use crate::enclosure::top_block::copy_into;
+use crate::error::{MajorizeError, Result};
+
+/// R2, ReLU of the band `z + a [lo, hi]` (`lo <= hi`, `z` exact): `(sL, sU)` with
+/// `a sL <= relu(z + a s) - relu(z) <= a sU` for every `s` in `[lo, hi]` and `a` in
+/// `[0, ā]`. `sU` bounds the chord of the `hi` line from above (directed; the branch
+/// by `sure_t` or the directed `t_hi`/`t_lo`), `sL` is the right tangent of the `lo`
+/// line (exact). Finite inputs give `sL <= sU`.
+#[inline]
+pub(crate) fn relu_band(
+    z: f64,
+    lo: f64,
+    hi: f64,
+    abar: f64,
+    tangent_for_chord: bool,
+) -> (f64, f64) {
+    let sl = if z > 0.0 {
+        lo
+    } else if z == 0.0 {
+        lo.max(0.0)
+    } else {
+        0.0
+    };
+    if tangent_for_chord {
+        // Mutation (tests only): the right derivative of the hi line, not its chord.
+        let d = if z > 0.0 {
+            hi
+        } else if z == 0.0 {
+            hi.max(0.0)
+        } else {
+            0.0
+        };
+        return (sl, d);
+    }
+    let (sure, tp) = sure_t(z, hi, abar);
+    let su = if z > 0.0 {
+        // Exact chord max(hi, -z/ā); hi alone when t = z + ā hi > 0.
+        let t_lo = if sure { tp } else { dn(z + dn(abar * hi)) };
+        if t_lo > 0.0 {
+            hi
+        } else {
+            hi.max(up(-z / abar))
+        }
+    } else if z == 0.0 {
+        hi.max(0.0)
+    } else {
+        // Exact chord max(0, t/ā) <= max(0, min(hi, t_hi/ā)) (t/ā < hi as z < 0).
+        let t_hi = if sure { tp } else { ua(z, um(abar, hi)) };
+        if t_hi <= 0.0 {
+            0.0
+        } else {
+            hi.min(up(ua(z, um(abar, hi)) / abar)).max(0.0)
+        }
+    };
+    (sl, su)
+}
+
+/// The outcome of [`band`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Band {
+    /// Anchors and band finite.
+    Fine,
+    /// The anchors (our forward pass at `a = 0`) are finite, the band is not.
+    Overflow,
+    /// The forward pass at `a = 0` failed or is not finite.
+    NoAnchors,
+}
+
+/// R1 and R2 into the workspace: the anchors `act[k] = Ĥ0_k`, `zh[k - 1] = Ẑ0_k` (ours,
+/// or the caller's `p.anchors`, checked on two columns and copied); for
+/// the last hidden layer `m - 1` its band `sl`, `su`; for each hidden layer `k < m` and
+/// sample `s` the inflated sums `U_d(Σ_j |Ĥ0_k|)` at `col[k N + s]` and `U_d(Σ_j M_k)`
+/// (`M = max(|sL|, |sU|)`) at `col[(m + k) N + s]`. Returns which of them are finite
+/// (the caller makes the slack infinite otherwise: valid, useless).
+pub(crate) fn band(p: &Parts<'_>, ws: &mut RayWorkspace, tangent_for_chord: bool) -> Result<Band> {
+    let m = p.above.len();
+    let n = p.a_in.ncols();
+    let abar = p.alpha_max;
+    ws.shape(p);
+    ws.col.clear();
+    ws.col.resize(2 * m * n, 0.0);
+    // R1: Ĥ0_0 = relu(Z0'), Ẑ0_k = fl(W_k Ĥ0_{k-1}) + b_k, Ĥ0_k = relu(Ẑ0_k).
+    for (o, z) in ws.act[0].iter_mut().zip(p.z0.iter()) {
+        *o = z.max(0.0);
+    }
+    if let Some(t) = p.anchors.as_deref()
+        && t.len() != m
+    {
+        return Err(MajorizeError::Shape {
+            op: OP,
+            detail: format!("{} anchors for {m} dense layers above the block", t.len()),
+        });
+    }
+    for k in 1..=m {
+        if let Some(t) = p.anchors.as_deref() {
+            // The caller's forward pass (checked on two columns, as a given Z0').
+            let what = format_args!("dense layer {k} above the block");
+            check_output(p.above[k - 1], &ws.act[k - 1], t[k - 1], &what)?;
+            copy_into(&mut ws.zh[k - 1], t[k - 1]);
+        } else if p.above[k - 1]
+            .forward_into(&ws.act[k - 1], &mut ws.zh[k - 1])
+            .is_err()
+        {
+            return Ok(Band::NoAnchors);
+        }
+        if k < m {
+            let (a, z) = (&mut ws.act[k], &ws.zh[k - 1]);
+            for (o, x) in a.iter_mut().zip(z.iter()) {
+                *o = x.max(0.0);
+            }
+        }
+        if !ws.zh[k - 1].iter().all(|x| x.is_finite()) {
+            return Ok(Band::NoAnchors);
+        }
+    }
+    // R2: the band, layer by layer.
+    let mut ok = true;
+    for k in 0..m {
+        let d = ws.act[k].nrows();
+        let ops_d = UpOps::new(d);
+        {
+            // Column-major: sample s is the slice [s d, (s + 1) d) of every d x N matrix.
+            let z = if k == 0 { p.z0 } else { &ws.zh[k - 1] }.as_slice();
+            let (lo_src, hi_src) = if k == 0 {
+                (p.pd.as_slice(), p.pd.as_slice())
+            } else {
+                (ws.mu[k - 1].as_slice(), ws.rad[k - 1].as_slice())
+            };
+            let (sl, su) = (ws.sl[k].as_mut_slice(), ws.su[k].as_mut_slice());
+            let act = ws.act[k].as_slice();
+            for s in 0..n {
+                let r = s * d..(s + 1) * d;
+                let (mut h1, mut m1) = (0.0f64, 0.0f64);
+                let cols = z[r.clone()]
+                    .iter()
+                    .zip(&lo_src[r.clone()])
+                    .zip(&hi_src[r.clone()])
+                    .zip(sl[r.clone()].iter_mut().zip(su[r.clone()].iter_mut()))
+                    .zip(&act[r]);
+                for ((((zv, x), y), (slv, suv)), h) in cols {
+                    // k = 0: lo = hi = P'; k >= 1: x = μ, y = rad.
+                    let (lo, hi) = if k == 0 {
+                        (*x, *y)
+                    } else {
+                        (dn(x - y), up(x + y))
+                    };
+                    let (a, b) = relu_band(*zv, lo, hi, abar, tangent_for_chord);
+                    ok &= a.is_finite() && b.is_finite();
+                    *slv = a;
+                    *suv = b;
+                    h1 += h;
+                    m1 += a.abs().max(b.abs());
+                }
+                ws.col[k * n + s] = ops_d.apply(h1);
+                ws.col[(m + k) * n + s] = ops_d.apply(m1);
+            }
+        }
+        if !ok {
+            return Ok(Band::Overflow);
+        }
+        if k + 1 == m {
+            break;
+        }
+        let (mu, rad) = (&mut ws.mu[k], &mut ws.rad[k]);
+        dense_step(
+            &p.above[k].weight,
+            &ws.absw[k],
+            (&mut ws.sl[k], &mut ws.su[k]),
+            (mu, rad),
+        );
+        if !(ws.mu[k].iter().all(|x| x.is_finite()) && ws.rad[k].iter().all(|x| x.is_finite())) {
+            return Ok(Band::Overflow);
+        }
+    }
+    Ok(Band::Fine)
+}
+
+/// R2, dense: from the band `[sL, sU]` of a layer's output slopes (`sl`, `su`, `d x N`),
+/// the next pre-activation's slopes `W σ ∈ μ ± rad` for every `σ` in the band, with
+/// `μ = fl(W c)`, `c = sL/2 + sU/2`, `rad = U_{2d}(fl(|W| r')) + (d + 1)η`, `r' = up(r +
+/// γ_d |c|)`, `r` = the directed `max(sU - c, c - sL)` (so `[sL, sU] ⊆ c ± r` exactly,
+/// and `|fl(W c) - W c| <= γ_d |W||c| + (d + 1)η` is inside `rad`). Overwrites `sl`,
+/// `su` with `c`, `r'`. `absw = |W|`.
+pub(crate) fn dense_step(
+    w: &DMatrix<f64>,
+    absw: &DMatrix<f64>,
+    (sl, su): (&mut DMatrix<f64>, &mut DMatrix<f64>),
+    (mu, rad): (&mut DMatrix<f64>, &mut DMatrix<f64>),
+) {
+    let d = w.ncols();
+    let gdc = gamma(d, U64);
+    for (a, b) in sl.iter_mut().zip(su.iter_mut()) {
+        let x = 0.5 * *a + 0.5 * *b;
+        let r = ua(up(*b - x).max(up(x - *a)), um(gdc, x.abs()));
+        (*a, *b) = (x, r);
+    }
+    mu.gemm(1.0, w, sl, 0.0);
+    rad.gemm(1.0, absw, su, 0.0);
+    let ops = UpOps::new(2 * d);
+    let tail = (d as f64 + 1.0) * eta(U64);
+    for x in rad.iter_mut() {
+        *x = ua(ops.apply(*x), tail);
+    }
+}
+
+/// `|W|` of `w` into `dst` (reusing its allocation when the shapes agree).
+pub(crate) fn abs_into(dst: &mut DMatrix<f64>, w: &DMatrix<f64>) {
+    crate::enclosure::top_block::copy_into(dst, w);
+    dst.apply(|x| *x = x.abs());
+}

@@ -1,0 +1,150 @@
+//! Unit checks of R2's directed rounding: the ReLU band (`relu_band`) against an exact
+//! (double-double) evaluation at many points of `[0, ā]`, on random and margin inputs.
+
+use super::super::band::relu_band;
+use super::*;
+
+/// `relu(z + a s) - relu(z) - a b` in double-double (the products are exact).
+fn gap(z: f64, a: f64, s: f64, b: f64) -> f64 {
+    let t = dd_add(dd(z), dd_mul(dd(a), dd(s)));
+    let r = if t.0 > 0.0 { t } else { dd(0.0) };
+    let f = dd_add(r, dd(-z.max(0.0)));
+    let ab = dd_mul(dd(a), dd(b));
+    let g = dd_add(f, (-ab.0, -ab.1));
+    g.0 + g.1
+}
+
+/// For `z`, `lo <= hi`, `ā`: `a sL <= relu(z + a lo) - relu(z)` and `relu(z + a hi) -
+/// relu(z) <= a sU` at 0, `ā`, the kinks of both lines (and their neighbours) and a grid.
+fn check_band(z: f64, lo: f64, hi: f64, abar: f64) -> usize {
+    let (sl, su) = relu_band(z, lo, hi, abar, false);
+    assert!(
+        sl <= su,
+        "z {z:e} lo {lo:e} hi {hi:e} ā {abar:e}: {sl:e} > {su:e}"
+    );
+    let mut pts: Vec<f64> = (0..=16).map(|i| abar * f64::from(i) / 16.0).collect();
+    for s in [lo, hi] {
+        let k = -z / s;
+        if k.is_finite() && k > 0.0 && k < abar {
+            pts.extend([k, k.next_up(), k.next_down()]);
+        }
+    }
+    let mut n = 0;
+    for a in pts.into_iter().filter(|a| (0.0..=abar).contains(a)) {
+        let scale = 1e-30 * (z.abs() + a * (lo.abs() + hi.abs() + sl.abs() + su.abs()));
+        let up_gap = gap(z, a, hi, su);
+        let lo_gap = gap(z, a, lo, sl);
+        assert!(
+            up_gap <= scale && lo_gap >= -scale,
+            "z {z:e} lo {lo:e} hi {hi:e} ā {abar:e} a {a:e}: sL {sl:e} sU {su:e} gaps {lo_gap:e} {up_gap:e}"
+        );
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn relu_band_is_a_band() {
+    let mut rng = ChaCha8Rng::seed_from_u64(77);
+    let mut n = 0usize;
+    for i in 0..200_000u32 {
+        let abar = 10f64.powf(rng.random_range(-12.0..6.0));
+        let scale = 10f64.powf(rng.random_range(-8.0..8.0));
+        let hi = scale * gauss(&mut rng);
+        let lo = hi - scale * rng.random::<f64>() * if i % 3 == 0 { 0.0 } else { 1.0 };
+        // z: random, zero, or at the margin of hi's kink (z = -ā hi, nudged by ulps).
+        let z = match i % 4 {
+            0 => scale * abar * gauss(&mut rng),
+            1 => 0.0,
+            _ => {
+                let mut z = -(abar * hi);
+                for _ in 0..rng.random_range(0..4) {
+                    z = if rng.random::<bool>() {
+                        z.next_up()
+                    } else {
+                        z.next_down()
+                    };
+                }
+                z
+            }
+        };
+        n += check_band(z, lo, hi, abar);
+    }
+    println!("relu_band: {n} points");
+}
+
+/// The dense step of R2: for every row, the exact extremes of `W σ` over the box `σ ∈
+/// [sL, sU]` (`Σ_i max/min(W_ji sL_i, W_ji sU_i)`, exact products summed in
+/// double-double) lie in `[μ - rad, μ + rad]` after the outward rounding of `lo`, `hi`.
+/// Random bands and cancelling ones (rows `(w, -w, ...)` on nearly equal slopes of size
+/// up to 1e8, where `fl(W c)` errs by far more than the box's width).
+#[test]
+fn dense_step_contains_the_exact_range() {
+    use super::super::band::{abs_into, dense_step};
+    let mut rng = ChaCha8Rng::seed_from_u64(78);
+    let mut n_checked = 0usize;
+    for case in 0..3000u32 {
+        let (dout, din, n) = (
+            rng.random_range(1..=6usize),
+            rng.random_range(2..=12usize),
+            rng.random_range(1..=4usize),
+        );
+        let cancel = case % 2 == 0;
+        let big = 10f64.powf(rng.random_range(-3.0..8.0));
+        let w = DMatrix::from_fn(dout, din, |_, i| {
+            if cancel {
+                big * if i % 2 == 0 { 1.0 } else { -1.0 } * (1.0 + 1e-3 * f64::from(i as u32))
+            } else {
+                gauss(&mut rng)
+            }
+        });
+        let mut sl = DMatrix::from_fn(din, n, |_, _| {
+            if cancel {
+                big * (1.0 + 1e-15 * gauss(&mut rng))
+            } else {
+                big * gauss(&mut rng)
+            }
+        });
+        let mut su = sl.map(|x| {
+            if rng.random_range(0..3) == 0 {
+                x
+            } else {
+                x + big * 1e-14 * rng.random::<f64>()
+            }
+        });
+        let (sl0, su0) = (sl.clone(), su.clone());
+        let mut absw = DMatrix::zeros(0, 0);
+        abs_into(&mut absw, &w);
+        let (mut mu, mut rad) = (DMatrix::zeros(dout, n), DMatrix::zeros(dout, n));
+        dense_step(&w, &absw, (&mut sl, &mut su), (&mut mu, &mut rad));
+        for s in 0..n {
+            for j in 0..dout {
+                let (mut hi, mut lo) = (dd(0.0), dd(0.0));
+                for i in 0..din {
+                    let (p, q) = (
+                        dd_mul(dd(w[(j, i)]), dd(sl0[(i, s)])),
+                        dd_mul(dd(w[(j, i)]), dd(su0[(i, s)])),
+                    );
+                    let (mx, mn) = if p.0 + p.1 >= q.0 + q.1 {
+                        (p, q)
+                    } else {
+                        (q, p)
+                    };
+                    hi = dd_add(hi, mx);
+                    lo = dd_add(lo, mn);
+                }
+                let (m, r) = (mu[(j, s)], rad[(j, s)]);
+                let (bl, bh) = ((m - r).next_down(), (m + r).next_up());
+                let tol = 1e-28 * (m.abs() + r);
+                assert!(
+                    hi.0 + hi.1 - bh <= tol && lo.0 + lo.1 - bl >= -tol,
+                    "case {case} ({j}, {s}): [{:e}, {:e}] not in [{bl:e}, {bh:e}]",
+                    lo.0 + lo.1,
+                    hi.0 + hi.1
+                );
+                n_checked += 1;
+            }
+        }
+    }
+    println!("dense_step: {n_checked} rows");
+}
