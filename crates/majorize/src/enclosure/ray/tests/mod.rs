@@ -11,6 +11,7 @@ use super::super::top_block::tests::{Dd, dd, dd_add, dd_mul, points};
 use super::super::*;
 use super::{RayWorkspace, enclose_ray};
 
+mod adversarial;
 mod checks;
 mod compare;
 mod config;
