@@ -212,6 +212,14 @@ fn take_margin() -> f64 {
     MARGIN.with(|m| m.replace(f64::INFINITY))
 }
 
+/// `x <= y`, false when either is NaN.
+fn at_most(x: f64, y: f64) -> bool {
+    matches!(
+        x.partial_cmp(&y),
+        Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+    )
+}
+
 /// The strict check of one bound at `pts` (and at 0): `Err` with the first violation,
 /// else the number of comparisons (0 when the slack is infinite: nothing to check).
 fn strict(c: &RCase, b: &RayBound<f64>, pts: &[f64]) -> std::result::Result<usize, String> {
@@ -219,7 +227,7 @@ fn strict(c: &RCase, b: &RayBound<f64>, pts: &[f64]) -> std::result::Result<usiz
         return Ok(0);
     }
     let acc0 = accurate(c, 0.0);
-    if !((acc0 - b.value).abs() <= b.slack) {
+    if !at_most((acc0 - b.value).abs(), b.slack) {
         return Err(format!("phi(0) {acc0:e} vs value {:e} ({b:?})", b.value));
     }
     let mut k = 0;
@@ -229,7 +237,7 @@ fn strict(c: &RCase, b: &RayBound<f64>, pts: &[f64]) -> std::result::Result<usiz
             continue;
         }
         for (what, x) in [("record", c.record(a)), ("exact", accurate(c, a))] {
-            if !(x <= ub) {
+            if !at_most(x, ub) {
                 return Err(format!("a {a:e}: {what} {x:e} > {ub:e} ({b:?})"));
             }
             MARGIN.with(|m| m.set(m.get().min((ub - x) / b.slack)));
