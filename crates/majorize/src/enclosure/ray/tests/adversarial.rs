@@ -45,11 +45,7 @@ fn accurate(c: &RCase, a: f64) -> f64 {
         }
         let mx = *h
             .iter()
-            .max_by(|x, y| {
-                x.0.partial_cmp(&y.0)
-                    .unwrap()
-                    .then(x.1.partial_cmp(&y.1).unwrap())
-            })
+            .max_by(|x, y| x.0.total_cmp(&y.0).then(x.1.total_cmp(&y.1)))
             .unwrap();
         let se: f64 = h
             .iter()
