@@ -15,6 +15,7 @@ mod adversarial;
 mod checks;
 mod compare;
 mod config;
+mod given_far;
 mod units;
 
 /// One problem: `layer` is the moving dense layer (ReLU, dense pairs above it), `input`
