@@ -11,9 +11,11 @@ use super::super::top_block::tests::{Dd, dd, dd_add, dd_mul, points};
 use super::super::*;
 use super::{RayWorkspace, enclose_ray};
 
+mod adversarial;
 mod checks;
 mod compare;
 mod config;
+mod given_far;
 mod units;
 
 /// One problem: `layer` is the moving dense layer (ReLU, dense pairs above it), `input`
