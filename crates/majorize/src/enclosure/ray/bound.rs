@@ -10,7 +10,7 @@ use crate::enclosure::api::OP;
 use crate::enclosure::fp::{LIBM_ULPS, U64, UpOps, dn, eta, gamma, up};
 use crate::enclosure::top_block::bound::{Raw, check_targets, target_at, ua, um};
 use crate::enclosure::top_block::terms::{
-    driver_ce, grad_error, penalty_terms, quad_sample, sums_term,
+    driver_ce, grad_error, penalty_terms, quad_sample, sums_term, weight_up,
 };
 use crate::error::{MajorizeError, Result};
 
@@ -61,7 +61,7 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
     check_targets(p.targets, kk, n)?;
     let kf = kk as f64;
     let (u, et) = (U64, eta(U64));
-    let w = p.loss.sample_weight(n);
+    let w = weight_up(p.loss, n);
     let kn = knobs();
     let value_given = value.is_some();
     // R1, R2: anchors and band. The value at a = 0 from the anchored logits Ẑ0_m.

@@ -202,7 +202,7 @@ pub(crate) fn ray_bound(
     check_targets(p.targets, kk, n)?;
     let kf = kk as f64;
     let (u, et) = (U64, eta(U64));
-    let w = p.loss.sample_weight(n);
+    let w = super::terms::weight_up(p.loss, n);
     // Step 4: the logits at a = 0 from relu(Z0'), nets' loss value and gradient there.
     if ws.act.shape() != p.z0.shape() {
         ws.act = DMatrix::zeros(dh, n);

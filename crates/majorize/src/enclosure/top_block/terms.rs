@@ -19,6 +19,16 @@ pub(crate) struct PenaltyTerms {
     pub(crate) pe: f64,
 }
 
+/// An upper bound of the exact sample weight (`1` for a sum, `1/N` for a mean), the
+/// multiplier of every per-sample nonnegative term of both bounds: `fl(1/N)` may lie up
+/// to `u` relative below `1/N`, so a mean takes the next float above it (review
+/// rayreview's finding 1; `1/N` exact for `N` a power of two is then one ulp high,
+/// harmless).
+pub(crate) fn weight_up(loss: &nets::Loss, n: usize) -> f64 {
+    let w = loss.sample_weight(n);
+    if w == 1.0 { w } else { up(w) }
+}
+
 /// [`PenaltyTerms`] of `net` with L2 weight `l2` on `[0, abar]`.
 pub(crate) fn penalty_terms(
     net: &nets::Sequential<f64>,

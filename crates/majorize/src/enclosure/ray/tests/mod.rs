@@ -279,7 +279,13 @@ impl RCase {
         for a in pts {
             let ub = b.upper_bound(a).unwrap();
             for x in [self.record(a), self.accurate(a)] {
-                if x > ub {
+                // A NaN record or value under a finite bound is a violation too (review
+                // rayreview: `x > ub` let it pass); an infinite bound certifies nothing.
+                let under = matches!(
+                    x.partial_cmp(&ub),
+                    Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+                );
+                if !under && ub != f64::INFINITY {
                     return (
                         Some(format!("a {a:e}: {x:e} > {ub:e} ({b:?})")),
                         checked,
