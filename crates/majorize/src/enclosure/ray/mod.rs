@@ -25,7 +25,7 @@ use autodiff::Real;
 use nalgebra::{DMatrix, DVector};
 use nets::{Activation, Dense, Sequential, Targets};
 
-use super::api::{EnclosureRequest, Step, to_t_up};
+use super::api::{EnclosureRequest, Step};
 use super::downcast;
 use super::from_layer::FromLayer;
 use super::top_block::{RayBound, prep};
@@ -195,6 +195,7 @@ pub(crate) fn enclose_ray_with<T: Real>(
     };
     let (mut z0_buf, mut pd_buf) = (std::mem::take(&mut ws.z0), std::mem::take(&mut ws.pd));
     let (z0, pd) = prep::products(&blk, d, from, value, &mut z0_buf, &mut pd_buf, WHO)?;
+    let (w_penalised, b_penalised) = prep::penalised(blk.net, from.layer);
     let parts = Parts {
         w: &d.weight,
         b: &d.bias,
@@ -209,23 +210,10 @@ pub(crate) fn enclose_ray_with<T: Real>(
         loss: req.loss,
         net: blk.net,
         alpha_max: blk.alpha_max,
-        w_penalised: blk
-            .net
-            .param(from.layer, "weight")
-            .is_some_and(|t| t.penalised),
-        b_penalised: blk
-            .net
-            .param(from.layer, "bias")
-            .is_some_and(|t| t.penalised),
+        w_penalised,
+        b_penalised,
     };
     let r = bound::ray_bound(&parts, value.map(|x| x.to_f64()), ws);
     (ws.z0, ws.pd) = (z0_buf, pd_buf);
-    let r = r?;
-    Ok(RayBound {
-        value: T::of(r.value),
-        slope: to_t_up(r.slope),
-        curvature: to_t_up(r.curvature),
-        slack: to_t_up(r.slack),
-        alpha_max: req.alpha_max[0],
-    })
+    Ok(r?.into_bound(req.alpha_max[0]))
 }

@@ -62,6 +62,21 @@ pub(crate) struct Raw {
     pub(crate) slack: f64,
 }
 
+impl Raw {
+    /// The bound in `T` on `[0, alpha_max]`: the value as computed, the slope, curvature
+    /// and slack rounded up into `T`.
+    pub(crate) fn into_bound<T: autodiff::Real>(self, alpha_max: T) -> super::RayBound<T> {
+        use crate::enclosure::api::to_t_up;
+        super::RayBound {
+            value: T::of(self.value),
+            slope: to_t_up(self.slope),
+            curvature: to_t_up(self.curvature),
+            slack: to_t_up(self.slack),
+            alpha_max,
+        }
+    }
+}
+
 /// `up(x + y)`.
 #[inline]
 pub(crate) fn ua(x: f64, y: f64) -> f64 {

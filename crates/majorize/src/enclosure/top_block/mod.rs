@@ -192,6 +192,7 @@ pub fn enclose_top_block<T: Real>(
     // while the bound borrows them, and put back after).
     let (mut z0_buf, mut pd_buf) = (std::mem::take(&mut ws.z0), std::mem::take(&mut ws.pd));
     let (z0, pd) = prep::products(&blk, d, from, value, &mut z0_buf, &mut pd_buf, WHO)?;
+    let (w_penalised, b_penalised) = prep::penalised(blk.net, from.layer);
     let parts = Parts {
         w: &d.weight,
         b: &d.bias,
@@ -206,23 +207,10 @@ pub fn enclose_top_block<T: Real>(
         loss: req.loss,
         net: blk.net,
         alpha_max: blk.alpha_max,
-        w_penalised: blk
-            .net
-            .param(from.layer, "weight")
-            .is_some_and(|t| t.penalised),
-        b_penalised: blk
-            .net
-            .param(from.layer, "bias")
-            .is_some_and(|t| t.penalised),
+        w_penalised,
+        b_penalised,
     };
     let r = bound::ray_bound(&parts, value.map(|x| x.to_f64()), ws);
     (ws.z0, ws.pd) = (z0_buf, pd_buf);
-    let r = r?;
-    Ok(RayBound {
-        value: T::of(r.value),
-        slope: to_t_up(r.slope),
-        curvature: to_t_up(r.curvature),
-        slack: to_t_up(r.slack),
-        alpha_max: req.alpha_max[0],
-    })
+    Ok(r?.into_bound(req.alpha_max[0]))
 }
