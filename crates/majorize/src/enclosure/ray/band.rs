@@ -212,9 +212,3 @@ pub(crate) fn dense_step(
         *x = ua(ops.apply(*x), tail);
     }
 }
-
-/// `|W|` of `w` into `dst` (reusing its allocation when the shapes agree).
-pub(crate) fn abs_into(dst: &mut DMatrix<f64>, w: &DMatrix<f64>) {
-    crate::enclosure::top_block::copy_into(dst, w);
-    dst.apply(|x| *x = x.abs());
-}

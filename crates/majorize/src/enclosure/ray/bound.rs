@@ -10,7 +10,8 @@ use crate::enclosure::api::OP;
 use crate::enclosure::fp::{LIBM_ULPS, U64, UpOps, dn, eta, gamma, up};
 use crate::enclosure::top_block::bound::{Raw, check_targets, target_at, ua, um};
 use crate::enclosure::top_block::terms::{
-    driver_ce, grad_error, penalty_terms, quad_sample, sums_term, weight_up,
+    driver_ce, grad_error, norm2_sq_upper, penalty_terms, quad_sample, row_sum_max, sums_term,
+    weight_up,
 };
 use crate::error::{MajorizeError, Result};
 
@@ -128,18 +129,7 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
     }
     ws.r.gemm(1.0, &ws.absw[m - 1], &ws.mtop, 0.0);
     // Constants of the output layer and of each layer above (R4): ω_k, ρ_k, β_k.
-    let row_sum_max = |wk: &DMatrix<f64>| {
-        let mut rs = 0.0f64;
-        for i in 0..wk.nrows() {
-            rs = rs.max(wk.row(i).iter().fold(0.0, |s, x| ua(s, x.abs())));
-        }
-        rs
-    };
-    let fro = out.weight.iter().fold(0.0, |s, x| ua(s, um(*x, *x)));
-    let col1 = (0..dh)
-        .map(|j| (0..kk).fold(0.0, |s, k| ua(s, out.weight[(k, j)].abs())))
-        .fold(0.0, f64::max);
-    let nb2 = fro.min(um(col1, row_sum_max(&out.weight)));
+    let nb2 = norm2_sq_upper(&out.weight, row_sum_max(&out.weight));
     // The block (step 1 of the top block): wa_max, bb_max, cdev.
     let dblk = p.w.nrows();
     let (mut wamax, mut bbmax) = (0.0f64, 0.0f64);

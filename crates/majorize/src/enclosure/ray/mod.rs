@@ -98,7 +98,7 @@ impl RayWorkspace {
             if i == self.absw.len() {
                 self.absw.push(DMatrix::zeros(0, 0));
             }
-            band::abs_into(&mut self.absw[i], &l.weight);
+            super::top_block::abs_into(&mut self.absw[i], &l.weight);
         }
     }
 }

@@ -285,11 +285,7 @@ pub(crate) fn ray_bound(
     let w2max = cm.iter().copied().fold(0.0, f64::max);
     let b2max = p.b2.iter().fold(0.0f64, |m, x| m.max(x.abs()));
     // ||W2||_2 <= min(||W2||_F, sqrt(||W2||_1 ||W2||_inf)).
-    let fro = p.w2.iter().fold(0.0, |s, x| ua(s, um(*x, *x)));
-    let col1 = (0..dh)
-        .map(|j| (0..kk).fold(0.0, |s, k| ua(s, p.w2[(k, j)].abs())))
-        .fold(0.0, f64::max);
-    let nb2 = fro.min(um(col1, rowsum));
+    let nb2 = super::terms::norm2_sq_upper(p.w2, rowsum);
     // Step 1: c bounds |Ẑ - Z'| and |Z - Z'| relative to G (apply_step, the driver's
     // GEMM + bias, the given products with the check's 2γ).
     let g4 = gamma(4, u);
@@ -421,8 +417,7 @@ pub(crate) fn ray_bound(
         (dh * n) as f64 * et,
     );
     // Step 6, quadratic term: R = |W2| (|P'| ∘ active) bounds |δ_s(a)| / a per logit.
-    super::copy_into(&mut ws.absw2, p.w2);
-    ws.absw2.apply(|x| *x = x.abs());
+    super::abs_into(&mut ws.absw2, p.w2);
     if ws.r.shape() != (kk, n) {
         ws.r = DMatrix::zeros(kk, n);
     }

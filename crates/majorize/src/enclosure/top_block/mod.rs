@@ -153,6 +153,12 @@ pub(crate) fn copy_into(dst: &mut DMatrix<f64>, src: &DMatrix<f64>) {
     }
 }
 
+/// `dst = |w|` entrywise, reusing `dst`'s allocation when the shapes agree.
+pub(crate) fn abs_into(dst: &mut DMatrix<f64>, w: &DMatrix<f64>) {
+    copy_into(dst, w);
+    dst.apply(|x| *x = x.abs());
+}
+
 fn unsupported(why: String) -> MajorizeError {
     prep::unsupported("enclose_top_block", why)
 }

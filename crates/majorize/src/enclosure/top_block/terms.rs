@@ -19,6 +19,23 @@ pub(crate) struct PenaltyTerms {
     pub(crate) pe: f64,
 }
 
+/// `max_k Σ_j |W_kj|` (`‖W‖_∞`), each row summed with rounding up.
+pub(crate) fn row_sum_max(w: &DMatrix<f64>) -> f64 {
+    (0..w.nrows())
+        .map(|k| w.row(k).iter().fold(0.0, |s, x| ua(s, x.abs())))
+        .fold(0.0, f64::max)
+}
+
+/// An upper bound of `‖W‖₂²`: `min(‖W‖_F², ‖W‖₁ ‖W‖_∞)`, rounded up, given `rowsum`
+/// `>= ‖W‖_∞` ([`row_sum_max`]).
+pub(crate) fn norm2_sq_upper(w: &DMatrix<f64>, rowsum: f64) -> f64 {
+    let fro = w.iter().fold(0.0, |s, x| ua(s, um(*x, *x)));
+    let col1 = (0..w.ncols())
+        .map(|j| w.column(j).iter().fold(0.0, |s, x| ua(s, x.abs())))
+        .fold(0.0, f64::max);
+    fro.min(um(col1, rowsum))
+}
+
 /// An upper bound of the exact sample weight (`1` for a sum, `1/N` for a mean), the
 /// multiplier of every per-sample nonnegative term of both bounds: `fl(1/N)` may lie up
 /// to `u` relative below `1/N`, so a mean takes the next float above it (review

@@ -80,7 +80,8 @@ fn relu_band_is_a_band() {
 /// up to 1e8, where `fl(W c)` errs by far more than the box's width).
 #[test]
 fn dense_step_contains_the_exact_range() {
-    use super::super::band::{abs_into, dense_step};
+    use super::super::band::dense_step;
+    use crate::enclosure::top_block::abs_into;
     let mut rng = ChaCha8Rng::seed_from_u64(78);
     let mut n_checked = 0usize;
     for case in 0..3000u32 {
