@@ -12,13 +12,13 @@ use crate::enclosure::downcast;
 use crate::enclosure::from_layer::FromLayer;
 use crate::error::{MajorizeError, Result};
 
-/// `Unsupported` with the message prefixed by the entry point's name `who`.
 /// Whether layer `layer`'s weight and bias carry the L2 penalty.
 pub(crate) fn penalised(net: &Sequential<f64>, layer: usize) -> (bool, bool) {
     let is = |name: &str| net.param(layer, name).is_some_and(|t| t.penalised);
     (is("weight"), is("bias"))
 }
 
+/// `Unsupported` with the message prefixed by the entry point's name `who`.
 pub(crate) fn unsupported(who: &str, why: String) -> MajorizeError {
     MajorizeError::Unsupported(format!("{who}: {why}"))
 }
