@@ -72,12 +72,19 @@ pub fn estimate_peak_bytes(
         "block-mm" | "block-mm-safeguarded" | "last-layer-mm" => 7,
         // The same, plus the top block's chord/tangent bound: five `d x N` buffers.
         "block-mm-chord" => 12,
+        // The same, plus the lower blocks' ray bound: for each layer from the block up,
+        // its anchors, band (two) and the next layer's centre and radius (six `d x N`).
+        "block-mm-ray" => 18,
         // A full-batch gradient plus the enclosure, which runs over blocks of samples.
         "safe-adam" | "safe-layerwise" | "safe-gd" | "safe-heavy-ball" => 6,
         _ => 0,
     };
     let c_in: u64 = match solver {
-        "block-mm" | "block-mm-safeguarded" | "block-mm-chord" | "last-layer-mm" => 1,
+        "block-mm"
+        | "block-mm-safeguarded"
+        | "block-mm-chord"
+        | "block-mm-ray"
+        | "last-layer-mm" => 1,
         _ => 0,
     };
     let d0 = widths.first().copied().unwrap_or(0) as u64;

@@ -138,6 +138,7 @@ pub const DECLARATIONS: &[Declaration] = &[
     tuned("adagrad", &["/lr"]),
     tuned("block-mm", &["/initial_scale", "/certified_trust_region"]).monotone(),
     tuned("block-mm-chord", &["/initial_scale", "/certified_trust_region"]).monotone(),
+    tuned("block-mm-ray", &["/initial_scale", "/certified_trust_region"]).monotone(),
     tuned("block-mm-safeguarded", &["/initial_scale"]).monotone(),
     // Retired name (the certified path is now `block-mm`'s default): results written
     // before still get their monotone check in the report.

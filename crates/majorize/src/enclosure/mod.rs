@@ -69,14 +69,13 @@ pub use from_layer::{FromLayer, enclose_from_layer};
 pub(crate) mod loss;
 mod loss1;
 pub(crate) mod model;
+pub(crate) mod ray;
 pub(crate) mod relu1;
 pub(crate) mod scalar1;
 mod sparse;
 mod sweep;
 pub(crate) mod top_block;
-// Not wired into a solver yet (session 16): only its tests call it.
-#[cfg_attr(not(test), allow(dead_code))]
-pub(crate) mod ray;
+pub use ray::{RayWorkspace, enclose_ray, enclose_ray_with};
 pub use top_block::{RayBound, TopBlockWorkspace, enclose_top_block};
 #[cfg(test)]
 mod tests;

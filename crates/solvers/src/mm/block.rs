@@ -47,7 +47,7 @@ struct BlockOutcome {
     cert_steps: usize,
     /// Enclosures computed for this block (certified path tried).
     enclosures: usize,
-    /// Of those, chord/tangent bounds of the top block (`top_block_bound`).
+    /// Of those, chord/tangent bounds (`top_block_bound`, `lower_block_bound`).
     rays: usize,
 }
 
@@ -396,7 +396,7 @@ impl<T: Real> Solver<NetProblem<T>> for BlockMm<T> {
                     .with(&format!("cert_steps_{i}"), out.cert_steps as f64)
                     .with(&format!("enclosures_{i}"), out.enclosures as f64)
                     .with(&format!("trust_{i}"), self.st.trust[i]);
-                if cfg.top_block_bound {
+                if cfg.top_block_bound || cfg.lower_block_bound {
                     report = report.with(&format!("rays_{i}"), out.rays as f64);
                 }
             }

@@ -5,8 +5,8 @@
 use autodiff::{Real, Transpose};
 use majorize::MajorizeError;
 use majorize::enclosure::{
-    EnclosureRequest, EnclosureWorkspace, FromLayer, RayBound, TopBlockWorkspace,
-    enclose_from_layer, enclose_top_block,
+    EnclosureRequest, EnclosureWorkspace, FromLayer, RayBound, RayWorkspace, TopBlockWorkspace,
+    enclose_from_layer, enclose_ray_with, enclose_top_block,
 };
 use nalgebra::DVector;
 
@@ -35,8 +35,9 @@ pub(crate) struct CertBuffers<T: Real> {
     /// `d_out` bias.
     offsets: Vec<Option<(usize, usize, usize)>>,
     enc: EnclosureWorkspace,
-    /// Buffers of the top block's chord/tangent bound.
+    /// Buffers of the top block's chord/tangent bound and of the lower blocks' ray bound.
     top: TopBlockWorkspace,
+    ray: RayWorkspace,
     /// Per block: its part of the direction as a `d_out x d_in` matrix, and its product
     /// with the block's input plus the bias part (`T = f64` only; see `dir_product`).
     /// One pair per block, since one shared pair would be reallocated at every block
@@ -74,7 +75,7 @@ pub(crate) struct CertOutcome {
     pub steps: usize,
     /// Enclosures computed (each counted as one forward pass).
     pub enclosures: usize,
-    /// Of those, chord/tangent bounds of the top block.
+    /// Of those, chord/tangent bounds (the top block's or a lower block's ray bound).
     pub rays: usize,
     /// Sum of the step sizes, in units of the structural MM step.
     pub alpha: f64,
@@ -137,8 +138,10 @@ pub(crate) fn certified_block<T: Real>(
     }
     let has_vz = dir_product(cert, ws, i, (w_off, b_off))?;
     // Block `i` is the top hidden block when one dense layer (the output) follows it;
-    // `enclose_top_block` checks the rest (ReLU, the loss, f64) and declines otherwise.
+    // `enclose_top_block` checks the rest (ReLU, the loss, f64) and declines otherwise,
+    // as `enclose_ray_with` does for a lower block.
     let top = cfg.top_block_bound && i + 3 == ws.widths.len();
+    let lower = cfg.lower_block_bound && i + 3 < ws.widths.len();
     let (mut steps, mut alpha, mut bound, mut enclosures, mut rays) = (0, 0.0, *f, 0, 0);
     while enclosures < cfg.certified_steps {
         let t = *trust;
@@ -170,13 +173,20 @@ pub(crate) fn certified_block<T: Real>(
         // engine): this block keeps the safeguarded path, or stops where the last
         // certified step left it.
         let ray = if top {
-            match enclose_top_block(&req, value, &from, &mut cert.top) {
-                Ok(rb) => Some(rb),
-                Err(MajorizeError::Unsupported(_)) => None,
-                Err(_) => break,
-            }
+            enclose_top_block(&req, value, &from, &mut cert.top)
+        } else if lower {
+            // Before the first step the trace's pre-activations above the block are
+            // those of the current weights, from `z[i]`: the bound's anchors (R1). After
+            // a step they are stale, and the bound runs its own forward pass.
+            let anchors = fresh.then(|| &ws.z[i + 1..]);
+            enclose_ray_with(&req, value, &from, anchors, &mut cert.ray)
         } else {
-            None
+            Err(MajorizeError::Unsupported(String::new()))
+        };
+        let ray = match ray {
+            Ok(rb) => Some(rb),
+            Err(MajorizeError::Unsupported(_)) => None,
+            Err(_) => break,
         };
         let step = match ray {
             Some(rb) => {

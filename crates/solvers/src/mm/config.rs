@@ -101,6 +101,16 @@ pub struct BlockMmConfig {
     /// it replaces (`sweep_ratios`: 8.9x against 5.9x a GD step on digits-mlp, 3.9x
     /// against 3.3x on mnist-synth; docs/PERFORMANCE.md).
     pub top_block_bound: bool,
+    /// Certificate of the **lower** hidden blocks' steps (default false): the ray (band)
+    /// bound [`majorize::enclosure::enclose_ray_with`] (a hidden ReLU block under
+    /// (ReLU, dense) pairs only, softmax cross-entropy, f64; docs/MAJORIZE.md, "The ray
+    /// bound of a lower block") instead of the Taylor enclosure through every layer
+    /// above. It carries each entry above the block as an affine band exact at `a = 0`
+    /// (chord above a ReLU, tangent below) and takes the anchors `a = 0` from the
+    /// sweep's kept trace, so its cost is about one band pass (two GEMMs per layer
+    /// above) against the Taylor enclosure's degree-2 models. The top hidden block
+    /// follows `top_block_bound`; where this bound does not apply, the Taylor enclosure.
+    pub lower_block_bound: bool,
 }
 
 impl Default for BlockMmConfig {
@@ -119,6 +129,7 @@ impl Default for BlockMmConfig {
             certified_trust_region: 2.0,
             certified_steps: 4,
             top_block_bound: false,
+            lower_block_bound: false,
         }
     }
 }

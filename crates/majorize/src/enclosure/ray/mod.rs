@@ -14,7 +14,8 @@
 //! of `value`. Preconditions as [`super::enclose_top_block`].
 //!
 //! **Scope.** `T = f64`, one direction, zero outside layer `from.layer`; anything else
-//! returns [`MajorizeError::Unsupported`]. Not wired into a solver yet (`pub(crate)`).
+//! returns [`MajorizeError::Unsupported`]. Block MM takes it for its lower hidden blocks
+//! with `lower_block_bound` (solvers' `BlockMmConfig`).
 
 mod band;
 mod bound;
@@ -33,7 +34,7 @@ use crate::error::{MajorizeError, Result};
 
 /// Buffers of [`enclose_ray`], kept between calls (resized only when a shape changes).
 #[derive(Debug, Default)]
-pub(crate) struct RayWorkspace {
+pub struct RayWorkspace {
     /// The block's own `Z0'` and `P'` when not given (`d_0 x N`).
     pub(crate) z0: DMatrix<f64>,
     pub(crate) pd: DMatrix<f64>,
@@ -133,7 +134,7 @@ fn unsupported(why: String) -> MajorizeError {
 /// `from.layer`; inputs and errors as [`super::enclose_top_block`], which this equals in
 /// scope when the block is the top one. Returns `Unsupported` unless the layers above
 /// are (ReLU, dense) pairs, at least one, and nothing else.
-pub(crate) fn enclose_ray<T: Real>(
+pub fn enclose_ray<T: Real>(
     req: &EnclosureRequest<'_, T>,
     value: Option<T>,
     from: &FromLayer<'_, T>,
@@ -148,7 +149,7 @@ pub(crate) fn enclose_ray<T: Real>(
 /// evaluation of `W_k relu(Ẑ0_{k-1}) + b_k`; each is checked on its first and last
 /// columns (as a given `Z0'`), and the chain starts at the block's `Z0'` (given or
 /// computed), so the trace must be the one from that `Z0'`.
-pub(crate) fn enclose_ray_with<T: Real>(
+pub fn enclose_ray_with<T: Real>(
     req: &EnclosureRequest<'_, T>,
     value: Option<T>,
     from: &FromLayer<'_, T>,
