@@ -2,14 +2,16 @@
 //! anchored forward pass at `a = 0` and the forward band of slopes through the layers
 //! above the block, every bound a rigorous f64 bound of the exact reference `ψ`.
 
+use autodiff::Transpose;
 use nalgebra::DMatrix;
 
 use super::{Parts, RayWorkspace};
 use crate::enclosure::api::{OP, check_output};
-use crate::enclosure::fp::{U64, UpOps, dn, eta, gamma, up};
+use crate::enclosure::fp::{U64, UpOps, dn, dn_select, eta, gamma, up, up_select};
 use crate::enclosure::top_block::bound::{sure_t, ua, um};
 use crate::enclosure::top_block::copy_into;
 use crate::error::{MajorizeError, Result};
+use crate::prod::gemm;
 
 /// R2, ReLU of the band `z + a [lo, hi]` (`lo <= hi`, `z` exact): `(sL, sU)` with
 /// `a sL <= relu(z + a s) - relu(z) <= a sU` for every `s` in `[lo, hi]` and `a` in
@@ -63,6 +65,41 @@ pub(crate) fn relu_band(
         }
     };
     (sl, su)
+}
+
+/// [`relu_band`] with its common case taken without a branch on the signs: when the
+/// sign of `t = z + ā hi` is sure and equals that of `z` (no kink crossed on `[0, ā]`),
+/// `(lo, hi)` for `z > 0` and `(0, 0)` for `z < 0`, which is what `relu_band` returns
+/// there (a bit mask, all ones for `z > 0`, turns `lo`, `hi` into `+0.0` otherwise);
+/// everything else (a kink crossed, an unsure sign, `z = 0`, NaN, the test knob) goes
+/// to `relu_band` itself. Equal to `relu_band` for every input (`tests::units`).
+#[inline(always)]
+pub(crate) fn relu_band_select(
+    z: f64,
+    lo: f64,
+    hi: f64,
+    abar: f64,
+    tangent_for_chord: bool,
+) -> (f64, f64) {
+    let (sure, tp) = sure_t(z, hi, abar);
+    let pos = z > 0.0;
+    let simple = sure & (z != 0.0) & (pos == (tp > 0.0));
+    if simple & !tangent_for_chord {
+        let mask = (pos as u64).wrapping_neg();
+        (
+            f64::from_bits(lo.to_bits() & mask),
+            f64::from_bits(hi.to_bits() & mask),
+        )
+    } else {
+        relu_band_cold(z, lo, hi, abar, tangent_for_chord)
+    }
+}
+
+/// [`relu_band`] out of line (the rare case of [`relu_band_select`]).
+#[cold]
+#[inline(never)]
+fn relu_band_cold(z: f64, lo: f64, hi: f64, abar: f64, tangent_for_chord: bool) -> (f64, f64) {
+    relu_band(z, lo, hi, abar, tangent_for_chord)
 }
 
 /// The outcome of [`band`].
@@ -152,9 +189,9 @@ pub(crate) fn band(p: &Parts<'_>, ws: &mut RayWorkspace, tangent_for_chord: bool
                     let (lo, hi) = if k == 0 {
                         (*x, *y)
                     } else {
-                        (dn(x - y), up(x + y))
+                        (dn_select(x - y), up_select(x + y))
                     };
-                    let (a, b) = relu_band(*zv, lo, hi, abar, tangent_for_chord);
+                    let (a, b) = relu_band_select(*zv, lo, hi, abar, tangent_for_chord);
                     ok &= a.is_finite() && b.is_finite();
                     *slv = a;
                     *suv = b;
@@ -177,7 +214,7 @@ pub(crate) fn band(p: &Parts<'_>, ws: &mut RayWorkspace, tangent_for_chord: bool
             &ws.absw[k],
             (&mut ws.sl[k], &mut ws.su[k]),
             (mu, rad),
-        );
+        )?;
         if !(ws.mu[k].iter().all(|x| x.is_finite()) && ws.rad[k].iter().all(|x| x.is_finite())) {
             return Ok(Band::Overflow);
         }
@@ -196,7 +233,7 @@ pub(crate) fn dense_step(
     absw: &DMatrix<f64>,
     (sl, su): (&mut DMatrix<f64>, &mut DMatrix<f64>),
     (mu, rad): (&mut DMatrix<f64>, &mut DMatrix<f64>),
-) {
+) -> Result<()> {
     let d = w.ncols();
     let gdc = gamma(d, U64);
     for (a, b) in sl.iter_mut().zip(su.iter_mut()) {
@@ -204,11 +241,12 @@ pub(crate) fn dense_step(
         let r = ua(up(*b - x).max(up(x - *a)), um(gdc, x.abs()));
         (*a, *b) = (x, r);
     }
-    mu.gemm(1.0, w, sl, 0.0);
-    rad.gemm(1.0, absw, su, 0.0);
+    gemm(mu, w, Transpose::No, sl, Transpose::No)?;
+    gemm(rad, absw, Transpose::No, su, Transpose::No)?;
     let ops = UpOps::new(2 * d);
     let tail = (d as f64 + 1.0) * eta(U64);
     for x in rad.iter_mut() {
         *x = ua(ops.apply(*x), tail);
     }
+    Ok(())
 }

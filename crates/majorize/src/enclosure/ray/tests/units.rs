@@ -117,7 +117,7 @@ fn dense_step_contains_the_exact_range() {
         let mut absw = DMatrix::zeros(0, 0);
         abs_into(&mut absw, &w);
         let (mut mu, mut rad) = (DMatrix::zeros(dout, n), DMatrix::zeros(dout, n));
-        dense_step(&w, &absw, (&mut sl, &mut su), (&mut mu, &mut rad));
+        dense_step(&w, &absw, (&mut sl, &mut su), (&mut mu, &mut rad)).unwrap();
         for s in 0..n {
             for j in 0..dout {
                 let (mut hi, mut lo) = (dd(0.0), dd(0.0));
@@ -148,4 +148,77 @@ fn dense_step_contains_the_exact_range() {
         }
     }
     println!("dense_step: {n_checked} rows");
+}
+
+/// `relu_band_select` (the loop's form, common case by a mask) equals `relu_band` bit
+/// for bit: on random `z`, `lo <= hi`, `ā` at every scale, `z` at hi's kink and nudged
+/// by ulps, signed zeros, subnormals, infinities and NaN in every argument; both
+/// branches of the select are taken many times.
+#[test]
+fn relu_band_select_equals_relu_band() {
+    use super::super::band::relu_band_select;
+    let mut rng = ChaCha8Rng::seed_from_u64(171);
+    let special = [
+        0.0,
+        -0.0,
+        f64::from_bits(1),
+        -f64::from_bits(1),
+        f64::MIN_POSITIVE,
+        f64::MAX,
+        -f64::MAX,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+        1.0,
+        -1.0,
+    ];
+    let (mut simple, mut other) = (0usize, 0usize);
+    for i in 0..400_000u32 {
+        let abar = 10f64.powf(rng.random_range(-12.0..6.0));
+        let scale = 10f64.powf(rng.random_range(-8.0..8.0));
+        let mut hi = scale * gauss(&mut rng);
+        let mut lo = hi - scale * rng.random::<f64>();
+        let mut z = match i % 3 {
+            0 => scale * abar * gauss(&mut rng),
+            1 => scale * gauss(&mut rng),
+            _ => {
+                let mut z = -(abar * hi);
+                for _ in 0..rng.random_range(0..4) {
+                    z = if rng.random::<bool>() {
+                        z.next_up()
+                    } else {
+                        z.next_down()
+                    };
+                }
+                z
+            }
+        };
+        let mut abar = abar;
+        if i % 7 == 0 {
+            let pick = |rng: &mut ChaCha8Rng| special[rng.random_range(0..special.len())];
+            match rng.random_range(0..4) {
+                0 => z = pick(&mut rng),
+                1 => lo = pick(&mut rng),
+                2 => hi = pick(&mut rng),
+                _ => abar = pick(&mut rng),
+            }
+        }
+        let want = relu_band(z, lo, hi, abar, false);
+        let got = relu_band_select(z, lo, hi, abar, false);
+        let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+        assert!(
+            same(want.0, got.0) && same(want.1, got.1),
+            "z {z:e} lo {lo:e} hi {hi:e} ā {abar:e}: {want:?} vs {got:?}"
+        );
+        let (sure, tp) = crate::enclosure::top_block::bound::sure_t(z, hi, abar);
+        if sure && z != 0.0 && (z > 0.0) == (tp > 0.0) {
+            simple += 1;
+        } else {
+            other += 1;
+        }
+    }
+    assert!(
+        simple > 100_000 && other > 50_000,
+        "{simple} simple, {other} other"
+    );
 }
