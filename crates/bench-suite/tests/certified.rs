@@ -163,17 +163,25 @@ fn safe_adam_beats_every_adam_learning_rate_on_digits_softplus_mse() {
     );
 }
 
-/// Block MM with its default certified hidden blocks (`block-mm`): the recorded
-/// objective never increases over `sweeps` sweeps, and most hidden blocks took the
-/// certified path.
-fn check_block_mm_certified<T: Real>(problem: &str, sweeps: u64) {
-    let cfg = solvers::mm::BlockMmConfig::default();
+/// Block MM with its default certified hidden blocks (`block-mm`; with `lower`, the
+/// lower blocks' ray bound, `block-mm-ray`): the recorded objective never increases
+/// over `sweeps` sweeps, and most hidden blocks took the certified path.
+fn check_block_mm_certified<T: Real>(problem: &str, sweeps: u64, lower: bool) {
+    let cfg = solvers::mm::BlockMmConfig {
+        lower_block_bound: lower,
+        ..Default::default()
+    };
     assert!(cfg.certified);
+    let name = if lower {
+        "block-mm-ray"
+    } else {
+        "block-mm (certified)"
+    };
     let recs = run::<T, _>(problem, &mut cfg.build::<T>().unwrap(), sweeps);
     for w in recs.windows(2) {
         assert!(
             w[1].objective <= w[0].objective,
-            "block-mm (certified) on {problem} ({}): objective increased at sweep {}: {} -> {}",
+            "{name} on {problem} ({}): objective increased at sweep {}: {} -> {}",
             T::dtype_name(),
             w[1].iteration,
             w[0].objective,
@@ -193,15 +201,12 @@ fn check_block_mm_certified<T: Real>(problem: &str, sweeps: u64) {
         .sum();
     let (first, last) = (recs[0].objective, recs.last().unwrap().objective);
     println!(
-        "block-mm (certified) on {problem} ({}): {first:.6} -> {last:.6} in {sweeps} sweeps, {certified} of {} hidden blocks certified",
+        "{name} on {problem} ({}): {first:.6} -> {last:.6} in {sweeps} sweeps, {certified} of {} hidden blocks certified",
         T::dtype_name(),
         hidden * sweeps as usize
     );
     assert!(hidden >= 1);
-    assert!(
-        last < 0.8 * first,
-        "block-mm (certified) on {problem}: no progress"
-    );
+    assert!(last < 0.8 * first, "{name} on {problem}: no progress");
     // Not all: in f32, once the decrease per sweep falls below the slack (rounding), the
     // blocks fall back to the safeguarded path (digits-mlp, 200 sweeps: 76 of 200).
     assert!(certified >= 3.min(sweeps as usize), "{certified} certified");
@@ -210,16 +215,18 @@ fn check_block_mm_certified<T: Real>(problem: &str, sweeps: u64) {
 #[test]
 fn block_mm_certified_never_increases_the_objective_short() {
     for problem in ["digits-mlp", "spirals"] {
-        check_block_mm_certified::<f64>(problem, 3);
-        check_block_mm_certified::<f32>(problem, 3);
+        check_block_mm_certified::<f64>(problem, 3, false);
+        check_block_mm_certified::<f32>(problem, 3, false);
     }
+    check_block_mm_certified::<f64>("spirals", 3, true);
 }
 
 #[test]
 #[ignore = "200 sweeps x 2 problems x 2 precisions: run in release (.ci/run)"]
 fn block_mm_certified_never_increases_the_objective_200_sweeps() {
     for problem in ["digits-mlp", "spirals"] {
-        check_block_mm_certified::<f64>(problem, 200);
-        check_block_mm_certified::<f32>(problem, 200);
+        check_block_mm_certified::<f64>(problem, 200, false);
+        check_block_mm_certified::<f32>(problem, 200, false);
     }
+    check_block_mm_certified::<f64>("spirals", 200, true);
 }

@@ -46,6 +46,8 @@ fn estimate_bounds_the_measured_peak_of_every_method() {
         "safe-layerwise",
         "block-mm",
         "block-mm-safeguarded",
+        "block-mm-chord",
+        "block-mm-ray",
         "last-layer-mm",
     ];
     for widths in [vec![20, 96, 96, 10], vec![300, 8, 10]] {

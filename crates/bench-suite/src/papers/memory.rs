@@ -72,9 +72,10 @@ pub fn estimate_peak_bytes(
         "block-mm" | "block-mm-safeguarded" | "last-layer-mm" => 7,
         // The same, plus the top block's chord/tangent bound: five `d x N` buffers.
         "block-mm-chord" => 12,
-        // The same, plus the lower blocks' ray bound: for each layer from the block up,
-        // its anchors, band (two) and the next layer's centre and radius (six `d x N`).
-        "block-mm-ray" => 18,
+        // block-mm's, plus the lower blocks' ray bound: for each layer from the block up,
+        // its anchors, band (two) and the next layer's centre and radius (six `d x N`;
+        // measured 74.9 MB against 80.0 estimated with 13 on 20-96-96-10, 3,000 samples).
+        "block-mm-ray" => 14,
         // A full-batch gradient plus the enclosure, which runs over blocks of samples.
         "safe-adam" | "safe-layerwise" | "safe-gd" | "safe-heavy-ball" => 6,
         _ => 0,
