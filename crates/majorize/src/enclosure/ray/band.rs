@@ -102,6 +102,50 @@ fn relu_band_cold(z: f64, lo: f64, hi: f64, abar: f64, tangent_for_chord: bool) 
     relu_band(z, lo, hi, abar, tangent_for_chord)
 }
 
+/// Entries per chunk of the band loop's common-case pass.
+pub(crate) const LANES: usize = 8;
+
+/// The band's common case on one chunk of [`LANES`] entries (straight-line code the
+/// compiler vectorises): whether every entry is in [`relu_band_select`]'s common case,
+/// and if so its `(sL, sU)` (the same values) written to `sl`, `su`; otherwise nothing
+/// is written and the chunk is left for the per-entry path (so is a shorter chunk).
+/// `MU_RAD`: `x = μ`, `y = rad`, `lo = dn(μ - rad)`, `hi = up(μ + rad)` (a layer above
+/// the block); else `lo = x`, `hi = y` (the block, `x = y = P'`).
+#[inline(always)]
+pub(crate) fn simple_chunk<const MU_RAD: bool>(
+    (z, x, y): (&[f64], &[f64], &[f64]),
+    abar: f64,
+    sl: &mut [f64],
+    su: &mut [f64],
+) -> bool {
+    if z.len() != LANES || x.len() != LANES || y.len() != LANES {
+        return false;
+    }
+    if sl.len() != LANES || su.len() != LANES {
+        return false;
+    }
+    let (mut lo, mut hi, mut all) = ([0.0f64; LANES], [0.0f64; LANES], true);
+    for l in 0..LANES {
+        let (a, b) = if MU_RAD {
+            (dn_select(x[l] - y[l]), up_select(x[l] + y[l]))
+        } else {
+            (x[l], y[l])
+        };
+        let zv = z[l];
+        let (sure, tp) = sure_t(zv, b, abar);
+        let pos = zv > 0.0;
+        all &= sure & (zv != 0.0) & (pos == (tp > 0.0));
+        let mask = (pos as u64).wrapping_neg();
+        lo[l] = f64::from_bits(a.to_bits() & mask);
+        hi[l] = f64::from_bits(b.to_bits() & mask);
+    }
+    if all {
+        sl.copy_from_slice(&lo);
+        su.copy_from_slice(&hi);
+    }
+    all
+}
+
 /// The outcome of [`band`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Band {
@@ -178,25 +222,36 @@ pub(crate) fn band(p: &Parts<'_>, ws: &mut RayWorkspace, tangent_for_chord: bool
             for s in 0..n {
                 let r = s * d..(s + 1) * d;
                 let (mut h1, mut m1) = (0.0f64, 0.0f64);
-                let cols = z[r.clone()]
-                    .iter()
-                    .zip(&lo_src[r.clone()])
-                    .zip(&hi_src[r.clone()])
-                    .zip(sl[r.clone()].iter_mut().zip(su[r.clone()].iter_mut()))
-                    .zip(&act[r]);
-                for ((((zv, x), y), (slv, suv)), h) in cols {
-                    // k = 0: lo = hi = P'; k >= 1: x = μ, y = rad.
-                    let (lo, hi) = if k == 0 {
-                        (*x, *y)
-                    } else {
-                        (dn_select(x - y), up_select(x + y))
-                    };
-                    let (a, b) = relu_band_select(*zv, lo, hi, abar, tangent_for_chord);
-                    ok &= a.is_finite() && b.is_finite();
-                    *slv = a;
-                    *suv = b;
-                    h1 += h;
-                    m1 += a.abs().max(b.abs());
+                let (z, x, y) = (&z[r.clone()], &lo_src[r.clone()], &hi_src[r.clone()]);
+                let (slc, suc) = (&mut sl[r.clone()], &mut su[r.clone()]);
+                for c0 in (0..d).step_by(LANES) {
+                    let c1 = (c0 + LANES).min(d);
+                    let part = (&z[c0..c1], &x[c0..c1], &y[c0..c1]);
+                    let (lc, uc) = (&mut slc[c0..c1], &mut suc[c0..c1]);
+                    let done = !tangent_for_chord
+                        && if k == 0 {
+                            simple_chunk::<false>(part, abar, lc, uc)
+                        } else {
+                            simple_chunk::<true>(part, abar, lc, uc)
+                        };
+                    if !done {
+                        for j in c0..c1 {
+                            // k = 0: lo = hi = P'; k >= 1: x = μ, y = rad.
+                            let (lo, hi) = if k == 0 {
+                                (x[j], y[j])
+                            } else {
+                                (dn_select(x[j] - y[j]), up_select(x[j] + y[j]))
+                            };
+                            (slc[j], suc[j]) =
+                                relu_band_select(z[j], lo, hi, abar, tangent_for_chord);
+                        }
+                    }
+                    for j in c0..c1 {
+                        let (a, b) = (slc[j], suc[j]);
+                        ok &= a.is_finite() && b.is_finite();
+                        h1 += act[r.start + j];
+                        m1 += a.abs().max(b.abs());
+                    }
                 }
                 ws.col[k * n + s] = ops_d.apply(h1);
                 ws.col[(m + k) * n + s] = ops_d.apply(m1);

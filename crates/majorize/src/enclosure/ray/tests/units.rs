@@ -222,3 +222,83 @@ fn relu_band_select_equals_relu_band() {
         "{simple} simple, {other} other"
     );
 }
+
+/// `simple_chunk` (the band loop's chunked common case) takes a chunk exactly when every
+/// entry is in `relu_band_select`'s common case, and then writes `relu_band`'s values:
+/// random chunks mixing common entries, kinks crossed, unsure signs, zeros and
+/// non-finite slopes, for the block (`lo = hi = P'`) and for a layer above (`μ ± rad`).
+#[test]
+fn simple_chunk_equals_the_per_entry_band() {
+    use super::super::band::{LANES, simple_chunk};
+    use crate::enclosure::fp::{dn_select, up_select};
+    let mut rng = ChaCha8Rng::seed_from_u64(172);
+    let (mut taken, mut left) = (0usize, 0usize);
+    for i in 0..60_000u32 {
+        let abar = 10f64.powf(rng.random_range(-6.0..3.0));
+        let rare = [0.0, 1e-3, 0.02, 0.3][i as usize % 4];
+        let mu_rad = i % 2 == 1;
+        let mut z = [0.0f64; LANES];
+        let (mut x, mut y) = ([0.0f64; LANES], [0.0f64; LANES]);
+        for l in 0..LANES {
+            let s = gauss(&mut rng);
+            x[l] = s;
+            y[l] = if mu_rad { 0.1 * rng.random::<f64>() } else { s };
+            // Mostly far from the kink; now and then at it, zero, or non-finite.
+            z[l] = if rng.random::<f64>() < rare {
+                match rng.random_range(0..4) {
+                    0 => -(abar * (x[l] + y[l])),
+                    1 => 0.0,
+                    2 => f64::NAN,
+                    _ => 1e-300 * gauss(&mut rng),
+                }
+            } else {
+                (1.0 + abar) * 3.0 * gauss(&mut rng)
+            };
+            if rng.random::<f64>() < rare / 4.0 {
+                y[l] = f64::INFINITY;
+            }
+        }
+        let want: Vec<(f64, f64)> = (0..LANES)
+            .map(|l| {
+                let (lo, hi) = if mu_rad {
+                    (dn_select(x[l] - y[l]), up_select(x[l] + y[l]))
+                } else {
+                    (x[l], y[l])
+                };
+                relu_band(z[l], lo, hi, abar, false)
+            })
+            .collect();
+        let all_simple = (0..LANES).all(|l| {
+            let hi = if mu_rad { up_select(x[l] + y[l]) } else { y[l] };
+            let (sure, tp) = crate::enclosure::top_block::bound::sure_t(z[l], hi, abar);
+            sure && z[l] != 0.0 && (z[l] > 0.0) == (tp > 0.0)
+        });
+        let (mut sl, mut su) = ([7.0f64; LANES], [7.0f64; LANES]);
+        let got = if mu_rad {
+            simple_chunk::<true>((&z, &x, &y), abar, &mut sl, &mut su)
+        } else {
+            simple_chunk::<false>((&z, &x, &y), abar, &mut sl, &mut su)
+        };
+        assert_eq!(
+            got, all_simple,
+            "chunk {i}: z {z:?} x {x:?} y {y:?} ā {abar:e}"
+        );
+        if got {
+            taken += 1;
+            for l in 0..LANES {
+                assert_eq!(
+                    (sl[l].to_bits(), su[l].to_bits()),
+                    (want[l].0.to_bits(), want[l].1.to_bits()),
+                    "chunk {i} entry {l}"
+                );
+            }
+        } else {
+            left += 1;
+            assert!(sl.iter().chain(&su).all(|v| *v == 7.0), "chunk {i} written");
+        }
+    }
+    assert!(
+        taken > 10_000 && left > 10_000,
+        "{taken} taken, {left} left"
+    );
+}
