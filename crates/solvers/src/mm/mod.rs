@@ -161,3 +161,5 @@ pub use generic::{GenericMm, GenericMmConfig, SurrogateProblem};
 mod tests;
 #[cfg(test)]
 mod tests_certified;
+#[cfg(test)]
+mod tests_ray_wiring;
