@@ -409,7 +409,7 @@ impl<T: Real> Solver<NetProblem<T>> for BlockMm<T> {
                 )));
             }
         }
-        ws.keep_trace(&problem.net)?;
+        ws.keep_trace(&problem.net, &problem.loss, problem.train.targets())?;
         self.st.sweeps += 1;
         self.st.power = ws
             .power
