@@ -253,3 +253,48 @@ fn a_kept_trace_is_not_reused_for_other_data_or_another_loss() {
     println!("{n} anchor sets ({bad} stale); inputs at the old address {same_address} of 3");
     assert!(n > 0 && bad == 0, "{bad} of {n} anchor sets stale");
 }
+
+/// The network replaced between sweeps by one of the same widths but other activations
+/// (ReLU to tanh and back): the solver's workspace, which holds the activations, must be
+/// rebuilt. The objective at the next sweep's start is bit for bit a new solver's on the
+/// same problem, and every set of anchors is the new network's forward pass.
+#[test]
+fn a_network_with_other_activations_rebuilds_the_workspace() {
+    use crate::Solver;
+    let widths = [6, 9, 8, 7, 3];
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let mut counters = crate::Counters::default();
+    let mut ctx = crate::Context {
+        rng: &mut rng,
+        counters: &mut counters,
+        iteration: 1,
+        threads: 1,
+    };
+    let mut kept = lower(4, 1.0, true).build::<f64>().unwrap();
+    let mut p = problem(&widths, Activation::Relu, 5);
+    kept.init(&mut p, &mut ctx).unwrap();
+    audit();
+    for (sweep, h) in [Activation::Relu, Activation::Tanh, Activation::Relu]
+        .into_iter()
+        .enumerate()
+    {
+        p.net = net(&widths, h, 20 + sweep as u64);
+        let mut q = problem(&widths, h, 0);
+        q.net = p.net.clone();
+        let mut fresh = lower(4, 1.0, true).build::<f64>().unwrap();
+        fresh.init(&mut q, &mut ctx).unwrap();
+        let ra = kept.step(&mut p, &mut ctx).unwrap();
+        let rb = fresh.step(&mut q, &mut ctx).unwrap();
+        let start = |r: &crate::StepReport| {
+            r.extras
+                .iter()
+                .find(|(k, _)| k == "objective_start")
+                .map(|(_, v)| v.to_bits())
+        };
+        assert_eq!(start(&ra), start(&rb), "sweep {sweep} ({h:?})");
+        assert!(start(&ra).is_some());
+        kept.step(&mut p, &mut ctx).unwrap();
+    }
+    let (n, bad) = audit();
+    assert!(n > 0 && bad == 0, "{bad} of {n} anchor sets stale");
+}
