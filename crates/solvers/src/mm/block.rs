@@ -80,7 +80,11 @@ impl<T: Real> BlockMm<T> {
     fn prepare(&mut self, problem: &NetProblem<T>) -> Result<(), SolverError> {
         let n = problem.train.len();
         let fits = self.ws.as_ref().is_some_and(|ws| {
-            ws.a[0].ncols() == n && problem.net.mlp_view().is_ok_and(|v| v.widths == ws.widths)
+            ws.a[0].ncols() == n
+                && problem
+                    .net
+                    .mlp_view()
+                    .is_ok_and(|v| v.widths == ws.widths && v.activations == ws.acts)
         });
         if fits {
             return Ok(());
@@ -409,7 +413,7 @@ impl<T: Real> Solver<NetProblem<T>> for BlockMm<T> {
                 )));
             }
         }
-        ws.keep_trace(&problem.net)?;
+        ws.keep_trace(&problem.net, &problem.loss, problem.train.targets())?;
         self.st.sweeps += 1;
         self.st.power = ws
             .power

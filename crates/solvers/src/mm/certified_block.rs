@@ -179,6 +179,10 @@ pub(crate) fn certified_block<T: Real>(
             // those of the current weights, from `z[i]`: the bound's anchors (R1). After
             // a step they are stale, and the bound runs its own forward pass.
             let anchors = fresh.then(|| &ws.z[i + 1..]);
+            #[cfg(test)]
+            if anchors.is_some() {
+                audit_anchors(&problem.net, problem.train.inputs(), ws);
+            }
             enclose_ray_with(&req, value, &from, anchors, &mut cert.ray)
         } else {
             Err(MajorizeError::Unsupported(String::new()))
@@ -368,6 +372,48 @@ fn dir_product<T: Real>(
         }
     }
     Ok(true)
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Test-only audit of the anchors handed to the ray bound: (calls, calls whose trace
+    /// is not bit for bit the forward pass of the current weights on the current inputs).
+    pub(crate) static ANCHOR_AUDIT: std::cell::Cell<(usize, usize)> =
+        const { std::cell::Cell::new((0, 0)) };
+}
+
+/// Test-only: recomputes the forward pass of the current weights (and the network's own
+/// activations) on the problem's inputs `x` and notes in [`ANCHOR_AUDIT`] whether the trace (`a[0]`, and `z[..]`: the
+/// block's `Z0'` and the anchors above it) is bit for bit that pass.
+#[cfg(test)]
+fn audit_anchors<T: Real>(net: &nets::Sequential<T>, x: &nalgebra::DMatrix<T>, ws: &Workspace<T>) {
+    let bits =
+        |m: &nalgebra::DMatrix<T>| -> Vec<u64> { m.iter().map(|v| v.to_f64().to_bits()).collect() };
+    let (mut h, mut z) = (x.clone(), nalgebra::DMatrix::zeros(0, 0));
+    let acts = net.mlp_view().map(|v| v.activations).unwrap_or_default();
+    let mut same = x.shape() == ws.a[0].shape() && bits(x) == bits(&ws.a[0]);
+    for k in 0..ws.layers {
+        let Some(d) = net.dense(k) else {
+            same = false;
+            break;
+        };
+        if d.forward_into(&h, &mut z).is_err() {
+            same = false;
+            break;
+        }
+        same &= z.shape() == ws.z[k].shape() && bits(&z) == bits(&ws.z[k]);
+        if k + 1 < ws.layers {
+            let Some(act) = acts.get(k) else {
+                same = false;
+                break;
+            };
+            act.apply_matrix(&z, &mut h);
+        }
+    }
+    ANCHOR_AUDIT.with(|c| {
+        let (n, bad) = c.get();
+        c.set((n + 1, bad + usize::from(!same)));
+    });
 }
 
 fn dense_mut<T: Real>(

@@ -134,8 +134,9 @@
 //! accepted block (an upper bound on the objective after the sweep when that block was
 //! the last one visited). Accounting: one forward pass over N samples per sweep start and
 //! per trial, one (partial) backward pass per block. The sweep start's forward pass is
-//! the trace the previous sweep left when the weights and inputs are unchanged (issue
-//! #14; bit for bit the recomputed one, counted alike); the safeguarded path forms the
+//! the trace the previous sweep left when the weights, the inputs (by content), the loss
+//! and the targets are unchanged (issue #14; bit for bit the recomputed one, counted
+//! alike); the safeguarded path forms the
 //! hidden layers' Gram matrices as half products (`gram_sym`, rounding-level changes).
 //! The certified path keeps the full GEMM, whose rounding its trust-region decisions
 //! were found to depend on.
@@ -161,3 +162,5 @@ pub use generic::{GenericMm, GenericMmConfig, SurrogateProblem};
 mod tests;
 #[cfg(test)]
 mod tests_certified;
+#[cfg(test)]
+mod tests_ray_wiring;

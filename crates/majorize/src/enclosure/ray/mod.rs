@@ -11,7 +11,8 @@
 //! driver's record (block MM's `forward_trial` from the block through every layer above,
 //! nets' loss value, the penalty in f64, at the weights [`super::apply_step`] writes) lie
 //! under [`RayBound::upper_bound`], and the exact objective at `a = 0` is within `slack`
-//! of `value`. Preconditions as [`super::enclose_top_block`].
+//! of `value`. Preconditions as [`super::enclose_top_block`], and given anchors are a
+//! genuine f64 forward pass from the block's `Z0'` ([`enclose_ray_with`]).
 //!
 //! **Scope.** `T = f64`, one direction, zero outside layer `from.layer`; anything else
 //! returns [`MajorizeError::Unsupported`]. Block MM takes it for its lower hidden blocks
@@ -146,9 +147,15 @@ pub fn enclose_ray<T: Real>(
 /// [`enclose_ray`] with, optionally, the caller's pre-activations `Ẑ0_1..Ẑ0_m` of the
 /// dense layers above the block at `a = 0` (its kept forward trace, `anchors[k - 1]`
 /// `d_k x N`) instead of this function's own forward pass: R1 holds for any f64
-/// evaluation of `W_k relu(Ẑ0_{k-1}) + b_k`; each is checked on its first and last
-/// columns (as a given `Z0'`), and the chain starts at the block's `Z0'` (given or
-/// computed), so the trace must be the one from that `Z0'`.
+/// evaluation of `W_k relu(Ẑ0_{k-1}) + b_k` (within `γ_{d+1}(|W_k||Ĥ0_{k-1}| + |b_k|)`
+/// of it entrywise, any summation order), the chain starting at the block's `Z0'`
+/// (given or computed), so the trace must be the one from that `Z0'`.
+///
+/// **The caller guarantees that the anchors are such an evaluation.** Only their count,
+/// shapes, finiteness and first and last columns are checked (the columns against `2
+/// γ_{d+1}`, as a given `Z0'`; a wrong count is a `Shape` error, a wrong checked column
+/// a `Domain` error); anchors wrong on an interior column are not detected and void the
+/// certificate (the bound is then violated in `ray/tests/given_anchors.rs`).
 pub fn enclose_ray_with<T: Real>(
     req: &EnclosureRequest<'_, T>,
     value: Option<T>,

@@ -15,6 +15,7 @@ mod adversarial;
 mod checks;
 mod compare;
 mod config;
+mod given_anchors;
 mod given_far;
 mod units;
 
