@@ -72,7 +72,10 @@
 //!   f64) is certified by `majorize::enclosure::enclose_top_block`'s chord/tangent bound
 //!   `value + slope a + curvature a² + slack` instead (same certificate rule, same
 //!   trust region; each call counted as one forward pass, like an enclosure; `rays_l`
-//!   counts them). Cost of a certified block: one
+//!   counts them). With `lower_block_bound` (default off; registered as `block-mm-ray`)
+//!   the hidden ReLU blocks below the top one take `majorize::enclosure::enclose_ray_with`'s
+//!   band bound the same way (anchored at the sweep's kept trace before the block's first
+//!   step; `rays_l` counts them too). Cost of a certified block: one
 //!   solve (inner solve), one enclosure of the layers from the block up per enclosure
 //!   (counted as a forward pass) and one forward pass from the block up (each over the
 //!   N samples).

@@ -2,9 +2,8 @@
 //! chord/tangent bound ([`super::enclose_top_block`]) generalised to a direction that
 //! moves any hidden dense layer `l` of a ReLU MLP (dense + ReLU layers above it, one
 //! final dense layer, softmax cross-entropy), with an a-priori floating-point slack
-//! (docs/MAJORIZE.md, "The ray bound of a lower block (rigorous; session 16, in
-//! progress)", steps R1-R6; the exact-arithmetic bound was measured in
-//! `bench-suite/examples/ray_certificate`).
+//! (docs/MAJORIZE.md, "The ray bound of a lower block", steps R1-R6; the
+//! exact-arithmetic bound was measured in `bench-suite/examples/ray_certificate`).
 //!
 //! **What is certified** (as the top block's): for every `a` in `[0, alpha_max]`, both
 //! the exact objective from the block's kept input `A` at the weights `x + a v` and the
