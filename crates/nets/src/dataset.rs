@@ -141,11 +141,22 @@ impl<T: Real> Targets<T> {
 }
 
 /// A supervised data set: inputs `X` (`d_0 x N`, samples as columns) and their targets.
-#[derive(Debug, Clone, PartialEq)]
+/// Immutable once built; equality compares the inputs and targets (not [`Dataset::id`]).
+#[derive(Debug, Clone)]
 pub struct Dataset<T: Real> {
     inputs: DMatrix<T>,
     targets: Targets<T>,
+    id: u64,
 }
+
+impl<T: Real> PartialEq for Dataset<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.inputs == other.inputs && self.targets == other.targets
+    }
+}
+
+/// The source of [`Dataset::id`]: one number per data set built in this process.
+static NEXT_DATASET_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl<T: Real> Dataset<T> {
     /// Builds a data set, checking that counts agree, labels are in range and every
@@ -175,7 +186,23 @@ impl<T: Real> Dataset<T> {
             }
             Targets::Dense(m) => check_finite(m, "targets")?,
         }
-        Ok(Self { inputs, targets })
+        let id = NEXT_DATASET_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Self {
+            inputs,
+            targets,
+            id,
+        })
+    }
+
+    /// A number that identifies this data set's contents for caches: every data set built
+    /// by [`Dataset::new`] (or [`Dataset::subset`]) gets a new one, a clone keeps it, and
+    /// a data set never changes after it is built, so two data sets with the same id hold
+    /// the same inputs and targets (the converse need not hold). Unlike an address, it
+    /// is not reused when a data set is dropped and another built in its place. Solvers
+    /// key the quantities they derive from the data (`X X^T`, factorizations, a kept
+    /// forward trace) by it; it never enters a result.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The inputs, `d_0 x N`.

@@ -512,6 +512,22 @@ impl InputKey {
     }
 }
 
+/// The training set a solver's data-derived quantities were computed from, by
+/// [`nets::Dataset::id`]: the [`InputKey`]s key by address, which a data set dropped
+/// and replaced by another of the same shape can reuse (the allocator hands the freed
+/// buffer back), so a solver also checks this at the start of every step and drops
+/// its data-derived caches when the data set changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct DataStamp(Option<u64>);
+
+impl DataStamp {
+    /// Whether `data` differs from the data set recorded last (or none was); records it.
+    pub(crate) fn changed<T: Real>(&mut self, data: &nets::Dataset<T>) -> bool {
+        let id = Some(data.id());
+        std::mem::replace(&mut self.0, id) != id
+    }
+}
+
 #[cfg(test)]
 #[path = "tests_linalg.rs"]
 mod tests;

@@ -74,7 +74,7 @@ use super::linalg::{InputKey, SampleSums, SumsWork};
 use super::output_pg::prox_gradient;
 use super::output_softmax::SoftmaxWork;
 use crate::SolverError;
-use crate::linalg::{all_finite, ensure_shape, require_finite};
+use crate::linalg::{DataStamp, all_finite, ensure_shape, require_finite};
 
 mod block;
 mod fused;
@@ -177,6 +177,9 @@ pub struct DlAdmm<T: Real> {
     input_key: InputKey,
     /// Inputs and thread count the cached products were computed for.
     data_key: InputKey,
+    /// The training set `prepare` ran on (its output term and the caches above derive
+    /// from it).
+    stamp: DataStamp,
     /// `W_l A_{l-1}` per layer, reused until `W_l` or `A_{l-1}` changes (issue #14:
     /// one iteration needs the product of each layer up to seven times but it changes
     /// at most four times).
@@ -237,6 +240,7 @@ impl<T: Real> DlAdmm<T> {
             sums_work: SumsWork::default(),
             sums0: SampleSums::default(),
             input_key: InputKey::default(),
+            stamp: DataStamp::default(),
             data_key: InputKey::default(),
             prods: Vec::new(),
             prod_valid: Vec::new(),
@@ -337,6 +341,7 @@ impl<T: Real> DlAdmm<T> {
     pub(crate) fn prepare(&mut self, loss: &Loss, train: &Dataset<T>) -> Result<(), SolverError> {
         self.input_key.clear();
         self.data_key.clear();
+        self.stamp.changed(train);
         self.prod_valid.clear();
         self.w0_chain = None;
         loss.validate()
@@ -369,6 +374,12 @@ impl<T: Real> DlAdmm<T> {
 
     pub(crate) fn needs_prepare(&self) -> bool {
         !self.ready
+    }
+
+    /// Whether `train` is another data set than the one `prepare` last ran on (the
+    /// solver's step then runs `prepare` again); records it.
+    pub(crate) fn data_changed(&mut self, train: &Dataset<T>) -> bool {
+        self.stamp.changed(train)
     }
 
     /// The blocks of one iteration in order (backward pass, then forward pass).
@@ -405,6 +416,12 @@ impl<T: Real> DlAdmm<T> {
         train: &Dataset<T>,
         threads: usize,
     ) -> Result<DlStepInfo, SolverError> {
+        if self.stamp.changed(train) {
+            // Another data set than `prepare`'s: its cached products are not these.
+            self.input_key.clear();
+            self.data_key.clear();
+            self.prod_valid.clear();
+        }
         let mut inner = 0;
         let mut out_inner = 0;
         let l_count = self.vars.as_ref().ok_or_else(not_init)?.layers();

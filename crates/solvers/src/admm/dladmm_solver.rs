@@ -79,7 +79,8 @@ impl<T: Real> Solver<NetProblem<T>> for DlAdmm<T> {
         problem: &mut NetProblem<T>,
         ctx: &mut Context,
     ) -> Result<StepReport, SolverError> {
-        if self.needs_prepare() {
+        let changed = self.data_changed(&problem.train);
+        if changed || self.needs_prepare() {
             if let Some(v) = self.lifted() {
                 v.check_shapes(&problem.net, problem.train.inputs())?;
             }

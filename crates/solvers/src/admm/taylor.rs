@@ -79,7 +79,9 @@ use super::linalg::{
 };
 use super::output::OutputTerm;
 use crate::SolverError;
-use crate::linalg::{affine, dot, ensure_shape, gemm, require_finite, spd_inverse_ridged, sq_norm};
+use crate::linalg::{
+    DataStamp, affine, dot, ensure_shape, gemm, require_finite, spd_inverse_ridged, sq_norm,
+};
 
 mod blocks;
 #[cfg(test)]
@@ -187,6 +189,9 @@ pub struct TaylorAdmm<T: Real> {
     sums0: SampleSums<T>,
     input_key: InputKey,
     ls_inverse: LsInverse,
+    /// The training set `prepare` ran on (its output term and the caches above derive
+    /// from it).
+    stamp: DataStamp,
     /// Data-parallel mode ([`crate::distributed::DistributedTaylorAdmm`]): the
     /// communicator over which the W-step's sample sums are added, and the global N.
     dist: Option<(std::sync::Arc<dyn crate::comm::Comm>, usize)>,
@@ -225,6 +230,7 @@ impl<T: Real> TaylorAdmm<T> {
             sums_work: SumsWork::default(),
             sums0: SampleSums::default(),
             input_key: InputKey::default(),
+            stamp: DataStamp::default(),
             ls_inverse: LsInverse::default(),
             dist: None,
             dist_scratch: Vec::new(),
@@ -342,6 +348,7 @@ impl<T: Real> TaylorAdmm<T> {
     /// Rebuilds the derived (not checkpointed) parts: output term, scalings.
     pub(crate) fn prepare(&mut self, loss: &Loss, train: &Dataset<T>) -> Result<(), SolverError> {
         self.input_key.clear();
+        self.stamp.changed(train);
         loss.validate()
             .map_err(|e| SolverError::Problem(format!("TaylorAdmm: {e}")))?;
         let k = self
@@ -507,6 +514,10 @@ impl<T: Real> TaylorAdmm<T> {
         train: &Dataset<T>,
         threads: usize,
     ) -> Result<TaylorStepInfo, SolverError> {
+        if self.stamp.changed(train) {
+            // Another data set than `prepare`'s: its `X X^T` is not the cached one.
+            self.input_key.clear();
+        }
         let l_count = self.vars_ref()?.layers();
         self.products.resize_with(l_count, || DMatrix::zeros(0, 0));
         self.keep_products = true;
@@ -584,5 +595,11 @@ impl<T: Real> TaylorAdmm<T> {
     /// Whether derived parts must be rebuilt (after a restore).
     pub(crate) fn needs_prepare(&self) -> bool {
         self.output.is_none()
+    }
+
+    /// Whether `train` is another data set than the one `prepare` last ran on (the
+    /// solver's step then runs `prepare` again); records it.
+    pub(crate) fn data_changed(&mut self, train: &Dataset<T>) -> bool {
+        self.stamp.changed(train)
     }
 }

@@ -112,6 +112,8 @@ use crate::{Context, NetProblem, Solver, SolverError, StepReport};
 pub struct Bcd<T: Real> {
     config: BcdConfig,
     state: Option<BcdState<T>>,
+    /// The training set the state's data-derived caches were computed from.
+    stamp: crate::linalg::DataStamp,
     pending: Option<state::SavedUv<T>>,
     sweeps: u64,
 }
@@ -131,6 +133,7 @@ impl<T: Real> Bcd<T> {
         Ok(Bcd {
             config,
             state: None,
+            stamp: crate::linalg::DataStamp::default(),
             pending: None,
             sweeps: 0,
         })
@@ -211,6 +214,10 @@ impl<T: Real> Bcd<T> {
         }
         if net_io::reload_layers(net, &mut state.w, &mut state.b, "BCD")? {
             state.forget_products();
+        }
+        if self.stamp.changed(train) {
+            // Another data set (its inputs may sit at the old one's address).
+            state.forget_data();
         }
         state.sweep(&data, &cfg, ctx.threads, ctx.counters, hook)?;
         net_io::write_layers(net, &state.w, &state.b, "BCD")?;

@@ -144,6 +144,13 @@ impl<T: Real> BcdState<T> {
         Ok(())
     }
 
+    /// Drops everything derived from the data set (the first layer's factorization and
+    /// the kept layer products): the solver steps on another one.
+    pub(crate) fn forget_data(&mut self) {
+        self.input_key.clear();
+        self.forget_products();
+    }
+
     /// Drops the layer products kept from the last objective (the weights or lifted
     /// variables were changed from outside the sweep).
     pub(crate) fn forget_products(&mut self) {

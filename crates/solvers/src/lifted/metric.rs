@@ -86,6 +86,12 @@ pub(crate) struct WeightMetrics<T: Real> {
 }
 
 impl<T: Real> WeightMetrics<T> {
+    /// Forgets the first layer's cached metric inverse (the solver steps on another data
+    /// set, whose inputs may sit at the old one's address).
+    pub(crate) fn forget_data(&mut self) {
+        self.first.clear();
+    }
+
     /// Makes `minv[l]` the metric inverse of layer `l`'s block for input `a`, curvature
     /// `c` and `ridge` (recomputed unless `l == 0` and the cached one matches).
     pub(crate) fn prepare(

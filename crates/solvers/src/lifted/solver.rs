@@ -20,11 +20,17 @@ use crate::{Context, NetProblem, Solver, SolverError, StepReport};
 pub struct Lifted<T: Real> {
     cfg: LiftedConfig,
     state: Option<LiftedState<T>>,
+    /// The training set the state's first-layer metric was computed from.
+    stamp: crate::linalg::DataStamp,
 }
 
 impl<T: Real> Lifted<T> {
     pub(crate) fn from_config(cfg: LiftedConfig) -> Self {
-        Lifted { cfg, state: None }
+        Lifted {
+            cfg,
+            state: None,
+            stamp: crate::linalg::DataStamp::default(),
+        }
     }
 
     /// The configuration.
@@ -77,6 +83,9 @@ impl<T: Real> Solver<NetProblem<T>> for Lifted<T> {
             .as_mut()
             .ok_or_else(|| SolverError::Checkpoint("Lifted: init not run".into()))?;
         st.read_weights(&problem.net)?;
+        if self.stamp.changed(&problem.train) {
+            st.forget_data();
+        }
         st.warm_step = self.cfg.warm_step;
         st.curvature_bounds = self.cfg.curvature_bounds;
         st.weights_method = self.cfg.weights_method;

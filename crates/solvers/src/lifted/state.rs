@@ -125,6 +125,11 @@ pub fn check_network<T: Real>(net: &Sequential<T>, loss: &Loss) -> Result<Vec<us
 }
 
 impl<T: Real> LiftedState<T> {
+    /// Forgets what was derived from the data set (the first weights block's metric).
+    pub(crate) fn forget_data(&mut self) {
+        self.metrics.forget_data();
+    }
+
     /// Lifted variables initialised by a forward pass of `net` on `inputs`
     /// (`X_l = relu(W_l X_{l-1} + b_l 1^T)`, so every penalty starts at 0).
     pub fn from_forward(

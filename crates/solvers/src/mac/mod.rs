@@ -91,6 +91,8 @@ use crate::{Context, NetProblem, Solver, SolverError, StepReport};
 pub struct Mac<T: Real> {
     config: MacConfig,
     state: Option<MacState<T>>,
+    /// The training set the state's data-derived caches were computed from.
+    stamp: crate::linalg::DataStamp,
     pending: Option<Vec<DMatrix<T>>>,
     iters: u64,
 }
@@ -110,6 +112,7 @@ impl<T: Real> Mac<T> {
         Ok(Mac {
             config,
             state: None,
+            stamp: crate::linalg::DataStamp::default(),
             pending: None,
             iters: 0,
         })
@@ -195,6 +198,10 @@ impl<T: Real> Mac<T> {
         }
         if net_io::reload_layers(net, &mut state.w, &mut state.b, "MAC")? {
             // The network was changed between steps: drop the cached layer outputs.
+            state.invalidate_all();
+        }
+        if self.stamp.changed(train) {
+            // Another data set (its inputs may sit at the old one's address).
             state.invalidate_all();
         }
         state.check_data(data.x, ctx.threads);
