@@ -146,6 +146,137 @@ pub(crate) fn simple_chunk<const MU_RAD: bool>(
     all
 }
 
+/// One layer's inputs to R2, `d x N` column-major: the anchors `z`, the slopes' sources
+/// `x`, `y` (`first`, the block: `lo = x = hi = y = P'`; else `x = μ`, `y = rad`), the
+/// activations `act` (for the sums), the region `abar` and the tests' mutation `knob`.
+pub(crate) struct LayerBand<'a> {
+    pub(crate) z: &'a [f64],
+    pub(crate) x: &'a [f64],
+    pub(crate) y: &'a [f64],
+    pub(crate) act: &'a [f64],
+    pub(crate) d: usize,
+    pub(crate) first: bool,
+    pub(crate) abar: f64,
+    pub(crate) knob: bool,
+}
+
+/// R2 on one layer, every sample: the band into `sl`, `su` and, per sample `s`, the
+/// inflated sums `U_d(Σ_j |Ĥ0|)` into `col_h[s]` and `U_d(Σ_j M)` into `col_m[s]`;
+/// returns whether every `sL`, `sU` is finite. On x86-64 the loops are also compiled for
+/// AVX-512F and AVX2 and the widest the CPU has runs; the arithmetic is the same (Rust
+/// never contracts a multiply and an add, and the sums keep their order), so every path
+/// gives the same bits (`tests::units`).
+pub(crate) fn layer_band(
+    lb: &LayerBand<'_>,
+    sl: &mut [f64],
+    su: &mut [f64],
+    col_h: &mut [f64],
+    col_m: &mut [f64],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked on the line above), the only
+            // requirement of calling a function compiled with that target feature.
+            return unsafe { layer_band_avx512(lb, sl, su, col_h, col_m) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked on the line above).
+            return unsafe { layer_band_avx2(lb, sl, su, col_h, col_m) };
+        }
+    }
+    layer_band_plain(lb, sl, su, col_h, col_m)
+}
+
+/// [`layer_band_plain`] with AVX-512F code generation.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn layer_band_avx512(
+    lb: &LayerBand<'_>,
+    sl: &mut [f64],
+    su: &mut [f64],
+    col_h: &mut [f64],
+    col_m: &mut [f64],
+) -> bool {
+    layer_band_plain(lb, sl, su, col_h, col_m)
+}
+
+/// [`layer_band_plain`] with AVX2 code generation.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn layer_band_avx2(
+    lb: &LayerBand<'_>,
+    sl: &mut [f64],
+    su: &mut [f64],
+    col_h: &mut [f64],
+    col_m: &mut [f64],
+) -> bool {
+    layer_band_plain(lb, sl, su, col_h, col_m)
+}
+
+/// The loops of [`layer_band`] (baseline code generation when called directly):
+/// [`simple_chunk`] on chunks of [`LANES`] entries, [`relu_band_select`] on the chunks it
+/// leaves, then the sample's sums in entry order.
+#[inline(always)]
+pub(crate) fn layer_band_plain(
+    lb: &LayerBand<'_>,
+    sl: &mut [f64],
+    su: &mut [f64],
+    col_h: &mut [f64],
+    col_m: &mut [f64],
+) -> bool {
+    let (d, abar) = (lb.d, lb.abar);
+    let ops_d = UpOps::new(d);
+    let mut ok = true;
+    if d == 0 {
+        for c in col_h.iter_mut().chain(col_m.iter_mut()) {
+            *c = ops_d.apply(0.0);
+        }
+        return ok;
+    }
+    let cols =
+        lb.z.chunks_exact(d)
+            .zip(lb.x.chunks_exact(d))
+            .zip(lb.y.chunks_exact(d))
+            .zip(lb.act.chunks_exact(d))
+            .zip(sl.chunks_exact_mut(d).zip(su.chunks_exact_mut(d)))
+            .zip(col_h.iter_mut().zip(col_m.iter_mut()));
+    for (((((z, x), y), act), (slc, suc)), (ch, cm)) in cols {
+        let (mut h1, mut m1) = (0.0f64, 0.0f64);
+        for c0 in (0..d).step_by(LANES) {
+            let c1 = (c0 + LANES).min(d);
+            let part = (&z[c0..c1], &x[c0..c1], &y[c0..c1]);
+            let (lc, uc) = (&mut slc[c0..c1], &mut suc[c0..c1]);
+            let done = !lb.knob
+                && if lb.first {
+                    simple_chunk::<false>(part, abar, lc, uc)
+                } else {
+                    simple_chunk::<true>(part, abar, lc, uc)
+                };
+            if !done {
+                for j in c0..c1 {
+                    // The block: lo = hi = P'; above it: x = μ, y = rad.
+                    let (lo, hi) = if lb.first {
+                        (x[j], y[j])
+                    } else {
+                        (dn_select(x[j] - y[j]), up_select(x[j] + y[j]))
+                    };
+                    (slc[j], suc[j]) = relu_band_select(z[j], lo, hi, abar, lb.knob);
+                }
+            }
+            for j in c0..c1 {
+                let (a, b) = (slc[j], suc[j]);
+                ok &= a.is_finite() && b.is_finite();
+                h1 += act[j];
+                m1 += a.abs().max(b.abs());
+            }
+        }
+        *ch = ops_d.apply(h1);
+        *cm = ops_d.apply(m1);
+    }
+    ok
+}
+
 /// The outcome of [`band`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Band {
@@ -208,7 +339,6 @@ pub(crate) fn band(p: &Parts<'_>, ws: &mut RayWorkspace, tangent_for_chord: bool
     let mut ok = true;
     for k in 0..m {
         let d = ws.act[k].nrows();
-        let ops_d = UpOps::new(d);
         {
             // Column-major: sample s is the slice [s d, (s + 1) d) of every d x N matrix.
             let z = if k == 0 { p.z0 } else { &ws.zh[k - 1] }.as_slice();
@@ -218,44 +348,19 @@ pub(crate) fn band(p: &Parts<'_>, ws: &mut RayWorkspace, tangent_for_chord: bool
                 (ws.mu[k - 1].as_slice(), ws.rad[k - 1].as_slice())
             };
             let (sl, su) = (ws.sl[k].as_mut_slice(), ws.su[k].as_mut_slice());
-            let act = ws.act[k].as_slice();
-            for s in 0..n {
-                let r = s * d..(s + 1) * d;
-                let (mut h1, mut m1) = (0.0f64, 0.0f64);
-                let (z, x, y) = (&z[r.clone()], &lo_src[r.clone()], &hi_src[r.clone()]);
-                let (slc, suc) = (&mut sl[r.clone()], &mut su[r.clone()]);
-                for c0 in (0..d).step_by(LANES) {
-                    let c1 = (c0 + LANES).min(d);
-                    let part = (&z[c0..c1], &x[c0..c1], &y[c0..c1]);
-                    let (lc, uc) = (&mut slc[c0..c1], &mut suc[c0..c1]);
-                    let done = !tangent_for_chord
-                        && if k == 0 {
-                            simple_chunk::<false>(part, abar, lc, uc)
-                        } else {
-                            simple_chunk::<true>(part, abar, lc, uc)
-                        };
-                    if !done {
-                        for j in c0..c1 {
-                            // k = 0: lo = hi = P'; k >= 1: x = μ, y = rad.
-                            let (lo, hi) = if k == 0 {
-                                (x[j], y[j])
-                            } else {
-                                (dn_select(x[j] - y[j]), up_select(x[j] + y[j]))
-                            };
-                            (slc[j], suc[j]) =
-                                relu_band_select(z[j], lo, hi, abar, tangent_for_chord);
-                        }
-                    }
-                    for j in c0..c1 {
-                        let (a, b) = (slc[j], suc[j]);
-                        ok &= a.is_finite() && b.is_finite();
-                        h1 += act[r.start + j];
-                        m1 += a.abs().max(b.abs());
-                    }
-                }
-                ws.col[k * n + s] = ops_d.apply(h1);
-                ws.col[(m + k) * n + s] = ops_d.apply(m1);
-            }
+            let lb = LayerBand {
+                z,
+                x: lo_src,
+                y: hi_src,
+                act: ws.act[k].as_slice(),
+                d,
+                first: k == 0,
+                abar,
+                knob: tangent_for_chord,
+            };
+            let (col_h, rest) = ws.col[k * n..].split_at_mut(n);
+            let col_m = &mut rest[(m - 1) * n..m * n];
+            ok &= layer_band(&lb, sl, su, col_h, col_m);
         }
         if !ok {
             return Ok(Band::Overflow);

@@ -302,3 +302,59 @@ fn simple_chunk_equals_the_per_entry_band() {
         "{taken} taken, {left} left"
     );
 }
+
+/// A layer's R2: `layer_band` or `layer_band_plain`.
+type LayerFn =
+    fn(&super::super::band::LayerBand<'_>, &mut [f64], &mut [f64], &mut [f64], &mut [f64]) -> bool;
+
+/// `layer_band` (the widest code generation the CPU has) equals `layer_band_plain`
+/// called directly (baseline code generation) bit for bit: band, sums and the finite
+/// flag, on random layers of widths 1-37 (chunks and remainders) for the block and a
+/// layer above, with kinks crossed, zeros and an infinite slope now and then.
+#[test]
+fn layer_band_is_the_same_on_every_code_path() {
+    use super::super::band::{LayerBand, layer_band, layer_band_plain};
+    let mut rng = ChaCha8Rng::seed_from_u64(173);
+    let mut not_fine = 0;
+    for case in 0..400u32 {
+        let d = rng.random_range(1..38usize);
+        let n = rng.random_range(1..9usize);
+        let abar = 10f64.powf(rng.random_range(-4.0..3.0));
+        let first = case % 2 == 0;
+        let len = d * n;
+        let mut draw =
+            |scale: f64| -> Vec<f64> { (0..len).map(|_| scale * gauss(&mut rng)).collect() };
+        let z = draw(1.0);
+        let x = draw(0.5);
+        let mut y: Vec<f64> = if first {
+            x.clone()
+        } else {
+            draw(0.1).into_iter().map(f64::abs).collect()
+        };
+        if case % 17 == 0 {
+            y[len / 2] = f64::INFINITY;
+        }
+        let act: Vec<f64> = z.iter().map(|v| v.max(0.0)).collect();
+        let lb = LayerBand {
+            z: &z,
+            x: &x,
+            y: &y,
+            act: &act,
+            d,
+            first,
+            abar,
+            knob: false,
+        };
+        let run = |f: LayerFn| {
+            let (mut sl, mut su) = (vec![0.0; len], vec![0.0; len]);
+            let (mut ch, mut cm) = (vec![0.0; n], vec![0.0; n]);
+            let ok = f(&lb, &mut sl, &mut su, &mut ch, &mut cm);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            (ok, bits(&sl), bits(&su), bits(&ch), bits(&cm))
+        };
+        let (a, b) = (run(layer_band), run(layer_band_plain));
+        assert_eq!(a, b, "case {case}: d {d} n {n} ā {abar:e}");
+        not_fine += usize::from(!a.0);
+    }
+    assert!(not_fine >= 10, "{not_fine} layers with a non-finite band");
+}
