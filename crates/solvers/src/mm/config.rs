@@ -114,9 +114,9 @@ pub struct BlockMmConfig {
     /// Not the default yet (session 17, docs/PERFORMANCE.md "The ray bound in certified
     /// block MM"): per data pass it is ahead on both multi-block problems (100 sweeps:
     /// digits-mlp-deep 0.00547 against 0.00705, spirals 0.0772 against 0.0850), per
-    /// second ahead on digits-mlp-deep (objective 0.01 after 38 sweeps, 3.6 s, against
-    /// 68 sweeps, 6.6 s) and about 10% behind on spirals, where a sweep costs 1.3x; per
-    /// sweep it raises `sweep_ratios` on spirals (16.6x against 12.6x a GD step).
+    /// second ahead on digits-mlp-deep (objective 0.01 after 38 sweeps, 3.4 s, against
+    /// 68 sweeps, 6.5 s) and level to 10% behind on spirals, where a sweep costs 1.2x
+    /// (`sweep_ratios`: 14.6x against 13.1x a GD step).
     pub lower_block_bound: bool,
 }
 
