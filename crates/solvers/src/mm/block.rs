@@ -338,12 +338,7 @@ impl<T: Real> Solver<NetProblem<T>> for BlockMm<T> {
         let n = problem.train.len();
         // Counted as one forward pass whether computed or kept from the last sweep (the
         // unit counts the algorithm's touches of the data: docs/RESULTS_SCHEMA.md).
-        let data = ws.start_sweep(
-            &problem.net,
-            problem.train.inputs(),
-            &problem.loss,
-            problem.train.targets(),
-        )?;
+        let data = ws.start_sweep(&problem.net, &problem.train, &problem.loss)?;
         ctx.counters.add_forward(n);
         let mut f = data + problem.net.weight_penalty(problem.loss.l2);
         if !f.is_finite() {
@@ -413,7 +408,7 @@ impl<T: Real> Solver<NetProblem<T>> for BlockMm<T> {
                 )));
             }
         }
-        ws.keep_trace(&problem.net, &problem.loss, problem.train.targets())?;
+        ws.keep_trace(&problem.net, &problem.loss)?;
         self.st.sweeps += 1;
         self.st.power = ws
             .power

@@ -173,7 +173,7 @@ pub(crate) fn certified_block<T: Real>(
         // engine): this block keeps the safeguarded path, or stops where the last
         // certified step left it.
         let ray = if top {
-            enclose_top_block(&req, value, &from, &mut cert.top)
+            Some(enclose_top_block(&req, value, &from, &mut cert.top))
         } else if lower {
             // Before the first step the trace's pre-activations above the block are
             // those of the current weights, from `z[i]`: the bound's anchors (R1). After
@@ -183,14 +183,14 @@ pub(crate) fn certified_block<T: Real>(
             if anchors.is_some() {
                 audit_anchors(&problem.net, problem.train.inputs(), ws);
             }
-            enclose_ray_with(&req, value, &from, anchors, &mut cert.ray)
+            Some(enclose_ray_with(&req, value, &from, anchors, &mut cert.ray))
         } else {
-            Err(MajorizeError::Unsupported(String::new()))
+            None
         };
         let ray = match ray {
-            Ok(rb) => Some(rb),
-            Err(MajorizeError::Unsupported(_)) => None,
-            Err(_) => break,
+            Some(Ok(rb)) => Some(rb),
+            None | Some(Err(MajorizeError::Unsupported(_))) => None,
+            Some(Err(_)) => break,
         };
         let step = match ray {
             Some(rb) => {

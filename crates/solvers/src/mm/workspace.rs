@@ -3,11 +3,11 @@
 
 use autodiff::{Real, Transpose};
 use nalgebra::{Cholesky, DMatrix, Dyn};
-use nets::{Activation, Dense, Loss, Sequential, Targets};
+use nets::{Activation, Dataset, Dense, Loss, Sequential, Targets};
 
 use super::spectral::PowerIteration;
 use crate::SolverError;
-use crate::linalg::{GramScratch, InputKey, gemm, gram_sym};
+use crate::linalg::{DataStamp, GramScratch, InputKey, gemm, gram_sym};
 
 /// The dense layer `k` of `net`, or an error naming it.
 pub(crate) fn dense<T: Real>(net: &Sequential<T>, k: usize) -> Result<&Dense<T>, SolverError> {
@@ -77,7 +77,9 @@ pub(crate) struct Workspace<T: Real> {
     /// The loss and targets the kept data term and output gradient were computed with
     /// (a sweep reuses them only for equal ones: both are public fields of the problem).
     kept_loss: Option<Loss>,
-    kept_targets: Option<Targets<T>>,
+    /// The data set `start_sweep` last ran on ([`nets::Dataset::id`]): the inputs and
+    /// targets of `gram[0]`, the factors and the kept trace.
+    stamp: DataStamp,
     /// Whether the hidden layers' Gram matrices are formed as half products
     /// ([`gram_sym`], rounding differs from the full GEMM in the last bits) or as the full
     /// GEMM. Block MM sets it on its safeguarded path only: the certified path's trust
@@ -144,7 +146,7 @@ impl<T: Real> Workspace<T> {
             kept: Vec::new(),
             kept_valid: false,
             kept_loss: None,
-            kept_targets: None,
+            stamp: DataStamp::default(),
             half_gram: false,
             gram_ws: GramScratch::default(),
             rsum: Vec::new(),
@@ -170,19 +172,19 @@ impl<T: Real> Workspace<T> {
     /// ([`Workspace::keep_trace`]), the trace it left, which is that forward pass (every
     /// accepted trial's trace replaced the current one from its block up; a rejected
     /// trial left it alone). Bit for bit the same numbers either way (issue #14: one
-    /// forward pass and one loss evaluation less per sweep). The inputs are compared by
-    /// content with the trace's copy `a[0]` (`N d_0` comparisons), not only by address:
-    /// a training set replaced by another of the same shape can land at the old one's
-    /// address (the same holds for `gram[0]`, which depends only on them). Returns the
-    /// data term.
+    /// forward pass and one loss evaluation less per sweep). The data set is keyed by its
+    /// identity ([`DataStamp`]) as well as the inputs' address: a training set replaced
+    /// by another of the same shape can land at the old one's address (the same holds
+    /// for `gram[0]`, which depends only on the inputs). Returns the data term.
     pub fn start_sweep(
         &mut self,
         net: &Sequential<T>,
-        x: &DMatrix<T>,
+        train: &Dataset<T>,
         loss: &Loss,
-        targets: &Targets<T>,
     ) -> Result<f64, SolverError> {
-        let same_input = self.input_key.hit(x, 1) && same_bits(&self.a[0], x);
+        let x = train.inputs();
+        let new_data = self.stamp.changed(train);
+        let same_input = self.input_key.hit(x, 1) && !new_data;
         if !same_input {
             self.gram0_valid = false;
             self.drop_factors();
@@ -190,25 +192,19 @@ impl<T: Real> Workspace<T> {
         if std::mem::replace(&mut self.kept_valid, false)
             && same_input
             && self.kept_loss.as_ref() == Some(loss)
-            && self.kept_targets.as_ref() == Some(targets)
             && same_params(net, &self.kept)
         {
             return Ok(self.cur_data);
         }
         self.forward(net, x)?;
-        self.data_term(loss, targets, false)
+        self.data_term(loss, train.targets(), false)
     }
 
     /// Records that the trace is the forward pass of `net`'s current weights and its data
-    /// term that of `loss` and `targets` (at the end of a sweep), for
-    /// [`Workspace::start_sweep`]. Copies into kept buffers (no allocation while the
-    /// shapes stay).
-    pub fn keep_trace(
-        &mut self,
-        net: &Sequential<T>,
-        loss: &Loss,
-        targets: &Targets<T>,
-    ) -> Result<(), SolverError> {
+    /// term that of `loss` (at the end of a sweep, on the data set of its
+    /// [`Workspace::start_sweep`]), for the next `start_sweep`. Copies into a kept buffer
+    /// (no allocation while the shapes stay).
+    pub fn keep_trace(&mut self, net: &Sequential<T>, loss: &Loss) -> Result<(), SolverError> {
         self.kept_valid = false;
         self.kept.clear();
         for k in 0..self.layers {
@@ -217,23 +213,6 @@ impl<T: Real> Workspace<T> {
             self.kept.extend_from_slice(d.bias.as_slice());
         }
         self.kept_loss = Some(*loss);
-        match (&mut self.kept_targets, targets) {
-            (Some(Targets::Dense(k)), Targets::Dense(t)) if k.shape() == t.shape() => {
-                k.copy_from(t);
-            }
-            (
-                Some(Targets::Labels {
-                    labels: kl,
-                    classes: kc,
-                }),
-                Targets::Labels { labels, classes },
-            ) => {
-                kl.clear();
-                kl.extend_from_slice(labels);
-                *kc = *classes;
-            }
-            (kept, t) => *kept = Some(t.clone()),
-        }
         self.kept_valid = true;
         Ok(())
     }
@@ -455,13 +434,6 @@ fn row_sums<T: Real>(m: &DMatrix<T>, out: &mut Vec<T>) {
 /// Whether the dense layers of `net` hold exactly `kept` ([`Workspace::keep_trace`]'s
 /// layout: each layer's weight, column-major, then its bias).
 /// Whether `a` and `b` have the same shape and the same bits in every entry.
-fn same_bits<T: Real>(a: &DMatrix<T>, b: &DMatrix<T>) -> bool {
-    a.shape() == b.shape()
-        && a.iter()
-            .zip(b.iter())
-            .all(|(x, y)| x.to_f64().to_bits() == y.to_f64().to_bits())
-}
-
 fn same_params<T: Real>(net: &Sequential<T>, kept: &[T]) -> bool {
     let mut at = 0;
     for k in 0..net.num_dense() {

@@ -81,18 +81,29 @@ pub(crate) fn relu_band_select(
     abar: f64,
     tangent_for_chord: bool,
 ) -> (f64, f64) {
-    let (sure, tp) = sure_t(z, hi, abar);
-    let pos = z > 0.0;
-    let simple = sure & (z != 0.0) & (pos == (tp > 0.0));
+    let (simple, sl, su) = common_case(z, lo, hi, abar);
     if simple & !tangent_for_chord {
-        let mask = (pos as u64).wrapping_neg();
-        (
-            f64::from_bits(lo.to_bits() & mask),
-            f64::from_bits(hi.to_bits() & mask),
-        )
+        (sl, su)
     } else {
         relu_band_cold(z, lo, hi, abar, tangent_for_chord)
     }
+}
+
+/// The common case of [`relu_band`] without a branch: whether the sign of `t = z + ā
+/// hi` is sure and equals that of `z` (`z != 0`), and the band there, `(lo, hi)` for
+/// `z > 0` and `(+0, +0)` for `z < 0` (a bit mask, all ones for `z > 0`); the band is
+/// meaningless when the flag is false.
+#[inline(always)]
+fn common_case(z: f64, lo: f64, hi: f64, abar: f64) -> (bool, f64, f64) {
+    let (sure, tp) = sure_t(z, hi, abar);
+    let pos = z > 0.0;
+    let simple = sure & (z != 0.0) & (pos == (tp > 0.0));
+    let mask = (pos as u64).wrapping_neg();
+    (
+        simple,
+        f64::from_bits(lo.to_bits() & mask),
+        f64::from_bits(hi.to_bits() & mask),
+    )
 }
 
 /// [`relu_band`] out of line (the rare case of [`relu_band_select`]).
@@ -131,13 +142,9 @@ pub(crate) fn simple_chunk<const MU_RAD: bool>(
         } else {
             (x[l], y[l])
         };
-        let zv = z[l];
-        let (sure, tp) = sure_t(zv, b, abar);
-        let pos = zv > 0.0;
-        all &= sure & (zv != 0.0) & (pos == (tp > 0.0));
-        let mask = (pos as u64).wrapping_neg();
-        lo[l] = f64::from_bits(a.to_bits() & mask);
-        hi[l] = f64::from_bits(b.to_bits() & mask);
+        let simple;
+        (simple, lo[l], hi[l]) = common_case(z[l], a, b, abar);
+        all &= simple;
     }
     if all {
         sl.copy_from_slice(&lo);
