@@ -47,7 +47,7 @@ fn estimate_bounds_the_measured_peak_of_every_method() {
         "block-mm",
         "block-mm-safeguarded",
         "block-mm-chord",
-        "block-mm-ray",
+        "block-mm-taylor",
         "last-layer-mm",
     ];
     for widths in [vec![20, 96, 96, 10], vec![300, 8, 10]] {

@@ -60,6 +60,12 @@ pub fn estimate_peak_bytes(
     let h: u64 = widths.iter().skip(1).map(|&d| d as u64).sum();
     let p: u64 = widths.windows(2).map(|w| (w[0] * w[1] + w[1]) as u64).sum();
     let (n, m) = (train as u64, test as u64);
+    // The lower hidden blocks' ray bound (block MM's default since session 18; a net
+    // with two or more hidden layers): for each layer from the block up, its anchors,
+    // band (two) and the next layer's centre and radius: six `d x N` buffers, counted
+    // as seven (session 17, 20-96-96-10, 3,000 samples: measured 74.9 MB against 80.0
+    // estimated with 7 + 6 in all).
+    let ray: u64 = if widths.len() >= 4 { 7 } else { 0 };
     let c_aux: u64 = match solver {
         "dladmm" => 12,
         "admm-taylor" | "admm-taylor-paper" => 8,
@@ -69,13 +75,10 @@ pub fn estimate_peak_bytes(
         "gd" | "adam-full" | "lbfgs" => 6,
         // The trace's Z, A, trial, delta, scratch per layer, and the certified block's
         // direction product.
-        "block-mm" | "block-mm-safeguarded" | "last-layer-mm" => 7,
+        "block-mm-safeguarded" | "last-layer-mm" | "block-mm-taylor" => 7,
+        "block-mm" => 7 + ray,
         // The same, plus the top block's chord/tangent bound: five `d x N` buffers.
-        "block-mm-chord" => 12,
-        // block-mm's, plus the lower blocks' ray bound: for each layer from the block up,
-        // its anchors, band (two) and the next layer's centre and radius (six `d x N`;
-        // measured 74.9 MB against 80.0 estimated with 13 on 20-96-96-10, 3,000 samples).
-        "block-mm-ray" => 14,
+        "block-mm-chord" => 12 + ray,
         // A full-batch gradient plus the enclosure, which runs over blocks of samples.
         "safe-adam" | "safe-layerwise" | "safe-gd" | "safe-heavy-ball" => 6,
         _ => 0,
@@ -84,7 +87,7 @@ pub fn estimate_peak_bytes(
         "block-mm"
         | "block-mm-safeguarded"
         | "block-mm-chord"
-        | "block-mm-ray"
+        | "block-mm-taylor"
         | "last-layer-mm" => 1,
         _ => 0,
     };

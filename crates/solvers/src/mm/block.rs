@@ -49,6 +49,8 @@ struct BlockOutcome {
     enclosures: usize,
     /// Of those, chord/tangent bounds (`top_block_bound`, `lower_block_bound`).
     rays: usize,
+    /// Bounds that failed with an error other than `Unsupported` (see `CertOutcome`).
+    bound_errors: usize,
 }
 
 impl<T: Real> BlockMm<T> {
@@ -172,7 +174,7 @@ impl<T: Real> BlockMm<T> {
         let dim = din + 1;
         let trace_m: f64 = (0..dim).map(|r| ws.gram[i][(r, r)].to_f64()).sum::<f64>() / dim as f64;
         let tol = 8.0 * T::EPS.to_f64() * f.abs().max(1.0);
-        let (mut enclosures, mut rays) = (0, 0);
+        let (mut enclosures, mut rays, mut bound_errors) = (0, 0, 0);
         if cfg.certified && i != last {
             // The direction: the MM step at the structural curvature (a fixed scale, so
             // that the trust region, in units of it, carries over between sweeps).
@@ -188,7 +190,7 @@ impl<T: Real> BlockMm<T> {
             let ridge = cfg.certified_ridge;
             if Self::solve_at(ws, i, c_ref, l2, ridge, trace_m).is_some() {
                 let out = certified_block(cfg, ws, cert, problem, ctx, i, f, trust)?;
-                (enclosures, rays) = (out.enclosures, out.rays);
+                (enclosures, rays, bound_errors) = (out.enclosures, out.rays, out.bound_errors);
                 if out.steps > 0 {
                     return Ok(BlockOutcome {
                         accepted: true,
@@ -200,6 +202,7 @@ impl<T: Real> BlockMm<T> {
                         cert_steps: out.steps,
                         enclosures,
                         rays,
+                        bound_errors,
                     });
                 }
             }
@@ -242,6 +245,7 @@ impl<T: Real> BlockMm<T> {
                     cert_steps: 0,
                     enclosures,
                     rays,
+                    bound_errors,
                 });
             }
             curv *= cfg.increase;
@@ -262,6 +266,7 @@ impl<T: Real> BlockMm<T> {
             cert_steps: 0,
             enclosures,
             rays,
+            bound_errors,
         })
     }
 
@@ -394,7 +399,8 @@ impl<T: Real> Solver<NetProblem<T>> for BlockMm<T> {
                 report = report
                     .with(&format!("cert_steps_{i}"), out.cert_steps as f64)
                     .with(&format!("enclosures_{i}"), out.enclosures as f64)
-                    .with(&format!("trust_{i}"), self.st.trust[i]);
+                    .with(&format!("trust_{i}"), self.st.trust[i])
+                    .with(&format!("bound_errors_{i}"), out.bound_errors as f64);
                 if cfg.top_block_bound || cfg.lower_block_bound {
                     report = report.with(&format!("rays_{i}"), out.rays as f64);
                 }

@@ -77,6 +77,10 @@ pub(crate) struct CertOutcome {
     pub enclosures: usize,
     /// Of those, chord/tangent bounds (the top block's or a lower block's ray bound).
     pub rays: usize,
+    /// Bounds that failed with an error other than `Unsupported` (a chord/tangent bound
+    /// replaced by the Taylor enclosure for that call; a Taylor enclosure ends the
+    /// block's certified steps).
+    pub bound_errors: usize,
     /// Sum of the step sizes, in units of the structural MM step.
     pub alpha: f64,
     /// The certified bound of the last step (an upper bound on the new objective).
@@ -112,6 +116,7 @@ pub(crate) fn certified_block<T: Real>(
         steps: 0,
         enclosures: 0,
         rays: 0,
+        bound_errors: 0,
         alpha: 0.0,
         bound: *f,
     };
@@ -143,6 +148,7 @@ pub(crate) fn certified_block<T: Real>(
     let top = cfg.top_block_bound && i + 3 == ws.widths.len();
     let lower = cfg.lower_block_bound && i + 3 < ws.widths.len();
     let (mut steps, mut alpha, mut bound, mut enclosures, mut rays) = (0, 0.0, *f, 0, 0);
+    let mut bound_errors = 0;
     while enclosures < cfg.certified_steps {
         let t = *trust;
         let abar = [T::of(t)];
@@ -169,9 +175,11 @@ pub(crate) fn certified_block<T: Real>(
         };
         let value = fresh.then(|| T::of(*f));
         // The top block's chord/tangent bound where it applies, else the Taylor
-        // enclosure. An unsupported layer, activation or loss (or an error of the
-        // engine): this block keeps the safeguarded path, or stops where the last
-        // certified step left it.
+        // enclosure. Where the chord/tangent bound does not apply (`Unsupported`) or
+        // fails (any other error, counted in `bound_errors`), this call takes the Taylor
+        // enclosure. Where that fails too (an unsupported layer, activation or loss, or
+        // an error of the engine): this block keeps the safeguarded path, or stops where
+        // the last certified step left it.
         let ray = if top {
             Some(enclose_top_block(&req, value, &from, &mut cert.top))
         } else if lower {
@@ -187,10 +195,15 @@ pub(crate) fn certified_block<T: Real>(
         } else {
             None
         };
+        #[cfg(test)]
+        let ray = ray.map(|r| r.and_then(inject_bound_error));
         let ray = match ray {
             Some(Ok(rb)) => Some(rb),
             None | Some(Err(MajorizeError::Unsupported(_))) => None,
-            Some(Err(_)) => break,
+            Some(Err(_)) => {
+                bound_errors += 1;
+                None
+            }
         };
         let step = match ray {
             Some(rb) => {
@@ -198,8 +211,14 @@ pub(crate) fn certified_block<T: Real>(
                 ray_step(&rb)?
             }
             None => {
-                let Ok(enc) = enclose_from_layer(&req, value, &from, &mut cert.enc) else {
-                    break;
+                let enc = match enclose_from_layer(&req, value, &from, &mut cert.enc) {
+                    Ok(enc) => enc,
+                    Err(e) => {
+                        if !matches!(e, MajorizeError::Unsupported(_)) {
+                            bound_errors += 1;
+                        }
+                        break;
+                    }
                 };
                 let s = crate::certified::choose_step(&enc, &[t], 1)?;
                 Decision {
@@ -259,6 +278,7 @@ pub(crate) fn certified_block<T: Real>(
         steps,
         enclosures,
         rays,
+        bound_errors,
         alpha,
         bound,
     };
@@ -372,6 +392,27 @@ fn dir_product<T: Real>(
         }
     }
     Ok(true)
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Test-only fault injection: while set, every chord/tangent bound that succeeded is
+    /// replaced by a `Domain` error (the path a failed check of the bound takes).
+    pub(crate) static FAIL_CHORD_BOUNDS: std::cell::Cell<bool> =
+        const { std::cell::Cell::new(false) };
+}
+
+/// Test-only: the bound, or a `Domain` error while [`FAIL_CHORD_BOUNDS`] is set.
+#[cfg(test)]
+fn inject_bound_error<B>(b: B) -> Result<B, MajorizeError> {
+    if FAIL_CHORD_BOUNDS.with(|c| c.get()) {
+        Err(MajorizeError::Domain {
+            op: "certified_block (test)",
+            detail: "injected failure of a chord/tangent bound".into(),
+        })
+    } else {
+        Ok(b)
+    }
 }
 
 #[cfg(test)]

@@ -101,22 +101,26 @@ pub struct BlockMmConfig {
     /// it replaces (`sweep_ratios`: 8.9x against 5.9x a GD step on digits-mlp, 3.9x
     /// against 3.3x on mnist-synth; docs/PERFORMANCE.md).
     pub top_block_bound: bool,
-    /// Certificate of the **lower** hidden blocks' steps (default false): the ray (band)
-    /// bound [`majorize::enclosure::enclose_ray_with`] (a hidden ReLU block under
-    /// (ReLU, dense) pairs only, softmax cross-entropy, f64; docs/MAJORIZE.md, "The ray
-    /// bound of a lower block") instead of the Taylor enclosure through every layer
+    /// Certificate of the **lower** hidden blocks' steps (default true since session 18):
+    /// the ray (band) bound [`majorize::enclosure::enclose_ray_with`] (a hidden ReLU block
+    /// under (ReLU, dense) pairs only, softmax cross-entropy, f64; docs/MAJORIZE.md, "The
+    /// ray bound of a lower block") instead of the Taylor enclosure through every layer
     /// above. It carries each entry above the block as an affine band exact at `a = 0`
     /// (chord above a ReLU, tangent below) and takes the anchors `a = 0` from the
     /// sweep's kept trace, so its cost is about one band pass (two GEMMs per layer
     /// above) against the Taylor enclosure's degree-2 models. The top hidden block
-    /// follows `top_block_bound`; where this bound does not apply, the Taylor enclosure.
+    /// follows `top_block_bound`. Where this bound does not apply (f32, another
+    /// activation or loss, one hidden layer) or fails, the call takes the Taylor
+    /// enclosure; `false` is the Taylor enclosure everywhere (registered as
+    /// `block-mm-taylor`).
     ///
-    /// Not the default yet (session 17, docs/PERFORMANCE.md "The ray bound in certified
-    /// block MM"): per data pass it is ahead on both multi-block problems (100 sweeps:
-    /// digits-mlp-deep 0.00547 against 0.00705, spirals 0.0772 against 0.0850), per
-    /// second ahead on digits-mlp-deep (objective 0.01 after 38 sweeps, 3.4 s, against
-    /// 68 sweeps, 6.5 s) and level to 10% behind on spirals, where a sweep costs 1.2x
-    /// (`sweep_ratios`: 14.6x against 13.1x a GD step).
+    /// Why the default (docs/PERFORMANCE.md, "The ray bound as block MM's default"):
+    /// `strata-compare --full`, 5 seeds, medians [min, max], final objective on the
+    /// problems it changes: digits-mlp-deep 0.0180 [0.0166, 0.0214] against 0.0359
+    /// [0.0329, 0.0371] with the Taylor enclosure, spirals 0.0845 [0.0715, 0.0976] against
+    /// 0.0952 [0.0757, 0.1021]; with `--tune`, 0.0166 against 0.0345 and 0.0880 against
+    /// 0.0892. Per second it is ahead on digits-mlp-deep (time to target 1.21 against
+    /// 1.85 s tuned) and within ~10% on spirals, where a sweep costs 1.1-1.2x.
     pub lower_block_bound: bool,
 }
 
@@ -136,7 +140,7 @@ impl Default for BlockMmConfig {
             certified_trust_region: 2.0,
             certified_steps: 4,
             top_block_bound: false,
-            lower_block_bound: false,
+            lower_block_bound: true,
         }
     }
 }

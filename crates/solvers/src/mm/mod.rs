@@ -72,10 +72,14 @@
 //!   f64) is certified by `majorize::enclosure::enclose_top_block`'s chord/tangent bound
 //!   `value + slope a + curvature a² + slack` instead (same certificate rule, same
 //!   trust region; each call counted as one forward pass, like an enclosure; `rays_l`
-//!   counts them). With `lower_block_bound` (default off; registered as `block-mm-ray`)
-//!   the hidden ReLU blocks below the top one take `majorize::enclosure::enclose_ray_with`'s
-//!   band bound the same way (anchored at the sweep's kept trace before the block's first
-//!   step; `rays_l` counts them too). Cost of a certified block: one
+//!   counts them). With `lower_block_bound` (default on since session 18; off is
+//!   registered as `block-mm-taylor`) the hidden ReLU blocks below the top one take
+//!   `majorize::enclosure::enclose_ray_with`'s band bound the same way (anchored at the
+//!   sweep's kept trace before the block's first step; `rays_l` counts them too). A
+//!   chord/tangent bound that does not apply (f32, another activation or loss) or fails
+//!   gives way to the Taylor enclosure for that call; `bound_errors_l` counts the
+//!   failures (errors other than "unsupported", of either kind of bound; a failed Taylor
+//!   enclosure ends the block's certified steps). Cost of a certified block: one
 //!   solve (inner solve), one enclosure of the layers from the block up per enclosure
 //!   (counted as a forward pass) and one forward pass from the block up (each over the
 //!   N samples).
@@ -85,7 +89,8 @@
 //! `cargo run --release -p bench-suite --example block_mm_paths -- --sweeps 50 --problems
 //! digits-mlp,digits-mlp-deep,spirals,digits-softplus-mse,teacher-student` (runner
 //! problems and initial weights, seed 0, f64, full batch): the best training objective
-//! within a number of data passes (`epochs`): the safeguarded path, the default certified
+//! within a number of data passes (`epochs`), measured in session 9 before the ray bound
+//! (every certified block on the Taylor enclosure): the safeguarded path, the certified
 //! path (ridge 1, chosen on `mnist-synth-small`, in no suite), the same with ridge 0.1
 //! (the best on digits-mlp), and the undamped direction (`certified_ridge = 1e-8`, the
 //! previous opt-in path).

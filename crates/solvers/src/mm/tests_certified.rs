@@ -321,11 +321,13 @@ fn zero_width_hidden_layer_does_not_panic() {
 /// the chord/tangent bound (`rays_1` counts its calls; every enclosure of that block is
 /// one), the block below it by the Taylor enclosure; the objective never rises, work is
 /// counted the same way, and in f32 (where the bound declines) the Taylor enclosure
-/// certifies the top block instead. Off (the default), no `rays_*` extra is written.
+/// certifies the top block instead. With both chord/tangent bounds off, no `rays_*`
+/// extra is written.
 #[test]
 fn top_block_bound_certifies_the_top_relu_block_monotonically() {
     let cfg = BlockMmConfig {
         top_block_bound: true,
+        lower_block_bound: false,
         ..certified(4)
     };
     let recs = run::<f64>(
@@ -370,7 +372,10 @@ fn top_block_bound_certifies_the_top_relu_block_monotonically() {
         &[6, 9, 7, 3],
         Activation::Relu,
         LossKind::SoftmaxCrossEntropy,
-        certified(4),
+        BlockMmConfig {
+            lower_block_bound: false,
+            ..certified(4)
+        },
         2,
     );
     assert!(off[1].extras.iter().all(|(k, _)| !k.starts_with("rays_")));

@@ -298,3 +298,44 @@ fn a_network_with_other_activations_rebuilds_the_workspace() {
     let (n, bad) = audit();
     assert!(n > 0 && bad == 0, "{bad} of {n} anchor sets stale");
 }
+
+/// A chord/tangent bound that fails (here: every one, by the test-only injection; in use,
+/// e.g. a check of the bound's anchors) gives way to the Taylor enclosure for that call:
+/// the blocks still take certified steps, the failures are counted in `bound_errors_l`,
+/// and no call is counted as a ray bound. (Before session 18 such a failure ended the
+/// block's certified steps, so every lower block took the safeguarded path.)
+#[test]
+fn a_failed_chord_bound_gives_way_to_the_taylor_enclosure_and_is_counted() {
+    use super::certified_block::FAIL_CHORD_BOUNDS;
+    let widths = [6, 9, 8, 7, 3];
+    let run = |fail: bool| {
+        FAIL_CHORD_BOUNDS.with(|c| c.set(fail));
+        let mut p = problem(&widths, Activation::Relu, 3);
+        let recs = Driver::new(Budget::iterations(10))
+            .run(&mut p, &mut lower(4, 1.0, true).build::<f64>().unwrap())
+            .map(|r| r.trace.records);
+        FAIL_CHORD_BOUNDS.with(|c| c.set(false));
+        recs.unwrap()
+    };
+    let (ok, failed) = (run(false), run(true));
+    let sum = |recs: &[Record], key: &str| -> f64 {
+        recs[1..]
+            .iter()
+            .map(|r| (0..3).map(|i| extra(r, &format!("{key}_{i}"))).sum::<f64>())
+            .sum()
+    };
+    assert_eq!(sum(&ok, "bound_errors"), 0.0);
+    assert!(sum(&ok, "rays") > 0.0);
+    assert_monotone(&objectives(&failed));
+    assert_eq!(sum(&failed, "rays"), 0.0);
+    assert_eq!(sum(&failed, "bound_errors"), sum(&failed, "enclosures"));
+    let certified_lower: f64 = failed[1..]
+        .iter()
+        .map(|r| extra(r, "path_0") + extra(r, "path_1"))
+        .sum();
+    assert!(
+        certified_lower >= 15.0,
+        "{certified_lower} of 20 lower blocks certified with the Taylor enclosure"
+    );
+    assert!(objectives(&failed)[10] < 0.9 * objectives(&failed)[0]);
+}
