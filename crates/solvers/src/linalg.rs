@@ -526,6 +526,11 @@ impl DataStamp {
         let id = Some(data.id());
         std::mem::replace(&mut self.0, id) != id
     }
+
+    /// Whether `data` is the data set recorded last (false if none was); records nothing.
+    pub(crate) fn is<T: Real>(&self, data: &nets::Dataset<T>) -> bool {
+        self.0 == Some(data.id())
+    }
 }
 
 #[cfg(test)]

@@ -177,9 +177,12 @@ pub struct DlAdmm<T: Real> {
     input_key: InputKey,
     /// Inputs and thread count the cached products were computed for.
     data_key: InputKey,
-    /// The training set `prepare` ran on (its output term and the caches above derive
+    /// The training set `prepare` ran on (the sample weight and the caches above derive
     /// from it).
     stamp: DataStamp,
+    /// The loss `prepare` last ran with: a call on another data set reruns `prepare`
+    /// with it (`sync_data`).
+    loss: Option<Loss>,
     /// `W_l A_{l-1}` per layer, reused until `W_l` or `A_{l-1}` changes (issue #14:
     /// one iteration needs the product of each layer up to seven times but it changes
     /// at most four times).
@@ -241,6 +244,7 @@ impl<T: Real> DlAdmm<T> {
             sums0: SampleSums::default(),
             input_key: InputKey::default(),
             stamp: DataStamp::default(),
+            loss: None,
             data_key: InputKey::default(),
             prods: Vec::new(),
             prod_valid: Vec::new(),
@@ -338,14 +342,24 @@ impl<T: Real> DlAdmm<T> {
         self.prepare(loss, train)
     }
 
+    /// Rebuilds the derived (not checkpointed) parts for `train` and `loss`: the
+    /// per-sample loss, the sample weight, and drops the data-derived caches. Checks
+    /// `train` against the lifted variables first ([`Lifted::check_data`]: input rows,
+    /// samples, target width); on any error the solver is left unprepared (the next
+    /// call prepares again).
     pub(crate) fn prepare(&mut self, loss: &Loss, train: &Dataset<T>) -> Result<(), SolverError> {
         self.input_key.clear();
         self.data_key.clear();
-        self.stamp.changed(train);
+        self.stamp = DataStamp::default();
+        self.ready = false;
         self.prod_valid.clear();
         self.w0_chain = None;
         loss.validate()
             .map_err(|e| SolverError::Problem(format!("DlAdmm: {e}")))?;
+        self.vars
+            .as_ref()
+            .ok_or_else(not_init)?
+            .check_data(train, loss)?;
         if loss.kind == LossKind::MulticlassHinge {
             return Err(SolverError::Problem(
                 "DlAdmm needs a smooth output loss with a prox (MSE, softmax CE, logistic), \
@@ -356,8 +370,24 @@ impl<T: Real> DlAdmm<T> {
         self.sum_loss = Loss::new(loss.kind, Reduction::Sum);
         self.sample_weight = loss.sample_weight(self.global_n(train.len()));
         self.l2 = loss.l2;
+        self.loss = Some(*loss);
+        self.stamp.changed(train);
         self.ready = true;
         Ok(())
+    }
+
+    /// Makes the derived parts follow `train`, the one place a data set change is
+    /// handled (`iterate`, `run_block` and `augmented_lagrangian` call it first, so
+    /// `Solver::step` and the distributed solver inherit it): if it is another data set
+    /// than the one `prepare` last ran on, or the solver is unprepared, reruns `prepare`
+    /// with the loss it last ran with (a typed error if the data set does not fit the
+    /// lifted variables). One comparison of data set ids otherwise.
+    pub(super) fn sync_data(&mut self, train: &Dataset<T>) -> Result<(), SolverError> {
+        if self.stamp.is(train) && self.ready {
+            return Ok(());
+        }
+        let loss = self.loss.ok_or_else(not_init)?;
+        self.prepare(&loss, train)
     }
 
     /// The prox-gradient step actually used: the configured `eta`, unless it is beyond
@@ -372,14 +402,9 @@ impl<T: Real> DlAdmm<T> {
         }
     }
 
+    /// Whether derived parts must be rebuilt (after a restore or a failed `prepare`).
     pub(crate) fn needs_prepare(&self) -> bool {
         !self.ready
-    }
-
-    /// Whether `train` is another data set than the one `prepare` last ran on (the
-    /// solver's step then runs `prepare` again); records it.
-    pub(crate) fn data_changed(&mut self, train: &Dataset<T>) -> bool {
-        self.stamp.changed(train)
     }
 
     /// The blocks of one iteration in order (backward pass, then forward pass).
@@ -410,18 +435,18 @@ impl<T: Real> DlAdmm<T> {
         if l + 1 == l_count { self.rho } else { self.nu }
     }
 
-    /// One iteration: backward and forward passes, then the dual step.
+    /// One iteration: backward and forward passes, then the dual step. `train` may be
+    /// another data set than the one the solver was prepared on: it is then checked
+    /// against the lifted variables (a `ShapeMismatch` naming the input rows, samples
+    /// or target width; the iterates are left as they were) and the derived parts are
+    /// rebuilt from it with the loss of the last `prepare`, as a fresh solver prepared
+    /// on it would.
     pub fn iterate(
         &mut self,
         train: &Dataset<T>,
         threads: usize,
     ) -> Result<DlStepInfo, SolverError> {
-        if self.stamp.changed(train) {
-            // Another data set than `prepare`'s: its cached products are not these.
-            self.input_key.clear();
-            self.data_key.clear();
-            self.prod_valid.clear();
-        }
+        self.sync_data(train)?;
         let mut inner = 0;
         let mut out_inner = 0;
         let l_count = self.vars.as_ref().ok_or_else(not_init)?.layers();

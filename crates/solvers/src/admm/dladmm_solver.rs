@@ -79,13 +79,14 @@ impl<T: Real> Solver<NetProblem<T>> for DlAdmm<T> {
         problem: &mut NetProblem<T>,
         ctx: &mut Context,
     ) -> Result<StepReport, SolverError> {
-        let changed = self.data_changed(&problem.train);
-        if changed || self.needs_prepare() {
+        if self.needs_prepare() {
+            // After a restore: the derived parts from the problem's loss and data.
             if let Some(v) = self.lifted() {
                 v.check_shapes(&problem.net, problem.train.inputs())?;
             }
             self.prepare(&problem.loss, &problem.train)?;
         }
+        // A data set other than the prepared one: `iterate` checks it and prepares again.
         let threads = ctx.threads.max(1);
         let info = self.iterate(&problem.train, threads)?;
         self.write_weights(&mut problem.net)?;

@@ -225,6 +225,55 @@ impl<T: Real> Lifted<T> {
         Ok(())
     }
 
+    /// Checks that `data` fits the lifted variables: `d_0` input rows (the columns of
+    /// `W_1`), `N` samples (the columns of every `Z_l`, `A_l`) and `d_L` target rows or
+    /// classes (the rows of `Z_L`; 2 classes for one output row under the logistic
+    /// `loss`, as `nets` reads binary labels). The error names the first mismatch.
+    pub fn check_data(
+        &self,
+        data: &nets::Dataset<T>,
+        loss: &nets::Loss,
+    ) -> Result<(), SolverError> {
+        let (d0, n) = data.inputs().shape();
+        if let Some(w) = self.w.first()
+            && w.ncols() != d0
+        {
+            return Err(SolverError::shape(
+                "ADMM data set: input rows d0",
+                w.ncols(),
+                d0,
+            ));
+        }
+        for (l, m) in self.z.iter().chain(&self.a).enumerate() {
+            if m.ncols() != n {
+                let which = if l < self.z.len() { "Z" } else { "A" };
+                return Err(SolverError::shape(
+                    format!("ADMM data set: samples N (columns of the lifted {which})"),
+                    m.ncols(),
+                    n,
+                ));
+            }
+        }
+        let k = self.z.last().map_or(0, |z| z.nrows());
+        let width = match data.targets() {
+            nets::Targets::Dense(y) => y.nrows(),
+            nets::Targets::Labels { classes: 2, .. }
+                if k == 1 && loss.kind == nets::LossKind::Logistic =>
+            {
+                1
+            }
+            nets::Targets::Labels { classes, .. } => *classes,
+        };
+        if width != k {
+            return Err(SolverError::shape(
+                "ADMM data set: targets (rows or classes vs output width d_L)",
+                k,
+                width,
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks that the shapes agree with `net` and `x` (after a state restore).
     pub fn check_shapes(&self, net: &Sequential<T>, x: &DMatrix<T>) -> Result<(), SolverError> {
         let n = x.ncols();

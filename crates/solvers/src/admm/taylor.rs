@@ -84,6 +84,7 @@ use crate::linalg::{
 };
 
 mod blocks;
+mod data;
 #[cfg(test)]
 pub(crate) mod tally;
 
@@ -192,6 +193,9 @@ pub struct TaylorAdmm<T: Real> {
     /// The training set `prepare` ran on (its output term and the caches above derive
     /// from it).
     stamp: DataStamp,
+    /// The loss `prepare` last ran with: a call on another data set reruns `prepare`
+    /// with it (`sync_data`).
+    loss: Option<Loss>,
     /// Data-parallel mode ([`crate::distributed::DistributedTaylorAdmm`]): the
     /// communicator over which the W-step's sample sums are added, and the global N.
     dist: Option<(std::sync::Arc<dyn crate::comm::Comm>, usize)>,
@@ -231,6 +235,7 @@ impl<T: Real> TaylorAdmm<T> {
             sums0: SampleSums::default(),
             input_key: InputKey::default(),
             stamp: DataStamp::default(),
+            loss: None,
             ls_inverse: LsInverse::default(),
             dist: None,
             dist_scratch: Vec::new(),
@@ -345,29 +350,6 @@ impl<T: Real> TaylorAdmm<T> {
         self.prepare(loss, train)
     }
 
-    /// Rebuilds the derived (not checkpointed) parts: output term, scalings.
-    pub(crate) fn prepare(&mut self, loss: &Loss, train: &Dataset<T>) -> Result<(), SolverError> {
-        self.input_key.clear();
-        self.stamp.changed(train);
-        loss.validate()
-            .map_err(|e| SolverError::Problem(format!("TaylorAdmm: {e}")))?;
-        let k = self
-            .vars
-            .as_ref()
-            .map(|v| v.z[v.layers() - 1].nrows())
-            .ok_or_else(|| SolverError::Problem("TaylorAdmm: not initialised".into()))?;
-        self.output = Some(OutputTerm::new(
-            self.config.output_loss,
-            loss,
-            train.targets(),
-            k,
-        )?);
-        let n = self.dist.as_ref().map_or(train.len(), |d| d.1);
-        self.sample_weight = loss.sample_weight(n);
-        self.l2 = loss.l2;
-        Ok(())
-    }
-
     /// The blocks of one sweep in order: for each hidden layer `W_l, A_l, Z_l`, then
     /// `W_L, Z_L` (ALGORITHMS.md 2.2).
     pub fn blocks(&self) -> Vec<TaylorBlock> {
@@ -394,6 +376,7 @@ impl<T: Real> TaylorAdmm<T> {
         train: &Dataset<T>,
         threads: usize,
     ) -> Result<f64, SolverError> {
+        self.sync_data(train)?;
         let r = self.vars.as_ref().ok_or_else(not_init)?.residuals(
             train.inputs(),
             threads,
@@ -508,16 +491,18 @@ impl<T: Real> TaylorAdmm<T> {
 
     /// One full iteration: the sweep, then (after the warm start) the multiplier step.
     /// The returned info counts the sweep's data passes over this process's samples
-    /// (one per block, see the module doc).
+    /// (one per block, see the module doc). `train` may be another data set than the
+    /// one the solver was prepared on: it is then checked against the lifted variables
+    /// (a `ShapeMismatch` naming the input rows, samples or target width; the iterates
+    /// are left as they were) and the output term and caches are rebuilt from it with
+    /// the loss of the last `prepare`, as a fresh solver prepared on it from the same
+    /// state would.
     pub fn iterate(
         &mut self,
         train: &Dataset<T>,
         threads: usize,
     ) -> Result<TaylorStepInfo, SolverError> {
-        if self.stamp.changed(train) {
-            // Another data set than `prepare`'s: its `X X^T` is not the cached one.
-            self.input_key.clear();
-        }
+        self.sync_data(train)?;
         let l_count = self.vars_ref()?.layers();
         self.products.resize_with(l_count, || DMatrix::zeros(0, 0));
         self.keep_products = true;
@@ -573,33 +558,5 @@ impl<T: Real> TaylorAdmm<T> {
     /// The sample weight of the problem's loss (1 for Sum, 1/N for Mean).
     pub fn sample_weight(&self) -> f64 {
         self.sample_weight
-    }
-
-    pub(crate) fn saved(&self) -> TaylorSaved<T> {
-        TaylorSaved {
-            vars: self.vars.clone(),
-            lambda: self.lambda.clone(),
-            prev_m: self.prev_m.clone(),
-            iterations: self.iterations,
-        }
-    }
-
-    pub(crate) fn restore(&mut self, s: TaylorSaved<T>) {
-        self.vars = s.vars;
-        self.lambda = s.lambda;
-        self.prev_m = s.prev_m;
-        self.iterations = s.iterations;
-        self.output = None;
-    }
-
-    /// Whether derived parts must be rebuilt (after a restore).
-    pub(crate) fn needs_prepare(&self) -> bool {
-        self.output.is_none()
-    }
-
-    /// Whether `train` is another data set than the one `prepare` last ran on (the
-    /// solver's step then runs `prepare` again); records it.
-    pub(crate) fn data_changed(&mut self, train: &Dataset<T>) -> bool {
-        self.stamp.changed(train)
     }
 }

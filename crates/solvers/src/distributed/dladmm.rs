@@ -81,6 +81,7 @@ impl<T: Real> Solver<ShardedNetProblem<T>> for DistributedDlAdmm<T> {
         if self.inner.needs_prepare() {
             self.inner.prepare(&problem.loss, &problem.local.train)?;
         }
+        // A replaced local shard: `iterate` checks it and prepares again (`tests_data`).
         let threads = ctx.threads.max(1);
         let info = self.inner.iterate(&problem.local.train, threads)?;
         self.inner.write_weights(&mut problem.local.net)?;

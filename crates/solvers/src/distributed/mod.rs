@@ -20,6 +20,8 @@ mod admm;
 mod dladmm;
 mod net;
 mod nmf;
+#[cfg(test)]
+mod tests_data;
 
 pub use admm::DistributedTaylorAdmm;
 pub use dladmm::DistributedDlAdmm;

@@ -5,13 +5,15 @@ use super::*;
 
 impl<T: Real> DlAdmm<T> {
     /// Runs one block step; returns the inner solves (backtracking trials, inner
-    /// output iterations) it made.
+    /// output iterations) it made. A data set other than the prepared one is prepared
+    /// first (`DlAdmm::sync_data`).
     pub fn run_block(
         &mut self,
         block: DlBlock,
         train: &Dataset<T>,
         threads: usize,
     ) -> Result<u64, SolverError> {
+        self.sync_data(train)?;
         let x = train.inputs();
         let n = x.ncols();
         // A chain of layer-1 W-steps holds only from one block to the next, on the

@@ -19,6 +19,7 @@ impl<T: Real> DlAdmm<T> {
         train: &Dataset<T>,
         threads: usize,
     ) -> Result<f64, SolverError> {
+        self.sync_data(train)?;
         let vars = self.vars.as_ref().ok_or_else(not_init)?;
         let mut r = vars.residuals(train.inputs(), threads, &mut self.scratch)?;
         let mut parts = self.lagrangian_samples(train, threads)?;

@@ -5,13 +5,15 @@
 use super::*;
 
 impl<T: Real> TaylorAdmm<T> {
-    /// Runs one block step with Lambda fixed; returns the inner solves it made.
+    /// Runs one block step with Lambda fixed; returns the inner solves it made. A data
+    /// set other than the prepared one is prepared first (`data::sync_data`).
     pub fn run_block(
         &mut self,
         block: TaylorBlock,
         train: &Dataset<T>,
         threads: usize,
     ) -> Result<u64, SolverError> {
+        self.sync_data(train)?;
         let (gamma, beta) = (self.config.gamma, self.config.beta);
         let full = self.config.full_lagrangian;
         let x = train.inputs();
