@@ -74,61 +74,47 @@ trait Engine: Solver<NetProblem<f64>> + Sized {
     fn weights(&self, net: &mut Sequential<f64>);
 }
 
-impl Engine for TaylorAdmm<f64> {
-    fn make() -> Self {
-        // Least squares: the output term keeps dense targets (the defect's case).
-        let c = TaylorConfig {
-            output_loss: OutputLoss::LeastSquares,
-            warm_start: 1,
-            ..Default::default()
-        };
-        TaylorAdmm::new(c).unwrap()
-    }
-    fn start(&mut self, net: &Sequential<f64>, train: &Dataset<f64>) {
-        self.initialize(net, &loss(), train).unwrap();
-    }
-    fn iter(&mut self, train: &Dataset<f64>) -> Result<f64, SolverError> {
-        Ok(self.iterate(train, 1)?.augmented * self.sample_weight())
-    }
-    fn first_block(&mut self, train: &Dataset<f64>) -> Result<u64, SolverError> {
-        let b = self.blocks()[0];
-        self.run_block(b, train, 1)
-    }
-    fn vars(&self) -> &Lifted<f64> {
-        self.lifted().unwrap()
-    }
-    fn mult(&self) -> &DMatrix<f64> {
-        self.multiplier()
-    }
-    fn weights(&self, net: &mut Sequential<f64>) {
-        self.write_weights(net).unwrap();
-    }
+/// The same calls on either solver: `make` is its constructor expression.
+macro_rules! engine {
+    ($solver:ty, $make:expr) => {
+        impl Engine for $solver {
+            fn make() -> Self {
+                $make
+            }
+            fn start(&mut self, net: &Sequential<f64>, train: &Dataset<f64>) {
+                self.initialize(net, &loss(), train).unwrap();
+            }
+            fn iter(&mut self, train: &Dataset<f64>) -> Result<f64, SolverError> {
+                Ok(self.iterate(train, 1)?.augmented * self.sample_weight())
+            }
+            fn first_block(&mut self, train: &Dataset<f64>) -> Result<u64, SolverError> {
+                let b = self.blocks()[0];
+                self.run_block(b, train, 1)
+            }
+            fn vars(&self) -> &Lifted<f64> {
+                self.lifted().unwrap()
+            }
+            fn mult(&self) -> &DMatrix<f64> {
+                self.multiplier()
+            }
+            fn weights(&self, net: &mut Sequential<f64>) {
+                self.write_weights(net).unwrap();
+            }
+        }
+    };
 }
 
-impl Engine for DlAdmm<f64> {
-    fn make() -> Self {
-        DlAdmm::new(DlAdmmConfig::default()).unwrap()
-    }
-    fn start(&mut self, net: &Sequential<f64>, train: &Dataset<f64>) {
-        self.initialize(net, &loss(), train).unwrap();
-    }
-    fn iter(&mut self, train: &Dataset<f64>) -> Result<f64, SolverError> {
-        Ok(self.iterate(train, 1)?.augmented * self.sample_weight())
-    }
-    fn first_block(&mut self, train: &Dataset<f64>) -> Result<u64, SolverError> {
-        let b = self.blocks()[0];
-        self.run_block(b, train, 1)
-    }
-    fn vars(&self) -> &Lifted<f64> {
-        self.lifted().unwrap()
-    }
-    fn mult(&self) -> &DMatrix<f64> {
-        self.multiplier()
-    }
-    fn weights(&self, net: &mut Sequential<f64>) {
-        self.write_weights(net).unwrap();
-    }
-}
+// Least squares: the output term keeps dense targets (the defect's case).
+engine!(
+    TaylorAdmm<f64>,
+    TaylorAdmm::new(TaylorConfig {
+        output_loss: OutputLoss::LeastSquares,
+        warm_start: 1,
+        ..Default::default()
+    })
+    .unwrap()
+);
+engine!(DlAdmm<f64>, DlAdmm::new(DlAdmmConfig::default()).unwrap());
 
 /// A solver started on the old data set and run two iterations on it.
 fn started<S: Engine>(old: &Dataset<f64>) -> S {
