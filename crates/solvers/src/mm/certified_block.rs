@@ -291,6 +291,8 @@ pub(crate) fn certified_block<T: Real>(
     let f_new = data + problem.net.weight_penalty(problem.loss.l2);
     if !(f_new.is_finite() && f_new <= *f) {
         // Cannot happen under the certificate; kept as a guard: restore the block.
+        #[cfg(test)]
+        GUARD_RESTORES.with(|c| c.set(c.get() + 1));
         let d = dense_mut(problem, i)?;
         d.weight.copy_from(&ws.w_old[i]);
         d.bias.copy_from(&ws.b_old[i]);
@@ -392,6 +394,14 @@ fn dir_product<T: Real>(
         }
     }
     Ok(true)
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Test-only count of certified steps whose new objective was above the old one
+    /// (the guard restored the block): a certificate violated.
+    pub(crate) static GUARD_RESTORES: std::cell::Cell<usize> =
+        const { std::cell::Cell::new(0) };
 }
 
 #[cfg(test)]

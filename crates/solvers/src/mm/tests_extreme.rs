@@ -1,0 +1,131 @@
+//! Block MM's default certified path (the lower blocks on the ray bound since session 18)
+//! on extreme inputs: seeded random ReLU nets with two or three hidden layers, inputs
+//! scaled from 0 and 1e-300 to 1e300, weights scaled from 1e-150 to 1e50, every L2
+//! weight. Each run must end `Ok` (any status) or with a typed error, never a panic, and
+//! its recorded objective must never rise (the certificate, where the bound applies,
+//! and the safeguarded path's check elsewhere), and no certified step may need the
+//! guard that restores a block whose certified step raised the objective
+//! (`GUARD_RESTORES`: a violated certificate).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use autodiff::Reduction;
+use nalgebra::DMatrix;
+use nets::{Activation, Dataset, Loss, LossKind, Targets};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::tests::{extra, net};
+use super::*;
+use crate::{Budget, Driver, NetProblem, Status};
+
+/// One random case: the problem (or `None` when building it is refused, a typed error
+/// of `nets`).
+fn case(rng: &mut ChaCha8Rng) -> Option<NetProblem<f64>> {
+    const X_SCALES: [f64; 9] = [0.0, 1e-300, 1e-150, 1e-8, 1.0, 1e3, 1e8, 1e150, 1e300];
+    const W_SCALES: [f64; 6] = [1e-150, 1e-8, 1e-2, 1.0, 1e4, 1e50];
+    let hidden = rng.random_range(2..=3);
+    let mut widths = vec![rng.random_range(1..=5)];
+    for _ in 0..hidden {
+        widths.push(rng.random_range(1..=7));
+    }
+    let classes = rng.random_range(2..=3);
+    widths.push(classes);
+    let mut model = net::<f64>(&widths, Activation::Relu, rng.random::<u64>());
+    for k in 0..=hidden {
+        let s = W_SCALES[rng.random_range(0..W_SCALES.len())];
+        let d = model.dense_mut(k)?;
+        d.weight.iter_mut().for_each(|w| *w *= s);
+    }
+    let n = rng.random_range(1..=24);
+    let sx = X_SCALES[rng.random_range(0..X_SCALES.len())];
+    let mut x = DMatrix::zeros(widths[0], n);
+    for v in x.iter_mut() {
+        *v = sx * crate::testing::normal(rng);
+    }
+    if n > 1 && rng.random_bool(0.3) {
+        // Duplicate samples (a rank-deficient Gram matrix).
+        let first = x.column(0).clone_owned();
+        x.column_mut(n - 1).copy_from(&first);
+    }
+    let labels = (0..n).map(|_| rng.random_range(0..classes)).collect();
+    let data = Dataset::new(x, Targets::Labels { labels, classes }).ok()?;
+    let mut loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
+    loss.l2 = [0.0, 1e-4, 1.0][rng.random_range(0..3)];
+    NetProblem::new(model, loss, data, None).ok()
+}
+
+#[test]
+fn default_block_mm_on_extreme_inputs_never_panics_and_never_rises() {
+    use super::certified_block::GUARD_RESTORES;
+    GUARD_RESTORES.with(|g| g.set(0));
+    let mut rng = ChaCha8Rng::seed_from_u64(18);
+    let (mut runs, mut errors, mut panics, mut rays, mut failures) = (0, 0, 0, 0.0, 0.0);
+    let mut statuses = std::collections::BTreeMap::<&str, usize>::new();
+    for c in 0..300 {
+        let Some(mut p) = case(&mut rng) else {
+            continue;
+        };
+        let hidden = p.net.mlp_view().map(|v| v.widths.len() - 2).unwrap_or(0);
+        let mut solver = BlockMmConfig::default().build::<f64>().unwrap();
+        let out = catch_unwind(AssertUnwindSafe(|| {
+            Driver::new(Budget::iterations(3)).run(&mut p, &mut solver)
+        }));
+        let Ok(out) = out else {
+            panics += 1;
+            eprintln!("case {c}: panic");
+            continue;
+        };
+        let Ok(out) = out else {
+            errors += 1;
+            continue;
+        };
+        runs += 1;
+        let kind = match out.status {
+            Status::BudgetExhausted(_) => "budget",
+            Status::Converged { .. } => "converged",
+            Status::Diverged { ref reason } => {
+                // Only where the initial objective is already undefined (logits that
+                // overflow to infinities of both signs).
+                let first = out.trace.records.first().map(|r| r.objective);
+                assert!(
+                    out.trace.records.len() == 1 && first.is_some_and(|f| !f.is_finite()),
+                    "case {c}: diverged ({reason}) from {first:?}"
+                );
+                "diverged at the start"
+            }
+            Status::Failed { .. } => "failed",
+            _ => "other",
+        };
+        *statuses.entry(kind).or_default() += 1;
+        let recs = &out.trace.records;
+        for w in recs.windows(2) {
+            assert!(
+                w[1].objective <= w[0].objective || !w[0].objective.is_finite(),
+                "case {c}: the objective rose at iteration {}: {} -> {}",
+                w[1].iteration,
+                w[0].objective,
+                w[1].objective
+            );
+        }
+        for r in recs.iter().skip(1) {
+            for i in 0..hidden {
+                let ray = extra(r, &format!("rays_{i}"));
+                let err = extra(r, &format!("bound_errors_{i}"));
+                rays += if ray.is_nan() { 0.0 } else { ray };
+                failures += if err.is_nan() { 0.0 } else { err };
+            }
+        }
+    }
+    println!(
+        "{runs} runs ({statuses:?}), {errors} typed errors, {panics} panics; \
+         {rays} ray bounds, {failures} failed bounds"
+    );
+    let violated = GUARD_RESTORES.with(|g| g.get());
+    println!("{violated} certified steps restored by the guard");
+    assert_eq!(violated, 0, "certificates violated");
+    assert_eq!(panics, 0);
+    assert_eq!(statuses.get("failed"), None);
+    assert!(runs >= 200, "{runs} runs");
+    assert!(rays >= 100.0, "the ray bound ran {rays} times");
+}
