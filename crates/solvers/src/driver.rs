@@ -353,6 +353,13 @@ impl<'a> Driver<'a> {
         }
         let finite = !self.divergence.check_params || problem.params_finite();
         if let Some(reason) = self.divergence.check(rec.objective, initial, finite) {
+            // At iteration 0 nothing has diverged yet: say that the starting point
+            // itself is not finite (data or initial weights), not that a step blew up.
+            let reason = if rec.iteration == 0 {
+                format!("{reason} at the initial point (iteration 0, before any step)")
+            } else {
+                reason
+            };
             return Some(Status::Diverged { reason });
         }
         if stop.is_some() {

@@ -100,7 +100,9 @@ impl Budget {
 /// [`crate::Problem::params_finite`] is false. Default: `blowup_factor = 10`,
 /// `check_params = true`. (Until round 2 the limit was `1e3 * max(|f_0|, 1)`, which let
 /// MAC on spirals rise from 1.22 to 262 and end with a budget status.) With `f_0 = 0`
-/// any positive objective fires.
+/// any positive objective fires. At iteration 0 the driver's reason adds "at the initial
+/// point (iteration 0, before any step)": the data or the initial weights give no finite
+/// objective, and no step has run.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct DivergenceRule {
     /// Blow-up factor relative to `|f_0|`; `f64::INFINITY` disables the test.
