@@ -1,5 +1,6 @@
-//! Block MM's default certified path (the lower blocks on the ray bound since session 18)
-//! on extreme inputs: seeded random ReLU nets with two or three hidden layers, inputs
+//! Block MM's default certified path (the lower blocks on the ray bound since session 18),
+//! alone and with the top block's chord/tangent bound, on extreme inputs: 300 seeded
+//! random ReLU nets with two or three hidden layers, inputs
 //! scaled from 0 and 1e-300 to 1e300, weights scaled from 1e-150 to 1e50, every L2
 //! weight. Each run must end `Ok` (any status) or with a typed error, never a panic, and
 //! its recorded objective must never rise (the certificate, where the bound applies,
@@ -62,12 +63,26 @@ fn default_block_mm_on_extreme_inputs_never_panics_and_never_rises() {
     let mut rng = ChaCha8Rng::seed_from_u64(18);
     let (mut runs, mut errors, mut panics, mut rays, mut failures) = (0, 0, 0, 0.0, 0.0);
     let mut statuses = std::collections::BTreeMap::<&str, usize>::new();
-    for c in 0..300 {
-        let Some(mut p) = case(&mut rng) else {
+    let mut case_seed = 0;
+    // The default, and the default with the top block's chord/tangent bound as well
+    // (`block-mm-chord`), on every case.
+    let configs = [
+        BlockMmConfig::default(),
+        BlockMmConfig {
+            top_block_bound: true,
+            ..Default::default()
+        },
+    ];
+    for c in 0..600 {
+        // Both configurations get the same case: one seed per pair.
+        if c % 2 == 0 {
+            case_seed = rng.random::<u64>();
+        }
+        let Some(mut p) = case(&mut ChaCha8Rng::seed_from_u64(case_seed)) else {
             continue;
         };
         let hidden = p.net.mlp_view().map(|v| v.widths.len() - 2).unwrap_or(0);
-        let mut solver = BlockMmConfig::default().build::<f64>().unwrap();
+        let mut solver = configs[c % 2].clone().build::<f64>().unwrap();
         let out = catch_unwind(AssertUnwindSafe(|| {
             Driver::new(Budget::iterations(3)).run(&mut p, &mut solver)
         }));
@@ -128,6 +143,6 @@ fn default_block_mm_on_extreme_inputs_never_panics_and_never_rises() {
     assert_eq!(violated, 0, "certificates violated");
     assert_eq!(panics, 0);
     assert_eq!(statuses.get("failed"), None);
-    assert!(runs >= 200, "{runs} runs");
+    assert!(runs >= 400, "{runs} runs");
     assert!(rays >= 100.0, "the ray bound ran {rays} times");
 }
