@@ -90,3 +90,5 @@ pub(crate) use solver::choose_step;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_extreme;

@@ -171,6 +171,6 @@ mod tests;
 #[cfg(test)]
 mod tests_certified;
 #[cfg(test)]
-mod tests_extreme;
+pub(crate) mod tests_extreme;
 #[cfg(test)]
 mod tests_ray_wiring;

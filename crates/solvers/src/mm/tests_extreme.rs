@@ -20,9 +20,9 @@ use super::tests::{extra, net};
 use super::*;
 use crate::{Budget, Driver, NetProblem, Status};
 
-/// One random case: the problem (or `None` when building it is refused, a typed error
-/// of `nets`).
-fn case(rng: &mut ChaCha8Rng) -> Option<NetProblem<f64>> {
+/// One random case with hidden activation `h`: the problem (or `None` when building it
+/// is refused, a typed error of `nets`).
+pub(crate) fn case(rng: &mut ChaCha8Rng, h: Activation) -> Option<NetProblem<f64>> {
     const X_SCALES: [f64; 9] = [0.0, 1e-300, 1e-150, 1e-8, 1.0, 1e3, 1e8, 1e150, 1e300];
     const W_SCALES: [f64; 6] = [1e-150, 1e-8, 1e-2, 1.0, 1e4, 1e50];
     let hidden = rng.random_range(2..=3);
@@ -32,7 +32,7 @@ fn case(rng: &mut ChaCha8Rng) -> Option<NetProblem<f64>> {
     }
     let classes = rng.random_range(2..=3);
     widths.push(classes);
-    let mut model = net::<f64>(&widths, Activation::Relu, rng.random::<u64>());
+    let mut model = net::<f64>(&widths, h, rng.random::<u64>());
     for k in 0..=hidden {
         let s = W_SCALES[rng.random_range(0..W_SCALES.len())];
         let d = model.dense_mut(k)?;
@@ -78,7 +78,7 @@ fn default_block_mm_on_extreme_inputs_never_panics_and_never_rises() {
         if c % 2 == 0 {
             case_seed = rng.random::<u64>();
         }
-        let Some(mut p) = case(&mut ChaCha8Rng::seed_from_u64(case_seed)) else {
+        let Some(mut p) = case(&mut ChaCha8Rng::seed_from_u64(case_seed), Activation::Relu) else {
             continue;
         };
         let hidden = p.net.mlp_view().map(|v| v.widths.len() - 2).unwrap_or(0);
