@@ -56,13 +56,85 @@ pub(crate) fn case(rng: &mut ChaCha8Rng, h: Activation) -> Option<NetProblem<f64
     NetProblem::new(model, loss, data, None).ok()
 }
 
+/// Tally of extreme-input runs: runs that returned, typed errors, panics, and the
+/// runs' statuses.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    pub runs: usize,
+    pub errors: usize,
+    pub panics: usize,
+    pub statuses: std::collections::BTreeMap<String, usize>,
+}
+
+impl Tally {
+    /// Runs `solver` on `p` for `iterations` steps, catching panics, and checks what
+    /// every run must satisfy: a `Diverged` status only at the initial point (an initial
+    /// objective that is not finite), a `Failed` one only where `failed_ok` accepts its
+    /// message, and a recorded objective that never rises from a finite value. Returns
+    /// the records of a run that returned.
+    pub(crate) fn run<S: crate::Solver<NetProblem<f64>>>(
+        &mut self,
+        label: &str,
+        p: &mut NetProblem<f64>,
+        solver: &mut S,
+        iterations: u64,
+        failed_ok: impl Fn(&str) -> bool,
+    ) -> Option<Vec<crate::Record>> {
+        let out = catch_unwind(AssertUnwindSafe(|| {
+            Driver::new(Budget::iterations(iterations)).run(p, solver)
+        }));
+        let Ok(out) = out else {
+            self.panics += 1;
+            eprintln!("{label}: panic");
+            return None;
+        };
+        let Ok(out) = out else {
+            self.errors += 1;
+            return None;
+        };
+        self.runs += 1;
+        let recs = out.trace.records;
+        let kind = match &out.status {
+            Status::BudgetExhausted(_) => "budget".to_string(),
+            Status::Converged { .. } => "converged".to_string(),
+            Status::Diverged { reason } => {
+                // Only where the initial objective is already undefined (logits that
+                // overflow to infinities of both signs).
+                let first = recs.first().map(|r| r.objective);
+                assert!(
+                    recs.len() == 1
+                        && first.is_some_and(|f| !f.is_finite())
+                        && reason.ends_with("at the initial point (iteration 0, before any step)"),
+                    "{label}: diverged ({reason}) from {first:?}"
+                );
+                "diverged at the start".to_string()
+            }
+            Status::Failed { error } => {
+                assert!(failed_ok(error), "{label}: failed: {error}");
+                format!("failed: {}", error.split(':').next().unwrap_or(""))
+            }
+            other => format!("{other:?}"),
+        };
+        *self.statuses.entry(kind).or_default() += 1;
+        for w in recs.windows(2) {
+            assert!(
+                w[1].objective <= w[0].objective || !w[0].objective.is_finite(),
+                "{label}: the objective rose at iteration {}: {} -> {}",
+                w[1].iteration,
+                w[0].objective,
+                w[1].objective
+            );
+        }
+        Some(recs)
+    }
+}
+
 #[test]
 fn default_block_mm_on_extreme_inputs_never_panics_and_never_rises() {
     use super::certified_block::GUARD_RESTORES;
     GUARD_RESTORES.with(|g| g.set(0));
     let mut rng = ChaCha8Rng::seed_from_u64(18);
-    let (mut runs, mut errors, mut panics, mut rays, mut failures) = (0, 0, 0, 0.0, 0.0);
-    let mut statuses = std::collections::BTreeMap::<&str, usize>::new();
+    let (mut tally, mut rays, mut failures) = (Tally::default(), 0.0, 0.0);
     let mut case_seed = 0;
     // The default, and the default with the top block's chord/tangent bound as well
     // (`block-mm-chord`), on every case.
@@ -83,48 +155,11 @@ fn default_block_mm_on_extreme_inputs_never_panics_and_never_rises() {
         };
         let hidden = p.net.mlp_view().map(|v| v.widths.len() - 2).unwrap_or(0);
         let mut solver = configs[c % 2].clone().build::<f64>().unwrap();
-        let out = catch_unwind(AssertUnwindSafe(|| {
-            Driver::new(Budget::iterations(3)).run(&mut p, &mut solver)
-        }));
-        let Ok(out) = out else {
-            panics += 1;
-            eprintln!("case {c}: panic");
+        let label = format!("case {c}");
+        // No run may fail (an overflowed bound gives way to the safeguarded path).
+        let Some(recs) = tally.run(&label, &mut p, &mut solver, 3, |_| false) else {
             continue;
         };
-        let Ok(out) = out else {
-            errors += 1;
-            continue;
-        };
-        runs += 1;
-        let kind = match out.status {
-            Status::BudgetExhausted(_) => "budget",
-            Status::Converged { .. } => "converged",
-            Status::Diverged { ref reason } => {
-                // Only where the initial objective is already undefined (logits that
-                // overflow to infinities of both signs).
-                let first = out.trace.records.first().map(|r| r.objective);
-                assert!(
-                    out.trace.records.len() == 1
-                        && first.is_some_and(|f| !f.is_finite())
-                        && reason.ends_with("at the initial point (iteration 0, before any step)"),
-                    "case {c}: diverged ({reason}) from {first:?}"
-                );
-                "diverged at the start"
-            }
-            Status::Failed { .. } => "failed",
-            _ => "other",
-        };
-        *statuses.entry(kind).or_default() += 1;
-        let recs = &out.trace.records;
-        for w in recs.windows(2) {
-            assert!(
-                w[1].objective <= w[0].objective || !w[0].objective.is_finite(),
-                "case {c}: the objective rose at iteration {}: {} -> {}",
-                w[1].iteration,
-                w[0].objective,
-                w[1].objective
-            );
-        }
         for r in recs.iter().skip(1) {
             for i in 0..hidden {
                 let ray = extra(r, &format!("rays_{i}"));
@@ -134,15 +169,11 @@ fn default_block_mm_on_extreme_inputs_never_panics_and_never_rises() {
             }
         }
     }
-    println!(
-        "{runs} runs ({statuses:?}), {errors} typed errors, {panics} panics; \
-         {rays} ray bounds, {failures} failed bounds"
-    );
+    println!("{tally:?}; {rays} ray bounds, {failures} failed bounds");
     let violated = GUARD_RESTORES.with(|g| g.get());
     println!("{violated} certified steps restored by the guard");
     assert_eq!(violated, 0, "certificates violated");
-    assert_eq!(panics, 0);
-    assert_eq!(statuses.get("failed"), None);
-    assert!(runs >= 400, "{runs} runs");
+    assert_eq!(tally.panics, 0);
+    assert!(tally.runs >= 400, "{tally:?}");
     assert!(rays >= 100.0, "the ray bound ran {rays} times");
 }
