@@ -91,11 +91,17 @@ pub fn default_solvers(reg: &[SolverEntry]) -> Vec<String> {
 /// `train` samples of 10 Gaussian blobs in 784 dimensions (centres uniform in
 /// [-1, 1]^784, std 1).
 pub fn mnist_synth(train: usize) -> ProblemSpec {
+    mnist_synth_widths(train, vec![784, 128, 10])
+}
+
+/// [`mnist_synth`] with other layer widths (`mnist-synth-small-deep`: 784-128-128-10,
+/// a net with a lower hidden block, in no suite).
+pub fn mnist_synth_widths(train: usize, widths: Vec<usize>) -> ProblemSpec {
     ProblemSpec {
         name: "mnist-synth".into(),
         description: "MNIST-shaped synthetic: 784-128-10 ReLU MLP, 10 Gaussian blobs".into(),
         kind: ProblemKind::Network {
-            widths: vec![784, 128, 10],
+            widths,
             hidden: HiddenActivation::Relu,
             loss: LossSpec::SoftmaxCrossEntropy,
             l2: None,
@@ -115,13 +121,18 @@ pub fn mnist_synth(train: usize) -> ProblemSpec {
 }
 
 /// A named problem's training set, initial network (runner seed 0) and loss.
-/// `mnist-synth` has 10 000 samples, `mnist-synth-small` 1 000.
+/// `mnist-synth` has 10 000 samples, `mnist-synth-small` and `mnist-synth-small-deep`
+/// 1 000.
 pub fn problem(opts: &Opts, name: &str) -> (Dataset<f64>, Sequential<f64>, Loss) {
     let spec = match name {
         "mnist-synth" => mnist_synth(10_000),
         "mnist-synth-small" => mnist_synth(1_000),
-        _ => find_problem(name)
-            .unwrap_or_else(|e| opts.fail(&format!("{e} (or mnist-synth, mnist-synth-small)"))),
+        "mnist-synth-small-deep" => mnist_synth_widths(1_000, vec![784, 128, 128, 10]),
+        _ => find_problem(name).unwrap_or_else(|e| {
+            opts.fail(&format!(
+                "{e} (or mnist-synth, mnist-synth-small, mnist-synth-small-deep)"
+            ))
+        }),
     };
     let ProblemKind::Network {
         widths,
