@@ -339,3 +339,36 @@ fn a_failed_chord_bound_gives_way_to_the_taylor_enclosure_and_is_counted() {
     );
     assert!(objectives(&failed)[10] < 0.9 * objectives(&failed)[0]);
 }
+
+/// Review 18: with every chord/tangent bound failing, each call takes the Taylor
+/// enclosure with the same inputs, so the run must be bit for bit the Taylor-everywhere
+/// configuration (`block-mm-taylor` with the top bound off): same objectives, same
+/// counted data passes. (The counted passes being equal also shows that the failed
+/// bounds' own work, a band pass each, is not counted.)
+#[test]
+fn review18_failed_chord_bounds_equal_the_taylor_path_bit_for_bit() {
+    use super::certified_block::FAIL_CHORD_BOUNDS;
+    let widths = [6, 9, 8, 7, 3];
+    let run = |cfg: BlockMmConfig, fail: bool| {
+        FAIL_CHORD_BOUNDS.with(|c| c.set(fail));
+        let mut p = problem(&widths, Activation::Relu, 3);
+        let r = Driver::new(Budget::iterations(10))
+            .run(&mut p, &mut cfg.build::<f64>().unwrap())
+            .unwrap();
+        FAIL_CHORD_BOUNDS.with(|c| c.set(false));
+        r.trace.records
+    };
+    let failed = run(lower(4, 1.0, true), true);
+    let taylor = run(
+        BlockMmConfig {
+            lower_block_bound: false,
+            top_block_bound: false,
+            ..lower(4, 1.0, true)
+        },
+        false,
+    );
+    let obj = |r: &[Record]| r.iter().map(|x| x.objective.to_bits()).collect::<Vec<_>>();
+    assert_eq!(obj(&failed), obj(&taylor));
+    let passes = |r: &[Record]| r.iter().map(|x| x.epochs.to_bits()).collect::<Vec<_>>();
+    assert_eq!(passes(&failed), passes(&taylor));
+}
