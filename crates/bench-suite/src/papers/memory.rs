@@ -63,8 +63,8 @@ pub fn estimate_peak_bytes(
     // The lower hidden blocks' ray bound (block MM's default since session 18; a net
     // with two or more hidden layers): for each layer from the block up, its anchors,
     // band (two) and the next layer's centre and radius: six `d x N` buffers, counted
-    // as seven (session 17, 20-96-96-10, 3,000 samples: measured 74.9 MB against 80.0
-    // estimated with 7 + 6 in all).
+    // as seven (20-96-96-10, 3,000 samples: 7 + 6 estimated 80.0 MB against 74.9
+    // measured in session 17, too close; 7 + 7 estimates 84.8 against 75.1 measured).
     let ray: u64 = if widths.len() >= 4 { 7 } else { 0 };
     let c_aux: u64 = match solver {
         "dladmm" => 12,

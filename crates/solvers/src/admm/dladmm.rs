@@ -390,6 +390,22 @@ impl<T: Real> DlAdmm<T> {
         self.prepare(&loss, train)
     }
 
+    /// The `Solver::step` entry (single-process and distributed): the derived parts
+    /// follow the problem's own `loss` and `train`. Reruns `prepare` with them when the
+    /// solver is unprepared, or the data set or the loss is not the one `prepare` last
+    /// ran with; one id and one loss comparison otherwise. (`sync_data`, for the direct
+    /// callers of `iterate`, has only the data set and keeps the last loss.)
+    pub(crate) fn sync_problem(
+        &mut self,
+        loss: &Loss,
+        train: &Dataset<T>,
+    ) -> Result<(), SolverError> {
+        if self.stamp.is(train) && self.ready && self.loss == Some(*loss) {
+            return Ok(());
+        }
+        self.prepare(loss, train)
+    }
+
     /// The prox-gradient step actually used: the configured `eta`, unless it is beyond
     /// `2 / L` for the loss's curvature bound L (MSE: L = 1; logistic: 1/4; softmax CE:
     /// 1/2), where the iteration can diverge; then `1 / L`. The code's eta = 4 was

@@ -51,14 +51,16 @@ impl<T: Real> Solver<NetProblem<T>> for TaylorAdmm<T> {
         problem: &mut NetProblem<T>,
         ctx: &mut Context,
     ) -> Result<StepReport, SolverError> {
-        if self.needs_prepare() {
-            // After a restore: the derived parts from the problem's loss and data.
-            if let Some(v) = self.lifted() {
-                v.check_shapes(&problem.net, problem.train.inputs())?;
-            }
-            self.prepare(&problem.loss, &problem.train)?;
+        if self.needs_prepare()
+            && let Some(v) = self.lifted()
+        {
+            // After a restore: the network must fit the restored lifted variables.
+            v.check_shapes(&problem.net, problem.train.inputs())?;
         }
-        // A data set other than the prepared one: `iterate` checks it and prepares again.
+        // The derived parts from the problem's own loss and data: after a restore, or
+        // when either is not the prepared one (the data set is checked against the
+        // lifted variables first).
+        self.sync_problem(&problem.loss, &problem.train)?;
         let threads = ctx.threads.max(1);
         let info = self.iterate(&problem.train, threads)?;
         self.write_weights(&mut problem.net)?;

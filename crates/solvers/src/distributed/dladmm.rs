@@ -78,10 +78,10 @@ impl<T: Real> Solver<ShardedNetProblem<T>> for DistributedDlAdmm<T> {
         // A run resumed from a checkpoint skips `init`: (re)attach the communicator.
         let n = problem.num_samples_global();
         self.inner.set_distributed(problem.comm_arc(), n);
-        if self.inner.needs_prepare() {
-            self.inner.prepare(&problem.loss, &problem.local.train)?;
-        }
-        // A replaced local shard: `iterate` checks it and prepares again (`tests_data`).
+        // After a restore, a replaced local shard or another loss: prepare from the
+        // problem's own (`tests_data`).
+        self.inner
+            .sync_problem(&problem.loss, &problem.local.train)?;
         let threads = ctx.threads.max(1);
         let info = self.inner.iterate(&problem.local.train, threads)?;
         self.inner.write_weights(&mut problem.local.net)?;

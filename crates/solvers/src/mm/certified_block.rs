@@ -77,9 +77,9 @@ pub(crate) struct CertOutcome {
     pub enclosures: usize,
     /// Of those, chord/tangent bounds (the top block's or a lower block's ray bound).
     pub rays: usize,
-    /// Bounds that failed with an error other than `Unsupported` (a chord/tangent bound
-    /// replaced by the Taylor enclosure for that call; a Taylor enclosure ends the
-    /// block's certified steps).
+    /// Bounds that failed with an error other than `Unsupported`: a chord/tangent bound
+    /// (replaced by the Taylor enclosure for that call, and counted as one forward pass
+    /// of its own), or a Taylor enclosure (which ends the block's certified steps).
     pub bound_errors: usize,
     /// Sum of the step sizes, in units of the structural MM step.
     pub alpha: f64,
@@ -201,6 +201,10 @@ pub(crate) fn certified_block<T: Real>(
             Some(Ok(rb)) => Some(rb),
             None | Some(Err(MajorizeError::Unsupported(_))) => None,
             Some(Err(_)) => {
+                // Its work (often a band pass through the layers above before a check
+                // failed) is counted as one forward pass, like the enclosure that
+                // replaces it.
+                ctx.counters.add_forward(n);
                 bound_errors += 1;
                 None
             }

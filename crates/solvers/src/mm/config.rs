@@ -89,9 +89,10 @@ pub struct BlockMmConfig {
     /// chord/tangent bound") instead of the Taylor enclosure. It reads only the block's
     /// `d x N` outputs, and a region that crosses ReLU kinks costs it slope, not the
     /// `P²/(4|Z0|)` curvature the Taylor model pays, so it certifies longer steps (docs/
-    /// PERFORMANCE.md, "A chord/tangent certificate for the top block"). Every other
-    /// block, and this one where the bound does not apply (f32, another activation or
-    /// loss), keeps the Taylor enclosure. `false` is the Taylor enclosure everywhere.
+    /// PERFORMANCE.md, "A chord/tangent certificate for the top block"). Where the bound
+    /// does not apply (f32, another activation or loss) or fails, the top block keeps the
+    /// Taylor enclosure; `false` is the Taylor enclosure on the top block. The lower
+    /// blocks follow `lower_block_bound`.
     ///
     /// Not the default yet (session 15, `block_mm_paths --sweeps 100`, f64, seed 0): per
     /// data pass it is better on the one-hidden-layer problems (digits-mlp, best
@@ -120,7 +121,7 @@ pub struct BlockMmConfig {
     /// [0.0329, 0.0371] with the Taylor enclosure, spirals 0.0845 [0.0715, 0.0976] against
     /// 0.0952 [0.0757, 0.1021]; with `--tune`, 0.0166 against 0.0345 and 0.0880 against
     /// 0.0892. Per second it is ahead on digits-mlp-deep (time to target 1.21 against
-    /// 1.85 s tuned) and within ~10% on spirals, where a sweep costs 1.1-1.2x.
+    /// 1.85 s tuned) and level to 12% behind on spirals, where a sweep costs 1.2x.
     pub lower_block_bound: bool,
 }
 

@@ -52,6 +52,22 @@ impl<T: Real> TaylorAdmm<T> {
         self.prepare(&loss, train)
     }
 
+    /// The `Solver::step` entry (single-process and distributed): the derived parts
+    /// follow the problem's own `loss` and `train`. Reruns `prepare` with them when the
+    /// solver is unprepared, or the data set or the loss is not the one `prepare` last
+    /// ran with; one id and one loss comparison otherwise. (`sync_data`, for the direct
+    /// callers of `iterate`, has only the data set and keeps the last loss.)
+    pub(crate) fn sync_problem(
+        &mut self,
+        loss: &Loss,
+        train: &Dataset<T>,
+    ) -> Result<(), SolverError> {
+        if self.stamp.is(train) && !self.needs_prepare() && self.loss == Some(*loss) {
+            return Ok(());
+        }
+        self.prepare(loss, train)
+    }
+
     /// Whether derived parts must be rebuilt (after a restore or a failed `prepare`).
     pub(crate) fn needs_prepare(&self) -> bool {
         self.output.is_none()

@@ -1,9 +1,10 @@
-//! Review 18: `Solver::step` of the ADMM engines on a problem whose data set AND loss are
-//! not the ones the solver was prepared with. Before 87ec56c `step` saw the data change
-//! and ran `prepare(&problem.loss, ..)`; since then `iterate`'s `sync_data` reprepares
-//! with the loss kept from the last `prepare`, so the problem's loss is ignored. A fresh
-//! solver restored from the same state and stepped on the same problem (its `prepare`
-//! reads `problem.loss`) is the reference.
+//! `Solver::step` of the ADMM engines on a problem whose loss (and, in one case, data
+//! set) is not the one the solver was prepared with: the step must prepare from the
+//! problem's own loss and data (`sync_problem`), exactly as a fresh solver restored from
+//! the same state and stepped on the same problem does (its `prepare` reads
+//! `problem.loss`). Found in the session-18 review: after 87ec56c a new data set was
+//! re-prepared with the loss kept from the last `prepare`, and a new loss alone was
+//! never noticed.
 
 use nalgebra::DMatrix;
 use nets::{Activation, Dataset, Init, Loss, LossKind, Reduction, Sequential, Targets};
@@ -31,7 +32,7 @@ fn loss(l2: f64) -> Loss {
     l
 }
 
-fn check<S: Solver<NetProblem<f64>>>(name: &str, make: impl Fn() -> S) {
+fn check<S: Solver<NetProblem<f64>>>(name: &str, new_data: bool, make: impl Fn() -> S) {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let mut counters = Counters::default();
     let mut ctx = Context {
@@ -46,9 +47,11 @@ fn check<S: Solver<NetProblem<f64>>>(name: &str, make: impl Fn() -> S) {
     for _ in 0..2 {
         a.step(&mut pa, &mut ctx).unwrap();
     }
-    // The next problem: other data, another L2 weight, the current weights.
-    let mut pb = NetProblem::new(pa.net.clone(), loss(0.5), data(1), None).unwrap();
-    let mut pb2 = NetProblem::new(pa.net.clone(), loss(0.5), data(1), None).unwrap();
+    // The next problem: another L2 weight, the current weights, and other data (or
+    // the same data set, `pa.train`'s clone keeping its identity).
+    let next = || if new_data { data(1) } else { pa.train.clone() };
+    let mut pb = NetProblem::new(pa.net.clone(), loss(0.5), next(), None).unwrap();
+    let mut pb2 = NetProblem::new(pa.net.clone(), loss(0.5), next(), None).unwrap();
     let mut fresh = make();
     fresh.load_state(&a.save_state()).unwrap();
     let want = fresh.step(&mut pb2, &mut ctx).unwrap();
@@ -69,19 +72,35 @@ fn check<S: Solver<NetProblem<f64>>>(name: &str, make: impl Fn() -> S) {
     );
 }
 
+fn taylor() -> TaylorAdmm<f64> {
+    TaylorAdmm::new(TaylorConfig {
+        output_loss: OutputLoss::LeastSquares,
+        warm_start: 1,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+fn dladmm() -> DlAdmm<f64> {
+    DlAdmm::new(DlAdmmConfig::default()).unwrap()
+}
+
 #[test]
 fn taylor_step_on_new_data_and_loss_uses_the_problems_loss() {
-    check("admm-taylor", || {
-        TaylorAdmm::new(TaylorConfig {
-            output_loss: OutputLoss::LeastSquares,
-            warm_start: 1,
-            ..Default::default()
-        })
-        .unwrap()
-    });
+    check("admm-taylor", true, taylor);
+}
+
+#[test]
+fn taylor_step_on_a_new_loss_alone_uses_it() {
+    check("admm-taylor, same data", false, taylor);
 }
 
 #[test]
 fn dladmm_step_on_new_data_and_loss_uses_the_problems_loss() {
-    check("dladmm", || DlAdmm::new(DlAdmmConfig::default()).unwrap());
+    check("dladmm", true, dladmm);
+}
+
+#[test]
+fn dladmm_step_on_a_new_loss_alone_uses_it() {
+    check("dladmm, same data", false, dladmm);
 }
