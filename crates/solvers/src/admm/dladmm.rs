@@ -77,6 +77,7 @@ use crate::SolverError;
 use crate::linalg::{DataStamp, all_finite, ensure_shape, require_finite};
 
 mod block;
+mod data;
 mod fused;
 mod hidden_z;
 mod lagrangian;
@@ -342,70 +343,6 @@ impl<T: Real> DlAdmm<T> {
         self.prepare(loss, train)
     }
 
-    /// Rebuilds the derived (not checkpointed) parts for `train` and `loss`: the
-    /// per-sample loss, the sample weight, and drops the data-derived caches. Checks
-    /// `train` against the lifted variables first ([`Lifted::check_data`]: input rows,
-    /// samples, target width); on any error the solver is left unprepared (the next
-    /// call prepares again).
-    pub(crate) fn prepare(&mut self, loss: &Loss, train: &Dataset<T>) -> Result<(), SolverError> {
-        self.input_key.clear();
-        self.data_key.clear();
-        self.stamp = DataStamp::default();
-        self.ready = false;
-        self.prod_valid.clear();
-        self.w0_chain = None;
-        loss.validate()
-            .map_err(|e| SolverError::Problem(format!("DlAdmm: {e}")))?;
-        self.vars
-            .as_ref()
-            .ok_or_else(not_init)?
-            .check_data(train, loss)?;
-        if loss.kind == LossKind::MulticlassHinge {
-            return Err(SolverError::Problem(
-                "DlAdmm needs a smooth output loss with a prox (MSE, softmax CE, logistic), \
-                 not the multiclass hinge"
-                    .into(),
-            ));
-        }
-        self.sum_loss = Loss::new(loss.kind, Reduction::Sum);
-        self.sample_weight = loss.sample_weight(self.global_n(train.len()));
-        self.l2 = loss.l2;
-        self.loss = Some(*loss);
-        self.stamp.changed(train);
-        self.ready = true;
-        Ok(())
-    }
-
-    /// Makes the derived parts follow `train`, the one place a data set change is
-    /// handled (`iterate`, `run_block` and `augmented_lagrangian` call it first, so
-    /// `Solver::step` and the distributed solver inherit it): if it is another data set
-    /// than the one `prepare` last ran on, or the solver is unprepared, reruns `prepare`
-    /// with the loss it last ran with (a typed error if the data set does not fit the
-    /// lifted variables). One comparison of data set ids otherwise.
-    pub(super) fn sync_data(&mut self, train: &Dataset<T>) -> Result<(), SolverError> {
-        if self.stamp.is(train) && self.ready {
-            return Ok(());
-        }
-        let loss = self.loss.ok_or_else(not_init)?;
-        self.prepare(&loss, train)
-    }
-
-    /// The `Solver::step` entry (single-process and distributed): the derived parts
-    /// follow the problem's own `loss` and `train`. Reruns `prepare` with them when the
-    /// solver is unprepared, or the data set or the loss is not the one `prepare` last
-    /// ran with; one id and one loss comparison otherwise. (`sync_data`, for the direct
-    /// callers of `iterate`, has only the data set and keeps the last loss.)
-    pub(crate) fn sync_problem(
-        &mut self,
-        loss: &Loss,
-        train: &Dataset<T>,
-    ) -> Result<(), SolverError> {
-        if self.stamp.is(train) && self.ready && self.loss == Some(*loss) {
-            return Ok(());
-        }
-        self.prepare(loss, train)
-    }
-
     /// The prox-gradient step actually used: the configured `eta`, unless it is beyond
     /// `2 / L` for the loss's curvature bound L (MSE: L = 1; logistic: 1/4; softmax CE:
     /// 1/2), where the iteration can diverge; then `1 / L`. The code's eta = 4 was
@@ -416,11 +353,6 @@ impl<T: Real> DlAdmm<T> {
             Some(l) if l > 0.0 && eta > 2.0 / l => 1.0 / l,
             _ => eta,
         }
-    }
-
-    /// Whether derived parts must be rebuilt (after a restore or a failed `prepare`).
-    pub(crate) fn needs_prepare(&self) -> bool {
-        !self.ready
     }
 
     /// The blocks of one iteration in order (backward pass, then forward pass).
@@ -570,32 +502,5 @@ impl<T: Real> DlAdmm<T> {
     /// Writes the current weights into `net`.
     pub fn write_weights(&self, net: &mut Sequential<T>) -> Result<(), SolverError> {
         self.vars.as_ref().ok_or_else(not_init)?.write_to(net)
-    }
-
-    pub(crate) fn saved(&self) -> DlSaved<T> {
-        DlSaved {
-            vars: self.vars.clone(),
-            u: self.u.clone(),
-            prev_m: self.prev_m.clone(),
-            rho: self.rho,
-            nu: self.nu,
-            theta: self.theta,
-            tau: self.tau,
-            costs: self.costs.clone(),
-            iterations: self.iterations,
-        }
-    }
-
-    pub(crate) fn restore(&mut self, s: DlSaved<T>) {
-        self.vars = s.vars;
-        self.u = s.u;
-        self.prev_m = s.prev_m;
-        self.rho = s.rho;
-        self.nu = s.nu;
-        self.theta = s.theta;
-        self.tau = s.tau;
-        self.costs = s.costs;
-        self.iterations = s.iterations;
-        self.ready = false;
     }
 }

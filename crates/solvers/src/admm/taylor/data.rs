@@ -1,9 +1,10 @@
 //! The parts of [`TaylorAdmm`] derived from the training set and the loss (output term,
 //! sample weight, the layer-1 caches), rebuilt by `prepare`, and the checkpointed state.
 //!
-//! A data set change is handled at one depth, `sync_data`, which every public entry
-//! point taking the data set calls first (`iterate`, `run_block`,
-//! `augmented_objective`), so `Solver::step` and the distributed solver inherit it.
+//! A data set change reaching a public entry point that takes the data set
+//! (`iterate`, `run_block`, `augmented_objective`) is handled by `sync_data`, with the
+//! loss of the last `prepare`; `Solver::step` and the distributed solver call
+//! `sync_problem` first, with the problem's own loss (docs/ARCHITECTURE.md).
 
 use super::*;
 
