@@ -205,6 +205,13 @@ impl<T: Real> Dataset<T> {
         self.id
     }
 
+    /// The inputs and the targets, moved out (the inverse of [`Dataset::new`]; no copy:
+    /// a caller can refill the buffers and build the next data set in them, which then
+    /// gets a new [`Dataset::id`] at the old address).
+    pub fn into_parts(self) -> (DMatrix<T>, Targets<T>) {
+        (self.inputs, self.targets)
+    }
+
     /// The inputs, `d_0 x N`.
     pub fn inputs(&self) -> &DMatrix<T> {
         &self.inputs

@@ -177,11 +177,19 @@ fn last_layer_and_non_relu_nets() {
     assert!(n > 0 && bad == 0, "tanh: {bad} of {n}");
 }
 
+/// The data set `new`, built in the input buffer of `p`'s current one
+/// (`Dataset::into_parts`): the old address, a new id.
+fn refill(p: &mut NetProblem<f64>, new: Dataset<f64>) {
+    let old = std::mem::replace(&mut p.train, new.clone());
+    let (mut x, _) = old.into_parts();
+    x.copy_from(new.inputs());
+    p.train = Dataset::new(x, new.targets().clone()).unwrap();
+}
+
 /// A sweep reuses the trace the previous one left only for the same data and loss: the
-/// training set replaced by another of the same shape (twice, so that its inputs land at
-/// the first one's address: the address alone keyed the trace, and the glibc allocator
-/// reuses the freed buffer), the labels alone replaced (the inputs copied, at the old
-/// address), and the loss's reduction changed between sweeps must each be noticed. Against a solver that forgets its trace before every sweep: the same steps,
+/// training set replaced by another of the same shape in the old one's buffer (the
+/// address alone keyed the trace), the labels alone replaced (the same inputs, at the
+/// old address), and the loss's reduction changed between sweeps must each be noticed. Against a solver that forgets its trace before every sweep: the same steps,
 /// bit for bit, and every set of anchors the forward pass of the current data.
 #[test]
 fn a_kept_trace_is_not_reused_for_other_data_or_another_loss() {
@@ -212,8 +220,7 @@ fn a_kept_trace_is_not_reused_for_other_data_or_another_loss() {
         if sweep == 3 || sweep == 6 {
             let at = pa.train.inputs().as_ptr();
             for p in [&mut pa, &mut pb] {
-                p.train = blobs::<f64>(6, 60, 100 + sweep);
-                p.train = blobs::<f64>(6, 60, 200 + sweep);
+                refill(p, blobs::<f64>(6, 60, 200 + sweep));
             }
             same_address += usize::from(pa.train.inputs().as_ptr() == at);
         }
@@ -221,15 +228,13 @@ fn a_kept_trace_is_not_reused_for_other_data_or_another_loss() {
             // The same inputs (a copy at the old address), other labels.
             let at = pa.train.inputs().as_ptr();
             for p in [&mut pa, &mut pb] {
+                let n = p.train.len();
+                let labels = (0..n).map(|j| (j + 1) % 3).collect();
                 let x = p.train.inputs().clone();
-                let n = x.ncols();
-                let relabel = |k: usize| Targets::Labels {
-                    labels: (0..n).map(|j| (j + k) % 3).collect(),
-                    classes: 3,
-                };
-                p.train = Dataset::new(x, relabel(2)).unwrap();
-                let x = p.train.inputs().clone();
-                p.train = Dataset::new(x, relabel(1)).unwrap();
+                refill(
+                    p,
+                    Dataset::new(x, Targets::Labels { labels, classes: 3 }).unwrap(),
+                );
             }
             same_address += usize::from(pa.train.inputs().as_ptr() == at);
         }
@@ -251,6 +256,7 @@ fn a_kept_trace_is_not_reused_for_other_data_or_another_loss() {
     }
     let (n, bad) = audit();
     println!("{n} anchor sets ({bad} stale); inputs at the old address {same_address} of 3");
+    assert_eq!(same_address, 3);
     assert!(n > 0 && bad == 0, "{bad} of {n} anchor sets stale");
 }
 
