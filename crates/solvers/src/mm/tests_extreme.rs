@@ -60,9 +60,13 @@ pub(crate) fn case(rng: &mut ChaCha8Rng, h: Activation) -> Option<NetProblem<f64
 /// runs' statuses.
 #[derive(Debug, Default)]
 pub(crate) struct Tally {
+    /// Runs that returned `Ok` (any status).
     pub runs: usize,
+    /// Runs that returned a typed error.
     pub errors: usize,
+    /// Runs that panicked (must stay 0).
     pub panics: usize,
+    /// Statuses of the returned runs, by kind.
     pub statuses: std::collections::BTreeMap<String, usize>,
 }
 

@@ -46,11 +46,8 @@ impl<T: Real> TaylorAdmm<T> {
     /// `prepare` with the loss it last ran with (a typed error if the data set does not
     /// fit the lifted variables). One comparison of data set ids otherwise.
     pub(super) fn sync_data(&mut self, train: &Dataset<T>) -> Result<(), SolverError> {
-        if self.stamp.is(train) && !self.needs_prepare() {
-            return Ok(());
-        }
         let loss = self.loss.ok_or_else(not_init)?;
-        self.prepare(&loss, train)
+        self.sync_problem(&loss, train)
     }
 
     /// The `Solver::step` entry (single-process and distributed): the derived parts
