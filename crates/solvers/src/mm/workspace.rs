@@ -74,8 +74,9 @@ pub(crate) struct Workspace<T: Real> {
     /// half-way never hands its trace on).
     kept: Vec<T>,
     kept_valid: bool,
-    /// The loss and targets the kept data term and output gradient were computed with
-    /// (a sweep reuses them only for equal ones: both are public fields of the problem).
+    /// The loss the kept data term and output gradient were computed with (a sweep
+    /// reuses them only for an equal one: it is a public field of the problem; the
+    /// targets are keyed by the data set's identity, `stamp`).
     kept_loss: Option<Loss>,
     /// The data set `start_sweep` last ran on ([`nets::Dataset::id`]): the inputs and
     /// targets of `gram[0]`, the factors and the kept trace.
