@@ -381,7 +381,8 @@ fn top_block_bound_certifies_the_top_relu_block_monotonically() {
     assert!(off[1].extras.iter().all(|(k, _)| !k.starts_with("rays_")));
 }
 
-/// `lower_block_bound`: the lower hidden ReLU blocks of a cross-entropy net are certified
+/// `lower_block_bound`: the lower hidden ReLU blocks of a cross-entropy net (squared
+/// error: the next test) are certified
 /// by the ray bound (`rays_l` equals `enclosures_l` on blocks 0 and 1 of a 6-9-8-7-3
 /// net), which takes its anchors from the trace before a block's first step; the
 /// objective never rises and the lower blocks take certified steps. With
@@ -449,4 +450,35 @@ fn lower_block_bound_certifies_the_lower_relu_blocks_monotonically() {
     assert_monotone(&objectives(&recs32));
     assert!(recs32[1..].iter().all(|r| extra(r, "rays_0") == 0.0));
     assert!(certified_blocks(&recs32, 3) >= 10);
+}
+
+/// The ray bound under squared error (session 19: `enclose_ray` takes `½‖z - y‖²` too):
+/// on a ReLU net with the MSE loss every enclosure of the two lower blocks is a ray
+/// bound, they take certified steps, and the objective never rises.
+#[test]
+fn lower_block_bound_certifies_the_lower_blocks_under_squared_error() {
+    let cfg = BlockMmConfig {
+        lower_block_bound: true,
+        ..certified(4)
+    };
+    let recs = run::<f64>(&[6, 9, 8, 7, 3], Activation::Relu, LossKind::Mse, cfg, 30);
+    let obj = objectives(&recs);
+    assert_monotone(&obj);
+    assert!(obj[30] < 0.8 * obj[0], "{} -> {}", obj[0], obj[30]);
+    let mut lower_steps = 0.0;
+    for r in &recs[1..] {
+        assert_eq!(extra(r, "rays_2"), 0.0);
+        for l in 0..2 {
+            assert_eq!(
+                extra(r, &format!("rays_{l}")),
+                extra(r, &format!("enclosures_{l}"))
+            );
+            assert_eq!(extra(r, &format!("bound_errors_{l}")), 0.0);
+            lower_steps += extra(r, &format!("cert_steps_{l}"));
+        }
+    }
+    assert!(
+        lower_steps >= 30.0,
+        "{lower_steps} certified steps of the lower blocks in 30 sweeps"
+    );
 }

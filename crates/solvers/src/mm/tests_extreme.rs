@@ -23,6 +23,18 @@ use crate::{Budget, Driver, NetProblem, Status};
 /// One random case with hidden activation `h`: the problem (or `None` when building it
 /// is refused, a typed error of `nets`).
 pub(crate) fn case(rng: &mut ChaCha8Rng, h: Activation) -> Option<NetProblem<f64>> {
+    case_with(rng, h, LossKind::SoftmaxCrossEntropy)
+}
+
+/// [`case`] with the loss `kind`: squared error takes dense targets scaled from 0 to
+/// 1e150 (drawn after everything the cross-entropy case draws, so that its cases keep
+/// their draws).
+pub(crate) fn case_with(
+    rng: &mut ChaCha8Rng,
+    h: Activation,
+    kind: LossKind,
+) -> Option<NetProblem<f64>> {
+    const Y_SCALES: [f64; 6] = [0.0, 1e-8, 1.0, 1e3, 1e8, 1e150];
     const X_SCALES: [f64; 9] = [0.0, 1e-300, 1e-150, 1e-8, 1.0, 1e3, 1e8, 1e150, 1e300];
     const W_SCALES: [f64; 6] = [1e-150, 1e-8, 1e-2, 1.0, 1e4, 1e50];
     let hidden = rng.random_range(2..=3);
@@ -50,9 +62,16 @@ pub(crate) fn case(rng: &mut ChaCha8Rng, h: Activation) -> Option<NetProblem<f64
         x.column_mut(n - 1).copy_from(&first);
     }
     let labels = (0..n).map(|_| rng.random_range(0..classes)).collect();
-    let data = Dataset::new(x, Targets::Labels { labels, classes }).ok()?;
-    let mut loss = Loss::new(LossKind::SoftmaxCrossEntropy, Reduction::Mean);
+    let mut targets = Targets::Labels { labels, classes };
+    let mut loss = Loss::new(kind, Reduction::Mean);
     loss.l2 = [0.0, 1e-4, 1.0][rng.random_range(0..3)];
+    if kind == LossKind::Mse && rng.random_bool(0.7) {
+        let sy = Y_SCALES[rng.random_range(0..Y_SCALES.len())];
+        targets = Targets::Dense(DMatrix::from_fn(classes, n, |_, _| {
+            sy * crate::testing::normal(rng)
+        }));
+    }
+    let data = Dataset::new(x, targets).ok()?;
     NetProblem::new(model, loss, data, None).ok()
 }
 
@@ -179,5 +198,43 @@ fn default_block_mm_on_extreme_inputs_never_panics_and_never_rises() {
     assert_eq!(violated, 0, "certificates violated");
     assert_eq!((tally.panics, tally.errors), (0, 0), "{tally:?}");
     assert!(tally.runs >= 400, "{tally:?}");
+    assert!(rays >= 100.0, "the ray bound ran {rays} times");
+}
+
+/// The default block MM under squared error (the lower blocks on the ray bound since
+/// session 19) on 300 extreme cases of the same kind, with dense targets scaled from 0
+/// to 1e150 on 70% of them: no panic, no typed error, no rise, no guard restore, and
+/// the ray bound runs.
+#[test]
+fn default_block_mm_under_squared_error_on_extreme_inputs() {
+    use super::certified_block::GUARD_RESTORES;
+    GUARD_RESTORES.with(|g| g.set(0));
+    let mut rng = ChaCha8Rng::seed_from_u64(19);
+    let (mut tally, mut rays, mut failures) = (Tally::default(), 0.0, 0.0);
+    for c in 0..300 {
+        let mut case_rng = ChaCha8Rng::seed_from_u64(rng.random::<u64>());
+        let Some(mut p) = case_with(&mut case_rng, Activation::Relu, LossKind::Mse) else {
+            continue;
+        };
+        let hidden = p.net.mlp_view().map(|v| v.widths.len() - 2).unwrap_or(0);
+        let mut solver = BlockMmConfig::default().build::<f64>().unwrap();
+        let label = format!("case {c}");
+        let Some(recs) = tally.run(&label, &mut p, &mut solver, 3, |_| false) else {
+            continue;
+        };
+        for r in recs.iter().skip(1) {
+            for i in 0..hidden {
+                let ray = extra(r, &format!("rays_{i}"));
+                let err = extra(r, &format!("bound_errors_{i}"));
+                rays += if ray.is_nan() { 0.0 } else { ray };
+                failures += if err.is_nan() { 0.0 } else { err };
+            }
+        }
+    }
+    println!("squared error: {tally:?}; {rays} ray bounds, {failures} failed bounds");
+    let violated = GUARD_RESTORES.with(|g| g.get());
+    assert_eq!(violated, 0, "certificates violated");
+    assert_eq!((tally.panics, tally.errors), (0, 0), "{tally:?}");
+    assert!(tally.runs >= 200, "{tally:?}");
     assert!(rays >= 100.0, "the ray bound ran {rays} times");
 }

@@ -1,11 +1,14 @@
 //! Steps R3-R5 of the ray bound (docs/MAJORIZE.md, "The ray bound of a lower block"):
 //! the chord/tangent terms at the last hidden layer's band, the deviation of the record
 //! and of the exact objective from the anchored reference `ψ` through the layers above,
-//! and the assembly. The shared pieces are the top block's (`top_block::terms`).
+//! and the assembly. The shared pieces are the top block's (`top_block::terms`); the
+//! squared-error loss's own terms (R3', R4') are in `mse`.
 
 use nalgebra::DMatrix;
 
-use super::{Parts, RayWorkspace, band};
+use nets::LossKind;
+
+use super::{Parts, RayWorkspace, band, mse};
 use crate::enclosure::api::OP;
 use crate::enclosure::fp::{LIBM_ULPS, U64, UpOps, dn, eta, gamma, up};
 use crate::enclosure::top_block::bound::{Raw, check_targets, target_at, ua, um};
@@ -21,15 +24,21 @@ thread_local! {
     pub(crate) static KNOBS: std::cell::Cell<Knobs> = const { std::cell::Cell::new(Knobs {
         no_above_dev: false,
         tangent_for_chord: false,
+        mse_half_curvature: false,
+        mse_no_loss_dev: false,
     }) };
 }
 
 /// Mutation knobs of the tests: drop the deviation terms of the layers above the block
-/// (R4, `k >= 1`); use the tangent where the ReLU band needs the chord (R2).
+/// (R4, `k >= 1`); use the tangent where the ReLU band needs the chord (R2); squared
+/// error: halve the quadratic term (R3', as if the Hessian were `I/2`), drop the loss's
+/// deviation at the logits (R4', `dev`).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Knobs {
     pub(crate) no_above_dev: bool,
     pub(crate) tangent_for_chord: bool,
+    pub(crate) mse_half_curvature: bool,
+    pub(crate) mse_no_loss_dev: bool,
 }
 
 #[cfg(test)]
@@ -64,6 +73,7 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
     let (u, et) = (U64, eta(U64));
     let w = weight_up(p.loss, n);
     let kn = knobs();
+    let mse = p.loss.kind == LossKind::Mse;
     let value_given = value.is_some();
     // R1, R2: anchors and band. The value at a = 0 from the anchored logits Ẑ0_m.
     let outcome = band::band(p, ws, kn.tangent_for_chord)?;
@@ -177,9 +187,17 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
     let (pre, suf) = rest.split_at_mut(kk + 1);
     let (mut slope_err, mut err_d, mut lsum, mut quad) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
     for s in 0..n {
-        let ys: f64 = (0..kk).fold(0.0, |a, k| ua(a, target_at(p.targets, k, s).abs()));
+        let ys: f64 = if mse {
+            0.0
+        } else {
+            (0..kk).fold(0.0, |a, k| ua(a, target_at(p.targets, k, s).abs()))
+        };
         // R3: Ĉ's error (nets' gradient at exactly ψ's logits at 0: dz = 0).
-        let eps_c = grad_error(logits, &ws.grad, s, ys, 0.0, w, geps_p, gk);
+        let eps_c = if mse {
+            mse::grad_error(&ws.grad, s)
+        } else {
+            grad_error(logits, &ws.grad, s, ys, 0.0, w, geps_p, gk)
+        };
         let (mut sc, mut p1, mut q) = (0.0f64, 0.0f64, 0.0f64);
         for (j, x) in ws.mtop.column(s).iter().enumerate() {
             sc += cm[j] * x;
@@ -194,19 +212,25 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
             *r = ua(um(ws.r[(k, s)], rf), r_eta);
             rmax = rmax.max(*r);
         }
-        let boh = um(um(0.25, nb2), q);
         let zc = logits.column(s);
-        let qs = quad_sample(
-            zc,
-            rkb,
-            0.0,
-            abar,
-            boh,
-            (&mut *lob, &mut *eb, &mut *pre, &mut *suf),
-            exp_f,
-            et,
-        );
-        quad = ua(quad, um(um(w, ys), qs));
+        if mse {
+            // R3': the exact Hessian w I.
+            let qf = if kn.mse_half_curvature { 0.5 } else { 1.0 };
+            quad = ua(quad, um(w, qf * mse::quad(nb2, q, rkb)));
+        } else {
+            let boh = um(um(0.25, nb2), q);
+            let qs = quad_sample(
+                zc,
+                rkb,
+                0.0,
+                abar,
+                boh,
+                (&mut *lob, &mut *eb, &mut *pre, &mut *suf),
+                exp_f,
+                et,
+            );
+            quad = ua(quad, um(um(w, ys), qs));
+        }
         // R4: e_0 (the block, step 1), then layer by layer.
         let alpha_s = ops_n.apply(p.a_in.column(s).iter().map(|x| x.abs()).sum::<f64>());
         let ez = um(
@@ -234,6 +258,14 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
                 ua(um(rho, e), own)
             };
         }
+        if mse {
+            // R4' at the logits: the loss moves by <= w e Σ t_k; the driver's evaluation.
+            let (dev, drv, lup) = mse::deviation(logits, p.targets, s, rkb, abar, e);
+            let dev = if kn.mse_no_loss_dev { 0.0 } else { dev };
+            err_d = ua(err_d, um(w, ua(dev, drv)));
+            lsum = ua(lsum, um(w, lup));
+            continue;
+        }
         // R4 at the logits: the loss moves by <= 2 w Y_s e; the driver's evaluation with
         // z_s = ‖Ẑ0_m,s‖_∞ + ā ‖R_s‖_∞ + e.
         let z0m = zc.iter().fold(0.0f64, |a, x| a.max(x.abs()));
@@ -249,7 +281,7 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
         (p.b.as_slice(), p.beta, p.b_penalised),
     ];
     let pen = penalty_terms(p.net, p.loss.l2, abar, blocks);
-    let sums = sums_term(p.targets, n, kk, lsum, pen.pen_max, value);
+    let sums = sums_term(p.targets, p.loss.kind, n, kk, lsum, pen.pen_max, value);
     let err = ua(ua(err_d, pen.pe), sums);
     let mut slack = um(2.0, err);
     let slope = ua(ua(lin_hi, slope_err), pen.slope);

@@ -1,9 +1,10 @@
 //! The ray (forward band) bound of a **lower** hidden block: the top block's
 //! chord/tangent bound ([`super::enclose_top_block`]) generalised to a direction that
 //! moves any hidden dense layer `l` of a ReLU MLP (dense + ReLU layers above it, one
-//! final dense layer, softmax cross-entropy), with an a-priori floating-point slack
-//! (docs/MAJORIZE.md, "The ray bound of a lower block", steps R1-R6; the
-//! exact-arithmetic bound was measured in `bench-suite/examples/ray_certificate`).
+//! final dense layer, softmax cross-entropy or, since session 19, squared error), with
+//! an a-priori floating-point slack (docs/MAJORIZE.md, "The ray bound of a lower block",
+//! steps R1-R6, and R3'-R4' for squared error; the exact-arithmetic bound was measured
+//! in `bench-suite/examples/ray_certificate`).
 //!
 //! **What is certified** (as the top block's): for every `a` in `[0, alpha_max]`, both
 //! the exact objective from the block's kept input `A` at the weights `x + a v` and the
@@ -19,12 +20,13 @@
 
 mod band;
 mod bound;
+mod mse;
 #[cfg(test)]
 mod tests;
 
 use autodiff::Real;
 use nalgebra::{DMatrix, DVector};
-use nets::{Activation, Dense, Sequential, Targets};
+use nets::{Activation, Dense, LossKind, Sequential, Targets};
 
 use super::api::{EnclosureRequest, Step};
 use super::downcast;
@@ -132,8 +134,10 @@ fn unsupported(why: String) -> MajorizeError {
 /// The certified ray bound (module doc) along the single direction of `req` on `[0,
 /// req.alpha_max[0]]` for a direction that moves only the hidden dense layer
 /// `from.layer`; inputs and errors as [`super::enclose_top_block`], which this equals in
-/// scope when the block is the top one. Returns `Unsupported` unless the layers above
-/// are (ReLU, dense) pairs, at least one, and nothing else.
+/// scope when the block is the top one (for softmax cross-entropy; squared error, which
+/// `enclose_top_block` declines, is taken here too). Returns `Unsupported` unless the
+/// loss is one of those two and the layers above are (ReLU, dense) pairs, at least one,
+/// and nothing else.
 pub fn enclose_ray<T: Real>(
     req: &EnclosureRequest<'_, T>,
     value: Option<T>,
@@ -163,7 +167,12 @@ pub fn enclose_ray_with<T: Real>(
     ws: &mut RayWorkspace,
 ) -> Result<RayBound<T>> {
     const WHO: &str = "enclose_ray";
-    let (plan, at) = prep::head(req, from.layer, WHO)?;
+    let (plan, at) = prep::head(
+        req,
+        from.layer,
+        WHO,
+        &[LossKind::SoftmaxCrossEntropy, LossKind::Mse],
+    )?;
     let mut above_idx = Vec::new();
     for pair in plan[at + 1..].chunks(2) {
         match pair {
@@ -201,26 +210,31 @@ pub fn enclose_ray_with<T: Real>(
         ),
     };
     let (mut z0_buf, mut pd_buf) = (std::mem::take(&mut ws.z0), std::mem::take(&mut ws.pd));
-    let (z0, pd) = prep::products(&blk, d, from, value, &mut z0_buf, &mut pd_buf, WHO)?;
     let (w_penalised, b_penalised) = prep::penalised(blk.net, from.layer);
-    let parts = Parts {
-        w: &d.weight,
-        b: &d.bias,
-        v: blk.v,
-        beta: blk.beta,
-        a_in: blk.a_in,
-        z0,
-        pd,
-        above,
-        anchors,
-        targets: blk.targets,
-        loss: req.loss,
-        net: blk.net,
-        alpha_max: blk.alpha_max,
-        w_penalised,
-        b_penalised,
+    // The block's products live in buffers taken from `ws`, returned to it whatever the
+    // outcome (an error of `products` included), so the next call reuses them.
+    let run = |z0_buf: &mut DMatrix<f64>, pd_buf: &mut DMatrix<f64>| {
+        let (z0, pd) = prep::products(&blk, d, from, value, z0_buf, pd_buf, WHO)?;
+        let parts = Parts {
+            w: &d.weight,
+            b: &d.bias,
+            v: blk.v,
+            beta: blk.beta,
+            a_in: blk.a_in,
+            z0,
+            pd,
+            above,
+            anchors,
+            targets: blk.targets,
+            loss: req.loss,
+            net: blk.net,
+            alpha_max: blk.alpha_max,
+            w_penalised,
+            b_penalised,
+        };
+        bound::ray_bound(&parts, value.map(|x| x.to_f64()), ws)
     };
-    let r = bound::ray_bound(&parts, value.map(|x| x.to_f64()), ws);
+    let r = run(&mut z0_buf, &mut pd_buf);
     (ws.z0, ws.pd) = (z0_buf, pd_buf);
     Ok(r?.into_bound(req.alpha_max[0]))
 }

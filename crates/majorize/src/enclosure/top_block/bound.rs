@@ -442,7 +442,7 @@ pub(crate) fn ray_bound(
         (p.b.as_slice(), p.beta, p.b_penalised),
     ];
     let pen = penalty_terms(p.net, p.loss.l2, abar, blocks);
-    let sums = sums_term(p.targets, n, kk, lsum, pen.pen_max, value);
+    let sums = sums_term(p.targets, p.loss.kind, n, kk, lsum, pen.pen_max, value);
     let err = ua(ua(err_d, pen.pe), sums);
     let mut slack = um(2.0, err);
     if kn.zero_slack {

@@ -182,7 +182,7 @@ pub fn enclose_top_block<T: Real>(
     ws: &mut TopBlockWorkspace,
 ) -> Result<RayBound<T>> {
     const WHO: &str = "enclose_top_block";
-    let (plan, at) = prep::head(req, from.layer, WHO)?;
+    let (plan, at) = prep::head(req, from.layer, WHO, &[nets::LossKind::SoftmaxCrossEntropy])?;
     let top = match &plan[at..] {
         [Step::Dense(_), Step::Act(Activation::Relu), Step::Dense(o)] => *o,
         _ => {

@@ -24,12 +24,14 @@ pub(crate) fn unsupported(who: &str, why: String) -> MajorizeError {
 }
 
 /// The first checks: `T = f64`, the engine's validation and L2 check, one direction,
-/// softmax cross-entropy, `from.layer` a dense step of the plan. Returns the plan and
-/// the position of that step in it.
+/// a loss among `losses` (the top block: softmax cross-entropy; the ray bound also
+/// squared error), `from.layer` a dense step of the plan. Returns the plan and the
+/// position of that step in it.
 pub(crate) fn head<T: Real>(
     req: &EnclosureRequest<'_, T>,
     layer: usize,
     who: &str,
+    losses: &[LossKind],
 ) -> Result<(Vec<Step>, usize)> {
     if T::dtype_name() != "f64" {
         return Err(unsupported(
@@ -45,10 +47,10 @@ pub(crate) fn head<T: Real>(
             format!("{} directions (one only)", req.directions.len()),
         ));
     }
-    if req.loss.kind != LossKind::SoftmaxCrossEntropy {
+    if !losses.contains(&req.loss.kind) {
         return Err(unsupported(
             who,
-            format!("loss {:?} (softmax cross-entropy only)", req.loss.kind),
+            format!("loss {:?} (supported: {losses:?})", req.loss.kind),
         ));
     }
     let at = plan

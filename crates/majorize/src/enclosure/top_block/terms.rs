@@ -93,19 +93,22 @@ pub(crate) fn penalty_terms(
 }
 
 /// Step 4, the driver's sums: over the K outputs inside each sample's loss (K - 1
-/// roundings on terms of total size <= Y_s (2 z_s + ln K); exact for labels, whose other
-/// terms are exact zeros), over the N samples, the product by fl(1/N) and the penalty.
+/// roundings on terms of total size <= Y_s (2 z_s + ln K); exact for labels under
+/// cross-entropy, whose other terms are exact zeros; squared error sums every output,
+/// R4'), over the N samples, the product by fl(1/N) and the penalty. `lsum` bounds the
+/// sum over samples of the weighted per-sample magnitudes.
 pub(crate) fn sums_term(
     targets: &Targets<f64>,
+    kind: nets::LossKind,
     n: usize,
     kk: usize,
     lsum: f64,
     pen_max: f64,
     value: f64,
 ) -> f64 {
-    let k_sum = match targets {
-        Targets::Labels { .. } => 0,
-        Targets::Dense(_) => kk,
+    let k_sum = match (kind, targets) {
+        (nets::LossKind::Mse, _) | (_, Targets::Dense(_)) => kk,
+        (_, Targets::Labels { .. }) => 0,
     };
     um(
         gamma(n + k_sum + 4, U64),

@@ -70,7 +70,7 @@ fn the_top_block_is_a_special_case() {
     assert!(cases > 200 && sr_max < 4.0 && sr_min > 0.25);
 }
 
-fn with_knobs<R>(k: super::super::bound::Knobs, f: impl FnOnce() -> R) -> R {
+pub(super) fn with_knobs<R>(k: super::super::bound::Knobs, f: impl FnOnce() -> R) -> R {
     KNOBS.with(|c| c.set(k));
     let r = f();
     KNOBS.with(|c| c.set(super::super::bound::Knobs::default()));
@@ -98,7 +98,7 @@ fn tangent_for_chord_is_violated() {
 /// A case whose layer above rounds at 1e8 (biases ~1e8, cancelled by the output layer's
 /// `±1` rows): the record's logits move in steps of an ulp of 1e8 while the block's own
 /// contribution to the slack is at rounding level of O(1) numbers.
-fn big_bias_case(seed: u64) -> RCase {
+pub(super) fn big_bias_case(seed: u64) -> RCase {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (d0, d1, d2, n) = (2usize, 3usize, 4usize, 6usize);
     let x = DMatrix::from_fn(d0, n, |_, _| 2.0 * rng.random::<f64>() - 1.0);
@@ -168,7 +168,7 @@ fn the_deviation_above_the_block_is_needed() {
 
 /// The one-sided directional derivative at `0+` in f64 (forward mode from the block: the
 /// right derivative of each ReLU) and the sum of the magnitudes of its terms.
-fn one_sided_derivative(c: &RCase) -> (f64, f64) {
+pub(super) fn one_sided_derivative(c: &RCase) -> (f64, f64) {
     let net = &c.net;
     let nl = net.layers().len();
     let wi = net.param_span(c.layer, "weight").unwrap();

@@ -6,7 +6,7 @@ use autodiff::Tape;
 use super::*;
 
 /// The 16-32-32-32-10 ReLU net with 200 samples and labels from a linear rule.
-fn deep_case() -> RCase {
+pub(super) fn deep_case() -> RCase {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let (d0, d, k, n) = (16, 32, 10, 200);
     let x = DMatrix::from_fn(d0, n, |_, _| 2.0 * rng.random::<f64>() - 1.0);
@@ -47,7 +47,7 @@ fn deep_case() -> RCase {
 
 /// Sets `c.layer` to `layer`, its input from the forward pass, `c.dir` to minus the
 /// objective's gradient on that layer's weight and bias (zero elsewhere).
-fn on_block(c: &mut RCase, layer: usize) {
+pub(super) fn on_block(c: &mut RCase, layer: usize) {
     let mut grad = vec![0.0; c.net.num_params()];
     nets::loss_and_grad(&c.net, &c.loss, &c.x, &c.y, &mut Tape::new(), &mut grad).unwrap();
     let wi = c.net.param_span(layer, "weight").unwrap();
@@ -67,7 +67,7 @@ fn on_block(c: &mut RCase, layer: usize) {
 }
 
 /// The Taylor enclosure's best decrease on `[0, ā]` (its clipped vertex or `ā`).
-fn taylor_best(c: &RCase, r0: f64) -> f64 {
+pub(super) fn taylor_best(c: &RCase, r0: f64) -> f64 {
     let dirs = [c.dir.clone()];
     let amax = [c.amax];
     let req = EnclosureRequest {

@@ -17,6 +17,7 @@ mod compare;
 mod config;
 mod given_anchors;
 mod given_far;
+mod mse;
 mod units;
 
 /// One problem: `layer` is the moving dense layer (ReLU, dense pairs above it), `input`
@@ -31,6 +32,37 @@ pub(super) struct RCase {
     pub(super) input: DMatrix<f64>,
     pub(super) dir: DVector<f64>,
     pub(super) amax: f64,
+}
+
+/// Output `k`'s target for sample `s` (one-hot for labels).
+fn target(y: &Targets<f64>, k: usize, s: usize) -> f64 {
+    match y {
+        Targets::Labels { labels, .. } => f64::from(u8::from(labels[s] == k)),
+        Targets::Dense(m) => m[(k, s)],
+    }
+}
+
+/// `c` with the squared-error loss: dense targets `scale · N(0, 1)` around the current
+/// outputs' scale (`scale` = 10^U(-2, 2)), or the case's labels one-hot on every fifth
+/// seed; the reduction and L2 weight kept. A generator of its own, so that the
+/// cross-entropy cases keep their draws.
+pub(super) fn to_mse(mut c: RCase, seed: u64) -> RCase {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_0f5e);
+    let (k, n) = (
+        dense(&c.net, c.net.layers().len() - 1).weight.nrows(),
+        c.x.ncols(),
+    );
+    c.loss.kind = LossKind::Mse;
+    c.y = if seed.is_multiple_of(5) {
+        Targets::Labels {
+            labels: (0..n).map(|_| rng.random_range(0..k)).collect(),
+            classes: k,
+        }
+    } else {
+        let scale = 10f64.powf(rng.random_range(-2.0..2.0));
+        Targets::Dense(DMatrix::from_fn(k, n, |_, _| scale * gauss(&mut rng)))
+    };
+    c
 }
 
 fn gauss<R: Rng>(rng: &mut R) -> f64 {
@@ -212,7 +244,8 @@ impl RCase {
     }
 
     /// The exact objective: weights `w + a v`, every product and the penalty in
-    /// double-double, the log-sum-exp in f64 from the double-double logits.
+    /// double-double, the log-sum-exp in f64 from the double-double logits (squared
+    /// error: the residuals and their squares in double-double).
     pub(super) fn accurate(&self, a: f64) -> f64 {
         let base = self.net.flat_params();
         let at = |i: usize| dd_add(dd(base[i]), dd_mul(dd(a), dd(self.dir[i])));
@@ -238,14 +271,21 @@ impl RCase {
                 }
                 h = z;
             }
+            if self.loss.kind == LossKind::Mse {
+                // ½ Σ (z_k - y_k)² in double-double.
+                let mut sq = dd(0.0);
+                for (k, zk) in h.iter().enumerate() {
+                    let r = dd_add(*zk, dd(-target(&self.y, k, s)));
+                    sq = dd_add(sq, dd_mul(r, r));
+                }
+                data += 0.5 * (sq.0 + sq.1);
+                continue;
+            }
             let mx = h.iter().map(|v| v.0).fold(f64::NEG_INFINITY, f64::max);
             let se: f64 = h.iter().map(|v| ((v.0 - mx) + v.1).exp()).sum();
             let lse = mx + se.ln();
             for (k, zk) in h.iter().enumerate() {
-                let yk = match &self.y {
-                    Targets::Labels { labels, .. } => f64::from(u8::from(labels[s] == k)),
-                    Targets::Dense(m) => m[(k, s)],
-                };
+                let yk = target(&self.y, k, s);
                 if yk != 0.0 {
                     data += yk * ((lse - zk.0) - zk.1);
                 }
