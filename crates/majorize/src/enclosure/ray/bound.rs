@@ -26,19 +26,25 @@ thread_local! {
         tangent_for_chord: false,
         mse_half_curvature: false,
         mse_no_loss_dev: false,
+        uncentred_r: false,
+        centred_no_rad: false,
     }) };
 }
 
 /// Mutation knobs of the tests: drop the deviation terms of the layers above the block
 /// (R4, `k >= 1`); use the tangent where the ReLU band needs the chord (R2); squared
 /// error: halve the quadratic term (R3', as if the Hessian were `I/2`), drop the loss's
-/// deviation at the logits (R4', `dev`).
+/// deviation at the logits (R4', `dev`); `R` by `|W_m| M` alone, as before session 19
+/// (`uncentred_r`, a sound comparison point), or by the centre alone without its radius
+/// (`centred_no_rad`, unsound).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Knobs {
     pub(crate) no_above_dev: bool,
     pub(crate) tangent_for_chord: bool,
     pub(crate) mse_half_curvature: bool,
     pub(crate) mse_no_loss_dev: bool,
+    pub(crate) uncentred_r: bool,
+    pub(crate) centred_no_rad: bool,
 }
 
 #[cfg(test)]
@@ -138,6 +144,23 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
         ws.r = DMatrix::zeros(kk, n);
     }
     ws.r.gemm(1.0, &ws.absw[m - 1], &ws.mtop, 0.0);
+    // R3, centred (session 19): the last hidden layer's band as centre and radius, `W_m σ
+    // ∈ μ ± rad` for every σ in [sL, sU] (R2's dense step, two K x N products), so
+    // `|δ_k| <= a (|μ_k| + rad_k)` too: far tighter than `|W_m| M` where the band is
+    // narrow and `W_m`'s terms cancel. Overwrites sL, sU (not read below).
+    if !kn.uncentred_r {
+        for b in [&mut ws.rmu, &mut ws.rrad] {
+            if b.shape() != (kk, n) {
+                *b = DMatrix::zeros(kk, n);
+            }
+        }
+        band::dense_step(
+            &out.weight,
+            &ws.absw[m - 1],
+            (&mut ws.sl[m - 1], &mut ws.su[m - 1]),
+            (&mut ws.rmu, &mut ws.rrad),
+        )?;
+    }
     // Constants of the output layer and of each layer above (R4): ω_k, ρ_k, β_k.
     let nb2 = norm2_sq_upper(&out.weight, row_sum_max(&out.weight));
     // The block (step 1 of the top block): wa_max, bb_max, cdev.
@@ -210,6 +233,18 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
         let mut rmax = 0.0f64;
         for (k, r) in rkb.iter_mut().enumerate() {
             *r = ua(um(ws.r[(k, s)], rf), r_eta);
+            if !kn.uncentred_r {
+                // The smaller of the two rigorous bounds (a NaN centred one is ignored).
+                let rad = if kn.centred_no_rad {
+                    0.0
+                } else {
+                    ws.rrad[(k, s)]
+                };
+                let centred = ua(ws.rmu[(k, s)].abs(), rad);
+                if centred < *r {
+                    *r = centred;
+                }
+            }
             rmax = rmax.max(*r);
         }
         let zc = logits.column(s);

@@ -59,6 +59,10 @@ pub struct RayWorkspace {
     /// `M = max(|sL|, |sU|)` of the last hidden layer and `R = fl(|W_m| M)` (`K x N`).
     pub(crate) mtop: DMatrix<f64>,
     pub(crate) r: DMatrix<f64>,
+    /// The centre `μ` and radius of `W_m σ` over the last hidden layer's band (`K x N`;
+    /// `R <= |μ| + rad`, R3 centred).
+    pub(crate) rmu: DMatrix<f64>,
+    pub(crate) rrad: DMatrix<f64>,
     /// Per-layer, per-sample sums of the band pass; the constants and scratch of R3-R4.
     pub(crate) col: Vec<f64>,
     pub(crate) col2: Vec<f64>,

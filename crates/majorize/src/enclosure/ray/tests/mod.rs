@@ -12,6 +12,7 @@ use super::super::*;
 use super::{RayWorkspace, enclose_ray};
 
 mod adversarial;
+mod centred;
 mod checks;
 mod compare;
 mod config;
