@@ -123,9 +123,9 @@ pub struct BlockMmConfig {
     /// 0.0892. Per second it is ahead on digits-mlp-deep (time to target 1.21 against
     /// 1.85 s tuned) and level to 12% behind on spirals, where a sweep costs 1.2x.
     /// Under squared error (session 19, digits-autoencoder, the one registered problem
-    /// it changes): level per data pass (21.48 [20.33, 22.79] against 21.06 [20.88,
-    /// 22.36] after 400 passes), 2.3x cheaper per pass, 20.13 against 21.28 in 2 s; both
-    /// far behind `block-mm-safeguarded` (17.20 and 11.61).
+    /// it changes, with the centred bound of R3): 19.89 [17.54, 22.21] against 21.06
+    /// [20.88, 22.36] after 400 passes, at 2.3x less time per pass; both far behind
+    /// `block-mm-safeguarded` (17.20; docs/PERFORMANCE.md, session 19).
     pub lower_block_bound: bool,
 }
 
