@@ -152,6 +152,21 @@ impl Tally {
     }
 }
 
+/// The chord/tangent bounds that ran and failed over the `hidden` blocks of a run's
+/// sweeps (`rays_l`, `bound_errors_l`; absent extras count 0).
+fn ray_counts(recs: &[crate::Record], hidden: usize) -> (f64, f64) {
+    let (mut rays, mut failures) = (0.0, 0.0);
+    for r in recs.iter().skip(1) {
+        for i in 0..hidden {
+            let ray = extra(r, &format!("rays_{i}"));
+            let err = extra(r, &format!("bound_errors_{i}"));
+            rays += if ray.is_nan() { 0.0 } else { ray };
+            failures += if err.is_nan() { 0.0 } else { err };
+        }
+    }
+    (rays, failures)
+}
+
 #[test]
 fn default_block_mm_on_extreme_inputs_never_panics_and_never_rises() {
     use super::certified_block::GUARD_RESTORES;
@@ -183,14 +198,8 @@ fn default_block_mm_on_extreme_inputs_never_panics_and_never_rises() {
         let Some(recs) = tally.run(&label, &mut p, &mut solver, 3, |_| false) else {
             continue;
         };
-        for r in recs.iter().skip(1) {
-            for i in 0..hidden {
-                let ray = extra(r, &format!("rays_{i}"));
-                let err = extra(r, &format!("bound_errors_{i}"));
-                rays += if ray.is_nan() { 0.0 } else { ray };
-                failures += if err.is_nan() { 0.0 } else { err };
-            }
-        }
+        let (r, f) = ray_counts(&recs, hidden);
+        (rays, failures) = (rays + r, failures + f);
     }
     println!("{tally:?}; {rays} ray bounds, {failures} failed bounds");
     let violated = GUARD_RESTORES.with(|g| g.get());
@@ -222,14 +231,8 @@ fn default_block_mm_under_squared_error_on_extreme_inputs() {
         let Some(recs) = tally.run(&label, &mut p, &mut solver, 3, |_| false) else {
             continue;
         };
-        for r in recs.iter().skip(1) {
-            for i in 0..hidden {
-                let ray = extra(r, &format!("rays_{i}"));
-                let err = extra(r, &format!("bound_errors_{i}"));
-                rays += if ray.is_nan() { 0.0 } else { ray };
-                failures += if err.is_nan() { 0.0 } else { err };
-            }
-        }
+        let (r, f) = ray_counts(&recs, hidden);
+        (rays, failures) = (rays + r, failures + f);
     }
     println!("squared error: {tally:?}; {rays} ray bounds, {failures} failed bounds");
     let violated = GUARD_RESTORES.with(|g| g.get());

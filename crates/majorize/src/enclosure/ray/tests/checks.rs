@@ -311,24 +311,12 @@ fn every_relu_on_its_kink() {
     assert!(checked > 20_000 && finite == 336);
 }
 
-/// Rounding-dominated cases: the block's inputs ±1e4 (alternating signs, relative noise
-/// 1e-12), `ā` in 1e-14..1e-6, so that rounding is a large part of each change: no
-/// violation.
-#[test]
-fn rounding_dominated_cases() {
+/// Every bound of `cases` (with the record at 0 given, and without) holds; returns the
+/// comparisons, the bounds whose zero-slack version is violated, and the largest share of
+/// the slack used.
+pub(super) fn rounding_run(cases: impl IntoIterator<Item = (u64, RCase)>) -> (usize, usize, f64) {
     let (mut checked, mut zero, mut used) = (0usize, 0usize, f64::NEG_INFINITY);
-    for seed in 0..100u64 {
-        let mut c = random_rcase(5000 + seed, 10);
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let (d, n) = c.input.shape();
-        for s in 0..n {
-            for j in 0..d {
-                c.input[(j, s)] =
-                    if j % 2 == 0 { 1e4 } else { -1e4 } * (1.0 + 1e-12 * gauss(&mut rng));
-            }
-        }
-        c.x = if c.layer == 0 { c.input.clone() } else { c.x };
-        c.amax = 10f64.powf(rng.random_range(-14.0..-6.0));
+    for (seed, c) in cases {
         for value in [Some(c.record(0.0)), None] {
             let b = c.bound(value).unwrap();
             let (v, m, w) = c.check(&b, points(&b));
@@ -339,6 +327,18 @@ fn rounding_dominated_cases() {
             zero += usize::from(c.check(&b0, points(&b)).0.is_some());
         }
     }
+    (checked, zero, used)
+}
+
+/// Rounding-dominated cases ([`make_rounding_dominated`]): no violation, and the bound
+/// with its slack set to zero is violated on some (the slack is needed).
+#[test]
+fn rounding_dominated_cases() {
+    let (checked, zero, used) = rounding_run((0..100u64).map(|seed| {
+        let mut c = random_rcase(5000 + seed, 10);
+        make_rounding_dominated(&mut c, &mut ChaCha8Rng::seed_from_u64(seed));
+        (seed, c)
+    }));
     println!(
         "rounding-dominated: {checked} comparisons; the zero-slack bound is violated in {zero} \
          of 200; largest share of the slack used {used:.3}"

@@ -50,18 +50,11 @@ fn given_products_at_the_edge_of_step_one() {
     for seed in 0..150u64 {
         let mut c = random_rcase(7100 + seed, 10);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let (d, n) = c.input.shape();
+        let n = c.input.ncols();
         if n < 3 {
             continue;
         }
-        for s in 0..n {
-            for j in 0..d {
-                c.input[(j, s)] =
-                    if j % 2 == 0 { 1e4 } else { -1e4 } * (1.0 + 1e-12 * gauss(&mut rng));
-            }
-        }
-        c.x = if c.layer == 0 { c.input.clone() } else { c.x };
-        c.amax = 10f64.powf(rng.random_range(-14.0..-6.0));
+        make_rounding_dominated(&mut c, &mut rng);
         // Paired weight columns: `W x` cancels to ~1e-8 of `|W||x|` (so the block's
         // rounding, step 1, is what the slack must cover, not the layers above).
         {

@@ -66,6 +66,22 @@ pub(super) fn to_mse(mut c: RCase, seed: u64) -> RCase {
     c
 }
 
+/// Makes `c` rounding-dominated: the block's inputs `±1e4` (alternating signs, relative
+/// noise 1e-12; the net's inputs too when the block is the first layer) and `ā` in
+/// 1e-14..1e-6, so that rounding is a large part of each change.
+pub(super) fn make_rounding_dominated(c: &mut RCase, rng: &mut ChaCha8Rng) {
+    let (d, n) = c.input.shape();
+    for s in 0..n {
+        for j in 0..d {
+            c.input[(j, s)] = if j % 2 == 0 { 1e4 } else { -1e4 } * (1.0 + 1e-12 * gauss(rng));
+        }
+    }
+    if c.layer == 0 {
+        c.x = c.input.clone();
+    }
+    c.amax = 10f64.powf(rng.random_range(-14.0..-6.0));
+}
+
 fn gauss<R: Rng>(rng: &mut R) -> f64 {
     super::super::tests::gauss(rng)
 }
