@@ -19,6 +19,7 @@ mod config;
 mod given_anchors;
 mod given_far;
 mod mse;
+mod review19;
 mod units;
 
 /// One problem: `layer` is the moving dense layer (ReLU, dense pairs above it), `input`
