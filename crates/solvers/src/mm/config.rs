@@ -124,8 +124,9 @@ pub struct BlockMmConfig {
     /// 1.85 s tuned) and level to 12% behind on spirals, where a sweep costs 1.2x.
     /// Under squared error (session 19, digits-autoencoder, the one registered problem
     /// it changes, with the centred bound of R3): 19.89 [17.54, 22.21] against 21.06
-    /// [20.88, 22.36] after 400 passes, at 2.3x less time per pass; both far behind
-    /// `block-mm-safeguarded` (17.20; docs/PERFORMANCE.md, session 19).
+    /// [20.88, 22.36] after 400 passes (5 seeds, overlapping ranges), at 2.3x less time
+    /// per pass; both far behind `block-mm-safeguarded` (17.20; docs/PERFORMANCE.md,
+    /// session 19, which also gives seed 0's path to 800 passes).
     pub lower_block_bound: bool,
 }
 

@@ -58,6 +58,13 @@ fn knobs() -> Knobs {
     Knobs::default()
 }
 
+/// Whether the driver's sum of the samples' losses (before its product by the sample
+/// weight) stays finite: `lraw` bounds the sum of the per-sample magnitudes, inflated by
+/// `γ_{N+K}` for the roundings of the sums over the outputs and the samples.
+pub(crate) fn unweighted_sum_finite(lraw: f64, n: usize, kk: usize) -> bool {
+    um(lraw, up(1.0 + gamma(n + kk, U64))).is_finite()
+}
+
 fn infinite(value: f64) -> Raw {
     Raw {
         value,
@@ -209,6 +216,9 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
     let (eb, rest) = rest.split_at_mut(kk);
     let (pre, suf) = rest.split_at_mut(kk + 1);
     let (mut slope_err, mut err_d, mut lsum, mut quad) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    // Σ_s of the per-sample magnitudes without the weight: nets sums the samples' losses
+    // before the product by 1/N (review19's finding 1), so that sum must not overflow.
+    let mut lraw = 0.0f64;
     for s in 0..n {
         let ys: f64 = if mse {
             0.0
@@ -299,6 +309,7 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
             let dev = if kn.mse_no_loss_dev { 0.0 } else { dev };
             err_d = ua(err_d, um(w, ua(dev, drv)));
             lsum = ua(lsum, um(w, lup));
+            lraw = ua(lraw, lup);
             continue;
         }
         // R4 at the logits: the loss moves by <= 2 w Y_s e; the driver's evaluation with
@@ -307,7 +318,9 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
         let zm = ua(ua(z0m, um(abar, rmax)), e);
         let drv = driver_ce(ys, zm, kk, ln_k);
         err_d = ua(err_d, um(w, ua(um(2.0 * ys, e), drv)));
-        lsum = ua(lsum, um(w, um(ys, ua(ua(um(2.0, zm), ln_k), 1.0))));
+        let mag = um(ys, ua(ua(um(2.0, zm), ln_k), 1.0));
+        lsum = ua(lsum, um(w, mag));
+        lraw = ua(lraw, mag);
     }
     ws.col2 = lay;
     // R5: penalty (the block's tensors move), the driver's sums, assembly.
@@ -321,7 +334,11 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
     let mut slack = um(2.0, err);
     let slope = ua(ua(lin_hi, slope_err), pen.slope);
     let curvature = ua(quad, pen.curv);
-    if !(slack.is_finite() && slope.is_finite() && curvature.is_finite()) {
+    if !(slack.is_finite()
+        && slope.is_finite()
+        && curvature.is_finite()
+        && unweighted_sum_finite(lraw, n, kk))
+    {
         slack = f64::INFINITY;
     }
     Ok(Raw {

@@ -21,6 +21,8 @@
 mod band;
 mod bound;
 mod mse;
+
+pub(crate) use bound::unweighted_sum_finite;
 #[cfg(test)]
 mod tests;
 

@@ -34,8 +34,8 @@ pub(crate) fn quad(nb2: f64, q: f64, rkb: &[f64]) -> f64 {
 /// lup)`:
 /// - `dev = e Σ_k t_k`: how far the loss at the driver's or the exact logits can lie from
 ///   `ψ`'s (`|(z' - z)ᵀ(z - y) + ½‖z' - z‖²| <= e Σ(|z_k - y_k| + e/2)`);
-/// - `drv = γ_3 lup + 2Kη`: nets' evaluation `Σ_k fl(fl(0.5 fl(z_k - y_k)) fl(z_k - y_k))`
-///   term by term (the sum over `k` is charged in `sums_term`);
+/// - `drv = γ_3 ½ Σ_k t_k² + 2Kη`: nets' evaluation `Σ_k fl(fl(0.5 fl(z_k - y_k)) fl(z_k -
+///   y_k))` term by term (the sum over `k` is charged in `sums_term`);
 /// - `lup = (1 + γ_4) ½ Σ_k t_k² + 2Kη`: an upper bound of the computed per-sample loss,
 ///   the magnitude the sums over `k` and `N` round.
 pub(crate) fn deviation(

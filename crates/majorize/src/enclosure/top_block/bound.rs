@@ -315,6 +315,9 @@ pub(crate) fn ray_bound(
         ws.pm = DMatrix::zeros(dh, n);
     }
     let (mut slope_err, mut err_d, mut lsum) = (0.0, 0.0, 0.0);
+    // The unweighted sum of the per-sample magnitudes (nets sums before its product by
+    // 1/N; review19's finding 1).
+    let mut lraw = 0.0f64;
     for s in 0..n {
         let ys = ysb[s];
         let alpha_s = ops_n.apply(p.a_in.column(s).iter().map(|x| x.abs()).sum::<f64>());
@@ -406,7 +409,9 @@ pub(crate) fn ray_bound(
         let zm = ua(um(mag, 1.0 + 2.0 * gd), (dh as f64 + 2.0) * et);
         let drv = driver_ce(ys, zm, kk, ln_k);
         err_d = ua(err_d, um(w, ua(um(2.0 * ys, dlt), drv)));
-        lsum = ua(lsum, um(w, um(ys, ua(ua(um(2.0, zm), ln_k), 1.0))));
+        let mag = um(ys, ua(ua(um(2.0, zm), ln_k), 1.0));
+        lsum = ua(lsum, um(w, mag));
+        lraw = ua(lraw, mag);
     }
     // `labs` = fl Σ|fl(Ĉ x)| over the d N entries (d N products, d N additions), so
     // `UpOps(2 d N)` bounds the exact Σ|Ĉ x|; the d N products may underflow, by at most
@@ -450,7 +455,11 @@ pub(crate) fn ray_bound(
     }
     let slope = ua(ua(lin_hi, slope_err), pen.slope);
     let curvature = ua(quad, pen.curv);
-    if !(slack.is_finite() && slope.is_finite() && curvature.is_finite()) {
+    if !(slack.is_finite()
+        && slope.is_finite()
+        && curvature.is_finite()
+        && crate::enclosure::ray::unweighted_sum_finite(lraw, n, kk))
+    {
         slack = f64::INFINITY;
     }
     Ok(Raw {

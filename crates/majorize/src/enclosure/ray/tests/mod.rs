@@ -19,7 +19,7 @@ mod config;
 mod given_anchors;
 mod given_far;
 mod mse;
-mod review19;
+mod mse_extreme;
 mod units;
 
 /// One problem: `layer` is the moving dense layer (ReLU, dense pairs above it), `input`
@@ -44,8 +44,8 @@ fn target(y: &Targets<f64>, k: usize, s: usize) -> f64 {
     }
 }
 
-/// `c` with the squared-error loss: dense targets `scale · N(0, 1)` around the current
-/// outputs' scale (`scale` = 10^U(-2, 2)), or the case's labels one-hot on every fifth
+/// `c` with the squared-error loss: dense targets `scale · N(0, 1)`, independent of the
+/// outputs (`scale` = 10^U(-2, 2)), or random labels one-hot on every fifth
 /// seed; the reduction and L2 weight kept. A generator of its own, so that the
 /// cross-entropy cases keep their draws.
 pub(super) fn to_mse(mut c: RCase, seed: u64) -> RCase {
