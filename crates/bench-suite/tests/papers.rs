@@ -48,6 +48,7 @@ fn estimate_bounds_the_measured_peak_of_every_method() {
         "block-mm-safeguarded",
         "block-mm-chord",
         "block-mm-taylor",
+        "block-mm-ray-top",
         "last-layer-mm",
     ];
     for widths in [vec![20, 96, 96, 10], vec![300, 8, 10]] {

@@ -77,6 +77,9 @@ pub fn estimate_peak_bytes(
         // direction product.
         "block-mm-safeguarded" | "last-layer-mm" | "block-mm-taylor" => 7,
         "block-mm" => 7 + ray,
+        // The ray bound on the top block too: with one hidden layer its band, `Ĉ` and
+        // `M` (four `d x N` buffers, counted as five); with more, the lower blocks'.
+        "block-mm-ray-top" => 7 + ray.max(5),
         // The same, plus the top block's chord/tangent bound: five `d x N` buffers.
         "block-mm-chord" => 12 + ray,
         // A full-batch gradient plus the enclosure, which runs over blocks of samples.
@@ -88,6 +91,7 @@ pub fn estimate_peak_bytes(
         | "block-mm-safeguarded"
         | "block-mm-chord"
         | "block-mm-taylor"
+        | "block-mm-ray-top"
         | "last-layer-mm" => 1,
         _ => 0,
     };

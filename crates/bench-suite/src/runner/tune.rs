@@ -139,6 +139,7 @@ pub const DECLARATIONS: &[Declaration] = &[
     tuned("block-mm", &["/initial_scale", "/certified_trust_region"]).monotone(),
     tuned("block-mm-chord", &["/initial_scale", "/certified_trust_region"]).monotone(),
     tuned("block-mm-taylor", &["/initial_scale", "/certified_trust_region"]).monotone(),
+    tuned("block-mm-ray-top", &["/initial_scale", "/certified_trust_region"]).monotone(),
     tuned("block-mm-safeguarded", &["/initial_scale"]).monotone(),
     // Retired names (the certified path, then the lower blocks' ray bound, became
     // `block-mm`'s default): results written before still get their monotone check in

@@ -146,7 +146,10 @@ pub(crate) fn certified_block<T: Real>(
     // `enclose_top_block` checks the rest (ReLU, the loss, f64) and declines otherwise,
     // as `enclose_ray_with` does for a lower block.
     let top = cfg.top_block_bound && i + 3 == ws.widths.len();
-    let lower = cfg.lower_block_bound && i + 3 < ws.widths.len();
+    // The ray bound: the lower blocks with `lower_block_bound`, the top one with
+    // `top_block_ray` (the ray's `m = 1` case) unless the chord/tangent bound has it.
+    let lower = (cfg.lower_block_bound && i + 3 < ws.widths.len())
+        || (cfg.top_block_ray && !top && i + 3 == ws.widths.len());
     let (mut steps, mut alpha, mut bound, mut enclosures, mut rays) = (0, 0.0, *f, 0, 0);
     let mut bound_errors = 0;
     while enclosures < cfg.certified_steps {

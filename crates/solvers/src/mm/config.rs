@@ -128,6 +128,15 @@ pub struct BlockMmConfig {
     /// per pass; both far behind `block-mm-safeguarded` (17.20; docs/PERFORMANCE.md,
     /// session 19, which also gives seed 0's path to 800 passes).
     pub lower_block_bound: bool,
+    /// The ray bound on the **top** hidden block too (default false; session 19): the
+    /// same [`majorize::enclosure::enclose_ray_with`] call as the lower blocks (its `m =
+    /// 1` case, anchored at the sweep's kept trace), under softmax cross-entropy or
+    /// squared error. Its bound of the logits' change is centred (docs/MAJORIZE.md, R3),
+    /// which the top block's own chord/tangent bound (`top_block_bound`, which takes
+    /// precedence) is not. Registered as `block-mm-ray-top` (`--full`); a candidate for
+    /// the default, measured in docs/PERFORMANCE.md, "The ray bound on the top block
+    /// (session 19)".
+    pub top_block_ray: bool,
 }
 
 impl Default for BlockMmConfig {
@@ -147,6 +156,7 @@ impl Default for BlockMmConfig {
             certified_steps: 4,
             top_block_bound: false,
             lower_block_bound: true,
+            top_block_ray: false,
         }
     }
 }

@@ -482,3 +482,55 @@ fn lower_block_bound_certifies_the_lower_blocks_under_squared_error() {
         "{lower_steps} certified steps of the lower blocks in 30 sweeps"
     );
 }
+
+/// `top_block_ray` (session 19): the top hidden block takes the ray bound as well, on a
+/// one-hidden-layer net (its only block) and on the 6-9-8-7-3 net, under cross-entropy
+/// and squared error; every enclosure of every hidden block is a ray bound, the objective
+/// never rises, and the top block takes certified steps. With `top_block_bound` as well,
+/// the chord/tangent bound keeps the top block (its own `rays` count, same extras).
+#[test]
+fn top_block_ray_certifies_the_top_block_too() {
+    let cfg = BlockMmConfig {
+        top_block_ray: true,
+        ..certified(4)
+    };
+    for kind in [LossKind::SoftmaxCrossEntropy, LossKind::Mse] {
+        for widths in [&[6, 9, 3][..], &[6, 9, 8, 7, 3][..]] {
+            let hidden = widths.len() - 2;
+            let recs = run::<f64>(widths, Activation::Relu, kind, cfg.clone(), 20);
+            let obj = objectives(&recs);
+            assert_monotone(&obj);
+            assert!(
+                obj[20] < 0.8 * obj[0],
+                "{kind:?} {widths:?}: {} -> {}",
+                obj[0],
+                obj[20]
+            );
+            let mut top_steps = 0.0;
+            for r in &recs[1..] {
+                for l in 0..hidden {
+                    assert_eq!(
+                        extra(r, &format!("rays_{l}")),
+                        extra(r, &format!("enclosures_{l}")),
+                        "{kind:?} {widths:?} block {l}"
+                    );
+                }
+                top_steps += extra(r, &format!("cert_steps_{}", hidden - 1));
+            }
+            assert!(
+                top_steps >= 20.0,
+                "{kind:?} {widths:?}: {top_steps} top steps"
+            );
+        }
+    }
+    // In f32 the ray bound declines and every block takes the Taylor enclosure.
+    let recs32 = run::<f32>(
+        &[6, 9, 3],
+        Activation::Relu,
+        LossKind::SoftmaxCrossEntropy,
+        cfg,
+        10,
+    );
+    assert_monotone(&objectives(&recs32));
+    assert!(recs32[1..].iter().all(|r| extra(r, "rays_0") == 0.0));
+}
