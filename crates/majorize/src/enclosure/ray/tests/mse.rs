@@ -3,7 +3,9 @@
 //! long-ray cases, the slope at `ā -> 0`, the mutations of its own terms, and the bound
 //! against the Taylor enclosure on a deep regression net.
 
-use super::checks::{big_bias_case, one_sided_derivative, rounding_run, with_knobs};
+use super::checks::{
+    big_bias_case, one_sided_derivative, rounding_run, sound_but_mutant_violated, with_knobs,
+};
 use super::compare::{against_taylor, deep_case};
 use super::*;
 use crate::enclosure::ray::bound::Knobs;
@@ -125,22 +127,16 @@ fn the_loss_deviation_at_the_logits_is_needed() {
         mse_no_loss_dev: true,
         ..Default::default()
     };
-    let (mut bad, mut checked) = (0usize, 0usize);
-    for seed in 0..20u64 {
+    let cases = (0..20u64).map(|seed| {
         let mut c = big_bias_case(seed);
         c.loss.kind = LossKind::Mse;
         let n = c.x.ncols();
         c.y = Targets::Dense(DMatrix::from_fn(2, n, |k, s| {
             1e3 * if (k + s) % 2 == 0 { 1.0 } else { -1.0 }
         }));
-        let pts: Vec<f64> = (0..200).map(|i| c.amax * f64::from(i) / 199.0).collect();
-        let b = c.bound(None).unwrap();
-        let (v, k, _) = c.check(&b, pts.iter().copied());
-        assert!(v.is_none(), "seed {seed}: {}", v.unwrap());
-        checked += k;
-        let b = with_knobs(knobs, || c.bound(None).unwrap());
-        bad += usize::from(c.check(&b, pts.iter().copied()).0.is_some());
-    }
+        (seed, c)
+    });
+    let (bad, checked) = sound_but_mutant_violated(cases, knobs);
     println!(
         "squared error, no loss deviation: violated on {bad} of 20 cases ({checked} comparisons hold with it)"
     );
