@@ -75,7 +75,9 @@
 //!   counts them). With `lower_block_bound` (default on since session 18; off is
 //!   registered as `block-mm-taylor`) the hidden ReLU blocks below the top one take
 //!   `majorize::enclosure::enclose_ray_with`'s band bound the same way (anchored at the
-//!   sweep's kept trace before the block's first step; `rays_l` counts them too). A
+//!   sweep's kept trace before the block's first step; `rays_l` counts them too; with
+//!   `top_block_ray`, default off, registered as `block-mm-ray-top`, the top hidden block
+//!   as well). A
 //!   chord/tangent bound that does not apply (f32, another activation or loss) or fails
 //!   gives way to the Taylor enclosure for that call; `bound_errors_l` counts the
 //!   failures (errors other than "unsupported", of either kind of bound; a failed Taylor
