@@ -35,7 +35,8 @@ pub(crate) struct CertBuffers<T: Real> {
     /// `d_out` bias.
     offsets: Vec<Option<(usize, usize, usize)>>,
     enc: EnclosureWorkspace,
-    /// Buffers of the top block's chord/tangent bound and of the lower blocks' ray bound.
+    /// Buffers of the top block's chord/tangent bound and of the ray bound (the lower
+    /// blocks; the top one too with `top_block_ray`).
     top: TopBlockWorkspace,
     ray: RayWorkspace,
     /// Per block: its part of the direction as a `d_out x d_in` matrix, and its product
@@ -148,7 +149,7 @@ pub(crate) fn certified_block<T: Real>(
     let top = cfg.top_block_bound && i + 3 == ws.widths.len();
     // The ray bound: the lower blocks with `lower_block_bound`, the top one with
     // `top_block_ray` (the ray's `m = 1` case) unless the chord/tangent bound has it.
-    let lower = (cfg.lower_block_bound && i + 3 < ws.widths.len())
+    let by_ray = (cfg.lower_block_bound && i + 3 < ws.widths.len())
         || (cfg.top_block_ray && !top && i + 3 == ws.widths.len());
     let (mut steps, mut alpha, mut bound, mut enclosures, mut rays) = (0, 0.0, *f, 0, 0);
     let mut bound_errors = 0;
@@ -185,7 +186,7 @@ pub(crate) fn certified_block<T: Real>(
         // the last certified step left it.
         let ray = if top {
             Some(enclose_top_block(&req, value, &from, &mut cert.top))
-        } else if lower {
+        } else if by_ray {
             // Before the first step the trace's pre-activations above the block are
             // those of the current weights, from `z[i]`: the bound's anchors (R1). After
             // a step they are stale, and the bound runs its own forward pass.
