@@ -16,7 +16,8 @@
 //!
 //! **Scope.** `T = f64`, one direction, zero outside layer `from.layer`; anything else
 //! returns [`MajorizeError::Unsupported`]. Block MM takes it for its lower hidden blocks
-//! with `lower_block_bound` (solvers' `BlockMmConfig`).
+//! with `lower_block_bound`, and for its top hidden block with `top_block_ray` (solvers'
+//! `BlockMmConfig`).
 
 mod band;
 mod bound;
