@@ -7,7 +7,7 @@ use nalgebra::DMatrix;
 
 use super::{Parts, RayWorkspace};
 use crate::enclosure::api::{OP, check_output};
-use crate::enclosure::fp::{U64, UpOps, dn, dn_select, eta, gamma, up, up_select};
+use crate::enclosure::fp::{U64, UpOps, dn, dn_select, eta, gamma, up, up_select, widest};
 use crate::enclosure::top_block::bound::{sure_t, ua, um};
 use crate::enclosure::top_block::copy_into;
 use crate::error::{MajorizeError, Result};
@@ -169,10 +169,10 @@ pub(crate) struct LayerBand<'a> {
 
 /// R2 on one layer, every sample: the band into `sl`, `su` and, per sample `s`, the
 /// inflated sums `U_d(Σ_j |Ĥ0|)` into `col_h[s]` and `U_d(Σ_j M)` into `col_m[s]`;
-/// returns whether every `sL`, `sU` is finite. On x86-64 the loops are also compiled for
-/// AVX-512F and AVX2 and the widest the CPU has runs; the arithmetic is the same (Rust
-/// never contracts a multiply and an add, and the sums keep their order), so every path
-/// gives the same bits (`tests::units`).
+/// returns whether every `sL`, `sU` is finite. The loops run with the widest vector
+/// extension the CPU has ([`widest`]); the arithmetic is the same (Rust never contracts
+/// a multiply and an add, and the sums keep their order), so every path gives the same
+/// bits (`tests::units`).
 pub(crate) fn layer_band(
     lb: &LayerBand<'_>,
     sl: &mut [f64],
@@ -180,45 +180,10 @@ pub(crate) fn layer_band(
     col_h: &mut [f64],
     col_m: &mut [f64],
 ) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked on the line above), the only
-            // requirement of calling a function compiled with that target feature.
-            return unsafe { layer_band_avx512(lb, sl, su, col_h, col_m) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked on the line above).
-            return unsafe { layer_band_avx2(lb, sl, su, col_h, col_m) };
-        }
-    }
-    layer_band_plain(lb, sl, su, col_h, col_m)
-}
-
-/// [`layer_band_plain`] with AVX-512F code generation.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn layer_band_avx512(
-    lb: &LayerBand<'_>,
-    sl: &mut [f64],
-    su: &mut [f64],
-    col_h: &mut [f64],
-    col_m: &mut [f64],
-) -> bool {
-    layer_band_plain(lb, sl, su, col_h, col_m)
-}
-
-/// [`layer_band_plain`] with AVX2 code generation.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn layer_band_avx2(
-    lb: &LayerBand<'_>,
-    sl: &mut [f64],
-    su: &mut [f64],
-    col_h: &mut [f64],
-    col_m: &mut [f64],
-) -> bool {
-    layer_band_plain(lb, sl, su, col_h, col_m)
+    widest(
+        #[inline(always)]
+        || layer_band_plain(lb, sl, su, col_h, col_m),
+    )
 }
 
 /// The loops of [`layer_band`] (baseline code generation when called directly):
@@ -403,17 +368,31 @@ pub(crate) fn dense_step(
 ) -> Result<()> {
     let d = w.ncols();
     let gdc = gamma(d, U64);
-    for (a, b) in sl.iter_mut().zip(su.iter_mut()) {
-        let x = 0.5 * *a + 0.5 * *b;
-        let r = ua(up(*b - x).max(up(x - *a)), um(gdc, x.abs()));
-        (*a, *b) = (x, r);
-    }
+    // Both loops branch-free (the `_select` roundings equal `up`, `ua`, `um` for every
+    // input), so they vectorise: the same bits as the per-entry branches.
+    widest(
+        #[inline(always)]
+        || {
+            let (sl, su) = (sl.as_mut_slice(), su.as_mut_slice());
+            for (a, b) in sl.iter_mut().zip(su.iter_mut()) {
+                let x = 0.5 * *a + 0.5 * *b;
+                let r =
+                    up_select(up_select(*b - x).max(up_select(x - *a)) + up_select(gdc * x.abs()));
+                (*a, *b) = (x, r);
+            }
+        },
+    );
     gemm(mu, w, Transpose::No, sl, Transpose::No)?;
     gemm(rad, absw, Transpose::No, su, Transpose::No)?;
     let ops = UpOps::new(2 * d);
     let tail = (d as f64 + 1.0) * eta(U64);
-    for x in rad.iter_mut() {
-        *x = ua(ops.apply(*x), tail);
-    }
+    widest(
+        #[inline(always)]
+        || {
+            for x in rad.as_mut_slice() {
+                *x = up_select(ops.apply_select(*x) + tail);
+            }
+        },
+    );
     Ok(())
 }

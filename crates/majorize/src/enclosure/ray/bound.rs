@@ -4,10 +4,12 @@
 //! and the assembly. The shared pieces are the top block's (`top_block::terms`); the
 //! squared-error loss's own terms (R3', R4') are in `mse`.
 
+use autodiff::Transpose;
 use nalgebra::DMatrix;
 
 use nets::LossKind;
 
+use super::sums::{self, SampleSums};
 use super::{Parts, RayWorkspace, band, mse};
 use crate::enclosure::api::OP;
 use crate::enclosure::fp::{LIBM_ULPS, U64, UpOps, dn, eta, gamma, up};
@@ -17,6 +19,7 @@ use crate::enclosure::top_block::terms::{
     weight_up,
 };
 use crate::error::{MajorizeError, Result};
+use crate::prod::gemm;
 
 #[cfg(test)]
 thread_local! {
@@ -123,24 +126,40 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
     if ws.c.shape() != (dh, n) {
         ws.c = DMatrix::zeros(dh, n);
     }
-    ws.c.gemm_tr(1.0, &out.weight, &ws.grad, 0.0);
-    // R3, linear term: Σ Ĉ x, x = sU where Ĉ > 0 and sL where Ĉ < 0; M = max(|sL|, |sU|).
-    let (sl, su) = (&ws.sl[m - 1], &ws.su[m - 1]);
+    // Ĉ = fl(W_mᵀ ĝ): its error bound (γ_K per entry) holds for any summation order.
+    gemm(
+        &mut ws.c,
+        &out.weight,
+        Transpose::Yes,
+        &ws.grad,
+        Transpose::No,
+    )?;
+    // The output layer's cm_j = max_k |W_m,kj| (the slope error's factor, R3).
+    let mut lay = std::mem::take(&mut ws.col2);
+    lay.clear();
+    lay.extend((0..dh).map(|j| {
+        (0..kk)
+            .map(|k| out.weight[(k, j)].abs())
+            .fold(0.0, f64::max)
+    }));
+    // R3, linear term: Σ Ĉ x, x = sU where Ĉ > 0 and sL where Ĉ < 0; M = max(|sL|, |sU|);
+    // with each sample's sums of M, M², cm M and |A| (one vectorised pass, `sums`).
     if ws.mtop.shape() != (dh, n) {
         ws.mtop = DMatrix::zeros(dh, n);
     }
-    let (mut lin, mut labs) = (0.0f64, 0.0f64);
-    for ((c, mt), (a, b)) in
-        ws.c.iter()
-            .zip(ws.mtop.iter_mut())
-            .zip(sl.iter().zip(su.iter()))
-    {
-        *mt = a.abs().max(b.abs());
-        let x = if *c > 0.0 { *b } else { *a };
-        let t = c * x;
-        lin += t;
-        labs += t.abs();
-    }
+    ws.sums.clear();
+    ws.sums.resize(n, SampleSums::default());
+    let (lin, labs) = sums::band_sums(
+        (
+            ws.c.as_slice(),
+            ws.sl[m - 1].as_slice(),
+            ws.su[m - 1].as_slice(),
+        ),
+        &lay,
+        p.a_in.as_slice(),
+        ws.mtop.as_mut_slice(),
+        &mut ws.sums,
+    );
     let labs = UpOps::new(2 * dh * n).apply(labs);
     let lin_hi = ua(
         ua(lin, um(gamma(dh * n + 1, u), labs)),
@@ -150,7 +169,13 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
     if ws.r.shape() != (kk, n) {
         ws.r = DMatrix::zeros(kk, n);
     }
-    ws.r.gemm(1.0, &ws.absw[m - 1], &ws.mtop, 0.0);
+    gemm(
+        &mut ws.r,
+        &ws.absw[m - 1],
+        Transpose::No,
+        &ws.mtop,
+        Transpose::No,
+    )?;
     // R3, centred (session 19): the last hidden layer's band as centre and radius, `W_m σ
     // ∈ μ ± rad` for every σ in [sL, sU] (R2's dense step, two K x N products), so
     // `|δ_k| <= a (|μ_k| + rad_k)` too: far tighter than `|W_m| M` where the band is
@@ -191,15 +216,8 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
     let r_eta = (dh as f64 + 1.0) * et;
     let exp_f = dn(1.0 - 2.0 * LIBM_ULPS * u);
     let (ops_d, ops_2d, ops_n) = (UpOps::new(dh), UpOps::new(2 * dh), UpOps::new(nin));
-    // One buffer: cm_j = max_k |W_m,kj| (d), then (ω_k, ρ_k, β_k) per layer above, then
-    // the K-sized scratch of the per-sample quadratic factor.
-    let mut lay = std::mem::take(&mut ws.col2);
-    lay.clear();
-    lay.extend((0..dh).map(|j| {
-        (0..kk)
-            .map(|k| out.weight[(k, j)].abs())
-            .fold(0.0, f64::max)
-    }));
+    // One buffer: cm_j (d, above), then (ω_k, ρ_k, β_k) per layer above, then the
+    // K-sized scratch of the per-sample quadratic factor.
     for k in 1..=m {
         let wk = &p.above[k - 1];
         let om = wk.weight.iter().fold(0.0f64, |a, x| a.max(x.abs()));
@@ -210,7 +228,7 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
     let base = lay.len();
     lay.resize(base + kbuf, 0.0);
     let (consts, scratch) = lay.split_at_mut(base);
-    let (cm, consts) = consts.split_at(dh);
+    let consts = &consts[dh..];
     let (rkb, rest) = scratch.split_at_mut(kk);
     let (lob, rest) = rest.split_at_mut(kk);
     let (eb, rest) = rest.split_at_mut(kk);
@@ -231,12 +249,7 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
         } else {
             grad_error(logits, &ws.grad, s, ys, 0.0, w, geps_p, gk)
         };
-        let (mut sc, mut p1, mut q) = (0.0f64, 0.0f64, 0.0f64);
-        for (j, x) in ws.mtop.column(s).iter().enumerate() {
-            sc += cm[j] * x;
-            p1 += x;
-            q += x * x;
-        }
+        let SampleSums { sc, p1, q, alpha } = ws.sums[s];
         let (sc, p1, q) = (ops_2d.apply(sc), ops_d.apply(p1), ops_2d.apply(q));
         slope_err = ua(slope_err, ua(um(eps_c, sc), um(kf * et, p1)));
         // R3: quadratic factor over the box Ẑ0_m ± ā R.
@@ -277,7 +290,7 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
             quad = ua(quad, um(um(w, ys), qs));
         }
         // R4: e_0 (the block, step 1), then layer by layer.
-        let alpha_s = ops_n.apply(p.a_in.column(s).iter().map(|x| x.abs()).sum::<f64>());
+        let alpha_s = ops_n.apply(alpha);
         let ez = um(
             et,
             ua(ua(alpha_s, 1.0), um(nin as f64 + 1.0, ua(3.0, abar))),

@@ -22,6 +22,7 @@
 mod band;
 mod bound;
 mod mse;
+mod sums;
 
 pub(crate) use bound::unweighted_sum_finite;
 #[cfg(test)]
@@ -69,6 +70,8 @@ pub struct RayWorkspace {
     /// Per-layer, per-sample sums of the band pass; the constants and scratch of R3-R4.
     pub(crate) col: Vec<f64>,
     pub(crate) col2: Vec<f64>,
+    /// Each sample's sums of R3-R4 over the last hidden layer's band (`sums`).
+    pub(crate) sums: Vec<sums::SampleSums>,
 }
 
 /// `v` resized to the shapes of `shapes`, reusing every matrix whose shape is unchanged.

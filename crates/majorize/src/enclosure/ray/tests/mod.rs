@@ -21,6 +21,7 @@ mod given_far;
 mod mse;
 mod mse_extreme;
 mod units;
+mod vectorised;
 
 /// One problem: `layer` is the moving dense layer (ReLU, dense pairs above it), `input`
 /// enters it, `dir` moves only it.
