@@ -249,6 +249,32 @@ pub(crate) fn layer_band_plain(
     ok
 }
 
+/// `o = relu(z) = max(z, 0)` entrywise (NaN to 0, as `f64::max`), vectorised.
+fn relu_into(o: &mut [f64], z: &[f64]) {
+    widest(
+        #[inline(always)]
+        || {
+            for (o, z) in o.iter_mut().zip(z) {
+                *o = z.max(0.0);
+            }
+        },
+    );
+}
+
+/// Whether every entry of `x` is finite (an OR over the exponent bits, without an early
+/// exit, so that it vectorises).
+pub(crate) fn all_finite(x: &[f64]) -> bool {
+    const EXP: u64 = 0x7ff0_0000_0000_0000;
+    widest(
+        #[inline(always)]
+        || {
+            x.iter()
+                .fold(0u64, |bad, v| bad | u64::from(v.to_bits() & EXP == EXP))
+                == 0
+        },
+    )
+}
+
 /// The outcome of [`band`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Band {
@@ -274,9 +300,7 @@ pub(crate) fn band(p: &Parts<'_>, ws: &mut RayWorkspace, tangent_for_chord: bool
     ws.col.clear();
     ws.col.resize(2 * m * n, 0.0);
     // R1: Ĥ0_0 = relu(Z0'), Ẑ0_k = fl(W_k Ĥ0_{k-1}) + b_k, Ĥ0_k = relu(Ẑ0_k).
-    for (o, z) in ws.act[0].iter_mut().zip(p.z0.iter()) {
-        *o = z.max(0.0);
-    }
+    relu_into(ws.act[0].as_mut_slice(), p.z0.as_slice());
     if let Some(t) = p.anchors.as_deref()
         && t.len() != m
     {
@@ -298,12 +322,9 @@ pub(crate) fn band(p: &Parts<'_>, ws: &mut RayWorkspace, tangent_for_chord: bool
             return Ok(Band::NoAnchors);
         }
         if k < m {
-            let (a, z) = (&mut ws.act[k], &ws.zh[k - 1]);
-            for (o, x) in a.iter_mut().zip(z.iter()) {
-                *o = x.max(0.0);
-            }
+            relu_into(ws.act[k].as_mut_slice(), ws.zh[k - 1].as_slice());
         }
-        if !ws.zh[k - 1].iter().all(|x| x.is_finite()) {
+        if !all_finite(ws.zh[k - 1].as_slice()) {
             return Ok(Band::NoAnchors);
         }
     }
@@ -347,7 +368,7 @@ pub(crate) fn band(p: &Parts<'_>, ws: &mut RayWorkspace, tangent_for_chord: bool
             (&mut ws.sl[k], &mut ws.su[k]),
             (mu, rad),
         )?;
-        if !(ws.mu[k].iter().all(|x| x.is_finite()) && ws.rad[k].iter().all(|x| x.is_finite())) {
+        if !(all_finite(ws.mu[k].as_slice()) && all_finite(ws.rad[k].as_slice())) {
             return Ok(Band::Overflow);
         }
     }

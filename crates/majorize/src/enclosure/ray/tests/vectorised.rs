@@ -190,3 +190,34 @@ fn dense_step_is_the_branchy_definition_bit_for_bit() {
         assert_eq!(bits(&rad), bits(&want), "case {case}: rad");
     }
 }
+
+/// `all_finite` agrees with `iter().all(is_finite)` on every length 0-40 with one special
+/// value (NaN, ±inf, ±max, a subnormal, -0) anywhere, or none.
+#[test]
+fn all_finite_is_the_entrywise_test() {
+    use super::super::band::all_finite;
+    let specials = [
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::MAX,
+        -f64::MAX,
+        f64::from_bits(1),
+        -0.0,
+    ];
+    let mut rng = ChaCha8Rng::seed_from_u64(2004);
+    let mut non_finite = 0;
+    for len in 0..41usize {
+        for sp in specials.iter().map(Some).chain([None]) {
+            let mut x: Vec<f64> = (0..len).map(|_| gauss(&mut rng)).collect();
+            if let (Some(v), true) = (sp, len > 0) {
+                let at = rng.random_range(0..len);
+                x[at] = *v;
+            }
+            let want = x.iter().all(|v| v.is_finite());
+            assert_eq!(all_finite(&x), want, "len {len}, special {sp:?}");
+            non_finite += usize::from(!want);
+        }
+    }
+    assert_eq!(non_finite, 3 * 40);
+}
