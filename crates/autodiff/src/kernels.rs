@@ -6,7 +6,8 @@
 //! transpose is ever materialised and nalgebra's slow dot-product paths (`tr_mul`,
 //! `gemm_tr`, about 10 GFLOP/s) are never used. Note that `gemm::gemm` itself names its
 //! scalars the other way round (`dst = alpha * dst + beta * lhs * rhs`); the translation
-//! happens in exactly one place, `gemm_raw`, the only `unsafe` code of the crate.
+//! happens in exactly one place, `gemm_raw`, the crate's only `unsafe` code besides the
+//! target-feature calls of [`crate::simd`].
 //!
 //! Degenerate shapes never reach `gemm`: an empty output is a no-op and an inner
 //! dimension `k = 0` gives `beta * C` (or zeros when `beta = 0`). As in BLAS, `beta = 0`
@@ -214,7 +215,7 @@ fn gemm_views<T: Real>(
     Ok(())
 }
 
-/// The only `unsafe` code of the crate: one call of `gemm::gemm`.
+/// The crate's only `unsafe` code besides [`crate::simd`]: one call of `gemm::gemm`.
 ///
 /// Computes `c <- alpha * A * B + beta * c` for a column-major `m x n` buffer `c`.
 /// Safety argument: `c` is an exclusive slice of exactly `m * n` elements (column stride

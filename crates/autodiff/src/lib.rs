@@ -87,6 +87,7 @@ pub mod kernels;
 mod op;
 mod ops;
 mod real;
+pub mod simd;
 mod tape;
 
 pub use error::{AutodiffError, Result};

@@ -100,33 +100,10 @@ fn rem_terms(
 /// interval path), and `b.zm`, `b.ya` hold their driver terms. Compiled for AVX-512F or
 /// AVX2 when the CPU has them (the same operations in the same order, so the same bits).
 pub(crate) fn ce_block(p: &Plain, l: &Logits, k: usize, b: &mut Block, acc: &mut Acc1) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked on the line above), the only
-            // requirement of calling a function compiled with that target feature.
-            return unsafe { ce_block_avx512(p, l, k, b, acc) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked on the line above).
-            return unsafe { ce_block_avx2(p, l, k, b, acc) };
-        }
-    }
-    ce_block_for(p, l, k, b, acc)
-}
-
-/// [`ce_block_for`] with AVX-512F code generation.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn ce_block_avx512(p: &Plain, l: &Logits, k: usize, b: &mut Block, acc: &mut Acc1) {
-    ce_block_for(p, l, k, b, acc)
-}
-
-/// [`ce_block_for`] with AVX2 code generation.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn ce_block_avx2(p: &Plain, l: &Logits, k: usize, b: &mut Block, acc: &mut Acc1) {
-    ce_block_for(p, l, k, b, acc)
+    super::fp::widest(
+        #[inline(always)]
+        || ce_block_for(p, l, k, b, acc),
+    )
 }
 
 /// The block kernel (module doc) with the default code generation.

@@ -492,38 +492,5 @@ mod next_tests {
     }
 }
 
-/// Runs `f` compiled for the widest x86-64 vector extension the CPU has (AVX-512F, else
-/// AVX2, else the baseline): `f` is inlined into a function with that target feature, so
-/// its loops vectorise for it. The arithmetic is the one `f` states (Rust never contracts
-/// a multiply and an add, and reductions keep their written order), so every path gives
-/// the same bits.
-#[inline(always)]
-pub(crate) fn widest<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked on the line above), the only
-            // requirement of calling a function compiled with that target feature.
-            return unsafe { with_avx512(f) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked on the line above).
-            return unsafe { with_avx2(f) };
-        }
-    }
-    f()
-}
-
-/// `f()` with AVX-512F code generation ([`widest`]).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
-    f()
-}
-
-/// `f()` with AVX2 code generation ([`widest`]).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
-    f()
-}
+/// The run-time choice of vector extension (`autodiff::simd::widest`).
+pub(crate) use autodiff::simd::widest;

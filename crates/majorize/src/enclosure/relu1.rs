@@ -23,7 +23,7 @@
 use nets::Activation;
 
 use super::elementwise::Cols1 as Cols;
-use super::fp::{Inflate, fast_paths};
+use super::fp::{Inflate, fast_paths, widest};
 use super::model::Model;
 use super::scalar1::{Consts1, Entry1, pwl_entry};
 
@@ -37,8 +37,8 @@ const BLOCK: usize = 256;
 /// are on and ᾱ² is finite; the caller then takes the general step
 /// (`elementwise::activation`).
 ///
-/// On x86-64 the pass is compiled for AVX-512F or AVX2 as well, and the widest the CPU
-/// has runs. The arithmetic is the same (Rust never contracts a multiply and an add into
+/// On x86-64 the pass runs with the widest vector extension the CPU has
+/// ([`widest`]). The arithmetic is the same (Rust never contracts a multiply and an add into
 /// an FMA), so the results are the same bits on every path.
 pub(crate) fn relu_zero_q_in_place(
     act: Activation,
@@ -62,36 +62,11 @@ pub(crate) fn relu_zero_q_in_place(
             .chain(cols.qr.iter())
             .all(|x| x.to_bits() == 0)
     );
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked on the line above), the only
-            // requirement of calling a function compiled with that target feature.
-            unsafe { relu_avx512(&mut cols, a, u_t, kinks) };
-            return true;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked on the line above).
-            unsafe { relu_avx2(&mut cols, a, u_t, kinks) };
-            return true;
-        }
-    }
-    relu_cols(&mut cols, a, u_t, kinks);
+    widest(
+        #[inline(always)]
+        || relu_cols(&mut cols, a, u_t, kinks),
+    );
     true
-}
-
-/// [`relu_cols`] with AVX-512F code generation.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn relu_avx512(cols: &mut Cols<'_>, a: f64, u_t: f64, kinks: &mut Vec<usize>) {
-    relu_cols(cols, a, u_t, kinks);
-}
-
-/// [`relu_cols`] with AVX2 code generation.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn relu_avx2(cols: &mut Cols<'_>, a: f64, u_t: f64, kinks: &mut Vec<usize>) {
-    relu_cols(cols, a, u_t, kinks);
 }
 
 /// The step on the columns, block by block: the branch-free pass
@@ -182,31 +157,14 @@ fn classify_and_zero(
 /// with the general step, whichever one the dispatch picks on the machine at hand.
 #[cfg(test)]
 pub(crate) fn all_variants(z: &Model, a: f64, u_t: f64) -> Vec<(Model, Vec<usize>)> {
-    type Variant = fn(&mut Cols<'_>, f64, f64, &mut Vec<usize>);
-    let mut variants: Vec<Variant> = vec![relu_cols];
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            variants.push(|c, a, u, k| {
-                // SAFETY: AVX2 support was checked before this closure was pushed.
-                unsafe { relu_avx2(c, a, u, k) }
-            });
-        }
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            variants.push(|c, a, u, k| {
-                // SAFETY: AVX-512F support was checked before this closure was pushed.
-                unsafe { relu_avx512(c, a, u, k) }
-            });
-        }
-    }
-    variants
-        .into_iter()
-        .map(|f| {
+    autodiff::simd::each_path(
+        #[inline(always)]
+        || {
             let mut m = z.clone();
             let mut kinks = Vec::new();
             let mut cols = Cols::of(&mut m);
-            f(&mut cols, a, u_t, &mut kinks);
+            relu_cols(&mut cols, a, u_t, &mut kinks);
             (m, kinks)
-        })
-        .collect()
+        },
+    )
 }

@@ -105,33 +105,10 @@ pub(crate) fn pass<T: Real>(
     rho: f64,
     step: Option<(f64, f64)>,
 ) -> [f64; 2] {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked on the line above), the only
-            // requirement of calling a function compiled with that target feature.
-            return unsafe { pass_avx512(w, rho, step) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked on the line above).
-            return unsafe { pass_avx2(w, rho, step) };
-        }
-    }
-    pass_body(w, rho, step)
-}
-
-/// [`pass_body`] with AVX-512F code generation.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn pass_avx512<T: Real>(w: &mut SoftmaxWork<T>, rho: f64, step: Option<(f64, f64)>) -> [f64; 2] {
-    pass_body(w, rho, step)
-}
-
-/// [`pass_body`] with AVX2 code generation.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn pass_avx2<T: Real>(w: &mut SoftmaxWork<T>, rho: f64, step: Option<(f64, f64)>) -> [f64; 2] {
-    pass_body(w, rho, step)
+    autodiff::simd::widest(
+        #[inline(always)]
+        || pass_body(w, rho, step),
+    )
 }
 
 /// The pass, chunk by chunk; within a chunk every loop runs over its samples.

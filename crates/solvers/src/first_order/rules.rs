@@ -116,19 +116,10 @@ impl<T: Real> Update<T> for AdamRule {
             step,
             eps,
         };
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU supports AVX-512F (checked on the line above), the only
-                // requirement of calling a function compiled with that target feature.
-                return unsafe { adam_avx512(&k, params, grad, &mut s.m, &mut s.v) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2 (checked on the line above).
-                return unsafe { adam_avx2(&k, params, grad, &mut s.m, &mut s.v) };
-            }
-        }
-        adam_loop(&k, params, grad, &mut s.m, &mut s.v);
+        autodiff::simd::widest(
+            #[inline(always)]
+            || adam_loop(&k, params, grad, &mut s.m, &mut s.v),
+        );
     }
 }
 
@@ -141,10 +132,9 @@ struct AdamConsts<T> {
     eps: T,
 }
 
-/// The Adam update of every entry (see [`AdamRule`]). Compiled three times: for the
-/// build's baseline and, chosen at run time, for AVX2 and AVX-512F ([`adam_avx2`],
-/// [`adam_avx512`]). Only the vector width differs: each entry takes the same IEEE
-/// operations in the same order (no FMA contraction in Rust; `sqrt` and `/` are
+/// The Adam update of every entry (see [`AdamRule`]), run with the widest vector
+/// extension the CPU has (`autodiff::simd::widest`). Only the vector width differs:
+/// each entry takes the same IEEE operations in the same order (no FMA contraction in Rust; `sqrt` and `/` are
 /// correctly rounded at every width), so the three give the same bits. Issue #14: at
 /// the baseline's 2 lanes the update of a 784-256-256-10 network was ~15% of a
 /// batch-128 gradient.
@@ -155,20 +145,6 @@ fn adam_loop<T: Real>(k: &AdamConsts<T>, params: &mut [T], grad: &[T], m: &mut [
         *v = k.b2 * *v + (T::one() - k.b2) * *g * *g;
         *p -= k.step * *m / (v.sqrt() / k.bc2_sqrt + k.eps);
     }
-}
-
-/// [`adam_loop`] with AVX-512F code generation.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn adam_avx512<T: Real>(k: &AdamConsts<T>, params: &mut [T], grad: &[T], m: &mut [T], v: &mut [T]) {
-    adam_loop(k, params, grad, m, v);
-}
-
-/// [`adam_loop`] with AVX2 code generation.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn adam_avx2<T: Real>(k: &AdamConsts<T>, params: &mut [T], grad: &[T], m: &mut [T], v: &mut [T]) {
-    adam_loop(k, params, grad, m, v);
 }
 
 /// RMSProp (Tieleman & Hinton 2012, lecture 6e), PyTorch convention (not centred; eps

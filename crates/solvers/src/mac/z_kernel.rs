@@ -91,53 +91,10 @@ fn closed_dispatch<T: Real>(
     a: &mut [T],
     a_f64: &mut [f64],
 ) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked on the line above), the only
-            // requirement of calling a function compiled with that target feature.
-            return unsafe { closed_avx512(h, cf, lc, mu, e, z, a, a_f64) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked on the line above).
-            return unsafe { closed_avx2(h, cf, lc, mu, e, z, a, a_f64) };
-        }
-    }
-    closed_for(h, cf, lc, mu, e, z, a, a_f64)
-}
-
-/// [`closed_for`] with AVX-512F code generation.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-fn closed_avx512<T: Real>(
-    h: Activation,
-    cf: ClosedProx,
-    lc: f64,
-    mu: f64,
-    e: &Entries<'_, T>,
-    z: &mut [T],
-    a: &mut [T],
-    a_f64: &mut [f64],
-) -> bool {
-    closed_for(h, cf, lc, mu, e, z, a, a_f64)
-}
-
-/// [`closed_for`] with AVX2 code generation.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[allow(clippy::too_many_arguments)]
-fn closed_avx2<T: Real>(
-    h: Activation,
-    cf: ClosedProx,
-    lc: f64,
-    mu: f64,
-    e: &Entries<'_, T>,
-    z: &mut [T],
-    a: &mut [T],
-    a_f64: &mut [f64],
-) -> bool {
-    closed_for(h, cf, lc, mu, e, z, a, a_f64)
+    autodiff::simd::widest(
+        #[inline(always)]
+        || closed_for(h, cf, lc, mu, e, z, a, a_f64),
+    )
 }
 
 /// [`closed`] with the activation fixed at compile time for ReLU and the identity

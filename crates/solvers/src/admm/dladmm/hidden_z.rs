@@ -39,33 +39,10 @@ pub(super) fn hidden_z_step<T: Real>(
 /// [`closed`] for the widest vector unit the CPU has (same bits on every one: Rust never
 /// contracts a multiply and an add).
 fn closed_dispatch<T: Real>(cf: ClosedProx, a: &[T], m: &[T], out: &mut [T]) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked on the line above), the only
-            // requirement of calling a function compiled with that target feature.
-            return unsafe { closed_avx512(cf, a, m, out) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked on the line above).
-            return unsafe { closed_avx2(cf, a, m, out) };
-        }
-    }
-    closed(cf, a, m, out)
-}
-
-/// [`closed`] with AVX-512F code generation.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn closed_avx512<T: Real>(cf: ClosedProx, a: &[T], m: &[T], out: &mut [T]) -> bool {
-    closed(cf, a, m, out)
-}
-
-/// [`closed`] with AVX2 code generation.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn closed_avx2<T: Real>(cf: ClosedProx, a: &[T], m: &[T], out: &mut [T]) -> bool {
-    closed(cf, a, m, out)
+    autodiff::simd::widest(
+        #[inline(always)]
+        || closed(cf, a, m, out),
+    )
 }
 
 /// The entrywise closed form; returns whether every input was finite (when not, `out`
