@@ -15,6 +15,9 @@
 #[cfg(test)]
 use std::cell::Cell;
 
+/// The run-time choice of vector extension (`autodiff::simd::widest`).
+pub(crate) use autodiff::simd::widest;
+
 /// Unit roundoff of `f64` (`2^-53`).
 pub(crate) const U64: f64 = f64::EPSILON / 2.0;
 
@@ -491,6 +494,3 @@ mod next_tests {
         );
     }
 }
-
-/// The run-time choice of vector extension (`autodiff::simd::widest`).
-pub(crate) use autodiff::simd::widest;
