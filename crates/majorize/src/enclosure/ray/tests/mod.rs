@@ -20,6 +20,7 @@ mod given_anchors;
 mod given_far;
 mod mse;
 mod mse_extreme;
+mod review20;
 mod units;
 mod vectorised;
 
