@@ -9,10 +9,10 @@ use nalgebra::DMatrix;
 
 use nets::LossKind;
 
-use super::sums::{self, SampleSums};
+use super::sums::{self, SampleSums, SumBounds};
 use super::{Parts, RayWorkspace, band, mse};
 use crate::enclosure::api::OP;
-use crate::enclosure::fp::{LIBM_ULPS, U64, UpOps, dn, eta, gamma, up};
+use crate::enclosure::fp::{LIBM_ULPS, U64, dn, eta, gamma, up};
 use crate::enclosure::top_block::bound::{Raw, check_targets, target_at, ua, um};
 use crate::enclosure::top_block::terms::{
     driver_ce, grad_error, norm2_sq_upper, penalty_terms, quad_sample, row_sum_max, sums_term,
@@ -135,9 +135,8 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
         Transpose::No,
     )?;
     // The output layer's cm_j = max_k |W_m,kj| (the slope error's factor, R3).
-    let mut lay = std::mem::take(&mut ws.col2);
-    lay.clear();
-    lay.extend((0..dh).map(|j| {
+    ws.cm.clear();
+    ws.cm.extend((0..dh).map(|j| {
         (0..kk)
             .map(|k| out.weight[(k, j)].abs())
             .fold(0.0, f64::max)
@@ -155,16 +154,12 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
             ws.sl[m - 1].as_slice(),
             ws.su[m - 1].as_slice(),
         ),
-        &lay,
+        &ws.cm,
         p.a_in.as_slice(),
         ws.mtop.as_mut_slice(),
         &mut ws.sums,
     );
-    let labs = UpOps::new(2 * dh * n).apply(labs);
-    let lin_hi = ua(
-        ua(lin, um(gamma(dh * n + 1, u), labs)),
-        (dh * n) as f64 * et,
-    );
+    let lin_hi = sums::linear_upper(lin, labs, dh * n);
     // R3, quadratic: R = |W_m| M (one product, inflated per entry below).
     if ws.r.shape() != (kk, n) {
         ws.r = DMatrix::zeros(kk, n);
@@ -215,9 +210,11 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
     let rf = up(1.0 + 2.0 * gamma(dh + 1, u));
     let r_eta = (dh as f64 + 1.0) * et;
     let exp_f = dn(1.0 - 2.0 * LIBM_ULPS * u);
-    let (ops_d, ops_2d, ops_n) = (UpOps::new(dh), UpOps::new(2 * dh), UpOps::new(nin));
-    // One buffer: cm_j (d, above), then (ω_k, ρ_k, β_k) per layer above, then the
-    // K-sized scratch of the per-sample quadratic factor.
+    let bounds = SumBounds::new(dh, nin);
+    // One buffer: (ω_k, ρ_k, β_k) per layer above, then the K-sized scratch of the
+    // per-sample quadratic factor (taken after the last `?`, so an error keeps it in `ws`).
+    let mut lay = std::mem::take(&mut ws.col2);
+    lay.clear();
     for k in 1..=m {
         let wk = &p.above[k - 1];
         let om = wk.weight.iter().fold(0.0f64, |a, x| a.max(x.abs()));
@@ -228,7 +225,6 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
     let base = lay.len();
     lay.resize(base + kbuf, 0.0);
     let (consts, scratch) = lay.split_at_mut(base);
-    let consts = &consts[dh..];
     let (rkb, rest) = scratch.split_at_mut(kk);
     let (lob, rest) = rest.split_at_mut(kk);
     let (eb, rest) = rest.split_at_mut(kk);
@@ -249,8 +245,7 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
         } else {
             grad_error(logits, &ws.grad, s, ys, 0.0, w, geps_p, gk)
         };
-        let SampleSums { sc, p1, q, alpha } = ws.sums[s];
-        let (sc, p1, q) = (ops_2d.apply(sc), ops_d.apply(p1), ops_2d.apply(q));
+        let SampleSums { sc, p1, q, alpha } = bounds.apply(ws.sums[s]);
         slope_err = ua(slope_err, ua(um(eps_c, sc), um(kf * et, p1)));
         // R3: quadratic factor over the box Ẑ0_m ± ā R.
         let mut rmax = 0.0f64;
@@ -290,7 +285,7 @@ pub(crate) fn ray_bound(p: &Parts<'_>, value: Option<f64>, ws: &mut RayWorkspace
             quad = ua(quad, um(um(w, ys), qs));
         }
         // R4: e_0 (the block, step 1), then layer by layer.
-        let alpha_s = ops_n.apply(alpha);
+        let alpha_s = alpha;
         let ez = um(
             et,
             ua(ua(alpha_s, 1.0), um(nin as f64 + 1.0, ua(3.0, abar))),

@@ -70,6 +70,8 @@ pub struct RayWorkspace {
     /// Per-layer, per-sample sums of the band pass; the constants and scratch of R3-R4.
     pub(crate) col: Vec<f64>,
     pub(crate) col2: Vec<f64>,
+    /// The output layer's `cm_j = max_k |W_m,kj|` (`d`).
+    pub(crate) cm: Vec<f64>,
     /// Each sample's sums of R3-R4 over the last hidden layer's band (`sums`).
     pub(crate) sums: Vec<sums::SampleSums>,
 }

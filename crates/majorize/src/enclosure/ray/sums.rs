@@ -9,7 +9,8 @@
 //! term of the bound unchanged; only the rounding of the sums themselves differs.
 
 use super::band::LANES;
-use crate::enclosure::fp::widest;
+use crate::enclosure::fp::{U64, UpOps, eta, gamma, widest};
+use crate::enclosure::top_block::bound::{ua, um};
 
 /// The R3-R4 sums of one sample (before their inflation, which the caller applies).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -22,6 +23,50 @@ pub(crate) struct SampleSums {
     pub(crate) q: f64,
     /// `Σ_i |A_i|` over the block's input column (`α_s`, R4's first deviation).
     pub(crate) alpha: f64,
+}
+
+/// R3: an upper bound of the exact linear term `Σ Ĉ x` over `terms` entries from the
+/// computed `lin` and `labs = Σ|fl(Ĉ x)|` of [`band_sums`]: `lin + γ_{terms+1}
+/// U_{2 terms}(labs) + terms·η` (the products' and the sum's roundings in any order; the
+/// `η` for the products' underflow), rounded up.
+pub(crate) fn linear_upper(lin: f64, labs: f64, terms: usize) -> f64 {
+    let labs = UpOps::new(2 * terms).apply(labs);
+    ua(
+        ua(lin, um(gamma(terms + 1, U64), labs)),
+        terms as f64 * eta(U64),
+    )
+}
+
+/// R3-R4: upper bounds of a sample's exact sums from their computed values in
+/// [`SampleSums`], each inflated for the operations that formed it (any order): `U_{2d}`
+/// for `Σ cm M` and `Σ M²` (`d` products and `d` additions), `U_d` for `Σ M`, `U_{nin}`
+/// for `Σ|A|`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SumBounds {
+    ops_2d: UpOps,
+    ops_d: UpOps,
+    ops_n: UpOps,
+}
+
+impl SumBounds {
+    /// For `d` hidden units and `nin` block inputs.
+    pub(crate) fn new(d: usize, nin: usize) -> SumBounds {
+        SumBounds {
+            ops_2d: UpOps::new(2 * d),
+            ops_d: UpOps::new(d),
+            ops_n: UpOps::new(nin),
+        }
+    }
+
+    /// The inflated sums of one sample.
+    pub(crate) fn apply(&self, s: SampleSums) -> SampleSums {
+        SampleSums {
+            sc: self.ops_2d.apply(s.sc),
+            p1: self.ops_d.apply(s.p1),
+            q: self.ops_2d.apply(s.q),
+            alpha: self.ops_n.apply(s.alpha),
+        }
+    }
 }
 
 /// The band pass of R3 over `d x N` column-major `c = Ĉ`, `sl`, `su` (the last hidden
@@ -54,6 +99,10 @@ pub(crate) fn band_sums_plain(
 ) -> (f64, f64) {
     let d = cm.len();
     let n = per_sample.len();
+    // Every buffer is `d x N` (`RayWorkspace::shape`); a shorter one would leave samples
+    // at zero sums below.
+    debug_assert!(c.len() == d * n && sl.len() == d * n && su.len() == d * n);
+    debug_assert!(mtop.len() == d * n && (n == 0 || a_in.len() % n == 0));
     let nin = a_in.len().checked_div(n).unwrap_or(0);
     let input = |s: usize| a_in.get(s * nin..(s + 1) * nin).unwrap_or(&[]);
     let (mut lin, mut labs) = (0.0f64, 0.0f64);

@@ -50,9 +50,15 @@ fn the_top_block_is_a_special_case() {
                 "seed {seed}: {r:?} {t:?}"
             );
             // The slopes agree to rounding level (the ray's Ĉ error term has no `dz`:
-            // its logits are the anchor); the ray's is never the larger.
+            // its logits are the anchor); the ray's is never the larger, up to 4 ulps:
+            // since session 20 the two form `Ĉ` with different kernels (the GEMM
+            // wrapper, nalgebra's `gemm_tr`), whose roundings differ by CPU. The
+            // smallest margin seen (AMD, AVX-512) was 1.94 ulps the right way.
             let ds = (t.slope - r.slope) * c.amax / t.slack;
-            assert!(r.slope <= t.slope, "seed {seed}: {r:?} {t:?}");
+            assert!(
+                r.slope <= t.slope + 4.0 * f64::EPSILON * t.slope.abs(),
+                "seed {seed}: {r:?} {t:?}"
+            );
             assert!(r.curvature <= t.curvature, "seed {seed}: {r:?} {t:?}");
             dslope = dslope.max(ds);
             sr_max = sr_max.max(r.slack / t.slack);

@@ -16,11 +16,11 @@ mod centred;
 mod checks;
 mod compare;
 mod config;
+mod exact_sums;
 mod given_anchors;
 mod given_far;
 mod mse;
 mod mse_extreme;
-mod review20;
 mod units;
 mod vectorised;
 

@@ -311,6 +311,8 @@ type LayerFn =
 /// called directly (baseline code generation) bit for bit: band, sums and the finite
 /// flag, on random layers of widths 1-37 (chunks and remainders) for the block and a
 /// layer above, with kinks crossed, zeros and an infinite slope now and then.
+/// (Meaningful in a release build, which `.ci/run` also runs: see
+/// `vectorised::band_sums_is_the_same_on_every_code_path`.)
 #[test]
 fn layer_band_is_the_same_on_every_code_path() {
     use super::super::band::{LayerBand, layer_band, layer_band_plain};

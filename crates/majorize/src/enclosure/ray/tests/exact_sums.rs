@@ -1,12 +1,12 @@
-//! Adversarial tests of session 20's lane sums (review `review20`): every output of
-//! `sums::band_sums` against the **exact** sums (not another f64 order), with the
-//! allowances `bound::ray_bound` charges for them, on heavy cancellation; and the
+//! Adversarial tests of session 20's lane sums (written by the review `review20`): every
+//! output of `sums::band_sums` against the **exact** sums (not another f64 order), with
+//! the allowances `bound::ray_bound` charges for them (`sums::linear_upper`,
+//! `sums::SumBounds`, the functions the bound calls), on heavy cancellation; and the
 //! degenerate shapes.
 
-use super::super::sums::{SampleSums, band_sums};
+use super::super::sums::{SampleSums, SumBounds, band_sums, linear_upper};
 use super::*;
-use crate::enclosure::fp::{U64, UpOps, eta, gamma};
-use crate::enclosure::top_block::bound::{ua, um};
+use crate::enclosure::fp::UpOps;
 
 /// The sign of the exact sum of `xs` (Shewchuk's nonoverlapping partials: the sign of
 /// the sum is the sign of the largest, i.e. last nonzero, partial).
@@ -73,9 +73,10 @@ fn lane_sums_within_their_allowances_of_the_exact_sums() {
         let x = |i: usize| if c[i] > 0.0 { su[i] } else { sl[i] };
         let terms: Vec<[f64; 2]> = (0..d * n).map(|i| two_prod(c[i], x(i))).collect();
         let labs_u = UpOps::new(2 * d * n).apply(labs);
-        let allow = ua(um(gamma(d * n + 1, U64), labs_u), (d * n) as f64 * eta(U64));
-        let (hi, lo) = (ua(lin, allow), -ua(-lin, allow));
-        // exact <= hi and exact >= lo.
+        // exact <= the bound's upper bound; and >= the mirrored lower one (the bound
+        // takes only the upper, but a symmetric allowance must hold both ways).
+        let hi = linear_upper(lin, labs, d * n);
+        let lo = -linear_upper(-lin, labs, d * n);
         let flat = || terms.iter().flat_map(|t| *t);
         assert!(
             exact_sign(flat().chain([-hi])) <= 0.0,
@@ -88,19 +89,17 @@ fn lane_sums_within_their_allowances_of_the_exact_sums() {
         rounded += usize::from(exact_sign(flat().chain([-lin])) != 0.0);
         let abs_terms = (0..d * n).flat_map(|i| two_prod(c[i].abs(), x(i).abs()));
         assert!(exact_sign(abs_terms.chain([-labs_u])) <= 0.0, "labs");
-        let (o2, o1, on) = (UpOps::new(2 * d), UpOps::new(d), UpOps::new(nin));
+        let bounds = SumBounds::new(d, nin);
         for (s, p) in ps.iter().enumerate() {
             let m = |j: usize| mt[s * d + j];
+            let b = bounds.apply(*p);
             let sc = (0..d).flat_map(|j| two_prod(cm[j], m(j)));
-            assert!(exact_sign(sc.chain([-o2.apply(p.sc)])) <= 0.0, "sc");
-            assert!(
-                exact_sign((0..d).map(m).chain([-o1.apply(p.p1)])) <= 0.0,
-                "p1"
-            );
+            assert!(exact_sign(sc.chain([-b.sc])) <= 0.0, "sc");
+            assert!(exact_sign((0..d).map(m).chain([-b.p1])) <= 0.0, "p1");
             let q = (0..d).flat_map(|j| two_prod(m(j), m(j)));
-            assert!(exact_sign(q.chain([-o2.apply(p.q)])) <= 0.0, "q");
+            assert!(exact_sign(q.chain([-b.q])) <= 0.0, "q");
             let a = a_in[s * nin..(s + 1) * nin].iter().map(|v| v.abs());
-            assert!(exact_sign(a.chain([-on.apply(p.alpha)])) <= 0.0, "alpha");
+            assert!(exact_sign(a.chain([-b.alpha])) <= 0.0, "alpha");
         }
         cases += 1;
     }
