@@ -102,7 +102,7 @@ pub(crate) fn band_sums_plain(
     // Every buffer is `d x N` (`RayWorkspace::shape`); a shorter one would leave samples
     // at zero sums below.
     debug_assert!(c.len() == d * n && sl.len() == d * n && su.len() == d * n);
-    debug_assert!(mtop.len() == d * n && (n == 0 || a_in.len() % n == 0));
+    debug_assert!(mtop.len() == d * n && (n == 0 || a_in.len().is_multiple_of(n)));
     let nin = a_in.len().checked_div(n).unwrap_or(0);
     let input = |s: usize| a_in.get(s * nin..(s + 1) * nin).unwrap_or(&[]);
     let (mut lin, mut labs) = (0.0f64, 0.0f64);
