@@ -180,25 +180,19 @@ fn dense_step_is_the_branchy_definition_bit_for_bit() {
         let bits = |m: &DMatrix<f64>| m.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&a), bits(&c), "case {case}: centre");
         assert_eq!(bits(&b), bits(&r), "case {case}: radius");
-        let mut want_mu = DMatrix::zeros(k, n);
-        crate::prod::gemm(
-            &mut want_mu,
-            &w,
-            autodiff::Transpose::No,
-            &c,
-            autodiff::Transpose::No,
-        )
-        .unwrap();
-        assert_eq!(bits(&mu), bits(&want_mu), "case {case}: centre product");
-        let mut want = DMatrix::zeros(k, n);
-        crate::prod::gemm(
-            &mut want,
-            &absw,
-            autodiff::Transpose::No,
-            &r,
-            autodiff::Transpose::No,
-        )
-        .unwrap();
+        // The crate's GEMM wrapper, as `dense_step` calls it.
+        let product = |x: &DMatrix<f64>, y: &DMatrix<f64>| {
+            let mut out = DMatrix::zeros(x.nrows(), y.ncols());
+            let no = autodiff::Transpose::No;
+            crate::prod::gemm(&mut out, x, no, y, no).unwrap();
+            out
+        };
+        assert_eq!(
+            bits(&mu),
+            bits(&product(&w, &c)),
+            "case {case}: centre product"
+        );
+        let mut want = product(&absw, &r);
         let (ops, tail) = (UpOps::new(2 * d), (d as f64 + 1.0) * eta(U64));
         want.iter_mut().for_each(|x| *x = ua(ops.apply(*x), tail));
         assert_eq!(bits(&rad), bits(&want), "case {case}: rad");
