@@ -8,9 +8,10 @@
 //! just not wider).
 //!
 //! The arithmetic is the one the closure writes: Rust never contracts a multiply and an
-//! add, and a reduction keeps its written order, so every path gives the same bits. The
-//! kernels that use it test this (each against its baseline code generation, called
-//! directly).
+//! add, and a reduction keeps its written order, so every path gives the same bits.
+//! `majorize`'s kernels test this against their baseline code generation ([`each_path`]
+//! or the kernel called directly), in a release build (`.ci/run`: the test profile does
+//! not vectorise).
 //!
 //! With [`kernels`](crate::kernels)' call of `gemm::gemm`, these two calls are the
 //! crate's only `unsafe` code.
@@ -78,4 +79,40 @@ fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
 #[target_feature(enable = "avx2")]
 fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
     f()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{each_path, widest};
+
+    /// A loop with a product, a quotient, a square root and an ordered sum gives the same
+    /// bits on every path this CPU has, and through `widest`.
+    /// A loop with a product, a quotient, a square root and a sum in 8 lanes.
+    #[inline(always)]
+    fn run(x: &[f64]) -> u64 {
+        let mut acc = [0.0f64; 8];
+        for (i, v) in x.iter().enumerate() {
+            acc[i % 8] += v * 1.1 / (v.abs().sqrt() + 0.5);
+        }
+        acc.iter().sum::<f64>().to_bits()
+    }
+
+    /// `run` gives the same bits on every path this CPU has, and through `widest`.
+    #[test]
+    fn every_path_gives_the_same_bits() {
+        let x: Vec<f64> = (0..1003)
+            .map(|i| (f64::from(i) * 0.37).sin() * 1e3)
+            .collect();
+        let all = each_path(
+            #[inline(always)]
+            || run(&x),
+        );
+        assert!(!all.is_empty() && all.len() <= 3);
+        assert!(all.iter().all(|b| *b == all[0]), "{all:?}");
+        let w = widest(
+            #[inline(always)]
+            || run(&x),
+        );
+        assert_eq!(w, all[0]);
+    }
 }
