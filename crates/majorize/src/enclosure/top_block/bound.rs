@@ -7,6 +7,7 @@
 //! up); signed sums get one a-priori `γ_m Σ|·|` term; directed rounding is kept where
 //! it decides a branch (the chord cases, "active somewhere") or bounds an exponential.
 
+use autodiff::Transpose;
 use nalgebra::DMatrix;
 use nets::Targets;
 
@@ -15,6 +16,7 @@ use super::{Parts, TopBlockWorkspace};
 use crate::enclosure::api::OP;
 use crate::enclosure::fp::{LIBM_ULPS, U64, UpOps, dn, eta, gamma, up};
 use crate::error::{MajorizeError, Result};
+use crate::prod::gemm;
 
 #[cfg(test)]
 thread_local! {
@@ -228,7 +230,9 @@ pub(crate) fn ray_bound(
     if ws.logits.shape() != (kk, n) {
         ws.logits = DMatrix::zeros(kk, n);
     }
-    ws.logits.gemm(1.0, p.w2, &ws.act, 0.0);
+    // Products through the GEMM wrapper, as the ray bound's (session 20): every error
+    // term here holds for any summation order.
+    gemm(&mut ws.logits, p.w2, Transpose::No, &ws.act, Transpose::No)?;
     for mut c in ws.logits.column_iter_mut() {
         c += p.b2;
     }
@@ -243,7 +247,7 @@ pub(crate) fn ray_bound(
     if ws.c.shape() != (dh, n) {
         ws.c = DMatrix::zeros(dh, n);
     }
-    ws.c.gemm_tr(1.0, p.w2, &ws.grad, 0.0);
+    gemm(&mut ws.c, p.w2, Transpose::Yes, &ws.grad, Transpose::No)?;
     // Per-hidden-unit constants (step 2): wa_j = max_k|W_jk| + ā max_k|V_jk|,
     // bb_j = |b_j| + ā|β_j|, cm_j = max_k |W2_kj|.
     ws.col.clear();
@@ -426,7 +430,7 @@ pub(crate) fn ray_bound(
     if ws.r.shape() != (kk, n) {
         ws.r = DMatrix::zeros(kk, n);
     }
-    ws.r.gemm(1.0, &ws.absw2, &ws.pm, 0.0);
+    gemm(&mut ws.r, &ws.absw2, Transpose::No, &ws.pm, Transpose::No)?;
     let rf = up(1.0 + 2.0 * gamma(dh + 1, u));
     let r_eta = (dh as f64 + 1.0) * et;
     let exp_f = dn(1.0 - 2.0 * l * u);

@@ -51,9 +51,10 @@ fn the_top_block_is_a_special_case() {
             );
             // The slopes agree to rounding level (the ray's Ĉ error term has no `dz`:
             // its logits are the anchor); the ray's is never the larger, up to 4 ulps:
-            // since session 20 the two form `Ĉ` with different kernels (the GEMM
-            // wrapper, nalgebra's `gemm_tr`), whose roundings differ by CPU. The
-            // smallest margin seen (AMD, AVX-512) was 1.94 ulps the right way.
+            // the two evaluate their logits separately (the ray from `Dense::forward_into`,
+            // the top block by its own product), and the GEMM kernel's rounding depends
+            // on the CPU. The smallest margin seen (AMD, AVX-512; review20) was 1.94 ulps
+            // the right way.
             let ds = (t.slope - r.slope) * c.amax / t.slack;
             assert!(
                 r.slope <= t.slope + 4.0 * f64::EPSILON * t.slope.abs(),
