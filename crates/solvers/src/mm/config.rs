@@ -105,8 +105,8 @@ pub struct BlockMmConfig {
     /// Certificate of the **lower** hidden blocks' steps (default true since session 18):
     /// the ray (band) bound [`majorize::enclosure::enclose_ray_with`] (a hidden ReLU block
     /// under (ReLU, dense) pairs only, softmax cross-entropy or, since session 19, squared
-    /// error, f64; docs/MAJORIZE.md, "The ray bound of a lower block") instead of the Taylor enclosure through every layer
-    /// above. It carries each entry above the block as an affine band exact at `a = 0`
+    /// error, f64; docs/MAJORIZE.md, "The ray bound of a lower block") instead of the
+    /// Taylor enclosure through every layer above. It carries each entry above the block as an affine band exact at `a = 0`
     /// (chord above a ReLU, tangent below) and takes the anchors `a = 0` from the
     /// sweep's kept trace, so its cost is about one band pass (two GEMMs per layer
     /// above) against the Taylor enclosure's degree-2 models. The top hidden block
@@ -135,7 +135,9 @@ pub struct BlockMmConfig {
     /// which the top block's own chord/tangent bound (`top_block_bound`, which takes
     /// precedence) is not. Registered as `block-mm-ray-top` (`--full`); a candidate for
     /// the default, measured in docs/PERFORMANCE.md, "The ray bound on the top block
-    /// (session 19)".
+    /// (session 19)" and, after its passes were vectorised, "The ray bound's per-entry
+    /// passes vectorised (session 20)": ahead per data pass on digits-mlp and spirals,
+    /// behind per second on digits-mlp and blobs.
     pub top_block_ray: bool,
 }
 

@@ -16,7 +16,7 @@ use crate::enclosure::fp::{LIBM_ULPS, U64, dn, eta, gamma, up};
 use crate::enclosure::top_block::bound::{Raw, check_targets, target_at, ua, um};
 use crate::enclosure::top_block::terms::{
     driver_ce, grad_error, norm2_sq_upper, penalty_terms, quad_sample, row_sum_max, sums_term,
-    weight_up,
+    unweighted_sum_finite, weight_up,
 };
 use crate::error::{MajorizeError, Result};
 use crate::prod::gemm;
@@ -59,13 +59,6 @@ fn knobs() -> Knobs {
 #[inline(always)]
 fn knobs() -> Knobs {
     Knobs::default()
-}
-
-/// Whether the driver's sum of the samples' losses (before its product by the sample
-/// weight) stays finite: `lraw` bounds the sum of the per-sample magnitudes, inflated by
-/// `γ_{N+K}` for the roundings of the sums over the outputs and the samples.
-pub(crate) fn unweighted_sum_finite(lraw: f64, n: usize, kk: usize) -> bool {
-    um(lraw, up(1.0 + gamma(n + kk, U64))).is_finite()
 }
 
 fn infinite(value: f64) -> Raw {

@@ -24,7 +24,6 @@ mod bound;
 mod mse;
 mod sums;
 
-pub(crate) use bound::unweighted_sum_finite;
 #[cfg(test)]
 mod tests;
 

@@ -462,7 +462,7 @@ pub(crate) fn ray_bound(
     if !(slack.is_finite()
         && slope.is_finite()
         && curvature.is_finite()
-        && crate::enclosure::ray::unweighted_sum_finite(lraw, n, kk))
+        && super::terms::unweighted_sum_finite(lraw, n, kk))
     {
         slack = f64::INFINITY;
     }

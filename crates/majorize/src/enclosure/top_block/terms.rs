@@ -116,6 +116,15 @@ pub(crate) fn sums_term(
     )
 }
 
+/// Whether the driver's sum of the samples' losses (before its product by the sample
+/// weight) stays finite: `lraw` bounds the sum of the per-sample magnitudes, inflated by
+/// `γ_{N+K}` for the roundings of the sums over the outputs and the samples (review19's
+/// finding 1: nets sums the losses before its product by `1/N`). Both bounds make their
+/// slack infinite otherwise.
+pub(crate) fn unweighted_sum_finite(lraw: f64, n: usize, kk: usize) -> bool {
+    um(lraw, up(1.0 + gamma(n + kk, U64))).is_finite()
+}
+
 /// Step 4, one sample's error of the driver's cross-entropy evaluation from its logits
 /// (§4(c)): `Y_s γ_1 (12 z_s + (L + 8) ln K + 2L + 4K + 8) + Kη`, rounded up with `8 + K +
 /// L` operations counted; `zm >= max |logit|`, `ln_k >= ln K`.
